@@ -1,0 +1,1 @@
+"""The outside of Tailor: GraphQL schema, Starlette app, CLI. Thin: no domain logic."""

@@ -1,0 +1,269 @@
+"""The ``tailor`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.config import Config
+from core.errors import TailorError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Tailor: configurable settings, consultant customizations and upgrade readiness.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (bearer tokens, stored hashed).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="TAILOR_DATABASE_URL",
+        help="SQLAlchemy URL; default: a SQLite file tailor.db in the working directory.",
+        show_envvar=True,
+    ),
+]
+
+
+def run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; expected errors become a message and exit status 2."""
+    try:
+        return asyncio.run(coro_factory())  # type: ignore[arg-type]
+    except TailorError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+async def _services(url: str | None, migrate: bool = False):  # noqa: ANN202
+    from core.db import ensure_schema
+    from core.services import Services
+
+    services = Services.from_url(Config.from_env(url).database_url)
+    try:
+        await ensure_schema(services.engine, migrate=migrate)
+    except BaseException:
+        await services.close()
+        raise
+    return services
+
+
+# -- serve --------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Migrate, seed demo data (idempotent), print tokens to try, enable GraphiQL.",
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    migrate: Annotated[
+        bool, typer.Option("--migrate", help="Apply pending migrations before serving.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve the GraphQL API (http://HOST:PORT/graphql)."""
+    import uvicorn
+
+    from api.app import AppOptions, create_app
+    from core.bootstrap import sync_product_releases
+    from core.demo import create_demo_tokens, seed_demo
+
+    config = Config.from_env(database_url)
+
+    async def prepare() -> None:
+        services = await _services(database_url, migrate=migrate or demo)
+        try:
+            added = await sync_product_releases(services)
+            if added:
+                out.print(f"product releases registered: {', '.join(added)}")
+            if demo:
+                report = await seed_demo(services)
+                tokens = await create_demo_tokens(services)
+                out.print(
+                    f"demo data: {len(report.tenants_added)} tenants and "
+                    f"{report.overrides_set} overrides added"
+                )
+                out.print("Tokens to try (shown once; new ones at every start):")
+                for t in tokens:
+                    scope = ", ".join(t.tenants) or "all tenants"
+                    out.print(f"  {t.role.value:<16} {scope:<20} {t.secret}", highlight=False,
+                              soft_wrap=True)
+        finally:
+            await services.close()
+
+    run(prepare)
+    from core.services import Services
+
+    services = Services.from_url(config.database_url)
+    application = create_app(services, AppOptions(demo=demo))
+    out.print(f"Tailor serving on http://{host}:{port}/graphql  (database: {config.database_url})")
+    out.print('Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
+              f"-d '{{\"query\": \"{{ tenants {{ slug release }} }}\"}}' "
+              f"http://{host}:{port}/graphql", highlight=False, soft_wrap=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+# -- db -----------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Apply migrations (never drops data), then register the product's releases."""
+    from core.bootstrap import sync_product_releases
+    from core.db import check_reachable, create_engine, upgrade
+    from core.services import Services
+
+    url = Config.from_env(database_url).database_url
+
+    async def go() -> list[str]:
+        engine = create_engine(url)
+        try:
+            await check_reachable(engine)
+        finally:
+            await engine.dispose()
+        await upgrade(url, revision)
+        if revision != "head":
+            return []
+        services = Services.from_url(url)
+        try:
+            return await sync_product_releases(services)
+        finally:
+            await services.close()
+
+    added = run(go)
+    out.print(f"database is at {revision}; product releases added: {', '.join(added) or 'none'}")
+
+
+# -- demo ---------------------------------------------------------------------
+
+
+@demo_app.command("seed")
+def demo_seed(database_url: DatabaseOption = None) -> None:
+    """Load the demo releases, tenants and overrides (idempotent)."""
+    from core.demo import seed_demo
+
+    async def go():  # noqa: ANN202
+        services = await _services(database_url, migrate=True)
+        try:
+            return await seed_demo(services)
+        finally:
+            await services.close()
+
+    report = run(go)
+    out.print(
+        f"releases added: {', '.join(report.releases_added) or 'none'}; "
+        f"tenants added: {', '.join(report.tenants_added) or 'none'}; "
+        f"overrides set: {report.overrides_set}"
+    )
+
+
+# -- token --------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[
+        str, typer.Option(help="admin, release_manager, consultant or app.")
+    ],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option("--tenant", help="Tenant slug in scope (repeat; consultant and app)."),
+    ] = None,
+    label: Annotated[str, typer.Option(help="Who or what uses it (shown in the audit log).")] = "",
+    expires_in_days: Annotated[
+        float | None, typer.Option("--expires-in-days", help="Expire after this many days.")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+
+    async def go():  # noqa: ANN202
+        services = await _services(database_url)
+        try:
+            expires = timedelta(days=expires_in_days) if expires_in_days is not None else None
+            return await services.tokens.create(role, tenant or (), label, expires)
+        finally:
+            await services.close()
+
+    secret, info = run(go)
+    err.print(
+        f"created {info.role.value} token {info.prefix}... "
+        f"({'tenants: ' + ', '.join(info.tenants) if info.tenants else 'all tenants'}"
+        f"{', expires ' + info.expires_at.isoformat() if info.expires_at else ''}); "
+        "store it now, it is not shown again:"
+    )
+    print(secret)
+
+
+@token_app.command("list")
+def token_list(database_url: DatabaseOption = None) -> None:
+    """List tokens (prefix, role, scope, state); never the secrets."""
+
+    async def go():  # noqa: ANN202
+        services = await _services(database_url)
+        try:
+            return await services.tokens.list()
+        finally:
+            await services.close()
+
+    table = Table()
+    for col in ("prefix", "label", "role", "tenants", "expires", "state"):
+        table.add_column(col)
+    for t in run(go):
+        table.add_row(
+            t.prefix, t.label, t.role.value, ", ".join(t.tenants) or "all",
+            t.expires_at.isoformat() if t.expires_at else "never",
+            "revoked" if t.revoked else "active",
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    prefix: Annotated[str, typer.Argument(help="The token's prefix, as 'token list' shows.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke a token: it stops working at once."""
+
+    async def go():  # noqa: ANN202
+        services = await _services(database_url)
+        try:
+            return await services.tokens.revoke(prefix)
+        finally:
+            await services.close()
+
+    info = run(go)
+    out.print(f"revoked {info.prefix}... ({info.label})")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    app()

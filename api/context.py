@@ -1,0 +1,22 @@
+"""The typed GraphQL context: one per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from starlette.requests import Request
+
+from core.auth import Principal
+from core.services import Services
+
+
+@dataclass
+class Context:
+    services: Services
+    principal: Principal
+    request_id: str
+    request: Request | None = None
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,275 @@
+"""The GraphQL schema: root fields map requests to core services and back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, TypeVar, Union
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    from_domain,
+)
+from api.types import (
+    AuditEntry,
+    AuditLog,
+    CustomizationError,
+    Release,
+    ReleaseDetail,
+    ResolvedSetting,
+    SettingChanged,
+    SettingDefinitionType,
+    Settings,
+    Tenant,
+)
+from core.errors import TailorError
+from core.settings import SettingChange
+
+T = TypeVar("T")
+
+_Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
+
+SettingsResult = Annotated[Union[Settings, _Errors], strawberry.union("SettingsResult")]  # noqa: UP007
+TenantResult = Annotated[Union[Tenant, _Errors], strawberry.union("TenantResult")]  # noqa: UP007
+ReleaseResult = Annotated[Union[ReleaseDetail, _Errors], strawberry.union("ReleaseResult")]  # noqa: UP007
+AuditLogResult = Annotated[Union[AuditLog, _Errors], strawberry.union("AuditLogResult")]  # noqa: UP007
+SettingChangeResult = Annotated[
+    Union[SettingChanged, _Errors],  # noqa: UP007
+    strawberry.union("SettingChangeResult"),
+]
+
+
+async def _expected(call: Callable[[], Awaitable[T]]) -> T | Any:
+    """Run a service call; expected domain errors become result types."""
+    try:
+        return await call()
+    except TailorError as exc:
+        return from_domain(exc)
+
+
+def _raise_expected(exc: TailorError) -> GraphQLError:
+    return GraphQLError(exc.message, extensions={"code": exc.code}, original_error=exc)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One tenant's resolved settings, each with its source.")
+    async def settings(
+        self,
+        info: Info,
+        tenant: str,
+        environment: str | None = None,
+        keys: list[str] | None = None,
+        prefix: str | None = None,
+    ) -> SettingsResult:
+        ctx = info.context
+
+        async def run() -> Settings:
+            resolution = await ctx.services.settings.resolve(
+                ctx.principal, tenant, environment, keys, prefix
+            )
+            return Settings.from_domain(resolution)
+
+        return await _expected(run)
+
+    @strawberry.field(description="One tenant by slug.")
+    async def tenant(self, info: Info, slug: str) -> TenantResult:
+        ctx = info.context
+
+        async def run() -> Tenant:
+            return Tenant.from_domain(await ctx.services.tenants.get(ctx.principal, slug))
+
+        return await _expected(run)
+
+    @strawberry.field(description="The tenants your token may see.")
+    async def tenants(self, info: Info) -> list[Tenant]:
+        ctx = info.context
+        return [Tenant.from_domain(t) for t in await ctx.services.tenants.list(ctx.principal)]
+
+    @strawberry.field(description="Every registered release, oldest first.")
+    async def releases(self, info: Info) -> list[Release]:
+        ctx = info.context
+        try:
+            found = await ctx.services.releases.list(ctx.principal)
+        except TailorError as exc:
+            raise _raise_expected(exc) from exc
+        return [Release.from_domain(r) for r in found]
+
+    @strawberry.field(description="One release with its setting catalog.")
+    async def release(
+        self, info: Info, version: str, prefix: str | None = None
+    ) -> ReleaseResult:
+        ctx = info.context
+
+        async def run() -> ReleaseDetail:
+            r = await ctx.services.releases.get(version, ctx.principal)
+            defs = await ctx.services.releases.definitions(version, ctx.principal)
+            base = Release.from_domain(r)
+            return ReleaseDetail(
+                **base.__dict__,
+                settings=[
+                    SettingDefinitionType.from_domain(d)
+                    for d in defs
+                    if not prefix or d.key.startswith(prefix)
+                ],
+            )
+
+        return await _expected(run)
+
+    @strawberry.field(description="Audited changes, newest first.")
+    async def audit_log(
+        self,
+        info: Info,
+        tenant: str | None = None,
+        key: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> AuditLogResult:
+        ctx = info.context
+
+        async def run() -> AuditLog:
+            records = await ctx.services.audit.list(ctx.principal, tenant, key, limit, before)
+            return AuditLog(entries=[AuditEntry.from_domain(r) for r in records])
+
+        return await _expected(run)
+
+
+@strawberry.input(description="Set one override.")
+class SetSettingInput:
+    tenant: str
+    key: str
+    value: JSON
+    environment: str | None = strawberry.field(
+        default=None, description="null = tenant-wide override"
+    )
+    expected_revision: int | None = strawberry.field(
+        default=None,
+        description="the revision you read (0 = no override yet); when stale, you get a "
+        "Conflict and nothing is written",
+    )
+    reason: str | None = None
+
+
+@strawberry.input(description="Remove one override so the next layer down applies.")
+class ResetSettingInput:
+    tenant: str
+    key: str
+    environment: str | None = None
+    expected_revision: int | None = None
+    reason: str | None = None
+
+
+@strawberry.input(description="A new tenant.")
+class CreateTenantInput:
+    slug: str
+    name: str
+    release: str | None = strawberry.field(
+        default=None, description="default: the newest released release"
+    )
+    environments: list[str] = strawberry.field(default_factory=lambda: ["production", "sandbox"])
+
+
+async def _changed(info: Info, change: SettingChange) -> SettingChanged:
+    ctx = info.context
+    resolution = await ctx.services.settings.resolve(
+        ctx.principal, change.tenant, change.environment, keys=[change.key]
+    )
+    resolved = ResolvedSetting.from_domain(resolution.settings[0])
+    secret = resolution.settings[0].definition.secret
+    return SettingChanged(
+        tenant=change.tenant,
+        environment=change.environment,
+        key=change.key,
+        action=change.action,
+        old=None if secret else change.old,
+        new=None if secret else change.new,
+        revision=change.revision,
+        audit_id=change.audit_id,
+        setting=resolved,
+        customization_errors=[
+            CustomizationError.from_domain(f)
+            for f in (*change.failures, *resolution.failures)
+        ],
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Set a tenant's (or environment's) override for a setting.")
+    async def set_setting(self, info: Info, input: SetSettingInput) -> SettingChangeResult:
+        ctx = info.context
+
+        async def run() -> SettingChanged:
+            change = await ctx.services.settings.set(
+                ctx.principal,
+                input.tenant,
+                input.key,
+                input.value,
+                environment=input.environment,
+                expected_revision=input.expected_revision,
+                reason=input.reason,
+            )
+            return await _changed(info, change)
+
+        return await _expected(run)
+
+    @strawberry.mutation(description="Remove an override.")
+    async def reset_setting(self, info: Info, input: ResetSettingInput) -> SettingChangeResult:
+        ctx = info.context
+
+        async def run() -> SettingChanged:
+            change = await ctx.services.settings.reset(
+                ctx.principal,
+                input.tenant,
+                input.key,
+                environment=input.environment,
+                expected_revision=input.expected_revision,
+                reason=input.reason,
+            )
+            return await _changed(info, change)
+
+        return await _expected(run)
+
+    @strawberry.mutation(description="Create a tenant (admin).")
+    async def create_tenant(self, info: Info, input: CreateTenantInput) -> TenantResult:
+        ctx = info.context
+
+        async def run() -> Tenant:
+            created = await ctx.services.tenants.create(
+                ctx.principal, input.slug, input.name, input.release, input.environments
+            )
+            return Tenant.from_domain(created)
+
+        return await _expected(run)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask errors from unexpected exceptions; keep parse/validation errors and
+    expected domain errors, which carry clear messages."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError | TailorError):
+        return False
+    return True
+
+
+def build_schema(extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = ()
+                 ) -> strawberry.Schema:
+    """Build the schema. Extensions are factories: a new instance per request."""
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            *extensions,
+            lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),
+        ],
+    )

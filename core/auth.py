@@ -1,0 +1,94 @@
+"""Who is calling, and what they may do: roles, tenant scope, and the policy."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from core.errors import PermissionDeniedError
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    RELEASE_MANAGER = "release_manager"
+    CONSULTANT = "consultant"
+    APP = "app"
+
+
+#: roles whose tokens must name the tenants they may touch
+TENANT_SCOPED_ROLES = frozenset({Role.CONSULTANT, Role.APP})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller. ``tenants`` is the scope of tenant-bound roles."""
+
+    role: Role
+    name: str
+    tenants: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def system(cls, name: str = "system") -> Principal:
+        """The operator at the command line: full access, audited under ``name``."""
+        return cls(role=Role.ADMIN, name=name)
+
+    @property
+    def sees_all_tenants(self) -> bool:
+        return self.role in (Role.ADMIN, Role.RELEASE_MANAGER)
+
+    def in_scope(self, tenant: str) -> bool:
+        return self.sees_all_tenants or tenant in self.tenants
+
+    def visible(self, tenants: Iterable[str]) -> list[str]:
+        return [t for t in tenants if self.in_scope(t)]
+
+    # -- the policy ----------------------------------------------------------
+    def require_role(self, *roles: Role, action: str) -> None:
+        if self.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise PermissionDeniedError(
+                f"{action} needs a token with role {allowed}; yours has role {self.role.value}"
+            )
+
+    def require_tenant(self, tenant: str, *, action: str) -> None:
+        """Refuse unless ``tenant`` is in scope. The message never says whether
+        the tenant exists, so out-of-scope callers learn nothing about it."""
+        if not self.in_scope(tenant):
+            raise PermissionDeniedError(
+                f"{action}: tenant {tenant!r} is not in your token's scope"
+            )
+
+    def can_read_settings(self, tenant: str) -> None:
+        self.require_tenant(tenant, action="reading settings")
+
+    def can_write_settings(self, tenant: str) -> None:
+        self.require_role(Role.ADMIN, Role.CONSULTANT, action="changing settings")
+        self.require_tenant(tenant, action="changing settings")
+
+    def can_read_tenant(self, tenant: str) -> None:
+        self.require_tenant(tenant, action="reading a tenant")
+
+    def can_read_audit(self, tenant: str | None) -> None:
+        self.require_role(
+            Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, action="reading the audit log"
+        )
+        if tenant is not None:
+            self.require_tenant(tenant, action="reading the audit log")
+        elif not self.sees_all_tenants:
+            raise PermissionDeniedError(
+                "reading the whole audit log needs role admin or release_manager; "
+                "pass tenant: to read one of your tenants' entries"
+            )
+
+    def can_manage_tenants(self) -> None:
+        self.require_role(Role.ADMIN, action="creating or upgrading tenants")
+
+    def can_import_releases(self) -> None:
+        self.require_role(Role.ADMIN, Role.RELEASE_MANAGER, action="importing releases")
+
+    def can_read_product(self) -> None:
+        """Releases, extension points and readiness: not for app tokens."""
+        self.require_role(
+            Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, action="reading release data"
+        )

@@ -1,0 +1,33 @@
+"""Register the running product's releases (history and current) in the database."""
+
+from __future__ import annotations
+
+from core import product
+from core.auth import Principal
+from core.releases import RELEASED, ReleaseManifest
+from core.services import Services
+
+
+def product_manifest(version: str = product.PRODUCT_VERSION) -> ReleaseManifest:
+    """The manifest of one of the product's own releases, from the running code."""
+    return ReleaseManifest(
+        version=version,
+        status=RELEASED,
+        settings=tuple(product.product_definitions(version)),
+        supersedes=tuple(product.SUPERSEDES.get(version, ())),
+        notes=f"{product.PRODUCT_NAME} {version}",
+    )
+
+
+async def sync_product_releases(services: Services) -> list[str]:
+    """Register every release of the product's history that is missing.
+    Returns the versions added. Idempotent."""
+    existing = {r.version for r in await services.releases.list(Principal.system())}
+    added = []
+    for version in product.RELEASE_HISTORY:
+        if version not in existing:
+            await services.releases.register(
+                product_manifest(version), Principal.system("bootstrap"), exist_ok=True
+            )
+            added.append(version)
+    return added

@@ -1,0 +1,70 @@
+"""Seed the demo: the product's releases, the demo tenants and their overrides,
+and (for ``serve --demo``) tokens to try the API with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.auth import Principal, Role
+from core.bootstrap import sync_product_releases
+from core.demo_data import DEMO_TENANTS
+from core.errors import AlreadyExistsError
+from core.services import Services
+
+DEMO_ACTOR = Principal.system("demo-seed")
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    releases_added: list[str]
+    tenants_added: list[str]
+    overrides_set: int
+
+
+async def seed_demo(services: Services) -> SeedReport:
+    """Idempotent: existing tenants are left as they are."""
+    releases = await sync_product_releases(services)
+    tenants: list[str] = []
+    overrides = 0
+    for demo in DEMO_TENANTS:
+        try:
+            await services.tenants.create(
+                DEMO_ACTOR, demo.slug, demo.name, demo.release, demo.environments
+            )
+        except AlreadyExistsError:
+            continue
+        tenants.append(demo.slug)
+        for o in demo.overrides:
+            await services.settings.set(
+                DEMO_ACTOR,
+                demo.slug,
+                o.key,
+                o.value,
+                environment=o.environment or None,
+                reason="demo seed",
+            )
+            overrides += 1
+    return SeedReport(releases, tenants, overrides)
+
+
+@dataclass(frozen=True)
+class DemoToken:
+    role: Role
+    tenants: tuple[str, ...]
+    secret: str
+
+
+async def create_demo_tokens(services: Services) -> list[DemoToken]:
+    """One token per role, scoped to demo tenants where the role needs it."""
+    first, second = DEMO_TENANTS[0].slug, DEMO_TENANTS[1].slug
+    wanted: list[tuple[Role, tuple[str, ...]]] = [
+        (Role.ADMIN, ()),
+        (Role.RELEASE_MANAGER, ()),
+        (Role.CONSULTANT, (first, second)),
+        (Role.APP, (first,)),
+    ]
+    out = []
+    for role, scope in wanted:
+        secret, _ = await services.tokens.create(role, scope, label=f"demo {role.value}")
+        out.append(DemoToken(role, scope, secret))
+    return out

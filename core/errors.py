@@ -1,0 +1,101 @@
+"""Expected, typed domain errors.
+
+Every error has a stable ``code`` and a message that says what was wrong and how
+to fix it. The API maps each to a GraphQL result type; the CLI prints the message
+and exits with status 2. Anything that is not a :class:`TailorError` is
+unexpected and gets masked by the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TailorError(Exception):
+    """Base class of every expected error."""
+
+    code: str = "ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(TailorError):
+    """A named thing (tenant, setting, release, environment, ...) does not exist."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, kind: str, identifier: str, hint: str = "") -> None:
+        message = f"{kind} {identifier!r} not found"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+        self.kind = kind
+        self.identifier = identifier
+
+
+class SettingValidationError(TailorError):
+    """A value breaks a setting definition's type or constraint rule."""
+
+    code = "VALIDATION_FAILED"
+
+    def __init__(self, key: str, rule: str, value: Any, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.rule = rule
+        self.value = value
+
+
+class InvalidInputError(TailorError):
+    """Input that is malformed regardless of any setting definition."""
+
+    code = "INVALID_INPUT"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ConflictError(TailorError):
+    """Optimistic concurrency: the caller's expected revision is stale."""
+
+    code = "CONFLICT"
+
+    def __init__(self, key: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"{key}: revision conflict: you expected revision {expected} but the current "
+            f"revision is {actual}; re-read the setting and retry with expectedRevision={actual}"
+        )
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+class AlreadyExistsError(TailorError):
+    """Creating something whose identifier is taken."""
+
+    code = "ALREADY_EXISTS"
+
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"{kind} {identifier!r} already exists")
+        self.kind = kind
+        self.identifier = identifier
+
+
+class PermissionDeniedError(TailorError):
+    """The caller's token does not allow this operation or tenant."""
+
+    code = "PERMISSION_DENIED"
+
+
+class AuthenticationError(TailorError):
+    """No token, an unknown token, a revoked or an expired token."""
+
+    code = "UNAUTHENTICATED"
+
+
+class DatabaseError(TailorError):
+    """The database cannot be reached or is not at the expected schema revision."""
+
+    code = "DATABASE_UNAVAILABLE"

@@ -1,0 +1,101 @@
+"""The small protocol through which the domain calls customization hooks.
+
+``core`` never imports pluggy: the plugin runtime (``plugins/``) implements
+:class:`HookRunner`, and the app hands it to the services. Every method is
+called once per batch (one resolution, one write), never once per setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.definitions import SettingDefinition
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    """A customization's hook raised, timed out or returned something invalid."""
+
+    customization: str
+    hook: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CustomizedValue:
+    key: str
+    value: Any
+    customization: str
+
+
+@dataclass(frozen=True)
+class ResolveOutcome:
+    values: Sequence[CustomizedValue] = ()
+    failures: Sequence[HookFailure] = ()
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    #: (customization, message) pairs: business-rule violations
+    errors: Sequence[tuple[str, str]] = ()
+    failures: Sequence[HookFailure] = ()
+
+
+@dataclass(frozen=True)
+class DefinitionsOutcome:
+    definitions: Sequence[tuple[str, SettingDefinition]] = ()
+    failures: Sequence[HookFailure] = field(default_factory=tuple)
+
+
+class HookRunner(Protocol):
+    """Calls the hooks of one tenant's enabled customizations, and only those."""
+
+    async def register_settings(self, tenant: str) -> DefinitionsOutcome: ...
+
+    async def resolve_settings(
+        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+    ) -> ResolveOutcome: ...
+
+    async def validate_setting(
+        self, tenant: str, environment: str | None, key: str, value: Any
+    ) -> ValidationOutcome: ...
+
+    async def setting_changed(
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        old: Any,
+        new: Any,
+        actor: str,
+    ) -> Sequence[HookFailure]: ...
+
+
+class NoHooks:
+    """A :class:`HookRunner` for a product without customizations."""
+
+    async def register_settings(self, tenant: str) -> DefinitionsOutcome:
+        return DefinitionsOutcome()
+
+    async def resolve_settings(
+        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+    ) -> ResolveOutcome:
+        return ResolveOutcome()
+
+    async def validate_setting(
+        self, tenant: str, environment: str | None, key: str, value: Any
+    ) -> ValidationOutcome:
+        return ValidationOutcome()
+
+    async def setting_changed(
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        old: Any,
+        new: Any,
+        actor: str,
+    ) -> Sequence[HookFailure]:
+        return ()

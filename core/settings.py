@@ -1,0 +1,452 @@
+"""Settings: resolution with provenance, and writes with optimistic concurrency.
+
+Resolution order (later wins): release default < tenant override < environment
+override < customization hooks. Each resolved value carries its ``source``.
+A resolution costs a constant number of SQL statements, whatever the number of
+settings, and calls each hook once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.auth import Principal
+from core.definitions import SettingDefinition
+from core.errors import ConflictError, InvalidInputError, NotFoundError, SettingValidationError
+from core.hooks import HookFailure, HookRunner, NoHooks
+from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, utcnow
+from core.releases import stored_definition
+from core.tenants import TenantRef, load_tenant_ref
+
+DEFAULT = "DEFAULT"
+TENANT = "TENANT"
+ENVIRONMENT = "ENVIRONMENT"
+CUSTOMIZATION_PREFIX = "CUSTOMIZATION:"
+#: how often a write without ``expected_revision`` is retried after losing a race
+WRITE_RETRIES = 5
+#: what the audit log records instead of a secret setting's value
+SECRET_MARK = "<secret>"
+
+
+@dataclass(frozen=True)
+class OverrideInfo:
+    environment: str | None
+    value: Any
+    revision: int
+
+
+@dataclass(frozen=True)
+class ResolvedSetting:
+    key: str
+    value: Any
+    source: str
+    definition: SettingDefinition
+    #: revision of the override at the scope asked for (environment when one was
+    #: given, tenant-wide otherwise); 0 when there is none: the expectedRevision
+    #: to send with the next write at that scope
+    revision: int
+    tenant_override: OverrideInfo | None = None
+    environment_override: OverrideInfo | None = None
+    #: where the value came from when a customization supplied it
+    customization: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    tenant: str
+    environment: str | None
+    release: str
+    settings: Sequence[ResolvedSetting]
+    failures: Sequence[HookFailure] = ()
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    tenant: str
+    environment: str | None
+    key: str
+    old: Any
+    new: Any
+    revision: int
+    action: str
+    audit_id: int
+    failures: Sequence[HookFailure] = field(default_factory=tuple)
+
+
+def _scope(environment: str | None) -> str:
+    return TENANT_SCOPE if environment is None else environment
+
+
+class SettingsService:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], hooks: HookRunner | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._hooks: HookRunner = hooks or NoHooks()
+
+    # -- reading ---------------------------------------------------------------
+    async def resolve(
+        self,
+        principal: Principal,
+        tenant: str,
+        environment: str | None = None,
+        keys: Sequence[str] | None = None,
+        prefix: str | None = None,
+    ) -> Resolution:
+        principal.can_read_settings(tenant)
+        async with self._sessions() as session:
+            ref = await load_tenant_ref(session, tenant)
+            ref.check_environment(environment)
+            definitions = await self._definitions(session, ref, keys, prefix)
+            overrides = await _overrides(session, ref, environment, keys, prefix)
+        failures: list[HookFailure] = []
+        extra = await self._hooks.register_settings(tenant)
+        failures.extend(extra.failures)
+        for _owner, definition in extra.definitions:
+            if _selected(definition.key, keys, prefix) and definition.key not in definitions:
+                definitions[definition.key] = definition
+        if keys is not None:
+            missing = sorted(set(keys) - set(definitions))
+            if missing:
+                raise NotFoundError(
+                    "setting",
+                    ", ".join(missing),
+                    f"not defined in release {ref.release} for tenant {tenant!r}",
+                )
+
+        layered: dict[str, ResolvedSetting] = {}
+        for key, definition in sorted(definitions.items()):
+            t_o = overrides.get((TENANT_SCOPE, key))
+            e_o = overrides.get((environment, key)) if environment is not None else None
+            value, source = definition.default, DEFAULT
+            if t_o is not None and t_o.value is not _INACTIVE:
+                value, source = t_o.value, TENANT
+            if e_o is not None and e_o.value is not _INACTIVE:
+                value, source = e_o.value, ENVIRONMENT
+            scoped = e_o if environment is not None else t_o
+            layered[key] = ResolvedSetting(
+                key=key,
+                value=value,
+                source=source,
+                definition=definition,
+                revision=scoped.revision if scoped is not None else 0,
+                tenant_override=_public(t_o, None),
+                environment_override=_public(e_o, environment),
+            )
+
+        if layered:
+            outcome = await self._hooks.resolve_settings(
+                tenant, environment, {k: s.value for k, s in layered.items()}
+            )
+            failures.extend(outcome.failures)
+            for cv in outcome.values:
+                current = layered.get(cv.key)
+                if current is None:
+                    continue  # a hook may only customize settings in this batch
+                try:
+                    value = current.definition.validate(cv.value)
+                except SettingValidationError as exc:
+                    failures.append(
+                        HookFailure(
+                            cv.customization,
+                            "tailor_resolve_settings",
+                            f"returned an invalid value for {exc.message}; "
+                            "the non-customized value is served",
+                        )
+                    )
+                    continue
+                layered[cv.key] = _with(
+                    current, value, CUSTOMIZATION_PREFIX + cv.customization, cv.customization
+                )
+        return Resolution(tenant, environment, ref.release, list(layered.values()), failures)
+
+    async def _definitions(
+        self,
+        session: AsyncSession,
+        ref: TenantRef,
+        keys: Sequence[str] | None,
+        prefix: str | None,
+    ) -> dict[str, SettingDefinition]:
+        query = select(SettingDefinitionRow.definition).where(
+            SettingDefinitionRow.release_id == ref.release_id
+        )
+        query = _filter(query, SettingDefinitionRow.key, keys, prefix)
+        rows = await session.scalars(query)
+        definitions = [stored_definition(d) for d in rows]
+        return {d.key: d for d in definitions}
+
+    # -- writing ---------------------------------------------------------------
+    async def set(
+        self,
+        principal: Principal,
+        tenant: str,
+        key: str,
+        value: Any,
+        environment: str | None = None,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> SettingChange:
+        """Set an override. With ``expected_revision``, refuse with
+        :class:`ConflictError` unless it is the override's current revision
+        (0 when there is none). Writes nothing on any error."""
+        principal.can_write_settings(tenant)
+        _check_revision(expected_revision)
+        async with self._sessions() as session:
+            ref = await load_tenant_ref(session, tenant)
+        ref.check_environment(environment)
+        definition = await self._definition(ref, key)
+        value = definition.validate(value)
+        verdict = await self._hooks.validate_setting(tenant, environment, key, value)
+        if verdict.failures:
+            failure = verdict.failures[0]
+            raise SettingValidationError(
+                key,
+                f"customization:{failure.customization}",
+                value,
+                f"customization {failure.customization!r} failed in {failure.hook} "
+                f"({failure.message}); nothing was written",
+            )
+        if verdict.errors:
+            owner, message = verdict.errors[0]
+            raise SettingValidationError(key, f"customization:{owner}", value, message)
+        return await self._write(
+            principal, ref, definition, environment, value, expected_revision, reason, "set"
+        )
+
+    async def reset(
+        self,
+        principal: Principal,
+        tenant: str,
+        key: str,
+        environment: str | None = None,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+    ) -> SettingChange:
+        """Remove an override so the next layer down applies again."""
+        principal.can_write_settings(tenant)
+        _check_revision(expected_revision)
+        async with self._sessions() as session:
+            ref = await load_tenant_ref(session, tenant)
+        ref.check_environment(environment)
+        definition = await self._definition(ref, key)
+        return await self._write(
+            principal, ref, definition, environment, _INACTIVE, expected_revision, reason,
+            "reset",
+        )
+
+    async def _definition(self, ref: TenantRef, key: str) -> SettingDefinition:
+        async with self._sessions() as session:
+            data = await session.scalar(
+                select(SettingDefinitionRow.definition).where(
+                    SettingDefinitionRow.release_id == ref.release_id,
+                    SettingDefinitionRow.key == key,
+                )
+            )
+        if data is not None:
+            return stored_definition(data)
+        extra = await self._hooks.register_settings(ref.slug)
+        for _owner, definition in extra.definitions:
+            if definition.key == key:
+                return definition
+        raise NotFoundError(
+            "setting", key, f"not defined in release {ref.release} for tenant {ref.slug!r}"
+        )
+
+    async def _write(
+        self,
+        principal: Principal,
+        ref: TenantRef,
+        definition: SettingDefinition,
+        environment: str | None,
+        value: Any,
+        expected_revision: int | None,
+        reason: str | None,
+        action: str,
+    ) -> SettingChange:
+        key = definition.key
+        attempts = 1 if expected_revision is not None else WRITE_RETRIES
+        for attempt in range(attempts):
+            try:
+                change = await self._write_once(
+                    principal, ref, definition, environment, value, expected_revision, reason,
+                    action,
+                )
+            except _LostRace as race:
+                if attempt + 1 == attempts:
+                    raise ConflictError(key, race.expected, race.actual) from None
+                continue
+            failures = await self._hooks.setting_changed(
+                ref.slug, environment, key, change.old, change.new, principal.name
+            )
+            if failures:
+                change = SettingChange(**{**change.__dict__, "failures": tuple(failures)})
+            return change
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _write_once(
+        self,
+        principal: Principal,
+        ref: TenantRef,
+        definition: SettingDefinition,
+        environment: str | None,
+        value: Any,
+        expected_revision: int | None,
+        reason: str | None,
+        action: str,
+    ) -> SettingChange:
+        key = definition.key
+        scope = _scope(environment)
+        async with self._sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(Override.id, Override.revision, Override.active, Override.value).where(
+                        Override.tenant_id == ref.id,
+                        Override.environment == scope,
+                        Override.key == key,
+                    )
+                )
+            ).first()
+            current = row.revision if row is not None else 0
+            if expected_revision is not None and expected_revision != current:
+                raise ConflictError(key, expected_revision, current)
+            old = row.value if row is not None and row.active else None
+            reset = value is _INACTIVE
+            if reset and (row is None or not row.active):
+                where = f"environment {environment!r}" if environment else "the tenant"
+                raise NotFoundError(
+                    "override", key, f"{where} of {ref.slug!r} has no override to reset"
+                )
+            new_revision = current + 1
+            fields = {
+                "value": None if reset else value,
+                "active": not reset,
+                "revision": new_revision,
+                "updated_at": utcnow(),
+                "updated_by": principal.name,
+            }
+            if row is None:
+                try:
+                    async with session.begin_nested():
+                        session.add(
+                            Override(tenant_id=ref.id, environment=scope, key=key, **fields)
+                        )
+                        await session.flush()
+                except IntegrityError:
+                    raise _LostRace(current, current + 1) from None
+            else:
+                result = await session.execute(
+                    update(Override)
+                    .where(Override.id == row.id, Override.revision == current)
+                    .values(**fields)
+                )
+                if result.rowcount != 1:
+                    raise _LostRace(current, current + 1)
+            entry = AuditEntry(
+                actor=principal.name,
+                action=action,
+                tenant_id=ref.id,
+                environment=environment,
+                key=key,
+                old=_audited(definition, old),
+                new=_audited(definition, None if reset else value),
+                revision=new_revision,
+                reason=reason,
+            )
+            session.add(entry)
+            await session.flush()
+            return SettingChange(
+                ref.slug, environment, key, old, None if reset else value, new_revision,
+                action, entry.id,
+            )
+
+
+class _Inactive:
+    def __repr__(self) -> str:
+        return "<inactive>"
+
+
+_INACTIVE: Any = _Inactive()
+
+
+class _LostRace(Exception):
+    def __init__(self, expected: int, actual: int) -> None:
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class _Row:
+    value: Any
+    revision: int
+
+
+async def _overrides(
+    session: AsyncSession,
+    ref: TenantRef,
+    environment: str | None,
+    keys: Sequence[str] | None,
+    prefix: str | None,
+) -> Mapping[tuple[str, str], _Row]:
+    scopes = [TENANT_SCOPE] if environment is None else [TENANT_SCOPE, environment]
+    query = select(Override.environment, Override.key, Override.value, Override.active,
+                   Override.revision).where(
+        Override.tenant_id == ref.id, Override.environment.in_(scopes)
+    )
+    query = _filter(query, Override.key, keys, prefix)
+    rows = (await session.execute(query)).all()
+    return {
+        (env, key): _Row(value if active else _INACTIVE, revision)
+        for env, key, value, active, revision in rows
+    }
+
+
+def _filter(query: Any, column: Any, keys: Sequence[str] | None, prefix: str | None) -> Any:
+    if keys is not None:
+        query = query.where(column.in_(list(keys)))
+    if prefix:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(column.like(escaped + "%", escape="\\"))
+    return query
+
+
+def _selected(key: str, keys: Sequence[str] | None, prefix: str | None) -> bool:
+    if keys is not None and key not in keys:
+        return False
+    return not (prefix and not key.startswith(prefix))
+
+
+def _public(row: _Row | None, environment: str | None) -> OverrideInfo | None:
+    if row is None or row.value is _INACTIVE:
+        return None
+    return OverrideInfo(environment, row.value, row.revision)
+
+
+def _with(setting: ResolvedSetting, value: Any, source: str, owner: str) -> ResolvedSetting:
+    return ResolvedSetting(
+        key=setting.key,
+        value=value,
+        source=source,
+        definition=setting.definition,
+        revision=setting.revision,
+        tenant_override=setting.tenant_override,
+        environment_override=setting.environment_override,
+        customization=owner,
+    )
+
+
+def _audited(definition: SettingDefinition, value: Any) -> Any:
+    """What the audit log keeps of a value: secret values are never stored twice."""
+    if definition.secret and value is not None:
+        return SECRET_MARK
+    return value
+
+
+def _check_revision(expected: int | None) -> None:
+    if expected is not None and expected < 0:
+        raise InvalidInputError("expectedRevision", "must be 0 (no override yet) or more")

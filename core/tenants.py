@@ -1,0 +1,175 @@
+"""Tenants (clients): slug, name, current release, environments."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from packaging.version import Version
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.auth import Principal
+from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from core.models import AuditEntry, Environment, Release, Tenant
+
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+DEFAULT_ENVIRONMENTS = ("production", "sandbox")
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    id: int
+    slug: str
+    name: str
+    release: str
+    environments: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """What a request needs of a tenant: its ids and the release it runs."""
+
+    id: int
+    slug: str
+    release_id: int
+    release: str
+    environments: frozenset[str]
+
+    def check_environment(self, environment: str | None) -> None:
+        if environment is not None and environment not in self.environments:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise NotFoundError(
+                "environment",
+                environment,
+                f"tenant {self.slug!r} has environments: {known}",
+            )
+
+
+async def load_tenant_ref(session: AsyncSession, slug: str) -> TenantRef:
+    """One statement: the tenant, its release and its environments."""
+    rows = (
+        await session.execute(
+            select(Tenant.id, Tenant.release_id, Release.version, Environment.name)
+            .join(Release, Release.id == Tenant.release_id)
+            .outerjoin(Environment, Environment.tenant_id == Tenant.id)
+            .where(Tenant.slug == slug)
+        )
+    ).all()
+    if not rows:
+        raise NotFoundError("tenant", slug, "list tenants with the 'tenants' query")
+    tenant_id, release_id, version, _ = rows[0]
+    envs = frozenset(r[3] for r in rows if r[3] is not None)
+    return TenantRef(tenant_id, slug, release_id, version, envs)
+
+
+class TenantService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(
+        self,
+        principal: Principal,
+        slug: str,
+        name: str,
+        release: str | None = None,
+        environments: Sequence[str] = DEFAULT_ENVIRONMENTS,
+    ) -> TenantInfo:
+        """Create a tenant on ``release`` (default: the newest released release)."""
+        principal.can_manage_tenants()
+        if not SLUG_PATTERN.match(slug):
+            raise InvalidInputError(
+                "slug",
+                f"{slug!r} is not a valid tenant slug: use 2-63 lower-case letters, digits "
+                "and '-', starting with a letter (e.g. 'northwind')",
+            )
+        if not name.strip():
+            raise InvalidInputError("name", "the tenant name must not be empty")
+        envs = tuple(dict.fromkeys(environments))
+        for env in envs:
+            if not ENVIRONMENT_PATTERN.match(env):
+                raise InvalidInputError(
+                    "environments",
+                    f"{env!r} is not a valid environment name: lower-case letters, digits, "
+                    "'-' and '_', starting with a letter",
+                )
+        async with self._sessions.begin() as session:
+            target = await _pick_release(session, release)
+            tenant = Tenant(slug=slug, name=name.strip(), release_id=target.id)
+            tenant.environments = [Environment(name=e) for e in envs]
+            session.add(tenant)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise AlreadyExistsError("tenant", slug) from None
+            session.add(
+                AuditEntry(
+                    actor=principal.name,
+                    action="create_tenant",
+                    tenant_id=tenant.id,
+                    new={"slug": slug, "name": tenant.name, "release": target.version,
+                         "environments": list(envs)},
+                )
+            )
+            return TenantInfo(
+                tenant.id, slug, tenant.name, target.version, tuple(sorted(envs)),
+                tenant.created_at,
+            )
+
+    async def get(self, principal: Principal, slug: str) -> TenantInfo:
+        principal.can_read_tenant(slug)
+        infos = await self._load(slug=slug)
+        if not infos:
+            raise NotFoundError("tenant", slug, "list tenants with the 'tenants' query")
+        return infos[0]
+
+    async def list(self, principal: Principal) -> list[TenantInfo]:
+        """The tenants the caller may see, by slug."""
+        infos = await self._load()
+        return [t for t in infos if principal.in_scope(t.slug)]
+
+    async def _load(self, slug: str | None = None) -> list[TenantInfo]:
+        query = (
+            select(Tenant.id, Tenant.slug, Tenant.name, Tenant.created_at, Release.version,
+                   Environment.name)
+            .join(Release, Release.id == Tenant.release_id)
+            .outerjoin(Environment, Environment.tenant_id == Tenant.id)
+            .order_by(Tenant.slug, Environment.name)
+        )
+        if slug is not None:
+            query = query.where(Tenant.slug == slug)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        by_slug: dict[str, TenantInfo] = {}
+        envs: dict[str, list[str]] = {}
+        for tid, tslug, name, created, version, env in rows:
+            if tslug not in by_slug:
+                by_slug[tslug] = TenantInfo(tid, tslug, name, version, (), created)
+                envs[tslug] = []
+            if env is not None:
+                envs[tslug].append(env)
+        return [
+            TenantInfo(t.id, t.slug, t.name, t.release, tuple(envs[t.slug]), t.created_at)
+            for t in by_slug.values()
+        ]
+
+
+async def _pick_release(session: AsyncSession, version: str | None) -> Release:
+    releases = (await session.scalars(select(Release))).all()
+    if not releases:
+        raise NotFoundError(
+            "release", version or "(any)", "no release is registered yet: run 'tailor db upgrade'"
+        )
+    if version is None:
+        released = [r for r in releases if r.status == "released"] or list(releases)
+        return max(released, key=lambda r: Version(r.version))
+    for r in releases:
+        if r.version == version:
+            return r
+    known = ", ".join(sorted((r.version for r in releases), key=Version))
+    raise NotFoundError("release", version, f"known releases: {known}")

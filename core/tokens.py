@@ -1,0 +1,144 @@
+"""API tokens: created once (the secret is shown once), stored hashed, revocable,
+optionally expiring."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.auth import TENANT_SCOPED_ROLES, Principal, Role
+from core.errors import AuthenticationError, InvalidInputError, NotFoundError
+from core.models import ApiToken, Tenant, utcnow
+
+TOKEN_PREFIX = "tlr_"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    prefix: str
+    label: str
+    role: Role
+    tenants: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes: they were stored as UTC."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt
+
+
+class TokenService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(
+        self,
+        role: Role | str,
+        tenants: Sequence[str] = (),
+        label: str = "",
+        expires_in: timedelta | None = None,
+    ) -> tuple[str, TokenInfo]:
+        """Return ``(secret, info)``. The secret is not stored and cannot be shown again."""
+        try:
+            role = Role(role)
+        except ValueError:
+            allowed = ", ".join(r.value for r in Role)
+            raise InvalidInputError("role", f"{role!r} is not a role ({allowed})") from None
+        scope = tuple(dict.fromkeys(tenants))
+        if role in TENANT_SCOPED_ROLES and not scope:
+            raise InvalidInputError("tenants", f"a {role.value} token needs at least one --tenant")
+        if role is Role.APP and len(scope) != 1:
+            raise InvalidInputError("tenants", "an app token is scoped to exactly one tenant")
+        if role not in TENANT_SCOPED_ROLES and scope:
+            raise InvalidInputError(
+                "tenants", f"a {role.value} token sees every tenant; drop --tenant"
+            )
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidInputError("expires_in", "must be positive")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self._sessions.begin() as session:
+            if scope:
+                found = set(
+                    (await session.scalars(select(Tenant.slug).where(Tenant.slug.in_(scope)))).all()
+                )
+                missing = [t for t in scope if t not in found]
+                if missing:
+                    raise NotFoundError("tenant", ", ".join(missing))
+            token = ApiToken(
+                token_hash=hash_token(secret),
+                prefix=secret[:12],
+                label=label or f"{role.value} token",
+                role=role.value,
+                tenants=list(scope),
+                expires_at=utcnow() + expires_in if expires_in else None,
+            )
+            session.add(token)
+            await session.flush()
+            return secret, _info(token)
+
+    async def authenticate(self, secret: str) -> Principal:
+        if not secret:
+            raise AuthenticationError("missing bearer token: send 'Authorization: Bearer <token>'")
+        async with self._sessions() as session:
+            token = await session.scalar(
+                select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
+            )
+        if token is None:
+            raise AuthenticationError("unknown token; create one with 'tailor token create'")
+        if token.revoked_at is not None:
+            raise AuthenticationError(f"token {token.prefix}... was revoked")
+        expires = _aware(token.expires_at)
+        if expires is not None and expires <= utcnow():
+            raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
+        return Principal(
+            role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
+        )
+
+    async def revoke(self, prefix: str) -> TokenInfo:
+        async with self._sessions.begin() as session:
+            tokens = (
+                await session.scalars(select(ApiToken).where(ApiToken.prefix.startswith(prefix)))
+            ).all()
+            if len(tokens) != 1:
+                raise NotFoundError(
+                    "token", prefix, "give the token's prefix as 'tailor token list' shows it"
+                    if not tokens else "the prefix matches several tokens; give more of it"
+                )
+            await session.execute(
+                update(ApiToken).where(ApiToken.id == tokens[0].id).values(revoked_at=utcnow())
+            )
+            await session.refresh(tokens[0])
+            return _info(tokens[0])
+
+    async def list(self) -> list[TokenInfo]:
+        async with self._sessions() as session:
+            tokens = (await session.scalars(select(ApiToken).order_by(ApiToken.id))).all()
+        return [_info(t) for t in tokens]
+
+
+def _info(token: ApiToken) -> TokenInfo:
+    return TokenInfo(
+        token.id,
+        token.prefix,
+        token.label,
+        Role(token.role),
+        tuple(token.tenants or ()),
+        _aware(token.created_at) or utcnow(),
+        _aware(token.expires_at),
+        token.revoked_at is not None,
+    )

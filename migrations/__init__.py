@@ -1,0 +1,1 @@
+"""Alembic migrations (async env, one linear history). Run with ``tailor db upgrade``."""
