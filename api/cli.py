@@ -111,8 +111,11 @@ def serve(
                 out.print("Tokens to try (shown once; new ones at every start):")
                 for t in tokens:
                     scope = ", ".join(t.tenants) or "all tenants"
-                    out.print(f"  {t.role.value:<16} {scope:<20} {t.secret}", highlight=False,
-                              soft_wrap=True)
+                    out.print(
+                        f"  {t.role.value:<16} {scope:<20} {t.secret}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
         finally:
             await services.close()
 
@@ -122,9 +125,13 @@ def serve(
     services = Services.from_url(config.database_url)
     application = create_app(services, AppOptions(demo=demo))
     out.print(f"Tailor serving on http://{host}:{port}/graphql  (database: {config.database_url})")
-    out.print('Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
-              f"-d '{{\"query\": \"{{ tenants {{ slug release }} }}\"}}' "
-              f"http://{host}:{port}/graphql", highlight=False, soft_wrap=True)
+    out.print(
+        'Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
+        f'-d \'{{"query": "{{ tenants {{ slug release }} }}"}}\' '
+        f"http://{host}:{port}/graphql",
+        highlight=False,
+        soft_wrap=True,
+    )
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -190,9 +197,7 @@ def demo_seed(database_url: DatabaseOption = None) -> None:
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[
-        str, typer.Option(help="admin, release_manager, consultant or app.")
-    ],
+    role: Annotated[str, typer.Option(help="admin, release_manager, consultant or app.")],
     tenant: Annotated[
         list[str] | None,
         typer.Option("--tenant", help="Tenant slug in scope (repeat; consultant and app)."),
@@ -239,7 +244,10 @@ def token_list(database_url: DatabaseOption = None) -> None:
         table.add_column(col)
     for t in run(go):
         table.add_row(
-            t.prefix, t.label, t.role.value, ", ".join(t.tenants) or "all",
+            t.prefix,
+            t.label,
+            t.role.value,
+            ", ".join(t.tenants) or "all",
             t.expires_at.isoformat() if t.expires_at else "never",
             "revoked" if t.revoked else "active",
         )

@@ -26,7 +26,9 @@ class NotFound(Error):
 @strawberry.type(description="A value breaks a setting's type, constraint or business rule.")
 class ValidationFailed(Error):
     key: str
-    rule: str = strawberry.field(description="type, min, max, choices, pattern or customization:<name>")
+    rule: str = strawberry.field(
+        description="type, min, max, choices, pattern or customization:<name>"
+    )
     value: JSON | None
 
 

@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.scalars import JSON
+from strawberry.tools import merge_types
 
 from api.context import Info
 from api.errors import (
@@ -62,7 +63,9 @@ def _raise_expected(exc: TailorError) -> GraphQLError:
 
 
 @strawberry.type
-class Query:
+class SettingsQuery:
+    """Settings, tenants, releases and the audit log."""
+
     @strawberry.field(description="One tenant's resolved settings, each with its source.")
     async def settings(
         self,
@@ -106,9 +109,7 @@ class Query:
         return [Release.from_domain(r) for r in found]
 
     @strawberry.field(description="One release with its setting catalog.")
-    async def release(
-        self, info: Info, version: str, prefix: str | None = None
-    ) -> ReleaseResult:
+    async def release(self, info: Info, version: str, prefix: str | None = None) -> ReleaseResult:
         ctx = info.context
 
         async def run() -> ReleaseDetail:
@@ -197,14 +198,15 @@ async def _changed(info: Info, change: SettingChange) -> SettingChanged:
         audit_id=change.audit_id,
         setting=resolved,
         customization_errors=[
-            CustomizationError.from_domain(f)
-            for f in (*change.failures, *resolution.failures)
+            CustomizationError.from_domain(f) for f in (*change.failures, *resolution.failures)
         ],
     )
 
 
 @strawberry.type
-class Mutation:
+class SettingsMutation:
+    """Overrides and tenants."""
+
     @strawberry.mutation(description="Set a tenant's (or environment's) override for a setting.")
     async def set_setting(self, info: Info, input: SetSettingInput) -> SettingChangeResult:
         ctx = info.context
@@ -262,12 +264,19 @@ def should_mask(error: GraphQLError) -> bool:
     return True
 
 
-def build_schema(extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = ()
-                 ) -> strawberry.Schema:
+#: Root field groups, one class per area (each area's module defines its own);
+#: merged into the schema's Query and Mutation types.
+QUERY_GROUPS: tuple[type, ...] = (SettingsQuery,)
+MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation,)
+
+
+def build_schema(
+    extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
+) -> strawberry.Schema:
     """Build the schema. Extensions are factories: a new instance per request."""
     return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
+        query=merge_types("Query", QUERY_GROUPS),
+        mutation=merge_types("Mutation", MUTATION_GROUPS),
         extensions=[
             *extensions,
             lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),

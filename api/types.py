@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+
 import strawberry
 from strawberry.scalars import JSON
 
@@ -68,8 +69,9 @@ class Override:
     def from_domain(cls, o: settings.OverrideInfo | None, secret: bool) -> Override | None:
         if o is None:
             return None
-        return cls(environment=o.environment, value=None if secret else o.value,
-                   revision=o.revision)
+        return cls(
+            environment=o.environment, value=None if secret else o.value, revision=o.revision
+        )
 
 
 @strawberry.type(description="A setting's value for one tenant (and environment), with provenance.")
@@ -226,4 +228,3 @@ class SettingChanged:
     audit_id: int
     setting: ResolvedSetting
     customization_errors: list[CustomizationError]
-

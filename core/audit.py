@@ -66,8 +66,17 @@ class AuditService:
             rows = (await session.execute(query)).all()
         return [
             AuditRecord(
-                e.id, e.at, e.actor, e.action, slug, e.environment, e.key, e.old, e.new,
-                e.revision, e.reason,
+                e.id,
+                e.at,
+                e.actor,
+                e.action,
+                slug,
+                e.environment,
+                e.key,
+                e.old,
+                e.new,
+                e.revision,
+                e.reason,
             )
             for e, slug in rows
         ]

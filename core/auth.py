@@ -55,9 +55,7 @@ class Principal:
         """Refuse unless ``tenant`` is in scope. The message never says whether
         the tenant exists, so out-of-scope callers learn nothing about it."""
         if not self.in_scope(tenant):
-            raise PermissionDeniedError(
-                f"{action}: tenant {tenant!r} is not in your token's scope"
-            )
+            raise PermissionDeniedError(f"{action}: tenant {tenant!r} is not in your token's scope")
 
     def can_read_settings(self, tenant: str) -> None:
         self.require_tenant(tenant, action="reading settings")

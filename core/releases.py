@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.definitions import SettingDefinition
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from core.extension_points import ExtensionPoint
 from core.models import Release, SettingDefinitionRow
 
 RELEASED = "released"
@@ -39,7 +40,7 @@ class ReleaseManifest:
     version: str
     status: str = RELEASED
     settings: tuple[SettingDefinition, ...] = ()
-    extension_points: tuple[Mapping[str, Any], ...] = ()
+    extension_points: tuple[ExtensionPoint, ...] = ()
     supersedes: tuple[str, ...] = ()
     notes: str = ""
 
@@ -48,6 +49,13 @@ class ReleaseManifest:
         parse_version(self.version)
         if self.status not in STATUSES:
             raise InvalidInputError("status", f"{self.status!r} is not one of {STATUSES}")
+        names: set[str] = set()
+        for point in self.extension_points:
+            if point.name in names:
+                raise InvalidInputError(
+                    f"extension_points[{point.name!r}]", "the hook is listed twice in this manifest"
+                )
+            names.add(point.name)
         seen: set[str] = set()
         for definition in self.settings:
             if definition.key in seen:
@@ -63,7 +71,7 @@ class ReleaseManifest:
             "status": self.status,
             "notes": self.notes,
             "supersedes": list(self.supersedes),
-            "extension_points": [dict(e) for e in self.extension_points],
+            "extension_points": [e.to_dict() for e in self.extension_points],
             "settings": [d.to_dict() for d in self.settings],
         }
 
@@ -79,7 +87,10 @@ class ReleaseManifest:
             version=str(data["version"]),
             status=str(data.get("status", PLANNED)),
             settings=settings,
-            extension_points=tuple(data.get("extension_points", [])),
+            extension_points=tuple(
+                ExtensionPoint.from_dict(e, where=f"extension_points[{i}]")
+                for i, e in enumerate(data.get("extension_points", []))
+            ),
             supersedes=tuple(data.get("supersedes", [])),
             notes=str(data.get("notes", "")),
         )

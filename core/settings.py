@@ -236,7 +236,13 @@ class SettingsService:
         ref.check_environment(environment)
         definition = await self._definition(ref, key)
         return await self._write(
-            principal, ref, definition, environment, _INACTIVE, expected_revision, reason,
+            principal,
+            ref,
+            definition,
+            environment,
+            _INACTIVE,
+            expected_revision,
+            reason,
             "reset",
         )
 
@@ -274,7 +280,13 @@ class SettingsService:
         for attempt in range(attempts):
             try:
                 change = await self._write_once(
-                    principal, ref, definition, environment, value, expected_revision, reason,
+                    principal,
+                    ref,
+                    definition,
+                    environment,
+                    value,
+                    expected_revision,
+                    reason,
                     action,
                 )
             except _LostRace as race:
@@ -361,8 +373,14 @@ class SettingsService:
             session.add(entry)
             await session.flush()
             return SettingChange(
-                ref.slug, environment, key, old, None if reset else value, new_revision,
-                action, entry.id,
+                ref.slug,
+                environment,
+                key,
+                old,
+                None if reset else value,
+                new_revision,
+                action,
+                entry.id,
             )
 
 
@@ -394,10 +412,9 @@ async def _overrides(
     prefix: str | None,
 ) -> Mapping[tuple[str, str], _Row]:
     scopes = [TENANT_SCOPE] if environment is None else [TENANT_SCOPE, environment]
-    query = select(Override.environment, Override.key, Override.value, Override.active,
-                   Override.revision).where(
-        Override.tenant_id == ref.id, Override.environment.in_(scopes)
-    )
+    query = select(
+        Override.environment, Override.key, Override.value, Override.active, Override.revision
+    ).where(Override.tenant_id == ref.id, Override.environment.in_(scopes))
     query = _filter(query, Override.key, keys, prefix)
     rows = (await session.execute(query)).all()
     return {

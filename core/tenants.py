@@ -112,12 +112,20 @@ class TenantService:
                     actor=principal.name,
                     action="create_tenant",
                     tenant_id=tenant.id,
-                    new={"slug": slug, "name": tenant.name, "release": target.version,
-                         "environments": list(envs)},
+                    new={
+                        "slug": slug,
+                        "name": tenant.name,
+                        "release": target.version,
+                        "environments": list(envs),
+                    },
                 )
             )
             return TenantInfo(
-                tenant.id, slug, tenant.name, target.version, tuple(sorted(envs)),
+                tenant.id,
+                slug,
+                tenant.name,
+                target.version,
+                tuple(sorted(envs)),
                 tenant.created_at,
             )
 
@@ -135,8 +143,14 @@ class TenantService:
 
     async def _load(self, slug: str | None = None) -> list[TenantInfo]:
         query = (
-            select(Tenant.id, Tenant.slug, Tenant.name, Tenant.created_at, Release.version,
-                   Environment.name)
+            select(
+                Tenant.id,
+                Tenant.slug,
+                Tenant.name,
+                Tenant.created_at,
+                Release.version,
+                Environment.name,
+            )
             .join(Release, Release.id == Tenant.release_id)
             .outerjoin(Environment, Environment.tenant_id == Tenant.id)
             .order_by(Tenant.slug, Environment.name)

@@ -116,8 +116,11 @@ class TokenService:
             ).all()
             if len(tokens) != 1:
                 raise NotFoundError(
-                    "token", prefix, "give the token's prefix as 'tailor token list' shows it"
-                    if not tokens else "the prefix matches several tokens; give more of it"
+                    "token",
+                    prefix,
+                    "give the token's prefix as 'tailor token list' shows it"
+                    if not tokens
+                    else "the prefix matches several tokens; give more of it",
                 )
             await session.execute(
                 update(ApiToken).where(ApiToken.id == tokens[0].id).values(revoked_at=utcnow())
