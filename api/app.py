@@ -69,6 +69,8 @@ class Authenticate:
         state = scope.setdefault("state", {})
         state["request_id"] = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         if _wants_ide(request):
+            # the page only: no operation runs on this request
+            state["principal"] = Principal.nobody()
             await self.app(scope, receive, send)
             return
         try:

@@ -50,7 +50,7 @@ def run(coro_factory: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(coro_factory())  # type: ignore[arg-type]
     except TailorError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -275,3 +275,7 @@ def token_revoke(
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

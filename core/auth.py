@@ -33,6 +33,11 @@ class Principal:
         """The operator at the command line: full access, audited under ``name``."""
         return cls(role=Role.ADMIN, name=name)
 
+    @classmethod
+    def nobody(cls) -> Principal:
+        """A caller with no rights at all (e.g. while serving the GraphiQL page)."""
+        return cls(role=Role.APP, name="anonymous")
+
     @property
     def sees_all_tenants(self) -> bool:
         return self.role in (Role.ADMIN, Role.RELEASE_MANAGER)
