@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -48,9 +49,22 @@ def _normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(value: str | bytes | float | None) -> Any:
+    # SQLite gives a JSON column NUMERIC affinity: a bare number comes back as one.
+    if value is None or isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = _normalise_url(url)
     is_sqlite = url.startswith("sqlite")
+    kwargs.setdefault("json_serializer", _dumps)
+    kwargs.setdefault("json_deserializer", _loads)
     if is_sqlite:
         kwargs.setdefault("connect_args", {"timeout": 30})
     try:

@@ -188,6 +188,17 @@ class SettingDefinition:
         definition.check_consistent()
         return definition
 
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> SettingDefinition:
+        """Rebuild a definition that was checked when it was stored (no re-checks:
+        this runs once per setting on every resolution)."""
+        kwargs = dict(data)
+        kwargs["type"] = SettingType(kwargs["type"])
+        choices = kwargs.get("choices")
+        if choices is not None:
+            kwargs["choices"] = tuple(choices)
+        return cls(**kwargs)
+
     def with_changes(self, **changes: Any) -> SettingDefinition:
         return replace(self, **changes)
 

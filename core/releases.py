@@ -114,7 +114,7 @@ class ReleaseInfo:
 
 def stored_definition(data: Mapping[str, Any]) -> SettingDefinition:
     """Rebuild a definition that was validated when it was stored."""
-    return SettingDefinition.from_dict(data)
+    return SettingDefinition.from_stored(data)
 
 
 class ReleaseService:
