@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -82,6 +83,12 @@ class Authenticate:
             return
         except DatabaseError as exc:
             await _graphql_error(503, exc.message, exc.code)(scope, receive, send)
+            return
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("database unavailable: %s", exc)
+            await _graphql_error(
+                503, "the database is unavailable; try again shortly", DatabaseError.code
+            )(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

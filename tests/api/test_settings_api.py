@@ -1,6 +1,10 @@
 """The settings slice through the real ASGI app over httpx."""
 
+import httpx
+
+from api.app import create_app
 from core.db import count_statements
+from core.services import Services
 
 SETTINGS = """
 query($tenant: String!, $environment: String, $keys: [String!], $prefix: String) {
@@ -185,3 +189,21 @@ async def test_settings_query_statement_count_is_constant(api, services):
     assert len(data["data"]["settings"]["items"]) > 40
     # token lookup + tenant + definitions + overrides, whatever the number of settings
     assert small.count == everything.count == 4
+
+
+async def test_database_outage_is_a_503_not_a_crash():
+    # a real, unreachable database server (nothing listens on port 1)
+    services = Services.from_url("postgresql+asyncpg://tailor@127.0.0.1:1/none")
+    app = create_app(services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tailor.test") as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ tenants { slug } }"},
+            headers={"Authorization": "Bearer tlr_whatever"},
+        )
+        health = await client.get("/healthz")
+    await services.close()
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+    assert health.status_code == 503 and health.json()["status"] == "unavailable"
