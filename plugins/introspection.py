@@ -63,7 +63,7 @@ class _Normalize(ast.NodeTransformer):
         self.generic_visit(node)
         return node
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
     def visit_arg(self, node: ast.arg) -> ast.AST:
         node.arg = "_"
@@ -75,7 +75,6 @@ class _Normalize(ast.NodeTransformer):
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         return ast.Constant(value=type(node.value).__name__)
-
 
 
 def _function_node(function: Callable[..., Any]) -> ast.FunctionDef | None:

@@ -174,15 +174,22 @@ def check_hooks(module: types.ModuleType, catalog: Catalog, file: str) -> list[P
         if point is None:
             known = ", ".join(sorted(p.name for p in catalog.all()))
             problems.append(
-                Problem(file, hook, f"unknown hook {hook!r}: no extension point of that name "
-                        f"(known: {known})")
+                Problem(
+                    file,
+                    hook,
+                    f"unknown hook {hook!r}: no extension point of that name (known: {known})",
+                )
             )
             continue
         for param in parameters(function):
             if param not in point.params:
                 problems.append(
-                    Problem(file, f"{hook}({param})", f"hook {hook!r} has no parameter "
-                            f"{param!r}; its parameters are ({', '.join(point.params)})")
+                    Problem(
+                        file,
+                        f"{hook}({param})",
+                        f"hook {hook!r} has no parameter "
+                        f"{param!r}; its parameters are ({', '.join(point.params)})",
+                    )
                 )
     return problems
 
@@ -230,8 +237,11 @@ def inspect_customization(
     loaded.manifest = parsed.manifest
     if not specifier(parsed.manifest.requires).contains(Version(release), prereleases=True):
         loaded.problems.append(
-            Problem(str(manifest_file), "requires", f"{parsed.manifest.requires!r} excludes the "
-                    f"running release {release}")
+            Problem(
+                str(manifest_file),
+                "requires",
+                f"{parsed.manifest.requires!r} excludes the running release {release}",
+            )
         )
     module_file = path / f"{parsed.module}.py"
     if not module_file.is_file():
@@ -242,9 +252,7 @@ def inspect_customization(
     try:
         module = import_package(path, parsed.module)
     except (Exception, SystemExit) as exc:  # consultant code: anything may happen
-        loaded.problems.append(
-            Problem(str(module_file), "import", _traceback_summary(exc, path))
-        )
+        loaded.problems.append(Problem(str(module_file), "import", _traceback_summary(exc, path)))
         return loaded
     file = str(module_file)
     hook_problems = check_hooks(module, catalog, file)
@@ -274,8 +282,10 @@ def load_all(
         if first is not None:
             where = str(source.path / MANIFEST_FILE)
             if first.source.path.resolve() == source.path.resolve():
-                msg = f"registered twice: {source.path} is listed by {first.source.origin} and " \
-                      f"{source.origin}; the first is used"
+                msg = (
+                    f"registered twice: {source.path} is listed by {first.source.origin} and "
+                    f"{source.origin}; the first is used"
+                )
             else:
                 msg = f"name collision: {loaded.name!r} is already loaded from {first.source.path}"
             loaded.problems.insert(0, Problem(where, "name", msg))

@@ -135,4 +135,3 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
         author=author,
     )
     return ParsedManifest(manifest, module), []
-
