@@ -92,7 +92,7 @@ def default_directory() -> Path:
     """The repository's sample ``customizations/`` directory."""
     import customizations
 
-    return Path(customizations.__file__).parent
+    return Path(next(iter(customizations.__path__)))
 
 
 def _package_dirs(root: Path) -> list[Path]:

@@ -143,7 +143,7 @@ class PluginRuntime:
         if loaded.refused or loaded.module is None:
             self._refused.append(loaded)
             for p in loaded.problems:
-                log.warning("customization refused: %s", p)
+                log.info("customization refused: %s", p)
             return
         name = loaded.name
         old = self._loaded.get(name)
