@@ -17,9 +17,10 @@ implements :class:`core.hooks.HookRunner`.
   past the time budget (``hook_timeout``) becomes a :class:`HookFailure` for that
   tenant's request; the caller falls back to the non-customized value.
 * Health: calls and failures are counted in memory and written in ONE statement
-  (``RegistryService.record_health``) when a failure happens or at most every
-  ``health_flush_seconds``: the number of SQL statements per request stays
-  constant.
+  (``RegistryService.record_health``) at the end of a resolution, validation or
+  change notification (``tailor_register_settings`` counts ride along with the
+  next one), when a failure happened or ``health_flush_seconds`` have passed: at
+  most one health statement per batch, whatever the number of customizations.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ class PluginRuntime:
         self, impl: Any, kwargs: Mapping[str, Any], run: Callable[..., Any] | None = None
     ) -> Any:
         function = run or impl.function
-        args = {name: kwargs[name] for name in impl.argnames}
+        args = {} if run is not None else {name: kwargs[name] for name in impl.argnames}
         timeout = self.options.hook_timeout
         if timeout is None:
             return function(**args)
@@ -280,7 +281,6 @@ class PluginRuntime:
                 continue
             self._count(name)
             out.append((name, result, None))
-        await self._maybe_flush()
         return out
 
     def _count(self, name: str, failure: str | None = None) -> None:
@@ -377,7 +377,7 @@ class PluginRuntime:
         for impl in await self._impls(tenant, RESOLVE_ONE):
             name = impl.plugin_name
 
-            def each_key(impl: Any = impl, **_: Any) -> dict[str, Any]:
+            def each_key(impl: Any = impl) -> dict[str, Any]:
                 found = {}
                 for key, value in values.items():
                     kw = {"tenant": tenant, "environment": environment, "key": key, "value": value}
@@ -441,6 +441,7 @@ class PluginRuntime:
                         "expected None, a message or a list of messages",
                     )
                 )
+        await self._maybe_flush()
         return ValidationOutcome(tuple(errors), tuple(failures))
 
     async def setting_changed(
@@ -460,7 +461,9 @@ class PluginRuntime:
             "new": new,
             "actor": actor,
         }
-        return [f for _n, _r, f in await self._each(tenant, CHANGED, kwargs) if f is not None]
+        failures = [f for _n, _r, f in await self._each(tenant, CHANGED, kwargs) if f is not None]
+        await self._maybe_flush()
+        return failures
 
     async def close(self) -> None:
         await self.flush_health()
