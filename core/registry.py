@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from packaging.version import Version
@@ -341,13 +341,20 @@ def _registration(row: CustomizationRow, enabled_for: Sequence[str]) -> Registra
         hooks=tuple(hook_from_dict(h) for h in row.hooks),
         setting_keys=tuple(row.setting_keys),
         enabled_for=tuple(enabled_for),
-        published_at=row.published_at,
+        published_at=_aware(row.published_at),
         health=Health(
             calls=row.calls,
             failures=row.failures,
             last_error=row.last_error,
-            last_error_at=row.last_error_at,
+            last_error_at=_aware(row.last_error_at),
         ),
         package=row.package,
         published_by=row.published_by,
     )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they were stored in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
