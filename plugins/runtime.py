@@ -465,6 +465,31 @@ class PluginRuntime:
         await self._maybe_flush()
         return failures
 
+    # -- the host product's extension points ------------------------------------
+    async def call_extension(
+        self, tenant: str, hook: str, kwargs: Mapping[str, Any]
+    ) -> tuple[list[tuple[str, Any]], list[HookFailure]]:
+        """Call a host-product extension point (e.g. ``acme_invoice_footer``) for
+        ``tenant``'s enabled customizations, with the same isolation: returns
+        (customization, result) pairs and the failures."""
+        point = self.catalog.get(hook)
+        if point is None:
+            raise InvalidInputError("hook", f"unknown extension point {hook!r}")
+        missing = set(point.params) - set(kwargs)
+        unknown = set(kwargs) - set(point.params)
+        if missing or unknown:
+            raise InvalidInputError(
+                "hook", f"{hook} takes ({', '.join(point.params)}); got ({', '.join(kwargs)})"
+            )
+        results, failures = [], []
+        for name, result, failure in await self._each(tenant, hook, kwargs):
+            if failure is not None:
+                failures.append(failure)
+            else:
+                results.append((name, result))
+        await self._maybe_flush()
+        return results, failures
+
     async def close(self) -> None:
         await self.flush_health()
         if self._executor is not None:
