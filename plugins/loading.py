@@ -37,7 +37,7 @@ from core.product import PRODUCT_VERSION
 from plugins.catalog import Catalog
 from plugins.hookspecs import PROJECT
 from plugins.introspection import hook_functions, hook_name, introspect, parameters
-from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest, specifier
+from plugins.manifest import DEFAULT_MODULE, MANIFEST_FILE, Problem, parse_manifest, specifier
 
 CUSTOMIZATIONS_GROUP = "tailor.customizations"
 PATH_ENV = "TAILOR_CUSTOMIZATIONS_PATH"
@@ -232,25 +232,26 @@ def inspect_customization(
         return loaded
     parsed, problems = parse_manifest(manifest_file)
     loaded.problems.extend(problems)
-    if parsed is None:
-        return loaded
-    loaded.manifest = parsed.manifest
-    if not specifier(parsed.manifest.requires).contains(Version(release), prereleases=True):
-        loaded.problems.append(
-            Problem(
-                str(manifest_file),
-                "requires",
-                f"{parsed.manifest.requires!r} excludes the running release {release}",
+    # a broken manifest does not stop the code checks: every problem at once
+    module_name = parsed.module if parsed is not None else DEFAULT_MODULE
+    if parsed is not None:
+        loaded.manifest = parsed.manifest
+        if not specifier(parsed.manifest.requires).contains(Version(release), prereleases=True):
+            loaded.problems.append(
+                Problem(
+                    str(manifest_file),
+                    "requires",
+                    f"{parsed.manifest.requires!r} excludes the running release {release}",
+                )
             )
-        )
-    module_file = path / f"{parsed.module}.py"
+    module_file = path / f"{module_name}.py"
     if not module_file.is_file():
         loaded.problems.append(
             Problem(str(manifest_file), "module", f"{module_file.name} not found in {path}")
         )
         return loaded
     try:
-        module = import_package(path, parsed.module)
+        module = import_package(path, module_name)
     except (Exception, SystemExit) as exc:  # consultant code: anything may happen
         loaded.problems.append(Problem(str(module_file), "import", _traceback_summary(exc, path)))
         return loaded
@@ -260,7 +261,7 @@ def inspect_customization(
         hook_problems.append(Problem(file, "hooks", "no @hookimpl function found: nothing to run"))
     loaded.problems.extend(hook_problems)
     if not hook_problems:
-        more, warned = validate_with_pluggy(module, parsed.manifest.name, catalog, file)
+        more, warned = validate_with_pluggy(module, loaded.name, catalog, file)
         loaded.problems.extend(more)
         loaded.warnings.extend(warned)
     loaded.module = module

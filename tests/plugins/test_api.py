@@ -7,7 +7,10 @@ from __future__ import annotations
 SETTINGS = """
 query($tenant: String!) {
   settings(tenant: $tenant, keys: ["ui.theme.mode"]) {
-    ... on Settings { items { key value source } customizationErrors { customization hook message } }
+    ... on Settings {
+      items { key value source }
+      customizationErrors { customization hook message }
+    }
     ... on Error { code message }
   }
 }
