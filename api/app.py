@@ -23,6 +23,8 @@ from core.auth import Principal
 from core.db import check_reachable
 from core.errors import AuthenticationError, DatabaseError
 from core.services import Services
+from plugins.runtime import PluginRuntime
+from plugins.wiring import attach
 
 log = logging.getLogger("tailor.http")
 
@@ -31,18 +33,22 @@ log = logging.getLogger("tailor.http")
 class AppOptions:
     demo: bool = False
     graphiql: bool = True
+    #: the plugin runtime to use; None: load customizations from customizations/,
+    #: TAILOR_CUSTOMIZATIONS_PATH and the tailor.customizations entry points
+    plugins: PluginRuntime | None = None
 
 
 class TailorGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with Tailor's typed context."""
 
-    def __init__(self, services: Services, options: AppOptions) -> None:
+    def __init__(self, services: Services, options: AppOptions, plugins: PluginRuntime) -> None:
         super().__init__(
             build_schema(),
             graphql_ide="graphiql" if options.graphiql else None,
             allow_queries_via_get=True,
         )
         self.services = services
+        self.plugins = plugins
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         state = request.scope.get("state", {})
@@ -51,6 +57,7 @@ class TailorGraphQL(GraphQL[Context, None]):
             principal=state["principal"],
             request_id=state.get("request_id", ""),
             request=request,
+            plugins=self.plugins,
         )
 
 
@@ -125,7 +132,9 @@ def _graphql_error(
 def create_app(services: Services, options: AppOptions | None = None) -> Starlette:
     """Build the ASGI app around ``services`` (which the app disposes on shutdown)."""
     options = options or AppOptions()
-    graphql = TailorGraphQL(services, options)
+    plugins = options.plugins or PluginRuntime.load()
+    services = attach(services, plugins)
+    graphql = TailorGraphQL(services, options, plugins)
 
     async def healthz(_request: Request) -> Response:
         try:
@@ -137,6 +146,7 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        await plugins.close()
         await services.close()
 
     return Starlette(

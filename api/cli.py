@@ -90,19 +90,29 @@ def serve(
     import uvicorn
 
     from api.app import AppOptions, create_app
+    from api.customization_cli import publish_demo_customizations
     from core.bootstrap import sync_product_releases
     from core.demo import create_demo_tokens, seed_demo
+    from plugins.catalog import extension_points_for
 
     config = Config.from_env(database_url)
 
     async def prepare() -> None:
         services = await _services(database_url, migrate=migrate or demo)
         try:
-            added = await sync_product_releases(services)
+            added = await sync_product_releases(services, extension_points_for)
             if added:
                 out.print(f"product releases registered: {', '.join(added)}")
             if demo:
-                report = await seed_demo(services)
+                report = await seed_demo(services, extension_points_for)
+                published = await publish_demo_customizations(services)
+                out.print(
+                    f"customizations: {len(published.published)} published, "
+                    f"{len(published.enabled)} enablements, refused: "
+                    f"{', '.join(published.skipped) or 'none'}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 tokens = await create_demo_tokens(services)
                 out.print(
                     f"demo data: {len(report.tenants_added)} tenants and "
@@ -121,9 +131,18 @@ def serve(
 
     run(prepare)
     from core.services import Services
+    from plugins.runtime import PluginRuntime
 
+    plugins = PluginRuntime.load()
+    refused = ", ".join(sorted({r.name for r in plugins.refused()})) or "none"
+    out.print(
+        f"customizations loaded: {len(plugins.installed())}; refused: {refused} "
+        "(details: 'tailor doctor')",
+        highlight=False,
+        soft_wrap=True,
+    )
     services = Services.from_url(config.database_url)
-    application = create_app(services, AppOptions(demo=demo))
+    application = create_app(services, AppOptions(demo=demo, plugins=plugins))
     out.print(f"Tailor serving on http://{host}:{port}/graphql  (database: {config.database_url})")
     out.print(
         'Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
@@ -147,6 +166,7 @@ def db_upgrade(
     from core.bootstrap import sync_product_releases
     from core.db import check_reachable, create_engine, upgrade
     from core.services import Services
+    from plugins.catalog import extension_points_for
 
     url = Config.from_env(database_url).database_url
 
@@ -161,7 +181,7 @@ def db_upgrade(
             return []
         services = Services.from_url(url)
         try:
-            return await sync_product_releases(services)
+            return await sync_product_releases(services, extension_points_for)
         finally:
             await services.close()
 
@@ -174,17 +194,27 @@ def db_upgrade(
 
 @demo_app.command("seed")
 def demo_seed(database_url: DatabaseOption = None) -> None:
-    """Load the demo releases, tenants and overrides (idempotent)."""
+    """Load the demo releases, tenants and overrides, and publish and enable the
+    sample customizations (idempotent)."""
+    from api.customization_cli import publish_demo_customizations
     from core.demo import seed_demo
+    from plugins.catalog import extension_points_for
 
     async def go():  # noqa: ANN202
         services = await _services(database_url, migrate=True)
         try:
-            return await seed_demo(services)
+            seeded = await seed_demo(services, extension_points_for)
+            return seeded, await publish_demo_customizations(services)
         finally:
             await services.close()
 
-    report = run(go)
+    report, published = run(go)
+    out.print(
+        f"customizations published: {', '.join(published.published) or 'none'}; "
+        f"refused: {', '.join(published.skipped) or 'none'}",
+        highlight=False,
+        soft_wrap=True,
+    )
     out.print(
         f"releases added: {', '.join(report.releases_added) or 'none'}; "
         f"tenants added: {', '.join(report.tenants_added) or 'none'}; "
@@ -270,6 +300,11 @@ def token_revoke(
 
     info = run(go)
     out.print(f"revoked {info.prefix}... ({info.label})")
+
+
+from api.customization_cli import register as _register_customization_cli  # noqa: E402
+
+_register_customization_cli(app)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from core.auth import Principal
 from core.services import Services
+from plugins.runtime import PluginRuntime
 
 
 @dataclass
@@ -17,6 +18,8 @@ class Context:
     principal: Principal
     request_id: str
     request: Request | None = None
+    #: the plugin runtime: installed and refused customizations
+    plugins: PluginRuntime | None = None
 
 
 Info = strawberry.Info[Context, None]

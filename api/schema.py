@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.tools import merge_types
 
 from api.context import Info
+from api.customizations import CustomizationsMutation, CustomizationsQuery
 from api.errors import (
     AlreadyExists,
     Conflict,
@@ -266,8 +267,8 @@ def should_mask(error: GraphQLError) -> bool:
 
 #: Root field groups, one class per area (each area's module defines its own);
 #: merged into the schema's Query and Mutation types.
-QUERY_GROUPS: tuple[type, ...] = (SettingsQuery,)
-MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation,)
+QUERY_GROUPS: tuple[type, ...] = (SettingsQuery, CustomizationsQuery)
+MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation, CustomizationsMutation)
 
 
 def build_schema(

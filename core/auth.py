@@ -95,3 +95,25 @@ class Principal:
         self.require_role(
             Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, action="reading release data"
         )
+
+    def can_read_customizations(self, tenant: str | None = None) -> None:
+        self.require_role(
+            Role.ADMIN,
+            Role.RELEASE_MANAGER,
+            Role.CONSULTANT,
+            action="reading customizations",
+        )
+        if tenant is not None:
+            self.require_tenant(tenant, action="reading customizations")
+
+    def can_publish_customization(self, tenants: Iterable[str]) -> None:
+        """Admins, and consultants whose scope covers every tenant it lists."""
+        self.require_role(Role.ADMIN, Role.CONSULTANT, action="publishing a customization")
+        for tenant in tenants:
+            self.require_tenant(tenant, action="publishing a customization")
+
+    def can_enable_customization(self, tenant: str) -> None:
+        self.require_role(
+            Role.ADMIN, Role.CONSULTANT, action="enabling or disabling a customization"
+        )
+        self.require_tenant(tenant, action="enabling or disabling a customization")

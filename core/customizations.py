@@ -59,6 +59,10 @@ class Registration:
     enabled_for: tuple[str, ...] = ()
     published_at: datetime | None = None
     health: Health = field(default_factory=Health)
+    #: the package's identity (its directory name): a name published from another
+    #: package is a collision
+    package: str = ""
+    published_by: str = ""
 
     @property
     def name(self) -> str:

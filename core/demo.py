@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.auth import Principal, Role
-from core.bootstrap import sync_product_releases
+from core.bootstrap import ExtensionPointSource, sync_product_releases
 from core.demo_data import DEMO_TENANTS
 from core.errors import AlreadyExistsError
 from core.services import Services
@@ -21,9 +21,15 @@ class SeedReport:
     overrides_set: int
 
 
-async def seed_demo(services: Services) -> SeedReport:
-    """Idempotent: existing tenants are left as they are."""
-    releases = await sync_product_releases(services)
+async def seed_demo(
+    services: Services, extension_points: ExtensionPointSource | None = None
+) -> SeedReport:
+    """Idempotent: existing tenants are left as they are. ``extension_points``
+    gives each release's extension points (the plugin runtime's catalog)."""
+    if extension_points is None:
+        releases = await sync_product_releases(services)
+    else:
+        releases = await sync_product_releases(services, extension_points)
     tenants: list[str] = []
     overrides = 0
     for demo in DEMO_TENANTS:

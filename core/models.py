@@ -147,3 +147,48 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CustomizationRow(Base):
+    """A published customization: manifest, introspection and health counters."""
+
+    __tablename__ = "customizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the package's identity (directory name); another package may not take the name
+    package: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))
+    capability: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{hook, params, fingerprint, returns_constant, location}]
+    hooks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    setting_keys: Mapped[list[str]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(200))
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    tenants: Mapped[list[CustomizationTenant]] = relationship(
+        back_populates="customization", cascade="all, delete-orphan"
+    )
+
+
+class CustomizationTenant(Base):
+    """A customization's enabled state for one tenant its manifest lists."""
+
+    __tablename__ = "customization_tenants"
+    __table_args__ = (UniqueConstraint("customization_id", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customization_id: Mapped[int] = mapped_column(
+        ForeignKey("customizations.id", ondelete="CASCADE")
+    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+    customization: Mapped[CustomizationRow] = relationship(back_populates="tenants")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.audit import AuditService
 from core.db import create_engine, sessionmaker
 from core.hooks import HookRunner, NoHooks
+from core.registry import RegistryService
 from core.releases import ReleaseService
 from core.settings import SettingsService
 from core.tenants import TenantService
@@ -24,6 +25,7 @@ class Services:
     releases: ReleaseService
     audit: AuditService
     tokens: TokenService
+    registry: RegistryService
 
     @classmethod
     def from_engine(cls, engine: AsyncEngine, hooks: HookRunner | None = None) -> Services:
@@ -36,11 +38,16 @@ class Services:
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
             tokens=TokenService(sessions),
+            registry=RegistryService(sessions),
         )
 
     @classmethod
     def from_url(cls, url: str, hooks: HookRunner | None = None) -> Services:
         return cls.from_engine(create_engine(url), hooks)
+
+    def with_hooks(self, hooks: HookRunner) -> Services:
+        """The same services, with settings calling ``hooks`` (the plugin runtime)."""
+        return replace(self, settings=SettingsService(self.sessions, hooks))
 
     async def close(self) -> None:
         await self.engine.dispose()

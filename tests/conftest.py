@@ -22,6 +22,7 @@ from core.bootstrap import sync_product_releases
 from core.db import upgrade
 from core.models import Base
 from core.services import Services
+from plugins.catalog import extension_points_for
 
 ADMIN = Principal.system("test-admin")
 
@@ -79,7 +80,7 @@ async def bare_services(database_url: str) -> AsyncIterator[Services]:
 @pytest_asyncio.fixture
 async def services(bare_services: Services) -> Services:
     """Services with the product's releases registered."""
-    await sync_product_releases(bare_services)
+    await sync_product_releases(bare_services, extension_points_for)
     return bare_services
 
 

@@ -1,0 +1,296 @@
+"""GraphQL: customizations (installed, registered, enabled, refused), extension
+points with their lifecycle, publishing and per-tenant enablement."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Union
+
+import strawberry
+
+from api.context import Info
+from api.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    from_domain,
+)
+from core.customizations import HookUse
+from core.errors import TailorError
+from core.extension_points import ExtensionPoint
+from core.product import PRODUCT_VERSION
+from plugins.manifest import Problem
+from plugins.runtime import PluginRuntime
+from plugins.status import CustomizationStatus, statuses
+
+_Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
+
+
+@strawberry.type(description="A hook (extension point) with its lifecycle.")
+class ExtensionPointType:
+    name: str
+    params: list[str]
+    description: str
+    added: str | None
+    deprecated: str | None
+    removed: str | None
+    replacement: str | None
+    stability: str = strawberry.field(description="stable or experimental")
+    firstresult: bool
+    source: str = strawberry.field(description="'tailor' or the host product's hookspec module")
+
+    @classmethod
+    def from_domain(cls, p: ExtensionPoint) -> ExtensionPointType:
+        return cls(
+            name=p.name,
+            params=list(p.params),
+            description=p.description,
+            added=p.added,
+            deprecated=p.deprecated,
+            removed=p.removed,
+            replacement=p.replacement,
+            stability=p.stability,
+            firstresult=p.firstresult,
+            source=p.source,
+        )
+
+
+@strawberry.type(description="The extension points of one release.")
+class ExtensionPoints:
+    release: str
+    items: list[ExtensionPointType]
+
+
+@strawberry.type(description="A hook implementation found in a customization's code.")
+class CustomizationHook:
+    hook: str
+    params: list[str] = strawberry.field(description="parameter names it takes")
+    fingerprint: str = strawberry.field(
+        description="structural fingerprint: equal for near-copies (renamed identifiers, "
+        "changed literals)"
+    )
+    returns_constant: bool = strawberry.field(
+        description="only returns literal constants: a candidate for a setting"
+    )
+    location: str
+
+    @classmethod
+    def from_domain(cls, h: HookUse) -> CustomizationHook:
+        return cls(
+            hook=h.hook,
+            params=list(h.params),
+            fingerprint=h.fingerprint,
+            returns_constant=h.returns_constant,
+            location=h.location,
+        )
+
+
+@strawberry.type(description="Why a customization was refused: file, field, message.")
+class CustomizationProblem:
+    file: str
+    field: str
+    message: str
+
+    @classmethod
+    def from_domain(cls, p: Problem) -> CustomizationProblem:
+        return cls(file=p.file, field=p.field, message=p.message)
+
+
+@strawberry.type(description="Runtime health counters of a registration.")
+class CustomizationHealth:
+    calls: int
+    failures: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@strawberry.type(description="Installed / registered / drift codes.")
+class CustomizationDrift:
+    code: str
+    message: str
+
+
+@strawberry.type(description="A customization: its manifest, code, registration and state.")
+class Customization:
+    name: str
+    version: str | None = strawberry.field(description="installed version, else registered")
+    capability: str | None
+    description: str
+    author: str
+    tenants: list[str] = strawberry.field(description="tenants its manifest lists")
+    requires: str | None
+    tested_up_to: str | None
+    installed: bool = strawberry.field(description="its code loaded in this server")
+    installed_version: str | None
+    registered: bool = strawberry.field(description="published to the registry")
+    registered_version: str | None
+    enabled_for: list[str] = strawberry.field(description="tenants it runs for (in your scope)")
+    refused: bool = strawberry.field(description="its code was refused at load (see problems)")
+    problems: list[CustomizationProblem]
+    warnings: list[str] = strawberry.field(description="e.g. deprecated hooks it implements")
+    hooks: list[CustomizationHook]
+    setting_keys: list[str]
+    health: CustomizationHealth
+    published_at: datetime | None
+    published_by: str | None
+    drift: list[CustomizationDrift]
+
+    @classmethod
+    def from_status(cls, s: CustomizationStatus) -> Customization:
+        m, reg, inst = s.manifest, s.registration, s.installed
+        health = s.health
+        return cls(
+            name=s.name,
+            version=m.version if m else None,
+            capability=m.capability if m else None,
+            description=m.description if m else "",
+            author=m.author if m else "",
+            tenants=list(m.tenants) if m else [],
+            requires=m.requires if m else None,
+            tested_up_to=m.tested_up_to if m else None,
+            installed=inst is not None,
+            installed_version=inst.manifest.version if inst and inst.manifest else None,
+            registered=reg is not None,
+            registered_version=reg.manifest.version if reg else None,
+            enabled_for=list(reg.enabled_for) if reg else [],
+            refused=inst is None and bool(s.refused),
+            problems=[CustomizationProblem.from_domain(p) for p in s.problems],
+            warnings=s.warnings,
+            hooks=[CustomizationHook.from_domain(h) for h in s.hooks],
+            setting_keys=list(s.setting_keys),
+            health=CustomizationHealth(
+                calls=health.calls,
+                failures=health.failures,
+                last_error=health.last_error,
+                last_error_at=health.last_error_at,
+            ),
+            published_at=reg.published_at if reg else None,
+            published_by=reg.published_by if reg else None,
+            drift=[CustomizationDrift(code=d.code, message=d.message) for d in s.drift],
+        )
+
+
+@strawberry.type(description="Customizations in your scope.")
+class CustomizationList:
+    items: list[Customization]
+
+
+CustomizationsResult = Annotated[
+    Union[CustomizationList, _Errors],  # noqa: UP007
+    strawberry.union("CustomizationsResult"),
+]
+CustomizationResult = Annotated[
+    Union[Customization, _Errors],  # noqa: UP007
+    strawberry.union("CustomizationResult"),
+]
+ExtensionPointsResult = Annotated[
+    Union[ExtensionPoints, _Errors],  # noqa: UP007
+    strawberry.union("ExtensionPointsResult"),
+]
+
+
+def _runtime(info: Info) -> PluginRuntime:
+    runtime = info.context.plugins
+    if runtime is None:  # pragma: no cover - the app factory always sets it
+        raise RuntimeError("the app was built without a plugin runtime")
+    return runtime
+
+
+async def _status(info: Info, name: str) -> Customization:
+    ctx = info.context
+    runtime = _runtime(info)
+    registration = await ctx.services.registry.get(ctx.principal, name)
+    found = statuses([registration], runtime.installed(), runtime.refused(), ctx.principal)
+    return Customization.from_status(next(s for s in found if s.name == name))
+
+
+@strawberry.type
+class CustomizationsQuery:
+    """Customizations and extension points."""
+
+    @strawberry.field(
+        description="Customizations: installed here, registered, enabled per tenant, refused "
+        "(with reasons), their hooks and health. Filter by tenant or capability."
+    )
+    async def customizations(
+        self, info: Info, tenant: str | None = None, capability: str | None = None
+    ) -> CustomizationsResult:
+        ctx = info.context
+        runtime = _runtime(info)
+        try:
+            await runtime.flush_health()
+            registrations = await ctx.services.registry.list(ctx.principal, tenant, capability)
+        except TailorError as exc:
+            return from_domain(exc)
+        found = statuses(
+            registrations,
+            runtime.installed(),
+            runtime.refused(),
+            ctx.principal,
+            tenant,
+            capability,
+        )
+        return CustomizationList(items=[Customization.from_status(s) for s in found])
+
+    @strawberry.field(
+        description="The extension points (hooks) of a release with their lifecycle; "
+        "default: the running release."
+    )
+    async def extension_points(
+        self, info: Info, release: str | None = None
+    ) -> ExtensionPointsResult:
+        ctx = info.context
+        try:
+            ctx.principal.can_read_product()
+            if release is None:
+                points = _runtime(info).catalog.for_version(PRODUCT_VERSION)
+                return ExtensionPoints(
+                    release=PRODUCT_VERSION,
+                    items=[ExtensionPointType.from_domain(p) for p in points],
+                )
+            info_ = await ctx.services.releases.get(release, ctx.principal)
+        except TailorError as exc:
+            return from_domain(exc)
+        points = [
+            ExtensionPoint.from_dict(d, where=f"extension_points[{i}]")
+            for i, d in enumerate(info_.manifest.get("extension_points", []))
+        ]
+        return ExtensionPoints(
+            release=info_.version, items=[ExtensionPointType.from_domain(p) for p in points]
+        )
+
+
+@strawberry.type
+class CustomizationsMutation:
+    """Publishing customizations and enabling them per tenant."""
+
+    @strawberry.mutation(
+        description="Check the customization at PATH (a directory this server loads "
+        "customizations from) and publish it: admin, or a consultant whose scope covers "
+        "every tenant it lists. Problems come back as InvalidInput and nothing is stored."
+    )
+    async def publish_customization(self, info: Info, path: str) -> CustomizationResult:
+        ctx = info.context
+        runtime = _runtime(info)
+        try:
+            registration = await runtime.publish(ctx.principal, Path(path), from_api=True)
+            return await _status(info, registration.name)
+        except TailorError as exc:
+            return from_domain(exc)
+
+    @strawberry.mutation(
+        description="Turn a published customization on or off for one tenant its manifest lists."
+    )
+    async def set_customization_enabled(
+        self, info: Info, tenant: str, name: str, enabled: bool
+    ) -> CustomizationResult:
+        ctx = info.context
+        try:
+            await ctx.services.registry.set_enabled(ctx.principal, tenant, name, enabled)
+            return await _status(info, name)
+        except TailorError as exc:
+            return from_domain(exc)

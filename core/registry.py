@@ -1,0 +1,360 @@
+"""The customization registry: published customizations (manifest plus what
+introspection found), their per-tenant enabled state, and runtime health.
+
+``core`` never imports the plugin runtime: the runtime hands over
+:class:`~core.customizations.Registration` objects and health deltas, and
+subscribes to changes (:meth:`RegistryService.subscribe`) to drop its per-tenant
+caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from packaging.version import Version
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.auth import Principal
+from core.customizations import CustomizationManifest, Health, HookUse, Registration
+from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from core.models import CustomizationRow, CustomizationTenant, Tenant, utcnow
+
+#: the longest error message kept as a registration's last_error
+MAX_ERROR_LENGTH = 2000
+
+
+class NameCollisionError(AlreadyExistsError):
+    """Another package already published a customization under this name."""
+
+    def __init__(self, name: str, package: str, other: str) -> None:
+        super().__init__("customization", name)
+        self.message = (
+            f"customization {name!r} is already published by package {other!r}; "
+            f"package {package!r} must use another name (customization.toml: name)"
+        )
+        self.args = (self.message,)
+
+
+@dataclass(frozen=True)
+class HealthDelta:
+    """Calls and failures of one customization since the last flush."""
+
+    name: str
+    calls: int
+    failures: int
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+def manifest_to_dict(m: CustomizationManifest) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "version": m.version,
+        "tenants": list(m.tenants),
+        "requires": m.requires,
+        "tested_up_to": m.tested_up_to,
+        "capability": m.capability,
+        "description": m.description,
+        "author": m.author,
+    }
+
+
+def manifest_from_dict(d: Mapping[str, Any]) -> CustomizationManifest:
+    return CustomizationManifest(
+        name=d["name"],
+        version=d["version"],
+        tenants=tuple(d.get("tenants", ())),
+        requires=d.get("requires", ""),
+        tested_up_to=d.get("tested_up_to"),
+        capability=d.get("capability"),
+        description=d.get("description", ""),
+        author=d.get("author", ""),
+    )
+
+
+def hook_to_dict(h: HookUse) -> dict[str, Any]:
+    return {
+        "hook": h.hook,
+        "params": list(h.params),
+        "fingerprint": h.fingerprint,
+        "returns_constant": h.returns_constant,
+        "location": h.location,
+    }
+
+
+def hook_from_dict(d: Mapping[str, Any]) -> HookUse:
+    return HookUse(
+        hook=d["hook"],
+        params=tuple(d.get("params", ())),
+        fingerprint=d.get("fingerprint", ""),
+        returns_constant=bool(d.get("returns_constant", False)),
+        location=d.get("location", ""),
+    )
+
+
+class RegistryService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every committed publish or enablement change."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- writes ---------------------------------------------------------------
+    async def publish(self, principal: Principal, registration: Registration) -> Registration:
+        """Store (or update to a newer version) a registration. Refuses a name
+        another package published, an older version, unknown tenants. Enabled
+        states of tenants the new manifest no longer lists are dropped."""
+        m = registration.manifest
+        principal.can_publish_customization(m.tenants)
+        package = registration.package or m.name
+        async with self._sessions.begin() as session:
+            tenant_ids = await _tenant_ids(session, m.tenants)
+            missing = [t for t in m.tenants if t not in tenant_ids]
+            if missing:
+                raise NotFoundError(
+                    "tenant",
+                    ", ".join(missing),
+                    f"customization.toml: tenants of {m.name!r} must be existing tenants",
+                )
+            row = await session.scalar(
+                select(CustomizationRow).where(CustomizationRow.name == m.name)
+            )
+            fields = {
+                "package": package,
+                "version": m.version,
+                "capability": m.capability,
+                "manifest": manifest_to_dict(m),
+                "hooks": [hook_to_dict(h) for h in registration.hooks],
+                "setting_keys": list(registration.setting_keys),
+                "published_at": utcnow(),
+                "published_by": principal.name,
+            }
+            if row is None:
+                row = CustomizationRow(name=m.name, calls=0, failures=0, **fields)
+                session.add(row)
+            else:
+                if row.package != package:
+                    raise NameCollisionError(m.name, package, row.package)
+                if Version(m.version) < Version(row.version):
+                    raise InvalidInputError(
+                        "version",
+                        f"{m.name} {m.version} is older than the published {row.version}; "
+                        "publish a newer version",
+                    )
+                for key, value in fields.items():
+                    setattr(row, key, value)
+                stale = [s for s in await _states(session, row.id) if s[0] not in m.tenants]
+                for _slug, state in stale:
+                    await session.delete(state)
+            await session.flush()
+            result = await self._load(session, row)
+        self._changed()
+        return result
+
+    async def set_enabled(
+        self, principal: Principal, tenant: str, name: str, enabled: bool
+    ) -> Registration:
+        principal.can_enable_customization(tenant)
+        async with self._sessions.begin() as session:
+            row = await _get(session, name)
+            tenant_id = (await _tenant_ids(session, [tenant])).get(tenant)
+            if tenant_id is None:
+                raise NotFoundError("tenant", tenant, "list tenants with the 'tenants' query")
+            listed = row.manifest.get("tenants", [])
+            if tenant not in listed:
+                raise InvalidInputError(
+                    "tenant",
+                    f"customization {name!r} is not made for tenant {tenant!r} (its "
+                    f"customization.toml lists: {', '.join(listed)}); publish a version "
+                    "that lists the tenant first",
+                )
+            state = await session.scalar(
+                select(CustomizationTenant).where(
+                    CustomizationTenant.customization_id == row.id,
+                    CustomizationTenant.tenant_id == tenant_id,
+                )
+            )
+            if state is None:
+                state = CustomizationTenant(
+                    customization_id=row.id, tenant_id=tenant_id, updated_by=principal.name
+                )
+                session.add(state)
+            state.enabled = enabled
+            state.updated_at = utcnow()
+            state.updated_by = principal.name
+            await session.flush()
+            result = await self._load(session, row)
+        self._changed()
+        return result
+
+    async def record_health(self, deltas: Sequence[HealthDelta]) -> None:
+        """Add calls and failures to registrations: ONE statement for the batch."""
+        deltas = [d for d in deltas if d.calls or d.failures]
+        if not deltas:
+            return
+        table = CustomizationRow.__table__
+        statement = (
+            update(table)
+            .where(table.c.name == bindparam("b_name"))
+            .values(
+                calls=table.c.calls + bindparam("b_calls"),
+                failures=table.c.failures + bindparam("b_failures"),
+                last_error=func.coalesce(bindparam("b_error"), table.c.last_error),
+                last_error_at=func.coalesce(bindparam("b_error_at"), table.c.last_error_at),
+            )
+        )
+        params = [
+            {
+                "b_name": d.name,
+                "b_calls": d.calls,
+                "b_failures": d.failures,
+                "b_error": d.last_error[:MAX_ERROR_LENGTH] if d.last_error else None,
+                "b_error_at": d.last_error_at,
+            }
+            for d in deltas
+        ]
+        async with self._sessions.begin() as session:
+            conn = await session.connection()
+            await conn.execute(statement, params)
+
+    # -- reads ----------------------------------------------------------------
+    async def list(
+        self,
+        principal: Principal,
+        tenant: str | None = None,
+        capability: str | None = None,
+    ) -> list[Registration]:
+        """Registrations in the caller's scope; consultants see those made for
+        their tenants, and only their tenants' enabled states."""
+        principal.can_read_customizations(tenant)
+        async with self._sessions() as session:
+            query = select(CustomizationRow).order_by(CustomizationRow.name)
+            if capability is not None:
+                query = query.where(CustomizationRow.capability == capability)
+            rows = list(await session.scalars(query))
+            enabled = await _enabled_by_row(session, [r.id for r in rows])
+        result = []
+        for row in rows:
+            listed = row.manifest.get("tenants", [])
+            if tenant is not None and tenant not in listed:
+                continue
+            if not principal.sees_all_tenants and not principal.visible(listed):
+                continue
+            result.append(_registration(row, principal.visible(enabled.get(row.id, []))))
+        return result
+
+    async def get(self, principal: Principal, name: str) -> Registration:
+        principal.can_read_customizations()
+        async with self._sessions() as session:
+            row = await _get(session, name)
+            if not principal.sees_all_tenants and not principal.visible(
+                row.manifest.get("tenants", [])
+            ):
+                raise NotFoundError("customization", name)
+            enabled = await _enabled_by_row(session, [row.id])
+        return _registration(row, principal.visible(enabled.get(row.id, [])))
+
+    async def enabled_map(self) -> dict[str, frozenset[str]]:
+        """tenant slug -> names of the customizations enabled for it (one query;
+        for the plugin runtime, which is not a caller with a scope)."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Tenant.slug, CustomizationRow.name)
+                    .join(CustomizationTenant, CustomizationTenant.tenant_id == Tenant.id)
+                    .join(
+                        CustomizationRow,
+                        CustomizationRow.id == CustomizationTenant.customization_id,
+                    )
+                    .where(CustomizationTenant.enabled.is_(True))
+                )
+            ).all()
+        found: dict[str, set[str]] = {}
+        for slug, name in rows:
+            found.setdefault(slug, set()).add(name)
+        return {k: frozenset(v) for k, v in found.items()}
+
+    async def _load(self, session: AsyncSession, row: CustomizationRow) -> Registration:
+        enabled = await _enabled_by_row(session, [row.id])
+        return _registration(row, enabled.get(row.id, []))
+
+
+async def _get(session: AsyncSession, name: str) -> CustomizationRow:
+    row = await session.scalar(select(CustomizationRow).where(CustomizationRow.name == name))
+    if row is None:
+        raise NotFoundError(
+            "customization", name, "publish it first ('tailor customization publish PATH')"
+        )
+    return row
+
+
+async def _tenant_ids(session: AsyncSession, slugs: Iterable[str]) -> dict[str, int]:
+    slugs = list(slugs)
+    if not slugs:
+        return {}
+    rows = await session.execute(select(Tenant.slug, Tenant.id).where(Tenant.slug.in_(slugs)))
+    return {slug: tid for slug, tid in rows.all()}
+
+
+async def _states(
+    session: AsyncSession, customization_id: int
+) -> list[tuple[str, CustomizationTenant]]:
+    rows = await session.execute(
+        select(Tenant.slug, CustomizationTenant)
+        .join(Tenant, Tenant.id == CustomizationTenant.tenant_id)
+        .where(CustomizationTenant.customization_id == customization_id)
+    )
+    return [(slug, state) for slug, state in rows.all()]
+
+
+async def _enabled_by_row(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[str]]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(CustomizationTenant.customization_id, Tenant.slug)
+        .join(Tenant, Tenant.id == CustomizationTenant.tenant_id)
+        .where(
+            CustomizationTenant.customization_id.in_(list(ids)),
+            CustomizationTenant.enabled.is_(True),
+        )
+        .order_by(Tenant.slug)
+    )
+    found: dict[int, list[str]] = {}
+    for cid, slug in rows.all():
+        found.setdefault(cid, []).append(slug)
+    return found
+
+
+def _registration(row: CustomizationRow, enabled_for: Sequence[str]) -> Registration:
+    return Registration(
+        manifest=manifest_from_dict(row.manifest),
+        hooks=tuple(hook_from_dict(h) for h in row.hooks),
+        setting_keys=tuple(row.setting_keys),
+        enabled_for=tuple(enabled_for),
+        published_at=_aware(row.published_at),
+        health=Health(
+            calls=row.calls,
+            failures=row.failures,
+            last_error=row.last_error,
+            last_error_at=_aware(row.last_error_at),
+        ),
+        package=row.package,
+        published_by=row.published_by,
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they were stored in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,156 @@
+"""What a customization's code does, found without running it: the hooks it
+implements (and the parameters each takes), the setting keys it references, a
+structural fingerprint per hook implementation, and whether an implementation
+only returns constants.
+
+Fingerprint: the function's AST with every identifier (function, argument and
+variable names) replaced by ``_`` and every literal by its type name, docstring and
+decorators dropped, dumped and hashed. Two near-copies with renamed variables and
+different constants get the same fingerprint; different logic gets another one.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import textwrap
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from core.customizations import HookUse
+from core.definitions import KEY_PATTERN
+from core.product import SETTINGS
+
+IMPL_MARKER = "tailor_impl"
+#: a dotted string literal counts as a setting key when its first segment is a
+#: category the product has ever had (so "logo.png" or "a.b" URLs are not keys)
+PRODUCT_CATEGORIES = frozenset(s.key.split(".", 1)[0] for s in SETTINGS)
+
+
+def hook_functions(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
+    """(attribute name, function) for every ``@hookimpl`` marked function."""
+    found = []
+    for attr, obj in sorted(vars(module).items()):
+        if callable(obj) and getattr(obj, IMPL_MARKER, None) is not None:
+            found.append((attr, obj))
+    return found
+
+
+def hook_name(attr: str, function: Callable[..., Any]) -> str:
+    opts = getattr(function, IMPL_MARKER, None) or {}
+    return opts.get("specname") or attr
+
+
+def parameters(function: Callable[..., Any]) -> tuple[str, ...]:
+    return tuple(
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+
+
+class _Normalize(ast.NodeTransformer):
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        node.name = "_"
+        node.decorator_list = []
+        node.returns = None
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:] or [ast.Pass()]
+        node.body = body
+        self.generic_visit(node)
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        node.arg = "_"
+        node.annotation = None
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Name(id="_", ctx=node.ctx)
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        return ast.Constant(value=type(node.value).__name__)
+
+
+def _function_node(function: Callable[..., Any]) -> ast.FunctionDef | None:
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return None
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            return node  # type: ignore[return-value]
+    return None
+
+
+def fingerprint_node(node: ast.AST) -> str:
+    normalized = _Normalize().visit(node)
+    dump = ast.dump(normalized, annotate_fields=False, include_attributes=False)
+    return hashlib.sha256(dump.encode()).hexdigest()[:16]
+
+
+def _literal(node: ast.AST | None) -> bool:
+    if node is None:
+        return True
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Dict):
+        return all(_literal(k) for k in node.keys) and all(_literal(v) for v in node.values)
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return all(_literal(e) for e in node.elts)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return _literal(node.operand)
+    return False
+
+
+def returns_constant(node: ast.FunctionDef) -> bool:
+    """The body is (a docstring and) straight-line code that returns only literals:
+    no branch, no call, no use of its parameters."""
+    returns = [n for n in ast.walk(node) if isinstance(n, ast.Return)]
+    if not returns or not all(_literal(r.value) for r in returns):
+        return False
+    branchy = (ast.If, ast.For, ast.While, ast.Try, ast.With, ast.Match, ast.Call, ast.IfExp)
+    return not any(isinstance(n, branchy) for n in ast.walk(node))
+
+
+def hook_use(attr: str, function: Callable[..., Any]) -> HookUse:
+    node = _function_node(function)
+    module = getattr(function, "__module__", "?")
+    return HookUse(
+        hook=hook_name(attr, function),
+        params=parameters(function),
+        fingerprint=fingerprint_node(node) if node is not None else "",
+        returns_constant=returns_constant(node) if node is not None else False,
+        location=f"{module}:{getattr(function, '__name__', attr)}",
+    )
+
+
+def setting_keys_in_source(source: str) -> list[str]:
+    """String literals that look like product setting keys, sorted, once each."""
+    keys: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            value = node.value
+            if KEY_PATTERN.match(value) and value.split(".", 1)[0] in PRODUCT_CATEGORIES:
+                keys.add(value)
+    return sorted(keys)
+
+
+def introspect(modules: Iterable[ModuleType]) -> tuple[list[HookUse], list[str]]:
+    """The hook uses and referenced setting keys of a customization's modules."""
+    uses: list[HookUse] = []
+    keys: set[str] = set()
+    for module in modules:
+        uses.extend(hook_use(attr, fn) for attr, fn in hook_functions(module))
+        try:
+            source = inspect.getsource(module)
+        except (OSError, TypeError):
+            continue
+        keys.update(setting_keys_in_source(source))
+    return sorted(uses, key=lambda u: u.hook), sorted(keys)

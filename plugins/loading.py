@@ -1,0 +1,296 @@
+"""Finding and loading customizations, refusing (never crashing on) broken ones.
+
+Sources: the repository's ``customizations/`` directory, the directories listed in
+``TAILOR_CUSTOMIZATIONS_PATH`` (``os.pathsep`` separated; each either one
+customization or a directory of them), and the entry-point group
+``tailor.customizations`` (whose value names the customization's module; its
+``customization.toml`` sits next to it).
+
+:func:`inspect_customization` checks one package directory and reports every
+problem at once: manifest fields, import errors (with a traceback summary),
+unknown hooks, parameters a hookspec lacks, a ``requires`` that excludes the
+running release. It imports the code (that is how hooks are found) but registers
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import traceback
+import types
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pluggy
+from packaging.version import Version
+
+from core.customizations import CustomizationManifest, HookUse, Registration
+from core.product import PRODUCT_VERSION
+from plugins.catalog import Catalog
+from plugins.hookspecs import PROJECT
+from plugins.introspection import hook_functions, hook_name, introspect, parameters
+from plugins.manifest import DEFAULT_MODULE, MANIFEST_FILE, Problem, parse_manifest, specifier
+
+CUSTOMIZATIONS_GROUP = "tailor.customizations"
+PATH_ENV = "TAILOR_CUSTOMIZATIONS_PATH"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a customization package directory was found."""
+
+    path: Path
+    origin: str  # "customizations/", "TAILOR_CUSTOMIZATIONS_PATH", "entry point <name>"
+
+
+@dataclass
+class Loaded:
+    """One customization as the runtime sees it: loaded, or refused with reasons."""
+
+    source: Source
+    manifest: CustomizationManifest | None = None
+    module: types.ModuleType | None = None
+    hooks: tuple[HookUse, ...] = ()
+    setting_keys: tuple[str, ...] = ()
+    problems: list[Problem] = field(default_factory=list)
+    #: deprecation warnings raised while registering (e.g. a deprecated hook)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name if self.manifest else self.source.path.name
+
+    @property
+    def package(self) -> str:
+        """The package's identity in the registry: its directory name."""
+        return self.source.path.name
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.problems)
+
+    def registration(self) -> Registration:
+        if self.manifest is None or self.refused:
+            raise ValueError(f"{self.name} was refused; it has no registration")
+        return Registration(
+            manifest=self.manifest,
+            hooks=self.hooks,
+            setting_keys=self.setting_keys,
+            package=self.package,
+        )
+
+
+def default_directory() -> Path:
+    """The repository's sample ``customizations/`` directory."""
+    import customizations
+
+    return Path(next(iter(customizations.__path__)))
+
+
+def _package_dirs(root: Path) -> list[Path]:
+    if (root / MANIFEST_FILE).is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / MANIFEST_FILE).is_file())
+
+
+def discover(
+    directories: Iterable[Path] | None = None, env: str | None = None, use_entry_points: bool = True
+) -> list[Source]:
+    """Every customization directory from the three sources, in that order."""
+    found: list[Source] = []
+    dirs = [default_directory()] if directories is None else list(directories)
+    for d in dirs:
+        found.extend(Source(p, f"{d}") for p in _package_dirs(d))
+    raw = os.environ.get(PATH_ENV, "") if env is None else env
+    for entry in filter(None, raw.split(os.pathsep)):
+        found.extend(Source(p, PATH_ENV) for p in _package_dirs(Path(entry)))
+    if use_entry_points:
+        for ep in sorted(entry_points(group=CUSTOMIZATIONS_GROUP), key=lambda e: e.name):
+            spec = importlib.util.find_spec(ep.module.split(".")[0])
+            locations = list(spec.submodule_search_locations or []) if spec else []
+            if spec and spec.origin and not locations:
+                locations = [str(Path(spec.origin).parent)]
+            for loc in locations:
+                found.extend(Source(p, f"entry point {ep.name}") for p in _package_dirs(Path(loc)))
+    return found
+
+
+def _module_name(path: Path) -> str:
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+    ident = re.sub(r"\W", "_", path.name)
+    return f"_tailor_customization_{ident}_{digest}"
+
+
+def _traceback_summary(exc: BaseException, package: Path) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if str(package.resolve()) in str(Path(f.filename).resolve())]
+    where = ""
+    if inside:
+        last = inside[-1]
+        where = f" (at {Path(last.filename).name}:{last.lineno}: {(last.line or '').strip()})"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def import_package(path: Path, module: str) -> types.ModuleType:
+    """Import ``path/<module>.py`` as part of the package ``path`` under a private
+    name, fresh every time (a re-check sees edited code)."""
+    name = _module_name(path)
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]
+    init = path / "__init__.py"
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(path)]
+        )
+        assert spec is not None and spec.loader is not None
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        spec.loader.exec_module(package)
+    else:
+        package = types.ModuleType(name)
+        package.__path__ = [str(path)]
+        sys.modules[name] = package
+    if module == "__init__":
+        return package
+    return importlib.import_module(f"{name}.{module}")
+
+
+def check_hooks(module: types.ModuleType, catalog: Catalog, file: str) -> list[Problem]:
+    """Unknown hooks and parameters a hookspec lacks, every one of them."""
+    problems = []
+    for attr, function in hook_functions(module):
+        hook = hook_name(attr, function)
+        point = catalog.get(hook)
+        if point is None:
+            known = ", ".join(sorted(p.name for p in catalog.all()))
+            problems.append(
+                Problem(
+                    file,
+                    hook,
+                    f"unknown hook {hook!r}: no extension point of that name (known: {known})",
+                )
+            )
+            continue
+        for param in parameters(function):
+            if param not in point.params:
+                problems.append(
+                    Problem(
+                        file,
+                        f"{hook}({param})",
+                        f"hook {hook!r} has no parameter "
+                        f"{param!r}; its parameters are ({', '.join(point.params)})",
+                    )
+                )
+    return problems
+
+
+def validate_with_pluggy(
+    module: types.ModuleType, name: str, catalog: Catalog, file: str
+) -> tuple[list[Problem], list[str]]:
+    """Register into a scratch plugin manager, as the runtime will: pluggy's own
+    validation (PluginValidationError, check_pending) and deprecation warnings."""
+    pm = new_plugin_manager(catalog)
+    problems: list[Problem] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            pm.register(module, name=name)
+            pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            problems.append(Problem(file, "hooks", str(exc)))
+    return problems, [str(w.message) for w in caught]
+
+
+def new_plugin_manager(catalog: Catalog) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    for spec in catalog.modules:
+        pm.add_hookspecs(spec.module)
+    return pm
+
+
+def inspect_customization(
+    source: Source | Path, catalog: Catalog, release: str = PRODUCT_VERSION
+) -> Loaded:
+    """Check one customization directory; everything wrong lands in ``problems``."""
+    if isinstance(source, Path):
+        source = Source(source, str(source.parent))
+    loaded = Loaded(source)
+    path = source.path
+    manifest_file = path / MANIFEST_FILE
+    if not path.is_dir():
+        loaded.problems.append(Problem(str(path), "-", "not a directory"))
+        return loaded
+    parsed, problems = parse_manifest(manifest_file)
+    loaded.problems.extend(problems)
+    # a broken manifest does not stop the code checks: every problem at once
+    module_name = parsed.module if parsed is not None else DEFAULT_MODULE
+    if parsed is not None:
+        loaded.manifest = parsed.manifest
+        if not specifier(parsed.manifest.requires).contains(Version(release), prereleases=True):
+            loaded.problems.append(
+                Problem(
+                    str(manifest_file),
+                    "requires",
+                    f"{parsed.manifest.requires!r} excludes the running release {release}",
+                )
+            )
+    module_file = path / f"{module_name}.py"
+    if not module_file.is_file():
+        loaded.problems.append(
+            Problem(str(manifest_file), "module", f"{module_file.name} not found in {path}")
+        )
+        return loaded
+    try:
+        module = import_package(path, module_name)
+    except (Exception, SystemExit) as exc:  # consultant code: anything may happen
+        loaded.problems.append(Problem(str(module_file), "import", _traceback_summary(exc, path)))
+        return loaded
+    file = str(module_file)
+    hook_problems = check_hooks(module, catalog, file)
+    if not hook_functions(module):
+        hook_problems.append(Problem(file, "hooks", "no @hookimpl function found: nothing to run"))
+    loaded.problems.extend(hook_problems)
+    if not hook_problems:
+        more, warned = validate_with_pluggy(module, loaded.name, catalog, file)
+        loaded.problems.extend(more)
+        loaded.warnings.extend(warned)
+    loaded.module = module
+    uses, keys = introspect([module])
+    loaded.hooks, loaded.setting_keys = tuple(uses), tuple(keys)
+    return loaded
+
+
+def load_all(
+    sources: Sequence[Source], catalog: Catalog, release: str = PRODUCT_VERSION
+) -> list[Loaded]:
+    """Inspect every source; the second customization claiming a name (or the same
+    directory listed twice) is refused."""
+    result: list[Loaded] = []
+    by_name: dict[str, Loaded] = {}
+    for source in sources:
+        loaded = inspect_customization(source, catalog, release)
+        first = by_name.get(loaded.name) if loaded.manifest else None
+        if first is not None:
+            where = str(source.path / MANIFEST_FILE)
+            if first.source.path.resolve() == source.path.resolve():
+                msg = (
+                    f"registered twice: {source.path} is listed by {first.source.origin} and "
+                    f"{source.origin}; the first is used"
+                )
+            else:
+                msg = f"name collision: {loaded.name!r} is already loaded from {first.source.path}"
+            loaded.problems.insert(0, Problem(where, "name", msg))
+        elif loaded.manifest is not None and not loaded.refused:
+            by_name[loaded.name] = loaded
+        result.append(loaded)
+    return result

@@ -1,0 +1,137 @@
+"""``customization.toml``: parsing with every problem reported at once, each
+naming the file and the field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from core.customizations import CustomizationManifest
+from core.tenants import SLUG_PATTERN
+
+MANIFEST_FILE = "customization.toml"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_MODULE = "hooks"
+
+_REQUIRED = ("name", "version", "tenants", "requires")
+_OPTIONAL = ("tested_up_to", "capability", "description", "author", "module")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a customization: ``file:field: message``."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ParsedManifest:
+    manifest: CustomizationManifest
+    #: the module (inside the package directory) holding the hook implementations
+    module: str
+
+
+def specifier(requires: str) -> SpecifierSet:
+    """``requires`` as a specifier that also matches pre-releases (3.0rc1)."""
+    return SpecifierSet(requires, prereleases=True)
+
+
+def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
+    """Parse ``path`` (a customization.toml). Returns the manifest, or None with
+    every problem found."""
+    file = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, [Problem(file, "-", f"no {MANIFEST_FILE}: every customization needs one")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(file, "-", f"cannot read the file: {exc}")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(file, "-", f"not valid TOML: {exc}")]
+    problems: list[Problem] = []
+
+    def bad(field: str, message: str) -> None:
+        problems.append(Problem(file, field, message))
+
+    for field in _REQUIRED:
+        if field not in data:
+            bad(field, "missing required field")
+    for field in sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL)):
+        bad(field, f"unknown field; known fields: {', '.join(_REQUIRED + _OPTIONAL)}")
+
+    def text(field: str) -> str | None:
+        value = data.get(field)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            bad(field, f"must be a string, got {type(value).__name__}")
+            return None
+        return value
+
+    name = text("name")
+    if name is not None and not NAME_PATTERN.match(name):
+        bad("name", f"{name!r} must be lowercase letters, digits and '-' (e.g. 'invoice-footer')")
+    version = text("version")
+    if version is not None:
+        try:
+            Version(version)
+        except InvalidVersion:
+            bad("version", f"{version!r} is not a PEP 440 version (e.g. '1.2.0')")
+    tenants = data.get("tenants")
+    tenant_list: list[str] = []
+    if tenants is not None:
+        if not isinstance(tenants, list) or not tenants:
+            bad("tenants", "must be a non-empty list of tenant slugs")
+        else:
+            for i, slug in enumerate(tenants):
+                if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
+                    bad(f"tenants[{i}]", f"{slug!r} is not a tenant slug")
+                elif slug in tenant_list:
+                    bad(f"tenants[{i}]", f"{slug!r} is listed twice")
+                else:
+                    tenant_list.append(slug)
+    requires = text("requires")
+    if requires is not None:
+        try:
+            specifier(requires)
+        except InvalidSpecifier:
+            bad("requires", f"{requires!r} is not a PEP 440 version specifier (e.g. '>=1.5,<3')")
+    tested = text("tested_up_to")
+    if tested is not None:
+        try:
+            Version(tested)
+        except InvalidVersion:
+            bad("tested_up_to", f"{tested!r} is not a PEP 440 version (e.g. '2.0')")
+    capability = text("capability")
+    if capability is not None and not CAPABILITY_PATTERN.match(capability):
+        bad("capability", f"{capability!r} must be lowercase letters, digits and '-'")
+    description = text("description") or ""
+    author = text("author") or ""
+    module = text("module") or DEFAULT_MODULE
+    if not MODULE_PATTERN.match(module):
+        bad("module", f"{module!r} is not a Python module name")
+    if problems or name is None or version is None or requires is None:
+        return None, problems
+    manifest = CustomizationManifest(
+        name=name,
+        version=version,
+        tenants=tuple(tenant_list),
+        requires=requires,
+        tested_up_to=tested,
+        capability=capability,
+        description=description,
+        author=author,
+    )
+    return ParsedManifest(manifest, module), []

@@ -1,0 +1,151 @@
+"""What is installed (this process's code), registered (the registry) and
+refused, side by side; and the drift between them (``tailor doctor``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from core.auth import Principal
+from core.customizations import CustomizationManifest, Health, HookUse, Registration
+from plugins.loading import Loaded
+from plugins.manifest import Problem
+
+INSTALLED_NOT_REGISTERED = "INSTALLED_NOT_REGISTERED"
+REGISTERED_NOT_INSTALLED = "REGISTERED_NOT_INSTALLED"
+VERSION_MISMATCH = "VERSION_MISMATCH"
+
+
+@dataclass(frozen=True)
+class Drift:
+    code: str
+    customization: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CustomizationStatus:
+    name: str
+    manifest: CustomizationManifest | None
+    installed: Loaded | None = None
+    registration: Registration | None = None
+    refused: Sequence[Loaded] = ()
+
+    @property
+    def hooks(self) -> tuple[HookUse, ...]:
+        if self.installed is not None:
+            return self.installed.hooks
+        return self.registration.hooks if self.registration else ()
+
+    @property
+    def setting_keys(self) -> tuple[str, ...]:
+        if self.installed is not None:
+            return self.installed.setting_keys
+        return self.registration.setting_keys if self.registration else ()
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for r in self.refused for p in r.problems]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.installed.warnings) if self.installed else []
+
+    @property
+    def health(self) -> Health:
+        return self.registration.health if self.registration else Health()
+
+    @property
+    def drift(self) -> list[Drift]:
+        found = []
+        if self.installed is not None and self.registration is None:
+            found.append(
+                Drift(
+                    INSTALLED_NOT_REGISTERED,
+                    self.name,
+                    f"{self.name} is installed ({self.installed.source.path}) but not published: "
+                    f"run 'tailor customization publish {self.installed.source.path}'",
+                )
+            )
+        if self.registration is not None and self.installed is None:
+            why = "it was refused at load" if self.refused else "its code is not installed here"
+            found.append(
+                Drift(
+                    REGISTERED_NOT_INSTALLED,
+                    self.name,
+                    f"{self.name} {self.registration.manifest.version} is registered but {why}; "
+                    "its tenants run without it",
+                )
+            )
+        if (
+            self.registration is not None
+            and self.installed is not None
+            and self.installed.manifest is not None
+            and self.installed.manifest.version != self.registration.manifest.version
+        ):
+            found.append(
+                Drift(
+                    VERSION_MISMATCH,
+                    self.name,
+                    f"{self.name}: installed {self.installed.manifest.version}, registered "
+                    f"{self.registration.manifest.version}; publish the installed version",
+                )
+            )
+        return found
+
+
+def statuses(
+    registrations: Sequence[Registration],
+    installed: Sequence[Loaded],
+    refused: Sequence[Loaded],
+    principal: Principal,
+    tenant: str | None = None,
+    capability: str | None = None,
+) -> list[CustomizationStatus]:
+    """Merge the registry (already scoped for ``principal``) with this process's
+    code, keeping only what ``principal`` may see and what the filters select."""
+    by_name: dict[str, dict] = {}
+    for r in registrations:
+        by_name.setdefault(r.name, {})["registration"] = r
+    for loaded in installed:
+        by_name.setdefault(loaded.name, {})["installed"] = loaded
+    for loaded in refused:
+        by_name.setdefault(loaded.name, {}).setdefault("refused", []).append(loaded)
+    result = []
+    for name in sorted(by_name):
+        parts = by_name[name]
+        registration: Registration | None = parts.get("registration")
+        loaded: Loaded | None = parts.get("installed")
+        refused_here: list[Loaded] = parts.get("refused", [])
+        manifest = (
+            (loaded.manifest if loaded else None)
+            or (registration.manifest if registration else None)
+            or next((r.manifest for r in refused_here if r.manifest), None)
+        )
+        tenants = list(manifest.tenants) if manifest else []
+        if registration is None and not principal.sees_all_tenants:
+            if not principal.visible(tenants):
+                continue
+        if tenant is not None and tenant not in tenants:
+            continue
+        if capability is not None and (manifest is None or manifest.capability != capability):
+            continue
+        result.append(
+            CustomizationStatus(
+                name=name,
+                manifest=manifest,
+                installed=loaded,
+                registration=registration,
+                refused=tuple(refused_here),
+            )
+        )
+    return result
+
+
+@dataclass
+class DoctorReport:
+    statuses: list[CustomizationStatus] = field(default_factory=list)
+
+    @property
+    def drift(self) -> list[Drift]:
+        return [d for s in self.statuses for d in s.drift]

@@ -1,0 +1,167 @@
+"""Customizations through the real app: settings with CUSTOMIZATION sources and
+customizationErrors, the customizations and extensionPoints queries, publishing
+and enabling with scope checks."""
+
+from __future__ import annotations
+
+SETTINGS = """
+query($tenant: String!) {
+  settings(tenant: $tenant, keys: ["ui.theme.mode"]) {
+    ... on Settings {
+      items { key value source }
+      customizationErrors { customization hook message }
+    }
+    ... on Error { code message }
+  }
+}
+"""
+CUSTOMIZATIONS = """
+query($tenant: String, $capability: String) {
+  customizations(tenant: $tenant, capability: $capability) {
+    ... on CustomizationList { items {
+      name version capability installed registered refused enabledFor tenants
+      problems { file field message } hooks { hook params fingerprint returnsConstant }
+      settingKeys health { calls failures lastError } drift { code }
+    } }
+    ... on Error { code message }
+  }
+}
+"""
+PUBLISH = """
+mutation($path: String!) {
+  publishCustomization(path: $path) {
+    ... on Customization { name registered hooks { hook params } }
+    ... on Error { code message }
+  }
+}
+"""
+ENABLE = """
+mutation($tenant: String!, $name: String!, $enabled: Boolean!) {
+  setCustomizationEnabled(tenant: $tenant, name: $name, enabled: $enabled) {
+    ... on Customization { name enabledFor }
+    ... on Error { code message }
+  }
+}
+"""
+
+THEME = """
+@hookimpl
+def tailor_resolve_settings(values):
+    return {"ui.theme.mode": "dark"}
+"""
+RAISES = """
+@hookimpl
+def tailor_resolve_settings(values):
+    raise ZeroDivisionError("division by zero in margin rule")
+"""
+
+
+async def test_publish_enable_and_resolve_through_the_api(
+    plugin_api, write_customization, two_tenants
+):
+    acme, other = two_tenants
+    theme = write_customization("theme", THEME, tenants=(acme, other))
+    raiser = write_customization("raiser", RAISES, tenants=(other,))
+    api, _runtime = await plugin_api()
+
+    published = (await api.gql(PUBLISH, {"path": str(theme)}, token="consultant"))["data"]
+    assert published["publishCustomization"]["code"] == "PERMISSION_DENIED"  # lists "other"
+    published = (await api.gql(PUBLISH, {"path": str(theme)}))["data"]["publishCustomization"]
+    assert published["registered"] is True
+    assert published["hooks"] == [{"hook": "tailor_resolve_settings", "params": ["values"]}]
+    await api.gql(PUBLISH, {"path": str(raiser)})
+
+    enabled = (
+        await api.gql(ENABLE, {"tenant": acme, "name": "theme", "enabled": True}, "consultant")
+    )["data"]["setCustomizationEnabled"]
+    assert enabled == {"name": "theme", "enabledFor": [acme]}
+    denied = (
+        await api.gql(ENABLE, {"tenant": other, "name": "raiser", "enabled": True}, "consultant")
+    )["data"]["setCustomizationEnabled"]
+    assert denied["code"] == "PERMISSION_DENIED"
+    await api.gql(ENABLE, {"tenant": other, "name": "raiser", "enabled": True})
+
+    mine = (await api.gql(SETTINGS, {"tenant": acme}, token="app"))["data"]["settings"]
+    assert mine["items"] == [
+        {"key": "ui.theme.mode", "value": "dark", "source": "CUSTOMIZATION:theme"}
+    ]
+    assert mine["customizationErrors"] == []
+    theirs = (await api.gql(SETTINGS, {"tenant": other}))["data"]["settings"]
+    assert theirs["items"][0]["source"] == "DEFAULT"
+    assert theirs["customizationErrors"] == [
+        {
+            "customization": "raiser",
+            "hook": "tailor_resolve_settings",
+            "message": "ZeroDivisionError: division by zero in margin rule",
+        }
+    ]
+
+    listed = (await api.gql(CUSTOMIZATIONS, {}))["data"]["customizations"]["items"]
+    by_name = {c["name"]: c for c in listed}
+    assert by_name["raiser"]["health"]["failures"] == 1
+    assert "division by zero" in by_name["raiser"]["health"]["lastError"]
+    assert by_name["theme"]["health"] == {"calls": 1, "failures": 0, "lastError": None}
+    assert by_name["theme"]["settingKeys"] == ["ui.theme.mode"]
+    # a consultant sees only customizations made for their tenants
+    scoped = (await api.gql(CUSTOMIZATIONS, {}, token="consultant"))["data"]["customizations"]
+    assert [c["name"] for c in scoped["items"]] == ["theme"]
+    app = (await api.gql(CUSTOMIZATIONS, {}, token="app"))["data"]["customizations"]
+    assert app["code"] == "PERMISSION_DENIED"
+
+
+async def test_refused_and_installed_but_unregistered_are_shown(
+    plugin_api, write_customization, two_tenants
+):
+    acme, _ = two_tenants
+    write_customization("theme", THEME, capability="ui-defaults")
+    write_customization("broken", "import nope\n", capability="ui-defaults")
+    api, _runtime = await plugin_api()
+    items = (await api.gql(CUSTOMIZATIONS, {"tenant": acme, "capability": "ui-defaults"}))["data"][
+        "customizations"
+    ]["items"]
+    by_name = {c["name"]: c for c in items}
+    assert by_name["broken"]["refused"] is True
+    assert by_name["broken"]["problems"][0]["field"] == "import"
+    assert by_name["theme"]["installed"] is True
+    assert by_name["theme"]["registered"] is False
+    assert by_name["theme"]["drift"] == [{"code": "INSTALLED_NOT_REGISTERED"}]
+    assert by_name["theme"]["hooks"][0]["returnsConstant"] is True
+
+
+async def test_publish_refuses_problems_and_foreign_paths(
+    plugin_api, write_customization, tmp_path
+):
+    bad = write_customization("bad", "@hookimpl\ndef tailor_nope():\n    pass\n")
+    api, _runtime = await plugin_api()
+    result = (await api.gql(PUBLISH, {"path": str(bad)}))["data"]["publishCustomization"]
+    assert result["code"] == "INVALID_INPUT"
+    assert "unknown hook 'tailor_nope'" in result["message"]
+    outside = (await api.gql(PUBLISH, {"path": str(tmp_path)}))["data"]["publishCustomization"]
+    assert outside["code"] == "INVALID_INPUT"
+    assert "outside the customization directories" in outside["message"]
+    listed = (await api.gql(CUSTOMIZATIONS, {}))["data"]["customizations"]["items"]
+    assert [c["registered"] for c in listed] == [False]
+
+
+async def test_extension_points_with_lifecycle(plugin_api):
+    api, _runtime = await plugin_api()
+    query = """query($release: String) { extensionPoints(release: $release) {
+        ... on ExtensionPoints { release items { name params added deprecated removed
+              replacement stability source } }
+        ... on Error { code message } } }"""
+    current = (await api.gql(query, {}))["data"]["extensionPoints"]
+    by_name = {p["name"]: p for p in current["items"]}
+    assert current["release"] == "2.0"
+    assert by_name["tailor_resolve_setting"]["deprecated"] == "1.5"
+    assert by_name["tailor_resolve_setting"]["replacement"] == "tailor_resolve_settings"
+    assert by_name["acme_order_approval_route"]["stability"] == "experimental"
+    assert by_name["acme_order_approval_route"]["source"] == "acme_erp"
+    old = (await api.gql(query, {"release": "1.0"}))["data"]["extensionPoints"]
+    names = {p["name"] for p in old["items"]}
+    assert "tailor_resolve_setting" in names
+    assert "tailor_resolve_settings" not in names
+    assert "acme_order_approval_route" not in names
+    missing = (await api.gql(query, {"release": "9.9"}))["data"]["extensionPoints"]
+    assert missing["code"] == "NOT_FOUND"
+    app = (await api.gql(query, {}, token="app"))["data"]["extensionPoints"]
+    assert app["code"] == "PERMISSION_DENIED"

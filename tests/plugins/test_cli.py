@@ -1,0 +1,117 @@
+"""The real CLI: customization check (compiler style, exit 2), publish, list,
+and doctor (drift, exit 1). Each test uses its own SQLite file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from tests.plugins.conftest import HEADER, manifest
+
+GOOD = HEADER + '@hookimpl\ndef tailor_resolve_settings():\n    return {"ui.theme.mode": "dark"}\n'
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAILOR_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args))
+
+    return invoke
+
+
+def write(root, dirname, code, toml):
+    path = root / dirname
+    path.mkdir(parents=True)
+    (path / "customization.toml").write_text(toml)
+    (path / "hooks.py").write_text(code)
+    return path
+
+
+def test_check_reports_every_problem_compiler_style(cli, tmp_path):
+    root = tmp_path / "pkgs"
+    write(
+        root,
+        "broken",
+        HEADER + "@hookimpl\ndef tailor_nope(values):\n    pass\n",
+        'name = "broken"\nversion = "x"\ntenants = ["acme"]\nrequires = "<2"\n',
+    )
+    write(root, "fine", GOOD, manifest("fine", ["acme"]))
+    result = cli("customization", "check", str(root))
+    assert result.exit_code == 2
+    lines = [line for line in result.stdout.splitlines() if line]
+    assert any(
+        line.endswith(
+            "broken/customization.toml:version: 'x' is not a PEP 440 version (e.g. '1.2.0')"
+        )
+        for line in lines
+    )
+    assert any("broken/hooks.py:tailor_nope: unknown hook 'tailor_nope'" in line for line in lines)
+    good = cli("customization", "check", str(root / "fine"))
+    assert good.exit_code == 0, good.output
+
+
+def test_publish_list_and_doctor(cli, tmp_path, monkeypatch):
+    assert cli("db", "upgrade").exit_code == 0
+    root = tmp_path / "pkgs"
+    monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", str(root))
+    # a manifest naming a tenant that does not exist: clear error, exit 2
+    write(root, "dark_mode", GOOD, manifest("dark-mode", ["ghost"]))
+    refused = cli("customization", "publish", str(root / "dark_mode"))
+    assert refused.exit_code == 2
+    assert "tenant 'ghost' not found" in refused.output
+
+    doctor = cli("doctor")
+    assert doctor.exit_code == 1
+    assert "INSTALLED_NOT_REGISTERED: dark-mode is installed" in doctor.stdout
+
+    listed = cli("customization", "list", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert rows["dark-mode"]["installed"] is True
+    assert rows["dark-mode"]["registered"] is False
+    assert rows["wayne-legacy-export"]["refused"]
+
+
+def test_doctor_reports_registered_but_missing_and_version_mismatch(cli, tmp_path, monkeypatch):
+    import asyncio
+
+    from core.auth import Principal
+    from core.services import Services
+
+    assert cli("db", "upgrade").exit_code == 0
+
+    async def tenant():
+        services = Services.from_url(str(tmp_path / "cli.db").join(["sqlite:///", ""]))
+        try:
+            await services.tenants.create(Principal.system(), "acme", "Acme", "2.0")
+        finally:
+            await services.close()
+
+    asyncio.run(tenant())
+    root = tmp_path / "pkgs"
+    path = write(root, "dark_mode", GOOD, manifest("dark-mode", ["acme"], version="1.0.0"))
+    published = cli("customization", "publish", str(path), "--enable")
+    assert published.exit_code == 0, published.output
+    assert "published dark-mode 1.0.0: tailor_resolve_settings(); enabled for acme" in (
+        published.stdout
+    )
+    monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", "")
+    missing = cli("doctor")
+    assert missing.exit_code == 1
+    assert "REGISTERED_NOT_INSTALLED: dark-mode 1.0.0 is registered" in missing.stdout
+    (path / "customization.toml").write_text(manifest("dark-mode", ["acme"], version="1.1.0"))
+    monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", str(root))
+    mismatch = cli("doctor")
+    assert "VERSION_MISMATCH: dark-mode: installed 1.1.0, registered 1.0.0" in mismatch.stdout
+
+
+def test_help_teaches():
+    result = CliRunner().invoke(app, ["customization", "check", "--help"])
+    assert result.exit_code == 0
+    assert "compiler style" in result.output

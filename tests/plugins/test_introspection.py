@@ -1,0 +1,107 @@
+"""Introspection: fingerprints group near-copies and separate different logic;
+constant-only hooks; referenced setting keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plugins.catalog import Catalog
+from plugins.loading import default_directory, inspect_customization
+
+
+def hooks_of(path: Path):
+    loaded = inspect_customization(path, Catalog.installed())
+    assert not loaded.refused, loaded.problems
+    return {h.hook: h for h in loaded.hooks}, loaded
+
+
+def test_sample_near_copies_share_a_fingerprint():
+    samples = default_directory()
+    northwind, _ = hooks_of(samples / "northwind_credit_policy")
+    umbrella, _ = hooks_of(samples / "umbrella_payment_terms_guard")
+    security, _ = hooks_of(samples / "umbrella_security_hardening")
+    hook = "tailor_validate_setting"
+    assert northwind[hook].fingerprint == umbrella[hook].fingerprint
+    assert northwind[hook].fingerprint != security[hook].fingerprint
+
+
+def test_renamed_identifiers_and_literals_match_but_logic_differs(write_customization):
+    a = write_customization(
+        "near_a",
+        """
+        @hookimpl
+        def tailor_resolve_settings(tenant, values):
+            '''Doc A.'''
+            limit = values.get("orders.discount.max_percent", 10)
+            if limit > 15:
+                return {"orders.discount.max_percent": 15.0}
+            return {}
+        """,
+    )
+    b = write_customization(
+        "near_b",
+        """
+        @hookimpl
+        def tailor_resolve_settings(tenant, values):
+            cap = values.get("shipping.free_shipping.threshold", 99)
+            if cap > 250:
+                return {"shipping.free_shipping.threshold": 250.0}
+            return {}
+        """,
+    )
+    c = write_customization(
+        "other_c",
+        """
+        @hookimpl
+        def tailor_resolve_settings(tenant, values):
+            cap = values.get("shipping.free_shipping.threshold", 99)
+            if cap < 250:
+                return {"shipping.free_shipping.threshold": cap * 2}
+            return {}
+        """,
+    )
+    fa, fb, fc = (hooks_of(p)[0]["tailor_resolve_settings"].fingerprint for p in (a, b, c))
+    assert fa == fb
+    assert fa != fc
+
+
+def test_returns_constant_only_for_literal_returns(write_customization):
+    const = write_customization(
+        "const",
+        """
+        @hookimpl
+        def tailor_resolve_settings():
+            return {"ui.theme.mode": "dark", "ui.table.page_size": -1, "x": [1, (2, None)]}
+        """,
+    )
+    logic = write_customization(
+        "logic",
+        """
+        @hookimpl
+        def tailor_resolve_settings(values):
+            return {"ui.table.page_size": values["ui.table.page_size"] * 2}
+        """,
+    )
+    assert hooks_of(const)[0]["tailor_resolve_settings"].returns_constant
+    assert not hooks_of(logic)[0]["tailor_resolve_settings"].returns_constant
+    hooli, _ = hooks_of(default_directory() / "hooli_ui_defaults")
+    assert hooli["tailor_resolve_settings"].returns_constant
+
+
+def test_setting_keys_are_dotted_product_like_literals(write_customization):
+    path = write_customization(
+        "keys",
+        """
+        LOGO = "logo.png"
+        URL = "https://example.com/a.b"
+
+        @hookimpl
+        def tailor_resolve_settings(values):
+            return {"billing.invoice.reminder_days": 3, "ui.theme.mode": "dark"}
+        """,
+    )
+    _, loaded = hooks_of(path)
+    # removed settings are kept: readiness needs them
+    assert loaded.setting_keys == ("billing.invoice.reminder_days", "ui.theme.mode")
+    [use] = loaded.hooks
+    assert use.location.endswith(".hooks:tailor_resolve_settings")
