@@ -1,0 +1,97 @@
+"""Loads what fold-back analysis needs (a constant number of statements) and
+runs :func:`core.foldback.analyze`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from packaging.version import Version
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.auth import Principal, Role
+from core.foldback import FoldbackReport, OverrideFact, analyze
+from core.models import Override, Release, SettingDefinitionRow, Tenant
+from core.registry import RegistryService
+from core.releases import PLANNED, RELEASED
+
+#: customization name -> blocker findings it causes across planned releases
+BlockerSource = Callable[[], Awaitable[Mapping[str, int]]]
+
+
+async def no_blockers() -> Mapping[str, int]:
+    return {}
+
+
+class FoldbackService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: RegistryService,
+        blockers: BlockerSource = no_blockers,
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry
+        self._blockers = blockers
+
+    def with_blockers(self, blockers: BlockerSource) -> FoldbackService:
+        return FoldbackService(self._sessions, self._registry, blockers)
+
+    async def candidates(self, principal: Principal, limit: int | None = None) -> FoldbackReport:
+        """Fold-back candidates across the whole fleet (admin and release managers:
+        the evidence names every tenant)."""
+        principal.require_role(
+            Role.ADMIN, Role.RELEASE_MANAGER, action="reading fold-back candidates"
+        )
+        registrations = await self._registry.list(principal)
+        async with self._sessions() as session:
+            releases = (
+                await session.execute(
+                    select(Release.id, Release.version, Release.status, Release.manifest)
+                )
+            ).all()
+            current = _current(releases)
+            defaults: dict[str, object] = {}
+            if current is not None:
+                rows = await session.scalars(
+                    select(SettingDefinitionRow.definition).where(
+                        SettingDefinitionRow.release_id == current
+                    )
+                )
+                defaults = {d["key"]: d["default"] for d in rows if not d.get("secret")}
+            overrides = [
+                OverrideFact(slug, env or None, key, value)
+                for slug, env, key, value in (
+                    await session.execute(
+                        select(Tenant.slug, Override.environment, Override.key, Override.value)
+                        .join(Tenant, Tenant.id == Override.tenant_id)
+                        .where(Override.active.is_(True))
+                    )
+                ).all()
+            ]
+        return analyze(
+            registrations,
+            overrides,
+            defaults,
+            blockers=await self._blockers(),
+            superseded=_superseded(releases),
+            limit=limit,
+        )
+
+
+def _current(releases: list) -> int | None:
+    released = [r for r in releases if r.status == RELEASED]
+    if not released:
+        return None
+    return max(released, key=lambda r: Version(r.version)).id
+
+
+def _superseded(releases: list) -> dict[str, str]:
+    """capability -> the first release (released or planned) that supersedes it."""
+    out: dict[str, str] = {}
+    for r in sorted(releases, key=lambda r: Version(r.version)):
+        if r.status not in (RELEASED, PLANNED):
+            continue
+        for capability in (r.manifest or {}).get("supersedes", []):
+            out.setdefault(capability, r.version)
+    return out
