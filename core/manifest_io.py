@@ -114,4 +114,6 @@ def load_file(path: Path | str, fmt: ManifestFormat | str | None = None) -> Rele
     try:
         return loads(text, fmt or format_for(path))
     except InvalidInputError as exc:
-        raise InvalidInputError(f"{path.name}: {exc.field}", exc.message.split(": ", 1)[-1]) from None
+        raise InvalidInputError(
+            f"{path.name}: {exc.field}", exc.message.split(": ", 1)[-1]
+        ) from None

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.audit import AuditService
 from core.db import create_engine, sessionmaker
 from core.hooks import HookRunner, NoHooks
+from core.readiness_service import ReadinessService, RegistrationProvider, no_registrations
 from core.releases import ReleaseService
 from core.settings import SettingsService
 from core.tenants import TenantService
@@ -24,9 +25,15 @@ class Services:
     releases: ReleaseService
     audit: AuditService
     tokens: TokenService
+    readiness: ReadinessService
 
     @classmethod
-    def from_engine(cls, engine: AsyncEngine, hooks: HookRunner | None = None) -> Services:
+    def from_engine(
+        cls,
+        engine: AsyncEngine,
+        hooks: HookRunner | None = None,
+        registrations: RegistrationProvider = no_registrations,
+    ) -> Services:
         sessions = sessionmaker(engine)
         return cls(
             engine=engine,
@@ -36,6 +43,7 @@ class Services:
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
             tokens=TokenService(sessions),
+            readiness=ReadinessService(sessions, registrations),
         )
 
     @classmethod
