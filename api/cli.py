@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.release_cli import readiness_command, release_app
 from core.config import Config
 from core.errors import TailorError
 
@@ -30,6 +31,8 @@ token_app = typer.Typer(help="API tokens (bearer tokens, stored hashed).", no_ar
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
+app.add_typer(release_app, name="release")
+app.command("readiness")(readiness_command)
 
 out = Console()
 err = Console(stderr=True)
@@ -173,23 +176,46 @@ def db_upgrade(
 
 
 @demo_app.command("seed")
-def demo_seed(database_url: DatabaseOption = None) -> None:
-    """Load the demo releases, tenants and overrides (idempotent)."""
+def demo_seed(
+    tenants: Annotated[
+        int, typer.Option("--tenants", min=0, help="Also generate N fleet tenants (scale tests).")
+    ] = 0,
+    customizations_per_tenant: Annotated[
+        int,
+        typer.Option(
+            "--customizations-per-tenant", min=0, help="Generated customizations per fleet tenant."
+        ),
+    ] = 0,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load the demo releases (with planned 3.0), tenants and overrides (idempotent);
+    with --tenants N, also a generated fleet."""
     from core.demo import seed_demo
+    from core.fleet import seed_fleet
 
     async def go():  # noqa: ANN202
         services = await _services(database_url, migrate=True)
         try:
-            return await seed_demo(services)
+            report = await seed_demo(services)
+            fleet = (
+                await seed_fleet(services, tenants, customizations_per_tenant) if tenants else None
+            )
+            return report, fleet
         finally:
             await services.close()
 
-    report = run(go)
+    report, fleet = run(go)
     out.print(
-        f"releases added: {', '.join(report.releases_added) or 'none'}; "
+        f"releases added: {', '.join(report.releases_added + report.planned_added) or 'none'}; "
         f"tenants added: {', '.join(report.tenants_added) or 'none'}; "
         f"overrides set: {report.overrides_set}"
     )
+    if fleet is not None:
+        out.print(
+            f"fleet: {fleet.tenants_added} tenants, {fleet.overrides_added} overrides added; "
+            f"{len(fleet.registrations)} customization registrations generated"
+            + ("" if fleet.published else " (not stored: no customization registry yet)")
+        )
 
 
 # -- token --------------------------------------------------------------------
