@@ -21,6 +21,7 @@ from api.errors import (
     ValidationFailed,
     from_domain,
 )
+from api.readiness import ReadinessMutation, ReadinessQuery
 from api.types import (
     AuditEntry,
     AuditLog,
@@ -266,8 +267,8 @@ def should_mask(error: GraphQLError) -> bool:
 
 #: Root field groups, one class per area (each area's module defines its own);
 #: merged into the schema's Query and Mutation types.
-QUERY_GROUPS: tuple[type, ...] = (SettingsQuery,)
-MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation,)
+QUERY_GROUPS: tuple[type, ...] = (SettingsQuery, ReadinessQuery)
+MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation, ReadinessMutation)
 
 
 def build_schema(
