@@ -122,7 +122,7 @@ async def seed_fleet(
     """Add ``tenants`` generated tenants (idempotent by slug) with bulk inserts."""
     rng = random.Random(seed)
     async with services.sessions.begin() as session:
-        releases = dict((await session.execute(select(Release.version, Release.id))).tuples().all())
+        releases = dict((await session.execute(select(Release.version, Release.id))).all())
         existing = set(
             await session.scalars(select(Tenant.slug).where(Tenant.slug.like(f"{PREFIX}%")))
         )

@@ -206,9 +206,7 @@ class ReadinessService:
                             Release.version.in_([current, target])
                         )
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             # guarded: only if the tenant still runs the release readiness evaluated
             moved = await session.execute(
