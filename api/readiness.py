@@ -229,7 +229,7 @@ class TenantUpgraded:
 
 @strawberry.type(description="The tenant is blocked for the target: nothing changed.")
 class UpgradeBlocked(Error):
-    tenant: str
+    tenant_slug: str
     target: str
     findings: list[Finding]
 
@@ -333,7 +333,7 @@ class ReadinessMutation:
             return UpgradeBlocked(
                 code=exc.code,
                 message=exc.message,
-                tenant=exc.tenant,
+                tenant_slug=exc.tenant,
                 target=exc.target,
                 findings=[Finding.from_domain(f) for f in exc.findings],
             )
