@@ -46,8 +46,9 @@ def _summary(report: ReadinessReport) -> str:
 def readiness_table(report: ReadinessReport, console: Console) -> None:
     console.print(_summary(report), highlight=False)
     tenants = Table(title="Tenants")
-    for col in ("tenant", "release", "status", "blockers", "warnings", "customizations"):
-        tenants.add_column(col)
+    for col in ("tenant", "release", "status", "blockers", "warnings"):
+        tenants.add_column(col, no_wrap=True)
+    tenants.add_column("customizations", overflow="fold")
     for t in report.tenants:
         tenants.add_row(
             t.tenant,
