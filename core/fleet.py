@@ -29,20 +29,27 @@ ACTOR = "fleet-seed"
 
 Publish = Callable[[Sequence[Registration]], Awaitable[None]]
 
-#: (hook, params an implementation takes); some are outdated on purpose
+#: (hook, params an implementation takes) as current code uses them ...
 _HOOK_USES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tailor_resolve_settings", ("tenant", "values")),
     ("tailor_resolve_settings", ("tenant", "environment", "values")),
     ("tailor_validate_setting", ("key", "value")),
     ("tailor_setting_changed", ("tenant", "key", "new")),
-    ("tailor_resolve_setting", ("key", "value")),
     ("tailor_register_settings", ()),
     ("acme_invoice_footer", ("invoice",)),
     ("acme_price_adjustments", ("order",)),
-    ("acme_order_approval_route", ("order", "threshold")),
     ("acme_order_approval_route", ("order",)),
 )
-_REQUIRES = (">=1.5", ">=2.0", ">=2.0,<3", ">=1.5,<4", "~=2.0")
+#: ... and as outdated code does (HOOK_REMOVED, HOOK_PARAM_REMOVED in 3.0)
+_OUTDATED_HOOK_USES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tailor_resolve_setting", ("key", "value")),
+    ("acme_order_approval_route", ("order", "threshold")),
+)
+#: share of generated customizations written against outdated hooks or pinned
+#: below the next release
+OUTDATED = 0.04
+_REQUIRES = (">=1.5", ">=2.0", ">=1.5,<4")
+_OUTDATED_REQUIRES = (">=2.0,<3", "~=2.0")
 _TESTED = ("2.0", "2.0", "3.0", None)
 _CAPABILITIES = (
     "order-approval-routing",
@@ -56,10 +63,10 @@ _CAPABILITIES = (
 _SETTING_REFS = (
     "billing.invoice.due_days",
     "orders.approval.threshold",
-    "tax.rounding.per_line",
-    "security.sso.metadata_url",
     "inventory.costing.method",
     "ui.table.page_size",
+    "billing.invoice.rounding",
+    "security.password.min_length",
 )
 
 
@@ -87,6 +94,8 @@ def generate_registrations(
     out = []
     for i in range(pool_size):
         uses = rng.sample(_HOOK_USES, rng.randint(1, 3))
+        if rng.random() < OUTDATED:
+            uses.append(rng.choice(_OUTDATED_HOOK_USES))
         hooks = tuple(
             HookUse(hook, params, fingerprint=f"fp{i % 97:02d}-{hook}", location=f"c{i}:{hook}")
             for hook, params in dict(uses).items()
@@ -95,7 +104,7 @@ def generate_registrations(
             name=f"fleet-custom-{i:05d}",
             version=f"1.{rng.randint(0, 9)}.0",
             tenants=tuple(sorted(enabled[i])),
-            requires=rng.choice(_REQUIRES),
+            requires=rng.choice(_OUTDATED_REQUIRES if rng.random() < OUTDATED else _REQUIRES),
             tested_up_to=rng.choice(_TESTED),
             capability=rng.choice(_CAPABILITIES),
             author="fleet generator",
@@ -104,7 +113,8 @@ def generate_registrations(
             Registration(
                 manifest=manifest,
                 hooks=hooks,
-                setting_keys=tuple(rng.sample(_SETTING_REFS, rng.randint(0, 2))),
+                setting_keys=tuple(rng.sample(_SETTING_REFS, rng.randint(0, 2)))
+                + (("tax.rounding.per_line",) if rng.random() < OUTDATED else ()),
                 enabled_for=manifest.tenants,
             )
         )

@@ -25,6 +25,7 @@ Status rules, precisely:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -394,12 +395,7 @@ def _customization(
 
     m = reg.manifest
     tv = target.manifest.version
-    try:
-        spec = SpecifierSet(m.requires)
-        excluded = not spec.contains(version, prereleases=True)
-        why = f"requires {m.requires!r}, which does not contain {tv}"
-    except InvalidSpecifier:
-        excluded, why = True, f"requires {m.requires!r} is not a valid PEP 440 specifier"
+    excluded, why = _requires_excludes(m.requires, tv)
     if excluded:
         add(
             Code.REQUIRES_EXCLUDES_TARGET,
@@ -443,11 +439,7 @@ def _customization(
         )
 
     if m.tested_up_to:
-        try:
-            untested = version > Version(m.tested_up_to)
-        except InvalidVersion:
-            untested = True
-        if untested:
+        if _above(tv, m.tested_up_to):
             add(
                 Code.UNTESTED_TARGET,
                 f"{name} is tested up to {m.tested_up_to}; {tv} is above that",
@@ -485,6 +477,26 @@ def _customization(
         level=level,
         findings=tuple(findings),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _requires_excludes(requires: str, target: str) -> tuple[bool, str]:
+    """PEP 440, pre-releases included. Cached: fleets share a few specifiers."""
+    try:
+        spec = SpecifierSet(requires)
+    except InvalidSpecifier:
+        return True, f"requires {requires!r} is not a valid PEP 440 specifier"
+    if spec.contains(Version(target), prereleases=True):
+        return False, ""
+    return True, f"requires {requires!r}, which does not contain {target}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _above(target: str, tested_up_to: str) -> bool:
+    try:
+        return Version(target) > Version(tested_up_to)
+    except InvalidVersion:
+        return True
 
 
 def _hook(

@@ -21,6 +21,7 @@ Definitions (precise, because a release manager acts on them):
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,21 +72,45 @@ def unblock_plan(
     alone = Counter(next(iter(keys)) for keys in blockers.values() if len(keys) == 1)
 
     remaining: dict[str, set[BlockerKey]] = {t: set(k) for t, k in blockers.items() if k}
-    todo = set(blocked_by)
+    #: tenants still blocked whose remaining groups include k (fixing k never
+    #: changes another group's holders: a tenant keeps its other groups)
+    holders: dict[BlockerKey, set[str]] = {k: set(ts) for k, ts in blocked_by.items()}
+    # newly[k]: tenants whose only remaining group is k (fixing k unblocks them now)
+    newly: Counter[BlockerKey] = Counter(
+        next(iter(keys)) for keys in remaining.values() if len(keys) == 1
+    )
+
+    def priority(k: BlockerKey) -> tuple[int, int, int, BlockerKey]:
+        return (-newly[k], -len(holders[k]), -len(blocked_by[k]), k)
+
+    heap = [priority(k) for k in blocked_by]
+    heapq.heapify(heap)
+    done: set[BlockerKey] = set()
     steps: list[UnblockStep] = []
     total = 0
-    while todo:
-        # tenants with exactly one group left are unblocked by fixing that group
-        newly = Counter(next(iter(keys)) for keys in remaining.values() if len(keys) == 1)
-        still = Counter(k for keys in remaining.values() for k in keys)
-        best = min(todo, key=lambda k: (-newly[k], -still[k], -len(blocked_by[k]), k))
-        todo.discard(best)
+    while heap:
+        entry = heapq.heappop(heap)
+        best = entry[3]
+        if best in done:
+            continue
+        if entry != priority(best):  # stale: its counts changed since it was pushed
+            heapq.heappush(heap, priority(best))
+            continue
+        done.add(best)
         unblocked = newly[best]
         total += unblocked
-        for tenant in [t for t, keys in remaining.items() if best in keys]:
-            remaining[tenant].discard(best)
-            if not remaining[tenant]:
+        touched: set[BlockerKey] = set()
+        for tenant in holders[best]:
+            keys = remaining[tenant]
+            keys.discard(best)
+            if len(keys) == 1:
+                last = next(iter(keys))
+                newly[last] += 1
+                touched.add(last)
+            elif not keys:
                 del remaining[tenant]
+        for k in touched - done:
+            heapq.heappush(heap, priority(k))
         steps.append(
             UnblockStep(
                 rank=len(steps) + 1,
