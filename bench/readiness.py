@@ -10,6 +10,8 @@ then measures, alternating, the median of:
 
 - load: the same statements readiness runs, rows fetched into Python;
 - readiness: load + evaluation + unblock plan (the whole service call).
+
+Point --database-url only at a scratch database: the bench migrates and fills it.
 """
 
 from __future__ import annotations
