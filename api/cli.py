@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.release_cli import readiness_command, release_app
 from core.config import Config
 from core.errors import TailorError
 
@@ -30,6 +31,8 @@ token_app = typer.Typer(help="API tokens (bearer tokens, stored hashed).", no_ar
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
+app.add_typer(release_app, name="release")
+app.command("readiness")(readiness_command)
 
 out = Console()
 err = Console(stderr=True)
@@ -193,22 +196,45 @@ def db_upgrade(
 
 
 @demo_app.command("seed")
-def demo_seed(database_url: DatabaseOption = None) -> None:
-    """Load the demo releases, tenants and overrides, and publish and enable the
-    sample customizations (idempotent)."""
+def demo_seed(
+    tenants: Annotated[
+        int, typer.Option("--tenants", min=0, help="Also generate N fleet tenants (scale tests).")
+    ] = 0,
+    customizations_per_tenant: Annotated[
+        int,
+        typer.Option(
+            "--customizations-per-tenant", min=0, help="Generated customizations per fleet tenant."
+        ),
+    ] = 0,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load the demo releases (with planned 3.0), tenants and overrides, and publish
+    and enable the sample customizations (idempotent); with --tenants N, also a
+    generated fleet."""
     from api.customization_cli import publish_demo_customizations
-    from core.demo import seed_demo
+    from core.demo import DEMO_ACTOR, seed_demo
+    from core.fleet import seed_fleet
     from plugins.catalog import extension_points_for
 
     async def go():  # noqa: ANN202
         services = await _services(database_url, migrate=True)
         try:
             seeded = await seed_demo(services, extension_points_for)
-            return seeded, await publish_demo_customizations(services)
+            published = await publish_demo_customizations(services)
+            fleet = None
+            if tenants:
+
+                async def publish(registrations):  # noqa: ANN001, ANN202
+                    await services.registry.publish_many(DEMO_ACTOR, registrations)
+
+                fleet = await seed_fleet(
+                    services, tenants, customizations_per_tenant, publish=publish
+                )
+            return seeded, published, fleet
         finally:
             await services.close()
 
-    report, published = run(go)
+    report, published, fleet = run(go)
     out.print(
         f"customizations published: {', '.join(published.published) or 'none'}; "
         f"refused: {', '.join(published.skipped) or 'none'}",
@@ -216,10 +242,16 @@ def demo_seed(database_url: DatabaseOption = None) -> None:
         soft_wrap=True,
     )
     out.print(
-        f"releases added: {', '.join(report.releases_added) or 'none'}; "
+        f"releases added: {', '.join(report.releases_added + report.planned_added) or 'none'}; "
         f"tenants added: {', '.join(report.tenants_added) or 'none'}; "
         f"overrides set: {report.overrides_set}"
     )
+    if fleet is not None:
+        out.print(
+            f"fleet: {fleet.tenants_added} tenants, {fleet.overrides_added} overrides added; "
+            f"{len(fleet.registrations)} customization registrations generated"
+            + (" and published" if fleet.published else "")
+        )
 
 
 # -- token --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from api.errors import (
     ValidationFailed,
     from_domain,
 )
+from api.readiness import ReadinessMutation, ReadinessQuery
 from api.types import (
     AuditEntry,
     AuditLog,
@@ -267,8 +268,8 @@ def should_mask(error: GraphQLError) -> bool:
 
 #: Root field groups, one class per area (each area's module defines its own);
 #: merged into the schema's Query and Mutation types.
-QUERY_GROUPS: tuple[type, ...] = (SettingsQuery, CustomizationsQuery)
-MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation, CustomizationsMutation)
+QUERY_GROUPS: tuple[type, ...] = (SettingsQuery, CustomizationsQuery, ReadinessQuery)
+MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation, CustomizationsMutation, ReadinessMutation)
 
 
 def build_schema(

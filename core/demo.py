@@ -3,12 +3,13 @@ and (for ``serve --demo``) tokens to try the API with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.auth import Principal, Role
 from core.bootstrap import ExtensionPointSource, sync_product_releases
 from core.demo_data import DEMO_TENANTS
 from core.errors import AlreadyExistsError
+from core.releases_data import bundled_manifests
 from core.services import Services
 
 DEMO_ACTOR = Principal.system("demo-seed")
@@ -19,6 +20,7 @@ class SeedReport:
     releases_added: list[str]
     tenants_added: list[str]
     overrides_set: int
+    planned_added: list[str] = field(default_factory=list)
 
 
 async def seed_demo(
@@ -30,6 +32,7 @@ async def seed_demo(
         releases = await sync_product_releases(services)
     else:
         releases = await sync_product_releases(services, extension_points)
+    planned = await register_planned_releases(services)
     tenants: list[str] = []
     overrides = 0
     for demo in DEMO_TENANTS:
@@ -50,7 +53,19 @@ async def seed_demo(
                 reason="demo seed",
             )
             overrides += 1
-    return SeedReport(releases, tenants, overrides)
+    return SeedReport(releases, tenants, overrides, planned)
+
+
+async def register_planned_releases(services: Services) -> list[str]:
+    """Register the bundled planned manifests (``core/releases_data``) that are
+    missing. Idempotent; returns the versions added."""
+    existing = {r.version for r in await services.releases.list(DEMO_ACTOR)}
+    added = []
+    for manifest in bundled_manifests():
+        if manifest.version not in existing:
+            await services.releases.register(manifest, DEMO_ACTOR, exist_ok=True)
+            added.append(manifest.version)
+    return added
 
 
 @dataclass(frozen=True)

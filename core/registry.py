@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from packaging.version import Version
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
@@ -160,6 +160,91 @@ class RegistryService:
             result = await self._load(session, row)
         self._changed()
         return result
+
+    async def publish_many(
+        self, principal: Principal, registrations: Sequence[Registration]
+    ) -> int:
+        """Publish generated registrations in bulk (fleets for scale tests), with a
+        constant number of statements. Idempotent: names already published keep
+        their rows; only missing enabled states are added. Returns how many
+        registrations were new."""
+        for r in registrations:
+            principal.can_publish_customization(r.manifest.tenants)
+        if not registrations:
+            return 0
+        slugs = {t for r in registrations for t in (*r.manifest.tenants, *r.enabled_for)}
+        async with self._sessions.begin() as session:
+            tenant_ids = await _tenant_ids(session, slugs)
+            missing = sorted(slugs - set(tenant_ids))
+            if missing:
+                raise NotFoundError("tenant", ", ".join(missing[:5]))
+            names = [r.manifest.name for r in registrations]
+            existing = dict(
+                (
+                    await session.execute(
+                        select(CustomizationRow.name, CustomizationRow.id).where(
+                            CustomizationRow.name.in_(names)
+                        )
+                    )
+                ).all()
+            )
+            fresh = [r for r in registrations if r.manifest.name not in existing]
+            now = utcnow()
+            by_name = dict(existing)
+            if fresh:
+                ids = await session.scalars(
+                    insert(CustomizationRow).returning(
+                        CustomizationRow.id, sort_by_parameter_order=True
+                    ),
+                    [
+                        {
+                            "name": r.manifest.name,
+                            "package": r.package or r.manifest.name,
+                            "version": r.manifest.version,
+                            "capability": r.manifest.capability,
+                            "manifest": manifest_to_dict(r.manifest),
+                            "hooks": [hook_to_dict(h) for h in r.hooks],
+                            "setting_keys": list(r.setting_keys),
+                            "published_at": now,
+                            "published_by": principal.name,
+                            "calls": 0,
+                            "failures": 0,
+                        }
+                        for r in fresh
+                    ],
+                )
+                by_name.update(zip([r.manifest.name for r in fresh], list(ids), strict=True))
+            present = (
+                set(
+                    (
+                        await session.execute(
+                            select(
+                                CustomizationTenant.customization_id, CustomizationTenant.tenant_id
+                            ).where(
+                                CustomizationTenant.customization_id.in_(list(existing.values()))
+                            )
+                        )
+                    ).all()
+                )
+                if existing
+                else set()
+            )
+            states = [
+                {
+                    "customization_id": by_name[r.manifest.name],
+                    "tenant_id": tenant_ids[t],
+                    "enabled": True,
+                    "updated_at": now,
+                    "updated_by": principal.name,
+                }
+                for r in registrations
+                for t in r.enabled_for
+                if (by_name[r.manifest.name], tenant_ids[t]) not in present
+            ]
+            if states:
+                await session.execute(insert(CustomizationTenant), states)
+        self._changed()
+        return len(fresh)
 
     async def set_enabled(
         self, principal: Principal, tenant: str, name: str, enabled: bool

@@ -3,10 +3,11 @@ points, superseded capabilities)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import func, insert, select
@@ -17,6 +18,8 @@ from core.definitions import SettingDefinition
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.extension_points import ExtensionPoint
 from core.models import Release, SettingDefinitionRow
+
+T = TypeVar("T")
 
 RELEASED = "released"
 PLANNED = "planned"
@@ -32,6 +35,49 @@ def parse_version(value: str, field_name: str = "version") -> Version:
         ) from None
 
 
+#: the top-level fields of a manifest (``schema_version`` is the file format's)
+MANIFEST_FIELDS = frozenset(
+    {
+        "schema_version",
+        "version",
+        "status",
+        "notes",
+        "supersedes",
+        "renamed",
+        "extension_points",
+        "settings",
+    }
+)
+
+
+def _entry(build: Callable[..., T], data: Mapping[str, Any], where: str) -> T:
+    """Build one manifest entry; a wrongly typed field is an input error naming it."""
+    label = data.get("key") or data.get("name")
+    where = f"{where} ({label})" if isinstance(label, str) else where
+    try:
+        return build(data, where=where)
+    except (TypeError, ValueError, re.error) as exc:
+        raise InvalidInputError(where, f"malformed entry: {exc}") from None
+
+
+def _check_lifecycle(
+    where: str, added: str | None, deprecated: str | None, removed: str | None, version: Version
+) -> None:
+    """An entry listed in the manifest of ``version`` must be defined in it."""
+    parsed = {}
+    for name, value in (("added", added), ("deprecated", deprecated), ("removed", removed)):
+        if value is not None:
+            parsed[name] = parse_version(str(value), f"{where}.{name}")
+    if "added" in parsed and parsed["added"] > version:
+        raise InvalidInputError(f"{where}.added", f"added in {added}, after release {version}")
+    if "removed" in parsed and parsed["removed"] <= version:
+        raise InvalidInputError(
+            f"{where}.removed", f"removed in {removed}: it cannot be listed in release {version}"
+        )
+    if "deprecated" in parsed and "removed" in parsed and parsed["deprecated"] > parsed["removed"]:
+        raise InvalidInputError(f"{where}.deprecated", "deprecated after it is removed")
+
+
 @dataclass(frozen=True)
 class ReleaseManifest:
     """Everything a release promises: its settings, extension points and what it
@@ -43,27 +89,70 @@ class ReleaseManifest:
     extension_points: tuple[ExtensionPoint, ...] = ()
     supersedes: tuple[str, ...] = ()
     notes: str = ""
+    #: settings renamed in this release: (old key, new key) pairs; the old key is
+    #: gone from ``settings``, the new one is defined there
+    renamed: tuple[tuple[str, str], ...] = ()
 
     def check(self) -> None:
         """Raise :class:`InvalidInputError` for any inconsistency."""
-        parse_version(self.version)
+        version = parse_version(self.version)
         if self.status not in STATUSES:
             raise InvalidInputError("status", f"{self.status!r} is not one of {STATUSES}")
         names: set[str] = set()
         for point in self.extension_points:
+            where = f"extension_points[{point.name!r}]"
             if point.name in names:
-                raise InvalidInputError(
-                    f"extension_points[{point.name!r}]", "the hook is listed twice in this manifest"
-                )
+                raise InvalidInputError(where, "the hook is listed twice in this manifest")
             names.add(point.name)
+            _check_lifecycle(where, point.added, point.deprecated, point.removed, version)
+            if len(set(point.params)) != len(point.params):
+                raise InvalidInputError(f"{where}.params", "a parameter is listed twice")
         seen: set[str] = set()
         for definition in self.settings:
+            where = f"settings[{definition.key!r}]"
             if definition.key in seen:
-                raise InvalidInputError(
-                    f"settings[{definition.key!r}]", "the key is defined twice in this manifest"
-                )
+                raise InvalidInputError(where, "the key is defined twice in this manifest")
             seen.add(definition.key)
             definition.check_consistent()
+            _check_lifecycle(
+                where, definition.added, definition.deprecated, definition.removed, version
+            )
+        for point in self.extension_points:
+            if point.deprecated_in(version) and point.replacement:
+                if point.replacement not in names:
+                    raise InvalidInputError(
+                        f"extension_points[{point.name!r}].replacement",
+                        f"{point.replacement!r} is not an extension point of this manifest",
+                    )
+        for definition in self.settings:
+            if definition.deprecated_in(version) and definition.replacement:
+                if definition.replacement not in seen:
+                    raise InvalidInputError(
+                        f"settings[{definition.key!r}].replacement",
+                        f"{definition.replacement!r} is not a setting of this manifest",
+                    )
+        for old, new in self.renamed:
+            if old in seen:
+                raise InvalidInputError(
+                    f"renamed[{old!r}]", "a renamed key must not be defined in the manifest"
+                )
+            if new not in seen:
+                raise InvalidInputError(
+                    f"renamed[{old!r}]", f"the new key {new!r} is not a setting of this manifest"
+                )
+        if len({old for old, _ in self.renamed}) != len(self.renamed):
+            raise InvalidInputError("renamed", "a key is renamed twice")
+        for i, capability in enumerate(self.supersedes):
+            if not isinstance(capability, str) or not capability.strip():
+                raise InvalidInputError(f"supersedes[{i}]", "must be a non-empty capability name")
+
+    @property
+    def parsed(self) -> Version:
+        return Version(self.version)
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return dict(self.renamed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,16 +160,36 @@ class ReleaseManifest:
             "status": self.status,
             "notes": self.notes,
             "supersedes": list(self.supersedes),
+            "renamed": dict(self.renamed),
             "extension_points": [e.to_dict() for e in self.extension_points],
             "settings": [d.to_dict() for d in self.settings],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReleaseManifest:
+        """Build and check a manifest; unknown fields are errors, not ignored."""
+        unknown = set(data) - MANIFEST_FIELDS
+        if unknown:
+            raise InvalidInputError(
+                "manifest",
+                f"unknown field(s): {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(MANIFEST_FIELDS))})",
+            )
         if "version" not in data:
             raise InvalidInputError("version", "the manifest has no 'version'")
+        for name in ("settings", "extension_points", "supersedes"):
+            if not isinstance(data.get(name, []), list | tuple):
+                raise InvalidInputError(name, "must be a list")
+        renamed = data.get("renamed", {})
+        if not isinstance(renamed, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in renamed.items()
+        ):
+            raise InvalidInputError("renamed", "must map old setting keys to new ones")
+        for i, item in enumerate([*data.get("settings", []), *data.get("extension_points", [])]):
+            if not isinstance(item, Mapping):
+                raise InvalidInputError(f"entry {i}", "settings and extension points are tables")
         settings = tuple(
-            SettingDefinition.from_dict(s, where=f"settings[{i}]")
+            _entry(SettingDefinition.from_dict, s, f"settings[{i}]")
             for i, s in enumerate(data.get("settings", []))
         )
         manifest = cls(
@@ -88,11 +197,12 @@ class ReleaseManifest:
             status=str(data.get("status", PLANNED)),
             settings=settings,
             extension_points=tuple(
-                ExtensionPoint.from_dict(e, where=f"extension_points[{i}]")
+                _entry(ExtensionPoint.from_dict, e, f"extension_points[{i}]")
                 for i, e in enumerate(data.get("extension_points", []))
             ),
             supersedes=tuple(data.get("supersedes", [])),
             notes=str(data.get("notes", "")),
+            renamed=tuple(sorted(renamed.items())),
         )
         manifest.check()
         return manifest
@@ -115,6 +225,24 @@ class ReleaseInfo:
 def stored_definition(data: Mapping[str, Any]) -> SettingDefinition:
     """Rebuild a definition that was validated when it was stored."""
     return SettingDefinition.from_stored(data)
+
+
+def stored_manifest(
+    header: Mapping[str, Any], status: str, definitions: Sequence[Mapping[str, Any]]
+) -> ReleaseManifest:
+    """Rebuild a manifest that was validated when it was stored (header JSON of the
+    ``releases`` row plus its ``setting_definitions`` rows)."""
+    return ReleaseManifest(
+        version=str(header["version"]),
+        status=status,
+        settings=tuple(stored_definition(d) for d in definitions),
+        extension_points=tuple(
+            ExtensionPoint.from_dict(e) for e in header.get("extension_points", [])
+        ),
+        supersedes=tuple(header.get("supersedes", ())),
+        notes=str(header.get("notes", "")),
+        renamed=tuple(sorted(dict(header.get("renamed", {})).items())),
+    )
 
 
 class ReleaseService:
@@ -163,6 +291,18 @@ class ReleaseService:
                 select(func.count()).where(SettingDefinitionRow.release_id == release.id)
             )
             return _info(release, n or 0)
+
+    async def manifest(self, version: str, principal: Principal) -> ReleaseManifest:
+        """The full manifest of a registered release (two statements)."""
+        principal.can_read_product()
+        async with self._sessions() as session:
+            release = await _get(session, version)
+            rows = await session.scalars(
+                select(SettingDefinitionRow.definition)
+                .where(SettingDefinitionRow.release_id == release.id)
+                .order_by(SettingDefinitionRow.key)
+            )
+            return stored_manifest(release.manifest or {}, release.status, list(rows))
 
     async def definitions(self, version: str, principal: Principal) -> list[SettingDefinition]:
         principal.can_read_product()

@@ -7,13 +7,29 @@ from dataclasses import dataclass, replace
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.audit import AuditService
+from core.auth import Principal
 from core.db import create_engine, sessionmaker
+from core.foldback_service import FoldbackService
 from core.hooks import HookRunner, NoHooks
+from core.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import ReleaseService
 from core.settings import SettingsService
 from core.tenants import TenantService
 from core.tokens import TokenService
+
+
+@dataclass(frozen=True)
+class RegistryRegistrations:
+    """Readiness's view of the registry: every registration with its enabled
+    tenants. ``installed`` is what the plugin runtime found here (None: unknown)."""
+
+    registry: RegistryService
+    installed: frozenset[str] | None = None
+
+    async def __call__(self) -> RegistrySnapshot:
+        registrations = await self.registry.list(Principal.system("readiness"))
+        return RegistrySnapshot(tuple(registrations), self.installed)
 
 
 @dataclass
@@ -26,10 +42,19 @@ class Services:
     audit: AuditService
     tokens: TokenService
     registry: RegistryService
+    readiness: ReadinessService
+    foldback: FoldbackService
 
     @classmethod
-    def from_engine(cls, engine: AsyncEngine, hooks: HookRunner | None = None) -> Services:
+    def from_engine(
+        cls,
+        engine: AsyncEngine,
+        hooks: HookRunner | None = None,
+        registrations: RegistrationProvider | None = None,
+    ) -> Services:
         sessions = sessionmaker(engine)
+        registry = RegistryService(sessions)
+        readiness = ReadinessService(sessions, registrations or RegistryRegistrations(registry))
         return cls(
             engine=engine,
             sessions=sessions,
@@ -38,7 +63,9 @@ class Services:
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
             tokens=TokenService(sessions),
-            registry=RegistryService(sessions),
+            registry=registry,
+            readiness=readiness,
+            foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
         )
 
     @classmethod
@@ -48,6 +75,15 @@ class Services:
     def with_hooks(self, hooks: HookRunner) -> Services:
         """The same services, with settings calling ``hooks`` (the plugin runtime)."""
         return replace(self, settings=SettingsService(self.sessions, hooks))
+
+    def with_installed(self, installed: frozenset[str]) -> Services:
+        """The same services, with readiness knowing which customizations' code is here."""
+        readiness = ReadinessService(self.sessions, RegistryRegistrations(self.registry, installed))
+        return replace(
+            self,
+            readiness=readiness,
+            foldback=self.foldback.with_blockers(readiness.blockers_by_customization),
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,349 @@
+"""GraphQL: upgrade readiness, release import and diff, tenant upgrades."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar, Union
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.errors import (
+    AlreadyExists,
+    Conflict,
+    Error,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    from_domain,
+)
+from api.types import Release, Tenant
+from core import readiness as domain
+from core.errors import TailorError
+from core.readiness_service import UpgradeResult
+from core.release_diff import ReleaseDiff as DomainDiff
+
+T = TypeVar("T")
+
+# the same members as api.schema's (not imported from there: api.schema imports us)
+_Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
+
+
+async def _expected(call: Callable[[], Awaitable[T]]) -> T | Any:
+    try:
+        return await call()
+    except TailorError as exc:
+        return from_domain(exc)
+
+
+@strawberry.type(description="One readiness finding: a stable code, severity, evidence, action.")
+class Finding:
+    code: str = strawberry.field(description="stable code, e.g. HOOK_REMOVED (DESIGN.md)")
+    severity: str = strawberry.field(description="blocker, warning, info or unknown")
+    subject_kind: str = strawberry.field(description="customization or setting")
+    subject: str = strawberry.field(description="the customization's name or the setting key")
+    message: str
+    action: str = strawberry.field(description="the suggested fix")
+    evidence: JSON
+
+    @classmethod
+    def from_domain(cls, f: domain.Finding) -> Finding:
+        return cls(
+            code=f.code.value,
+            severity=f.severity.value,
+            subject_kind=f.subject_kind,
+            subject=f.subject,
+            message=f.message,
+            action=f.action,
+            evidence=dict(f.evidence),
+        )
+
+
+@strawberry.type(description="One tenant's readiness for the target release.")
+class TenantReadiness:
+    tenant: str
+    current_release: str
+    status: str = strawberry.field(description="ready, ready_with_warnings or blocked")
+    blockers: int
+    warnings: int
+    customizations: list[str]
+    findings: list[Finding]
+
+    @classmethod
+    def from_domain(cls, t: domain.TenantReadiness) -> TenantReadiness:
+        return cls(
+            tenant=t.tenant,
+            current_release=t.current_release,
+            status=t.status.value,
+            blockers=t.count(domain.Severity.BLOCKER),
+            warnings=t.count(domain.Severity.WARNING) + t.count(domain.Severity.UNKNOWN),
+            customizations=list(t.customizations),
+            findings=[Finding.from_domain(f) for f in t.findings],
+        )
+
+
+@strawberry.type(description="One customization's readiness for the target release.")
+class CustomizationReadiness:
+    name: str
+    version: str
+    capability: str | None
+    enabled_for: list[str]
+    status: str = strawberry.field(
+        description="compatible, needs_update, incompatible, obsolete or unknown"
+    )
+    stability_level: str = strawberry.field(
+        description="A stable hooks only, B deprecated hooks, C experimental hooks, "
+        "D refused or unverifiable"
+    )
+    findings: list[Finding]
+
+    @classmethod
+    def from_domain(cls, c: domain.CustomizationReadiness) -> CustomizationReadiness:
+        return cls(
+            name=c.name,
+            version=c.version,
+            capability=c.capability,
+            enabled_for=list(c.enabled_for),
+            status=c.status.value,
+            stability_level=c.level,
+            findings=[Finding.from_domain(f) for f in c.findings],
+        )
+
+
+@strawberry.type(description="One step of the unblock plan (core/unblock.py defines the counts).")
+class UnblockStep:
+    rank: int
+    subject_kind: str
+    subject: str
+    codes: list[str]
+    blocks: int = strawberry.field(description="tenants this blocker group blocks")
+    blocked_tenants: list[str]
+    unblocks_alone: int = strawberry.field(
+        description="tenants for which this is the only blocker group"
+    )
+    unblocks_in_order: int = strawberry.field(
+        description="tenants newly unblocked when the plan's steps are fixed in order"
+    )
+    cumulative_unblocked: int
+
+
+@strawberry.type(description="Tenants per status.")
+class ReadinessCounts:
+    ready: int
+    ready_with_warnings: int
+    blocked: int
+    total: int
+
+
+@strawberry.type(description="Fleet readiness for a target release.")
+class Readiness:
+    target: str
+    target_status: str
+    counts: ReadinessCounts
+    customization_counts: JSON
+    tenants: list[TenantReadiness]
+    customizations: list[CustomizationReadiness]
+    unblock_plan: list[UnblockStep]
+
+    @classmethod
+    def from_domain(cls, r: domain.ReadinessReport) -> Readiness:
+        c = r.counts
+        return cls(
+            target=r.target,
+            target_status=r.target_status,
+            counts=ReadinessCounts(
+                ready=c["ready"],
+                ready_with_warnings=c["ready_with_warnings"],
+                blocked=c["blocked"],
+                total=len(r.tenants),
+            ),
+            customization_counts=r.customization_counts,
+            tenants=[TenantReadiness.from_domain(t) for t in r.tenants],
+            customizations=[CustomizationReadiness.from_domain(x) for x in r.customizations],
+            unblock_plan=[
+                UnblockStep(
+                    rank=s.rank,
+                    subject_kind=s.subject_kind,
+                    subject=s.subject,
+                    codes=list(s.codes),
+                    blocks=s.blocks,
+                    blocked_tenants=list(s.blocked_tenants),
+                    unblocks_alone=s.unblocks_alone,
+                    unblocks_in_order=s.unblocks_in_order,
+                    cumulative_unblocked=s.cumulative_unblocked,
+                )
+                for s in r.plan
+            ],
+        )
+
+
+@strawberry.type(description="One entry of a release changelog.")
+class ReleaseChange:
+    kind: str = strawberry.field(description="hook or setting")
+    name: str
+    change: str = strawberry.field(description="added, removed, renamed, deprecated, changed")
+    details: list[str]
+    breaking: bool
+
+
+@strawberry.type(description="The changelog between two releases.")
+class ReleaseDiff:
+    from_version: str
+    to_version: str
+    changes: list[ReleaseChange]
+    supersedes_added: list[str]
+
+    @classmethod
+    def from_domain(cls, d: DomainDiff) -> ReleaseDiff:
+        return cls(
+            from_version=d.from_version,
+            to_version=d.to_version,
+            changes=[
+                ReleaseChange(
+                    kind=c.kind,
+                    name=c.name,
+                    change=c.change,
+                    details=list(c.details),
+                    breaking=c.breaking,
+                )
+                for c in d.changes
+            ],
+            supersedes_added=list(d.supersedes_added),
+        )
+
+
+@strawberry.type(description="The tenant moved to the target release.")
+class TenantUpgraded:
+    tenant: Tenant
+    from_release: str
+    to_release: str
+    forced: bool
+    audit_id: int
+    overridden_findings: list[Finding] = strawberry.field(
+        description="blockers a forced upgrade went past (recorded in the audit log)"
+    )
+
+
+@strawberry.type(description="The tenant is blocked for the target: nothing changed.")
+class UpgradeBlocked(Error):
+    tenant_slug: str
+    target: str
+    findings: list[Finding]
+
+
+@strawberry.enum(description="Manifest file format.")
+class ManifestFormat(enum.Enum):
+    TOML = "toml"
+    JSON = "json"
+
+
+ReadinessResult = Annotated[Union[Readiness, _Errors], strawberry.union("ReadinessResult")]  # noqa: UP007
+ReleaseDiffResult = Annotated[Union[ReleaseDiff, _Errors], strawberry.union("ReleaseDiffResult")]  # noqa: UP007
+ImportReleaseResult = Annotated[Union[Release, _Errors], strawberry.union("ImportReleaseResult")]  # noqa: UP007
+UpgradeTenantResult = Annotated[
+    Union[TenantUpgraded, UpgradeBlocked, _Errors],  # noqa: UP007
+    strawberry.union("UpgradeTenantResult"),
+]
+
+
+@strawberry.type
+class ReadinessQuery:
+    """Upgrade readiness and release changelogs."""
+
+    @strawberry.field(
+        description="Can these tenants (default: every tenant you may see) go to target? "
+        "Findings per tenant, customization statuses and the unblock plan."
+    )
+    async def readiness(
+        self, info: Info, target: str, tenants: list[str] | None = None
+    ) -> ReadinessResult:
+        ctx = info.context
+
+        async def run() -> Readiness:
+            report = await ctx.services.readiness.readiness(ctx.principal, target, tenants)
+            return Readiness.from_domain(report)
+
+        return await _expected(run)
+
+    @strawberry.field(description="The changelog from one registered release to another.")
+    async def release_diff(
+        self, info: Info, from_version: str, to_version: str
+    ) -> ReleaseDiffResult:
+        from core.release_diff import diff
+
+        ctx = info.context
+
+        async def run() -> ReleaseDiff:
+            a = await ctx.services.releases.manifest(from_version, ctx.principal)
+            b = await ctx.services.releases.manifest(to_version, ctx.principal)
+            return ReleaseDiff.from_domain(diff(a, b))
+
+        return await _expected(run)
+
+
+@strawberry.type
+class ReadinessMutation:
+    """Release import and tenant upgrades."""
+
+    @strawberry.mutation(
+        description="Register a planned release from a manifest (TOML or JSON), validated "
+        "fully first: on any error nothing is stored."
+    )
+    async def import_release(
+        self, info: Info, manifest: str, format: ManifestFormat = ManifestFormat.TOML
+    ) -> ImportReleaseResult:
+        from core.manifest_io import loads
+        from core.releases import PLANNED
+
+        ctx = info.context
+
+        async def run() -> Release:
+            ctx.principal.can_import_releases()
+            parsed = loads(manifest, format.value)
+            planned = type(parsed)(**{**parsed.__dict__, "status": PLANNED})
+            await ctx.services.releases.register(planned, ctx.principal)
+            return Release.from_domain(
+                await ctx.services.releases.get(parsed.version, ctx.principal)
+            )
+
+        return await _expected(run)
+
+    @strawberry.mutation(
+        description="Move a tenant to a release when it is not blocked; force (with a reason, "
+        "audit-logged) moves it anyway. Refusals carry the blocking findings."
+    )
+    async def upgrade_tenant(
+        self,
+        info: Info,
+        tenant: str,
+        target: str,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> UpgradeTenantResult:
+        ctx = info.context
+        try:
+            result: UpgradeResult = await ctx.services.readiness.upgrade(
+                ctx.principal, tenant, target, force=force, reason=reason
+            )
+            moved = await ctx.services.tenants.get(ctx.principal, tenant)
+        except domain.UpgradeBlockedError as exc:
+            return UpgradeBlocked(
+                code=exc.code,
+                message=exc.message,
+                tenant_slug=exc.tenant,
+                target=exc.target,
+                findings=[Finding.from_domain(f) for f in exc.findings],
+            )
+        except TailorError as exc:
+            return from_domain(exc)
+        return TenantUpgraded(
+            tenant=Tenant.from_domain(moved),
+            from_release=result.from_release,
+            to_release=result.to_release,
+            forced=result.forced,
+            audit_id=result.audit_id,
+            overridden_findings=[Finding.from_domain(f) for f in result.overridden],
+        )

@@ -1,0 +1,704 @@
+"""Upgrade readiness: pure evaluation of tenants, their overrides and their
+customizations against a target release's manifest.
+
+Nothing here touches the database (see :mod:`core.readiness_service`). Every
+finding has a stable ``code`` (DESIGN.md, "Upgrade readiness"), a severity, the
+subject it concerns (a customization or a setting), evidence and a suggested action.
+
+Status rules, precisely:
+
+- a **tenant** is ``blocked`` when any finding that applies to it is a blocker,
+  ``ready_with_warnings`` when any is a warning or unknown, else ``ready``
+  (``info`` findings never change a status). A tenant's findings are its active
+  overrides' findings plus the findings of the customizations enabled for it;
+- a **customization** is ``obsolete`` when the target supersedes its capability
+  (retire it at upgrade), else ``incompatible`` with any blocker, else ``unknown``
+  when its code is not installed to verify, else ``needs_update`` with any warning,
+  else ``compatible``;
+- its **stability level**: ``D`` when the target would refuse it at load
+  (REQUIRES_EXCLUDES_TARGET, HOOK_REMOVED, HOOK_PARAM_REMOVED) or its code cannot be
+  verified (NOT_INSTALLED, HOOK_CATALOG_MISSING); else ``C`` when it uses an
+  experimental hook; else ``B`` when it uses a hook deprecated in the target; else
+  ``A`` (stable hooks only).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from core.customizations import Registration
+from core.definitions import SettingDefinition
+from core.errors import SettingValidationError, TailorError
+from core.extension_points import EXPERIMENTAL, ExtensionPoint
+from core.releases import ReleaseManifest
+from core.unblock import UnblockStep, unblock_plan
+
+
+class Severity(enum.StrEnum):
+    BLOCKER = "blocker"
+    WARNING = "warning"
+    INFO = "info"
+    UNKNOWN = "unknown"
+
+
+class Code(enum.StrEnum):
+    REQUIRES_EXCLUDES_TARGET = "REQUIRES_EXCLUDES_TARGET"
+    HOOK_REMOVED = "HOOK_REMOVED"
+    HOOK_PARAM_REMOVED = "HOOK_PARAM_REMOVED"
+    SETTING_REMOVED = "SETTING_REMOVED"
+    OVERRIDE_INVALID = "OVERRIDE_INVALID"
+    HOOK_DEPRECATED = "HOOK_DEPRECATED"
+    SETTING_DEPRECATED = "SETTING_DEPRECATED"
+    EXPERIMENTAL_HOOK = "EXPERIMENTAL_HOOK"
+    UNTESTED_TARGET = "UNTESTED_TARGET"
+    SUPERSEDED_BY_CORE = "SUPERSEDED_BY_CORE"
+    NOT_INSTALLED = "NOT_INSTALLED"
+    #: the target manifest records no extension points at all, so hooks cannot be
+    #: checked (a manifest exported without the hookspec catalog)
+    HOOK_CATALOG_MISSING = "HOOK_CATALOG_MISSING"
+
+
+SEVERITY: dict[Code, Severity] = {
+    Code.REQUIRES_EXCLUDES_TARGET: Severity.BLOCKER,
+    Code.HOOK_REMOVED: Severity.BLOCKER,
+    Code.HOOK_PARAM_REMOVED: Severity.BLOCKER,
+    Code.SETTING_REMOVED: Severity.BLOCKER,
+    Code.OVERRIDE_INVALID: Severity.BLOCKER,
+    Code.HOOK_DEPRECATED: Severity.WARNING,
+    Code.SETTING_DEPRECATED: Severity.WARNING,
+    Code.EXPERIMENTAL_HOOK: Severity.WARNING,
+    Code.UNTESTED_TARGET: Severity.WARNING,
+    Code.SUPERSEDED_BY_CORE: Severity.INFO,
+    Code.NOT_INSTALLED: Severity.UNKNOWN,
+    Code.HOOK_CATALOG_MISSING: Severity.UNKNOWN,
+}
+
+#: codes that make the target refuse a customization at load, or leave it unverified
+LEVEL_D_CODES = frozenset(
+    {
+        Code.REQUIRES_EXCLUDES_TARGET,
+        Code.HOOK_REMOVED,
+        Code.HOOK_PARAM_REMOVED,
+        Code.NOT_INSTALLED,
+        Code.HOOK_CATALOG_MISSING,
+    }
+)
+
+CUSTOMIZATION = "customization"
+SETTING = "setting"
+
+
+class TenantStatus(enum.StrEnum):
+    READY = "ready"
+    READY_WITH_WARNINGS = "ready_with_warnings"
+    BLOCKED = "blocked"
+
+
+class CustomizationStatus(enum.StrEnum):
+    COMPATIBLE = "compatible"
+    NEEDS_UPDATE = "needs_update"
+    INCOMPATIBLE = "incompatible"
+    OBSOLETE = "obsolete"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: Code
+    #: "customization" or "setting"
+    subject_kind: str
+    #: the customization's name, or the setting key
+    subject: str
+    message: str
+    action: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.code]
+
+    @property
+    def blocker_key(self) -> tuple[str, str]:
+        """What one fix resolves (see :mod:`core.unblock`)."""
+        return (self.subject_kind, self.subject)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code.value,
+            "severity": self.severity.value,
+            "subject_kind": self.subject_kind,
+            "subject": self.subject,
+            "message": self.message,
+            "action": self.action,
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class OverrideRow:
+    """One active override, as readiness needs it."""
+
+    tenant: str
+    environment: str  # "" = tenant-wide
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    slug: str
+    release: str
+
+
+@dataclass(frozen=True)
+class CustomizationReadiness:
+    name: str
+    version: str
+    capability: str | None
+    enabled_for: tuple[str, ...]
+    status: CustomizationStatus
+    level: str
+    findings: tuple[Finding, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "capability": self.capability,
+            "enabled_for": list(self.enabled_for),
+            "status": self.status.value,
+            "stability_level": self.level,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class TenantReadiness:
+    tenant: str
+    current_release: str
+    status: TenantStatus
+    findings: tuple[Finding, ...]
+    customizations: tuple[str, ...] = ()
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity is severity)
+
+    @property
+    def blocker_keys(self) -> frozenset[tuple[str, str]]:
+        return frozenset(f.blocker_key for f in self.findings if f.severity is Severity.BLOCKER)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "current_release": self.current_release,
+            "status": self.status.value,
+            "customizations": list(self.customizations),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    target: str
+    target_status: str
+    tenants: tuple[TenantReadiness, ...]
+    customizations: tuple[CustomizationReadiness, ...]
+    plan: tuple[UnblockStep, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in TenantStatus}
+        for t in self.tenants:
+            out[t.status.value] += 1
+        return out
+
+    @property
+    def customization_counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in CustomizationStatus}
+        for c in self.customizations:
+            out[c.status.value] += 1
+        return out
+
+    @property
+    def any_blocked(self) -> bool:
+        return any(t.status is TenantStatus.BLOCKED for t in self.tenants)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "target_status": self.target_status,
+            "counts": self.counts,
+            "customization_counts": self.customization_counts,
+            "tenants": [t.to_dict() for t in self.tenants],
+            "customizations": [c.to_dict() for c in self.customizations],
+            "unblock_plan": [s.to_dict() for s in self.plan],
+        }
+
+
+class UpgradeBlockedError(TailorError):
+    """``upgradeTenant`` refused: the tenant has blockers for the target."""
+
+    code = "UPGRADE_BLOCKED"
+
+    def __init__(self, tenant: str, target: str, findings: Sequence[Finding]) -> None:
+        codes = ", ".join(sorted({f.code.value for f in findings}))
+        super().__init__(
+            f"tenant {tenant!r} cannot move to {target}: {len(findings)} blocking finding(s) "
+            f"({codes}); fix them, or pass force with a reason"
+        )
+        self.tenant = tenant
+        self.target = target
+        self.findings = tuple(findings)
+
+
+# -- history: what earlier releases said about a hook or setting -------------------
+
+
+class History:
+    """Every known release's manifest, for evidence about things the target lacks
+    (when a hook or setting was last defined, and its recorded replacement)."""
+
+    def __init__(self, manifests: Iterable[ReleaseManifest]) -> None:
+        ordered = sorted(manifests, key=lambda m: m.parsed)
+        self.hooks: dict[str, tuple[str, ExtensionPoint]] = {}
+        self.settings: dict[str, tuple[str, SettingDefinition]] = {}
+        self.renames: dict[str, tuple[str, str]] = {}
+        for m in ordered:  # later releases overwrite: the last definition wins
+            for p in m.extension_points:
+                self.hooks[p.name] = (m.version, p)
+            for d in m.settings:
+                self.settings[d.key] = (m.version, d)
+            for old, new in m.renamed:
+                self.renames[old] = (m.version, new)
+
+
+# -- evaluation ----------------------------------------------------------------------
+
+
+def evaluate(
+    target: ReleaseManifest,
+    tenants: Sequence[TenantRow],
+    overrides: Iterable[OverrideRow],
+    registrations: Sequence[Registration],
+    installed_names: Collection[str] | None = None,
+    history: Iterable[ReleaseManifest] = (),
+) -> ReadinessReport:
+    """Evaluate ``tenants`` (with their active ``overrides``) and the customizations
+    enabled for them against ``target``.
+
+    ``installed_names`` is the set of customizations whose code is installed here;
+    ``None`` means unknown (no NOT_INSTALLED findings). ``history`` holds the other
+    releases' manifests, for evidence on removed hooks and settings."""
+    past = History([m for m in history if m.version != target.version])
+    version = target.parsed
+    in_scope = {t.slug for t in tenants}
+    targets = _TargetIndex(target)
+
+    custom_reports: list[CustomizationReadiness] = []
+    enabled: dict[str, list[CustomizationReadiness]] = {}
+    for reg in sorted(registrations, key=lambda r: r.name):
+        relevant = in_scope.intersection(reg.enabled_for) or in_scope.intersection(
+            reg.manifest.tenants
+        )
+        if not relevant:
+            continue
+        report = _customization(reg, targets, version, past, installed_names)
+        custom_reports.append(report)
+        for slug in reg.enabled_for:
+            if slug in in_scope:
+                enabled.setdefault(slug, []).append(report)
+
+    by_tenant: dict[str, list[Finding]] = {t.slug: [] for t in tenants}
+    for row in overrides:
+        if row.tenant in by_tenant:
+            finding = _override(row, targets, version, past)
+            if finding is not None:
+                by_tenant[row.tenant].append(finding)
+
+    tenant_reports = []
+    for t in sorted(tenants, key=lambda t: t.slug):
+        customs = enabled.get(t.slug, [])
+        findings = [f for c in customs for f in c.findings] + sorted(
+            by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment", ""))
+        )
+        tenant_reports.append(
+            TenantReadiness(
+                tenant=t.slug,
+                current_release=t.release,
+                status=_tenant_status(findings),
+                findings=tuple(findings),
+                customizations=tuple(c.name for c in customs),
+            )
+        )
+    return ReadinessReport(
+        target=target.version,
+        target_status=target.status,
+        tenants=tuple(tenant_reports),
+        customizations=tuple(custom_reports),
+        plan=tuple(
+            unblock_plan({t.tenant: t.blocker_keys for t in tenant_reports}, _codes(tenant_reports))
+        ),
+    )
+
+
+def _codes(reports: Iterable[TenantReadiness]) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for t in reports:
+        for f in t.findings:
+            if f.severity is Severity.BLOCKER:
+                out.setdefault(f.blocker_key, set()).add(f.code.value)
+    return out
+
+
+def _tenant_status(findings: Iterable[Finding]) -> TenantStatus:
+    severities = {f.severity for f in findings}
+    if Severity.BLOCKER in severities:
+        return TenantStatus.BLOCKED
+    if severities & {Severity.WARNING, Severity.UNKNOWN}:
+        return TenantStatus.READY_WITH_WARNINGS
+    return TenantStatus.READY
+
+
+class _TargetIndex:
+    """The target manifest, indexed for look-ups."""
+
+    def __init__(self, manifest: ReleaseManifest) -> None:
+        self.manifest = manifest
+        self.hooks = {p.name: p for p in manifest.extension_points}
+        self.settings = {d.key: d for d in manifest.settings}
+        self.renames = manifest.renames
+        self.supersedes = set(manifest.supersedes)
+
+
+# -- customizations ----------------------------------------------------------------
+
+
+def _customization(
+    reg: Registration,
+    target: _TargetIndex,
+    version: Version,
+    past: History,
+    installed: Collection[str] | None,
+) -> CustomizationReadiness:
+    name = reg.name
+    findings: list[Finding] = []
+
+    def add(code: Code, message: str, action: str, **evidence: Any) -> None:
+        findings.append(Finding(code, CUSTOMIZATION, name, message, action, evidence))
+
+    m = reg.manifest
+    tv = target.manifest.version
+    excluded, why = _requires_excludes(m.requires, tv)
+    if excluded:
+        add(
+            Code.REQUIRES_EXCLUDES_TARGET,
+            f"{name} {m.version}: {why}",
+            f"test {name} on {tv}, then widen 'requires' in customization.toml and republish",
+            requires=m.requires,
+            target=tv,
+        )
+
+    if installed is not None and name not in installed:
+        add(
+            Code.NOT_INSTALLED,
+            f"{name} is registered but its code is not installed here; its recorded "
+            "introspection cannot be verified",
+            f"install {name} {m.version} (customizations/ or the tailor.customizations "
+            "entry points) and re-run readiness",
+            version=m.version,
+        )
+
+    if reg.hooks and not target.hooks:
+        add(
+            Code.HOOK_CATALOG_MISSING,
+            f"the {tv} manifest records no extension points, so {name}'s hooks cannot be checked",
+            f"re-export the {tv} manifest with its hookspec catalog and re-import it",
+            hooks=sorted(u.hook for u in reg.hooks),
+        )
+    elif reg.hooks:
+        for use in reg.hooks:
+            _hook(use.hook, use.params, use.location, target, version, past, add)
+
+    for key in sorted(set(reg.setting_keys)):
+        _setting_reference(key, target, version, past, add, name)
+
+    if m.capability and m.capability in target.supersedes:
+        add(
+            Code.SUPERSEDED_BY_CORE,
+            f"{tv} supersedes the capability {m.capability!r} that {name} provides",
+            f"retire {name} when upgrading: disable it for its tenants and use the "
+            f"product's {m.capability!r} instead",
+            capability=m.capability,
+        )
+
+    if m.tested_up_to:
+        if _above(tv, m.tested_up_to):
+            add(
+                Code.UNTESTED_TARGET,
+                f"{name} is tested up to {m.tested_up_to}; {tv} is above that",
+                f"test {name} on {tv} and raise 'tested_up_to' in customization.toml",
+                tested_up_to=m.tested_up_to,
+                target=tv,
+            )
+
+    codes = {f.code for f in findings}
+    severities = {f.severity for f in findings}
+    if Code.SUPERSEDED_BY_CORE in codes:
+        status = CustomizationStatus.OBSOLETE
+    elif Severity.BLOCKER in severities:
+        status = CustomizationStatus.INCOMPATIBLE
+    elif Severity.UNKNOWN in severities:
+        status = CustomizationStatus.UNKNOWN
+    elif Severity.WARNING in severities:
+        status = CustomizationStatus.NEEDS_UPDATE
+    else:
+        status = CustomizationStatus.COMPATIBLE
+    if codes & LEVEL_D_CODES:
+        level = "D"
+    elif Code.EXPERIMENTAL_HOOK in codes:
+        level = "C"
+    elif Code.HOOK_DEPRECATED in codes:
+        level = "B"
+    else:
+        level = "A"
+    return CustomizationReadiness(
+        name=name,
+        version=m.version,
+        capability=m.capability,
+        enabled_for=tuple(sorted(reg.enabled_for)),
+        status=status,
+        level=level,
+        findings=tuple(findings),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _requires_excludes(requires: str, target: str) -> tuple[bool, str]:
+    """PEP 440, pre-releases included. Cached: fleets share a few specifiers."""
+    try:
+        spec = SpecifierSet(requires)
+    except InvalidSpecifier:
+        return True, f"requires {requires!r} is not a valid PEP 440 specifier"
+    if spec.contains(Version(target), prereleases=True):
+        return False, ""
+    return True, f"requires {requires!r}, which does not contain {target}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _above(target: str, tested_up_to: str) -> bool:
+    try:
+        return Version(target) > Version(tested_up_to)
+    except InvalidVersion:
+        return True
+
+
+def _hook(
+    hook: str,
+    params: Sequence[str],
+    location: str,
+    target: _TargetIndex,
+    version: Version,
+    past: History,
+    add: Any,
+) -> None:
+    tv = target.manifest.version
+    where = {"location": location} if location else {}
+    point = target.hooks.get(hook)
+    if point is None:
+        last = past.hooks.get(hook)
+        if last is not None:
+            last_version, spec = last
+            replacement = spec.replacement
+            message = f"implements {hook}, which {tv} no longer has (last in {last_version})"
+            action = (
+                f"port the implementation to {replacement}"
+                if replacement
+                else f"remove the {hook} implementation"
+            )
+        else:
+            replacement = None
+            message = f"implements {hook}, which no known release declares"
+            action = f"remove or rename the {hook} implementation"
+        add(
+            Code.HOOK_REMOVED,
+            message,
+            action,
+            hook=hook,
+            replacement=replacement,
+            **where,
+        )
+        return
+    extra = [p for p in params if p not in point.params]
+    if extra:
+        add(
+            Code.HOOK_PARAM_REMOVED,
+            f"its {hook} takes {', '.join(extra)}, which the {tv} hookspec lacks "
+            f"(spec: {hook}({', '.join(point.params)}))",
+            f"drop the parameter(s) {', '.join(extra)} from the implementation (pluggy "
+            "passes only parameters the hookspec declares; an implementation may take fewer)",
+            hook=hook,
+            params=list(params),
+            spec_params=list(point.params),
+            missing=extra,
+            **where,
+        )
+    if point.deprecated_in(version):
+        add(
+            Code.HOOK_DEPRECATED,
+            f"implements {hook}, deprecated since {point.deprecated}"
+            + (f"; use {point.replacement}" if point.replacement else ""),
+            f"move to {point.replacement}" if point.replacement else f"stop using {hook}",
+            hook=hook,
+            deprecated=point.deprecated,
+            removed=point.removed,
+            replacement=point.replacement,
+            **where,
+        )
+    if point.stability == EXPERIMENTAL:
+        add(
+            Code.EXPERIMENTAL_HOOK,
+            f"implements {hook}, which is experimental in {tv}: its shape may change",
+            f"pin 'requires' to the releases {hook} was tested with, and re-check each release",
+            hook=hook,
+            **where,
+        )
+
+
+def _setting_reference(
+    key: str, target: _TargetIndex, version: Version, past: History, add: Any, name: str
+) -> None:
+    definition = target.settings.get(key)
+    tv = target.manifest.version
+    if definition is None:
+        if key not in past.settings:
+            return  # not a product setting: the customization's own (tailor_register_settings)
+        replacement = _replacement_of(key, target, past)
+        add(
+            Code.SETTING_REMOVED,
+            f"its code reads the setting {key}, which {tv} no longer defines"
+            + (f" (now {replacement})" if replacement else ""),
+            f"read {replacement} instead" if replacement else f"stop reading {key}",
+            setting=key,
+            replacement=replacement,
+            last_defined_in=past.settings[key][0],
+        )
+    elif definition.deprecated_in(version):
+        add(
+            Code.SETTING_DEPRECATED,
+            f"its code reads {key}, deprecated since {definition.deprecated}"
+            + (f"; use {definition.replacement}" if definition.replacement else ""),
+            f"read {definition.replacement} instead"
+            if definition.replacement
+            else f"stop reading {key}",
+            setting=key,
+            deprecated=definition.deprecated,
+            replacement=definition.replacement,
+        )
+
+
+def _replacement_of(key: str, target: _TargetIndex, past: History) -> str | None:
+    if key in target.renames:
+        return target.renames[key]
+    if key in past.renames:
+        return past.renames[key][1]
+    last = past.settings.get(key)
+    return last[1].replacement if last else None
+
+
+# -- overrides -----------------------------------------------------------------------
+
+
+def _override(
+    row: OverrideRow, target: _TargetIndex, version: Version, past: History
+) -> Finding | None:
+    tv = target.manifest.version
+    scope = f"environment {row.environment!r}" if row.environment else "tenant-wide"
+    definition = target.settings.get(row.key)
+    evidence: dict[str, Any] = {"environment": row.environment or None}
+    secret = False
+    if definition is None:
+        if row.key not in past.settings:
+            return None  # a customization's own setting: not part of the product catalog
+        secret = past.settings[row.key][1].secret
+        replacement = _replacement_of(row.key, target, past)
+        evidence.update(rule="removed", value=_shown(row.value, secret), replacement=replacement)
+        message = f"override of {row.key} ({scope}): {tv} no longer defines this setting"
+        if replacement:
+            message += f"; it became {replacement}"
+            action = (
+                f"move the value to {replacement} (check its type in {tv}), then reset {row.key}"
+            )
+        else:
+            action = f"reset {row.key} before upgrading (its value would be lost silently)"
+        return Finding(Code.OVERRIDE_INVALID, SETTING, row.key, message, action, evidence)
+    secret = definition.secret
+    try:
+        definition.validate(row.value)
+    except SettingValidationError as exc:
+        evidence.update(
+            rule=exc.rule,
+            value=_shown(row.value, secret),
+            expected=_constraints(definition),
+            reason=exc.message if not secret else exc.rule,
+        )
+        return Finding(
+            Code.OVERRIDE_INVALID,
+            SETTING,
+            row.key,
+            f"override of {row.key} ({scope}) is not valid in {tv}: "
+            + (exc.message.split(": ", 1)[-1] if not secret else f"breaks the {exc.rule} rule"),
+            f"change the override to a value valid in {tv} ({_describe(definition)}), or reset it",
+            evidence,
+        )
+    if definition.deprecated_in(version):
+        evidence.update(
+            value=_shown(row.value, secret),
+            deprecated=definition.deprecated,
+            replacement=definition.replacement,
+        )
+        return Finding(
+            Code.SETTING_DEPRECATED,
+            SETTING,
+            row.key,
+            f"override of {row.key} ({scope}): deprecated since {definition.deprecated}"
+            + (f"; use {definition.replacement}" if definition.replacement else ""),
+            f"move the value to {definition.replacement}"
+            if definition.replacement
+            else f"plan to reset {row.key}",
+            evidence,
+        )
+    return None
+
+
+def _shown(value: Any, secret: bool) -> Any:
+    return "***" if secret else value
+
+
+def _constraints(d: SettingDefinition) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": d.type.value}
+    for name in ("min", "max", "pattern"):
+        if getattr(d, name) is not None:
+            out[name] = getattr(d, name)
+    if d.choices is not None:
+        out["choices"] = list(d.choices)
+    return out
+
+
+def _describe(d: SettingDefinition) -> str:
+    parts = [d.type.value]
+    if d.choices:
+        parts.append("one of " + ", ".join(d.choices))
+    if d.min is not None:
+        parts.append(f">= {d.min:g}")
+    if d.max is not None:
+        parts.append(f"<= {d.max:g}")
+    if d.pattern:
+        parts.append(f"matching {d.pattern}")
+    return ", ".join(parts)

@@ -1,0 +1,97 @@
+"""CLI: release export/import/diff/list, readiness formats and exit codes, fleet seed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import pytest_asyncio
+from typer.testing import CliRunner
+
+from api.cli import app
+from core.demo import seed_demo
+from core.manifest_io import loads
+
+runner = CliRunner()
+
+
+@pytest_asyncio.fixture
+async def demo(services, database_url, monkeypatch):
+    await seed_demo(services)
+    monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
+    return services
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_export_writes_the_running_manifest(tmp_path):
+    result = invoke("release", "export", "--version", "2.0")
+    assert result.exit_code == 0
+    manifest = loads(result.stdout)
+    assert manifest.version == "2.0" and manifest.status == "released"
+    out = tmp_path / "m.json"
+    assert invoke("release", "export", "--format", "json", "-o", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["version"] == "2.0"
+    bad = invoke("release", "export", "--version", "9.9")
+    assert bad.exit_code == 2 and "1.0, 1.5, 2.0" in bad.stderr
+
+
+def test_import_then_list_and_duplicate(demo, tmp_path):
+    text = invoke("release", "export", "--version", "2.0").stdout
+    path = tmp_path / "r.toml"
+    path.write_text(text.replace('version = "2.0"', 'version = "2.1"'))
+    done = invoke("release", "import", str(path))
+    assert done.exit_code == 0, done.stderr
+    assert "registered planned release 2.1" in done.stdout
+    again = invoke("release", "import", str(path))
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text('version = "2.2"\nsurprise = true\n')
+    refused = invoke("release", "import", str(broken))
+    assert refused.exit_code == 2 and "surprise" in refused.stderr
+    listed = invoke("release", "list")
+    assert listed.exit_code == 0
+    for version in ("1.0", "2.0", "2.1", "3.0"):
+        assert version in listed.stdout
+    assert "2.2" not in listed.stdout
+
+
+def test_diff_formats(demo):
+    md = invoke("release", "diff", "2.0", "3.0", "--format", "markdown")
+    assert md.exit_code == 0
+    assert "| setting | `security.sso.metadata_url` | renamed |" in md.stdout
+    data = json.loads(invoke("release", "diff", "2.0", "3.0", "--format", "json").stdout)
+    assert {"kind": "setting", "name": "tax.rounding.per_line", "change": "removed"}.items() <= (
+        next(c for c in data["changes"] if c["name"] == "tax.rounding.per_line").items()
+    )
+    assert invoke("release", "diff", "2.0", "8.0").exit_code == 2
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
+def test_readiness_exit_codes(demo, fmt):
+    blocked = invoke("readiness", "--target", "3.0", "--tenant", "stark", "--format", fmt)
+    assert blocked.exit_code == 1
+    assert "OVERRIDE_INVALID" in blocked.stdout
+    ready = invoke("readiness", "--target", "3.0", "--tenant", "northwind", "--format", fmt)
+    assert ready.exit_code == 0
+    assert "ready_with_warnings" in ready.stdout
+
+
+def test_readiness_json_and_bad_input(demo):
+    data = json.loads(invoke("readiness", "--target", "3.0", "--format", "json").stdout)
+    assert data["counts"]["blocked"] == 6 and data["counts"]["ready_with_warnings"] == 1
+    assert data["unblock_plan"][0]["unblocks_alone"] == 1
+    unknown = invoke("readiness", "--target", "4.0")
+    assert unknown.exit_code == 2 and "known releases: 1.0, 1.5, 2.0, 3.0" in unknown.stderr
+    assert invoke("readiness", "--target", "3.0", "--tenant", "nobody").exit_code == 2
+    assert invoke("readiness", "--target", "3.0", "--format", "yaml").exit_code == 2
+
+
+def test_demo_seed_fleet(demo):
+    result = invoke("demo", "seed", "--tenants", "5", "--customizations-per-tenant", "2")
+    assert result.exit_code == 0, result.stderr
+    assert "fleet: 5 tenants" in result.stdout
+    data = json.loads(invoke("readiness", "--target", "3.0", "--format", "json").stdout)
+    assert len(data["tenants"]) == 12

@@ -1,0 +1,142 @@
+"""Readiness over the database: constant statements, scope, import and upgrades."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+from core.auth import Principal, Role
+from core.customizations import CustomizationManifest, HookUse, Registration
+from core.db import count_statements
+from core.demo import register_planned_releases
+from core.errors import (
+    AlreadyExistsError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from core.fleet import seed_fleet
+from core.manifest_io import loads
+from core.models import Release, SettingDefinitionRow
+from core.readiness import Code, UpgradeBlockedError
+from core.readiness_service import StaticRegistrations
+from tests.conftest import ADMIN
+
+
+@pytest_asyncio.fixture
+async def planned(services):
+    await register_planned_releases(services)
+    return services
+
+
+async def _statements(services, n: int) -> int:
+    async def publish(registrations):
+        await services.registry.publish_many(ADMIN, registrations)
+
+    await seed_fleet(services, n, 3, publish=publish)
+    with count_statements(services.engine) as counter:
+        report = await services.readiness.readiness(ADMIN, "3.0")
+    assert len(report.tenants) == n
+    assert report.customizations, "the fleet's published customizations are evaluated"
+    return counter.count
+
+
+async def test_statement_count_does_not_grow_with_the_fleet(planned):
+    few = await _statements(planned, 3)
+    many = await _statements(planned, 50)
+    # releases, definitions, tenants, overrides + the registry's rows and enabled states
+    assert few == many == 6
+
+
+async def test_unknown_target_lists_known_releases(planned):
+    with pytest.raises(NotFoundError) as exc:
+        await planned.readiness.readiness(ADMIN, "9.0")
+    assert "known releases: 1.0, 1.5, 2.0, 3.0" in exc.value.message
+    with pytest.raises(InvalidInputError):
+        await planned.readiness.readiness(ADMIN, "not-a-version")
+
+
+async def test_scope_and_unknown_tenants(planned, tenant):
+    consultant = Principal(Role.CONSULTANT, "c", frozenset({tenant}))
+    await planned.tenants.create(ADMIN, "zeta", "Zeta", "2.0")
+    report = await planned.readiness.readiness(consultant, "3.0")
+    assert [t.tenant for t in report.tenants] == [tenant]
+    with pytest.raises(PermissionDeniedError):
+        await planned.readiness.readiness(consultant, "3.0", ["zeta"])
+    with pytest.raises(NotFoundError):
+        await planned.readiness.readiness(ADMIN, "3.0", ["nobody"])
+    with pytest.raises(PermissionDeniedError):
+        await planned.readiness.readiness(Principal(Role.APP, "a", frozenset({tenant})), "3.0")
+
+
+async def test_registrations_come_from_the_provider(planned, tenant):
+    registration = Registration(
+        CustomizationManifest("legacy", "1.0", (tenant,), ">=1.5"),
+        (HookUse("tailor_resolve_setting", ("key", "value"), "fp"),),
+        (),
+        (tenant,),
+    )
+    planned.readiness.registrations = StaticRegistrations([registration], frozenset({"legacy"}))
+    report = await planned.readiness.readiness(ADMIN, "3.0", [tenant])
+    (c,) = report.customizations
+    assert {f.code for f in c.findings} == {Code.HOOK_REMOVED}
+    assert report.tenants[0].status.value == "blocked"
+
+
+async def _counts(services):
+    async with services.sessions() as session:
+        return (
+            await session.scalar(select(func.count()).select_from(Release)),
+            await session.scalar(select(func.count()).select_from(SettingDefinitionRow)),
+        )
+
+
+async def test_import_existing_or_invalid_writes_nothing(planned):
+    before = await _counts(planned)
+    text = (await planned.releases.manifest("3.0", ADMIN)).to_dict()
+    with pytest.raises(AlreadyExistsError):
+        await planned.releases.register(loads_dict(text), ADMIN)
+    with pytest.raises(InvalidInputError):
+        await planned.releases.register(
+            loads('version = "3.1"\n[[settings]]\nkey = "a.b"\ntype = "int"\ndefault = "x"\n'),
+            ADMIN,
+        )
+    assert await _counts(planned) == before
+
+
+def loads_dict(data):
+    from core.releases import ReleaseManifest
+
+    return ReleaseManifest.from_dict(data)
+
+
+async def test_upgrade_refuses_blocked_and_forces_with_reason(planned):
+    await planned.tenants.create(ADMIN, "blk", "Blocked Co", "2.0")
+    await planned.settings.set(ADMIN, "blk", "tax.rounding.per_line", False)
+    with pytest.raises(UpgradeBlockedError) as exc:
+        await planned.readiness.upgrade(ADMIN, "blk", "3.0")
+    assert [f.subject for f in exc.value.findings] == ["tax.rounding.per_line"]
+    assert (await planned.tenants.get(ADMIN, "blk")).release == "2.0"
+    with pytest.raises(InvalidInputError):
+        await planned.readiness.upgrade(ADMIN, "blk", "3.0", force=True)
+    result = await planned.readiness.upgrade(
+        ADMIN, "blk", "3.0", force=True, reason="CAB-42 approved"
+    )
+    assert result.forced and result.from_release == "2.0"
+    assert (await planned.tenants.get(ADMIN, "blk")).release == "3.0"
+    (entry,) = await planned.audit.list(ADMIN, "blk", limit=1)
+    assert entry.action == "upgrade_tenant" and entry.reason == "CAB-42 approved"
+    assert entry.new["blockers"] == ["OVERRIDE_INVALID:tax.rounding.per_line"]
+
+
+async def test_upgrade_ready_tenant_and_bad_requests(planned, tenant):
+    result = await planned.readiness.upgrade(ADMIN, tenant, "3.0")
+    assert not result.forced and result.to_release == "3.0"
+    with pytest.raises(InvalidInputError):
+        await planned.readiness.upgrade(ADMIN, tenant, "3.0")
+    with pytest.raises(InvalidInputError):
+        await planned.readiness.upgrade(ADMIN, tenant, "2.0")
+    consultant = Principal(Role.CONSULTANT, "c", frozenset({tenant}))
+    with pytest.raises(PermissionDeniedError):
+        await planned.readiness.upgrade(consultant, tenant, "3.0")
