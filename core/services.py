@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.audit import AuditService
 from core.db import create_engine, sessionmaker
-from core.hooks import HookRunner, NoHooks
+from core.hooks import DEFAULT_HOOK_TIMEOUT, FailureListener, HookRunner
 from core.releases import ReleaseService
 from core.settings import SettingsService
 from core.tenants import TenantService
@@ -26,12 +26,20 @@ class Services:
     tokens: TokenService
 
     @classmethod
-    def from_engine(cls, engine: AsyncEngine, hooks: HookRunner | None = None) -> Services:
+    def from_engine(
+        cls,
+        engine: AsyncEngine,
+        hooks: HookRunner | None = None,
+        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
+        on_hook_failure: FailureListener | None = None,
+    ) -> Services:
+        """``hooks`` call the customizations; each call gets ``hook_timeout``
+        seconds, and every failure goes to ``on_hook_failure(tenant, failure)``."""
         sessions = sessionmaker(engine)
         return cls(
             engine=engine,
             sessions=sessions,
-            settings=SettingsService(sessions, hooks or NoHooks()),
+            settings=SettingsService(sessions, hooks, hook_timeout, on_hook_failure),
             tenants=TenantService(sessions),
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
@@ -39,8 +47,14 @@ class Services:
         )
 
     @classmethod
-    def from_url(cls, url: str, hooks: HookRunner | None = None) -> Services:
-        return cls.from_engine(create_engine(url), hooks)
+    def from_url(
+        cls,
+        url: str,
+        hooks: HookRunner | None = None,
+        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
+        on_hook_failure: FailureListener | None = None,
+    ) -> Services:
+        return cls.from_engine(create_engine(url), hooks, hook_timeout, on_hook_failure)
 
     async def close(self) -> None:
         await self.engine.dispose()
