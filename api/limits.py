@@ -187,6 +187,15 @@ class LimitsExtension(SchemaExtension):
         document = ctx.graphql_document
         if document is not None and ctx.pre_execution_errors is None:
             problems = list(violations(measure(document), self.limits))
+            operations = [
+                d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+            ]
+            # strawberry would silently run the first one; the GraphQL spec refuses
+            named = getattr(ctx, "_provided_operation_name", ctx.operation_name)
+            if named is None and len(operations) > 1:
+                problems.append(
+                    "the document has several operations: name the one to run in 'operationName'"
+                )
             if problems:
                 # Setting the errors first makes strawberry skip graphql-core's
                 # validation rules: the document is refused as it is.
