@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -23,7 +24,11 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
+    Visitor,
+    visit,
 )
+from graphql.language.visitor import BREAK
 from strawberry.extensions import SchemaExtension
 
 from core.errors import InvalidInputError
@@ -169,6 +174,38 @@ def violations(cost: DocumentCost, limits: GraphQLLimits) -> Iterator[str]:
         )
 
 
+def _has_nul(document: DocumentNode, variables: Any) -> bool:
+    """NUL characters have no business in a setting, slug or reason, and some
+    databases (PostgreSQL) refuse them: refuse them up front, clearly."""
+    found = False
+
+    class Finder(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_args: Any) -> Any:
+            nonlocal found
+            if "\x00" in node.value:
+                found = True
+                return BREAK
+            return None
+
+    visit(document, Finder())
+    return found or _value_has_nul(variables)
+
+
+def _value_has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 class LimitsExtension(SchemaExtension):
     """Enforce :class:`GraphQLLimits` on one operation (a new instance per request)."""
 
@@ -187,15 +224,15 @@ class LimitsExtension(SchemaExtension):
         document = ctx.graphql_document
         if document is not None and ctx.pre_execution_errors is None:
             problems = list(violations(measure(document), self.limits))
-            operations = [
-                d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-            ]
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             # strawberry would silently run the first one; the GraphQL spec refuses
             named = getattr(ctx, "_provided_operation_name", ctx.operation_name)
             if named is None and len(operations) > 1:
                 problems.append(
                     "the document has several operations: name the one to run in 'operationName'"
                 )
+            if _has_nul(document, ctx.variables):
+                problems.append("strings must not contain the NUL character (U+0000)")
             if problems:
                 # Setting the errors first makes strawberry skip graphql-core's
                 # validation rules: the document is refused as it is.

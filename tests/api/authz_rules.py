@@ -37,40 +37,56 @@ class Rule:
 
 
 def rule(query: str, admin: str, release_manager: str, consultant: str, app: str) -> Rule:
-    return Rule(
-        query, {ADMIN: admin, RM: release_manager, CONSULTANT: consultant, APP: app}
-    )
+    return Rule(query, {ADMIN: admin, RM: release_manager, CONSULTANT: consultant, APP: app})
 
 
 QUERY_RULES: dict[str, Rule] = {
     "settings": rule(
         """query($tenant: String!) { settings(tenant: $tenant) { __typename
              ... on Settings { tenant items { key value } } ... on Error { code } } }""",
-        ALLOW, ALLOW, OWN, OWN,
+        ALLOW,
+        ALLOW,
+        OWN,
+        OWN,
     ),
     "tenant": rule(
         """query($tenant: String!) { tenant(slug: $tenant) { __typename
              ... on Tenant { slug name } ... on Error { code } } }""",
-        ALLOW, ALLOW, OWN, OWN,
+        ALLOW,
+        ALLOW,
+        OWN,
+        OWN,
     ),
     "tenants": rule(
         # no tenant argument: $tenant is ignored
         "{ tenants { slug name } x: tenants @include(if: true) { slug } }",
-        ALLOW, ALLOW, FILTERED, FILTERED,
+        ALLOW,
+        ALLOW,
+        FILTERED,
+        FILTERED,
     ),
     "releases": rule(
         "{ releases { version } }",
-        ALLOW, ALLOW, ALLOW, DENY,
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        DENY,
     ),
     "release": rule(
         """{ release(version: "2.0") { __typename
              ... on ReleaseDetail { version } ... on Error { code } } }""",
-        ALLOW, ALLOW, ALLOW, DENY,
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        DENY,
     ),
     "auditLog": rule(
         """query($tenant: String!) { auditLog(tenant: $tenant) { __typename
              ... on AuditLog { entries { tenant key new reason } } ... on Error { code } } }""",
-        ALLOW, ALLOW, OWN, DENY,
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
     ),
 }
 
@@ -79,17 +95,26 @@ MUTATION_RULES: dict[str, Rule] = {
         """mutation($tenant: String!) { setSetting(input: {tenant: $tenant,
              key: "billing.invoice.due_days", value: 21}) { __typename
              ... on SettingChanged { tenant } ... on Error { code } } }""",
-        ALLOW, DENY, OWN, DENY,
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
     ),
     "resetSetting": rule(
         """mutation($tenant: String!) { resetSetting(input: {tenant: $tenant,
              key: "tax.exemption.codes"}) { __typename
              ... on SettingChanged { tenant } ... on Error { code } } }""",
-        ALLOW, DENY, OWN, DENY,
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
     ),
     "createTenant": rule(
         """mutation($tenant: String!) { createTenant(input: {slug: $tenant, name: "N"}) {
              __typename ... on Tenant { slug } ... on Error { code } } }""",
-        ALLOW, DENY, DENY, DENY,
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
     ),
 }

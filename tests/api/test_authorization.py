@@ -24,8 +24,12 @@ async def rival(api, services):
     await services.tenants.create(ADMIN, RIVAL, RIVAL_NAME, "2.0")
     for environment in (None, "production"):
         await services.settings.set(
-            ADMIN, RIVAL, "tax.exemption.codes", ["LEAK-MARKER-RIVAL"],
-            environment=environment, reason="LEAK-REASON-RIVAL",
+            ADMIN,
+            RIVAL,
+            "tax.exemption.codes",
+            ["LEAK-MARKER-RIVAL"],
+            environment=environment,
+            reason="LEAK-REASON-RIVAL",
         )
     # the scoped tokens' own tenant has an override to reset, too
     await services.settings.set(ADMIN, "acme", "tax.exemption.codes", ["ACME"])

@@ -35,14 +35,17 @@ def test_measure_is_linear_for_fragment_bombs():
 
 
 def test_measure_survives_fragment_cycles():
-    doc = parse("{ tenants { ...A } } fragment A on Tenant { a: slug ...B } "
-                "fragment B on Tenant { b: slug ...A }")
+    doc = parse(
+        "{ tenants { ...A } } fragment A on Tenant { a: slug ...B } "
+        "fragment B on Tenant { b: slug ...A }"
+    )
     assert measure(doc).aliases == 2
 
 
 def test_introspection_depth_does_not_count_but_its_aliases_do():
-    doc = parse("{ __schema { types { fields { type { ofType { ofType { name } } } } } }"
-                " a: __typename }")
+    doc = parse(
+        "{ __schema { types { fields { type { ofType { ofType { name } } } } } } a: __typename }"
+    )
     assert measure(doc).depth == 1 and measure(doc).aliases == 1
 
 
@@ -172,3 +175,24 @@ def test_extensions_are_factories_never_shared_instances():
         assert callable(factory)
         first, second = factory(), factory()
         assert first is not second
+
+
+async def test_nul_characters_are_refused_before_reaching_the_database(api):
+    queries = [
+        ("query($t: String!) { settings(tenant: $t) { __typename } }", {"t": "a\x00"}),
+        ('{ tenant(slug: "a\\u0000") { __typename } }', {}),
+        ("query($k: String!) { auditLog(key: $k) { __typename } }", {"k": "\x00"}),
+        (
+            'mutation($v: JSON!) { setSetting(input: {tenant: "acme", '
+            'key: "tax.exemption.codes", value: $v}) { __typename } }',
+            {"v": {"nested": ["ok", "a\x00"]}},
+        ),
+    ]
+    for query, variables in queries:
+        response = await api.client.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers=bearer(api.tokens["admin"], Accept=GQL_JSON),
+        )
+        assert response.status_code == 400, response.text
+        assert "NUL" in response.json()["errors"][0]["message"]

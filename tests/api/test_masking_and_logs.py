@@ -54,8 +54,9 @@ async def test_expected_errors_keep_their_messages(api):
     error = denied["errors"][0]
     assert error["extensions"]["code"] == "PERMISSION_DENIED"
     assert "role" in error["message"] and "Unexpected" not in error["message"]
-    typed = await api.gql('{ tenant(slug: "other") { ... on Error { code message } } }',
-                          token="consultant")
+    typed = await api.gql(
+        '{ tenant(slug: "other") { ... on Error { code message } } }', token="consultant"
+    )
     assert typed["data"]["tenant"]["code"] == "PERMISSION_DENIED"
     assert "not in your token's scope" in typed["data"]["tenant"]["message"]
 

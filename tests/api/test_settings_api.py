@@ -51,8 +51,15 @@ async def test_front_end_fetches_resolved_settings(api):
 async def test_set_read_conflict_and_reset(api):
     first = await api.gql(
         SET,
-        {"input": {"tenant": "acme", "key": DUE, "value": 45, "environment": "production",
-                   "expectedRevision": 0}},
+        {
+            "input": {
+                "tenant": "acme",
+                "key": DUE,
+                "value": 45,
+                "environment": "production",
+                "expectedRevision": 0,
+            }
+        },
     )
     changed = first["data"]["setSetting"]
     assert changed["__typename"] == "SettingChanged"
@@ -60,8 +67,15 @@ async def test_set_read_conflict_and_reset(api):
 
     stale = await api.gql(
         SET,
-        {"input": {"tenant": "acme", "key": DUE, "value": 50, "environment": "production",
-                   "expectedRevision": 0}},
+        {
+            "input": {
+                "tenant": "acme",
+                "key": DUE,
+                "value": 50,
+                "environment": "production",
+                "expectedRevision": 0,
+            }
+        },
     )
     conflict = stale["data"]["setSetting"]
     assert conflict["__typename"] == "Conflict"
@@ -80,8 +94,10 @@ async def test_set_read_conflict_and_reset(api):
         "revision": 2,
         "setting": {"value": 30, "source": "DEFAULT"},
     }
-    log = await api.gql('{ auditLog(tenant: "acme", key: "billing.invoice.due_days") {'
-                        " ... on AuditLog { entries { action old new revision actor } } } }")
+    log = await api.gql(
+        '{ auditLog(tenant: "acme", key: "billing.invoice.due_days") {'
+        " ... on AuditLog { entries { action old new revision actor } } } }"
+    )
     entries = log["data"]["auditLog"]["entries"]
     assert [(e["action"], e["old"], e["new"], e["revision"]) for e in entries] == [
         ("reset", 45, None, 2),
@@ -133,9 +149,14 @@ async def test_create_tenant(api):
         "release": "1.5",
         "environments": ["production", "sandbox"],
     }
-    again = await api.gql('mutation { createTenant(input: {slug: "newco", name: "X"}) {'
-                          " __typename ... on Error { code } } }")
-    assert again["data"]["createTenant"] == {"__typename": "AlreadyExists", "code": "ALREADY_EXISTS"}
+    again = await api.gql(
+        'mutation { createTenant(input: {slug: "newco", name: "X"}) {'
+        " __typename ... on Error { code } } }"
+    )
+    assert again["data"]["createTenant"] == {
+        "__typename": "AlreadyExists",
+        "code": "ALREADY_EXISTS",
+    }
 
 
 async def test_requests_without_a_valid_token_get_401(api):

@@ -106,10 +106,16 @@ def test_serve_demo_over_http(tmp_path):
         app = re.search(r"^\s+app\s+northwind\s+(tlr_\S+)", output, re.M)
         assert admin and app, output
         base = f"http://127.0.0.1:{port}"
-        query = {"query": '{ settings(tenant: "northwind", environment: "production") {'
-                 " ... on Settings { items { key source } } } }"}
-        r = httpx.post(f"{base}/graphql", json=query,
-                       headers={"Authorization": f"Bearer {app.group(1)}"}, timeout=10)
+        query = {
+            "query": '{ settings(tenant: "northwind", environment: "production") {'
+            " ... on Settings { items { key source } } } }"
+        }
+        r = httpx.post(
+            f"{base}/graphql",
+            json=query,
+            headers={"Authorization": f"Bearer {app.group(1)}"},
+            timeout=10,
+        )
         items = r.json()["data"]["settings"]["items"]
         assert len(items) >= 40
         assert {"DEFAULT", "TENANT", "ENVIRONMENT"} <= {i["source"] for i in items}

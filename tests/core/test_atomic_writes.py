@@ -42,15 +42,22 @@ async def state(services, tenant="acme"):
         tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
         overrides = (
             await session.execute(
-                select(Override.key, Override.environment, Override.value, Override.revision,
-                       Override.active).where(Override.tenant_id == tenant_id)
+                select(
+                    Override.key,
+                    Override.environment,
+                    Override.value,
+                    Override.revision,
+                    Override.active,
+                )
+                .where(Override.tenant_id == tenant_id)
                 .order_by(Override.key, Override.environment)
             )
         ).all()
         audits = (
             await session.execute(
-                select(AuditEntry.action, AuditEntry.key, AuditEntry.environment,
-                       AuditEntry.revision)
+                select(
+                    AuditEntry.action, AuditEntry.key, AuditEntry.environment, AuditEntry.revision
+                )
                 .where(AuditEntry.tenant_id == tenant_id)
                 .order_by(AuditEntry.id)
             )
@@ -95,9 +102,7 @@ async def test_a_crash_while_resetting_writes_nothing(services, tenant):
     assert await state(services) == before
 
 
-async def test_a_crash_while_building_the_audit_entry_writes_nothing(
-    services, tenant, monkeypatch
-):
+async def test_a_crash_while_building_the_audit_entry_writes_nothing(services, tenant, monkeypatch):
     await services.settings.set(ADMIN, tenant, DUE, 40)
     before = await state(services)
 
@@ -135,8 +140,10 @@ async def test_a_crash_through_the_api_is_masked_and_writes_nothing(api, service
     with crash_on(services.engine, "INSERT INTO audit_log"):
         response = await api.client.post(
             "/graphql",
-            json={"query": 'mutation { setSetting(input: {tenant: "acme", key: '
-                           '"billing.invoice.due_days", value: 44}) { __typename } }'},
+            json={
+                "query": 'mutation { setSetting(input: {tenant: "acme", key: '
+                '"billing.invoice.due_days", value: 44}) { __typename } }'
+            },
             headers={"Authorization": f"Bearer {api.tokens['admin']}"},
         )
     body = response.json()

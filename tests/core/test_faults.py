@@ -157,9 +157,7 @@ async def test_a_failing_change_listener_keeps_the_committed_change(
     # the change and its audit entry were committed together; the failure is reported
     assert [f.hook for f in change.failures] == ["tailor_setting_changed"]
     assert [tenant for tenant, _ in recorded] == ["acme"]
-    assert [(e.new, e.revision) for e in await services.audit.list(ADMIN, "acme", DUE)] == [
-        (46, 1)
-    ]
+    assert [(e.new, e.revision) for e in await services.audit.list(ADMIN, "acme", DUE)] == [(46, 1)]
     assert (await services.settings.resolve(ADMIN, "acme", keys=[DUE])).settings[0].value == 46
 
 

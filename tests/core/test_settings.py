@@ -126,7 +126,9 @@ async def test_audit_log_records_who_when_old_new(services, tenant):
 
 async def test_secret_values_never_reach_the_audit_log(services, tenant):
     await services.settings.set(ADMIN, tenant, "integrations.erp_sync.api_key", "s3cr3t-value")
-    entry = (await services.audit.list(ADMIN, tenant=tenant, key="integrations.erp_sync.api_key"))[0]
+    entry = (await services.audit.list(ADMIN, tenant=tenant, key="integrations.erp_sync.api_key"))[
+        0
+    ]
     assert entry.new == SECRET_MARK
 
 

@@ -9,7 +9,7 @@ from core.models import ApiToken, utcnow
 
 
 async def test_tokens_are_stored_hashed_and_authenticate(services, tenant):
-    secret, info = await services.tokens.create("consultant", [tenant], label="jane")
+    secret, _info = await services.tokens.create("consultant", [tenant], label="jane")
     async with services.sessions() as s:
         stored = (await s.scalars(select(ApiToken))).one()
     assert secret not in (stored.token_hash, stored.prefix) and len(stored.token_hash) == 64
