@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-import orjson
+from cross_web import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from api.context import Context
+from api.http import (
+    BAD_REQUEST,
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    METHOD_NOT_ALLOWED,
+    ProtocolGuard,
+    error_response,
+    negotiate,
+    wants_ide,
+)
+from api.limits import GraphQLLimits, LimitsExtension
+from api.logging import RequestLog, request_id_from
 from api.schema import build_schema
 from core.auth import Principal
 from core.db import check_reachable
@@ -31,24 +49,73 @@ log = logging.getLogger("tailor.http")
 
 @dataclass(frozen=True)
 class AppOptions:
+    """How the app serves GraphQL. ``None`` for ``introspection`` and
+    ``field_suggestions`` means: on with ``--demo``, off otherwise."""
+
     demo: bool = False
     graphiql: bool = True
     #: the plugin runtime to use; None: load customizations from customizations/,
     #: TAILOR_CUSTOMIZATIONS_PATH and the tailor.customizations entry points
     plugins: PluginRuntime | None = None
+    #: False keeps the hooks the services were built with (embedding, fault tests)
+    attach_plugins: bool = True
+    introspection: bool | None = None
+    field_suggestions: bool | None = None
+    limits: GraphQLLimits = field(default_factory=GraphQLLimits)
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.demo if self.introspection is None else self.introspection
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        return self.demo if self.field_suggestions is None else self.field_suggestions
+
+    def extensions(self) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+        """Factories: strawberry makes new extension instances for every operation."""
+        limits = self.limits
+        factories: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+            lambda: LimitsExtension(limits)
+        ]
+        if not self.introspection_enabled:
+            factories.append(DisableIntrospection)
+        return factories
+
+    def schema_config(self) -> StrawberryConfig:
+        batching: BatchingConfig | None = (
+            {"max_operations": self.limits.max_batch_size} if self.limits.max_batch_size else None
+        )
+        return StrawberryConfig(
+            disable_field_suggestions=not self.field_suggestions_enabled,
+            batching_config=batching,
+        )
 
 
 class TailorGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with Tailor's typed context."""
+    """Strawberry's ASGI view with Tailor's typed context, speaking
+    GraphQL-over-HTTP: the negotiated media type (see :mod:`api.http`), 400
+    without ``data`` for request errors under ``application/graphql-response+json``,
+    a GraphQL error body for every refusal, 405 for mutations over GET."""
 
     def __init__(self, services: Services, options: AppOptions, plugins: PluginRuntime) -> None:
         super().__init__(
-            build_schema(),
+            build_schema(options.extensions(), options.schema_config()),
             graphql_ide="graphiql" if options.graphiql else None,
             allow_queries_via_get=True,
         )
         self.services = services
         self.plugins = plugins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = _refusal(request, exc)
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         state = request.scope.get("state", {})
@@ -60,12 +127,69 @@ class TailorGraphQL(GraphQL[Context, None]):
             plugins=self.plugins,
         )
 
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_operation(*args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, "mutations need a POST request") from exc
+            if isinstance(exc.__cause__, CannotGetOperationTypeError):
+                name = exc.__cause__.operation_name
+                raise HTTPException(
+                    400,
+                    f"the document has no operation named {name!r}"
+                    if name is not None
+                    else "the document has several operations: name the one to run "
+                    "in 'operationName'",
+                ) from exc
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:  # type: ignore[override]
+        body = await super().process_result(request, result)
+        if is_request_error(result):
+            state = request.scope.setdefault("state", {})
+            state["request_errors"] = state.get("request_errors", 0) + 1
+            if state.get("media_type") == GRAPHQL_RESPONSE_JSON:
+                body.pop("data", None)
+        return body
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        response = await super().run(request, context, root_value)
+        state = request.scope.get("state", {})
+        media_type = state.get("media_type")
+        if isinstance(response, Response) and media_type and not isinstance(response, HTMLResponse):
+            response.headers["content-type"] = f"{media_type}; charset=utf-8"
+            if (
+                media_type == GRAPHQL_RESPONSE_JSON
+                and state.get("request_errors")
+                and not state.get("batch")
+            ):
+                response.status_code = 400
+        return response
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Parse, validation and variable-coercion errors: nothing was executed.
+    (A field error always has a ``path``; these never do.)"""
+    return result.data is None and bool(result.errors) and all(not e.path for e in result.errors)
+
+
+def _refusal(request: Request, exc: HTTPException) -> Response:
+    state = request.scope.get("state", {})
+    headers = {"Allow": "POST"} if exc.status_code == 405 else None
+    code = METHOD_NOT_ALLOWED if exc.status_code == 405 else BAD_REQUEST
+    if exc.status_code == 404:
+        code = "NOT_FOUND"
+    return error_response(exc.status_code, exc.reason, code, state.get("media_type", JSON), headers)
+
 
 class Authenticate:
     """Resolve the bearer token to a :class:`Principal` before GraphQL runs;
     answer 401 without one. The GraphiQL page itself loads without a token."""
 
-    def __init__(self, app: TailorGraphQL, services: Services) -> None:
+    def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
         self.services = services
 
@@ -75,26 +199,30 @@ class Authenticate:
             return
         request = Request(scope)
         state = scope.setdefault("state", {})
-        state["request_id"] = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        if _wants_ide(request):
+        state.setdefault("request_id", request_id_from(request.headers.get("x-request-id")))
+        if wants_ide(request):
             # the page only: no operation runs on this request
             state["principal"] = Principal.nobody()
             await self.app(scope, receive, send)
             return
+        media_type = negotiate(request.headers.get("accept")) or JSON
         try:
             state["principal"] = await self._principal(request)
         except AuthenticationError as exc:
-            await _graphql_error(401, exc.message, exc.code, {"WWW-Authenticate": "Bearer"})(
-                scope, receive, send
-            )
+            await error_response(
+                401, exc.message, exc.code, media_type, {"WWW-Authenticate": "Bearer"}
+            )(scope, receive, send)
             return
         except DatabaseError as exc:
-            await _graphql_error(503, exc.message, exc.code)(scope, receive, send)
+            await error_response(503, exc.message, exc.code, media_type)(scope, receive, send)
             return
         except (SQLAlchemyError, OSError) as exc:
             log.error("database unavailable: %s", exc)
-            await _graphql_error(
-                503, "the database is unavailable; try again shortly", DatabaseError.code
+            await error_response(
+                503,
+                "the database is unavailable; try again shortly",
+                DatabaseError.code,
+                media_type,
             )(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -112,28 +240,12 @@ class Authenticate:
         return await self.services.tokens.authenticate(secret.strip())
 
 
-def _wants_ide(request: Request) -> bool:
-    return (
-        request.method == "GET"
-        and "query" not in request.query_params
-        and "text/html" in request.headers.get("accept", "")
-    )
-
-
-def _graphql_error(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None
-) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
-
-
 def create_app(services: Services, options: AppOptions | None = None) -> Starlette:
     """Build the ASGI app around ``services`` (which the app disposes on shutdown)."""
     options = options or AppOptions()
     plugins = options.plugins or PluginRuntime.load()
-    services = attach(services, plugins)
+    if options.attach_plugins:
+        services = attach(services, plugins)
     graphql = TailorGraphQL(services, options, plugins)
 
     async def healthz(_request: Request) -> Response:
@@ -151,7 +263,10 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
 
     return Starlette(
         routes=[
-            Route("/graphql", Authenticate(graphql, services), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                RequestLog(Authenticate(ProtocolGuard(graphql, options.limits), services)),
+            ),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, TypeVar
 
@@ -87,18 +88,39 @@ def serve(
     migrate: Annotated[
         bool, typer.Option("--migrate", help="Apply pending migrations before serving.")
     ] = False,
+    introspection: Annotated[
+        bool | None,
+        typer.Option(
+            "--introspection/--no-introspection",
+            envvar="TAILOR_INTROSPECTION",
+            help="Allow schema introspection (default: only with --demo).",
+            show_envvar=True,
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve the GraphQL API (http://HOST:PORT/graphql)."""
+    """Serve the GraphQL API (http://HOST:PORT/graphql).
+
+    GraphQL limits come from TAILOR_MAX_DEPTH, TAILOR_MAX_ALIASES, TAILOR_MAX_TOKENS,
+    TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches) and
+    TAILOR_MAX_BODY_BYTES; customization hooks get TAILOR_HOOK_TIMEOUT seconds."""
     import uvicorn
 
     from api.app import AppOptions, create_app
     from api.customization_cli import publish_demo_customizations
+    from api.limits import GraphQLLimits
+    from api.logging import configure_logging
     from core.bootstrap import sync_product_releases
     from core.demo import create_demo_tokens, seed_demo
     from plugins.catalog import extension_points_for
 
-    config = Config.from_env(database_url)
+    try:
+        config = Config.from_env(database_url)
+        limits = GraphQLLimits.from_env()
+    except TailorError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    options = AppOptions(demo=demo, introspection=introspection, limits=limits)
 
     async def prepare() -> None:
         services = await _services(database_url, migrate=migrate or demo)
@@ -144,8 +166,9 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
-    services = Services.from_url(config.database_url)
-    application = create_app(services, AppOptions(demo=demo, plugins=plugins))
+    services = Services.from_url(config.database_url, hook_timeout=config.hook_timeout)
+    application = create_app(services, replace(options, plugins=plugins))
+    configure_logging()
     out.print(f"Tailor serving on http://{host}:{port}/graphql  (database: {config.database_url})")
     out.print(
         'Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
@@ -154,7 +177,8 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # one JSON line per request comes from Tailor itself (api.logging)
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 
 # -- db -----------------------------------------------------------------------

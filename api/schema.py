@@ -7,9 +7,11 @@ from typing import Annotated, Any, TypeVar, Union
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from api.context import Info
 from api.customizations import CustomizationsMutation, CustomizationsQuery
@@ -22,6 +24,8 @@ from api.errors import (
     ValidationFailed,
     from_domain,
 )
+from api.foldback import FoldbackQuery
+from api.masking import MaskUnexpectedErrors
 from api.readiness import ReadinessMutation, ReadinessQuery
 from api.types import (
     AuditEntry,
@@ -257,30 +261,38 @@ class SettingsMutation:
         return await _expected(run)
 
 
-def should_mask(error: GraphQLError) -> bool:
-    """Mask errors from unexpected exceptions; keep parse/validation errors and
-    expected domain errors, which carry clear messages."""
-    original = error.original_error
-    if original is None or isinstance(original, GraphQLError | TailorError):
-        return False
-    return True
-
-
 #: Root field groups, one class per area (each area's module defines its own);
 #: merged into the schema's Query and Mutation types.
-QUERY_GROUPS: tuple[type, ...] = (SettingsQuery, CustomizationsQuery, ReadinessQuery)
+QUERY_GROUPS: tuple[type, ...] = (
+    SettingsQuery,
+    CustomizationsQuery,
+    ReadinessQuery,
+    FoldbackQuery,
+)
 MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation, CustomizationsMutation, ReadinessMutation)
+
+
+class TailorSchema(strawberry.Schema):
+    """Strawberry's schema, minus its own error logging: unexpected errors are
+    logged once, with their request id, by :class:`MaskUnexpectedErrors`, and
+    expected ones (bad queries, domain errors) are answers, not incidents."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        return None
 
 
 def build_schema(
     extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
+    config: StrawberryConfig | None = None,
 ) -> strawberry.Schema:
-    """Build the schema. Extensions are factories: a new instance per request."""
-    return strawberry.Schema(
+    """Build the schema. Extensions are classes or factories, never instances:
+    strawberry creates them anew for every operation. Unexpected errors are
+    always masked (with the request id)."""
+    return TailorSchema(
         query=merge_types("Query", QUERY_GROUPS),
         mutation=merge_types("Mutation", MUTATION_GROUPS),
-        extensions=[
-            *extensions,
-            lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),
-        ],
+        extensions=[*extensions, MaskUnexpectedErrors],
+        config=config,
     )

@@ -7,11 +7,15 @@ called once per batch (one resolution, one write), never once per setting.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.definitions import SettingDefinition
+
+log = logging.getLogger("tailor.hooks")
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,135 @@ class NoHooks:
         actor: str,
     ) -> Sequence[HookFailure]:
         return ()
+
+
+#: what :class:`HookFailure.customization` names when the runner as a whole failed
+#: (raised, timed out, answered nonsense) and could not say which customization
+ALL_CUSTOMIZATIONS = "*"
+#: default time budget, in seconds, for one batch call into a tenant's hooks
+DEFAULT_HOOK_TIMEOUT = 2.0
+
+FailureListener = Callable[[str, HookFailure], None]
+
+
+class GuardedHooks:
+    """A :class:`HookRunner` around another that never lets a customization harm
+    more than its own tenant's request.
+
+    Each call gets a time budget (``timeout`` seconds); a call that raises, runs
+    over budget or answers with the wrong type becomes a :class:`HookFailure`
+    and the caller serves the non-customized value. Every failure, including the
+    ones the runner reports itself, goes to ``on_failure(tenant, failure)`` so the
+    registry can record the customization's health.
+
+    The budget is enforced on the awaitable: runners must not block the event
+    loop (synchronous hook code belongs in a worker thread).
+    """
+
+    def __init__(
+        self,
+        runner: HookRunner,
+        timeout: float = DEFAULT_HOOK_TIMEOUT,
+        on_failure: FailureListener | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("the hook time budget must be positive")
+        self.runner = runner
+        self.timeout = timeout
+        self.on_failure = on_failure
+
+    async def register_settings(self, tenant: str) -> DefinitionsOutcome:
+        hook = "tailor_register_settings"
+        outcome = await self._call(tenant, hook, lambda: self.runner.register_settings(tenant))
+        if isinstance(outcome, HookFailure):
+            return DefinitionsOutcome(failures=(outcome,))
+        if not isinstance(outcome, DefinitionsOutcome) or not all(
+            isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], SettingDefinition)
+            for item in outcome.definitions
+        ):
+            failure = self._wrong_type(tenant, hook, outcome, "DefinitionsOutcome")
+            return DefinitionsOutcome(failures=(failure,))
+        self._report(tenant, outcome.failures)
+        return outcome
+
+    async def resolve_settings(
+        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+    ) -> ResolveOutcome:
+        hook = "tailor_resolve_settings"
+        outcome = await self._call(
+            tenant, hook, lambda: self.runner.resolve_settings(tenant, environment, values)
+        )
+        if isinstance(outcome, HookFailure):
+            return ResolveOutcome(failures=(outcome,))
+        if not isinstance(outcome, ResolveOutcome) or not all(
+            isinstance(v, CustomizedValue) for v in outcome.values
+        ):
+            failure = self._wrong_type(tenant, hook, outcome, "ResolveOutcome")
+            return ResolveOutcome(failures=(failure,))
+        self._report(tenant, outcome.failures)
+        return outcome
+
+    async def validate_setting(
+        self, tenant: str, environment: str | None, key: str, value: Any
+    ) -> ValidationOutcome:
+        hook = "tailor_validate_setting"
+        outcome = await self._call(
+            tenant, hook, lambda: self.runner.validate_setting(tenant, environment, key, value)
+        )
+        if isinstance(outcome, HookFailure):
+            return ValidationOutcome(failures=(outcome,))
+        if not isinstance(outcome, ValidationOutcome):
+            failure = self._wrong_type(tenant, hook, outcome, "ValidationOutcome")
+            return ValidationOutcome(failures=(failure,))
+        self._report(tenant, outcome.failures)
+        return outcome
+
+    async def setting_changed(
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        old: Any,
+        new: Any,
+        actor: str,
+    ) -> Sequence[HookFailure]:
+        hook = "tailor_setting_changed"
+        outcome = await self._call(
+            tenant,
+            hook,
+            lambda: self.runner.setting_changed(tenant, environment, key, old, new, actor),
+        )
+        if isinstance(outcome, HookFailure):
+            return (outcome,)
+        if not isinstance(outcome, Sequence) or not all(
+            isinstance(f, HookFailure) for f in outcome
+        ):
+            return (self._wrong_type(tenant, hook, outcome, "a sequence of HookFailure"),)
+        self._report(tenant, outcome)
+        return tuple(outcome)
+
+    async def _call(self, tenant: str, hook: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await asyncio.wait_for(call(), self.timeout)
+        except TimeoutError:
+            message = f"did not answer within its {self.timeout:g}s time budget"
+        except Exception as exc:  # a customization's own bug, whatever it is
+            message = f"raised {type(exc).__name__}: {exc}"
+        return self._failed(tenant, HookFailure(ALL_CUSTOMIZATIONS, hook, message))
+
+    def _wrong_type(self, tenant: str, hook: str, outcome: Any, expected: str) -> HookFailure:
+        message = f"answered {type(outcome).__name__} instead of {expected}"
+        return self._failed(tenant, HookFailure(ALL_CUSTOMIZATIONS, hook, message))
+
+    def _failed(self, tenant: str, failure: HookFailure) -> HookFailure:
+        self._report(tenant, (failure,))
+        return failure
+
+    def _report(self, tenant: str, failures: Sequence[HookFailure]) -> None:
+        if self.on_failure is None:
+            return
+        for failure in failures:
+            try:
+                self.on_failure(tenant, failure)
+            except Exception:  # recording health must never break the request
+                log.exception("recording a hook failure for tenant %r failed", tenant)

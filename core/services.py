@@ -10,7 +10,7 @@ from core.audit import AuditService
 from core.auth import Principal
 from core.db import create_engine, sessionmaker
 from core.foldback_service import FoldbackService
-from core.hooks import HookRunner, NoHooks
+from core.hooks import DEFAULT_HOOK_TIMEOUT, FailureListener, HookRunner
 from core.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import ReleaseService
@@ -44,6 +44,8 @@ class Services:
     registry: RegistryService
     readiness: ReadinessService
     foldback: FoldbackService
+    #: each hook batch's time budget, kept for :meth:`with_hooks`
+    hook_timeout: float = DEFAULT_HOOK_TIMEOUT
 
     @classmethod
     def from_engine(
@@ -51,14 +53,18 @@ class Services:
         engine: AsyncEngine,
         hooks: HookRunner | None = None,
         registrations: RegistrationProvider | None = None,
+        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
+        on_hook_failure: FailureListener | None = None,
     ) -> Services:
+        """``hooks`` call the customizations; each call gets ``hook_timeout``
+        seconds, and every failure goes to ``on_hook_failure(tenant, failure)``."""
         sessions = sessionmaker(engine)
         registry = RegistryService(sessions)
         readiness = ReadinessService(sessions, registrations or RegistryRegistrations(registry))
         return cls(
             engine=engine,
             sessions=sessions,
-            settings=SettingsService(sessions, hooks or NoHooks()),
+            settings=SettingsService(sessions, hooks, hook_timeout, on_hook_failure),
             tenants=TenantService(sessions),
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
@@ -66,15 +72,24 @@ class Services:
             registry=registry,
             readiness=readiness,
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
+            hook_timeout=hook_timeout,
         )
 
     @classmethod
-    def from_url(cls, url: str, hooks: HookRunner | None = None) -> Services:
-        return cls.from_engine(create_engine(url), hooks)
+    def from_url(
+        cls,
+        url: str,
+        hooks: HookRunner | None = None,
+        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
+        on_hook_failure: FailureListener | None = None,
+    ) -> Services:
+        return cls.from_engine(
+            create_engine(url), hooks, hook_timeout=hook_timeout, on_hook_failure=on_hook_failure
+        )
 
     def with_hooks(self, hooks: HookRunner) -> Services:
         """The same services, with settings calling ``hooks`` (the plugin runtime)."""
-        return replace(self, settings=SettingsService(self.sessions, hooks))
+        return replace(self, settings=SettingsService(self.sessions, hooks, self.hook_timeout))
 
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""

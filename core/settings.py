@@ -8,7 +8,8 @@ settings, and calls each hook once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.definitions import SettingDefinition
 from core.errors import ConflictError, InvalidInputError, NotFoundError, SettingValidationError
-from core.hooks import HookFailure, HookRunner, NoHooks
+from core.hooks import (
+    DEFAULT_HOOK_TIMEOUT,
+    FailureListener,
+    GuardedHooks,
+    HookFailure,
+    HookRunner,
+    NoHooks,
+)
 from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, utcnow
 from core.releases import stored_definition
 from core.tenants import TenantRef, load_tenant_ref
@@ -85,10 +93,16 @@ def _scope(environment: str | None) -> str:
 
 class SettingsService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], hooks: HookRunner | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        hooks: HookRunner | None = None,
+        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
+        on_hook_failure: FailureListener | None = None,
     ) -> None:
         self._sessions = sessions
-        self._hooks: HookRunner = hooks or NoHooks()
+        #: every hook call is guarded: a time budget, and a customization that
+        #: raises or answers nonsense becomes a HookFailure for its tenant only
+        self._hooks: HookRunner = GuardedHooks(hooks or NoHooks(), hook_timeout, on_hook_failure)
 
     # -- reading ---------------------------------------------------------------
     async def resolve(
@@ -201,20 +215,21 @@ class SettingsService:
             ref = await load_tenant_ref(session, tenant)
         ref.check_environment(environment)
         definition = await self._definition(ref, key)
-        value = definition.validate(value)
-        verdict = await self._hooks.validate_setting(tenant, environment, key, value)
-        if verdict.failures:
-            failure = verdict.failures[0]
-            raise SettingValidationError(
-                key,
-                f"customization:{failure.customization}",
-                value,
-                f"customization {failure.customization!r} failed in {failure.hook} "
-                f"({failure.message}); nothing was written",
-            )
-        if verdict.errors:
-            owner, message = verdict.errors[0]
-            raise SettingValidationError(key, f"customization:{owner}", value, message)
+        with _secret_errors(definition):
+            value = definition.validate(value)
+            verdict = await self._hooks.validate_setting(tenant, environment, key, value)
+            if verdict.failures:
+                failure = verdict.failures[0]
+                raise SettingValidationError(
+                    key,
+                    f"customization:{failure.customization}",
+                    value,
+                    f"customization {failure.customization!r} failed in {failure.hook} "
+                    f"({failure.message}); nothing was written",
+                )
+            if verdict.errors:
+                owner, message = verdict.errors[0]
+                raise SettingValidationError(key, f"customization:{owner}", value, message)
         return await self._write(
             principal, ref, definition, environment, value, expected_revision, reason, "set"
         )
@@ -462,6 +477,23 @@ def _audited(definition: SettingDefinition, value: Any) -> Any:
     if definition.secret and value is not None:
         return SECRET_MARK
     return value
+
+
+@contextmanager
+def _secret_errors(definition: SettingDefinition) -> Iterator[None]:
+    """A secret setting's value is never echoed back, not even in a refusal."""
+    try:
+        yield
+    except SettingValidationError as exc:
+        if not definition.secret:
+            raise
+        raise SettingValidationError(
+            exc.key,
+            exc.rule,
+            SECRET_MARK,
+            f"the value breaks the {exc.rule!r} rule of this secret setting "
+            "(secret values are never echoed); nothing was written",
+        ) from None
 
 
 def _check_revision(expected: int | None) -> None:

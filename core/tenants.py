@@ -19,6 +19,8 @@ from core.models import AuditEntry, Environment, Release, Tenant
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 DEFAULT_ENVIRONMENTS = ("production", "sandbox")
+#: the tenants.name column's size
+MAX_NAME_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,10 @@ class TenantService:
             )
         if not name.strip():
             raise InvalidInputError("name", "the tenant name must not be empty")
+        if len(name.strip()) > MAX_NAME_LENGTH:
+            raise InvalidInputError(
+                "name", f"the tenant name must be at most {MAX_NAME_LENGTH} characters"
+            )
         envs = tuple(dict.fromkeys(environments))
         for env in envs:
             if not ENVIRONMENT_PATTERN.match(env):

@@ -14,7 +14,8 @@ def attach(services: Services, runtime: PluginRuntime) -> Services:
     """Services whose settings call ``runtime``'s hooks; the runtime follows the
     registry's changes."""
     runtime.bind(services.registry)
-    return services.with_hooks(runtime)
+    installed = frozenset(loaded.name for loaded in runtime.installed())
+    return services.with_hooks(runtime).with_installed(installed)
 
 
 @dataclass

@@ -49,3 +49,8 @@ async def test_list_is_scoped(services, tenant):
         await services.tenants.get(consultant, "other")
     with pytest.raises(PermissionDeniedError):
         await services.tenants.create(consultant, "third", "Third")
+
+
+async def test_overlong_names_are_refused_before_the_database(services):
+    with pytest.raises(InvalidInputError, match="at most 200"):
+        await services.tenants.create(Principal.system(), "longname", "N" * 201, "2.0")

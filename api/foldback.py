@@ -1,0 +1,120 @@
+"""GraphQL: ``foldbackCandidates`` (thin types over :mod:`core.foldback`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    from_domain,
+)
+from core import foldback
+from core.errors import InvalidInputError, TailorError
+
+
+@strawberry.type(description="How a candidate's score is made: breadth and upgrade cost only.")
+class FoldbackScore:
+    breadth: int = strawberry.field(description="distinct tenants")
+    upgrade_cost: int = strawberry.field(
+        description="blocked tenant upgrades across planned releases"
+    )
+    total: int
+
+
+@strawberry.type(description="A customization (or override pattern) the product should absorb.")
+class FoldbackCandidate:
+    kind: str = strawberry.field(
+        description="SHARED_CAPABILITY, NEAR_DUPLICATE_CODE, CHANGE_DEFAULT or SHOULD_BE_SETTING"
+    )
+    title: str
+    evidence: str
+    tenants: list[str]
+    customizations: list[str]
+    hooks: list[str]
+    blockers: int
+    score: FoldbackScore
+    absorbed_in: str | None = strawberry.field(
+        description="the release whose manifest supersedes this capability"
+    )
+    setting_key: str | None
+    value: JSON | None
+
+    @classmethod
+    def from_domain(cls, c: foldback.Candidate) -> FoldbackCandidate:
+        return cls(
+            kind=c.kind.value,
+            title=c.title,
+            evidence=c.evidence,
+            tenants=list(c.tenants),
+            customizations=list(c.customizations),
+            hooks=list(c.hooks),
+            blockers=c.blockers,
+            score=FoldbackScore(
+                breadth=c.score.breadth, upgrade_cost=c.score.upgrade_cost, total=c.score.total
+            ),
+            absorbed_in=c.absorbed_in,
+            setting_key=c.setting_key,
+            value=c.value,
+        )
+
+
+@strawberry.type(description="Something nobody uses: a candidate to retire.")
+class RetireCandidate:
+    kind: str
+    subject: str
+    detail: str
+
+
+@strawberry.type(description="Fold-back candidates, best first, and what to retire.")
+class Foldback:
+    explanation: str
+    candidates: list[FoldbackCandidate]
+    retire: list[RetireCandidate]
+
+
+FoldbackResult = Annotated[
+    Union[  # noqa: UP007
+        Foldback,
+        NotFound,
+        ValidationFailed,
+        InvalidInput,
+        Conflict,
+        AlreadyExists,
+        PermissionDenied,
+    ],
+    strawberry.union("FoldbackResult"),
+]
+
+
+@strawberry.type
+class FoldbackQuery:
+    @strawberry.field(
+        description="Customizations and override patterns the product should absorb, ranked by "
+        "breadth (distinct tenants) and upgrade cost (blockers caused), never by what a client "
+        "pays. Admin and release managers."
+    )
+    async def foldback_candidates(self, info: Info, limit: int = 20) -> FoldbackResult:
+        ctx = info.context
+        try:
+            if not 1 <= limit <= 500:
+                raise InvalidInputError("limit", "must be between 1 and 500")
+            report = await ctx.services.foldback.candidates(ctx.principal, limit)
+        except TailorError as exc:
+            return from_domain(exc)
+        return Foldback(
+            explanation=report.explanation,
+            candidates=[FoldbackCandidate.from_domain(c) for c in report.candidates],
+            retire=[
+                RetireCandidate(kind=r.kind, subject=r.subject, detail=r.detail)
+                for r in report.retire
+            ],
+        )

@@ -1,0 +1,193 @@
+"""The authorization rule of every root field, per role: the table that
+``tests/api/test_authorization.py`` checks against the real schema.
+
+Every root Query and Mutation field of ``build_schema()`` must have a rule here:
+a field without one (or a rule for a field that no longer exists) fails the test.
+When you add a root field, add its rule in the same change:
+
+* ``query``: a document exercising the field; ``$tenant`` (String!) is the tenant
+  to aim at (the test runs it once for a tenant in the token's scope and once for
+  one outside it). Select ``__typename`` and ``... on Error { code }`` on union
+  results, so a typed refusal is visible.
+* ``access``: per role, one of ALLOW (works, whatever the tenant), DENY (refused
+  with PERMISSION_DENIED, whatever the tenant), OWN (works for the token's own
+  tenants, refused for others) or FILTERED (works; the answer only holds the
+  token's own tenants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.auth import Role
+
+ALLOW = "allow"
+DENY = "deny"
+OWN = "own"
+FILTERED = "filtered"
+
+ADMIN, RM, CONSULTANT, APP = Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, Role.APP
+
+
+@dataclass(frozen=True)
+class Rule:
+    query: str
+    access: Mapping[Role, str]
+
+
+def rule(query: str, admin: str, release_manager: str, consultant: str, app: str) -> Rule:
+    return Rule(query, {ADMIN: admin, RM: release_manager, CONSULTANT: consultant, APP: app})
+
+
+QUERY_RULES: dict[str, Rule] = {
+    "settings": rule(
+        """query($tenant: String!) { settings(tenant: $tenant) { __typename
+             ... on Settings { tenant items { key value } } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        OWN,
+    ),
+    "tenant": rule(
+        """query($tenant: String!) { tenant(slug: $tenant) { __typename
+             ... on Tenant { slug name } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        OWN,
+    ),
+    "tenants": rule(
+        # no tenant argument: $tenant is ignored
+        "{ tenants { slug name } x: tenants @include(if: true) { slug } }",
+        ALLOW,
+        ALLOW,
+        FILTERED,
+        FILTERED,
+    ),
+    "releases": rule(
+        "{ releases { version } }",
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        DENY,
+    ),
+    "release": rule(
+        """{ release(version: "2.0") { __typename
+             ... on ReleaseDetail { version } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        DENY,
+    ),
+    "auditLog": rule(
+        """query($tenant: String!) { auditLog(tenant: $tenant) { __typename
+             ... on AuditLog { entries { tenant key new reason } } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
+    ),
+    "customizations": rule(
+        """query($tenant: String!) { customizations(tenant: $tenant) { __typename
+             ... on CustomizationList { items { name } } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
+    ),
+    "extensionPoints": rule(
+        """{ extensionPoints { __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        DENY,
+    ),
+    "readiness": rule(
+        """query($tenant: String!) { readiness(target: "2.0", tenants: [$tenant]) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
+    ),
+    "releaseDiff": rule(
+        """{ releaseDiff(fromVersion: "1.5", toVersion: "2.0") { __typename
+             ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        DENY,
+    ),
+    "foldbackCandidates": rule(
+        # fleet-wide evidence names every tenant: not for tenant-scoped tokens
+        """{ foldbackCandidates(limit: 5) { __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        DENY,
+        DENY,
+    ),
+}
+
+MUTATION_RULES: dict[str, Rule] = {
+    "setSetting": rule(
+        """mutation($tenant: String!) { setSetting(input: {tenant: $tenant,
+             key: "billing.invoice.due_days", value: 21}) { __typename
+             ... on SettingChanged { tenant } ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
+    ),
+    "resetSetting": rule(
+        """mutation($tenant: String!) { resetSetting(input: {tenant: $tenant,
+             key: "tax.exemption.codes"}) { __typename
+             ... on SettingChanged { tenant } ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
+    ),
+    "createTenant": rule(
+        """mutation($tenant: String!) { createTenant(input: {slug: $tenant, name: "N"}) {
+             __typename ... on Tenant { slug } ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "publishCustomization": rule(
+        # a sample made for tenant northwind, which is outside every scoped token
+        """mutation { publishCustomization(path: "customizations/northwind_invoice_branding") {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "setCustomizationEnabled": rule(
+        """mutation($tenant: String!) { setCustomizationEnabled(tenant: $tenant,
+             name: "no-such-customization", enabled: true) { __typename
+             ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
+    ),
+    "importRelease": rule(
+        """mutation { importRelease(manifest: "version = 'not a version'") { __typename
+             ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        DENY,
+        DENY,
+    ),
+    "upgradeTenant": rule(
+        """mutation($tenant: String!) { upgradeTenant(tenant: $tenant, target: "2.0") {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+}

@@ -1,0 +1,31 @@
+"""Helpers for API tests that need the app built with other options."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from api.app import AppOptions, create_app
+from core.services import Services
+
+ClientFactory = Callable[[AppOptions], "asynccontextmanager[httpx.AsyncClient]"]
+
+
+@pytest.fixture
+def client_with(services: Services) -> Callable:
+    """``async with client_with(AppOptions(...)) as client:`` the real app over httpx."""
+
+    @asynccontextmanager
+    async def make(options: AppOptions) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=create_app(services, options))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tailor.test") as c:
+            yield c
+
+    return make
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
