@@ -359,8 +359,10 @@ def token_revoke(
 
 
 from api.customization_cli import register as _register_customization_cli  # noqa: E402
+from api.foldback_cli import foldback_command  # noqa: E402
 
 _register_customization_cli(app)
+app.command("foldback")(foldback_command)
 
 
 def main() -> None:
