@@ -40,7 +40,8 @@ def foldback_dict(report: FoldbackReport) -> dict[str, Any]:
 def foldback_markdown(report: FoldbackReport) -> str:
     lines = ["# Fold-back candidates", "", f"_{report.explanation}_", ""]
     lines += [
-        "| # | candidate | kind | tenants | customizations | hooks | blockers | score | absorbed in |",
+        "| # | candidate | kind | tenants | customizations | hooks | blockers | score "
+        "| absorbed in |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, c in enumerate(report.candidates, 1):
