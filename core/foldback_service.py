@@ -12,14 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal, Role
 from core.foldback import FoldbackReport, OverrideFact, analyze
 from core.models import Override, Release, SettingDefinitionRow, Tenant
+from core.readiness_service import RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import PLANNED, RELEASED
 
-#: customization name -> blocker findings it causes across planned releases
-BlockerSource = Callable[[], Awaitable[Mapping[str, int]]]
+#: customization name -> blocked tenant upgrades it causes across planned releases,
+#: given the registrations fold-back already loaded
+BlockerSource = Callable[[RegistrySnapshot], Awaitable[Mapping[str, int]]]
 
 
-async def no_blockers() -> Mapping[str, int]:
+async def no_blockers(_registry: RegistrySnapshot) -> Mapping[str, int]:
     return {}
 
 
@@ -29,13 +31,17 @@ class FoldbackService:
         sessions: async_sessionmaker[AsyncSession],
         registry: RegistryService,
         blockers: BlockerSource = no_blockers,
+        installed: frozenset[str] | None = None,
     ) -> None:
         self._sessions = sessions
         self._registry = registry
         self._blockers = blockers
+        self._installed = installed
 
-    def with_blockers(self, blockers: BlockerSource) -> FoldbackService:
-        return FoldbackService(self._sessions, self._registry, blockers)
+    def with_blockers(
+        self, blockers: BlockerSource, installed: frozenset[str] | None = None
+    ) -> FoldbackService:
+        return FoldbackService(self._sessions, self._registry, blockers, installed)
 
     async def candidates(self, principal: Principal, limit: int | None = None) -> FoldbackReport:
         """Fold-back candidates across the whole fleet (admin and release managers:
@@ -44,6 +50,7 @@ class FoldbackService:
             Role.ADMIN, Role.RELEASE_MANAGER, action="reading fold-back candidates"
         )
         registrations = await self._registry.list(principal)
+        snapshot = RegistrySnapshot(tuple(registrations), self._installed)
         async with self._sessions() as session:
             releases = (
                 await session.execute(
@@ -73,7 +80,7 @@ class FoldbackService:
             registrations,
             overrides,
             defaults,
-            blockers=await self._blockers(),
+            blockers=await self._blockers(snapshot),
             superseded=_superseded(releases),
             limit=limit,
         )

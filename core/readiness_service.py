@@ -99,7 +99,11 @@ class ReadinessService:
         self.registrations = registrations
 
     async def load(
-        self, principal: Principal, target: str, tenants: Sequence[str] | None = None
+        self,
+        principal: Principal,
+        target: str,
+        tenants: Sequence[str] | None = None,
+        registry: RegistrySnapshot | None = None,
     ) -> ReadinessInput:
         """Four statements (releases, definitions, tenants, overrides) plus the
         provider's, whatever the fleet size."""
@@ -144,7 +148,8 @@ class ReadinessService:
                     Tenant.slug.in_(wanted)
                 )
             override_rows = (await session.execute(override_query)).all()
-        registry = await self.registrations()
+        if registry is None:
+            registry = await self.registrations()
         manifests = {
             r.version: stored_manifest(
                 r.manifest or {"version": r.version}, r.status, definitions[r.id]
@@ -163,9 +168,14 @@ class ReadinessService:
             registry=registry,
         )
 
-    async def blockers_by_customization(self) -> dict[str, int]:
+    async def blockers_by_customization(
+        self, registry: RegistrySnapshot | None = None
+    ) -> dict[str, int]:
         """Upgrade cost per customization: how many (tenant, planned release)
-        upgrades it blocks. Fold-back ranking uses it."""
+        upgrades it blocks. Fold-back ranking uses it (and hands over the
+        registrations it already loaded)."""
+        if registry is None:
+            registry = await self.registrations()
         principal = Principal.system("foldback")
         counts: dict[str, int] = {}
         async with self._sessions() as session:
@@ -173,7 +183,7 @@ class ReadinessService:
                 await session.scalars(select(Release.version).where(Release.status == PLANNED))
             ).all()
         for version in sorted(planned, key=Version):
-            report = await self.readiness(principal, version)
+            report = evaluate_input(await self.load(principal, version, registry=registry))
             for tenant in report.tenants:
                 for kind, subject in tenant.blocker_keys:
                     if kind == CUSTOMIZATION:

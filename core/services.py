@@ -97,7 +97,7 @@ class Services:
         return replace(
             self,
             readiness=readiness,
-            foldback=self.foldback.with_blockers(readiness.blockers_by_customization),
+            foldback=self.foldback.with_blockers(readiness.blockers_by_customization, installed),
         )
 
     async def close(self) -> None:
