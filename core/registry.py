@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.customizations import CustomizationManifest, Health, HookUse, Registration
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
-from core.models import CustomizationRow, CustomizationTenant, Tenant, utcnow
+from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, utcnow
 
 #: the longest error message kept as a registration's last_error
 MAX_ERROR_LENGTH = 2000
@@ -139,6 +139,7 @@ class RegistryService:
                 "published_at": utcnow(),
                 "published_by": principal.name,
             }
+            previous = None if row is None else row.version
             if row is None:
                 row = CustomizationRow(name=m.name, calls=0, failures=0, **fields)
                 session.add(row)
@@ -154,8 +155,20 @@ class RegistryService:
                 for key, value in fields.items():
                     setattr(row, key, value)
                 stale = [s for s in await _states(session, row.id) if s[0] not in m.tenants]
-                for _slug, state in stale:
+                for slug, state in stale:
+                    session.add(
+                        _audit(
+                            principal,
+                            "drop_customization_tenant",
+                            m.name,
+                            state.enabled,
+                            None,
+                            reason=f"{slug} is no longer listed in {m.name} {m.version}",
+                            tenant_id=state.tenant_id,
+                        )
+                    )
                     await session.delete(state)
+            session.add(_audit(principal, "publish_customization", m.name, previous, m.version))
             await session.flush()
             result = await self._load(session, row)
         self._changed()
@@ -274,6 +287,10 @@ class RegistryService:
                     customization_id=row.id, tenant_id=tenant_id, updated_by=principal.name
                 )
                 session.add(state)
+            action = "enable_customization" if enabled else "disable_customization"
+            session.add(
+                _audit(principal, action, name, bool(state.enabled), enabled, tenant_id=tenant_id)
+            )
             state.enabled = enabled
             state.updated_at = utcnow()
             state.updated_by = principal.name
@@ -372,6 +389,28 @@ class RegistryService:
     async def _load(self, session: AsyncSession, row: CustomizationRow) -> Registration:
         enabled = await _enabled_by_row(session, [row.id])
         return _registration(row, enabled.get(row.id, []))
+
+
+def _audit(
+    principal: Principal,
+    action: str,
+    name: str,
+    old: Any,
+    new: Any,
+    *,
+    tenant_id: int | None = None,
+    reason: str | None = None,
+) -> AuditEntry:
+    """Audit entries for customization changes name the customization in ``key``."""
+    return AuditEntry(
+        actor=principal.name,
+        action=action,
+        tenant_id=tenant_id,
+        key=f"customization:{name}",
+        old=old,
+        new=new,
+        reason=reason,
+    )
 
 
 async def _get(session: AsyncSession, name: str) -> CustomizationRow:

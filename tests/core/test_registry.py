@@ -113,3 +113,32 @@ async def test_health_deltas_in_one_statement(services, tenant):
     health = {r.name: r.health for r in await services.registry.list(ADMIN)}
     assert (health["one"].calls, health["one"].failures, health["one"].last_error) == (3, 1, "boom")
     assert (health["two"].calls, health["two"].failures, health["two"].last_error) == (2, 0, None)
+
+
+async def test_publishing_and_enabling_are_audited(services, tenant):
+    await services.registry.publish(ADMIN, registration(version="1.0.0"))
+    await services.registry.set_enabled(ADMIN, tenant, "acme-branding", True)
+    await services.registry.set_enabled(ADMIN, tenant, "acme-branding", False)
+    await services.registry.publish(ADMIN, registration(version="1.1.0"))
+    entries = await services.audit.list(ADMIN, key="customization:acme-branding")
+    assert [(e.action, e.tenant, e.old, e.new) for e in entries] == [
+        ("publish_customization", None, "1.0.0", "1.1.0"),
+        ("disable_customization", tenant, True, False),
+        ("enable_customization", tenant, False, True),
+        ("publish_customization", None, None, "1.0.0"),
+    ]
+    assert all(e.actor == ADMIN.name for e in entries)
+
+
+async def test_a_tenant_dropped_from_the_manifest_loses_its_state_audited(services, tenant):
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    await services.registry.publish(ADMIN, registration(tenants=(tenant, "other")))
+    await services.registry.set_enabled(ADMIN, "other", "acme-branding", True)
+    updated = await services.registry.publish(ADMIN, registration(version="2.0.0"))
+    assert updated.enabled_for == ()
+    entries = await services.audit.list(ADMIN, tenant="other", key="customization:acme-branding")
+    assert [(e.action, e.old, e.new) for e in entries] == [
+        ("drop_customization_tenant", True, None),
+        ("enable_customization", False, True),
+    ]
+    assert "no longer listed" in entries[0].reason
