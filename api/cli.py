@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 from api.release_cli import readiness_command, release_app
 from core.config import Config
 from core.errors import TailorError
+
+if TYPE_CHECKING:
+    from core.services import Services
 
 T = TypeVar("T")
 
@@ -58,7 +61,7 @@ def run(coro_factory: Callable[[], Awaitable[T]]) -> T:
         raise typer.Exit(2) from None
 
 
-async def _services(url: str | None, migrate: bool = False):  # noqa: ANN202
+async def _services(url: str | None, migrate: bool = False) -> Services:
     from core.db import ensure_schema
     from core.services import Services
 
@@ -69,6 +72,37 @@ async def _services(url: str | None, migrate: bool = False):  # noqa: ANN202
         await services.close()
         raise
     return services
+
+
+def run_with_services(
+    url: str | None,
+    call: Callable[[Services], Awaitable[T]],
+    *,
+    migrate: bool = False,
+    installed: bool = False,
+) -> T:
+    """Open the services on ``url``, run ``call``, close them; expected errors exit 2.
+    ``installed``: tell readiness which customizations' code is installed here
+    (loads the plugin runtime), so registered-but-missing ones are reported."""
+
+    async def go() -> T:
+        services = await _services(url, migrate)
+        runtime = None
+        try:
+            if installed:
+                from plugins.runtime import PluginRuntime
+
+                runtime = PluginRuntime.load()
+                services = services.with_installed(
+                    frozenset(loaded.name for loaded in runtime.installed())
+                )
+            return await call(services)
+        finally:
+            if runtime is not None:
+                await runtime.close()
+            await services.close()
+
+    return run(go)
 
 
 # -- serve --------------------------------------------------------------------
@@ -296,15 +330,10 @@ def token_create(
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
 
-    async def go():  # noqa: ANN202
-        services = await _services(database_url)
-        try:
-            expires = timedelta(days=expires_in_days) if expires_in_days is not None else None
-            return await services.tokens.create(role, tenant or (), label, expires)
-        finally:
-            await services.close()
-
-    secret, info = run(go)
+    expires = timedelta(days=expires_in_days) if expires_in_days is not None else None
+    secret, info = run_with_services(
+        database_url, lambda services: services.tokens.create(role, tenant or (), label, expires)
+    )
     err.print(
         f"created {info.role.value} token {info.prefix}... "
         f"({'tenants: ' + ', '.join(info.tenants) if info.tenants else 'all tenants'}"
@@ -318,17 +347,10 @@ def token_create(
 def token_list(database_url: DatabaseOption = None) -> None:
     """List tokens (prefix, role, scope, state); never the secrets."""
 
-    async def go():  # noqa: ANN202
-        services = await _services(database_url)
-        try:
-            return await services.tokens.list()
-        finally:
-            await services.close()
-
     table = Table()
     for col in ("prefix", "label", "role", "tenants", "expires", "state"):
         table.add_column(col)
-    for t in run(go):
+    for t in run_with_services(database_url, lambda services: services.tokens.list()):
         table.add_row(
             t.prefix,
             t.label,
@@ -347,14 +369,7 @@ def token_revoke(
 ) -> None:
     """Revoke a token: it stops working at once."""
 
-    async def go():  # noqa: ANN202
-        services = await _services(database_url)
-        try:
-            return await services.tokens.revoke(prefix)
-        finally:
-            await services.close()
-
-    info = run(go)
+    info = run_with_services(database_url, lambda services: services.tokens.revoke(prefix))
     out.print(f"revoked {info.prefix}... ({info.label})")
 
 

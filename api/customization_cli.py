@@ -83,19 +83,6 @@ def check(
         raise typer.Exit(2)
 
 
-def _services_command(database_url: str | None, go):  # noqa: ANN001, ANN202
-    from api.cli import _services, run
-
-    async def wrapped():  # noqa: ANN202
-        services = await _services(database_url)
-        try:
-            return await go(services)
-        finally:
-            await services.close()
-
-    return run(wrapped)
-
-
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
@@ -121,7 +108,7 @@ def publish(
 
     Example: tailor customization publish customizations/hooli_ui_defaults --enable
     """
-    from api.cli import out
+    from api.cli import out, run_with_services
 
     async def go(services: Services):  # noqa: ANN202
         runtime = PluginRuntime(Catalog.installed(), RuntimeOptions(directories=[]))
@@ -135,7 +122,7 @@ def publish(
                 enabled.append(tenant)
         return registration, enabled
 
-    registration, enabled = _services_command(database_url, go)
+    registration, enabled = run_with_services(database_url, go)
     hooks = ", ".join(f"{h.hook}({', '.join(h.params)})" for h in registration.hooks)
     out.print(
         f"published {registration.name} {registration.manifest.version}: {hooks}"
@@ -153,14 +140,14 @@ def enable_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Turn a published customization on (or off with --disable) for one tenant."""
-    from api.cli import out
+    from api.cli import out, run_with_services
 
     async def go(services: Services):  # noqa: ANN202
         return await services.registry.set_enabled(
             Principal.system(CLI_ACTOR), tenant, name, not disable
         )
 
-    registration = _services_command(database_url, go)
+    registration = run_with_services(database_url, go)
     out.print(
         f"{registration.name}: enabled for {', '.join(registration.enabled_for) or 'no tenant'}"
     )
@@ -175,7 +162,7 @@ def list_command(
 ) -> None:
     """Customizations installed here and/or registered, with their state per tenant,
     hooks and health (calls, failures)."""
-    from api.cli import out
+    from api.cli import out, run_with_services
 
     async def go(services: Services):  # noqa: ANN202
         principal = Principal.system(CLI_ACTOR)
@@ -185,7 +172,7 @@ def list_command(
             registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
         )
 
-    found = _services_command(database_url, go)
+    found = run_with_services(database_url, go)
     if format == "json":
         rows = [
             {
@@ -232,7 +219,7 @@ def doctor(database_url: DatabaseUrl = None) -> None:
     """Drift between the code installed here and the registry: installed but not
     published, published but not installed (or refused), version mismatches. Also
     lists refused customizations with their reasons. Exit status 1 on drift."""
-    from api.cli import out
+    from api.cli import out, run_with_services
 
     async def go(services: Services):  # noqa: ANN202
         principal = Principal.system(CLI_ACTOR)
@@ -240,7 +227,7 @@ def doctor(database_url: DatabaseUrl = None) -> None:
         runtime = PluginRuntime.load()
         return statuses(registrations, runtime.installed(), runtime.refused(), principal)
 
-    found = _services_command(database_url, go)
+    found = run_with_services(database_url, go)
     drift = [d for s in found for d in s.drift]
     for s in found:
         for problem in s.problems:

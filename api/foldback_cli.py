@@ -94,16 +94,13 @@ def foldback_command(
     """Which customizations should the product absorb? Candidates ranked by breadth
     (distinct tenants) and upgrade cost (blockers caused across planned releases),
     never by what a client pays; plus settings and customizations nobody uses."""
-    from api.cli import _services, out, run
+    from api.cli import out, run_with_services
 
-    async def go() -> FoldbackReport:
-        services = await _services(database_url)
-        try:
-            return await services.foldback.candidates(CLI_ACTOR, limit)
-        finally:
-            await services.close()
-
-    report = run(go)
+    report = run_with_services(
+        database_url,
+        lambda services: services.foldback.candidates(CLI_ACTOR, limit),
+        installed=True,
+    )
     if fmt is OutputFormat.JSON:
         print(json.dumps(foldback_dict(report), indent=2, default=str))
     elif fmt is OutputFormat.MARKDOWN:

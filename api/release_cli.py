@@ -127,19 +127,12 @@ def release_list(
     """Registered releases, oldest first."""
     from rich.table import Table
 
-    from api.cli import _services, out, run
-
-    async def go():  # noqa: ANN202
-        services = await _services(database_url)
-        try:
-            return await services.releases.list(CLI_ACTOR)
-        finally:
-            await services.close()
+    from api.cli import out, run_with_services
 
     table = Table()
     for col in ("version", "status", "settings", "extension points", "supersedes"):
         table.add_column(col)
-    for r in run(go):
+    for r in run_with_services(database_url, lambda services: services.releases.list(CLI_ACTOR)):
         table.add_row(
             r.version,
             r.status,
@@ -200,17 +193,14 @@ def readiness_command(
 ) -> None:
     """Can the tenants go to TARGET? Findings per tenant, customization statuses and
     the unblock plan. Exit status 1 when any tenant in scope is blocked, 2 on bad input."""
-    from api.cli import _services, out, run
+    from api.cli import out, run_with_services
     from api.readiness_render import readiness_json, readiness_markdown, readiness_table
 
-    async def go():  # noqa: ANN202
-        services = await _services(database_url)
-        try:
-            return await services.readiness.readiness(CLI_ACTOR, target, tenant or None)
-        finally:
-            await services.close()
-
-    report = run(go)
+    report = run_with_services(
+        database_url,
+        lambda services: services.readiness.readiness(CLI_ACTOR, target, tenant or None),
+        installed=True,
+    )
     if fmt is OutputFormat.JSON:
         print(readiness_json(report))
     elif fmt is OutputFormat.MARKDOWN:
