@@ -1,0 +1,137 @@
+"""The documentation follows the code: the generated hook reference is current,
+and the README and docs/readiness.md name everything users can call or see."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from api.cli import app
+from api.schema import build_schema
+from core import foldback, readiness
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+READINESS_MD = (ROOT / "docs" / "readiness.md").read_text(encoding="utf-8")
+
+
+def _gen_hooks():
+    spec = importlib.util.spec_from_file_location("gen_hooks", ROOT / "docs" / "gen_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hook_reference_is_up_to_date():
+    gen = _gen_hooks()
+    current = gen.HOOKS_MD.read_text(encoding="utf-8")
+    assert gen.BEGIN in current and gen.END in current
+    assert gen.updated(current, gen.render()) == current, (
+        "docs/hooks.md is out of date with the hookspecs: run python docs/gen_hooks.py"
+    )
+
+
+def test_hook_reference_covers_every_hookspec():
+    gen = _gen_hooks()
+    from plugins.catalog import spec_functions
+
+    text = gen.HOOKS_MD.read_text(encoding="utf-8")
+    for _source, module, _file in gen.SPEC_MODULES:
+        for function in spec_functions(module):
+            assert f"### `{function.__name__}`" in text
+
+
+def test_quick_start_commands_are_in_the_readme():
+    assert "tailor serve --demo" in README
+    assert (
+        "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/tailor serve --demo"
+        in README
+    )
+    assert (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && "
+        ".venv/bin/python -m pytest -q" in README
+    )
+
+
+def _commands(group, prefix: str = "tailor") -> list[str]:
+    found = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        if hasattr(command, "commands"):  # a group
+            found.extend(_commands(command, path))
+        else:
+            found.append(path)
+    return found
+
+
+def test_readme_names_every_cli_command():
+    commands = _commands(typer.main.get_command(app))
+    assert len(commands) > 10
+    missing = [c for c in commands if f"`{c}" not in README]
+    assert not missing, f"README.md does not document: {missing}"
+
+
+def test_readme_names_every_root_field():
+    schema = build_schema()._schema
+    fields = [*schema.query_type.fields, *schema.mutation_type.fields]
+    missing = [f for f in fields if f"`{f}" not in README]
+    assert not missing, f"README.md does not document the root fields: {missing}"
+
+
+def test_readme_names_every_environment_variable():
+    from dataclasses import fields
+
+    from api.limits import GraphQLLimits
+
+    # quoted names (os.environ.get("TAILOR_..."), envvar="TAILOR_...") and the limits,
+    # read as "TAILOR_" + field name
+    names = {"TAILOR_" + f.name.upper() for f in fields(GraphQLLimits)}
+    for package in ("api", "core", "plugins"):
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            names.update(re.findall(r"[\"'](TAILOR_[A-Z_]*[A-Z])[\"']", text))
+    assert "TAILOR_DATABASE_URL" in names
+    missing = sorted(n for n in names if f"`{n}`" not in README)
+    assert not missing, f"README.md does not document: {missing}"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [c.value for c in readiness.Code],
+        [s.value for s in readiness.Severity],
+        [s.value for s in readiness.TenantStatus],
+        [s.value for s in readiness.CustomizationStatus],
+        [k.value for k in foldback.EvidenceKind],
+        ["SETTING_NEVER_OVERRIDDEN", "CUSTOMIZATION_NEVER_ENABLED"],
+    ],
+    ids=["codes", "severities", "tenant-statuses", "customization-statuses", "evidence", "retire"],
+)
+def test_readiness_doc_names_every_value(values):
+    missing = [v for v in values if f"`{v}`" not in READINESS_MD]
+    assert not missing, f"docs/readiness.md does not document: {missing}"
+
+
+def test_readiness_doc_severities_match_the_code():
+    for code, severity in readiness.SEVERITY.items():
+        row = re.search(rf"^\| `{code.value}` \| (\w+) \|", READINESS_MD, re.MULTILINE)
+        assert row, f"no table row for {code.value}"
+        assert row.group(1) == severity.value, code.value
+
+
+def test_readiness_doc_level_d_codes_match_the_code():
+    line = next(line for line in READINESS_MD.splitlines() if line.startswith("| `D` |"))
+    assert sorted(re.findall(r"`([A-Z]+_[A-Z_]+)`", line)) == sorted(
+        c.value for c in readiness.LEVEL_D_CODES
+    )
+
+
+def test_readiness_doc_fold_back_weights_match_the_code():
+    assert (
+        f"score = {foldback.BREADTH_WEIGHT} x distinct tenants + {foldback.COST_WEIGHT} x blockers"
+        in READINESS_MD
+    )
