@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from core import product
 from core.auth import Principal
 from core.extension_points import ExtensionPoint
-from core.releases import RELEASED, ReleaseManifest
+from core.releases import PLANNED, RELEASED, ReleaseManifest
 from core.services import Services
 
 #: gives the extension points valid in a version (the plugin runtime supplies it;
@@ -38,9 +38,12 @@ async def sync_product_releases(
 ) -> list[str]:
     """Register every release of the product's history that is missing.
     Returns the versions added. Idempotent."""
-    existing = {r.version for r in await services.releases.list(Principal.system())}
+    existing = {r.version: r.status for r in await services.releases.list(Principal.system())}
     added = []
     for version in product.RELEASE_HISTORY:
+        if existing.get(version) == PLANNED:
+            # the running code has reached a release that was imported as planned
+            await services.releases.promote(version, Principal.system("bootstrap"))
         if version not in existing:
             await services.releases.register(
                 product_manifest(version, extension_points),

@@ -296,10 +296,11 @@ def evaluate(
     ``installed_names`` is the set of customizations whose code is installed here;
     ``None`` means unknown (no NOT_INSTALLED findings). ``history`` holds the other
     releases' manifests, for evidence on removed hooks and settings."""
-    past = History([m for m in history if m.version != target.version])
+    history = [m for m in history if m.version != target.version]
+    past = History(history)
     version = target.parsed
     in_scope = {t.slug for t in tenants}
-    targets = _TargetIndex(target)
+    targets = _TargetIndex(target, history)
 
     custom_reports: list[CustomizationReadiness] = []
     enabled: dict[str, list[CustomizationReadiness]] = {}
@@ -369,12 +370,18 @@ def _tenant_status(findings: Iterable[Finding]) -> TenantStatus:
 class _TargetIndex:
     """The target manifest, indexed for look-ups."""
 
-    def __init__(self, manifest: ReleaseManifest) -> None:
+    def __init__(self, manifest: ReleaseManifest, earlier: Iterable[ReleaseManifest] = ()) -> None:
         self.manifest = manifest
         self.hooks = {p.name: p for p in manifest.extension_points}
         self.settings = {d.key: d for d in manifest.settings}
         self.renames = manifest.renames
-        self.supersedes = set(manifest.supersedes)
+        #: capability -> the first release up to the target that supersedes it:
+        #: folding a capability back is cumulative
+        self.superseded_in: dict[str, str] = {}
+        for m in sorted((*earlier, manifest), key=lambda m: m.parsed):
+            if m.parsed <= manifest.parsed:
+                for capability in m.supersedes:
+                    self.superseded_in.setdefault(capability, m.version)
 
 
 # -- customizations ----------------------------------------------------------------
@@ -429,10 +436,12 @@ def _customization(
     for key in sorted(set(reg.setting_keys)):
         _setting_reference(key, target, version, past, add, name)
 
-    if m.capability and m.capability in target.supersedes:
+    if m.capability and m.capability in target.superseded_in:
+        since = target.superseded_in[m.capability]
         add(
             Code.SUPERSEDED_BY_CORE,
-            f"{tv} supersedes the capability {m.capability!r} that {name} provides",
+            f"{since} supersedes the capability {m.capability!r} that {name} provides"
+            + ("" if since == tv else f" (and so does {tv})"),
             f"retire {name} when upgrading: disable it for its tenants and use the "
             f"product's {m.capability!r} instead",
             capability=m.capability,

@@ -223,6 +223,13 @@ class ReadinessService:
             raise InvalidInputError(
                 "target", f"{target} is older than {tenant!r}'s release {current}: no downgrades"
             )
+        if report.target_status == PLANNED:
+            raise InvalidInputError(
+                "target",
+                f"{target} is a planned release: its code is not running here, so no tenant "
+                f"can run it yet (readiness can be checked). Deploying Tailor {target} "
+                "registers it as released; then upgrade.",
+            )
         blockers = tuple(f for f in result.findings if f.severity is Severity.BLOCKER)
         if blockers and not force:
             raise UpgradeBlockedError(tenant, target, blockers)

@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
 from core.definitions import SettingDefinition
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.extension_points import ExtensionPoint
-from core.models import Release, SettingDefinitionRow
+from core.models import AuditEntry, Release, SettingDefinitionRow
 
 T = TypeVar("T")
 
@@ -265,6 +265,30 @@ class ReleaseService:
                 raise AlreadyExistsError("release", manifest.version)
             release = await _insert(session, manifest)
             return _info(release, len(manifest.settings))
+
+    async def promote(self, version: str, principal: Principal) -> bool:
+        """Mark a planned release as released (the running code has reached it).
+        Returns whether anything changed; the change is audited."""
+        principal.can_import_releases()
+        async with self._sessions.begin() as session:
+            changed = await session.execute(
+                update(Release)
+                .where(Release.version == version, Release.status == PLANNED)
+                .values(status=RELEASED)
+                .returning(Release.id)
+            )
+            if changed.scalar_one_or_none() is None:
+                return False
+            session.add(
+                AuditEntry(
+                    actor=principal.name,
+                    action="release_released",
+                    key=f"release:{version}",
+                    old=PLANNED,
+                    new=RELEASED,
+                )
+            )
+            return True
 
     async def list(self, principal: Principal) -> list[ReleaseInfo]:
         principal.can_read_product()

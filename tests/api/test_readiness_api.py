@@ -99,7 +99,12 @@ async def test_readiness_scope_and_errors(planned_api):
     assert unknown["code"] == "NOT_FOUND" and "3.0" in unknown["message"]
 
 
-async def test_upgrade_tenant_refuses_then_forces(planned_api):
+async def test_upgrade_tenant_refuses_then_forces(planned_api, services):
+    planned = (await planned_api.gql(UPGRADE, {"tenant": "other", "target": "3.0"}))["data"][
+        "upgradeTenant"
+    ]
+    assert planned["__typename"] == "InvalidInput" and "planned release" in planned["message"]
+    await services.releases.promote("3.0", services_admin())  # the 3.0 code is deployed
     refused = (await planned_api.gql(UPGRADE, {"tenant": "other", "target": "3.0"}))["data"][
         "upgradeTenant"
     ]

@@ -354,3 +354,18 @@ def test_real_plugin_package(tmp_path, target, expected):
     )
     manifest = {"2.0": V20, "3.0": V30}[target]
     assert codes(run(manifest, [registration]), "approval")[0] == expected
+
+
+def test_supersedes_is_cumulative_across_releases():
+    # 2.0 folded "multi-currency-rounding" into the product; 3.0 does not repeat it
+    assert "multi-currency-rounding" in V20.supersedes
+    assert "multi-currency-rounding" not in V30.supersedes
+    for target in (V20, V30):
+        found, c = codes(run(target, [reg(capability="multi-currency-rounding")]))
+        assert Code.SUPERSEDED_BY_CORE in found, target.version
+        assert c.status is CustomizationStatus.OBSOLETE
+        (finding,) = [f for f in c.findings if f.code is Code.SUPERSEDED_BY_CORE]
+        assert finding.message.startswith("2.0 supersedes")
+    # a later release's supersedes does not reach back to an earlier target
+    found, _ = codes(run(V20, [reg(capability="order-approval-routing")]))
+    assert Code.SUPERSEDED_BY_CORE not in found

@@ -112,6 +112,7 @@ def loads_dict(data):
 
 
 async def test_upgrade_refuses_blocked_and_forces_with_reason(planned):
+    await planned.releases.promote("3.0", ADMIN)  # the 3.0 code is deployed
     await planned.tenants.create(ADMIN, "blk", "Blocked Co", "2.0")
     await planned.settings.set(ADMIN, "blk", "tax.rounding.per_line", False)
     with pytest.raises(UpgradeBlockedError) as exc:
@@ -131,6 +132,7 @@ async def test_upgrade_refuses_blocked_and_forces_with_reason(planned):
 
 
 async def test_upgrade_ready_tenant_and_bad_requests(planned, tenant):
+    await planned.releases.promote("3.0", ADMIN)  # the 3.0 code is deployed
     result = await planned.readiness.upgrade(ADMIN, tenant, "3.0")
     assert not result.forced and result.to_release == "3.0"
     with pytest.raises(InvalidInputError):
@@ -140,3 +142,23 @@ async def test_upgrade_ready_tenant_and_bad_requests(planned, tenant):
     consultant = Principal(Role.CONSULTANT, "c", frozenset({tenant}))
     with pytest.raises(PermissionDeniedError):
         await planned.readiness.upgrade(consultant, tenant, "3.0")
+
+
+async def test_no_tenant_moves_to_a_planned_release_until_its_code_runs(planned, monkeypatch):
+    from core import product
+    from core.bootstrap import sync_product_releases
+
+    await planned.tenants.create(ADMIN, "fresh", "Fresh", "2.0")
+    with pytest.raises(InvalidInputError, match="planned release") as caught:
+        await planned.readiness.upgrade(ADMIN, "fresh", "3.0", force=True, reason="try")
+    assert caught.value.field == "target"
+    assert (await planned.tenants.get(ADMIN, "fresh")).release == "2.0"
+
+    # deploying the 3.0 code registers 3.0 as released (audited); then tenants may move
+    monkeypatch.setattr(product, "RELEASE_HISTORY", (*product.RELEASE_HISTORY, "3.0"))
+    await sync_product_releases(planned)
+    assert (await planned.releases.get("3.0", ADMIN)).status == "released"
+    audit = [e for e in await planned.audit.list(ADMIN) if e.action == "release_released"]
+    assert [(e.key, e.old, e.new) for e in audit] == [("release:3.0", "planned", "released")]
+    moved = await planned.readiness.upgrade(ADMIN, "fresh", "3.0", force=True, reason="go")
+    assert (moved.from_release, moved.to_release) == ("2.0", "3.0")
