@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection, SchemaExtension
@@ -23,6 +23,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from api.bearer import bearer_principal
 from api.context import Context
 from api.http import (
     BAD_REQUEST,
@@ -36,6 +37,7 @@ from api.http import (
 )
 from api.limits import GraphQLLimits, LimitsExtension
 from api.logging import RequestLog, request_id_from
+from api.pages import ReadinessPage
 from api.schema import build_schema
 from core.auth import Principal
 from core.db import check_reachable
@@ -228,16 +230,7 @@ class Authenticate:
         await self.app(scope, receive, send)
 
     async def _principal(self, request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, secret = header.partition(" ")
-        if not header:
-            raise AuthenticationError(
-                "missing bearer token: send 'Authorization: Bearer <token>' "
-                "(create one with 'tailor token create')"
-            )
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
-        return await self.services.tokens.authenticate(secret.strip())
+        return await bearer_principal(self.services, request.headers.get("authorization"))
 
 
 def create_app(services: Services, options: AppOptions | None = None) -> Starlette:
@@ -268,6 +261,12 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
                 RequestLog(Authenticate(ProtocolGuard(graphql, options.limits), services)),
             ),
             Route("/healthz", healthz, methods=["GET"]),
+            # release managers' readiness page (HTML; bearer token in the header)
+            Route(
+                "/readiness",
+                RequestLog(request_response(ReadinessPage(services))),
+                methods=["GET"],
+            ),
         ],
         lifespan=lifespan,
     )
