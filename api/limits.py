@@ -174,21 +174,26 @@ def violations(cost: DocumentCost, limits: GraphQLLimits) -> Iterator[str]:
         )
 
 
+class _NulFinder(Visitor):
+    """Stops at the first string literal holding a NUL character."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> Any:
+        if "\x00" in node.value:
+            self.found = True
+            return BREAK
+        return None
+
+
 def _has_nul(document: DocumentNode, variables: Any) -> bool:
     """NUL characters have no business in a setting, slug or reason, and some
     databases (PostgreSQL) refuse them: refuse them up front, clearly."""
-    found = False
-
-    class Finder(Visitor):
-        def enter_string_value(self, node: StringValueNode, *_args: Any) -> Any:
-            nonlocal found
-            if "\x00" in node.value:
-                found = True
-                return BREAK
-            return None
-
-    visit(document, Finder())
-    return found or _value_has_nul(variables)
+    finder = _NulFinder()
+    visit(document, finder)
+    return finder.found or _value_has_nul(variables)
 
 
 def _value_has_nul(value: Any) -> bool:

@@ -8,6 +8,7 @@ called once per batch (one resolution, one write), never once per setting.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,11 @@ ALL_CUSTOMIZATIONS = "*"
 #: default time budget, in seconds, for one batch call into a tenant's hooks
 DEFAULT_HOOK_TIMEOUT = 2.0
 
-FailureListener = Callable[[str, HookFailure], None]
+#: ``on_failure(tenant, failure)``: a plain function, or a coroutine function (awaited
+#: inside the request, e.g. to write health counters). It may answer a more precise
+#: :class:`HookFailure` for a failure of the whole batch (customization ``"*"``): the
+#: plugin runtime knows whose hook was running when the budget ran out.
+FailureListener = Callable[[str, HookFailure], Awaitable[HookFailure | None] | HookFailure | None]
 
 
 class GuardedHooks:
@@ -122,7 +127,9 @@ class GuardedHooks:
     over budget or answers with the wrong type becomes a :class:`HookFailure`
     and the caller serves the non-customized value. Every failure, including the
     ones the runner reports itself, goes to ``on_failure(tenant, failure)`` so the
-    registry can record the customization's health.
+    registry can record the customization's health. For a failure of the whole
+    batch the listener may answer the customization it is attributable to; the
+    caller then sees that failure instead of the ``"*"`` one.
 
     The budget is enforced on the awaitable: runners must not block the event
     loop (synchronous hook code belongs in a worker thread).
@@ -149,9 +156,9 @@ class GuardedHooks:
             isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], SettingDefinition)
             for item in outcome.definitions
         ):
-            failure = self._wrong_type(tenant, hook, outcome, "DefinitionsOutcome")
+            failure = await self._wrong_type(tenant, hook, outcome, "DefinitionsOutcome")
             return DefinitionsOutcome(failures=(failure,))
-        self._report(tenant, outcome.failures)
+        await self._report(tenant, outcome.failures)
         return outcome
 
     async def resolve_settings(
@@ -166,9 +173,9 @@ class GuardedHooks:
         if not isinstance(outcome, ResolveOutcome) or not all(
             isinstance(v, CustomizedValue) for v in outcome.values
         ):
-            failure = self._wrong_type(tenant, hook, outcome, "ResolveOutcome")
+            failure = await self._wrong_type(tenant, hook, outcome, "ResolveOutcome")
             return ResolveOutcome(failures=(failure,))
-        self._report(tenant, outcome.failures)
+        await self._report(tenant, outcome.failures)
         return outcome
 
     async def validate_setting(
@@ -181,9 +188,9 @@ class GuardedHooks:
         if isinstance(outcome, HookFailure):
             return ValidationOutcome(failures=(outcome,))
         if not isinstance(outcome, ValidationOutcome):
-            failure = self._wrong_type(tenant, hook, outcome, "ValidationOutcome")
+            failure = await self._wrong_type(tenant, hook, outcome, "ValidationOutcome")
             return ValidationOutcome(failures=(failure,))
-        self._report(tenant, outcome.failures)
+        await self._report(tenant, outcome.failures)
         return outcome
 
     async def setting_changed(
@@ -206,8 +213,8 @@ class GuardedHooks:
         if not isinstance(outcome, Sequence) or not all(
             isinstance(f, HookFailure) for f in outcome
         ):
-            return (self._wrong_type(tenant, hook, outcome, "a sequence of HookFailure"),)
-        self._report(tenant, outcome)
+            return (await self._wrong_type(tenant, hook, outcome, "a sequence of HookFailure"),)
+        await self._report(tenant, outcome)
         return tuple(outcome)
 
     async def _call(self, tenant: str, hook: str, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -217,21 +224,50 @@ class GuardedHooks:
             message = f"did not answer within its {self.timeout:g}s time budget"
         except Exception as exc:  # a customization's own bug, whatever it is
             message = f"raised {type(exc).__name__}: {exc}"
-        return self._failed(tenant, HookFailure(ALL_CUSTOMIZATIONS, hook, message))
+        return await self._failed(tenant, HookFailure(ALL_CUSTOMIZATIONS, hook, message))
 
-    def _wrong_type(self, tenant: str, hook: str, outcome: Any, expected: str) -> HookFailure:
+    async def _wrong_type(self, tenant: str, hook: str, outcome: Any, expected: str) -> HookFailure:
         message = f"answered {type(outcome).__name__} instead of {expected}"
-        return self._failed(tenant, HookFailure(ALL_CUSTOMIZATIONS, hook, message))
+        return await self._failed(tenant, HookFailure(ALL_CUSTOMIZATIONS, hook, message))
 
-    def _failed(self, tenant: str, failure: HookFailure) -> HookFailure:
-        self._report(tenant, (failure,))
-        return failure
+    async def _failed(self, tenant: str, failure: HookFailure) -> HookFailure:
+        """Report a failure of the whole batch; the listener may attribute it."""
+        attributed = await self._notify(tenant, failure)
+        return attributed if isinstance(attributed, HookFailure) else failure
 
-    def _report(self, tenant: str, failures: Sequence[HookFailure]) -> None:
+    async def _report(self, tenant: str, failures: Sequence[HookFailure]) -> None:
         if self.on_failure is None:
             return
         for failure in failures:
-            try:
-                self.on_failure(tenant, failure)
-            except Exception:  # recording health must never break the request
-                log.exception("recording a hook failure for tenant %r failed", tenant)
+            await self._notify(tenant, failure)
+
+    async def _notify(self, tenant: str, failure: HookFailure) -> HookFailure | None:
+        if self.on_failure is None:
+            return None
+        try:
+            answer = self.on_failure(tenant, failure)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except Exception:  # recording health must never break the request
+            log.exception("recording a hook failure for tenant %r failed", tenant)
+            return None
+        return answer if isinstance(answer, HookFailure) else None
+
+
+def chain_listeners(*listeners: FailureListener | None) -> FailureListener | None:
+    """One listener calling each of ``listeners`` in turn; the last attribution wins."""
+    present = [listener for listener in listeners if listener is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    async def chained(tenant: str, failure: HookFailure) -> HookFailure | None:
+        attributed = None
+        for listener in present:
+            answer = listener(tenant, failure)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if isinstance(answer, HookFailure):
+                attributed = answer
+        return attributed
+
+    return chained

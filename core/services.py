@@ -10,7 +10,7 @@ from core.audit import AuditService
 from core.auth import Principal
 from core.db import create_engine, sessionmaker
 from core.foldback_service import FoldbackService
-from core.hooks import DEFAULT_HOOK_TIMEOUT, FailureListener, HookRunner
+from core.hooks import DEFAULT_HOOK_TIMEOUT, FailureListener, HookRunner, chain_listeners
 from core.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import ReleaseService
@@ -46,6 +46,8 @@ class Services:
     foldback: FoldbackService
     #: each hook batch's time budget, kept for :meth:`with_hooks`
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
+    #: who hears of hook failures, kept for :meth:`with_hooks`
+    on_hook_failure: FailureListener | None = None
 
     @classmethod
     def from_engine(
@@ -73,6 +75,7 @@ class Services:
             readiness=readiness,
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
             hook_timeout=hook_timeout,
+            on_hook_failure=on_hook_failure,
         )
 
     @classmethod
@@ -87,9 +90,17 @@ class Services:
             create_engine(url), hooks, hook_timeout=hook_timeout, on_hook_failure=on_hook_failure
         )
 
-    def with_hooks(self, hooks: HookRunner) -> Services:
-        """The same services, with settings calling ``hooks`` (the plugin runtime)."""
-        return replace(self, settings=SettingsService(self.sessions, hooks, self.hook_timeout))
+    def with_hooks(
+        self, hooks: HookRunner, on_hook_failure: FailureListener | None = None
+    ) -> Services:
+        """The same services, with settings calling ``hooks`` (the plugin runtime);
+        hook failures go to this instance's listener, then to ``on_hook_failure``."""
+        listener = chain_listeners(self.on_hook_failure, on_hook_failure)
+        return replace(
+            self,
+            settings=SettingsService(self.sessions, hooks, self.hook_timeout, listener),
+            on_hook_failure=listener,
+        )
 
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""

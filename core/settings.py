@@ -40,6 +40,8 @@ CUSTOMIZATION_PREFIX = "CUSTOMIZATION:"
 WRITE_RETRIES = 5
 #: what the audit log records instead of a secret setting's value
 SECRET_MARK = "<secret>"
+#: parsed definitions kept per service (a few releases' catalogs)
+MAX_PARSED = 50_000
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,9 @@ class SettingsService:
         #: every hook call is guarded: a time budget, and a customization that
         #: raises or answers nonsense becomes a HookFailure for its tenant only
         self._hooks: HookRunner = GuardedHooks(hooks or NoHooks(), hook_timeout, on_hook_failure)
+        #: (release id, key) -> (stored JSON, definition built from it): a resolution
+        #: re-reads the rows but rebuilds only definitions whose stored JSON differs
+        self._parsed: dict[tuple[int, str], tuple[Mapping[str, Any], SettingDefinition]] = {}
 
     # -- reading ---------------------------------------------------------------
     async def resolve(
@@ -192,8 +197,18 @@ class SettingsService:
         )
         query = _filter(query, SettingDefinitionRow.key, keys, prefix)
         rows = await session.scalars(query)
-        definitions = [stored_definition(d) for d in rows]
-        return {d.key: d for d in definitions}
+        parsed = self._parsed
+        if len(parsed) > MAX_PARSED:
+            parsed.clear()
+        out: dict[str, SettingDefinition] = {}
+        release = ref.release_id
+        for data in rows:
+            key = data["key"]
+            cached = parsed.get((release, key))
+            if cached is None or cached[0] != data:
+                cached = parsed[(release, key)] = (data, stored_definition(data))
+            out[key] = cached[1]
+        return out
 
     # -- writing ---------------------------------------------------------------
     async def set(

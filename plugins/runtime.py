@@ -16,6 +16,14 @@ implements :class:`core.hooks.HookRunner`.
 * Fault isolation: an exception, a result of the wrong shape or a call running
   past the time budget (``hook_timeout``) becomes a :class:`HookFailure` for that
   tenant's request; the caller falls back to the non-customized value.
+* The services' batch budget: ``core.hooks.GuardedHooks`` gives each batch call
+  a time budget of its own and cancels the batch when it runs out. The runtime
+  notes whose hook call was running when it was cancelled, and
+  :meth:`PluginRuntime.on_hook_failure` (wired by ``plugins.wiring.attach``)
+  charges that batch failure to that customization: a failure and its
+  ``last_error``, written at once, and the request's error names it. A batch
+  failure during which no customization code ran (the runtime's own work, e.g.
+  reading the enabled map) is not charged to any customization: it is logged.
 * Health: calls and failures are counted in memory and written in ONE statement
   (``RegistryService.record_health``) at the end of a resolution, validation or
   change notification (``tailor_register_settings`` counts ride along with the
@@ -43,6 +51,7 @@ from core.customizations import Registration
 from core.definitions import SettingDefinition
 from core.errors import InvalidInputError, TailorError
 from core.hooks import (
+    ALL_CUSTOMIZATIONS,
     CustomizedValue,
     DefinitionsOutcome,
     HookFailure,
@@ -96,6 +105,10 @@ class HookTimeout(Exception):
     pass
 
 
+#: seconds an interrupted call waits for the batch failure that explains it
+INTERRUPTED_TTL = 60.0
+
+
 @dataclass
 class _Counter:
     calls: int = 0
@@ -121,6 +134,9 @@ class PluginRuntime:
         self._counters: dict[str, _Counter] = {}
         self._flushed_at = time.monotonic()
         self._executor: ThreadPoolExecutor | None = None
+        #: (tenant, batch hook) -> [(customization, hook, monotonic time)]: calls
+        #: cancelled mid-flight, waiting for the batch failure that explains them
+        self._interrupted: dict[tuple[str, str], list[tuple[str, str, float]]] = {}
 
     # -- building ---------------------------------------------------------------
     @classmethod
@@ -247,7 +263,26 @@ class PluginRuntime:
         return sorted(caller.get_hookimpls(), key=lambda impl: impl.plugin_name)
 
     async def _call(
-        self, impl: Any, kwargs: Mapping[str, Any], run: Callable[..., Any] | None = None
+        self,
+        tenant: str,
+        batch: str,
+        hook: str,
+        impl: Any,
+        kwargs: Mapping[str, Any],
+        run: Callable[..., Any] | None = None,
+    ) -> Any:
+        """Call one implementation of ``hook``. ``batch`` is the runner method's
+        hook (what the services' guard reports when the batch as a whole fails)."""
+        try:
+            return await self._call_impl(impl, kwargs, run)
+        except asyncio.CancelledError:
+            self._prune_interrupted()
+            entry = (impl.plugin_name, hook, time.monotonic())
+            self._interrupted.setdefault((tenant, batch), []).append(entry)
+            raise
+
+    async def _call_impl(
+        self, impl: Any, kwargs: Mapping[str, Any], run: Callable[..., Any] | None
     ) -> Any:
         function = run or impl.function
         args = {} if run is not None else {name: kwargs[name] for name in impl.argnames}
@@ -274,7 +309,7 @@ class PluginRuntime:
         for impl in await self._impls(tenant, hook):
             name = impl.plugin_name
             try:
-                result = await self._call(impl, kwargs)
+                result = await self._call(tenant, hook, hook, impl, kwargs)
             except Exception as exc:
                 failure = self._fail(tenant, name, hook, exc)
                 out.append((name, None, failure))
@@ -334,6 +369,50 @@ class PluginRuntime:
             ]
         )
 
+    async def on_hook_failure(self, tenant: str, failure: HookFailure) -> HookFailure | None:
+        """The services' hook-failure listener (``core.hooks.FailureListener``).
+
+        Failures naming a customization came from this runtime and are counted
+        already. A failure of the whole batch (``"*"``: the services' time budget
+        ran out) is charged to the customization whose hook call it interrupted,
+        written at once, and returned so the request's error names it."""
+        if failure.customization != ALL_CUSTOMIZATIONS:
+            return None
+        interrupted = self._take_interrupted(tenant, failure.hook)
+        if interrupted is None:
+            log.warning(
+                "hook batch %s for tenant %r failed while no customization code was "
+                "running (not charged to any customization): %s",
+                failure.hook,
+                tenant,
+                failure.message,
+            )
+            return None
+        name, hook = interrupted
+        message = f"{failure.message}; {name}'s {hook} was running (the call was abandoned)"
+        attributed = self._fail(tenant, name, hook, message)
+        await self.flush_health()
+        return attributed
+
+    def _prune_interrupted(self) -> float:
+        horizon = time.monotonic() - INTERRUPTED_TTL
+        for key in [k for k, calls in self._interrupted.items() if calls[-1][2] < horizon]:
+            del self._interrupted[key]
+        return horizon
+
+    def _take_interrupted(self, tenant: str, batch: str) -> tuple[str, str] | None:
+        """The oldest call of ``tenant``'s ``batch`` cancelled mid-flight (others
+        expire: a cancellation no batch failure explains, e.g. a shutdown)."""
+        horizon = self._prune_interrupted()
+        calls = self._interrupted.get((tenant, batch))
+        while calls:
+            name, hook, at = calls.pop(0)
+            if not calls:
+                del self._interrupted[(tenant, batch)]
+            if at >= horizon:
+                return name, hook
+        return None
+
     # -- core.hooks.HookRunner --------------------------------------------------------
     async def register_settings(self, tenant: str) -> DefinitionsOutcome:
         definitions: list[tuple[str, SettingDefinition]] = []
@@ -387,7 +466,7 @@ class PluginRuntime:
                 return found
 
             try:
-                found = await self._call(impl, {}, run=each_key)
+                found = await self._call(tenant, RESOLVE, RESOLVE_ONE, impl, {}, run=each_key)
             except Exception as exc:
                 failures.append(self._fail(tenant, name, RESOLVE_ONE, exc))
                 continue

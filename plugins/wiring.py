@@ -12,10 +12,12 @@ from plugins.runtime import PluginRuntime
 
 def attach(services: Services, runtime: PluginRuntime) -> Services:
     """Services whose settings call ``runtime``'s hooks; the runtime follows the
-    registry's changes."""
+    registry's changes, and failures of a whole hook batch (the services' time
+    budget ran out) reach the runtime's health accounting."""
     runtime.bind(services.registry)
     installed = frozenset(loaded.name for loaded in runtime.installed())
-    return services.with_hooks(runtime).with_installed(installed)
+    hooked = services.with_hooks(runtime, runtime.on_hook_failure)
+    return hooked.with_installed(installed)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -112,7 +113,11 @@ async def plugin_api(
     the fixture after writing the customizations)."""
     clients: list[httpx.AsyncClient] = []
 
-    async def build(**options: object) -> tuple[Api, PluginRuntime]:
+    async def build(
+        batch_budget: float | None = None, **options: object
+    ) -> tuple[Api, PluginRuntime]:
+        """``batch_budget``: the services' time budget per hook batch (default:
+        the product's); ``options``: the runtime's."""
         runtime = load_runtime(plugin_dir, **options)
         tokens = {}
         acme, _other = two_tenants
@@ -123,7 +128,8 @@ async def plugin_api(
             (Role.APP, (acme,)),
         ):
             tokens[role.value], _ = await services.tokens.create(role, scope, label=f"{role}")
-        app = create_app(services, AppOptions(plugins=runtime))
+        served = services if batch_budget is None else replace(services, hook_timeout=batch_budget)
+        app = create_app(served, AppOptions(plugins=runtime))
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://tailor.test"
         )

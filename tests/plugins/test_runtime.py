@@ -7,6 +7,7 @@ import pytest
 
 from core.db import count_statements
 from core.errors import NotFoundError, SettingValidationError
+from core.hooks import ALL_CUSTOMIZATIONS, HookFailure
 from plugins.wiring import attach
 from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
@@ -279,3 +280,23 @@ async def test_statements_stay_constant_with_customizations(
         result = await hooked.settings.resolve(ADMIN, tenant)
     assert len(result.settings) > 80
     assert five.count == one.count
+
+
+async def test_batch_failures_are_charged_only_when_a_customization_was_running(
+    services, tenant, write_customization, make_runtime, caplog
+):
+    write_customization("theme", THEME)
+    runtime = make_runtime()
+    attach(services, runtime)
+    await publish_enable(services, runtime, tenant, "theme")
+    # the runtime's own failure (no customization code was running): logged, not charged
+    whole = HookFailure(ALL_CUSTOMIZATIONS, "tailor_resolve_settings", "raised OSError: gone")
+    assert await runtime.on_hook_failure(tenant, whole) is None
+    assert "not charged to any customization" in caplog.text
+    # a failure the runtime reported itself is counted once, not again
+    named = HookFailure("theme", "tailor_resolve_settings", "KeyError: x")
+    assert await runtime.on_hook_failure(tenant, named) is None
+    await runtime.flush_health()
+    [registration] = await services.registry.list(ADMIN)
+    assert registration.health.failures == 0
+    await runtime.close()
