@@ -57,7 +57,8 @@ class AppOptions:
     ``field_suggestions`` means: on with ``--demo``, off otherwise."""
 
     demo: bool = False
-    graphiql: bool = True
+    #: the GraphiQL page at GET /graphql (None: only with demo)
+    graphiql: bool | None = None
     #: the plugin runtime to use; None: load customizations from customizations/,
     #: TAILOR_CUSTOMIZATIONS_PATH and the tailor.customizations entry points
     plugins: PluginRuntime | None = None
@@ -66,6 +67,10 @@ class AppOptions:
     introspection: bool | None = None
     field_suggestions: bool | None = None
     limits: GraphQLLimits = field(default_factory=GraphQLLimits)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.demo if self.graphiql is None else self.graphiql
 
     @property
     def introspection_enabled(self) -> bool:
@@ -104,7 +109,7 @@ class TailorGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, options: AppOptions, plugins: PluginRuntime) -> None:
         super().__init__(
             build_schema(options.extensions(), options.schema_config()),
-            graphql_ide="graphiql" if options.graphiql else None,
+            graphql_ide="graphiql" if options.graphiql_enabled else None,
             allow_queries_via_get=True,
         )
         self.services = services

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -38,7 +39,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(release_app, name="release")
 app.command("readiness")(readiness_command)
 
-out = Console()
+#: piped output (reports saved to files, CI logs) gets wide tables, not 80 columns
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 err = Console(stderr=True)
 
 DatabaseOption = Annotated[
@@ -114,7 +116,8 @@ def serve(
         bool,
         typer.Option(
             "--demo",
-            help="Migrate, seed demo data (idempotent), print tokens to try, enable GraphiQL.",
+            help="Migrate, seed demo data (idempotent), print tokens to try; GraphiQL, "
+            "introspection and field suggestions on.",
         ),
     ] = False,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -128,6 +131,15 @@ def serve(
             "--introspection/--no-introspection",
             envvar="TAILOR_INTROSPECTION",
             help="Allow schema introspection (default: only with --demo).",
+            show_envvar=True,
+        ),
+    ] = None,
+    graphiql: Annotated[
+        bool | None,
+        typer.Option(
+            "--graphiql/--no-graphiql",
+            envvar="TAILOR_GRAPHIQL",
+            help="Serve the GraphiQL page at GET /graphql (default: only with --demo).",
             show_envvar=True,
         ),
     ] = None,
@@ -154,7 +166,7 @@ def serve(
     except TailorError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    options = AppOptions(demo=demo, introspection=introspection, limits=limits)
+    options = AppOptions(demo=demo, introspection=introspection, graphiql=graphiql, limits=limits)
 
     async def prepare() -> None:
         services = await _services(database_url, migrate=migrate or demo)
@@ -190,9 +202,9 @@ def serve(
 
     run(prepare)
     from core.services import Services
-    from plugins.runtime import PluginRuntime
+    from plugins.runtime import PluginRuntime, RuntimeOptions
 
-    plugins = PluginRuntime.load()
+    plugins = PluginRuntime.load(RuntimeOptions(hook_timeout=config.hook_timeout))
     refused = ", ".join(sorted({r.name for r in plugins.refused()})) or "none"
     out.print(
         f"customizations loaded: {len(plugins.installed())}; refused: {refused} "
@@ -269,6 +281,12 @@ def demo_seed(
     """Load the demo releases (with planned 3.0), tenants and overrides, and publish
     and enable the sample customizations (idempotent); with --tenants N, also a
     generated fleet."""
+    if customizations_per_tenant and not tenants:
+        err.print(
+            "error: --customizations-per-tenant needs --tenants N (the generated fleet)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     from api.customization_cli import publish_demo_customizations
     from core.demo import DEMO_ACTOR, seed_demo
     from core.fleet import seed_fleet

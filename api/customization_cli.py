@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 from typing import Annotated
@@ -153,11 +154,16 @@ def enable_command(
     )
 
 
+class ListFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
 @customization_app.command("list")
 def list_command(
     tenant: Annotated[str | None, typer.Option(help="Only those made for this tenant.")] = None,
     capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
-    format: Annotated[str, typer.Option(help="table or json.")] = "table",
+    format: Annotated[ListFormat, typer.Option(help="table or json.")] = ListFormat.TABLE,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Customizations installed here and/or registered, with their state per tenant,
@@ -173,7 +179,7 @@ def list_command(
         )
 
     found = run_with_services(database_url, go)
-    if format == "json":
+    if format is ListFormat.JSON:
         rows = [
             {
                 "name": s.name,

@@ -12,12 +12,12 @@ The file format (``schema_version = 1``)::
     "security.sso.metadata_url" = "security.sso.discovery_url"
 
     [[extension_points]]          # every hook valid in this release
-    name = "tailor_resolve_settings"
-    params = ["tenant", "environment", "values"]
+    name = "tailor_setting_changed"
+    params = ["tenant", "environment", "key", "old", "new", "actor"]
     description = "..."
     added = "1.0"                 # lifecycle: added / deprecated / removed, replacement
     deprecated = "3.0"
-    replacement = "tailor_settings_batch"
+    replacement = "tailor_settings_changed"
     stability = "stable"          # or "experimental"
     firstresult = false
     source = "tailor"             # or the host product's hookspec module

@@ -31,6 +31,10 @@ class TokenInfo:
     revoked: bool
 
 
+def _article(role: Role) -> str:
+    return "an" if role.value[0] in "aeiou" else "a"
+
+
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -61,12 +65,14 @@ class TokenService:
             raise InvalidInputError("role", f"{role!r} is not a role ({allowed})") from None
         scope = tuple(dict.fromkeys(tenants))
         if role in TENANT_SCOPED_ROLES and not scope:
-            raise InvalidInputError("tenants", f"a {role.value} token needs at least one --tenant")
+            raise InvalidInputError(
+                "tenants", f"{_article(role)} {role.value} token needs at least one --tenant"
+            )
         if role is Role.APP and len(scope) != 1:
             raise InvalidInputError("tenants", "an app token is scoped to exactly one tenant")
         if role not in TENANT_SCOPED_ROLES and scope:
             raise InvalidInputError(
-                "tenants", f"a {role.value} token sees every tenant; drop --tenant"
+                "tenants", f"{_article(role)} {role.value} token sees every tenant; drop --tenant"
             )
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInputError("expires_in", "must be positive")
