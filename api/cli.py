@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_options import DatabaseOption
 from api.release_cli import readiness_command, release_app
 from core.config import Config
 from core.errors import TailorError
@@ -42,16 +43,6 @@ app.command("readiness")(readiness_command)
 #: piped output (reports saved to files, CI logs) gets wide tables, not 80 columns
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 err = Console(stderr=True)
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="TAILOR_DATABASE_URL",
-        help="SQLAlchemy URL; default: a SQLite file tailor.db in the working directory.",
-        show_envvar=True,
-    ),
-]
 
 
 def run(coro_factory: Callable[[], Awaitable[T]]) -> T:

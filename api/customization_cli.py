@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from api.cli_options import DatabaseOption as DatabaseUrl
 from core.auth import Principal
 from core.product import PRODUCT_VERSION
 from core.services import Services
@@ -82,17 +83,6 @@ def check(
             f"{problems} problem(s) in {sum(1 for i in loaded if i.refused)} customization(s)"
         )
         raise typer.Exit(2)
-
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="TAILOR_DATABASE_URL",
-        help="SQLAlchemy URL; default: a SQLite file tailor.db in the working directory.",
-        show_envvar=True,
-    ),
-]
 
 
 @customization_app.command("publish")

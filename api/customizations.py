@@ -10,15 +10,7 @@ from typing import Annotated, Union
 import strawberry
 
 from api.context import Info
-from api.errors import (
-    AlreadyExists,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
-    from_domain,
-)
+from api.errors import Errors, from_domain
 from core.customizations import HookUse
 from core.errors import TailorError
 from core.extension_points import ExtensionPoint
@@ -26,8 +18,6 @@ from core.product import PRODUCT_VERSION
 from plugins.manifest import Problem
 from plugins.runtime import PluginRuntime
 from plugins.status import CustomizationStatus, statuses
-
-_Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
 
 
 @strawberry.type(description="A hook (extension point) with its lifecycle.")
@@ -180,15 +170,15 @@ class CustomizationList:
 
 
 CustomizationsResult = Annotated[
-    Union[CustomizationList, _Errors],  # noqa: UP007
+    Union[CustomizationList, Errors],  # noqa: UP007
     strawberry.union("CustomizationsResult"),
 ]
 CustomizationResult = Annotated[
-    Union[Customization, _Errors],  # noqa: UP007
+    Union[Customization, Errors],  # noqa: UP007
     strawberry.union("CustomizationResult"),
 ]
 ExtensionPointsResult = Annotated[
-    Union[ExtensionPoints, _Errors],  # noqa: UP007
+    Union[ExtensionPoints, Errors],  # noqa: UP007
     strawberry.union("ExtensionPointsResult"),
 ]
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import strawberry
 from strawberry.scalars import JSON
@@ -56,6 +56,9 @@ class PermissionDenied(Error):
 
 
 ERROR_TYPES = (NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied)
+
+#: every result union of the schema is ``Annotated[Union[Success, Errors], strawberry.union(..)]``
+Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
 
 
 def from_domain(exc: domain.TailorError) -> Any:

@@ -8,15 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.context import Info
-from api.errors import (
-    AlreadyExists,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
-    from_domain,
-)
+from api.errors import Errors, from_domain
 from core import foldback
 from core.errors import InvalidInputError, TailorError
 
@@ -82,15 +74,7 @@ class Foldback:
 
 
 FoldbackResult = Annotated[
-    Union[  # noqa: UP007
-        Foldback,
-        NotFound,
-        ValidationFailed,
-        InvalidInput,
-        Conflict,
-        AlreadyExists,
-        PermissionDenied,
-    ],
+    Union[Foldback, Errors],  # noqa: UP007
     strawberry.union("FoldbackResult"),
 ]
 

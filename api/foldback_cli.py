@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_options import DatabaseOption
 from api.release_cli import CLI_ACTOR, OutputFormat
 from core.foldback import FoldbackReport
 
@@ -86,10 +87,7 @@ def foldback_table(report: FoldbackReport, console: Console, retire_limit: int =
 def foldback_command(
     limit: Annotated[int, typer.Option(min=1, max=500, help="Show the best N candidates.")] = 20,
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.TABLE,
-    database_url: Annotated[
-        str | None,
-        typer.Option("--database-url", envvar="TAILOR_DATABASE_URL", show_envvar=True),
-    ] = None,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Which customizations should the product absorb? Candidates ranked by breadth
     (distinct tenants) and upgrade cost (blockers caused across planned releases),

@@ -10,16 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.context import Info
-from api.errors import (
-    AlreadyExists,
-    Conflict,
-    Error,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
-    from_domain,
-)
+from api.errors import Error, Errors, from_domain
 from api.types import Release, Tenant
 from core import readiness as domain
 from core.errors import TailorError
@@ -29,7 +20,6 @@ from core.release_diff import ReleaseDiff as DomainDiff
 T = TypeVar("T")
 
 # the same members as api.schema's (not imported from there: api.schema imports us)
-_Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
 
 
 async def _expected(call: Callable[[], Awaitable[T]]) -> T | Any:
@@ -240,11 +230,11 @@ class ManifestFormat(enum.Enum):
     JSON = "json"
 
 
-ReadinessResult = Annotated[Union[Readiness, _Errors], strawberry.union("ReadinessResult")]  # noqa: UP007
-ReleaseDiffResult = Annotated[Union[ReleaseDiff, _Errors], strawberry.union("ReleaseDiffResult")]  # noqa: UP007
-ImportReleaseResult = Annotated[Union[Release, _Errors], strawberry.union("ImportReleaseResult")]  # noqa: UP007
+ReadinessResult = Annotated[Union[Readiness, Errors], strawberry.union("ReadinessResult")]  # noqa: UP007
+ReleaseDiffResult = Annotated[Union[ReleaseDiff, Errors], strawberry.union("ReleaseDiffResult")]  # noqa: UP007
+ImportReleaseResult = Annotated[Union[Release, Errors], strawberry.union("ImportReleaseResult")]  # noqa: UP007
 UpgradeTenantResult = Annotated[
-    Union[TenantUpgraded, UpgradeBlocked, _Errors],  # noqa: UP007
+    Union[TenantUpgraded, UpgradeBlocked, Errors],  # noqa: UP007
     strawberry.union("UpgradeTenantResult"),
 ]
 

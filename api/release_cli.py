@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli_options import DatabaseOption
 from core.auth import Principal
 from core.bootstrap import ExtensionPointSource, product_manifest
 from core.errors import InvalidInputError
@@ -19,17 +20,6 @@ release_app = typer.Typer(
 )
 
 CLI_ACTOR = Principal.system("cli")
-
-#: same as api.cli's (not imported: api.cli imports this module)
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="TAILOR_DATABASE_URL",
-        help="SQLAlchemy URL; default: a SQLite file tailor.db in the working directory.",
-        show_envvar=True,
-    ),
-]
 
 
 class OutputFormat(enum.StrEnum):

@@ -15,15 +15,7 @@ from strawberry.types import ExecutionContext
 
 from api.context import Info
 from api.customizations import CustomizationsMutation, CustomizationsQuery
-from api.errors import (
-    AlreadyExists,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
-    from_domain,
-)
+from api.errors import Errors, from_domain
 from api.foldback import FoldbackQuery
 from api.masking import MaskUnexpectedErrors
 from api.readiness import ReadinessMutation, ReadinessQuery
@@ -44,14 +36,13 @@ from core.settings import SettingChange
 
 T = TypeVar("T")
 
-_Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
 
-SettingsResult = Annotated[Union[Settings, _Errors], strawberry.union("SettingsResult")]  # noqa: UP007
-TenantResult = Annotated[Union[Tenant, _Errors], strawberry.union("TenantResult")]  # noqa: UP007
-ReleaseResult = Annotated[Union[ReleaseDetail, _Errors], strawberry.union("ReleaseResult")]  # noqa: UP007
-AuditLogResult = Annotated[Union[AuditLog, _Errors], strawberry.union("AuditLogResult")]  # noqa: UP007
+SettingsResult = Annotated[Union[Settings, Errors], strawberry.union("SettingsResult")]  # noqa: UP007
+TenantResult = Annotated[Union[Tenant, Errors], strawberry.union("TenantResult")]  # noqa: UP007
+ReleaseResult = Annotated[Union[ReleaseDetail, Errors], strawberry.union("ReleaseResult")]  # noqa: UP007
+AuditLogResult = Annotated[Union[AuditLog, Errors], strawberry.union("AuditLogResult")]  # noqa: UP007
 SettingChangeResult = Annotated[
-    Union[SettingChanged, _Errors],  # noqa: UP007
+    Union[SettingChanged, Errors],  # noqa: UP007
     strawberry.union("SettingChangeResult"),
 ]
 

@@ -13,6 +13,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from core.errors import InvalidInputError, SettingValidationError
+from core.lifecycle import Lifecycle
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -27,7 +28,7 @@ class SettingType(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class SettingDefinition:
+class SettingDefinition(Lifecycle):
     """One configurable setting of the product, as valid in one release.
 
     ``added``/``deprecated``/``removed`` are product versions (PEP 440); a setting
@@ -57,15 +58,6 @@ class SettingDefinition:
             object.__setattr__(self, "choices", tuple(self.choices))
         if self.pattern is not None:
             object.__setattr__(self, "_compiled", re.compile(self.pattern))
-
-    # -- lifecycle -------------------------------------------------------
-    def defined_in(self, version: Version) -> bool:
-        if self.added and version < Version(self.added):
-            return False
-        return not (self.removed and version >= Version(self.removed))
-
-    def deprecated_in(self, version: Version) -> bool:
-        return bool(self.deprecated) and version >= Version(self.deprecated)
 
     # -- validation ------------------------------------------------------
     def validate(self, value: Any) -> Any:

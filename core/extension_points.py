@@ -7,16 +7,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from packaging.version import Version
-
 from core.errors import InvalidInputError
+from core.lifecycle import Lifecycle
 
 STABLE = "stable"
 EXPERIMENTAL = "experimental"
 
 
 @dataclass(frozen=True)
-class ExtensionPoint:
+class ExtensionPoint(Lifecycle):
     name: str
     params: tuple[str, ...]
     description: str = ""
@@ -28,14 +27,6 @@ class ExtensionPoint:
     firstresult: bool = False
     #: who declares it: "tailor" or the host product's hookspec module
     source: str = "tailor"
-
-    def defined_in(self, version: Version) -> bool:
-        if self.added and version < Version(self.added):
-            return False
-        return not (self.removed and version >= Version(self.removed))
-
-    def deprecated_in(self, version: Version) -> bool:
-        return bool(self.deprecated) and version >= Version(self.deprecated)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -321,23 +321,24 @@ class ReleaseService:
         principal.can_read_product()
         async with self._sessions() as session:
             release = await _get(session, version)
-            rows = await session.scalars(
-                select(SettingDefinitionRow.definition)
-                .where(SettingDefinitionRow.release_id == release.id)
-                .order_by(SettingDefinitionRow.key)
-            )
-            return stored_manifest(release.manifest or {}, release.status, list(rows))
+            rows = await _definition_rows(session, release.id)
+            return stored_manifest(release.manifest or {}, release.status, rows)
 
     async def definitions(self, version: str, principal: Principal) -> list[SettingDefinition]:
         principal.can_read_product()
         async with self._sessions() as session:
             release = await _get(session, version)
-            rows = await session.scalars(
-                select(SettingDefinitionRow.definition)
-                .where(SettingDefinitionRow.release_id == release.id)
-                .order_by(SettingDefinitionRow.key)
-            )
-            return [stored_definition(d) for d in rows]
+            return [stored_definition(d) for d in await _definition_rows(session, release.id)]
+
+
+async def _definition_rows(session: AsyncSession, release_id: int) -> list[dict[str, Any]]:
+    """A release's stored setting definitions, by key."""
+    rows = await session.scalars(
+        select(SettingDefinitionRow.definition)
+        .where(SettingDefinitionRow.release_id == release_id)
+        .order_by(SettingDefinitionRow.key)
+    )
+    return list(rows)
 
 
 async def _get(session: AsyncSession, version: str) -> Release:
