@@ -11,6 +11,7 @@ import strawberry
 
 from api.context import Info
 from api.errors import Errors, from_domain
+from core.auth import Principal
 from core.customizations import HookUse
 from core.errors import TailorError
 from core.extension_points import ExtensionPoint
@@ -130,23 +131,28 @@ class Customization:
     drift: list[CustomizationDrift]
 
     @classmethod
-    def from_status(cls, s: CustomizationStatus) -> Customization:
+    def from_status(cls, s: CustomizationStatus, principal: Principal) -> Customization:
+        """Only what ``principal`` may see: tenants outside its scope are left out,
+        and so is the last error of a customization shared with such tenants (it
+        may come from another tenant's request)."""
         m, reg, inst = s.manifest, s.registration, s.installed
         health = s.health
+        listed = list(m.tenants) if m else []
+        shared_beyond_scope = len(principal.visible(listed)) < len(listed)
         return cls(
             name=s.name,
             version=m.version if m else None,
             capability=m.capability if m else None,
             description=m.description if m else "",
             author=m.author if m else "",
-            tenants=list(m.tenants) if m else [],
+            tenants=principal.visible(listed),
             requires=m.requires if m else None,
             tested_up_to=m.tested_up_to if m else None,
             installed=inst is not None,
             installed_version=inst.manifest.version if inst and inst.manifest else None,
             registered=reg is not None,
             registered_version=reg.manifest.version if reg else None,
-            enabled_for=list(reg.enabled_for) if reg else [],
+            enabled_for=principal.visible(reg.enabled_for) if reg else [],
             refused=inst is None and bool(s.refused),
             problems=[CustomizationProblem.from_domain(p) for p in s.problems],
             warnings=s.warnings,
@@ -155,8 +161,8 @@ class Customization:
             health=CustomizationHealth(
                 calls=health.calls,
                 failures=health.failures,
-                last_error=health.last_error,
-                last_error_at=health.last_error_at,
+                last_error=None if shared_beyond_scope else health.last_error,
+                last_error_at=None if shared_beyond_scope else health.last_error_at,
             ),
             published_at=reg.published_at if reg else None,
             published_by=reg.published_by if reg else None,
@@ -195,7 +201,7 @@ async def _status(info: Info, name: str) -> Customization:
     runtime = _runtime(info)
     registration = await ctx.services.registry.get(ctx.principal, name)
     found = statuses([registration], runtime.installed(), runtime.refused(), ctx.principal)
-    return Customization.from_status(next(s for s in found if s.name == name))
+    return Customization.from_status(next(s for s in found if s.name == name), ctx.principal)
 
 
 @strawberry.type
@@ -224,7 +230,7 @@ class CustomizationsQuery:
             tenant,
             capability,
         )
-        return CustomizationList(items=[Customization.from_status(s) for s in found])
+        return CustomizationList(items=[Customization.from_status(s, ctx.principal) for s in found])
 
     @strawberry.field(
         description="The extension points (hooks) of a release with their lifecycle; "

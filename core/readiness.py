@@ -310,7 +310,7 @@ def evaluate(
         )
         if not relevant:
             continue
-        report = _customization(reg, targets, version, past, installed_names)
+        report = _customization(reg, targets, version, past, installed_names, in_scope)
         custom_reports.append(report)
         for slug in reg.enabled_for:
             if slug in in_scope:
@@ -393,7 +393,9 @@ def _customization(
     version: Version,
     past: History,
     installed: Collection[str] | None,
+    in_scope: Collection[str],
 ) -> CustomizationReadiness:
+    """``in_scope``: the tenants evaluated; the report names no other tenant."""
     name = reg.name
     findings: list[Finding] = []
 
@@ -481,7 +483,7 @@ def _customization(
         name=name,
         version=m.version,
         capability=m.capability,
-        enabled_for=tuple(sorted(reg.enabled_for)),
+        enabled_for=tuple(sorted(t for t in reg.enabled_for if t in in_scope)),
         status=status,
         level=level,
         findings=tuple(findings),

@@ -162,3 +162,29 @@ async def test_no_tenant_moves_to_a_planned_release_until_its_code_runs(planned,
     assert [(e.key, e.old, e.new) for e in audit] == [("release:3.0", "planned", "released")]
     moved = await planned.readiness.upgrade(ADMIN, "fresh", "3.0", force=True, reason="go")
     assert (moved.from_release, moved.to_release) == ("2.0", "3.0")
+
+
+async def test_a_scoped_readiness_names_no_other_tenant(planned, tenant):
+    from core.customizations import CustomizationManifest, Registration
+
+    await planned.tenants.create(ADMIN, "rival", "Rival", "2.0")
+    shared = Registration(
+        manifest=CustomizationManifest(
+            name="shared-branding", version="1.0", tenants=(tenant, "rival"), requires=">=1.0"
+        ),
+        hooks=(),
+        setting_keys=(),
+        package="shared_branding",
+    )
+    await planned.registry.publish(ADMIN, shared)
+    for slug in (tenant, "rival"):
+        await planned.registry.set_enabled(ADMIN, slug, "shared-branding", True)
+    consultant = Principal(Role.CONSULTANT, "c", frozenset({tenant}))
+    report = await planned.readiness.readiness(consultant, "3.0")
+    assert [t.tenant for t in report.tenants] == [tenant]
+    (custom,) = report.customizations
+    assert custom.enabled_for == (tenant,)
+    assert "rival" not in str(report.to_dict())
+    full = await planned.readiness.readiness(ADMIN, "3.0")
+    (shared_report,) = [c for c in full.customizations if c.name == "shared-branding"]
+    assert shared_report.enabled_for == tuple(sorted((tenant, "rival")))
