@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -224,12 +224,7 @@ class SettingsService:
         """Set an override. With ``expected_revision``, refuse with
         :class:`ConflictError` unless it is the override's current revision
         (0 when there is none). Writes nothing on any error."""
-        principal.can_write_settings(tenant)
-        _check_revision(expected_revision)
-        async with self._sessions() as session:
-            ref = await load_tenant_ref(session, tenant)
-        ref.check_environment(environment)
-        definition = await self._definition(ref, key)
+        ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
         with _secret_errors(definition):
             value = definition.validate(value)
             verdict = await self._hooks.validate_setting(tenant, environment, key, value)
@@ -246,7 +241,7 @@ class SettingsService:
                 owner, message = verdict.errors[0]
                 raise SettingValidationError(key, f"customization:{owner}", value, message)
         return await self._write(
-            principal, ref, definition, environment, value, expected_revision, reason, "set"
+            _Write(principal, ref, definition, environment, value, expected_revision, reason, "set")
         )
 
     async def reset(
@@ -259,22 +254,36 @@ class SettingsService:
         reason: str | None = None,
     ) -> SettingChange:
         """Remove an override so the next layer down applies again."""
+        ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
+        return await self._write(
+            _Write(
+                principal,
+                ref,
+                definition,
+                environment,
+                _INACTIVE,
+                expected_revision,
+                reason,
+                "reset",
+            )
+        )
+
+    async def _target(
+        self,
+        principal: Principal,
+        tenant: str,
+        key: str,
+        environment: str | None,
+        expected_revision: int | None,
+    ) -> tuple[TenantRef, SettingDefinition]:
+        """What every write checks first: scope, the revision argument, the tenant,
+        its environment and the setting's definition in the tenant's release."""
         principal.can_write_settings(tenant)
         _check_revision(expected_revision)
         async with self._sessions() as session:
             ref = await load_tenant_ref(session, tenant)
         ref.check_environment(environment)
-        definition = await self._definition(ref, key)
-        return await self._write(
-            principal,
-            ref,
-            definition,
-            environment,
-            _INACTIVE,
-            expected_revision,
-            reason,
-            "reset",
-        )
+        return ref, await self._definition(ref, key)
 
     async def _definition(self, ref: TenantRef, key: str) -> SettingDefinition:
         async with self._sessions() as session:
@@ -294,54 +303,27 @@ class SettingsService:
             "setting", key, f"not defined in release {ref.release} for tenant {ref.slug!r}"
         )
 
-    async def _write(
-        self,
-        principal: Principal,
-        ref: TenantRef,
-        definition: SettingDefinition,
-        environment: str | None,
-        value: Any,
-        expected_revision: int | None,
-        reason: str | None,
-        action: str,
-    ) -> SettingChange:
-        key = definition.key
-        attempts = 1 if expected_revision is not None else WRITE_RETRIES
+    async def _write(self, w: _Write) -> SettingChange:
+        key = w.definition.key
+        attempts = 1 if w.expected_revision is not None else WRITE_RETRIES
         for attempt in range(attempts):
             try:
-                change = await self._write_once(
-                    principal,
-                    ref,
-                    definition,
-                    environment,
-                    value,
-                    expected_revision,
-                    reason,
-                    action,
-                )
+                change = await self._write_once(w)
             except _LostRace as race:
                 if attempt + 1 == attempts:
                     raise ConflictError(key, race.expected, race.actual) from None
                 continue
             failures = await self._hooks.setting_changed(
-                ref.slug, environment, key, change.old, change.new, principal.name
+                w.ref.slug, w.environment, key, change.old, change.new, w.principal.name
             )
             if failures:
-                change = SettingChange(**{**change.__dict__, "failures": tuple(failures)})
+                change = replace(change, failures=tuple(failures))
             return change
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _write_once(
-        self,
-        principal: Principal,
-        ref: TenantRef,
-        definition: SettingDefinition,
-        environment: str | None,
-        value: Any,
-        expected_revision: int | None,
-        reason: str | None,
-        action: str,
-    ) -> SettingChange:
+    async def _write_once(self, w: _Write) -> SettingChange:
+        principal, ref, definition, environment = w.principal, w.ref, w.definition, w.environment
+        value, expected_revision, reason, action = w.value, w.expected_revision, w.reason, w.action
         key = definition.key
         scope = _scope(environment)
         async with self._sessions.begin() as session:
@@ -412,6 +394,20 @@ class SettingsService:
                 action,
                 entry.id,
             )
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One requested write (set, or reset with ``value`` = ``_INACTIVE``)."""
+
+    principal: Principal
+    ref: TenantRef
+    definition: SettingDefinition
+    environment: str | None
+    value: Any
+    expected_revision: int | None
+    reason: str | None
+    action: str
 
 
 class _Inactive:
