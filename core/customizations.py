@@ -67,3 +67,82 @@ class Registration:
     @property
     def name(self) -> str:
         return self.manifest.name
+
+
+#: upper bounds (milliseconds) of the latency histogram buckets kept per
+#: (customization, tenant, hook); the last bucket is unbounded
+LATENCY_BUCKETS_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def latency_bucket(ms: float) -> int:
+    """The index of the histogram bucket ``ms`` falls in (0 .. len(LATENCY_BUCKETS_MS))."""
+    for i, bound in enumerate(LATENCY_BUCKETS_MS):
+        if ms <= bound:
+            return i
+    return len(LATENCY_BUCKETS_MS)
+
+
+def latency_percentile(buckets: tuple[int, ...], q: float) -> float | None:
+    """The upper bound (ms) of the bucket holding the ``q`` quantile (0 < q <= 1);
+    None when nothing was measured. Past the last bound: the last bound."""
+    total = sum(buckets)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, count in enumerate(buckets):
+        seen += count
+        if seen >= rank:
+            return float(LATENCY_BUCKETS_MS[min(i, len(LATENCY_BUCKETS_MS) - 1)])
+    return float(LATENCY_BUCKETS_MS[-1])
+
+
+@dataclass(frozen=True)
+class ObservedKey:
+    """A setting key one customization's hook read (through the ``values``
+    mapping) or returned (a key of its result), for one tenant, at run time."""
+
+    key: str
+    #: "read" or "returned"
+    direction: str
+    count: int
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the runtime saw of one (customization, tenant, hook): run-time
+    evidence for readiness, fold-back and usage."""
+
+    customization: str
+    tenant: str
+    hook: str
+    calls: int
+    failures: int
+    #: calls whose result differed from the product's (non-customized) values:
+    #: a resolve that returned at least one value unlike the one it was handed,
+    #: or any non-None result of another hook
+    changed: int
+    #: latency histogram, one count per LATENCY_BUCKETS_MS bucket (+1 unbounded)
+    latency_buckets: tuple[int, ...]
+    last_error: str | None
+    last_error_at: datetime | None
+    first_seen: datetime
+    last_seen: datetime
+    keys: tuple[ObservedKey, ...] = ()
+
+    @property
+    def latency_p50_ms(self) -> float | None:
+        return latency_percentile(self.latency_buckets, 0.5)
+
+    @property
+    def latency_p95_ms(self) -> float | None:
+        return latency_percentile(self.latency_buckets, 0.95)
+
+    @property
+    def keys_read(self) -> frozenset[str]:
+        return frozenset(k.key for k in self.keys if k.direction == "read")
+
+    @property
+    def keys_returned(self) -> frozenset[str]:
+        return frozenset(k.key for k in self.keys if k.direction == "returned")

@@ -35,6 +35,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they were stored in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, Any: JSON}
@@ -192,3 +199,56 @@ class CustomizationTenant(Base):
     updated_by: Mapped[str] = mapped_column(String(200))
 
     customization: Mapped[CustomizationRow] = relationship(back_populates="tenants")
+
+
+#: latency histogram columns of :class:`ObservationRow` (see core.customizations)
+LATENCY_COLUMNS = tuple(f"latency_{i}" for i in range(13))
+
+
+class ObservationRow(Base):
+    """Run-time observations of one (customization, tenant, hook), accumulated by
+    every worker with an upsert. Names, not ids: the runtime writes one statement."""
+
+    __tablename__ = "customization_observations"
+    __table_args__ = (UniqueConstraint("customization", "tenant", "hook"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customization: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    hook: Mapped[str] = mapped_column(String(100))
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    latency_0: Mapped[int] = mapped_column(Integer, default=0)
+    latency_1: Mapped[int] = mapped_column(Integer, default=0)
+    latency_2: Mapped[int] = mapped_column(Integer, default=0)
+    latency_3: Mapped[int] = mapped_column(Integer, default=0)
+    latency_4: Mapped[int] = mapped_column(Integer, default=0)
+    latency_5: Mapped[int] = mapped_column(Integer, default=0)
+    latency_6: Mapped[int] = mapped_column(Integer, default=0)
+    latency_7: Mapped[int] = mapped_column(Integer, default=0)
+    latency_8: Mapped[int] = mapped_column(Integer, default=0)
+    latency_9: Mapped[int] = mapped_column(Integer, default=0)
+    latency_10: Mapped[int] = mapped_column(Integer, default=0)
+    latency_11: Mapped[int] = mapped_column(Integer, default=0)
+    latency_12: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ObservedKeyRow(Base):
+    """A setting key a customization's hook read or returned for a tenant."""
+
+    __tablename__ = "customization_observed_keys"
+    __table_args__ = (UniqueConstraint("customization", "tenant", "hook", "key", "direction"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customization: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    hook: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(16))  # read | returned
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

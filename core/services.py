@@ -11,6 +11,7 @@ from core.auth import Principal
 from core.db import create_engine, sessionmaker
 from core.foldback_service import FoldbackService
 from core.hooks import DEFAULT_HOOK_TIMEOUT, FailureListener, HookRunner, chain_listeners
+from core.observations import ObservationStore
 from core.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import ReleaseService
@@ -44,6 +45,7 @@ class Services:
     registry: RegistryService
     readiness: ReadinessService
     foldback: FoldbackService
+    observations: ObservationStore
     #: each hook batch's time budget, kept for :meth:`with_hooks`
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
     #: who hears of hook failures, kept for :meth:`with_hooks`
@@ -74,6 +76,7 @@ class Services:
             registry=registry,
             readiness=readiness,
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
+            observations=ObservationStore(sessions),
             hook_timeout=hook_timeout,
             on_hook_failure=on_hook_failure,
         )
