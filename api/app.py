@@ -45,7 +45,7 @@ from core.auth import Principal
 from core.db import check_reachable
 from core.errors import AuthenticationError, DatabaseError
 from core.services import Services
-from plugins.runtime import PluginRuntime
+from plugins.runtime import PluginRuntime, guard
 from plugins.wiring import attach
 
 log = logging.getLogger("tailor.http")
@@ -120,6 +120,8 @@ class TailorGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        # the request's customization calls share one budget, counted from now
+        guard.start_request(self.plugins.options.hook_timeout)
         try:
             response = await self.run(request)
         except HTTPException as exc:
@@ -266,6 +268,7 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        plugins.start()
         yield
         await plugins.close()
         await services.close()

@@ -203,7 +203,7 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
-    services = Services.from_url(config.database_url, hook_timeout=config.hook_timeout)
+    services = Services.from_url(config.database_url)
     application = create_app(services, replace(options, plugins=plugins))
     configure_logging()
     out.print(f"Tailor serving on http://{host}:{port}/graphql  (database: {config.database_url})")

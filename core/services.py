@@ -10,7 +10,7 @@ from core.audit import AuditService
 from core.auth import Principal
 from core.db import create_engine, sessionmaker
 from core.foldback_service import FoldbackService
-from core.hooks import DEFAULT_HOOK_TIMEOUT, FailureListener, HookRunner, chain_listeners
+from core.hooks import HookRunner
 from core.observations import ObservationStore
 from core.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.registry import RegistryService
@@ -46,10 +46,6 @@ class Services:
     readiness: ReadinessService
     foldback: FoldbackService
     observations: ObservationStore
-    #: each hook batch's time budget, kept for :meth:`with_hooks`
-    hook_timeout: float = DEFAULT_HOOK_TIMEOUT
-    #: who hears of hook failures, kept for :meth:`with_hooks`
-    on_hook_failure: FailureListener | None = None
 
     @classmethod
     def from_engine(
@@ -57,18 +53,15 @@ class Services:
         engine: AsyncEngine,
         hooks: HookRunner | None = None,
         registrations: RegistrationProvider | None = None,
-        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
-        on_hook_failure: FailureListener | None = None,
     ) -> Services:
-        """``hooks`` call the customizations; each call gets ``hook_timeout``
-        seconds, and every failure goes to ``on_hook_failure(tenant, failure)``."""
+        """``hooks`` call the customizations (the plugin runtime)."""
         sessions = sessionmaker(engine)
         registry = RegistryService(sessions)
         readiness = ReadinessService(sessions, registrations or RegistryRegistrations(registry))
         return cls(
             engine=engine,
             sessions=sessions,
-            settings=SettingsService(sessions, hooks, hook_timeout, on_hook_failure),
+            settings=SettingsService(sessions, hooks),
             tenants=TenantService(sessions),
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
@@ -77,8 +70,6 @@ class Services:
             readiness=readiness,
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
             observations=ObservationStore(sessions),
-            hook_timeout=hook_timeout,
-            on_hook_failure=on_hook_failure,
         )
 
     @classmethod
@@ -86,24 +77,12 @@ class Services:
         cls,
         url: str,
         hooks: HookRunner | None = None,
-        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
-        on_hook_failure: FailureListener | None = None,
     ) -> Services:
-        return cls.from_engine(
-            create_engine(url), hooks, hook_timeout=hook_timeout, on_hook_failure=on_hook_failure
-        )
+        return cls.from_engine(create_engine(url), hooks)
 
-    def with_hooks(
-        self, hooks: HookRunner, on_hook_failure: FailureListener | None = None
-    ) -> Services:
-        """The same services, with settings calling ``hooks`` (the plugin runtime);
-        hook failures go to this instance's listener, then to ``on_hook_failure``."""
-        listener = chain_listeners(self.on_hook_failure, on_hook_failure)
-        return replace(
-            self,
-            settings=SettingsService(self.sessions, hooks, self.hook_timeout, listener),
-            on_hook_failure=listener,
-        )
+    def with_hooks(self, hooks: HookRunner) -> Services:
+        """The same services, with settings calling ``hooks`` (the plugin runtime)."""
+        return replace(self, settings=SettingsService(self.sessions, hooks))
 
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""

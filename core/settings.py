@@ -20,14 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.definitions import SettingDefinition
 from core.errors import ConflictError, InvalidInputError, NotFoundError, SettingValidationError
-from core.hooks import (
-    DEFAULT_HOOK_TIMEOUT,
-    FailureListener,
-    GuardedHooks,
-    HookFailure,
-    HookRunner,
-    NoHooks,
-)
+from core.hooks import HookFailure, HookRunner, NoHooks
 from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, utcnow
 from core.releases import stored_definition
 from core.tenants import TenantRef, load_tenant_ref
@@ -98,13 +91,11 @@ class SettingsService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         hooks: HookRunner | None = None,
-        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
-        on_hook_failure: FailureListener | None = None,
     ) -> None:
         self._sessions = sessions
-        #: every hook call is guarded: a time budget, and a customization that
-        #: raises or answers nonsense becomes a HookFailure for its tenant only
-        self._hooks: HookRunner = GuardedHooks(hooks or NoHooks(), hook_timeout, on_hook_failure)
+        #: the plugin runtime contains and times customizations itself: every
+        #: failure comes back as a HookFailure for this tenant's request only
+        self._hooks: HookRunner = hooks or NoHooks()
         #: (release id, key) -> (stored JSON, definition built from it): a resolution
         #: re-reads the rows but rebuilds only definitions whose stored JSON differs
         self._parsed: dict[tuple[int, str], tuple[Mapping[str, Any], SettingDefinition]] = {}
@@ -122,17 +113,19 @@ class SettingsService:
         async with self._sessions() as session:
             ref = await load_tenant_ref(session, tenant)
             ref.check_environment(environment)
-            definitions = await self._definitions(session, ref, keys, prefix)
-            overrides = await _overrides(session, ref, environment, keys, prefix)
+            # whole inputs: customizations see every setting of the release,
+            # whatever subset was asked for; the answer is filtered at the end
+            definitions = await self._definitions(session, ref, None, None)
+            overrides = await _overrides(session, ref, environment, None, None)
         failures: list[HookFailure] = []
         extra = await self._hooks.register_settings(tenant)
         failures.extend(extra.failures)
         for _owner, definition in extra.definitions:
-            if _selected(definition.key, keys, prefix) and definition.key not in definitions:
+            if definition.key not in definitions:
                 definitions[definition.key] = definition
         if keys is not None:
             missing = sorted(set(keys) - set(definitions))
-            if missing:
+            if missing and not extra.failures:
                 raise NotFoundError(
                     "setting",
                     ", ".join(missing),
@@ -183,7 +176,8 @@ class SettingsService:
                 layered[cv.key] = _with(
                     current, value, CUSTOMIZATION_PREFIX + cv.customization, cv.customization
                 )
-        return Resolution(tenant, environment, ref.release, list(layered.values()), failures)
+        selected = [s for k, s in layered.items() if _selected(k, keys, prefix)]
+        return Resolution(tenant, environment, ref.release, selected, failures)
 
     async def _definitions(
         self,

@@ -30,12 +30,35 @@ PRODUCT_CATEGORIES = frozenset(s.key.split(".", 1)[0] for s in SETTINGS)
 
 
 def hook_functions(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
-    """(attribute name, function) for every ``@hookimpl`` marked function."""
+    """(attribute name, function) for every ``@hookimpl`` marked function of
+    ``module``, and of every method of the classes ``module`` defines (a class
+    with ``@hookimpl`` methods is instantiated with no arguments at run time)."""
     found = []
     for attr, obj in sorted(vars(module).items()):
-        if callable(obj) and getattr(obj, IMPL_MARKER, None) is not None:
+        if inspect.isclass(obj):
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue
+            for method_name, method in sorted(vars(obj).items()):
+                function = getattr(method, "__func__", method)
+                if callable(function) and getattr(function, IMPL_MARKER, None) is not None:
+                    found.append((method_name, function))
+        elif callable(obj) and getattr(obj, IMPL_MARKER, None) is not None:
             found.append((attr, obj))
     return found
+
+
+def hook_classes(module: ModuleType) -> list[type]:
+    """The classes ``module`` defines that have ``@hookimpl`` methods."""
+    return [
+        obj
+        for _attr, obj in sorted(vars(module).items())
+        if inspect.isclass(obj)
+        and getattr(obj, "__module__", None) == module.__name__
+        and any(
+            getattr(getattr(m, "__func__", m), IMPL_MARKER, None) is not None
+            for m in vars(obj).values()
+        )
+    ]
 
 
 def hook_name(attr: str, function: Callable[..., Any]) -> str:
@@ -44,11 +67,16 @@ def hook_name(attr: str, function: Callable[..., Any]) -> str:
 
 
 def parameters(function: Callable[..., Any]) -> tuple[str, ...]:
-    return tuple(
+    """The names pluggy passes: ``self``/``cls`` of a method is not one of them."""
+    names = [
         p.name
         for p in inspect.signature(function).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    )
+    ]
+    qualname = getattr(function, "__qualname__", "")
+    if names and "." in qualname and "<locals>" not in qualname and names[0] in ("self", "cls"):
+        names = names[1:]
+    return tuple(names)
 
 
 class _Normalize(ast.NodeTransformer):

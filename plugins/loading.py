@@ -36,7 +36,14 @@ from core.customizations import CustomizationManifest, HookUse, Registration
 from core.product import PRODUCT_VERSION
 from plugins.catalog import Catalog
 from plugins.hookspecs import PROJECT
-from plugins.introspection import hook_functions, hook_name, introspect, parameters
+from plugins.introspection import (
+    IMPL_MARKER,
+    hook_classes,
+    hook_functions,
+    hook_name,
+    introspect,
+    parameters,
+)
 from plugins.manifest import DEFAULT_MODULE, MANIFEST_FILE, Problem, parse_manifest, specifier
 
 CUSTOMIZATIONS_GROUP = "tailor.customizations"
@@ -63,6 +70,8 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
     #: deprecation warnings raised while registering (e.g. a deprecated hook)
     warnings: list[str] = field(default_factory=list)
+    #: the module inside the package holding the hooks ("hooks", "__init__", ...)
+    hooks_module: str = "hooks"
 
     @property
     def name(self) -> str:
@@ -194,6 +203,70 @@ def check_hooks(module: types.ModuleType, catalog: Catalog, file: str) -> list[P
     return problems
 
 
+def unsupported_forms(module: types.ModuleType, file: str) -> list[Problem]:
+    """What the out-of-process runtime does not run, refused here with a reason
+    rather than at call time: hook wrappers, one hook implemented twice, classes
+    that cannot be instantiated without arguments."""
+    problems = []
+    seen: dict[str, str] = {}
+    for attr, function in hook_functions(module):
+        opts = getattr(function, IMPL_MARKER, None) or {}
+        hook = hook_name(attr, function)
+        where = getattr(function, "__qualname__", attr)
+        if opts.get("wrapper") or opts.get("hookwrapper"):
+            problems.append(
+                Problem(
+                    file,
+                    f"{hook}({where})",
+                    "hook wrappers (wrapper=True / hookwrapper=True) are not supported: each "
+                    "customization runs in an isolated worker and cannot wrap the others' "
+                    "calls; return values from a plain @hookimpl instead",
+                )
+            )
+        if hook in seen:
+            problems.append(
+                Problem(
+                    file,
+                    f"{hook}({where})",
+                    f"{hook} is implemented twice ({seen[hook]} and {where}); keep one",
+                )
+            )
+        seen.setdefault(hook, where)
+    for cls in hook_classes(module):
+        try:
+            cls()
+        except Exception as exc:  # consultant code
+            problems.append(
+                Problem(
+                    file,
+                    cls.__name__,
+                    f"class {cls.__name__} has @hookimpl methods but cannot be created "
+                    f"without arguments ({type(exc).__name__}: {exc})",
+                )
+            )
+    return problems
+
+
+def plugin_object(module: types.ModuleType) -> object:
+    """What pluggy registers for one customization: the module itself, or, when
+    it defines classes with ``@hookimpl`` methods, a namespace holding the
+    module's hook functions and the bound methods of one instance per class."""
+    classes = hook_classes(module)
+    if not classes:
+        return module
+    namespace = types.SimpleNamespace()
+    for attr, obj in vars(module).items():
+        if callable(obj) and not isinstance(obj, type) and getattr(obj, IMPL_MARKER, None):
+            setattr(namespace, attr, obj)
+    for cls in classes:
+        instance = cls()
+        for attr, member in vars(cls).items():
+            function = getattr(member, "__func__", member)
+            if callable(function) and getattr(function, IMPL_MARKER, None) is not None:
+                setattr(namespace, attr, getattr(instance, attr))
+    return namespace
+
+
 def validate_with_pluggy(
     module: types.ModuleType, name: str, catalog: Catalog, file: str
 ) -> tuple[list[Problem], list[str]]:
@@ -204,7 +277,7 @@ def validate_with_pluggy(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            pm.register(module, name=name)
+            pm.register(plugin_object(module), name=name)
             pm.check_pending()
         except pluggy.PluginValidationError as exc:
             problems.append(Problem(file, "hooks", str(exc)))
@@ -244,6 +317,13 @@ def inspect_customization(
                     f"{parsed.manifest.requires!r} excludes the running release {release}",
                 )
             )
+    if (
+        module_name == DEFAULT_MODULE
+        and not (path / f"{DEFAULT_MODULE}.py").is_file()
+        and (path / "__init__.py").is_file()
+    ):
+        module_name = "__init__"  # a package with its hooks in __init__.py
+    loaded.hooks_module = module_name
     module_file = path / f"{module_name}.py"
     if not module_file.is_file():
         loaded.problems.append(
@@ -258,7 +338,14 @@ def inspect_customization(
     file = str(module_file)
     hook_problems = check_hooks(module, catalog, file)
     if not hook_functions(module):
-        hook_problems.append(Problem(file, "hooks", "no @hookimpl function found: nothing to run"))
+        hook_problems.append(
+            Problem(
+                file,
+                "hooks",
+                "no @hookimpl function or class method found: nothing to run",
+            )
+        )
+    hook_problems.extend(unsupported_forms(module, file))
     loaded.problems.extend(hook_problems)
     if not hook_problems:
         more, warned = validate_with_pluggy(module, loaded.name, catalog, file)

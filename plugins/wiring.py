@@ -12,11 +12,10 @@ from plugins.runtime import PluginRuntime
 
 def attach(services: Services, runtime: PluginRuntime) -> Services:
     """Services whose settings call ``runtime``'s hooks; the runtime follows the
-    registry's changes, and failures of a whole hook batch (the services' time
-    budget ran out) reach the runtime's health accounting."""
-    runtime.bind(services.registry)
+    registry's changes and records health and observations there."""
+    runtime.bind(services.registry, services.observations)
     installed = frozenset(loaded.name for loaded in runtime.installed())
-    hooked = services.with_hooks(runtime, runtime.on_hook_failure)
+    hooked = services.with_hooks(runtime)
     return hooked.with_installed(installed)
 
 

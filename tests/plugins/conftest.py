@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -79,12 +78,18 @@ def load_runtime(plugin_dir: Path, **options: object) -> PluginRuntime:
     return PluginRuntime.load(RuntimeOptions(**{**defaults, **options}))  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def make_runtime(plugin_dir: Path) -> Callable[..., PluginRuntime]:
-    def make(**options: object) -> PluginRuntime:
-        return load_runtime(plugin_dir, **options)
+@pytest_asyncio.fixture
+async def make_runtime(plugin_dir: Path) -> AsyncIterator[Callable[..., PluginRuntime]]:
+    made: list[PluginRuntime] = []
 
-    return make
+    def make(**options: object) -> PluginRuntime:
+        runtime = load_runtime(plugin_dir, **options)
+        made.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in made:
+        await runtime.close()
 
 
 async def publish_enable(services: Services, runtime: PluginRuntime, tenant: str, *names: str):
@@ -112,12 +117,10 @@ async def plugin_api(
     """Build the real app over httpx with a runtime loading ``plugin_dir`` (call
     the fixture after writing the customizations)."""
     clients: list[httpx.AsyncClient] = []
+    runtimes: list[PluginRuntime] = []
 
-    async def build(
-        batch_budget: float | None = None, **options: object
-    ) -> tuple[Api, PluginRuntime]:
-        """``batch_budget``: the services' time budget per hook batch (default:
-        the product's); ``options``: the runtime's."""
+    async def build(**options: object) -> tuple[Api, PluginRuntime]:
+        """``options``: the runtime's."""
         runtime = load_runtime(plugin_dir, **options)
         tokens = {}
         acme, _other = two_tenants
@@ -128,8 +131,8 @@ async def plugin_api(
             (Role.APP, (acme,)),
         ):
             tokens[role.value], _ = await services.tokens.create(role, scope, label=f"{role}")
-        served = services if batch_budget is None else replace(services, hook_timeout=batch_budget)
-        app = create_app(served, AppOptions(plugins=runtime))
+        runtimes.append(runtime)
+        app = create_app(services, AppOptions(plugins=runtime))
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://tailor.test"
         )
@@ -139,3 +142,5 @@ async def plugin_api(
     yield build
     for client in clients:
         await client.aclose()
+    for runtime in runtimes:
+        await runtime.close()

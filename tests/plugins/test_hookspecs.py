@@ -67,9 +67,8 @@ async def test_host_extension_point_called_per_tenant(services, tenant):
         RuntimeOptions(directories=[default_directory()], path_env="", use_entry_points=False)
     )
     attach(services, runtime)
-    footer = runtime.pm.get_plugin("stark-invoice-footer")
-    await services.registry.publish(ADMIN, runtime._loaded["stark-invoice-footer"].registration())
-    assert footer is not None
+    [footer] = [c for c in runtime.installed() if c.name == "stark-invoice-footer"]
+    await services.registry.publish(ADMIN, footer.registration())
     results, failures = await runtime.call_extension(
         "stark", "acme_invoice_footer", {"tenant": "stark", "invoice": {"number": "INV-7"}}
     )

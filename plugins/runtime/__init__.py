@@ -1,0 +1,22 @@
+"""The hook path: customizations run in worker processes, never in the server.
+
+Modules, in the order a call goes through them:
+
+* :mod:`plugins.runtime.runner` — :class:`PluginRuntime`, the runner ``core``
+  calls (``core.hooks.HookRunner``) and the host product's extension points;
+* :mod:`plugins.runtime.guard` — the request's deadline and the circuit breaker
+  (why a call ended: read this one);
+* :mod:`plugins.runtime.pool` — the bounded pool of worker processes, one tenant
+  per worker at a time;
+* :mod:`plugins.runtime.process` — one worker process: spawn, talk, kill;
+* :mod:`plugins.runtime.protocol` — the messages;
+* :mod:`plugins.runtime.worker` — the worker's side (runs in the child);
+* :mod:`plugins.runtime.sandbox` — what a worker may do;
+* :mod:`plugins.runtime.install` — checking packages (in a worker) at start-up,
+  publish and ``tailor customization check``;
+* :mod:`plugins.runtime.observe` — health and observations, written in batches.
+"""
+
+from plugins.runtime.runner import PluginRuntime, RuntimeOptions
+
+__all__ = ["PluginRuntime", "RuntimeOptions"]

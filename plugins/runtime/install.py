@@ -1,0 +1,144 @@
+"""Finding and checking customizations without importing them here.
+
+The server process never imports consultant code: :class:`Inspector` hands each
+package directory to a worker process (``plugins.runtime.worker``), which
+imports it under the worker's confinement and answers what
+:func:`plugins.loading.inspect_customization` found: the manifest, the hooks and
+their parameters, the setting keys, every problem. A package whose import kills
+or hangs its worker (``os._exit``, a segfault, an endless loop) is refused with
+that reason, the worker is replaced, and the next package is checked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.customizations import CustomizationManifest, HookUse
+from plugins.catalog import Catalog
+from plugins.loading import Loaded, Source
+from plugins.manifest import MANIFEST_FILE, Problem
+from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, private_workdir
+
+
+def spec_descriptions(catalog: Catalog) -> list[list[Any]]:
+    """How a worker finds the catalog's hookspec modules: (source, module name, file)."""
+    return [
+        [spec.source, spec.module.__name__, getattr(spec.module, "__file__", None)]
+        for spec in catalog.modules
+    ]
+
+
+class Inspector:
+    """Checks customization directories in a worker process (blocking)."""
+
+    def __init__(
+        self, catalog: Catalog, release: str, timeout: float = 5.0, memory_mb: int = 1024
+    ) -> None:
+        self.specs = spec_descriptions(catalog)
+        self.release = release
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self.workdir = private_workdir()
+        self._worker: WorkerProcess | None = None
+
+    def _get_worker(self) -> WorkerProcess:
+        if self._worker is None or not self._worker.alive:
+            self._worker = WorkerProcess.spawn(self.memory_mb, self.workdir)
+        return self._worker
+
+    def inspect(self, source: Source) -> Loaded:
+        loaded = Loaded(source)
+        try:
+            worker = self._get_worker()
+        except WorkerDied as exc:
+            loaded.problems.append(Problem(str(source.path), "import", str(exc)))
+            return loaded
+        deadline = time.monotonic() + self.timeout
+        message = {
+            "op": "inspect",
+            "path": str(source.path),
+            "origin": source.origin,
+            "release": self.release,
+            "specs": self.specs,
+        }
+        try:
+            worker.send(deadline, message)
+            answer = worker.receive(deadline)
+        except DeadlinePassed:
+            reason = (
+                f"importing it did not finish within {self.timeout:g}s (it hangs or loops "
+                "at import time); the check was stopped"
+            )
+            loaded.problems.append(Problem(str(source.path / MANIFEST_FILE), "import", reason))
+            return loaded
+        except WorkerDied as exc:
+            reason = f"importing it ended the process checking it: {exc}"
+            loaded.problems.append(Problem(str(source.path / MANIFEST_FILE), "import", reason))
+            return loaded
+        if answer.get("event") != "done":
+            loaded.problems.append(
+                Problem(str(source.path), "import", str(answer.get("message", answer)))
+            )
+            return loaded
+        return _loaded_from(source, answer)
+
+    def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:
+        """Like :func:`plugins.loading.load_all`: the second claim on a name is refused."""
+        result: list[Loaded] = []
+        by_name: dict[str, Loaded] = {}
+        for source in sources:
+            loaded = self.inspect(source)
+            first = by_name.get(loaded.name) if loaded.manifest else None
+            if first is not None:
+                where = str(source.path / MANIFEST_FILE)
+                if first.source.path.resolve() == source.path.resolve():
+                    msg = (
+                        f"registered twice: {source.path} is listed by {first.source.origin} "
+                        f"and {source.origin}; the first is used"
+                    )
+                else:
+                    msg = f"name collision: {loaded.name!r} is already loaded from " + str(
+                        first.source.path
+                    )
+                loaded.problems.insert(0, Problem(where, "name", msg))
+            elif loaded.manifest is not None and not loaded.refused:
+                by_name[loaded.name] = loaded
+            result.append(loaded)
+        return result
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker = None
+        import shutil
+
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _loaded_from(source: Source, answer: dict[str, Any]) -> Loaded:
+    manifest = answer.get("manifest")
+    return Loaded(
+        source=source,
+        manifest=(
+            CustomizationManifest(**{**manifest, "tenants": tuple(manifest["tenants"])})
+            if manifest
+            else None
+        ),
+        hooks=tuple(HookUse(**{**h, "params": tuple(h["params"])}) for h in answer["hooks"]),
+        setting_keys=tuple(answer["setting_keys"]),
+        problems=[Problem(*p) for p in answer["problems"]],
+        warnings=list(answer["warnings"]),
+        hooks_module=answer.get("hooks_module") or "hooks",
+    )
+
+
+def check_path(path: Path, catalog: Catalog, release: str, timeout: float = 5.0) -> Loaded:
+    """Check one directory in a throwaway worker (``tailor customization check``)."""
+    inspector = Inspector(catalog, release, timeout)
+    try:
+        return inspector.inspect(Source(Path(path), "check"))
+    finally:
+        inspector.close()

@@ -1,0 +1,85 @@
+"""Health and observations: what the runtime saw, accumulated in memory and
+written in one batch (``RegistryService.record_health`` per customization,
+``ObservationStore.record`` per customization, tenant and hook) when a failure
+happened or ``flush_seconds`` have passed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from core.customizations import latency_bucket
+from core.models import utcnow
+from core.observations import ObservationDelta, ObservationStore
+from core.registry import HealthDelta, RegistryService
+
+
+class Observer:
+    def __init__(self, flush_seconds: float) -> None:
+        self.flush_seconds = flush_seconds
+        self.registry: RegistryService | None = None
+        self.store: ObservationStore | None = None
+        self._deltas: dict[tuple[str, str, str], ObservationDelta] = {}
+        self._flushed_at = time.monotonic()
+        self._failed = False
+
+    def call(
+        self,
+        customization: str,
+        tenant: str,
+        hook: str,
+        *,
+        ms: float | None,
+        error: str | None = None,
+        changed: bool = False,
+        read: Iterable[str] = (),
+        returned: Iterable[str] = (),
+    ) -> None:
+        now = utcnow()
+        key = (customization, tenant, hook)
+        delta = self._deltas.get(key)
+        if delta is None:
+            delta = self._deltas[key] = ObservationDelta(
+                customization, tenant, hook, first_seen=now
+            )
+        delta.calls += 1
+        delta.last_seen = now
+        if ms is not None:
+            delta.latency_buckets[latency_bucket(ms)] += 1
+        if error is not None:
+            delta.failures += 1
+            delta.last_error = f"{hook} for tenant {tenant!r}: {error}"
+            delta.last_error_at = now
+            self._failed = True
+        if changed:
+            delta.changed += 1
+        for k in read:
+            delta.keys[(k, "read")] = delta.keys.get((k, "read"), 0) + 1
+        for k in returned:
+            delta.keys[(k, "returned")] = delta.keys.get((k, "returned"), 0) + 1
+
+    async def maybe_flush(self) -> None:
+        due = time.monotonic() - self._flushed_at >= self.flush_seconds
+        if self._deltas and (self._failed or due):
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._deltas:
+            return
+        deltas, self._deltas = list(self._deltas.values()), {}
+        self._failed = False
+        self._flushed_at = time.monotonic()
+        health: dict[str, HealthDelta] = {}
+        for d in deltas:
+            prev = health.get(d.customization)
+            health[d.customization] = HealthDelta(
+                d.customization,
+                d.calls + (prev.calls if prev else 0),
+                d.failures + (prev.failures if prev else 0),
+                d.last_error or (prev.last_error if prev else None),
+                d.last_error_at or (prev.last_error_at if prev else None),
+            )
+        if self.registry is not None:
+            await self.registry.record_health(sorted(health.values(), key=lambda h: h.name))
+        if self.store is not None:
+            await self.store.record(deltas)

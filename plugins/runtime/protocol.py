@@ -1,0 +1,73 @@
+"""The worker protocol: length-prefixed JSON messages over a pair of pipes.
+
+Every message is a 4-byte big-endian length and that many bytes of JSON (orjson;
+the standard library's encoder for what orjson refuses, e.g. integers wider than
+64 bits). Inputs cross the boundary by value: a customization gets its own copy
+and whatever it does to it changes nothing outside its own call.
+
+Server -> worker: ``{"op": "inspect" | "setup" | "call" | "ping", ...}``.
+Worker -> server: events ``{"event": "start" | "result" | "done" | "error", ...}``;
+a call streams one ``start`` and one ``result`` per implementation before its
+``done``, so a worker killed mid-call still says whose code was running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any
+
+import orjson
+
+HEADER = struct.Struct(">I")
+#: the largest message either side accepts (a worker answering more is killed)
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a message, or hung up."""
+
+
+def dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def frame(message: Any) -> bytes:
+    body = dumps(message)
+    return HEADER.pack(len(body)) + body
+
+
+def write_message(fd: int, message: Any) -> None:
+    data = memoryview(frame(message))
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def read_exactly(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise ProtocolError("the other side closed the pipe")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(fd: int) -> Any:
+    (size,) = HEADER.unpack(read_exactly(fd, HEADER.size))
+    if size > MAX_MESSAGE:
+        raise ProtocolError(f"message of {size} bytes exceeds the {MAX_MESSAGE} byte limit")
+    return loads(read_exactly(fd, size))

@@ -1,0 +1,596 @@
+"""The plugin runtime: implements :class:`core.hooks.HookRunner` by calling each
+tenant's enabled customizations in worker processes.
+
+One call of a runner method is one batch: the tenant's customizations
+implementing the hook are called in pluggy's order (``tryfirst``/``trylast``,
+then registration order: customizations are registered in reverse name order,
+so among equals pluggy calls them in name order) inside one worker process; each
+implementation's result or failure is attributed to its customization.
+``firstresult`` hookspecs stop at the first non-None result; for the settings
+hooks, when two customizations return a value for the same key, the one pluggy
+calls first wins. Deadlines and the circuit breaker: :mod:`plugins.runtime.guard`;
+processes: :mod:`plugins.runtime.pool`; what is recorded:
+:mod:`plugins.runtime.observe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.auth import Principal
+from core.customizations import Registration
+from core.definitions import SettingDefinition
+from core.errors import InvalidInputError, TailorError
+from core.hooks import (
+    CustomizedValue,
+    DefinitionsOutcome,
+    HookFailure,
+    ResolveOutcome,
+    ValidationOutcome,
+)
+from core.observations import ObservationStore
+from core.product import PRODUCT_VERSION
+from core.registry import RegistryService
+from plugins.catalog import Catalog
+from plugins.loading import PATH_ENV, Loaded, default_directory, discover
+from plugins.manifest import MANIFEST_FILE, parse_manifest
+from plugins.runtime import guard
+from plugins.runtime.install import Inspector, check_path, spec_descriptions
+from plugins.runtime.observe import Observer
+from plugins.runtime.pool import NoWorker, WorkerPool
+from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess
+
+log = logging.getLogger("tailor.plugins")
+
+REGISTER = "tailor_register_settings"
+RESOLVE = "tailor_resolve_settings"
+RESOLVE_ONE = "tailor_resolve_setting"
+VALIDATE = "tailor_validate_setting"
+CHANGED = "tailor_setting_changed"
+
+
+def default_worker_count() -> int:
+    return max(2, 2 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    #: directories to load customizations from (None: the repository's samples)
+    directories: Sequence[Path] | None = None
+    #: TAILOR_CUSTOMIZATIONS_PATH (None: read the environment)
+    path_env: str | None = None
+    use_entry_points: bool = True
+    #: the product release the running code implements
+    release: str = PRODUCT_VERSION
+    #: seconds a request's hook calls may take in all, waiting for a worker included
+    hook_timeout: float = 2.0
+    #: seconds between health/observation writes when nothing fails (0: every batch)
+    health_flush_seconds: float = 5.0
+    #: seconds the enabled map is trusted before it is re-read (other processes)
+    enabled_ttl: float = 5.0
+    #: GraphQL publishCustomization only accepts paths under the load directories
+    restrict_publish_paths: bool = True
+    #: worker processes in all (None: twice the cores, at least 2)
+    workers: int | None = None
+    #: worker processes one tenant may hold at once
+    workers_per_tenant: int = 2
+    #: blank workers started ahead
+    spare_workers: int = 1
+    #: address-space limit of a worker process, MiB
+    worker_memory_mb: int = 1024
+    #: seconds importing one customization may take when it is checked
+    import_timeout: float = 5.0
+    #: consecutive failures (per customization and tenant) that open the breaker
+    breaker_threshold: int = 5
+    #: seconds an open breaker skips the customization
+    breaker_cooldown: float = 30.0
+
+
+@dataclass
+class _Impl:
+    """One implementation's outcome in a batch."""
+
+    name: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    ms: float | None = None
+    read: tuple[str, ...] = ()
+
+
+@dataclass
+class _Batch:
+    results: list[_Impl] = field(default_factory=list)
+
+
+class PluginRuntime:
+    """Loads customizations (in workers) and calls one tenant's enabled ones."""
+
+    def __init__(self, catalog: Catalog, options: RuntimeOptions | None = None) -> None:
+        self.catalog = catalog
+        self.options = options or RuntimeOptions()
+        self._specs = spec_descriptions(catalog)
+        self._loaded: dict[str, Loaded] = {}
+        self._refused: list[Loaded] = []
+        self._registry: RegistryService | None = None
+        self._enabled: dict[str, frozenset[str]] | None = None
+        self._enabled_at = 0.0
+        self._definitions: dict[tuple[str, tuple[Any, ...]], DefinitionsOutcome] = {}
+        self.observer = Observer(self.options.health_flush_seconds)
+        self.breaker = guard.CircuitBreaker(
+            self.options.breaker_threshold, self.options.breaker_cooldown
+        )
+        self.pool = WorkerPool(
+            self.options.workers or default_worker_count(),
+            self.options.workers_per_tenant,
+            self.options.spare_workers,
+            self.options.worker_memory_mb,
+        )
+
+    # -- building ---------------------------------------------------------------
+    @classmethod
+    def load(
+        cls, options: RuntimeOptions | None = None, catalog: Catalog | None = None
+    ) -> PluginRuntime:
+        """Discover and check every customization, each in a worker process;
+        broken ones are refused, never raised."""
+        options = options or RuntimeOptions()
+        runtime = cls(catalog or Catalog.installed(), options)
+        sources = discover(options.directories, options.path_env, options.use_entry_points)
+        if sources:
+            inspector = Inspector(
+                runtime.catalog, options.release, options.import_timeout, options.worker_memory_mb
+            )
+            try:
+                for loaded in inspector.inspect_all(sources):
+                    runtime._install(loaded)
+            finally:
+                inspector.close()
+        return runtime
+
+    def bind(self, registry: RegistryService, observations: ObservationStore | None = None) -> None:
+        """Read enablement from ``registry``, follow its changes, record health there
+        and observations in ``observations``."""
+        self._registry = registry
+        self.observer.registry = registry
+        self.observer.store = observations
+        registry.subscribe(self.invalidate)
+
+    def _install(self, loaded: Loaded) -> None:
+        if loaded.refused or loaded.manifest is None:
+            self._refused.append(loaded)
+            for p in loaded.problems:
+                log.info("customization refused: %s", p)
+            return
+        self._loaded[loaded.name] = loaded
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Registrations changed: drop the enabled map, cached definitions, and the
+        idle workers (they hold code that may be stale)."""
+        self._enabled = None
+        self._definitions.clear()
+        self.pool.evict_tenant()
+
+    # -- what is installed --------------------------------------------------------
+    def installed(self) -> list[Loaded]:
+        return sorted(self._loaded.values(), key=lambda item: item.name)
+
+    def refused(self) -> list[Loaded]:
+        return list(self._refused)
+
+    def check(self, path: Path) -> Loaded:
+        """Check one directory in a throwaway worker (imports nothing here)."""
+        return check_path(path, self.catalog, self.options.release, self.options.import_timeout)
+
+    def publish_roots(self) -> list[Path]:
+        """The directories this runtime loads customizations from."""
+        roots = (
+            [default_directory()]
+            if self.options.directories is None
+            else list(self.options.directories)
+        )
+        raw = self.options.path_env
+        if raw is None:
+            raw = os.environ.get(PATH_ENV, "")
+        roots.extend(Path(p) for p in raw.split(os.pathsep) if p)
+        return [r.resolve() for r in roots]
+
+    async def publish(
+        self, principal: Principal, path: Path, *, from_api: bool = False
+    ) -> Registration:
+        """Check ``path`` (in a worker), store its registration and install it.
+
+        The manifest is read and the caller's right to publish for its tenants is
+        checked BEFORE any of the customization's code is imported."""
+        if self._registry is None:
+            raise RuntimeError("bind() the runtime to a registry before publishing")
+        path = Path(path)
+        if from_api and self.options.restrict_publish_paths:
+            resolved = path.resolve()
+            if not any(resolved.is_relative_to(root) for root in self.publish_roots()):
+                raise InvalidInputError(
+                    "path",
+                    f"{path} is outside the customization directories this server loads "
+                    "from (customizations/ and TAILOR_CUSTOMIZATIONS_PATH)",
+                )
+        parsed, problems = parse_manifest(path / MANIFEST_FILE)
+        if parsed is None:
+            raise InvalidInputError("path", "; ".join(str(p) for p in problems))
+        principal.can_publish_customization(parsed.manifest.tenants)
+        loaded = await asyncio.to_thread(self.check, path)
+        if loaded.refused:
+            raise InvalidInputError("path", "; ".join(str(p) for p in loaded.problems))
+        registration = await self._registry.publish(principal, loaded.registration())
+        self._install(loaded)
+        return registration
+
+    # -- calling ------------------------------------------------------------------
+    async def _enabled_for(self, tenant: str) -> list[Loaded]:
+        """The tenant's enabled, installed customizations in registration order."""
+        if self._registry is None:
+            return []
+        now = time.monotonic()
+        if self._enabled is None or now - self._enabled_at > self.options.enabled_ttl:
+            fresh = await self._registry.enabled_map()
+            if self._enabled is not None and fresh != self._enabled:
+                self._definitions.clear()
+            self._enabled, self._enabled_at = fresh, now
+        names = self._enabled.get(tenant, frozenset())
+        # reverse name order: pluggy calls the last registered first
+        return [self._loaded[n] for n in sorted(names, reverse=True) if n in self._loaded]
+
+    def _setup_message(self, tenant: str, enabled: Sequence[Loaded]) -> dict[str, Any]:
+        return {
+            "op": "setup",
+            "tenant": tenant,
+            "specs": self._specs,
+            "customizations": [
+                {"name": c.name, "path": str(c.source.path), "module": c.hooks_module}
+                for c in enabled
+            ],
+        }
+
+    async def _batch(
+        self,
+        tenant: str,
+        hook: str,
+        kwargs: Mapping[str, Any],
+        *,
+        firstresult: bool = False,
+    ) -> tuple[list[_Impl], list[HookFailure]]:
+        """Call ``hook`` for ``tenant``'s enabled customizations implementing it:
+        results in pluggy's call order, and the failures (each attributed)."""
+        enabled = await self._enabled_for(tenant)
+        implementing = [c for c in enabled if any(h.hook == hook for h in c.hooks)]
+        if not implementing:
+            return [], []
+        budget = self.options.hook_timeout
+        deadline = guard.request_deadline(budget)
+        failures: list[HookFailure] = []
+        skip: set[str] = set()
+        for c in implementing:
+            why = self.breaker.skipped(c.name, tenant)
+            if why is not None:
+                skip.add(c.name)
+                failures.append(HookFailure(c.name, hook, why))
+        setup = self._setup_message(tenant, enabled)
+        setup_key = tuple((c.name, c.manifest.version if c.manifest else "") for c in enabled)
+        from plugins.runtime.protocol import dumps
+
+        raw = dumps(kwargs)
+        done: list[_Impl] = []
+        while True:
+            todo = [c.name for c in implementing if c.name not in skip]
+            if not todo:
+                break
+            try:
+                worker = await self.pool.acquire(tenant, deadline)
+            except NoWorker as exc:
+                for name in todo:
+                    failures.append(self._failed(name, tenant, hook, str(exc), None))
+                break
+            crashed: str | None = None
+            try:
+                outcome = await asyncio.get_running_loop().run_in_executor(
+                    self.pool.executor,
+                    _call_worker,
+                    worker,
+                    setup,
+                    setup_key,
+                    {
+                        "op": "call",
+                        "hook": hook,
+                        "firstresult": firstresult,
+                        "skip": sorted(skip),
+                        "budget": budget,
+                    },
+                    raw,
+                    deadline,
+                )
+            finally:
+                await self.pool.release(worker)
+            results, running, reason, setup_failed = outcome
+            for name, message in setup_failed.items():
+                if name in todo and name not in skip:
+                    skip.add(name)
+                    failures.append(self._failed(name, tenant, hook, message, None))
+            for impl in results:
+                skip.add(impl.name)
+                if impl.ok:
+                    done.append(impl)
+                else:
+                    failures.append(
+                        self._failed(impl.name, tenant, hook, impl.error or "failed", impl.ms)
+                    )
+            if reason is None:
+                break
+            if running is not None:
+                skip.add(running)
+                failures.append(self._failed(running, tenant, hook, reason, None))
+                crashed = running
+            if crashed is None or time.monotonic() >= deadline:
+                break
+            if firstresult and any(i.value is not None for i in done):
+                break
+            # the worker died under one customization: the others still run
+        answered = {i.name for i in done} | {f.customization for f in failures}
+        stopped = firstresult and any(i.value is not None for i in done)
+        for c in implementing:
+            if c.name not in answered and not stopped:
+                failures.append(
+                    HookFailure(
+                        c.name,
+                        hook,
+                        "not called: the request's budget ran out before its turn",
+                    )
+                )
+        for impl in done:
+            self.breaker.succeeded(impl.name, tenant)
+        return done, failures
+
+    def _failed(
+        self, name: str, tenant: str, hook: str, message: str, ms: float | None
+    ) -> HookFailure:
+        self.breaker.failed(name, tenant)
+        self.observer.call(name, tenant, hook, ms=ms, error=message)
+        return HookFailure(name, hook, message)
+
+    def _observe(
+        self,
+        tenant: str,
+        hook: str,
+        impl: _Impl,
+        changed: bool,
+        returned: Sequence[str] = (),
+    ) -> None:
+        self.observer.call(
+            impl.name, tenant, hook, ms=impl.ms, changed=changed, read=impl.read, returned=returned
+        )
+
+    def _invalid(self, tenant: str, hook: str, impl: _Impl, message: str) -> HookFailure:
+        return self._failed(impl.name, tenant, hook, message, impl.ms)
+
+    # -- core.hooks.HookRunner --------------------------------------------------------
+    async def register_settings(self, tenant: str) -> DefinitionsOutcome:
+        """Called when registrations change, not per request: the outcome is kept
+        per tenant until a publish or an enablement change."""
+        enabled = await self._enabled_for(tenant)
+        key = (tenant, tuple(c.name for c in enabled))
+        cached = self._definitions.get(key)
+        if cached is not None:
+            return cached
+        definitions: list[tuple[str, SettingDefinition]] = []
+        done, failures = await self._batch(tenant, REGISTER, {})
+        for impl in done:
+            result = impl.value
+            if result is None:
+                self._observe(tenant, REGISTER, impl, False)
+                continue
+            if not isinstance(result, list):
+                failures.append(
+                    self._invalid(
+                        tenant,
+                        REGISTER,
+                        impl,
+                        f"returned {type(result).__name__}, expected a list of definitions",
+                    )
+                )
+                continue
+            keys = []
+            for i, data in enumerate(result):
+                try:
+                    if not isinstance(data, dict):
+                        raise InvalidInputError(f"[{i}]", "must be a dict")
+                    definition = SettingDefinition.from_dict(data, where=f"[{i}]")
+                    definition.check_consistent()
+                except TailorError as exc:
+                    failures.append(
+                        self._invalid(tenant, REGISTER, impl, f"invalid definition {exc.message}")
+                    )
+                    break
+                definitions.append((impl.name, definition))
+                keys.append(definition.key)
+            else:
+                self._observe(tenant, REGISTER, impl, bool(keys), keys)
+        outcome = DefinitionsOutcome(tuple(definitions), tuple(failures))
+        if not failures:
+            self._definitions[key] = outcome
+        await self.observer.maybe_flush()
+        return outcome
+
+    async def resolve_settings(
+        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+    ) -> ResolveOutcome:
+        customized: dict[str, CustomizedValue] = {}
+        batch_wins: dict[str, CustomizedValue] = {}
+        failures: list[HookFailure] = []
+        kwargs = {"tenant": tenant, "environment": environment, "values": dict(values)}
+        # the deprecated per-setting hook first: the batch hook wins
+        for hook, target in ((RESOLVE_ONE, customized), (RESOLVE, batch_wins)):
+            done, failed = await self._batch(tenant, hook, kwargs)
+            failures.extend(failed)
+            for impl in done:
+                result = impl.value
+                if result is None:
+                    self._observe(tenant, hook, impl, False)
+                    continue
+                if not isinstance(result, dict):
+                    failures.append(
+                        self._invalid(
+                            tenant,
+                            hook,
+                            impl,
+                            f"returned {type(result).__name__}, "
+                            "expected a dict of setting key -> value",
+                        )
+                    )
+                    continue
+                returned = [k for k in result if k in values]
+                changed = any(result[k] != values[k] for k in returned)
+                self._observe(tenant, hook, impl, changed, returned)
+                for key in returned:
+                    # the customization pluggy calls first wins
+                    target.setdefault(key, CustomizedValue(key, result[key], impl.name))
+        customized.update(batch_wins)
+        await self.observer.maybe_flush()
+        return ResolveOutcome(tuple(customized.values()), tuple(failures))
+
+    async def validate_setting(
+        self, tenant: str, environment: str | None, key: str, value: Any
+    ) -> ValidationOutcome:
+        errors: list[tuple[str, str]] = []
+        kwargs = {"tenant": tenant, "environment": environment, "key": key, "value": value}
+        done, failures = await self._batch(tenant, VALIDATE, kwargs)
+        for impl in done:
+            result = impl.value
+            if isinstance(result, str):
+                errors.append((impl.name, result))
+            elif isinstance(result, list):
+                errors.extend((impl.name, str(m)) for m in result if m)
+            elif result is not None:
+                failures.append(
+                    self._invalid(
+                        tenant,
+                        VALIDATE,
+                        impl,
+                        f"returned {type(result).__name__}, "
+                        "expected None, a message or a list of messages",
+                    )
+                )
+                continue
+            self._observe(tenant, VALIDATE, impl, bool(result), ())
+        await self.observer.maybe_flush()
+        return ValidationOutcome(tuple(errors), tuple(failures))
+
+    async def setting_changed(
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        old: Any,
+        new: Any,
+        actor: str,
+    ) -> Sequence[HookFailure]:
+        kwargs = {
+            "tenant": tenant,
+            "environment": environment,
+            "key": key,
+            "old": old,
+            "new": new,
+            "actor": actor,
+        }
+        done, failures = await self._batch(tenant, CHANGED, kwargs)
+        for impl in done:
+            self._observe(tenant, CHANGED, impl, impl.value is not None)
+        await self.observer.maybe_flush()
+        return failures
+
+    # -- the host product's extension points ------------------------------------
+    async def call_extension(
+        self, tenant: str, hook: str, kwargs: Mapping[str, Any]
+    ) -> tuple[list[tuple[str, Any]], list[HookFailure]]:
+        """Call a host-product extension point (e.g. ``acme_invoice_footer``) for
+        ``tenant``'s enabled customizations, with the same isolation: returns
+        (customization, result) pairs in pluggy's order, and the failures."""
+        point = self.catalog.get(hook)
+        if point is None:
+            raise InvalidInputError("hook", f"unknown extension point {hook!r}")
+        missing = set(point.params) - set(kwargs)
+        unknown = set(kwargs) - set(point.params)
+        if missing or unknown:
+            raise InvalidInputError(
+                "hook", f"{hook} takes ({', '.join(point.params)}); got ({', '.join(kwargs)})"
+            )
+        done, failures = await self._batch(tenant, hook, kwargs, firstresult=point.firstresult)
+        results = []
+        for impl in done:
+            self._observe(tenant, hook, impl, impl.value is not None)
+            results.append((impl.name, impl.value))
+        await self.observer.maybe_flush()
+        return results, failures
+
+    async def flush_health(self) -> None:
+        """Write the pending health counters and observations."""
+        await self.observer.flush()
+
+    def start(self) -> None:
+        """Start the spare workers ahead of the first call."""
+        self.pool.start()
+
+    async def close(self) -> None:
+        await self.flush_health()
+        await self.pool.close()
+
+
+def _call_worker(
+    worker: WorkerProcess,
+    setup: dict[str, Any],
+    setup_key: tuple[Any, ...],
+    call: dict[str, Any],
+    raw: bytes,
+    deadline: float,
+) -> tuple[list[_Impl], str | None, str | None, dict[str, str]]:
+    """Blocking: (results, customization running when it ended, why it ended
+    early or None, customizations that failed to load)."""
+    running: str | None = None
+    results: list[_Impl] = []
+    try:
+        if worker.setup_key != setup_key:
+            worker.send(deadline, setup)
+            answer = worker.receive(deadline)
+            worker.setup_key = setup_key
+            worker.setup_failed = dict(answer.get("failed") or {})
+        worker.send(deadline, call, raw=raw)
+        for event in worker.events(deadline):
+            kind = event.get("event")
+            if kind == "start":
+                running = event["name"]
+            elif kind == "result":
+                running = None
+                results.append(
+                    _Impl(
+                        event["name"],
+                        bool(event["ok"]),
+                        event.get("value"),
+                        event.get("error"),
+                        event.get("ms"),
+                        tuple(event.get("read", ())),
+                    )
+                )
+            elif kind == "error":
+                worker.kill()
+                return results, running, f"worker error: {event.get('message')}", {}
+    except DeadlinePassed:
+        budget = call.get("budget", 0)
+        return results, running, guard.timeout_message(budget), worker.setup_failed
+    except WorkerDied as exc:
+        return results, running, str(exc), worker.setup_failed
+    return results, None, None, worker.setup_failed

@@ -1,0 +1,178 @@
+"""What a worker process may and may not do.
+
+Server side (:func:`worker_command`, :func:`worker_environment`): a worker is a
+fresh interpreter (``python -I``: no inherited memory, no ``PYTHON*`` variables,
+no user site), started in its own session, with a scrubbed environment, no
+inherited descriptors but its two pipes, an empty private working directory,
+and a lower CPU priority than the server.
+
+Worker side (:func:`confine`), before any consultant code is imported:
+
+* the protocol moves off descriptors 0 and 1, which become ``/dev/null`` (a
+  ``print`` cannot corrupt the protocol);
+* resource limits: address space (``memory_mb``), no core files; the CPU time of
+  each call is capped by :func:`limit_cpu` (the server's wall-clock deadline
+  kills the worker anyway);
+* an audit hook (PEP 578) refuses, for the rest of the process's life: opening
+  files for writing, reading files outside the interpreter, the installed
+  packages and the customizations' own directories, sockets, subprocesses and
+  forks, signals to other processes, ``ctypes``, SQLite connections, new
+  interpreters, and changes to the file system. A customization cannot reach
+  the server's database, tokens or files, nor stop the server.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import sysconfig
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+#: audit events refused outright (prefix match on the event name)
+DENIED_PREFIXES = (
+    "socket.",
+    "subprocess.",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.kill",
+    "os.killpg",
+    "signal.pthread_kill",
+    "ctypes.",
+    "sqlite3.connect",
+    "cpython.PyInterpreterState_New",
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.truncate",
+    "os.link",
+    "os.symlink",
+    "os.utime",
+    "os.chdir",
+    "os.chroot",
+    "shutil.",
+    "webbrowser.",
+    "winreg.",
+    "pty.",
+)
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def worker_command(memory_mb: int) -> list[str]:
+    return [sys.executable, "-I", "-m", "plugins.runtime.worker", str(memory_mb)]
+
+
+def worker_environment() -> dict[str, str]:
+    """Nothing of the server's environment: no database URL, no secret key."""
+    return {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def lower_priority() -> None:
+    """Run in the child before exec: workers yield the CPU to the server."""
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+def take_protocol_fds() -> tuple[int, int]:
+    """Move the protocol off stdin/stdout; both become /dev/null."""
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", closefd=False)
+    return proto_in, proto_out
+
+
+def limit_memory(memory_mb: int) -> None:
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def limit_cpu(seconds: float) -> None:
+    """Cap the CPU time the next call may use (SIGXCPU ends the worker)."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    spent = used.ru_utime + used.ru_stime
+    soft = int(spent + seconds) + 1
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+class Confinement:
+    """The worker's audit hook: the allowed read roots grow as customization
+    directories are handed over; everything in :data:`DENIED_PREFIXES` and
+    every write is refused."""
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        self.roots: list[str] = sorted({os.path.realpath(r) for r in roots if r})
+        self.active = False
+
+    def allow(self, path: str | Path) -> None:
+        real = os.path.realpath(path)
+        if real not in self.roots:
+            self.roots.append(real)
+
+    def _readable(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return real == os.devnull or any(
+            real == root or real.startswith(root + os.sep) for root in self.roots
+        )
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if not self.active:
+            return
+        if event == "open":
+            path, mode, flags = (*args, None, None, None)[:3]
+            if isinstance(path, int):
+                return
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & _WRITE_FLAGS
+            )
+            if writing:
+                raise PermissionError(f"customizations may not write files ({path})")
+            if path is not None and not self._readable(str(path)):
+                raise PermissionError(f"customizations may not read {path}")
+            return
+        if event.startswith(DENIED_PREFIXES):
+            raise PermissionError(f"customizations may not do this here: {event}")
+
+
+def default_roots() -> list[str]:
+    """The interpreter, the installed packages, and Tailor's own ``plugins`` and
+    ``core`` packages (which a worker imports)."""
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    import core
+    import plugins
+
+    for package in (plugins, core):
+        roots.update(package.__path__)
+    return [r for r in roots if r]
+
+
+def confine(memory_mb: int) -> Confinement:
+    """Install the limits and the audit hook; return it so directories can be allowed."""
+    limit_memory(memory_mb)
+    confinement = Confinement(default_roots())
+    sys.addaudithook(confinement)
+    return confinement

@@ -1,0 +1,255 @@
+"""The worker process: imports one tenant's customizations and calls their hooks
+in pluggy's order, one implementation at a time, reporting each as it goes.
+
+Run as ``python -I -m plugins.runtime.worker MEMORY_MB`` by
+:mod:`plugins.runtime.process`; never imported by the server. Messages are in
+:mod:`plugins.runtime.protocol`; the confinement in :mod:`plugins.runtime.sandbox`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import sys
+import time
+import types
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pluggy
+
+from plugins.runtime import protocol, sandbox
+
+RESOLVE = "tailor_resolve_settings"
+RESOLVE_ONE = "tailor_resolve_setting"
+
+
+class TrackedValues(Mapping[str, Any]):
+    """The ``values`` a resolve hook receives: its own copy, read-only, and
+    remembering which keys the code read."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        self.read.add(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str) and key in self._data:
+            self.read.add(key)
+            return True
+        return False
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"TrackedValues({len(self._data)} settings)"
+
+
+def _spec_module(source: str, name: str, file: str | None) -> types.ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if not file:
+            raise
+    spec = importlib.util.spec_from_file_location(f"_tailor_hookspecs_{source}", file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Worker:
+    def __init__(self, confinement: sandbox.Confinement, proto_in: int, proto_out: int) -> None:
+        self.confinement = confinement
+        self.proto_in = proto_in
+        self.proto_out = proto_out
+        self.pm: pluggy.PluginManager | None = None
+        self.failed: dict[str, str] = {}
+        self._specs: dict[str, Any] = {}
+
+    def send(self, message: Any) -> None:
+        protocol.write_message(self.proto_out, message)
+
+    def catalog(self, specs: list[list[Any]]) -> Any:
+        from plugins.catalog import Catalog, SpecModule
+
+        key = protocol.dumps(specs).decode()
+        if key not in self._specs:
+            modules = [SpecModule(src, _spec_module(src, name, file)) for src, name, file in specs]
+            self._specs[key] = Catalog(modules)
+        return self._specs[key]
+
+    # -- ops ----------------------------------------------------------------------
+    def inspect(self, message: Mapping[str, Any]) -> None:
+        from plugins.loading import Source, inspect_customization
+
+        self.confinement.allow(message["path"])
+        catalog = self.catalog(message["specs"])
+        loaded = inspect_customization(
+            Source(_path(message["path"]), message["origin"]), catalog, message["release"]
+        )
+        self.send(
+            {
+                "event": "done",
+                "manifest": dataclasses.asdict(loaded.manifest) if loaded.manifest else None,
+                "hooks": [dataclasses.asdict(h) for h in loaded.hooks],
+                "setting_keys": list(loaded.setting_keys),
+                "problems": [[p.file, p.field, p.message] for p in loaded.problems],
+                "warnings": list(loaded.warnings),
+                "hooks_module": loaded.hooks_module,
+            }
+        )
+
+    def setup(self, message: Mapping[str, Any]) -> None:
+        """A fresh plugin manager with the tenant's customizations registered in
+        the order given (pluggy calls the last registered first)."""
+        from plugins.loading import import_package, plugin_object
+
+        catalog = self.catalog(message["specs"])
+        pm = pluggy.PluginManager("tailor")
+        for spec in catalog.modules:
+            pm.add_hookspecs(spec.module)
+        self.failed = {}
+        for item in message["customizations"]:
+            self.confinement.allow(item["path"])
+            try:
+                module = import_package(_path(item["path"]), item["module"])
+                pm.register(plugin_object(module), name=item["name"])
+            except BaseException as exc:  # consultant code: anything may happen
+                self.failed[item["name"]] = f"could not be loaded: {type(exc).__name__}: {exc}"
+        self.pm = pm
+        self.send({"event": "done", "failed": self.failed})
+
+    def call(self, message: Mapping[str, Any], raw: bytes) -> None:
+        hook = message["hook"]
+        skip = set(message.get("skip", ()))
+        budget = float(message.get("budget", 2.0))
+        if self.pm is None:
+            self.send({"event": "error", "message": "call before setup"})
+            return
+        caller = getattr(self.pm.hook, hook, None)
+        impls = list(reversed(caller.get_hookimpls())) if caller is not None else []
+        for impl in impls:
+            name = impl.plugin_name
+            if name in skip:
+                continue
+            self.send({"event": "start", "name": name})
+            sandbox.limit_cpu(budget + 1)
+            kwargs = protocol.loads(raw)
+            started = time.perf_counter()
+            read: set[str] = set()
+            try:
+                if hook == RESOLVE_ONE:
+                    value = self._each_key(impl, kwargs, read)
+                else:
+                    if hook == RESOLVE and isinstance(kwargs.get("values"), dict):
+                        tracked = TrackedValues(kwargs["values"])
+                        kwargs["values"] = tracked
+                        read = tracked.read
+                    value = impl.function(**{a: kwargs.get(a) for a in impl.argnames})
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt, anything
+                ms = (time.perf_counter() - started) * 1000
+                self._result(name, False, f"{type(exc).__name__}: {exc}", ms, read)
+                continue
+            ms = (time.perf_counter() - started) * 1000
+            if not self._result(name, True, value, ms, read):
+                continue
+            if message.get("firstresult") and value is not None:
+                break
+        self.send({"event": "done"})
+
+    def _each_key(self, impl: Any, kwargs: Mapping[str, Any], read: set[str]) -> dict[str, Any]:
+        found = {}
+        values = kwargs.get("values") or {}
+        for key, value in values.items():
+            kw = {**kwargs, "key": key, "value": value}
+            result = impl.function(**{a: kw.get(a) for a in impl.argnames})
+            read.add(key)
+            if result is not None and result != value:
+                found[key] = result
+        return found
+
+    def _result(self, name: str, ok: bool, value: Any, ms: float, read: set[str]) -> bool:
+        message = {"event": "result", "name": name, "ok": ok, "ms": ms, "read": sorted(read)}
+        if ok:
+            message["value"] = value
+        else:
+            message["error"] = str(value)[:2000]
+        try:
+            data = protocol.frame(message)
+        except (TypeError, ValueError, OverflowError) as exc:
+            message.pop("value", None)
+            message["ok"] = False
+            message["error"] = (
+                f"returned a value that cannot leave its worker (only JSON values can): {exc}"
+            )
+            data = protocol.frame(message)
+            ok = False
+        _write_all(self.proto_out, data)
+        return ok
+
+    def serve(self) -> None:
+        while True:
+            try:
+                message = protocol.read_message(self.proto_in)
+            except protocol.ProtocolError:
+                return
+            op = message.get("op")
+            if op == "ping":
+                self.send({"event": "done"})
+            elif op == "inspect":
+                self.inspect(message)
+            elif op == "setup":
+                self.setup(message)
+            elif op == "call":
+                (size,) = protocol.HEADER.unpack(protocol.read_exactly(self.proto_in, 4))
+                raw = protocol.read_exactly(self.proto_in, size)
+                self.call(message, raw)
+            else:
+                self.send({"event": "error", "message": f"unknown op {op!r}"})
+
+
+def _path(text: str) -> Any:
+    from pathlib import Path
+
+    return Path(text)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    import os
+
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def main() -> None:
+    memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    proto_in, proto_out = sandbox.take_protocol_fds()
+    # what every customization needs, imported before the confinement starts
+    import plugins.catalog
+    import plugins.hookspecs
+    import plugins.introspection
+    import plugins.loading  # noqa: F401
+
+    confinement = sandbox.confine(memory_mb)
+    confinement.active = True
+    worker = Worker(confinement, proto_in, proto_out)
+    worker.send({"event": "ready"})
+    try:
+        worker.serve()
+    finally:
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
