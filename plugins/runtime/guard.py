@@ -1,8 +1,8 @@
 """Deadlines and the circuit breaker: why a customization's call ended, in one place.
 
 * **Deadline.** A request's hook calls share one budget (``hook_timeout``
-  seconds), counted from when the request arrived (:func:`request_deadline`,
-  set by the HTTP layer; otherwise from the first hook call), waiting for a
+  seconds), counted from when the request arrived (:func:`start_request`,
+  called by the HTTP layer; outside a request, per batch), waiting for a
   worker included. The call running when it passes is ended by killing its
   worker process (``plugins.runtime.process``); the failure names that
   customization and hook, and the value falls back to the non-customized one.
@@ -28,12 +28,10 @@ def start_request(budget: float, arrived: float | None = None) -> None:
 
 
 def request_deadline(budget: float) -> float:
-    """This request's deadline (set on first use when the caller set none)."""
+    """This request's deadline; outside a request (the CLI, a script) each
+    batch gets the whole budget from now."""
     deadline = _DEADLINE.get()
-    if deadline is None:
-        deadline = time.monotonic() + budget
-        _DEADLINE.set(deadline)
-    return deadline
+    return deadline if deadline is not None else time.monotonic() + budget
 
 
 def timeout_message(budget: float) -> str:

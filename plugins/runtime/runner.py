@@ -294,8 +294,8 @@ class PluginRuntime:
             try:
                 worker = await self.pool.acquire(tenant, deadline)
             except NoWorker as exc:
-                for name in todo:
-                    failures.append(self._failed(name, tenant, hook, str(exc), None))
+                # not the customizations' doing: reported, not charged to them
+                failures.extend(HookFailure(name, hook, f"not called: {exc}") for name in todo)
                 break
             crashed: str | None = None
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import os
 import sys
 import time
 import types
@@ -84,6 +85,9 @@ class Worker:
 
         key = protocol.dumps(specs).decode()
         if key not in self._specs:
+            for _src, _name, file in specs:
+                if file:  # the product's hookspec modules: handed over by the server
+                    self.confinement.allow(os.path.dirname(file))
             modules = [SpecModule(src, _spec_module(src, name, file)) for src, name, file in specs]
             self._specs[key] = Catalog(modules)
         return self._specs[key]
@@ -203,19 +207,27 @@ class Worker:
                 message = protocol.read_message(self.proto_in)
             except protocol.ProtocolError:
                 return
-            op = message.get("op")
-            if op == "ping":
-                self.send({"event": "done"})
-            elif op == "inspect":
-                self.inspect(message)
-            elif op == "setup":
-                self.setup(message)
-            elif op == "call":
-                (size,) = protocol.HEADER.unpack(protocol.read_exactly(self.proto_in, 4))
-                raw = protocol.read_exactly(self.proto_in, size)
-                self.call(message, raw)
-            else:
-                self.send({"event": "error", "message": f"unknown op {op!r}"})
+            try:
+                self.handle(message)
+            except protocol.ProtocolError:
+                return
+            except BaseException as exc:  # the worker's own failure: say it, go on
+                self.send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
+
+    def handle(self, message: Mapping[str, Any]) -> None:
+        op = message.get("op")
+        if op == "ping":
+            self.send({"event": "done"})
+        elif op == "inspect":
+            self.inspect(message)
+        elif op == "setup":
+            self.setup(message)
+        elif op == "call":
+            (size,) = protocol.HEADER.unpack(protocol.read_exactly(self.proto_in, 4))
+            raw = protocol.read_exactly(self.proto_in, size)
+            self.call(message, raw)
+        else:
+            self.send({"event": "error", "message": f"unknown op {op!r}"})
 
 
 def _path(text: str) -> Any:
@@ -225,8 +237,6 @@ def _path(text: str) -> Any:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    import os
-
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
