@@ -163,12 +163,17 @@ def list_command(
     async def go(services: Services):  # noqa: ANN202
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list(principal, tenant, capability)
+        seen = await services.observations.list(principal, tenant=tenant)
         runtime = PluginRuntime.load()
-        return statuses(
+        found = statuses(
             registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
         )
+        return found, seen
 
-    found = run_with_services(database_url, go)
+    found, seen = run_with_services(database_url, go)
+    observed: dict[str, list] = {}
+    for o in seen:
+        observed.setdefault(o.customization, []).append(o)
     if format is ListFormat.JSON:
         rows = [
             {
@@ -183,13 +188,39 @@ def list_command(
                 "hooks": [h.hook for h in s.hooks],
                 "calls": s.health.calls,
                 "failures": s.health.failures,
+                "observations": [
+                    {
+                        "tenant": o.tenant,
+                        "hook": o.hook,
+                        "calls": o.calls,
+                        "failures": o.failures,
+                        "changed": o.changed,
+                        "latency_p50_ms": o.latency_p50_ms,
+                        "latency_p95_ms": o.latency_p95_ms,
+                        "last_error": o.last_error,
+                        "last_seen": o.last_seen.isoformat(),
+                        "keys_read": sorted(o.keys_read),
+                        "keys_returned": sorted(o.keys_returned),
+                    }
+                    for o in observed.get(s.name, [])
+                ],
             }
             for s in found
         ]
         print(json.dumps(rows, indent=2))
         return
     table = Table()
-    for col in ("name", "version", "capability", "enabled for", "state", "hooks", "calls/fail"):
+    for col in (
+        "name",
+        "version",
+        "capability",
+        "enabled for",
+        "state",
+        "hooks",
+        "calls/fail",
+        "p95 ms",
+        "keys read/returned",
+    ):
         table.add_column(col)
     for s in found:
         state = []
@@ -207,8 +238,21 @@ def list_command(
             ", ".join(state),
             ", ".join(h.hook for h in s.hooks),
             f"{s.health.calls}/{s.health.failures}",
+            _p95(observed.get(s.name, [])),
+            _keys(observed.get(s.name, [])),
         )
     out.print(table)
+
+
+def _p95(observations: list) -> str:
+    values = [o.latency_p95_ms for o in observations if o.latency_p95_ms is not None]
+    return f"{max(values):g}" if values else ""
+
+
+def _keys(observations: list) -> str:
+    read = set().union(*(o.keys_read for o in observations)) if observations else set()
+    returned = set().union(*(o.keys_returned for o in observations)) if observations else set()
+    return f"{len(read)}/{len(returned)}" if observations else ""
 
 
 def doctor(database_url: DatabaseUrl = None) -> None:

@@ -3,6 +3,7 @@ points with their lifecycle, publishing and per-tenant enablement."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Union
@@ -12,7 +13,7 @@ import strawberry
 from api.context import Info
 from api.errors import Errors, from_domain
 from core.auth import Principal
-from core.customizations import HookUse
+from core.customizations import HookUse, Observation
 from core.errors import TailorError
 from core.extension_points import ExtensionPoint
 from core.product import PRODUCT_VERSION
@@ -99,6 +100,46 @@ class CustomizationHealth:
     last_error_at: datetime | None
 
 
+@strawberry.type(
+    description="What the runtime saw of one customization for one tenant and hook: "
+    "evidence for readiness, fold-back and usage."
+)
+class CustomizationObservation:
+    tenant: str
+    hook: str
+    calls: int
+    failures: int
+    changed: int = strawberry.field(
+        description="calls whose result differed from the product's (non-customized) values"
+    )
+    latency_p50_ms: float | None = strawberry.field(description="bucketed: the bucket's bound")
+    latency_p95_ms: float | None
+    last_error: str | None
+    last_error_at: datetime | None
+    first_seen: datetime
+    last_seen: datetime
+    keys_read: list[str] = strawberry.field(description="setting keys read through `values`")
+    keys_returned: list[str] = strawberry.field(description="setting keys it returned")
+
+    @classmethod
+    def from_domain(cls, o: Observation) -> CustomizationObservation:
+        return cls(
+            tenant=o.tenant,
+            hook=o.hook,
+            calls=o.calls,
+            failures=o.failures,
+            changed=o.changed,
+            latency_p50_ms=o.latency_p50_ms,
+            latency_p95_ms=o.latency_p95_ms,
+            last_error=o.last_error,
+            last_error_at=o.last_error_at,
+            first_seen=o.first_seen,
+            last_seen=o.last_seen,
+            keys_read=sorted(o.keys_read),
+            keys_returned=sorted(o.keys_returned),
+        )
+
+
 @strawberry.type(description="Installed / registered / drift codes.")
 class CustomizationDrift:
     code: str
@@ -129,9 +170,17 @@ class Customization:
     published_at: datetime | None
     published_by: str | None
     drift: list[CustomizationDrift]
+    observations: list[CustomizationObservation] = strawberry.field(
+        description="per tenant (in your scope) and hook: calls, failures, latency, keys"
+    )
 
     @classmethod
-    def from_status(cls, s: CustomizationStatus, principal: Principal) -> Customization:
+    def from_status(
+        cls,
+        s: CustomizationStatus,
+        principal: Principal,
+        observations: Sequence[Observation] = (),
+    ) -> Customization:
         """Only what ``principal`` may see: tenants outside its scope are left out,
         and so is the last error of a customization shared with such tenants (it
         may come from another tenant's request)."""
@@ -167,6 +216,11 @@ class Customization:
             published_at=reg.published_at if reg else None,
             published_by=reg.published_by if reg else None,
             drift=[CustomizationDrift(code=d.code, message=d.message) for d in s.drift],
+            observations=[
+                CustomizationObservation.from_domain(o)
+                for o in observations
+                if o.customization == s.name and principal.in_scope(o.tenant)
+            ],
         )
 
 
@@ -201,7 +255,8 @@ async def _status(info: Info, name: str) -> Customization:
     runtime = _runtime(info)
     registration = await ctx.services.registry.get(ctx.principal, name)
     found = statuses([registration], runtime.installed(), runtime.refused(), ctx.principal)
-    return Customization.from_status(next(s for s in found if s.name == name), ctx.principal)
+    seen = await ctx.services.observations.list(ctx.principal, customization=name)
+    return Customization.from_status(next(s for s in found if s.name == name), ctx.principal, seen)
 
 
 @strawberry.type
@@ -220,6 +275,7 @@ class CustomizationsQuery:
         try:
             await runtime.flush_health()
             registrations = await ctx.services.registry.list(ctx.principal, tenant, capability)
+            seen = await ctx.services.observations.list(ctx.principal, tenant=tenant)
         except TailorError as exc:
             return from_domain(exc)
         found = statuses(
@@ -230,7 +286,14 @@ class CustomizationsQuery:
             tenant,
             capability,
         )
-        return CustomizationList(items=[Customization.from_status(s, ctx.principal) for s in found])
+        by_name: dict[str, list[Observation]] = {}
+        for o in seen:
+            by_name.setdefault(o.customization, []).append(o)
+        return CustomizationList(
+            items=[
+                Customization.from_status(s, ctx.principal, by_name.get(s.name, ())) for s in found
+            ]
+        )
 
     @strawberry.field(
         description="The extension points (hooks) of a release with their lifecycle; "

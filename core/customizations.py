@@ -4,8 +4,12 @@ runtime (``plugins/``) produces these; readiness and fold-back consume them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+#: a tenant's slug, as customization.toml lists it and tenants are created
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
 
 @dataclass(frozen=True)

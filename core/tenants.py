@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
+from core.customizations import SLUG_PATTERN
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.models import AuditEntry, Environment, Release, Tenant
 
-SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 DEFAULT_ENVIRONMENTS = ("production", "sandbox")
 #: the tenants.name column's size

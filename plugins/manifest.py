@@ -11,8 +11,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from core.customizations import CustomizationManifest
-from core.tenants import SLUG_PATTERN
+from core.customizations import SLUG_PATTERN, CustomizationManifest
 
 MANIFEST_FILE = "customization.toml"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")

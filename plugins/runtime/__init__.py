@@ -17,6 +17,21 @@ Modules, in the order a call goes through them:
 * :mod:`plugins.runtime.observe` — health and observations, written in batches.
 """
 
-from plugins.runtime.runner import PluginRuntime, RuntimeOptions
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plugins.runtime.runner import PluginRuntime, RuntimeOptions
 
 __all__ = ["PluginRuntime", "RuntimeOptions"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazily: a worker process imports this package without the server's half
+    # (SQLAlchemy, the registry), which would only slow its start-up
+    if name in __all__:
+        from plugins.runtime import runner
+
+        return getattr(runner, name)
+    raise AttributeError(name)

@@ -82,7 +82,7 @@ class RuntimeOptions:
     #: worker processes one tenant may hold at once
     workers_per_tenant: int = 2
     #: blank workers started ahead
-    spare_workers: int = 1
+    spare_workers: int = 2
     #: address-space limit of a worker process, MiB
     worker_memory_mb: int = 1024
     #: seconds importing one customization may take when it is checked

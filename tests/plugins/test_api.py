@@ -4,6 +4,8 @@ and enabling with scope checks."""
 
 from __future__ import annotations
 
+from tests.plugins.conftest import publish_enable
+
 SETTINGS = """
 query($tenant: String!) {
   settings(tenant: $tenant, keys: ["ui.theme.mode"]) {
@@ -175,3 +177,47 @@ def tailor_resolve_settings(values):
     time.sleep(0.8)
     return {"ui.theme.mode": "dark"}
 """
+
+
+READER = """
+@hookimpl
+def tailor_resolve_settings(values):
+    days = values["billing.invoice.due_days"]
+    if "ui.theme.mode" in values:
+        return {"billing.invoice.due_days": days + 15}
+    return None
+"""
+
+OBSERVED = """{ customizations { ... on CustomizationList { items { name
+  observations { tenant hook calls failures changed latencyP50Ms keysRead keysReturned } } } } }"""
+
+
+async def test_observations_are_shown_in_scope(
+    plugin_api, write_customization, two_tenants, services
+):
+    acme, other = two_tenants
+    write_customization("reader", READER, tenants=(acme, other))
+    api, runtime = await plugin_api()
+    await publish_enable(services, runtime, acme, "reader")
+    for _ in range(2):
+        body = await api.gql(
+            '{ settings(tenant: "acme", keys: ["billing.invoice.due_days"]) '
+            "{ ... on Settings { items { value source } } } }"
+        )
+        assert body["data"]["settings"]["items"] == [
+            {"value": 45, "source": "CUSTOMIZATION:reader"}
+        ]
+    admin = await api.gql(OBSERVED)
+    [item] = admin["data"]["customizations"]["items"]
+    [seen] = item["observations"]
+    # expected: two resolutions of acme, each read two keys and returned one
+    assert seen["tenant"] == acme and seen["hook"] == "tailor_resolve_settings"
+    assert (seen["calls"], seen["failures"], seen["changed"]) == (2, 0, 2)
+    assert seen["keysRead"] == ["billing.invoice.due_days", "ui.theme.mode"]
+    assert seen["keysReturned"] == ["billing.invoice.due_days"]
+    assert seen["latencyP50Ms"] is not None
+    # a consultant of the other tenant sees the customization, not acme's observations
+    token = await api.token(services, "consultant", other)
+    theirs = await api.gql(OBSERVED, token=token)
+    [item] = theirs["data"]["customizations"]["items"]
+    assert item["observations"] == []
