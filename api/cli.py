@@ -195,7 +195,13 @@ def serve(
     from core.services import Services
     from plugins.runtime import PluginRuntime, RuntimeOptions
 
-    plugins = PluginRuntime.load(RuntimeOptions(hook_timeout=config.hook_timeout))
+    plugins = PluginRuntime.load(
+        RuntimeOptions(
+            hook_timeout=config.hook_timeout,
+            workers=config.hook_processes,
+            worker_memory_mb=config.hook_memory_mb,
+        )
+    )
     refused = ", ".join(sorted({r.name for r in plugins.refused()})) or "none"
     out.print(
         f"customizations loaded: {len(plugins.installed())}; refused: {refused} "

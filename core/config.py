@@ -21,8 +21,12 @@ def default_database_url(cwd: Path | None = None) -> str:
 class Config:
     database_url: str
     customizations_path: tuple[Path, ...] = ()
-    #: seconds one batch call into a tenant's customization hooks may take
+    #: seconds a request's customization hook calls may take in all
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
+    #: worker processes running customizations (None: twice the cores, at least 2)
+    hook_processes: int | None = None
+    #: address-space limit of one worker process, MiB
+    hook_memory_mb: int = 1024
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Config:
@@ -40,4 +44,29 @@ class Config:
                 raise InvalidInputError(
                     "TAILOR_HOOK_TIMEOUT", f"{raw_timeout!r} is not a positive number of seconds"
                 )
-        return cls(database_url=url, customizations_path=paths, hook_timeout=timeout)
+        processes = _positive_int("TAILOR_HOOK_PROCESSES")
+        memory = _positive_int("TAILOR_HOOK_MEMORY_MB")
+        if memory is not None and memory < 128:
+            raise InvalidInputError(
+                "TAILOR_HOOK_MEMORY_MB", f"{memory} MiB is too little for a Python process (>= 128)"
+            )
+        return cls(
+            database_url=url,
+            customizations_path=paths,
+            hook_timeout=timeout,
+            hook_processes=processes,
+            hook_memory_mb=memory or 1024,
+        )
+
+
+def _positive_int(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InvalidInputError(name, f"{raw!r} is not a positive whole number")
+    return value

@@ -8,7 +8,13 @@ from tests.cli.test_cli import tailor
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("TAILOR_MAX_DEPTH", "deep"), ("TAILOR_MAX_ALIASES", "0"), ("TAILOR_HOOK_TIMEOUT", "-1")],
+    [
+        ("TAILOR_MAX_DEPTH", "deep"),
+        ("TAILOR_MAX_ALIASES", "0"),
+        ("TAILOR_HOOK_TIMEOUT", "-1"),
+        ("TAILOR_HOOK_PROCESSES", "0"),
+        ("TAILOR_HOOK_MEMORY_MB", "lots"),
+    ],
 )
 def test_bad_limits_stop_serve_with_exit_2(tmp_path, name, value):
     result = tailor("serve", cwd=tmp_path, env={name: value}, timeout=60)
