@@ -182,8 +182,15 @@ async def _changed(info: Info, change: SettingChange) -> SettingChanged:
     resolution = await ctx.services.settings.resolve(
         ctx.principal, change.tenant, change.environment, keys=[change.key]
     )
-    resolved = ResolvedSetting.from_domain(resolution.settings[0])
-    secret = resolution.settings[0].definition.secret
+    # a committed write is never reported as failed: when a failing customization
+    # hides the setting's definition now, the written layer is shown and the
+    # failure is listed in customizationErrors
+    current = next((s for s in resolution.settings if s.key == change.key), None)
+    current = current or change.as_resolved()
+    if current is None:  # pragma: no cover - every write carries its definition
+        raise RuntimeError(f"setting {change.key!r} vanished after a committed write")
+    resolved = ResolvedSetting.from_domain(current)
+    secret = current.definition.secret
     return SettingChanged(
         tenant=change.tenant,
         environment=change.environment,

@@ -27,12 +27,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from settings_query import QUERY, prepare  # noqa: E402
+from settings_query import QUERY, prepare
 
-from api.app import AppOptions, create_app  # noqa: E402
-from core.auth import Principal  # noqa: E402
-from core.services import Services  # noqa: E402
-from plugins.runtime import PluginRuntime, RuntimeOptions  # noqa: E402
+from api.app import AppOptions, create_app
+from core.auth import Principal
+from core.services import Services
+from plugins.runtime import PluginRuntime, RuntimeOptions
 
 HOOK = """
 import pluggy

@@ -80,6 +80,18 @@ class SettingChange:
     action: str
     audit_id: int
     failures: Sequence[HookFailure] = field(default_factory=tuple)
+    #: the definition the write was checked against
+    definition: SettingDefinition | None = None
+
+    def as_resolved(self) -> ResolvedSetting | None:
+        """The written layer as a resolved setting: what to show when a failing
+        customization hides the setting's definition after a committed write."""
+        if self.definition is None:
+            return None
+        if self.new is None and self.action == "reset":
+            return ResolvedSetting(self.key, self.definition.default, DEFAULT, self.definition, 0)
+        source = TENANT if self.environment is None else ENVIRONMENT
+        return ResolvedSetting(self.key, self.new, source, self.definition, self.revision)
 
 
 def _scope(environment: str | None) -> str:
@@ -387,6 +399,7 @@ class SettingsService:
                 new_revision,
                 action,
                 entry.id,
+                definition=definition,
             )
 
 
