@@ -360,12 +360,17 @@ def inspect_customization(
 def load_all(
     sources: Sequence[Source], catalog: Catalog, release: str = PRODUCT_VERSION
 ) -> list[Loaded]:
-    """Inspect every source; the second customization claiming a name (or the same
-    directory listed twice) is refused."""
+    """Inspect every source (in this process: for a worker, or a test)."""
+    return claim_names([inspect_customization(s, catalog, release) for s in sources])
+
+
+def claim_names(inspected: Sequence[Loaded]) -> list[Loaded]:
+    """The second customization claiming a name (or the same directory listed
+    twice) is refused; the first keeps it."""
     result: list[Loaded] = []
     by_name: dict[str, Loaded] = {}
-    for source in sources:
-        loaded = inspect_customization(source, catalog, release)
+    for loaded in inspected:
+        source = loaded.source
         first = by_name.get(loaded.name) if loaded.manifest else None
         if first is not None:
             where = str(source.path / MANIFEST_FILE)

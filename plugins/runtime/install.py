@@ -18,7 +18,7 @@ from typing import Any
 
 from core.customizations import CustomizationManifest, HookUse
 from plugins.catalog import Catalog
-from plugins.loading import Loaded, Source
+from plugins.loading import Loaded, Source, claim_names
 from plugins.manifest import MANIFEST_FILE, Problem
 from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, private_workdir
 
@@ -86,28 +86,8 @@ class Inspector:
         return _loaded_from(source, answer)
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:
-        """Like :func:`plugins.loading.load_all`: the second claim on a name is refused."""
-        result: list[Loaded] = []
-        by_name: dict[str, Loaded] = {}
-        for source in sources:
-            loaded = self.inspect(source)
-            first = by_name.get(loaded.name) if loaded.manifest else None
-            if first is not None:
-                where = str(source.path / MANIFEST_FILE)
-                if first.source.path.resolve() == source.path.resolve():
-                    msg = (
-                        f"registered twice: {source.path} is listed by {first.source.origin} "
-                        f"and {source.origin}; the first is used"
-                    )
-                else:
-                    msg = f"name collision: {loaded.name!r} is already loaded from " + str(
-                        first.source.path
-                    )
-                loaded.problems.insert(0, Problem(where, "name", msg))
-            elif loaded.manifest is not None and not loaded.refused:
-                by_name[loaded.name] = loaded
-            result.append(loaded)
-        return result
+        """Every source, each in the worker; the second claim on a name is refused."""
+        return claim_names([self.inspect(source) for source in sources])
 
     def close(self) -> None:
         if self._worker is not None:
