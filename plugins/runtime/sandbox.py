@@ -78,7 +78,8 @@ def worker_environment() -> dict[str, str]:
 
 
 def lower_priority() -> None:
-    """Run in the child before exec: workers yield the CPU to the server."""
+    """Workers yield the CPU to the server (run by the worker at start: a
+    ``preexec_fn`` would make every spawn fork the whole server)."""
     try:
         os.nice(10)
     except OSError:
@@ -172,6 +173,7 @@ def default_roots() -> list[str]:
 
 def confine(memory_mb: int) -> Confinement:
     """Install the limits and the audit hook; return it so directories can be allowed."""
+    lower_priority()
     limit_memory(memory_mb)
     confinement = Confinement(default_roots())
     sys.addaudithook(confinement)

@@ -20,7 +20,10 @@ import pytest
 
 from tests.plugins.conftest import publish_enable
 
-BUDGET = 1.5
+#: a request's budget: generous, because it also covers the server's own work
+#: for the healthy tenant on a loaded 2-core machine (on PostgreSQL, with a
+#: 1,000-setting answer)
+BUDGET = 3.0
 #: process start-up and scheduling on a loaded 2-core CI machine
 MARGIN = 1.5
 DUE = "billing.invoice.due_days"
