@@ -209,6 +209,12 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    if plugins.confinement:
+        out.print(
+            "customizations run in worker processes confined by: " + ", ".join(plugins.confinement),
+            highlight=False,
+            soft_wrap=True,
+        )
     services = Services.from_url(config.database_url)
     application = create_app(services, replace(options, plugins=plugins))
     configure_logging()

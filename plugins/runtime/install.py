@@ -43,14 +43,23 @@ class Inspector:
         self.memory_mb = memory_mb
         self.workdir = private_workdir()
         self._worker: WorkerProcess | None = None
+        #: what confines the checking worker (once one has started)
+        self.confinement: list[str] = []
+        #: what the checking worker may read: the packages checked, the hookspecs
+        self.roots: list[str] = [str(Path(file).parent) for _src, _name, file in self.specs if file]
 
     def _get_worker(self) -> WorkerProcess:
         if self._worker is None or not self._worker.alive:
-            self._worker = WorkerProcess.spawn(self.memory_mb, self.workdir)
+            self._worker = WorkerProcess.spawn(self.memory_mb, self.workdir, self.roots)
+            self.confinement = self._worker.confinement
         return self._worker
 
     def inspect(self, source: Source) -> Loaded:
         loaded = Loaded(source)
+        if str(source.path) not in self.roots:
+            self.roots.append(str(source.path))
+            if self._worker is not None:
+                self._worker.kill()  # started without read access to this package
         try:
             worker = self._get_worker()
         except WorkerDied as exc:
@@ -87,6 +96,7 @@ class Inspector:
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:
         """Every source, each in the worker; the second claim on a name is refused."""
+        self.roots.extend(str(s.path) for s in sources)
         return claim_names([self.inspect(source) for source in sources])
 
     def close(self) -> None:

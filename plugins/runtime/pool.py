@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,6 +43,10 @@ class WorkerPool:
         self.spare_workers = max(0, spare_workers)
         self.memory_mb = memory_mb
         self.workdir = private_workdir()
+        #: directories workers may read beyond Python's own (customizations, hookspecs)
+        self.roots: tuple[str, ...] = ()
+        #: what confines the workers (from the last one started)
+        self.confinement: list[str] = []
         #: runs the blocking worker I/O: never more threads than workers can be busy
         self.executor = ThreadPoolExecutor(
             max_workers=self.max_workers + self.spare_workers + 1,
@@ -66,7 +71,20 @@ class WorkerPool:
 
     def _spawn(self) -> WorkerProcess:
         self.spawned += 1
-        return WorkerProcess.spawn(self.memory_mb, self.workdir)
+        worker = WorkerProcess.spawn(self.memory_mb, self.workdir, self.roots)
+        self.confinement = worker.confinement
+        return worker
+
+    def allow(self, roots: Sequence[str]) -> None:
+        """Let workers read ``roots`` too; workers started without them go."""
+        wanted = tuple(sorted({*self.roots, *roots}))
+        if wanted == self.roots:
+            return
+        self.roots = wanted
+        self.evict_tenant()
+        for spare in self._spares:
+            self.executor.submit(spare.kill)
+        self._spares = []
 
     async def acquire(self, tenant: str, deadline: float) -> WorkerProcess:
         """A worker for ``tenant`` (an idle one of its own, or a blank one)."""
@@ -100,9 +118,15 @@ class WorkerPool:
                     )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(cond.wait(), remaining)
-        # a blank worker: a spare if one is ready, else a new process
+        # a blank worker: a spare if one is ready (and may read today's roots),
+        # else a new process
+        spares = [w for w in self._spares if w.roots == self.roots and w.alive]
         try:
-            worker = self._spares.pop() if self._spares else await self._run(self._spawn)
+            if spares:
+                worker = spares[0]
+                self._spares.remove(worker)
+            else:
+                worker = await self._run(self._spawn)
         except BaseException:
             await self._forget(tenant)
             raise

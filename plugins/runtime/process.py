@@ -12,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from plugins.runtime import protocol, sandbox
@@ -27,10 +27,11 @@ class DeadlinePassed(Exception):
 
 
 class WorkerProcess:
-    def __init__(self, memory_mb: int, workdir: str) -> None:
+    def __init__(self, memory_mb: int, workdir: str, roots: Sequence[str] = ()) -> None:
         self.memory_mb = memory_mb
+        self.roots = tuple(roots)
         self.proc = subprocess.Popen(
-            sandbox.worker_command(memory_mb),
+            sandbox.worker_command(memory_mb, roots),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -52,10 +53,14 @@ class WorkerProcess:
         self.setup_failed: dict[str, str] = {}
         self.alive = True
         self.last_used = time.monotonic()
+        #: what confines it (from its "ready" message)
+        self.confinement: list[str] = []
 
     @classmethod
-    def spawn(cls, memory_mb: int, workdir: str, timeout: float = 10.0) -> WorkerProcess:
-        worker = cls(memory_mb, workdir)
+    def spawn(
+        cls, memory_mb: int, workdir: str, roots: Sequence[str] = (), timeout: float = 10.0
+    ) -> WorkerProcess:
+        worker = cls(memory_mb, workdir, roots)
         try:
             ready = worker.receive(time.monotonic() + timeout)
         except (WorkerDied, DeadlinePassed) as exc:
@@ -64,6 +69,7 @@ class WorkerProcess:
         if ready.get("event") != "ready":
             worker.kill()
             raise WorkerDied(f"a worker process answered {ready!r} at start-up")
+        worker.confinement = list(ready.get("confinement") or [])
         return worker
 
     @property

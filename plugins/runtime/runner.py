@@ -133,6 +133,12 @@ class PluginRuntime:
             self.options.spare_workers,
             self.options.worker_memory_mb,
         )
+        self.pool.allow([str(Path(file).parent) for _src, _name, file in self._specs if file])
+
+    @property
+    def confinement(self) -> list[str]:
+        """What confines the worker processes (known once one has started)."""
+        return list(self.pool.confinement)
 
     # -- building ---------------------------------------------------------------
     @classmethod
@@ -151,6 +157,7 @@ class PluginRuntime:
             try:
                 for loaded in inspector.inspect_all(sources):
                     runtime._install(loaded)
+                runtime.pool.confinement = inspector.confinement
             finally:
                 inspector.close()
         return runtime
@@ -170,6 +177,7 @@ class PluginRuntime:
                 log.info("customization refused: %s", p)
             return
         self._loaded[loaded.name] = loaded
+        self.pool.allow([str(loaded.source.path)])
         self.invalidate()
 
     def invalidate(self) -> None:

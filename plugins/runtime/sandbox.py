@@ -28,7 +28,6 @@ import resource
 import sys
 import sysconfig
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 #: audit events refused outright (prefix match on the event name)
@@ -65,11 +64,28 @@ DENIED_PREFIXES = (
     "pty.",
 )
 
+#: modules whose functions reach the OS without an audit event
+DENIED_MODULES = frozenset({"_posixsubprocess", "_ctypes", "ctypes", "_xxsubinterpreters"})
+
+#: files (not directories) a worker may read
+READABLE_FILES = ("/dev/urandom", "/etc/localtime")
+
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def worker_command(memory_mb: int) -> list[str]:
-    return [sys.executable, "-I", "-m", "plugins.runtime.worker", str(memory_mb)]
+def worker_command(memory_mb: int, roots: Iterable[str]) -> list[str]:
+    """``roots``: directories beyond :func:`default_roots` the worker may read
+    (the customizations' and the product's hookspec modules')."""
+    import json
+
+    return [
+        sys.executable,
+        "-I",
+        "-m",
+        "plugins.runtime.worker",
+        str(memory_mb),
+        json.dumps(sorted({os.path.realpath(r) for r in roots})),
+    ]
 
 
 def worker_environment() -> dict[str, str]:
@@ -117,18 +133,15 @@ def limit_cpu(seconds: float) -> None:
 
 
 class Confinement:
-    """The worker's audit hook: the allowed read roots grow as customization
-    directories are handed over; everything in :data:`DENIED_PREFIXES` and
-    every write is refused."""
+    """The worker's audit hook: reads below ``roots`` only; everything in
+    :data:`DENIED_PREFIXES` and every write is refused. It gives clear errors
+    for what a careless customization tries; what stops a hostile one is the
+    kernel's part (:mod:`plugins.runtime.oslimits`), which this process can no
+    longer lift."""
 
     def __init__(self, roots: Iterable[str]) -> None:
-        self.roots: list[str] = sorted({os.path.realpath(r) for r in roots if r})
+        self.roots: tuple[str, ...] = tuple(sorted({os.path.realpath(r) for r in roots if r}))
         self.active = False
-
-    def allow(self, path: str | Path) -> None:
-        real = os.path.realpath(path)
-        if real not in self.roots:
-            self.roots.append(real)
 
     def _readable(self, path: str) -> bool:
         real = os.path.realpath(path)
@@ -153,6 +166,8 @@ class Confinement:
             if path is not None and not self._readable(str(path)):
                 raise PermissionError(f"customizations may not read {path}")
             return
+        if event == "import" and args and args[0] in DENIED_MODULES:
+            raise PermissionError(f"customizations may not import {args[0]}")
         if event.startswith(DENIED_PREFIXES):
             raise PermissionError(f"customizations may not do this here: {event}")
 
@@ -171,10 +186,25 @@ def default_roots() -> list[str]:
     return [r for r in roots if r]
 
 
-def confine(memory_mb: int) -> Confinement:
-    """Install the limits and the audit hook; return it so directories can be allowed."""
+def confine(memory_mb: int, roots: Iterable[str]) -> tuple[Confinement, list[str]]:
+    """Limits, the kernel's confinement, then the audit hook (active at once):
+    the hook and what the kernel applied."""
+    from plugins.runtime import oslimits
+
     lower_priority()
     limit_memory(memory_mb)
-    confinement = Confinement(default_roots())
+    allowed = [*default_roots(), *roots, "/usr/share/zoneinfo"]
+    applied = oslimits.apply(allowed, READABLE_FILES)
+    # functions that would start a process without an audit event: gone
+    import _posixsubprocess
+    import subprocess
+
+    def _refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise PermissionError("customizations may not start processes")
+
+    _posixsubprocess.fork_exec = _refused  # type: ignore[attr-defined]
+    subprocess._fork_exec = _refused  # type: ignore[attr-defined]
+    confinement = Confinement([*allowed, *READABLE_FILES])
+    confinement.active = True
     sys.addaudithook(confinement)
-    return confinement
+    return confinement, [*applied, "audit hook"]

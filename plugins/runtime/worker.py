@@ -85,9 +85,6 @@ class Worker:
 
         key = protocol.dumps(specs).decode()
         if key not in self._specs:
-            for _src, _name, file in specs:
-                if file:  # the product's hookspec modules: handed over by the server
-                    self.confinement.allow(os.path.dirname(file))
             modules = [SpecModule(src, _spec_module(src, name, file)) for src, name, file in specs]
             self._specs[key] = Catalog(modules)
         return self._specs[key]
@@ -96,7 +93,6 @@ class Worker:
     def inspect(self, message: Mapping[str, Any]) -> None:
         from plugins.loading import Source, inspect_customization
 
-        self.confinement.allow(message["path"])
         catalog = self.catalog(message["specs"])
         loaded = inspect_customization(
             Source(_path(message["path"]), message["origin"]), catalog, message["release"]
@@ -124,7 +120,6 @@ class Worker:
             pm.add_hookspecs(spec.module)
         self.failed = {}
         for item in message["customizations"]:
-            self.confinement.allow(item["path"])
             try:
                 module = import_package(_path(item["path"]), item["module"])
                 pm.register(plugin_object(module), name=item["name"])
@@ -243,7 +238,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def main() -> None:
+    import json
+
     memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    roots = json.loads(sys.argv[2]) if len(sys.argv) > 2 else []
     proto_in, proto_out = sandbox.take_protocol_fds()
     # what every customization needs, imported before the confinement starts
     import plugins.catalog
@@ -251,10 +249,9 @@ def main() -> None:
     import plugins.introspection
     import plugins.loading  # noqa: F401
 
-    confinement = sandbox.confine(memory_mb)
-    confinement.active = True
+    confinement, applied = sandbox.confine(memory_mb, roots)
     worker = Worker(confinement, proto_in, proto_out)
-    worker.send({"event": "ready"})
+    worker.send({"event": "ready", "confinement": applied})
     try:
         worker.serve()
     finally:

@@ -237,3 +237,64 @@ async def test_start_up_refuses_customizations_that_kill_or_hang_their_importer(
     assert "exited with status 9" in reasons["killer"]
     assert "did not finish within 1s" in reasons["sleeper"]
     assert took < 1.0 + MARGIN + 1.0
+
+
+BREAKOUT = """
+import gc, os, socket
+
+def attempt(what, fn):
+    try:
+        return f"{what}: GOT {fn()!r}"[:200]
+    except BaseException as exc:
+        return f"{what}: refused ({type(exc).__name__})"
+
+def disarm():
+    # the audit hook is a Python object: a hostile customization finds it and
+    # switches it off; what is left must be the kernel's confinement
+    for obj in gc.get_objects():
+        if type(obj).__name__ == "Confinement":
+            obj.active = False
+            obj.roots = ("/",)
+            return "disarmed"
+    return "not found"
+
+def unix_db():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("/var/run/postgresql/.s.PGSQL.5432")
+    return "connected"
+
+@hookimpl
+def tailor_resolve_settings(values):
+    report = [
+        disarm(),
+        attempt("tcp-db", lambda: socket.create_connection(("127.0.0.1", 5432), 1)),
+        attempt("unix-db", unix_db),
+        attempt("passwd", lambda: open("/etc/passwd").read(20)),
+        attempt("server-environ", lambda: open(f"/proc/{os.getppid()}/environ").read(20)),
+        attempt("kill-server", lambda: os.kill(os.getppid(), 9)),
+        attempt("fork", lambda: os.fork()),
+        attempt("exec", lambda: os.execv("/bin/true", ["true"])),
+        attempt("write", lambda: open("/tmp/tailor-breakout.txt", "w").write("x")),
+    ]
+    return {"billing.payment.methods": report}
+"""
+
+
+async def test_a_customization_that_disarms_the_audit_hook_is_still_confined(
+    plugin_api, write_customization, two_tenants, services
+):
+    acme, _ = two_tenants
+    write_customization("breakout", BREAKOUT, tenants=(acme,))
+    api, runtime = await plugin_api()
+    await publish_enable(services, runtime, acme, "breakout")
+    result, _ = await _ask(api, acme)
+    kernel = [c for c in runtime.confinement if c.startswith(("landlock", "seccomp"))]
+    if len(kernel) < 2:
+        pytest.skip(f"this kernel offers only {runtime.confinement}: no Landlock or seccomp")
+    assert result["customizationErrors"] == []
+    report = _items(result)["billing.payment.methods"][0]
+    assert report[0] == "disarmed"
+    for line in report[1:]:
+        assert "refused" in line, line
+    assert (await api.client.get("/healthz")).status_code == 200
+    assert not os.path.exists("/tmp/tailor-breakout.txt")  # noqa: ASYNC240

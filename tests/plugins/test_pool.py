@@ -1,0 +1,44 @@
+"""The worker pool is bounded: many tenants share a few processes, one tenant at
+a time per process, and a tenant's answers never carry another's values."""
+
+from __future__ import annotations
+
+from plugins.wiring import attach
+from tests.conftest import ADMIN
+from tests.plugins.conftest import publish_enable
+
+KEY = "billing.invoice.due_days"
+
+ECHO = """
+SEEN = []
+
+@hookimpl
+def tailor_resolve_settings(tenant, values):
+    SEEN.append(tenant)  # module state: lives as long as the worker
+    return {"billing.invoice.due_days": 10 + len(set(SEEN))}
+"""
+
+
+async def test_many_tenants_share_a_bounded_pool_without_mixing(
+    services, write_customization, make_runtime
+):
+    tenants = [f"t{i}" for i in range(6)]
+    for slug in tenants:
+        await services.tenants.create(ADMIN, slug, slug.upper(), "2.0")
+    write_customization("echo", ECHO, tenants=tuple(tenants))
+    runtime = make_runtime(workers=2, spare_workers=0, workers_per_tenant=1)
+    hooked = attach(services, runtime)
+    await publish_enable(services, runtime, tenants[0], "echo")
+    for slug in tenants[1:]:
+        await services.registry.set_enabled(ADMIN, slug, "echo", True)
+    live = set()
+    for _round in range(2):
+        for slug in tenants:
+            result = await hooked.settings.resolve(ADMIN, slug, keys=[KEY])
+            assert result.failures == []
+            # expected 11: the worker has only ever seen this tenant (a worker that
+            # had served another tenant would count 2 and answer 12)
+            assert result.settings[0].value == 11, slug
+            live.update(w.pid for w in runtime.pool.workers() if w.alive)
+            assert len([w for w in runtime.pool.workers() if w.alive]) <= 2
+    assert runtime.pool.spawned >= len(tenants)  # switching tenants replaced processes
