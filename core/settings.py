@@ -329,11 +329,16 @@ class SettingsService:
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(
-                    select(Override.id, Override.revision, Override.active, Override.value).where(
+                    select(Override.id, Override.revision, Override.active, Override.value)
+                    .where(
                         Override.tenant_id == ref.id,
                         Override.environment == scope,
                         Override.key == key,
                     )
+                    # PostgreSQL: concurrent writers of one override queue here
+                    # instead of losing the race at the UPDATE (SQLite already
+                    # serializes writers at BEGIN IMMEDIATE)
+                    .with_for_update()
                 )
             ).first()
             current = row.revision if row is not None else 0
