@@ -34,9 +34,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (bearer tokens, stored hashed).", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Secret settings, encrypted at rest with TAILOR_SECRET_KEY.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(release_app, name="release")
 app.command("readiness")(readiness_command)
 
@@ -149,11 +153,19 @@ def serve(
     from api.logging import configure_logging
     from core.bootstrap import sync_product_releases
     from core.demo import create_demo_tokens, seed_demo
+    from core.secret_store import count_stored_secrets
+    from core.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError, demo_key
     from plugins.catalog import extension_points_for
 
     try:
         config = Config.from_env(database_url)
         limits = GraphQLLimits.from_env()
+        if demo and not os.environ.get(ENV_VAR, "").strip():
+            # the demo database keeps its own key, so the quick start needs none
+            key, key_path = demo_key(config.database_url)
+            os.environ[ENV_VAR] = key
+            out.print(f"secret settings: key kept in {key_path} (mode 0600)", highlight=False)
+        secrets = SecretBox.from_env()
     except TailorError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -162,6 +174,14 @@ def serve(
     async def prepare() -> None:
         services = await _services(database_url, migrate=migrate or demo)
         try:
+            if not secrets.enabled:
+                stored = await count_stored_secrets(services.sessions)
+                if stored:
+                    raise SecretKeyError(
+                        f"the database holds {stored} secret setting value(s), encrypted at "
+                        f"rest, and {ENV_VAR} is not set: set it to the key they were "
+                        f"sealed with (a new key is made with: {MAKE_KEY})"
+                    )
             added = await sync_product_releases(services, extension_points_for)
             if added:
                 out.print(f"product releases registered: {', '.join(added)}")
@@ -216,6 +236,26 @@ def serve(
     )
     # one JSON line per request comes from Tailor itself (api.logging)
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+# -- secrets ------------------------------------------------------------------
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(database_url: DatabaseOption = None) -> None:
+    """Re-encrypt every stored secret with the first key of TAILOR_SECRET_KEY.
+
+    To rotate: set TAILOR_SECRET_KEY="NEW,OLD", run this, then keep only NEW.
+    Values stored before encryption was on get encrypted too. One transaction:
+    all or nothing."""
+    from core.secret_store import rotate_secrets
+
+    async def go(services: Services) -> int:
+        services.secrets.require()  # no key: refuse before touching anything
+        return await rotate_secrets(services.sessions, services.secrets)
+
+    count = run_with_services(database_url, go)
+    out.print(f"secret values re-encrypted with the first key: {count}")
 
 
 # -- db -----------------------------------------------------------------------

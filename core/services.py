@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -14,6 +14,7 @@ from core.hooks import DEFAULT_HOOK_TIMEOUT, FailureListener, HookRunner, chain_
 from core.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import ReleaseService
+from core.secrets import SecretBox
 from core.settings import SettingsService
 from core.tenants import TenantService
 from core.tokens import TokenService
@@ -48,6 +49,8 @@ class Services:
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
     #: who hears of hook failures, kept for :meth:`with_hooks`
     on_hook_failure: FailureListener | None = None
+    #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
+    secrets: SecretBox = field(default_factory=SecretBox)
 
     @classmethod
     def from_engine(
@@ -57,16 +60,21 @@ class Services:
         registrations: RegistrationProvider | None = None,
         hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
         on_hook_failure: FailureListener | None = None,
+        secrets: SecretBox | None = None,
     ) -> Services:
         """``hooks`` call the customizations; each call gets ``hook_timeout``
-        seconds, and every failure goes to ``on_hook_failure(tenant, failure)``."""
+        seconds, and every failure goes to ``on_hook_failure(tenant, failure)``.
+        ``secrets`` defaults to the keys in ``TAILOR_SECRET_KEY``."""
         sessions = sessionmaker(engine)
+        secrets = secrets if secrets is not None else SecretBox.from_env()
         registry = RegistryService(sessions)
-        readiness = ReadinessService(sessions, registrations or RegistryRegistrations(registry))
+        readiness = ReadinessService(
+            sessions, registrations or RegistryRegistrations(registry), secrets
+        )
         return cls(
             engine=engine,
             sessions=sessions,
-            settings=SettingsService(sessions, hooks, hook_timeout, on_hook_failure),
+            settings=SettingsService(sessions, hooks, hook_timeout, on_hook_failure, secrets),
             tenants=TenantService(sessions),
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
@@ -76,6 +84,7 @@ class Services:
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
             hook_timeout=hook_timeout,
             on_hook_failure=on_hook_failure,
+            secrets=secrets,
         )
 
     @classmethod
@@ -98,13 +107,17 @@ class Services:
         listener = chain_listeners(self.on_hook_failure, on_hook_failure)
         return replace(
             self,
-            settings=SettingsService(self.sessions, hooks, self.hook_timeout, listener),
+            settings=SettingsService(
+                self.sessions, hooks, self.hook_timeout, listener, self.secrets
+            ),
             on_hook_failure=listener,
         )
 
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""
-        readiness = ReadinessService(self.sessions, RegistryRegistrations(self.registry, installed))
+        readiness = ReadinessService(
+            self.sessions, RegistryRegistrations(self.registry, installed), self.secrets
+        )
         return replace(
             self,
             readiness=readiness,

@@ -30,6 +30,7 @@ from core.hooks import (
 )
 from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, utcnow
 from core.releases import stored_definition
+from core.secrets import SecretBox
 from core.tenants import TenantRef, load_tenant_ref
 
 DEFAULT = "DEFAULT"
@@ -100,8 +101,11 @@ class SettingsService:
         hooks: HookRunner | None = None,
         hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
         on_hook_failure: FailureListener | None = None,
+        secrets: SecretBox | None = None,
     ) -> None:
         self._sessions = sessions
+        #: seals secret values before they are stored, opens them when read
+        self.secrets = secrets if secrets is not None else SecretBox.from_env()
         #: every hook call is guarded: a time budget, and a customization that
         #: raises or answers nonsense becomes a HookFailure for its tenant only
         self._hooks: HookRunner = GuardedHooks(hooks or NoHooks(), hook_timeout, on_hook_failure)
@@ -143,6 +147,8 @@ class SettingsService:
         for key, definition in sorted(definitions.items()):
             t_o = overrides.get((TENANT_SCOPE, key))
             e_o = overrides.get((environment, key)) if environment is not None else None
+            if definition.secret:
+                t_o, e_o = self._opened(t_o), self._opened(e_o)
             value, source = definition.default, DEFAULT
             if t_o is not None and t_o.value is not _INACTIVE:
                 value, source = t_o.value, TENANT
@@ -184,6 +190,11 @@ class SettingsService:
                     current, value, CUSTOMIZATION_PREFIX + cv.customization, cv.customization
                 )
         return Resolution(tenant, environment, ref.release, list(layered.values()), failures)
+
+    def _opened(self, row: _Row | None) -> _Row | None:
+        if row is None or row.value is _INACTIVE:
+            return row
+        return _Row(self.secrets.open(row.value), row.revision)
 
     async def _definitions(
         self,
@@ -345,6 +356,8 @@ class SettingsService:
             if expected_revision is not None and expected_revision != current:
                 raise ConflictError(key, expected_revision, current)
             old = row.value if row is not None and row.active else None
+            if definition.secret:
+                old = self.secrets.open(old)
             reset = value is _INACTIVE
             if reset and (row is None or not row.active):
                 where = f"environment {environment!r}" if environment else "the tenant"
@@ -352,8 +365,11 @@ class SettingsService:
                     "override", key, f"{where} of {ref.slug!r} has no override to reset"
                 )
             new_revision = current + 1
+            stored = value
+            if definition.secret and not reset and value is not None:
+                stored = self.secrets.seal(value)  # never stored in plaintext
             fields = {
-                "value": None if reset else value,
+                "value": None if reset else stored,
                 "active": not reset,
                 "revision": new_revision,
                 "updated_at": utcnow(),
