@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -224,6 +225,9 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         media_type = negotiate(request.headers.get("accept")) or JSON
+        authorization = request.headers.get("authorization", "")
+        # the rate limit's bucket: one per token (a digest, never the token itself)
+        state["rate_key"] = hashlib.sha256(authorization.encode("utf-8", "replace")).hexdigest()
         try:
             state["principal"] = await self._principal(request)
         except AuthenticationError as exc:

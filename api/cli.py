@@ -143,8 +143,10 @@ def serve(
     """Serve the GraphQL API (http://HOST:PORT/graphql).
 
     GraphQL limits come from TAILOR_MAX_DEPTH, TAILOR_MAX_ALIASES, TAILOR_MAX_TOKENS,
-    TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches) and
-    TAILOR_MAX_BODY_BYTES; customization hooks get TAILOR_HOOK_TIMEOUT seconds."""
+    TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches), TAILOR_MAX_BODY_BYTES,
+    TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST;
+    customization hooks get TAILOR_HOOK_TIMEOUT seconds; secret settings are
+    encrypted with TAILOR_SECRET_KEY."""
     import uvicorn
 
     from api.app import AppOptions, create_app
