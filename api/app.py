@@ -42,6 +42,7 @@ from api.limits import GraphQLLimits, LimitsExtension
 from api.logging import RequestLog, request_id_from
 from api.pages import ReadinessPage
 from api.schema import build_schema
+from api.suggestions import NoSuggestions
 from core.auth import Principal
 from core.db import check_reachable
 from core.errors import AuthenticationError, DatabaseError
@@ -89,6 +90,8 @@ class AppOptions:
         ]
         if not self.introspection_enabled:
             factories.append(DisableIntrospection)
+        if not self.field_suggestions_enabled:
+            factories.append(NoSuggestions)
         return factories
 
     def schema_config(self) -> StrawberryConfig:
@@ -265,7 +268,9 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
         try:
             await check_reachable(services.engine)
         except DatabaseError as exc:
-            return JSONResponse({"status": "unavailable", "error": exc.message}, status_code=503)
+            # anyone may ask: the URL, the driver's error and the SQL go to the log only
+            log.error("healthz: %s", exc.message)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager

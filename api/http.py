@@ -157,6 +157,12 @@ class ProtocolGuard:
                 body = await self._read_body(request)
                 payload = _parse_json(body)
                 receive = _replay(body, receive)
+                # media types are case-insensitive (RFC 9110); strawberry's view
+                # compares them as written: hand it the canonical spelling
+                scope["headers"] = [
+                    (name, JSON.encode() if name == b"content-type" else value)
+                    for name, value in scope["headers"]
+                ]
             elif request.method == "GET":
                 payload = _query_params(request)
             else:

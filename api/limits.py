@@ -35,6 +35,10 @@ from core.errors import InvalidInputError
 
 #: the extension code clients see on a refused document
 LIMIT_CODE = "QUERY_TOO_COMPLEX"
+#: a string holding U+0000
+NUL_CODE = "NUL_CHARACTER"
+#: several operations and no ``operationName``
+OPERATION_NAME_CODE = "OPERATION_NAME_REQUIRED"
 
 
 @dataclass(frozen=True)
@@ -242,24 +246,34 @@ class LimitsExtension(SchemaExtension):
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None and ctx.pre_execution_errors is None:
-            problems = list(violations(measure(document), self.limits))
+            errors = [
+                GraphQLError(
+                    f"{problem}: simplify the query or split it",
+                    extensions={"code": LIMIT_CODE},
+                )
+                for problem in violations(measure(document), self.limits)
+            ]
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             # strawberry would silently run the first one; the GraphQL spec refuses
             named = getattr(ctx, "_provided_operation_name", ctx.operation_name)
             if named is None and len(operations) > 1:
-                problems.append(
-                    "the document has several operations: name the one to run in 'operationName'"
+                errors.append(
+                    GraphQLError(
+                        "the document has several operations: name the one to run in "
+                        "'operationName'",
+                        extensions={"code": OPERATION_NAME_CODE},
+                    )
                 )
             if _has_nul(document, ctx.variables):
-                problems.append("strings must not contain the NUL character (U+0000)")
-            if problems:
+                errors.append(
+                    GraphQLError(
+                        "strings must not contain the NUL character (U+0000): remove it "
+                        "from the query and its variables",
+                        extensions={"code": NUL_CODE},
+                    )
+                )
+            if errors:
                 # Setting the errors first makes strawberry skip graphql-core's
                 # validation rules: the document is refused as it is.
-                ctx.pre_execution_errors = [
-                    GraphQLError(
-                        f"{problem}: simplify the query or split it",
-                        extensions={"code": LIMIT_CODE},
-                    )
-                    for problem in problems
-                ]
+                ctx.pre_execution_errors = errors
         yield
