@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -381,10 +380,13 @@ def token_create(
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
 
-    expires = timedelta(days=expires_in_days) if expires_in_days is not None else None
-    secret, info = run_with_services(
-        database_url, lambda services: services.tokens.create(role, tenant or (), label, expires)
-    )
+    from core.tokens import expiry
+
+    async def create(services: Services):  # noqa: ANN202
+        expires = expiry(expires_in_days) if expires_in_days is not None else None
+        return await services.tokens.create(role, tenant or (), label, expires)
+
+    secret, info = run_with_services(database_url, create)
     err.print(
         f"created {info.role.value} token {info.prefix}... "
         f"({'tenants: ' + ', '.join(info.tenants) if info.tenants else 'all tenants'}"
@@ -399,7 +401,7 @@ def token_list(database_url: DatabaseOption = None) -> None:
     """List tokens (prefix, role, scope, state); never the secrets."""
 
     table = Table()
-    for col in ("prefix", "label", "role", "tenants", "expires", "state"):
+    for col in ("prefix", "label", "role", "tenants", "expires", "revoked", "state"):
         table.add_column(col)
     for t in run_with_services(database_url, lambda services: services.tokens.list()):
         table.add_row(
@@ -408,7 +410,8 @@ def token_list(database_url: DatabaseOption = None) -> None:
             t.role.value,
             ", ".join(t.tenants) or "all",
             t.expires_at.isoformat() if t.expires_at else "never",
-            "revoked" if t.revoked else "active",
+            t.revoked_at.isoformat() if t.revoked_at else "",
+            t.state,
         )
     out.print(table)
 
@@ -420,8 +423,17 @@ def token_revoke(
 ) -> None:
     """Revoke a token: it stops working at once."""
 
-    info = run_with_services(database_url, lambda services: services.tokens.revoke(prefix))
-    out.print(f"revoked {info.prefix}... ({info.label})")
+    info, revoked_now = run_with_services(
+        database_url, lambda services: services.tokens.revoke(prefix)
+    )
+    if revoked_now:
+        out.print(f"revoked {info.prefix}... ({info.label})", highlight=False)
+    else:
+        at = info.revoked_at.isoformat() if info.revoked_at else "?"
+        out.print(
+            f"{info.prefix}... ({info.label}) was already revoked at {at}; nothing changed",
+            highlight=False,
+        )
 
 
 from api.customization_cli import register as _register_customization_cli  # noqa: E402
