@@ -55,17 +55,21 @@ ROOT_FIELD_COSTS: Mapping[str, int] = {
     "upgradeTenant": 25,
 }
 DEFAULT_COST = 1
+#: documents up to this size are priced once and remembered (1,024 of them at
+#: most, so the cache holds a few MB whatever the callers send)
+CACHED_QUERY_CHARS = 4_096
 
 
 def request_cost(operations: Sequence[Mapping[str, Any]], max_tokens: int) -> int:
     """The price of a request (its operations: the parsed request parameters)."""
-    return sum(
-        document_cost(op.get("query") or "", op.get("operationName"), max_tokens)
-        for op in operations
-    )
+    total = 0
+    for op in operations:
+        query, name = op.get("query") or "", op.get("operationName")
+        price = _remembered if len(query) <= CACHED_QUERY_CHARS else document_cost
+        total += price(query, name, max_tokens)
+    return total
 
 
-@lru_cache(maxsize=1024)
 def document_cost(query: str, operation_name: str | None, max_tokens: int) -> int:
     """The price of the operation the request runs (all of them when several and
     none is named: they are refused later, but never run for free). A document
@@ -100,3 +104,6 @@ def _root(
             if fragment is not None and name not in active:  # cycles: validation refuses
                 cost += _root(fragment.selection_set, fragments, active | {name})
     return cost
+
+
+_remembered = lru_cache(maxsize=1024)(document_cost)
