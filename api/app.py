@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -41,6 +42,7 @@ from api.limits import GraphQLLimits, LimitsExtension
 from api.logging import RequestLog, request_id_from
 from api.pages import ReadinessPage
 from api.schema import build_schema
+from api.suggestions import NoSuggestions
 from core.auth import Principal
 from core.db import check_reachable
 from core.errors import AuthenticationError, DatabaseError
@@ -88,6 +90,8 @@ class AppOptions:
         ]
         if not self.introspection_enabled:
             factories.append(DisableIntrospection)
+        if not self.field_suggestions_enabled:
+            factories.append(NoSuggestions)
         return factories
 
     def schema_config(self) -> StrawberryConfig:
@@ -226,6 +230,9 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         media_type = negotiate(request.headers.get("accept")) or JSON
+        authorization = request.headers.get("authorization", "")
+        # the rate limit's bucket: one per token (a digest, never the token itself)
+        state["rate_key"] = hashlib.sha256(authorization.encode("utf-8", "replace")).hexdigest()
         try:
             state["principal"] = await self._principal(request)
         except AuthenticationError as exc:
@@ -263,7 +270,9 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
         try:
             await check_reachable(services.engine)
         except DatabaseError as exc:
-            return JSONResponse({"status": "unavailable", "error": exc.message}, status_code=503)
+            # anyone may ask: the URL, the driver's error and the SQL go to the log only
+            log.error("healthz: %s", exc.message)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager

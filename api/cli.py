@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -34,9 +33,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (bearer tokens, stored hashed).", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Secret settings, encrypted at rest with TAILOR_SECRET_KEY.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(release_app, name="release")
 app.command("readiness")(readiness_command)
 
@@ -139,8 +142,10 @@ def serve(
     """Serve the GraphQL API (http://HOST:PORT/graphql).
 
     GraphQL limits come from TAILOR_MAX_DEPTH, TAILOR_MAX_ALIASES, TAILOR_MAX_TOKENS,
-    TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches) and
-    TAILOR_MAX_BODY_BYTES; customization hooks get TAILOR_HOOK_TIMEOUT seconds."""
+    TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches), TAILOR_MAX_BODY_BYTES,
+    TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST;
+    customization hooks get TAILOR_HOOK_TIMEOUT seconds; secret settings are
+    encrypted with TAILOR_SECRET_KEY."""
     import uvicorn
 
     from api.app import AppOptions, create_app
@@ -149,11 +154,19 @@ def serve(
     from api.logging import configure_logging
     from core.bootstrap import sync_product_releases
     from core.demo import create_demo_tokens, seed_demo
+    from core.secret_store import count_stored_secrets
+    from core.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError, demo_key
     from plugins.catalog import extension_points_for
 
     try:
         config = Config.from_env(database_url)
         limits = GraphQLLimits.from_env()
+        if demo and not os.environ.get(ENV_VAR, "").strip():
+            # the demo database keeps its own key, so the quick start needs none
+            key, key_path = demo_key(config.database_url)
+            os.environ[ENV_VAR] = key
+            out.print(f"secret settings: key kept in {key_path} (mode 0600)", highlight=False)
+        secrets = SecretBox.from_env()
     except TailorError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -162,6 +175,14 @@ def serve(
     async def prepare() -> None:
         services = await _services(database_url, migrate=migrate or demo)
         try:
+            if not secrets.enabled:
+                stored = await count_stored_secrets(services.sessions)
+                if stored:
+                    raise SecretKeyError(
+                        f"the database holds {stored} secret setting value(s), encrypted at "
+                        f"rest, and {ENV_VAR} is not set: set it to the key they were "
+                        f"sealed with (a new key is made with: {MAKE_KEY})"
+                    )
             added = await sync_product_releases(services, extension_points_for)
             if added:
                 out.print(f"product releases registered: {', '.join(added)}")
@@ -228,6 +249,26 @@ def serve(
     )
     # one JSON line per request comes from Tailor itself (api.logging)
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+# -- secrets ------------------------------------------------------------------
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(database_url: DatabaseOption = None) -> None:
+    """Re-encrypt every stored secret with the first key of TAILOR_SECRET_KEY.
+
+    To rotate: set TAILOR_SECRET_KEY="NEW,OLD", run this, then keep only NEW.
+    Values stored before encryption was on get encrypted too. One transaction:
+    all or nothing."""
+    from core.secret_store import rotate_secrets
+
+    async def go(services: Services) -> int:
+        services.secrets.require()  # no key: refuse before touching anything
+        return await rotate_secrets(services.sessions, services.secrets)
+
+    count = run_with_services(database_url, go)
+    out.print(f"secret values re-encrypted with the first key: {count}")
 
 
 # -- db -----------------------------------------------------------------------
@@ -351,10 +392,13 @@ def token_create(
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
 
-    expires = timedelta(days=expires_in_days) if expires_in_days is not None else None
-    secret, info = run_with_services(
-        database_url, lambda services: services.tokens.create(role, tenant or (), label, expires)
-    )
+    from core.tokens import expiry
+
+    async def create(services: Services):  # noqa: ANN202
+        expires = expiry(expires_in_days) if expires_in_days is not None else None
+        return await services.tokens.create(role, tenant or (), label, expires)
+
+    secret, info = run_with_services(database_url, create)
     err.print(
         f"created {info.role.value} token {info.prefix}... "
         f"({'tenants: ' + ', '.join(info.tenants) if info.tenants else 'all tenants'}"
@@ -369,7 +413,7 @@ def token_list(database_url: DatabaseOption = None) -> None:
     """List tokens (prefix, role, scope, state); never the secrets."""
 
     table = Table()
-    for col in ("prefix", "label", "role", "tenants", "expires", "state"):
+    for col in ("prefix", "label", "role", "tenants", "expires", "revoked", "state"):
         table.add_column(col)
     for t in run_with_services(database_url, lambda services: services.tokens.list()):
         table.add_row(
@@ -378,7 +422,8 @@ def token_list(database_url: DatabaseOption = None) -> None:
             t.role.value,
             ", ".join(t.tenants) or "all",
             t.expires_at.isoformat() if t.expires_at else "never",
-            "revoked" if t.revoked else "active",
+            t.revoked_at.isoformat() if t.revoked_at else "",
+            t.state,
         )
     out.print(table)
 
@@ -390,8 +435,17 @@ def token_revoke(
 ) -> None:
     """Revoke a token: it stops working at once."""
 
-    info = run_with_services(database_url, lambda services: services.tokens.revoke(prefix))
-    out.print(f"revoked {info.prefix}... ({info.label})")
+    info, revoked_now = run_with_services(
+        database_url, lambda services: services.tokens.revoke(prefix)
+    )
+    if revoked_now:
+        out.print(f"revoked {info.prefix}... ({info.label})", highlight=False)
+    else:
+        at = info.revoked_at.isoformat() if info.revoked_at else "?"
+        out.print(
+            f"{info.prefix}... ({info.label}) was already revoked at {at}; nothing changed",
+            highlight=False,
+        )
 
 
 from api.customization_cli import register as _register_customization_cli  # noqa: E402

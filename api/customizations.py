@@ -3,6 +3,7 @@ points with their lifecycle, publishing and per-tenant enablement."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import strawberry
 
 from api.context import Info
 from api.errors import Errors, from_domain
-from core.auth import Principal
+from core.auth import Principal, Role
 from core.customizations import HookUse, Observation
 from core.errors import TailorError
 from core.extension_points import ExtensionPoint
@@ -203,7 +204,7 @@ class Customization:
             registered_version=reg.manifest.version if reg else None,
             enabled_for=principal.visible(reg.enabled_for) if reg else [],
             refused=inst is None and bool(s.refused),
-            problems=[CustomizationProblem.from_domain(p) for p in s.problems],
+            problems=_problems(s, principal),
             warnings=s.warnings,
             hooks=[CustomizationHook.from_domain(h) for h in s.hooks],
             setting_keys=list(s.setting_keys),
@@ -222,6 +223,24 @@ class Customization:
                 if o.customization == s.name and principal.in_scope(o.tenant)
             ],
         )
+
+
+def _problems(s: CustomizationStatus, principal: Principal) -> list[CustomizationProblem]:
+    """Admins (the operators) see where the server keeps the code; everyone else
+    sees paths relative to the directory the customization was found in."""
+    out: list[CustomizationProblem] = []
+    for loaded in s.refused:
+        root = str(loaded.source.path.parent) + os.sep
+        for p in loaded.problems:
+            problem = CustomizationProblem.from_domain(p)
+            if principal.role is not Role.ADMIN:
+                problem = CustomizationProblem(
+                    file=problem.file.removeprefix(root),
+                    field=problem.field,
+                    message=problem.message.replace(root, ""),
+                )
+            out.append(problem)
+    return out
 
 
 @strawberry.type(description="Customizations in your scope.")

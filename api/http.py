@@ -19,7 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from api.cost import COST_CODE, request_cost
 from api.limits import GraphQLLimits
+from api.ratelimit import RateLimiter, retry_after
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -30,6 +32,7 @@ METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+RATE_LIMITED = "RATE_LIMITED"
 
 
 class ProtocolError(Exception):
@@ -129,6 +132,7 @@ class ProtocolGuard:
     def __init__(self, app: Any, limits: GraphQLLimits) -> None:
         self.app = app
         self.limits = limits
+        self.rate = RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,6 +157,12 @@ class ProtocolGuard:
                 body = await self._read_body(request)
                 payload = _parse_json(body)
                 receive = _replay(body, receive)
+                # media types are case-insensitive (RFC 9110); strawberry's view
+                # compares them as written: hand it the canonical spelling
+                scope["headers"] = [
+                    (name, JSON.encode() if name == b"content-type" else value)
+                    for name, value in scope["headers"]
+                ]
             elif request.method == "GET":
                 payload = _query_params(request)
             else:
@@ -164,6 +174,7 @@ class ProtocolGuard:
                 )
             state["operations"] = self._operations(payload)
             state["batch"] = isinstance(payload, list)
+            self._charge(state)
         except ProtocolError as exc:
             response = error_response(exc.status, exc.message, exc.code, state["media_type"])
             response.headers.update(exc.headers)
@@ -189,6 +200,29 @@ class ProtocolGuard:
                 raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _charge(self, state: dict[str, Any]) -> None:
+        """Price the whole request before anything runs; refuse it when it costs
+        more than one request may, or more than its token has left (429)."""
+        cost = request_cost(state["operations"], self.limits.max_tokens)
+        state["cost"] = cost
+        if cost > self.limits.max_cost:
+            raise ProtocolError(
+                400,
+                COST_CODE,
+                f"the request costs {cost} (readiness and foldbackCandidates 25 each, "
+                f"settings 1, summed over a batch's operations and aliases); the limit is "
+                f"{self.limits.max_cost}: split it into several requests",
+            )
+        wait = self.rate.take(state.get("rate_key", ""), cost)
+        if wait:
+            raise ProtocolError(
+                429,
+                RATE_LIMITED,
+                f"this token has used its request budget ({self.limits.rate_limit_per_minute} "
+                "cost units a minute); retry after the time in 'Retry-After'",
+                {"Retry-After": retry_after(wait)},
+            )
 
     def _operations(self, payload: Any) -> list[dict[str, Any]]:
         if not isinstance(payload, list):

@@ -35,6 +35,10 @@ from core.errors import InvalidInputError
 
 #: the extension code clients see on a refused document
 LIMIT_CODE = "QUERY_TOO_COMPLEX"
+#: a string holding U+0000
+NUL_CODE = "NUL_CHARACTER"
+#: several operations and no ``operationName``
+OPERATION_NAME_CODE = "OPERATION_NAME_REQUIRED"
 
 
 @dataclass(frozen=True)
@@ -53,19 +57,33 @@ class GraphQLLimits:
     max_batch_size: int = 10
     #: bytes of a request body (larger ones get 413)
     max_body_bytes: int = 1_048_576
+    #: price of one request: root fields priced by :mod:`api.cost`, summed over a
+    #: batch's operations and aliases
+    max_cost: int = 100
+    #: cost units a token may spend per minute (0 = no rate limit; 429 beyond)
+    rate_limit_per_minute: int = 6_000
+    #: cost units a token may spend at once (the bucket's size)
+    rate_limit_burst: int = 600
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            minimum = 0 if f.name == "max_batch_size" else 1
+            minimum = 0 if f.name in ("max_batch_size", "rate_limit_per_minute") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InvalidInputError(f.name, f"must be an integer >= {minimum}, got {value!r}")
+        if self.rate_limit_per_minute and self.rate_limit_burst < self.max_cost:
+            raise InvalidInputError(
+                "rate_limit_burst",
+                f"must be at least max_cost ({self.max_cost}), or the dearest allowed "
+                f"request could never run; got {self.rate_limit_burst}",
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GraphQLLimits:
         """Read ``TAILOR_MAX_DEPTH``, ``TAILOR_MAX_ALIASES``, ``TAILOR_MAX_TOKENS``,
-        ``TAILOR_MAX_DIRECTIVES``, ``TAILOR_MAX_BATCH_SIZE`` and
-        ``TAILOR_MAX_BODY_BYTES``; unset ones keep their default."""
+        ``TAILOR_MAX_DIRECTIVES``, ``TAILOR_MAX_BATCH_SIZE``, ``TAILOR_MAX_BODY_BYTES``,
+        ``TAILOR_MAX_COST``, ``TAILOR_RATE_LIMIT_PER_MINUTE`` and
+        ``TAILOR_RATE_LIMIT_BURST``; unset ones keep their default."""
         environ = os.environ if environ is None else environ
         values: dict[str, int] = {}
         for f in fields(cls):
@@ -228,24 +246,34 @@ class LimitsExtension(SchemaExtension):
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None and ctx.pre_execution_errors is None:
-            problems = list(violations(measure(document), self.limits))
+            errors = [
+                GraphQLError(
+                    f"{problem}: simplify the query or split it",
+                    extensions={"code": LIMIT_CODE},
+                )
+                for problem in violations(measure(document), self.limits)
+            ]
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             # strawberry would silently run the first one; the GraphQL spec refuses
             named = getattr(ctx, "_provided_operation_name", ctx.operation_name)
             if named is None and len(operations) > 1:
-                problems.append(
-                    "the document has several operations: name the one to run in 'operationName'"
+                errors.append(
+                    GraphQLError(
+                        "the document has several operations: name the one to run in "
+                        "'operationName'",
+                        extensions={"code": OPERATION_NAME_CODE},
+                    )
                 )
             if _has_nul(document, ctx.variables):
-                problems.append("strings must not contain the NUL character (U+0000)")
-            if problems:
+                errors.append(
+                    GraphQLError(
+                        "strings must not contain the NUL character (U+0000): remove it "
+                        "from the query and its variables",
+                        extensions={"code": NUL_CODE},
+                    )
+                )
+            if errors:
                 # Setting the errors first makes strawberry skip graphql-core's
                 # validation rules: the document is refused as it is.
-                ctx.pre_execution_errors = [
-                    GraphQLError(
-                        f"{problem}: simplify the query or split it",
-                        extensions={"code": LIMIT_CODE},
-                    )
-                    for problem in problems
-                ]
+                ctx.pre_execution_errors = errors
         yield

@@ -107,10 +107,16 @@ class Principal:
             self.require_tenant(tenant, action="reading customizations")
 
     def can_publish_customization(self, tenants: Iterable[str]) -> None:
-        """Admins, and consultants whose scope covers every tenant it lists."""
+        """Admins, and consultants whose scope covers every tenant it lists. The
+        refusal names no tenant outside the caller's scope."""
         self.require_role(Role.ADMIN, Role.CONSULTANT, action="publishing a customization")
-        for tenant in tenants:
-            self.require_tenant(tenant, action="publishing a customization")
+        outside = [t for t in tenants if not self.in_scope(t)]
+        if outside:
+            raise PermissionDeniedError(
+                f"publishing a customization: its customization.toml lists {len(outside)} "
+                "tenant(s) outside your token's scope; it is published by a token whose "
+                "scope covers every tenant it lists, or by an admin"
+            )
 
     def can_enable_customization(self, tenant: str) -> None:
         self.require_role(

@@ -65,6 +65,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     is_sqlite = url.startswith("sqlite")
     kwargs.setdefault("json_serializer", _dumps)
     kwargs.setdefault("json_deserializer", _loads)
+    # an error's message never carries the statement's values into a log
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite:
         kwargs.setdefault("connect_args", {"timeout": 30})
     try:
@@ -129,6 +131,8 @@ async def check_reachable(engine: AsyncEngine) -> None:
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
     except Exception as exc:  # driver-specific connection errors
+        # (the message names the server: for operators and the CLI, never for
+        # an anonymous HTTP caller, see /healthz)
         raise DatabaseError(
             f"cannot connect to the database at {engine.url.render_as_string()}: "
             f"{type(exc).__name__}: {exc}. Check TAILOR_DATABASE_URL and that the server runs."

@@ -76,6 +76,7 @@ class SettingDefinition(Lifecycle):
                 if not value.is_integer():
                     raise _type_error(key, "an integer", value)
                 value = int(value)
+            _check_int64(key, value, "an integer within 64 bits")
         elif t is SettingType.FLOAT:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _type_error(key, "a number", value)
@@ -226,7 +227,10 @@ def _num(x: float) -> str:
 def _check_json(key: str, value: Any, depth: int = 0) -> None:
     if depth > 32:
         raise SettingValidationError(key, "type", "...", "JSON value nested deeper than 32 levels")
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        _check_int64(key, value, "JSON (integers within 64 bits)")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -243,3 +247,18 @@ def _check_json(key: str, value: Any, depth: int = 0) -> None:
             _check_json(key, item, depth + 1)
         return
     raise _type_error(key, "a JSON value", value)
+
+
+#: what the databases (and the JSON encoder) store exactly: signed 64-bit integers
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _check_int64(key: str, value: int, expected: str) -> None:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise SettingValidationError(
+            key,
+            "type",
+            value,
+            f"expected {expected} (from -2**63 to 2**63-1), got an integer of "
+            f"{value.bit_length()} bits",
+        )

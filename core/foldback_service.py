@@ -15,6 +15,7 @@ from core.models import Override, Release, SettingDefinitionRow, Tenant
 from core.readiness_service import RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import PLANNED, RELEASED
+from core.secrets import is_sealed
 
 #: customization name -> blocked tenant upgrades it causes across planned releases,
 #: given the registrations fold-back already loaded
@@ -75,6 +76,7 @@ class FoldbackService:
                         .where(Override.active.is_(True))
                     )
                 ).all()
+                if not is_sealed(value)  # a secret is no evidence for fold-back
             ]
         return analyze(
             registrations,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from packaging.version import Version
 from sqlalchemy import select, update
@@ -30,6 +30,7 @@ from core.readiness import (
     evaluate,
 )
 from core.releases import PLANNED, ReleaseManifest, parse_version, stored_manifest
+from core.secrets import SecretBox, SecretKeyError, is_sealed
 
 MAX_REASON = 2000
 
@@ -94,9 +95,20 @@ class ReadinessService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         registrations: RegistrationProvider = no_registrations,
+        secrets: SecretBox | None = None,
     ) -> None:
         self._sessions = sessions
         self.registrations = registrations
+        #: opens secret overrides so they are checked against the target's rules
+        self._secrets = secrets or SecretBox()
+
+    def _plain(self, value: Any) -> Any:
+        if not is_sealed(value):
+            return value
+        try:
+            return self._secrets.open(value)
+        except SecretKeyError:
+            return value  # unreadable here: checked for removal and deprecation only
 
     async def load(
         self,
@@ -161,7 +173,7 @@ class ReadinessService:
             history=tuple(m for v, m in manifests.items() if v != target),
             tenants=tuple(TenantRow(r.slug, r.version) for r in tenant_rows),
             overrides=tuple(
-                OverrideRow(slugs[o.tenant_id], o.environment, o.key, o.value)
+                OverrideRow(slugs[o.tenant_id], o.environment, o.key, self._plain(o.value))
                 for o in override_rows
                 if o.tenant_id in slugs
             ),

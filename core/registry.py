@@ -264,11 +264,24 @@ class RegistryService:
     ) -> Registration:
         principal.can_enable_customization(tenant)
         async with self._sessions.begin() as session:
-            row = await _get(session, name)
+            row = await session.scalar(
+                select(CustomizationRow).where(CustomizationRow.name == name)
+            )
+            listed = row.manifest.get("tenants", []) if row is not None else []
+            if not principal.sees_all_tenants and tenant not in listed:
+                # a scoped caller learns neither which customizations exist for
+                # other tenants nor which tenants they list: one answer for both
+                raise NotFoundError(
+                    "customization",
+                    name,
+                    f"none of that name is published for tenant {tenant!r}; publish a "
+                    "version that lists the tenant first",
+                )
+            if row is None:
+                row = await _get(session, name)  # the admin's detailed refusal
             tenant_id = (await _tenant_ids(session, [tenant])).get(tenant)
             if tenant_id is None:
                 raise NotFoundError("tenant", tenant, "list tenants with the 'tenants' query")
-            listed = row.manifest.get("tenants", [])
             if tenant not in listed:
                 raise InvalidInputError(
                     "tenant",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +15,7 @@ from core.observations import ObservationStore
 from core.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import ReleaseService
+from core.secrets import SecretBox
 from core.settings import SettingsService
 from core.tenants import TenantService
 from core.tokens import TokenService
@@ -46,6 +47,8 @@ class Services:
     readiness: ReadinessService
     foldback: FoldbackService
     observations: ObservationStore
+    #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
+    secrets: SecretBox = field(default_factory=SecretBox)
 
     @classmethod
     def from_engine(
@@ -53,15 +56,20 @@ class Services:
         engine: AsyncEngine,
         hooks: HookRunner | None = None,
         registrations: RegistrationProvider | None = None,
+        secrets: SecretBox | None = None,
     ) -> Services:
-        """``hooks`` call the customizations (the plugin runtime)."""
+        """``hooks`` call the customizations (the plugin runtime); ``secrets``
+        defaults to the keys in ``TAILOR_SECRET_KEY``."""
         sessions = sessionmaker(engine)
+        secrets = secrets if secrets is not None else SecretBox.from_env()
         registry = RegistryService(sessions)
-        readiness = ReadinessService(sessions, registrations or RegistryRegistrations(registry))
+        readiness = ReadinessService(
+            sessions, registrations or RegistryRegistrations(registry), secrets
+        )
         return cls(
             engine=engine,
             sessions=sessions,
-            settings=SettingsService(sessions, hooks),
+            settings=SettingsService(sessions, hooks, secrets),
             tenants=TenantService(sessions),
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
@@ -70,6 +78,7 @@ class Services:
             readiness=readiness,
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
             observations=ObservationStore(sessions),
+            secrets=secrets,
         )
 
     @classmethod
@@ -82,11 +91,13 @@ class Services:
 
     def with_hooks(self, hooks: HookRunner) -> Services:
         """The same services, with settings calling ``hooks`` (the plugin runtime)."""
-        return replace(self, settings=SettingsService(self.sessions, hooks))
+        return replace(self, settings=SettingsService(self.sessions, hooks, self.secrets))
 
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""
-        readiness = ReadinessService(self.sessions, RegistryRegistrations(self.registry, installed))
+        readiness = ReadinessService(
+            self.sessions, RegistryRegistrations(self.registry, installed), self.secrets
+        )
         return replace(
             self,
             readiness=readiness,

@@ -23,6 +23,7 @@ from core.errors import ConflictError, InvalidInputError, NotFoundError, Setting
 from core.hooks import HookFailure, HookRunner, NoHooks
 from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, utcnow
 from core.releases import stored_definition
+from core.secrets import SecretBox
 from core.tenants import TenantRef, load_tenant_ref
 
 DEFAULT = "DEFAULT"
@@ -103,8 +104,11 @@ class SettingsService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         hooks: HookRunner | None = None,
+        secrets: SecretBox | None = None,
     ) -> None:
         self._sessions = sessions
+        #: seals secret values before they are stored, opens them when read
+        self.secrets = secrets if secrets is not None else SecretBox.from_env()
         #: the plugin runtime contains and times customizations itself: every
         #: failure comes back as a HookFailure for this tenant's request only
         self._hooks: HookRunner = hooks or NoHooks()
@@ -148,6 +152,8 @@ class SettingsService:
         for key, definition in sorted(definitions.items()):
             t_o = overrides.get((TENANT_SCOPE, key))
             e_o = overrides.get((environment, key)) if environment is not None else None
+            if definition.secret:
+                t_o, e_o = self._opened(t_o), self._opened(e_o)
             value, source = definition.default, DEFAULT
             if t_o is not None and t_o.value is not _INACTIVE:
                 value, source = t_o.value, TENANT
@@ -190,6 +196,11 @@ class SettingsService:
                 )
         selected = [s for k, s in layered.items() if _selected(k, keys, prefix)]
         return Resolution(tenant, environment, ref.release, selected, failures)
+
+    def _opened(self, row: _Row | None) -> _Row | None:
+        if row is None or row.value is _INACTIVE:
+            return row
+        return _Row(self.secrets.open(row.value), row.revision)
 
     async def _definitions(
         self,
@@ -335,17 +346,24 @@ class SettingsService:
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(
-                    select(Override.id, Override.revision, Override.active, Override.value).where(
+                    select(Override.id, Override.revision, Override.active, Override.value)
+                    .where(
                         Override.tenant_id == ref.id,
                         Override.environment == scope,
                         Override.key == key,
                     )
+                    # PostgreSQL: concurrent writers of one override queue here
+                    # instead of losing the race at the UPDATE (SQLite already
+                    # serializes writers at BEGIN IMMEDIATE)
+                    .with_for_update()
                 )
             ).first()
             current = row.revision if row is not None else 0
             if expected_revision is not None and expected_revision != current:
                 raise ConflictError(key, expected_revision, current)
             old = row.value if row is not None and row.active else None
+            if definition.secret:
+                old = self.secrets.open(old)
             reset = value is _INACTIVE
             if reset and (row is None or not row.active):
                 where = f"environment {environment!r}" if environment else "the tenant"
@@ -353,8 +371,11 @@ class SettingsService:
                     "override", key, f"{where} of {ref.slug!r} has no override to reset"
                 )
             new_revision = current + 1
+            stored = value
+            if definition.secret and not reset and value is not None:
+                stored = self.secrets.seal(value)  # never stored in plaintext
             fields = {
-                "value": None if reset else value,
+                "value": None if reset else stored,
                 "active": not reset,
                 "revision": new_revision,
                 "updated_at": utcnow(),

@@ -4,6 +4,7 @@ optionally expiring."""
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from core.errors import AuthenticationError, InvalidInputError, NotFoundError
 from core.models import ApiToken, Tenant, utcnow
 
 TOKEN_PREFIX = "tlr_"
+#: characters of a token kept (and shown) to name it
+PREFIX_LENGTH = 12
+#: the longest expiry a token may get
+MAX_EXPIRY_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,34 @@ class TokenInfo:
     tenants: tuple[str, ...]
     created_at: datetime
     expires_at: datetime | None
-    revoked: bool
+    revoked_at: datetime | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
+    @property
+    def state(self) -> str:
+        """``revoked``, ``expired`` or ``active``: whether it authenticates now."""
+        if self.revoked:
+            return "revoked"
+        return "expired" if self.expired else "active"
+
+
+def expiry(days: float) -> timedelta:
+    """A token's lifetime from a number of days, refused clearly unless it is a
+    finite number in (0, MAX_EXPIRY_DAYS]."""
+    if not (isinstance(days, int | float) and math.isfinite(days) and 0 < days):
+        raise InvalidInputError("expires-in-days", f"must be a positive number of days, not {days}")
+    if days > MAX_EXPIRY_DAYS:
+        raise InvalidInputError(
+            "expires-in-days", f"must be at most {MAX_EXPIRY_DAYS} (100 years), not {days}"
+        )
+    return timedelta(days=days)
 
 
 def _article(role: Role) -> str:
@@ -87,7 +119,7 @@ class TokenService:
                     raise NotFoundError("tenant", ", ".join(missing))
             token = ApiToken(
                 token_hash=hash_token(secret),
-                prefix=secret[:12],
+                prefix=secret[:PREFIX_LENGTH],
                 label=label or f"{role.value} token",
                 role=role.value,
                 tenants=list(scope),
@@ -115,24 +147,38 @@ class TokenService:
             role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
         )
 
-    async def revoke(self, prefix: str) -> TokenInfo:
+    async def revoke(self, prefix: str) -> tuple[TokenInfo, bool]:
+        """Revoke the token named by its prefix (as ``list`` shows it) or by the
+        whole secret. Returns its info, and whether this call revoked it (False:
+        it already was, and keeps the time it was revoked at). Messages never
+        repeat more of the argument than a prefix."""
+        shown = prefix[:PREFIX_LENGTH] + ("..." if len(prefix) > PREFIX_LENGTH else "")
+        if len(prefix) > PREFIX_LENGTH:
+            # longer than any prefix: the whole secret (or nothing)
+            condition = ApiToken.token_hash == hash_token(prefix)
+        else:
+            # '%' and '_' are characters of the prefix, not wildcards
+            condition = ApiToken.prefix.startswith(prefix, autoescape=True)
         async with self._sessions.begin() as session:
-            tokens = (
-                await session.scalars(select(ApiToken).where(ApiToken.prefix.startswith(prefix)))
-            ).all()
+            tokens = (await session.scalars(select(ApiToken).where(condition))).all()
             if len(tokens) != 1:
                 raise NotFoundError(
                     "token",
-                    prefix,
+                    shown,
                     "give the token's prefix as 'tailor token list' shows it"
                     if not tokens
                     else "the prefix matches several tokens; give more of it",
                 )
+            token = tokens[0]
+            if token.revoked_at is not None:
+                return _info(token), False
             await session.execute(
-                update(ApiToken).where(ApiToken.id == tokens[0].id).values(revoked_at=utcnow())
+                update(ApiToken)
+                .where(ApiToken.id == token.id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
             )
-            await session.refresh(tokens[0])
-            return _info(tokens[0])
+            await session.refresh(token)
+            return _info(token), True
 
     async def list(self) -> list[TokenInfo]:
         async with self._sessions() as session:
@@ -149,5 +195,5 @@ def _info(token: ApiToken) -> TokenInfo:
         tuple(token.tenants or ()),
         _aware(token.created_at) or utcnow(),
         _aware(token.expires_at),
-        token.revoked_at is not None,
+        _aware(token.revoked_at),
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import pytest_asyncio
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -25,6 +26,9 @@ from core.services import Services
 from plugins.catalog import extension_points_for
 
 ADMIN = Principal.system("test-admin")
+
+#: secret settings are encrypted at rest: the suite runs with a key of its own
+os.environ.setdefault("TAILOR_SECRET_KEY", Fernet.generate_key().decode())
 
 
 def _base_url() -> str | None:

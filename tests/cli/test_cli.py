@@ -82,7 +82,10 @@ def _free_port() -> int:
 
 def test_serve_demo_over_http(tmp_path):
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "TAILOR_DATABASE_URL"}
+    # no TAILOR_SECRET_KEY: --demo makes and keeps a key for its own database
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TAILOR_DATABASE_URL", "TAILOR_SECRET_KEY")
+    }
     proc = subprocess.Popen(
         [TAILOR, "serve", "--demo", "--port", str(port)],
         cwd=tmp_path,
@@ -121,6 +124,19 @@ def test_serve_demo_over_http(tmp_path):
         assert {"DEFAULT", "TENANT", "ENVIRONMENT"} <= {i["source"] for i in items}
         denied = httpx.post(f"{base}/graphql", json={"query": "{ tenants { slug } }"}, timeout=10)
         assert denied.status_code == 401
+        secret = httpx.post(
+            f"{base}/graphql",
+            json={
+                "query": 'mutation { setSetting(input: {tenant: "northwind", '
+                'key: "integrations.webhooks.signing_secret", value: "whsec-demo"})'
+                " { __typename } }"
+            },
+            headers={"Authorization": f"Bearer {admin.group(1)}"},
+            timeout=10,
+        )
+        assert secret.json()["data"]["setSetting"]["__typename"] == "SettingChanged"
+        key_file = tmp_path / "tailor.db.secret-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
     finally:
         proc.terminate()
         proc.wait(timeout=15)
