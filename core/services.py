@@ -18,6 +18,9 @@ from core.releases import ReleaseService
 from core.settings import SettingsService
 from core.tenants import TenantService
 from core.tokens import TokenService
+from core.triage import TriageService
+from core.usage import UsageService
+from core.web_sessions import WebSessionService
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class Services:
     readiness: ReadinessService
     foldback: FoldbackService
     observations: ObservationStore
+    triage: TriageService
+    usage: UsageService
+    web_sessions: WebSessionService
     #: each hook batch's time budget, kept for :meth:`with_hooks`
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
     #: who hears of hook failures, kept for :meth:`with_hooks`
@@ -65,6 +71,7 @@ class Services:
         sessions = sessionmaker(engine)
         registry = RegistryService(sessions)
         readiness = ReadinessService(sessions, registrations or RegistryRegistrations(registry))
+        observations = ObservationStore(sessions)
         return cls(
             engine=engine,
             sessions=sessions,
@@ -76,7 +83,10 @@ class Services:
             registry=registry,
             readiness=readiness,
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
-            observations=ObservationStore(sessions),
+            observations=observations,
+            triage=TriageService(sessions, readiness),
+            usage=UsageService(readiness, observations),
+            web_sessions=WebSessionService(sessions),
             hook_timeout=hook_timeout,
             on_hook_failure=on_hook_failure,
         )
@@ -111,6 +121,8 @@ class Services:
         return replace(
             self,
             readiness=readiness,
+            triage=TriageService(self.sessions, readiness),
+            usage=UsageService(readiness, self.observations),
             foldback=self.foldback.with_blockers(readiness.blockers_by_customization, installed),
         )
 
