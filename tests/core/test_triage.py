@@ -3,7 +3,7 @@ runs (new and resolved since the previous run), over the real database."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 import pytest_asyncio
@@ -139,5 +139,3 @@ async def test_min_severity_filters_what_is_shown_not_the_gate(fleet):
     assert sum(len(everything.shown(t)) for t in everything.report.tenants) > len(shown)
     with pytest.raises(InvalidInputError, match="'urgent' is not one of blocker"):
         await fleet.triage.triaged(RM, "3.0", minimum="urgent")
-
-
