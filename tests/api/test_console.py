@@ -287,3 +287,33 @@ async def test_keep_a_run_then_see_what_changed(console, services):
 async def test_the_old_readiness_page_redirects_to_the_console(console):
     moved = await console.client.get("/readiness?target=3.0")
     assert moved.status_code == 308 and moved.headers["location"] == "/console/fleet?target=3.0"
+
+
+async def _page_statements(services, token, n):
+    from core.db import count_statements
+    from core.fleet import seed_fleet
+
+    async def publish(registrations):
+        await services.registry.publish_many(ADMIN, registrations)
+
+    await seed_fleet(services, n, 3, publish=publish)
+    counts = {}
+    async with new_client(services) as client:
+        await sign_in(client, token)
+        for path in ("/console/fleet?target=3.0", "/console/usage"):
+            with count_statements(services.engine) as counter:
+                page = await client.get(path)
+            assert page.status_code == 200, page.text[:300]
+            counts[path] = counter.count
+        with count_statements(services.engine) as counter:
+            triaged = await services.triage.triaged(ADMIN, "3.0", keep=True)
+        counts["keep"] = counter.count
+        assert len(triaged.report.tenants) >= n
+    return counts
+
+
+async def test_console_statements_do_not_grow_with_the_fleet(api, services):
+    await register_planned_releases(services)
+    few = await _page_statements(services, api.tokens["release_manager"], 3)
+    many = await _page_statements(services, api.tokens["release_manager"], 40)
+    assert few == many, (few, many)
