@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal, Role
@@ -311,6 +312,28 @@ class TriageService:
                 "until", f"{when.isoformat()} is in the past; give today or a later date"
             )
         fid = finding_id(code.value, subject, tenant)
+        try:
+            return await self._store(
+                principal, fid, code, subject, tenant, state, reason, owner, when
+            )
+        except IntegrityError:
+            # a first decision on the same finding committed meanwhile: decide over it
+            return await self._store(
+                principal, fid, code, subject, tenant, state, reason, owner, when
+            )
+
+    async def _store(
+        self,
+        principal: Principal,
+        fid: str,
+        code: Code,
+        subject: str,
+        tenant: str,
+        state: Decision,
+        reason: str | None,
+        owner: str | None,
+        when: date | None,
+    ) -> TriageRecord:
         async with self._sessions.begin() as session:
             tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
             if tenant_id is None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -336,7 +336,7 @@ class Console:
         _code, _subject, tenant = parse_finding_id(record.finding)
         query = urlencode({"target": target}) if target else ""
         return RedirectResponse(
-            f"/console/tenants/{tenant}?{query}#triage-{record.finding}",
+            f"/console/tenants/{quote(tenant)}?{query}#triage-{quote(record.finding)}",
             status_code=303,
             headers=HEADERS,
         )

@@ -317,3 +317,22 @@ async def test_console_statements_do_not_grow_with_the_fleet(api, services):
     few = await _page_statements(services, api.tokens["release_manager"], 3)
     many = await _page_statements(services, api.tokens["release_manager"], 40)
     assert few == many, (few, many)
+
+
+async def test_foldback_shows_near_duplicate_code_side_by_side(api, services):
+    from api.customization_cli import publish_demo_customizations
+    from core.demo import seed_demo
+    from plugins.catalog import extension_points_for
+
+    await seed_demo(services, extension_points_for)
+    await publish_demo_customizations(services)
+    async with new_client(services) as client:
+        await sign_in(client, api.tokens["release_manager"])
+        page = await client.get("/console/foldback")
+    assert page.status_code == 200
+    sections = re.findall(r'<section class="candidate".*?</section>', page.text, re.S)
+    duplicates = [s for s in sections if "NEAR_DUPLICATE_CODE" in s]
+    assert duplicates, "the demo has near-duplicate customizations"
+    sources = re.findall(r'<pre class="source">(.*?)</pre>', duplicates[0], re.S)
+    assert len(sources) >= 2 and all(s.lstrip().startswith("def ") for s in sources)
+    assert sources[0] != sources[1]  # two implementations, not one shown twice

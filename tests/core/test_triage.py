@@ -139,3 +139,16 @@ async def test_min_severity_filters_what_is_shown_not_the_gate(fleet):
     assert sum(len(everything.shown(t)) for t in everything.report.tenants) > len(shown)
     with pytest.raises(InvalidInputError, match="'urgent' is not one of blocker"):
         await fleet.triage.triaged(RM, "3.0", minimum="urgent")
+
+
+async def test_concurrent_first_decisions_both_land(fleet):
+    import asyncio
+
+    await asyncio.gather(
+        fleet.triage.decide(RM, OVERRIDE, "acknowledge", reason="a", today=TODAY),
+        fleet.triage.decide(RM, OVERRIDE, "acknowledge", reason="b", today=TODAY),
+    )
+    decisions = await fleet.triage.decisions()
+    assert list(decisions) == [OVERRIDE] and decisions[OVERRIDE].reason in ("a", "b")
+    entries = [e for e in await fleet.audit.list(ADMIN) if e.action == "triage_finding"]
+    assert len(entries) == 2
