@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.auth import Principal, Role
+from core.auth import Principal
 from core.errors import InvalidInputError, NotFoundError
 from core.models import AuditEntry, FindingTriage, ReadinessRun, Tenant, aware, utcnow
 from core.readiness import Code, Finding, ReadinessReport, Severity, TenantReadiness
@@ -180,6 +180,14 @@ class TriagedReport:
                     out.append((t.tenant, f, record))
         return out
 
+    @property
+    def gate_counts(self) -> dict[str, int]:
+        """Tenants per status once waivers apply."""
+        out = {"ready": 0, "ready_with_warnings": 0, "blocked": 0}
+        for t in self.report.tenants:
+            out[self.gate_status(t)] += 1
+        return out
+
     def gate_status(self, t: TenantReadiness) -> str:
         """The tenant's status once waivers apply: ``blocked`` only with an unwaived blocker."""
         if t.status.value != "blocked" or self.blocking(t):
@@ -280,7 +288,7 @@ class TriageService:
         today: date | None = None,
     ) -> TriageRecord:
         """Record a decision on ``finding`` (audited). Nothing changes on bad input."""
-        principal.require_role(Role.ADMIN, Role.RELEASE_MANAGER, action="triaging findings")
+        principal.can_triage()
         code, subject, tenant = parse_finding_id(finding)
         principal.require_tenant(tenant, action="triaging findings")
         verb = decision.strip().lower()
@@ -421,6 +429,7 @@ class TriageService:
             previous = _run_info(previous_row)
         kept = None
         if keep:
+            principal.can_triage()
             async with self._sessions.begin() as session:
                 row = ReadinessRun(
                     target=report.target,

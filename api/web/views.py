@@ -34,7 +34,7 @@ from api.web.session import (
     signin_csrf_ok,
 )
 from api.web.sources import hook_source
-from core.auth import Principal, Role
+from core.auth import Principal
 from core.errors import (
     AuthenticationError,
     DatabaseError,
@@ -44,7 +44,7 @@ from core.errors import (
     TailorError,
 )
 from core.foldback import EvidenceKind
-from core.readiness import Severity, evaluate
+from core.readiness import Severity
 from core.releases import PLANNED, ReleaseInfo
 from core.services import Services
 from core.triage import SEVERITY_ORDER, VERBS, parse_finding_id
@@ -257,9 +257,6 @@ class Console:
             for t in other.report.tenants:
                 matrix.setdefault(t.tenant, {})[version] = other.gate_status(t)
         report = triaged.report
-        gate_counts = {"ready": 0, "ready_with_warnings": 0, "blocked": 0}
-        for t in report.tenants:
-            gate_counts[triaged.gate_status(t)] += 1
         return self.render(
             request,
             "fleet.html",
@@ -269,21 +266,18 @@ class Console:
                 "releases": releases,
                 "triaged": triaged,
                 "report": report,
-                "gate_counts": gate_counts,
+                "gate_counts": triaged.gate_counts,
                 "planned": planned,
                 "matrix": matrix,
                 "chart": unblock_chart(report.plan, report.counts["blocked"]),
                 "runs": await self.services.triage.runs(p, target, limit=5),
-                "can_triage": p.role in (Role.ADMIN, Role.RELEASE_MANAGER),
+                "can_triage": p.may_triage,
             },
         )
 
     async def keep_run(self, request: Request, who: SignedIn) -> Response:
         form = await request.form()
         target = str(form.get("target") or "")
-        who.principal.require_role(
-            Role.ADMIN, Role.RELEASE_MANAGER, action="keeping readiness runs"
-        )
         await self.services.triage.triaged(who.principal, target, keep=True)
         return RedirectResponse(
             "/console/fleet?" + urlencode({"target": target}), status_code=303, headers=HEADERS
@@ -311,7 +305,7 @@ class Console:
                 "overrides": data.overrides,
                 "registrations": registrations,
                 "minimum": triaged.minimum.value,
-                "can_triage": p.role in (Role.ADMIN, Role.RELEASE_MANAGER),
+                "can_triage": p.may_triage,
                 "Severity": Severity,
             },
         )
@@ -347,17 +341,7 @@ class Console:
         registration = await self.services.registry.get(p, name)
         target, releases = await self._target(request, p)
         observations = await self.services.observations.list(p, customization=name)
-        data = await self.services.readiness.load(p, target)
-        # this customization alone, against the target, for the tenants in scope
-        report = evaluate(
-            data.target,
-            data.tenants,
-            (),
-            [registration],
-            data.registry.installed,
-            data.history,
-        )
-        readiness = next((c for c in report.customizations if c.name == name), None)
+        readiness = await self.services.readiness.for_customization(p, target, registration)
         return self.render(
             request,
             "customization.html",
