@@ -7,7 +7,9 @@
 - ``tailor_hook_calls_total{customization,hook}``, ``tailor_hook_failures_total``,
   ``tailor_hook_changed_total`` and the ``tailor_hook_duration_seconds`` histogram:
   read at scrape time from the observation store, which every worker adds to,
-  so one scrape of any worker sees the whole fleet's counts.
+  so one scrape of any worker sees the whole fleet's counts;
+- ``tailor_cache_hits_total{cache}`` / ``tailor_cache_misses_total{cache}``: this
+  process's caches (``setting_definitions``: parsed definitions reused by resolutions).
 
 The endpoint needs a bearer token of role admin or release_manager (the metrics
 name customizations); Prometheus sends it with ``authorization: {credentials: ...}``.
@@ -86,6 +88,7 @@ class Metrics:
         observations = await self.services.observations.list(principal)
         hooks = CollectorRegistry(auto_describe=False)
         hooks.register(_HookCollector(observations))
+        hooks.register(_CacheCollector(self.services))
         body = generate_latest(self.registry) + generate_latest(hooks)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -136,6 +139,20 @@ class _HookCollector:
             # the store keeps buckets, not sums: the sum is not known
             duration.add_metric(list(key), out, sum_value=None)
         return [calls, failures, changed, duration]
+
+
+class _CacheCollector:
+    """Hits and misses of this process's caches (the parsed setting definitions)."""
+
+    def __init__(self, services: Services) -> None:
+        self.settings = services.settings
+
+    def collect(self) -> list[object]:
+        hits = CounterMetricFamily("tailor_cache_hits", "Cache hits", labels=["cache"])
+        misses = CounterMetricFamily("tailor_cache_misses", "Cache misses", labels=["cache"])
+        hits.add_metric(["setting_definitions"], self.settings.definition_cache_hits)
+        misses.add_metric(["setting_definitions"], self.settings.definition_cache_misses)
+        return [hits, misses]
 
 
 class MetricsMiddleware:

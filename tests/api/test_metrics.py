@@ -99,3 +99,22 @@ async def test_metrics_count_requests_and_hook_calls(api, services):
         == 1
     )
     assert ("tailor_http_request_duration_seconds_count", (("route", "/healthz"),)) in got
+
+
+async def test_cache_hits_are_counted(api):
+    query = '{ settings(tenant: "acme", keys: ["billing.invoice.rounding"]) { __typename } }'
+    rm = {"Authorization": f"Bearer {api.tokens['release_manager']}"}
+
+    async def cache():
+        got = samples((await api.client.get("/metrics", headers=rm)).text)
+        label = (("cache", "setting_definitions"),)
+        return got[("tailor_cache_hits_total", label)], got[("tailor_cache_misses_total", label)]
+
+    hits, misses = await cache()
+    await api.gql(query)
+    after_first = await cache()
+    await api.gql(query)
+    after_second = await cache()
+    # the first resolution parses the definition (unless an earlier one did), the next reuses it
+    assert after_first[0] + after_first[1] == hits + misses + 1
+    assert after_second == (after_first[0] + 1, after_first[1])
