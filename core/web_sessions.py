@@ -63,6 +63,8 @@ class WebSessionService:
         secret = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         async with self._sessions.begin() as session:
+            # sessions that ended on their own are dropped here, not by a scheduler
+            await session.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
             session.add(
                 WebSession(
                     session_hash=_hash(secret), token_id=token.id, csrf=csrf, expires_at=expires
