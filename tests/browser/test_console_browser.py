@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line@other"
 
 def _browser_or_skip() -> None:
     missing = None
-    if not os.path.exists(CHROMIUM) and not shutil.which("chromium"):
+    if not os.path.exists(CHROMIUM):
         missing = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
     else:
         try:
