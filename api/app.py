@@ -9,14 +9,15 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from cross_web import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route, request_response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection, SchemaExtension
@@ -40,9 +41,12 @@ from api.http import (
 )
 from api.limits import GraphQLLimits, LimitsExtension
 from api.logging import RequestLog, request_id_from
-from api.pages import ReadinessPage
+from api.metrics import Metrics, MetricsMiddleware
 from api.schema import build_schema
 from api.suggestions import NoSuggestions
+from api.web.views import HEADERS as CONSOLE_HEADERS
+from api.web.views import HERE as WEB_DIR
+from api.web.views import Console
 from core.auth import Principal
 from core.db import check_reachable
 from core.errors import AuthenticationError, DatabaseError
@@ -118,6 +122,11 @@ class TailorGraphQL(GraphQL[Context, None]):
         )
         self.services = services
         self.plugins = plugins
+        self.graphiql_page = (WEB_DIR / "templates" / "graphiql.html").read_text(encoding="utf-8")
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL with every script and style served by Tailor (works offline)."""
+        return HTMLResponse(self.graphiql_page, headers=CONSOLE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -265,6 +274,14 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
     if options.attach_plugins:
         services = attach(services, plugins)
     graphql = TailorGraphQL(services, options, plugins)
+    console = Console(services, plugins.installed)
+    metrics = Metrics(services)
+
+    async def readiness_page(request: Request) -> Response:
+        """The old readiness page: now the console's fleet page (sign in there)."""
+        target = request.query_params.get("target")
+        query = f"?target={quote(target)}" if target else ""
+        return RedirectResponse(f"/console/fleet{query}", status_code=308)
 
     async def healthz(_request: Request) -> Response:
         try:
@@ -282,19 +299,19 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
         await plugins.close()
         await services.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(
                 "/graphql",
                 RequestLog(Authenticate(ProtocolGuard(graphql, options.limits), services)),
             ),
             Route("/healthz", healthz, methods=["GET"]),
-            # release managers' readiness page (HTML; bearer token in the header)
-            Route(
-                "/readiness",
-                RequestLog(request_response(ReadinessPage(services))),
-                methods=["GET"],
-            ),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            # the release managers' console (session cookie after one sign-in)
+            Mount("/console", app=RequestLog(Starlette(routes=console.routes()))),
+            Route("/readiness", readiness_page, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

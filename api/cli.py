@@ -241,6 +241,10 @@ def serve(
     configure_logging()
     out.print(f"Tailor serving on http://{host}:{port}/graphql  (database: {config.database_url})")
     out.print(
+        f"Release managers' console: http://{host}:{port}/console (sign in with a token)",
+        highlight=False,
+    )
+    out.print(
         'Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
         f'-d \'{{"query": "{{ tenants {{ slug release }} }}"}}\' '
         f"http://{host}:{port}/graphql",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar, Union
@@ -16,6 +17,7 @@ from core import readiness as domain
 from core.errors import TailorError
 from core.readiness_service import UpgradeResult
 from core.release_diff import ReleaseDiff as DomainDiff
+from core.triage import TriagedReport, TriageRecord, finding_id
 
 T = TypeVar("T")
 
@@ -29,6 +31,33 @@ async def _expected(call: Callable[[], Awaitable[T]]) -> T | Any:
         return from_domain(exc)
 
 
+@strawberry.type(description="A decision on a finding (acknowledged, planned or waived).")
+class FindingTriage:
+    finding: str
+    decision: str = strawberry.field(description="acknowledged, planned, waived or reopened")
+    reason: str | None
+    owner: str | None
+    until: datetime.date | None = strawberry.field(
+        description="a planned fix's due date, or the last day a waiver holds"
+    )
+    decided_by: str
+    decided_at: datetime.datetime
+    audit_id: int
+
+    @classmethod
+    def from_domain(cls, r: TriageRecord) -> FindingTriage:
+        return cls(
+            finding=r.finding,
+            decision=r.decision.value,
+            reason=r.reason,
+            owner=r.owner,
+            until=r.until,
+            decided_by=r.decided_by,
+            decided_at=r.decided_at,
+            audit_id=r.audit_id,
+        )
+
+
 @strawberry.type(description="One readiness finding: a stable code, severity, evidence, action.")
 class Finding:
     code: str = strawberry.field(description="stable code, e.g. HOOK_REMOVED (DESIGN.md)")
@@ -38,9 +67,26 @@ class Finding:
     message: str
     action: str = strawberry.field(description="the suggested fix")
     evidence: JSON
+    id: str | None = strawberry.field(
+        default=None,
+        description="stable identity CODE:subject@tenant (tenant findings), for triageFinding",
+    )
+    triage: FindingTriage | None = strawberry.field(
+        default=None, description="the decision taken on this finding, if any"
+    )
+    waived: bool = strawberry.field(
+        default=False, description="a waiver holds today: this blocker does not block"
+    )
+    new: bool = strawberry.field(
+        default=False, description="not shown by the previous kept run of this target"
+    )
 
     @classmethod
-    def from_domain(cls, f: domain.Finding) -> Finding:
+    def from_domain(
+        cls, f: domain.Finding, tenant: str | None = None, triaged: TriagedReport | None = None
+    ) -> Finding:
+        fid = finding_id(f.code.value, f.subject, tenant) if tenant else None
+        record = triaged.decision(tenant, f) if triaged and tenant else None
         return cls(
             code=f.code.value,
             severity=f.severity.value,
@@ -49,6 +95,10 @@ class Finding:
             message=f.message,
             action=f.action,
             evidence=dict(f.evidence),
+            id=fid,
+            triage=FindingTriage.from_domain(record) if record else None,
+            waived=bool(triaged and tenant and triaged.waived(tenant, f)),
+            new=bool(triaged and tenant and triaged.is_new(tenant, f)),
         )
 
 
@@ -57,21 +107,27 @@ class TenantReadiness:
     tenant: str
     current_release: str
     status: str = strawberry.field(description="ready, ready_with_warnings or blocked")
+    gate_status: str = strawberry.field(
+        description="the status once valid waivers apply: blocked only by unwaived blockers"
+    )
     blockers: int
     warnings: int
     customizations: list[str]
     findings: list[Finding]
 
     @classmethod
-    def from_domain(cls, t: domain.TenantReadiness) -> TenantReadiness:
+    def from_domain(
+        cls, t: domain.TenantReadiness, triaged: TriagedReport | None = None
+    ) -> TenantReadiness:
         return cls(
             tenant=t.tenant,
             current_release=t.current_release,
             status=t.status.value,
+            gate_status=triaged.gate_status(t) if triaged else t.status.value,
             blockers=t.count(domain.Severity.BLOCKER),
             warnings=t.count(domain.Severity.WARNING) + t.count(domain.Severity.UNKNOWN),
             customizations=list(t.customizations),
-            findings=[Finding.from_domain(f) for f in t.findings],
+            findings=[Finding.from_domain(f, t.tenant, triaged) for f in t.findings],
         )
 
 
@@ -137,9 +193,20 @@ class Readiness:
     tenants: list[TenantReadiness]
     customizations: list[CustomizationReadiness]
     unblock_plan: list[UnblockStep]
+    any_blocked: bool = strawberry.field(
+        description="any tenant has a blocker no valid waiver covers (the CLI gate)"
+    )
+    new_findings: list[str] = strawberry.field(
+        description="ids of findings the previous kept run of this target did not show"
+    )
+    resolved_findings: list[str] = strawberry.field(
+        description="ids of findings the previous kept run showed and this one does not"
+    )
+    previous_run_at: datetime.datetime | None
 
     @classmethod
-    def from_domain(cls, r: domain.ReadinessReport) -> Readiness:
+    def from_domain(cls, triaged: TriagedReport) -> Readiness:
+        r = triaged.report
         c = r.counts
         return cls(
             target=r.target,
@@ -151,7 +218,7 @@ class Readiness:
                 total=len(r.tenants),
             ),
             customization_counts=r.customization_counts,
-            tenants=[TenantReadiness.from_domain(t) for t in r.tenants],
+            tenants=[TenantReadiness.from_domain(t, triaged) for t in r.tenants],
             customizations=[CustomizationReadiness.from_domain(x) for x in r.customizations],
             unblock_plan=[
                 UnblockStep(
@@ -167,6 +234,10 @@ class Readiness:
                 )
                 for s in r.plan
             ],
+            any_blocked=triaged.any_blocked,
+            new_findings=sorted(triaged.new),
+            resolved_findings=[x.id for x in triaged.resolved],
+            previous_run_at=triaged.previous.at if triaged.previous else None,
         )
 
 
@@ -230,6 +301,29 @@ class ManifestFormat(enum.Enum):
     JSON = "json"
 
 
+@strawberry.enum(description="What to decide about a finding.")
+class TriageVerb(enum.Enum):
+    ACKNOWLEDGE = "acknowledge"
+    PLAN = "plan"
+    WAIVE = "waive"
+    REOPEN = "reopen"
+
+
+@strawberry.input(description="A decision on one readiness finding.")
+class TriageFindingInput:
+    finding: str = strawberry.field(description="the finding's id, CODE:subject@tenant")
+    decision: TriageVerb
+    reason: str | None = strawberry.field(default=None, description="required to waive")
+    owner: str | None = strawberry.field(default=None, description="required to plan a fix")
+    until: datetime.date | None = strawberry.field(
+        default=None, description="due date of a planned fix; last day of a waiver (required)"
+    )
+
+
+FindingTriageResult = Annotated[
+    Union[FindingTriage, Errors],  # noqa: UP007
+    strawberry.union("TriageFindingResult"),
+]
 ReadinessResult = Annotated[Union[Readiness, Errors], strawberry.union("ReadinessResult")]  # noqa: UP007
 ReleaseDiffResult = Annotated[Union[ReleaseDiff, Errors], strawberry.union("ReleaseDiffResult")]  # noqa: UP007
 ImportReleaseResult = Annotated[Union[Release, Errors], strawberry.union("ImportReleaseResult")]  # noqa: UP007
@@ -253,8 +347,8 @@ class ReadinessQuery:
         ctx = info.context
 
         async def run() -> Readiness:
-            report = await ctx.services.readiness.readiness(ctx.principal, target, tenants)
-            return Readiness.from_domain(report)
+            triaged = await ctx.services.triage.triaged(ctx.principal, target, tenants)
+            return Readiness.from_domain(triaged)
 
         return await _expected(run)
 
@@ -298,6 +392,27 @@ class ReadinessMutation:
             return Release.from_domain(
                 await ctx.services.releases.get(parsed.version, ctx.principal)
             )
+
+        return await _expected(run)
+
+    @strawberry.mutation(
+        description="Acknowledge a finding, plan its fix (owner, due date), waive it (reason, "
+        "until) or reopen it; release managers and admins; audited. A waived blocker does "
+        "not block (readiness anyBlocked, the CLI gate) until its date."
+    )
+    async def triage_finding(self, info: Info, input: TriageFindingInput) -> FindingTriageResult:
+        ctx = info.context
+
+        async def run() -> FindingTriage:
+            record = await ctx.services.triage.decide(
+                ctx.principal,
+                input.finding,
+                input.decision.value,
+                input.reason,
+                input.owner,
+                input.until,
+            )
+            return FindingTriage.from_domain(record)
 
         return await _expected(run)
 

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from core.readiness import ReadinessReport, Severity
 from core.release_diff import ReleaseDiff
+from core.triage import TriagedReport
 
 STATUS_STYLE = {
     "ready": "green",
@@ -30,8 +31,43 @@ SEVERITY_STYLE = {
 }
 
 
-def readiness_json(report: ReadinessReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, default=str)
+def readiness_json(triaged: TriagedReport) -> str:
+    return json.dumps(triaged.to_dict(), indent=2, default=str)
+
+
+def triage_notes(triaged: TriagedReport) -> list[str]:
+    """What the gate let through, and what changed since the previous run: plain lines."""
+    lines = []
+    for tenant, f, record in triaged.waived_blockers():
+        lines.append(
+            f"waived blocker (does not block until {record.until}): {f.code.value} "
+            f"{f.subject} for {tenant}, by {record.decided_by}: {record.reason}"
+        )
+    if triaged.previous is not None:
+        lines.append(
+            f"since run #{triaged.previous.id} ({triaged.previous.at:%Y-%m-%d %H:%M} UTC): "
+            f"{len(triaged.new)} new, {len(triaged.resolved)} resolved"
+        )
+        lines += [f"resolved: {r.id}" for r in triaged.resolved]
+    if triaged.kept is not None:
+        lines.append(f"kept as run #{triaged.kept.id}")
+    return lines
+
+
+def _mark(triaged: TriagedReport, tenant: str, f: object) -> str:
+    """``new``, and the decision taken on the finding, for the findings table."""
+    parts = []
+    if triaged.is_new(tenant, f):  # type: ignore[arg-type]
+        parts.append("new")
+    record = triaged.decision(tenant, f)  # type: ignore[arg-type]
+    if record is not None:
+        text = record.decision.value
+        if record.owner:
+            text += f" ({record.owner})"
+        if record.until:
+            text += f" until {record.until}"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def _summary(report: ReadinessReport) -> str:
@@ -43,7 +79,8 @@ def _summary(report: ReadinessReport) -> str:
     )
 
 
-def readiness_table(report: ReadinessReport, console: Console) -> None:
+def readiness_table(triaged: TriagedReport, console: Console) -> None:
+    report = triaged.report
     console.print(_summary(report), highlight=False)
     tenants = Table(title="Tenants")
     for col in ("tenant", "release", "status", "blockers", "warnings"):
@@ -53,7 +90,7 @@ def readiness_table(report: ReadinessReport, console: Console) -> None:
         tenants.add_row(
             t.tenant,
             t.current_release,
-            Text(t.status.value, style=STATUS_STYLE[t.status.value]),
+            Text(triaged.gate_status(t), style=STATUS_STYLE[triaged.gate_status(t)]),
             str(t.count(Severity.BLOCKER)),
             str(t.count(Severity.WARNING) + t.count(Severity.UNKNOWN)),
             ", ".join(t.customizations),
@@ -62,10 +99,10 @@ def readiness_table(report: ReadinessReport, console: Console) -> None:
     findings = Table(title="Findings")
     for col in ("tenant", "severity", "code"):
         findings.add_column(col, no_wrap=True)
-    for col in ("subject", "evidence", "action"):
+    for col in ("subject", "evidence", "action", "triage"):
         findings.add_column(col, overflow="fold")
     for t in report.tenants:
-        for f in t.findings:
+        for f in triaged.shown(t):
             findings.add_row(
                 t.tenant,
                 Text(f.severity.value, style=SEVERITY_STYLE[f.severity]),
@@ -73,6 +110,7 @@ def readiness_table(report: ReadinessReport, console: Console) -> None:
                 f"{f.subject_kind} {f.subject}",
                 f.message,
                 f.action,
+                _mark(triaged, t.tenant, f),
             )
     if findings.row_count:
         console.print(findings)
@@ -105,6 +143,8 @@ def readiness_table(report: ReadinessReport, console: Console) -> None:
                 str(s.cumulative_unblocked),
             )
         console.print(plan)
+    for line in triage_notes(triaged):
+        console.print(line, highlight=False, markup=False)
 
 
 def _md_row(cells: Iterable[object]) -> str:
@@ -115,7 +155,8 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[s
     return [_md_row(header), _md_row("---" for _ in header), *(_md_row(r) for r in rows)]
 
 
-def readiness_markdown(report: ReadinessReport) -> str:
+def readiness_markdown(triaged: TriagedReport) -> str:
+    report = triaged.report
     lines = [f"# Upgrade readiness: {report.target}", "", _summary(report), "", "## Tenants", ""]
     lines += _md_table(
         ("tenant", "release", "status", "blockers", "warnings"),
@@ -123,7 +164,7 @@ def readiness_markdown(report: ReadinessReport) -> str:
             (
                 t.tenant,
                 t.current_release,
-                t.status.value,
+                triaged.gate_status(t),
                 t.count(Severity.BLOCKER),
                 t.count(Severity.WARNING) + t.count(Severity.UNKNOWN),
             )
@@ -131,13 +172,23 @@ def readiness_markdown(report: ReadinessReport) -> str:
         ),
     )
     rows = [
-        (t.tenant, f.severity.value, f"`{f.code.value}`", f.subject, f.message, f.action)
+        (
+            t.tenant,
+            f.severity.value,
+            f"`{f.code.value}`",
+            f.subject,
+            f.message,
+            f.action,
+            _mark(triaged, t.tenant, f),
+        )
         for t in report.tenants
-        for f in t.findings
+        for f in triaged.shown(t)
     ]
     if rows:
         lines += ["", "## Findings", ""]
-        lines += _md_table(("tenant", "severity", "code", "subject", "evidence", "action"), rows)
+        lines += _md_table(
+            ("tenant", "severity", "code", "subject", "evidence", "action", "triage"), rows
+        )
     if report.customizations:
         lines += ["", "## Customizations", ""]
         lines += _md_table(
@@ -164,6 +215,9 @@ def readiness_markdown(report: ReadinessReport) -> str:
                 for s in report.plan
             ),
         )
+    notes = triage_notes(triaged)
+    if notes:
+        lines += ["", "## Triage and changes", "", *(f"- {n}" for n in notes)]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,13 @@ class OutputFormat(enum.StrEnum):
     MARKDOWN = "markdown"
 
 
+class MinSeverity(enum.StrEnum):
+    BLOCKER = "blocker"
+    WARNING = "warning"
+    UNKNOWN = "unknown"
+    INFO = "info"
+
+
 class FileFormat(enum.StrEnum):
     TOML = "toml"
     JSON = "json"
@@ -179,16 +186,30 @@ def readiness_command(
         list[str] | None, typer.Option("--tenant", help="Only this tenant (repeat).")
     ] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.TABLE,
+    min_severity: Annotated[
+        MinSeverity,
+        typer.Option("--min-severity", help="Show only findings at least this serious."),
+    ] = MinSeverity.INFO,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep/--no-keep",
+            help="Keep this run, so the next one shows what is new and what was resolved.",
+        ),
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Can the tenants go to TARGET? Findings per tenant, customization statuses and
-    the unblock plan. Exit status 1 when any tenant in scope is blocked, 2 on bad input."""
+    """Can the tenants go to TARGET? Findings per tenant (with their triage, new since
+    the previous run), customization statuses and the unblock plan. Exit status 1 when
+    any tenant in scope has a blocker no valid waiver covers, 2 on bad input."""
     from api.cli import out, run_with_services
     from api.readiness_render import readiness_json, readiness_markdown, readiness_table
 
     report = run_with_services(
         database_url,
-        lambda services: services.readiness.readiness(CLI_ACTOR, target, tenant or None),
+        lambda services: services.triage.triaged(
+            CLI_ACTOR, target, tenant or None, keep=keep, minimum=min_severity.value
+        ),
         installed=True,
     )
     if fmt is OutputFormat.JSON:

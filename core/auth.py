@@ -90,6 +90,14 @@ class Principal:
     def can_import_releases(self) -> None:
         self.require_role(Role.ADMIN, Role.RELEASE_MANAGER, action="importing releases")
 
+    @property
+    def may_triage(self) -> bool:
+        return self.role in (Role.ADMIN, Role.RELEASE_MANAGER)
+
+    def can_triage(self) -> None:
+        """Decide on readiness findings and keep readiness runs."""
+        self.require_role(Role.ADMIN, Role.RELEASE_MANAGER, action="triaging findings")
+
     def can_read_product(self) -> None:
         """Releases, extension points and readiness: not for app tokens."""
         self.require_role(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -252,3 +253,57 @@ class ObservedKeyRow(Base):
     direction: Mapped[str] = mapped_column(String(16))  # read | returned
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FindingTriage(Base):
+    """A person's decision on one readiness finding, keyed by the finding's stable
+    identity (code, subject, tenant); carried to every later run that still shows it."""
+
+    __tablename__ = "finding_triage"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "CODE:subject@tenant" (see core.triage.finding_id)
+    finding: Mapped[str] = mapped_column(String(400), unique=True)
+    code: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # acknowledged | planned | waived
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the due date of a planned fix, or the last day a waiver holds
+    until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReadinessRun(Base):
+    """One kept readiness run: which findings it showed, so the next run can say
+    what is new and what was resolved."""
+
+    __tablename__ = "readiness_runs"
+    __table_args__ = (Index("ix_readiness_runs_target_id", "target", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    #: the tenants this run evaluated (a scoped run compares only these)
+    tenants: Mapped[list[str]] = mapped_column(JSON)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{id, code, subject, tenant, severity}]
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class WebSession(Base):
+    """A console sign-in: the browser holds the secret in an HttpOnly cookie, the
+    server only its hash. It lives no longer than its token: a revoked or expired
+    token ends every session made with it."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

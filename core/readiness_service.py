@@ -21,6 +21,7 @@ from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.models import AuditEntry, Override, Release, SettingDefinitionRow, Tenant
 from core.readiness import (
     CUSTOMIZATION,
+    CustomizationReadiness,
     Finding,
     OverrideRow,
     ReadinessReport,
@@ -201,6 +202,22 @@ class ReadinessService:
                     if kind == CUSTOMIZATION:
                         counts[subject] = counts.get(subject, 0) + 1
         return counts
+
+    async def for_customization(
+        self, principal: Principal, target: str, registration: Registration
+    ) -> CustomizationReadiness | None:
+        """One customization against ``target``, for the tenants in scope it is
+        enabled for (None when it is enabled for none of them)."""
+        data = await self.load(principal, target)
+        report = evaluate(
+            data.target,
+            data.tenants,
+            (),
+            [registration],
+            data.registry.installed,
+            data.history,
+        )
+        return next((c for c in report.customizations if c.name == registration.name), None)
 
     async def readiness(
         self, principal: Principal, target: str, tenants: Sequence[str] | None = None

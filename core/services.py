@@ -19,6 +19,9 @@ from core.secrets import SecretBox
 from core.settings import SettingsService
 from core.tenants import TenantService
 from core.tokens import TokenService
+from core.triage import TriageService
+from core.usage import UsageService
+from core.web_sessions import WebSessionService
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Services:
     readiness: ReadinessService
     foldback: FoldbackService
     observations: ObservationStore
+    triage: TriageService
+    usage: UsageService
+    web_sessions: WebSessionService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -66,6 +72,7 @@ class Services:
         readiness = ReadinessService(
             sessions, registrations or RegistryRegistrations(registry), secrets
         )
+        observations = ObservationStore(sessions)
         return cls(
             engine=engine,
             sessions=sessions,
@@ -77,7 +84,10 @@ class Services:
             registry=registry,
             readiness=readiness,
             foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
-            observations=ObservationStore(sessions),
+            observations=observations,
+            triage=TriageService(sessions, readiness),
+            usage=UsageService(readiness, observations),
+            web_sessions=WebSessionService(sessions),
             secrets=secrets,
         )
 
@@ -101,6 +111,8 @@ class Services:
         return replace(
             self,
             readiness=readiness,
+            triage=TriageService(self.sessions, readiness),
+            usage=UsageService(readiness, self.observations),
             foldback=self.foldback.with_blockers(readiness.blockers_by_customization, installed),
         )
 

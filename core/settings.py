@@ -115,6 +115,9 @@ class SettingsService:
         #: (release id, key) -> (stored JSON, definition built from it): a resolution
         #: re-reads the rows but rebuilds only definitions whose stored JSON differs
         self._parsed: dict[tuple[int, str], tuple[Mapping[str, Any], SettingDefinition]] = {}
+        #: definitions served from / rebuilt into that cache, in this process (metrics)
+        self.definition_cache_hits = 0
+        self.definition_cache_misses = 0
 
     # -- reading ---------------------------------------------------------------
     async def resolve(
@@ -219,12 +222,16 @@ class SettingsService:
             parsed.clear()
         out: dict[str, SettingDefinition] = {}
         release = ref.release_id
+        misses = 0
         for data in rows:
             key = data["key"]
             cached = parsed.get((release, key))
             if cached is None or cached[0] != data:
                 cached = parsed[(release, key)] = (data, stored_definition(data))
+                misses += 1
             out[key] = cached[1]
+        self.definition_cache_misses += misses
+        self.definition_cache_hits += len(out) - misses
         return out
 
     # -- writing ---------------------------------------------------------------

@@ -12,7 +12,7 @@ import typer
 
 from api.cli import app
 from api.schema import build_schema
-from core import foldback, readiness
+from core import foldback, readiness, triage, usage
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -108,8 +108,25 @@ def test_readme_names_every_environment_variable():
         [s.value for s in readiness.CustomizationStatus],
         [k.value for k in foldback.EvidenceKind],
         ["SETTING_NEVER_OVERRIDDEN", "CUSTOMIZATION_NEVER_ENABLED"],
+        [
+            usage.NEVER_CALLED,
+            usage.NOT_CALLED_RECENTLY,
+            usage.NO_EFFECT,
+            usage.OVERRIDE_EQUALS_DEFAULT,
+            usage.OVERRIDE_UNREAD,
+        ],
+        list(triage.VERBS),
     ],
-    ids=["codes", "severities", "tenant-statuses", "customization-statuses", "evidence", "retire"],
+    ids=[
+        "codes",
+        "severities",
+        "tenant-statuses",
+        "customization-statuses",
+        "evidence",
+        "retire",
+        "usage",
+        "triage",
+    ],
 )
 def test_readiness_doc_names_every_value(values):
     missing = [v for v in values if f"`{v}`" not in READINESS_MD]

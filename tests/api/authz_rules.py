@@ -182,6 +182,14 @@ MUTATION_RULES: dict[str, Rule] = {
         DENY,
         DENY,
     ),
+    "triageFinding": rule(
+        """mutation { triageFinding(input: {finding: "OVERRIDE_INVALID:tax.x@acme",
+             decision: ACKNOWLEDGE}) { __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        DENY,
+        DENY,
+    ),
     "upgradeTenant": rule(
         """mutation($tenant: String!) { upgradeTenant(tenant: $tenant, target: "2.0") {
              __typename ... on Error { code } } }""",

@@ -1,0 +1,422 @@
+"""The console's pages and forms (see :mod:`api.web`).
+
+Every page resolves the session cookie to a :class:`~core.auth.Principal` and
+calls the same services, with the same principal, as ``/graphql`` does: role and
+tenant scope apply exactly as there. Expected errors become pages that say what
+was wrong (403, 404, 400); nothing here holds domain logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from api.web.charts import unblock_chart
+from api.web.session import (
+    COOKIE,
+    SIGNIN_CSRF_COOKIE,
+    clear_session_cookie,
+    csrf_ok,
+    new_signin_csrf,
+    set_session_cookie,
+    set_signin_csrf,
+    signin_csrf_ok,
+)
+from api.web.sources import hook_source
+from core.auth import Principal
+from core.errors import (
+    AuthenticationError,
+    DatabaseError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TailorError,
+)
+from core.foldback import EvidenceKind
+from core.readiness import Severity
+from core.releases import PLANNED, ReleaseInfo
+from core.services import Services
+from core.triage import SEVERITY_ORDER, VERBS, parse_finding_id
+from core.usage import (
+    NEVER_CALLED,
+    NO_EFFECT,
+    NOT_CALLED_RECENTLY,
+    OVERRIDE_EQUALS_DEFAULT,
+    OVERRIDE_UNREAD,
+)
+from core.web_sessions import SignedIn
+
+log = logging.getLogger("tailor.http")
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+
+#: scripts, styles and images only from Tailor itself; forms only to Tailor
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+Handler = Callable[[Request, SignedIn], Awaitable[Response]]
+
+
+def _sort_releases(releases: Sequence[ReleaseInfo]) -> list[ReleaseInfo]:
+    return sorted(releases, key=lambda r: r.parsed)
+
+
+def default_target(releases: Sequence[ReleaseInfo]) -> str | None:
+    """The newest planned release, else the newest release."""
+    ordered = _sort_releases(releases)
+    planned = [r for r in ordered if r.status == PLANNED]
+    if planned:
+        return planned[-1].version
+    return ordered[-1].version if ordered else None
+
+
+class Console:
+    def __init__(self, services: Services, installed: Callable[[], Sequence[Any]]) -> None:
+        self.services = services
+        #: the plugin runtime's installed customizations (for source evidence)
+        self.installed = installed
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.globals["severities"] = [s.value for s in SEVERITY_ORDER]
+        self.templates.env.globals["verbs"] = list(VERBS)
+
+    def routes(self) -> list[Route | Mount]:
+        return [
+            Route("/", self.index, methods=["GET"]),
+            Route("/sign-in", self.sign_in_page, methods=["GET"]),
+            Route("/sign-in", self.sign_in, methods=["POST"]),
+            Route("/sign-out", self.guard(self.sign_out), methods=["POST"]),
+            Route("/fleet", self.guard(self.fleet), methods=["GET"]),
+            Route("/runs", self.guard(self.keep_run), methods=["POST"]),
+            Route("/tenants/{slug}", self.guard(self.tenant), methods=["GET"]),
+            Route("/triage", self.guard(self.triage), methods=["POST"]),
+            Route("/customizations/{name}", self.guard(self.customization), methods=["GET"]),
+            Route("/foldback", self.guard(self.foldback), methods=["GET"]),
+            Route("/usage", self.guard(self.usage), methods=["GET"]),
+            Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
+        ]
+
+    # -- rendering -------------------------------------------------------------
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            context,
+            status_code=status,
+            headers={**HEADERS, **(headers or {})},
+        )
+
+    def problem(
+        self,
+        request: Request,
+        who: SignedIn | None,
+        title: str,
+        message: str,
+        status: int,
+        links: Sequence[tuple[str, str]] = (),
+    ) -> Response:
+        return self.render(
+            request,
+            "error.html",
+            {"who": who, "title": title, "message": message, "links": links},
+            status,
+        )
+
+    def guard(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Resolve the session (or send the browser to sign in), check the CSRF
+        token of a POST, and turn expected errors into pages."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                who = await self.services.web_sessions.authenticate(request.cookies.get(COOKIE, ""))
+            except AuthenticationError as exc:
+                if request.method == "GET":
+                    response: Response = RedirectResponse("/console/sign-in", status_code=303)
+                    response.headers.update(HEADERS)
+                else:
+                    response = self.problem(request, None, "Signed out", exc.message, 401)
+                if request.cookies.get(COOKIE):
+                    clear_session_cookie(response, request)
+                return response
+            except (DatabaseError, SQLAlchemyError, OSError) as exc:
+                log.error("database unavailable: %s", exc)
+                return self.problem(
+                    request, None, "Unavailable", "The database is unavailable; retry.", 503
+                )
+            request.scope.setdefault("state", {})["principal"] = who.principal
+            if request.method == "POST":
+                form = await request.form()
+                sent = form.get("csrf")
+                if not csrf_ok(request, sent if isinstance(sent, str) else None, who):
+                    return self.problem(
+                        request,
+                        who,
+                        "Form expired",
+                        "The form's security token is missing or wrong (or it came from "
+                        "another site); nothing was changed. Reload the page and try again.",
+                        403,
+                    )
+            try:
+                return await handler(request, who)
+            except PermissionDeniedError as exc:
+                return self.problem(request, who, "Permission denied", exc.message, 403)
+            except NotFoundError as exc:
+                return self.problem(request, who, "Not found", exc.message, 404)
+            except InvalidInputError as exc:
+                return self.problem(request, who, "Invalid input", exc.message, 400)
+            except DatabaseError as exc:
+                return self.problem(request, who, "Unavailable", exc.message, 503)
+            except TailorError as exc:
+                return self.problem(request, who, "Cannot do that", exc.message, 400)
+
+        return endpoint
+
+    # -- sign in / out ---------------------------------------------------------
+    async def index(self, request: Request) -> Response:
+        return RedirectResponse("/console/fleet", status_code=303, headers=HEADERS)
+
+    async def sign_in_page(
+        self, request: Request, message: str = "", status: int = 200
+    ) -> Response:
+        token = new_signin_csrf()
+        response = self.render(
+            request, "signin.html", {"who": None, "message": message, "csrf": token}, status
+        )
+        set_signin_csrf(response, request, token)
+        return response
+
+    async def sign_in(self, request: Request) -> Response:
+        form = await request.form()
+        sent = form.get("csrf")
+        if not signin_csrf_ok(request, sent if isinstance(sent, str) else None):
+            return await self.sign_in_page(
+                request, "The sign-in form expired; paste your token again.", 403
+            )
+        token = form.get("token")
+        try:
+            secret, who = await self.services.web_sessions.sign_in(
+                token if isinstance(token, str) else ""
+            )
+        except AuthenticationError as exc:
+            return await self.sign_in_page(request, exc.message, 401)
+        request.scope.setdefault("state", {})["principal"] = who.principal
+        response = RedirectResponse("/console/fleet", status_code=303, headers=HEADERS)
+        max_age = max(int(who.expires_at.timestamp() - time.time()), 1)
+        set_session_cookie(response, request, secret, max_age)
+        response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/console")
+        return response
+
+    async def sign_out(self, request: Request, who: SignedIn) -> Response:
+        await self.services.web_sessions.sign_out(request.cookies.get(COOKIE, ""))
+        response = RedirectResponse("/console/sign-in", status_code=303, headers=HEADERS)
+        clear_session_cookie(response, request)
+        return response
+
+    # -- pages -----------------------------------------------------------------
+    async def _target(self, request: Request, principal: Principal) -> tuple[str, list[Any]]:
+        releases = _sort_releases(await self.services.releases.list(principal))
+        target = request.query_params.get("target", "").strip() or default_target(releases)
+        if not target:
+            raise NotFoundError("release", "(none)", "no releases are registered")
+        return target, releases
+
+    async def fleet(self, request: Request, who: SignedIn) -> Response:
+        p = who.principal
+        target, releases = await self._target(request, p)
+        triaged = await self.services.triage.triaged(p, target)
+        planned = [r.version for r in releases if r.status == PLANNED]
+        matrix: dict[str, dict[str, str]] = {}
+        for version in planned:
+            other = triaged if version == target else await self.services.triage.triaged(p, version)
+            for t in other.report.tenants:
+                matrix.setdefault(t.tenant, {})[version] = other.gate_status(t)
+        report = triaged.report
+        return self.render(
+            request,
+            "fleet.html",
+            {
+                "who": who,
+                "target": target,
+                "releases": releases,
+                "triaged": triaged,
+                "report": report,
+                "gate_counts": triaged.gate_counts,
+                "planned": planned,
+                "matrix": matrix,
+                "chart": unblock_chart(report.plan, report.counts["blocked"]),
+                "runs": await self.services.triage.runs(p, target, limit=5),
+                "can_triage": p.may_triage,
+            },
+        )
+
+    async def keep_run(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        target = str(form.get("target") or "")
+        await self.services.triage.triaged(who.principal, target, keep=True)
+        return RedirectResponse(
+            "/console/fleet?" + urlencode({"target": target}), status_code=303, headers=HEADERS
+        )
+
+    async def tenant(self, request: Request, who: SignedIn) -> Response:
+        p = who.principal
+        slug = request.path_params["slug"]
+        info = await self.services.tenants.get(p, slug)
+        target, releases = await self._target(request, p)
+        minimum = request.query_params.get("min_severity", "info")
+        triaged = await self.services.triage.triaged(p, target, [slug], minimum=minimum)
+        data = await self.services.readiness.load(p, target, [slug])
+        registrations = await self.services.registry.list(p, tenant=slug)
+        return self.render(
+            request,
+            "tenant.html",
+            {
+                "who": who,
+                "tenant": info,
+                "target": target,
+                "releases": releases,
+                "triaged": triaged,
+                "readiness": triaged.report.tenants[0],
+                "overrides": data.overrides,
+                "registrations": registrations,
+                "minimum": triaged.minimum.value,
+                "can_triage": p.may_triage,
+                "Severity": Severity,
+            },
+        )
+
+    async def triage(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+
+        def field(name: str) -> str | None:
+            value = form.get(name)
+            return value if isinstance(value, str) and value.strip() else None
+
+        finding = field("finding") or ""
+        target = field("target") or ""
+        record = await self.services.triage.decide(
+            who.principal,
+            finding,
+            field("decision") or "",
+            field("reason"),
+            field("owner"),
+            field("until"),
+        )
+        _code, _subject, tenant = parse_finding_id(record.finding)
+        query = urlencode({"target": target}) if target else ""
+        return RedirectResponse(
+            f"/console/tenants/{quote(tenant)}?{query}#triage-{quote(record.finding)}",
+            status_code=303,
+            headers=HEADERS,
+        )
+
+    async def customization(self, request: Request, who: SignedIn) -> Response:
+        p = who.principal
+        name = request.path_params["name"]
+        registration = await self.services.registry.get(p, name)
+        target, releases = await self._target(request, p)
+        observations = await self.services.observations.list(p, customization=name)
+        readiness = await self.services.readiness.for_customization(p, target, registration)
+        return self.render(
+            request,
+            "customization.html",
+            {
+                "who": who,
+                "registration": registration,
+                "target": target,
+                "releases": releases,
+                "readiness": readiness,
+                "observations": observations,
+            },
+        )
+
+    async def foldback(self, request: Request, who: SignedIn) -> Response:
+        p = who.principal
+        report = await self.services.foldback.candidates(p)
+        registrations = {r.name: r for r in await self.services.registry.list(p)}
+        directories = {}
+        for loaded in self.installed():
+            directories[loaded.name] = loaded.source.path
+        sides: dict[int, list[dict[str, Any]]] = {}
+        for i, c in enumerate(report.candidates):
+            if c.kind is not EvidenceKind.NEAR_DUPLICATE_CODE:
+                continue
+            for name in c.customizations:
+                reg = registrations.get(name)
+                if reg is None:
+                    continue
+                for use in reg.hooks:
+                    if use.hook not in c.hooks:
+                        continue
+                    directory = directories.get(name)
+                    source = hook_source(directory, use.location) if directory else None
+                    sides.setdefault(i, []).append(
+                        {"customization": name, "location": use.location, "source": source}
+                    )
+        return self.render(
+            request,
+            "foldback.html",
+            {"who": who, "report": report, "sides": sides},
+        )
+
+    async def usage(self, request: Request, who: SignedIn) -> Response:
+        p = who.principal
+        raw = request.query_params.get("days", "30")
+        try:
+            days = int(raw)
+        except ValueError:
+            raise InvalidInputError("days", f"{raw!r} is not a whole number of days") from None
+        if not 1 <= days <= 3650:
+            raise InvalidInputError("days", "must be between 1 and 3650")
+        target, _releases = await self._target(request, p)
+        report = await self.services.usage.retire(p, target, days)
+        sections = [
+            (
+                NEVER_CALLED,
+                "Customizations never called",
+                "enabled, but the runtime never saw a call for this tenant",
+            ),
+            (NOT_CALLED_RECENTLY, f"Customizations not called in {days} days", ""),
+            (
+                NO_EFFECT,
+                "Customizations whose results never differ from the product's",
+                "every call returned the values it was given",
+            ),
+            (OVERRIDE_EQUALS_DEFAULT, "Overrides equal to the default", ""),
+            (
+                OVERRIDE_UNREAD,
+                "Overrides of settings nothing reads",
+                "removed or deprecated "
+                "in the tenant's release, and no customization of the tenant reads them",
+            ),
+        ]
+        return self.render(
+            request,
+            "usage.html",
+            {"who": who, "report": report, "sections": sections, "days": days},
+        )

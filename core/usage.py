@@ -1,0 +1,204 @@
+"""Usage: what is bought, built or configured and never used: retire candidates.
+
+From run-time observations (:class:`core.customizations.Observation`), the
+registry and the tenants' overrides:
+
+- ``NEVER_CALLED``: a customization enabled for a tenant that the runtime never
+  saw called for it; ``NOT_CALLED_RECENTLY``: last called more than ``days`` ago;
+- ``NO_EFFECT``: called, but no call's result ever differed from the product's
+  values (``changed`` is 0 over every hook): the customization changes nothing;
+- ``OVERRIDE_EQUALS_DEFAULT``: an override whose value is the default of the
+  tenant's release: removing it changes nothing;
+- ``OVERRIDE_UNREAD``: an override of a setting the tenant's release no longer
+  defines or has deprecated, that no customization enabled for the tenant reads
+  (neither in its code nor at run time): nothing reads it any more.
+
+:func:`retire_candidates` is pure; :class:`UsageService` loads its inputs with a
+constant number of statements.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from packaging.version import Version
+
+from core.auth import Principal
+from core.customizations import Observation, Registration
+from core.observations import ObservationStore
+from core.readiness import OverrideRow, TenantRow
+from core.readiness_service import ReadinessService
+from core.releases import ReleaseManifest
+
+NEVER_CALLED = "NEVER_CALLED"
+NOT_CALLED_RECENTLY = "NOT_CALLED_RECENTLY"
+NO_EFFECT = "NO_EFFECT"
+OVERRIDE_EQUALS_DEFAULT = "OVERRIDE_EQUALS_DEFAULT"
+OVERRIDE_UNREAD = "OVERRIDE_UNREAD"
+
+
+@dataclass(frozen=True)
+class RetireCandidate:
+    kind: str
+    #: "customization" or "override"
+    subject_kind: str
+    #: the customization's name, or the setting key
+    subject: str
+    tenant: str
+    detail: str
+    calls: int = 0
+    last_seen: datetime | None = None
+    environment: str = ""
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    candidates: tuple[RetireCandidate, ...]
+    days: int
+    now: datetime
+
+    def of_kind(self, kind: str) -> list[RetireCandidate]:
+        return [c for c in self.candidates if c.kind == kind]
+
+
+def retire_candidates(
+    tenants: Sequence[TenantRow],
+    overrides: Sequence[OverrideRow],
+    manifests: Mapping[str, ReleaseManifest],
+    registrations: Sequence[Registration],
+    observations: Sequence[Observation],
+    *,
+    days: int = 30,
+    now: datetime | None = None,
+) -> UsageReport:
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=days)
+    in_fleet = {t.slug for t in tenants}
+    by_pair: dict[tuple[str, str], list[Observation]] = defaultdict(list)
+    for o in observations:
+        by_pair[(o.customization, o.tenant)].append(o)
+    out: list[RetireCandidate] = []
+    reads: dict[str, set[str]] = defaultdict(set)
+    for reg in registrations:
+        for tenant in reg.enabled_for:
+            if tenant not in in_fleet:
+                continue
+            seen = by_pair.get((reg.name, tenant), [])
+            reads[tenant].update(reg.setting_keys)
+            for o in seen:
+                reads[tenant].update(o.keys_read)
+            calls = sum(o.calls for o in seen)
+            last = max((o.last_seen for o in seen if o.calls), default=None)
+            if calls == 0:
+                out.append(
+                    RetireCandidate(
+                        NEVER_CALLED,
+                        "customization",
+                        reg.name,
+                        tenant,
+                        "enabled, but never called for this tenant",
+                    )
+                )
+                continue
+            if last is not None and last < cutoff:
+                out.append(
+                    RetireCandidate(
+                        NOT_CALLED_RECENTLY,
+                        "customization",
+                        reg.name,
+                        tenant,
+                        f"last called {last.date().isoformat()}, more than {days} days ago",
+                        calls,
+                        last,
+                    )
+                )
+            if sum(o.changed for o in seen) == 0:
+                out.append(
+                    RetireCandidate(
+                        NO_EFFECT,
+                        "customization",
+                        reg.name,
+                        tenant,
+                        f"{calls} call(s), none changed a value: its results are the product's",
+                        calls,
+                        last,
+                    )
+                )
+    releases = {t.slug: t.release for t in tenants}
+    definitions = {version: {d.key: d for d in m.settings} for version, m in manifests.items()}
+    for o in overrides:
+        release = releases.get(o.tenant)
+        if release is None:
+            continue
+        definition = definitions.get(release, {}).get(o.key)
+        where = f" ({o.environment})" if o.environment else ""
+        if definition is not None and definition.default == o.value:
+            out.append(
+                RetireCandidate(
+                    OVERRIDE_EQUALS_DEFAULT,
+                    "override",
+                    o.key,
+                    o.tenant,
+                    f"equals {release}'s default{where}: resetting it changes nothing",
+                    environment=o.environment,
+                )
+            )
+            continue
+        gone = definition is None
+        deprecated = (
+            definition is not None
+            and definition.deprecated is not None
+            and Version(definition.deprecated) <= Version(release)
+        )
+        if (gone or deprecated) and o.key not in reads[o.tenant]:
+            why = "no longer defined" if gone else "deprecated"
+            out.append(
+                RetireCandidate(
+                    OVERRIDE_UNREAD,
+                    "override",
+                    o.key,
+                    o.tenant,
+                    f"{why} in {release} and no customization of this tenant reads it{where}",
+                    environment=o.environment,
+                )
+            )
+    order = [NEVER_CALLED, NOT_CALLED_RECENTLY, NO_EFFECT, OVERRIDE_EQUALS_DEFAULT, OVERRIDE_UNREAD]
+    out.sort(key=lambda c: (order.index(c.kind), c.subject, c.tenant, c.environment))
+    return UsageReport(tuple(out), days, now)
+
+
+class UsageService:
+    def __init__(self, readiness: ReadinessService, observations: ObservationStore) -> None:
+        self.readiness = readiness
+        self.observations = observations
+
+    async def retire(
+        self,
+        principal: Principal,
+        release: str,
+        days: int = 30,
+        now: datetime | None = None,
+    ) -> UsageReport:
+        """Retire candidates of the tenants in scope. ``release`` is any registered
+        release (it only anchors the load; each tenant is judged by its own release)."""
+        data = await self.readiness.load(principal, release)
+        observations = await self.observations.list(principal)
+        manifests = {m.version: m for m in (data.target, *data.history)}
+        visible = {t.slug for t in data.tenants}
+        registrations = [
+            r
+            for r in data.registry.registrations
+            if principal.sees_all_tenants or set(r.enabled_for) & visible
+        ]
+        return retire_candidates(
+            data.tenants,
+            data.overrides,
+            manifests,
+            registrations,
+            [o for o in observations if o.tenant in visible],
+            days=days,
+            now=now,
+        )
