@@ -327,7 +327,7 @@ def evaluate(
     for t in sorted(tenants, key=lambda t: t.slug):
         customs = enabled.get(t.slug, [])
         findings = [f for c in customs for f in c.findings] + sorted(
-            by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment", ""))
+            by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment") or "")
         )
         tenant_reports.append(
             TenantReadiness(

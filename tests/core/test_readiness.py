@@ -369,3 +369,20 @@ def test_supersedes_is_cumulative_across_releases():
     # a later release's supersedes does not reach back to an earlier target
     found, _ = codes(run(V20, [reg(capability="order-approval-routing")]))
     assert Code.SUPERSEDED_BY_CORE not in found
+
+
+def test_tenant_and_environment_overrides_of_one_key_both_invalid_sort_without_crash():
+    """Regression: a tenant-wide override (environment None in the evidence) and an
+    environment override of the same key, both invalid in the target, made the
+    findings sort compare None with str (TypeError)."""
+    overrides = [
+        OverrideRow("t1", "production", "tax.rounding.per_line", True),
+        OverrideRow("t1", "", "tax.rounding.per_line", False),
+    ]
+    report = run(V30, overrides=overrides)
+    (tenant,) = report.tenants
+    assert tenant.status is TenantStatus.BLOCKED
+    assert [(f.code, f.evidence["environment"]) for f in tenant.findings] == [
+        (Code.OVERRIDE_INVALID, None),
+        (Code.OVERRIDE_INVALID, "production"),
+    ]
