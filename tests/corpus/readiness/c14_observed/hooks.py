@@ -5,4 +5,6 @@ hookimpl = pluggy.HookimplMarker("tailor")
 
 @hookimpl
 def tailor_resolve_settings(values):
-    return {key: value.rstrip("/") for key, value in values.items() if key.endswith("_url") and value}
+    return {
+        key: value.rstrip("/") for key, value in values.items() if key.endswith("_url") and value
+    }
