@@ -40,6 +40,32 @@ class HookUse:
 
 
 @dataclass(frozen=True)
+class KeyReference:
+    """A setting key (or a key prefix) a customization's code refers to, found
+    statically in one of its modules."""
+
+    #: the full key, or a prefix ending with "." when ``how`` is "prefix"
+    key: str
+    #: the module's path inside the package ("hooks.py", "impl/rules.py")
+    file: str
+    line: int
+    #: how the code spells it: literal, dict key, constant NAME, f-string,
+    #: concatenation, format, join, prefix
+    how: str
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.how == "prefix"
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def covers(self, key: str) -> bool:
+        return key.startswith(self.key) if self.is_prefix else key == self.key
+
+
+@dataclass(frozen=True)
 class Health:
     calls: int = 0
     failures: int = 0
@@ -63,6 +89,9 @@ class Registration:
     #: package is a collision
     package: str = ""
     published_by: str = ""
+    #: where its code refers to setting keys (static evidence, file:line); empty
+    #: when the registration predates the package analysis
+    references: tuple[KeyReference, ...] = ()
 
     @property
     def name(self) -> str:

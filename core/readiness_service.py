@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
-from core.customizations import Registration
+from core.customizations import Observation, Registration
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.models import AuditEntry, Override, Release, SettingDefinitionRow, Tenant
+from core.observations import ObservationStore
 from core.readiness import (
     CUSTOMIZATION,
     Finding,
@@ -77,6 +78,8 @@ class ReadinessInput:
     tenants: tuple[TenantRow, ...]
     overrides: tuple[OverrideRow, ...]
     registry: RegistrySnapshot = field(default_factory=RegistrySnapshot)
+    #: what the runtime observed (every tenant; evaluation keeps the ones in scope)
+    observations: tuple[Observation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ class ReadinessService:
         tenants: Sequence[str] | None = None,
         registry: RegistrySnapshot | None = None,
     ) -> ReadinessInput:
-        """Four statements (releases, definitions, tenants, overrides) plus the
-        provider's, whatever the fleet size."""
+        """Six statements (releases, definitions, tenants, overrides, observations
+        and their keys) plus the provider's, whatever the fleet size."""
         principal.can_read_product()
         parse_version(target, "target")
         wanted = _scope(principal, tenants)
@@ -148,6 +151,7 @@ class ReadinessService:
                     Tenant.slug.in_(wanted)
                 )
             override_rows = (await session.execute(override_query)).all()
+        observations = await ObservationStore(self._sessions).list()
         if registry is None:
             registry = await self.registrations()
         manifests = {
@@ -166,6 +170,7 @@ class ReadinessService:
                 if o.tenant_id in slugs
             ),
             registry=registry,
+            observations=tuple(observations),
         )
 
     async def blockers_by_customization(
@@ -278,6 +283,7 @@ def evaluate_input(data: ReadinessInput) -> ReadinessReport:
         data.registry.registrations,
         data.registry.installed,
         data.history,
+        data.observations,
     )
 
 

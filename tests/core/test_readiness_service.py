@@ -45,8 +45,9 @@ async def _statements(services, n: int) -> int:
 async def test_statement_count_does_not_grow_with_the_fleet(planned):
     few = await _statements(planned, 3)
     many = await _statements(planned, 50)
-    # releases, definitions, tenants, overrides + the registry's rows and enabled states
-    assert few == many == 6
+    # releases, definitions, tenants, overrides, observations and their keys + the
+    # registry's rows and enabled states
+    assert few == many == 8
 
 
 async def test_unknown_target_lists_known_releases(planned):
