@@ -24,6 +24,7 @@ Status rules, precisely:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -380,6 +381,29 @@ def evaluate(
             unblock_plan({t.tenant: t.blocker_keys for t in tenant_reports}, _codes(tenant_reports))
         ),
     )
+
+
+def check_customization(
+    target: ReleaseManifest,
+    registration: Registration,
+    history: Iterable[ReleaseManifest] = (),
+    observations: Iterable[Observation] = (),
+) -> CustomizationReadiness:
+    """Readiness of one customization package against ``target`` before it ships
+    (``tailor customization check --release``): the fleet's rules, evaluated as if
+    it were enabled for every tenant its manifest lists."""
+    tenants = registration.manifest.tenants or ("-",)
+    enabled = dataclasses.replace(registration, enabled_for=tuple(tenants))
+    report = evaluate(
+        target,
+        [TenantRow(t, "") for t in tenants],
+        (),
+        [enabled],
+        None,
+        history,
+        observations,
+    )
+    return report.customizations[0]
 
 
 def _codes(reports: Iterable[TenantReadiness]) -> dict[tuple[str, str], set[str]]:

@@ -173,6 +173,20 @@ class ReadinessService:
             observations=tuple(observations),
         )
 
+    async def release_manifests(
+        self, principal: Principal, target: str
+    ) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
+        """The manifest of ``target`` (planned or released) and of every other
+        release: two statements."""
+        principal.can_read_product()
+        parse_version(target, "target")
+        async with self._sessions() as session:
+            manifests = await _manifests(session)
+        if target not in manifests:
+            known = ", ".join(sorted(manifests, key=Version)) or "none"
+            raise NotFoundError("release", target, f"known releases: {known}")
+        return manifests[target], tuple(m for v, m in manifests.items() if v != target)
+
     async def blockers_by_customization(
         self, registry: RegistrySnapshot | None = None
     ) -> dict[str, int]:
@@ -273,6 +287,25 @@ class ReadinessService:
             session.add(entry)
             await session.flush()
             return UpgradeResult(tenant, current, target, bool(blockers), entry.id, blockers)
+
+
+async def _manifests(session: AsyncSession) -> dict[str, ReleaseManifest]:
+    releases = (
+        await session.execute(select(Release.id, Release.version, Release.status, Release.manifest))
+    ).all()
+    definitions: dict[int, list[dict]] = {r.id: [] for r in releases}
+    for release_id, definition in await session.execute(
+        select(SettingDefinitionRow.release_id, SettingDefinitionRow.definition).order_by(
+            SettingDefinitionRow.release_id, SettingDefinitionRow.key
+        )
+    ):
+        definitions[release_id].append(definition)
+    return {
+        r.version: stored_manifest(
+            r.manifest or {"version": r.version}, r.status, definitions[r.id]
+        )
+        for r in releases
+    }
 
 
 def evaluate_input(data: ReadinessInput) -> ReadinessReport:
