@@ -203,6 +203,17 @@ def publish(
         highlight=False,
         soft_wrap=True,
     )
+    # what readiness will use as static evidence, read from the source
+    evidence = read_package(path).evidence
+    for h in evidence.hooks:
+        out.print(
+            f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}",
+            highlight=False,
+            markup=False,
+        )
+    for ref in evidence.references:
+        what = "prefix" if ref.is_prefix else "key"
+        out.print(f"  {what} {ref.key}  {ref.location} ({ref.how})", highlight=False, markup=False)
 
 
 @customization_app.command("enable")
