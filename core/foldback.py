@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from core.customizations import Registration
+from core.customizations import Observation, Registration
 
 BREADTH_WEIGHT = 2
 COST_WEIGHT = 1
@@ -99,6 +99,7 @@ def analyze(
     blockers: Mapping[str, int] | None = None,
     superseded: Mapping[str, str] | None = None,
     limit: int | None = None,
+    observations: Iterable[Observation] = (),
 ) -> FoldbackReport:
     """Rank fold-back candidates.
 
@@ -108,6 +109,8 @@ def analyze(
     :param blockers: customization name -> blocker findings it causes across planned releases.
     :param superseded: capability -> the release version that supersedes it.
     :param limit: keep the best ``limit`` candidates.
+    :param observations: what the runtime saw; a setting a live customization reads
+        or returns (statically or observed) is never a retire candidate.
     """
     blockers = blockers or {}
     superseded = superseded or {}
@@ -126,7 +129,7 @@ def analyze(
         candidates = candidates[:limit]
     return FoldbackReport(
         candidates=tuple(candidates),
-        retire=tuple(_retire(registrations, overrides, defaults)),
+        retire=tuple(_retire(registrations, overrides, defaults, observations)),
         counts=dict(counts),
     )
 
@@ -286,15 +289,47 @@ def _should_be_settings(
     return out
 
 
+def live_keys(
+    registrations: Iterable[Registration],
+    observations: Iterable[Observation],
+    catalog: Iterable[str],
+) -> set[str]:
+    """Settings of ``catalog`` that customizations enabled for some tenant use: in
+    their code (keys, prefixes) or seen read or returned at run time."""
+    catalog = set(catalog)
+    used: set[str] = set()
+    live = set()
+    for r in registrations:
+        if not r.enabled_for:
+            continue
+        live.add(r.name)
+        used.update(r.setting_keys)
+        for ref in r.references:
+            if ref.is_prefix:
+                used.update(k for k in catalog if ref.covers(k))
+            else:
+                used.add(ref.key)
+    for o in observations:
+        if o.customization in live and o.calls:
+            used.update(k.key for k in o.keys)
+    return used & catalog
+
+
 def _retire(
     registrations: Sequence[Registration],
     overrides: Sequence[OverrideFact],
     defaults: Mapping[str, Any],
+    observations: Iterable[Observation] = (),
 ) -> list[RetireCandidate]:
     overridden = {o.key for o in overrides}
+    used = live_keys(registrations, observations, defaults)
     out = [
-        RetireCandidate("SETTING_NEVER_OVERRIDDEN", key, "no tenant overrides it")
-        for key in sorted(set(defaults) - overridden)
+        RetireCandidate(
+            "SETTING_NEVER_OVERRIDDEN",
+            key,
+            "no tenant overrides it and no live customization reads or returns it",
+        )
+        for key in sorted(set(defaults) - overridden - used)
     ]
     out.extend(
         RetireCandidate(
