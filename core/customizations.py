@@ -35,8 +35,14 @@ class HookUse:
     fingerprint: str
     #: the implementation only returns constants ("should be a setting")
     returns_constant: bool = False
-    #: module:function, for humans
+    #: where it is defined: file:line inside the package (module:function when
+    #: introspected from an imported module)
     location: str = ""
+    #: structural features (hashed syntax shapes, helpers inlined) for
+    #: near-duplicate detection by similarity; empty when not analyzed from source
+    features: tuple[str, ...] = ()
+    #: its source, followed by the package helpers it calls (fold-back evidence)
+    source: str = ""
 
 
 @dataclass(frozen=True)

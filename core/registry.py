@@ -83,6 +83,8 @@ def hook_to_dict(h: HookUse) -> dict[str, Any]:
         "fingerprint": h.fingerprint,
         "returns_constant": h.returns_constant,
         "location": h.location,
+        "features": list(h.features),
+        "source": h.source,
     }
 
 
@@ -93,6 +95,8 @@ def hook_from_dict(d: Mapping[str, Any]) -> HookUse:
         fingerprint=d.get("fingerprint", ""),
         returns_constant=bool(d.get("returns_constant", False)),
         location=d.get("location", ""),
+        features=tuple(d.get("features", ())),
+        source=d.get("source", ""),
     )
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from core.customizations import HookUse, KeyReference, Registration
 from core.definitions import KEY_PATTERN
 from plugins.introspection import PRODUCT_CATEGORIES, fingerprint_node, returns_constant
 from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest
+from plugins.similarity import hook_features
 
 PROJECT = "tailor"
 #: at most this many files and bytes per file are read (a package is small)
@@ -116,6 +117,10 @@ class _Source:
     is_package: bool
     tree: ast.Module
     env: dict[str, object] = field(default_factory=dict)
+    #: name -> (module, function) of the package's functions visible here
+    funcs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: this module's top-level functions
+    defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
 
     @property
     def package(self) -> str:
@@ -329,10 +334,13 @@ def _resolve_from(source: _Source, node: ast.ImportFrom, package_name: str) -> s
 def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bool:
     """One pass of name binding over ``source``'s top level; True when anything changed."""
     env = source.env
-    before = dict(env)
+    before = (dict(env), dict(source.funcs))
     evaluator = _Evaluator(modules, package_name)
     for stmt in source.tree.body:
-        if isinstance(stmt, ast.Import):
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            source.defs[stmt.name] = stmt
+            source.funcs[stmt.name] = (source.module, stmt.name)
+        elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.name == "pluggy":
                     env[alias.asname or "pluggy"] = PLUGGY
@@ -357,6 +365,8 @@ def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bo
                     env[name] = _Module(child)
                 elif origin is not None and alias.name in origin.env:
                     env[name] = origin.env[alias.name]
+                elif origin is not None and alias.name in origin.funcs:
+                    source.funcs[name] = origin.funcs[alias.name]
         elif isinstance(stmt, ast.Assign | ast.AnnAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             value = evaluator.value(stmt.value, env)
@@ -366,7 +376,7 @@ def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bo
                         env.pop(target_node.id, None)
                     else:
                         env[target_node.id] = value
-    return env != before
+    return (env, source.funcs) != before
 
 
 # -- references -------------------------------------------------------------------
@@ -522,13 +532,58 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> tuple
     return tuple(a.arg for a in args[:required])
 
 
-def _hooks(source: _Source, evaluator: _Evaluator) -> list[HookDefinition]:
-    found: list[HookDefinition] = []
+def _helper_resolver(
+    modules: dict[str, _Source],
+) -> Callable[[ast.Call, object], tuple[ast.FunctionDef | ast.AsyncFunctionDef, object] | None]:
+    """Finds the package function (or method of the same class) a call runs, for
+    inlining; the context is (module source, enclosing class or None)."""
 
-    def visit(body: list[ast.stmt], owner: str | None) -> None:
+    def function_of(module: str, name: str) -> tuple[ast.FunctionDef, object] | None:
+        origin = modules.get(module)
+        if origin is None or name not in origin.defs:
+            return None
+        return origin.defs[name], (origin, None)  # type: ignore[return-value]
+
+    def resolve(call: ast.Call, context: object) -> tuple[ast.FunctionDef, object] | None:
+        source, klass = context  # type: ignore[misc]
+        func = call.func
+        if isinstance(func, ast.Name) and func.id in source.funcs:
+            return function_of(*source.funcs[func.id])
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            if func.value.id in ("self", "cls") and klass is not None:
+                for stmt in klass.body:
+                    if (
+                        isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
+                        and stmt.name == func.attr
+                    ):
+                        return stmt, (source, klass)  # type: ignore[return-value]
+                return None
+            base = source.env.get(func.value.id)
+            if isinstance(base, _Module) and base.name in modules:
+                target = modules[base.name]
+                if func.attr in target.funcs:
+                    return function_of(*target.funcs[func.attr])
+        return None
+
+    return resolve
+
+
+def _is_constant_name(name: ast.Name, context: object) -> bool:
+    source = context[0]  # type: ignore[index]
+    value = source.env.get(name.id)
+    return value is not None and not isinstance(value, _Module) and value not in _SENTINELS
+
+
+def _hooks(
+    source: _Source, evaluator: _Evaluator, modules: dict[str, _Source]
+) -> list[HookDefinition]:
+    found: list[HookDefinition] = []
+    resolve = _helper_resolver(modules)
+
+    def visit(body: list[ast.stmt], owner: str | None, klass: ast.ClassDef | None = None) -> None:
         for stmt in body:
             if isinstance(stmt, ast.ClassDef):
-                visit(stmt.body, f"{owner}.{stmt.name}" if owner else stmt.name)
+                visit(stmt.body, f"{owner}.{stmt.name}" if owner else stmt.name, stmt)
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 for decorator in stmt.decorator_list:
                     options = _hook_options(decorator, source.env, evaluator)
@@ -539,6 +594,9 @@ def _hooks(source: _Source, evaluator: _Evaluator) -> list[HookDefinition]:
                     qualname = f"{owner}.{stmt.name}" if owner else stmt.name
                     location = f"{source.file}:{stmt.lineno}"
                     fingerprint_source = ast.parse(ast.unparse(stmt)).body[0]
+                    features, code = hook_features(
+                        stmt, (source, klass), resolve, _is_constant_name
+                    )
                     found.append(
                         HookDefinition(
                             use=HookUse(
@@ -547,6 +605,8 @@ def _hooks(source: _Source, evaluator: _Evaluator) -> list[HookDefinition]:
                                 fingerprint=fingerprint_node(fingerprint_source),
                                 returns_constant=returns_constant(stmt),  # type: ignore[arg-type]
                                 location=location,
+                                features=features,
+                                source=code,
                             ),
                             file=source.file,
                             line=stmt.lineno,
@@ -593,7 +653,7 @@ def analyze_package(
     hooks: list[HookDefinition] = []
     references: set[KeyReference] = set()
     for source in sources:
-        hooks.extend(_hooks(source, evaluator))
+        hooks.extend(_hooks(source, evaluator, modules))
         references.update(_references(source, evaluator, key_filter, used))
     return PackageEvidence(
         hooks=tuple(sorted(hooks, key=lambda h: (h.use.hook, h.file, h.line))),

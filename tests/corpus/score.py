@@ -1,9 +1,10 @@
-"""Score readiness on the corpus against the expected findings written by hand
-(``tests/corpus/readiness/expected.toml``): precision and recall.
+"""Score readiness and fold-back on the corpus against the answers written by
+hand (``tests/corpus/readiness/expected.toml``, ``tests/corpus/foldback/expected.toml``):
+precision and recall of readiness findings and of near-duplicate pairs.
 
     python -m tests.corpus.score
 
-A finding is identified by (customization or "tenant:<slug>", code, hook or
+Readiness: a finding is identified by (customization or "tenant:<slug>", code, hook or
 setting key); its evidence kinds (static / observed) are scored separately.
 """
 
@@ -168,5 +169,52 @@ def main() -> None:
         print("  evidence kinds:", *ident, "expected", want, "got", got)
 
 
+# -- fold-back: near-duplicate pairs -------------------------------------------------
+
+FOLDBACK = Path(__file__).parent / "foldback"
+
+
+def foldback_registrations() -> list[Registration]:
+    out = []
+    for directory in sorted(p for p in FOLDBACK.iterdir() if p.is_dir()):
+        package = read_package(directory)
+        assert package.registration is not None, package.problems
+        out.append(package.registration)
+    return out
+
+
+def score_pairs() -> tuple[float, float, set[tuple[str, str]], set[tuple[str, str]]]:
+    """(precision, recall, false pairs, missed pairs) of the near-duplicate groups
+    fold-back reports, as unordered pairs of customization names."""
+    from itertools import combinations
+
+    from core.foldback import EvidenceKind, analyze
+
+    spec = tomllib.loads((FOLDBACK / "expected.toml").read_text(encoding="utf-8"))
+    wanted = {tuple(sorted(p)) for family in spec["copy_families"] for p in combinations(family, 2)}
+    report = analyze(foldback_registrations(), [], {})
+    found = {
+        tuple(sorted(p))
+        for c in report.candidates
+        if c.kind is EvidenceKind.NEAR_DUPLICATE_CODE
+        for p in combinations(c.customizations, 2)
+    }
+    hits = found & wanted
+    precision = len(hits) / len(found) if found else 1.0
+    recall = len(hits) / len(wanted) if wanted else 1.0
+    return precision, recall, found - wanted, wanted - found  # type: ignore[return-value]
+
+
+def main_pairs() -> None:
+    precision, recall, false, missed = score_pairs()
+    print(f"near-duplicate pairs: precision {precision:.3f}, recall {recall:.3f} ", end="")
+    print(f"({len(false)} false, {len(missed)} missed)")
+    for p in sorted(false):
+        print("  false pair:", *p)
+    for p in sorted(missed):
+        print("  missed pair:", *p)
+
+
 if __name__ == "__main__":
     main()
+    main_pairs()
