@@ -453,3 +453,29 @@ def test_unblock_plan_matches_the_objective_recomputed_every_round():
         assert [(s.subject_kind, s.subject) for s in plan] == _naive_plan(blockers)
         blocked = sum(1 for k in blockers.values() if k)
         assert (plan[-1].cumulative_unblocked if plan else 0) == blocked
+
+
+def test_last_defined_in_names_the_last_release_that_really_defined_the_setting():
+    """A later manifest that still lists a definition marked removed (at or below
+    its own version) does not count as defining it."""
+    import dataclasses
+
+    key = "tax.rounding.per_line"
+    definition = next(d for d in V20.settings if d.key == key)
+    stale = dataclasses.replace(
+        V30,
+        version="2.5",
+        status="released",
+        settings=(*V30.settings, dataclasses.replace(definition, removed="2.5")),
+    )
+    target = dataclasses.replace(V30, version="3.1")
+    report = evaluate(
+        target,
+        [TenantRow("t1", "2.0")],
+        [],
+        [reg(setting_keys=(key,))],
+        None,
+        (V10, V15, V20, stale, V30),
+    )
+    (f,) = [f for f in report.customizations[0].findings if f.code is Code.SETTING_REMOVED]
+    assert f.evidence["last_defined_in"] == "2.0"
