@@ -151,3 +151,24 @@ def _consultant(slug: str):
     from core.auth import Principal, Role
 
     return Principal(Role.CONSULTANT, "consultant-" + slug, frozenset({slug}))
+
+
+async def test_published_references_keep_file_and_line_for_fleet_readiness(services):
+    """The registry stores where the code refers to keys (migration 0004): fleet
+    readiness over published registrations names the file and line."""
+    from core.demo import register_planned_releases
+
+    await register_planned_releases(services)
+    await services.tenants.create(ADMIN, "t03", "T03", "2.0")
+    known = frozenset(d.key for m in history() for d in m.settings)
+    (sibling,) = [r for r in corpus_registrations(known) if r.name == "corpus-sibling"]
+    await services.registry.publish_many(ADMIN, [sibling])
+    (stored,) = await services.registry.list(ADMIN)
+    assert stored.references == sibling.references
+    assert {h.location for h in stored.hooks} == {"hooks.py:9"}
+    assert stored.hooks[0].features == sibling.hooks[0].features
+    report = await services.readiness.readiness(ADMIN, "3.0")
+    (c,) = report.customizations
+    (f,) = [f for f in c.findings if f.code is Code.SETTING_REMOVED]
+    assert f.evidence["static"] == ["keys.py:3 (constant DELIMITER)"]
+    assert f.owner == "C. Sibling"
