@@ -38,6 +38,12 @@ class Finding:
     message: str
     action: str = strawberry.field(description="the suggested fix")
     evidence: JSON
+    sources: list[str] = strawberry.field(
+        description="kinds of evidence that show it: static (the package's code, file:line in "
+        "evidence.static; its manifest; stored overrides) and/or observed (seen at run time: "
+        "evidence.observed has count and last_seen)"
+    )
+    owner: str = strawberry.field(description="the customization's author; empty for settings")
 
     @classmethod
     def from_domain(cls, f: domain.Finding) -> Finding:
@@ -49,6 +55,8 @@ class Finding:
             message=f.message,
             action=f.action,
             evidence=dict(f.evidence),
+            sources=list(f.sources),
+            owner=f.owner,
         )
 
 

@@ -16,7 +16,7 @@ query($target: String!, $tenants: [String!]) {
       target targetStatus
       counts { ready readyWithWarnings blocked total }
       tenants { tenant currentRelease status blockers warnings customizations
-        findings { code severity subjectKind subject message action evidence } }
+        findings { code severity subjectKind subject message action evidence sources owner } }
       unblockPlan { rank subjectKind subject codes blocks blockedTenants unblocksAlone
         unblocksInOrder cumulativeUnblocked }
     }
@@ -81,6 +81,8 @@ async def test_readiness_every_field(planned_api):
             "value": False,
             "replacement": "tax.rounding.mode",
         },
+        "sources": ["static"],
+        "owner": "",
     }
     (step,) = data["unblockPlan"]
     assert step["blockedTenants"] == ["other"] and step["unblocksAlone"] == 1
