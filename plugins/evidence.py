@@ -102,6 +102,21 @@ class _Module:
         return hash(("module", self.name))
 
 
+class _Namespace:
+    """A class's constant attributes (``self.KEY``, ``cls.KEY``, ``Rules.KEY``)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = values
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Namespace) and other.values == self.values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.values)))
+
+
 PLUGGY = "<pluggy>"
 MARKER_CLASS = "<HookimplMarker>"
 MARKER = "<tailor marker>"
@@ -196,6 +211,8 @@ class _Evaluator:
                 if source is not None:
                     return source.env.get(node.attr)
                 return self.modules_child(base.name, node.attr)
+            if isinstance(base, _Namespace):
+                return base.values.get(node.attr)
             if base == PLUGGY and node.attr == "HookimplMarker":
                 return MARKER_CLASS
             return None
@@ -367,6 +384,8 @@ def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bo
                     env[name] = origin.env[alias.name]
                 elif origin is not None and alias.name in origin.funcs:
                     source.funcs[name] = origin.funcs[alias.name]
+        elif isinstance(stmt, ast.ClassDef):
+            env[stmt.name] = _class_namespace(stmt, env, evaluator)[0]
         elif isinstance(stmt, ast.Assign | ast.AnnAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             value = evaluator.value(stmt.value, env)
@@ -377,6 +396,27 @@ def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bo
                     else:
                         env[target_node.id] = value
     return (env, source.funcs) != before
+
+
+def _class_namespace(
+    klass: ast.ClassDef, env: dict[str, object], evaluator: _Evaluator
+) -> tuple[_Namespace, dict[str, object]]:
+    """The class's constant attributes, and the environment of its body (class
+    names first, then the module's)."""
+    scope = dict(env)
+    values: dict[str, object] = {}
+    for stmt in klass.body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            value = evaluator.value(stmt.value, scope)
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    if value is None:
+                        scope.pop(target.id, None)
+                        values.pop(target.id, None)
+                    else:
+                        scope[target.id] = values[target.id] = value
+    return _Namespace(values), scope
 
 
 # -- references -------------------------------------------------------------------
@@ -441,17 +481,42 @@ def _references(
 ) -> list[KeyReference]:
     out: list[KeyReference] = []
     env = source.env
-    skipped: set[int] = set()  # ids of nodes inside unused module constants
-    constant_of: dict[int, str] = {}  # id of a top-level constant's value -> its name
-    for stmt in source.tree.body:
-        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            if names and len(names) == len(targets):
-                if not any(n in used for n in names):
-                    skipped.update(id(n) for n in ast.walk(stmt.value))
+    skipped: set[int] = set()  # ids of nodes inside unused module or class constants
+    constant_of: dict[int, str] = {}  # id of a constant's value -> its name
+    #: the environment of nodes inside classes: class bodies see class names,
+    #: methods see ``self``/``cls`` as the class's namespace
+    env_of: dict[int, dict[str, object]] = {}
+
+    def constants(body: list[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+                if names and len(names) == len(targets):
+                    if not any(n in used for n in names):
+                        skipped.update(id(n) for n in ast.walk(stmt.value))
+                    else:
+                        constant_of[id(stmt.value)] = names[0]
+
+    def classes(body: list[ast.stmt], outer: dict[str, object]) -> None:
+        for stmt in body:
+            if not isinstance(stmt, ast.ClassDef):
+                continue
+            namespace, scope = _class_namespace(stmt, outer, evaluator)
+            constants(stmt.body)
+            for member in stmt.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                    inner = {**outer, "self": namespace, "cls": namespace, stmt.name: namespace}
+                    for node in ast.walk(member):
+                        env_of[id(node)] = inner
+                elif isinstance(member, ast.ClassDef):
+                    classes([member], scope)
                 else:
-                    constant_of[id(stmt.value)] = names[0]
+                    for node in ast.walk(member):
+                        env_of[id(node)] = scope
+
+    constants(source.tree.body)
+    classes(source.tree.body, env)
 
     parents: dict[int, ast.AST] = {}
     for node in ast.walk(source.tree):
@@ -478,6 +543,7 @@ def _references(
     for node in ast.walk(source.tree):
         if id(node) in skipped:
             continue
+        here = env_of.get(id(node), env)
         # a prefix tested with startswith
         if (
             isinstance(node, ast.Call)
@@ -485,7 +551,7 @@ def _references(
             and node.func.attr == "startswith"
             and node.args
         ):
-            for text in _flatten(evaluator.value(node.args[0], env)):
+            for text in _flatten(evaluator.value(node.args[0], here)):
                 if keys.prefix(text):
                     add(text, node, "prefix")
         if isinstance(node, ast.Name | ast.Attribute):
@@ -493,12 +559,12 @@ def _references(
         if isinstance(node, ast.Constant | ast.JoinedStr | ast.BinOp | ast.Call | ast.Subscript):
             if isinstance(node, ast.Subscript):
                 continue  # KEYS[0]: the tuple's elements count where the tuple is
-            value = evaluator.value(node, env)
+            value = evaluator.value(node, here)
             if _is_string(value):
                 if keys.key(value):  # type: ignore[arg-type]
                     add(value, node, how_of(node))  # type: ignore[arg-type]
             elif value is None and isinstance(node, ast.JoinedStr | ast.BinOp):
-                head = evaluator.head(node, env)
+                head = evaluator.head(node, here)
                 if head and keys.prefix(head):
                     add(head, node, "prefix")
     return out
@@ -571,7 +637,11 @@ def _helper_resolver(
 def _is_constant_name(name: ast.Name, context: object) -> bool:
     source = context[0]  # type: ignore[index]
     value = source.env.get(name.id)
-    return value is not None and not isinstance(value, _Module) and value not in _SENTINELS
+    return (
+        value is not None
+        and not isinstance(value, _Module | _Namespace)
+        and value not in _SENTINELS
+    )
 
 
 def _hooks(
