@@ -159,10 +159,14 @@ def _module_name(relative: Path) -> tuple[str, bool]:
 def _read_sources(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
     sources: list[_Source] = []
     problems: list[tuple[str, str]] = []
+    base = root.resolve()
     files = sorted(
         p
         for p in root.rglob("*.py")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        if p.is_file()
+        and not p.is_symlink()  # never read outside the package
+        and p.resolve().is_relative_to(base)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
     for path in files[:MAX_FILES]:
         relative = path.relative_to(root)
@@ -170,6 +174,9 @@ def _read_sources(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
         try:
             data = path.read_bytes()[:MAX_FILE_BYTES]
             tree = ast.parse(data, filename=name)
+        except RecursionError:
+            problems.append((name, "too deeply nested to analyze"))
+            continue
         except (SyntaxError, ValueError, OSError) as exc:
             line = getattr(exc, "lineno", None)
             problems.append((f"{name}:{line}" if line else name, str(exc).split(" (")[0]))
@@ -711,10 +718,14 @@ def analyze_package(
         sources, problems = _read_sources(root)
         package_name = root.name
     modules = {s.module: s for s in sources}
+    deep: set[str] = set()  # files too deeply nested for the analysis: skipped
     for _ in range(ROUNDS):
         changed = False
         for source in sources:
-            changed |= _bind(source, modules, package_name)
+            try:
+                changed |= _bind(source, modules, package_name)
+            except RecursionError:
+                deep.add(source.file)
         if not changed:
             break
     evaluator = _Evaluator(modules, package_name)
@@ -723,8 +734,12 @@ def analyze_package(
     hooks: list[HookDefinition] = []
     references: set[KeyReference] = set()
     for source in sources:
-        hooks.extend(_hooks(source, evaluator, modules))
-        references.update(_references(source, evaluator, key_filter, used))
+        try:
+            hooks.extend(_hooks(source, evaluator, modules))
+            references.update(_references(source, evaluator, key_filter, used))
+        except RecursionError:
+            deep.add(source.file)
+    problems.extend((file, "too deeply nested to analyze") for file in sorted(deep))
     return PackageEvidence(
         hooks=tuple(sorted(hooks, key=lambda h: (h.use.hook, h.file, h.line))),
         references=tuple(sorted(references, key=lambda r: (r.key, r.file, r.line, r.how))),
