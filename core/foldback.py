@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import random
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -259,15 +261,62 @@ def similar_pairs(
                 pair(hook, group[0], other, 1.0)
         featured = [(g[0], Counter(g[0][1].features)) for g in same.values() if g[0][1].features]
         sizes = [sum(bag.values()) for _, bag in featured]
-        for i in range(len(featured)):
-            for j in range(i + 1, len(featured)):
-                small, large = sorted((sizes[i], sizes[j]))
-                if small < MIN_FEATURES or small < threshold * large:
-                    continue  # too small to call a copy, or cannot reach the threshold
-                score = similarity(featured[i][1], featured[j][1])
-                if score >= threshold:
-                    pair(hook, featured[i][0], featured[j][0], score)
+        for i, j in _candidates([bag for _, bag in featured]):
+            small, large = sorted((sizes[i], sizes[j]))
+            if small < MIN_FEATURES or small < threshold * large:
+                continue  # too small to call a copy, or cannot reach the threshold
+            score = similarity(featured[i][1], featured[j][1])
+            if score >= threshold:
+                pair(hook, featured[i][0], featured[j][0], score)
     return out
+
+
+#: up to this many distinct implementations of one hook are compared pairwise;
+#: above, MinHash LSH proposes the pairs worth comparing
+EXACT_LIMIT = 200
+_LSH_BANDS, _LSH_ROWS = 16, 3
+_PRIME = (1 << 61) - 1
+_rng = random.Random(20261123)
+_HASHES = [
+    (_rng.randrange(1, _PRIME), _rng.randrange(0, _PRIME)) for _ in range(_LSH_BANDS * _LSH_ROWS)
+]
+
+
+def _candidates(bags: Sequence[Counter[str]]) -> Iterable[tuple[int, int]]:
+    """Index pairs worth an exact comparison. Above EXACT_LIMIT: MinHash over each
+    multiset (an element per (feature, occurrence), so set Jaccard equals the
+    weighted one) in 16 bands of 3 rows; a pair at similarity 0.7 shares a band
+    with probability 1 - (1 - 0.7**3)**16 > 0.998."""
+    n = len(bags)
+    if n <= EXACT_LIMIT:
+        yield from ((i, j) for i in range(n) for j in range(i + 1, n))
+        return
+    buckets: dict[tuple[int, tuple[int, ...]], list[int]] = defaultdict(list)
+    for index, bag in enumerate(bags):
+        elements = [
+            (_as_int(feature) << 8) + k for feature, count in bag.items() for k in range(count)
+        ]
+        if not elements:
+            continue
+        signature = [min((a * x + b) % _PRIME for x in elements) for a, b in _HASHES]
+        for band in range(_LSH_BANDS):
+            rows = tuple(signature[band * _LSH_ROWS : (band + 1) * _LSH_ROWS])
+            buckets[(band, rows)].append(index)
+    seen: set[tuple[int, int]] = set()
+    for members in buckets.values():
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                pair = (members[x], members[y])
+                if pair not in seen:
+                    seen.add(pair)
+                    yield pair
+
+
+def _as_int(feature: str) -> int:
+    try:
+        return int(feature, 16)
+    except ValueError:
+        return zlib.crc32(feature.encode())
 
 
 def _components(pairs: Iterable[SimilarPair]) -> list[set[str]]:

@@ -52,3 +52,32 @@ def test_literal_type_does_not_hide_an_exact_copy():
     pairs = {(p.a, p.b): p.similarity for p in similar_pairs(foldback_registrations())}
     assert pairs[("fold-password", "fold-password-copy")] == 1.0
     assert pairs[("fold-base", "fold-renamed")] == 1.0
+
+
+def test_lsh_proposes_every_pair_the_exhaustive_comparison_finds():
+    """Above EXACT_LIMIT implementations of one hook, MinHash LSH picks the pairs
+    to compare; on 300 synthetic implementations in 25 families it misses none
+    of the pairs at or above the threshold."""
+    import random
+    from collections import Counter
+
+    from core.foldback import EXACT_LIMIT, NEAR_DUPLICATE_THRESHOLD, _candidates, similarity
+
+    rng = random.Random(1)
+    universe = [f"{rng.getrandbits(48):012x}" for _ in range(3000)]
+    bags = []
+    for _family in range(25):
+        base = rng.choices(universe, k=90)
+        for _member in range(12):
+            mutated = [f if rng.random() > 0.08 else rng.choice(universe) for f in base]
+            bags.append(Counter(mutated))
+    assert len(bags) > EXACT_LIMIT
+    exhaustive = {
+        (i, j)
+        for i in range(len(bags))
+        for j in range(i + 1, len(bags))
+        if similarity(bags[i], bags[j]) >= NEAR_DUPLICATE_THRESHOLD
+    }
+    proposed = set(_candidates(bags))
+    assert exhaustive and exhaustive <= proposed
+    assert len(proposed) < len(bags) * (len(bags) - 1) // 2 / 5  # far fewer comparisons
