@@ -257,6 +257,9 @@ def similar_pairs(
         for r, u in uses:
             same[u.features or u.fingerprint].append((r, u))
         for group in same.values():
+            features = group[0][1].features
+            if features and len(features) < MIN_FEATURES:
+                continue  # too small to call a copy, even when identical
             for other in group[1:]:
                 pair(hook, group[0], other, 1.0)
         featured = [(g[0], Counter(g[0][1].features)) for g in same.values() if g[0][1].features]

@@ -134,6 +134,8 @@ class _Source:
     env: dict[str, object] = field(default_factory=dict)
     #: name -> (module, function) of the package's functions visible here
     funcs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: names imported from outside the package -> their dotted origin
+    externals: dict[str, str] = field(default_factory=dict)
     #: this module's top-level functions
     defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
 
@@ -366,6 +368,10 @@ def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bo
             source.funcs[stmt.name] = (source.module, stmt.name)
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
+                if not alias.name.startswith(package_name + "."):
+                    source.externals[alias.asname or alias.name.split(".")[0]] = (
+                        alias.name if alias.asname else alias.name.split(".")[0]
+                    )
                 if alias.name == "pluggy":
                     env[alias.asname or "pluggy"] = PLUGGY
                 elif alias.name.startswith(package_name + "."):
@@ -380,6 +386,9 @@ def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bo
                 continue
             target = _resolve_from(source, stmt, package_name)
             if target is None:
+                for alias in stmt.names:
+                    origin_name = f"{'.' * stmt.level}{stmt.module or ''}.{alias.name}"
+                    source.externals[alias.asname or alias.name] = origin_name
                 continue
             origin = modules.get(target)
             for alias in stmt.names:
@@ -641,14 +650,16 @@ def _helper_resolver(
     return resolve
 
 
-def _is_constant_name(name: ast.Name, context: object) -> bool:
+def _name_label(name: ast.Name, context: object) -> str | None:
+    """How a name reads in a similarity feature: CONST for a module constant,
+    its origin for a name imported from outside the package, else None."""
     source = context[0]  # type: ignore[index]
+    if name.id in source.externals:
+        return "ext." + source.externals[name.id]
     value = source.env.get(name.id)
-    return (
-        value is not None
-        and not isinstance(value, _Module | _Namespace)
-        and value not in _SENTINELS
-    )
+    if value is not None and not isinstance(value, _Module | _Namespace):
+        return "CONST" if value not in _SENTINELS else None
+    return None
 
 
 def _hooks(
@@ -671,9 +682,7 @@ def _hooks(
                     qualname = f"{owner}.{stmt.name}" if owner else stmt.name
                     location = f"{source.file}:{stmt.lineno}"
                     fingerprint_source = ast.parse(ast.unparse(stmt)).body[0]
-                    features, code = hook_features(
-                        stmt, (source, klass), resolve, _is_constant_name
-                    )
+                    features, code = hook_features(stmt, (source, klass), resolve, _name_label)
                     found.append(
                         HookDefinition(
                             use=HookUse(

@@ -9,7 +9,9 @@ where
   nothing), except attribute names (``.get``, ``.startswith``: the API the code
   uses) and builtins (``round``, ``len``);
 - every literal is ``CONST``, whatever its type or value (``2`` and ``2.0``), and
-  so is a name bound to a module constant;
+  so is a name bound to a module constant; a name imported from outside the
+  package keeps its origin (``acme_lib.fees.late_fee``: an API, like an
+  attribute name);
 - calls to functions and methods of the package (a helper, ``self._rate``, a
   function imported from a sibling module) are **inlined**: the helper's body
   stands where the call was, so moving logic into a helper hides nothing, and a
@@ -36,13 +38,13 @@ _BUILTINS = frozenset(dir(builtins))
 Resolver = Callable[[ast.Call], "tuple[ast.FunctionDef | ast.AsyncFunctionDef, object] | None"]
 
 
-def _label(node: ast.AST, constant: Callable[[ast.Name], bool]) -> str:
+def _label(node: ast.AST, named: Callable[[ast.Name], str | None]) -> str:
     if isinstance(node, ast.Constant):
         return "CONST"
     if isinstance(node, ast.Name):
         if node.id in _BUILTINS:
             return f"builtin.{node.id}"
-        return "CONST" if constant(node) else "Name"
+        return named(node) or "Name"
     if isinstance(node, ast.Attribute):
         return f"attr.{node.attr}"
     if isinstance(node, ast.BinOp | ast.AugAssign):
@@ -64,7 +66,9 @@ def _children(node: ast.AST) -> list[ast.AST]:
 
 
 class _Shapes:
-    def __init__(self, resolve: Resolver, constant: Callable[[ast.Name, object], bool]) -> None:
+    def __init__(
+        self, resolve: Resolver, constant: Callable[[ast.Name, object], str | None]
+    ) -> None:
         self.resolve = resolve
         self.constant = constant
         self.inlined: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
@@ -119,7 +123,7 @@ def hook_features(
     context: object,
     resolve: Callable[[ast.Call, object], tuple[ast.FunctionDef | ast.AsyncFunctionDef, object]]
     | None,
-    constant: Callable[[ast.Name, object], bool],
+    constant: Callable[[ast.Name, object], str | None],
 ) -> tuple[tuple[str, ...], str]:
     """(features as sorted short hashes, the source: the function followed by the
     package helpers it calls) of one hook implementation."""
