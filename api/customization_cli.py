@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,10 +13,15 @@ from rich.table import Table
 
 from api.cli_options import DatabaseOption as DatabaseUrl
 from core.auth import Principal
-from core.product import PRODUCT_VERSION
+from core.bootstrap import product_manifest
+from core.product import PRODUCT_VERSION, RELEASE_HISTORY
+from core.readiness import CustomizationReadiness, Severity, check_customization
+from core.releases import ReleaseManifest
 from core.services import Services
-from plugins.catalog import Catalog
+from plugins.catalog import Catalog, extension_points_for
+from plugins.evidence import StaticPackage, read_package
 from plugins.loading import Source, _package_dirs, load_all
+from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
 from plugins.status import statuses
 from plugins.wiring import DemoPublishReport, attach, publish_installed
@@ -50,39 +56,115 @@ def check(
     ],
     release: Annotated[
         str,
-        typer.Option(help="Check 'requires' against this product release."),
+        typer.Option(
+            help="Run every readiness rule against this release, released or planned "
+            "(planned releases are read from the database)."
+        ),
     ] = PRODUCT_VERSION,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Report EVERY problem at once, compiler style (file:field: message): manifest
     fields, invalid PEP 440 specifiers, import errors, unknown hooks, parameters a
-    hookspec lacks, a 'requires' that excludes the release, name collisions.
-    Exit status 2 when there is any problem; nothing is stored.
+    hookspec lacks, name collisions. Then the readiness rules fleet readiness runs,
+    for this package against --release (hooks removed or deprecated, parameters
+    removed, experimental hooks, settings removed or deprecated, requires,
+    tested_up_to), each with the file:line it comes from, and the hooks and setting
+    keys Tailor detected in the source.
 
-    Example: tailor customization check customizations/northwind_credit_policy
+    Exit status 2 when there is any problem (or the release is unknown), 1 when the
+    release would block the customization, else 0; nothing is stored.
+
+    Example: tailor customization check customizations/northwind_credit_policy --release 3.0
     """
     from api.cli import err, out
 
-    sources: list[Source] = []
+    target, history = _release_manifests(release, database_url)
+    known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
+    directories: list[Path] = []
     for path in paths:
-        found = _package_dirs(path)
-        sources.extend(Source(p, "check") for p in (found or [path]))
-    loaded = load_all(sources, Catalog.installed(), release)
+        directories.extend(_package_dirs(path) or [path])
     problems = 0
-    for item in loaded:
-        for problem in item.problems:
-            out.print(str(problem), highlight=False, soft_wrap=True, markup=False)
-            problems += 1
-        for warning in item.warnings:
-            file = item.source.path / "hooks.py"
-            out.print(f"{file}: warning: {warning}", highlight=False, soft_wrap=True, markup=False)
-        if not item.refused:
-            hooks = ", ".join(h.hook for h in item.hooks)
-            err.print(f"ok {item.name} {item.manifest.version if item.manifest else ''} ({hooks})")
+    blocked = 0
+
+    def say(text: str) -> None:
+        out.print(text, highlight=False, soft_wrap=True, markup=False)
+
+    loaded = {}
+    if release == PRODUCT_VERSION:  # the running code: import it and ask pluggy too
+        for item in load_all([Source(p, "check") for p in directories], Catalog.installed()):
+            loaded[item.source.path] = item
+            for problem in item.problems:
+                say(str(problem))
+                problems += 1
+            for warning in item.warnings:
+                say(f"{item.source.path / 'hooks.py'}: warning: {warning}")
+    for directory in directories:
+        package = read_package(directory, known_keys)
+        if directory not in loaded:
+            for problem in package.problems:
+                say(str(problem))
+                problems += 1
+        if package.registration is None:
+            continue
+        result = check_customization(target, package.registration, history)
+        blocking = any(f.severity is Severity.BLOCKER for f in result.findings)
+        blocked += blocking
+        _print_check(say, directory, release, package, result)
+        item = loaded.get(directory)
+        if not blocking and (item is None or not item.refused):
+            hooks = ", ".join(h.use.hook for h in package.evidence.hooks)
+            m = package.registration.manifest
+            err.print(f"ok {m.name} {m.version} ({hooks})", highlight=False, markup=False)
     if problems:
-        err.print(
-            f"{problems} problem(s) in {sum(1 for i in loaded if i.refused)} customization(s)"
-        )
+        err.print(f"{problems} problem(s)")
         raise typer.Exit(2)
+    if blocked:
+        err.print(f"{blocked} customization(s) blocked by {release}")
+        raise typer.Exit(1)
+
+
+def _release_manifests(
+    version: str, database_url: str | None
+) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
+    """The running product's own releases come from its code; planned (imported)
+    ones from the database."""
+    from api.cli import run_with_services
+
+    own = {v: product_manifest(v, extension_points_for) for v in RELEASE_HISTORY}
+    if version in own:
+        return own[version], tuple(m for v, m in own.items() if v != version)
+
+    async def go(services: Services):  # noqa: ANN202
+        return await services.readiness.release_manifests(Principal.system(CLI_ACTOR), version)
+
+    return run_with_services(database_url, go)
+
+
+def _print_check(
+    say: Callable[[str], None],
+    directory: Path,
+    release: str,
+    package: StaticPackage,
+    result: CustomizationReadiness,
+) -> None:
+    """What Tailor detected in the package, then its findings, compiler style."""
+    evidence = package.evidence
+    say(
+        f"{result.name} {result.version} against {release}: {result.status.value} "
+        f"(stability level {result.level})"
+    )
+    for h in evidence.hooks:
+        say(f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}")
+    for ref in evidence.references:
+        what = "prefix" if ref.is_prefix else "key"
+        say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
+    if not evidence.hooks:
+        say("  no hook implementation found")
+    for f in result.findings:
+        static = f.evidence.get("static") or []
+        where = static[0].split(" ", 1)[0] if static else MANIFEST_FILE
+        say(f"{directory / where}: {f.severity.value}: {f.code.value}: {f.message}")
+        say(f"  fix: {f.action}")
 
 
 @customization_app.command("publish")
@@ -121,6 +203,17 @@ def publish(
         highlight=False,
         soft_wrap=True,
     )
+    # what readiness will use as static evidence, read from the source
+    evidence = read_package(path).evidence
+    for h in evidence.hooks:
+        out.print(
+            f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}",
+            highlight=False,
+            markup=False,
+        )
+    for ref in evidence.references:
+        what = "prefix" if ref.is_prefix else "key"
+        out.print(f"  {what} {ref.key}  {ref.location} ({ref.how})", highlight=False, markup=False)
 
 
 @customization_app.command("enable")

@@ -22,6 +22,34 @@ class FoldbackScore:
     total: int
 
 
+@strawberry.type(description="Two similar hook implementations, side by side.")
+class SimilarPair:
+    hook: str
+    a: str = strawberry.field(description="one customization")
+    b: str = strawberry.field(description="the other")
+    similarity: float = strawberry.field(
+        description="structural similarity, 0 to 1 (renamed identifiers, literal types and "
+        "values, statement order and package helpers ignored)"
+    )
+    a_location: str = strawberry.field(description="file:line inside a's package")
+    b_location: str
+    a_source: str = strawberry.field(description="a's implementation and the helpers it calls")
+    b_source: str
+
+    @classmethod
+    def from_domain(cls, p: foldback.SimilarPair) -> SimilarPair:
+        return cls(
+            hook=p.hook,
+            a=p.a,
+            b=p.b,
+            similarity=p.similarity,
+            a_location=p.a_location,
+            b_location=p.b_location,
+            a_source=p.a_source,
+            b_source=p.b_source,
+        )
+
+
 @strawberry.type(description="A customization (or override pattern) the product should absorb.")
 class FoldbackCandidate:
     kind: str = strawberry.field(
@@ -39,6 +67,9 @@ class FoldbackCandidate:
     )
     setting_key: str | None
     value: JSON | None
+    pairs: list[SimilarPair] = strawberry.field(
+        description="NEAR_DUPLICATE_CODE: the similar implementations side by side"
+    )
 
     @classmethod
     def from_domain(cls, c: foldback.Candidate) -> FoldbackCandidate:
@@ -56,6 +87,7 @@ class FoldbackCandidate:
             absorbed_in=c.absorbed_in,
             setting_key=c.setting_key,
             value=c.value,
+            pairs=[SimilarPair.from_domain(p) for p in c.pairs],
         )
 
 

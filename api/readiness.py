@@ -80,6 +80,12 @@ class Finding:
     new: bool = strawberry.field(
         default=False, description="not shown by the previous kept run of this target"
     )
+    sources: list[str] = strawberry.field(
+        description="kinds of evidence that show it: static (the package's code, file:line in "
+        "evidence.static; its manifest; stored overrides) and/or observed (seen at run time: "
+        "evidence.observed has count and last_seen)"
+    )
+    owner: str = strawberry.field(description="the customization's author; empty for settings")
 
     @classmethod
     def from_domain(
@@ -99,6 +105,8 @@ class Finding:
             triage=FindingTriage.from_domain(record) if record else None,
             waived=bool(triaged and tenant and triaged.waived(tenant, f)),
             new=bool(triaged and tenant and triaged.is_new(tenant, f)),
+            sources=list(f.sources),
+            owner=f.owner,
         )
 
 
@@ -326,7 +334,30 @@ FindingTriageResult = Annotated[
 ]
 ReadinessResult = Annotated[Union[Readiness, Errors], strawberry.union("ReadinessResult")]  # noqa: UP007
 ReleaseDiffResult = Annotated[Union[ReleaseDiff, Errors], strawberry.union("ReleaseDiffResult")]  # noqa: UP007
-ImportReleaseResult = Annotated[Union[Release, Errors], strawberry.union("ImportReleaseResult")]  # noqa: UP007
+
+
+@strawberry.type(description="A planned release, just imported (or replaced).")
+class ReleaseImported:
+    release: Release
+    warnings: list[str] = strawberry.field(
+        description="where it contradicts another planned release (a setting one drops "
+        "that a later planned release still defines)"
+    )
+
+
+@strawberry.type(description="A planned release was deleted.")
+class ReleaseDeleted:
+    version: str
+
+
+ImportReleaseResult = Annotated[
+    Union[Release, ReleaseImported, Errors],  # noqa: UP007
+    strawberry.union("ImportReleaseResult"),
+]
+DeleteReleaseResult = Annotated[
+    Union[ReleaseDeleted, Errors],  # noqa: UP007
+    strawberry.union("DeleteReleaseResult"),
+]
 UpgradeTenantResult = Annotated[
     Union[TenantUpgraded, UpgradeBlocked, Errors],  # noqa: UP007
     strawberry.union("UpgradeTenantResult"),
@@ -374,24 +405,42 @@ class ReadinessMutation:
 
     @strawberry.mutation(
         description="Register a planned release from a manifest (TOML or JSON), validated "
-        "fully first: on any error nothing is stored."
+        "fully first: on any error nothing is stored. replace: replace the planned release "
+        "of that version. With warnings (ReleaseImported) when it contradicts another "
+        "planned release; a Release when it contradicts none."
     )
     async def import_release(
-        self, info: Info, manifest: str, format: ManifestFormat = ManifestFormat.TOML
+        self,
+        info: Info,
+        manifest: str,
+        format: ManifestFormat = ManifestFormat.TOML,
+        replace: bool = False,
     ) -> ImportReleaseResult:
         from core.manifest_io import loads
         from core.releases import PLANNED
 
         ctx = info.context
 
-        async def run() -> Release:
+        async def run() -> Release | ReleaseImported:
             ctx.principal.can_import_releases()
             parsed = loads(manifest, format.value)
             planned = type(parsed)(**{**parsed.__dict__, "status": PLANNED})
-            await ctx.services.releases.register(planned, ctx.principal)
-            return Release.from_domain(
+            await ctx.services.releases.register(planned, ctx.principal, replace=replace)
+            release = Release.from_domain(
                 await ctx.services.releases.get(parsed.version, ctx.principal)
             )
+            warnings = await ctx.services.releases.contradictions(planned, ctx.principal)
+            return ReleaseImported(release=release, warnings=warnings) if warnings else release
+
+        return await _expected(run)
+
+    @strawberry.mutation(description="Delete a planned release while no tenant is on it.")
+    async def delete_release(self, info: Info, version: str) -> DeleteReleaseResult:
+        ctx = info.context
+
+        async def run() -> ReleaseDeleted:
+            await ctx.services.releases.delete(version, ctx.principal)
+            return ReleaseDeleted(version=version)
 
         return await _expected(run)
 

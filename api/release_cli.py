@@ -12,7 +12,7 @@ import typer
 from api.cli_options import DatabaseOption
 from core.auth import Principal
 from core.bootstrap import ExtensionPointSource, product_manifest
-from core.errors import InvalidInputError
+from core.errors import NotFoundError, TailorError
 from core.extension_points import ExtensionPoint
 
 release_app = typer.Typer(
@@ -62,21 +62,31 @@ def release_export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
     ] = None,
+    database_url: DatabaseOption = None,
 ) -> None:
-    """Write the running code's manifest of a release (settings, hooks, supersedes)."""
-    from api.cli import run
+    """Write a release's manifest (settings, hooks, supersedes): the running code's
+    releases from the code, planned (imported) ones from the database."""
+    from api.cli import _services, run
     from core import product
     from core.manifest_io import dumps
 
     async def go() -> str:
         v = version or product.PRODUCT_VERSION
-        if v not in product.RELEASE_HISTORY:
-            raise InvalidInputError(
-                "version",
-                f"{v!r} is not a release of this code; it knows "
-                f"{', '.join(product.RELEASE_HISTORY)}",
-            )
-        return dumps(product_manifest(v, extension_point_source()), fmt)
+        if v in product.RELEASE_HISTORY:
+            return dumps(product_manifest(v, extension_point_source()), fmt)
+        try:
+            services = await _services(database_url)
+            try:
+                return dumps(await services.releases.manifest(v, CLI_ACTOR), fmt)
+            finally:
+                await services.close()
+        except TailorError as exc:
+            raise NotFoundError(
+                "release",
+                v,
+                f"this code's releases are {', '.join(product.RELEASE_HISTORY)}; planned "
+                f"releases come from the database: {exc.message}",
+            ) from None
 
     text = run(go)
     if output is None:
@@ -91,10 +101,14 @@ def release_import(
     fmt: Annotated[
         FileFormat | None, typer.Option("--format", help="Default: from the file suffix.")
     ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the planned release of that version.")
+    ] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Register a planned release from a manifest file, validated fully first."""
-    from api.cli import _services, out, run
+    """Register a planned release from a manifest file, validated fully first, and
+    warn where it contradicts another planned release."""
+    from api.cli import _services, err, out, run
     from core.manifest_io import load_file
     from core.releases import PLANNED
 
@@ -103,18 +117,41 @@ def release_import(
         services = await _services(database_url)
         try:
             planned = type(manifest)(**{**manifest.__dict__, "status": PLANNED})
-            info = await services.releases.register(planned, CLI_ACTOR)
-            return info, manifest
+            info = await services.releases.register(planned, CLI_ACTOR, replace=replace)
+            warnings = await services.releases.contradictions(planned, CLI_ACTOR)
+            return info, manifest, warnings
         finally:
             await services.close()
 
-    info, manifest = run(go)
+    info, manifest, warnings = run(go)
     out.print(
-        f"registered planned release {info.version}: {info.setting_count} settings, "
+        f"{'replaced' if replace else 'registered'} planned release {info.version}: "
+        f"{info.setting_count} settings, "
         f"{len(manifest.extension_points)} extension points, "
         f"supersedes {', '.join(manifest.supersedes) or 'nothing'}",
         highlight=False,
     )
+    for warning in warnings:
+        err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+
+
+@release_app.command("delete")
+def release_delete(
+    version: Annotated[str, typer.Argument(help="The planned release to delete.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Delete a planned release while no tenant is on it. Released releases stay."""
+    from api.cli import _services, out, run
+
+    async def go() -> None:
+        services = await _services(database_url)
+        try:
+            await services.releases.delete(version, CLI_ACTOR)
+        finally:
+            await services.close()
+
+    run(go)
+    out.print(f"deleted planned release {version}", highlight=False)
 
 
 @release_app.command("list")

@@ -39,8 +39,40 @@ class HookUse:
     fingerprint: str
     #: the implementation only returns constants ("should be a setting")
     returns_constant: bool = False
-    #: module:function, for humans
+    #: where it is defined: file:line inside the package (module:function when
+    #: introspected from an imported module)
     location: str = ""
+    #: structural features (hashed syntax shapes, helpers inlined) for
+    #: near-duplicate detection by similarity; empty when not analyzed from source
+    features: tuple[str, ...] = ()
+    #: its source, followed by the package helpers it calls (fold-back evidence)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class KeyReference:
+    """A setting key (or a key prefix) a customization's code refers to, found
+    statically in one of its modules."""
+
+    #: the full key, or a prefix ending with "." when ``how`` is "prefix"
+    key: str
+    #: the module's path inside the package ("hooks.py", "impl/rules.py")
+    file: str
+    line: int
+    #: how the code spells it: literal, dict key, constant NAME, f-string,
+    #: concatenation, format, join, prefix
+    how: str
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.how == "prefix"
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def covers(self, key: str) -> bool:
+        return key.startswith(self.key) if self.is_prefix else key == self.key
 
 
 @dataclass(frozen=True)
@@ -67,6 +99,9 @@ class Registration:
     #: package is a collision
     package: str = ""
     published_by: str = ""
+    #: where its code refers to setting keys (static evidence, file:line); empty
+    #: when the registration predates the package analysis
+    references: tuple[KeyReference, ...] = ()
 
     @property
     def name(self) -> str:

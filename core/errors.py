@@ -77,8 +77,8 @@ class AlreadyExistsError(TailorError):
 
     code = "ALREADY_EXISTS"
 
-    def __init__(self, kind: str, identifier: str) -> None:
-        super().__init__(f"{kind} {identifier!r} already exists")
+    def __init__(self, kind: str, identifier: str, hint: str = "") -> None:
+        super().__init__(f"{kind} {identifier!r} already exists" + (f"; {hint}" if hint else ""))
         self.kind = kind
         self.identifier = identifier
 

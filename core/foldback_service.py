@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal, Role
 from core.foldback import FoldbackReport, OverrideFact, analyze
 from core.models import Override, Release, SettingDefinitionRow, Tenant
+from core.observations import ObservationStore
 from core.readiness_service import RegistrySnapshot
 from core.registry import RegistryService
 from core.releases import PLANNED, RELEASED
@@ -85,6 +86,7 @@ class FoldbackService:
             blockers=await self._blockers(snapshot),
             superseded=_superseded(releases),
             limit=limit,
+            observations=await ObservationStore(self._sessions).list(),
         )
 
 

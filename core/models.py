@@ -172,6 +172,10 @@ class CustomizationRow(Base):
     #: [{hook, params, fingerprint, returns_constant, location}]
     hooks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     setting_keys: Mapped[list[str]] = mapped_column(JSON)
+    #: [{key, file, line, how}]: where the code refers to setting keys
+    key_references: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     published_by: Mapped[str] = mapped_column(String(200))
     calls: Mapped[int] = mapped_column(Integer, default=0)

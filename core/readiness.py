@@ -24,6 +24,7 @@ Status rules, precisely:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -33,7 +34,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from core.customizations import Registration
+from core.customizations import Observation, Registration
 from core.definitions import SettingDefinition
 from core.errors import SettingValidationError, TailorError
 from core.extension_points import EXPERIMENTAL, ExtensionPoint
@@ -94,6 +95,9 @@ LEVEL_D_CODES = frozenset(
 
 CUSTOMIZATION = "customization"
 SETTING = "setting"
+#: kinds of evidence
+STATIC = "static"
+OBSERVED = "observed"
 
 
 class TenantStatus(enum.StrEnum):
@@ -120,6 +124,11 @@ class Finding:
     message: str
     action: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    #: which kinds of evidence show it: "static" (the package's code, its manifest,
+    #: stored overrides) and/or "observed" (the runtime saw it)
+    sources: tuple[str, ...] = (STATIC,)
+    #: the customization's author (who can fix it); "" for setting findings
+    owner: str = ""
 
     @property
     def severity(self) -> Severity:
@@ -139,6 +148,8 @@ class Finding:
             "message": self.message,
             "action": self.action,
             "evidence": dict(self.evidence),
+            "sources": list(self.sources),
+            "owner": self.owner,
         }
 
 
@@ -275,9 +286,25 @@ class History:
             for p in m.extension_points:
                 self.hooks[p.name] = (m.version, p)
             for d in m.settings:
-                self.settings[d.key] = (m.version, d)
+                if _really_defined(d, m):
+                    self.settings[d.key] = (m.version, d)
             for old, new in m.renamed:
                 self.renames[old] = (m.version, new)
+
+    def last_defined_in(self, key: str) -> str | None:
+        """The last release whose manifest really defines ``key`` (a definition
+        listed with ``removed`` at or below its release does not count)."""
+        found = self.settings.get(key)
+        return found[0] if found else None
+
+
+def _really_defined(d: SettingDefinition, m: ReleaseManifest) -> bool:
+    if d.removed is None:
+        return True
+    try:
+        return Version(d.removed) > m.parsed
+    except InvalidVersion:
+        return True
 
 
 # -- evaluation ----------------------------------------------------------------------
@@ -290,18 +317,23 @@ def evaluate(
     registrations: Sequence[Registration],
     installed_names: Collection[str] | None = None,
     history: Iterable[ReleaseManifest] = (),
+    observations: Iterable[Observation] = (),
 ) -> ReadinessReport:
     """Evaluate ``tenants`` (with their active ``overrides``) and the customizations
     enabled for them against ``target``.
 
     ``installed_names`` is the set of customizations whose code is installed here;
     ``None`` means unknown (no NOT_INSTALLED findings). ``history`` holds the other
-    releases' manifests, for evidence on removed hooks and settings."""
+    releases' manifests, for evidence on removed hooks and settings.
+    ``observations`` are the runtime's (customization, tenant, hook) records: hooks
+    called and keys read or returned count as observed evidence (only those of the
+    tenants evaluated)."""
     history = [m for m in history if m.version != target.version]
     past = History(history)
     version = target.parsed
     in_scope = {t.slug for t in tenants}
     targets = _TargetIndex(target, history)
+    seen = _observed(observations, in_scope)
 
     custom_reports: list[CustomizationReadiness] = []
     enabled: dict[str, list[CustomizationReadiness]] = {}
@@ -311,7 +343,9 @@ def evaluate(
         )
         if not relevant:
             continue
-        report = _customization(reg, targets, version, past, installed_names, in_scope)
+        report = _customization(
+            reg, targets, version, past, installed_names, in_scope, seen.get(reg.name)
+        )
         custom_reports.append(report)
         for slug in reg.enabled_for:
             if slug in in_scope:
@@ -328,7 +362,7 @@ def evaluate(
     for t in sorted(tenants, key=lambda t: t.slug):
         customs = enabled.get(t.slug, [])
         findings = [f for c in customs for f in c.findings] + sorted(
-            by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment", ""))
+            by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment") or "")
         )
         tenant_reports.append(
             TenantReadiness(
@@ -348,6 +382,29 @@ def evaluate(
             unblock_plan({t.tenant: t.blocker_keys for t in tenant_reports}, _codes(tenant_reports))
         ),
     )
+
+
+def check_customization(
+    target: ReleaseManifest,
+    registration: Registration,
+    history: Iterable[ReleaseManifest] = (),
+    observations: Iterable[Observation] = (),
+) -> CustomizationReadiness:
+    """Readiness of one customization package against ``target`` before it ships
+    (``tailor customization check --release``): the fleet's rules, evaluated as if
+    it were enabled for every tenant its manifest lists."""
+    tenants = registration.manifest.tenants or ("-",)
+    enabled = dataclasses.replace(registration, enabled_for=tuple(tenants))
+    report = evaluate(
+        target,
+        [TenantRow(t, "") for t in tenants],
+        (),
+        [enabled],
+        None,
+        history,
+        observations,
+    )
+    return report.customizations[0]
 
 
 def _codes(reports: Iterable[TenantReadiness]) -> dict[tuple[str, str], set[str]]:
@@ -374,7 +431,7 @@ class _TargetIndex:
     def __init__(self, manifest: ReleaseManifest, earlier: Iterable[ReleaseManifest] = ()) -> None:
         self.manifest = manifest
         self.hooks = {p.name: p for p in manifest.extension_points}
-        self.settings = {d.key: d for d in manifest.settings}
+        self.settings = {d.key: d for d in manifest.settings if _really_defined(d, manifest)}
         self.renames = manifest.renames
         #: capability -> the first release up to the target that supersedes it:
         #: folding a capability back is cumulative
@@ -395,15 +452,15 @@ def _customization(
     past: History,
     installed: Collection[str] | None,
     in_scope: Collection[str],
+    seen: _Seen | None = None,
 ) -> CustomizationReadiness:
-    """``in_scope``: the tenants evaluated; the report names no other tenant."""
+    """``in_scope``: the tenants evaluated; the report names no other tenant.
+    ``seen``: what the runtime observed of this customization (those tenants only)."""
     name = reg.name
-    findings: list[Finding] = []
-
-    def add(code: Code, message: str, action: str, **evidence: Any) -> None:
-        findings.append(Finding(code, CUSTOMIZATION, name, message, action, evidence))
-
     m = reg.manifest
+    collected = _Collector(name, m.author)
+    add = collected.add
+
     tv = target.manifest.version
     excluded, why = _requires_excludes(m.requires, tv)
     if excluded:
@@ -425,19 +482,27 @@ def _customization(
             version=m.version,
         )
 
-    if reg.hooks and not target.hooks:
+    observed_hooks = seen.hooks if seen is not None else {}
+    if (reg.hooks or observed_hooks) and not target.hooks:
         add(
             Code.HOOK_CATALOG_MISSING,
             f"the {tv} manifest records no extension points, so {name}'s hooks cannot be checked",
             f"re-export the {tv} manifest with its hookspec catalog and re-import it",
-            hooks=sorted(u.hook for u in reg.hooks),
+            hooks=sorted({u.hook for u in reg.hooks} | set(observed_hooks)),
         )
-    elif reg.hooks:
+    else:
         for use in reg.hooks:
-            _hook(use.hook, use.params, use.location, target, version, past, add)
+            _hook(use.hook, use.params, target, version, past, add, where=use.location)
+        for hook, stats in sorted(observed_hooks.items()):
+            _hook(hook, None, target, version, past, add, observed=stats)
 
-    for key in sorted(set(reg.setting_keys)):
-        _setting_reference(key, target, version, past, add, name)
+    for key, where in _static_keys(reg, target, past):
+        _setting_reference(key, target, version, past, add, where=where)
+    if seen is not None:
+        for (key, direction), stats in sorted(seen.keys.items()):
+            _setting_reference(
+                key, target, version, past, add, observed={**stats, "direction": direction}
+            )
 
     if m.capability and m.capability in target.superseded_in:
         since = target.superseded_in[m.capability]
@@ -460,6 +525,7 @@ def _customization(
                 target=tv,
             )
 
+    findings = collected.findings()
     codes = {f.code for f in findings}
     severities = {f.severity for f in findings}
     if Code.SUPERSEDED_BY_CORE in codes:
@@ -513,15 +579,19 @@ def _above(target: str, tested_up_to: str) -> bool:
 
 def _hook(
     hook: str,
-    params: Sequence[str],
-    location: str,
+    params: Sequence[str] | None,
     target: _TargetIndex,
     version: Version,
     past: History,
     add: Any,
+    *,
+    where: str | None = None,
+    observed: Mapping[str, Any] | None = None,
 ) -> None:
+    """Findings on one hook implementation: static (``params`` known, ``where`` =
+    file:line) or observed (the runtime called it; ``params`` None)."""
     tv = target.manifest.version
-    where = {"location": location} if location else {}
+    how = {"_where": where or "", "_observed": observed}
     point = target.hooks.get(hook)
     if point is None:
         last = past.hooks.get(hook)
@@ -544,10 +614,10 @@ def _hook(
             action,
             hook=hook,
             replacement=replacement,
-            **where,
+            **how,
         )
         return
-    extra = [p for p in params if p not in point.params]
+    extra = [p for p in params or () if p not in point.params]
     if extra:
         add(
             Code.HOOK_PARAM_REMOVED,
@@ -559,7 +629,7 @@ def _hook(
             params=list(params),
             spec_params=list(point.params),
             missing=extra,
-            **where,
+            **how,
         )
     if point.deprecated_in(version):
         add(
@@ -571,7 +641,7 @@ def _hook(
             deprecated=point.deprecated,
             removed=point.removed,
             replacement=point.replacement,
-            **where,
+            **how,
         )
     if point.stability == EXPERIMENTAL:
         add(
@@ -579,40 +649,175 @@ def _hook(
             f"implements {hook}, which is experimental in {tv}: its shape may change",
             f"pin 'requires' to the releases {hook} was tested with, and re-check each release",
             hook=hook,
-            **where,
+            **how,
         )
 
 
 def _setting_reference(
-    key: str, target: _TargetIndex, version: Version, past: History, add: Any, name: str
+    key: str,
+    target: _TargetIndex,
+    version: Version,
+    past: History,
+    add: Any,
+    *,
+    where: str | None = None,
+    observed: Mapping[str, Any] | None = None,
 ) -> None:
+    """Findings on one setting key the code refers to (static, ``where``) or read
+    or returned at run time (``observed``)."""
     definition = target.settings.get(key)
     tv = target.manifest.version
+    how = {"_where": where or "", "_observed": observed}
     if definition is None:
         if key not in past.settings:
             return  # not a product setting: the customization's own (tailor_register_settings)
         replacement = _replacement_of(key, target, past)
         add(
             Code.SETTING_REMOVED,
-            f"its code reads the setting {key}, which {tv} no longer defines"
+            f"its code uses the setting {key}, which {tv} no longer defines"
             + (f" (now {replacement})" if replacement else ""),
-            f"read {replacement} instead" if replacement else f"stop reading {key}",
+            f"use {replacement} instead" if replacement else f"stop using {key}",
             setting=key,
             replacement=replacement,
-            last_defined_in=past.settings[key][0],
+            last_defined_in=past.last_defined_in(key),
+            **how,
         )
     elif definition.deprecated_in(version):
         add(
             Code.SETTING_DEPRECATED,
-            f"its code reads {key}, deprecated since {definition.deprecated}"
+            f"its code uses {key}, deprecated since {definition.deprecated}"
             + (f"; use {definition.replacement}" if definition.replacement else ""),
-            f"read {definition.replacement} instead"
+            f"use {definition.replacement} instead"
             if definition.replacement
-            else f"stop reading {key}",
+            else f"stop using {key}",
             setting=key,
             deprecated=definition.deprecated,
             replacement=definition.replacement,
+            **how,
         )
+
+
+def _static_keys(reg: Registration, target: _TargetIndex, past: History) -> list[tuple[str, str]]:
+    """(key, "file:line (how)") for every key the package's code refers to; a prefix
+    stands for every key of the target or an earlier release under it. Keys of a
+    registration without references (published before the package analysis) have
+    no location."""
+    out: list[tuple[str, str]] = []
+    catalog = sorted(set(target.settings) | set(past.settings))
+    covered: set[str] = set()
+    for ref in sorted(reg.references, key=lambda r: (r.key, r.file, r.line)):
+        where = f"{ref.location} ({ref.how})"
+        if ref.is_prefix:
+            for key in catalog:
+                if ref.covers(key):
+                    out.append((key, f"{ref.location} (prefix {ref.key})"))
+        else:
+            out.append((ref.key, where))
+            covered.add(ref.key)
+    out.extend((key, "") for key in sorted(set(reg.setting_keys) - covered))
+    return out
+
+
+@dataclass
+class _Seen:
+    """What the runtime observed of one customization in the evaluated tenants."""
+
+    hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+
+def _merge_stats(into: dict[str, Any], count: int, last_seen: Any) -> None:
+    into["count"] = into.get("count", 0) + count
+    if last_seen is not None and (into.get("last_seen") is None or last_seen > into["last_seen"]):
+        into["last_seen"] = last_seen
+
+
+def _observed(observations: Iterable[Observation], in_scope: Collection[str]) -> dict[str, _Seen]:
+    out: dict[str, _Seen] = {}
+    for o in observations:
+        if o.tenant not in in_scope or not o.calls:
+            continue
+        seen = out.setdefault(o.customization, _Seen())
+        _merge_stats(seen.hooks.setdefault(o.hook, {}), o.calls, o.last_seen)
+        for k in o.keys:
+            _merge_stats(seen.keys.setdefault((k.key, k.direction), {}), k.count, k.last_seen)
+    return out
+
+
+class _Collector:
+    """Findings of one customization, merged by (code, hook or setting): one
+    finding per problem, naming every static location and the observed counts."""
+
+    def __init__(self, name: str, author: str) -> None:
+        self.name = name
+        self.author = author
+        self._order: list[tuple[Code, str]] = []
+        self._first: dict[tuple[Code, str], tuple[str, str, dict[str, Any]]] = {}
+        self._static: dict[tuple[Code, str], list[str]] = {}
+        self._observed: dict[tuple[Code, str], dict[str, Any]] = {}
+
+    def add(self, code: Code, message: str, action: str, **evidence: Any) -> None:
+        where = evidence.pop("_where", "")
+        observed = evidence.pop("_observed", None)
+        ident = (code, str(evidence.get("hook") or evidence.get("setting") or ""))
+        if ident not in self._first:
+            self._order.append(ident)
+            self._first[ident] = (message, action, evidence)
+        if observed is not None:
+            stats = self._observed.setdefault(ident, {})
+            _merge_stats(stats, observed.get("count", 0), observed.get("last_seen"))
+            if "direction" in observed:
+                stats.setdefault("directions", set()).add(observed["direction"])
+        else:
+            locations = self._static.setdefault(ident, [])
+            if where and where not in locations:
+                locations.append(where)
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for ident in self._order:
+            message, action, evidence = self._first[ident]
+            evidence = dict(evidence)
+            sources: list[str] = []
+            notes: list[str] = []
+            if ident in self._static:
+                sources.append(STATIC)
+                locations = self._static[ident]
+                if locations:
+                    evidence["static"] = list(locations)
+                    notes.append("static: " + "; ".join(locations))
+            if ident in self._observed:
+                sources.append(OBSERVED)
+                stats = self._observed[ident]
+                last = stats.get("last_seen")
+                shown = {
+                    "count": stats.get("count", 0),
+                    "last_seen": last.isoformat() if last is not None else None,
+                }
+                if "directions" in stats:
+                    shown["directions"] = sorted(stats["directions"])
+                evidence["observed"] = shown
+                notes.append(
+                    f"observed: {shown['count']} time(s)"
+                    + (f", last {shown['last_seen']}" if last is not None else "")
+                )
+            if self.author:
+                evidence["author"] = self.author
+            if notes:
+                message = f"{message} [{' | '.join(notes)}]"
+            out.append(
+                Finding(
+                    ident[0],
+                    CUSTOMIZATION,
+                    self.name,
+                    message,
+                    action,
+                    evidence,
+                    sources=tuple(sources),
+                    owner=self.author,
+                )
+            )
+        return out
 
 
 def _replacement_of(key: str, target: _TargetIndex, past: History) -> str | None:

@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
-from core.customizations import Registration
+from core.customizations import Observation, Registration
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.models import AuditEntry, Override, Release, SettingDefinitionRow, Tenant
+from core.observations import ObservationStore
 from core.readiness import (
     CUSTOMIZATION,
     CustomizationReadiness,
@@ -79,6 +80,8 @@ class ReadinessInput:
     tenants: tuple[TenantRow, ...]
     overrides: tuple[OverrideRow, ...]
     registry: RegistrySnapshot = field(default_factory=RegistrySnapshot)
+    #: what the runtime observed (every tenant; evaluation keeps the ones in scope)
+    observations: tuple[Observation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,8 @@ class ReadinessService:
         tenants: Sequence[str] | None = None,
         registry: RegistrySnapshot | None = None,
     ) -> ReadinessInput:
-        """Four statements (releases, definitions, tenants, overrides) plus the
-        provider's, whatever the fleet size."""
+        """Six statements (releases, definitions, tenants, overrides, observations
+        and their keys) plus the provider's, whatever the fleet size."""
         principal.can_read_product()
         parse_version(target, "target")
         wanted = _scope(principal, tenants)
@@ -161,6 +164,7 @@ class ReadinessService:
                     Tenant.slug.in_(wanted)
                 )
             override_rows = (await session.execute(override_query)).all()
+        observations = await ObservationStore(self._sessions).list()
         if registry is None:
             registry = await self.registrations()
         manifests = {
@@ -179,7 +183,22 @@ class ReadinessService:
                 if o.tenant_id in slugs
             ),
             registry=registry,
+            observations=tuple(observations),
         )
+
+    async def release_manifests(
+        self, principal: Principal, target: str
+    ) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
+        """The manifest of ``target`` (planned or released) and of every other
+        release: two statements."""
+        principal.can_read_product()
+        parse_version(target, "target")
+        async with self._sessions() as session:
+            manifests = await _manifests(session)
+        if target not in manifests:
+            known = ", ".join(sorted(manifests, key=Version)) or "none"
+            raise NotFoundError("release", target, f"known releases: {known}")
+        return manifests[target], tuple(m for v, m in manifests.items() if v != target)
 
     async def blockers_by_customization(
         self, registry: RegistrySnapshot | None = None
@@ -299,6 +318,25 @@ class ReadinessService:
             return UpgradeResult(tenant, current, target, bool(blockers), entry.id, blockers)
 
 
+async def _manifests(session: AsyncSession) -> dict[str, ReleaseManifest]:
+    releases = (
+        await session.execute(select(Release.id, Release.version, Release.status, Release.manifest))
+    ).all()
+    definitions: dict[int, list[dict]] = {r.id: [] for r in releases}
+    for release_id, definition in await session.execute(
+        select(SettingDefinitionRow.release_id, SettingDefinitionRow.definition).order_by(
+            SettingDefinitionRow.release_id, SettingDefinitionRow.key
+        )
+    ):
+        definitions[release_id].append(definition)
+    return {
+        r.version: stored_manifest(
+            r.manifest or {"version": r.version}, r.status, definitions[r.id]
+        )
+        for r in releases
+    }
+
+
 def evaluate_input(data: ReadinessInput) -> ReadinessReport:
     return evaluate(
         data.target,
@@ -307,6 +345,7 @@ def evaluate_input(data: ReadinessInput) -> ReadinessReport:
         data.registry.registrations,
         data.registry.installed,
         data.history,
+        data.observations,
     )
 
 

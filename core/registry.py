@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
-from core.customizations import CustomizationManifest, Health, HookUse, Registration
+from core.customizations import CustomizationManifest, Health, HookUse, KeyReference, Registration
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, utcnow
 
@@ -83,6 +83,8 @@ def hook_to_dict(h: HookUse) -> dict[str, Any]:
         "fingerprint": h.fingerprint,
         "returns_constant": h.returns_constant,
         "location": h.location,
+        "features": list(h.features),
+        "source": h.source,
     }
 
 
@@ -93,7 +95,17 @@ def hook_from_dict(d: Mapping[str, Any]) -> HookUse:
         fingerprint=d.get("fingerprint", ""),
         returns_constant=bool(d.get("returns_constant", False)),
         location=d.get("location", ""),
+        features=tuple(d.get("features", ())),
+        source=d.get("source", ""),
     )
+
+
+def reference_to_dict(r: KeyReference) -> dict[str, Any]:
+    return {"key": r.key, "file": r.file, "line": r.line, "how": r.how}
+
+
+def reference_from_dict(d: Mapping[str, Any]) -> KeyReference:
+    return KeyReference(d["key"], d.get("file", ""), int(d.get("line", 0)), d.get("how", ""))
 
 
 class RegistryService:
@@ -136,6 +148,7 @@ class RegistryService:
                 "manifest": manifest_to_dict(m),
                 "hooks": [hook_to_dict(h) for h in registration.hooks],
                 "setting_keys": list(registration.setting_keys),
+                "key_references": [reference_to_dict(r) for r in registration.references],
                 "published_at": utcnow(),
                 "published_by": principal.name,
             }
@@ -218,6 +231,7 @@ class RegistryService:
                             "manifest": manifest_to_dict(r.manifest),
                             "hooks": [hook_to_dict(h) for h in r.hooks],
                             "setting_keys": list(r.setting_keys),
+                            "key_references": [reference_to_dict(k) for k in r.references],
                             "published_at": now,
                             "published_by": principal.name,
                             "calls": 0,
@@ -477,6 +491,7 @@ def _registration(row: CustomizationRow, enabled_for: Sequence[str]) -> Registra
         manifest=manifest_from_dict(row.manifest),
         hooks=tuple(hook_from_dict(h) for h in row.hooks),
         setting_keys=tuple(row.setting_keys),
+        references=tuple(reference_from_dict(r) for r in row.key_references or ()),
         enabled_for=tuple(enabled_for),
         published_at=_aware(row.published_at),
         health=Health(

@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
 from core.definitions import SettingDefinition
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.extension_points import ExtensionPoint
-from core.models import AuditEntry, Release, SettingDefinitionRow
+from core.models import AuditEntry, Release, SettingDefinitionRow, Tenant
 
 T = TypeVar("T")
 
@@ -250,9 +250,16 @@ class ReleaseService:
         self._sessions = sessions
 
     async def register(
-        self, manifest: ReleaseManifest, principal: Principal, *, exist_ok: bool = False
+        self,
+        manifest: ReleaseManifest,
+        principal: Principal,
+        *,
+        exist_ok: bool = False,
+        replace: bool = False,
     ) -> ReleaseInfo:
-        """Store a release with its catalog in one transaction."""
+        """Store a release with its catalog in one transaction. ``replace``: a
+        planned release of that version is replaced (audited); a released one
+        never is."""
         principal.can_import_releases()
         manifest.check()
         async with self._sessions.begin() as session:
@@ -262,9 +269,88 @@ class ReleaseService:
             if existing is not None:
                 if exist_ok:
                     return _info(existing, len(manifest.settings))
-                raise AlreadyExistsError("release", manifest.version)
+                if not replace:
+                    raise AlreadyExistsError(
+                        "release",
+                        manifest.version,
+                        "pass --replace (GraphQL: replace: true) to replace a planned release",
+                    )
+                if existing.status != PLANNED or manifest.status != PLANNED:
+                    raise InvalidInputError(
+                        "version",
+                        f"{manifest.version} is a released release: only planned releases "
+                        "can be replaced",
+                    )
+                await session.execute(
+                    delete(SettingDefinitionRow).where(
+                        SettingDefinitionRow.release_id == existing.id
+                    )
+                )
+                header = {k: v for k, v in manifest.to_dict().items() if k != "settings"}
+                existing.manifest = header
+                await _insert_definitions(session, existing.id, manifest)
+                session.add(
+                    AuditEntry(
+                        actor=principal.name,
+                        action="release_replaced",
+                        key=f"release:{manifest.version}",
+                        new={"settings": len(manifest.settings)},
+                    )
+                )
+                return _info(existing, len(manifest.settings))
             release = await _insert(session, manifest)
             return _info(release, len(manifest.settings))
+
+    async def delete(self, version: str, principal: Principal) -> None:
+        """Delete a planned release while no tenant is on it (audited)."""
+        principal.can_import_releases()
+        async with self._sessions.begin() as session:
+            release = await _get(session, version)
+            if release.status != PLANNED:
+                raise InvalidInputError(
+                    "version", f"{version} is released: only planned releases can be deleted"
+                )
+            on_it = await session.scalar(
+                select(func.count()).select_from(Tenant).where(Tenant.release_id == release.id)
+            )
+            if on_it:
+                raise InvalidInputError(
+                    "version", f"{on_it} tenant(s) are on {version}; move them first"
+                )
+            await session.execute(
+                delete(SettingDefinitionRow).where(SettingDefinitionRow.release_id == release.id)
+            )
+            await session.delete(release)
+            session.add(
+                AuditEntry(
+                    actor=principal.name,
+                    action="release_deleted",
+                    key=f"release:{version}",
+                    old=PLANNED,
+                )
+            )
+
+    async def contradictions(self, manifest: ReleaseManifest, principal: Principal) -> list[str]:
+        """Warnings: where ``manifest`` and another planned release disagree (see
+        :func:`contradictions`). Two statements."""
+        principal.can_read_product()
+        async with self._sessions() as session:
+            releases = (
+                await session.execute(
+                    select(Release.id, Release.version, Release.status, Release.manifest)
+                )
+            ).all()
+            definitions: dict[int, list[dict[str, Any]]] = {r.id: [] for r in releases}
+            for release_id, definition in await session.execute(
+                select(SettingDefinitionRow.release_id, SettingDefinitionRow.definition)
+            ):
+                definitions[release_id].append(definition)
+        others = [
+            stored_manifest(r.manifest or {"version": r.version}, r.status, definitions[r.id])
+            for r in releases
+            if r.version != manifest.version
+        ]
+        return contradictions(manifest, others)
 
     async def promote(self, version: str, principal: Principal) -> bool:
         """Mark a planned release as released (the running code has reached it).
@@ -356,15 +442,59 @@ async def _insert(session: AsyncSession, manifest: ReleaseManifest) -> Release:
     release = Release(version=manifest.version, status=manifest.status, manifest=header)
     session.add(release)
     await session.flush()
+    await _insert_definitions(session, release.id, manifest)
+    return release
+
+
+async def _insert_definitions(
+    session: AsyncSession, release_id: int, manifest: ReleaseManifest
+) -> None:
     if manifest.settings:
         await session.execute(
             insert(SettingDefinitionRow),
             [
-                {"release_id": release.id, "key": d.key, "definition": d.to_dict()}
+                {"release_id": release_id, "key": d.key, "definition": d.to_dict()}
                 for d in manifest.settings
             ],
         )
-    return release
+
+
+def _defines(m: ReleaseManifest) -> set[str]:
+    """Keys ``m`` really defines (not listed as removed at or below it)."""
+    out = set()
+    for d in m.settings:
+        try:
+            gone = d.removed is not None and Version(d.removed) <= m.parsed
+        except InvalidVersion:
+            gone = False
+        if not gone:
+            out.add(d.key)
+    return out
+
+
+def contradictions(manifest: ReleaseManifest, others: Iterable[ReleaseManifest]) -> list[str]:
+    """Where ``manifest`` and a later or earlier **planned** release disagree: a
+    setting one release drops (defined by the release before it, gone from it,
+    not renamed) that a later planned release still defines."""
+    releases = sorted([*others, manifest], key=lambda m: m.parsed)
+    defined = {m.version: _defines(m) for m in releases}
+    warnings = []
+    for i, m in enumerate(releases):
+        if i == 0:
+            continue
+        previous = releases[i - 1]
+        renamed = {old for old, _new in m.renamed}
+        dropped = defined[previous.version] - defined[m.version] - renamed
+        for later in releases[i + 1 :]:
+            if later.status != PLANNED or manifest.version not in (m.version, later.version):
+                continue
+            for key in sorted(dropped & defined[later.version]):
+                warnings.append(
+                    f"{m.version} drops {key} (defined in {previous.version}), but planned "
+                    f"{later.version} still defines it: drop it there too, or keep it in "
+                    f"{m.version}"
+                )
+    return warnings
 
 
 def _info(release: Release, setting_count: int) -> ReleaseInfo:

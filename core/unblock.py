@@ -11,20 +11,24 @@ Definitions (precise, because a release manager acts on them):
 - Fixing group ``G`` **unblocks** a tenant when ``G`` is the only group left in
   its blocker set: ``unblocks_alone`` counts the tenants whose whole blocker set is
   ``{G}``; ``blocks`` counts every tenant whose blocker set contains ``G``.
-- The **plan** orders the groups greedily: at each step, pick the group that
-  unblocks the most tenants given the groups already fixed (a tenant is unblocked
-  once its blocker set is contained in the fixed groups); ties go to the group that
-  blocks more tenants, then to the name. ``unblocks_in_order`` is the number of
-  tenants that step newly unblocks and ``cumulative_unblocked`` the running total,
-  so the plan reads "fix these N things, in this order, to unblock M tenants".
+- The **plan** optimizes "fewest fixes to unblock the most tenants", greedily
+  over bundles (the fixes one still-blocked tenant needs): each round takes the
+  bundle with the most tenants unblocked per fix, ties to the one that partially
+  unblocks more tenants, then to the names; its fixes become steps, most-shared
+  first. So a fix shared by three tenants that each need one other shared fix
+  (2 fixes, 3 tenants) ranks before single-tenant fixes (1 fix, 1 tenant).
+  ``unblocks_in_order`` is the number of tenants that step newly unblocks and
+  ``cumulative_unblocked`` the running total, so the plan reads "fix these N
+  things, in this order, to unblock M tenants".
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
+from itertools import combinations
 from typing import Any
 
 BlockerKey = tuple[str, str]
@@ -63,7 +67,15 @@ def unblock_plan(
     blockers: Mapping[str, frozenset[BlockerKey]],
     codes: Mapping[BlockerKey, set[str]] | None = None,
 ) -> list[UnblockStep]:
-    """``blockers`` maps each tenant to its blocker set (empty when not blocked)."""
+    """``blockers`` maps each tenant to its blocker set (empty when not blocked).
+
+    Objective: the fewest fixes to unblock the most tenants. Greedy over
+    **bundles**: a bundle is the set of fixes one still-blocked tenant needs (its
+    remaining blocker set). At each round, pick the bundle with the most tenants
+    unblocked per fix (tenants whose remaining set it covers, divided by its
+    size); ties go to the bundle that partially unblocks more tenants (tenants
+    it reduces without unblocking them), then to the bundle's sorted groups. Its
+    fixes become steps, most-shared first (then by name)."""
     codes = codes or {}
     blocked_by: dict[BlockerKey, list[str]] = {}
     for tenant, keys in blockers.items():
@@ -71,56 +83,85 @@ def unblock_plan(
             blocked_by.setdefault(key, []).append(tenant)
     alone = Counter(next(iter(keys)) for keys in blockers.values() if len(keys) == 1)
 
-    remaining: dict[str, set[BlockerKey]] = {t: set(k) for t, k in blockers.items() if k}
-    #: tenants still blocked whose remaining groups include k (fixing k never
-    #: changes another group's holders: a tenant keeps its other groups)
-    holders: dict[BlockerKey, set[str]] = {k: set(ts) for k, ts in blocked_by.items()}
-    # newly[k]: tenants whose only remaining group is k (fixing k unblocks them now)
-    newly: Counter[BlockerKey] = Counter(
-        next(iter(keys)) for keys in remaining.values() if len(keys) == 1
-    )
+    remaining: dict[str, frozenset[BlockerKey]] = {t: k for t, k in blockers.items() if k}
+    holding: dict[BlockerKey, set[str]] = {k: set(ts) for k, ts in blocked_by.items()}
+    # tenants by their remaining blocker set (the candidate bundles): distinct sets
+    # are few in a fleet, and a round changes only the ranks of bundles sharing a
+    # group with the sets it changed
+    count: Counter[frozenset[BlockerKey]] = Counter(remaining.values())
+    with_group: dict[BlockerKey, set[frozenset[BlockerKey]]] = {}
+    for bundle in count:
+        for key in bundle:
+            with_group.setdefault(key, set()).add(bundle)
+    rank: dict[frozenset[BlockerKey], tuple[Fraction, int, tuple[BlockerKey, ...]]] = {}
 
-    def priority(k: BlockerKey) -> tuple[int, int, int, BlockerKey]:
-        return (-newly[k], -len(holders[k]), -len(blocked_by[k]), k)
+    def rerank(bundle: frozenset[BlockerKey]) -> None:
+        covered = _covered(bundle, count)
+        touched = len(set().union(*(holding[k] for k in bundle)))
+        rank[bundle] = (-Fraction(covered, len(bundle)), covered - touched, tuple(sorted(bundle)))
 
-    heap = [priority(k) for k in blocked_by]
-    heapq.heapify(heap)
-    done: set[BlockerKey] = set()
+    for bundle in count:
+        rerank(bundle)
     steps: list[UnblockStep] = []
     total = 0
-    while heap:
-        entry = heapq.heappop(heap)
-        best = entry[3]
-        if best in done:
-            continue
-        if entry != priority(best):  # stale: its counts changed since it was pushed
-            heapq.heappush(heap, priority(best))
-            continue
-        done.add(best)
-        unblocked = newly[best]
-        total += unblocked
-        touched: set[BlockerKey] = set()
-        for tenant in holders[best]:
-            keys = remaining[tenant]
-            keys.discard(best)
-            if len(keys) == 1:
-                last = next(iter(keys))
-                newly[last] += 1
-                touched.add(last)
-            elif not keys:
-                del remaining[tenant]
-        for k in touched - done:
-            heapq.heappush(heap, priority(k))
-        steps.append(
-            UnblockStep(
-                rank=len(steps) + 1,
-                subject_kind=best[0],
-                subject=best[1],
-                codes=tuple(sorted(codes.get(best, ()))),
-                blocked_tenants=tuple(sorted(blocked_by[best])),
-                unblocks_alone=alone[best],
-                unblocks_in_order=unblocked,
-                cumulative_unblocked=total,
+    while rank:
+        best = min(rank, key=rank.__getitem__)
+        holders = {k: len(holding[k]) for k in best}
+        changed: dict[str, frozenset[BlockerKey]] = {}
+        for fix in sorted(best, key=lambda k: (-holders[k], k)):
+            unblocked = 0
+            for tenant in holding[fix]:
+                changed.setdefault(tenant, remaining[tenant])
+                keys = remaining[tenant] - {fix}
+                if keys:
+                    remaining[tenant] = keys
+                else:
+                    del remaining[tenant]
+                    unblocked += 1
+                    for other in blockers[tenant]:
+                        if other != fix:
+                            holding[other].discard(tenant)
+            holding[fix] = set()
+            total += unblocked
+            steps.append(
+                UnblockStep(
+                    rank=len(steps) + 1,
+                    subject_kind=fix[0],
+                    subject=fix[1],
+                    codes=tuple(sorted(codes.get(fix, ()))),
+                    blocked_tenants=tuple(sorted(blocked_by[fix])),
+                    unblocks_alone=alone[fix],
+                    unblocks_in_order=unblocked,
+                    cumulative_unblocked=total,
+                )
             )
-        )
+        affected: set[BlockerKey] = set()
+        for tenant, old in changed.items():
+            affected |= old
+            count[old] -= 1
+            if not count[old]:
+                del count[old]
+                rank.pop(old, None)
+                for key in old:
+                    with_group[key].discard(old)
+            new = remaining.get(tenant)
+            if new is not None:
+                if new not in count:
+                    for key in new:
+                        with_group.setdefault(key, set()).add(new)
+                count[new] += 1
+        for bundle in {b for key in affected for b in with_group.get(key, ())}:
+            rerank(bundle)
     return steps
+
+
+def _covered(bundle: frozenset[BlockerKey], by_set: Mapping[frozenset[BlockerKey], int]) -> int:
+    """Tenants whose remaining blocker set is inside ``bundle``."""
+    if len(bundle) <= 8:  # enumerate the bundle's subsets
+        items = sorted(bundle)
+        return sum(
+            by_set.get(frozenset(c), 0)
+            for r in range(1, len(items) + 1)
+            for c in combinations(items, r)
+        )
+    return sum(n for s, n in by_set.items() if s <= bundle)

@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import textwrap
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -171,14 +172,39 @@ def setting_keys_in_source(source: str) -> list[str]:
 
 
 def introspect(modules: Iterable[ModuleType]) -> tuple[list[HookUse], list[str]]:
-    """The hook uses and referenced setting keys of a customization's modules."""
+    """The hook uses and referenced setting keys of a customization's modules.
+
+    When a module comes from a package directory on disk, the whole package's
+    source is analyzed too (:func:`plugins.evidence.analyze_package`, no further
+    import): its hooks carry file:line locations and similarity features, and
+    keys built from constants, f-strings, sibling modules and prefixes count."""
+    from plugins.evidence import analyze_package
+
     uses: list[HookUse] = []
     keys: set[str] = set()
     for module in modules:
-        uses.extend(hook_use(attr, fn) for attr, fn in hook_functions(module))
+        found = [hook_use(attr, fn) for attr, fn in hook_functions(module)]
         try:
             source = inspect.getsource(module)
         except (OSError, TypeError):
-            continue
-        keys.update(setting_keys_in_source(source))
+            source = None
+        if source is not None:
+            keys.update(setting_keys_in_source(source))
+        package = _package_dir(module)
+        if package is not None:
+            evidence = analyze_package(package)
+            keys.update(evidence.keys)
+            static = {u.hook: u for u in evidence.hook_uses}
+            # the imported module is the truth for which hooks exist; the source
+            # analysis adds where they are and their structure
+            found = [static.get(u.hook, u) for u in found]
+        uses.extend(found)
     return sorted(uses, key=lambda u: u.hook), sorted(keys)
+
+
+def _package_dir(module: ModuleType) -> Path | None:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    directory = Path(file).parent
+    return directory if (directory / "customization.toml").is_file() else None

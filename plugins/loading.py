@@ -89,11 +89,15 @@ class Loaded:
     def registration(self) -> Registration:
         if self.manifest is None or self.refused:
             raise ValueError(f"{self.name} was refused; it has no registration")
+        from plugins.evidence import analyze_package
+
         return Registration(
             manifest=self.manifest,
             hooks=self.hooks,
             setting_keys=self.setting_keys,
             package=self.package,
+            # static evidence: read (never imported) from every module, with file:line
+            references=analyze_package(self.source.path).references,
         )
 
 

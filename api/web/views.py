@@ -374,7 +374,9 @@ class Console:
                     if use.hook not in c.hooks:
                         continue
                     directory = directories.get(name)
-                    source = hook_source(directory, use.location) if directory else None
+                    source = use.source or (
+                        hook_source(directory, use.location) if directory else None
+                    )
                     sides.setdefault(i, []).append(
                         {"customization": name, "location": use.location, "source": source}
                     )

@@ -117,7 +117,10 @@ def _loaded_from(source: Source, answer: dict[str, Any]) -> Loaded:
             if manifest
             else None
         ),
-        hooks=tuple(HookUse(**{**h, "params": tuple(h["params"])}) for h in answer["hooks"]),
+        hooks=tuple(
+            HookUse(**{**h, "params": tuple(h["params"]), "features": tuple(h["features"])})
+            for h in answer["hooks"]
+        ),
         setting_keys=tuple(answer["setting_keys"]),
         problems=[Problem(*p) for p in answer["problems"]],
         warnings=list(answer["warnings"]),

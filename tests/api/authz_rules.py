@@ -190,6 +190,13 @@ MUTATION_RULES: dict[str, Rule] = {
         DENY,
         DENY,
     ),
+    "deleteRelease": rule(
+        """mutation { deleteRelease(version: "9.9") { __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        DENY,
+        DENY,
+    ),
     "upgradeTenant": rule(
         """mutation($tenant: String!) { upgradeTenant(tenant: $tenant, target: "2.0") {
              __typename ... on Error { code } } }""",

@@ -334,5 +334,5 @@ async def test_foldback_shows_near_duplicate_code_side_by_side(api, services):
     duplicates = [s for s in sections if "NEAR_DUPLICATE_CODE" in s]
     assert duplicates, "the demo has near-duplicate customizations"
     sources = re.findall(r'<pre class="source">(.*?)</pre>', duplicates[0], re.S)
-    assert len(sources) >= 2 and all(s.lstrip().startswith("def ") for s in sources)
+    assert len(sources) >= 2 and all(re.search(r"^def \w+\(", s, re.M) for s in sources)
     assert sources[0] != sources[1]  # two implementations, not one shown twice

@@ -16,7 +16,7 @@ query($target: String!, $tenants: [String!]) {
       target targetStatus
       counts { ready readyWithWarnings blocked total }
       tenants { tenant currentRelease status blockers warnings customizations
-        findings { code severity subjectKind subject message action evidence } }
+        findings { code severity subjectKind subject message action evidence sources owner } }
       unblockPlan { rank subjectKind subject codes blocks blockedTenants unblocksAlone
         unblocksInOrder cumulativeUnblocked }
     }
@@ -81,6 +81,8 @@ async def test_readiness_every_field(planned_api):
             "value": False,
             "replacement": "tax.rounding.mode",
         },
+        "sources": ["static"],
+        "owner": "",
     }
     (step,) = data["unblockPlan"]
     assert step["blockedTenants"] == ["other"] and step["unblocksAlone"] == 1
@@ -158,3 +160,61 @@ async def test_release_diff(planned_api):
     renamed = next(c for c in diff["changes"] if c["name"] == "security.sso.metadata_url")
     assert renamed["change"] == "renamed" and renamed["breaking"]
     assert "order-approval-routing" in diff["supersedesAdded"]
+
+
+REPLACE = """
+mutation($m: String!) {
+  importRelease(manifest: $m, replace: true) {
+    __typename
+    ... on ReleaseImported { release { version settingCount } warnings }
+    ... on Release { version settingCount }
+    ... on Error { code message }
+  }
+}
+"""
+
+DELETE = """
+mutation($v: String!) {
+  deleteRelease(version: $v) { __typename ... on ReleaseDeleted { version }
+    ... on Error { code message } }
+}
+"""
+
+
+async def test_replace_warn_and_delete_a_planned_release(planned_api):
+    """3.0 is planned: a planned 2.1 that drops a setting 3.0 still defines is
+    imported with a warning, replaced, and deleted; a released one is refused."""
+    from core.bootstrap import product_manifest
+    from tests.release_history import points_for
+
+    api = planned_api
+    manifest = product_manifest("2.0", points_for)
+    text = dumps(manifest).replace('version = "2.0"', 'version = "2.1"')
+    first = (await api.gql(IMPORT, {"m": text}))["data"]["importRelease"]
+    assert first["__typename"] == "Release"  # same catalog as 3.0: no contradiction
+    dropped = "ui.navigation.compact"
+    smaller = type(manifest)(
+        **{
+            **manifest.__dict__,
+            "version": "2.1",
+            "settings": tuple(d for d in manifest.settings if d.key != dropped),
+        }
+    )
+    replaced = (await api.gql(REPLACE, {"m": dumps(smaller)}))["data"]["importRelease"]
+    assert replaced["__typename"] == "ReleaseImported", replaced
+    assert replaced["release"] == {"version": "2.1", "settingCount": len(manifest.settings) - 1}
+    assert replaced["warnings"] == [
+        f"2.1 drops {dropped} (defined in 2.0), but planned 3.0 still defines it: drop it "
+        "there too, or keep it in 2.1"
+    ]
+    released = dumps(manifest)
+    refused = (await api.gql(REPLACE, {"m": released}))["data"]["importRelease"]
+    assert refused["code"] == "INVALID_INPUT"
+    assert "only planned releases can be replaced" in refused["message"]
+    assert (await api.gql(DELETE, {"v": "2.0"}))["data"]["deleteRelease"]["code"] == (
+        "INVALID_INPUT"
+    )
+    gone = (await api.gql(DELETE, {"v": "2.1"}))["data"]["deleteRelease"]
+    assert gone == {"__typename": "ReleaseDeleted", "version": "2.1"}
+    denied = await api.gql(DELETE, {"v": "3.0"}, token="consultant")
+    assert denied["data"]["deleteRelease"]["code"] == "PERMISSION_DENIED"

@@ -26,7 +26,8 @@ def invoke(*args):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def test_export_writes_the_running_manifest(tmp_path):
+def test_export_writes_the_running_manifest(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAILOR_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = invoke("release", "export", "--version", "2.0")
     assert result.exit_code == 0
     manifest = loads(result.stdout)
@@ -36,6 +37,7 @@ def test_export_writes_the_running_manifest(tmp_path):
     assert json.loads(out.read_text())["version"] == "2.0"
     bad = invoke("release", "export", "--version", "9.9")
     assert bad.exit_code == 2 and "1.0, 1.5, 2.0" in bad.stderr
+    assert "tailor db upgrade" in bad.stderr  # the database is empty: says how to fix
 
 
 def test_import_then_list_and_duplicate(demo, tmp_path):
@@ -95,3 +97,45 @@ def test_demo_seed_fleet(demo):
     assert "fleet: 5 tenants" in result.stdout
     data = json.loads(invoke("readiness", "--target", "3.0", "--format", "json").stdout)
     assert len(data["tenants"]) == 12
+
+
+def test_planned_release_replace_export_delete_and_contradictions(demo, tmp_path):
+    """Replace a planned release, export it from the database, warn when planned
+    releases contradict each other, delete it while no tenant is on it."""
+    text = invoke("release", "export", "--version", "2.0").stdout
+    path = tmp_path / "r.toml"
+    path.write_text(text.replace('version = "2.0"', 'version = "2.1"'))
+    assert invoke("release", "import", str(path)).exit_code == 0
+    # 2.1 drops a setting that the planned 3.0 still defines
+    manifest = loads(path.read_text())
+    dropped = "ui.navigation.compact"
+    assert dropped in {d.key for d in manifest.settings}
+    smaller = type(manifest)(
+        **{**manifest.__dict__, "settings": tuple(d for d in manifest.settings if d.key != dropped)}
+    )
+    from core.manifest_io import dumps
+
+    path.write_text(dumps(smaller, "toml"))
+    again = invoke("release", "import", str(path))
+    assert again.exit_code == 2 and "--replace" in again.stderr
+    replaced = invoke("release", "import", str(path), "--replace")
+    assert replaced.exit_code == 0, replaced.stderr
+    assert "replaced planned release 2.1" in replaced.stdout
+    assert (
+        f"warning: 2.1 drops {dropped} (defined in 2.0), but planned 3.0 still defines it"
+        in replaced.stderr
+    )
+    exported = invoke("release", "export", "--version", "2.1")
+    assert exported.exit_code == 0, exported.stderr
+    back = loads(exported.stdout)
+    assert back.status == "planned" and dropped not in {d.key for d in back.settings}
+    # released releases are never replaced nor deleted
+    current = tmp_path / "current.toml"
+    current.write_text(text)
+    refused = invoke("release", "import", str(current), "--replace")
+    assert refused.exit_code == 2 and "only planned releases can be replaced" in refused.stderr
+    assert invoke("release", "delete", "2.0").exit_code == 2
+    deleted = invoke("release", "delete", "2.1")
+    assert deleted.exit_code == 0, deleted.stderr
+    listed = invoke("release", "list").stdout
+    assert "2.1" not in listed and "3.0" in listed

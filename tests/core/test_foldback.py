@@ -144,3 +144,45 @@ def test_limit_keeps_the_best():
     report = analyze([], overrides, DEFAULTS, limit=1)
     assert [c.setting_key for c in report.candidates] == ["ui.page_size"]
     assert report.counts == {"CHANGE_DEFAULT": 2}
+
+
+def test_settings_live_customizations_read_or_return_are_not_retire_candidates():
+    """Static keys, static prefixes and observed keys of enabled customizations keep
+    a setting off the retire list; a disabled customization's use does not."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from core.customizations import KeyReference, Observation, ObservedKey
+
+    defaults = {
+        "billing.invoice.due_days": 30,
+        "billing.invoice.auto_send": True,
+        "ui.theme.mode": "light",
+        "ui.table.page_size": 25,
+        "hr.leave.annual_days": 25,
+    }
+    static = replace(reg("static", ["t1"]), setting_keys=("billing.invoice.due_days",))
+    prefix = replace(
+        reg("prefix", ["t2"]), references=(KeyReference("ui.theme.", "hooks.py", 3, "prefix"),)
+    )
+    disabled = replace(reg("disabled", ["t3"], enabled=[]), setting_keys=("hr.leave.annual_days",))
+    seen = datetime(2026, 11, 1, tzinfo=UTC)
+    observed = Observation(
+        "runtime",
+        "t4",
+        "tailor_resolve_settings",
+        3,
+        0,
+        0,
+        (0,) * 13,
+        None,
+        None,
+        seen,
+        seen,
+        (ObservedKey("ui.table.page_size", "read", 3, seen),),
+    )
+    report = analyze(
+        [static, prefix, disabled, reg("runtime", ["t4"])], [], defaults, observations=[observed]
+    )
+    retired = [r.subject for r in report.retire if r.kind == "SETTING_NEVER_OVERRIDDEN"]
+    assert retired == ["billing.invoice.auto_send", "hr.leave.annual_days"]

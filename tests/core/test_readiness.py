@@ -369,3 +369,113 @@ def test_supersedes_is_cumulative_across_releases():
     # a later release's supersedes does not reach back to an earlier target
     found, _ = codes(run(V20, [reg(capability="order-approval-routing")]))
     assert Code.SUPERSEDED_BY_CORE not in found
+
+
+def test_tenant_and_environment_overrides_of_one_key_both_invalid_sort_without_crash():
+    """Regression: a tenant-wide override (environment None in the evidence) and an
+    environment override of the same key, both invalid in the target, made the
+    findings sort compare None with str (TypeError)."""
+    overrides = [
+        OverrideRow("t1", "production", "tax.rounding.per_line", True),
+        OverrideRow("t1", "", "tax.rounding.per_line", False),
+    ]
+    report = run(V30, overrides=overrides)
+    (tenant,) = report.tenants
+    assert tenant.status is TenantStatus.BLOCKED
+    assert [(f.code, f.evidence["environment"]) for f in tenant.findings] == [
+        (Code.OVERRIDE_INVALID, None),
+        (Code.OVERRIDE_INVALID, "production"),
+    ]
+
+
+def test_unblock_plan_fewest_fixes_for_the_most_tenants():
+    """A fix shared by three tenants that each also need one other shared fix
+    (2 fixes unblock 3 tenants) ranks before single-tenant fixes (1 fix, 1
+    tenant); equal ratios go to partial unblocking, then to the name."""
+    x, y = ("customization", "x-shared"), ("customization", "y-shared")
+    s1, s2 = ("setting", "a.single"), ("setting", "b.single")
+    plan = unblock_plan(
+        {
+            "t1": frozenset({x, y}),
+            "t2": frozenset({x, y}),
+            "t3": frozenset({x, y}),
+            "t4": frozenset({s2}),
+            "t5": frozenset({s1}),
+        }
+    )
+    assert [(s.subject, s.unblocks_in_order, s.cumulative_unblocked) for s in plan] == [
+        ("x-shared", 0, 0),
+        ("y-shared", 3, 3),
+        ("a.single", 1, 4),
+        ("b.single", 1, 5),
+    ]
+
+
+def _naive_plan(blockers):
+    """The objective computed from scratch every round (reference for the
+    incremental implementation)."""
+    from fractions import Fraction
+
+    remaining = {t: set(k) for t, k in blockers.items() if k}
+    order = []
+    while remaining:
+        sets = [frozenset(k) for k in remaining.values()]
+
+        def rank(bundle, sets=sets):
+            covered = sum(1 for s in sets if s <= bundle)
+            touched = sum(1 for s in sets if s & bundle)
+            return (-Fraction(covered, len(bundle)), covered - touched, tuple(sorted(bundle)))
+
+        best = min(set(sets), key=rank)
+        holders = {k: sum(1 for s in sets if k in s) for k in best}
+        for fix in sorted(best, key=lambda k: (-holders[k], k)):
+            order.append(fix)
+            for t in list(remaining):
+                remaining[t].discard(fix)
+                if not remaining[t]:
+                    del remaining[t]
+    return order
+
+
+def test_unblock_plan_matches_the_objective_recomputed_every_round():
+    import random
+
+    rng = random.Random(7)
+    groups = [("customization", f"c{i}") for i in range(12)] + [
+        ("setting", f"s.k{i}") for i in range(6)
+    ]
+    for _ in range(200):
+        blockers = {
+            f"t{i}": frozenset(rng.sample(groups, rng.choice([0, 1, 1, 2, 2, 3, 4])))
+            for i in range(rng.randint(1, 25))
+        }
+        plan = unblock_plan(blockers)
+        assert [(s.subject_kind, s.subject) for s in plan] == _naive_plan(blockers)
+        blocked = sum(1 for k in blockers.values() if k)
+        assert (plan[-1].cumulative_unblocked if plan else 0) == blocked
+
+
+def test_last_defined_in_names_the_last_release_that_really_defined_the_setting():
+    """A later manifest that still lists a definition marked removed (at or below
+    its own version) does not count as defining it."""
+    import dataclasses
+
+    key = "tax.rounding.per_line"
+    definition = next(d for d in V20.settings if d.key == key)
+    stale = dataclasses.replace(
+        V30,
+        version="2.5",
+        status="released",
+        settings=(*V30.settings, dataclasses.replace(definition, removed="2.5")),
+    )
+    target = dataclasses.replace(V30, version="3.1")
+    report = evaluate(
+        target,
+        [TenantRow("t1", "2.0")],
+        [],
+        [reg(setting_keys=(key,))],
+        None,
+        (V10, V15, V20, stale, V30),
+    )
+    (f,) = [f for f in report.customizations[0].findings if f.code is Code.SETTING_REMOVED]
+    assert f.evidence["last_defined_in"] == "2.0"

@@ -45,8 +45,9 @@ async def _statements(services, n: int) -> int:
 async def test_statement_count_does_not_grow_with_the_fleet(planned):
     few = await _statements(planned, 3)
     many = await _statements(planned, 50)
-    # releases, definitions, tenants, overrides + the registry's rows and enabled states
-    assert few == many == 6
+    # releases, definitions, tenants, overrides, observations and their keys + the
+    # registry's rows and enabled states
+    assert few == many == 8
 
 
 async def test_unknown_target_lists_known_releases(planned):
@@ -188,3 +189,25 @@ async def test_a_scoped_readiness_names_no_other_tenant(planned, tenant):
     full = await planned.readiness.readiness(ADMIN, "3.0")
     (shared_report,) = [c for c in full.customizations if c.name == "shared-branding"]
     assert shared_report.enabled_for == tuple(sorted((tenant, "rival")))
+
+
+async def test_two_ordinary_writes_of_one_key_invalid_in_the_target_do_not_crash(planned):
+    """Regression (issue 10): a consultant's tenant-wide override plus an
+    environment override of a key the target drops crashed the findings sort,
+    and with it fleet readiness, fold-back and upgradeTenant."""
+    services = planned
+    await services.tenants.create(ADMIN, "acme", "Acme", "2.0")
+    consultant = Principal(Role.CONSULTANT, "consultant", frozenset({"acme"}))
+    await services.settings.set(consultant, "acme", "tax.rounding.per_line", True)
+    await services.settings.set(
+        consultant, "acme", "tax.rounding.per_line", False, environment="production"
+    )
+    report = await services.readiness.readiness(ADMIN, "3.0")
+    (tenant,) = report.tenants
+    assert [(f.code, f.evidence["environment"]) for f in tenant.findings] == [
+        (Code.OVERRIDE_INVALID, None),
+        (Code.OVERRIDE_INVALID, "production"),
+    ]
+    assert (await services.foldback.candidates(ADMIN)) is not None
+    with pytest.raises(InvalidInputError, match="planned release"):
+        await services.readiness.upgrade(ADMIN, "acme", "3.0")

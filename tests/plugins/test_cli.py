@@ -101,6 +101,9 @@ def test_doctor_reports_registered_but_missing_and_version_mismatch(cli, tmp_pat
     assert "published dark-mode 1.0.0: tailor_resolve_settings(); enabled for acme" in (
         published.stdout
     )
+    # what Tailor detected, with file:line inside the package
+    assert "  hook tailor_resolve_settings()  hooks.py:" in published.stdout
+    assert "  key ui.theme.mode  hooks.py:" in published.stdout
     monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", "")
     missing = cli("doctor")
     assert missing.exit_code == 1

@@ -104,4 +104,21 @@ def test_setting_keys_are_dotted_product_like_literals(write_customization):
     # removed settings are kept: readiness needs them
     assert loaded.setting_keys == ("billing.invoice.reminder_days", "ui.theme.mode")
     [use] = loaded.hooks
-    assert use.location.endswith(".hooks:tailor_resolve_settings")
+    # the file and line inside the package, not a private import name
+    source = (path / "hooks.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if "def tailor_resolve_settings" in text)
+    assert use.location == f"hooks.py:{line}"
+
+
+def test_loading_records_keys_built_across_the_package_and_similarity_features():
+    """A package whose keys live in a sibling module and in f-strings: the loader's
+    introspection adds the source analysis of the whole package."""
+    from tests.corpus.score import CORPUS
+
+    hooks, loaded = hooks_of(CORPUS / "c03_sibling")
+    assert "reporting.csv.delimiter" in loaded.setting_keys  # keys.py, imported by name
+    use = hooks["tailor_resolve_settings"]
+    assert use.location == "hooks.py:9"
+    assert use.features and "def tailor_resolve_settings(values):" in use.source
+    _, fstring = hooks_of(CORPUS / "c01_fstring")
+    assert "security.sso.metadata_url" in fstring.setting_keys

@@ -1,0 +1,794 @@
+"""Static evidence from a customization package, read as source and never imported.
+
+Consultant code is untrusted: the server must be able to analyze it without
+running a line of it. :func:`analyze_package` parses every ``.py`` file of the
+package (``ast``) and finds:
+
+- the **hooks**: functions, and methods of classes, decorated with a
+  ``pluggy.HookimplMarker("tailor")`` marker (however it is imported, aliased or
+  kept in a sibling module), with ``specname``, the parameter names pluggy passes
+  (``self``/``cls`` and parameters with defaults are not hook arguments), and
+  the file and line inside the package;
+- the **setting keys** the code refers to, with file and line: string literals
+  and dict keys, module constants (also imported from sibling modules, ``from
+  .keys import X`` or ``from . import keys; keys.X``), f-strings and
+  concatenations whose parts are constants, ``str.format`` / ``%`` / ``join`` of
+  constants, and **prefixes** (``key.startswith("security.sso.")``, or an
+  f-string or concatenation whose constant head ends with a dot).
+
+A module constant counts where it is defined, and only when some module uses
+its name (a constant kept "for the notes" is not a reference). Which strings are
+setting keys is decided against a catalog of known keys when given, else by the
+product's categories.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.customizations import HookUse, KeyReference, Registration
+from core.definitions import KEY_PATTERN
+from plugins.introspection import PRODUCT_CATEGORIES, fingerprint_node, returns_constant
+from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest
+from plugins.similarity import hook_features
+
+PROJECT = "tailor"
+#: at most this many files and bytes per file are read (a package is small)
+MAX_FILES = 500
+MAX_FILE_BYTES = 1_000_000
+#: rounds of constant propagation between modules (imports of imports)
+ROUNDS = 6
+#: longer computed strings are not setting keys (and constant folding of
+#: untrusted code must not build huge strings)
+MAX_VALUE = 512
+#: a width or precision in a format string could allocate without bound
+_FORMAT_WIDTH = re.compile(r"\{[^}]*:[^}]*[\d*]")
+_PERCENT_WIDTH = re.compile(r"%[-+ #0]*[\d*.]")
+
+
+@dataclass(frozen=True)
+class HookDefinition:
+    """A hook implementation found in the source, with its AST (for fingerprints)."""
+
+    use: HookUse
+    file: str
+    line: int
+    #: "function" or "Class.method"
+    qualname: str
+    node: ast.FunctionDef | ast.AsyncFunctionDef = field(compare=False, repr=False)
+    module: str = ""
+
+
+@dataclass(frozen=True)
+class PackageEvidence:
+    hooks: tuple[HookDefinition, ...]
+    references: tuple[KeyReference, ...]
+    #: files that could not be parsed: (file, message)
+    problems: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def hook_uses(self) -> tuple[HookUse, ...]:
+        return tuple(h.use for h in self.hooks)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Full keys referenced (prefixes excluded), sorted, once each."""
+        return tuple(sorted({r.key for r in self.references if not r.is_prefix}))
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return tuple(sorted({r.key for r in self.references if r.is_prefix}))
+
+
+# -- values the analysis can know about a name ----------------------------------
+
+
+class _Module:
+    """A reference to one of the package's modules (``from . import keys``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Module) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("module", self.name))
+
+
+class _Namespace:
+    """A class's constant attributes (``self.KEY``, ``cls.KEY``, ``Rules.KEY``)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = values
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Namespace) and other.values == self.values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.values)))
+
+
+PLUGGY = "<pluggy>"
+MARKER_CLASS = "<HookimplMarker>"
+MARKER = "<tailor marker>"
+_SENTINELS = (PLUGGY, MARKER_CLASS, MARKER)
+
+Value = str | tuple | _Module
+
+
+@dataclass
+class _Source:
+    file: str  # relative path, "/" separated
+    module: str  # dotted name inside the package; "" for the package's __init__
+    is_package: bool
+    tree: ast.Module
+    env: dict[str, object] = field(default_factory=dict)
+    #: name -> (module, function) of the package's functions visible here
+    funcs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: names imported from outside the package -> their dotted origin
+    externals: dict[str, str] = field(default_factory=dict)
+    #: this module's top-level functions
+    defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        """The dotted package relative imports start from."""
+        if self.is_package:
+            return self.module
+        return self.module.rpartition(".")[0]
+
+
+def _is_string(value: object) -> bool:
+    return isinstance(value, str) and value not in _SENTINELS
+
+
+def _module_name(relative: Path) -> tuple[str, bool]:
+    parts = list(relative.with_suffix("").parts)
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts), False
+
+
+def _read_sources(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
+    sources: list[_Source] = []
+    problems: list[tuple[str, str]] = []
+    base = root.resolve()
+    files = sorted(
+        p
+        for p in root.rglob("*.py")
+        if p.is_file()
+        and not p.is_symlink()  # never read outside the package
+        and p.resolve().is_relative_to(base)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    for path in files[:MAX_FILES]:
+        relative = path.relative_to(root)
+        name = relative.as_posix()
+        try:
+            data = path.read_bytes()[:MAX_FILE_BYTES]
+            tree = ast.parse(data, filename=name)
+        except RecursionError:
+            problems.append((name, "too deeply nested to analyze"))
+            continue
+        except (SyntaxError, ValueError, OSError) as exc:
+            line = getattr(exc, "lineno", None)
+            problems.append((f"{name}:{line}" if line else name, str(exc).split(" (")[0]))
+            continue
+        module, is_package = _module_name(relative)
+        sources.append(_Source(name, module, is_package, tree))
+    return sources, problems
+
+
+# -- expression evaluation (constants only) --------------------------------------
+
+
+class _Evaluator:
+    def __init__(self, modules: dict[str, _Source], package_name: str) -> None:
+        self.modules = modules
+        self.package_name = package_name
+
+    def value(self, node: ast.AST | None, env: dict[str, object]) -> object:
+        value = self._value(node, env)
+        if isinstance(value, str) and len(value) > MAX_VALUE:
+            return None
+        return value
+
+    def _value(self, node: ast.AST | None, env: dict[str, object]) -> object:
+        """The constant value of ``node`` (str, tuple of values, a module or a
+        marker sentinel), or None when it is not a constant."""
+        if node is None:
+            return None
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                return None
+            return node.value if isinstance(node.value, str | int | float) else None
+        if isinstance(node, ast.Name):
+            return env.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.value(node.value, env)
+            if isinstance(base, _Module):
+                source = self.modules.get(base.name)
+                if source is not None:
+                    return source.env.get(node.attr)
+                return self.modules_child(base.name, node.attr)
+            if isinstance(base, _Namespace):
+                return base.values.get(node.attr)
+            if base == PLUGGY and node.attr == "HookimplMarker":
+                return MARKER_CLASS
+            return None
+        if isinstance(node, ast.Tuple | ast.List):
+            items = tuple(self.value(e, env) for e in node.elts)
+            return items if all(i is not None for i in items) else None
+        if isinstance(node, ast.JoinedStr):
+            return self._fstring(node, env)
+        if isinstance(node, ast.BinOp):
+            left, right = self.value(node.left, env), self.value(node.right, env)
+            if isinstance(node.op, ast.Add) and _is_string(left) and _is_string(right):
+                return left + right  # type: ignore[operator]
+            if (
+                isinstance(node.op, ast.Mod)
+                and _is_string(left)
+                and right is not None
+                and not _PERCENT_WIDTH.search(left)  # type: ignore[arg-type]
+            ):
+                try:
+                    return left % right  # type: ignore[operator]
+                except (TypeError, ValueError):
+                    return None
+            return None
+        if isinstance(node, ast.Subscript):
+            base = self.value(node.value, env)
+            index = self.value(node.slice, env)
+            if (
+                isinstance(base, tuple)
+                and isinstance(index, int)
+                and -len(base) <= index < len(base)
+            ):
+                return base[index]
+            return None
+        if isinstance(node, ast.Call):
+            return self._call(node, env)
+        return None
+
+    def modules_child(self, package: str, attr: str) -> object:
+        child = f"{package}.{attr}" if package else attr
+        return _Module(child) if child in self.modules else None
+
+    def _fstring(self, node: ast.JoinedStr, env: dict[str, object]) -> str | None:
+        out = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                out.append(str(part.value))
+                continue
+            if not isinstance(part, ast.FormattedValue) or part.format_spec is not None:
+                return None
+            value = self.value(part.value, env)
+            if not _is_string(value) and not isinstance(value, int | float):
+                return None
+            out.append(str(value))
+        return "".join(out)
+
+    def _call(self, node: ast.Call, env: dict[str, object]) -> object:
+        func = self.value(node.func, env) if not isinstance(node.func, ast.Attribute) else None
+        if func == MARKER_CLASS:
+            project = self.value(node.args[0], env) if node.args else None
+            if project is None:
+                for kw in node.keywords:
+                    if kw.arg == "project_name":
+                        project = self.value(kw.value, env)
+            return MARKER if project == PROJECT else None
+        if isinstance(node.func, ast.Attribute):
+            attr = node.func.attr
+            if attr == "HookimplMarker":
+                base = self.value(node.func.value, env)
+                if base == PLUGGY:
+                    project = self.value(node.args[0], env) if node.args else None
+                    return MARKER if project == PROJECT else None
+                return None
+            base = self.value(node.func.value, env)
+            if not _is_string(base):
+                return None
+            if attr == "format" and not _FORMAT_WIDTH.search(base):  # type: ignore[arg-type]
+                args = [self.value(a, env) for a in node.args]
+                kwargs = {kw.arg: self.value(kw.value, env) for kw in node.keywords if kw.arg}
+                if any(a is None for a in args) or any(v is None for v in kwargs.values()):
+                    return None
+                try:
+                    return base.format(*args, **kwargs)  # type: ignore[union-attr]
+                except (IndexError, KeyError, ValueError, AttributeError):
+                    return None
+            if attr == "join" and len(node.args) == 1:
+                items = self.value(node.args[0], env)
+                if isinstance(items, tuple) and all(_is_string(i) for i in items):
+                    return base.join(items)  # type: ignore[union-attr]
+            if attr in ("lower", "strip") and not node.args:
+                return getattr(base, attr)()
+        return None
+
+    def head(self, node: ast.AST, env: dict[str, object]) -> str | None:
+        """The constant leading part of an f-string or concatenation whose tail is
+        not constant (``f"notifications.email.{name}"``)."""
+        if isinstance(node, ast.JoinedStr):
+            out = []
+            for part in node.values:
+                if isinstance(part, ast.Constant):
+                    out.append(str(part.value))
+                    continue
+                value = (
+                    self.value(part.value, env) if isinstance(part, ast.FormattedValue) else None
+                )
+                if not _is_string(value):
+                    break
+                out.append(str(value))
+            return "".join(out) or None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left = self.value(node.left, env)
+            if _is_string(left):
+                return left  # type: ignore[return-value]
+            return self.head(node.left, env)
+        return None
+
+
+# -- imports and module constants ---------------------------------------------------
+
+
+def _resolve_from(source: _Source, node: ast.ImportFrom, package_name: str) -> str | None:
+    """The dotted module (inside the package) an ``ImportFrom`` names, or None when
+    it imports from outside the package."""
+    if node.level:
+        base = source.package.split(".") if source.package else []
+        up = node.level - 1
+        if up > len(base):
+            return None
+        base = base[: len(base) - up] if up else base
+        target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+        return target
+    if node.module and (node.module == package_name or node.module.startswith(package_name + ".")):
+        return node.module[len(package_name) + 1 :]
+    return None
+
+
+def _bind(source: _Source, modules: dict[str, _Source], package_name: str) -> bool:
+    """One pass of name binding over ``source``'s top level; True when anything changed."""
+    env = source.env
+    before = (dict(env), dict(source.funcs))
+    evaluator = _Evaluator(modules, package_name)
+    for stmt in source.tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            source.defs[stmt.name] = stmt
+            source.funcs[stmt.name] = (source.module, stmt.name)
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if not alias.name.startswith(package_name + "."):
+                    source.externals[alias.asname or alias.name.split(".")[0]] = (
+                        alias.name if alias.asname else alias.name.split(".")[0]
+                    )
+                if alias.name == "pluggy":
+                    env[alias.asname or "pluggy"] = PLUGGY
+                elif alias.name.startswith(package_name + "."):
+                    inner = alias.name[len(package_name) + 1 :]
+                    if alias.asname and inner in modules:
+                        env[alias.asname] = _Module(inner)
+        elif isinstance(stmt, ast.ImportFrom):
+            if stmt.module == "pluggy" and not stmt.level:
+                for alias in stmt.names:
+                    if alias.name == "HookimplMarker":
+                        env[alias.asname or alias.name] = MARKER_CLASS
+                continue
+            target = _resolve_from(source, stmt, package_name)
+            if target is None:
+                for alias in stmt.names:
+                    origin_name = f"{'.' * stmt.level}{stmt.module or ''}.{alias.name}"
+                    source.externals[alias.asname or alias.name] = origin_name
+                continue
+            origin = modules.get(target)
+            for alias in stmt.names:
+                name = alias.asname or alias.name
+                child = f"{target}.{alias.name}" if target else alias.name
+                if child in modules:
+                    env[name] = _Module(child)
+                elif origin is not None and alias.name in origin.env:
+                    env[name] = origin.env[alias.name]
+                elif origin is not None and alias.name in origin.funcs:
+                    source.funcs[name] = origin.funcs[alias.name]
+        elif isinstance(stmt, ast.ClassDef):
+            env[stmt.name] = _class_namespace(stmt, env, evaluator)[0]
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            value = evaluator.value(stmt.value, env)
+            for target_node in targets:
+                if isinstance(target_node, ast.Name):
+                    if value is None:
+                        env.pop(target_node.id, None)
+                    else:
+                        env[target_node.id] = value
+    return (env, source.funcs) != before
+
+
+def _class_namespace(
+    klass: ast.ClassDef, env: dict[str, object], evaluator: _Evaluator
+) -> tuple[_Namespace, dict[str, object]]:
+    """The class's constant attributes, and the environment of its body (class
+    names first, then the module's)."""
+    scope = dict(env)
+    values: dict[str, object] = {}
+    for stmt in klass.body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            value = evaluator.value(stmt.value, scope)
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    if value is None:
+                        scope.pop(target.id, None)
+                        values.pop(target.id, None)
+                    else:
+                        scope[target.id] = values[target.id] = value
+    return _Namespace(values), scope
+
+
+# -- references -------------------------------------------------------------------
+
+
+def _flatten(value: object) -> Iterator[str]:
+    if _is_string(value):
+        yield value  # type: ignore[misc]
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _flatten(item)
+
+
+class _KeyFilter:
+    def __init__(self, known: Collection[str], categories: Collection[str]) -> None:
+        self.known = frozenset(known)
+        self.categories = frozenset(categories)
+
+    def key(self, text: str) -> bool:
+        if not KEY_PATTERN.match(text):
+            return False
+        if self.known:
+            return text in self.known
+        return text.split(".", 1)[0] in self.categories
+
+    def prefix(self, text: str) -> bool:
+        """A prefix of at least two segments ("security.sso.") that covers keys."""
+        if not text.endswith(".") or text.count(".") < 2 or not KEY_PATTERN.match(text[:-1]):
+            return False
+        if self.known:
+            return any(k.startswith(text) for k in self.known)
+        return text.split(".", 1)[0] in self.categories
+
+
+def _used_names(sources: Iterable[_Source]) -> set[str]:
+    used: set[str] = set()
+    for source in sources:
+        for node in ast.walk(source.tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                used.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                used.add(node.attr)
+            elif isinstance(node, ast.alias) and node.name != "*":
+                used.add(node.name)
+        for stmt in source.tree.body:  # names listed in __all__ are exported
+            if (
+                isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets)
+                and isinstance(stmt.value, ast.List | ast.Tuple)
+            ):
+                used.update(
+                    e.value for e in stmt.value.elts if isinstance(e, ast.Constant) and e.value
+                )
+    return used
+
+
+def _references(
+    source: _Source,
+    evaluator: _Evaluator,
+    keys: _KeyFilter,
+    used: set[str],
+) -> list[KeyReference]:
+    out: list[KeyReference] = []
+    env = source.env
+    skipped: set[int] = set()  # ids of nodes inside unused module or class constants
+    constant_of: dict[int, str] = {}  # id of a constant's value -> its name
+    #: the environment of nodes inside classes: class bodies see class names,
+    #: methods see ``self``/``cls`` as the class's namespace
+    env_of: dict[int, dict[str, object]] = {}
+
+    def constants(body: list[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+                if names and len(names) == len(targets):
+                    if not any(n in used for n in names):
+                        skipped.update(id(n) for n in ast.walk(stmt.value))
+                    else:
+                        constant_of[id(stmt.value)] = names[0]
+
+    def classes(body: list[ast.stmt], outer: dict[str, object]) -> None:
+        for stmt in body:
+            if not isinstance(stmt, ast.ClassDef):
+                continue
+            namespace, scope = _class_namespace(stmt, outer, evaluator)
+            constants(stmt.body)
+            for member in stmt.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                    inner = {**outer, "self": namespace, "cls": namespace, stmt.name: namespace}
+                    for node in ast.walk(member):
+                        env_of[id(node)] = inner
+                elif isinstance(member, ast.ClassDef):
+                    classes([member], scope)
+                else:
+                    for node in ast.walk(member):
+                        env_of[id(node)] = scope
+
+    constants(source.tree.body)
+    classes(source.tree.body, env)
+
+    parents: dict[int, ast.AST] = {}
+    for node in ast.walk(source.tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+
+    def add(key: str, node: ast.AST, how: str) -> None:
+        out.append(KeyReference(key, source.file, getattr(node, "lineno", 0), how))
+
+    def how_of(node: ast.AST) -> str:
+        if id(node) in constant_of:
+            return f"constant {constant_of[id(node)]}"
+        parent = parents.get(id(node))
+        if isinstance(parent, ast.Dict) and any(k is node for k in parent.keys):
+            return "dict key"
+        if isinstance(node, ast.JoinedStr):
+            return "f-string"
+        if isinstance(node, ast.BinOp):
+            return "concatenation" if isinstance(node.op, ast.Add) else "format"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            return node.func.attr  # format, join
+        return "literal"
+
+    for node in ast.walk(source.tree):
+        if id(node) in skipped:
+            continue
+        here = env_of.get(id(node), env)
+        # a prefix tested with startswith
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "startswith"
+            and node.args
+        ):
+            for text in _flatten(evaluator.value(node.args[0], here)):
+                if keys.prefix(text):
+                    add(text, node, "prefix")
+        if isinstance(node, ast.Name | ast.Attribute):
+            continue  # a constant counts where it is defined
+        if isinstance(node, ast.Constant | ast.JoinedStr | ast.BinOp | ast.Call | ast.Subscript):
+            if isinstance(node, ast.Subscript):
+                continue  # KEYS[0]: the tuple's elements count where the tuple is
+            value = evaluator.value(node, here)
+            if _is_string(value):
+                if keys.key(value):  # type: ignore[arg-type]
+                    add(value, node, how_of(node))  # type: ignore[arg-type]
+            elif value is None and isinstance(node, ast.JoinedStr | ast.BinOp):
+                head = evaluator.head(node, here)
+                if head and keys.prefix(head):
+                    add(head, node, "prefix")
+    return out
+
+
+# -- hooks --------------------------------------------------------------------------
+
+
+def _hook_options(
+    decorator: ast.expr, env: dict[str, object], evaluator: _Evaluator
+) -> dict[str, object] | None:
+    """The marker's options when ``decorator`` is the tailor hookimpl marker."""
+    if isinstance(decorator, ast.Call):
+        if evaluator.value(decorator.func, env) != MARKER:
+            return None
+        return {kw.arg: evaluator.value(kw.value, env) for kw in decorator.keywords if kw.arg}
+    return {} if evaluator.value(decorator, env) == MARKER else None
+
+
+def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> tuple[str, ...]:
+    """The argument names pluggy passes: positional ones without a default (pluggy
+    treats defaulted ones as optional extras), not ``self``/``cls`` of a method."""
+    args = [*node.args.posonlyargs, *node.args.args]
+    if (
+        method
+        and args
+        and not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
+    ):
+        args = args[1:]
+    required = len(args) - len(node.args.defaults)
+    return tuple(a.arg for a in args[:required])
+
+
+def _helper_resolver(
+    modules: dict[str, _Source],
+) -> Callable[[ast.Call, object], tuple[ast.FunctionDef | ast.AsyncFunctionDef, object] | None]:
+    """Finds the package function (or method of the same class) a call runs, for
+    inlining; the context is (module source, enclosing class or None)."""
+
+    def function_of(module: str, name: str) -> tuple[ast.FunctionDef, object] | None:
+        origin = modules.get(module)
+        if origin is None or name not in origin.defs:
+            return None
+        return origin.defs[name], (origin, None)  # type: ignore[return-value]
+
+    def resolve(call: ast.Call, context: object) -> tuple[ast.FunctionDef, object] | None:
+        source, klass = context  # type: ignore[misc]
+        func = call.func
+        if isinstance(func, ast.Name) and func.id in source.funcs:
+            return function_of(*source.funcs[func.id])
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            if func.value.id in ("self", "cls") and klass is not None:
+                for stmt in klass.body:
+                    if (
+                        isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
+                        and stmt.name == func.attr
+                    ):
+                        return stmt, (source, klass)  # type: ignore[return-value]
+                return None
+            base = source.env.get(func.value.id)
+            if isinstance(base, _Module) and base.name in modules:
+                target = modules[base.name]
+                if func.attr in target.funcs:
+                    return function_of(*target.funcs[func.attr])
+        return None
+
+    return resolve
+
+
+def _name_label(name: ast.Name, context: object) -> str | None:
+    """How a name reads in a similarity feature: CONST for a module constant,
+    its origin for a name imported from outside the package, else None."""
+    source = context[0]  # type: ignore[index]
+    if name.id in source.externals:
+        return "ext." + source.externals[name.id]
+    value = source.env.get(name.id)
+    if value is not None and not isinstance(value, _Module | _Namespace):
+        return "CONST" if value not in _SENTINELS else None
+    return None
+
+
+def _hooks(
+    source: _Source, evaluator: _Evaluator, modules: dict[str, _Source]
+) -> list[HookDefinition]:
+    found: list[HookDefinition] = []
+    resolve = _helper_resolver(modules)
+
+    def visit(body: list[ast.stmt], owner: str | None, klass: ast.ClassDef | None = None) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.ClassDef):
+                visit(stmt.body, f"{owner}.{stmt.name}" if owner else stmt.name, stmt)
+            elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                for decorator in stmt.decorator_list:
+                    options = _hook_options(decorator, source.env, evaluator)
+                    if options is None:
+                        continue
+                    specname = options.get("specname")
+                    hook = specname if _is_string(specname) else stmt.name
+                    qualname = f"{owner}.{stmt.name}" if owner else stmt.name
+                    location = f"{source.file}:{stmt.lineno}"
+                    fingerprint_source = ast.parse(ast.unparse(stmt)).body[0]
+                    features, code = hook_features(stmt, (source, klass), resolve, _name_label)
+                    found.append(
+                        HookDefinition(
+                            use=HookUse(
+                                hook=hook,  # type: ignore[arg-type]
+                                params=_params(stmt, owner is not None),
+                                fingerprint=fingerprint_node(fingerprint_source),
+                                returns_constant=returns_constant(stmt),  # type: ignore[arg-type]
+                                location=location,
+                                features=features,
+                                source=code,
+                            ),
+                            file=source.file,
+                            line=stmt.lineno,
+                            qualname=qualname,
+                            node=stmt,
+                            module=source.module,
+                        )
+                    )
+                    break
+
+    visit(source.tree.body, None)
+    return found
+
+
+# -- entry point ----------------------------------------------------------------------
+
+
+def analyze_package(
+    root: Path,
+    known_keys: Collection[str] = (),
+    categories: Collection[str] = PRODUCT_CATEGORIES,
+) -> PackageEvidence:
+    """The static evidence of the package at ``root`` (a directory; a single
+    ``.py`` file is analyzed alone). ``known_keys``: the catalog of every release
+    (strings count as setting keys only when they are in it); empty = decide by
+    ``categories``. Nothing is imported or executed."""
+    root = Path(root)
+    if root.is_file():
+        sources, problems = _read_sources_file(root)
+        package_name = root.stem
+    else:
+        sources, problems = _read_sources(root)
+        package_name = root.name
+    modules = {s.module: s for s in sources}
+    deep: set[str] = set()  # files too deeply nested for the analysis: skipped
+    for _ in range(ROUNDS):
+        changed = False
+        for source in sources:
+            try:
+                changed |= _bind(source, modules, package_name)
+            except RecursionError:
+                deep.add(source.file)
+        if not changed:
+            break
+    evaluator = _Evaluator(modules, package_name)
+    key_filter = _KeyFilter(known_keys, categories)
+    used = _used_names(sources)
+    hooks: list[HookDefinition] = []
+    references: set[KeyReference] = set()
+    for source in sources:
+        try:
+            hooks.extend(_hooks(source, evaluator, modules))
+            references.update(_references(source, evaluator, key_filter, used))
+        except RecursionError:
+            deep.add(source.file)
+    problems.extend((file, "too deeply nested to analyze") for file in sorted(deep))
+    return PackageEvidence(
+        hooks=tuple(sorted(hooks, key=lambda h: (h.use.hook, h.file, h.line))),
+        references=tuple(sorted(references, key=lambda r: (r.key, r.file, r.line, r.how))),
+        problems=tuple(problems),
+    )
+
+
+def _read_sources_file(path: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
+    try:
+        tree = ast.parse(path.read_bytes()[:MAX_FILE_BYTES], filename=path.name)
+    except (SyntaxError, ValueError, OSError) as exc:
+        return [], [(path.name, str(exc))]
+    return [_Source(path.name, path.stem, False, tree)], []
+
+
+@dataclass(frozen=True)
+class StaticPackage:
+    """A package read without importing it: its manifest problems, or the
+    registration readiness can evaluate (hooks and key references from source)."""
+
+    registration: Registration | None
+    evidence: PackageEvidence
+    problems: tuple[Problem, ...] = ()
+
+
+def read_package(root: Path, known_keys: Collection[str] = ()) -> StaticPackage:
+    """``customization.toml`` plus :func:`analyze_package`: a registration enabled
+    for every tenant its manifest lists (readiness then evaluates it as deployed)."""
+    root = Path(root)
+    parsed, problems = parse_manifest(root / MANIFEST_FILE)
+    evidence = analyze_package(root, known_keys)
+    problems = [*problems, *(Problem(f"{root / f}", "-", m) for f, m in evidence.problems)]
+    if parsed is None:
+        return StaticPackage(None, evidence, tuple(problems))
+    registration = Registration(
+        manifest=parsed.manifest,
+        hooks=evidence.hook_uses,
+        setting_keys=evidence.keys,
+        enabled_for=parsed.manifest.tenants,
+        package=root.name,
+        references=evidence.references,
+    )
+    return StaticPackage(registration, evidence, tuple(problems))

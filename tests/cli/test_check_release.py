@@ -1,0 +1,87 @@
+"""``tailor customization check PATH --release V`` through the real CLI: the fleet's
+readiness rules for one package, what Tailor detected, exit 0 / 1 / 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from tests.corpus.score import CORPUS
+
+RELEASE_3_0 = str(Path(__file__).parents[2] / "core" / "releases_data" / "3.0.toml")
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAILOR_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args))
+
+    assert invoke("db", "upgrade").exit_code == 0
+    imported = invoke("release", "import", RELEASE_3_0)
+    assert imported.exit_code == 0, imported.output
+    return invoke
+
+
+def test_a_hook_the_planned_release_removes_blocks_with_file_and_line(cli):
+    result = cli("customization", "check", str(CORPUS / "c08_class"), "--release", "3.0")
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert "corpus-class 1.0.0 against 3.0: incompatible (stability level D)" in out
+    assert "hook tailor_resolve_setting(key, value)  hooks.py:13 AuditTrail" in out
+    assert f"{CORPUS / 'c08_class' / 'hooks.py'}:13: blocker: HOOK_REMOVED:" in out
+    assert "hooks.py:18: warning: HOOK_DEPRECATED:" in out
+
+
+@pytest.mark.parametrize(
+    ("package", "exit_code", "printed"),
+    [
+        ("c01_fstring", 1, "key security.sso.metadata_url  hooks.py:10 (f-string)"),
+        ("c03_sibling", 1, "key reporting.csv.delimiter  keys.py:3 (constant DELIMITER)"),
+        ("c07_prefix", 1, "prefix security.sso.  hooks.py:8 (prefix)"),
+        ("c09_init", 1, "__init__.py:9: blocker: HOOK_PARAM_REMOVED"),
+        ("c13_requires", 1, "customization.toml: blocker: REQUIRES_EXCLUDES_TARGET"),
+        ("c10_subpackage", 0, "impl/rules.py:11: warning: EXPERIMENTAL_HOOK"),
+        ("c12_traps", 0, "key ui.theme.mode  hooks.py:34 (literal)"),
+        ("c16_clean", 0, "hook tailor_resolve_settings(tenant, environment, values)  hooks.py:9"),
+    ],
+)
+def test_every_rule_against_a_planned_release(cli, package, exit_code, printed):
+    result = cli("customization", "check", str(CORPUS / package), "--release", "3.0")
+    assert result.exit_code == exit_code, result.output
+    assert printed in result.stdout
+
+
+def test_traps_detect_no_false_hook_or_key(cli):
+    result = cli("customization", "check", str(CORPUS / "c12_traps"), "--release", "3.0")
+    assert result.exit_code == 0, result.output
+    hooks = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("  hook ")]
+    assert hooks == ["tailor_register_settings()", "tailor_resolve_settings(values)"]
+    assert "orders.numbering.prefix" not in result.stdout  # an unused constant
+    assert "ok corpus-traps 1.0.0" in result.stderr
+
+
+def test_unknown_release_and_broken_package_exit_2(cli, tmp_path):
+    unknown = cli("customization", "check", str(CORPUS / "c16_clean"), "--release", "9.9")
+    assert unknown.exit_code == 2
+    assert "release '9.9' not found; known releases: 1.0, 1.5, 2.0, 3.0" in unknown.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "customization.toml").write_text(
+        'name = "broken"\nversion = "1.0"\ntenants = ["t"]\nrequires = ">=2"\n'
+    )
+    (broken / "hooks.py").write_text("def oops(:\n")
+    result = cli("customization", "check", str(broken), "--release", "3.0")
+    assert result.exit_code == 2
+    assert "hooks.py:1" in result.stdout and "invalid syntax" in result.stdout
+
+
+def test_the_running_release_is_the_default(cli):
+    result = cli("customization", "check", str(CORPUS / "c16_clean"))
+    assert result.exit_code == 0, result.output
+    assert "corpus-clean 1.0.0 against 2.0: compatible (stability level A)" in result.stdout

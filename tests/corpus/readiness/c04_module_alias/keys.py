@@ -1,0 +1,2 @@
+EXPIRY = "security.password.expiry_days"
+MIN_LENGTH = "security.password.min_length"

@@ -1,0 +1,220 @@
+"""Score readiness and fold-back on the corpus against the answers written by
+hand (``tests/corpus/readiness/expected.toml``, ``tests/corpus/foldback/expected.toml``):
+precision and recall of readiness findings and of near-duplicate pairs.
+
+    python -m tests.corpus.score
+
+Readiness: a finding is identified by (customization or "tenant:<slug>", code, hook or
+setting key); its evidence kinds (static / observed) are scored separately.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.bootstrap import product_manifest
+from core.customizations import Observation, ObservedKey, Registration
+from core.readiness import (
+    CUSTOMIZATION,
+    Finding,
+    OverrideRow,
+    ReadinessReport,
+    TenantRow,
+    evaluate,
+)
+from core.releases import ReleaseManifest
+from core.releases_data import bundled_manifests
+from plugins.evidence import read_package
+from tests.release_history import points_for
+
+CORPUS = Path(__file__).parent / "readiness"
+SEEN_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+Ident = tuple[str, str, str]
+
+
+def history() -> tuple[ReleaseManifest, ...]:
+    return (
+        *(product_manifest(v, points_for) for v in ("1.0", "1.5", "2.0")),
+        next(m for m in bundled_manifests() if m.version == "3.0"),
+    )
+
+
+def expected() -> dict[str, Any]:
+    return tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
+
+
+def corpus_registrations(known_keys: frozenset[str]) -> list[Registration]:
+    out = []
+    for directory in sorted(p for p in CORPUS.iterdir() if p.is_dir()):
+        package = read_package(directory, known_keys)
+        assert package.registration is not None, package.problems
+        out.append(package.registration)
+    return out
+
+
+def corpus_observations(rows: list[list[Any]]) -> list[Observation]:
+    grouped: dict[tuple[str, str, str], list[ObservedKey]] = {}
+    calls: dict[tuple[str, str, str], int] = {}
+    for customization, tenant, hook, key, direction, count in rows:
+        ident = (customization, tenant, hook)
+        grouped.setdefault(ident, [])
+        calls[ident] = max(calls.get(ident, 0), count)
+        if key:
+            grouped[ident].append(ObservedKey(key, direction, count, SEEN_AT))
+    return [
+        Observation(
+            customization=c,
+            tenant=t,
+            hook=h,
+            calls=calls[(c, t, h)],
+            failures=0,
+            changed=0,
+            latency_buckets=(0,) * 13,
+            last_error=None,
+            last_error_at=None,
+            first_seen=SEEN_AT,
+            last_seen=SEEN_AT,
+            keys=tuple(keys),
+        )
+        for (c, t, h), keys in grouped.items()
+    ]
+
+
+def run_corpus() -> tuple[ReadinessReport, dict[str, Any], list[Registration]]:
+    spec = expected()
+    manifests = history()
+    target = next(m for m in manifests if m.version == spec["target"])
+    known = frozenset(d.key for m in manifests for d in m.settings)
+    registrations = corpus_registrations(known)
+    tenants = sorted({t for r in registrations for t in r.manifest.tenants})
+    report = evaluate(
+        target,
+        [TenantRow(t, "2.0") for t in tenants],
+        [OverrideRow(*row) for row in spec["overrides"]],
+        registrations,
+        None,
+        manifests,
+        corpus_observations(spec["observations"]),
+    )
+    return report, spec, registrations
+
+
+def detail(f: Finding) -> str:
+    if f.subject_kind == CUSTOMIZATION:
+        return str(f.evidence.get("hook") or f.evidence.get("setting") or "")
+    return f"{f.subject}@{f.evidence.get('environment') or ''}"
+
+
+def found_findings(report: ReadinessReport) -> dict[Ident, Finding]:
+    out: dict[Ident, Finding] = {}
+    for c in report.customizations:
+        for f in c.findings:
+            out[(c.name, f.code.value, detail(f))] = f
+    for t in report.tenants:
+        for f in t.findings:
+            if f.subject_kind != CUSTOMIZATION:
+                out[(f"tenant:{t.tenant}", f.code.value, detail(f))] = f
+    return out
+
+
+@dataclass(frozen=True)
+class Score:
+    true_positives: int
+    false_positives: tuple[Ident, ...]
+    false_negatives: tuple[Ident, ...]
+    wrong_kinds: tuple[tuple[Ident, tuple[str, ...], tuple[str, ...]], ...]
+
+    @property
+    def precision(self) -> float:
+        found = self.true_positives + len(self.false_positives)
+        return self.true_positives / found if found else 1.0
+
+    @property
+    def recall(self) -> float:
+        wanted = self.true_positives + len(self.false_negatives)
+        return self.true_positives / wanted if wanted else 1.0
+
+
+def score() -> Score:
+    report, spec, _ = run_corpus()
+    found = found_findings(report)
+    wanted = {(c, code, d): tuple(kinds) for c, code, d, kinds in spec["findings"]}
+    hits = set(found) & set(wanted)
+    wrong = tuple(
+        (i, wanted[i], found[i].sources) for i in sorted(hits) if found[i].sources != wanted[i]
+    )
+    return Score(
+        true_positives=len(hits),
+        false_positives=tuple(sorted(set(found) - set(wanted))),
+        false_negatives=tuple(sorted(set(wanted) - set(found))),
+        wrong_kinds=wrong,
+    )
+
+
+def main() -> None:
+    s = score()
+    print(f"readiness findings: precision {s.precision:.3f}, recall {s.recall:.3f} ", end="")
+    print(f"({s.true_positives} right, {len(s.false_positives)} false, ", end="")
+    print(f"{len(s.false_negatives)} missed, {len(s.wrong_kinds)} with wrong evidence kinds)")
+    for ident in s.false_positives:
+        print("  false positive:", *ident)
+    for ident in s.false_negatives:
+        print("  missed:", *ident)
+    for ident, want, got in s.wrong_kinds:
+        print("  evidence kinds:", *ident, "expected", want, "got", got)
+
+
+# -- fold-back: near-duplicate pairs -------------------------------------------------
+
+FOLDBACK = Path(__file__).parent / "foldback"
+
+
+def foldback_registrations() -> list[Registration]:
+    out = []
+    for directory in sorted(p for p in FOLDBACK.iterdir() if p.is_dir()):
+        package = read_package(directory)
+        assert package.registration is not None, package.problems
+        out.append(package.registration)
+    return out
+
+
+def score_pairs() -> tuple[float, float, set[tuple[str, str]], set[tuple[str, str]]]:
+    """(precision, recall, false pairs, missed pairs) of the near-duplicate groups
+    fold-back reports, as unordered pairs of customization names."""
+    from itertools import combinations
+
+    from core.foldback import EvidenceKind, analyze
+
+    spec = tomllib.loads((FOLDBACK / "expected.toml").read_text(encoding="utf-8"))
+    wanted = {tuple(sorted(p)) for family in spec["copy_families"] for p in combinations(family, 2)}
+    report = analyze(foldback_registrations(), [], {})
+    found = {
+        tuple(sorted(p))
+        for c in report.candidates
+        if c.kind is EvidenceKind.NEAR_DUPLICATE_CODE
+        for p in combinations(c.customizations, 2)
+    }
+    hits = found & wanted
+    precision = len(hits) / len(found) if found else 1.0
+    recall = len(hits) / len(wanted) if wanted else 1.0
+    return precision, recall, found - wanted, wanted - found  # type: ignore[return-value]
+
+
+def main_pairs() -> None:
+    precision, recall, false, missed = score_pairs()
+    print(f"near-duplicate pairs: precision {precision:.3f}, recall {recall:.3f} ", end="")
+    print(f"({len(false)} false, {len(missed)} missed)")
+    for p in sorted(false):
+        print("  false pair:", *p)
+    for p in sorted(missed):
+        print("  missed pair:", *p)
+
+
+if __name__ == "__main__":
+    main()
+    main_pairs()
