@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 
 from api.cli_options import DatabaseOption as DatabaseUrl
+from api.cli_options import cli_product, cli_runtime
 from core.auth import Principal
-from core.product import PRODUCT_VERSION
+from core.product import Product
 from core.services import Services
 from plugins.catalog import Catalog
 from plugins.loading import Source, _package_dirs, load_all
@@ -32,9 +33,9 @@ customization_app = typer.Typer(
 )
 
 
-async def publish_demo_customizations(services: Services) -> DemoPublishReport:
+async def publish_demo_customizations(services: Services, product: Product) -> DemoPublishReport:
     """Publish the installed sample customizations and enable them for their tenants."""
-    runtime = PluginRuntime.load()
+    runtime = cli_runtime(product)
     attach(services, runtime)
     return await publish_installed(services, runtime, Principal.system("demo-seed"))
 
@@ -49,9 +50,9 @@ def check(
         ),
     ],
     release: Annotated[
-        str,
-        typer.Option(help="Check 'requires' against this product release."),
-    ] = PRODUCT_VERSION,
+        str | None,
+        typer.Option(help="Check 'requires' against this product release (default: running)."),
+    ] = None,
 ) -> None:
     """Report EVERY problem at once, compiler style (file:field: message): manifest
     fields, invalid PEP 440 specifiers, import errors, unknown hooks, parameters a
@@ -66,7 +67,7 @@ def check(
     for path in paths:
         found = _package_dirs(path)
         sources.extend(Source(p, "check") for p in (found or [path]))
-    loaded = load_all(sources, Catalog.installed(), release)
+    loaded = load_all(sources, Catalog.for_product(cli_product()), release)
     problems = 0
     for item in loaded:
         for problem in item.problems:
@@ -101,8 +102,10 @@ def publish(
     """
     from api.cli import out, run_with_services
 
+    catalog = Catalog.for_product(cli_product())
+
     async def go(services: Services):  # noqa: ANN202
-        runtime = PluginRuntime(Catalog.installed(), RuntimeOptions(directories=[]))
+        runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
         attach(services, runtime)
         principal = Principal.system(CLI_ACTOR)
         registration = await runtime.publish(principal, path)
@@ -160,10 +163,12 @@ def list_command(
     hooks and health (calls, failures)."""
     from api.cli import out, run_with_services
 
+    product = cli_product()
+
     async def go(services: Services):  # noqa: ANN202
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list(principal, tenant, capability)
-        runtime = PluginRuntime.load()
+        runtime = cli_runtime(product)
         return statuses(
             registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
         )
@@ -217,10 +222,12 @@ def doctor(database_url: DatabaseUrl = None) -> None:
     lists refused customizations with their reasons. Exit status 1 on drift."""
     from api.cli import out, run_with_services
 
+    product = cli_product()
+
     async def go(services: Services):  # noqa: ANN202
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list(principal)
-        runtime = PluginRuntime.load()
+        runtime = cli_runtime(product)
         return statuses(registrations, runtime.installed(), runtime.refused(), principal)
 
     found = run_with_services(database_url, go)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from api.cli_options import DatabaseOption
+from api.cli_options import DatabaseOption, cli_product
 from core.auth import Principal
-from core.bootstrap import ExtensionPointSource, product_manifest
+from core.bootstrap import product_manifest
 from core.errors import InvalidInputError
-from core.extension_points import ExtensionPoint
 
 release_app = typer.Typer(
     help="Release manifests: export, import, diff, list.", no_args_is_help=True
@@ -33,19 +31,6 @@ class FileFormat(enum.StrEnum):
     JSON = "json"
 
 
-def extension_point_source() -> ExtensionPointSource:
-    """The running code's hookspec catalog (the plugin runtime's), if installed."""
-    try:
-        from plugins.catalog import extension_points_for  # type: ignore[import-not-found]
-    except ImportError:
-
-        def none(_version: str) -> Sequence[ExtensionPoint]:
-            return ()
-
-        return none
-    return extension_points_for  # type: ignore[no-any-return]
-
-
 @release_app.command("export")
 def release_export(
     version: Annotated[
@@ -58,18 +43,20 @@ def release_export(
 ) -> None:
     """Write the running code's manifest of a release (settings, hooks, supersedes)."""
     from api.cli import run
-    from core import product
     from core.manifest_io import dumps
+    from plugins.catalog import tailor_extension_points
+
+    product = cli_product()
 
     async def go() -> str:
-        v = version or product.PRODUCT_VERSION
-        if v not in product.RELEASE_HISTORY:
+        v = version or product.version
+        if v not in product.release_history:
             raise InvalidInputError(
                 "version",
-                f"{v!r} is not a release of this code; it knows "
-                f"{', '.join(product.RELEASE_HISTORY)}",
+                f"{v!r} is not a release of {product.name}; it has "
+                f"{', '.join(product.release_history)}",
             )
-        return dumps(product_manifest(v, extension_point_source()), fmt)
+        return dumps(product_manifest(product, v, tailor_extension_points), fmt)
 
     text = run(go)
     if output is None:

@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.auth import Principal, Role
-from core.bootstrap import ExtensionPointSource, sync_product_releases
+from core.bootstrap import (
+    ExtensionPointSource,
+    register_planned_releases,
+    sync_product_releases,
+)
 from core.demo_data import DEMO_TENANTS
 from core.errors import AlreadyExistsError
-from core.releases_data import bundled_manifests
+from core.product import Product
 from core.services import Services
 
 DEMO_ACTOR = Principal.system("demo-seed")
@@ -24,15 +28,15 @@ class SeedReport:
 
 
 async def seed_demo(
-    services: Services, extension_points: ExtensionPointSource | None = None
+    services: Services, product: Product, extension_points: ExtensionPointSource | None = None
 ) -> SeedReport:
     """Idempotent: existing tenants are left as they are. ``extension_points``
-    gives each release's extension points (the plugin runtime's catalog)."""
+    gives Tailor's own extension points per release (the plugin catalog)."""
     if extension_points is None:
-        releases = await sync_product_releases(services)
+        releases = await sync_product_releases(services, product)
     else:
-        releases = await sync_product_releases(services, extension_points)
-    planned = await register_planned_releases(services)
+        releases = await sync_product_releases(services, product, extension_points)
+    planned = await register_planned_releases(services, product)
     tenants: list[str] = []
     overrides = 0
     for demo in DEMO_TENANTS:
@@ -54,18 +58,6 @@ async def seed_demo(
             )
             overrides += 1
     return SeedReport(releases, tenants, overrides, planned)
-
-
-async def register_planned_releases(services: Services) -> list[str]:
-    """Register the bundled planned manifests (``core/releases_data``) that are
-    missing. Idempotent; returns the versions added."""
-    existing = {r.version for r in await services.releases.list(DEMO_ACTOR)}
-    added = []
-    for manifest in bundled_manifests():
-        if manifest.version not in existing:
-            await services.releases.register(manifest, DEMO_ACTOR, exist_ok=True)
-            added.append(manifest.version)
-    return added
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,8 @@ from typing import Any
 
 from core.customizations import HookUse
 from core.definitions import KEY_PATTERN
-from core.product import SETTINGS
 
 IMPL_MARKER = "tailor_impl"
-#: a dotted string literal counts as a setting key when its first segment is a
-#: category the product has ever had (so "logo.png" or "a.b" URLs are not keys)
-PRODUCT_CATEGORIES = frozenset(s.key.split(".", 1)[0] for s in SETTINGS)
 
 
 def hook_functions(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
@@ -131,18 +127,24 @@ def hook_use(attr: str, function: Callable[..., Any]) -> HookUse:
     )
 
 
-def setting_keys_in_source(source: str) -> list[str]:
-    """String literals that look like product setting keys, sorted, once each."""
+def setting_keys_in_source(source: str, categories: frozenset[str] | None = None) -> list[str]:
+    """String literals that look like product setting keys, sorted, once each. A
+    dotted literal counts when its first segment is one of ``categories`` (the
+    product's setting categories, so "logo.png" or "a.b" URLs are not keys)."""
     keys: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             value = node.value
-            if KEY_PATTERN.match(value) and value.split(".", 1)[0] in PRODUCT_CATEGORIES:
+            if KEY_PATTERN.match(value) and (
+                categories is None or value.split(".", 1)[0] in categories
+            ):
                 keys.add(value)
     return sorted(keys)
 
 
-def introspect(modules: Iterable[ModuleType]) -> tuple[list[HookUse], list[str]]:
+def introspect(
+    modules: Iterable[ModuleType], categories: frozenset[str] | None = None
+) -> tuple[list[HookUse], list[str]]:
     """The hook uses and referenced setting keys of a customization's modules."""
     uses: list[HookUse] = []
     keys: set[str] = set()
@@ -152,5 +154,5 @@ def introspect(modules: Iterable[ModuleType]) -> tuple[list[HookUse], list[str]]
             source = inspect.getsource(module)
         except (OSError, TypeError):
             continue
-        keys.update(setting_keys_in_source(source))
+        keys.update(setting_keys_in_source(source, categories))
     return sorted(uses, key=lambda u: u.hook), sorted(keys)

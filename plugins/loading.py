@@ -33,7 +33,6 @@ import pluggy
 from packaging.version import Version
 
 from core.customizations import CustomizationManifest, HookUse, Registration
-from core.product import PRODUCT_VERSION
 from plugins.catalog import Catalog
 from plugins.hookspecs import PROJECT
 from plugins.introspection import hook_functions, hook_name, introspect, parameters
@@ -219,9 +218,14 @@ def new_plugin_manager(catalog: Catalog) -> pluggy.PluginManager:
 
 
 def inspect_customization(
-    source: Source | Path, catalog: Catalog, release: str = PRODUCT_VERSION
+    source: Source | Path, catalog: Catalog, release: str | None = None
 ) -> Loaded:
-    """Check one customization directory; everything wrong lands in ``problems``."""
+    """Check one customization directory; everything wrong lands in ``problems``.
+    ``release``: the product release to check ``requires`` against (None: the
+    catalog's, the running product's)."""
+    release = release or catalog.release
+    if release is None:
+        raise ValueError("no product release to check against: pass release=")
     if isinstance(source, Path):
         source = Source(source, str(source.parent))
     loaded = Loaded(source)
@@ -265,13 +269,13 @@ def inspect_customization(
         loaded.problems.extend(more)
         loaded.warnings.extend(warned)
     loaded.module = module
-    uses, keys = introspect([module])
+    uses, keys = introspect([module], catalog.setting_categories)
     loaded.hooks, loaded.setting_keys = tuple(uses), tuple(keys)
     return loaded
 
 
 def load_all(
-    sources: Sequence[Source], catalog: Catalog, release: str = PRODUCT_VERSION
+    sources: Sequence[Source], catalog: Catalog, release: str | None = None
 ) -> list[Loaded]:
     """Inspect every source; the second customization claiming a name (or the same
     directory listed twice) is refused."""

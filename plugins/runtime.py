@@ -40,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,6 @@ from core.hooks import (
     ValidationOutcome,
 )
 from core.models import utcnow
-from core.product import PRODUCT_VERSION
 from core.registry import HealthDelta, RegistryService
 from plugins.catalog import Catalog
 from plugins.loading import (
@@ -89,8 +88,8 @@ class RuntimeOptions:
     #: TAILOR_CUSTOMIZATIONS_PATH (None: read the environment)
     path_env: str | None = None
     use_entry_points: bool = True
-    #: the product release the running code implements
-    release: str = PRODUCT_VERSION
+    #: the product release the running code implements (None: the catalog's)
+    release: str | None = None
     #: seconds one customization's hook call may take (None: no budget, called inline)
     hook_timeout: float | None = 2.0
     #: seconds between health-counter writes when nothing fails (0: every batch)
@@ -122,6 +121,8 @@ class PluginRuntime:
     def __init__(self, catalog: Catalog, options: RuntimeOptions | None = None) -> None:
         self.catalog = catalog
         self.options = options or RuntimeOptions()
+        if self.options.release is None:
+            self.options = replace(self.options, release=catalog.release)
         self.pm = pluggy.PluginManager("tailor")
         for spec in catalog.modules:
             self.pm.add_hookspecs(spec.module)

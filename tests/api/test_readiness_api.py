@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from core.demo import register_planned_releases
+from core.bootstrap import register_planned_releases
 from core.manifest_io import dumps
-from core.releases_data import bundled_manifests
+from tests.sample import ACME, V30_PLANNED
 
 READINESS = """
 query($target: String!, $tenants: [String!]) {
@@ -51,7 +51,7 @@ mutation($m: String!, $f: ManifestFormat! = TOML) {
 
 @pytest_asyncio.fixture
 async def planned_api(api, services, tenant):
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.settings.set(services_admin(), "other", "tax.rounding.per_line", False)
     return api
 
@@ -131,7 +131,7 @@ async def test_upgrade_tenant_refuses_then_forces(planned_api, services):
 
 
 async def test_import_release(api):
-    manifest = bundled_manifests()[-1]
+    manifest = V30_PLANNED
     text = dumps(manifest).replace('version = "3.0"', 'version = "3.1rc1"')
     done = (await api.gql(IMPORT, {"m": text}, token="release_manager"))["data"]["importRelease"]
     assert done == {

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest_asyncio
 
+from core.bootstrap import register_planned_releases
 from core.customizations import CustomizationManifest, HookUse, Registration
-from core.demo import register_planned_releases
 from tests.conftest import ADMIN
+from tests.sample import ACME
 
 HOSTILE = '<script>alert("x")</script>&'
 
@@ -16,7 +17,7 @@ HOSTILE = '<script>alert("x")</script>&'
 async def page_api(api, services, tenant):
     """Planned 3.0; "other" blocked by an override 3.0 removes; a customization
     with a hostile capability enabled for acme."""
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.settings.set(ADMIN, "other", "tax.rounding.per_line", False)
     registration = Registration(
         CustomizationManifest("legacy-rule", "1.0", (tenant,), ">=1.5", capability=HOSTILE),
