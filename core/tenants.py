@@ -144,6 +144,7 @@ class TenantService:
 
     async def list(self, principal: Principal) -> list[TenantInfo]:
         """The tenants the caller may see, by slug."""
+        principal.can_list_tenants()
         infos = await self._load()
         return [t for t in infos if principal.in_scope(t.slug)]
 

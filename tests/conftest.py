@@ -122,6 +122,7 @@ async def api(services: Services, tenant: str) -> AsyncIterator[Api]:
         (Role.RELEASE_MANAGER, ()),
         (Role.CONSULTANT, (tenant,)),
         (Role.APP, (tenant,)),
+        (Role.HOST, (tenant,)),
     ):
         tokens[role.value], _ = await services.tokens.create(role, scope, label=f"{role} test")
     app = create_app(services, AppOptions(demo=True), product=ACME)
