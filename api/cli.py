@@ -194,7 +194,7 @@ def serve(
                     highlight=False,
                     soft_wrap=True,
                 )
-                tokens = await create_demo_tokens(services)
+                tokens = await create_demo_tokens(services, product)
                 out.print(
                     f"demo data: {len(report.tenants_added)} tenants and "
                     f"{report.overrides_set} overrides added"
@@ -337,7 +337,11 @@ def demo_seed(
                     await services.registry.publish_many(DEMO_ACTOR, registrations)
 
                 fleet = await seed_fleet(
-                    services, tenants, customizations_per_tenant, publish=publish
+                    services,
+                    tenants,
+                    customizations_per_tenant,
+                    demo=product.demo,
+                    publish=publish,
                 )
             return seeded, published, fleet
         finally:

@@ -11,7 +11,6 @@ from core.bootstrap import (
     register_planned_releases,
     sync_product_releases,
 )
-from core.demo_data import DEMO_TENANTS
 from core.errors import AlreadyExistsError
 from core.product import Product
 from core.services import Services
@@ -39,7 +38,7 @@ async def seed_demo(
     planned = await register_planned_releases(services, product)
     tenants: list[str] = []
     overrides = 0
-    for demo in DEMO_TENANTS:
+    for demo in product.demo.tenants:
         try:
             await services.tenants.create(
                 DEMO_ACTOR, demo.slug, demo.name, demo.release, demo.environments
@@ -67,15 +66,17 @@ class DemoToken:
     secret: str
 
 
-async def create_demo_tokens(services: Services) -> list[DemoToken]:
-    """One token per role, scoped to demo tenants where the role needs it."""
-    first, second = DEMO_TENANTS[0].slug, DEMO_TENANTS[1].slug
+async def create_demo_tokens(services: Services, product: Product) -> list[DemoToken]:
+    """One token per role, scoped to the product's first demo tenants where the role
+    needs it (the tenant-scoped roles are left out when it has no demo tenants)."""
+    slugs = [t.slug for t in product.demo.tenants]
     wanted: list[tuple[Role, tuple[str, ...]]] = [
         (Role.ADMIN, ()),
         (Role.RELEASE_MANAGER, ()),
-        (Role.CONSULTANT, (first, second)),
-        (Role.APP, (first,)),
+        (Role.HOST, ()),
     ]
+    if slugs:
+        wanted += [(Role.CONSULTANT, tuple(slugs[:2])), (Role.APP, (slugs[0],))]
     out = []
     for role, scope in wanted:
         secret, _ = await services.tokens.create(role, scope, label=f"demo {role.value}")

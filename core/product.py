@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 
 from core.definitions import SettingDefinition
+from core.demo_data import DemoData
 from core.errors import NotFoundError, TailorError
 from core.extension_points import ExtensionPoint
 from core.releases import RELEASED, ReleaseManifest
@@ -62,6 +63,8 @@ class Product:
     origin: str = ""
     #: the ``TAILOR_PRODUCT`` value that finds it again (a directory or a name)
     reference: str = ""
+    #: demo tenants and the generated fleet's profile (``demo.toml``; optional)
+    demo: DemoData = field(default_factory=DemoData)
     _by_version: dict[str, ReleaseManifest] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )

@@ -20,6 +20,8 @@ The product directory (``docs/product.md``)::
     DIR/planned/<V>.toml    optional planned releases, imported as planned
     DIR/hookspecs.py        optional: the product's extension points as pluggy
                             hookspecs with lifecycle (``plugins.lifecycle``)
+    DIR/demo.toml           optional: demo tenants and the generated fleet's
+                            profile (``core.demo_data``)
 
 Problems (a missing file, an unknown field, an invalid version, a release manifest
 that contradicts the history or the hookspecs) are collected and raised together as
@@ -44,6 +46,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from core.demo_data import DemoData, demo_from_dict
 from core.errors import InvalidInputError
 from core.extension_points import ExtensionPoint
 from core.manifest_io import MAX_BYTES, SCHEMA_VERSION
@@ -55,6 +58,7 @@ PRODUCT_ENV = "TAILOR_PRODUCT"
 PRODUCT_GROUP = "tailor.product"
 PRODUCT_FILE = "product.toml"
 HOOKSPECS_FILE = "hookspecs.py"
+DEMO_FILE = "demo.toml"
 PRODUCT_FIELDS = frozenset({"name", "version", "releases", "description"})
 #: extension points whose name starts so are Tailor's own, never the product's
 TAILOR_PREFIX = "tailor_"
@@ -150,6 +154,7 @@ class _Reader:
         planned = self._planned(released)
         self._history(released)
         modules = self._hookspecs(head.get("version"), released)
+        demo = self._demo()
         if self.problems:
             raise ProductError(self.problems)
         return Product(
@@ -160,7 +165,21 @@ class _Reader:
             planned=tuple(planned),
             hookspec_modules=tuple(modules),
             origin=self.origin,
+            demo=demo,
         )
+
+    def _demo(self) -> DemoData:
+        file = self.root / DEMO_FILE
+        if not file.exists():
+            return DemoData()
+        data = self._toml(file)
+        if data is None:
+            return DemoData()
+        try:
+            return demo_from_dict(data)
+        except InvalidInputError as exc:
+            self.problem(file, exc.field, exc.message.split(": ", 1)[-1])
+            return DemoData()
 
     # -- product.toml ----------------------------------------------------------------
     def _product_toml(self) -> dict[str, Any]:

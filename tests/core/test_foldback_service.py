@@ -87,7 +87,7 @@ async def test_statements_do_not_grow_with_the_fleet(demo):
 
     counts = []
     for size in (5, 40):
-        await seed_fleet(demo, size, 3, publish=publish)
+        await seed_fleet(demo, size, 3, demo=ACME.demo, publish=publish)
         with count_statements(demo.engine) as counter:
             await demo.foldback.candidates(ADMIN)
         counts.append(counter.count)

@@ -37,7 +37,7 @@ async def _statements(services, n: int) -> int:
     async def publish(registrations):
         await services.registry.publish_many(ADMIN, registrations)
 
-    await seed_fleet(services, n, 3, publish=publish)
+    await seed_fleet(services, n, 3, demo=ACME.demo, publish=publish)
     with count_statements(services.engine) as counter:
         report = await services.readiness.readiness(ADMIN, "3.0")
     assert len(report.tenants) == n
