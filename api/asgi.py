@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from api.app import AppOptions, create_app
 from api.limits import GraphQLLimits
+from api.logging import configure_logging
 from core.config import Config
 from core.errors import InvalidInputError
 from core.product import Product
@@ -70,6 +71,7 @@ def create_app_from_env() -> Starlette:
         ),
     )
     services = Services.from_url(config.database_url, hook_timeout=config.hook_timeout)
+    configure_logging()  # one JSON line per request, as under tailor serve
     return create_app(services, options, product=product)
 
 

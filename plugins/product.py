@@ -287,20 +287,15 @@ class _Reader:
                 f"{declared_status!r}: files under {file.parent.name}/ are {status!r}",
             )
             return None
-        # Tailor's own hooks come from Tailor's code; the product's carry its id
-        points = [
-            e
-            for e in data.get("extension_points", []) or []
-            if not (isinstance(e, dict) and str(e.get("name", "")).startswith(TAILOR_PREFIX))
-        ]
-        if status == PLANNED:  # a planned release may announce Tailor's future hooks
-            points = data.get("extension_points", []) or []
-        data["extension_points"] = [
-            {**e, "source": self.id}
-            if isinstance(e, dict) and not str(e.get("name", "")).startswith(TAILOR_PREFIX)
-            else e
-            for e in points
-        ]
+        points = data.get("extension_points", [])
+        if isinstance(points, list):
+            # Tailor's own hooks come from Tailor's code (a planned release may
+            # announce Tailor's future ones); the product's carry its id
+            data["extension_points"] = [
+                e if _is_tailor_entry(e) else {**e, "source": self.id} if isinstance(e, dict) else e
+                for e in points
+                if status == PLANNED or not _is_tailor_entry(e)
+            ]
         try:
             manifest = ReleaseManifest.from_dict(data)
         except InvalidInputError as exc:
@@ -503,6 +498,10 @@ class _Reader:
             sys.modules.pop(name, None)
             raise
         return module
+
+
+def _is_tailor_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and str(entry.get("name", "")).startswith(TAILOR_PREFIX)
 
 
 def _shown(value: Any) -> str:

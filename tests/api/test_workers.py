@@ -6,6 +6,7 @@ through ``tailor serve --workers 2``. On SQLite, more than one worker is refused
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import subprocess
@@ -114,8 +115,17 @@ async def test_a_write_through_one_worker_is_read_through_the_other_at_once(
         assert await due_days(a, admin) == (77, f"CUSTOMIZATION:{NAME}")
 
 
+@pytest.fixture
+def tailor_logger():
+    """The factory configures Tailor's JSON request log: put the logger back."""
+    logger = logging.getLogger("tailor")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield logger
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
 async def test_the_asgi_factory_reads_its_configuration_from_the_environment(
-    services, tenant, database_url, monkeypatch
+    services, tenant, database_url, monkeypatch, tailor_logger
 ):
     monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
     monkeypatch.setenv("TAILOR_PRODUCT", "acme_erp")

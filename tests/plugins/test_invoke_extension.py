@@ -5,6 +5,7 @@ checked against the hookspec, and the host role's scope."""
 from __future__ import annotations
 
 from core.auth import Role
+from core.db import count_statements
 from plugins.loading import default_directory
 from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
@@ -154,3 +155,32 @@ async def test_host_scope(services, plugin_api):
     for role in ("app", "consultant", "release_manager"):
         body = await api.gql(INVOKE, {"t": "acme", "h": "acme_invoice_footer", "a": INVOICE}, role)
         assert body["data"]["invokeExtension"]["code"] == "PERMISSION_DENIED"
+
+
+async def test_statements_per_call_do_not_grow_with_customizations(
+    services, plugin_api, write_customization
+):
+    """One call: the token, the tenant, and (at most) the enabled map and one
+    health write, whether one customization runs or six."""
+    for i in range(6):
+        write_customization(
+            f"footer_{i}",
+            f"""
+            @hookimpl
+            def acme_invoice_footer(invoice):
+                return "{i}"
+            """,
+            name=f"footer-{i}",
+        )
+    api, runtime = await plugin_api()
+    for loaded in runtime.installed():
+        await services.registry.publish(ADMIN, loaded.registration())
+    counts = []
+    for enabled in (["footer-0"], [f"footer-{i}" for i in range(6)]):
+        for name in enabled:
+            await services.registry.set_enabled(ADMIN, "acme", name, True)
+        with count_statements(services.engine) as counter:
+            body = await api.gql(INVOKE, {"t": "acme", "h": "acme_invoice_footer", "a": INVOICE})
+        assert len(body["data"]["invokeExtension"]["results"]) == len(enabled)
+        counts.append(counter.count)
+    assert counts[0] == counts[1] <= 4, counts
