@@ -181,7 +181,7 @@ def serve(
         services = await _services(database_url, migrate=migrate or demo)
         try:
             added = await sync_product_releases(services, product, tailor_extension_points)
-            added += await register_planned_releases(services, product)
+            added += await register_planned_releases(services, product, tailor_extension_points)
             if added:
                 out.print(f"{product.name} releases registered: {', '.join(added)}")
             if demo:
@@ -285,7 +285,8 @@ def db_upgrade(
         services = Services.from_url(url)
         try:
             added = await sync_product_releases(services, product, tailor_extension_points)
-            return added + await register_planned_releases(services, product)
+            planned = await register_planned_releases(services, product, tailor_extension_points)
+            return added + planned
         finally:
             await services.close()
 

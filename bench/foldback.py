@@ -44,7 +44,7 @@ async def measure(tenants: int, per_tenant: int, repeat: int) -> dict[str, float
     try:
         product = load_product()
         await sync_product_releases(services, product, tailor_extension_points)
-        await register_planned_releases(services, product)
+        await register_planned_releases(services, product, tailor_extension_points)
 
         async def publish(registrations):
             await services.registry.publish_many(ADMIN, registrations)

@@ -42,7 +42,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         product = load_product()
         await sync_product_releases(services, product, tailor_extension_points)
-        await register_planned_releases(services, product)
+        await register_planned_releases(services, product, tailor_extension_points)
         t0 = time.perf_counter()
         fleet = await seed_fleet(
             services, args.tenants, args.customizations_per_tenant, demo=product.demo

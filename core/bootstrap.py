@@ -50,13 +50,18 @@ async def sync_product_releases(
     return added
 
 
-async def register_planned_releases(services: Services, product: Product) -> list[str]:
-    """Register the product's planned releases (``planned/``) that are missing.
+async def register_planned_releases(
+    services: Services, product: Product, extension_points: ExtensionPointSource = _none
+) -> list[str]:
+    """Register the product's planned releases (``planned/``) that are missing,
+    with Tailor's own hooks (``extension_points``) where the file lists none.
     Idempotent; returns the versions added."""
     existing = {r.version for r in await services.releases.list(BOOTSTRAP)}
     added = []
     for manifest in product.planned:
         if manifest.version not in existing:
-            await services.releases.register(manifest, BOOTSTRAP, exist_ok=True)
+            await services.releases.register(
+                product.planned_manifest(manifest, extension_points), BOOTSTRAP, exist_ok=True
+            )
             added.append(manifest.version)
     return added

@@ -35,7 +35,10 @@ async def seed_demo(
         releases = await sync_product_releases(services, product)
     else:
         releases = await sync_product_releases(services, product, extension_points)
-    planned = await register_planned_releases(services, product)
+    if extension_points is None:
+        planned = await register_planned_releases(services, product)
+    else:
+        planned = await register_planned_releases(services, product, extension_points)
     tenants: list[str] = []
     overrides = 0
     for demo in product.demo.tenants:

@@ -119,6 +119,19 @@ class Product:
             notes=declared.notes or f"{self.name} {version}",
         )
 
+    def planned_manifest(
+        self,
+        manifest: ReleaseManifest,
+        tailor_points: Callable[[str], Sequence[ExtensionPoint]] | None = None,
+    ) -> ReleaseManifest:
+        """A planned release as Tailor registers it: a file that lists none of
+        Tailor's own hooks gets those the running Tailor has for that version (a
+        file that lists some, e.g. to announce a new one, is taken as written)."""
+        if any(_is_tailor(p) for p in manifest.extension_points) or tailor_points is None:
+            return manifest
+        own = [p for p in tailor_points(manifest.version) if _is_tailor(p)]
+        return replace(manifest, extension_points=(*own, *manifest.extension_points))
+
 
 def _is_tailor(point: ExtensionPoint) -> bool:
     return point.source == TAILOR_SOURCE

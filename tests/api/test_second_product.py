@@ -27,7 +27,7 @@ async def widgets(bare_services, tmp_path):
     product = load_directory(write_product(tmp_path))
     services = bare_services
     added = await sync_product_releases(services, product, tailor_extension_points)
-    planned = await register_planned_releases(services, product)
+    planned = await register_planned_releases(services, product, tailor_extension_points)
     assert (added, planned) == (["2.0", "2.1"], ["3.0"])
     await services.tenants.create(ADMIN, "bolt", "Bolt Ltd", "2.1", ("production",))
     await services.tenants.create(ADMIN, "volt", "Volt GmbH", "2.0", ("production",))
@@ -111,6 +111,9 @@ async def test_readiness_and_foldback_work_on_it(widgets):
     assert any(code == "SETTING_REMOVED" for code, _ in bolt), bolt
     assert found["bolt"]["status"] == "blocked"
     assert any(code == "SUPERSEDED_BY_CORE" for code, _ in bolt), bolt
+    # 3.0's file lists none of Tailor's hooks: Tailor's own are added, so the
+    # customization's tailor_resolve_settings is not "removed"
+    assert not any(code == "HOOK_REMOVED" for code, _ in bolt), bolt
 
     fold = await widgets.gql(
         """{ foldbackCandidates { ... on Foldback { candidates { kind title tenants
