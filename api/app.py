@@ -50,8 +50,11 @@ from api.web.views import Console
 from core.auth import Principal
 from core.db import check_reachable
 from core.errors import AuthenticationError, DatabaseError
+from core.invalidation import Listener
+from core.product import Product
 from core.services import Services
-from plugins.runtime import PluginRuntime, guard
+from plugins.catalog import Catalog
+from plugins.runtime import PluginRuntime, RuntimeOptions, guard
 from plugins.wiring import attach
 
 log = logging.getLogger("tailor.http")
@@ -66,7 +69,8 @@ class AppOptions:
     #: the GraphiQL page at GET /graphql (None: only with demo)
     graphiql: bool | None = None
     #: the plugin runtime to use; None: load customizations from customizations/,
-    #: TAILOR_CUSTOMIZATIONS_PATH and the tailor.customizations entry points
+    #: TAILOR_CUSTOMIZATIONS_PATH and the tailor.customizations entry points, for
+    #: the product's catalog
     plugins: PluginRuntime | None = None
     #: False keeps the hooks the services were built with (embedding, fault tests)
     attach_plugins: bool = True
@@ -267,10 +271,21 @@ class Authenticate:
         return await bearer_principal(self.services, request.headers.get("authorization"))
 
 
-def create_app(services: Services, options: AppOptions | None = None) -> Starlette:
-    """Build the ASGI app around ``services`` (which the app disposes on shutdown)."""
+def create_app(
+    services: Services, options: AppOptions | None = None, *, product: Product | None = None
+) -> Starlette:
+    """Build the ASGI app around ``services`` (which the app disposes on shutdown)
+    for the host ``product`` (None: the declared one, see
+    :func:`plugins.product.load_product`). On PostgreSQL, the app listens for other
+    workers' committed changes while it runs (:mod:`core.invalidation`)."""
     options = options or AppOptions()
-    plugins = options.plugins or PluginRuntime.load()
+    plugins = options.plugins
+    if plugins is None:
+        if product is None:
+            from plugins.product import load_product
+
+            product = load_product()
+        plugins = PluginRuntime.load(RuntimeOptions(), Catalog.for_product(product))
     if options.attach_plugins:
         services = attach(services, plugins)
     graphql = TailorGraphQL(services, options, plugins)
@@ -283,6 +298,12 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
         query = f"?target={quote(target)}" if target else ""
         return RedirectResponse(f"/console/fleet{query}", status_code=308)
 
+    registry = services.registry
+    listener = Listener(
+        services.engine.url.render_as_string(hide_password=False),
+        lambda _topic: registry.changed_elsewhere(),
+    )
+
     async def healthz(_request: Request) -> Response:
         try:
             await check_reachable(services.engine)
@@ -294,10 +315,14 @@ def create_app(services: Services, options: AppOptions | None = None) -> Starlet
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await listener.start()
         plugins.start()
-        yield
-        await plugins.close()
-        await services.close()
+        try:
+            yield
+        finally:
+            await listener.stop()
+            await plugins.close()
+            await services.close()
 
     app = Starlette(
         routes=[

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_options import DatabaseOption
+from api.cli_options import DatabaseOption, cli_product, cli_runtime
 from api.release_cli import readiness_command, release_app
 from core.config import Config
 from core.errors import TailorError
@@ -36,7 +36,9 @@ token_app = typer.Typer(help="API tokens (bearer tokens, stored hashed).", no_ar
 secrets_app = typer.Typer(
     help="Secret settings, encrypted at rest with TAILOR_SECRET_KEY.", no_args_is_help=True
 )
+tenant_app = typer.Typer(help="Tenants: the product's clients.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
@@ -86,9 +88,7 @@ def run_with_services(
         runtime = None
         try:
             if installed:
-                from plugins.runtime import PluginRuntime
-
-                runtime = PluginRuntime.load()
+                runtime = cli_runtime(cli_product())
                 services = services.with_installed(
                     frozenset(loaded.name for loaded in runtime.installed())
                 )
@@ -137,26 +137,39 @@ def serve(
             show_envvar=True,
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes (stateless; PostgreSQL only when more than 1).",
+        ),
+    ] = 1,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve the GraphQL API (http://HOST:PORT/graphql).
+    """Serve the GraphQL API (http://HOST:PORT/graphql) for the host product
+    (TAILOR_PRODUCT, or the installed product plugin).
 
     GraphQL limits come from TAILOR_MAX_DEPTH, TAILOR_MAX_ALIASES, TAILOR_MAX_TOKENS,
     TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches), TAILOR_MAX_BODY_BYTES,
     TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST;
-    customization hooks get TAILOR_HOOK_TIMEOUT seconds; secret settings are
-    encrypted with TAILOR_SECRET_KEY."""
+    customization hooks get TAILOR_HOOK_TIMEOUT seconds in TAILOR_HOOK_PROCESSES
+    worker processes; secret settings are encrypted with TAILOR_SECRET_KEY.
+    With --workers N, N processes share the port; each worker's caches are
+    invalidated through PostgreSQL (LISTEN/NOTIFY) when another commits a change."""
     import uvicorn
 
     from api.app import AppOptions, create_app
+    from api.asgi import environment_for
     from api.customization_cli import publish_demo_customizations
     from api.limits import GraphQLLimits
     from api.logging import configure_logging
-    from core.bootstrap import sync_product_releases
+    from core.bootstrap import register_planned_releases, sync_product_releases
     from core.demo import create_demo_tokens, seed_demo
+    from core.invalidation import workers_refusal
     from core.secret_store import count_stored_secrets
     from core.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError, demo_key
-    from plugins.catalog import extension_points_for
+    from plugins.catalog import tailor_extension_points
 
     try:
         config = Config.from_env(database_url)
@@ -170,6 +183,11 @@ def serve(
     except TailorError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    refusal = workers_refusal(config.database_url, workers)
+    if refusal:
+        err.print(f"[bold red]error:[/] {refusal}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    product = cli_product()
     options = AppOptions(demo=demo, introspection=introspection, graphiql=graphiql, limits=limits)
 
     async def prepare() -> None:
@@ -183,12 +201,13 @@ def serve(
                         f"rest, and {ENV_VAR} is not set: set it to the key they were "
                         f"sealed with (a new key is made with: {MAKE_KEY})"
                     )
-            added = await sync_product_releases(services, extension_points_for)
+            added = await sync_product_releases(services, product, tailor_extension_points)
+            added += await register_planned_releases(services, product, tailor_extension_points)
             if added:
-                out.print(f"product releases registered: {', '.join(added)}")
+                out.print(f"{product.name} releases registered: {', '.join(added)}")
             if demo:
-                report = await seed_demo(services, extension_points_for)
-                published = await publish_demo_customizations(services)
+                report = await seed_demo(services, product, tailor_extension_points)
+                published = await publish_demo_customizations(services, product)
                 out.print(
                     f"customizations: {len(published.published)} published, "
                     f"{len(published.enabled)} enablements, refused: "
@@ -196,7 +215,7 @@ def serve(
                     highlight=False,
                     soft_wrap=True,
                 )
-                tokens = await create_demo_tokens(services)
+                tokens = await create_demo_tokens(services, product)
                 out.print(
                     f"demo data: {len(report.tenants_added)} tenants and "
                     f"{report.overrides_set} overrides added"
@@ -214,14 +233,12 @@ def serve(
 
     run(prepare)
     from core.services import Services
-    from plugins.runtime import PluginRuntime, RuntimeOptions
 
-    plugins = PluginRuntime.load(
-        RuntimeOptions(
-            hook_timeout=config.hook_timeout,
-            workers=config.hook_processes,
-            worker_memory_mb=config.hook_memory_mb,
-        )
+    plugins = cli_runtime(
+        product,
+        hook_timeout=config.hook_timeout,
+        workers=config.hook_processes,
+        worker_memory_mb=config.hook_memory_mb,
     )
     refused = ", ".join(sorted({r.name for r in plugins.refused()})) or "none"
     out.print(
@@ -236,10 +253,13 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    services = Services.from_url(config.database_url)
-    application = create_app(services, replace(options, plugins=plugins))
     configure_logging()
-    out.print(f"Tailor serving on http://{host}:{port}/graphql  (database: {config.database_url})")
+    out.print(
+        f"Tailor serving {product.name} {product.version} on http://{host}:{port}/graphql "
+        f"(database: {config.database_url}; workers: {workers})",
+        highlight=False,
+        soft_wrap=True,
+    )
     out.print(
         f"Release managers' console: http://{host}:{port}/console (sign in with a token)",
         highlight=False,
@@ -251,6 +271,23 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    if workers > 1:
+        # each worker builds its app from the environment (api.asgi); the
+        # database is migrated and the product's releases registered already
+        asyncio.run(plugins.close())
+        os.environ.update(environment_for(config.database_url, product, options, workers))
+        uvicorn.run(
+            "api.asgi:create_app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+        )
+        return
+    services = Services.from_url(config.database_url)
+    application = create_app(services, replace(options, plugins=plugins), product=product)
     # one JSON line per request comes from Tailor itself (api.logging)
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
@@ -284,12 +321,13 @@ def db_upgrade(
     database_url: DatabaseOption = None,
 ) -> None:
     """Apply migrations (never drops data), then register the product's releases."""
-    from core.bootstrap import sync_product_releases
+    from core.bootstrap import register_planned_releases, sync_product_releases
     from core.db import check_reachable, create_engine, upgrade
     from core.services import Services
-    from plugins.catalog import extension_points_for
+    from plugins.catalog import tailor_extension_points
 
     url = Config.from_env(database_url).database_url
+    product = cli_product()
 
     async def go() -> list[str]:
         engine = create_engine(url)
@@ -302,7 +340,9 @@ def db_upgrade(
             return []
         services = Services.from_url(url)
         try:
-            return await sync_product_releases(services, extension_points_for)
+            added = await sync_product_releases(services, product, tailor_extension_points)
+            planned = await register_planned_releases(services, product, tailor_extension_points)
+            return added + planned
         finally:
             await services.close()
 
@@ -338,13 +378,15 @@ def demo_seed(
     from api.customization_cli import publish_demo_customizations
     from core.demo import DEMO_ACTOR, seed_demo
     from core.fleet import seed_fleet
-    from plugins.catalog import extension_points_for
+    from plugins.catalog import tailor_extension_points
+
+    product = cli_product()
 
     async def go():  # noqa: ANN202
         services = await _services(database_url, migrate=True)
         try:
-            seeded = await seed_demo(services, extension_points_for)
-            published = await publish_demo_customizations(services)
+            seeded = await seed_demo(services, product, tailor_extension_points)
+            published = await publish_demo_customizations(services, product)
             fleet = None
             if tenants:
 
@@ -352,7 +394,11 @@ def demo_seed(
                     await services.registry.publish_many(DEMO_ACTOR, registrations)
 
                 fleet = await seed_fleet(
-                    services, tenants, customizations_per_tenant, publish=publish
+                    services,
+                    tenants,
+                    customizations_per_tenant,
+                    demo=product.demo,
+                    publish=publish,
                 )
             return seeded, published, fleet
         finally:
@@ -383,10 +429,14 @@ def demo_seed(
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[str, typer.Option(help="admin, release_manager, consultant or app.")],
+    role: Annotated[str, typer.Option(help="admin, release_manager, consultant, app or host.")],
     tenant: Annotated[
         list[str] | None,
-        typer.Option("--tenant", help="Tenant slug in scope (repeat; consultant and app)."),
+        typer.Option(
+            "--tenant",
+            help="Tenant slug in scope (repeat; consultant and app; host: its tenants, "
+            "or all when omitted).",
+        ),
     ] = None,
     label: Annotated[str, typer.Option(help="Who or what uses it (shown in the audit log).")] = "",
     expires_in_days: Annotated[
@@ -450,6 +500,75 @@ def token_revoke(
             f"{info.prefix}... ({info.label}) was already revoked at {at}; nothing changed",
             highlight=False,
         )
+
+
+# -- tenant -------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: Annotated[str, typer.Argument(help="The tenant's slug (lower-case, e.g. 'globex').")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    release: Annotated[str, typer.Option("--release", help="The product release it runs.")],
+    environment: Annotated[
+        list[str] | None,
+        typer.Option("--environment", help="An environment (repeat), e.g. production."),
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a tenant (audited); environments default to production and sandbox.
+    Exit status 2 on bad input (taken slug, unknown or planned release, bad
+    environment name); nothing is stored then."""
+    from core.auth import Principal
+    from core.tenants import DEFAULT_ENVIRONMENTS
+
+    actor = Principal.system("cli")
+    envs = tuple(environment) if environment else DEFAULT_ENVIRONMENTS
+    info = run_with_services(
+        database_url, lambda services: services.tenants.create(actor, slug, name, release, envs)
+    )
+    out.print(
+        f"created tenant {info.slug} ({info.name}) on release {info.release}; environments: "
+        f"{', '.join(info.environments) or 'none'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@tenant_app.command("list")
+def tenant_list(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Every tenant with its release and environments."""
+    import json
+
+    from core.auth import Principal
+
+    if fmt not in ("table", "json"):
+        err.print(f"error: --format {fmt!r} is not 'table' or 'json'", highlight=False)
+        raise typer.Exit(2)
+    tenants = run_with_services(
+        database_url, lambda services: services.tenants.list(Principal.system("cli"))
+    )
+    if fmt == "json":
+        rows = [
+            {
+                "slug": t.slug,
+                "name": t.name,
+                "release": t.release,
+                "environments": list(t.environments),
+            }
+            for t in tenants
+        ]
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("slug", "name", "release", "environments"):
+        table.add_column(col)
+    for t in tenants:
+        table.add_row(t.slug, t.name, t.release, ", ".join(t.environments))
+    out.print(table)
 
 
 from api.customization_cli import register as _register_customization_cli  # noqa: E402

@@ -12,15 +12,16 @@ import typer
 from rich.table import Table
 
 from api.cli_options import DatabaseOption as DatabaseUrl
+from api.cli_options import cli_product, cli_runtime
 from core.auth import Principal
 from core.bootstrap import product_manifest
-from core.product import PRODUCT_VERSION, RELEASE_HISTORY
+from core.product import Product
 from core.readiness import CustomizationReadiness, Severity, check_customization
 from core.releases import ReleaseManifest
 from core.services import Services
-from plugins.catalog import Catalog, extension_points_for
+from plugins.catalog import Catalog
 from plugins.evidence import StaticPackage, read_package
-from plugins.loading import Source, _package_dirs, load_all
+from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
 from plugins.status import statuses
@@ -38,9 +39,9 @@ customization_app = typer.Typer(
 )
 
 
-async def publish_demo_customizations(services: Services) -> DemoPublishReport:
+async def publish_demo_customizations(services: Services, product: Product) -> DemoPublishReport:
     """Publish the installed sample customizations and enable them for their tenants."""
-    runtime = PluginRuntime.load()
+    runtime = cli_runtime(product)
     attach(services, runtime)
     return await publish_installed(services, runtime, Principal.system("demo-seed"))
 
@@ -55,12 +56,12 @@ def check(
         ),
     ],
     release: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Run every readiness rule against this release, released or planned "
-            "(planned releases are read from the database)."
+            "(planned releases are read from the database; default: the running one)."
         ),
-    ] = PRODUCT_VERSION,
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Report EVERY problem at once, compiler style (file:field: message): manifest
@@ -77,8 +78,11 @@ def check(
     Example: tailor customization check customizations/northwind_credit_policy --release 3.0
     """
     from api.cli import err, out
+    from plugins.runtime.install import Inspector
 
-    target, history = _release_manifests(release, database_url)
+    product = cli_product()
+    release = release or product.version
+    target, history = _release_manifests(product, release, database_url)
     known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
     directories: list[Path] = []
     for path in paths:
@@ -90,8 +94,13 @@ def check(
         out.print(text, highlight=False, soft_wrap=True, markup=False)
 
     loaded = {}
-    if release == PRODUCT_VERSION:  # the running code: import it and ask pluggy too
-        for item in load_all([Source(p, "check") for p in directories], Catalog.installed()):
+    if release == product.version:  # the running code: import it (in a worker) and ask pluggy
+        inspector = Inspector(Catalog.for_product(product), release)
+        try:
+            checked = inspector.inspect_all([Source(p, "check") for p in directories])
+        finally:
+            inspector.close()
+        for item in checked:
             loaded[item.source.path] = item
             for problem in item.problems:
                 say(str(problem))
@@ -124,13 +133,16 @@ def check(
 
 
 def _release_manifests(
-    version: str, database_url: str | None
+    product: Product, version: str, database_url: str | None
 ) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
-    """The running product's own releases come from its code; planned (imported)
-    ones from the database."""
+    """The running product's own releases come from its declaration; planned
+    (imported) ones from the database."""
     from api.cli import run_with_services
+    from plugins.catalog import tailor_extension_points
 
-    own = {v: product_manifest(v, extension_points_for) for v in RELEASE_HISTORY}
+    own = {
+        v: product_manifest(product, v, tailor_extension_points) for v in product.release_history
+    }
     if version in own:
         return own[version], tuple(m for v, m in own.items() if v != version)
 
@@ -183,8 +195,10 @@ def publish(
     """
     from api.cli import out, run_with_services
 
+    catalog = Catalog.for_product(cli_product())
+
     async def go(services: Services):  # noqa: ANN202
-        runtime = PluginRuntime(Catalog.installed(), RuntimeOptions(directories=[]))
+        runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
         attach(services, runtime)
         principal = Principal.system(CLI_ACTOR)
         registration = await runtime.publish(principal, path)
@@ -253,11 +267,13 @@ def list_command(
     hooks and health (calls, failures)."""
     from api.cli import out, run_with_services
 
+    product = cli_product()
+
     async def go(services: Services):  # noqa: ANN202
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list(principal, tenant, capability)
         seen = await services.observations.list(principal, tenant=tenant)
-        runtime = PluginRuntime.load()
+        runtime = cli_runtime(product)
         found = statuses(
             registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
         )
@@ -354,10 +370,12 @@ def doctor(database_url: DatabaseUrl = None) -> None:
     lists refused customizations with their reasons. Exit status 1 on drift."""
     from api.cli import out, run_with_services
 
+    product = cli_product()
+
     async def go(services: Services):  # noqa: ANN202
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list(principal)
-        runtime = PluginRuntime.load()
+        runtime = cli_runtime(product)
         return statuses(registrations, runtime.installed(), runtime.refused(), principal)
 
     found = run_with_services(database_url, go)

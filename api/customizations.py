@@ -17,7 +17,6 @@ from core.auth import Principal, Role
 from core.customizations import HookUse, Observation
 from core.errors import TailorError
 from core.extension_points import ExtensionPoint
-from core.product import PRODUCT_VERSION
 from plugins.manifest import Problem
 from plugins.runtime import PluginRuntime
 from plugins.status import CustomizationStatus, statuses
@@ -325,9 +324,11 @@ class CustomizationsQuery:
         try:
             ctx.principal.can_read_product()
             if release is None:
-                points = _runtime(info).catalog.for_version(PRODUCT_VERSION)
+                catalog = _runtime(info).catalog
+                running = catalog.release or ""
+                points = catalog.for_version(running) if running else catalog.all()
                 return ExtensionPoints(
-                    release=PRODUCT_VERSION,
+                    release=running,
                     items=[ExtensionPointType.from_domain(p) for p in points],
                 )
             info_ = await ctx.services.releases.get(release, ctx.principal)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from api.cli_options import DatabaseOption
+from api.cli_options import DatabaseOption, cli_product
 from core.auth import Principal
-from core.bootstrap import ExtensionPointSource, product_manifest
+from core.bootstrap import product_manifest
 from core.errors import NotFoundError, TailorError
-from core.extension_points import ExtensionPoint
 
 release_app = typer.Typer(
     help="Release manifests: export, import, diff, list.", no_args_is_help=True
@@ -40,19 +38,6 @@ class FileFormat(enum.StrEnum):
     JSON = "json"
 
 
-def extension_point_source() -> ExtensionPointSource:
-    """The running code's hookspec catalog (the plugin runtime's), if installed."""
-    try:
-        from plugins.catalog import extension_points_for  # type: ignore[import-not-found]
-    except ImportError:
-
-        def none(_version: str) -> Sequence[ExtensionPoint]:
-            return ()
-
-        return none
-    return extension_points_for  # type: ignore[no-any-return]
-
-
 @release_app.command("export")
 def release_export(
     version: Annotated[
@@ -64,16 +49,19 @@ def release_export(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Write a release's manifest (settings, hooks, supersedes): the running code's
-    releases from the code, planned (imported) ones from the database."""
+    """Write a release's manifest (settings, hooks, supersedes): the running
+    product's releases from its declaration, planned (imported) ones from the
+    database."""
     from api.cli import _services, run
-    from core import product
     from core.manifest_io import dumps
+    from plugins.catalog import tailor_extension_points
+
+    product = cli_product()
 
     async def go() -> str:
-        v = version or product.PRODUCT_VERSION
-        if v in product.RELEASE_HISTORY:
-            return dumps(product_manifest(v, extension_point_source()), fmt)
+        v = version or product.version
+        if v in product.release_history:
+            return dumps(product_manifest(product, v, tailor_extension_points), fmt)
         try:
             services = await _services(database_url)
             try:
@@ -84,8 +72,8 @@ def release_export(
             raise NotFoundError(
                 "release",
                 v,
-                f"this code's releases are {', '.join(product.RELEASE_HISTORY)}; planned "
-                f"releases come from the database: {exc.message}",
+                f"{product.name}'s releases are {', '.join(product.release_history)}; "
+                f"planned releases come from the database: {exc.message}",
             ) from None
 
     text = run(go)

@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 from api.context import Info
 from api.customizations import CustomizationsMutation, CustomizationsQuery
 from api.errors import Errors, from_domain
+from api.extensions import ExtensionsMutation
 from api.foldback import FoldbackQuery
 from api.masking import MaskUnexpectedErrors
 from api.readiness import ReadinessMutation, ReadinessQuery
@@ -94,7 +95,11 @@ class SettingsQuery:
     @strawberry.field(description="The tenants your token may see.")
     async def tenants(self, info: Info) -> list[Tenant]:
         ctx = info.context
-        return [Tenant.from_domain(t) for t in await ctx.services.tenants.list(ctx.principal)]
+        try:
+            found = await ctx.services.tenants.list(ctx.principal)
+        except TailorError as exc:
+            raise _raise_expected(exc) from exc
+        return [Tenant.from_domain(t) for t in found]
 
     @strawberry.field(description="Every registered release, oldest first.")
     async def releases(self, info: Info) -> list[Release]:
@@ -267,7 +272,12 @@ QUERY_GROUPS: tuple[type, ...] = (
     ReadinessQuery,
     FoldbackQuery,
 )
-MUTATION_GROUPS: tuple[type, ...] = (SettingsMutation, CustomizationsMutation, ReadinessMutation)
+MUTATION_GROUPS: tuple[type, ...] = (
+    SettingsMutation,
+    CustomizationsMutation,
+    ReadinessMutation,
+    ExtensionsMutation,
+)
 
 
 class TailorSchema(strawberry.Schema):

@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 from core.auth import Principal
-from core.bootstrap import sync_product_releases
+from core.bootstrap import register_planned_releases, sync_product_releases
 from core.db import upgrade
-from core.demo import register_planned_releases
 from core.fleet import seed_fleet
 from core.foldback import OverrideFact, analyze
 from core.services import Services
-from plugins.catalog import extension_points_for
+from plugins.catalog import tailor_extension_points
+from plugins.product import load_product
 
 ADMIN = Principal.system("bench")
 
@@ -42,13 +42,14 @@ async def measure(tenants: int, per_tenant: int, repeat: int) -> dict[str, float
     await upgrade(url)
     services = Services.from_url(url)
     try:
-        await sync_product_releases(services, extension_points_for)
-        await register_planned_releases(services)
+        product = load_product()
+        await sync_product_releases(services, product, tailor_extension_points)
+        await register_planned_releases(services, product, tailor_extension_points)
 
         async def publish(registrations):
             await services.registry.publish_many(ADMIN, registrations)
 
-        await seed_fleet(services, tenants, per_tenant, publish=publish)
+        await seed_fleet(services, tenants, per_tenant, demo=product.demo, publish=publish)
         registrations = await services.registry.list(ADMIN)
         report = await services.foldback.candidates(ADMIN)
         blockers = await services.readiness.blockers_by_customization()

@@ -24,12 +24,13 @@ import time
 from pathlib import Path
 
 from core.auth import Principal
-from core.bootstrap import sync_product_releases
+from core.bootstrap import register_planned_releases, sync_product_releases
 from core.db import count_statements, upgrade
-from core.demo import register_planned_releases
 from core.fleet import seed_fleet
 from core.readiness_service import StaticRegistrations
 from core.services import Services
+from plugins.catalog import tailor_extension_points
+from plugins.product import load_product
 
 ADMIN = Principal.system("bench")
 
@@ -39,10 +40,13 @@ async def main(args: argparse.Namespace) -> None:
     await upgrade(url)
     services = Services.from_url(url)
     try:
-        await sync_product_releases(services)
-        await register_planned_releases(services)
+        product = load_product()
+        await sync_product_releases(services, product, tailor_extension_points)
+        await register_planned_releases(services, product, tailor_extension_points)
         t0 = time.perf_counter()
-        fleet = await seed_fleet(services, args.tenants, args.customizations_per_tenant)
+        fleet = await seed_fleet(
+            services, args.tenants, args.customizations_per_tenant, demo=product.demo
+        )
         seeded = time.perf_counter() - t0
         services.readiness.registrations = StaticRegistrations(fleet.registrations, None)
         load_times, full_times = [], []

@@ -14,10 +14,14 @@ class Role(enum.StrEnum):
     RELEASE_MANAGER = "release_manager"
     CONSULTANT = "consultant"
     APP = "app"
+    #: the host product's backend: calls extension points (invokeExtension), nothing else
+    HOST = "host"
 
 
 #: roles whose tokens must name the tenants they may touch
 TENANT_SCOPED_ROLES = frozenset({Role.CONSULTANT, Role.APP})
+#: roles whose tokens may name tenants (none: every tenant)
+OPTIONALLY_SCOPED_ROLES = frozenset({Role.HOST})
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class Principal:
         return self.role in (Role.ADMIN, Role.RELEASE_MANAGER)
 
     def in_scope(self, tenant: str) -> bool:
+        """May read or change ``tenant``'s data (a host token reads nothing)."""
+        if self.role is Role.HOST:
+            return False
         return self.sees_all_tenants or tenant in self.tenants
 
     def visible(self, tenants: Iterable[str]) -> list[str]:
@@ -71,6 +78,21 @@ class Principal:
 
     def can_read_tenant(self, tenant: str) -> None:
         self.require_tenant(tenant, action="reading a tenant")
+
+    def can_list_tenants(self) -> None:
+        if self.role is Role.HOST:
+            raise PermissionDeniedError(
+                "listing tenants: a host token only calls extension points (invokeExtension)"
+            )
+
+    def can_invoke_extension(self, tenant: str) -> None:
+        """The host product's backend (role host, all tenants or the ones its token
+        names) and admins call a tenant's customizations at an extension point."""
+        self.require_role(Role.ADMIN, Role.HOST, action="calling an extension point")
+        if self.role is Role.HOST and self.tenants and tenant not in self.tenants:
+            raise PermissionDeniedError(
+                f"calling an extension point: tenant {tenant!r} is not in your token's scope"
+            )
 
     def can_read_audit(self, tenant: str | None) -> None:
         self.require_role(

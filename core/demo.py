@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.auth import Principal, Role
-from core.bootstrap import ExtensionPointSource, sync_product_releases
-from core.demo_data import DEMO_TENANTS
+from core.bootstrap import (
+    ExtensionPointSource,
+    register_planned_releases,
+    sync_product_releases,
+)
 from core.errors import AlreadyExistsError
-from core.releases_data import bundled_manifests
+from core.product import Product
 from core.services import Services
 
 DEMO_ACTOR = Principal.system("demo-seed")
@@ -24,18 +27,21 @@ class SeedReport:
 
 
 async def seed_demo(
-    services: Services, extension_points: ExtensionPointSource | None = None
+    services: Services, product: Product, extension_points: ExtensionPointSource | None = None
 ) -> SeedReport:
     """Idempotent: existing tenants are left as they are. ``extension_points``
-    gives each release's extension points (the plugin runtime's catalog)."""
+    gives Tailor's own extension points per release (the plugin catalog)."""
     if extension_points is None:
-        releases = await sync_product_releases(services)
+        releases = await sync_product_releases(services, product)
     else:
-        releases = await sync_product_releases(services, extension_points)
-    planned = await register_planned_releases(services)
+        releases = await sync_product_releases(services, product, extension_points)
+    if extension_points is None:
+        planned = await register_planned_releases(services, product)
+    else:
+        planned = await register_planned_releases(services, product, extension_points)
     tenants: list[str] = []
     overrides = 0
-    for demo in DEMO_TENANTS:
+    for demo in product.demo.tenants:
         try:
             await services.tenants.create(
                 DEMO_ACTOR, demo.slug, demo.name, demo.release, demo.environments
@@ -56,18 +62,6 @@ async def seed_demo(
     return SeedReport(releases, tenants, overrides, planned)
 
 
-async def register_planned_releases(services: Services) -> list[str]:
-    """Register the bundled planned manifests (``core/releases_data``) that are
-    missing. Idempotent; returns the versions added."""
-    existing = {r.version for r in await services.releases.list(DEMO_ACTOR)}
-    added = []
-    for manifest in bundled_manifests():
-        if manifest.version not in existing:
-            await services.releases.register(manifest, DEMO_ACTOR, exist_ok=True)
-            added.append(manifest.version)
-    return added
-
-
 @dataclass(frozen=True)
 class DemoToken:
     role: Role
@@ -75,15 +69,17 @@ class DemoToken:
     secret: str
 
 
-async def create_demo_tokens(services: Services) -> list[DemoToken]:
-    """One token per role, scoped to demo tenants where the role needs it."""
-    first, second = DEMO_TENANTS[0].slug, DEMO_TENANTS[1].slug
+async def create_demo_tokens(services: Services, product: Product) -> list[DemoToken]:
+    """One token per role, scoped to the product's first demo tenants where the role
+    needs it (the tenant-scoped roles are left out when it has no demo tenants)."""
+    slugs = [t.slug for t in product.demo.tenants]
     wanted: list[tuple[Role, tuple[str, ...]]] = [
         (Role.ADMIN, ()),
         (Role.RELEASE_MANAGER, ()),
-        (Role.CONSULTANT, (first, second)),
-        (Role.APP, (first,)),
+        (Role.HOST, ()),
     ]
+    if slugs:
+        wanted += [(Role.CONSULTANT, tuple(slugs[:2])), (Role.APP, (slugs[0],))]
     out = []
     for role, scope in wanted:
         secret, _ = await services.tokens.create(role, scope, label=f"demo {role.value}")

@@ -1,24 +1,19 @@
-"""Demo tenants of the sample host product (Acme ERP) and their setting overrides.
+"""A product's demo data, as its product plugin declares it (``DIR/demo.toml``,
+optional): the demo tenants with their setting overrides (``tailor demo seed``,
+``tailor serve --demo``) and the profile of a generated fleet (hooks, parameters,
+``requires`` ranges, capabilities and setting keys that generated customizations
+draw from; ``tailor demo seed --tenants N``).
 
-Plain data, used by ``tailor demo seed`` and ``tailor serve --demo``. It is shaped to
-give the analyses real material:
-
-- most tenants run release 2.0, two (``initech``, ``wayne``) are still on 1.5 and
-  override settings that 2.0 removed or retyped, so upgrade readiness finds blockers;
-- some 2.0 tenants override settings deprecated in 2.0 (warnings for the next release);
-- several tenants move the same setting to the same non-default value
-  (``billing.invoice.due_days`` = 45, ``security.password.min_length`` = 12,
-  ``security.mfa.required`` = true, ``ui.table.page_size`` = 50), which fold-back
-  analysis reports as "change the default".
-
-Each override is valid under the catalog of its tenant's release. An override with
-``environment=""`` applies tenant-wide; otherwise only to that environment. Secret
-settings are never overridden here.
+Plain data; :func:`demo_from_dict` builds it and names the field that is wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -37,128 +32,106 @@ class DemoTenant:
     overrides: tuple[DemoOverride, ...]
 
 
-_O = DemoOverride
-_PROD_SANDBOX = ("production", "sandbox")
+@dataclass(frozen=True)
+class FleetProfile:
+    """What generated customizations are made of. ``None`` in ``tested_up_to`` and
+    ``capabilities`` means "none" (written ``""`` in TOML)."""
 
-DEMO_TENANTS: tuple[DemoTenant, ...] = (
-    DemoTenant(
-        slug="northwind",
-        name="Northwind Traders",
-        release="2.0",
-        environments=_PROD_SANDBOX,
-        overrides=(
-            _O("billing.invoice.due_days", 45),
-            _O("billing.invoice.pdf_branding", True),
-            _O("billing.invoice.logo_url", "https://cdn.northwind.example/brand/logo.png"),
-            _O("security.password.min_length", 12),
-            _O("security.mfa.required", True, "production"),
-            _O("ui.table.page_size", 50),
-            _O("shipping.carrier.default", "fedex"),
-            _O("orders.approval.threshold", 25_000.0),
-            _O("notifications.email.enabled", False, "sandbox"),
-        ),
-    ),
-    DemoTenant(
-        slug="globex",
-        name="Globex Corporation",
-        release="2.0",
-        environments=_PROD_SANDBOX,
-        overrides=(
-            _O("billing.invoice.due_days", 45),
-            _O("billing.currency.default", "EUR"),
-            _O("tax.engine.provider", "avalara"),
-            _O("tax.prices.include_tax", True),
-            _O("security.password.min_length", 12),
-            _O("security.mfa.required", True, "production"),
-            _O("security.password.expiry_days", 60),
-            _O("inventory.costing.method", "average"),
-            _O("ui.date.format", "DD.MM.YYYY"),
-            _O("ui.locale.default", "de-DE"),
-            _O("integrations.erp_sync.interval_minutes", 15, "sandbox"),
-        ),
-    ),
-    DemoTenant(
-        slug="initech",
-        name="Initech",
-        release="1.5",
-        environments=_PROD_SANDBOX,
-        overrides=(
-            _O("billing.invoice.due_days", 45),
-            _O("billing.invoice.reminder_days", 14),
-            _O("orders.approval.threshold", 5_000),
-            _O("notifications.digest.frequency", 12),
-            _O("hr.vacation.days_per_year", 25),
-            _O("ui.table.page_size", 50),
-            _O("reporting.csv.delimiter", ";", "sandbox"),
-            _O("security.session.timeout_minutes", 60, "sandbox"),
-        ),
-    ),
-    DemoTenant(
-        slug="umbrella",
-        name="Umbrella Corporation",
-        release="2.0",
-        environments=_PROD_SANDBOX,
-        overrides=(
-            _O("billing.invoice.due_days", 60),
-            _O("security.password.min_length", 12),
-            _O("security.mfa.required", True),
-            _O("security.mfa.required", False, "sandbox"),
-            _O("security.session.timeout_minutes", 15),
-            _O("security.lockout.max_attempts", 3),
-            _O("security.ip_allowlist.cidrs", ["10.0.0.0/8", "192.168.40.0/24"], "production"),
-            _O("inventory.lot_tracking.enabled", True),
-            _O("orders.approval.threshold", 50_000.0, "production"),
-        ),
-    ),
-    DemoTenant(
-        slug="hooli",
-        name="Hooli",
-        release="2.0",
-        environments=("production", "staging", "sandbox"),
-        overrides=(
-            _O("billing.invoice.due_days", 45),
-            _O("ui.theme.mode", "dark"),
-            _O("ui.table.page_size", 50),
-            _O("security.sso.provider", "oidc"),
-            _O(
-                "security.sso.metadata_url",
-                "https://login.hooli.example/.well-known/openid-configuration",
-            ),
-            _O("notifications.digest.frequency", "weekly"),
-            _O("integrations.crm.provider", "salesforce"),
-            _O("integrations.api.rate_limit_per_minute", 2_000, "staging"),
-            _O("reporting.cache.ttl_seconds", 0, "sandbox"),
-        ),
-    ),
-    DemoTenant(
-        slug="stark",
-        name="Stark Industries",
-        release="2.0",
-        environments=_PROD_SANDBOX,
-        overrides=(
-            _O("security.password.min_length", 12),
-            _O("security.mfa.required", True),
-            _O("tax.rounding.per_line", False),
-            _O("hr.payroll.frequency", "biweekly"),
-            _O("hr.leave.annual_days", 25),
-            _O("hr.payroll.overtime_multiplier", 2.0),
-            _O("shipping.carrier.default", "dhl", "production"),
-            _O("billing.invoice.auto_send", False, "sandbox"),
-        ),
-    ),
-    DemoTenant(
-        slug="wayne",
-        name="Wayne Enterprises",
-        release="1.5",
-        environments=_PROD_SANDBOX,
-        overrides=(
-            _O("billing.invoice.due_days", 45),
-            _O("security.password.min_length", 12),
-            _O("security.mfa.required", True, "production"),
-            _O("shipping.legacy_rates.enabled", False),
-            _O("orders.numbering.prefix", "WE-"),
-            _O("reporting.fiscal_year.start_month", 7),
-            _O("notifications.digest.frequency", 48, "sandbox"),
-        ),
-    ),
-)
+    #: (hook, parameters an implementation takes) as current code uses them ...
+    hook_uses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: ... and as outdated code does
+    outdated_hook_uses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    requires: tuple[str, ...] = (">=0",)
+    outdated_requires: tuple[str, ...] = ()
+    tested_up_to: tuple[str | None, ...] = (None,)
+    capabilities: tuple[str | None, ...] = (None,)
+    setting_refs: tuple[str, ...] = ()
+    outdated_setting_refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DemoData:
+    tenants: tuple[DemoTenant, ...] = ()
+    fleet: FleetProfile = field(default_factory=FleetProfile)
+
+
+def _strings(data: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInputError(f"{where}.{name}", "must be a list of strings")
+    return tuple(value)
+
+
+def _table(data: Any, where: str, known: set[str]) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidInputError(where, "must be a table")
+    unknown = set(data) - known
+    if unknown:
+        raise InvalidInputError(where, f"unknown field(s): {', '.join(sorted(unknown))}")
+    return data
+
+
+def _uses(data: Mapping[str, Any], name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    out = []
+    for i, use in enumerate(data.get(name, [])):
+        use = _table(use, f"fleet.{name}[{i}]", {"hook", "params"})
+        if not isinstance(use.get("hook"), str):
+            raise InvalidInputError(f"fleet.{name}[{i}].hook", "required: a hook name")
+        out.append((use["hook"], _strings(use, "params", f"fleet.{name}[{i}]")))
+    return tuple(out)
+
+
+def demo_from_dict(data: Mapping[str, Any]) -> DemoData:
+    """Build the demo data from ``demo.toml``'s content."""
+    data = _table(data, "demo", {"tenants", "fleet"})
+    tenants = []
+    for i, raw in enumerate(data.get("tenants", [])):
+        where = f"tenants[{i}]"
+        raw = _table(raw, where, {"slug", "name", "release", "environments", "overrides"})
+        for name in ("slug", "name", "release"):
+            if not isinstance(raw.get(name), str):
+                raise InvalidInputError(f"{where}.{name}", "required: a string")
+        overrides = []
+        for j, o in enumerate(raw.get("overrides", [])):
+            o = _table(o, f"{where}.overrides[{j}]", {"key", "value", "environment"})
+            if not isinstance(o.get("key"), str) or "value" not in o:
+                raise InvalidInputError(f"{where}.overrides[{j}]", "needs a key and a value")
+            overrides.append(DemoOverride(o["key"], o["value"], str(o.get("environment", ""))))
+        tenants.append(
+            DemoTenant(
+                raw["slug"],
+                raw["name"],
+                raw["release"],
+                _strings(raw, "environments", where),
+                tuple(overrides),
+            )
+        )
+    fleet = _table(
+        data.get("fleet", {}),
+        "fleet",
+        {
+            "hook_uses",
+            "outdated_hook_uses",
+            "requires",
+            "outdated_requires",
+            "tested_up_to",
+            "capabilities",
+            "setting_refs",
+            "outdated_setting_refs",
+        },
+    )
+    profile = FleetProfile(
+        hook_uses=_uses(fleet, "hook_uses"),
+        outdated_hook_uses=_uses(fleet, "outdated_hook_uses"),
+        requires=_strings(fleet, "requires", "fleet") or (">=0",),
+        outdated_requires=_strings(fleet, "outdated_requires", "fleet"),
+        tested_up_to=_none_for_empty(_strings(fleet, "tested_up_to", "fleet")) or (None,),
+        capabilities=_none_for_empty(_strings(fleet, "capabilities", "fleet")) or (None,),
+        setting_refs=_strings(fleet, "setting_refs", "fleet"),
+        outdated_setting_refs=_strings(fleet, "outdated_setting_refs", "fleet"),
+    )
+    return DemoData(tuple(tenants), profile)
+
+
+def _none_for_empty(values: Sequence[str]) -> tuple[str | None, ...]:
+    return tuple(v or None for v in values)

@@ -1,12 +1,13 @@
 """A generated fleet for scale tests and benchmarks: ``tailor demo seed --tenants N
 --customizations-per-tenant M``.
 
-Tenants (``fleet-00001`` ...) copy a random subset of a demo tenant's release and
-overrides (so every override is valid on its release, and the 3.0 material is
-there), inserted in bulk. Customization registrations are generated as plain
+Tenants (``fleet-00001`` ...) copy a random subset of one of the product's demo
+tenants' release and overrides (so every override is valid on its release),
+inserted in bulk. Customization registrations are generated as plain
 :class:`~core.customizations.Registration` data: each tenant enables M of a shared
 pool (consultants reuse work), with hooks, parameters, ``requires`` and setting
-references drawn so that every readiness code occurs. Storing them is the
+references drawn from the product's fleet profile (its ``demo.toml``), so that
+every readiness code occurs. Storing them is the
 customization registry's job: pass ``publish`` (the seam for the registry);
 without it they are returned, not stored.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select
 
 from core.customizations import CustomizationManifest, HookUse, Registration
-from core.demo_data import DEMO_TENANTS
+from core.demo_data import DemoData, FleetProfile
 from core.models import Environment, Override, Release, Tenant, utcnow
 from core.services import Services
 
@@ -29,45 +30,9 @@ ACTOR = "fleet-seed"
 
 Publish = Callable[[Sequence[Registration]], Awaitable[None]]
 
-#: (hook, params an implementation takes) as current code uses them ...
-_HOOK_USES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("tailor_resolve_settings", ("tenant", "values")),
-    ("tailor_resolve_settings", ("tenant", "environment", "values")),
-    ("tailor_validate_setting", ("key", "value")),
-    ("tailor_setting_changed", ("tenant", "key", "new")),
-    ("tailor_register_settings", ()),
-    ("acme_invoice_footer", ("invoice",)),
-    ("acme_price_adjustments", ("order",)),
-    ("acme_order_approval_route", ("order",)),
-)
-#: ... and as outdated code does (HOOK_REMOVED, HOOK_PARAM_REMOVED in 3.0)
-_OUTDATED_HOOK_USES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("tailor_resolve_setting", ("key", "value")),
-    ("acme_order_approval_route", ("order", "threshold")),
-)
 #: share of generated customizations written against outdated hooks or pinned
 #: below the next release
 OUTDATED = 0.04
-_REQUIRES = (">=1.5", ">=2.0", ">=1.5,<4")
-_OUTDATED_REQUIRES = (">=2.0,<3", "~=2.0")
-_TESTED = ("2.0", "2.0", "3.0", None)
-_CAPABILITIES = (
-    "order-approval-routing",
-    "invoice-footer-legal-text",
-    "volume-discounts",
-    "branded-documents",
-    "crm-sync",
-    "custom-tax-rules",
-    None,
-)
-_SETTING_REFS = (
-    "billing.invoice.due_days",
-    "orders.approval.threshold",
-    "inventory.costing.method",
-    "ui.table.page_size",
-    "billing.invoice.rounding",
-    "security.password.min_length",
-)
 
 
 @dataclass(frozen=True)
@@ -80,7 +45,7 @@ class FleetReport:
 
 
 def generate_registrations(
-    tenants: Sequence[str], per_tenant: int, rng: random.Random
+    tenants: Sequence[str], per_tenant: int, rng: random.Random, profile: FleetProfile
 ) -> tuple[Registration, ...]:
     """``per_tenant`` enabled customizations per tenant, from a shared pool of about
     a quarter as many distinct customizations as (tenant, customization) pairs."""
@@ -93,9 +58,10 @@ def generate_registrations(
             enabled[i].append(slug)
     out = []
     for i in range(pool_size):
-        uses = rng.sample(_HOOK_USES, rng.randint(1, 3))
-        if rng.random() < OUTDATED:
-            uses.append(rng.choice(_OUTDATED_HOOK_USES))
+        wanted = rng.randint(1, 3)
+        uses = rng.sample(profile.hook_uses, min(wanted, len(profile.hook_uses)))
+        if rng.random() < OUTDATED and profile.outdated_hook_uses:
+            uses.append(rng.choice(profile.outdated_hook_uses))
         hooks = tuple(
             HookUse(hook, params, fingerprint=f"fp{i % 97:02d}-{hook}", location=f"c{i}:{hook}")
             for hook, params in dict(uses).items()
@@ -104,18 +70,23 @@ def generate_registrations(
             name=f"fleet-custom-{i:05d}",
             version=f"1.{rng.randint(0, 9)}.0",
             tenants=tuple(sorted(enabled[i])),
-            requires=rng.choice(_OUTDATED_REQUIRES if rng.random() < OUTDATED else _REQUIRES),
-            tested_up_to=rng.choice(_TESTED),
-            capability=rng.choice(_CAPABILITIES),
+            requires=rng.choice(
+                profile.outdated_requires
+                if rng.random() < OUTDATED and profile.outdated_requires
+                else profile.requires
+            ),
+            tested_up_to=rng.choice(profile.tested_up_to),
+            capability=rng.choice(profile.capabilities),
             author="fleet generator",
         )
+        refs = profile.setting_refs
+        keys = tuple(rng.sample(refs, min(rng.randint(0, 2), len(refs))))
+        outdated = profile.outdated_setting_refs
+        if rng.random() < OUTDATED and outdated:
+            keys += (outdated[i % len(outdated)],)
         out.append(
             Registration(
-                manifest=manifest,
-                hooks=hooks,
-                setting_keys=tuple(rng.sample(_SETTING_REFS, rng.randint(0, 2)))
-                + (("tax.rounding.per_line",) if rng.random() < OUTDATED else ()),
-                enabled_for=manifest.tenants,
+                manifest=manifest, hooks=hooks, setting_keys=keys, enabled_for=manifest.tenants
             )
         )
     return tuple(out)
@@ -126,10 +97,12 @@ async def seed_fleet(
     tenants: int,
     customizations_per_tenant: int = 0,
     *,
+    demo: DemoData,
     seed: int = 42,
     publish: Publish | None = None,
 ) -> FleetReport:
-    """Add ``tenants`` generated tenants (idempotent by slug) with bulk inserts."""
+    """Add ``tenants`` generated tenants (idempotent by slug) with bulk inserts,
+    modelled on ``demo`` (the product's demo tenants and fleet profile)."""
     rng = random.Random(seed)
     async with services.sessions.begin() as session:
         releases = dict((await session.execute(select(Release.version, Release.id))).all())
@@ -138,7 +111,9 @@ async def seed_fleet(
         )
         plans = []
         for i in range(1, tenants + 1):
-            template = rng.choice(DEMO_TENANTS)
+            if not demo.tenants:
+                break
+            template = rng.choice(demo.tenants)
             keep = [o for o in template.overrides if rng.random() < 0.75]
             slug = f"{PREFIX}{i:05d}"
             if slug not in existing and template.release in releases:
@@ -186,7 +161,7 @@ async def seed_fleet(
         else:
             rows = []
     all_slugs = [f"{PREFIX}{i:05d}" for i in range(1, tenants + 1)]
-    registrations = generate_registrations(all_slugs, customizations_per_tenant, rng)
+    registrations = generate_registrations(all_slugs, customizations_per_tenant, rng, demo.fleet)
     if publish is not None and registrations:
         await publish(registrations)
     return FleetReport(len(plans), len(rows), registrations, publish is not None)

@@ -1,847 +1,137 @@
-"""The sample host product whose settings Tailor serves: "Acme ERP".
+"""The host product whose settings Tailor serves, as one value.
 
-Tailor is the configuration backbone of a host product. This module stands in for
-that product: it declares the product's name, the release the running code
-implements, the releases shipped so far, and the full lifecycle history of the
-product's setting definitions (each with the release it was added in and, where it
-applies, deprecated and removed in, and its replacement). ``definitions_for`` turns
-that history into the catalog of any one release, so readiness checks and release
-diffs work on real material: renamed settings, settings whose type changed, settings
-removed in 2.0, and settings deprecated in 2.0 that a later release will remove.
+Tailor knows nothing of any one product. A product is declared outside Tailor's
+code (a directory named by ``TAILOR_PRODUCT``, or a package in the entry-point group
+``tailor.product``; see :mod:`plugins.product` and ``docs/product.md``), loaded once
+at start-up into a :class:`Product` and handed to the app factory and the CLI.
 
-``SUPERSEDES`` lists, per release, the business capabilities that were folded back
-into the product in that release (customizations that provide them become obsolete).
-
-A real host product replaces this module with its own catalog; it is pure data.
+A :class:`Product` is plain data: its name, the release the running code
+implements, the catalog manifest of every released version (settings, the
+product's own extension points, supersedes, renames), the planned releases, and
+the product's hookspec modules (which :mod:`plugins.catalog` reads; ``core`` never
+inspects them).
 """
 
 from __future__ import annotations
 
-from core.definitions import SettingDefinition, SettingType, definitions_for
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from types import ModuleType
 
-PRODUCT_NAME = "Acme ERP"
-PRODUCT_VERSION = "2.0"
-RELEASE_HISTORY: tuple[str, ...] = ("1.0", "1.5", "2.0")
+from core.definitions import SettingDefinition
+from core.demo_data import DemoData
+from core.errors import NotFoundError, TailorError
+from core.extension_points import ExtensionPoint
+from core.releases import RELEASED, ReleaseManifest
 
-SUPERSEDES: dict[str, tuple[str, ...]] = {
-    "1.0": (),
-    "1.5": ("invoice-pdf-branding", "sso-login", "auto-reorder"),
-    "2.0": ("multi-currency-rounding", "crm-contact-sync", "sms-notifications"),
-}
-
-_BOOL = SettingType.BOOL
-_INT = SettingType.INT
-_FLOAT = SettingType.FLOAT
-_STRING = SettingType.STRING
-_ENUM = SettingType.ENUM
-_JSON = SettingType.JSON
-
-_HTTPS_URL_OR_EMPTY = r"^(https://[^\s]+)?$"
-
-SETTINGS: tuple[SettingDefinition, ...] = (
-    # -- billing ---------------------------------------------------------------------
-    SettingDefinition(
-        key="billing.invoice.due_days",
-        type=_INT,
-        default=30,
-        description="Days after the invoice date until payment is due (net terms).",
-        min=0,
-        max=365,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.invoice.rounding",
-        type=_ENUM,
-        default="half_up",
-        description="How invoice totals are rounded to the currency's minor unit.",
-        choices=("half_up", "half_even", "up", "down"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.invoice.number_prefix",
-        type=_STRING,
-        default="INV-",
-        description="Prefix of invoice numbers (upper-case letters, digits and dashes).",
-        pattern=r"^[A-Z0-9-]{1,10}$",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.invoice.auto_send",
-        type=_BOOL,
-        default=True,
-        description="E-mail invoices to the customer as soon as they are posted.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.invoice.pdf_branding",
-        type=_BOOL,
-        default=False,
-        description="Render invoice PDFs with the tenant's logo and brand colours.",
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="billing.invoice.logo_url",
-        type=_STRING,
-        default="",
-        description="HTTPS address of the logo printed on branded invoice PDFs.",
-        pattern=_HTTPS_URL_OR_EMPTY,
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="billing.invoice.reminder_days",
-        type=_INT,
-        default=7,
-        description="Days between payment reminders for overdue invoices.",
-        min=1,
-        max=90,
-        added="1.0",
-        deprecated="1.5",
-        removed="2.0",
-        replacement="billing.dunning.reminder_interval_days",
-    ),
-    SettingDefinition(
-        key="billing.dunning.reminder_interval_days",
-        type=_INT,
-        default=7,
-        description="Days between dunning reminders for overdue invoices.",
-        min=1,
-        max=90,
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="billing.dunning.max_reminders",
-        type=_INT,
-        default=3,
-        description="Reminders sent before an overdue invoice goes to collections.",
-        min=0,
-        max=10,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.currency.default",
-        type=_STRING,
-        default="USD",
-        description="ISO 4217 code of the tenant's functional currency.",
-        pattern=r"^[A-Z]{3}$",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.currency.rounding_rules",
-        type=_JSON,
-        default={"JPY": {"decimals": 0}, "CHF": {"decimals": 2, "increment": 0.05}},
-        description="Per-currency rounding: decimals and cash-rounding increment.",
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="billing.late_fee.enabled",
-        type=_BOOL,
-        default=False,
-        description="Charge a late fee on invoices paid after their due date.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.late_fee.rate",
-        type=_FLOAT,
-        default=1.5,
-        description="Monthly late fee, in percent of the overdue amount.",
-        min=0.0,
-        max=25.0,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="billing.payment.methods",
-        type=_JSON,
-        default=["bank_transfer", "card"],
-        description="Payment methods offered on invoices and in the customer portal.",
-        added="1.0",
-    ),
-    # -- tax -------------------------------------------------------------------------
-    SettingDefinition(
-        key="tax.engine.provider",
-        type=_ENUM,
-        default="builtin",
-        description="Engine that computes sales tax and VAT.",
-        choices=("builtin", "avalara", "vertex"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="tax.default.rate",
-        type=_FLOAT,
-        default=0.0,
-        description="Tax rate in percent applied when no tax rule matches.",
-        min=0.0,
-        max=100.0,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="tax.prices.include_tax",
-        type=_BOOL,
-        default=False,
-        description="Catalog prices are entered tax-inclusive (gross).",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="tax.vat.number_required",
-        type=_BOOL,
-        default=False,
-        description="Require a VAT number on business customers before invoicing.",
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="tax.exemption.codes",
-        type=_JSON,
-        default=[],
-        description="Tax exemption certificate codes accepted at order entry.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="tax.rounding.per_line",
-        type=_BOOL,
-        default=True,
-        description="Round tax on each invoice line rather than on the invoice total.",
-        added="1.0",
-        deprecated="2.0",
-        replacement="tax.rounding.mode",
-    ),
-    SettingDefinition(
-        key="tax.rounding.mode",
-        type=_ENUM,
-        default="per_line",
-        description="Where tax is rounded: on each line, per tax rate, or on the total.",
-        choices=("per_line", "per_rate", "per_invoice"),
-        added="2.0",
-    ),
-    # -- inventory -------------------------------------------------------------------
-    SettingDefinition(
-        key="inventory.costing.method",
-        type=_ENUM,
-        default="fifo",
-        description="Inventory valuation method.",
-        choices=("fifo", "lifo", "average", "standard"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="inventory.stock.allow_negative",
-        type=_BOOL,
-        default=False,
-        description="Allow shipments that take on-hand stock below zero.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="inventory.reorder.default_point",
-        type=_INT,
-        default=10,
-        description="Reorder point for items that do not define their own.",
-        min=0,
-        max=100_000,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="inventory.reorder.auto_enabled",
-        type=_BOOL,
-        default=False,
-        description="Create purchase requisitions automatically at the reorder point.",
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="inventory.warehouse.default_code",
-        type=_STRING,
-        default="MAIN",
-        description="Warehouse used when an order line names none.",
-        pattern=r"^[A-Z0-9_]{2,12}$",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="inventory.lot_tracking.enabled",
-        type=_BOOL,
-        default=False,
-        description="Track lot and serial numbers on receipts and shipments.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="inventory.valuation.precision",
-        type=_INT,
-        default=2,
-        description="Decimal places kept for unit costs.",
-        min=0,
-        max=6,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="inventory.cycle_count.interval_days",
-        type=_INT,
-        default=90,
-        description="Days between cycle counts of each bin.",
-        min=7,
-        max=365,
-        added="1.5",
-    ),
-    # -- orders ----------------------------------------------------------------------
-    SettingDefinition(
-        key="orders.approval.required",
-        type=_BOOL,
-        default=True,
-        description="Sales orders above the approval threshold need a manager's approval.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="orders.approval.threshold",
-        type=_INT,
-        default=10_000,
-        description="Order total (whole currency units) above which approval is needed.",
-        min=0,
-        max=10_000_000,
-        added="1.0",
-        removed="2.0",
-    ),
-    SettingDefinition(
-        key="orders.approval.threshold",
-        type=_FLOAT,
-        default=10_000.0,
-        description="Order total (in the tenant currency, with cents) above which "
-        "approval is needed.",
-        min=0.0,
-        max=10_000_000.0,
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="orders.numbering.prefix",
-        type=_STRING,
-        default="SO-",
-        description="Prefix of sales order numbers.",
-        pattern=r"^[A-Z0-9-]{1,10}$",
-        added="1.0",
-        deprecated="1.5",
-        replacement="orders.numbering.format",
-    ),
-    SettingDefinition(
-        key="orders.numbering.format",
-        type=_STRING,
-        default="SO-{year}-{seq:06d}",
-        description="Template of sales order numbers; {year} and {seq} are substituted.",
-        pattern=r"^[A-Za-z0-9{}:_/-]*\{seq(:0\dd)?\}[A-Za-z0-9{}:_/-]*$",
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="orders.cancellation.window_hours",
-        type=_INT,
-        default=24,
-        description="Hours after placement during which a customer may cancel an order.",
-        min=0,
-        max=720,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="orders.backorders.allowed",
-        type=_BOOL,
-        default=True,
-        description="Accept order lines for items that are out of stock.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="orders.lines.max_count",
-        type=_INT,
-        default=500,
-        description="Maximum number of lines on one sales order.",
-        min=1,
-        max=5_000,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="orders.discount.max_percent",
-        type=_FLOAT,
-        default=20.0,
-        description="Largest manual discount a sales rep may grant, in percent.",
-        min=0.0,
-        max=100.0,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="orders.credit_check.enabled",
-        type=_BOOL,
-        default=False,
-        description="Hold orders that would exceed the customer's credit limit.",
-        added="1.5",
-    ),
-    # -- shipping --------------------------------------------------------------------
-    SettingDefinition(
-        key="shipping.carrier.default",
-        type=_ENUM,
-        default="ups",
-        description="Carrier proposed for new shipments.",
-        choices=("ups", "fedex", "dhl", "usps", "local"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="shipping.free_shipping.threshold",
-        type=_FLOAT,
-        default=100.0,
-        description="Order subtotal from which shipping is free; 0 disables free shipping.",
-        min=0.0,
-        max=1_000_000.0,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="shipping.weight.unit",
-        type=_ENUM,
-        default="kg",
-        description="Unit of weight on items, packages and rate tables.",
-        choices=("kg", "lb"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="shipping.label.format",
-        type=_ENUM,
-        default="pdf",
-        description="File format of printed shipping labels.",
-        choices=("pdf", "zpl", "png"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="shipping.rates.table",
-        type=_JSON,
-        default={
-            "standard": {"base": 5.0, "per_kg": 0.8},
-            "express": {"base": 15.0, "per_kg": 1.5},
-        },
-        description="Flat shipping rates by service level: base price and price per kg.",
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="shipping.legacy_rates.enabled",
-        type=_BOOL,
-        default=True,
-        description="Use the 1.0 hard-coded rate calculation instead of the rate table.",
-        added="1.0",
-        deprecated="1.5",
-        removed="2.0",
-        replacement="shipping.rates.table",
-    ),
-    SettingDefinition(
-        key="shipping.tracking.notify_customer",
-        type=_BOOL,
-        default=True,
-        description="E-mail the tracking link to the customer when a shipment leaves.",
-        added="1.5",
-    ),
-    # -- security --------------------------------------------------------------------
-    SettingDefinition(
-        key="security.password.min_length",
-        type=_INT,
-        default=8,
-        description="Minimum length of user passwords.",
-        min=6,
-        max=128,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="security.password.expiry_days",
-        type=_INT,
-        default=90,
-        description="Days after which users must change their password; 0 never expires.",
-        min=0,
-        max=365,
-        added="1.0",
-        deprecated="2.0",
-        replacement="security.password.rotation_policy",
-    ),
-    SettingDefinition(
-        key="security.password.rotation_policy",
-        type=_ENUM,
-        default="on_compromise",
-        description="When users must change their password (NIST 800-63B recommends "
-        "on_compromise).",
-        choices=("never", "on_compromise", "every_90_days", "every_180_days"),
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="security.password.legacy_hashing",
-        type=_BOOL,
-        default=False,
-        description="Accept passwords stored with the pre-1.0 SHA-1 scheme.",
-        added="1.0",
-        deprecated="1.5",
-        removed="2.0",
-    ),
-    SettingDefinition(
-        key="security.session.timeout_minutes",
-        type=_INT,
-        default=30,
-        description="Idle minutes after which a user session ends.",
-        min=5,
-        max=1_440,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="security.mfa.required",
-        type=_BOOL,
-        default=False,
-        description="Require multi-factor authentication for every user.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="security.lockout.max_attempts",
-        type=_INT,
-        default=5,
-        description="Failed sign-ins before an account is locked for 15 minutes.",
-        min=1,
-        max=20,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="security.sso.provider",
-        type=_ENUM,
-        default="none",
-        description="Single sign-on protocol; 'none' uses Acme ERP passwords.",
-        choices=("none", "saml", "oidc", "azure_ad"),
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="security.sso.metadata_url",
-        type=_STRING,
-        default="",
-        description="HTTPS address of the identity provider's SAML or OIDC metadata.",
-        pattern=_HTTPS_URL_OR_EMPTY,
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="security.ip_allowlist.cidrs",
-        type=_JSON,
-        default=[],
-        description="CIDR ranges allowed to sign in; empty allows every address.",
-        added="1.0",
-    ),
-    # -- notifications ---------------------------------------------------------------
-    SettingDefinition(
-        key="notifications.email.enabled",
-        type=_BOOL,
-        default=True,
-        description="Send transactional e-mail (invoices, order confirmations, alerts).",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="notifications.email.sender",
-        type=_STRING,
-        default="no-reply@acme-erp.example",
-        description="From address of outgoing e-mail.",
-        pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="notifications.digest.frequency",
-        type=_INT,
-        default=24,
-        description="Hours between activity digest e-mails.",
-        min=1,
-        max=168,
-        added="1.0",
-        removed="2.0",
-    ),
-    SettingDefinition(
-        key="notifications.digest.frequency",
-        type=_ENUM,
-        default="daily",
-        description="How often users receive the activity digest e-mail.",
-        choices=("off", "hourly", "daily", "weekly"),
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="notifications.sms.enabled",
-        type=_BOOL,
-        default=False,
-        description="Send shipment and approval alerts by SMS to users who opted in.",
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="notifications.webhook.urls",
-        type=_JSON,
-        default=[],
-        description="HTTPS endpoints that receive business events as JSON.",
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="notifications.retry.max_attempts",
-        type=_INT,
-        default=3,
-        description="Delivery attempts for a failed e-mail or webhook.",
-        min=0,
-        max=10,
-        added="1.0",
-    ),
-    # -- reporting -------------------------------------------------------------------
-    SettingDefinition(
-        key="reporting.fiscal_year.start_month",
-        type=_INT,
-        default=1,
-        description="Calendar month (1-12) in which the fiscal year starts.",
-        min=1,
-        max=12,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="reporting.export.format",
-        type=_ENUM,
-        default="xlsx",
-        description="Default file format of report exports.",
-        choices=("csv", "xlsx", "pdf"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="reporting.csv.delimiter",
-        type=_STRING,
-        default=",",
-        description="Field delimiter of CSV exports.",
-        pattern=r"^[,;|\t]$",
-        added="1.0",
-        deprecated="2.0",
-        replacement="reporting.export.csv_options",
-    ),
-    SettingDefinition(
-        key="reporting.export.csv_options",
-        type=_JSON,
-        default={"delimiter": ",", "quote": '"', "header": True, "encoding": "utf-8"},
-        description="CSV export options: delimiter, quote character, header row, encoding.",
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="reporting.dashboard.widgets",
-        type=_JSON,
-        default=["revenue_mtd", "open_orders", "overdue_invoices", "low_stock"],
-        description="Widgets on the home dashboard, in display order.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="reporting.retention.months",
-        type=_INT,
-        default=24,
-        description="Months that generated reports are kept before purging.",
-        min=1,
-        max=120,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="reporting.cache.ttl_seconds",
-        type=_INT,
-        default=300,
-        description="Seconds a computed report stays cached.",
-        min=0,
-        max=86_400,
-        added="1.5",
-    ),
-    # -- ui --------------------------------------------------------------------------
-    SettingDefinition(
-        key="ui.theme.mode",
-        type=_ENUM,
-        default="light",
-        description="Colour theme of the web client.",
-        choices=("light", "dark", "system"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="ui.locale.default",
-        type=_STRING,
-        default="en-US",
-        description="BCP 47 locale used for users who have not picked one.",
-        pattern=r"^[a-z]{2}-[A-Z]{2}$",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="ui.date.format",
-        type=_ENUM,
-        default="YYYY-MM-DD",
-        description="Date format in lists and forms.",
-        choices=("YYYY-MM-DD", "MM/DD/YYYY", "DD/MM/YYYY", "DD.MM.YYYY"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="ui.table.page_size",
-        type=_INT,
-        default=25,
-        description="Rows per page in list views.",
-        min=10,
-        max=200,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="ui.branding.primary_color",
-        type=_STRING,
-        default="#1F6FEB",
-        description="Primary brand colour of the web client, as #RRGGBB.",
-        pattern=r"^#[0-9A-Fa-f]{6}$",
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="ui.navigation.compact",
-        type=_BOOL,
-        default=False,
-        description="Use the compact side navigation introduced in 2.0.",
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="ui.legacy_layout.enabled",
-        type=_BOOL,
-        default=False,
-        description="Serve the 1.0 page layout instead of the responsive one.",
-        added="1.0",
-        deprecated="1.5",
-        removed="2.0",
-    ),
-    # -- integrations ----------------------------------------------------------------
-    SettingDefinition(
-        key="integrations.erp_sync.enabled",
-        type=_BOOL,
-        default=False,
-        description="Synchronise master data with the group's upstream ERP.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="integrations.erp_sync.endpoint",
-        type=_STRING,
-        default="",
-        description="HTTPS base address of the upstream ERP's sync API.",
-        pattern=_HTTPS_URL_OR_EMPTY,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="integrations.erp_sync.api_key",
-        type=_STRING,
-        default="",
-        description="API key for the upstream ERP's sync API.",
-        added="1.0",
-        secret=True,
-    ),
-    SettingDefinition(
-        key="integrations.erp_sync.interval_minutes",
-        type=_INT,
-        default=60,
-        description="Minutes between synchronisation runs.",
-        min=5,
-        max=1_440,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="integrations.payment_gateway.secret_key",
-        type=_STRING,
-        default="",
-        description="Secret key of the card payment gateway account.",
-        added="1.5",
-        secret=True,
-    ),
-    SettingDefinition(
-        key="integrations.webhooks.signing_secret",
-        type=_STRING,
-        default="",
-        description="Shared secret used to sign outgoing webhook payloads (HMAC-SHA256).",
-        added="2.0",
-        secret=True,
-    ),
-    SettingDefinition(
-        key="integrations.crm.provider",
-        type=_ENUM,
-        default="none",
-        description="CRM whose accounts and contacts are synchronised with customers.",
-        choices=("none", "salesforce", "hubspot", "dynamics"),
-        added="2.0",
-    ),
-    SettingDefinition(
-        key="integrations.edi.enabled",
-        type=_BOOL,
-        default=False,
-        description="Exchange orders and invoices with trading partners by EDI (X12/EDIFACT).",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="integrations.api.rate_limit_per_minute",
-        type=_INT,
-        default=600,
-        description="Public API requests allowed per minute and API client.",
-        min=10,
-        max=10_000,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="integrations.field_mappings.customer",
-        type=_JSON,
-        default={},
-        description="Mapping of external customer fields to Acme ERP customer fields.",
-        added="1.5",
-    ),
-    # -- hr / payroll ----------------------------------------------------------------
-    SettingDefinition(
-        key="hr.payroll.frequency",
-        type=_ENUM,
-        default="monthly",
-        description="Pay frequency of salaried employees.",
-        choices=("weekly", "biweekly", "semimonthly", "monthly"),
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="hr.payroll.overtime_multiplier",
-        type=_FLOAT,
-        default=1.5,
-        description="Pay multiplier for overtime hours.",
-        min=1.0,
-        max=3.0,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="hr.payroll.cutoff_day",
-        type=_INT,
-        default=25,
-        description="Day of the month after which timesheets count toward the next run.",
-        min=1,
-        max=31,
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="hr.vacation.days_per_year",
-        type=_INT,
-        default=20,
-        description="Paid vacation days per year for full-time employees.",
-        min=0,
-        max=60,
-        added="1.0",
-        deprecated="1.5",
-        removed="2.0",
-        replacement="hr.leave.annual_days",
-    ),
-    SettingDefinition(
-        key="hr.leave.annual_days",
-        type=_INT,
-        default=20,
-        description="Paid annual leave days per year for full-time employees.",
-        min=0,
-        max=60,
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="hr.leave.carryover_days",
-        type=_INT,
-        default=5,
-        description="Unused leave days that carry over into the next year.",
-        min=0,
-        max=60,
-        added="1.5",
-    ),
-    SettingDefinition(
-        key="hr.timesheet.approval_required",
-        type=_BOOL,
-        default=True,
-        description="Timesheets need a manager's approval before payroll picks them up.",
-        added="1.0",
-    ),
-    SettingDefinition(
-        key="hr.timesheet.rounding_minutes",
-        type=_FLOAT,
-        default=15.0,
-        description="Clock-in/out times are rounded to this many minutes.",
-        min=1.0,
-        max=60.0,
-        added="2.0",
-    ),
-)
+#: the ``source`` of Tailor's own extension points in manifests
+TAILOR_SOURCE = "tailor"
 
 
-def product_definitions(version: str) -> list[SettingDefinition]:
-    """The setting definitions of Acme ERP valid in ``version``, sorted by key."""
-    return definitions_for(version, SETTINGS)
+class ProductError(TailorError):
+    """The product declaration is wrong. ``problems`` lists every problem found,
+    each naming the file and the field."""
+
+    code = "INVALID_PRODUCT"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            f"the product declaration has {len(self.problems)} problem(s):\n"
+            + "\n".join(f"  {p}" for p in self.problems)
+        )
+
+
+@dataclass(frozen=True)
+class Product:
+    """One host product, as declared by its product plugin."""
+
+    #: identifier: the directory's or the entry point's name; the ``source`` of the
+    #: product's extension points in manifests
+    id: str
+    name: str
+    #: the release the running code implements
+    version: str
+    #: the catalog of each released version, oldest first (the product's own
+    #: extension points only: Tailor adds its tailor_* hooks)
+    releases: tuple[ReleaseManifest, ...]
+    #: releases announced but not running anywhere yet, oldest first
+    planned: tuple[ReleaseManifest, ...] = ()
+    #: the product's hookspec modules (pluggy ``@hookspec`` functions with lifecycle)
+    hookspec_modules: tuple[ModuleType, ...] = ()
+    #: where it was declared (a directory, or "entry point <name>")
+    origin: str = ""
+    #: the ``TAILOR_PRODUCT`` value that finds it again (a directory or a name)
+    reference: str = ""
+    #: demo tenants and the generated fleet's profile (``demo.toml``; optional)
+    demo: DemoData = field(default_factory=DemoData)
+    _by_version: dict[str, ReleaseManifest] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self._by_version.update({m.version: m for m in self.releases})
+
+    @property
+    def release_history(self) -> tuple[str, ...]:
+        return tuple(m.version for m in self.releases)
+
+    def declared(self, version: str) -> ReleaseManifest:
+        """The product's declared catalog of a released version."""
+        manifest = self._by_version.get(version)
+        if manifest is None:
+            raise NotFoundError(
+                "release",
+                version,
+                f"{self.name} releases: {', '.join(self.release_history)}",
+            )
+        return manifest
+
+    def definitions(self, version: str) -> list[SettingDefinition]:
+        """The setting definitions valid in a released ``version``, sorted by key."""
+        return sorted(self.declared(version).settings, key=lambda d: d.key)
+
+    def supersedes(self, version: str) -> tuple[str, ...]:
+        return self.declared(version).supersedes
+
+    @property
+    def setting_categories(self) -> frozenset[str]:
+        """First segments of every setting key the product has ever had."""
+        return frozenset(
+            d.key.split(".", 1)[0] for m in (*self.releases, *self.planned) for d in m.settings
+        )
+
+    def manifest(
+        self,
+        version: str,
+        tailor_points: Callable[[str], Sequence[ExtensionPoint]] | None = None,
+    ) -> ReleaseManifest:
+        """The full manifest of a released version: the declared catalog plus
+        Tailor's own extension points in that version (``tailor_points``)."""
+        declared = self.declared(version)
+        own = [p for p in (tailor_points(version) if tailor_points else ()) if _is_tailor(p)]
+        names = {p.name for p in own}
+        points = (*own, *(p for p in declared.extension_points if p.name not in names))
+        return replace(
+            declared,
+            status=RELEASED,
+            extension_points=tuple(points),
+            notes=declared.notes or f"{self.name} {version}",
+        )
+
+    def planned_manifest(
+        self,
+        manifest: ReleaseManifest,
+        tailor_points: Callable[[str], Sequence[ExtensionPoint]] | None = None,
+    ) -> ReleaseManifest:
+        """A planned release as Tailor registers it: a file that lists none of
+        Tailor's own hooks gets those the running Tailor has for that version (a
+        file that lists some, e.g. to announce a new one, is taken as written)."""
+        if any(_is_tailor(p) for p in manifest.extension_points) or tailor_points is None:
+            return manifest
+        own = [p for p in tailor_points(manifest.version) if _is_tailor(p)]
+        return replace(manifest, extension_points=(*own, *manifest.extension_points))
+
+
+def _is_tailor(point: ExtensionPoint) -> bool:
+    return point.source == TAILOR_SOURCE

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.customizations import CustomizationManifest, Health, HookUse, KeyReference, Registration
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from core.invalidation import REGISTRY, notify
 from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, utcnow
 
 #: the longest error message kept as a registration's last_error
@@ -114,12 +115,18 @@ class RegistryService:
         self._listeners: list[Callable[[], None]] = []
 
     def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after every committed publish or enablement change."""
+        """Call ``listener`` after every committed publish or enablement change,
+        here or (through :mod:`core.invalidation`) in another worker."""
         self._listeners.append(listener)
 
     def _changed(self) -> None:
         for listener in self._listeners:
             listener()
+
+    def changed_elsewhere(self) -> None:
+        """Another worker committed a publish or an enablement change
+        (:mod:`core.invalidation`): drop what the listeners cache."""
+        self._changed()
 
     # -- writes ---------------------------------------------------------------
     async def publish(self, principal: Principal, registration: Registration) -> Registration:
@@ -184,6 +191,7 @@ class RegistryService:
             session.add(_audit(principal, "publish_customization", m.name, previous, m.version))
             await session.flush()
             result = await self._load(session, row)
+            await notify(session, REGISTRY)
         self._changed()
         return result
 
@@ -270,6 +278,7 @@ class RegistryService:
             ]
             if states:
                 await session.execute(insert(CustomizationTenant), states)
+            await notify(session, REGISTRY)
         self._changed()
         return len(fresh)
 
@@ -323,6 +332,7 @@ class RegistryService:
             state.updated_by = principal.name
             await session.flush()
             result = await self._load(session, row)
+            await notify(session, REGISTRY)
         self._changed()
         return result
 

@@ -144,6 +144,7 @@ class TenantService:
 
     async def list(self, principal: Principal) -> list[TenantInfo]:
         """The tenants the caller may see, by slug."""
+        principal.can_list_tenants()
         infos = await self._load()
         return [t for t in infos if principal.in_scope(t.slug)]
 
@@ -190,6 +191,12 @@ async def _pick_release(session: AsyncSession, version: str | None) -> Release:
         return max(released, key=lambda r: Version(r.version))
     for r in releases:
         if r.version == version:
+            if r.status != "released":
+                raise InvalidInputError(
+                    "release",
+                    f"{version} is a planned release: no code runs it yet, so no tenant can "
+                    "be on it (create the tenant on a released version and upgrade it later)",
+                )
             return r
     known = ", ".join(sorted((r.version for r in releases), key=Version))
     raise NotFoundError("release", version, f"known releases: {known}")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.auth import TENANT_SCOPED_ROLES, Principal, Role
+from core.auth import OPTIONALLY_SCOPED_ROLES, TENANT_SCOPED_ROLES, Principal, Role
 from core.errors import AuthenticationError, InvalidInputError, NotFoundError
 from core.models import ApiToken, Tenant, utcnow
 
@@ -102,7 +102,7 @@ class TokenService:
             )
         if role is Role.APP and len(scope) != 1:
             raise InvalidInputError("tenants", "an app token is scoped to exactly one tenant")
-        if role not in TENANT_SCOPED_ROLES and scope:
+        if role not in TENANT_SCOPED_ROLES | OPTIONALLY_SCOPED_ROLES and scope:
             raise InvalidInputError(
                 "tenants", f"{_article(role)} {role.value} token sees every tenant; drop --tenant"
             )

@@ -1,9 +1,10 @@
 """Generate the per-hook reference in docs/hooks.md from the real hookspecs.
 
 The part of docs/hooks.md between the two GENERATED markers is rebuilt from
-``plugins/hookspecs.py`` (Tailor's hooks) and ``plugins/sample_host.py`` (the
-host product's, "Acme ERP"): signature, lifecycle and the docstring's sections,
-plus what the planned release (``core/releases_data/3.0.toml``) changes. The
+``plugins/hookspecs.py`` (Tailor's hooks) and ``products/acme_erp/hookspecs.py``
+(the sample host product's, "Acme ERP"): signature, lifecycle and the docstring's
+sections, plus what the planned release (``products/acme_erp/planned/3.0.toml``)
+changes. The
 rest of the file is written by hand.
 
     python docs/gen_hooks.py            # rewrite docs/hooks.md
@@ -31,18 +32,20 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from core.extension_points import ExtensionPoint  # noqa: E402
 from core.manifest_io import load_file  # noqa: E402
 from core.releases import ReleaseManifest  # noqa: E402
-from plugins import hookspecs, sample_host  # noqa: E402
+from plugins import hookspecs  # noqa: E402
 from plugins.catalog import extension_point, spec_functions  # noqa: E402
 
 HOOKS_MD = ROOT / "docs" / "hooks.md"
-PLANNED_MANIFEST = ROOT / "core" / "releases_data" / "3.0.toml"
+from products.acme_erp import hookspecs as acme_hookspecs  # noqa: E402
+
+PLANNED_MANIFEST = ROOT / "products" / "acme_erp" / "planned" / "3.0.toml"
 BEGIN = "<!-- BEGIN GENERATED: hook reference (python docs/gen_hooks.py) -->"
 END = "<!-- END GENERATED -->"
 
 #: (source name as release manifests record it, module, file) in reference order
 SPEC_MODULES: tuple[tuple[str, ModuleType, str], ...] = (
     ("tailor", hookspecs, "plugins/hookspecs.py"),
-    ("acme_erp", sample_host, "plugins/sample_host.py"),
+    ("acme_erp", acme_hookspecs, "products/acme_erp/hookspecs.py"),
 )
 #: Tailor's hooks in the order a reader meets them (then any others, by name)
 ORDER = hookspecs.TAILOR_HOOKS
@@ -209,8 +212,9 @@ def _planned_new(planned: ReleaseManifest) -> str:
     lines = [
         f"### New in planned {planned.version} (not implementable yet)",
         "",
-        f"The {planned.version} manifest (`core/releases_data/{PLANNED_MANIFEST.name}`) adds "
-        "these hooks. The running code has no hookspec for them yet, so "
+        f"The {planned.version} manifest "
+        f"(`products/acme_erp/planned/{PLANNED_MANIFEST.name}`) adds these hooks. "
+        "The running code has no hookspec for them yet, so "
         "`tailor customization check` refuses an implementation as an unknown hook until "
         f"{planned.version} is deployed.",
         "",

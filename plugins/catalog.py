@@ -1,5 +1,5 @@
-"""The extension-point catalog: Tailor's hookspecs plus the host product's
-(entry-point group ``tailor.hookspecs``), read back as
+"""The extension-point catalog: Tailor's hookspecs plus the host product's (its
+product plugin's hookspec modules), read back as
 :class:`core.extension_points.ExtensionPoint` for any product version."""
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import Any
 from packaging.version import Version
 
 from core.extension_points import ExtensionPoint
+from core.product import Product
 from plugins import hookspecs
 from plugins.lifecycle import lifecycle_of
 
+#: extra hookspec modules (beyond the product plugin's), e.g. an add-on's
 HOOKSPECS_GROUP = "tailor.hookspecs"
 log = logging.getLogger("tailor.plugins")
 
@@ -77,8 +79,17 @@ def extension_point(function: Callable[..., Any], source: str) -> ExtensionPoint
 class Catalog:
     """Every extension point the running code declares, with lifecycle."""
 
-    def __init__(self, modules: Sequence[SpecModule]) -> None:
+    def __init__(
+        self,
+        modules: Sequence[SpecModule],
+        release: str | None = None,
+        setting_categories: frozenset[str] | None = None,
+    ) -> None:
         self.modules = tuple(modules)
+        #: the product release the running code implements (None: no product)
+        self.release = release
+        #: first segments of the product's setting keys (None: any dotted key)
+        self.setting_categories = setting_categories
         points = [
             extension_point(f, m.source) for m in self.modules for f in spec_functions(m.module)
         ]
@@ -86,8 +97,23 @@ class Catalog:
 
     @classmethod
     def installed(cls, extra: Iterable[SpecModule] = ()) -> Catalog:
-        """Tailor's hookspecs, the host product's (entry points) and ``extra``."""
+        """Tailor's hookspecs, those of the entry-point group ``tailor.hookspecs``
+        and ``extra``: no product (see :meth:`for_product`)."""
         return cls([SpecModule("tailor", hookspecs), *host_spec_modules(), *extra])
+
+    @classmethod
+    def for_product(cls, product: Product, extra: Iterable[SpecModule] = ()) -> Catalog:
+        """Tailor's hookspecs plus the product plugin's, for its running release."""
+        return cls(
+            [
+                SpecModule("tailor", hookspecs),
+                *(SpecModule(product.id, m) for m in product.hookspec_modules),
+                *host_spec_modules(),
+                *extra,
+            ],
+            release=product.version,
+            setting_categories=product.setting_categories,
+        )
 
     def all(self) -> list[ExtensionPoint]:
         return list(self._points.values())
@@ -101,7 +127,8 @@ class Catalog:
         return [p for p in self._points.values() if p.defined_in(v)]
 
 
-def extension_points_for(version: str) -> list[ExtensionPoint]:
-    """The installed catalog's extension points valid in ``version``: pass this to
-    :func:`core.bootstrap.sync_product_releases`."""
-    return Catalog.installed().for_version(version)
+def tailor_extension_points(version: str) -> list[ExtensionPoint]:
+    """Tailor's own extension points valid in ``version``: pass this to
+    :func:`core.bootstrap.sync_product_releases` (the product's come from its
+    release manifests)."""
+    return Catalog([SpecModule("tailor", hookspecs)]).for_version(version)

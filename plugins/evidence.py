@@ -32,7 +32,7 @@ from pathlib import Path
 
 from core.customizations import HookUse, KeyReference, Registration
 from core.definitions import KEY_PATTERN
-from plugins.introspection import PRODUCT_CATEGORIES, fingerprint_node, returns_constant
+from plugins.introspection import fingerprint_node, returns_constant
 from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest
 from plugins.similarity import hook_features
 
@@ -456,7 +456,7 @@ class _KeyFilter:
             return False
         if self.known:
             return text in self.known
-        return text.split(".", 1)[0] in self.categories
+        return not self.categories or text.split(".", 1)[0] in self.categories
 
     def prefix(self, text: str) -> bool:
         """A prefix of at least two segments ("security.sso.") that covers keys."""
@@ -464,7 +464,7 @@ class _KeyFilter:
             return False
         if self.known:
             return any(k.startswith(text) for k in self.known)
-        return text.split(".", 1)[0] in self.categories
+        return not self.categories or text.split(".", 1)[0] in self.categories
 
 
 def _used_names(sources: Iterable[_Source]) -> set[str]:
@@ -713,7 +713,7 @@ def _hooks(
 def analyze_package(
     root: Path,
     known_keys: Collection[str] = (),
-    categories: Collection[str] = PRODUCT_CATEGORIES,
+    categories: Collection[str] = (),
 ) -> PackageEvidence:
     """The static evidence of the package at ``root`` (a directory; a single
     ``.py`` file is analyzed alone). ``known_keys``: the catalog of every release

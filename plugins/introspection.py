@@ -22,12 +22,8 @@ from typing import Any
 
 from core.customizations import HookUse
 from core.definitions import KEY_PATTERN
-from core.product import SETTINGS
 
 IMPL_MARKER = "tailor_impl"
-#: a dotted string literal counts as a setting key when its first segment is a
-#: category the product has ever had (so "logo.png" or "a.b" URLs are not keys)
-PRODUCT_CATEGORIES = frozenset(s.key.split(".", 1)[0] for s in SETTINGS)
 
 
 def hook_functions(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
@@ -160,19 +156,27 @@ def hook_use(attr: str, function: Callable[..., Any]) -> HookUse:
     )
 
 
-def setting_keys_in_source(source: str) -> list[str]:
-    """String literals that look like product setting keys, sorted, once each."""
+def setting_keys_in_source(source: str, categories: frozenset[str] | None = None) -> list[str]:
+    """String literals that look like product setting keys, sorted, once each. A
+    dotted literal counts when its first segment is one of ``categories`` (the
+    product's setting categories, so "logo.png" or "a.b" URLs are not keys)."""
     keys: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             value = node.value
-            if KEY_PATTERN.match(value) and value.split(".", 1)[0] in PRODUCT_CATEGORIES:
+            if KEY_PATTERN.match(value) and (
+                categories is None or value.split(".", 1)[0] in categories
+            ):
                 keys.add(value)
     return sorted(keys)
 
 
-def introspect(modules: Iterable[ModuleType]) -> tuple[list[HookUse], list[str]]:
+def introspect(
+    modules: Iterable[ModuleType], categories: frozenset[str] | None = None
+) -> tuple[list[HookUse], list[str]]:
     """The hook uses and referenced setting keys of a customization's modules.
+    ``categories``: the product's setting categories (a dotted string counts as a
+    key only when it starts with one; None: any).
 
     When a module comes from a package directory on disk, the whole package's
     source is analyzed too (:func:`plugins.evidence.analyze_package`, no further
@@ -189,10 +193,10 @@ def introspect(modules: Iterable[ModuleType]) -> tuple[list[HookUse], list[str]]
         except (OSError, TypeError):
             source = None
         if source is not None:
-            keys.update(setting_keys_in_source(source))
+            keys.update(setting_keys_in_source(source, categories))
         package = _package_dir(module)
         if package is not None:
-            evidence = analyze_package(package)
+            evidence = analyze_package(package, categories=categories or ())
             keys.update(evidence.keys)
             static = {u.hook: u for u in evidence.hook_uses}
             # the imported module is the truth for which hooks exist; the source

@@ -33,7 +33,6 @@ import pluggy
 from packaging.version import Version
 
 from core.customizations import CustomizationManifest, HookUse, Registration
-from core.product import PRODUCT_VERSION
 from plugins.catalog import Catalog
 from plugins.hookspecs import PROJECT
 from plugins.introspection import (
@@ -72,6 +71,9 @@ class Loaded:
     warnings: list[str] = field(default_factory=list)
     #: the module inside the package holding the hooks ("hooks", "__init__", ...)
     hooks_module: str = "hooks"
+    #: the product's setting categories (what a dotted string must start with to
+    #: count as a setting key; empty: any)
+    categories: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -97,7 +99,7 @@ class Loaded:
             setting_keys=self.setting_keys,
             package=self.package,
             # static evidence: read (never imported) from every module, with file:line
-            references=analyze_package(self.source.path).references,
+            references=analyze_package(self.source.path, categories=self.categories).references,
         )
 
 
@@ -296,9 +298,14 @@ def new_plugin_manager(catalog: Catalog) -> pluggy.PluginManager:
 
 
 def inspect_customization(
-    source: Source | Path, catalog: Catalog, release: str = PRODUCT_VERSION
+    source: Source | Path, catalog: Catalog, release: str | None = None
 ) -> Loaded:
-    """Check one customization directory; everything wrong lands in ``problems``."""
+    """Check one customization directory; everything wrong lands in ``problems``.
+    ``release``: the product release to check ``requires`` against (None: the
+    catalog's, the running product's)."""
+    release = release or catalog.release
+    if release is None:
+        raise ValueError("no product release to check against: pass release=")
     if isinstance(source, Path):
         source = Source(source, str(source.parent))
     loaded = Loaded(source)
@@ -356,13 +363,13 @@ def inspect_customization(
         loaded.problems.extend(more)
         loaded.warnings.extend(warned)
     loaded.module = module
-    uses, keys = introspect([module])
+    uses, keys = introspect([module], catalog.setting_categories)
     loaded.hooks, loaded.setting_keys = tuple(uses), tuple(keys)
     return loaded
 
 
 def load_all(
-    sources: Sequence[Source], catalog: Catalog, release: str = PRODUCT_VERSION
+    sources: Sequence[Source], catalog: Catalog, release: str | None = None
 ) -> list[Loaded]:
     """Inspect every source (in this process: for a worker, or a test)."""
     return claim_names([inspect_customization(s, catalog, release) for s in sources])

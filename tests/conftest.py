@@ -23,7 +23,8 @@ from core.bootstrap import sync_product_releases
 from core.db import upgrade
 from core.models import Base
 from core.services import Services
-from plugins.catalog import extension_points_for
+from plugins.catalog import tailor_extension_points
+from tests.sample import ACME
 
 ADMIN = Principal.system("test-admin")
 
@@ -84,7 +85,7 @@ async def bare_services(database_url: str) -> AsyncIterator[Services]:
 @pytest_asyncio.fixture
 async def services(bare_services: Services) -> Services:
     """Services with the product's releases registered."""
-    await sync_product_releases(bare_services, extension_points_for)
+    await sync_product_releases(bare_services, ACME, tailor_extension_points)
     return bare_services
 
 
@@ -125,9 +126,10 @@ async def api(services: Services, tenant: str) -> AsyncIterator[Api]:
         (Role.RELEASE_MANAGER, ()),
         (Role.CONSULTANT, (tenant,)),
         (Role.APP, (tenant,)),
+        (Role.HOST, (tenant,)),
     ):
         tokens[role.value], _ = await services.tokens.create(role, scope, label=f"{role} test")
-    app = create_app(services, AppOptions(demo=True))
+    app = create_app(services, AppOptions(demo=True), product=ACME)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tailor.test") as client:
         yield Api(client, tokens)

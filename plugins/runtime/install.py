@@ -31,6 +31,20 @@ def spec_descriptions(catalog: Catalog) -> list[list[Any]]:
     ]
 
 
+def spec_roots(specs: list[list[Any]]) -> list[str]:
+    """The directories a worker must read to import the hookspec modules: for
+    ``products.acme_erp.hookspecs`` in ``/x/products/acme_erp/hookspecs.py``,
+    ``/x/products`` (its packages' ``__init__`` files are read too)."""
+    roots = []
+    for _src, name, file in specs:
+        if not file:
+            continue
+        depth = len(str(name).split("."))  # a.b.c: c.py lies in .../a/b
+        path = Path(file).parent
+        roots.append(str(path.parents[depth - 3] if depth >= 3 else path))
+    return roots
+
+
 class Inspector:
     """Checks customization directories in a worker process (blocking)."""
 
@@ -38,6 +52,7 @@ class Inspector:
         self, catalog: Catalog, release: str, timeout: float = 5.0, memory_mb: int = 1024
     ) -> None:
         self.specs = spec_descriptions(catalog)
+        self.categories = frozenset(catalog.setting_categories or ())
         self.release = release
         self.timeout = timeout
         self.memory_mb = memory_mb
@@ -46,7 +61,7 @@ class Inspector:
         #: what confines the checking worker (once one has started)
         self.confinement: list[str] = []
         #: what the checking worker may read: the packages checked, the hookspecs
-        self.roots: list[str] = [str(Path(file).parent) for _src, _name, file in self.specs if file]
+        self.roots: list[str] = spec_roots(self.specs)
 
     def _get_worker(self) -> WorkerProcess:
         if self._worker is None or not self._worker.alive:
@@ -92,7 +107,9 @@ class Inspector:
                 Problem(str(source.path), "import", str(answer.get("message", answer)))
             )
             return loaded
-        return _loaded_from(source, answer)
+        loaded = _loaded_from(source, answer)
+        loaded.categories = self.categories
+        return loaded
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:
         """Every source, each in the worker; the second claim on a name is refused."""

@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,12 @@ from core.hooks import (
     ValidationOutcome,
 )
 from core.observations import ObservationStore
-from core.product import PRODUCT_VERSION
 from core.registry import RegistryService
 from plugins.catalog import Catalog
 from plugins.loading import PATH_ENV, Loaded, default_directory, discover
 from plugins.manifest import MANIFEST_FILE, parse_manifest
 from plugins.runtime import guard
-from plugins.runtime.install import Inspector, check_path, spec_descriptions
+from plugins.runtime.install import Inspector, check_path, spec_descriptions, spec_roots
 from plugins.runtime.observe import Observer
 from plugins.runtime.pool import NoWorker, WorkerPool
 from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess
@@ -67,8 +66,8 @@ class RuntimeOptions:
     #: TAILOR_CUSTOMIZATIONS_PATH (None: read the environment)
     path_env: str | None = None
     use_entry_points: bool = True
-    #: the product release the running code implements
-    release: str = PRODUCT_VERSION
+    #: the product release the running code implements (None: the catalog's)
+    release: str | None = None
     #: seconds a request's hook calls may take in all, waiting for a worker included
     hook_timeout: float = 2.0
     #: seconds between health/observation writes when nothing fails (0: every batch)
@@ -116,6 +115,8 @@ class PluginRuntime:
     def __init__(self, catalog: Catalog, options: RuntimeOptions | None = None) -> None:
         self.catalog = catalog
         self.options = options or RuntimeOptions()
+        if self.options.release is None:
+            self.options = replace(self.options, release=catalog.release)
         self._specs = spec_descriptions(catalog)
         self._loaded: dict[str, Loaded] = {}
         self._refused: list[Loaded] = []
@@ -133,7 +134,7 @@ class PluginRuntime:
             self.options.spare_workers,
             self.options.worker_memory_mb,
         )
-        self.pool.allow([str(Path(file).parent) for _src, _name, file in self._specs if file])
+        self.pool.allow(spec_roots(self._specs))
 
     @property
     def confinement(self) -> list[str]:
@@ -152,7 +153,10 @@ class PluginRuntime:
         sources = discover(options.directories, options.path_env, options.use_entry_points)
         if sources:
             inspector = Inspector(
-                runtime.catalog, options.release, options.import_timeout, options.worker_memory_mb
+                runtime.catalog,
+                runtime.options.release or "",
+                options.import_timeout,
+                options.worker_memory_mb,
             )
             try:
                 for loaded in inspector.inspect_all(sources):
@@ -196,7 +200,9 @@ class PluginRuntime:
 
     def check(self, path: Path) -> Loaded:
         """Check one directory in a throwaway worker (imports nothing here)."""
-        return check_path(path, self.catalog, self.options.release, self.options.import_timeout)
+        return check_path(
+            path, self.catalog, self.options.release or "", self.options.import_timeout
+        )
 
     def publish_roots(self) -> list[Path]:
         """The directories this runtime loads customizations from."""

@@ -27,7 +27,13 @@ DENY = "deny"
 OWN = "own"
 FILTERED = "filtered"
 
-ADMIN, RM, CONSULTANT, APP = Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, Role.APP
+ADMIN, RM, CONSULTANT, APP, HOST = (
+    Role.ADMIN,
+    Role.RELEASE_MANAGER,
+    Role.CONSULTANT,
+    Role.APP,
+    Role.HOST,
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,14 @@ class Rule:
     access: Mapping[Role, str]
 
 
-def rule(query: str, admin: str, release_manager: str, consultant: str, app: str) -> Rule:
-    return Rule(query, {ADMIN: admin, RM: release_manager, CONSULTANT: consultant, APP: app})
+def rule(
+    query: str, admin: str, release_manager: str, consultant: str, app: str, host: str = DENY
+) -> Rule:
+    """``host``: the host product's backend calls extension points and nothing else."""
+    return Rule(
+        query,
+        {ADMIN: admin, RM: release_manager, CONSULTANT: consultant, APP: app, HOST: host},
+    )
 
 
 QUERY_RULES: dict[str, Rule] = {
@@ -204,5 +216,15 @@ MUTATION_RULES: dict[str, Rule] = {
         DENY,
         DENY,
         DENY,
+    ),
+    "invokeExtension": rule(
+        """mutation($tenant: String!) { invokeExtension(tenant: $tenant,
+             hook: "acme_invoice_footer", args: {invoice: {number: "INV-1"}}) { __typename
+             ... on ExtensionCall { results { customization } } ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+        host=OWN,
     ),
 }

@@ -15,7 +15,7 @@ from tests.conftest import ADMIN
 RIVAL = "rival"
 RIVAL_NAME = "Rival Secretco"
 MARKERS = (RIVAL_NAME, "LEAK-MARKER-RIVAL", "LEAK-REASON-RIVAL")
-SCOPED = (Role.CONSULTANT, Role.APP)
+SCOPED = (Role.CONSULTANT, Role.APP, Role.HOST)
 
 
 @pytest.fixture

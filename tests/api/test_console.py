@@ -15,6 +15,7 @@ from core.customizations import CustomizationManifest, HookUse, Registration
 from core.demo import register_planned_releases
 from core.observations import ObservationDelta
 from tests.conftest import ADMIN
+from tests.sample import ACME
 
 HOSTILE = '<script>alert("x")</script>&'
 BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line@other"
@@ -24,7 +25,7 @@ BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line@other"
 async def console(api, services, tenant):
     """Planned 3.0; "other" blocked by an override 3.0 removes; a customization with
     a hostile capability enabled for acme, observed at run time."""
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.settings.set(ADMIN, "other", "tax.rounding.per_line", False)
     registration = Registration(
         CustomizationManifest("legacy-rule", "1.0", (tenant,), ">=1.5", capability=HOSTILE),
@@ -296,7 +297,7 @@ async def _page_statements(services, token, n):
     async def publish(registrations):
         await services.registry.publish_many(ADMIN, registrations)
 
-    await seed_fleet(services, n, 3, publish=publish)
+    await seed_fleet(services, n, 3, publish=publish, demo=ACME.demo)
     counts = {}
     async with new_client(services) as client:
         await sign_in(client, token)
@@ -313,7 +314,7 @@ async def _page_statements(services, token, n):
 
 
 async def test_console_statements_do_not_grow_with_the_fleet(api, services):
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     few = await _page_statements(services, api.tokens["release_manager"], 3)
     many = await _page_statements(services, api.tokens["release_manager"], 40)
     assert few == many, (few, many)
@@ -322,10 +323,11 @@ async def test_console_statements_do_not_grow_with_the_fleet(api, services):
 async def test_foldback_shows_near_duplicate_code_side_by_side(api, services):
     from api.customization_cli import publish_demo_customizations
     from core.demo import seed_demo
-    from plugins.catalog import extension_points_for
+    from plugins.catalog import tailor_extension_points
+    from tests.sample import ACME
 
-    await seed_demo(services, extension_points_for)
-    await publish_demo_customizations(services)
+    await seed_demo(services, ACME, tailor_extension_points)
+    await publish_demo_customizations(services, ACME)
     async with new_client(services) as client:
         await sign_in(client, api.tokens["release_manager"])
         page = await client.get("/console/foldback")

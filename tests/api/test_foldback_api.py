@@ -1,8 +1,10 @@
 """``foldbackCandidates`` over HTTP."""
 
 from api.customization_cli import publish_demo_customizations
-from core.demo import register_planned_releases, seed_demo
-from plugins.catalog import extension_points_for
+from core.bootstrap import register_planned_releases
+from core.demo import seed_demo
+from plugins.catalog import tailor_extension_points
+from tests.sample import ACME
 
 QUERY = """query($limit: Int!) { foldbackCandidates(limit: $limit) { __typename
   ... on Foldback { explanation candidates { kind title tenants customizations hooks blockers
@@ -11,9 +13,9 @@ QUERY = """query($limit: Int!) { foldbackCandidates(limit: $limit) { __typename
 
 
 async def test_candidates_over_http(api, services):
-    await seed_demo(services, extension_points_for)
-    await register_planned_releases(services)
-    await publish_demo_customizations(services)
+    await seed_demo(services, ACME, tailor_extension_points)
+    await register_planned_releases(services, ACME)
+    await publish_demo_customizations(services, ACME)
     data = await api.gql(QUERY, {"limit": 5}, token="release_manager")
     result = data["data"]["foldbackCandidates"]
     assert result["__typename"] == "Foldback"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from core.demo import register_planned_releases
+from core.bootstrap import register_planned_releases
 from core.manifest_io import dumps
-from core.releases_data import bundled_manifests
+from tests.sample import ACME, V30_PLANNED
 
 READINESS = """
 query($target: String!, $tenants: [String!]) {
@@ -51,7 +51,7 @@ mutation($m: String!, $f: ManifestFormat! = TOML) {
 
 @pytest_asyncio.fixture
 async def planned_api(api, services, tenant):
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.settings.set(services_admin(), "other", "tax.rounding.per_line", False)
     return api
 
@@ -133,7 +133,7 @@ async def test_upgrade_tenant_refuses_then_forces(planned_api, services):
 
 
 async def test_import_release(api):
-    manifest = bundled_manifests()[-1]
+    manifest = V30_PLANNED
     text = dumps(manifest).replace('version = "3.0"', 'version = "3.1rc1"')
     done = (await api.gql(IMPORT, {"m": text}, token="release_manager"))["data"]["importRelease"]
     assert done == {
@@ -184,11 +184,10 @@ mutation($v: String!) {
 async def test_replace_warn_and_delete_a_planned_release(planned_api):
     """3.0 is planned: a planned 2.1 that drops a setting 3.0 still defines is
     imported with a warning, replaced, and deleted; a released one is refused."""
-    from core.bootstrap import product_manifest
     from tests.release_history import points_for
 
     api = planned_api
-    manifest = product_manifest("2.0", points_for)
+    manifest = ACME.manifest("2.0", points_for)
     text = dumps(manifest).replace('version = "2.0"', 'version = "2.1"')
     first = (await api.gql(IMPORT, {"m": text}))["data"]["importRelease"]
     assert first["__typename"] == "Release"  # same catalog as 3.0: no contradiction

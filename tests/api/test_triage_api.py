@@ -8,6 +8,7 @@ import pytest_asyncio
 
 from core.demo import register_planned_releases
 from tests.conftest import ADMIN
+from tests.sample import ACME
 
 FINDING = "OVERRIDE_INVALID:tax.rounding.per_line@other"
 
@@ -23,7 +24,7 @@ READINESS = """query { readiness(target: "3.0", tenants: ["other"]) { __typename
 
 @pytest_asyncio.fixture
 async def blocked(api, services):
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.settings.set(ADMIN, "other", "tax.rounding.per_line", False)
     return api
 

@@ -22,6 +22,7 @@ from core.customizations import CustomizationManifest, HookUse, Registration
 from core.demo import register_planned_releases
 from core.services import Services
 from tests.conftest import ADMIN
+from tests.sample import ACME
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -91,7 +92,7 @@ def server(database_url) -> Iterator[str]:
 @pytest_asyncio.fixture
 async def fleet(services, tenant):
     await services.tenants.create(ADMIN, "other", "Other Inc", "2.0")
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.settings.set(ADMIN, "other", "tax.rounding.per_line", False)
     await services.registry.publish(
         ADMIN,

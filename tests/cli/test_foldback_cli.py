@@ -9,17 +9,19 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.customization_cli import publish_demo_customizations
-from core.demo import register_planned_releases, seed_demo
-from plugins.catalog import extension_points_for
+from core.bootstrap import register_planned_releases
+from core.demo import seed_demo
+from plugins.catalog import tailor_extension_points
+from tests.sample import ACME
 
 runner = CliRunner()
 
 
 @pytest_asyncio.fixture
 async def demo(services, database_url, monkeypatch):
-    await seed_demo(services, extension_points_for)
-    await register_planned_releases(services)
-    await publish_demo_customizations(services)
+    await seed_demo(services, ACME, tailor_extension_points)
+    await register_planned_releases(services, ACME)
+    await publish_demo_customizations(services, ACME)
     monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
     return services
 

@@ -11,13 +11,14 @@ from typer.testing import CliRunner
 from api.cli import app
 from core.demo import seed_demo
 from core.manifest_io import loads
+from tests.sample import ACME
 
 runner = CliRunner()
 
 
 @pytest_asyncio.fixture
 async def demo(services, database_url, monkeypatch):
-    await seed_demo(services)
+    await seed_demo(services, ACME)
     monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
     return services
 

@@ -3,7 +3,7 @@ from packaging.version import Version
 
 from core.definitions import SettingDefinition, SettingType, definitions_for
 from core.errors import InvalidInputError, SettingValidationError
-from core.product import SETTINGS, product_definitions
+from tests.sample import ACME
 
 
 def d(**kw) -> SettingDefinition:
@@ -99,13 +99,13 @@ def test_lifecycle_selects_definitions_per_release():
 
 
 def test_product_catalog_is_consistent_and_has_real_history():
-    for definition in SETTINGS:
+    for definition in [d for m in ACME.releases for d in m.settings]:
         definition.check_consistent()
-    current = product_definitions("2.0")
+    current = ACME.definitions("2.0")
     assert len(current) >= 40
     assert {x.type for x in current} == set(SettingType)
     assert len({x.category for x in current}) >= 5
-    keys = {v: {x.key for x in product_definitions(v)} for v in ("1.0", "1.5", "2.0")}
+    keys = {v: {x.key for x in ACME.definitions(v)} for v in ("1.0", "1.5", "2.0")}
     assert keys["1.5"] - keys["1.0"], "1.5 adds settings"
     assert keys["1.5"] - keys["2.0"], "2.0 removes settings"
     assert any(x.deprecated for x in current)

@@ -6,23 +6,24 @@ import dataclasses
 import pytest_asyncio
 
 from api.customization_cli import publish_demo_customizations
+from core.bootstrap import register_planned_releases
 from core.db import count_statements
-from core.demo import register_planned_releases, seed_demo
+from core.demo import seed_demo
 from core.fleet import seed_fleet
 from core.foldback import EvidenceKind
 from core.manifest_io import loads
 from core.readiness import CustomizationStatus
 from core.releases import PLANNED
-from core.releases_data import bundled_manifests
-from plugins.catalog import extension_points_for
+from plugins.catalog import tailor_extension_points
 from tests.conftest import ADMIN
+from tests.sample import ACME, V30_PLANNED
 
 
 @pytest_asyncio.fixture
 async def demo(services):
-    await seed_demo(services, extension_points_for)
-    await register_planned_releases(services)
-    report = await publish_demo_customizations(services)
+    await seed_demo(services, ACME, tailor_extension_points)
+    await register_planned_releases(services, ACME)
+    report = await publish_demo_customizations(services, ACME)
     assert "northwind-credit-policy" in report.published
     return services
 
@@ -59,7 +60,7 @@ async def test_every_evidence_kind_comes_from_the_demo(demo):
 
 
 async def test_a_release_that_supersedes_closes_the_loop(demo):
-    base = next(m for m in bundled_manifests() if m.version == "3.0")
+    base = V30_PLANNED
     release = dataclasses.replace(
         base, version="3.1", status=PLANNED, supersedes=(*base.supersedes, "payment-terms-guard")
     )
@@ -86,7 +87,7 @@ async def test_statements_do_not_grow_with_the_fleet(demo):
 
     counts = []
     for size in (5, 40):
-        await seed_fleet(demo, size, 3, publish=publish)
+        await seed_fleet(demo, size, 3, demo=ACME.demo, publish=publish)
         with count_statements(demo.engine) as counter:
             await demo.foldback.candidates(ADMIN)
         counts.append(counter.count)

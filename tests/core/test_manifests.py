@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.bootstrap import product_manifest
 from core.errors import InvalidInputError
 from core.manifest_io import dumps, load_file, loads
 from core.release_diff import diff
-from core.releases_data import bundled_manifests
-from tests.release_history import points_for
+from tests.sample import V30_PLANNED, acme_manifest
 
-V20 = product_manifest("2.0", points_for)
-V30 = bundled_manifests()[-1]
+V20 = acme_manifest("2.0")
+V30 = V30_PLANNED
 
 HEADER = 'version = "3.1"\nstatus = "planned"\n'
 SETTING = '[[settings]]\nkey = "a.b"\ntype = "int"\ndefault = 5\nmin = 0\nmax = 10\n'
@@ -83,7 +81,7 @@ def test_diff_2_0_to_3_0_is_the_changelog():
 
 
 def test_diff_1_0_to_1_5_deprecates_the_per_setting_hook():
-    d = diff(product_manifest("1.0", points_for), product_manifest("1.5", points_for))
+    d = diff(acme_manifest("1.0"), acme_manifest("1.5"))
     by = {(c.kind, c.name): c for c in d.changes}
     assert by[("hook", "tailor_resolve_setting")].change == "deprecated"
     assert by[("hook", "tailor_resolve_settings")].change == "added"

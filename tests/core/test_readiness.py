@@ -3,6 +3,7 @@ PEP 440 pre-releases, and real plugin code introspected from disk."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import sys
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from core.bootstrap import product_manifest
 from core.customizations import CustomizationManifest, HookUse, Registration
 from core.readiness import (
     Code,
@@ -22,12 +22,11 @@ from core.readiness import (
     TenantStatus,
     evaluate,
 )
-from core.releases_data import bundled_manifests
 from core.unblock import unblock_plan
-from tests.release_history import points_for
+from tests.sample import V30_PLANNED, acme_manifest
 
-V10, V15, V20 = (product_manifest(v, points_for) for v in ("1.0", "1.5", "2.0"))
-V30 = next(m for m in bundled_manifests() if m.version == "3.0")
+V10, V15, V20 = (acme_manifest(v) for v in ("1.0", "1.5", "2.0"))
+V30 = V30_PLANNED
 HISTORY = (V10, V15, V20, V30)
 
 
@@ -240,7 +239,7 @@ def test_secret_values_never_appear_in_evidence():
 
 
 def test_hook_catalog_missing_when_target_records_no_hooks():
-    bare = product_manifest("2.0")  # exported without the hookspec catalog
+    bare = dataclasses.replace(V20, extension_points=())  # no hookspec catalog recorded
     found, c = codes(run(bare, [reg(hooks=(("tailor_resolve_settings", ("values",)),))]))
     assert found == {Code.HOOK_CATALOG_MISSING} and c.level == "D"
 

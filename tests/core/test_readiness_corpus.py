@@ -22,6 +22,7 @@ from tests.corpus.score import (
     run_corpus,
     score,
 )
+from tests.sample import ACME
 
 
 def test_precision_and_recall_on_the_corpus(capsys):
@@ -82,7 +83,7 @@ def test_without_observations_a_run_time_only_key_is_not_seen():
 async def corpus_fleet(services):
     from core.demo import register_planned_releases
 
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     for slug in ("t03", "t14"):
         await services.tenants.create(ADMIN, slug, slug.upper(), "2.0")
     manifests = history()
@@ -158,7 +159,7 @@ async def test_published_references_keep_file_and_line_for_fleet_readiness(servi
     readiness over published registrations names the file and line."""
     from core.demo import register_planned_releases
 
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.tenants.create(ADMIN, "t03", "T03", "2.0")
     known = frozenset(d.key for m in history() for d in m.settings)
     (sibling,) = [r for r in corpus_registrations(known) if r.name == "corpus-sibling"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
 from core.auth import Principal, Role
+from core.bootstrap import register_planned_releases
 from core.customizations import CustomizationManifest, HookUse, Registration
 from core.db import count_statements
-from core.demo import register_planned_releases
 from core.errors import (
     AlreadyExistsError,
     InvalidInputError,
@@ -22,11 +24,12 @@ from core.models import Release, SettingDefinitionRow
 from core.readiness import Code, UpgradeBlockedError
 from core.readiness_service import StaticRegistrations
 from tests.conftest import ADMIN
+from tests.sample import ACME, V30_PLANNED
 
 
 @pytest_asyncio.fixture
 async def planned(services):
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     return services
 
 
@@ -34,7 +37,7 @@ async def _statements(services, n: int) -> int:
     async def publish(registrations):
         await services.registry.publish_many(ADMIN, registrations)
 
-    await seed_fleet(services, n, 3, publish=publish)
+    await seed_fleet(services, n, 3, demo=ACME.demo, publish=publish)
     with count_statements(services.engine) as counter:
         report = await services.readiness.readiness(ADMIN, "3.0")
     assert len(report.tenants) == n
@@ -146,7 +149,6 @@ async def test_upgrade_ready_tenant_and_bad_requests(planned, tenant):
 
 
 async def test_no_tenant_moves_to_a_planned_release_until_its_code_runs(planned, monkeypatch):
-    from core import product
     from core.bootstrap import sync_product_releases
 
     await planned.tenants.create(ADMIN, "fresh", "Fresh", "2.0")
@@ -156,8 +158,10 @@ async def test_no_tenant_moves_to_a_planned_release_until_its_code_runs(planned,
     assert (await planned.tenants.get(ADMIN, "fresh")).release == "2.0"
 
     # deploying the 3.0 code registers 3.0 as released (audited); then tenants may move
-    monkeypatch.setattr(product, "RELEASE_HISTORY", (*product.RELEASE_HISTORY, "3.0"))
-    await sync_product_releases(planned)
+    running_30 = dataclasses.replace(
+        ACME, version="3.0", releases=(*ACME.releases, V30_PLANNED), planned=()
+    )
+    await sync_product_releases(planned, running_30)
     assert (await planned.releases.get("3.0", ADMIN)).status == "released"
     audit = [e for e in await planned.audit.list(ADMIN) if e.action == "release_released"]
     assert [(e.key, e.old, e.new) for e in audit] == [("release:3.0", "planned", "released")]

@@ -15,6 +15,7 @@ from core.errors import InvalidInputError, PermissionDeniedError
 from core.readiness import Severity
 from core.triage import Decision, finding_id, parse_finding_id
 from tests.conftest import ADMIN
+from tests.sample import ACME
 
 RM = Principal(Role.RELEASE_MANAGER, "rm")
 TODAY = date(2026, 11, 23)
@@ -25,7 +26,7 @@ OVERRIDE = "OVERRIDE_INVALID:tax.rounding.per_line@other"
 async def fleet(services, tenant):
     """acme: blocked by legacy-rule (a removed hook); other: blocked by an override."""
     await services.tenants.create(ADMIN, "other", "Other Inc", "2.0")
-    await register_planned_releases(services)
+    await register_planned_releases(services, ACME)
     await services.settings.set(ADMIN, "other", "tax.rounding.per_line", False)
     registration = Registration(
         CustomizationManifest("legacy-rule", "1.0", (tenant,), ">=1.5", tested_up_to="2.0"),

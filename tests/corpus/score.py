@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.bootstrap import product_manifest
 from core.customizations import Observation, ObservedKey, Registration
 from core.readiness import (
     CUSTOMIZATION,
@@ -27,9 +26,9 @@ from core.readiness import (
     evaluate,
 )
 from core.releases import ReleaseManifest
-from core.releases_data import bundled_manifests
 from plugins.evidence import read_package
 from tests.release_history import points_for
+from tests.sample import ACME, V30_PLANNED
 
 CORPUS = Path(__file__).parent / "readiness"
 SEEN_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -39,8 +38,8 @@ Ident = tuple[str, str, str]
 
 def history() -> tuple[ReleaseManifest, ...]:
     return (
-        *(product_manifest(v, points_for) for v in ("1.0", "1.5", "2.0")),
-        next(m for m in bundled_manifests() if m.version == "3.0"),
+        *(ACME.manifest(v, points_for) for v in ("1.0", "1.5", "2.0")),
+        V30_PLANNED,
     )
 
 

@@ -17,6 +17,7 @@ from core.services import Services
 from plugins.runtime import PluginRuntime, RuntimeOptions
 from plugins.wiring import attach
 from tests.conftest import ADMIN, Api
+from tests.sample import ACME_CATALOG
 
 HEADER = 'import pluggy\n\nhookimpl = pluggy.HookimplMarker("tailor")\n\n'
 
@@ -75,7 +76,7 @@ def load_runtime(plugin_dir: Path, **options: object) -> PluginRuntime:
         "health_flush_seconds": 0,
         "hook_timeout": 2.0,
     }
-    return PluginRuntime.load(RuntimeOptions(**{**defaults, **options}))  # type: ignore[arg-type]
+    return PluginRuntime.load(RuntimeOptions(**{**defaults, **options}), ACME_CATALOG)  # type: ignore[arg-type]
 
 
 @pytest_asyncio.fixture

@@ -8,6 +8,7 @@ import textwrap
 
 from plugins.loading import CUSTOMIZATIONS_GROUP, discover
 from plugins.runtime import PluginRuntime, RuntimeOptions
+from tests.sample import ACME_CATALOG
 
 
 def install_distribution(site, monkeypatch):
@@ -53,7 +54,7 @@ def test_entry_point_customizations_are_discovered_and_loaded(tmp_path, monkeypa
     assert [s.path.name for s in sources] == ["contoso_tailor"]
     assert sources[0].origin == "entry point contoso"
 
-    runtime = PluginRuntime.load(RuntimeOptions(directories=[], path_env=""))
+    runtime = PluginRuntime.load(RuntimeOptions(directories=[], path_env=""), ACME_CATALOG)
     try:
         installed = {loaded.name: loaded for loaded in runtime.installed()}
         assert "contoso-rounding" in installed, [r.problems for r in runtime.refused()]

@@ -8,18 +8,19 @@ import inspect
 from pathlib import Path
 
 from core.auth import Principal
-from plugins.catalog import Catalog, extension_points_for, spec_functions
+from plugins.catalog import spec_functions
 from plugins.loading import default_directory
 from plugins.runtime import RuntimeOptions
 from plugins.wiring import attach
 from tests.conftest import ADMIN
+from tests.sample import ACME_CATALOG, acme_points
 
 TESTS = Path(__file__).resolve().parents[1]
 SECTIONS = ("Parameters:", "Returns:", "Example", "Lifecycle:", "once per")
 
 
 def test_every_hookspec_is_documented_and_tested():
-    catalog = Catalog.installed()
+    catalog = ACME_CATALOG
     # every test module, minus this meta-test's own text
     own = inspect.getsource(test_every_hookspec_is_documented_and_tested)
     sources = "\n".join(p.read_text() for p in TESTS.rglob("test_*.py")).replace(own, "")
@@ -37,7 +38,7 @@ def test_every_hookspec_is_documented_and_tested():
 
 
 def test_lifecycle_per_version():
-    names = {v: {p.name for p in extension_points_for(v)} for v in ("1.0", "1.5", "2.0", "3.0")}
+    names = {v: {p.name for p in acme_points(v)} for v in ("1.0", "1.5", "2.0", "3.0")}
     assert (
         "tailor_resolve_setting" in names["1.0"] and "tailor_resolve_settings" not in names["1.0"]
     )
@@ -46,7 +47,7 @@ def test_lifecycle_per_version():
     )
     assert "acme_order_approval_route" in names["2.0"]
     assert "tailor_resolve_setting" not in names["3.0"]
-    [deprecated] = [p for p in extension_points_for("2.0") if p.name == "tailor_resolve_setting"]
+    [deprecated] = [p for p in acme_points("2.0") if p.name == "tailor_resolve_setting"]
     assert deprecated.deprecated == "1.5" and deprecated.removed == "3.0"
     assert deprecated.params == ("tenant", "environment", "key", "value")
 
@@ -64,7 +65,8 @@ async def test_host_extension_point_called_per_tenant(services, tenant):
 
     await services.tenants.create(ADMIN, "stark", "Stark", "2.0")
     runtime = PluginRuntime.load(
-        RuntimeOptions(directories=[default_directory()], path_env="", use_entry_points=False)
+        RuntimeOptions(directories=[default_directory()], path_env="", use_entry_points=False),
+        ACME_CATALOG,
     )
     attach(services, runtime)
     [footer] = [c for c in runtime.installed() if c.name == "stark-invoice-footer"]

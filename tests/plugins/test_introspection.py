@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plugins.catalog import Catalog
 from plugins.loading import default_directory, inspect_customization
+from tests.sample import ACME_CATALOG
 
 
 def hooks_of(path: Path):
-    loaded = inspect_customization(path, Catalog.installed())
+    loaded = inspect_customization(path, ACME_CATALOG)
     assert not loaded.refused, loaded.problems
     return {h.hook: h for h in loaded.hooks}, loaded
 

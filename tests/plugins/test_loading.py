@@ -3,8 +3,8 @@ refused with a problem naming its file and field; the others still load."""
 
 from __future__ import annotations
 
-from plugins.catalog import Catalog
 from plugins.loading import Source, inspect_customization, load_all
+from tests.sample import ACME_CATALOG
 
 GOOD = """
 @hookimpl
@@ -109,7 +109,7 @@ def test_requires_excluding_the_running_release_is_refused(write_customization, 
     assert [item.name for item in runtime.installed()] == ["pre"]
     # against a planned release, with pre-releases matching
     loaded = inspect_customization(
-        Source(runtime.installed()[0].source.path, "t"), Catalog.installed(), "3.0rc1"
+        Source(runtime.installed()[0].source.path, "t"), ACME_CATALOG, "3.0rc1"
     )
     assert not loaded.refused
 
@@ -127,7 +127,7 @@ def test_name_collision_refuses_the_second(write_customization, make_runtime):
 
 def test_same_directory_listed_twice_is_reported(write_customization, plugin_dir):
     path = write_customization("twice", GOOD)
-    catalog = Catalog.installed()
+    catalog = ACME_CATALOG
     loaded = load_all(
         [Source(path, "customizations/"), Source(path, "TAILOR_CUSTOMIZATIONS_PATH")], catalog
     )

@@ -73,13 +73,14 @@ async def test_firstresult_extension_points_stop_at_the_first_answer(
 
     from plugins.catalog import Catalog, SpecModule
     from plugins.runtime import PluginRuntime, RuntimeOptions
+    from tests.sample import ACME
 
     specs_file = tmp_path / "test_product_specs.py"
     specs_file.write_text(SPECS)
     spec = importlib.util.spec_from_file_location("test_product_specs", specs_file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    catalog = Catalog.installed(extra=[SpecModule("testproduct", module)])
+    catalog = Catalog.for_product(ACME, extra=[SpecModule("testproduct", module)])
     body = """
 @hookimpl{mark}
 def test_pick_carrier(order):

@@ -1,8 +1,9 @@
-"""The sample host product's own extension points ("Acme ERP").
+"""Acme ERP's own extension points (the sample product's ``hookspecs.py``).
 
-A host product adds hookspec modules through the entry-point group
-``tailor.hookspecs``; Tailor records them in release manifests next to its own
-hooks, so readiness sees them too. The host product calls them itself.
+A product plugin declares its extension points as pluggy hookspecs with lifecycle;
+Tailor records them in release manifests next to its own hooks, so readiness sees
+them too. Acme's backend calls them through Tailor (GraphQL ``invokeExtension``
+with a ``host`` token), which runs each tenant's enabled customizations.
 """
 
 from __future__ import annotations

@@ -1,0 +1,94 @@
+"""Cross-worker cache invalidation through PostgreSQL ``LISTEN/NOTIFY``.
+
+Several stateless workers may serve one database. What a worker caches (today: the
+plugin runtime's enabled map and per-tenant hook callers, which follow the
+registry) must not outlive a write committed by another worker. A write that
+changes cached data calls :func:`notify` inside its transaction: PostgreSQL
+delivers ``NOTIFY`` to every listening connection when (and only if) the
+transaction commits. Each worker keeps one :class:`Listener` connection and runs
+the local invalidation for every message.
+
+On SQLite there is one process (``--workers`` > 1 is refused, see
+:func:`workers_refusal`), so :func:`notify` does nothing and in-process listeners
+(``RegistryService.subscribe``) are enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger("tailor.invalidation")
+
+CHANNEL = "tailor_invalidate"
+#: payload naming what changed: customization registrations and enablements
+REGISTRY = "registry"
+
+
+def is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def workers_refusal(url: str, workers: int) -> str | None:
+    """Why ``workers`` processes cannot serve ``url`` (None: they can)."""
+    if workers > 1 and not is_postgres(url):
+        return (
+            f"--workers {workers} needs PostgreSQL: a SQLite database is one file that "
+            "one process writes, and workers share nothing else to learn of each other's "
+            "writes; serve SQLite with one worker, or set TAILOR_DATABASE_URL to a "
+            "postgresql+asyncpg:// URL"
+        )
+    return None
+
+
+async def notify(session: AsyncSession, topic: str) -> None:
+    """Tell every worker, once this transaction commits, that ``topic`` changed."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic}
+        )
+
+
+class Listener:
+    """One dedicated connection that ``LISTEN``s on :data:`CHANNEL` and calls
+    ``on_message(topic)`` for every notification (from any worker, this one too)."""
+
+    def __init__(self, url: str, on_message: Callable[[str], None]) -> None:
+        self._url = url
+        self._on_message = on_message
+        self._connection: Any = None
+
+    async def start(self) -> None:
+        """Connect and listen (PostgreSQL only; a no-op elsewhere)."""
+        if not is_postgres(self._url):
+            return
+        import asyncpg
+
+        dsn = make_url(self._url).set(drivername="postgresql").render_as_string(False)
+        self._connection = await asyncpg.connect(dsn)
+        await self._connection.add_listener(CHANNEL, self._received)
+
+    def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self._on_message(payload)
+        except Exception:  # a broken invalidation must not kill the listener
+            log.exception("invalidation for %r failed", payload)
+
+    @property
+    def listening(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed()
+
+    async def stop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            await asyncio.wait_for(connection.close(), 5)
+        except (TimeoutError, OSError):
+            connection.terminate()

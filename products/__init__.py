@@ -1,0 +1,1 @@
+"""Sample host products, each a product plugin (``docs/product.md``)."""
