@@ -93,6 +93,10 @@ class WorkerPool:
             while True:
                 if self._closed:
                     raise NoWorker("the runtime is shutting down")
+                for dead in [w for w in self._idle if w.proc.poll() is not None]:
+                    self._idle.remove(dead)  # died idle (e.g. a thread it left behind)
+                    self._assigned -= 1
+                    self.executor.submit(dead.kill)
                 if self._busy.get(tenant, 0) < self.per_tenant:
                     own = [w for w in self._idle if w.tenant == tenant]
                     if own:

@@ -102,7 +102,7 @@ class WorkerProcess:
         while True:
             if len(self._buffer) >= header:
                 (size,) = protocol.HEADER.unpack_from(self._buffer)
-                if size > protocol.MAX_MESSAGE:
+                if size > 2 * protocol.MAX_ANSWER:
                     self.kill()
                     raise WorkerDied(f"the worker sent a {size}-byte message (too large)")
                 if len(self._buffer) >= header + size:

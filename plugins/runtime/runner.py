@@ -124,6 +124,8 @@ class PluginRuntime:
         self._enabled: dict[str, frozenset[str]] | None = None
         self._enabled_at = 0.0
         self._definitions: dict[tuple[str, tuple[Any, ...]], DefinitionsOutcome] = {}
+        #: (directory, version) pairs already checked by :meth:`refresh`
+        self._checked: set[tuple[str, str]] = set()
         self.observer = Observer(self.options.health_flush_seconds)
         self.breaker = guard.CircuitBreaker(
             self.options.breaker_threshold, self.options.breaker_cooldown
@@ -161,6 +163,8 @@ class PluginRuntime:
             try:
                 for loaded in inspector.inspect_all(sources):
                     runtime._install(loaded)
+                    if loaded.manifest is not None:
+                        runtime._checked.add((str(loaded.source.path), loaded.manifest.version))
                 runtime.pool.confinement = inspector.confinement
             finally:
                 inspector.close()
@@ -190,6 +194,46 @@ class PluginRuntime:
         self._enabled = None
         self._definitions.clear()
         self.pool.evict_tenant()
+
+    async def refresh(self) -> list[str]:
+        """Check and install what appeared or changed on disk since start-up: a
+        customization published through another server process is enabled in the
+        registry before this process has its code. Each (directory, version) is
+        checked once. Answers the names installed."""
+        sources = discover(
+            self.options.directories, self.options.path_env, self.options.use_entry_points
+        )
+        todo = []
+        for source in sources:
+            parsed, _ = parse_manifest(source.path / MANIFEST_FILE)
+            if parsed is None:
+                continue
+            key = (str(source.path), parsed.manifest.version)
+            current = self._loaded.get(parsed.manifest.name)
+            if key in self._checked or (
+                current is not None
+                and current.source.path == source.path
+                and current.manifest is not None
+                and current.manifest.version == parsed.manifest.version
+            ):
+                continue
+            self._checked.add(key)
+            todo.append(source)
+        if not todo:
+            return []
+        inspector = Inspector(
+            self.catalog,
+            self.options.release or "",
+            self.options.import_timeout,
+            self.options.worker_memory_mb,
+        )
+        try:
+            found = await asyncio.to_thread(inspector.inspect_all, todo)
+        finally:
+            inspector.close()
+        for loaded in found:
+            self._install(loaded)
+        return [loaded.name for loaded in found if not loaded.refused]
 
     # -- what is installed --------------------------------------------------------
     def installed(self) -> list[Loaded]:
@@ -252,12 +296,16 @@ class PluginRuntime:
         if self._registry is None:
             return []
         now = time.monotonic()
-        if self._enabled is None or now - self._enabled_at > self.options.enabled_ttl:
-            fresh = await self._registry.enabled_map()
-            if self._enabled is not None and fresh != self._enabled:
+        enabled = self._enabled
+        if enabled is None or now - self._enabled_at > self.options.enabled_ttl:
+            enabled = await self._registry.enabled_map()
+            if self._enabled is not None and enabled != self._enabled:
                 self._definitions.clear()
-            self._enabled, self._enabled_at = fresh, now
-        names = self._enabled.get(tenant, frozenset())
+            unknown = set().union(*enabled.values()) - set(self._loaded) if enabled else set()
+            if unknown:
+                await self.refresh()  # installing invalidates: set the map after
+            self._enabled, self._enabled_at = enabled, now
+        names = enabled.get(tenant, frozenset())
         # reverse name order: pluggy calls the last registered first
         return [self._loaded[n] for n in sorted(names, reverse=True) if n in self._loaded]
 
@@ -301,6 +349,7 @@ class PluginRuntime:
 
         raw = dumps(kwargs)
         done: list[_Impl] = []
+        retried = False
         while True:
             todo = [c.name for c in implementing if c.name not in skip]
             if not todo:
@@ -346,6 +395,11 @@ class PluginRuntime:
                     )
             if reason is None:
                 break
+            if running is None and not results and not retried and time.monotonic() < deadline:
+                # the worker was gone before any customization ran (e.g. it died
+                # idle): nobody's fault, try once more in a fresh one
+                retried = True
+                continue
             if running is not None:
                 skip.add(running)
                 failures.append(self._failed(running, tenant, hook, reason, None))
@@ -602,6 +656,8 @@ def _call_worker(
             elif kind == "error":
                 worker.kill()
                 return results, running, f"worker error: {event.get('message')}", {}
+            elif kind == "done" and int(event.get("threads", 1)) > 1:
+                worker.kill()  # a customization left a thread running: retire it
     except DeadlinePassed:
         budget = call.get("budget", 0)
         return results, running, guard.timeout_message(budget), worker.setup_failed

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 import time
 import types
 from collections.abc import Iterator, Mapping
@@ -164,7 +165,9 @@ class Worker:
                 continue
             if message.get("firstresult") and value is not None:
                 break
-        self.send({"event": "done"})
+        # a customization that left a thread running keeps code going after its
+        # call: the server retires this worker rather than hand it more work
+        self.send({"event": "done", "threads": threading.active_count()})
 
     def _each_key(self, impl: Any, kwargs: Mapping[str, Any], read: set[str]) -> dict[str, Any]:
         found = {}
@@ -185,6 +188,10 @@ class Worker:
             message["error"] = str(value)[:2000]
         try:
             data = protocol.frame(message)
+            if len(data) > protocol.MAX_ANSWER:
+                raise ValueError(
+                    f"{len(data)} bytes, more than the {protocol.MAX_ANSWER} a result may take"
+                )
         except (TypeError, ValueError, OverflowError) as exc:
             message.pop("value", None)
             message["ok"] = False

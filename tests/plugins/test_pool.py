@@ -42,3 +42,70 @@ async def test_many_tenants_share_a_bounded_pool_without_mixing(
             live.update(w.pid for w in runtime.pool.workers() if w.alive)
             assert len([w for w in runtime.pool.workers() if w.alive]) <= 2
     assert runtime.pool.spawned >= len(tenants)  # switching tenants replaced processes
+
+
+BIG = """
+@hookimpl
+def tailor_resolve_settings(values):
+    return {"billing.invoice.due_days": "x" * (10 * 1024 * 1024)}
+"""
+
+THREADED = """
+import threading, time
+
+@hookimpl
+def tailor_resolve_settings(values):
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+    return {"billing.invoice.due_days": 41}
+"""
+
+
+async def test_an_oversized_result_fails_that_call_only(
+    services, tenant, write_customization, make_runtime
+):
+    write_customization("big", BIG)
+    runtime = make_runtime()
+    hooked = attach(services, runtime)
+    await publish_enable(services, runtime, tenant, "big")
+    result = await hooked.settings.resolve(ADMIN, tenant, keys=[KEY])
+    assert result.settings[0].value == 30
+    [failure] = result.failures
+    assert failure.customization == "big" and "more than" in failure.message
+
+
+async def test_a_worker_whose_customization_left_a_thread_is_retired(
+    services, tenant, write_customization, make_runtime
+):
+    write_customization("threaded", THREADED)
+    runtime = make_runtime(spare_workers=0)
+    hooked = attach(services, runtime)
+    await publish_enable(services, runtime, tenant, "threaded")
+    for _ in range(3):
+        result = await hooked.settings.resolve(ADMIN, tenant, keys=[KEY])
+        assert result.failures == []
+        assert result.settings[0].value == 41
+    # expected: every call found a thread left behind, so each used a new process
+    assert runtime.pool.spawned == 3
+
+
+async def test_code_published_through_another_server_process_is_picked_up(
+    services, tenant, write_customization, make_runtime
+):
+    first = make_runtime()
+    second = make_runtime()  # another server process: loaded before the code existed
+    hooked = attach(services, second)
+    attach(services, first)
+    write_customization("late", THEME_LATE)
+    path = first.publish_roots()[0] / "late"
+    await first.publish(ADMIN, path)
+    await services.registry.set_enabled(ADMIN, tenant, "late", True)
+    result = await hooked.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
+    assert result.failures == []
+    assert (result.settings[0].value, result.settings[0].source) == ("dark", "CUSTOMIZATION:late")
+
+
+THEME_LATE = """
+@hookimpl
+def tailor_resolve_settings(values):
+    return {"ui.theme.mode": "dark"}
+"""
