@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -227,6 +228,24 @@ def unsupported_forms(module: types.ModuleType, file: str) -> list[Problem]:
                     "hook wrappers (wrapper=True / hookwrapper=True) are not supported: each "
                     "customization runs in an isolated worker and cannot wrap the others' "
                     "calls; return values from a plain @hookimpl instead",
+                )
+            )
+        elif inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+            problems.append(
+                Problem(
+                    file,
+                    f"{hook}({where})",
+                    "async hook implementations are not supported: hooks are called "
+                    "synchronously in a worker process; use a plain def",
+                )
+            )
+        elif inspect.isgeneratorfunction(function):
+            problems.append(
+                Problem(
+                    file,
+                    f"{hook}({where})",
+                    "a hook implementation that yields returns a generator, not a value; "
+                    "return the value (a list, a dict, ...) instead",
                 )
             )
         if hook in seen:

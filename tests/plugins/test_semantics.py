@@ -171,6 +171,30 @@ async def test_wrappers_are_refused_at_check_with_a_reason(write_customization, 
     assert runtime.installed() == []
 
 
+async def test_async_and_generator_hooks_are_refused_at_check(write_customization, make_runtime):
+    write_customization(
+        "asyncish",
+        """
+        @hookimpl
+        async def tailor_resolve_settings(values):
+            return {}
+        """,
+    )
+    write_customization(
+        "yielding",
+        """
+        @hookimpl
+        def tailor_register_settings():
+            yield {"key": "x.y.z", "type": "int", "default": 1}
+        """,
+    )
+    runtime = make_runtime()
+    reasons = {r.name: " ".join(str(p) for p in r.problems) for r in runtime.refused()}
+    assert "async hook implementations are not supported" in reasons["asyncish"]
+    assert "returns a generator" in reasons["yielding"]
+    assert runtime.installed() == []
+
+
 async def test_values_do_not_depend_on_the_query_filter(services, tenant, make_runtime):
     # the repository's samples: globex's rounding reads other settings than the
     # ones a prefix query asks for
