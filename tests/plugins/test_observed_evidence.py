@@ -1,0 +1,61 @@
+"""Run-time observations reach readiness: a customization whose code hides the
+key it reads from static analysis (built at run time) is still reported, with
+observed evidence, once the runtime has seen it read the key."""
+
+from __future__ import annotations
+
+from core.bootstrap import register_planned_releases
+from tests.plugins.conftest import publish_enable
+from tests.sample import ACME
+
+# the key is assembled at run time from pieces no static analysis joins
+# (reversed strings): only running the code reveals it. Planned 3.0 removes it.
+SNEAKY = """
+PARTS = ["ytiruces", "drowssap", "syad_yripxe"]
+
+@hookimpl
+def tailor_resolve_settings(values):
+    key = ".".join(part[::-1] for part in PARTS)
+    days = values[key] if key in values else None
+    return {"billing.invoice.due_days": 30 if days is None else 31}
+"""
+
+QUERY = """query($t: String!) { settings(tenant: $t, keys: ["billing.invoice.due_days"]) {
+  ... on Settings { items { value source } customizationErrors { message } } } }"""
+
+READINESS = """{ readiness(target: "3.0") { ... on Readiness {
+  tenants { tenant status findings { code subject severity sources evidence } } } } }"""
+
+
+async def test_a_key_only_seen_at_run_time_blocks_with_observed_evidence(
+    plugin_api, write_customization, two_tenants, services
+):
+    acme, _ = two_tenants
+    await register_planned_releases(services, ACME)
+    write_customization("sneaky", SNEAKY, tenants=(acme,))
+    api, runtime = await plugin_api()
+    await publish_enable(services, runtime, acme, "sneaky")
+
+    def findings(body: dict) -> list[dict]:
+        [row] = [t for t in body["data"]["readiness"]["tenants"] if t["tenant"] == acme]
+        return [f for f in row["findings"] if f["code"] == "SETTING_REMOVED"]
+
+    # expected before any call: static analysis does not see the key: no finding
+    before = findings(await api.gql(READINESS))
+    assert [f for f in before if "security.password.expiry_days" in str(f)] == []
+
+    served = await api.gql(QUERY, {"t": acme})
+    assert served["data"]["settings"]["items"] == [{"value": 31, "source": "CUSTOMIZATION:sneaky"}]
+    await runtime.flush_health()
+
+    # expected after: a blocker for the key 3.0 removes, from observed evidence
+    after = [
+        f
+        for f in findings(await api.gql(READINESS))
+        if "security.password.expiry_days" in str(f["evidence"])
+    ]
+    assert after, findings(await api.gql(READINESS))
+    [finding] = after
+    assert finding["severity"] == "blocker"
+    assert "observed" in finding["sources"]
+    assert "static" not in finding["sources"]
