@@ -24,7 +24,7 @@ HEADER = struct.Struct(">I")
 #: the largest message either side accepts (a worker answering more is killed)
 MAX_MESSAGE = 64 * 1024 * 1024
 #: the largest result one implementation may return (larger: a failure of its call)
-MAX_ANSWER = 8 * 1024 * 1024
+MAX_ANSWER = 2 * 1024 * 1024
 
 
 class ProtocolError(Exception):
