@@ -100,7 +100,7 @@ class Finding:
             subject=f.subject,
             message=f.message,
             action=f.action,
-            evidence=dict(f.evidence),
+            evidence=JSON(dict(f.evidence)),
             id=fid,
             triage=FindingTriage.from_domain(record) if record else None,
             waived=bool(triaged and tenant and triaged.waived(tenant, f)),
@@ -225,7 +225,7 @@ class Readiness:
                 blocked=c["blocked"],
                 total=len(r.tenants),
             ),
-            customization_counts=r.customization_counts,
+            customization_counts=JSON(r.customization_counts),
             tenants=[TenantReadiness.from_domain(t, triaged) for t in r.tenants],
             customizations=[CustomizationReadiness.from_domain(x) for x in r.customizations],
             unblock_plan=[

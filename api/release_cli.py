@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,11 @@ from api.cli_options import DatabaseOption, cli_product
 from core.auth import Principal
 from core.bootstrap import product_manifest
 from core.errors import NotFoundError, TailorError
+
+if TYPE_CHECKING:
+    from core.release_diff import ReleaseDiff
+    from core.releases import ReleaseInfo, ReleaseManifest
+    from core.services import Services
 
 release_app = typer.Typer(
     help="Release manifests: export, import, diff, list.", no_args_is_help=True
@@ -100,7 +105,7 @@ def release_import(
     from core.manifest_io import load_file
     from core.releases import PLANNED
 
-    async def go():  # noqa: ANN202
+    async def go() -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
         manifest = load_file(file, fmt)
         services = await _services(database_url)
         try:
@@ -154,7 +159,9 @@ def release_list(
     table = Table()
     for col in ("version", "status", "settings", "extension points", "supersedes"):
         table.add_column(col)
-    for r in run_with_services(database_url, lambda services: services.releases.list(CLI_ACTOR)):
+    for r in run_with_services(
+        database_url, lambda services: services.releases.list_all(CLI_ACTOR)
+    ):
         table.add_row(
             r.version,
             r.status,
@@ -181,9 +188,9 @@ def release_diff(
 
     files = {ref for ref in (a, b) if Path(ref).is_file()}
 
-    async def go():  # noqa: ANN202
-        manifests = {}
-        services = None
+    async def go() -> ReleaseDiff:
+        manifests: dict[str, ReleaseManifest] = {}
+        services: Services | None = None
         try:
             for ref in (a, b):
                 if ref in files:

@@ -3,7 +3,8 @@ runs :func:`core.foldback.analyze`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from packaging.version import Version
 from sqlalchemy import select
@@ -90,14 +91,14 @@ class FoldbackService:
         )
 
 
-def _current(releases: list) -> int | None:
+def _current(releases: Sequence[Any]) -> int | None:
     released = [r for r in releases if r.status == RELEASED]
     if not released:
         return None
     return max(released, key=lambda r: Version(r.version)).id
 
 
-def _superseded(releases: list) -> dict[str, str]:
+def _superseded(releases: Sequence[Any]) -> dict[str, str]:
     """capability -> the first release (released or planned) that supersedes it."""
     out: dict[str, str] = {}
     for r in sorted(releases, key=lambda r: Version(r.version)):

@@ -107,10 +107,10 @@ def statuses(
     by_name: dict[str, dict] = {}
     for r in registrations:
         by_name.setdefault(r.name, {})["registration"] = r
-    for loaded in installed:
-        by_name.setdefault(loaded.name, {})["installed"] = loaded
-    for loaded in refused:
-        by_name.setdefault(loaded.name, {}).setdefault("refused", []).append(loaded)
+    for found in installed:
+        by_name.setdefault(found.name, {})["installed"] = found
+    for rejected in refused:
+        by_name.setdefault(rejected.name, {}).setdefault("refused", []).append(rejected)
     result = []
     for name in sorted(by_name):
         parts = by_name[name]

@@ -240,7 +240,7 @@ class Console:
 
     # -- pages -----------------------------------------------------------------
     async def _target(self, request: Request, principal: Principal) -> tuple[str, list[Any]]:
-        releases = _sort_releases(await self.services.releases.list(principal))
+        releases = _sort_releases(await self.services.releases.list_all(principal))
         target = request.query_params.get("target", "").strip() or default_target(releases)
         if not target:
             raise NotFoundError("release", "(none)", "no releases are registered")

@@ -202,7 +202,7 @@ def confine(memory_mb: int, roots: Iterable[str]) -> tuple[Confinement, list[str
     def _refused(*_args: Any, **_kwargs: Any) -> Any:
         raise PermissionError("customizations may not start processes")
 
-    _posixsubprocess.fork_exec = _refused  # type: ignore[attr-defined]
+    _posixsubprocess.fork_exec = _refused
     subprocess._fork_exec = _refused  # type: ignore[attr-defined]
     confinement = Confinement([*allowed, *READABLE_FILES])
     confinement.active = True
