@@ -700,7 +700,7 @@ def _hooks(
                                 hook=hook,
                                 params=_params(stmt, owner is not None),
                                 fingerprint=fingerprint_node(fingerprint_source),
-                                returns_constant=returns_constant(stmt),  # type: ignore[arg-type]
+                                returns_constant=returns_constant(stmt),
                                 location=location,
                                 features=features,
                                 source=code,
