@@ -154,6 +154,7 @@ class TailorGraphQL(GraphQL[Context, None]):
         except TypeError:
             return json.dumps(data, separators=(",", ":")).encode()
 
+    # strawberry's base also takes WebSockets; this app serves none (no subscriptions)
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         state = request.scope.get("state", {})
         return Context(
