@@ -474,7 +474,7 @@ def token_list(database_url: DatabaseOption = None) -> None:
     table = Table()
     for col in ("prefix", "label", "role", "tenants", "expires", "revoked", "state"):
         table.add_column(col)
-    for t in run_with_services(database_url, lambda services: services.tokens.list()):
+    for t in run_with_services(database_url, lambda services: services.tokens.list_all()):
         table.add_row(
             t.prefix,
             t.label,

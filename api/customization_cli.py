@@ -25,7 +25,7 @@ from plugins.evidence import StaticPackage, read_package
 from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
-from plugins.status import CustomizationStatus, statuses
+from plugins.status import CustomizationPresence, statuses
 from plugins.wiring import DemoPublishReport, attach, publish_installed
 
 CLI_ACTOR = "cli"
@@ -272,10 +272,10 @@ def list_command(
 
     async def go(
         services: Services,
-    ) -> tuple[list[CustomizationStatus], list[Observation]]:
+    ) -> tuple[list[CustomizationPresence], list[Observation]]:
         principal = Principal.system(CLI_ACTOR)
-        registrations = await services.registry.list(principal, tenant, capability)
-        seen = await services.observations.list(principal, tenant=tenant)
+        registrations = await services.registry.list_all(principal, tenant, capability)
+        seen = await services.observations.list_all(principal, tenant=tenant)
         runtime = cli_runtime(product)
         found = statuses(
             registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
@@ -375,9 +375,9 @@ def doctor(database_url: DatabaseUrl = None) -> None:
 
     product = cli_product()
 
-    async def go(services: Services) -> list[CustomizationStatus]:
+    async def go(services: Services) -> list[CustomizationPresence]:
         principal = Principal.system(CLI_ACTOR)
-        registrations = await services.registry.list(principal)
+        registrations = await services.registry.list_all(principal)
         runtime = cli_runtime(product)
         return statuses(registrations, runtime.installed(), runtime.refused(), principal)
 

@@ -85,7 +85,7 @@ class Metrics:
             return PlainTextResponse(exc.message + "\n", 401, {"WWW-Authenticate": "Bearer"})
         except PermissionDeniedError as exc:
             return PlainTextResponse(exc.message + "\n", 403)
-        observations = await self.services.observations.list(principal)
+        observations = await self.services.observations.list_all(principal)
         hooks = CollectorRegistry(auto_describe=False)
         hooks.register(_HookCollector(observations))
         hooks.register(_CacheCollector(self.services))

@@ -15,6 +15,7 @@ from api.errors import Error, Errors, from_domain
 from api.types import Release, Tenant
 from core import readiness as domain
 from core.errors import TailorError
+from core.manifest_io import ManifestFormat
 from core.readiness_service import UpgradeResult
 from core.release_diff import ReleaseDiff as DomainDiff
 from core.triage import TriagedReport, TriageRecord, finding_id
@@ -303,10 +304,8 @@ class UpgradeBlocked(Error):
     findings: list[Finding]
 
 
-@strawberry.enum(description="Manifest file format.")
-class ManifestFormat(enum.Enum):
-    TOML = "toml"
-    JSON = "json"
+# the domain's enum, exposed to GraphQL as is (not copied)
+strawberry.enum(ManifestFormat, description="Manifest file format.")
 
 
 @strawberry.enum(description="What to decide about a finding.")
@@ -423,7 +422,7 @@ class ReadinessMutation:
 
         async def run() -> Release | ReleaseImported:
             ctx.principal.can_import_releases()
-            parsed = loads(manifest, format.value)
+            parsed = loads(manifest, format)
             planned = type(parsed)(**{**parsed.__dict__, "status": PLANNED})
             await ctx.services.releases.register(planned, ctx.principal, replace=replace)
             release = Release.from_domain(

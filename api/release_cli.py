@@ -12,6 +12,7 @@ from api.cli_options import DatabaseOption, cli_product
 from core.auth import Principal
 from core.bootstrap import product_manifest
 from core.errors import NotFoundError, TailorError
+from core.manifest_io import ManifestFormat
 
 if TYPE_CHECKING:
     from core.release_diff import ReleaseDiff
@@ -38,17 +39,14 @@ class MinSeverity(enum.StrEnum):
     INFO = "info"
 
 
-class FileFormat(enum.StrEnum):
-    TOML = "toml"
-    JSON = "json"
-
-
 @release_app.command("export")
 def release_export(
     version: Annotated[
         str | None, typer.Option("--version", help="Release to export (default: the running one).")
     ] = None,
-    fmt: Annotated[FileFormat, typer.Option("--format", help="toml or json.")] = FileFormat.TOML,
+    fmt: Annotated[
+        ManifestFormat, typer.Option("--format", help="toml or json.")
+    ] = ManifestFormat.TOML,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
     ] = None,
@@ -92,7 +90,7 @@ def release_export(
 def release_import(
     file: Annotated[Path, typer.Argument(help="Manifest file (.toml, or .json).")],
     fmt: Annotated[
-        FileFormat | None, typer.Option("--format", help="Default: from the file suffix.")
+        ManifestFormat | None, typer.Option("--format", help="Default: from the file suffix.")
     ] = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the planned release of that version.")

@@ -141,7 +141,7 @@ class SettingsQuery:
         ctx = info.context
 
         async def run() -> AuditLog:
-            records = await ctx.services.audit.list(ctx.principal, tenant, key, limit, before)
+            records = await ctx.services.audit.list_all(ctx.principal, tenant, key, limit, before)
             return AuditLog(entries=[AuditEntry.from_domain(r) for r in records])
 
         return await _expected(run)

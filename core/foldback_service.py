@@ -52,7 +52,7 @@ class FoldbackService:
         principal.require_role(
             Role.ADMIN, Role.RELEASE_MANAGER, action="reading fold-back candidates"
         )
-        registrations = await self._registry.list(principal)
+        registrations = await self._registry.list_all(principal)
         snapshot = RegistrySnapshot(tuple(registrations), self._installed)
         async with self._sessions() as session:
             releases = (
@@ -87,7 +87,7 @@ class FoldbackService:
             blockers=await self._blockers(snapshot),
             superseded=_superseded(releases),
             limit=limit,
-            observations=await ObservationStore(self._sessions).list(),
+            observations=await ObservationStore(self._sessions).list_all(),
         )
 
 

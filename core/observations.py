@@ -123,7 +123,7 @@ class ObservationStore:
                 )
                 await session.execute(kstmt, keys)
 
-    async def list(
+    async def list_all(
         self,
         principal: Principal | None = None,
         customization: str | None = None,

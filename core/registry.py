@@ -368,7 +368,7 @@ class RegistryService:
             await conn.execute(statement, params)
 
     # -- reads ----------------------------------------------------------------
-    async def list(
+    async def list_all(
         self,
         principal: Principal,
         tenant: str | None = None,

@@ -185,7 +185,7 @@ class UsageService:
         """Retire candidates of the tenants in scope. ``release`` is any registered
         release (it only anchors the load; each tenant is judged by its own release)."""
         data = await self.readiness.load(principal, release)
-        observations = await self.observations.list(principal)
+        observations = await self.observations.list_all(principal)
         manifests = {m.version: m for m in (data.target, *data.history)}
         visible = {t.slug for t in data.tenants}
         registrations = [

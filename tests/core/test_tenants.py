@@ -15,7 +15,7 @@ async def test_create_and_read_tenant(services):
         "2.0",
         ("production",),
     )
-    audit = await services.audit.list(ADMIN, tenant="northwind")
+    audit = await services.audit.list_all(ADMIN, tenant="northwind")
     assert audit[0].action == "create_tenant"
 
 
