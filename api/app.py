@@ -154,6 +154,7 @@ class TailorGraphQL(GraphQL[Context, None]):
         except TypeError:
             return json.dumps(data, separators=(",", ":")).encode()
 
+    # strawberry's base also takes WebSockets; this app serves none (no subscriptions)
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         state = request.scope.get("state", {})
         return Context(
@@ -183,7 +184,7 @@ class TailorGraphQL(GraphQL[Context, None]):
 
     async def process_result(
         self, request: Request, result: ExecutionResult
-    ) -> GraphQLHTTPResponse:  # type: ignore[override]
+    ) -> GraphQLHTTPResponse:
         body = await super().process_result(request, result)
         if is_request_error(result):
             state = request.scope.setdefault("state", {})
@@ -210,7 +211,8 @@ class TailorGraphQL(GraphQL[Context, None]):
 def is_request_error(result: ExecutionResult) -> bool:
     """Parse, validation and variable-coercion errors: nothing was executed.
     (A field error always has a ``path``; these never do.)"""
-    return result.data is None and bool(result.errors) and all(not e.path for e in result.errors)
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(not e.path for e in errors)
 
 
 def _refusal(request: Request, exc: HTTPException) -> Response:

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +20,12 @@ from core.config import Config
 from core.errors import TailorError
 
 if TYPE_CHECKING:
+    from core.customizations import Registration
+    from core.demo import SeedReport
+    from core.fleet import FleetReport
     from core.services import Services
+    from core.tokens import TokenInfo
+    from plugins.wiring import DemoPublishReport
 
 T = TypeVar("T")
 
@@ -50,10 +55,10 @@ out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 
 err = Console(stderr=True)
 
 
-def run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine; expected errors become a message and exit status 2."""
     try:
-        return asyncio.run(coro_factory())  # type: ignore[arg-type]
+        return asyncio.run(coro_factory())
     except TailorError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -382,7 +387,7 @@ def demo_seed(
 
     product = cli_product()
 
-    async def go():  # noqa: ANN202
+    async def go() -> tuple[SeedReport, DemoPublishReport, FleetReport | None]:
         services = await _services(database_url, migrate=True)
         try:
             seeded = await seed_demo(services, product, tailor_extension_points)
@@ -390,7 +395,7 @@ def demo_seed(
             fleet = None
             if tenants:
 
-                async def publish(registrations):  # noqa: ANN001, ANN202
+                async def publish(registrations: Sequence[Registration]) -> None:
                     await services.registry.publish_many(DEMO_ACTOR, registrations)
 
                 fleet = await seed_fleet(
@@ -448,7 +453,7 @@ def token_create(
 
     from core.tokens import expiry
 
-    async def create(services: Services):  # noqa: ANN202
+    async def create(services: Services) -> tuple[str, TokenInfo]:
         expires = expiry(expires_in_days) if expires_in_days is not None else None
         return await services.tokens.create(role, tenant or (), label, expires)
 
@@ -469,7 +474,7 @@ def token_list(database_url: DatabaseOption = None) -> None:
     table = Table()
     for col in ("prefix", "label", "role", "tenants", "expires", "revoked", "state"):
         table.add_column(col)
-    for t in run_with_services(database_url, lambda services: services.tokens.list()):
+    for t in run_with_services(database_url, lambda services: services.tokens.list_all()):
         table.add_row(
             t.prefix,
             t.label,
@@ -549,7 +554,7 @@ def tenant_list(
         err.print(f"error: --format {fmt!r} is not 'table' or 'json'", highlight=False)
         raise typer.Exit(2)
     tenants = run_with_services(
-        database_url, lambda services: services.tenants.list(Principal.system("cli"))
+        database_url, lambda services: services.tenants.list_all(Principal.system("cli"))
     )
     if fmt == "json":
         rows = [

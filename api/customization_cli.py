@@ -15,6 +15,7 @@ from api.cli_options import DatabaseOption as DatabaseUrl
 from api.cli_options import cli_product, cli_runtime
 from core.auth import Principal
 from core.bootstrap import product_manifest
+from core.customizations import Observation, Registration
 from core.product import Product
 from core.readiness import CustomizationReadiness, Severity, check_customization
 from core.releases import ReleaseManifest
@@ -24,7 +25,7 @@ from plugins.evidence import StaticPackage, read_package
 from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
-from plugins.status import statuses
+from plugins.status import CustomizationPresence, statuses
 from plugins.wiring import DemoPublishReport, attach, publish_installed
 
 CLI_ACTOR = "cli"
@@ -119,8 +120,8 @@ def check(
         blocking = any(f.severity is Severity.BLOCKER for f in result.findings)
         blocked += blocking
         _print_check(say, directory, release, package, result)
-        item = loaded.get(directory)
-        if not blocking and (item is None or not item.refused):
+        inspected = loaded.get(directory)
+        if not blocking and (inspected is None or not inspected.refused):
             hooks = ", ".join(h.use.hook for h in package.evidence.hooks)
             m = package.registration.manifest
             err.print(f"ok {m.name} {m.version} ({hooks})", highlight=False, markup=False)
@@ -146,7 +147,7 @@ def _release_manifests(
     if version in own:
         return own[version], tuple(m for v, m in own.items() if v != version)
 
-    async def go(services: Services):  # noqa: ANN202
+    async def go(services: Services) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
         return await services.readiness.release_manifests(Principal.system(CLI_ACTOR), version)
 
     return run_with_services(database_url, go)
@@ -197,12 +198,12 @@ def publish(
 
     catalog = Catalog.for_product(cli_product())
 
-    async def go(services: Services):  # noqa: ANN202
+    async def go(services: Services) -> tuple[Registration, list[str]]:
         runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
         attach(services, runtime)
         principal = Principal.system(CLI_ACTOR)
         registration = await runtime.publish(principal, path)
-        enabled = []
+        enabled: list[str] = []
         if enable:
             for tenant in registration.manifest.tenants:
                 await services.registry.set_enabled(principal, tenant, registration.name, True)
@@ -240,7 +241,7 @@ def enable_command(
     """Turn a published customization on (or off with --disable) for one tenant."""
     from api.cli import out, run_with_services
 
-    async def go(services: Services):  # noqa: ANN202
+    async def go(services: Services) -> Registration:
         return await services.registry.set_enabled(
             Principal.system(CLI_ACTOR), tenant, name, not disable
         )
@@ -269,10 +270,12 @@ def list_command(
 
     product = cli_product()
 
-    async def go(services: Services):  # noqa: ANN202
+    async def go(
+        services: Services,
+    ) -> tuple[list[CustomizationPresence], list[Observation]]:
         principal = Principal.system(CLI_ACTOR)
-        registrations = await services.registry.list(principal, tenant, capability)
-        seen = await services.observations.list(principal, tenant=tenant)
+        registrations = await services.registry.list_all(principal, tenant, capability)
+        seen = await services.observations.list_all(principal, tenant=tenant)
         runtime = cli_runtime(product)
         found = statuses(
             registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
@@ -372,9 +375,9 @@ def doctor(database_url: DatabaseUrl = None) -> None:
 
     product = cli_product()
 
-    async def go(services: Services):  # noqa: ANN202
+    async def go(services: Services) -> list[CustomizationPresence]:
         principal = Principal.system(CLI_ACTOR)
-        registrations = await services.registry.list(principal)
+        registrations = await services.registry.list_all(principal)
         runtime = cli_runtime(product)
         return statuses(registrations, runtime.installed(), runtime.refused(), principal)
 

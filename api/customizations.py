@@ -19,7 +19,7 @@ from core.errors import TailorError
 from core.extension_points import ExtensionPoint
 from plugins.manifest import Problem
 from plugins.runtime import PluginRuntime
-from plugins.status import CustomizationStatus, statuses
+from plugins.status import CustomizationPresence, statuses
 
 
 @strawberry.type(description="A hook (extension point) with its lifecycle.")
@@ -177,7 +177,7 @@ class Customization:
     @classmethod
     def from_status(
         cls,
-        s: CustomizationStatus,
+        s: CustomizationPresence,
         principal: Principal,
         observations: Sequence[Observation] = (),
     ) -> Customization:
@@ -224,7 +224,7 @@ class Customization:
         )
 
 
-def _problems(s: CustomizationStatus, principal: Principal) -> list[CustomizationProblem]:
+def _problems(s: CustomizationPresence, principal: Principal) -> list[CustomizationProblem]:
     """Admins (the operators) see where the server keeps the code; everyone else
     sees paths relative to the directory the customization was found in."""
     out: list[CustomizationProblem] = []
@@ -273,7 +273,7 @@ async def _status(info: Info, name: str) -> Customization:
     runtime = _runtime(info)
     registration = await ctx.services.registry.get(ctx.principal, name)
     found = statuses([registration], runtime.installed(), runtime.refused(), ctx.principal)
-    seen = await ctx.services.observations.list(ctx.principal, customization=name)
+    seen = await ctx.services.observations.list_all(ctx.principal, customization=name)
     return Customization.from_status(next(s for s in found if s.name == name), ctx.principal, seen)
 
 
@@ -292,8 +292,8 @@ class CustomizationsQuery:
         runtime = _runtime(info)
         try:
             await runtime.flush_health()
-            registrations = await ctx.services.registry.list(ctx.principal, tenant, capability)
-            seen = await ctx.services.observations.list(ctx.principal, tenant=tenant)
+            registrations = await ctx.services.registry.list_all(ctx.principal, tenant, capability)
+            seen = await ctx.services.observations.list_all(ctx.principal, tenant=tenant)
         except TailorError as exc:
             return from_domain(exc)
         found = statuses(

@@ -237,6 +237,8 @@ class LimitsExtension(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         options = self.execution_context.parse_options
+        # graphql-core's parse() takes these three; strawberry's ParseOptions TypedDict
+        # declares only max_tokens, hence the ignores
         options["max_lexical_tokens"] = self.limits.max_tokens  # type: ignore[typeddict-unknown-key]
         options["max_comments"] = self.limits.max_tokens  # type: ignore[typeddict-unknown-key]
         options["max_source_length"] = self.limits.max_body_bytes  # type: ignore[typeddict-unknown-key]

@@ -34,14 +34,14 @@ class MaskUnexpectedErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if not errors:
+        if result is None or not result.errors:
             return
+        errors = result.errors
         request_id = _request_id(self.execution_context.context)
         masked = [
             self._mask(error, request_id) if should_mask(error) else error for error in errors
         ]
-        result.errors = masked  # type: ignore[union-attr]
+        result.errors = masked
 
     def _mask(self, error: GraphQLError, request_id: str) -> GraphQLError:
         original = error.original_error

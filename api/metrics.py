@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -85,7 +85,7 @@ class Metrics:
             return PlainTextResponse(exc.message + "\n", 401, {"WWW-Authenticate": "Bearer"})
         except PermissionDeniedError as exc:
             return PlainTextResponse(exc.message + "\n", 403)
-        observations = await self.services.observations.list(principal)
+        observations = await self.services.observations.list_all(principal)
         hooks = CollectorRegistry(auto_describe=False)
         hooks.register(_HookCollector(observations))
         hooks.register(_CacheCollector(self.services))
@@ -99,7 +99,7 @@ class _HookCollector:
     def __init__(self, observations: list[Observation]) -> None:
         self.observations = observations
 
-    def collect(self) -> list[object]:
+    def collect(self) -> list[Metric]:
         labels = ["customization", "hook"]
         calls = CounterMetricFamily(
             "tailor_hook_calls", "Hook calls per customization", labels=labels
@@ -147,7 +147,7 @@ class _CacheCollector:
     def __init__(self, services: Services) -> None:
         self.settings = services.settings
 
-    def collect(self) -> list[object]:
+    def collect(self) -> list[Metric]:
         hits = CounterMetricFamily("tailor_cache_hits", "Cache hits", labels=["cache"])
         misses = CounterMetricFamily("tailor_cache_misses", "Cache misses", labels=["cache"])
         hits.add_metric(["setting_definitions"], self.settings.definition_cache_hits)

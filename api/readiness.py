@@ -15,6 +15,7 @@ from api.errors import Error, Errors, from_domain
 from api.types import Release, Tenant
 from core import readiness as domain
 from core.errors import TailorError
+from core.manifest_io import ManifestFormat
 from core.readiness_service import UpgradeResult
 from core.release_diff import ReleaseDiff as DomainDiff
 from core.triage import TriagedReport, TriageRecord, finding_id
@@ -100,7 +101,7 @@ class Finding:
             subject=f.subject,
             message=f.message,
             action=f.action,
-            evidence=dict(f.evidence),
+            evidence=JSON(dict(f.evidence)),
             id=fid,
             triage=FindingTriage.from_domain(record) if record else None,
             waived=bool(triaged and tenant and triaged.waived(tenant, f)),
@@ -225,7 +226,7 @@ class Readiness:
                 blocked=c["blocked"],
                 total=len(r.tenants),
             ),
-            customization_counts=r.customization_counts,
+            customization_counts=JSON(r.customization_counts),
             tenants=[TenantReadiness.from_domain(t, triaged) for t in r.tenants],
             customizations=[CustomizationReadiness.from_domain(x) for x in r.customizations],
             unblock_plan=[
@@ -303,10 +304,8 @@ class UpgradeBlocked(Error):
     findings: list[Finding]
 
 
-@strawberry.enum(description="Manifest file format.")
-class ManifestFormat(enum.Enum):
-    TOML = "toml"
-    JSON = "json"
+# the domain's enum, exposed to GraphQL as is (not copied)
+strawberry.enum(ManifestFormat, description="Manifest file format.")
 
 
 @strawberry.enum(description="What to decide about a finding.")
@@ -423,7 +422,7 @@ class ReadinessMutation:
 
         async def run() -> Release | ReleaseImported:
             ctx.principal.can_import_releases()
-            parsed = loads(manifest, format.value)
+            parsed = loads(manifest, format)
             planned = type(parsed)(**{**parsed.__dict__, "status": PLANNED})
             await ctx.services.releases.register(planned, ctx.principal, replace=replace)
             release = Release.from_domain(

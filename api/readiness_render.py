@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.readiness import ReadinessReport, Severity
+from core.readiness import Finding, ReadinessReport, Severity
 from core.release_diff import ReleaseDiff
 from core.triage import TriagedReport
 
@@ -54,12 +54,12 @@ def triage_notes(triaged: TriagedReport) -> list[str]:
     return lines
 
 
-def _mark(triaged: TriagedReport, tenant: str, f: object) -> str:
+def _mark(triaged: TriagedReport, tenant: str, f: Finding) -> str:
     """``new``, and the decision taken on the finding, for the findings table."""
     parts = []
-    if triaged.is_new(tenant, f):  # type: ignore[arg-type]
+    if triaged.is_new(tenant, f):
         parts.append("new")
-    record = triaged.decision(tenant, f)  # type: ignore[arg-type]
+    record = triaged.decision(tenant, f)
     if record is not None:
         text = record.decision.value
         if record.owner:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,12 @@ from api.cli_options import DatabaseOption, cli_product
 from core.auth import Principal
 from core.bootstrap import product_manifest
 from core.errors import NotFoundError, TailorError
+from core.manifest_io import ManifestFormat
+
+if TYPE_CHECKING:
+    from core.release_diff import ReleaseDiff
+    from core.releases import ReleaseInfo, ReleaseManifest
+    from core.services import Services
 
 release_app = typer.Typer(
     help="Release manifests: export, import, diff, list.", no_args_is_help=True
@@ -33,17 +39,14 @@ class MinSeverity(enum.StrEnum):
     INFO = "info"
 
 
-class FileFormat(enum.StrEnum):
-    TOML = "toml"
-    JSON = "json"
-
-
 @release_app.command("export")
 def release_export(
     version: Annotated[
         str | None, typer.Option("--version", help="Release to export (default: the running one).")
     ] = None,
-    fmt: Annotated[FileFormat, typer.Option("--format", help="toml or json.")] = FileFormat.TOML,
+    fmt: Annotated[
+        ManifestFormat, typer.Option("--format", help="toml or json.")
+    ] = ManifestFormat.TOML,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
     ] = None,
@@ -87,7 +90,7 @@ def release_export(
 def release_import(
     file: Annotated[Path, typer.Argument(help="Manifest file (.toml, or .json).")],
     fmt: Annotated[
-        FileFormat | None, typer.Option("--format", help="Default: from the file suffix.")
+        ManifestFormat | None, typer.Option("--format", help="Default: from the file suffix.")
     ] = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the planned release of that version.")
@@ -100,7 +103,7 @@ def release_import(
     from core.manifest_io import load_file
     from core.releases import PLANNED
 
-    async def go():  # noqa: ANN202
+    async def go() -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
         manifest = load_file(file, fmt)
         services = await _services(database_url)
         try:
@@ -154,7 +157,9 @@ def release_list(
     table = Table()
     for col in ("version", "status", "settings", "extension points", "supersedes"):
         table.add_column(col)
-    for r in run_with_services(database_url, lambda services: services.releases.list(CLI_ACTOR)):
+    for r in run_with_services(
+        database_url, lambda services: services.releases.list_all(CLI_ACTOR)
+    ):
         table.add_row(
             r.version,
             r.status,
@@ -181,9 +186,9 @@ def release_diff(
 
     files = {ref for ref in (a, b) if Path(ref).is_file()}
 
-    async def go():  # noqa: ANN202
-        manifests = {}
-        services = None
+    async def go() -> ReleaseDiff:
+        manifests: dict[str, ReleaseManifest] = {}
+        services: Services | None = None
         try:
             for ref in (a, b):
                 if ref in files:

@@ -96,7 +96,7 @@ class SettingsQuery:
     async def tenants(self, info: Info) -> list[Tenant]:
         ctx = info.context
         try:
-            found = await ctx.services.tenants.list(ctx.principal)
+            found = await ctx.services.tenants.list_all(ctx.principal)
         except TailorError as exc:
             raise _raise_expected(exc) from exc
         return [Tenant.from_domain(t) for t in found]
@@ -105,7 +105,7 @@ class SettingsQuery:
     async def releases(self, info: Info) -> list[Release]:
         ctx = info.context
         try:
-            found = await ctx.services.releases.list(ctx.principal)
+            found = await ctx.services.releases.list_all(ctx.principal)
         except TailorError as exc:
             raise _raise_expected(exc) from exc
         return [Release.from_domain(r) for r in found]
@@ -141,7 +141,7 @@ class SettingsQuery:
         ctx = info.context
 
         async def run() -> AuditLog:
-            records = await ctx.services.audit.list(ctx.principal, tenant, key, limit, before)
+            records = await ctx.services.audit.list_all(ctx.principal, tenant, key, limit, before)
             return AuditLog(entries=[AuditEntry.from_domain(r) for r in records])
 
         return await _expected(run)

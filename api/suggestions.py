@@ -27,10 +27,11 @@ class NoSuggestions(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if not errors or not any("Did you mean" in e.message for e in errors):
+        if result is None or not result.errors:
             return
-        result.errors = [_plain(e) for e in errors]  # type: ignore[union-attr]
+        if not any("Did you mean" in e.message for e in result.errors):
+            return
+        result.errors = [_plain(e) for e in result.errors]
 
 
 def _plain(error: GraphQLError) -> GraphQLError:

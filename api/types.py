@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import strawberry
 from strawberry.scalars import JSON
 
 from core import audit, definitions, releases, settings, tenants
+from core.definitions import SettingType
 from core.hooks import HookFailure
 
-
-@strawberry.enum(description="The type of a setting's value.")
-class SettingType(enum.Enum):
-    BOOL = "bool"
-    INT = "int"
-    FLOAT = "float"
-    STRING = "string"
-    ENUM = "enum"
-    JSON = "json"
+# the domain's enum, exposed to GraphQL as is (not copied)
+strawberry.enum(SettingType, description="The type of a setting's value.")
 
 
 @strawberry.type(name="SettingDefinition", description="A setting as one release defines it.")
@@ -58,7 +51,7 @@ class SettingDefinitionType:
     def _build(cls, d: definitions.SettingDefinition) -> SettingDefinitionType:
         return cls(
             key=d.key,
-            type=SettingType(d.type.value),
+            type=SettingType(d.type),
             default=None if d.secret else d.default,
             description=d.description,
             category=d.category,

@@ -50,7 +50,7 @@ async def measure(tenants: int, per_tenant: int, repeat: int) -> dict[str, float
             await services.registry.publish_many(ADMIN, registrations)
 
         await seed_fleet(services, tenants, per_tenant, demo=product.demo, publish=publish)
-        registrations = await services.registry.list(ADMIN)
+        registrations = await services.registry.list_all(ADMIN)
         report = await services.foldback.candidates(ADMIN)
         blockers = await services.readiness.blockers_by_customization()
         async with services.sessions() as session:

@@ -35,7 +35,7 @@ class AuditService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def list(
+    async def list_all(
         self,
         principal: Principal,
         tenant: str | None = None,

@@ -36,7 +36,7 @@ async def sync_product_releases(
     """Register every release of the product's history that is missing (a planned
     one the running code has reached is promoted). Returns the versions added.
     Idempotent."""
-    existing = {r.version: r.status for r in await services.releases.list(BOOTSTRAP)}
+    existing = {r.version: r.status for r in await services.releases.list_all(BOOTSTRAP)}
     added = []
     for version in product.release_history:
         if existing.get(version) == PLANNED:
@@ -56,7 +56,7 @@ async def register_planned_releases(
     """Register the product's planned releases (``planned/``) that are missing,
     with Tailor's own hooks (``extension_points``) where the file lists none.
     Idempotent; returns the versions added."""
-    existing = {r.version for r in await services.releases.list(BOOTSTRAP)}
+    existing = {r.version for r in await services.releases.list_all(BOOTSTRAP)}
     added = []
     for manifest in product.planned:
         if manifest.version not in existing:

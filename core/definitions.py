@@ -7,7 +7,6 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from functools import cached_property
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -194,18 +193,6 @@ class SettingDefinition(Lifecycle):
 
     def with_changes(self, **changes: Any) -> SettingDefinition:
         return replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """The setting definitions valid in one release, by key."""
-
-    version: str
-    definitions: tuple[SettingDefinition, ...]
-
-    @cached_property
-    def by_key(self) -> dict[str, SettingDefinition]:
-        return {d.key: d for d in self.definitions}
 
 
 def definitions_for(version: str, history: Iterable[SettingDefinition]) -> list[SettingDefinition]:

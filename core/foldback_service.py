@@ -3,7 +3,8 @@ runs :func:`core.foldback.analyze`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from packaging.version import Version
 from sqlalchemy import select
@@ -51,7 +52,7 @@ class FoldbackService:
         principal.require_role(
             Role.ADMIN, Role.RELEASE_MANAGER, action="reading fold-back candidates"
         )
-        registrations = await self._registry.list(principal)
+        registrations = await self._registry.list_all(principal)
         snapshot = RegistrySnapshot(tuple(registrations), self._installed)
         async with self._sessions() as session:
             releases = (
@@ -86,18 +87,18 @@ class FoldbackService:
             blockers=await self._blockers(snapshot),
             superseded=_superseded(releases),
             limit=limit,
-            observations=await ObservationStore(self._sessions).list(),
+            observations=await ObservationStore(self._sessions).list_all(),
         )
 
 
-def _current(releases: list) -> int | None:
+def _current(releases: Sequence[Any]) -> int | None:
     released = [r for r in releases if r.status == RELEASED]
     if not released:
         return None
     return max(released, key=lambda r: Version(r.version)).id
 
 
-def _superseded(releases: list) -> dict[str, str]:
+def _superseded(releases: Sequence[Any]) -> dict[str, str]:
     """capability -> the first release (released or planned) that supersedes it."""
     out: dict[str, str] = {}
     for r in sorted(releases, key=lambda r: Version(r.version)):

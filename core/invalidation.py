@@ -49,7 +49,7 @@ def workers_refusal(url: str, workers: int) -> str | None:
 
 async def notify(session: AsyncSession, topic: str) -> None:
     """Tell every worker, once this transaction commits, that ``topic`` changed."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(
             text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic}
         )

@@ -21,4 +21,6 @@ class Lifecycle:
 
     def deprecated_in(self, version: Version) -> bool:
         deprecated = getattr(self, "deprecated", None)
-        return bool(deprecated) and version >= Version(deprecated)
+        if not deprecated:
+            return False
+        return version >= Version(deprecated)

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -47,10 +48,12 @@ class ObservationDelta:
     keys: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def _insert(session: AsyncSession, table: object) -> object:
+def _insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT (both have ``excluded`` and ``on_conflict_do_update``)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table)  # type: ignore[arg-type]
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 class ObservationStore:
@@ -93,9 +96,10 @@ class ObservationStore:
                     }
                 )
         async with self._sessions.begin() as session:
-            table = ObservationRow.__table__
+            # a mapped class's __table__ is a Table (typed FromClause)
+            table = cast(Table, ObservationRow.__table__)
             stmt = _insert(session, table)
-            excluded = stmt.excluded  # type: ignore[attr-defined]
+            excluded = stmt.excluded
             updates = {
                 "calls": table.c.calls + excluded.calls,
                 "failures": table.c.failures + excluded.failures,
@@ -105,21 +109,21 @@ class ObservationStore:
                 "last_seen": excluded.last_seen,
             }
             updates.update({c: table.c[c] + excluded[c] for c in LATENCY_COLUMNS})
-            stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+            stmt = stmt.on_conflict_do_update(
                 index_elements=["customization", "tenant", "hook"], set_=updates
             )
             await session.execute(stmt, rows)
             if keys:
-                ktable = ObservedKeyRow.__table__
+                ktable = cast(Table, ObservedKeyRow.__table__)
                 kstmt = _insert(session, ktable)
-                kex = kstmt.excluded  # type: ignore[attr-defined]
-                kstmt = kstmt.on_conflict_do_update(  # type: ignore[attr-defined]
+                kex = kstmt.excluded
+                kstmt = kstmt.on_conflict_do_update(
                     index_elements=["customization", "tenant", "hook", "key", "direction"],
                     set_={"count": ktable.c.count + kex.count, "last_seen": kex.last_seen},
                 )
                 await session.execute(kstmt, keys)
 
-    async def list(
+    async def list_all(
         self,
         principal: Principal | None = None,
         customization: str | None = None,

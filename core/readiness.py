@@ -626,7 +626,7 @@ def _hook(
             f"drop the parameter(s) {', '.join(extra)} from the implementation (pluggy "
             "passes only parameters the hookspec declares; an implementation may take fewer)",
             hook=hook,
-            params=list(params),
+            params=list(params or ()),
             spec_params=list(point.params),
             missing=extra,
             **how,

@@ -164,7 +164,7 @@ class ReadinessService:
                     Tenant.slug.in_(wanted)
                 )
             override_rows = (await session.execute(override_query)).all()
-        observations = await ObservationStore(self._sessions).list()
+        observations = await ObservationStore(self._sessions).list_all()
         if registry is None:
             registry = await self.registrations()
         manifests = {

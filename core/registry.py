@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from packaging.version import Version
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
@@ -341,7 +341,8 @@ class RegistryService:
         deltas = [d for d in deltas if d.calls or d.failures]
         if not deltas:
             return
-        table = CustomizationRow.__table__
+        # a declarative class's __table__ is typed FromClause; for a mapped class it is a Table
+        table = cast(Table, CustomizationRow.__table__)
         statement = (
             update(table)
             .where(table.c.name == bindparam("b_name"))
@@ -367,7 +368,7 @@ class RegistryService:
             await conn.execute(statement, params)
 
     # -- reads ----------------------------------------------------------------
-    async def list(
+    async def list_all(
         self,
         principal: Principal,
         tenant: str | None = None,

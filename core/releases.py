@@ -376,7 +376,7 @@ class ReleaseService:
             )
             return True
 
-    async def list(self, principal: Principal) -> list[ReleaseInfo]:
+    async def list_all(self, principal: Principal) -> list[ReleaseInfo]:
         principal.can_read_product()
         counts = (
             select(SettingDefinitionRow.release_id, func.count().label("n"))

@@ -33,7 +33,7 @@ class RegistryRegistrations:
     installed: frozenset[str] | None = None
 
     async def __call__(self) -> RegistrySnapshot:
-        registrations = await self.registry.list(Principal.system("readiness"))
+        registrations = await self.registry.list_all(Principal.system("readiness"))
         return RegistrySnapshot(tuple(registrations), self.installed)
 
 

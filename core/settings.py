@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -398,10 +399,14 @@ class SettingsService:
                 except IntegrityError:
                     raise _LostRace(current, current + 1) from None
             else:
-                result = await session.execute(
-                    update(Override)
-                    .where(Override.id == row.id, Override.revision == current)
-                    .values(**fields)
+                # an UPDATE's result is a CursorResult (it has a rowcount)
+                result = cast(
+                    CursorResult[Any],
+                    await session.execute(
+                        update(Override)
+                        .where(Override.id == row.id, Override.revision == current)
+                        .values(**fields)
+                    ),
                 )
                 if result.rowcount != 1:
                     raise _LostRace(current, current + 1)

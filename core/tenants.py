@@ -142,7 +142,7 @@ class TenantService:
             raise NotFoundError("tenant", slug, "list tenants with the 'tenants' query")
         return infos[0]
 
-    async def list(self, principal: Principal) -> list[TenantInfo]:
+    async def list_all(self, principal: Principal) -> list[TenantInfo]:
         """The tenants the caller may see, by slug."""
         principal.can_list_tenants()
         infos = await self._load()

@@ -180,7 +180,7 @@ class TokenService:
             await session.refresh(token)
             return _info(token), True
 
-    async def list(self) -> list[TokenInfo]:
+    async def list_all(self) -> list[TokenInfo]:
         async with self._sessions() as session:
             tokens = (await session.scalars(select(ApiToken).order_by(ApiToken.id))).all()
         return [_info(t) for t in tokens]

@@ -129,21 +129,21 @@ def retire_candidates(
                 )
     releases = {t.slug: t.release for t in tenants}
     definitions = {version: {d.key: d for d in m.settings} for version, m in manifests.items()}
-    for o in overrides:
-        release = releases.get(o.tenant)
+    for override in overrides:
+        release = releases.get(override.tenant)
         if release is None:
             continue
-        definition = definitions.get(release, {}).get(o.key)
-        where = f" ({o.environment})" if o.environment else ""
-        if definition is not None and definition.default == o.value:
+        definition = definitions.get(release, {}).get(override.key)
+        where = f" ({override.environment})" if override.environment else ""
+        if definition is not None and definition.default == override.value:
             out.append(
                 RetireCandidate(
                     OVERRIDE_EQUALS_DEFAULT,
                     "override",
-                    o.key,
-                    o.tenant,
+                    override.key,
+                    override.tenant,
                     f"equals {release}'s default{where}: resetting it changes nothing",
-                    environment=o.environment,
+                    environment=override.environment,
                 )
             )
             continue
@@ -153,16 +153,16 @@ def retire_candidates(
             and definition.deprecated is not None
             and Version(definition.deprecated) <= Version(release)
         )
-        if (gone or deprecated) and o.key not in reads[o.tenant]:
+        if (gone or deprecated) and override.key not in reads[override.tenant]:
             why = "no longer defined" if gone else "deprecated"
             out.append(
                 RetireCandidate(
                     OVERRIDE_UNREAD,
                     "override",
-                    o.key,
-                    o.tenant,
+                    override.key,
+                    override.tenant,
                     f"{why} in {release} and no customization of this tenant reads it{where}",
-                    environment=o.environment,
+                    environment=override.environment,
                 )
             )
     order = [NEVER_CALLED, NOT_CALLED_RECENTLY, NO_EFFECT, OVERRIDE_EQUALS_DEFAULT, OVERRIDE_UNREAD]
@@ -185,7 +185,7 @@ class UsageService:
         """Retire candidates of the tenants in scope. ``release`` is any registered
         release (it only anchors the load; each tenant is judged by its own release)."""
         data = await self.readiness.load(principal, release)
-        observations = await self.observations.list(principal)
+        observations = await self.observations.list_all(principal)
         manifests = {m.version: m for m in (data.target, *data.history)}
         visible = {t.slug for t in data.tenants}
         registrations = [

@@ -10,14 +10,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
 from core.extension_points import ExtensionPoint
-from core.product import Product
 from plugins import hookspecs
 from plugins.lifecycle import lifecycle_of
+
+if TYPE_CHECKING:
+    # a type only: at run time core.product pulls in core.releases and SQLAlchemy,
+    # which the worker process (that imports this module) must not load
+    from core.product import Product
 
 #: extra hookspec modules (beyond the product plugin's), e.g. an add-on's
 HOOKSPECS_GROUP = "tailor.hookspecs"

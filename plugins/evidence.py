@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 from core.customizations import HookUse, KeyReference, Registration
 from core.definitions import KEY_PATTERN
@@ -147,7 +148,7 @@ class _Source:
         return self.module.rpartition(".")[0]
 
 
-def _is_string(value: object) -> bool:
+def _is_string(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value not in _SENTINELS
 
 
@@ -233,15 +234,15 @@ class _Evaluator:
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left, env), self.value(node.right, env)
             if isinstance(node.op, ast.Add) and _is_string(left) and _is_string(right):
-                return left + right  # type: ignore[operator]
+                return left + right
             if (
                 isinstance(node.op, ast.Mod)
                 and _is_string(left)
                 and right is not None
-                and not _PERCENT_WIDTH.search(left)  # type: ignore[arg-type]
+                and not _PERCENT_WIDTH.search(left)
             ):
                 try:
-                    return left % right  # type: ignore[operator]
+                    return left % right
                 except (TypeError, ValueError):
                     return None
             return None
@@ -297,19 +298,19 @@ class _Evaluator:
             base = self.value(node.func.value, env)
             if not _is_string(base):
                 return None
-            if attr == "format" and not _FORMAT_WIDTH.search(base):  # type: ignore[arg-type]
+            if attr == "format" and not _FORMAT_WIDTH.search(base):
                 args = [self.value(a, env) for a in node.args]
                 kwargs = {kw.arg: self.value(kw.value, env) for kw in node.keywords if kw.arg}
                 if any(a is None for a in args) or any(v is None for v in kwargs.values()):
                     return None
                 try:
-                    return base.format(*args, **kwargs)  # type: ignore[union-attr]
+                    return base.format(*args, **kwargs)
                 except (IndexError, KeyError, ValueError, AttributeError):
                     return None
             if attr == "join" and len(node.args) == 1:
                 items = self.value(node.args[0], env)
                 if isinstance(items, tuple) and all(_is_string(i) for i in items):
-                    return base.join(items)  # type: ignore[union-attr]
+                    return base.join(items)
             if attr in ("lower", "strip") and not node.args:
                 return getattr(base, attr)()
         return None
@@ -333,7 +334,7 @@ class _Evaluator:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left = self.value(node.left, env)
             if _is_string(left):
-                return left  # type: ignore[return-value]
+                return left
             return self.head(node.left, env)
         return None
 
@@ -440,7 +441,7 @@ def _class_namespace(
 
 def _flatten(value: object) -> Iterator[str]:
     if _is_string(value):
-        yield value  # type: ignore[misc]
+        yield value
     elif isinstance(value, tuple):
         for item in value:
             yield from _flatten(item)
@@ -484,7 +485,9 @@ def _used_names(sources: Iterable[_Source]) -> set[str]:
                 and isinstance(stmt.value, ast.List | ast.Tuple)
             ):
                 used.update(
-                    e.value for e in stmt.value.elts if isinstance(e, ast.Constant) and e.value
+                    e.value
+                    for e in stmt.value.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value
                 )
     return used
 
@@ -577,8 +580,8 @@ def _references(
                 continue  # KEYS[0]: the tuple's elements count where the tuple is
             value = evaluator.value(node, here)
             if _is_string(value):
-                if keys.key(value):  # type: ignore[arg-type]
-                    add(value, node, how_of(node))  # type: ignore[arg-type]
+                if keys.key(value):
+                    add(value, node, how_of(node))
             elif value is None and isinstance(node, ast.JoinedStr | ast.BinOp):
                 head = evaluator.head(node, here)
                 if head and keys.prefix(head):
@@ -614,20 +617,28 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> tuple
     return tuple(a.arg for a in args[:required])
 
 
+#: where a function's names are looked up: its module, and its class for a method
+_Context = tuple[_Source, ast.ClassDef | None]
+
+
 def _helper_resolver(
     modules: dict[str, _Source],
-) -> Callable[[ast.Call, object], tuple[ast.FunctionDef | ast.AsyncFunctionDef, object] | None]:
+) -> Callable[[ast.Call, _Context], tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Context] | None]:
     """Finds the package function (or method of the same class) a call runs, for
     inlining; the context is (module source, enclosing class or None)."""
 
-    def function_of(module: str, name: str) -> tuple[ast.FunctionDef, object] | None:
+    def function_of(
+        module: str, name: str
+    ) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Context] | None:
         origin = modules.get(module)
         if origin is None or name not in origin.defs:
             return None
-        return origin.defs[name], (origin, None)  # type: ignore[return-value]
+        return origin.defs[name], (origin, None)
 
-    def resolve(call: ast.Call, context: object) -> tuple[ast.FunctionDef, object] | None:
-        source, klass = context  # type: ignore[misc]
+    def resolve(
+        call: ast.Call, context: _Context
+    ) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Context] | None:
+        source, klass = context
         func = call.func
         if isinstance(func, ast.Name) and func.id in source.funcs:
             return function_of(*source.funcs[func.id])
@@ -638,7 +649,7 @@ def _helper_resolver(
                         isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
                         and stmt.name == func.attr
                     ):
-                        return stmt, (source, klass)  # type: ignore[return-value]
+                        return stmt, (source, klass)
                 return None
             base = source.env.get(func.value.id)
             if isinstance(base, _Module) and base.name in modules:
@@ -650,10 +661,10 @@ def _helper_resolver(
     return resolve
 
 
-def _name_label(name: ast.Name, context: object) -> str | None:
+def _name_label(name: ast.Name, context: _Context) -> str | None:
     """How a name reads in a similarity feature: CONST for a module constant,
     its origin for a name imported from outside the package, else None."""
-    source = context[0]  # type: ignore[index]
+    source = context[0]
     if name.id in source.externals:
         return "ext." + source.externals[name.id]
     value = source.env.get(name.id)
@@ -686,10 +697,10 @@ def _hooks(
                     found.append(
                         HookDefinition(
                             use=HookUse(
-                                hook=hook,  # type: ignore[arg-type]
+                                hook=hook,
                                 params=_params(stmt, owner is not None),
                                 fingerprint=fingerprint_node(fingerprint_source),
-                                returns_constant=returns_constant(stmt),  # type: ignore[arg-type]
+                                returns_constant=returns_constant(stmt),
                                 location=location,
                                 features=features,
                                 source=code,

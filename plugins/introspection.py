@@ -77,7 +77,7 @@ def parameters(function: Callable[..., Any]) -> tuple[str, ...]:
 
 
 class _Normalize(ast.NodeTransformer):
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
         node.name = "_"
         node.decorator_list = []
         node.returns = None
@@ -88,7 +88,7 @@ class _Normalize(ast.NodeTransformer):
         self.generic_visit(node)
         return node
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_arg(self, node: ast.arg) -> ast.AST:
         node.arg = "_"
@@ -102,7 +102,7 @@ class _Normalize(ast.NodeTransformer):
         return ast.Constant(value=type(node.value).__name__)
 
 
-def _function_node(function: Callable[..., Any]) -> ast.FunctionDef | None:
+def _function_node(function: Callable[..., Any]) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     try:
         source = textwrap.dedent(inspect.getsource(function))
     except (OSError, TypeError):
@@ -110,7 +110,7 @@ def _function_node(function: Callable[..., Any]) -> ast.FunctionDef | None:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            return node  # type: ignore[return-value]
+            return node
     return None
 
 
@@ -134,7 +134,7 @@ def _literal(node: ast.AST | None) -> bool:
     return False
 
 
-def returns_constant(node: ast.FunctionDef) -> bool:
+def returns_constant(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """The body is (a docstring and) straight-line code that returns only literals:
     no branch, no call, no use of its parameters."""
     returns = [n for n in ast.walk(node) if isinstance(n, ast.Return)]

@@ -11,12 +11,12 @@ from core.extension_points import EXPERIMENTAL, STABLE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: attribute a hookspec function carries its :class:`Lifecycle` under
+#: attribute a hookspec function carries its :class:`HookLifecycle` under
 ATTRIBUTE = "tailor_lifecycle"
 
 
 @dataclass(frozen=True)
-class Lifecycle:
+class HookLifecycle:
     added: str
     deprecated: str | None = None
     removed: str | None = None
@@ -44,7 +44,7 @@ def lifecycle(
         @lifecycle(added="1.5")
         def tailor_resolve_settings(tenant, environment, values): ...
     """
-    meta = Lifecycle(added, deprecated, removed, replacement, stability)
+    meta = HookLifecycle(added, deprecated, removed, replacement, stability)
 
     def mark(function: F) -> F:
         setattr(function, ATTRIBUTE, meta)
@@ -53,5 +53,5 @@ def lifecycle(
     return mark
 
 
-def lifecycle_of(function: Callable[..., Any]) -> Lifecycle | None:
+def lifecycle_of(function: Callable[..., Any]) -> HookLifecycle | None:
     return getattr(function, ATTRIBUTE, None)

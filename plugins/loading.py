@@ -105,10 +105,12 @@ class Loaded:
 
 
 def default_directory() -> Path:
-    """The repository's sample ``customizations/`` directory."""
-    import customizations
-
-    return Path(next(iter(customizations.__path__)))
+    """The repository's sample ``customizations/`` directory (located, not imported:
+    the server process runs no customization code)."""
+    spec = importlib.util.find_spec("customizations")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the sample 'customizations' package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _package_dirs(root: Path) -> list[Path]:

@@ -30,12 +30,19 @@ import builtins
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
 
 #: helpers are inlined at most this deep (recursion stops there too)
 MAX_INLINE_DEPTH = 3
 _BUILTINS = frozenset(dir(builtins))
 
-Resolver = Callable[[ast.Call], "tuple[ast.FunctionDef | ast.AsyncFunctionDef, object] | None"]
+#: the caller's context for one function (where its names are looked up); opaque here
+C = TypeVar("C")
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+#: finds the package function a call runs, and that function's context, or None
+Resolver = Callable[[ast.Call, C], tuple[Function, C] | None]
+#: a name's label in a feature (CONST, an external origin) or None
+Namer = Callable[[ast.Name, C], str | None]
 
 
 def _label(node: ast.AST, named: Callable[[ast.Name], str | None]) -> str:
@@ -65,10 +72,8 @@ def _children(node: ast.AST) -> list[ast.AST]:
     return [c for c in ast.iter_child_nodes(node) if not isinstance(c, _SKIP)]
 
 
-class _Shapes:
-    def __init__(
-        self, resolve: Resolver, constant: Callable[[ast.Name, object], str | None]
-    ) -> None:
+class _Shapes(Generic[C]):
+    def __init__(self, resolve: Resolver[C], constant: Namer[C]) -> None:
         self.resolve = resolve
         self.constant = constant
         self.inlined: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
@@ -76,7 +81,7 @@ class _Shapes:
     def features(
         self,
         function: ast.FunctionDef | ast.AsyncFunctionDef,
-        context: object,
+        context: C,
         depth: int = 0,
         stack: tuple[int, ...] = (),
     ) -> Iterator[str]:
@@ -87,14 +92,12 @@ class _Shapes:
         for stmt in body:
             yield from self._walk(stmt, context, depth, stack)
 
-    def _label(self, node: ast.AST, context: object) -> str:
+    def _label(self, node: ast.AST, context: C) -> str:
         return _label(node, lambda n: self.constant(n, context))
 
-    def _walk(
-        self, node: ast.AST, context: object, depth: int, stack: tuple[int, ...]
-    ) -> Iterator[str]:
+    def _walk(self, node: ast.AST, context: C, depth: int, stack: tuple[int, ...]) -> Iterator[str]:
         if isinstance(node, ast.Call) and depth < MAX_INLINE_DEPTH:
-            found = self.resolve(node, context)  # type: ignore[call-arg]
+            found = self.resolve(node, context)
             if found is not None and id(found[0]) not in stack:
                 helper, helper_context = found
                 self.inlined.append(helper)
@@ -118,16 +121,19 @@ class _Shapes:
             yield from self._walk(child, context, depth, stack)
 
 
+def _no_helpers(_call: ast.Call, _context: object) -> None:
+    return None
+
+
 def hook_features(
     function: ast.FunctionDef | ast.AsyncFunctionDef,
-    context: object,
-    resolve: Callable[[ast.Call, object], tuple[ast.FunctionDef | ast.AsyncFunctionDef, object]]
-    | None,
-    constant: Callable[[ast.Name, object], str | None],
+    context: C,
+    resolve: Resolver[C] | None,
+    constant: Namer[C],
 ) -> tuple[tuple[str, ...], str]:
     """(features as sorted short hashes, the source: the function followed by the
     package helpers it calls) of one hook implementation."""
-    shapes = _Shapes(resolve or (lambda _call, _ctx: None), constant)  # type: ignore[arg-type]
+    shapes = _Shapes(resolve or _no_helpers, constant)
     found = list(shapes.features(function, context))
     hashed = sorted(hashlib.blake2b(f.encode(), digest_size=6).hexdigest() for f in found)
     seen: set[int] = set()

@@ -3,6 +3,7 @@ refused, side by side; and the drift between them (``tailor doctor``)."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,20 +12,26 @@ from core.customizations import CustomizationManifest, Health, HookUse, Registra
 from plugins.loading import Loaded
 from plugins.manifest import Problem
 
-INSTALLED_NOT_REGISTERED = "INSTALLED_NOT_REGISTERED"
-REGISTERED_NOT_INSTALLED = "REGISTERED_NOT_INSTALLED"
-VERSION_MISMATCH = "VERSION_MISMATCH"
+
+class DriftCode(enum.StrEnum):
+    INSTALLED_NOT_REGISTERED = "INSTALLED_NOT_REGISTERED"
+    REGISTERED_NOT_INSTALLED = "REGISTERED_NOT_INSTALLED"
+    VERSION_MISMATCH = "VERSION_MISMATCH"
 
 
 @dataclass(frozen=True)
 class Drift:
-    code: str
+    code: DriftCode
     customization: str
     message: str
 
 
 @dataclass(frozen=True)
-class CustomizationStatus:
+class CustomizationPresence:
+    """Where one customization is present: installed in this process's code,
+    registered in the registry, refused at load; and the drift between them.
+    (Its readiness status for a release is :class:`core.readiness.CustomizationStatus`.)"""
+
     name: str
     manifest: CustomizationManifest | None
     installed: Loaded | None = None
@@ -61,7 +68,7 @@ class CustomizationStatus:
         if self.installed is not None and self.registration is None:
             found.append(
                 Drift(
-                    INSTALLED_NOT_REGISTERED,
+                    DriftCode.INSTALLED_NOT_REGISTERED,
                     self.name,
                     f"{self.name} is installed ({self.installed.source.path}) but not published: "
                     f"run 'tailor customization publish {self.installed.source.path}'",
@@ -71,7 +78,7 @@ class CustomizationStatus:
             why = "it was refused at load" if self.refused else "its code is not installed here"
             found.append(
                 Drift(
-                    REGISTERED_NOT_INSTALLED,
+                    DriftCode.REGISTERED_NOT_INSTALLED,
                     self.name,
                     f"{self.name} {self.registration.manifest.version} is registered but {why}; "
                     "its tenants run without it",
@@ -85,7 +92,7 @@ class CustomizationStatus:
         ):
             found.append(
                 Drift(
-                    VERSION_MISMATCH,
+                    DriftCode.VERSION_MISMATCH,
                     self.name,
                     f"{self.name}: installed {self.installed.manifest.version}, registered "
                     f"{self.registration.manifest.version}; publish the installed version",
@@ -101,16 +108,16 @@ def statuses(
     principal: Principal,
     tenant: str | None = None,
     capability: str | None = None,
-) -> list[CustomizationStatus]:
+) -> list[CustomizationPresence]:
     """Merge the registry (already scoped for ``principal``) with this process's
     code, keeping only what ``principal`` may see and what the filters select."""
     by_name: dict[str, dict] = {}
     for r in registrations:
         by_name.setdefault(r.name, {})["registration"] = r
-    for loaded in installed:
-        by_name.setdefault(loaded.name, {})["installed"] = loaded
-    for loaded in refused:
-        by_name.setdefault(loaded.name, {}).setdefault("refused", []).append(loaded)
+    for found in installed:
+        by_name.setdefault(found.name, {})["installed"] = found
+    for rejected in refused:
+        by_name.setdefault(rejected.name, {}).setdefault("refused", []).append(rejected)
     result = []
     for name in sorted(by_name):
         parts = by_name[name]
@@ -131,7 +138,7 @@ def statuses(
         if capability is not None and (manifest is None or manifest.capability != capability):
             continue
         result.append(
-            CustomizationStatus(
+            CustomizationPresence(
                 name=name,
                 manifest=manifest,
                 installed=loaded,
@@ -144,7 +151,7 @@ def statuses(
 
 @dataclass
 class DoctorReport:
-    statuses: list[CustomizationStatus] = field(default_factory=list)
+    statuses: list[CustomizationPresence] = field(default_factory=list)
 
     @property
     def drift(self) -> list[Drift]:

@@ -32,7 +32,7 @@ async def publish_installed(
     """Publish every installed customization (idempotent) and enable it for the
     listed tenants that exist. Refused ones are skipped and reported."""
     report = DemoPublishReport(skipped=[r.name for r in runtime.refused()])
-    existing = {t.slug for t in await services.tenants.list(principal)}
+    existing = {t.slug for t in await services.tenants.list_all(principal)}
     for loaded in runtime.installed():
         try:
             registration = await services.registry.publish(principal, loaded.registration())

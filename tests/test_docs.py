@@ -152,3 +152,34 @@ def test_readiness_doc_fold_back_weights_match_the_code():
         f"score = {foldback.BREADTH_WEIGHT} x distinct tenants + {foldback.COST_WEIGHT} x blockers"
         in READINESS_MD
     )
+
+
+ARCHITECTURE_MD = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+_PACKAGES = ("api", "core", "plugins", "products", "customizations", "migrations", "tests", "docs")
+
+
+def _architecture_names() -> tuple[list[str], list[str]]:
+    """(file paths, dotted module names) quoted in ARCHITECTURE.md."""
+    quoted = re.findall(r"`([A-Za-z_][\w./-]*)`", ARCHITECTURE_MD)
+    paths = [q for q in quoted if "/" in q and q.split("/")[0] in _PACKAGES]
+    modules = [
+        q for q in quoted if re.fullmatch(r"(api|core|plugins|products)(\.\w+)+", q) is not None
+    ]
+    return paths, modules
+
+
+def test_architecture_names_only_modules_that_exist():
+    paths, modules = _architecture_names()
+    assert len(paths) > 40 and modules  # the document really names the code
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, f"ARCHITECTURE.md names paths that do not exist: {missing}"
+    unknown = [m for m in modules if importlib.util.find_spec(m) is None]
+    assert not unknown, f"ARCHITECTURE.md names modules that do not exist: {unknown}"
+
+
+def test_architecture_names_the_functions_it_says_to_edit():
+    for name in ("_customization", "_hook", "_setting_reference", "_override", "evaluate"):
+        assert f"`{name}`" in ARCHITECTURE_MD
+        assert callable(getattr(readiness, name)), name
+    assert "`Code`" in ARCHITECTURE_MD and "`SEVERITY`" in ARCHITECTURE_MD
+    assert "`LEVEL_D_CODES`" in ARCHITECTURE_MD

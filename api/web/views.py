@@ -240,7 +240,7 @@ class Console:
 
     # -- pages -----------------------------------------------------------------
     async def _target(self, request: Request, principal: Principal) -> tuple[str, list[Any]]:
-        releases = _sort_releases(await self.services.releases.list(principal))
+        releases = _sort_releases(await self.services.releases.list_all(principal))
         target = request.query_params.get("target", "").strip() or default_target(releases)
         if not target:
             raise NotFoundError("release", "(none)", "no releases are registered")
@@ -291,7 +291,7 @@ class Console:
         minimum = request.query_params.get("min_severity", "info")
         triaged = await self.services.triage.triaged(p, target, [slug], minimum=minimum)
         data = await self.services.readiness.load(p, target, [slug])
-        registrations = await self.services.registry.list(p, tenant=slug)
+        registrations = await self.services.registry.list_all(p, tenant=slug)
         return self.render(
             request,
             "tenant.html",
@@ -340,7 +340,7 @@ class Console:
         name = request.path_params["name"]
         registration = await self.services.registry.get(p, name)
         target, releases = await self._target(request, p)
-        observations = await self.services.observations.list(p, customization=name)
+        observations = await self.services.observations.list_all(p, customization=name)
         readiness = await self.services.readiness.for_customization(p, target, registration)
         return self.render(
             request,
@@ -358,7 +358,7 @@ class Console:
     async def foldback(self, request: Request, who: SignedIn) -> Response:
         p = who.principal
         report = await self.services.foldback.candidates(p)
-        registrations = {r.name: r for r in await self.services.registry.list(p)}
+        registrations = {r.name: r for r in await self.services.registry.list_all(p)}
         directories = {}
         for loaded in self.installed():
             directories[loaded.name] = loaded.source.path

@@ -202,7 +202,8 @@ def confine(memory_mb: int, roots: Iterable[str]) -> tuple[Confinement, list[str
     def _refused(*_args: Any, **_kwargs: Any) -> Any:
         raise PermissionError("customizations may not start processes")
 
-    _posixsubprocess.fork_exec = _refused  # type: ignore[attr-defined]
+    _posixsubprocess.fork_exec = _refused
+    # a private name typeshed does not declare; replaced so nothing can spawn
     subprocess._fork_exec = _refused  # type: ignore[attr-defined]
     confinement = Confinement([*allowed, *READABLE_FILES])
     confinement.active = True

@@ -29,7 +29,7 @@ async def test_unexpected_errors_are_masked_with_the_request_id(api, services, m
     async def broken(_principal):
         raise RuntimeError("connection string postgres://tailor:hunter2@db")
 
-    monkeypatch.setattr(services.tenants, "list", broken)
+    monkeypatch.setattr(services.tenants, "list_all", broken)
     response = await api.client.post(
         "/graphql",
         json={"query": "{ tenants { slug } }"},

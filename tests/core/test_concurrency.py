@@ -53,7 +53,7 @@ async def test_concurrent_writers_lose_no_update(services, tenant):
         revisions = sorted(r.revision for r in accepted)
         assert revisions == list(range(1, len(accepted) + 1)), revisions
         # the audit log holds exactly the accepted writes, each with its value
-        audit = await services.audit.list(ADMIN, tenant, key, limit=500)
+        audit = await services.audit.list_all(ADMIN, tenant, key, limit=500)
         assert sorted((e.revision, e.new) for e in audit) == sorted(
             (r.revision, r.new) for r in accepted
         )

@@ -69,7 +69,7 @@ async def test_record_adds_up_and_lists_keys(services: Services) -> None:
     assert counter.count == 1  # no keys seen: one statement
     await store.record([second])
 
-    found = await store.list(customization="c1", tenant="acme")
+    found = await store.list_all(customization="c1", tenant="acme")
     assert len(found) == 1
     obs = found[0]
     assert (obs.calls, obs.failures, obs.changed) == (5, 1, 2)
@@ -85,9 +85,9 @@ async def test_record_adds_up_and_lists_keys(services: Services) -> None:
 
     # a consultant of acme sees acme's observations only
     consultant = Principal(Role.CONSULTANT, "c", frozenset({"acme"}))
-    seen = await store.list(consultant)
+    seen = await store.list_all(consultant)
     assert {(o.customization, o.tenant) for o in seen} == {("c1", "acme"), ("c2", "acme")}
-    assert len(await store.list()) == 3
+    assert len(await store.list_all()) == 3
 
 
 async def test_statements_do_not_grow_with_the_batch(services: Services) -> None:
@@ -104,4 +104,4 @@ async def test_statements_do_not_grow_with_the_batch(services: Services) -> None
     with count_statements(services.engine) as counter:
         await services.observations.record(many)
     assert counter.count == 2
-    assert len(await services.observations.list()) == 200
+    assert len(await services.observations.list_all()) == 200

@@ -164,7 +164,7 @@ async def test_published_references_keep_file_and_line_for_fleet_readiness(servi
     known = frozenset(d.key for m in history() for d in m.settings)
     (sibling,) = [r for r in corpus_registrations(known) if r.name == "corpus-sibling"]
     await services.registry.publish_many(ADMIN, [sibling])
-    (stored,) = await services.registry.list(ADMIN)
+    (stored,) = await services.registry.list_all(ADMIN)
     assert stored.references == sibling.references
     assert {h.location for h in stored.hooks} == {"hooks.py:9"}
     assert stored.hooks[0].features == sibling.hooks[0].features

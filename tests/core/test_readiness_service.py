@@ -130,7 +130,7 @@ async def test_upgrade_refuses_blocked_and_forces_with_reason(planned):
     )
     assert result.forced and result.from_release == "2.0"
     assert (await planned.tenants.get(ADMIN, "blk")).release == "3.0"
-    (entry,) = await planned.audit.list(ADMIN, "blk", limit=1)
+    (entry,) = await planned.audit.list_all(ADMIN, "blk", limit=1)
     assert entry.action == "upgrade_tenant" and entry.reason == "CAB-42 approved"
     assert entry.new["blockers"] == ["OVERRIDE_INVALID:tax.rounding.per_line"]
 
@@ -163,7 +163,7 @@ async def test_no_tenant_moves_to_a_planned_release_until_its_code_runs(planned,
     )
     await sync_product_releases(planned, running_30)
     assert (await planned.releases.get("3.0", ADMIN)).status == "released"
-    audit = [e for e in await planned.audit.list(ADMIN) if e.action == "release_released"]
+    audit = [e for e in await planned.audit.list_all(ADMIN) if e.action == "release_released"]
     assert [(e.key, e.old, e.new) for e in audit] == [("release:3.0", "planned", "released")]
     moved = await planned.readiness.upgrade(ADMIN, "fresh", "3.0", force=True, reason="go")
     assert (moved.from_release, moved.to_release) == ("2.0", "3.0")

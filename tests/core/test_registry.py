@@ -33,7 +33,7 @@ async def test_publish_stores_manifest_and_introspection(services, tenant):
     assert stored.setting_keys == ("billing.invoice.pdf_branding",)
     assert stored.published_by == ADMIN.name
     assert stored.enabled_for == ()
-    [listed] = await services.registry.list(ADMIN, capability="invoice-pdf-branding")
+    [listed] = await services.registry.list_all(ADMIN, capability="invoice-pdf-branding")
     assert listed == stored
 
 
@@ -61,7 +61,7 @@ async def test_unknown_tenant_is_refused_and_nothing_stored(services, tenant):
     with pytest.raises(NotFoundError) as caught:
         await services.registry.publish(ADMIN, registration(tenants=("acme", "nobody")))
     assert "nobody" in caught.value.message
-    assert await services.registry.list(ADMIN) == []
+    assert await services.registry.list_all(ADMIN) == []
 
 
 async def test_enable_only_for_listed_existing_tenants(services, tenant):
@@ -89,15 +89,15 @@ async def test_consultant_scope(services, tenant):
     with pytest.raises(PermissionDeniedError):
         await services.registry.publish(consultant, registration("theirs", tenants=("other",)))
     await services.registry.publish(ADMIN, registration("theirs", tenants=("other",)))
-    assert [r.name for r in await services.registry.list(consultant)] == ["acme-branding"]
+    assert [r.name for r in await services.registry.list_all(consultant)] == ["acme-branding"]
     with pytest.raises(NotFoundError):
         await services.registry.get(consultant, "theirs")
     with pytest.raises(PermissionDeniedError):
-        await services.registry.list(consultant, tenant="other")
+        await services.registry.list_all(consultant, tenant="other")
     with pytest.raises(PermissionDeniedError):
         await services.registry.set_enabled(consultant, "other", "theirs", True)
     with pytest.raises(PermissionDeniedError):
-        await services.registry.list(app)
+        await services.registry.list_all(app)
 
 
 async def test_health_deltas_in_one_statement(services, tenant):
@@ -110,7 +110,7 @@ async def test_health_deltas_in_one_statement(services, tenant):
             [HealthDelta("one", 3, 1, "boom"), HealthDelta("two", 2, 0)]
         )
     assert counter.count == 1
-    health = {r.name: r.health for r in await services.registry.list(ADMIN)}
+    health = {r.name: r.health for r in await services.registry.list_all(ADMIN)}
     assert (health["one"].calls, health["one"].failures, health["one"].last_error) == (3, 1, "boom")
     assert (health["two"].calls, health["two"].failures, health["two"].last_error) == (2, 0, None)
 
@@ -120,7 +120,7 @@ async def test_publishing_and_enabling_are_audited(services, tenant):
     await services.registry.set_enabled(ADMIN, tenant, "acme-branding", True)
     await services.registry.set_enabled(ADMIN, tenant, "acme-branding", False)
     await services.registry.publish(ADMIN, registration(version="1.1.0"))
-    entries = await services.audit.list(ADMIN, key="customization:acme-branding")
+    entries = await services.audit.list_all(ADMIN, key="customization:acme-branding")
     assert [(e.action, e.tenant, e.old, e.new) for e in entries] == [
         ("publish_customization", None, "1.0.0", "1.1.0"),
         ("disable_customization", tenant, True, False),
@@ -136,7 +136,9 @@ async def test_a_tenant_dropped_from_the_manifest_loses_its_state_audited(servic
     await services.registry.set_enabled(ADMIN, "other", "acme-branding", True)
     updated = await services.registry.publish(ADMIN, registration(version="2.0.0"))
     assert updated.enabled_for == ()
-    entries = await services.audit.list(ADMIN, tenant="other", key="customization:acme-branding")
+    entries = await services.audit.list_all(
+        ADMIN, tenant="other", key="customization:acme-branding"
+    )
     assert [(e.action, e.old, e.new) for e in entries] == [
         ("drop_customization_tenant", True, None),
         ("enable_customization", False, True),

@@ -114,7 +114,7 @@ async def test_audit_log_records_who_when_old_new(services, tenant):
     await services.settings.set(ADMIN, tenant, DUE, 45, reason="contract")
     await services.settings.set(ADMIN, tenant, DUE, 60, environment="sandbox")
     await services.settings.reset(ADMIN, tenant, DUE)
-    entries = await services.audit.list(ADMIN, tenant=tenant, key=DUE)
+    entries = await services.audit.list_all(ADMIN, tenant=tenant, key=DUE)
     assert [(e.action, e.environment, e.old, e.new, e.revision) for e in entries] == [
         ("reset", None, 45, None, 2),
         ("set", "sandbox", None, 60, 1),
@@ -126,9 +126,9 @@ async def test_audit_log_records_who_when_old_new(services, tenant):
 
 async def test_secret_values_never_reach_the_audit_log(services, tenant):
     await services.settings.set(ADMIN, tenant, "integrations.erp_sync.api_key", "s3cr3t-value")
-    entry = (await services.audit.list(ADMIN, tenant=tenant, key="integrations.erp_sync.api_key"))[
-        0
-    ]
+    entry = (
+        await services.audit.list_all(ADMIN, tenant=tenant, key="integrations.erp_sync.api_key")
+    )[0]
     assert entry.new == SECRET_MARK
 
 
@@ -146,7 +146,7 @@ async def test_scope_is_enforced_by_the_services(services, tenant):
     with pytest.raises(PermissionDeniedError):
         await services.settings.set(rm, tenant, DUE, 46)
     with pytest.raises(PermissionDeniedError):
-        await services.audit.list(consultant)
+        await services.audit.list_all(consultant)
     # the refusal does not reveal whether a tenant exists
     with pytest.raises(PermissionDeniedError):
         await services.settings.resolve(consultant, "does-not-exist")

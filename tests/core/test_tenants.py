@@ -15,7 +15,7 @@ async def test_create_and_read_tenant(services):
         "2.0",
         ("production",),
     )
-    audit = await services.audit.list(ADMIN, tenant="northwind")
+    audit = await services.audit.list_all(ADMIN, tenant="northwind")
     assert audit[0].action == "create_tenant"
 
 
@@ -32,19 +32,19 @@ async def test_bad_tenants_are_refused(services, args, error, fragment):
     with pytest.raises(error) as err:
         await services.tenants.create(ADMIN, *args)
     assert fragment in err.value.message
-    assert await services.tenants.list(ADMIN) == []
+    assert await services.tenants.list_all(ADMIN) == []
 
 
 async def test_duplicate_slug(services, tenant):
     with pytest.raises(AlreadyExistsError):
         await services.tenants.create(ADMIN, tenant, "Again")
-    assert len(await services.tenants.list(ADMIN)) == 1
+    assert len(await services.tenants.list_all(ADMIN)) == 1
 
 
 async def test_list_is_scoped(services, tenant):
     await services.tenants.create(ADMIN, "other", "Other")
     consultant = Principal(Role.CONSULTANT, "c", frozenset({tenant}))
-    assert [t.slug for t in await services.tenants.list(consultant)] == [tenant]
+    assert [t.slug for t in await services.tenants.list_all(consultant)] == [tenant]
     with pytest.raises(PermissionDeniedError):
         await services.tenants.get(consultant, "other")
     with pytest.raises(PermissionDeniedError):

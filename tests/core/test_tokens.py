@@ -53,7 +53,7 @@ async def test_revoked_and_expired_tokens_fail(services):
 async def test_bad_token_requests(services, role, tenants, fragment):
     with pytest.raises(InvalidInputError, match=fragment):
         await services.tokens.create(role, tenants)
-    assert await services.tokens.list() == []
+    assert await services.tokens.list_all() == []
 
 
 async def test_token_for_unknown_tenant(services):

@@ -98,7 +98,7 @@ async def test_decisions_are_audited_and_bad_input_changes_nothing(fleet):
         RM, OVERRIDE, "plan", owner="kim", until="2026-12-15", today=TODAY
     )
     assert planned.decision is Decision.PLANNED and planned.until == date(2026, 12, 15)
-    [entry] = [e for e in await fleet.audit.list(ADMIN) if e.action == "triage_finding"]
+    [entry] = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
     assert entry.actor == "rm" and entry.tenant == "other" and entry.old is None
     assert entry.new["decision"] == "planned" and entry.new["owner"] == "kim"
     # a planned fix does not lift the block
@@ -106,7 +106,7 @@ async def test_decisions_are_audited_and_bad_input_changes_nothing(fleet):
 
     await fleet.triage.decide(RM, OVERRIDE, "reopen", today=TODAY)
     assert await fleet.triage.decisions() == {}
-    entries = [e for e in await fleet.audit.list(ADMIN) if e.action == "triage_finding"]
+    entries = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
     assert entries[0].old["decision"] == "planned" and entries[0].new["decision"] == "reopened"
 
 
@@ -151,5 +151,5 @@ async def test_concurrent_first_decisions_both_land(fleet):
     )
     decisions = await fleet.triage.decisions()
     assert list(decisions) == [OVERRIDE] and decisions[OVERRIDE].reason in ("a", "b")
-    entries = [e for e in await fleet.audit.list(ADMIN) if e.action == "triage_finding"]
+    entries = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
     assert len(entries) == 2

@@ -24,7 +24,7 @@ async def test_fifty_writers_without_expected_revision_all_succeed(services, ten
     assert not failed, f"{len(failed)} of {WRITERS} failed, e.g. {failed[0]!r}"
     # each write owns one revision, and the audit log chains them without a gap
     assert sorted(r.revision for r in results) == list(range(1, WRITERS + 1))
-    audit = await services.audit.list(ADMIN, tenant, KEY, limit=500)
+    audit = await services.audit.list_all(ADMIN, tenant, KEY, limit=500)
     by_revision = {e.revision: e for e in audit}
     assert sorted(by_revision) == list(range(1, WRITERS + 1))
     for revision in range(2, WRITERS + 1):
@@ -46,7 +46,7 @@ async def test_writers_with_expected_revision_keep_compare_and_set(services, ten
     lost = [r for r in results if isinstance(r, ConflictError)]
     assert len(won) == 1 and len(lost) == WRITERS - 1, results
     assert all((c.expected, c.actual) == (0, 1) for c in lost)
-    audit = await services.audit.list(ADMIN, tenant, KEY, limit=500)
+    audit = await services.audit.list_all(ADMIN, tenant, KEY, limit=500)
     assert [(e.revision, e.new) for e in audit] == [(1, won[0].new)]
 
 
@@ -73,5 +73,5 @@ async def test_mixed_writers_lose_no_update(services, tenant):
     accepted = [r for r in results if isinstance(r, SettingChange)]
     assert all(isinstance(r, SettingChange | ConflictError) for r in results), results
     assert sorted(r.revision for r in accepted) == list(range(1, len(accepted) + 1))
-    audit = await services.audit.list(ADMIN, tenant, KEY, limit=500)
+    audit = await services.audit.list_all(ADMIN, tenant, KEY, limit=500)
     assert len(audit) == len(accepted)

@@ -110,7 +110,7 @@ async def test_a_fault_ends_that_call_only(
         assert _items(result)[DUE] == (77, "CUSTOMIZATION:steady")
 
     await runtime.flush_health()
-    health = {r.name: r.health for r in await services.registry.list(services_admin())}
+    health = {r.name: r.health for r in await services.registry.list_all(services_admin())}
     assert health["faulty"].failures == 1
     assert health["fine"].failures == 0 and health["steady"].failures == 0
     assert (await api.client.get("/healthz")).status_code == 200
@@ -163,7 +163,7 @@ async def test_a_customization_that_keeps_failing_is_skipped_for_a_cool_down(
     assert "LookupError" in messages[0] and "LookupError" in messages[1]
     assert "circuit breaker" in messages[2]
     await runtime.flush_health()
-    [reg] = await services.registry.list(services_admin())
+    [reg] = await services.registry.list_all(services_admin())
     assert reg.health.failures == 2  # a skipped call is not run, not charged again
 
 

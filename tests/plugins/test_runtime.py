@@ -44,7 +44,7 @@ async def test_customized_value_has_customization_source(
     theirs = await hooked.settings.resolve(ADMIN, other, keys=["ui.theme.mode"])
     assert theirs.settings[0].source == "DEFAULT"
     await runtime.flush_health()
-    seen = await services.observations.list()
+    seen = await services.observations.list_all()
     # once per batch, never per setting, and only for the tenant it is enabled for
     assert [(o.customization, o.tenant, o.hook, o.calls) for o in seen] == [
         ("theme", acme, "tailor_resolve_settings", 1)
@@ -74,7 +74,7 @@ async def test_raising_customization_affects_only_its_tenant(
     assert theirs.failures == []
     assert theirs.settings[0].value == "dark"
 
-    health = {r.name: r.health for r in await services.registry.list(ADMIN)}
+    health = {r.name: r.health for r in await services.registry.list_all(ADMIN)}
     assert health["raiser"].failures == 1
     assert health["raiser"].calls == 1
     assert "KeyError" in health["raiser"].last_error
@@ -151,7 +151,7 @@ async def test_validate_hook_blocks_the_write(services, tenant, write_customizat
         await hooked.settings.set(ADMIN, tenant, "billing.invoice.due_days", 90)
     assert caught.value.rule == "customization:policy"
     assert "at most 60 days" in caught.value.message
-    assert await services.audit.list(ADMIN, tenant, "billing.invoice.due_days") == []
+    assert await services.audit.list_all(ADMIN, tenant, "billing.invoice.due_days") == []
     change = await hooked.settings.set(ADMIN, tenant, "billing.invoice.due_days", 45)
     assert change.new == 45
 
@@ -186,13 +186,13 @@ async def test_setting_changed_fires_after_commit(
     await publish_enable(services, runtime, tenant, "listener", "broken-listener")
     change = await hooked.settings.set(ADMIN, tenant, "ui.table.page_size", 50, "production")
     await runtime.flush_health()
-    seen = {(o.customization, o.hook): o for o in await services.observations.list()}
+    seen = {(o.customization, o.hook): o for o in await services.observations.list_all()}
     assert seen["listener", "tailor_validate_setting"].calls == 1
     assert seen["listener", "tailor_setting_changed"].calls == 1
     assert seen["broken-listener", "tailor_setting_changed"].failures == 1
     # the write stands; the failing listener is reported
     assert [f.customization for f in change.failures] == ["broken-listener"]
-    [entry] = await services.audit.list(ADMIN, tenant, "ui.table.page_size")
+    [entry] = await services.audit.list_all(ADMIN, tenant, "ui.table.page_size")
     assert entry.new == 50
 
 
