@@ -258,6 +258,15 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
+        if not any(c.startswith(("landlock", "seccomp")) for c in plugins.confinement):
+            err.print(
+                "[bold yellow]warning:[/] this kernel offers neither Landlock nor seccomp "
+                "(libseccomp): customization workers are confined by Python's audit hook "
+                "only, which hostile code can defeat; run Tailor on Linux >= 5.13 with "
+                "libseccomp2 installed",
+                highlight=False,
+                soft_wrap=True,
+            )
     configure_logging()
     out.print(
         f"Tailor serving {product.name} {product.version} on http://{host}:{port}/graphql "
