@@ -23,6 +23,7 @@ from core.customizations import CustomizationManifest, Health, HookUse, KeyRefer
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.invalidation import REGISTRY, notify
 from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, utcnow
+from core.tenants import bump_data_version
 
 #: the longest error message kept as a registration's last_error
 MAX_ERROR_LENGTH = 2000
@@ -61,6 +62,8 @@ def manifest_to_dict(m: CustomizationManifest) -> dict[str, Any]:
         "capability": m.capability,
         "description": m.description,
         "author": m.author,
+        # written only when false: manifests published before the field keep their form
+        **({} if m.pure else {"pure": False}),
     }
 
 
@@ -74,6 +77,7 @@ def manifest_from_dict(d: Mapping[str, Any]) -> CustomizationManifest:
         capability=d.get("capability"),
         description=d.get("description", ""),
         author=d.get("author", ""),
+        pure=bool(d.get("pure", True)),
     )
 
 
@@ -190,6 +194,15 @@ class RegistryService:
                     await session.delete(state)
             session.add(_audit(principal, "publish_customization", m.name, previous, m.version))
             await session.flush()
+            # the listed tenants and those just dropped: their hooks may change
+            await bump_data_version(
+                session,
+                Tenant.id.in_(
+                    select(CustomizationTenant.tenant_id)
+                    .where(CustomizationTenant.customization_id == row.id)
+                    .union(select(Tenant.id).where(Tenant.slug.in_(list(m.tenants))))
+                ),
+            )
             result = await self._load(session, row)
             await notify(session, REGISTRY)
         self._changed()
@@ -278,6 +291,8 @@ class RegistryService:
             ]
             if states:
                 await session.execute(insert(CustomizationTenant), states)
+            # bulk publishing (fleets): every tenant's answer may change
+            await bump_data_version(session)
             await notify(session, REGISTRY)
         self._changed()
         return len(fresh)
@@ -330,6 +345,7 @@ class RegistryService:
             state.enabled = enabled
             state.updated_at = utcnow()
             state.updated_by = principal.name
+            await bump_data_version(session, Tenant.id == tenant_id)
             await session.flush()
             result = await self._load(session, row)
             await notify(session, REGISTRY)
