@@ -59,13 +59,16 @@ def run_tailor(url: str, packages: str, port: int) -> None:
     import uvicorn
 
     from api.app import AppOptions, create_app
+    from api.limits import GraphQLLimits
     from core.services import Services
     from plugins.runtime import PluginRuntime, RuntimeOptions
 
     runtime = PluginRuntime.load(
         RuntimeOptions(directories=[Path(packages)], path_env="", use_entry_points=False)
     )
-    app = create_app(Services.from_url(url), AppOptions(plugins=runtime))
+    # the per-token rate limit would refuse a load test: lift it
+    limits = GraphQLLimits(rate_limit_per_minute=10**9, rate_limit_burst=10**9)
+    app = create_app(Services.from_url(url), AppOptions(plugins=runtime, limits=limits))
     uvicorn.run(app, host=HOST, port=port, log_level="error", access_log=False)
 
 
@@ -136,7 +139,10 @@ async def _load(port: int, raws: list[bytes], clients: int, seconds: float) -> l
 
 
 def generate(port: int, raws: list[bytes], clients: int, seconds: float, out: Any) -> None:
-    out.send(asyncio.run(_load(port, raws, clients, seconds)))
+    try:
+        out.send(asyncio.run(_load(port, raws, clients, seconds)))
+    except Exception as exc:
+        out.send(f"{type(exc).__name__}: {exc}")
 
 
 def load(port: int, raws: list[bytes], clients: int, seconds: float) -> list[float]:
@@ -147,6 +153,8 @@ def load(port: int, raws: list[bytes], clients: int, seconds: float) -> list[flo
     proc.start()
     result = receive.recv()
     proc.join()
+    if isinstance(result, str):
+        raise RuntimeError(f"the load generator failed: {result}")
     return result
 
 

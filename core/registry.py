@@ -226,15 +226,16 @@ class RegistryService:
             if missing:
                 raise NotFoundError("tenant", ", ".join(missing[:5]))
             names = [r.manifest.name for r in registrations]
-            existing = dict(
-                (
-                    await session.execute(
-                        select(CustomizationRow.name, CustomizationRow.id).where(
-                            CustomizationRow.name.in_(names)
-                        )
-                    )
+            # every published name (one statement, no bind parameter per name:
+            # bulk publishing goes beyond PostgreSQL's 32,767 parameters)
+            wanted = set(names)
+            existing = {
+                name: cid
+                for name, cid in (
+                    await session.execute(select(CustomizationRow.name, CustomizationRow.id))
                 ).all()
-            )
+                if name in wanted
+            }
             fresh = [r for r in registrations if r.manifest.name not in existing]
             now = utcnow()
             by_name = dict(existing)
@@ -262,18 +263,19 @@ class RegistryService:
                     ],
                 )
                 by_name.update(zip([r.manifest.name for r in fresh], list(ids), strict=True))
+            known = set(existing.values())
             present = (
-                set(
-                    (
+                {
+                    (cid, tid)
+                    for cid, tid in (
                         await session.execute(
                             select(
                                 CustomizationTenant.customization_id, CustomizationTenant.tenant_id
-                            ).where(
-                                CustomizationTenant.customization_id.in_(list(existing.values()))
                             )
                         )
                     ).all()
-                )
+                    if cid in known
+                }
                 if existing
                 else set()
             )
@@ -397,7 +399,16 @@ class RegistryService:
             if capability is not None:
                 query = query.where(CustomizationRow.capability == capability)
             rows = list(await session.scalars(query))
-            enabled = await _enabled_by_row(session, [r.id for r in rows])
+            # a join, never one bind parameter per customization (PostgreSQL
+            # refuses more than 32,767 of them)
+            enabled = await _enabled_by_row(
+                session,
+                CustomizationTenant.customization_id.in_(
+                    select(CustomizationRow.id).where(CustomizationRow.capability == capability)
+                )
+                if capability is not None
+                else None,
+            )
         result = []
         for row in rows:
             listed = row.manifest.get("tenants", [])
@@ -416,7 +427,7 @@ class RegistryService:
                 row.manifest.get("tenants", [])
             ):
                 raise NotFoundError("customization", name)
-            enabled = await _enabled_by_row(session, [row.id])
+            enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
         return _registration(row, principal.visible(enabled.get(row.id, [])))
 
     async def enabled_map(self) -> dict[str, frozenset[str]]:
@@ -440,7 +451,7 @@ class RegistryService:
         return {k: frozenset(v) for k, v in found.items()}
 
     async def _load(self, session: AsyncSession, row: CustomizationRow) -> Registration:
-        enabled = await _enabled_by_row(session, [row.id])
+        enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
         return _registration(row, enabled.get(row.id, []))
 
 
@@ -475,10 +486,20 @@ async def _get(session: AsyncSession, name: str) -> CustomizationRow:
     return row
 
 
+#: the most values bound in one IN list (PostgreSQL refuses more than 32,767
+#: parameters in a statement); beyond it a statement reads the rows and filters
+MAX_IN_LIST = 1_000
+
+
 async def _tenant_ids(session: AsyncSession, slugs: Iterable[str]) -> dict[str, int]:
     slugs = list(slugs)
     if not slugs:
         return {}
+    if len(slugs) > MAX_IN_LIST:
+        # a fleet: read every tenant rather than bind one parameter per slug
+        wanted = set(slugs)
+        rows = await session.execute(select(Tenant.slug, Tenant.id))
+        return {slug: tid for slug, tid in rows.all() if slug in wanted}
     rows = await session.execute(select(Tenant.slug, Tenant.id).where(Tenant.slug.in_(slugs)))
     return {slug: tid for slug, tid in rows.all()}
 
@@ -494,18 +515,18 @@ async def _states(
     return [(slug, state) for slug, state in rows.all()]
 
 
-async def _enabled_by_row(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[str]]:
-    if not ids:
-        return {}
-    rows = await session.execute(
+async def _enabled_by_row(session: AsyncSession, where: Any | None) -> dict[int, list[str]]:
+    """customization id -> the slugs of the tenants it is enabled for, for the
+    enabled states matching ``where`` (None: all): one statement."""
+    query = (
         select(CustomizationTenant.customization_id, Tenant.slug)
         .join(Tenant, Tenant.id == CustomizationTenant.tenant_id)
-        .where(
-            CustomizationTenant.customization_id.in_(list(ids)),
-            CustomizationTenant.enabled.is_(True),
-        )
+        .where(CustomizationTenant.enabled.is_(True))
         .order_by(Tenant.slug)
     )
+    if where is not None:
+        query = query.where(where)
+    rows = await session.execute(query)
     found: dict[int, list[str]] = {}
     for cid, slug in rows.all():
         found.setdefault(cid, []).append(slug)
