@@ -205,8 +205,8 @@ class ResponseCache:
             if selection.name.value != "settings":
                 continue
             tenant = _tenant_argument(selection, variables)
-            if tenant is None:
-                return None
+            if tenant is None or "\x00" in tenant:
+                return None  # (a NUL is refused by the schema, with its own code)
             tenants.append(tenant)
         if not tenants:
             return None
