@@ -158,3 +158,28 @@ async def test_two_app_instances_never_serve_an_answer_older_than_a_committed_wr
         await services.settings.reset(ADMIN, tenant, DUE)
         assert due((await post(a, app_token)).json()) == (30, "DEFAULT")
         assert due((await post(b, app_token)).json()) == (30, "DEFAULT")
+
+
+async def test_statements_per_request_do_not_grow_with_the_number_of_settings(api, services):
+    from core.definitions import SettingDefinition, SettingType
+    from core.releases import ReleaseManifest
+
+    for n in (100, 5_000):
+        catalog = tuple(
+            SettingDefinition(key=f"s.k{i:05d}", type=SettingType.INT, default=i) for i in range(n)
+        )
+        await services.releases.register(ReleaseManifest(f"9.{n}", settings=catalog), ADMIN)
+        await services.tenants.create(ADMIN, f"t{n}", f"T{n}", f"9.{n}")
+    query = """query($t: String!) { settings(tenant: $t) { ... on Settings { items { key } } } }"""
+    await api.gql("{ __typename }")  # the admin token is looked up once, then remembered
+    counts = {}
+    for n in (100, 5_000):
+        with count_statements(services.engine) as cold:
+            body = await api.gql(query, {"t": f"t{n}"})
+        assert len(body["data"]["settings"]["items"]) == n
+        with count_statements(services.engine) as warm:
+            again = await api.gql(query, {"t": f"t{n}"})
+        assert again == body
+        counts[n] = (cold.count, warm.count)
+    assert counts[100] == counts[5_000], counts
+    assert counts[100][1] < counts[100][0]  # the second is answered from the cache
