@@ -364,8 +364,6 @@ def create_app(
             yield
         finally:
             await listener.stop()
-            if graphql.cache is not None:
-                graphql.cache.close()
             await plugins.close()
             await services.close()
 

@@ -23,7 +23,6 @@ Cached answers carry an ``ETag``; a GET with a matching ``If-None-Match`` gets
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -164,21 +163,6 @@ class ResponseCache:
         self._seen: dict[int, int] = {}
         self.hits = 0
         self.misses = 0
-        #: SQLite: a read-only connection of this process's own for the version
-        #: read: an indexed read of a few rows under WAL takes microseconds, far
-        #: less than a hop to aiosqlite's thread and back
-        self._sqlite: sqlite3.Connection | None = None
-        url = services.engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            try:
-                self._sqlite = sqlite3.connect(
-                    f"file:{url.database}?mode=ro", uri=True, check_same_thread=False
-                )
-                self._sqlite.execute("PRAGMA busy_timeout=5000")
-            except sqlite3.Error:  # not there yet: read through the engine
-                self._sqlite = None
-        #: version reads made (each is one statement)
-        self.version_reads = 0
 
     # -- planning ---------------------------------------------------------------
     def plan(self, state: Mapping[str, Any], principal: Principal) -> Plan | None:
@@ -241,12 +225,8 @@ class ResponseCache:
     async def lookup(self, plan: Plan) -> Lookup | None:
         """One statement: the tenants' versions; then the entry, if kept. None
         when a tenant does not exist (the error answer is not cached)."""
-        self.version_reads += 1
-        if self._sqlite is not None:
-            versions = self._sqlite_versions(plan.tenants)
-        else:
-            async with self.services.sessions() as session:
-                versions = await data_versions(session, plan.tenants)
+        async with self.services.sessions() as session:
+            versions = await data_versions(session, plan.tenants)
         if len(versions) != len(plan.tenants):
             return None
         key = (plan.document, *plan.rest, tuple(versions[t] for t in plan.tenants))
@@ -257,19 +237,6 @@ class ResponseCache:
         else:
             self.hits += 1
         return Lookup(key, versions, entry)
-
-    def _sqlite_versions(self, slugs: tuple[str, ...]) -> dict[str, tuple[int, int]]:
-        assert self._sqlite is not None
-        marks = ",".join("?" * len(slugs))
-        rows = self._sqlite.execute(
-            f"SELECT slug, id, data_version FROM tenants WHERE slug IN ({marks})", slugs
-        ).fetchall()
-        return {slug: (tenant_id, version) for slug, tenant_id, version in rows}
-
-    def close(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.close()
-            self._sqlite = None
 
     def _refresh(self, versions: Mapping[str, tuple[int, int]]) -> None:
         """A tenant's version moved since this process last answered it: re-read

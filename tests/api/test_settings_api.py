@@ -180,7 +180,7 @@ async def test_healthz(api):
     assert response.json() == {"status": "ok"}
 
 
-async def test_settings_query_statement_count_is_constant(api, services, is_postgres):
+async def test_settings_query_statement_count_is_constant(api, services):
     query = {"tenant": "acme", "environment": "production"}
     await api.gql(SETTINGS, {**query, "keys": [DUE]})  # warm the enabled-customizations cache
     with count_statements(services.engine) as small:
@@ -188,9 +188,8 @@ async def test_settings_query_statement_count_is_constant(api, services, is_post
     with count_statements(services.engine) as everything:
         data = await api.gql(SETTINGS, query)
     assert len(data["data"]["settings"]["items"]) > 40
-    # (the token is remembered) the tenant's data version (on SQLite read outside
-    # the engine) + tenant + definitions + overrides, whatever the number of settings
-    assert small.count == everything.count == (4 if is_postgres else 3)
+    # token lookup + tenant + definitions + overrides, whatever the number of settings
+    assert small.count == everything.count == 4
 
 
 async def test_database_outage_is_a_503_not_a_crash():

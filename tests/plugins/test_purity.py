@@ -47,8 +47,7 @@ async def test_an_impure_customizations_tenants_are_never_served_from_the_cache(
         cached = await ask(api, "other")
     assert "etag" not in again.headers and "etag" in cached.headers
     assert impure.count > 1  # resolved again: tenant, definitions, overrides
-    # the data version only (SQLite: read outside the engine)
-    assert pure.count == (1 if services.engine.dialect.name == "postgresql" else 0)
+    assert pure.count == 1  # the data version only
 
 
 def test_pure_must_be_a_boolean(tmp_path):
