@@ -56,6 +56,14 @@ async def _expected(call: Callable[[], Awaitable[T]]) -> T | Any:
         return from_domain(exc)
 
 
+def _uncacheable(info: Info) -> None:
+    """This answer must not be kept (see api.response_cache): an error, or a
+    customization failure, is the answer of this moment only."""
+    request = info.context.request
+    if request is not None:
+        request.scope.setdefault("state", {})["uncacheable"] = True
+
+
 def _raise_expected(exc: TailorError) -> GraphQLError:
     return GraphQLError(exc.message, extensions={"code": exc.code}, original_error=exc)
 
@@ -79,9 +87,14 @@ class SettingsQuery:
             resolution = await ctx.services.settings.resolve(
                 ctx.principal, tenant, environment, keys, prefix
             )
+            if resolution.failures:
+                _uncacheable(info)
             return Settings.from_domain(resolution)
 
-        return await _expected(run)
+        result = await _expected(run)
+        if not isinstance(result, Settings):
+            _uncacheable(info)
+        return result
 
     @strawberry.field(description="One tenant by slug.")
     async def tenant(self, info: Info, slug: str) -> TenantResult:

@@ -25,6 +25,9 @@ class CustomizationManifest:
     capability: str | None = None
     description: str = ""
     author: str = ""
+    #: False: the hooks' results are not a pure function of their inputs (time,
+    #: randomness, outside services), so the tenants' settings answers are not cached
+    pure: bool = True
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
+    AsyncSessionTransaction,
     async_sessionmaker,
     create_async_engine,
 )
@@ -85,17 +86,43 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        # Take the write lock at BEGIN so concurrent writers queue instead of
-        # failing half-way through a transaction (SQLite's deferred default).
+        # Writers (``sessions.begin()``, see TailorSession) take the write lock at
+        # BEGIN so concurrent writers queue instead of failing half-way through a
+        # transaction (SQLite's deferred default). Reads begin deferred: under WAL
+        # they read a snapshot and never wait for the write lock.
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(WRITE_OPTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
     return engine
 
 
+#: execution option marking a connection that writes (SQLite: BEGIN IMMEDIATE)
+WRITE_OPTION = "tailor_write"
+
+
+class _WriteTransaction(AsyncSessionTransaction):
+    """``session.begin()``: the transaction's connection is marked as a writer."""
+
+    async def __aenter__(self) -> _WriteTransaction:
+        await super().__aenter__()
+        await self.session.connection(execution_options={WRITE_OPTION: True})
+        return self
+
+
+class TailorSession(AsyncSession):
+    """Sessions whose explicit transactions (``sessions.begin()``,
+    ``session.begin()``) write; everything else only reads."""
+
+    def begin(self) -> AsyncSessionTransaction:
+        return _WriteTransaction(self)
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=TailorSession, expire_on_commit=False)
 
 
 # -- migrations -------------------------------------------------------------

@@ -84,6 +84,9 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: bumped in the same transaction as every write that can change this tenant's
+    #: settings answer: cached answers are keyed on it (see core.tenants.bump_data_version)
+    data_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     release: Mapped[Release] = relationship()
     environments: Mapped[list[Environment]] = relationship(

@@ -295,7 +295,7 @@ class ReadinessService:
             moved = await session.execute(
                 update(Tenant)
                 .where(Tenant.slug == tenant, Tenant.release_id == ids[current])
-                .values(release_id=ids[target])
+                .values(release_id=ids[target], data_version=Tenant.data_version + 1)
                 .returning(Tenant.id)
             )
             tenant_id = moved.scalar_one_or_none()

@@ -23,6 +23,7 @@ from core.customizations import CustomizationManifest, Health, HookUse, KeyRefer
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.invalidation import REGISTRY, notify
 from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, utcnow
+from core.tenants import bump_data_version
 
 #: the longest error message kept as a registration's last_error
 MAX_ERROR_LENGTH = 2000
@@ -61,6 +62,8 @@ def manifest_to_dict(m: CustomizationManifest) -> dict[str, Any]:
         "capability": m.capability,
         "description": m.description,
         "author": m.author,
+        # written only when false: manifests published before the field keep their form
+        **({} if m.pure else {"pure": False}),
     }
 
 
@@ -74,6 +77,7 @@ def manifest_from_dict(d: Mapping[str, Any]) -> CustomizationManifest:
         capability=d.get("capability"),
         description=d.get("description", ""),
         author=d.get("author", ""),
+        pure=bool(d.get("pure", True)),
     )
 
 
@@ -190,6 +194,15 @@ class RegistryService:
                     await session.delete(state)
             session.add(_audit(principal, "publish_customization", m.name, previous, m.version))
             await session.flush()
+            # the listed tenants and those just dropped: their hooks may change
+            await bump_data_version(
+                session,
+                Tenant.id.in_(
+                    select(CustomizationTenant.tenant_id)
+                    .where(CustomizationTenant.customization_id == row.id)
+                    .union(select(Tenant.id).where(Tenant.slug.in_(list(m.tenants))))
+                ),
+            )
             result = await self._load(session, row)
             await notify(session, REGISTRY)
         self._changed()
@@ -213,15 +226,16 @@ class RegistryService:
             if missing:
                 raise NotFoundError("tenant", ", ".join(missing[:5]))
             names = [r.manifest.name for r in registrations]
-            existing = dict(
-                (
-                    await session.execute(
-                        select(CustomizationRow.name, CustomizationRow.id).where(
-                            CustomizationRow.name.in_(names)
-                        )
-                    )
+            # every published name (one statement, no bind parameter per name:
+            # bulk publishing goes beyond PostgreSQL's 32,767 parameters)
+            wanted = set(names)
+            existing = {
+                name: cid
+                for name, cid in (
+                    await session.execute(select(CustomizationRow.name, CustomizationRow.id))
                 ).all()
-            )
+                if name in wanted
+            }
             fresh = [r for r in registrations if r.manifest.name not in existing]
             now = utcnow()
             by_name = dict(existing)
@@ -249,18 +263,19 @@ class RegistryService:
                     ],
                 )
                 by_name.update(zip([r.manifest.name for r in fresh], list(ids), strict=True))
+            known = set(existing.values())
             present = (
-                set(
-                    (
+                {
+                    (cid, tid)
+                    for cid, tid in (
                         await session.execute(
                             select(
                                 CustomizationTenant.customization_id, CustomizationTenant.tenant_id
-                            ).where(
-                                CustomizationTenant.customization_id.in_(list(existing.values()))
                             )
                         )
                     ).all()
-                )
+                    if cid in known
+                }
                 if existing
                 else set()
             )
@@ -278,6 +293,8 @@ class RegistryService:
             ]
             if states:
                 await session.execute(insert(CustomizationTenant), states)
+            # bulk publishing (fleets): every tenant's answer may change
+            await bump_data_version(session)
             await notify(session, REGISTRY)
         self._changed()
         return len(fresh)
@@ -330,6 +347,7 @@ class RegistryService:
             state.enabled = enabled
             state.updated_at = utcnow()
             state.updated_by = principal.name
+            await bump_data_version(session, Tenant.id == tenant_id)
             await session.flush()
             result = await self._load(session, row)
             await notify(session, REGISTRY)
@@ -382,7 +400,16 @@ class RegistryService:
             if capability is not None:
                 query = query.where(CustomizationRow.capability == capability)
             rows = list(await session.scalars(query))
-            enabled = await _enabled_by_row(session, [r.id for r in rows])
+            # a join, never one bind parameter per customization (PostgreSQL
+            # refuses more than 32,767 of them)
+            enabled = await _enabled_by_row(
+                session,
+                CustomizationTenant.customization_id.in_(
+                    select(CustomizationRow.id).where(CustomizationRow.capability == capability)
+                )
+                if capability is not None
+                else None,
+            )
         result = []
         for row in rows:
             listed = row.manifest.get("tenants", [])
@@ -401,7 +428,7 @@ class RegistryService:
                 row.manifest.get("tenants", [])
             ):
                 raise NotFoundError("customization", name)
-            enabled = await _enabled_by_row(session, [row.id])
+            enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
         return _registration(row, principal.visible(enabled.get(row.id, [])))
 
     async def enabled_map(self) -> dict[str, frozenset[str]]:
@@ -425,7 +452,7 @@ class RegistryService:
         return {k: frozenset(v) for k, v in found.items()}
 
     async def _load(self, session: AsyncSession, row: CustomizationRow) -> Registration:
-        enabled = await _enabled_by_row(session, [row.id])
+        enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
         return _registration(row, enabled.get(row.id, []))
 
 
@@ -460,10 +487,20 @@ async def _get(session: AsyncSession, name: str) -> CustomizationRow:
     return row
 
 
+#: the most values bound in one IN list (PostgreSQL refuses more than 32,767
+#: parameters in a statement); beyond it a statement reads the rows and filters
+MAX_IN_LIST = 1_000
+
+
 async def _tenant_ids(session: AsyncSession, slugs: Iterable[str]) -> dict[str, int]:
     slugs = list(slugs)
     if not slugs:
         return {}
+    if len(slugs) > MAX_IN_LIST:
+        # a fleet: read every tenant rather than bind one parameter per slug
+        wanted = set(slugs)
+        rows = await session.execute(select(Tenant.slug, Tenant.id))
+        return {slug: tid for slug, tid in rows.all() if slug in wanted}
     rows = await session.execute(select(Tenant.slug, Tenant.id).where(Tenant.slug.in_(slugs)))
     return {slug: tid for slug, tid in rows.all()}
 
@@ -479,18 +516,18 @@ async def _states(
     return [(slug, state) for slug, state in rows.all()]
 
 
-async def _enabled_by_row(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[str]]:
-    if not ids:
-        return {}
-    rows = await session.execute(
+async def _enabled_by_row(session: AsyncSession, where: Any | None) -> dict[int, list[str]]:
+    """customization id -> the slugs of the tenants it is enabled for, for the
+    enabled states matching ``where`` (None: all): one statement."""
+    query = (
         select(CustomizationTenant.customization_id, Tenant.slug)
         .join(Tenant, Tenant.id == CustomizationTenant.tenant_id)
-        .where(
-            CustomizationTenant.customization_id.in_(list(ids)),
-            CustomizationTenant.enabled.is_(True),
-        )
+        .where(CustomizationTenant.enabled.is_(True))
         .order_by(Tenant.slug)
     )
+    if where is not None:
+        query = query.where(where)
+    rows = await session.execute(query)
     found: dict[int, list[str]] = {}
     for cid, slug in rows.all():
         found.setdefault(cid, []).append(slug)

@@ -18,6 +18,7 @@ from core.definitions import SettingDefinition
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.extension_points import ExtensionPoint
 from core.models import AuditEntry, Release, SettingDefinitionRow, Tenant
+from core.tenants import bump_data_version
 
 T = TypeVar("T")
 
@@ -289,6 +290,7 @@ class ReleaseService:
                 header = {k: v for k, v in manifest.to_dict().items() if k != "settings"}
                 existing.manifest = header
                 await _insert_definitions(session, existing.id, manifest)
+                await bump_data_version(session, Tenant.release_id == existing.id)
                 session.add(
                     AuditEntry(
                         actor=principal.name,
@@ -363,8 +365,10 @@ class ReleaseService:
                 .values(status=RELEASED)
                 .returning(Release.id)
             )
-            if changed.scalar_one_or_none() is None:
+            promoted = changed.scalar_one_or_none()
+            if promoted is None:
                 return False
+            await bump_data_version(session, Tenant.release_id == promoted)
             session.add(
                 AuditEntry(
                     actor=principal.name,

@@ -22,10 +22,10 @@ from core.auth import Principal
 from core.definitions import SettingDefinition
 from core.errors import ConflictError, InvalidInputError, NotFoundError, SettingValidationError
 from core.hooks import HookFailure, HookRunner, NoHooks
-from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, utcnow
+from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant, utcnow
 from core.releases import stored_definition
 from core.secrets import SecretBox
-from core.tenants import TenantRef, load_tenant_ref
+from core.tenants import TenantRef, bump_data_version, load_tenant_ref
 
 DEFAULT = "DEFAULT"
 TENANT = "TENANT"
@@ -422,6 +422,7 @@ class SettingsService:
                 reason=reason,
             )
             session.add(entry)
+            await bump_data_version(session, Tenant.id == ref.id)
             await session.flush()
             return SettingChange(
                 ref.slug,

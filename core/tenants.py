@@ -6,9 +6,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from packaging.version import Version
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -68,6 +69,22 @@ async def load_tenant_ref(session: AsyncSession, slug: str) -> TenantRef:
     tenant_id, release_id, version, _ = rows[0]
     envs = frozenset(r[3] for r in rows if r[3] is not None)
     return TenantRef(tenant_id, slug, release_id, version, envs)
+
+
+async def bump_data_version(session: AsyncSession, *where: Any) -> None:
+    """Bump the data version of the tenants matching ``where`` (every tenant
+    without a condition) inside ``session``'s transaction: one statement. Every
+    write that can change a tenant's settings answer calls it, so an answer cached
+    under the old version is never served once the write has committed."""
+    await session.execute(update(Tenant).where(*where).values(data_version=Tenant.data_version + 1))
+
+
+async def data_versions(session: AsyncSession, slugs: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """One statement: ``slug -> (tenant id, data version)`` of the tenants that exist."""
+    rows = await session.execute(
+        select(Tenant.slug, Tenant.id, Tenant.data_version).where(Tenant.slug.in_(list(slugs)))
+    )
+    return {slug: (tenant_id, version) for slug, tenant_id, version in rows}
 
 
 class TenantService:

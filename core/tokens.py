@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,11 @@ from core.models import ApiToken, Tenant, utcnow
 TOKEN_PREFIX = "tlr_"
 #: characters of a token kept (and shown) to name it
 PREFIX_LENGTH = 12
+#: seconds a looked-up token is trusted without asking the database again: the
+#: bound on how late a revocation made by another process takes effect here
+TOKEN_CACHE_SECONDS = 2.0
+#: tokens remembered per process
+MAX_CACHED_TOKENS = 10_000
 #: the longest expiry a token may get
 MAX_EXPIRY_DAYS = 36_500
 
@@ -81,6 +87,8 @@ def _aware(dt: datetime | None) -> datetime | None:
 class TokenService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        #: token hash -> (principal, expiry, monotonic time looked up, prefix)
+        self._known: dict[str, tuple[Principal, datetime | None, float, str]] = {}
 
     async def create(
         self,
@@ -130,12 +138,23 @@ class TokenService:
             return secret, _info(token)
 
     async def authenticate(self, secret: str) -> Principal:
+        """The principal of a token. Known, valid tokens are remembered for
+        :data:`TOKEN_CACHE_SECONDS`: expiry is still checked on every call, a
+        revocation through this service applies at once, and one made elsewhere
+        (another worker, the CLI) within that bound."""
         if not secret:
             raise AuthenticationError("missing bearer token: send 'Authorization: Bearer <token>'")
+        digest = hash_token(secret)
+        now = time.monotonic()
+        cached = self._known.get(digest)
+        if cached is not None and now - cached[2] < TOKEN_CACHE_SECONDS:
+            principal, expires, _at, prefix = cached
+            if expires is not None and expires <= utcnow():
+                self._known.pop(digest, None)
+                raise AuthenticationError(f"token {prefix}... expired at {expires.isoformat()}")
+            return principal
         async with self._sessions() as session:
-            token = await session.scalar(
-                select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
-            )
+            token = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
         if token is None:
             raise AuthenticationError("unknown token; create one with 'tailor token create'")
         if token.revoked_at is not None:
@@ -143,9 +162,13 @@ class TokenService:
         expires = _aware(token.expires_at)
         if expires is not None and expires <= utcnow():
             raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
-        return Principal(
+        principal = Principal(
             role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
         )
+        if len(self._known) >= MAX_CACHED_TOKENS:
+            self._known.clear()
+        self._known[digest] = (principal, expires, now, token.prefix)
+        return principal
 
     async def revoke(self, prefix: str) -> tuple[TokenInfo, bool]:
         """Revoke the token named by its prefix (as ``list`` shows it) or by the
@@ -170,6 +193,7 @@ class TokenService:
                     else "the prefix matches several tokens; give more of it",
                 )
             token = tokens[0]
+            self._known.pop(token.token_hash, None)
             if token.revoked_at is not None:
                 return _info(token), False
             await session.execute(

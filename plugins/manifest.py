@@ -20,7 +20,7 @@ MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_MODULE = "hooks"
 
 _REQUIRED = ("name", "version", "tenants", "requires")
-_OPTIONAL = ("tested_up_to", "capability", "description", "author", "module")
+_OPTIONAL = ("tested_up_to", "capability", "description", "author", "module", "pure")
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,13 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
     module = text("module") or DEFAULT_MODULE
     if not MODULE_PATTERN.match(module):
         bad("module", f"{module!r} is not a Python module name")
+    pure = data.get("pure", True)
+    if not isinstance(pure, bool):
+        bad(
+            "pure",
+            f"must be true or false, got {type(pure).__name__} (false: the hooks' results "
+            "depend on more than their inputs, and the tenants' answers are not cached)",
+        )
     if problems or name is None or version is None or requires is None:
         return None, problems
     manifest = CustomizationManifest(
@@ -132,5 +139,6 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
         capability=capability,
         description=description,
         author=author,
+        pure=pure is not False,
     )
     return ParsedManifest(manifest, module), []

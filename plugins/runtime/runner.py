@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -234,6 +235,16 @@ class PluginRuntime:
         for loaded in found:
             self._install(loaded)
         return [loaded.name for loaded in found if not loaded.refused]
+
+    def refresh_enabled(self) -> None:
+        """Re-read the enabled map at the next call (a tenant's data version moved:
+        an enablement may have committed on another worker before its NOTIFY came)."""
+        self._enabled_at = -math.inf
+
+    async def cacheable(self, tenant: str) -> bool:
+        """Whether ``tenant``'s settings answers may be cached: every enabled
+        customization declares (by default) that its results are pure."""
+        return all(c.manifest is None or c.manifest.pure for c in await self._enabled_for(tenant))
 
     # -- what is installed --------------------------------------------------------
     def installed(self) -> list[Loaded]:
