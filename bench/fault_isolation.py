@@ -65,7 +65,8 @@ async def run(url: str, root: Path, rounds: int) -> None:
     runtime = PluginRuntime.load(
         RuntimeOptions(directories=[root], path_env="", use_entry_points=False, hook_timeout=1.0)
     )
-    app = create_app(services, AppOptions(plugins=runtime))
+    # no response cache: every request goes through the customizations
+    app = create_app(services, AppOptions(plugins=runtime, response_cache=False))
     for c in runtime.installed():
         await services.registry.publish(admin, c.registration())
     await services.registry.set_enabled(admin, "healthy", "healthy", True)

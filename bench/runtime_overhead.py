@@ -68,7 +68,8 @@ async def query_overhead(url: str, root: Path, rounds: int) -> dict[str, float]:
     runtime = PluginRuntime.load(
         RuntimeOptions(directories=[root], path_env="", use_entry_points=False)
     )
-    app = create_app(services, AppOptions(plugins=runtime))
+    # no response cache: every request goes through the customizations
+    app = create_app(services, AppOptions(plugins=runtime, response_cache=False))
     for c in runtime.installed():
         await services.registry.publish(admin, c.registration())
     await services.registry.set_enabled(admin, "one", "c000", True)
