@@ -63,7 +63,13 @@ async def run(url: str, root: Path, rounds: int) -> None:
     for slug in ("healthy", "victim"):
         await services.tenants.create(admin, slug, slug.title(), "1.0")
     runtime = PluginRuntime.load(
-        RuntimeOptions(directories=[root], path_env="", use_entry_points=False, hook_timeout=1.0)
+        RuntimeOptions(
+            directories=[root],
+            path_env="",
+            use_entry_points=False,
+            hook_timeout=1.0,
+            release="1.0",
+        )
     )
     # no response cache: every request goes through the customizations
     app = create_app(services, AppOptions(plugins=runtime, response_cache=False))

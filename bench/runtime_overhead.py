@@ -66,7 +66,7 @@ async def query_overhead(url: str, root: Path, rounds: int) -> dict[str, float]:
     for slug in ("one", "five"):
         await services.tenants.create(admin, slug, slug.title(), "1.0")
     runtime = PluginRuntime.load(
-        RuntimeOptions(directories=[root], path_env="", use_entry_points=False)
+        RuntimeOptions(directories=[root], path_env="", use_entry_points=False, release="1.0")
     )
     # no response cache: every request goes through the customizations
     app = create_app(services, AppOptions(plugins=runtime, response_cache=False))
@@ -106,7 +106,7 @@ async def query_overhead(url: str, root: Path, rounds: int) -> dict[str, float]:
 
 def start_up(root: Path) -> tuple[float, float, float]:
     empty = Path(tempfile.mkdtemp())
-    opts = {"path_env": "", "use_entry_points": False}
+    opts = {"path_env": "", "use_entry_points": False, "release": "1.0"}
     started = time.perf_counter()
     PluginRuntime.load(RuntimeOptions(directories=[empty], **opts))
     none = time.perf_counter() - started
