@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from packaging.version import Version
@@ -22,7 +22,7 @@ from core.auth import Principal
 from core.customizations import CustomizationManifest, Health, HookUse, KeyReference, Registration
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.invalidation import REGISTRY, notify
-from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, utcnow
+from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, aware, utcnow
 from core.tenants import bump_data_version
 
 #: the longest error message kept as a registration's last_error
@@ -541,20 +541,13 @@ def _registration(row: CustomizationRow, enabled_for: Sequence[str]) -> Registra
         setting_keys=tuple(row.setting_keys),
         references=tuple(reference_from_dict(r) for r in row.key_references or ()),
         enabled_for=tuple(enabled_for),
-        published_at=_aware(row.published_at),
+        published_at=aware(row.published_at),
         health=Health(
             calls=row.calls,
             failures=row.failures,
             last_error=row.last_error,
-            last_error_at=_aware(row.last_error_at),
+            last_error_at=aware(row.last_error_at),
         ),
         package=row.package,
         published_by=row.published_by,
     )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes: they were stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

@@ -9,14 +9,14 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import OPTIONALLY_SCOPED_ROLES, TENANT_SCOPED_ROLES, Principal, Role
 from core.errors import AuthenticationError, InvalidInputError, NotFoundError
-from core.models import ApiToken, Tenant, utcnow
+from core.models import ApiToken, Tenant, aware, utcnow
 
 TOKEN_PREFIX = "tlr_"
 #: characters of a token kept (and shown) to name it
@@ -77,11 +77,20 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they were stored as UTC."""
-    if dt is not None and dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt
+def principal_of(token: ApiToken | None) -> Principal:
+    """The principal a stored token stands for, or why it stands for none
+    (unknown, revoked, expired): the one check of bearer tokens and console
+    sessions alike."""
+    if token is None:
+        raise AuthenticationError("unknown token; create one with 'tailor token create'")
+    if token.revoked_at is not None:
+        raise AuthenticationError(f"token {token.prefix}... was revoked")
+    expires = aware(token.expires_at)
+    if expires is not None and expires <= utcnow():
+        raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
+    return Principal(
+        role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
+    )
 
 
 class TokenService:
@@ -155,16 +164,9 @@ class TokenService:
             return principal
         async with self._sessions() as session:
             token = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-        if token is None:
-            raise AuthenticationError("unknown token; create one with 'tailor token create'")
-        if token.revoked_at is not None:
-            raise AuthenticationError(f"token {token.prefix}... was revoked")
-        expires = _aware(token.expires_at)
-        if expires is not None and expires <= utcnow():
-            raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
-        principal = Principal(
-            role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
-        )
+        principal = principal_of(token)
+        assert token is not None  # principal_of refuses an unknown token
+        expires = aware(token.expires_at)
         if len(self._known) >= MAX_CACHED_TOKENS:
             self._known.clear()
         self._known[digest] = (principal, expires, now, token.prefix)
@@ -217,7 +219,7 @@ def _info(token: ApiToken) -> TokenInfo:
         token.label,
         Role(token.role),
         tuple(token.tenants or ()),
-        _aware(token.created_at) or utcnow(),
-        _aware(token.expires_at),
-        _aware(token.revoked_at),
+        aware(token.created_at) or utcnow(),
+        aware(token.expires_at),
+        aware(token.revoked_at),
     )

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.auth import Principal, Role
+from core.auth import Principal
 from core.errors import AuthenticationError
 from core.models import ApiToken, WebSession, aware, utcnow
-from core.tokens import hash_token
+from core.tokens import hash_token, principal_of
 
 #: how long a console session lives (never longer than its token)
 SESSION_TTL = timedelta(hours=8)
@@ -54,7 +54,7 @@ class WebSessionService:
             token = await session.scalar(
                 select(ApiToken).where(ApiToken.token_hash == hash_token(token_secret))
             )
-        principal = _check(token)
+        principal = principal_of(token)
         assert token is not None
         expires = utcnow() + self.ttl
         token_expiry = aware(token.expires_at)
@@ -90,7 +90,7 @@ class WebSessionService:
         expires = aware(web.expires_at)
         if expires is None or expires <= utcnow():
             raise AuthenticationError("your session expired; sign in again")
-        return SignedIn(_check(token), web.csrf, expires)
+        return SignedIn(principal_of(token), web.csrf, expires)
 
     async def sign_out(self, secret: str) -> None:
         """End the session (unknown secrets are ignored: signing out twice is fine)."""
@@ -100,16 +100,3 @@ class WebSessionService:
             await session.execute(
                 delete(WebSession).where(WebSession.session_hash == _hash(secret))
             )
-
-
-def _check(token: ApiToken | None) -> Principal:
-    if token is None:
-        raise AuthenticationError("unknown token; create one with 'tailor token create'")
-    if token.revoked_at is not None:
-        raise AuthenticationError(f"token {token.prefix}... was revoked")
-    expires = aware(token.expires_at)
-    if expires is not None and expires <= utcnow():
-        raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
-    return Principal(
-        role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
-    )

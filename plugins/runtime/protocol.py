@@ -50,11 +50,15 @@ def frame(message: Any) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` (a blocking descriptor)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_message(fd: int, message: Any) -> None:
-    data = memoryview(frame(message))
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
+    write_all(fd, frame(message))
 
 
 def read_exactly(fd: int, size: int) -> bytes:

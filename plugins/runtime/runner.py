@@ -21,7 +21,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +103,6 @@ class _Impl:
     error: str | None = None
     ms: float | None = None
     read: tuple[str, ...] = ()
-
-
-@dataclass
-class _Batch:
-    results: list[_Impl] = field(default_factory=list)
 
 
 class PluginRuntime:

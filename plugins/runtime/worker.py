@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
-import os
 import sys
 import threading
 import time
 import types
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -96,7 +96,7 @@ class Worker:
 
         catalog = self.catalog(message["specs"])
         loaded = inspect_customization(
-            Source(_path(message["path"]), message["origin"]), catalog, message["release"]
+            Source(Path(message["path"]), message["origin"]), catalog, message["release"]
         )
         self.send(
             {
@@ -122,7 +122,7 @@ class Worker:
         self.failed = {}
         for item in message["customizations"]:
             try:
-                module = import_package(_path(item["path"]), item["module"])
+                module = import_package(Path(item["path"]), item["module"])
                 pm.register(plugin_object(module), name=item["name"])
             except BaseException as exc:  # consultant code: anything may happen
                 self.failed[item["name"]] = f"could not be loaded: {type(exc).__name__}: {exc}"
@@ -200,7 +200,7 @@ class Worker:
             )
             data = protocol.frame(message)
             ok = False
-        _write_all(self.proto_out, data)
+        protocol.write_all(self.proto_out, data)
         return ok
 
     def serve(self) -> None:
@@ -230,18 +230,6 @@ class Worker:
             self.call(message, raw)
         else:
             self.send({"event": "error", "message": f"unknown op {op!r}"})
-
-
-def _path(text: str) -> Any:
-    from pathlib import Path
-
-    return Path(text)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def main() -> None:

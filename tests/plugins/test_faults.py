@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
 
 #: a request's budget: generous, because it also covers the server's own work
@@ -86,7 +87,7 @@ async def test_a_fault_ends_that_call_only(
     write_customization("steady", STEADY, tenants=(other,))
     api, runtime = await plugin_api(hook_timeout=BUDGET, worker_memory_mb=768)
     await publish_enable(services, runtime, acme, "faulty", "fine")
-    await services.registry.set_enabled(services_admin(), other, "steady", True)
+    await services.registry.set_enabled(ADMIN, other, "steady", True)
     baseline, _ = await _ask(api, other)  # warm: the other tenant's worker exists
     assert _items(baseline)[DUE] == (77, "CUSTOMIZATION:steady")
 
@@ -110,18 +111,12 @@ async def test_a_fault_ends_that_call_only(
         assert _items(result)[DUE] == (77, "CUSTOMIZATION:steady")
 
     await runtime.flush_health()
-    health = {r.name: r.health for r in await services.registry.list_all(services_admin())}
+    health = {r.name: r.health for r in await services.registry.list_all(ADMIN)}
     assert health["faulty"].failures == 1
     assert health["fine"].failures == 0 and health["steady"].failures == 0
     assert (await api.client.get("/healthz")).status_code == 200
     again, _ = await _ask(api, acme)
     assert _items(again)["ui.theme.mode"] == ("dark", "CUSTOMIZATION:fine")
-
-
-def services_admin():
-    from tests.conftest import ADMIN
-
-    return ADMIN
 
 
 async def test_twenty_requests_for_a_hanging_tenant_each_end_by_their_deadline(
@@ -132,7 +127,7 @@ async def test_twenty_requests_for_a_hanging_tenant_each_end_by_their_deadline(
     write_customization("steady", STEADY, tenants=(other,))
     api, runtime = await plugin_api(hook_timeout=BUDGET, breaker_threshold=1000)
     await publish_enable(services, runtime, acme, "hanger")
-    await services.registry.set_enabled(services_admin(), other, "steady", True)
+    await services.registry.set_enabled(ADMIN, other, "steady", True)
     await _ask(api, other)
     started = time.monotonic()
     victims = [asyncio.create_task(_ask(api, acme)) for _ in range(20)]
@@ -163,7 +158,7 @@ async def test_a_customization_that_keeps_failing_is_skipped_for_a_cool_down(
     assert "LookupError" in messages[0] and "LookupError" in messages[1]
     assert "circuit breaker" in messages[2]
     await runtime.flush_health()
-    [reg] = await services.registry.list_all(services_admin())
+    [reg] = await services.registry.list_all(ADMIN)
     assert reg.health.failures == 2  # a skipped call is not run, not charged again
 
 
