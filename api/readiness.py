@@ -415,8 +415,8 @@ class ReadinessMutation:
         format: ManifestFormat = ManifestFormat.TOML,
         replace: bool = False,
     ) -> ImportReleaseResult:
+        from core.manifest import PLANNED
         from core.manifest_io import loads
-        from core.releases import PLANNED
 
         ctx = info.context
 

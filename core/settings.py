@@ -22,8 +22,8 @@ from core.auth import Principal
 from core.definitions import SettingDefinition
 from core.errors import ConflictError, InvalidInputError, NotFoundError, SettingValidationError
 from core.hooks import HookFailure, HookRunner, NoHooks
+from core.manifest import stored_definition
 from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant, utcnow
-from core.releases import stored_definition
 from core.secrets import SecretBox
 from core.tenants import TenantRef, bump_data_version, load_tenant_ref
 

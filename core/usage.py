@@ -28,10 +28,10 @@ from packaging.version import Version
 
 from core.auth import Principal
 from core.customizations import Observation, Registration
+from core.manifest import ReleaseManifest
 from core.observations import ObservationStore
 from core.readiness import OverrideRow, TenantRow
 from core.readiness_service import ReadinessService
-from core.releases import ReleaseManifest
 
 NEVER_CALLED = "NEVER_CALLED"
 NOT_CALLED_RECENTLY = "NOT_CALLED_RECENTLY"

@@ -11,9 +11,9 @@ from core.db import count_statements
 from core.demo import seed_demo
 from core.fleet import seed_fleet
 from core.foldback import EvidenceKind
+from core.manifest import PLANNED
 from core.manifest_io import loads
 from core.readiness import CustomizationStatus
-from core.releases import PLANNED
 from plugins.catalog import tailor_extension_points
 from tests.conftest import ADMIN
 from tests.sample import ACME, V30_PLANNED
