@@ -124,8 +124,8 @@ def serve(
     from core.bootstrap import register_planned_releases, sync_product_releases
     from core.demo import create_demo_tokens, seed_demo
     from core.invalidation import workers_refusal
-    from core.secret_store import count_stored_secrets
-    from core.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError, demo_key
+    from core.secret_store import count_stored_secrets, demo_key
+    from core.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError
     from plugins.catalog import tailor_extension_points
 
     try:

@@ -30,14 +30,14 @@ from core.customizations import Registration
 from core.definitions import SettingDefinition
 from core.errors import InvalidInputError, TailorError
 from core.hooks import (
+    CustomizationRegistry,
     CustomizedValue,
     DefinitionsOutcome,
     HookFailure,
+    ObservationSink,
     ResolveOutcome,
     ValidationOutcome,
 )
-from core.observations import ObservationStore
-from core.registry import RegistryService
 from plugins.catalog import Catalog
 from plugins.loading import PATH_ENV, Loaded, default_directory, discover
 from plugins.manifest import MANIFEST_FILE, parse_manifest
@@ -116,7 +116,7 @@ class PluginRuntime:
         self._specs = spec_descriptions(catalog)
         self._loaded: dict[str, Loaded] = {}
         self._refused: list[Loaded] = []
-        self._registry: RegistryService | None = None
+        self._registry: CustomizationRegistry | None = None
         self._enabled: dict[str, frozenset[str]] | None = None
         self._enabled_at = 0.0
         self._definitions: dict[tuple[str, tuple[Any, ...]], DefinitionsOutcome] = {}
@@ -166,7 +166,9 @@ class PluginRuntime:
                 inspector.close()
         return runtime
 
-    def bind(self, registry: RegistryService, observations: ObservationStore | None = None) -> None:
+    def bind(
+        self, registry: CustomizationRegistry, observations: ObservationSink | None = None
+    ) -> None:
         """Read enablement from ``registry``, follow its changes, record health there
         and observations in ``observations``."""
         self._registry = registry
