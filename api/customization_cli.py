@@ -263,7 +263,7 @@ class ListFormat(enum.StrEnum):
 def list_command(
     tenant: Annotated[str | None, typer.Option(help="Only those made for this tenant.")] = None,
     capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
-    format: Annotated[ListFormat, typer.Option(help="table or json.")] = ListFormat.TABLE,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Customizations installed here and/or registered, with their state per tenant,
@@ -287,7 +287,7 @@ def list_command(
     observed: dict[str, list] = {}
     for o in seen:
         observed.setdefault(o.customization, []).append(o)
-    if format is ListFormat.JSON:
+    if fmt is ListFormat.JSON:
         rows = [
             {
                 "name": s.name,

@@ -188,39 +188,45 @@ class SettingsMutation:
 
     @strawberry.mutation(description="Set a tenant's (or environment's) override for a setting.")
     @expected
-    async def set_setting(self, info: Info, input: SetSettingInput) -> SettingChangeResult:
+    async def set_setting(
+        self, info: Info, given: Annotated[SetSettingInput, strawberry.argument(name="input")]
+    ) -> SettingChangeResult:
         ctx = info.context
         change = await ctx.services.settings.set(
             ctx.principal,
-            input.tenant,
-            input.key,
-            input.value,
-            environment=input.environment,
-            expected_revision=input.expected_revision,
-            reason=input.reason,
+            given.tenant,
+            given.key,
+            given.value,
+            environment=given.environment,
+            expected_revision=given.expected_revision,
+            reason=given.reason,
         )
         return await _changed(info, change)
 
     @strawberry.mutation(description="Remove an override.")
     @expected
-    async def reset_setting(self, info: Info, input: ResetSettingInput) -> SettingChangeResult:
+    async def reset_setting(
+        self, info: Info, given: Annotated[ResetSettingInput, strawberry.argument(name="input")]
+    ) -> SettingChangeResult:
         ctx = info.context
         change = await ctx.services.settings.reset(
             ctx.principal,
-            input.tenant,
-            input.key,
-            environment=input.environment,
-            expected_revision=input.expected_revision,
-            reason=input.reason,
+            given.tenant,
+            given.key,
+            environment=given.environment,
+            expected_revision=given.expected_revision,
+            reason=given.reason,
         )
         return await _changed(info, change)
 
     @strawberry.mutation(description="Create a tenant (admin).")
     @expected
-    async def create_tenant(self, info: Info, input: CreateTenantInput) -> TenantResult:
+    async def create_tenant(
+        self, info: Info, given: Annotated[CreateTenantInput, strawberry.argument(name="input")]
+    ) -> TenantResult:
         ctx = info.context
         created = await ctx.services.tenants.create(
-            ctx.principal, input.slug, input.name, input.release, input.environments
+            ctx.principal, given.slug, given.name, given.release, given.environments
         )
         return Tenant.from_domain(created)
 
