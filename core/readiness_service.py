@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.customizations import Observation, Registration
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from core.gcpause import gc_paused
 from core.models import AuditEntry, Override, Release, SettingDefinitionRow, Tenant
 from core.observations import ObservationStore
 from core.readiness import (
@@ -242,8 +243,9 @@ class ReadinessService:
         self, principal: Principal, target: str, tenants: Sequence[str] | None = None
     ) -> ReadinessReport:
         """Readiness of the tenants in scope (all visible ones by default) for ``target``."""
-        data = await self.load(principal, target, tenants)
-        return evaluate_input(data)
+        with gc_paused():  # a fleet-sized build (core.gcpause)
+            data = await self.load(principal, target, tenants)
+            return evaluate_input(data)
 
     async def upgrade(
         self,

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
 from core.errors import InvalidInputError, NotFoundError
+from core.gcpause import gc_paused
 from core.models import AuditEntry, FindingTriage, ReadinessRun, Tenant, aware, utcnow
 from core.readiness import Code, Finding, ReadinessReport, Severity, TenantReadiness
 from core.readiness_service import ReadinessService
@@ -400,6 +401,18 @@ class TriageService:
         except ValueError:
             names = ", ".join(s.value for s in SEVERITY_ORDER)
             raise InvalidInputError("min_severity", f"{minimum!r} is not one of {names}") from None
+        with gc_paused():  # a fleet-sized build (core.gcpause)
+            return await self._triaged(principal, target, tenants, keep, minimum, today)
+
+    async def _triaged(
+        self,
+        principal: Principal,
+        target: str,
+        tenants: Sequence[str] | None,
+        keep: bool,
+        minimum: Severity,
+        today: date | None,
+    ) -> TriagedReport:
         report = await self.readiness.readiness(principal, target, tenants)
         slugs = [t.tenant for t in report.tenants]
         decisions = await self.decisions(

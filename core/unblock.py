@@ -24,6 +24,7 @@ Definitions (precise, because a release manager acts on them):
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,14 @@ from itertools import combinations
 from typing import Any
 
 BlockerKey = tuple[str, str]
+_Rank = tuple[Fraction | float, int, tuple[BlockerKey, ...]]
+
+#: below this many tenants, ``covered / size`` as a float orders bundles exactly
+#: as the fraction does: two different fractions a/b < c/d (a, c tenants, b, d
+#: fixes, all < 2**26) differ by at least 1/(b*d), more than the rounding of
+#: either (at most 2**-53 of the value, and a*d < 2**52); equal fractions round
+#: to the same float. Beyond it, exact fractions (slower, the same order).
+_FLOAT_EXACT = 2**26
 
 
 @dataclass(frozen=True)
@@ -93,19 +102,32 @@ def unblock_plan(
     for bundle in count:
         for key in bundle:
             with_group.setdefault(key, set()).add(bundle)
-    rank: dict[frozenset[BlockerKey], tuple[Fraction, int, tuple[BlockerKey, ...]]] = {}
+    # the bundles' ranks, in a heap with lazy deletion: an entry is current while
+    # ``rank`` holds the same key for its bundle (a round re-ranks only the
+    # bundles it touched, so the plan costs O(re-ranks x log bundles), not
+    # O(rounds x bundles)). Keys are unique (they end with the bundle's sorted
+    # groups), so the heap's minimum is the bundle ``min(rank)`` would pick.
+    rank: dict[frozenset[BlockerKey], _Rank] = {}
+    heap: list[tuple[_Rank, frozenset[BlockerKey]]] = []
+    exact = len(blockers) >= _FLOAT_EXACT
 
     def rerank(bundle: frozenset[BlockerKey]) -> None:
         covered = _covered(bundle, count)
         touched = len(set().union(*(holding[k] for k in bundle)))
-        rank[bundle] = (-Fraction(covered, len(bundle)), covered - touched, tuple(sorted(bundle)))
+        ratio = Fraction(covered, len(bundle)) if exact else covered / len(bundle)
+        key = (-ratio, covered - touched, tuple(sorted(bundle)))
+        rank[bundle] = key
+        heapq.heappush(heap, (key, bundle))
 
     for bundle in count:
         rerank(bundle)
     steps: list[UnblockStep] = []
     total = 0
     while rank:
-        best = min(rank, key=rank.__getitem__)
+        top, best = heapq.heappop(heap)
+        if rank.get(best) != top:
+            continue  # re-ranked or gone since this entry was pushed
+        del rank[best]
         holders = {k: len(holding[k]) for k in best}
         changed: dict[str, frozenset[BlockerKey]] = {}
         for fix in sorted(best, key=lambda k: (-holders[k], k)):
