@@ -32,6 +32,15 @@ class OutputFormat(enum.StrEnum):
     MARKDOWN = "markdown"
 
 
+class ReportFormat(enum.StrEnum):
+    """``tailor readiness`` formats: the diff's, and a standalone HTML page."""
+
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
 class MinSeverity(enum.StrEnum):
     BLOCKER = "blocker"
     WARNING = "warning"
@@ -215,7 +224,20 @@ def readiness_command(
     tenant: Annotated[
         list[str] | None, typer.Option("--tenant", help="Only this tenant (repeat).")
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.TABLE,
+    fmt: Annotated[
+        ReportFormat,
+        typer.Option("--format", help="table, json, markdown or html (a standalone page)."),
+    ] = ReportFormat.TABLE,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Add the long tables: every tenant, every finding, every customization "
+            "and the whole unblock plan (a 10,000-tenant fleet has over 100,000 findings). "
+            "Default: the summary (counts, findings by code, the first 10 unblock steps, "
+            "triage notes). Example: tailor readiness --target 3.0 --tenant acme --full",
+        ),
+    ] = False,
     min_severity: Annotated[
         MinSeverity,
         typer.Option("--min-severity", help="Show only findings at least this serious."),
@@ -229,11 +251,20 @@ def readiness_command(
     ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Can the tenants go to TARGET? Findings per tenant (with their triage, new since
-    the previous run), customization statuses and the unblock plan. Exit status 1 when
-    any tenant in scope has a blocker no valid waiver covers, 2 on bad input."""
+    """Can the tenants go to TARGET? A summary by default: tenants per status,
+    findings by code, the first steps of the unblock plan, triage notes and what
+    changed since the previous run; with --full, every tenant's findings (with their
+    triage, new since the previous run), every customization's status and the whole
+    unblock plan. Exit status 1 when any tenant in scope has a blocker no valid
+    waiver covers, 2 on bad input.
+
+    Examples: tailor readiness --target 3.0; tailor readiness --target 3.0 --full
+    --format markdown > readiness.md"""
+    import sys
+
     from api.cli import out, run_with_services
-    from api.readiness_render import readiness_json, readiness_markdown, readiness_table
+    from api.readiness_render import render_readiness
+    from api.readiness_report import ReadinessView
 
     report = run_with_services(
         database_url,
@@ -242,11 +273,6 @@ def readiness_command(
         ),
         installed=True,
     )
-    if fmt is OutputFormat.JSON:
-        print(readiness_json(report))
-    elif fmt is OutputFormat.MARKDOWN:
-        print(readiness_markdown(report), end="")
-    else:
-        readiness_table(report, out)
+    render_readiness(ReadinessView(report, full=full), fmt.value, sys.stdout, out)
     if report.any_blocked:
         raise typer.Exit(1)

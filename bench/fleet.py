@@ -231,9 +231,7 @@ def cli_figures(url: str, tenants: int) -> None:
             label = f"{fmt} {'--full' if extra else '(summary)'}"
             note = "" if proc.returncode in (0, 1) else f"  FAILED {proc.returncode}: {err[-300:]}"
             size = ""
-            print(
-                f"  {label:<20} {took:6.2f} s, peak {usage.ru_maxrss / 1024:7.1f} MB{size}{note}"
-            )
+            print(f"  {label:<20} {took:6.2f} s, peak {usage.ru_maxrss / 1024:7.1f} MB{size}{note}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -259,7 +257,9 @@ async def main(args: argparse.Namespace) -> None:
             show(db, info, figures)
     if not args.no_cli:
         if cli_url is None:
-            services, cli_url, _ = await build(None, args.cli_tenants, args.customizations_per_tenant)
+            services, cli_url, _ = await build(
+                None, args.cli_tenants, args.customizations_per_tenant
+            )
             await services.close()
         cli_figures(cli_url, args.cli_tenants)
 

@@ -50,6 +50,11 @@ class Severity(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+#: the severities a tenant's "warnings" count: they make it ready_with_warnings
+#: (the one place this rule is written; every report shows ``warnings`` from it)
+WARNING_SEVERITIES = frozenset({Severity.WARNING, Severity.UNKNOWN})
+
+
 class Code(enum.StrEnum):
     REQUIRES_EXCLUDES_TARGET = "REQUIRES_EXCLUDES_TARGET"
     HOOK_REMOVED = "HOOK_REMOVED"
@@ -201,6 +206,15 @@ class TenantReadiness:
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
+
+    @property
+    def blockers(self) -> int:
+        return self.count(Severity.BLOCKER)
+
+    @property
+    def warnings(self) -> int:
+        """Findings that make the tenant ready_with_warnings (WARNING_SEVERITIES)."""
+        return sum(1 for f in self.findings if f.severity in WARNING_SEVERITIES)
 
     @property
     def blocker_keys(self) -> frozenset[tuple[str, str]]:
@@ -420,7 +434,7 @@ def _tenant_status(findings: Iterable[Finding]) -> TenantStatus:
     severities = {f.severity for f in findings}
     if Severity.BLOCKER in severities:
         return TenantStatus.BLOCKED
-    if severities & {Severity.WARNING, Severity.UNKNOWN}:
+    if severities & WARNING_SEVERITIES:
         return TenantStatus.READY_WITH_WARNINGS
     return TenantStatus.READY
 
@@ -433,6 +447,7 @@ class _TargetIndex:
         self.hooks = {p.name: p for p in manifest.extension_points}
         self.settings = {d.key: d for d in manifest.settings if _really_defined(d, manifest)}
         self.renames = manifest.renames
+        self._catalog: list[str] | None = None
         #: capability -> the first release up to the target that supersedes it:
         #: folding a capability back is cumulative
         self.superseded_in: dict[str, str] = {}
@@ -440,6 +455,12 @@ class _TargetIndex:
             if m.parsed <= manifest.parsed:
                 for capability in m.supersedes:
                     self.superseded_in.setdefault(capability, m.version)
+
+    def catalog(self, past: History) -> list[str]:
+        """Every setting key of the target or an earlier release, sorted (once)."""
+        if self._catalog is None:
+            self._catalog = sorted(set(self.settings) | set(past.settings))
+        return self._catalog
 
 
 # -- customizations ----------------------------------------------------------------
@@ -703,12 +724,11 @@ def _static_keys(reg: Registration, target: _TargetIndex, past: History) -> list
     registration without references (published before the package analysis) have
     no location."""
     out: list[tuple[str, str]] = []
-    catalog = sorted(set(target.settings) | set(past.settings))
     covered: set[str] = set()
     for ref in sorted(reg.references, key=lambda r: (r.key, r.file, r.line)):
         where = f"{ref.location} ({ref.how})"
         if ref.is_prefix:
-            for key in catalog:
+            for key in target.catalog(past):
                 if ref.covers(key):
                     out.append((key, f"{ref.location} (prefix {ref.key})"))
         else:

@@ -37,6 +37,10 @@ from core.secrets import SecretBox, SecretKeyError, is_sealed
 
 MAX_REASON = 2000
 
+#: the most tenants a statement names one by one (PostgreSQL refuses more than
+#: 32,767 bind parameters); beyond it a statement reads them all and filters here
+MAX_IN_LIST = 1_000
+
 
 @dataclass(frozen=True)
 class RegistrySnapshot:
@@ -147,10 +151,14 @@ class ReadinessService:
             query = select(Tenant.id, Tenant.slug, Release.version).join(
                 Release, Release.id == Tenant.release_id
             )
-            if wanted is not None:
+            few = wanted is not None and len(wanted) <= MAX_IN_LIST
+            if few:
                 query = query.where(Tenant.slug.in_(wanted))
             tenant_rows = (await session.execute(query.order_by(Tenant.slug))).all()
             if wanted is not None:
+                if not few:
+                    asked = set(wanted)
+                    tenant_rows = [r for r in tenant_rows if r.slug in asked]
                 missing = sorted(set(wanted) - {r.slug for r in tenant_rows})
                 if missing:
                     raise NotFoundError("tenant", missing[0], "list tenants with 'tenants'")
@@ -160,10 +168,10 @@ class ReadinessService:
                 .where(Override.active.is_(True))
                 .order_by(Override.tenant_id, Override.key, Override.environment)
             )
-            if wanted is not None:
+            if few:
                 override_query = override_query.join(Tenant, Tenant.id == Override.tenant_id).where(
                     Tenant.slug.in_(wanted)
-                )
+                )  # else: the tenants' overrides are kept below (slugs)
             override_rows = (await session.execute(override_query)).all()
         observations = await ObservationStore(self._sessions).list_all()
         if registry is None:

@@ -74,10 +74,13 @@ def test_diff_formats(demo):
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
 def test_readiness_exit_codes(demo, fmt):
-    blocked = invoke("readiness", "--target", "3.0", "--tenant", "stark", "--format", fmt)
+    # --full: the tenants' rows (the default summary has counts, codes and the plan)
+    blocked = invoke("readiness", "--target", "3.0", "--tenant", "stark", "--format", fmt, "--full")
     assert blocked.exit_code == 1
     assert "OVERRIDE_INVALID" in blocked.stdout
-    ready = invoke("readiness", "--target", "3.0", "--tenant", "northwind", "--format", fmt)
+    ready = invoke(
+        "readiness", "--target", "3.0", "--tenant", "northwind", "--format", fmt, "--full"
+    )
     assert ready.exit_code == 0
     assert "ready_with_warnings" in ready.stdout
 
@@ -96,7 +99,7 @@ def test_demo_seed_fleet(demo):
     result = invoke("demo", "seed", "--tenants", "5", "--customizations-per-tenant", "2")
     assert result.exit_code == 0, result.stderr
     assert "fleet: 5 tenants" in result.stdout
-    data = json.loads(invoke("readiness", "--target", "3.0", "--format", "json").stdout)
+    data = json.loads(invoke("readiness", "--target", "3.0", "--format", "json", "--full").stdout)
     assert len(data["tenants"]) == 12
 
 

@@ -58,8 +58,13 @@ def _fleet(rng: random.Random, tenants: int, groups: int) -> dict[str, frozenset
 
 def _shape(plan: list[UnblockStep]) -> list[tuple]:
     return [
-        ((s.subject_kind, s.subject), s.blocks, s.unblocks_alone, s.unblocks_in_order,
-         s.cumulative_unblocked)
+        (
+            (s.subject_kind, s.subject),
+            s.blocks,
+            s.unblocks_alone,
+            s.unblocks_in_order,
+            s.cumulative_unblocked,
+        )
         for s in plan
     ]
 
