@@ -326,5 +326,4 @@ class ReadinessView:
         yield "tenants", (triaged.tenant_dict(t) for t in r.tenants)
         yield "customizations", (c.to_dict() for c in r.customizations)
         yield "unblock_plan", (s.to_dict() for s in r.plan)
-        for key, value in triaged.run_dict().items():
-            yield key, value
+        yield from triaged.run_dict().items()

@@ -151,12 +151,12 @@ class ReadinessService:
             query = select(Tenant.id, Tenant.slug, Release.version).join(
                 Release, Release.id == Tenant.release_id
             )
-            few = wanted is not None and len(wanted) <= MAX_IN_LIST
-            if few:
-                query = query.where(Tenant.slug.in_(wanted))
+            few = wanted if wanted is not None and len(wanted) <= MAX_IN_LIST else None
+            if few is not None:
+                query = query.where(Tenant.slug.in_(few))
             tenant_rows = (await session.execute(query.order_by(Tenant.slug))).all()
             if wanted is not None:
-                if not few:
+                if few is None:
                     asked = set(wanted)
                     tenant_rows = [r for r in tenant_rows if r.slug in asked]
                 missing = sorted(set(wanted) - {r.slug for r in tenant_rows})
@@ -168,9 +168,9 @@ class ReadinessService:
                 .where(Override.active.is_(True))
                 .order_by(Override.tenant_id, Override.key, Override.environment)
             )
-            if few:
+            if few is not None:
                 override_query = override_query.join(Tenant, Tenant.id == Override.tenant_id).where(
-                    Tenant.slug.in_(wanted)
+                    Tenant.slug.in_(few)
                 )  # else: the tenants' overrides are kept below (slugs)
             override_rows = (await session.execute(override_query)).all()
         observations = await ObservationStore(self._sessions).list_all()

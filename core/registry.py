@@ -195,14 +195,19 @@ class RegistryService:
             session.add(_audit(principal, "publish_customization", m.name, previous, m.version))
             await session.flush()
             # the listed tenants and those just dropped: their hooks may change
-            await bump_data_version(
-                session,
-                Tenant.id.in_(
-                    select(CustomizationTenant.tenant_id)
-                    .where(CustomizationTenant.customization_id == row.id)
-                    .union(select(Tenant.id).where(Tenant.slug.in_(list(m.tenants))))
-                ),
-            )
+            # (a manifest listing more than MAX_IN_LIST tenants: every tenant, rather
+            # than one bind parameter per slug)
+            if len(m.tenants) <= MAX_IN_LIST:
+                await bump_data_version(
+                    session,
+                    Tenant.id.in_(
+                        select(CustomizationTenant.tenant_id)
+                        .where(CustomizationTenant.customization_id == row.id)
+                        .union(select(Tenant.id).where(Tenant.slug.in_(list(m.tenants))))
+                    ),
+                )
+            else:
+                await bump_data_version(session)
             result = await self._load(session, row)
             await notify(session, REGISTRY)
         self._changed()
