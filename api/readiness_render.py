@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import orjson
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, escape
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -169,8 +170,11 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[s
 
 
 def _md_value(column: Column, value: Any) -> str:
-    if column.key in ("code", "fix") and value:
+    if column.key == "code" and value:
         return f"`{value}`"
+    if column.key == "fix":
+        kind, _, subject = str(value).partition(" ")
+        return f"{kind} `{subject}`"
     return str(value)
 
 
@@ -200,12 +204,38 @@ def readiness_markdown(view: ReadinessView, out: TextIO) -> None:
 _TEMPLATES = Path(__file__).parent / "web" / "templates"
 
 
+def html_rows(section: Section) -> Iterator[Markup]:
+    """A section's ``<tr>`` rows, escaped, in blocks of BLOCK_ROWS: status and
+    severity cells carry their value as class, numbers the class ``n``."""
+    classed = [c.key in ("status", "severity") for c in section.columns]
+    rows = section.rows()
+    while block := list(islice(rows, BLOCK_ROWS)):
+        lines = []
+        for row in block:
+            cells = []
+            for is_classed, value in zip(classed, row, strict=True):
+                text = escape(value)
+                if is_classed:
+                    cells.append(f'<td class="{text}">{text}</td>')
+                elif isinstance(value, int):
+                    cells.append(f'<td class="n">{text}</td>')
+                else:
+                    cells.append(f"<td>{text}</td>")
+            lines.append("<tr>" + "".join(cells) + "</tr>\n")
+        yield Markup("".join(lines))
+
+
 def readiness_html(view: ReadinessView, out: TextIO) -> None:
-    """A standalone HTML document (no script, inline style), streamed from the
-    same template the console includes for these tables."""
+    """A standalone HTML document (no script, inline style), streamed."""
     env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=True)
     template = env.get_template("readiness_report.html")
-    for chunk in template.generate(view=view, sections=view.sections(), full_option=FULL_OPTION):
+    context = {
+        "view": view,
+        "sections": view.sections(),
+        "full_option": FULL_OPTION,
+        "html_rows": html_rows,
+    }
+    for chunk in template.generate(**context):
         out.write(chunk)
 
 

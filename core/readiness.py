@@ -332,6 +332,8 @@ def evaluate(
     installed_names: Collection[str] | None = None,
     history: Iterable[ReleaseManifest] = (),
     observations: Iterable[Observation] = (),
+    *,
+    plan: bool = True,
 ) -> ReadinessReport:
     """Evaluate ``tenants`` (with their active ``overrides``) and the customizations
     enabled for them against ``target``.
@@ -341,7 +343,8 @@ def evaluate(
     releases' manifests, for evidence on removed hooks and settings.
     ``observations`` are the runtime's (customization, tenant, hook) records: hooks
     called and keys read or returned count as observed evidence (only those of the
-    tenants evaluated)."""
+    tenants evaluated). ``plan=False`` leaves the unblock plan empty (callers that
+    only count blockers, like fold-back's upgrade cost)."""
     history = [m for m in history if m.version != target.version]
     past = History(history)
     version = target.parsed
@@ -394,7 +397,9 @@ def evaluate(
         customizations=tuple(custom_reports),
         plan=tuple(
             unblock_plan({t.tenant: t.blocker_keys for t in tenant_reports}, _codes(tenant_reports))
-        ),
+        )
+        if plan
+        else (),
     )
 
 

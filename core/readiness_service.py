@@ -224,7 +224,8 @@ class ReadinessService:
                 await session.scalars(select(Release.version).where(Release.status == PLANNED))
             ).all()
         for version in sorted(planned, key=Version):
-            report = evaluate_input(await self.load(principal, version, registry=registry))
+            data = await self.load(principal, version, registry=registry)
+            report = evaluate_input(data, plan=False)
             for tenant in report.tenants:
                 for kind, subject in tenant.blocker_keys:
                     if kind == CUSTOMIZATION:
@@ -347,7 +348,7 @@ async def _manifests(session: AsyncSession) -> dict[str, ReleaseManifest]:
     }
 
 
-def evaluate_input(data: ReadinessInput) -> ReadinessReport:
+def evaluate_input(data: ReadinessInput, *, plan: bool = True) -> ReadinessReport:
     return evaluate(
         data.target,
         data.tenants,
@@ -356,6 +357,7 @@ def evaluate_input(data: ReadinessInput) -> ReadinessReport:
         data.registry.installed,
         data.history,
         data.observations,
+        plan=plan,
     )
 
 
