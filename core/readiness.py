@@ -134,10 +134,11 @@ class Finding:
     sources: tuple[str, ...] = (STATIC,)
     #: the customization's author (who can fix it); "" for setting findings
     owner: str = ""
+    #: SEVERITY[code], kept at construction (a fleet's report reads it millions of times)
+    severity: Severity = field(init=False, repr=False, compare=False)
 
-    @property
-    def severity(self) -> Severity:
-        return SEVERITY[self.code]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", SEVERITY[self.code])
 
     @property
     def blocker_key(self) -> tuple[str, str]:
@@ -230,13 +231,21 @@ class TenantReadiness:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ReadinessReport:
     target: str
     target_status: str
     tenants: tuple[TenantReadiness, ...]
     customizations: tuple[CustomizationReadiness, ...]
     plan: tuple[UnblockStep, ...]
+
+    def __repr__(self) -> str:
+        # short: a fleet's report has 100,000s of findings, and Python 3.11's
+        # asyncio.run reprs the main task, result included, when it exits
+        return (
+            f"ReadinessReport(target={self.target!r}, {len(self.tenants)} tenants, "
+            f"{len(self.customizations)} customizations, {len(self.plan)} steps)"
+        )
 
     @property
     def counts(self) -> dict[str, int]:

@@ -64,8 +64,11 @@ SEVERITY_ORDER: tuple[Severity, ...] = (
 )
 
 
+_RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+
+
 def at_least(severity: Severity, minimum: Severity) -> bool:
-    return SEVERITY_ORDER.index(severity) <= SEVERITY_ORDER.index(minimum)
+    return _RANK[severity] <= _RANK[minimum]
 
 
 def finding_id(code: str, subject: str, tenant: str) -> str:
@@ -137,9 +140,12 @@ class ResolvedFinding:
     severity: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TriagedReport:
     """A readiness report with decisions applied and compared with the previous run."""
+
+    def __repr__(self) -> str:  # short, as ReadinessReport's
+        return f"TriagedReport({self.report!r}, {len(self.decisions)} decisions)"
 
     report: ReadinessReport
     decisions: dict[str, TriageRecord]
@@ -164,6 +170,8 @@ class TriagedReport:
 
     def shown(self, t: TenantReadiness) -> list[Finding]:
         """The tenant's findings at or above the minimum severity."""
+        if self.minimum is SEVERITY_ORDER[-1]:
+            return list(t.findings)
         return [f for f in t.findings if at_least(f.severity, self.minimum)]
 
     def blocking(self, t: TenantReadiness) -> list[Finding]:

@@ -113,7 +113,11 @@ def unblock_plan(
 
     def rerank(bundle: frozenset[BlockerKey]) -> None:
         covered = _covered(bundle, count)
-        touched = len(set().union(*(holding[k] for k in bundle)))
+        if len(bundle) == 1:
+            (only,) = bundle
+            touched = len(holding[only])
+        else:
+            touched = len(set().union(*(holding[k] for k in bundle)))
         ratio = Fraction(covered, len(bundle)) if exact else covered / len(bundle)
         key = (-ratio, covered - touched, tuple(sorted(bundle)))
         rank[bundle] = key
