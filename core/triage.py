@@ -446,7 +446,8 @@ class TriageService:
         decisions = await self.decisions(
             None if principal.sees_all_tenants and not tenants else slugs
         )
-        ids = [(finding_id(f.code.value, f.subject, t.tenant), t.tenant) for t, f in _pairs(report)]
+        # f"{code}" is the code's value (a StrEnum), without the enum's slow .value
+        ids = [(f"{f.code}:{f.subject}@{t.tenant}", t.tenant) for t, f in _pairs(report)]
         current = frozenset(fid for fid, _ in ids)
         async with self._sessions() as session:
             previous_row = await session.scalar(
