@@ -11,8 +11,10 @@ point it only at a scratch database), registers the product's releases and the
 planned 3.0, generates the fleet (tenants, overrides, customizations published to
 the real registry), then measures, alternating, the median of:
 
-- load: the very statements one run sent (recorded), replayed on the driver and
-  every row fetched into Python: the time to load the same rows;
+- load: the very statements one run sent (recorded), executed again through
+  SQLAlchemy Core and every row fetched into Python values: the time to load the
+  same rows; measured twice, with the cyclic garbage collector on (as any code
+  runs by default) and paused (as readiness and fold-back run, core/gcpause.py);
 - readiness: ``TriageService.triaged`` for 3.0, the call behind ``readiness``
   (GraphQL), ``tailor readiness`` and the console's fleet page;
 - fold-back: ``FoldbackService.candidates`` (the readiness of every planned
@@ -39,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,12 +111,14 @@ async def build(url: str | None, tenants: int, per_tenant: int) -> tuple[Service
     return services, url, time.perf_counter() - start
 
 
-async def replay(services: Services, statements: list[Any]) -> int:
+async def replay(services: Services, statements: list[Any], paused: bool) -> int:
     """Execute the recorded statements again (SQLAlchemy Core on one connection),
     every row fetched as Python values (JSON decoded, dates parsed): loading the
-    same rows, without building anything from them."""
+    same rows, without building anything from them. ``paused``: with the cyclic
+    garbage collector paused, as readiness and fold-back run (else as any code
+    loading rows runs, the collector on)."""
     rows = 0
-    with gc_paused():  # as readiness and fold-back build their answers
+    with gc_paused() if paused else nullcontext():
         async with services.engine.connect() as conn:
             for statement in statements:
                 result = await conn.execute(statement)
@@ -126,12 +131,19 @@ class Figure:
     name: str
     statements: int
     rows: int
+    #: the rows loaded with the collector on (any code's default)
     load: float
+    #: the rows loaded with the collector paused (as readiness runs)
+    load_paused: float
     full: float
 
     @property
     def ratio(self) -> float:
         return self.full / self.load
+
+    @property
+    def ratio_paused(self) -> float:
+        return self.full / self.load_paused
 
 
 async def measure(
@@ -147,15 +159,25 @@ async def measure(
     finally:
         event.remove(services.engine.sync_engine, "before_cursor_execute", recorder)
     statements = recorder.statements
-    loads, fulls, rows = [], [], 0
+    loads, paused, fulls, rows = [], [], [], 0
     for _ in range(repeat):
         start = time.perf_counter()
-        rows = await replay(services, statements)
+        rows = await replay(services, statements, paused=False)
         loads.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        await replay(services, statements, paused=True)
+        paused.append(time.perf_counter() - start)
         start = time.perf_counter()
         await call()
         fulls.append(time.perf_counter() - start)
-    return Figure(name, len(statements), rows, statistics.median(loads), statistics.median(fulls))
+    return Figure(
+        name,
+        len(statements),
+        rows,
+        statistics.median(loads),
+        statistics.median(paused),
+        statistics.median(fulls),
+    )
 
 
 async def fleet_figures(
@@ -198,8 +220,9 @@ def show(db: str, info: dict[str, Any], figures: list[Figure]) -> None:
     for f in figures:
         print(
             f"    {f.name:<10} {f.statements} statements, {f.rows:,} rows: "
-            f"load {f.load * 1000:8.1f} ms, {f.name} {f.full * 1000:8.1f} ms, "
-            f"ratio {f.ratio:.2f}"
+            f"{f.name} {f.full * 1000:7.1f} ms; load {f.load * 1000:7.1f} ms "
+            f"(ratio {f.ratio:.2f}), load with GC paused {f.load_paused * 1000:7.1f} ms "
+            f"(ratio {f.ratio_paused:.2f})"
         )
 
 

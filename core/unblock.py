@@ -104,20 +104,27 @@ def unblock_plan(
             with_group.setdefault(key, set()).add(bundle)
     # the bundles' ranks, in a heap with lazy deletion: an entry is current while
     # ``rank`` holds the same key for its bundle (a round re-ranks only the
-    # bundles it touched, so the plan costs O(re-ranks x log bundles), not
-    # O(rounds x bundles)). Keys are unique (they end with the bundle's sorted
+    # bundles whose rank it changed, so the plan costs O(re-ranks x log bundles),
+    # not O(rounds x bundles)). Keys are unique (they end with the bundle's sorted
     # groups), so the heap's minimum is the bundle ``min(rank)`` would pick.
+    #
+    # Which ranks a round changes: it removes its fixes from the tenants holding
+    # them. A bundle still ranked holds none of the fixes, so the tenants its
+    # groups touch (remaining sets meeting it) are the same before and after:
+    # ``touched`` is computed once per bundle. Its ``covered`` (remaining sets
+    # inside it) changes only when a set inside it gains tenants, i.e. it is a
+    # superset of a set a round produced.
     rank: dict[frozenset[BlockerKey], _Rank] = {}
     heap: list[tuple[_Rank, frozenset[BlockerKey]]] = []
+    touched_by: dict[frozenset[BlockerKey], int] = {}
     exact = len(blockers) >= _FLOAT_EXACT
 
     def rerank(bundle: frozenset[BlockerKey]) -> None:
         covered = _covered(bundle, count)
-        if len(bundle) == 1:
-            (only,) = bundle
-            touched = len(holding[only])
-        else:
+        touched = touched_by.get(bundle)
+        if touched is None:
             touched = len(set().union(*(holding[k] for k in bundle)))
+            touched_by[bundle] = touched
         ratio = Fraction(covered, len(bundle)) if exact else covered / len(bundle)
         key = (-ratio, covered - touched, tuple(sorted(bundle)))
         rank[bundle] = key
@@ -161,9 +168,8 @@ def unblock_plan(
                     cumulative_unblocked=total,
                 )
             )
-        affected: set[BlockerKey] = set()
+        grown: set[frozenset[BlockerKey]] = set()
         for tenant, old in changed.items():
-            affected |= old
             count[old] -= 1
             if not count[old]:
                 del count[old]
@@ -176,7 +182,12 @@ def unblock_plan(
                     for key in new:
                         with_group.setdefault(key, set()).add(new)
                 count[new] += 1
-        for bundle in {b for key in affected for b in with_group.get(key, ())}:
+                grown.add(new)
+        stale: set[frozenset[BlockerKey]] = set()
+        for inner in grown:  # the bundles containing a set that gained tenants
+            rarest = min(inner, key=lambda k: len(with_group[k]))
+            stale.update(b for b in with_group[rarest] if inner <= b)
+        for bundle in stale:
             rerank(bundle)
     return steps
 
