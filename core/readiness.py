@@ -378,9 +378,21 @@ def evaluate(
                 enabled.setdefault(slug, []).append(report)
 
     by_tenant: dict[str, list[Finding]] = {t.slug: [] for t in tenants}
+    # an override's finding depends on its key, environment and value only, and
+    # fleets repeat the same few: each distinct one is checked once (findings are
+    # frozen, so tenants may share one)
+    checked: dict[tuple[str, str, type, Any], Finding | None] = {}
     for row in overrides:
         if row.tenant in by_tenant:
-            finding = _override(row, targets, version, past)
+            value = row.value
+            if isinstance(value, str | int | float | bool) or value is None:
+                memo = (row.key, row.environment, type(value), value)
+                if memo in checked:
+                    finding = checked[memo]
+                else:
+                    finding = checked[memo] = _override(row, targets, version, past)
+            else:  # lists and objects: not hashable, checked each time
+                finding = _override(row, targets, version, past)
             if finding is not None:
                 by_tenant[row.tenant].append(finding)
 

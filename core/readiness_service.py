@@ -187,7 +187,12 @@ class ReadinessService:
             history=tuple(m for v, m in manifests.items() if v != target),
             tenants=tuple(TenantRow(r.slug, r.version) for r in tenant_rows),
             overrides=tuple(
-                OverrideRow(slugs[o.tenant_id], o.environment, o.key, self._plain(o.value))
+                OverrideRow(
+                    slugs[o.tenant_id],
+                    o.environment,
+                    o.key,
+                    self._plain(o.value) if is_sealed(o.value) else o.value,
+                )
                 for o in override_rows
                 if o.tenant_id in slugs
             ),
