@@ -78,12 +78,6 @@ PLAN_COLUMNS = _columns(
 BY_CODE_COLUMNS = _columns("code", "severity", "findings", "tenants")
 
 
-def tenant_counts(t: TenantReadiness) -> tuple[int, int]:
-    """(blockers, warnings) of one tenant: warnings are the findings that make it
-    ready_with_warnings (``core.readiness.WARNING_SEVERITIES``)."""
-    return t.blockers, t.warnings
-
-
 class ReadinessView:
     """A triaged readiness report, ready to render (see the module docstring)."""
 
@@ -124,13 +118,13 @@ class ReadinessView:
 
     def _tenant_rows(self) -> Iterator[tuple[Any, ...]]:
         for t in self.report.tenants:
-            blockers, warnings = tenant_counts(t)
             yield (
                 t.tenant,
                 t.current_release,
                 self.tenant_status(t),
-                blockers,
-                warnings,
+                t.blockers,
+                # the findings that make it ready_with_warnings (WARNING_SEVERITIES)
+                t.warnings,
                 ", ".join(t.customizations),
             )
 

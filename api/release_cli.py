@@ -30,14 +30,7 @@ class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     MARKDOWN = "markdown"
-
-
-class ReportFormat(enum.StrEnum):
-    """``tailor readiness`` formats: the diff's, and a standalone HTML page."""
-
-    TABLE = "table"
-    JSON = "json"
-    MARKDOWN = "markdown"
+    #: a standalone page (readiness reports only)
     HTML = "html"
 
 
@@ -188,6 +181,8 @@ def release_diff(
 ) -> None:
     """The changelog from A to B: hooks and settings added, removed, renamed,
     deprecated, changed."""
+    if fmt is OutputFormat.HTML:
+        raise typer.BadParameter("a diff is table, json or markdown", param_hint="--format")
     from api.cli import _services, out, run
     from api.readiness_render import diff_json, diff_markdown, diff_table
     from core.manifest_io import load_file
@@ -225,9 +220,9 @@ def readiness_command(
         list[str] | None, typer.Option("--tenant", help="Only this tenant (repeat).")
     ] = None,
     fmt: Annotated[
-        ReportFormat,
+        OutputFormat,
         typer.Option("--format", help="table, json, markdown or html (a standalone page)."),
-    ] = ReportFormat.TABLE,
+    ] = OutputFormat.TABLE,
     full: Annotated[
         bool,
         typer.Option(

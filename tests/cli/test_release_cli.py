@@ -143,3 +143,9 @@ def test_planned_release_replace_export_delete_and_contradictions(demo, tmp_path
     assert deleted.exit_code == 0, deleted.stderr
     listed = invoke("release", "list").stdout
     assert "2.1" not in listed and "3.0" in listed
+
+
+def test_a_diff_has_no_html_format(demo):
+    result = invoke("release", "diff", "2.0", "3.0", "--format", "html")
+    assert result.exit_code == 2
+    assert "a diff is table, json or markdown" in result.stderr
