@@ -107,7 +107,9 @@ class TenantReadiness:
         description="the status once valid waivers apply: blocked only by unwaived blockers"
     )
     blockers: int
-    warnings: int
+    warnings: int = strawberry.field(
+        description="findings that make the tenant ready_with_warnings (warning and unknown)"
+    )
     customizations: list[str]
     findings: list[Finding]
 
@@ -120,8 +122,8 @@ class TenantReadiness:
             current_release=t.current_release,
             status=t.status.value,
             gate_status=triaged.gate_status(t) if triaged else t.status.value,
-            blockers=t.count(domain.Severity.BLOCKER),
-            warnings=t.count(domain.Severity.WARNING) + t.count(domain.Severity.UNKNOWN),
+            blockers=t.blockers,
+            warnings=t.warnings,
             customizations=list(t.customizations),
             findings=[Finding.from_domain(f, t.tenant, triaged) for f in t.findings],
         )

@@ -1,17 +1,24 @@
-"""Readiness reports and release diffs as rich tables, Markdown or JSON."""
+"""Readiness reports (the model of :mod:`api.readiness_report`) as tables, JSON,
+Markdown or HTML, streamed; release diffs as tables, Markdown or JSON."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any, TextIO
 
+import orjson
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, escape
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.readiness import Finding, ReadinessReport, Severity
+from api.readiness_report import FULL_OPTION, Column, ReadinessView, Section
+from core.readiness import Severity
 from core.release_diff import ReleaseDiff
-from core.triage import TriagedReport
 
 STATUS_STYLE = {
     "ready": "green",
@@ -31,120 +38,127 @@ SEVERITY_STYLE = {
 }
 
 
-def readiness_json(triaged: TriagedReport) -> str:
-    return json.dumps(triaged.to_dict(), indent=2, default=str)
+#: sections longer than this are printed as plain aligned text, not rich tables
+#: (rich measures every cell of a table before printing it: ~1 ms a row)
+RICH_MAX_ROWS = 200
+#: rows per block of plain text (column widths are measured per block)
+BLOCK_ROWS = 500
 
 
-def triage_notes(triaged: TriagedReport) -> list[str]:
-    """What the gate let through, and what changed since the previous run: plain lines."""
-    lines = []
-    for tenant, f, record in triaged.waived_blockers():
-        lines.append(
-            f"waived blocker (does not block until {record.until}): {f.code.value} "
-            f"{f.subject} for {tenant}, by {record.decided_by}: {record.reason}"
-        )
-    if triaged.previous is not None:
-        lines.append(
-            f"since run #{triaged.previous.id} ({triaged.previous.at:%Y-%m-%d %H:%M} UTC): "
-            f"{len(triaged.new)} new, {len(triaged.resolved)} resolved"
-        )
-        lines += [f"resolved: {r.id}" for r in triaged.resolved]
-    if triaged.kept is not None:
-        lines.append(f"kept as run #{triaged.kept.id}")
-    return lines
+def render_readiness(view: ReadinessView, fmt: str, out: TextIO, console: Console) -> None:
+    """Write ``view`` to ``out`` as ``table`` (``console`` prints the short
+    tables), ``json``, ``markdown`` or ``html``, row by row: nothing holds the
+    whole rendered text."""
+    if fmt == "json":
+        readiness_json(view, out)
+    elif fmt == "markdown":
+        readiness_markdown(view, out)
+    elif fmt == "html":
+        readiness_html(view, out)
+    else:
+        readiness_table(view, console, out)
 
 
-def _mark(triaged: TriagedReport, tenant: str, f: Finding) -> str:
-    """``new``, and the decision taken on the finding, for the findings table."""
-    parts = []
-    if triaged.is_new(tenant, f):
-        parts.append("new")
-    record = triaged.decision(tenant, f)
-    if record is not None:
-        text = record.decision.value
-        if record.owner:
-            text += f" ({record.owner})"
-        if record.until:
-            text += f" until {record.until}"
-        parts.append(text)
-    return ", ".join(parts)
+# -- JSON ----------------------------------------------------------------------------
 
 
-def _summary(report: ReadinessReport) -> str:
-    c = report.counts
-    return (
-        f"Readiness for {report.target} ({report.target_status}): {len(report.tenants)} "
-        f"tenant(s): {c['ready']} ready, {c['ready_with_warnings']} ready with warnings, "
-        f"{c['blocked']} blocked"
-    )
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
-def readiness_table(triaged: TriagedReport, console: Console) -> None:
-    report = triaged.report
-    console.print(_summary(report), highlight=False)
-    tenants = Table(title="Tenants")
-    for col in ("tenant", "release", "status", "blockers", "warnings"):
-        tenants.add_column(col, no_wrap=True)
-    tenants.add_column("customizations", overflow="fold")
-    for t in report.tenants:
-        tenants.add_row(
-            t.tenant,
-            t.current_release,
-            Text(triaged.gate_status(t), style=STATUS_STYLE[triaged.gate_status(t)]),
-            str(t.count(Severity.BLOCKER)),
-            str(t.count(Severity.WARNING) + t.count(Severity.UNKNOWN)),
-            ", ".join(t.customizations),
-        )
-    console.print(tenants)
-    findings = Table(title="Findings")
-    for col in ("tenant", "severity", "code"):
-        findings.add_column(col, no_wrap=True)
-    for col in ("subject", "evidence", "action", "triage"):
-        findings.add_column(col, overflow="fold")
-    for t in report.tenants:
-        for f in triaged.shown(t):
-            findings.add_row(
-                t.tenant,
-                Text(f.severity.value, style=SEVERITY_STYLE[f.severity]),
-                f.code.value,
-                f"{f.subject_kind} {f.subject}",
-                f.message,
-                f.action,
-                _mark(triaged, t.tenant, f),
+def readiness_json(view: ReadinessView, out: TextIO) -> None:
+    """The summary as one indented document; the full report (``full``) in the
+    shape of ``TriagedReport.to_dict``, one tenant, customization or step a line."""
+    if not view.full:
+        out.write(orjson.dumps(view.summary_dict(), option=orjson.OPT_INDENT_2).decode())
+        out.write("\n")
+        return
+    out.write("{")
+    first = True
+    for key, value in view.full_parts():
+        out.write("" if first else ",")
+        first = False
+        out.write(f"\n  {_json(key)}: ")
+        if isinstance(value, Iterator):
+            out.write("[")
+            sep = "\n    "
+            for item in value:
+                out.write(sep + _json(item))
+                sep = ",\n    "
+            out.write("\n  ]" if sep != "\n    " else "]")
+        else:
+            out.write(_json(value))
+    out.write("\n}\n")
+
+
+# -- table -----------------------------------------------------------------------------
+
+
+def _cell(column: Column, value: Any) -> Text | str:
+    if column.key == "status":
+        return Text(str(value), style=STATUS_STYLE.get(str(value), ""))
+    if column.key == "severity":
+        return Text(str(value), style=SEVERITY_STYLE.get(Severity(value), ""))
+    return str(value)
+
+
+def _rich_section(section: Section, console: Console) -> None:
+    table = Table(title=section.title)
+    for column in section.columns:
+        if column.long:
+            table.add_column(column.title, overflow="fold")
+        else:
+            table.add_column(column.title, no_wrap=True)
+    for row in section.rows():
+        table.add_row(*(_cell(c, v) for c, v in zip(section.columns, row, strict=True)))
+    console.print(table)
+
+
+def _plain_section(section: Section, out: TextIO) -> None:
+    """A long section as aligned plain text, block by block (bounded memory)."""
+    out.write(f"{section.title} ({section.size} rows)\n")
+    header = tuple(c.title for c in section.columns)
+    rows = section.rows()
+    while True:
+        block = [tuple(str(v) for v in row) for row in islice(rows, BLOCK_ROWS)]
+        if not block:
+            break
+        widths = [
+            max(len(header[i]), *(len(r[i]) for r in block)) if not c.long else 0
+            for i, c in enumerate(section.columns)
+        ]
+        lines = [header, tuple("-" * max(w, len(h)) for w, h in zip(widths, header, strict=True))]
+        for line in (*lines, *block):
+            out.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+            out.write("\n")
+    out.write("\n")
+
+
+def readiness_table(view: ReadinessView, console: Console, out: TextIO | None = None) -> None:
+    console.print(view.headline(), highlight=False)
+    console.print(view.customization_line(), highlight=False)
+    for section in view.sections():
+        if not section.size:
+            continue
+        if section.size <= RICH_MAX_ROWS or out is None:
+            _rich_section(section, console)
+        else:
+            console.file.flush()
+            _plain_section(section, out)
+        if section.omitted:
+            console.print(
+                f"... and {section.omitted} more row(s) of {section.title.lower()} ({FULL_OPTION})",
+                highlight=False,
+                markup=False,
             )
-    if findings.row_count:
-        console.print(findings)
-    if report.customizations:
-        customs = Table(title="Customizations")
-        for col in ("customization", "version", "status", "level", "enabled for", "codes"):
-            customs.add_column(col, overflow="fold")
-        for c in report.customizations:
-            customs.add_row(
-                c.name,
-                c.version,
-                Text(c.status.value, style=STATUS_STYLE[c.status.value]),
-                c.level,
-                ", ".join(c.enabled_for),
-                ", ".join(sorted({f.code.value for f in c.findings})),
-            )
-        console.print(customs)
-    if report.plan:
-        plan = Table(title="Unblock plan (fix in this order)")
-        for col in ("#", "fix", "codes", "blocks", "alone", "in order", "cumulative"):
-            plan.add_column(col, overflow="fold")
-        for s in report.plan:
-            plan.add_row(
-                str(s.rank),
-                f"{s.subject_kind} {s.subject}",
-                ", ".join(s.codes),
-                str(s.blocks),
-                str(s.unblocks_alone),
-                str(s.unblocks_in_order),
-                str(s.cumulative_unblocked),
-            )
-        console.print(plan)
-    for line in triage_notes(triaged):
+    for line in view.notes():
         console.print(line, highlight=False, markup=False)
+    note = view.omitted_note()
+    if note:
+        console.print(note, highlight=False, markup=False)
+
+
+# -- Markdown --------------------------------------------------------------------------
 
 
 def _md_row(cells: Iterable[object]) -> str:
@@ -155,70 +169,74 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[s
     return [_md_row(header), _md_row("---" for _ in header), *(_md_row(r) for r in rows)]
 
 
-def readiness_markdown(triaged: TriagedReport) -> str:
-    report = triaged.report
-    lines = [f"# Upgrade readiness: {report.target}", "", _summary(report), "", "## Tenants", ""]
-    lines += _md_table(
-        ("tenant", "release", "status", "blockers", "warnings"),
-        (
-            (
-                t.tenant,
-                t.current_release,
-                triaged.gate_status(t),
-                t.count(Severity.BLOCKER),
-                t.count(Severity.WARNING) + t.count(Severity.UNKNOWN),
-            )
-            for t in report.tenants
-        ),
-    )
-    rows = [
-        (
-            t.tenant,
-            f.severity.value,
-            f"`{f.code.value}`",
-            f.subject,
-            f.message,
-            f.action,
-            _mark(triaged, t.tenant, f),
-        )
-        for t in report.tenants
-        for f in triaged.shown(t)
-    ]
-    if rows:
-        lines += ["", "## Findings", ""]
-        lines += _md_table(
-            ("tenant", "severity", "code", "subject", "evidence", "action", "triage"), rows
-        )
-    if report.customizations:
-        lines += ["", "## Customizations", ""]
-        lines += _md_table(
-            ("customization", "version", "status", "level", "enabled for"),
-            (
-                (c.name, c.version, c.status.value, c.level, ", ".join(c.enabled_for))
-                for c in report.customizations
-            ),
-        )
-    if report.plan:
-        lines += ["", "## Unblock plan", ""]
-        lines += _md_table(
-            ("#", "fix", "codes", "blocks", "unblocks alone", "in order", "cumulative"),
-            (
-                (
-                    s.rank,
-                    f"{s.subject_kind} `{s.subject}`",
-                    ", ".join(s.codes),
-                    s.blocks,
-                    s.unblocks_alone,
-                    s.unblocks_in_order,
-                    s.cumulative_unblocked,
-                )
-                for s in report.plan
-            ),
-        )
-    notes = triage_notes(triaged)
-    if notes:
-        lines += ["", "## Triage and changes", "", *(f"- {n}" for n in notes)]
-    return "\n".join(lines) + "\n"
+def _md_value(column: Column, value: Any) -> str:
+    if column.key == "code" and value:
+        return f"`{value}`"
+    if column.key == "fix":
+        kind, _, subject = str(value).partition(" ")
+        return f"{kind} `{subject}`"
+    return str(value)
+
+
+def readiness_markdown(view: ReadinessView, out: TextIO) -> None:
+    out.write(f"# Upgrade readiness: {view.target}\n\n{view.headline()}\n\n")
+    out.write(view.customization_line() + "\n")
+    for section in view.sections():
+        if not section.size:
+            continue
+        out.write(f"\n## {section.title}\n\n")
+        out.write(_md_row(c.title for c in section.columns) + "\n")
+        out.write(_md_row("---" for _ in section.columns) + "\n")
+        for row in section.rows():
+            cells = (_md_value(c, v) for c, v in zip(section.columns, row, strict=True))
+            out.write(_md_row(cells) + "\n")
+        if section.omitted:
+            out.write(f"\n... and {section.omitted} more row(s) ({FULL_OPTION})\n")
+    notes = view.notes()
+    note = view.omitted_note()
+    if notes or note:
+        out.write("\n## Triage and changes\n\n")
+        out.write("".join(f"- {n}\n" for n in (*notes, *([note] if note else []))))
+
+
+# -- HTML ------------------------------------------------------------------------------
+
+_TEMPLATES = Path(__file__).parent / "web" / "templates"
+
+
+def html_rows(section: Section) -> Iterator[Markup]:
+    """A section's ``<tr>`` rows, escaped, in blocks of BLOCK_ROWS: status and
+    severity cells carry their value as class, numbers the class ``n``."""
+    classed = [c.key in ("status", "severity") for c in section.columns]
+    rows = section.rows()
+    while block := list(islice(rows, BLOCK_ROWS)):
+        lines = []
+        for row in block:
+            cells = []
+            for is_classed, value in zip(classed, row, strict=True):
+                text = escape(value)
+                if is_classed:
+                    cells.append(f'<td class="{text}">{text}</td>')
+                elif isinstance(value, int):
+                    cells.append(f'<td class="n">{text}</td>')
+                else:
+                    cells.append(f"<td>{text}</td>")
+            lines.append("<tr>" + "".join(cells) + "</tr>\n")
+        yield Markup("".join(lines))
+
+
+def readiness_html(view: ReadinessView, out: TextIO) -> None:
+    """A standalone HTML document (no script, inline style), streamed."""
+    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=True)
+    template = env.get_template("readiness_report.html")
+    context = {
+        "view": view,
+        "sections": view.sections(),
+        "full_option": FULL_OPTION,
+        "html_rows": html_rows,
+    }
+    for chunk in template.generate(**context):
+        out.write(chunk)
 
 
 def diff_json(d: ReleaseDiff) -> str:

@@ -38,6 +38,8 @@ class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     MARKDOWN = "markdown"
+    #: a standalone page (readiness reports only)
+    HTML = "html"
 
 
 class MinSeverity(enum.StrEnum):
@@ -182,6 +184,8 @@ def release_diff(
 ) -> None:
     """The changelog from A to B: hooks and settings added, removed, renamed,
     deprecated, changed."""
+    if fmt is OutputFormat.HTML:
+        raise typer.BadParameter("a diff is table, json or markdown", param_hint="--format")
     from api.readiness_render import diff_json, diff_markdown, diff_table
     from core.manifest_io import load_file
     from core.release_diff import diff
@@ -217,7 +221,20 @@ def readiness_command(
     tenant: Annotated[
         list[str] | None, typer.Option("--tenant", help="Only this tenant (repeat).")
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.TABLE,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="table, json, markdown or html (a standalone page)."),
+    ] = OutputFormat.TABLE,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Add the long tables: every tenant, every finding, every customization "
+            "and the whole unblock plan (a 10,000-tenant fleet has over 100,000 findings). "
+            "Default: the summary (counts, findings by code, the first 10 unblock steps, "
+            "triage notes). Example: tailor readiness --target 3.0 --tenant acme --full",
+        ),
+    ] = False,
     min_severity: Annotated[
         MinSeverity,
         typer.Option("--min-severity", help="Show only findings at least this serious."),
@@ -231,10 +248,19 @@ def readiness_command(
     ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Can the tenants go to TARGET? Findings per tenant (with their triage, new since
-    the previous run), customization statuses and the unblock plan. Exit status 1 when
-    any tenant in scope has a blocker no valid waiver covers, 2 on bad input."""
-    from api.readiness_render import readiness_json, readiness_markdown, readiness_table
+    """Can the tenants go to TARGET? A summary by default: tenants per status,
+    findings by code, the first steps of the unblock plan, triage notes and what
+    changed since the previous run; with --full, every tenant's findings (with their
+    triage, new since the previous run), every customization's status and the whole
+    unblock plan. Exit status 1 when any tenant in scope has a blocker no valid
+    waiver covers, 2 on bad input.
+
+    Examples: tailor readiness --target 3.0; tailor readiness --target 3.0 --full
+    --format markdown > readiness.md"""
+    import sys
+
+    from api.readiness_render import render_readiness
+    from api.readiness_report import ReadinessView
 
     report = run_with_services(
         database_url,
@@ -243,11 +269,6 @@ def readiness_command(
         ),
         installed=True,
     )
-    if fmt is OutputFormat.JSON:
-        print(readiness_json(report))
-    elif fmt is OutputFormat.MARKDOWN:
-        print(readiness_markdown(report), end="")
-    else:
-        readiness_table(report, out)
+    render_readiness(ReadinessView(report, full=full), fmt.value, sys.stdout, out)
     if report.any_blocked:
         raise typer.Exit(1)

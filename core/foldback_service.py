@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal, Role
 from core.foldback import FoldbackReport, OverrideFact, analyze
+from core.gcpause import gc_paused
 from core.manifest import PLANNED, RELEASED
 from core.models import Override, Release, SettingDefinitionRow, Tenant
 from core.observations import ObservationStore
@@ -52,6 +53,10 @@ class FoldbackService:
         principal.require_role(
             Role.ADMIN, Role.RELEASE_MANAGER, action="reading fold-back candidates"
         )
+        with gc_paused():  # a fleet-sized build (core.gcpause)
+            return await self._candidates(principal, limit)
+
+    async def _candidates(self, principal: Principal, limit: int | None) -> FoldbackReport:
         registrations = await self._registry.list_all(principal)
         snapshot = RegistrySnapshot(tuple(registrations), self._installed)
         async with self._sessions() as session:

@@ -50,6 +50,11 @@ class Severity(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+#: the severities a tenant's "warnings" count: they make it ready_with_warnings
+#: (the one place this rule is written; every report shows ``warnings`` from it)
+WARNING_SEVERITIES = frozenset({Severity.WARNING, Severity.UNKNOWN})
+
+
 class Code(enum.StrEnum):
     REQUIRES_EXCLUDES_TARGET = "REQUIRES_EXCLUDES_TARGET"
     HOOK_REMOVED = "HOOK_REMOVED"
@@ -129,10 +134,11 @@ class Finding:
     sources: tuple[str, ...] = (STATIC,)
     #: the customization's author (who can fix it); "" for setting findings
     owner: str = ""
+    #: SEVERITY[code], kept at construction (a fleet's report reads it millions of times)
+    severity: Severity = field(init=False, repr=False, compare=False)
 
-    @property
-    def severity(self) -> Severity:
-        return SEVERITY[self.code]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", SEVERITY[self.code])
 
     @property
     def blocker_key(self) -> tuple[str, str]:
@@ -203,6 +209,15 @@ class TenantReadiness:
         return sum(1 for f in self.findings if f.severity is severity)
 
     @property
+    def blockers(self) -> int:
+        return self.count(Severity.BLOCKER)
+
+    @property
+    def warnings(self) -> int:
+        """Findings that make the tenant ready_with_warnings (WARNING_SEVERITIES)."""
+        return sum(1 for f in self.findings if f.severity in WARNING_SEVERITIES)
+
+    @property
     def blocker_keys(self) -> frozenset[tuple[str, str]]:
         return frozenset(f.blocker_key for f in self.findings if f.severity is Severity.BLOCKER)
 
@@ -216,13 +231,21 @@ class TenantReadiness:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ReadinessReport:
     target: str
     target_status: str
     tenants: tuple[TenantReadiness, ...]
     customizations: tuple[CustomizationReadiness, ...]
     plan: tuple[UnblockStep, ...]
+
+    def __repr__(self) -> str:
+        # short: a fleet's report has 100,000s of findings, and Python 3.11's
+        # asyncio.run reprs the main task, result included, when it exits
+        return (
+            f"ReadinessReport(target={self.target!r}, {len(self.tenants)} tenants, "
+            f"{len(self.customizations)} customizations, {len(self.plan)} steps)"
+        )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -318,6 +341,8 @@ def evaluate(
     installed_names: Collection[str] | None = None,
     history: Iterable[ReleaseManifest] = (),
     observations: Iterable[Observation] = (),
+    *,
+    plan: bool = True,
 ) -> ReadinessReport:
     """Evaluate ``tenants`` (with their active ``overrides``) and the customizations
     enabled for them against ``target``.
@@ -327,7 +352,8 @@ def evaluate(
     releases' manifests, for evidence on removed hooks and settings.
     ``observations`` are the runtime's (customization, tenant, hook) records: hooks
     called and keys read or returned count as observed evidence (only those of the
-    tenants evaluated)."""
+    tenants evaluated). ``plan=False`` leaves the unblock plan empty (callers that
+    only count blockers, like fold-back's upgrade cost)."""
     history = [m for m in history if m.version != target.version]
     past = History(history)
     version = target.parsed
@@ -352,9 +378,21 @@ def evaluate(
                 enabled.setdefault(slug, []).append(report)
 
     by_tenant: dict[str, list[Finding]] = {t.slug: [] for t in tenants}
+    # an override's finding depends on its key, environment and value only, and
+    # fleets repeat the same few: each distinct one is checked once (findings are
+    # frozen, so tenants may share one)
+    checked: dict[tuple[str, str, type, Any], Finding | None] = {}
     for row in overrides:
         if row.tenant in by_tenant:
-            finding = _override(row, targets, version, past)
+            value = row.value
+            if isinstance(value, str | int | float | bool) or value is None:
+                memo = (row.key, row.environment, type(value), value)
+                if memo in checked:
+                    finding = checked[memo]
+                else:
+                    finding = checked[memo] = _override(row, targets, version, past)
+            else:  # lists and objects: not hashable, checked each time
+                finding = _override(row, targets, version, past)
             if finding is not None:
                 by_tenant[row.tenant].append(finding)
 
@@ -380,7 +418,9 @@ def evaluate(
         customizations=tuple(custom_reports),
         plan=tuple(
             unblock_plan({t.tenant: t.blocker_keys for t in tenant_reports}, _codes(tenant_reports))
-        ),
+        )
+        if plan
+        else (),
     )
 
 
@@ -420,7 +460,7 @@ def _tenant_status(findings: Iterable[Finding]) -> TenantStatus:
     severities = {f.severity for f in findings}
     if Severity.BLOCKER in severities:
         return TenantStatus.BLOCKED
-    if severities & {Severity.WARNING, Severity.UNKNOWN}:
+    if severities & WARNING_SEVERITIES:
         return TenantStatus.READY_WITH_WARNINGS
     return TenantStatus.READY
 
@@ -433,6 +473,7 @@ class _TargetIndex:
         self.hooks = {p.name: p for p in manifest.extension_points}
         self.settings = {d.key: d for d in manifest.settings if _really_defined(d, manifest)}
         self.renames = manifest.renames
+        self._catalog: list[str] | None = None
         #: capability -> the first release up to the target that supersedes it:
         #: folding a capability back is cumulative
         self.superseded_in: dict[str, str] = {}
@@ -440,6 +481,12 @@ class _TargetIndex:
             if m.parsed <= manifest.parsed:
                 for capability in m.supersedes:
                     self.superseded_in.setdefault(capability, m.version)
+
+    def catalog(self, past: History) -> list[str]:
+        """Every setting key of the target or an earlier release, sorted (once)."""
+        if self._catalog is None:
+            self._catalog = sorted(set(self.settings) | set(past.settings))
+        return self._catalog
 
 
 # -- customizations ----------------------------------------------------------------
@@ -703,12 +750,11 @@ def _static_keys(reg: Registration, target: _TargetIndex, past: History) -> list
     registration without references (published before the package analysis) have
     no location."""
     out: list[tuple[str, str]] = []
-    catalog = sorted(set(target.settings) | set(past.settings))
     covered: set[str] = set()
     for ref in sorted(reg.references, key=lambda r: (r.key, r.file, r.line)):
         where = f"{ref.location} ({ref.how})"
         if ref.is_prefix:
-            for key in catalog:
+            for key in target.catalog(past):
                 if ref.covers(key):
                     out.append((key, f"{ref.location} (prefix {ref.key})"))
         else:

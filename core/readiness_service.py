@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.customizations import Observation, Registration
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from core.gcpause import gc_paused
 from core.manifest import PLANNED, ReleaseManifest, parse_version, stored_manifest
 from core.models import AuditEntry, Override, Release, SettingDefinitionRow, Tenant
 from core.observations import ObservationStore
@@ -35,6 +36,10 @@ from core.readiness import (
 from core.secrets import SecretBox, SecretKeyError, is_sealed
 
 MAX_REASON = 2000
+
+#: the most tenants a statement names one by one (PostgreSQL refuses more than
+#: 32,767 bind parameters); beyond it a statement reads them all and filters here
+MAX_IN_LIST = 1_000
 
 
 @dataclass(frozen=True)
@@ -146,10 +151,14 @@ class ReadinessService:
             query = select(Tenant.id, Tenant.slug, Release.version).join(
                 Release, Release.id == Tenant.release_id
             )
-            if wanted is not None:
-                query = query.where(Tenant.slug.in_(wanted))
+            few = wanted if wanted is not None and len(wanted) <= MAX_IN_LIST else None
+            if few is not None:
+                query = query.where(Tenant.slug.in_(few))
             tenant_rows = (await session.execute(query.order_by(Tenant.slug))).all()
             if wanted is not None:
+                if few is None:
+                    asked = set(wanted)
+                    tenant_rows = [r for r in tenant_rows if r.slug in asked]
                 missing = sorted(set(wanted) - {r.slug for r in tenant_rows})
                 if missing:
                     raise NotFoundError("tenant", missing[0], "list tenants with 'tenants'")
@@ -159,10 +168,10 @@ class ReadinessService:
                 .where(Override.active.is_(True))
                 .order_by(Override.tenant_id, Override.key, Override.environment)
             )
-            if wanted is not None:
+            if few is not None:
                 override_query = override_query.join(Tenant, Tenant.id == Override.tenant_id).where(
-                    Tenant.slug.in_(wanted)
-                )
+                    Tenant.slug.in_(few)
+                )  # else: the tenants' overrides are kept below (slugs)
             override_rows = (await session.execute(override_query)).all()
         observations = await ObservationStore(self._sessions).list_all()
         if registry is None:
@@ -178,7 +187,12 @@ class ReadinessService:
             history=tuple(m for v, m in manifests.items() if v != target),
             tenants=tuple(TenantRow(r.slug, r.version) for r in tenant_rows),
             overrides=tuple(
-                OverrideRow(slugs[o.tenant_id], o.environment, o.key, self._plain(o.value))
+                OverrideRow(
+                    slugs[o.tenant_id],
+                    o.environment,
+                    o.key,
+                    self._plain(o.value) if is_sealed(o.value) else o.value,
+                )
                 for o in override_rows
                 if o.tenant_id in slugs
             ),
@@ -215,7 +229,8 @@ class ReadinessService:
                 await session.scalars(select(Release.version).where(Release.status == PLANNED))
             ).all()
         for version in sorted(planned, key=Version):
-            report = evaluate_input(await self.load(principal, version, registry=registry))
+            data = await self.load(principal, version, registry=registry)
+            report = evaluate_input(data, plan=False)
             for tenant in report.tenants:
                 for kind, subject in tenant.blocker_keys:
                     if kind == CUSTOMIZATION:
@@ -242,8 +257,9 @@ class ReadinessService:
         self, principal: Principal, target: str, tenants: Sequence[str] | None = None
     ) -> ReadinessReport:
         """Readiness of the tenants in scope (all visible ones by default) for ``target``."""
-        data = await self.load(principal, target, tenants)
-        return evaluate_input(data)
+        with gc_paused():  # a fleet-sized build (core.gcpause)
+            data = await self.load(principal, target, tenants)
+            return evaluate_input(data)
 
     async def upgrade(
         self,
@@ -337,7 +353,7 @@ async def _manifests(session: AsyncSession) -> dict[str, ReleaseManifest]:
     }
 
 
-def evaluate_input(data: ReadinessInput) -> ReadinessReport:
+def evaluate_input(data: ReadinessInput, *, plan: bool = True) -> ReadinessReport:
     return evaluate(
         data.target,
         data.tenants,
@@ -346,6 +362,7 @@ def evaluate_input(data: ReadinessInput) -> ReadinessReport:
         data.registry.installed,
         data.history,
         data.observations,
+        plan=plan,
     )
 
 

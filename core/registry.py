@@ -190,14 +190,19 @@ class RegistryService:
             session.add(_audit(principal, "publish_customization", m.name, previous, m.version))
             await session.flush()
             # the listed tenants and those just dropped: their hooks may change
-            await bump_data_version(
-                session,
-                Tenant.id.in_(
-                    select(CustomizationTenant.tenant_id)
-                    .where(CustomizationTenant.customization_id == row.id)
-                    .union(select(Tenant.id).where(Tenant.slug.in_(list(m.tenants))))
-                ),
-            )
+            # (a manifest listing more than MAX_IN_LIST tenants: every tenant, rather
+            # than one bind parameter per slug)
+            if len(m.tenants) <= MAX_IN_LIST:
+                await bump_data_version(
+                    session,
+                    Tenant.id.in_(
+                        select(CustomizationTenant.tenant_id)
+                        .where(CustomizationTenant.customization_id == row.id)
+                        .union(select(Tenant.id).where(Tenant.slug.in_(list(m.tenants))))
+                    ),
+                )
+            else:
+                await bump_data_version(session)
             result = await self._load(session, row)
             await notify(session, REGISTRY)
         self._changed()
@@ -391,10 +396,11 @@ class RegistryService:
         their tenants, and only their tenants' enabled states."""
         principal.can_read_customizations(tenant)
         async with self._sessions() as session:
-            query = select(CustomizationRow).order_by(CustomizationRow.name)
+            # plain columns, not ORM instances: a fleet has tens of thousands of rows
+            query = select(*_COLUMNS).order_by(CustomizationRow.name)
             if capability is not None:
                 query = query.where(CustomizationRow.capability == capability)
-            rows = list(await session.scalars(query))
+            rows = (await session.execute(query)).all()
             # a join, never one bind parameter per customization (PostgreSQL
             # refuses more than 32,767 of them)
             enabled = await _enabled_by_row(
@@ -405,14 +411,16 @@ class RegistryService:
                 if capability is not None
                 else None,
             )
+        everyone = principal.sees_all_tenants
         result = []
         for row in rows:
             listed = row.manifest.get("tenants", [])
             if tenant is not None and tenant not in listed:
                 continue
-            if not principal.sees_all_tenants and not principal.visible(listed):
+            if not everyone and not principal.visible(listed):
                 continue
-            result.append(_registration(row, principal.visible(enabled.get(row.id, []))))
+            states = enabled.get(row.id, ())
+            result.append(_registration(row, states if everyone else principal.visible(states)))
         return result
 
     async def get(self, principal: Principal, name: str) -> Registration:
@@ -529,7 +537,25 @@ async def _enabled_by_row(session: AsyncSession, where: Any | None) -> dict[int,
     return found
 
 
-def _registration(row: CustomizationRow, enabled_for: Sequence[str]) -> Registration:
+#: the columns a :class:`Registration` is built from (rows, not ORM instances)
+_COLUMNS = (
+    CustomizationRow.id,
+    CustomizationRow.manifest,
+    CustomizationRow.hooks,
+    CustomizationRow.setting_keys,
+    CustomizationRow.key_references,
+    CustomizationRow.published_at,
+    CustomizationRow.calls,
+    CustomizationRow.failures,
+    CustomizationRow.last_error,
+    CustomizationRow.last_error_at,
+    CustomizationRow.package,
+    CustomizationRow.published_by,
+)
+
+
+def _registration(row: Any, enabled_for: Sequence[str]) -> Registration:
+    """A registration from a :class:`CustomizationRow` or a row of ``_COLUMNS``."""
     return Registration(
         manifest=manifest_from_dict(row.manifest),
         hooks=tuple(hook_from_dict(h) for h in row.hooks),

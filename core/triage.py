@@ -19,7 +19,7 @@ and, with ``keep``, keeps this run for the next comparison.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -31,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.clock import utcnow
 from core.errors import InvalidInputError, NotFoundError
+from core.gcpause import gc_paused
 from core.models import AuditEntry, FindingTriage, ReadinessRun, Tenant, aware
 from core.readiness import Code, Finding, ReadinessReport, Severity, TenantReadiness
-from core.readiness_service import ReadinessService
+from core.readiness_service import MAX_IN_LIST, ReadinessService
 
 MAX_REASON = 2000
 MAX_OWNER = 200
@@ -64,8 +65,11 @@ SEVERITY_ORDER: tuple[Severity, ...] = (
 )
 
 
+_RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+
+
 def at_least(severity: Severity, minimum: Severity) -> bool:
-    return SEVERITY_ORDER.index(severity) <= SEVERITY_ORDER.index(minimum)
+    return _RANK[severity] <= _RANK[minimum]
 
 
 def finding_id(code: str, subject: str, tenant: str) -> str:
@@ -137,9 +141,12 @@ class ResolvedFinding:
     severity: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TriagedReport:
     """A readiness report with decisions applied and compared with the previous run."""
+
+    def __repr__(self) -> str:  # short, as ReadinessReport's
+        return f"TriagedReport({self.report!r}, {len(self.decisions)} decisions)"
 
     report: ReadinessReport
     decisions: dict[str, TriageRecord]
@@ -164,6 +171,8 @@ class TriagedReport:
 
     def shown(self, t: TenantReadiness) -> list[Finding]:
         """The tenant's findings at or above the minimum severity."""
+        if self.minimum is SEVERITY_ORDER[-1]:
+            return list(t.findings)
         return [f for f in t.findings if at_least(f.severity, self.minimum)]
 
     def blocking(self, t: TenantReadiness) -> list[Finding]:
@@ -200,31 +209,42 @@ class TriagedReport:
         """The CLI gate: any tenant with a blocker that no valid waiver covers."""
         return any(self.blocking(t) for t in self.report.tenants)
 
+    def tenant_dict(self, t: TenantReadiness) -> dict[str, Any]:
+        """One tenant of :meth:`to_dict`: its findings at or above the minimum,
+        each with its id, triage and whether it is new or waived."""
+        data = t.to_dict()
+        data["gate_status"] = self.gate_status(t)
+        kept = []
+        for f in data["findings"]:
+            if not at_least(Severity(f["severity"]), self.minimum):
+                continue
+            fid = finding_id(f["code"], f["subject"], t.tenant)
+            record = self.decisions.get(fid)
+            f["id"] = fid
+            f["new"] = fid in self.new
+            f["triage"] = record.to_dict() if record else None
+            f["waived"] = bool(record and record.waives(self.today))
+            kept.append(f)
+        data["findings"] = kept
+        return data
+
+    def run_dict(self) -> dict[str, Any]:
+        """The gate and the comparison with the previous run (the end of :meth:`to_dict`)."""
+        return {
+            "any_blocked": self.any_blocked,
+            "previous_run": (
+                {"id": self.previous.id, "at": self.previous.at.isoformat()}
+                if self.previous
+                else None
+            ),
+            "new_findings": sorted(self.new),
+            "resolved_findings": [r.__dict__ for r in self.resolved],
+        }
+
     def to_dict(self) -> dict[str, Any]:
         data = self.report.to_dict()
-        for tenant in data["tenants"]:
-            tenant["gate_status"] = self.gate_status(
-                next(t for t in self.report.tenants if t.tenant == tenant["tenant"])
-            )
-            kept = []
-            for f in tenant["findings"]:
-                severity = Severity(f["severity"])
-                if not at_least(severity, self.minimum):
-                    continue
-                fid = finding_id(f["code"], f["subject"], tenant["tenant"])
-                record = self.decisions.get(fid)
-                f["id"] = fid
-                f["new"] = fid in self.new
-                f["triage"] = record.to_dict() if record else None
-                f["waived"] = bool(record and record.waives(self.today))
-                kept.append(f)
-            tenant["findings"] = kept
-        data["any_blocked"] = self.any_blocked
-        data["previous_run"] = (
-            {"id": self.previous.id, "at": self.previous.at.isoformat()} if self.previous else None
-        )
-        data["new_findings"] = sorted(self.new)
-        data["resolved_findings"] = [r.__dict__ for r in self.resolved]
+        data["tenants"] = [self.tenant_dict(t) for t in self.report.tenants]
+        data.update(self.run_dict())
         return data
 
 
@@ -255,6 +275,12 @@ def _record(row: FindingTriage, audit_id: int = 0) -> TriageRecord:
         decided_at=aware(row.decided_at) or row.decided_at,
         audit_id=audit_id,
     )
+
+
+def _pairs(report: ReadinessReport) -> Iterator[tuple[TenantReadiness, Finding]]:
+    for t in report.tenants:
+        for f in t.findings:
+            yield t, f
 
 
 def _findings_of(report: ReadinessReport) -> list[dict[str, str]]:
@@ -378,11 +404,14 @@ class TriageService:
     async def decisions(self, tenants: Sequence[str] | None = None) -> dict[str, TriageRecord]:
         """Decisions on findings of ``tenants`` (None: all): one statement."""
         query = select(FindingTriage)
-        if tenants is not None:
-            query = query.where(FindingTriage.tenant.in_(list(tenants)))
+        wanted = None if tenants is None else set(tenants)
+        if wanted is not None and len(wanted) <= MAX_IN_LIST:
+            query = query.where(FindingTriage.tenant.in_(sorted(wanted)))
+        # beyond MAX_IN_LIST tenants: every decision, filtered here (no statement
+        # binds a parameter per tenant: PostgreSQL refuses more than 32,767)
         async with self._sessions() as session:
             rows = list(await session.scalars(query))
-        return {r.finding: _record(r) for r in rows}
+        return {r.finding: _record(r) for r in rows if wanted is None or r.tenant in wanted}
 
     async def triaged(
         self,
@@ -401,13 +430,26 @@ class TriageService:
         except ValueError:
             names = ", ".join(s.value for s in SEVERITY_ORDER)
             raise InvalidInputError("min_severity", f"{minimum!r} is not one of {names}") from None
+        with gc_paused():  # a fleet-sized build (core.gcpause)
+            return await self._triaged(principal, target, tenants, keep, minimum, today)
+
+    async def _triaged(
+        self,
+        principal: Principal,
+        target: str,
+        tenants: Sequence[str] | None,
+        keep: bool,
+        minimum: Severity,
+        today: date | None,
+    ) -> TriagedReport:
         report = await self.readiness.readiness(principal, target, tenants)
         slugs = [t.tenant for t in report.tenants]
         decisions = await self.decisions(
             None if principal.sees_all_tenants and not tenants else slugs
         )
-        findings = _findings_of(report)
-        current = frozenset(f["id"] for f in findings)
+        # f"{code}" is the code's value (a StrEnum), without the enum's slow .value
+        ids = [(f"{f.code}:{f.subject}@{t.tenant}", t.tenant) for t, f in _pairs(report)]
+        current = frozenset(fid for fid, _ in ids)
         async with self._sessions() as session:
             previous_row = await session.scalar(
                 select(ReadinessRun)
@@ -421,7 +463,7 @@ class TriageService:
         if previous_row is not None:
             both = set(slugs) & set(previous_row.tenants or ())
             before = {f["id"]: f for f in previous_row.findings or () if f["tenant"] in both}
-            new = frozenset(f["id"] for f in findings if f["tenant"] in both) - set(before)
+            new = frozenset(fid for fid, tenant in ids if tenant in both) - set(before)
             resolved = tuple(
                 ResolvedFinding(fid, f["code"], f["subject"], f["tenant"], f.get("severity", ""))
                 for fid, f in sorted(before.items())
@@ -437,7 +479,7 @@ class TriageService:
                     actor=principal.name,
                     tenants=slugs,
                     counts=report.counts,
-                    findings=findings,
+                    findings=_findings_of(report),
                 )
                 session.add(row)
                 await session.flush()

@@ -24,6 +24,7 @@ Definitions (precise, because a release manager acts on them):
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,14 @@ from itertools import combinations
 from typing import Any
 
 BlockerKey = tuple[str, str]
+_Rank = tuple[Fraction | float, int, tuple[BlockerKey, ...]]
+
+#: below this many tenants, ``covered / size`` as a float orders bundles exactly
+#: as the fraction does: two different fractions a/b < c/d (a, c tenants, b, d
+#: fixes, all < 2**26) differ by at least 1/(b*d), more than the rounding of
+#: either (at most 2**-53 of the value, and a*d < 2**52); equal fractions round
+#: to the same float. Beyond it, exact fractions (slower, the same order).
+_FLOAT_EXACT = 2**26
 
 
 @dataclass(frozen=True)
@@ -93,19 +102,43 @@ def unblock_plan(
     for bundle in count:
         for key in bundle:
             with_group.setdefault(key, set()).add(bundle)
-    rank: dict[frozenset[BlockerKey], tuple[Fraction, int, tuple[BlockerKey, ...]]] = {}
+    # the bundles' ranks, in a heap with lazy deletion: an entry is current while
+    # ``rank`` holds the same key for its bundle (a round re-ranks only the
+    # bundles whose rank it changed, so the plan costs O(re-ranks x log bundles),
+    # not O(rounds x bundles)). Keys are unique (they end with the bundle's sorted
+    # groups), so the heap's minimum is the bundle ``min(rank)`` would pick.
+    #
+    # Which ranks a round changes: it removes its fixes from the tenants holding
+    # them. A bundle still ranked holds none of the fixes, so the tenants its
+    # groups touch (remaining sets meeting it) are the same before and after:
+    # ``touched`` is computed once per bundle. Its ``covered`` (remaining sets
+    # inside it) changes only when a set inside it gains tenants, i.e. it is a
+    # superset of a set a round produced.
+    rank: dict[frozenset[BlockerKey], _Rank] = {}
+    heap: list[tuple[_Rank, frozenset[BlockerKey]]] = []
+    touched_by: dict[frozenset[BlockerKey], int] = {}
+    exact = len(blockers) >= _FLOAT_EXACT
 
     def rerank(bundle: frozenset[BlockerKey]) -> None:
         covered = _covered(bundle, count)
-        touched = len(set().union(*(holding[k] for k in bundle)))
-        rank[bundle] = (-Fraction(covered, len(bundle)), covered - touched, tuple(sorted(bundle)))
+        touched = touched_by.get(bundle)
+        if touched is None:
+            touched = len(set().union(*(holding[k] for k in bundle)))
+            touched_by[bundle] = touched
+        ratio = Fraction(covered, len(bundle)) if exact else covered / len(bundle)
+        key = (-ratio, covered - touched, tuple(sorted(bundle)))
+        rank[bundle] = key
+        heapq.heappush(heap, (key, bundle))
 
     for bundle in count:
         rerank(bundle)
     steps: list[UnblockStep] = []
     total = 0
     while rank:
-        best = min(rank, key=rank.__getitem__)
+        top, best = heapq.heappop(heap)
+        if rank.get(best) != top:
+            continue  # re-ranked or gone since this entry was pushed
+        del rank[best]
         holders = {k: len(holding[k]) for k in best}
         changed: dict[str, frozenset[BlockerKey]] = {}
         for fix in sorted(best, key=lambda k: (-holders[k], k)):
@@ -135,9 +168,8 @@ def unblock_plan(
                     cumulative_unblocked=total,
                 )
             )
-        affected: set[BlockerKey] = set()
+        grown: set[frozenset[BlockerKey]] = set()
         for tenant, old in changed.items():
-            affected |= old
             count[old] -= 1
             if not count[old]:
                 del count[old]
@@ -150,7 +182,12 @@ def unblock_plan(
                     for key in new:
                         with_group.setdefault(key, set()).add(new)
                 count[new] += 1
-        for bundle in {b for key in affected for b in with_group.get(key, ())}:
+                grown.add(new)
+        stale: set[frozenset[BlockerKey]] = set()
+        for inner in grown:  # the bundles containing a set that gained tenants
+            rarest = min(inner, key=lambda k: len(with_group[k]))
+            stale.update(b for b in with_group[rarest] if inner <= b)
+        for bundle in stale:
             rerank(bundle)
     return steps
 

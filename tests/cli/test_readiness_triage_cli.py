@@ -32,7 +32,9 @@ def _blockers(data, tenant):
 
 
 def test_waiving_every_blocker_of_a_tenant_opens_the_gate(demo, database_url):  # noqa: F811
-    first = invoke("readiness", "--target", "3.0", "--tenant", "stark", "--format", "json")
+    first = invoke(
+        "readiness", "--target", "3.0", "--tenant", "stark", "--format", "json", "--full"
+    )
     assert first.exit_code == 1
     data = json.loads(first.stdout)
     blockers = _blockers(data, "stark")
@@ -46,7 +48,9 @@ def test_waiving_every_blocker_of_a_tenant_opens_the_gate(demo, database_url):  
     assert "waived blocker (does not block until" in table.stdout
     assert "customer accepts" in table.stdout
     again = json.loads(
-        invoke("readiness", "--target", "3.0", "--tenant", "stark", "--format", "json").stdout
+        invoke(
+            "readiness", "--target", "3.0", "--tenant", "stark", "--format", "json", "--full"
+        ).stdout
     )
     assert again["any_blocked"] is False
     assert all(f["waived"] for f in _blockers(again, "stark"))
@@ -57,10 +61,14 @@ def test_waiving_every_blocker_of_a_tenant_opens_the_gate(demo, database_url):  
 
 
 def test_min_severity_and_runs(demo):  # noqa: F811
-    everything = json.loads(invoke("readiness", "--target", "3.0", "--format", "json").stdout)
+    everything = json.loads(
+        invoke("readiness", "--target", "3.0", "--format", "json", "--full").stdout
+    )
     severities = {f["severity"] for t in everything["tenants"] for f in t["findings"]}
     assert "warning" in severities and "blocker" in severities
-    only = invoke("readiness", "--target", "3.0", "--format", "json", "--min-severity", "blocker")
+    only = invoke(
+        "readiness", "--target", "3.0", "--format", "json", "--full", "--min-severity", "blocker"
+    )
     data = json.loads(only.stdout)
     assert {f["severity"] for t in data["tenants"] for f in t["findings"]} == {"blocker"}
     md = invoke("readiness", "--target", "3.0", "--format", "markdown", "--no-keep")

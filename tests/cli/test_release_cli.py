@@ -75,10 +75,13 @@ def test_diff_formats(demo):
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
 def test_readiness_exit_codes(demo, fmt):
-    blocked = invoke("readiness", "--target", "3.0", "--tenant", "stark", "--format", fmt)
+    # --full: the tenants' rows (the default summary has counts, codes and the plan)
+    blocked = invoke("readiness", "--target", "3.0", "--tenant", "stark", "--format", fmt, "--full")
     assert blocked.exit_code == 1
     assert "OVERRIDE_INVALID" in blocked.stdout
-    ready = invoke("readiness", "--target", "3.0", "--tenant", "northwind", "--format", fmt)
+    ready = invoke(
+        "readiness", "--target", "3.0", "--tenant", "northwind", "--format", fmt, "--full"
+    )
     assert ready.exit_code == 0
     assert "ready_with_warnings" in ready.stdout
 
@@ -97,7 +100,7 @@ def test_demo_seed_fleet(demo):
     result = invoke("demo", "seed", "--tenants", "5", "--customizations-per-tenant", "2")
     assert result.exit_code == 0, result.stderr
     assert "fleet: 5 tenants" in result.stdout
-    data = json.loads(invoke("readiness", "--target", "3.0", "--format", "json").stdout)
+    data = json.loads(invoke("readiness", "--target", "3.0", "--format", "json", "--full").stdout)
     assert len(data["tenants"]) == 12
 
 
@@ -141,3 +144,9 @@ def test_planned_release_replace_export_delete_and_contradictions(demo, tmp_path
     assert deleted.exit_code == 0, deleted.stderr
     listed = invoke("release", "list").stdout
     assert "2.1" not in listed and "3.0" in listed
+
+
+def test_a_diff_has_no_html_format(demo):
+    result = invoke("release", "diff", "2.0", "3.0", "--format", "html")
+    assert result.exit_code == 2
+    assert "a diff is table, json or markdown" in result.stderr

@@ -215,3 +215,24 @@ async def test_two_ordinary_writes_of_one_key_invalid_in_the_target_do_not_crash
     assert (await services.foldback.candidates(ADMIN)) is not None
     with pytest.raises(InvalidInputError, match="planned release"):
         await services.readiness.upgrade(ADMIN, "acme", "3.0")
+
+
+async def test_many_asked_tenants_are_filtered_without_a_parameter_each(planned, monkeypatch):
+    """Beyond MAX_IN_LIST asked tenants, readiness and the triage decisions read
+    every row and keep the asked ones (PostgreSQL refuses more than 32,767 bind
+    parameters): the same report as naming them in the statement."""
+    import core.readiness_service
+    import core.triage
+
+    await _statements(planned, 6)
+    asked = ["fleet-00002", "fleet-00003", "fleet-00005"]
+    named = await planned.triage.triaged(ADMIN, "3.0", asked)
+    monkeypatch.setattr(core.readiness_service, "MAX_IN_LIST", 2)
+    monkeypatch.setattr(core.triage, "MAX_IN_LIST", 2)
+    with count_statements(planned.engine, keep=True) as counter:
+        filtered = await planned.triage.triaged(ADMIN, "3.0", asked)
+    assert not any("fleet-00002" in s or "IN (" in s.upper() for s in counter.statements)
+    assert [t.tenant for t in filtered.report.tenants] == asked
+    assert filtered.to_dict() == named.to_dict()
+    with pytest.raises(NotFoundError):
+        await planned.readiness.readiness(ADMIN, "3.0", [*asked, "nobody"])
