@@ -408,21 +408,20 @@ class ReadinessMutation:
         self,
         info: Info,
         manifest: str,
-        format: ManifestFormat = ManifestFormat.TOML,
+        fmt: Annotated[ManifestFormat, strawberry.argument(name="format")] = ManifestFormat.TOML,
         replace: bool = False,
     ) -> ImportReleaseResult:
-        from core.manifest import PLANNED
         from core.manifest_io import loads
 
         ctx = info.context
         ctx.principal.can_import_releases()
-        parsed = loads(manifest, format)
-        planned = type(parsed)(**{**parsed.__dict__, "status": PLANNED})
-        await ctx.services.releases.register(planned, ctx.principal, replace=replace)
+        parsed = loads(manifest, fmt)
+        _, warnings = await ctx.services.releases.import_planned(
+            parsed, ctx.principal, replace=replace
+        )
         release = Release.from_domain(
             await ctx.services.releases.get(parsed.version, ctx.principal)
         )
-        warnings = await ctx.services.releases.contradictions(planned, ctx.principal)
         return ReleaseImported(release=release, warnings=warnings) if warnings else release
 
     @strawberry.mutation(description="Delete a planned release while no tenant is on it.")
@@ -438,15 +437,17 @@ class ReadinessMutation:
         "not block (readiness anyBlocked, the CLI gate) until its date."
     )
     @expected
-    async def triage_finding(self, info: Info, input: TriageFindingInput) -> FindingTriageResult:
+    async def triage_finding(
+        self, info: Info, decision: Annotated[TriageFindingInput, strawberry.argument(name="input")]
+    ) -> FindingTriageResult:
         ctx = info.context
         record = await ctx.services.triage.decide(
             ctx.principal,
-            input.finding,
-            input.decision.value,
-            input.reason,
-            input.owner,
-            input.until,
+            decision.finding,
+            decision.decision.value,
+            decision.reason,
+            decision.owner,
+            decision.until,
         )
         return FindingTriage.from_domain(record)
 

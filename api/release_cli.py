@@ -108,16 +108,15 @@ def release_import(
 ) -> None:
     """Register a planned release from a manifest file, validated fully first, and
     warn where it contradicts another planned release."""
-    from core.manifest import PLANNED
     from core.manifest_io import load_file
 
     async def go() -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
         manifest = load_file(file, fmt)
         services = await open_services(database_url)
         try:
-            planned = type(manifest)(**{**manifest.__dict__, "status": PLANNED})
-            info = await services.releases.register(planned, CLI_ACTOR, replace=replace)
-            warnings = await services.releases.contradictions(planned, CLI_ACTOR)
+            info, warnings = await services.releases.import_planned(
+                manifest, CLI_ACTOR, replace=replace
+            )
             return info, manifest, warnings
         finally:
             await services.close()

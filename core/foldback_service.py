@@ -3,21 +3,19 @@ runs :func:`core.foldback.analyze`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
-from packaging.version import Version
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal, Role
 from core.foldback import FoldbackReport, OverrideFact, analyze
 from core.gcpause import gc_paused
-from core.manifest import PLANNED, RELEASED
-from core.models import Override, Release, SettingDefinitionRow, Tenant
+from core.models import Override, Tenant
 from core.observations import ObservationStore
 from core.readiness_service import RegistrySnapshot
 from core.registry import RegistryService
+from core.releases import load_history
 from core.secrets import is_sealed
 
 #: customization name -> blocked tenant upgrades it causes across planned releases,
@@ -60,20 +58,11 @@ class FoldbackService:
         registrations = await self._registry.list_all(principal)
         snapshot = RegistrySnapshot(tuple(registrations), self._installed)
         async with self._sessions() as session:
-            releases = (
-                await session.execute(
-                    select(Release.id, Release.version, Release.status, Release.manifest)
-                )
-            ).all()
-            current = _current(releases)
-            defaults: dict[str, object] = {}
-            if current is not None:
-                rows = await session.scalars(
-                    select(SettingDefinitionRow.definition).where(
-                        SettingDefinitionRow.release_id == current
-                    )
-                )
-                defaults = {d["key"]: d["default"] for d in rows if not d.get("secret")}
+            history = await load_history(session)
+            current = history.current
+            defaults: dict[str, object] = {
+                d.key: d.default for d in (current.settings if current else ()) if not d.secret
+            }
             overrides = [
                 OverrideFact(slug, env or None, key, value)
                 for slug, env, key, value in (
@@ -90,25 +79,7 @@ class FoldbackService:
             overrides,
             defaults,
             blockers=await self._blockers(snapshot),
-            superseded=_superseded(releases),
+            superseded=history.superseded,
             limit=limit,
             observations=await ObservationStore(self._sessions).list_all(),
         )
-
-
-def _current(releases: Sequence[Any]) -> int | None:
-    released = [r for r in releases if r.status == RELEASED]
-    if not released:
-        return None
-    return max(released, key=lambda r: Version(r.version)).id
-
-
-def _superseded(releases: Sequence[Any]) -> dict[str, str]:
-    """capability -> the first release (released or planned) that supersedes it."""
-    out: dict[str, str] = {}
-    for r in sorted(releases, key=lambda r: Version(r.version)):
-        if r.status not in (RELEASED, PLANNED):
-            continue
-        for capability in (r.manifest or {}).get("supersedes", []):
-            out.setdefault(capability, r.version)
-    return out

@@ -292,6 +292,11 @@ def contradictions(manifest: ReleaseManifest, others: Iterable[ReleaseManifest])
     return warnings
 
 
+def known_releases(versions: Iterable[str]) -> str:
+    """An error hint listing ``versions`` in version order ("known releases: 1.0, 2.0")."""
+    return "known releases: " + (", ".join(sorted(versions, key=Version)) or "none")
+
+
 @dataclass(frozen=True)
 class ReleaseHistory:
     """Every registered release, by version: the one place that answers "the
@@ -311,7 +316,7 @@ class ReleaseHistory:
 
     def known(self) -> str:
         """The known versions for an error hint."""
-        return "known releases: " + (", ".join(self.versions) or "none")
+        return known_releases(self.versions)
 
     def manifest(self, version: str, field_name: str = "version") -> ReleaseManifest:
         """The manifest of ``version``; a missing one is a NotFound naming the known ones."""

@@ -19,8 +19,8 @@ from core.auth import Principal
 from core.customizations import Observation, Registration
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.gcpause import gc_paused
-from core.manifest import PLANNED, ReleaseManifest, parse_version, stored_manifest
-from core.models import AuditEntry, Override, Release, SettingDefinitionRow, Tenant
+from core.manifest import PLANNED, ReleaseManifest, parse_version
+from core.models import AuditEntry, Override, Release, Tenant
 from core.observations import ObservationStore
 from core.readiness import (
     CUSTOMIZATION,
@@ -33,6 +33,7 @@ from core.readiness import (
     UpgradeBlockedError,
     evaluate,
 )
+from core.releases import load_history
 from core.secrets import SecretBox, SecretKeyError, is_sealed
 
 MAX_REASON = 2000
@@ -132,22 +133,8 @@ class ReadinessService:
         parse_version(target, "target")
         wanted = _scope(principal, tenants)
         async with self._sessions() as session:
-            releases = (
-                await session.execute(
-                    select(Release.id, Release.version, Release.status, Release.manifest)
-                )
-            ).all()
-            match = [r for r in releases if r.version == target]
-            if not match:
-                known = ", ".join(sorted((r.version for r in releases), key=Version)) or "none"
-                raise NotFoundError("release", target, f"known releases: {known}")
-            definitions: dict[int, list[dict]] = {r.id: [] for r in releases}
-            for release_id, definition in await session.execute(
-                select(SettingDefinitionRow.release_id, SettingDefinitionRow.definition).order_by(
-                    SettingDefinitionRow.release_id, SettingDefinitionRow.key
-                )
-            ):
-                definitions[release_id].append(definition)
+            history = await load_history(session)
+            manifest = history.manifest(target, "target")
             query = select(Tenant.id, Tenant.slug, Release.version).join(
                 Release, Release.id == Tenant.release_id
             )
@@ -176,15 +163,9 @@ class ReadinessService:
         observations = await ObservationStore(self._sessions).list_all()
         if registry is None:
             registry = await self.registrations()
-        manifests = {
-            r.version: stored_manifest(
-                r.manifest or {"version": r.version}, r.status, definitions[r.id]
-            )
-            for r in releases
-        }
         return ReadinessInput(
-            target=manifests[target],
-            history=tuple(m for v, m in manifests.items() if v != target),
+            target=manifest,
+            history=history.others(target),
             tenants=tuple(TenantRow(r.slug, r.version) for r in tenant_rows),
             overrides=tuple(
                 OverrideRow(
@@ -206,13 +187,9 @@ class ReadinessService:
         """The manifest of ``target`` (planned or released) and of every other
         release: two statements."""
         principal.can_read_product()
-        parse_version(target, "target")
         async with self._sessions() as session:
-            manifests = await _manifests(session)
-        if target not in manifests:
-            known = ", ".join(sorted(manifests, key=Version)) or "none"
-            raise NotFoundError("release", target, f"known releases: {known}")
-        return manifests[target], tuple(m for v, m in manifests.items() if v != target)
+            history = await load_history(session)
+        return history.manifest(target, "target"), history.others(target)
 
     async def blockers_by_customization(
         self, registry: RegistrySnapshot | None = None
@@ -332,25 +309,6 @@ class ReadinessService:
             session.add(entry)
             await session.flush()
             return UpgradeResult(tenant, current, target, bool(blockers), entry.id, blockers)
-
-
-async def _manifests(session: AsyncSession) -> dict[str, ReleaseManifest]:
-    releases = (
-        await session.execute(select(Release.id, Release.version, Release.status, Release.manifest))
-    ).all()
-    definitions: dict[int, list[dict]] = {r.id: [] for r in releases}
-    for release_id, definition in await session.execute(
-        select(SettingDefinitionRow.release_id, SettingDefinitionRow.definition).order_by(
-            SettingDefinitionRow.release_id, SettingDefinitionRow.key
-        )
-    ):
-        definitions[release_id].append(definition)
-    return {
-        r.version: stored_manifest(
-            r.manifest or {"version": r.version}, r.status, definitions[r.id]
-        )
-        for r in releases
-    }
 
 
 def evaluate_input(data: ReadinessInput, *, plan: bool = True) -> ReadinessReport:

@@ -3,9 +3,9 @@ and loading them back as values (:mod:`core.manifest`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from packaging.version import Version
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +19,7 @@ from core.manifest import (
     ReleaseInfo,
     ReleaseManifest,
     contradictions,
+    known_releases,
     parse_version,
     stored_definition,
     stored_manifest,
@@ -83,6 +84,16 @@ class ReleaseService:
                 return _info(existing, len(manifest.settings))
             release = await _insert(session, manifest)
             return _info(release, len(manifest.settings))
+
+    async def import_planned(
+        self, manifest: ReleaseManifest, principal: Principal, *, replace: bool = False
+    ) -> tuple[ReleaseInfo, list[str]]:
+        """Register ``manifest`` as a **planned** release (whatever status its file
+        says: no code runs it yet), and the warnings where it contradicts another
+        planned release (see :func:`core.manifest.contradictions`)."""
+        planned = dataclasses.replace(manifest, status=PLANNED)
+        info = await self.register(planned, principal, replace=replace)
+        return info, await self.contradictions(planned, principal)
 
     async def delete(self, version: str, principal: Principal) -> None:
         """Delete a planned release while no tenant is on it (audited)."""
@@ -225,8 +236,7 @@ async def _get(session: AsyncSession, version: str) -> Release:
     release = await session.scalar(select(Release).where(Release.version == version))
     if release is None:
         known = (await session.scalars(select(Release.version))).all()
-        hint = "known releases: " + (", ".join(sorted(known, key=Version)) or "none")
-        raise NotFoundError("release", version, hint)
+        raise NotFoundError("release", version, known_releases(known))
     return release
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.customizations import SLUG_PATTERN
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from core.manifest import known_releases
 from core.models import AuditEntry, Environment, Release, Tenant
 
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -215,5 +216,4 @@ async def _pick_release(session: AsyncSession, version: str | None) -> Release:
                     "be on it (create the tenant on a released version and upgrade it later)",
                 )
             return r
-    known = ", ".join(sorted((r.version for r in releases), key=Version))
-    raise NotFoundError("release", version, f"known releases: {known}")
+    raise NotFoundError("release", version, known_releases(r.version for r in releases))
