@@ -366,6 +366,8 @@ def create_app(
             yield
         finally:
             await listener.stop()
+            if graphql.cache is not None:
+                await graphql.cache.close()
             await plugins.close()
             await services.close()
 
