@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import side_statement, sessionmaker
+from core.db import sessionmaker, side_statement
 from core.tenants import data_versions
 
 SQL_SQLITE = "SELECT slug, id, data_version FROM tenants WHERE slug IN ({marks})"
