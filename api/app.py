@@ -82,6 +82,9 @@ class AppOptions:
     #: answer settings operations from memory (api.response_cache); None: on
     #: when the app attaches the plugin runtime, whose hooks it knows are pure
     response_cache: bool | None = None
+    #: complete plain object selections by projection (api.projection); off only
+    #: to compare with strawberry's normal execution (the answers are the same)
+    projection: bool = True
 
     @property
     def cache_enabled(self) -> bool:
@@ -129,7 +132,7 @@ class TailorGraphQL(GraphQL[Context, None]):
 
     def __init__(self, services: Services, options: AppOptions, plugins: PluginRuntime) -> None:
         super().__init__(
-            build_schema(options.extensions(), options.schema_config()),
+            build_schema(options.extensions(), options.schema_config(), options.projection),
             graphql_ide="graphiql" if options.graphiql_enabled else None,
             allow_queries_via_get=True,
         )
