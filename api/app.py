@@ -30,6 +30,7 @@ from strawberry.types.unset import UNSET
 
 from api.bearer import bearer_principal
 from api.context import Context
+from api.document_cache import DocumentCache, DocumentStore
 from api.http import (
     BAD_REQUEST,
     GRAPHQL_RESPONSE_JSON,
@@ -105,8 +106,12 @@ class AppOptions:
     def extensions(self) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
         """Factories: strawberry makes new extension instances for every operation."""
         limits = self.limits
+        # one store of parsed and validated documents per app (after the limits:
+        # see api.document_cache)
+        documents = DocumentStore()
         factories: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-            lambda: LimitsExtension(limits)
+            lambda: LimitsExtension(limits),
+            lambda: DocumentCache(documents),
         ]
         if not self.introspection_enabled:
             factories.append(DisableIntrospection)

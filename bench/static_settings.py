@@ -122,12 +122,25 @@ async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: 
     return length
 
 
-async def _load(port: int, raws: list[bytes], clients: int, seconds: float) -> list[float]:
+async def _load(
+    port: int, raws: list[bytes], clients: int, seconds: float
+) -> tuple[list[float], float, float]:
+    """The latencies of every completed request, the CPU seconds this process
+    used meanwhile and those the whole machine was busy. Opens the clients'
+    connections one by one (a few ms apart, as independent
+    clients would: with several server workers, the idle one accepts the next
+    connection, instead of one worker taking a burst of them), then run them
+    for ``seconds``."""
     latencies: list[float] = []
+    connections = []
+    for _ in range(clients):
+        connections.append(await asyncio.open_connection(HOST, port))
+        await asyncio.sleep(0.02)
+    cpu, busy = time.process_time(), machine_busy()
     stop = time.monotonic() + seconds
 
     async def client(index: int) -> None:
-        reader, writer = await asyncio.open_connection(HOST, port)
+        reader, writer = connections[index]
         i = index
         while time.monotonic() < stop:
             started = time.perf_counter()
@@ -137,14 +150,12 @@ async def _load(port: int, raws: list[bytes], clients: int, seconds: float) -> l
         writer.close()
 
     await asyncio.gather(*(client(i) for i in range(clients)))
-    return latencies
+    return latencies, time.process_time() - cpu, machine_busy() - busy
 
 
 def generate(port: int, raws: list[bytes], clients: int, seconds: float, out: Any) -> None:
     try:
-        started, busy = time.process_time(), machine_busy()
-        latencies = asyncio.run(_load(port, raws, clients, seconds))
-        out.send((latencies, time.process_time() - started, machine_busy() - busy))
+        out.send(asyncio.run(_load(port, raws, clients, seconds)))
     except Exception as exc:
         out.send(f"{type(exc).__name__}: {exc}")
 
