@@ -20,7 +20,8 @@ HTTP/1.1 connections over raw asyncio streams, so the client costs far less than
 either server). The machine has 2 cores: the generator shares them with the
 server under test, alike for Tailor and the baseline; runs alternate (baseline,
 Tailor, baseline, Tailor) so drifting load on the machine hits both.
-P3 (statements per request) is asserted in tests, P5 and P6 are not measured here.
+P3 (statements per request) is asserted in tests; ``bench/performance.py`` prints
+these figures and P6 (P5: ``bench/fleet.py``).
 """
 
 from __future__ import annotations
