@@ -12,9 +12,11 @@ on a connection of its own:
   transaction, which under WAL sees every transaction committed before it
   started, by any connection of any process (the ``tailor`` CLI on the same
   file included). An indexed read of a few rows takes microseconds, so it runs
-  on the event loop. The connection is closed when the engine is disposed, so
-  none outlives its engine (a connection left open across engines in one process
-  made a later engine miss another process's commit: keep the two lifetimes tied).
+  on the event loop; should it wait for a lock (a WAL recovery by another
+  process) longer than :data:`SIDE_BUSY_MS`, it is made through the engine.
+  The connection is closed when the engine is disposed, so none outlives its
+  engine (a connection left open across engines in one process made a later
+  engine miss another process's commit: keep the two lifetimes tied).
 - **PostgreSQL**: a small asyncpg pool of its own, one prepared statement
   (``slug = ANY($1)``), autocommit: each read sees everything committed before
   it began, on any worker.
@@ -39,6 +41,9 @@ from core.tenants import data_versions
 
 SQL_SQLITE = "SELECT slug, id, data_version FROM tenants WHERE slug IN ({marks})"
 SQL_POSTGRES = "SELECT slug, id, data_version FROM tenants WHERE slug = ANY($1::text[])"
+#: how long the SQLite read (on the event loop) may wait for a lock before the
+#: read goes through the engine instead
+SIDE_BUSY_MS = 100
 #: connections of the PostgreSQL reader's pool
 POOL_SIZE = 4
 
@@ -79,7 +84,12 @@ class VersionReader:
     async def read(self, slugs: Sequence[str]) -> Versions:
         self.reads += 1
         if self._sqlite_path is not None and not self._closed:
-            return self._read_sqlite(slugs)
+            try:
+                return self._read_sqlite(slugs)
+            except sqlite3.OperationalError:
+                # busy past SIDE_BUSY_MS (a recovery, a lock held by another
+                # process): read through the engine, without blocking the loop
+                pass
         if self._postgres_dsn is not None and not self._closed:
             return await self._read_postgres(slugs)
         async with self._sessions() as session:
@@ -92,7 +102,7 @@ class VersionReader:
             self._sqlite = sqlite3.connect(
                 self._sqlite_path or "", isolation_level=None, check_same_thread=False
             )
-            self._sqlite.execute("PRAGMA busy_timeout=30000")
+            self._sqlite.execute(f"PRAGMA busy_timeout={SIDE_BUSY_MS}")
         sql = SQL_SQLITE.format(marks=",".join("?" * len(slugs)))
         side_statement(self.engine, sql)
         rows = self._sqlite.execute(sql, tuple(slugs)).fetchall()

@@ -11,6 +11,7 @@ import textwrap
 from urllib.parse import urlencode
 
 import orjson
+import pytest
 
 from core.auth import Role
 from core.db import count_statements, create_engine
@@ -136,3 +137,24 @@ async def test_revocation_and_rate_limits_hold_on_cached_answers(api, services):
     refused = await api.client.post("/graphql", json=body, headers=auth)
     assert refused.status_code == 401
     assert b"revoked" in refused.content
+
+
+async def test_a_busy_side_connection_falls_back_to_the_engine(
+    services, tenant, database_url, is_postgres, monkeypatch
+):
+    if is_postgres:
+        pytest.skip("SQLite's side connection only")
+    import sqlite3
+
+    engine = create_engine(database_url)
+    reader = VersionReader(engine)
+    expected = await reader.read([tenant])
+
+    def busy(_slugs: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(reader, "_read_sqlite", busy)
+    with count_statements(engine, keep=True) as counter:
+        assert await reader.read([tenant]) == expected
+    assert counter.count == 1 and "data_version" in (counter.statements or [""])[0]
+    await engine.dispose()
