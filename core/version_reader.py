@@ -29,6 +29,7 @@ on a connection of its own:
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import sessionmaker, side_statement
 from core.tenants import data_versions
+
+log = logging.getLogger("tailor.versions")
 
 SQL_SQLITE = "SELECT slug, id, data_version FROM tenants WHERE slug IN ({marks})"
 SQL_POSTGRES = "SELECT slug, id, data_version FROM tenants WHERE slug = ANY($1::text[])"
@@ -91,7 +94,13 @@ class VersionReader:
                 # process): read through the engine, without blocking the loop
                 pass
         if self._postgres_dsn is not None and not self._closed:
-            return await self._read_postgres(slugs)
+            try:
+                return await self._read_postgres(slugs)
+            except Exception as exc:  # asyncpg's errors: the engine's path reports them
+                log.warning(
+                    "version read on the side pool failed (%s): through the engine",
+                    type(exc).__name__,
+                )
         async with self._sessions() as session:
             return await data_versions(session, slugs)
 
@@ -116,9 +125,14 @@ class VersionReader:
                 if self._pool is None:
                     import asyncpg
 
-                    self._pool = await asyncpg.create_pool(
-                        self._postgres_dsn, min_size=1, max_size=POOL_SIZE
-                    )
+                    try:
+                        self._pool = await asyncpg.create_pool(
+                            self._postgres_dsn, min_size=1, max_size=POOL_SIZE
+                        )
+                    except Exception:
+                        # (e.g. a URL option only SQLAlchemy knows): the engine's way
+                        self._postgres_dsn = None
+                        raise
                 pool = self._pool
         side_statement(self.engine, SQL_POSTGRES)
         async with pool.acquire() as conn:

@@ -158,3 +158,19 @@ async def test_a_busy_side_connection_falls_back_to_the_engine(
         assert await reader.read([tenant]) == expected
     assert counter.count == 1 and "data_version" in (counter.statements or [""])[0]
     await engine.dispose()
+
+
+async def test_a_side_pool_that_cannot_connect_leaves_reads_to_the_engine(
+    services, tenant, database_url, is_postgres
+):
+    if not is_postgres:
+        pytest.skip("PostgreSQL's side pool only")
+    # an option of SQLAlchemy's asyncpg dialect, which asyncpg itself refuses
+    engine = create_engine(database_url + "?prepared_statement_cache_size=100")
+    reader = VersionReader(engine)
+    with count_statements(engine, keep=True) as counter:
+        versions = await reader.read([tenant])
+    assert tenant in versions
+    assert reader.kind == "engine"  # given up for good: one failed pool is enough
+    assert counter.count == 1
+    await engine.dispose()
