@@ -20,11 +20,13 @@ on two workloads:
 * *cold*: a new document every request (the server's work dominates).
 
 The machine has 2 cores, shared by the server's workers, the load generator and
-PostgreSQL itself. So besides requests/s, the bench reads from ``/proc`` the CPU
-seconds used by the server's processes (uvicorn's and its workers') and by the
-generator during each run, and prints requests per server CPU-second: if that
-stays the same with 2 workers, the workers scale linearly and what is missing to
-2x is the cores that the generator and PostgreSQL took.
+PostgreSQL itself (and whatever else runs). So besides requests/s, the bench
+reads from ``/proc`` the CPU seconds used during each run by the server's
+processes (uvicorn's and its workers'), by the PostgreSQL backends serving its
+database (``pg_stat_activity``; the server runs on this machine), by the
+generator, and by the whole machine, and prints requests per server CPU-second:
+if that stays the same with 2 workers, the workers scale linearly and what is
+missing to 2x is the cores that the generator, PostgreSQL and other work took.
 """
 
 from __future__ import annotations
@@ -99,6 +101,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
+def postgres_backends(url: str) -> list[int]:
+    """Process ids of the PostgreSQL server's backends serving ``url``'s database
+    (the server runs on this machine: their CPU is read from /proc too)."""
+
+    async def ask() -> list[int]:
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        return [r[0] for r in rows]
+
+    return asyncio.run(ask())
+
+
 # -- P6 -----------------------------------------------------------------------------
 async def _empty(url: str) -> None:
     from core.db import create_engine, upgrade
@@ -156,13 +180,20 @@ class Run:
     server_cpu: float
     generator_cpu: float
     machine_cpu: float
+    postgres_cpu: float
     per_process_cpu: list[float]
 
     @property
     def others_cpu(self) -> float:
-        """CPU the machine spent on neither the server nor the generator (PostgreSQL,
-        other work on the machine)."""
-        return self.machine_cpu - self.server_cpu - self.generator_cpu
+        """CPU the machine spent on neither the server, its PostgreSQL backends nor
+        the generator: other work on the machine."""
+        return self.machine_cpu - self.server_cpu - self.generator_cpu - self.postgres_cpu
+
+    @property
+    def per_serving_cpu_second(self) -> float:
+        """Requests per CPU-second of the server and its PostgreSQL backends."""
+        used = self.server_cpu + self.postgres_cpu
+        return self.requests / used if used else float("nan")
 
     @property
     def rate(self) -> float:
@@ -190,13 +221,19 @@ def p6_run(url: str, token: str, workers: int, cold: bool, seconds: float) -> Ru
             else warm
         )
         pids = tree(proc.pid)
+        backends = {pid: cpu_seconds([pid]) for pid in postgres_backends(url)}
         before = [cpu_seconds([p]) for p in pids]
         latencies, generator_cpu, busy = load_with_cpu(port, raws, P6_CLIENTS, seconds)
         after = [cpu_seconds([p]) for p in pids]
+        postgres_cpu = sum(
+            cpu_seconds([pid]) - backends.get(pid, 0.0)
+            for pid in set(backends) | set(postgres_backends(url))
+            if Path(f"/proc/{pid}").exists()
+        )
     finally:
         stop(proc)
     used = [a - b for a, b in zip(after, before, strict=True)]
-    return Run(workers, len(latencies), seconds, sum(used), generator_cpu, busy, used)
+    return Run(workers, len(latencies), seconds, sum(used), generator_cpu, busy, postgres_cpu, used)
 
 
 def measure_p6(url: str, seconds: float, settings: int, rounds: int) -> dict[str, list[Run]]:
@@ -218,22 +255,28 @@ def report_p6(runs: dict[str, list[Run]]) -> None:
     for workload in ("warm", "cold"):
         one, two = f"{workload}1", f"{workload}2"
         r1, r2 = median(one, "rate"), median(two, "rate")
-        c1, c2 = median(one, "per_cpu_second"), median(two, "per_cpu_second")
-        g1, g2 = median(one, "generator_cpu"), median(two, "generator_cpu")
-        s1, s2 = median(one, "server_cpu"), median(two, "server_cpu")
-        o1, o2 = median(one, "others_cpu"), median(two, "others_cpu")
         secs = runs[one][0].seconds
+        cores = 2 * secs
         busiest = max(runs[two], key=lambda r: r.rate)
         print(
             f"P6 {workload}, {P6_CLIENTS} clients: 2 workers {r2:7.0f} req/s   1 worker "
             f"{r1:7.0f} req/s   ratio {r2 / r1:.2f}  (goal >= 1.8)"
         )
         print(
-            f"   CPU per {secs:.0f} s run: server {s1:.1f} s (1 worker) / {s2:.1f} s (2 workers), "
-            f"load generator {g1:.1f} s / {g2:.1f} s, everything else (PostgreSQL, other "
-            f"work on the machine) {o1:.1f} s / {o2:.1f} s, of {2 * secs:.0f} core-seconds; "
-            f"requests per server CPU-second {c1:.0f} / {c2:.0f} (ratio {c2 / c1:.2f}); "
-            "per process (2 workers): "
+            f"   CPU-seconds per {secs:.0f} s run (1 worker / 2 workers, of {cores:.0f} on 2 "
+            "cores): server "
+            f"{median(one, 'server_cpu'):.1f} / {median(two, 'server_cpu'):.1f}, its PostgreSQL "
+            f"backends {median(one, 'postgres_cpu'):.1f} / {median(two, 'postgres_cpu'):.1f}, "
+            f"load generator {median(one, 'generator_cpu'):.1f} / "
+            f"{median(two, 'generator_cpu'):.1f}, other work on the machine "
+            f"{median(one, 'others_cpu'):.1f} / {median(two, 'others_cpu'):.1f}"
+        )
+        c1, c2 = median(one, "per_cpu_second"), median(two, "per_cpu_second")
+        s1, s2 = median(one, "per_serving_cpu_second"), median(two, "per_serving_cpu_second")
+        print(
+            f"   requests per server CPU-second {c1:.0f} / {c2:.0f} (ratio {c2 / c1:.2f}); per "
+            f"server+PostgreSQL CPU-second {s1:.0f} / {s2:.0f} (ratio {s2 / s1:.2f}); "
+            "each process's CPU (2 workers): "
             + ", ".join(f"{c:.1f}" for c in busiest.per_process_cpu if c >= 0.05)
         )
 
