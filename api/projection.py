@@ -151,6 +151,8 @@ class ProjectingExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _completer(self, type_: GraphQLOutputType, group: Any, depth: int) -> Completer | None:
         if is_non_null_type(type_):
             assert isinstance(type_, GraphQLNonNull)
+            if is_leaf_type(type_.of_type):
+                return _leaf(type_.of_type, non_null=True)  # one call per field
             inner = self._completer(type_.of_type, group, depth)
             if inner is None:
                 return None
@@ -249,12 +251,14 @@ def _list(item: Completer) -> Completer:
     return complete_list
 
 
-def _leaf(type_: GraphQLLeafType) -> Completer:
+def _leaf(type_: GraphQLLeafType, non_null: bool = False) -> Completer:
     coerce = type_.coerce_output_value
     json = isinstance(type_, GraphQLScalarType) and type_.name == "JSON"
 
     def leaf(value: Any) -> Any:
         if value is None or value is Undefined:
+            if non_null:
+                raise GiveUp
             return None
         if json and not isinstance(value, _PLAIN):
             raise GiveUp
