@@ -32,6 +32,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -107,9 +108,11 @@ class VersionReader:
     # -- SQLite ------------------------------------------------------------------
     def _read_sqlite(self, slugs: Sequence[str]) -> Versions:
         if self._sqlite is None:
-            # isolation_level=None: autocommit, every statement its own snapshot
+            # isolation_level=None: autocommit, every statement its own snapshot;
+            # mode=rw: never create a database file the engine has not
+            uri = Path(self._sqlite_path or "").absolute().as_uri() + "?mode=rw"
             self._sqlite = sqlite3.connect(
-                self._sqlite_path or "", isolation_level=None, check_same_thread=False
+                uri, uri=True, isolation_level=None, check_same_thread=False
             )
             self._sqlite.execute(f"PRAGMA busy_timeout={SIDE_BUSY_MS}")
         sql = SQL_SQLITE.format(marks=",".join("?" * len(slugs)))
