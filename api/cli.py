@@ -6,15 +6,23 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from api.cli_options import DatabaseOption, cli_product, cli_runtime
+from api.cli_options import (
+    DatabaseOption,
+    cli_product,
+    cli_runtime,
+    err,
+    open_services,
+    out,
+    run,
+    run_with_services,
+)
 from api.release_cli import readiness_command, release_app
 from core.config import Config
 from core.errors import TailorError
@@ -49,62 +57,6 @@ app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(release_app, name="release")
 app.command("readiness")(readiness_command)
-
-#: piped output (reports saved to files, CI logs) gets wide tables, not 80 columns
-out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
-err = Console(stderr=True)
-
-
-def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine; expected errors become a message and exit status 2."""
-    try:
-        return asyncio.run(coro_factory())
-    except TailorError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-async def _services(url: str | None, migrate: bool = False) -> Services:
-    from core.db import ensure_schema
-    from core.services import Services
-
-    services = Services.from_url(Config.from_env(url).database_url)
-    try:
-        await ensure_schema(services.engine, migrate=migrate)
-    except BaseException:
-        await services.close()
-        raise
-    return services
-
-
-def run_with_services(
-    url: str | None,
-    call: Callable[[Services], Awaitable[T]],
-    *,
-    migrate: bool = False,
-    installed: bool = False,
-) -> T:
-    """Open the services on ``url``, run ``call``, close them; expected errors exit 2.
-    ``installed``: tell readiness which customizations' code is installed here
-    (loads the plugin runtime), so registered-but-missing ones are reported."""
-
-    async def go() -> T:
-        services = await _services(url, migrate)
-        runtime = None
-        try:
-            if installed:
-                runtime = cli_runtime(cli_product())
-                services = services.with_installed(
-                    frozenset(loaded.name for loaded in runtime.installed())
-                )
-            return await call(services)
-        finally:
-            if runtime is not None:
-                await runtime.close()
-            await services.close()
-
-    return run(go)
-
 
 # -- serve --------------------------------------------------------------------
 
@@ -172,8 +124,8 @@ def serve(
     from core.bootstrap import register_planned_releases, sync_product_releases
     from core.demo import create_demo_tokens, seed_demo
     from core.invalidation import workers_refusal
-    from core.secret_store import count_stored_secrets
-    from core.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError, demo_key
+    from core.secret_store import count_stored_secrets, demo_key
+    from core.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError
     from plugins.catalog import tailor_extension_points
 
     try:
@@ -196,7 +148,7 @@ def serve(
     options = AppOptions(demo=demo, introspection=introspection, graphiql=graphiql, limits=limits)
 
     async def prepare() -> None:
-        services = await _services(database_url, migrate=migrate or demo)
+        services = await open_services(database_url, migrate=migrate or demo)
         try:
             if not secrets.enabled:
                 stored = await count_stored_secrets(services.sessions)
@@ -397,7 +349,7 @@ def demo_seed(
     product = cli_product()
 
     async def go() -> tuple[SeedReport, DemoPublishReport, FleetReport | None]:
-        services = await _services(database_url, migrate=True)
+        services = await open_services(database_url, migrate=True)
         try:
             seeded = await seed_demo(services, product, tailor_extension_points)
             published = await publish_demo_customizations(services, product)

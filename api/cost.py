@@ -84,25 +84,47 @@ def document_cost(query: str, operation_name: str | None, max_tokens: int) -> in
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    return sum(_root(o.selection_set, fragments, set()) for o in operations)
+    memo: dict[str, int] = {}
+    return sum(_root(o.selection_set, fragments, memo, set()) for o in operations)
 
 
 def _root(
     selection_set: SelectionSetNode,
     fragments: Mapping[str, FragmentDefinitionNode],
+    memo: dict[str, int],
     active: set[str],
 ) -> int:
+    """Each fragment is priced once (``memo``) however often it is spread: a
+    fragment that spreads the next one twice, thirty deep, is 2**30 root fields
+    and still priced in one pass over the document."""
     cost = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             cost += ROOT_FIELD_COSTS.get(selection.name.value, DEFAULT_COST)
         elif isinstance(selection, InlineFragmentNode):
-            cost += _root(selection.selection_set, fragments, active)
+            cost += _root(selection.selection_set, fragments, memo, active)
         elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in active:  # cycles: validation refuses
-                cost += _root(fragment.selection_set, fragments, active | {name})
+            cost += _fragment(selection.name.value, fragments, memo, active)
+    return cost
+
+
+def _fragment(
+    name: str,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    memo: dict[str, int],
+    active: set[str],
+) -> int:
+    if name in memo:
+        return memo[name]
+    fragment = fragments.get(name)
+    if fragment is None or name in active:  # unknown or cyclic: validation refuses
+        return 0
+    active.add(name)
+    try:
+        cost = _root(fragment.selection_set, fragments, memo, active)
+    finally:
+        active.discard(name)
+    memo[name] = cost
     return cost
 
 

@@ -12,13 +12,19 @@ import typer
 from rich.table import Table
 
 from api.cli_options import DatabaseOption as DatabaseUrl
-from api.cli_options import cli_product, cli_runtime
+from api.cli_options import (
+    cli_product,
+    cli_runtime,
+    err,
+    out,
+    run_with_services,
+)
 from core.auth import Principal
 from core.bootstrap import product_manifest
 from core.customizations import Observation, Registration
+from core.manifest import ReleaseManifest
 from core.product import Product
 from core.readiness import CustomizationReadiness, Severity, check_customization
-from core.releases import ReleaseManifest
 from core.services import Services
 from plugins.catalog import Catalog
 from plugins.evidence import StaticPackage, read_package
@@ -78,7 +84,6 @@ def check(
 
     Example: tailor customization check customizations/northwind_credit_policy --release 3.0
     """
-    from api.cli import err, out
     from plugins.runtime.install import Inspector
 
     product = cli_product()
@@ -138,7 +143,6 @@ def _release_manifests(
 ) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
     """The running product's own releases come from its declaration; planned
     (imported) ones from the database."""
-    from api.cli import run_with_services
     from plugins.catalog import tailor_extension_points
 
     own = {
@@ -194,7 +198,6 @@ def publish(
 
     Example: tailor customization publish customizations/hooli_ui_defaults --enable
     """
-    from api.cli import out, run_with_services
 
     catalog = Catalog.for_product(cli_product())
 
@@ -239,7 +242,6 @@ def enable_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Turn a published customization on (or off with --disable) for one tenant."""
-    from api.cli import out, run_with_services
 
     async def go(services: Services) -> Registration:
         return await services.registry.set_enabled(
@@ -261,12 +263,11 @@ class ListFormat(enum.StrEnum):
 def list_command(
     tenant: Annotated[str | None, typer.Option(help="Only those made for this tenant.")] = None,
     capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
-    format: Annotated[ListFormat, typer.Option(help="table or json.")] = ListFormat.TABLE,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Customizations installed here and/or registered, with their state per tenant,
     hooks and health (calls, failures)."""
-    from api.cli import out, run_with_services
 
     product = cli_product()
 
@@ -286,7 +287,7 @@ def list_command(
     observed: dict[str, list] = {}
     for o in seen:
         observed.setdefault(o.customization, []).append(o)
-    if format is ListFormat.JSON:
+    if fmt is ListFormat.JSON:
         rows = [
             {
                 "name": s.name,
@@ -371,7 +372,6 @@ def doctor(database_url: DatabaseUrl = None) -> None:
     """Drift between the code installed here and the registry: installed but not
     published, published but not installed (or refused), version mismatches. Also
     lists refused customizations with their reasons. Exit status 1 on drift."""
-    from api.cli import out, run_with_services
 
     product = cli_product()
 

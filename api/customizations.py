@@ -12,10 +12,9 @@ from typing import Annotated, Union
 import strawberry
 
 from api.context import Info
-from api.errors import Errors, from_domain
+from api.errors import Errors, expected
 from core.auth import Principal, Role
 from core.customizations import HookUse, Observation
-from core.errors import TailorError
 from core.extension_points import ExtensionPoint
 from plugins.manifest import Problem
 from plugins.runtime import PluginRuntime
@@ -285,17 +284,15 @@ class CustomizationsQuery:
         description="Customizations: installed here, registered, enabled per tenant, refused "
         "(with reasons), their hooks and health. Filter by tenant or capability."
     )
+    @expected
     async def customizations(
         self, info: Info, tenant: str | None = None, capability: str | None = None
     ) -> CustomizationsResult:
         ctx = info.context
         runtime = _runtime(info)
-        try:
-            await runtime.flush_health()
-            registrations = await ctx.services.registry.list_all(ctx.principal, tenant, capability)
-            seen = await ctx.services.observations.list_all(ctx.principal, tenant=tenant)
-        except TailorError as exc:
-            return from_domain(exc)
+        await runtime.flush_health()
+        registrations = await ctx.services.registry.list_all(ctx.principal, tenant, capability)
+        seen = await ctx.services.observations.list_all(ctx.principal, tenant=tenant)
         found = statuses(
             registrations,
             runtime.installed(),
@@ -317,23 +314,21 @@ class CustomizationsQuery:
         description="The extension points (hooks) of a release with their lifecycle; "
         "default: the running release."
     )
+    @expected
     async def extension_points(
         self, info: Info, release: str | None = None
     ) -> ExtensionPointsResult:
         ctx = info.context
-        try:
-            ctx.principal.can_read_product()
-            if release is None:
-                catalog = _runtime(info).catalog
-                running = catalog.release or ""
-                points = catalog.for_version(running) if running else catalog.all()
-                return ExtensionPoints(
-                    release=running,
-                    items=[ExtensionPointType.from_domain(p) for p in points],
-                )
-            info_ = await ctx.services.releases.get(release, ctx.principal)
-        except TailorError as exc:
-            return from_domain(exc)
+        ctx.principal.can_read_product()
+        if release is None:
+            catalog = _runtime(info).catalog
+            running = catalog.release or ""
+            points = catalog.for_version(running) if running else catalog.all()
+            return ExtensionPoints(
+                release=running,
+                items=[ExtensionPointType.from_domain(p) for p in points],
+            )
+        info_ = await ctx.services.releases.get(release, ctx.principal)
         points = [
             ExtensionPoint.from_dict(d, where=f"extension_points[{i}]")
             for i, d in enumerate(info_.manifest.get("extension_points", []))
@@ -352,24 +347,20 @@ class CustomizationsMutation:
         "customizations from) and publish it: admin, or a consultant whose scope covers "
         "every tenant it lists. Problems come back as InvalidInput and nothing is stored."
     )
+    @expected
     async def publish_customization(self, info: Info, path: str) -> CustomizationResult:
         ctx = info.context
         runtime = _runtime(info)
-        try:
-            registration = await runtime.publish(ctx.principal, Path(path), from_api=True)
-            return await _status(info, registration.name)
-        except TailorError as exc:
-            return from_domain(exc)
+        registration = await runtime.publish(ctx.principal, Path(path), from_api=True)
+        return await _status(info, registration.name)
 
     @strawberry.mutation(
         description="Turn a published customization on or off for one tenant its manifest lists."
     )
+    @expected
     async def set_customization_enabled(
         self, info: Info, tenant: str, name: str, enabled: bool
     ) -> CustomizationResult:
         ctx = info.context
-        try:
-            await ctx.services.registry.set_enabled(ctx.principal, tenant, name, enabled)
-            return await _status(info, name)
-        except TailorError as exc:
-            return from_domain(exc)
+        await ctx.services.registry.set_enabled(ctx.principal, tenant, name, enabled)
+        return await _status(info, name)

@@ -11,10 +11,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.context import Info
-from api.errors import Errors, from_domain
+from api.errors import Errors, expected
 from api.types import CustomizationError
 from core.auth import Principal
-from core.errors import InvalidInputError, TailorError
+from core.errors import InvalidInputError
 from core.hooks import HookFailure
 from core.product import TAILOR_SOURCE
 from plugins.runtime import PluginRuntime
@@ -113,6 +113,7 @@ class ExtensionsMutation:
         "is reported in failures and does not stop the others. Roles: host (its tenants, "
         "or all when its token names none) and admin."
     )
+    @expected
     async def invoke_extension(
         self, info: Info, tenant: str, hook: str, args: JSON
     ) -> ExtensionCallResult:
@@ -120,14 +121,11 @@ class ExtensionsMutation:
         runtime = ctx.plugins
         if runtime is None:  # pragma: no cover - the app factory always sets it
             raise RuntimeError("the app was built without a plugin runtime")
-        try:
-            ctx.principal.can_invoke_extension(tenant)
-            release, kwargs = _arguments(runtime, tenant, hook, args)
-            # existence only (a host token reads nothing of the tenant)
-            await ctx.services.tenants.get(Principal.system(ctx.principal.name), tenant)
-            called, failed = await runtime.call_extension(tenant, hook, kwargs)
-        except TailorError as exc:
-            return from_domain(exc)
+        ctx.principal.can_invoke_extension(tenant)
+        release, kwargs = _arguments(runtime, tenant, hook, args)
+        # existence only (a host token reads nothing of the tenant)
+        await ctx.services.tenants.get(Principal.system(ctx.principal.name), tenant)
+        called, failed = await runtime.call_extension(tenant, hook, kwargs)
         results: list[ExtensionResult] = []
         failures = [CustomizationError.from_domain(f) for f in failed]
         for name, value in called:

@@ -8,9 +8,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.context import Info
-from api.errors import Errors, from_domain
+from api.errors import Errors, expected
 from core import foldback
-from core.errors import InvalidInputError, TailorError
+from core.errors import InvalidInputError
 
 
 @strawberry.type(description="How a candidate's score is made: breadth and upgrade cost only.")
@@ -118,14 +118,12 @@ class FoldbackQuery:
         "breadth (distinct tenants) and upgrade cost (blockers caused), never by what a client "
         "pays. Admin and release managers."
     )
+    @expected
     async def foldback_candidates(self, info: Info, limit: int = 20) -> FoldbackResult:
         ctx = info.context
-        try:
-            if not 1 <= limit <= 500:
-                raise InvalidInputError("limit", "must be between 1 and 500")
-            report = await ctx.services.foldback.candidates(ctx.principal, limit)
-        except TailorError as exc:
-            return from_domain(exc)
+        if not 1 <= limit <= 500:
+            raise InvalidInputError("limit", "must be between 1 and 500")
+        report = await ctx.services.foldback.candidates(ctx.principal, limit)
         return Foldback(
             explanation=report.explanation,
             candidates=[FoldbackCandidate.from_domain(c) for c in report.candidates],

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli_options import DatabaseOption
+from api.cli_options import DatabaseOption, out, run_with_services
 from api.release_cli import CLI_ACTOR, OutputFormat
 from core.foldback import FoldbackReport
 
@@ -92,7 +92,6 @@ def foldback_command(
     """Which customizations should the product absorb? Candidates ranked by breadth
     (distinct tenants) and upgrade cost (blockers caused across planned releases),
     never by what a client pays; plus settings and customizations nobody uses."""
-    from api.cli import out, run_with_services
 
     report = run_with_services(
         database_url,

@@ -1,11 +1,30 @@
 """GraphQL limits: document size, depth, aliases, directives, batch and body size.
 
-The parser enforces the token and size limits. The other limits are checked on
-the parsed document *before* graphql-core's validation runs, so an abusive
-document (a fragment "bomb", thousands of aliases) costs one linear pass and
-never reaches the more expensive validation rules. Fragments count as many times
-as they are spread, exactly as execution would expand them, but each fragment is
-measured once (memoized), so the check stays linear in the document's size.
+What strawberry does, strawberry does here: its ``MaxTokensLimiter`` stops the
+parser at ``max_tokens`` (:class:`LimitsExtension` is one), and its batching
+config (``StrawberryConfig.batching_config``, set in :mod:`api.app`) enables batches.
+
+What it can't do stays hand-written:
+
+- **depth, aliases, directives** (:func:`measure`). Strawberry's
+  ``QueryDepthLimiter`` and ``MaxAliasesLimiter`` (0.341) walk a fragment again
+  at every spread, with no memo: a "fragment bomb" (each fragment spreading the
+  next one twice) takes time exponential in its nesting -- measured at 20 levels:
+  1.2 s for the alias count, 4.4 s for the depth, doubling per level, so the
+  30-level bomb of ``tests/api/test_limits.py`` would hold a worker for over an
+  hour (here: refused in one pass, well under a millisecond). They also run as validation rules,
+  together with graphql-core's own rules over the same document, and refuse with
+  neither our ``QUERY_TOO_COMPLEX`` code nor the measured figure. There is no
+  strawberry directive limit at all. :func:`measure` memoizes each fragment, so a
+  document costs one linear pass, and runs *before* validation: a refused document
+  never reaches the more expensive validation rules. Fragments count as many
+  times as they are spread, exactly as execution would expand them.
+- **the batch size and the request's price** (:class:`api.http.ProtocolGuard`,
+  :mod:`api.cost`): checked on the whole HTTP request before it is priced and
+  charged to the token's rate limit, which strawberry's batch check (run later,
+  inside the view, with the message ``Too many operations``) can't be; strawberry's
+  ``max_operations`` is set to the same figure and is never the one that refuses.
+- **NUL characters and the operation name** (not limits strawberry knows of).
 """
 
 from __future__ import annotations
@@ -29,7 +48,7 @@ from graphql import (
     visit,
 )
 from graphql.language.visitor import BREAK
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import MaxTokensLimiter
 
 from core.errors import InvalidInputError
 
@@ -229,20 +248,22 @@ def _value_has_nul(value: Any) -> bool:
     return False
 
 
-class LimitsExtension(SchemaExtension):
-    """Enforce :class:`GraphQLLimits` on one operation (a new instance per request)."""
+class LimitsExtension(MaxTokensLimiter):
+    """Enforce :class:`GraphQLLimits` on one operation (a new instance per request):
+    strawberry's ``MaxTokensLimiter`` for the tokens (it counts comments too),
+    the source length (``max_body_bytes``, for GET requests too) and the checks
+    of :func:`measure` and NULs before validation."""
 
     def __init__(self, limits: GraphQLLimits) -> None:
+        super().__init__(max_token_count=limits.max_tokens)
         self.limits = limits
 
     def on_operation(self) -> Iterator[None]:
+        # graphql-core's parse() takes it; strawberry's ParseOptions TypedDict
+        # declares only max_tokens, hence the ignore
         options = self.execution_context.parse_options
-        # graphql-core's parse() takes these three; strawberry's ParseOptions TypedDict
-        # declares only max_tokens, hence the ignores
-        options["max_lexical_tokens"] = self.limits.max_tokens  # type: ignore[typeddict-unknown-key]
-        options["max_comments"] = self.limits.max_tokens  # type: ignore[typeddict-unknown-key]
         options["max_source_length"] = self.limits.max_body_bytes  # type: ignore[typeddict-unknown-key]
-        yield
+        yield from super().on_operation()
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context

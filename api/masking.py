@@ -1,4 +1,5 @@
-"""Mask errors from unexpected exceptions; keep expected ones as they are.
+"""Mask errors from unexpected exceptions with strawberry's ``MaskErrors``; keep
+expected ones as they are.
 
 A masked error tells the client a request id and nothing else; the log line with
 the same request id holds the exception and its traceback.
@@ -7,11 +8,10 @@ the same request id holds the exception and its traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import MaskErrors
 
 from core.errors import TailorError
 
@@ -27,23 +27,21 @@ def should_mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError | TailorError)
 
 
-class MaskUnexpectedErrors(SchemaExtension):
-    """Replace each unexpected error by ``Unexpected error`` with the request id
-    in ``extensions`` (``code: INTERNAL_ERROR``, ``requestId``), and log it."""
+class MaskUnexpectedErrors(MaskErrors):
+    """Strawberry's ``MaskErrors`` with :func:`should_mask` deciding, and the
+    request id added: each unexpected error becomes ``Unexpected error. Quote
+    request id <id> when reporting it.`` with ``extensions`` ``{code:
+    INTERNAL_ERROR, requestId}``, and is logged (with its traceback) under that id.
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        errors = result.errors
-        request_id = _request_id(self.execution_context.context)
-        masked = [
-            self._mask(error, request_id) if should_mask(error) else error for error in errors
-        ]
-        result.errors = masked
+    Strawberry makes a new instance per operation (it is passed as a class), so
+    ``execution_context`` is this request's."""
 
-    def _mask(self, error: GraphQLError, request_id: str) -> GraphQLError:
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context = self.execution_context.context
+        request_id = _request_id(context)
         original = error.original_error
         log.error(
             "unexpected error (request %s) at %s: %s",
@@ -53,15 +51,11 @@ class MaskUnexpectedErrors(SchemaExtension):
             exc_info=(type(original), original, original.__traceback__) if original else None,
             extra={"fields": {"request_id": request_id}},
         )
-        _count_masked(self.execution_context.context)
-        return GraphQLError(
-            f"Unexpected error. Quote request id {request_id} when reporting it.",
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": INTERNAL_CODE, "requestId": request_id},
-        )
+        _count_masked(context)
+        masked = super().anonymise_error(error)
+        masked.message = f"{self.error_message} Quote request id {request_id} when reporting it."
+        masked.extensions = {"code": INTERNAL_CODE, "requestId": request_id}
+        return masked
 
 
 def _request_id(context: Any) -> str:

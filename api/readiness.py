@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar, Union
+from typing import Annotated, Union
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.context import Info
-from api.errors import Error, Errors, from_domain
+from api.errors import Error, Errors, expected, register
 from api.types import Release, Tenant
 from core import readiness as domain
-from core.errors import TailorError
 from core.manifest_io import ManifestFormat
 from core.readiness_service import UpgradeResult
 from core.release_diff import ReleaseDiff as DomainDiff
 from core.triage import TriagedReport, TriageRecord, finding_id
-
-T = TypeVar("T")
-
-# the same members as api.schema's (not imported from there: api.schema imports us)
-
-
-async def _expected(call: Callable[[], Awaitable[T]]) -> T | Any:
-    try:
-        return await call()
-    except TailorError as exc:
-        return from_domain(exc)
 
 
 @strawberry.type(description="A decision on a finding (acknowledged, planned or waived).")
@@ -304,6 +291,18 @@ class UpgradeBlocked(Error):
     findings: list[Finding]
 
 
+register(
+    domain.UpgradeBlockedError,
+    lambda exc: UpgradeBlocked(
+        code=exc.code,
+        message=exc.message,
+        tenant_slug=exc.tenant,
+        target=exc.target,
+        findings=[Finding.from_domain(f) for f in exc.findings],
+    ),
+)
+
+
 # the domain's enum, exposed to GraphQL as is (not copied)
 strawberry.enum(ManifestFormat, description="Manifest file format.")
 
@@ -371,31 +370,25 @@ class ReadinessQuery:
         description="Can these tenants (default: every tenant you may see) go to target? "
         "Findings per tenant, customization statuses and the unblock plan."
     )
+    @expected
     async def readiness(
         self, info: Info, target: str, tenants: list[str] | None = None
     ) -> ReadinessResult:
         ctx = info.context
-
-        async def run() -> Readiness:
-            triaged = await ctx.services.triage.triaged(ctx.principal, target, tenants)
-            return Readiness.from_domain(triaged)
-
-        return await _expected(run)
+        triaged = await ctx.services.triage.triaged(ctx.principal, target, tenants)
+        return Readiness.from_domain(triaged)
 
     @strawberry.field(description="The changelog from one registered release to another.")
+    @expected
     async def release_diff(
         self, info: Info, from_version: str, to_version: str
     ) -> ReleaseDiffResult:
         from core.release_diff import diff
 
         ctx = info.context
-
-        async def run() -> ReleaseDiff:
-            a = await ctx.services.releases.manifest(from_version, ctx.principal)
-            b = await ctx.services.releases.manifest(to_version, ctx.principal)
-            return ReleaseDiff.from_domain(diff(a, b))
-
-        return await _expected(run)
+        a = await ctx.services.releases.manifest(from_version, ctx.principal)
+        b = await ctx.services.releases.manifest(to_version, ctx.principal)
+        return ReleaseDiff.from_domain(diff(a, b))
 
 
 @strawberry.type
@@ -408,6 +401,7 @@ class ReadinessMutation:
         "of that version. With warnings (ReleaseImported) when it contradicts another "
         "planned release; a Release when it contradicts none."
     )
+    @expected
     async def import_release(
         self,
         info: Info,
@@ -415,59 +409,50 @@ class ReadinessMutation:
         format: ManifestFormat = ManifestFormat.TOML,
         replace: bool = False,
     ) -> ImportReleaseResult:
+        from core.manifest import PLANNED
         from core.manifest_io import loads
-        from core.releases import PLANNED
 
         ctx = info.context
-
-        async def run() -> Release | ReleaseImported:
-            ctx.principal.can_import_releases()
-            parsed = loads(manifest, format)
-            planned = type(parsed)(**{**parsed.__dict__, "status": PLANNED})
-            await ctx.services.releases.register(planned, ctx.principal, replace=replace)
-            release = Release.from_domain(
-                await ctx.services.releases.get(parsed.version, ctx.principal)
-            )
-            warnings = await ctx.services.releases.contradictions(planned, ctx.principal)
-            return ReleaseImported(release=release, warnings=warnings) if warnings else release
-
-        return await _expected(run)
+        ctx.principal.can_import_releases()
+        parsed = loads(manifest, format)
+        planned = type(parsed)(**{**parsed.__dict__, "status": PLANNED})
+        await ctx.services.releases.register(planned, ctx.principal, replace=replace)
+        release = Release.from_domain(
+            await ctx.services.releases.get(parsed.version, ctx.principal)
+        )
+        warnings = await ctx.services.releases.contradictions(planned, ctx.principal)
+        return ReleaseImported(release=release, warnings=warnings) if warnings else release
 
     @strawberry.mutation(description="Delete a planned release while no tenant is on it.")
+    @expected
     async def delete_release(self, info: Info, version: str) -> DeleteReleaseResult:
         ctx = info.context
-
-        async def run() -> ReleaseDeleted:
-            await ctx.services.releases.delete(version, ctx.principal)
-            return ReleaseDeleted(version=version)
-
-        return await _expected(run)
+        await ctx.services.releases.delete(version, ctx.principal)
+        return ReleaseDeleted(version=version)
 
     @strawberry.mutation(
         description="Acknowledge a finding, plan its fix (owner, due date), waive it (reason, "
         "until) or reopen it; release managers and admins; audited. A waived blocker does "
         "not block (readiness anyBlocked, the CLI gate) until its date."
     )
+    @expected
     async def triage_finding(self, info: Info, input: TriageFindingInput) -> FindingTriageResult:
         ctx = info.context
-
-        async def run() -> FindingTriage:
-            record = await ctx.services.triage.decide(
-                ctx.principal,
-                input.finding,
-                input.decision.value,
-                input.reason,
-                input.owner,
-                input.until,
-            )
-            return FindingTriage.from_domain(record)
-
-        return await _expected(run)
+        record = await ctx.services.triage.decide(
+            ctx.principal,
+            input.finding,
+            input.decision.value,
+            input.reason,
+            input.owner,
+            input.until,
+        )
+        return FindingTriage.from_domain(record)
 
     @strawberry.mutation(
         description="Move a tenant to a release when it is not blocked; force (with a reason, "
         "audit-logged) moves it anyway. Refusals carry the blocking findings."
     )
+    @expected
     async def upgrade_tenant(
         self,
         info: Info,
@@ -477,21 +462,10 @@ class ReadinessMutation:
         reason: str | None = None,
     ) -> UpgradeTenantResult:
         ctx = info.context
-        try:
-            result: UpgradeResult = await ctx.services.readiness.upgrade(
-                ctx.principal, tenant, target, force=force, reason=reason
-            )
-            moved = await ctx.services.tenants.get(ctx.principal, tenant)
-        except domain.UpgradeBlockedError as exc:
-            return UpgradeBlocked(
-                code=exc.code,
-                message=exc.message,
-                tenant_slug=exc.tenant,
-                target=exc.target,
-                findings=[Finding.from_domain(f) for f in exc.findings],
-            )
-        except TailorError as exc:
-            return from_domain(exc)
+        result: UpgradeResult = await ctx.services.readiness.upgrade(
+            ctx.principal, tenant, target, force=force, reason=reason
+        )
+        moved = await ctx.services.tenants.get(ctx.principal, tenant)
         return TenantUpgraded(
             tenant=Tenant.from_domain(moved),
             from_release=result.from_release,

@@ -8,15 +8,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli_options import DatabaseOption, cli_product
+from api.cli_options import (
+    DatabaseOption,
+    cli_product,
+    err,
+    open_services,
+    out,
+    run,
+    run_with_services,
+)
 from core.auth import Principal
 from core.bootstrap import product_manifest
 from core.errors import NotFoundError, TailorError
 from core.manifest_io import ManifestFormat
 
 if TYPE_CHECKING:
+    from core.manifest import ReleaseInfo, ReleaseManifest
     from core.release_diff import ReleaseDiff
-    from core.releases import ReleaseInfo, ReleaseManifest
     from core.services import Services
 
 release_app = typer.Typer(
@@ -55,7 +63,6 @@ def release_export(
     """Write a release's manifest (settings, hooks, supersedes): the running
     product's releases from its declaration, planned (imported) ones from the
     database."""
-    from api.cli import _services, run
     from core.manifest_io import dumps
     from plugins.catalog import tailor_extension_points
 
@@ -66,7 +73,7 @@ def release_export(
         if v in product.release_history:
             return dumps(product_manifest(product, v, tailor_extension_points), fmt)
         try:
-            services = await _services(database_url)
+            services = await open_services(database_url)
             try:
                 return dumps(await services.releases.manifest(v, CLI_ACTOR), fmt)
             finally:
@@ -99,13 +106,12 @@ def release_import(
 ) -> None:
     """Register a planned release from a manifest file, validated fully first, and
     warn where it contradicts another planned release."""
-    from api.cli import _services, err, out, run
+    from core.manifest import PLANNED
     from core.manifest_io import load_file
-    from core.releases import PLANNED
 
     async def go() -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
         manifest = load_file(file, fmt)
-        services = await _services(database_url)
+        services = await open_services(database_url)
         try:
             planned = type(manifest)(**{**manifest.__dict__, "status": PLANNED})
             info = await services.releases.register(planned, CLI_ACTOR, replace=replace)
@@ -132,10 +138,9 @@ def release_delete(
     database_url: DatabaseOption = None,
 ) -> None:
     """Delete a planned release while no tenant is on it. Released releases stay."""
-    from api.cli import _services, out, run
 
     async def go() -> None:
-        services = await _services(database_url)
+        services = await open_services(database_url)
         try:
             await services.releases.delete(version, CLI_ACTOR)
         finally:
@@ -151,8 +156,6 @@ def release_list(
 ) -> None:
     """Registered releases, oldest first."""
     from rich.table import Table
-
-    from api.cli import out, run_with_services
 
     table = Table()
     for col in ("version", "status", "settings", "extension points", "supersedes"):
@@ -179,7 +182,6 @@ def release_diff(
 ) -> None:
     """The changelog from A to B: hooks and settings added, removed, renamed,
     deprecated, changed."""
-    from api.cli import _services, out, run
     from api.readiness_render import diff_json, diff_markdown, diff_table
     from core.manifest_io import load_file
     from core.release_diff import diff
@@ -194,7 +196,7 @@ def release_diff(
                 if ref in files:
                     manifests[ref] = load_file(ref)
                     continue
-                services = services or await _services(database_url)
+                services = services or await open_services(database_url)
                 manifests[ref] = await services.releases.manifest(ref, CLI_ACTOR)
         finally:
             if services is not None:
@@ -232,7 +234,6 @@ def readiness_command(
     """Can the tenants go to TARGET? Findings per tenant (with their triage, new since
     the previous run), customization statuses and the unblock plan. Exit status 1 when
     any tenant in scope has a blocker no valid waiver covers, 2 on bad input."""
-    from api.cli import out, run_with_services
     from api.readiness_render import readiness_json, readiness_markdown, readiness_table
 
     report = run_with_services(

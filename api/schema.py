@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, TypeVar, Union
+from collections.abc import Callable, Sequence
+from typing import Annotated, Union
 
 import strawberry
 from graphql import GraphQLError
@@ -15,7 +15,7 @@ from strawberry.types import ExecutionContext
 
 from api.context import Info
 from api.customizations import CustomizationsMutation, CustomizationsQuery
-from api.errors import Errors, from_domain
+from api.errors import Errors, expected, uncacheable
 from api.extensions import ExtensionsMutation
 from api.foldback import FoldbackQuery
 from api.masking import MaskUnexpectedErrors
@@ -33,11 +33,7 @@ from api.types import (
     Settings,
     Tenant,
 )
-from core.errors import TailorError
 from core.settings import SettingChange
-
-T = TypeVar("T")
-
 
 SettingsResult = Annotated[Union[Settings, Errors], strawberry.union("SettingsResult")]  # noqa: UP007
 TenantResult = Annotated[Union[Tenant, Errors], strawberry.union("TenantResult")]  # noqa: UP007
@@ -49,31 +45,12 @@ SettingChangeResult = Annotated[
 ]
 
 
-async def _expected(call: Callable[[], Awaitable[T]]) -> T | Any:
-    """Run a service call; expected domain errors become result types."""
-    try:
-        return await call()
-    except TailorError as exc:
-        return from_domain(exc)
-
-
-def _uncacheable(info: Info) -> None:
-    """This answer must not be kept (see api.response_cache): an error, or a
-    customization failure, is the answer of this moment only."""
-    request = info.context.request
-    if request is not None:
-        request.scope.setdefault("state", {})["uncacheable"] = True
-
-
-def _raise_expected(exc: TailorError) -> GraphQLError:
-    return GraphQLError(exc.message, extensions={"code": exc.code}, original_error=exc)
-
-
 @strawberry.type
 class SettingsQuery:
     """Settings, tenants, releases and the audit log."""
 
     @strawberry.field(description="One tenant's resolved settings, each with its source.")
+    @expected
     async def settings(
         self,
         info: Info,
@@ -83,67 +60,51 @@ class SettingsQuery:
         prefix: str | None = None,
     ) -> SettingsResult:
         ctx = info.context
-
-        async def run() -> Settings:
-            resolution = await ctx.services.settings.resolve(
-                ctx.principal, tenant, environment, keys, prefix
-            )
-            if resolution.failures:
-                _uncacheable(info)
-            return Settings.from_domain(resolution)
-
-        result = await _expected(run)
-        if not isinstance(result, Settings):
-            _uncacheable(info)
-        return result
+        resolution = await ctx.services.settings.resolve(
+            ctx.principal, tenant, environment, keys, prefix
+        )
+        if resolution.failures:
+            uncacheable(info)
+        return Settings.from_domain(resolution)
 
     @strawberry.field(description="One tenant by slug.")
+    @expected
     async def tenant(self, info: Info, slug: str) -> TenantResult:
         ctx = info.context
-
-        async def run() -> Tenant:
-            return Tenant.from_domain(await ctx.services.tenants.get(ctx.principal, slug))
-
-        return await _expected(run)
+        return Tenant.from_domain(await ctx.services.tenants.get(ctx.principal, slug))
 
     @strawberry.field(description="The tenants your token may see.")
+    @expected(union=False)
     async def tenants(self, info: Info) -> list[Tenant]:
         ctx = info.context
-        try:
-            found = await ctx.services.tenants.list_all(ctx.principal)
-        except TailorError as exc:
-            raise _raise_expected(exc) from exc
+        found = await ctx.services.tenants.list_all(ctx.principal)
         return [Tenant.from_domain(t) for t in found]
 
     @strawberry.field(description="Every registered release, oldest first.")
+    @expected(union=False)
     async def releases(self, info: Info) -> list[Release]:
         ctx = info.context
-        try:
-            found = await ctx.services.releases.list_all(ctx.principal)
-        except TailorError as exc:
-            raise _raise_expected(exc) from exc
+        found = await ctx.services.releases.list_all(ctx.principal)
         return [Release.from_domain(r) for r in found]
 
     @strawberry.field(description="One release with its setting catalog.")
+    @expected
     async def release(self, info: Info, version: str, prefix: str | None = None) -> ReleaseResult:
         ctx = info.context
-
-        async def run() -> ReleaseDetail:
-            r = await ctx.services.releases.get(version, ctx.principal)
-            defs = await ctx.services.releases.definitions(version, ctx.principal)
-            base = Release.from_domain(r)
-            return ReleaseDetail(
-                **base.__dict__,
-                settings=[
-                    SettingDefinitionType.from_domain(d)
-                    for d in defs
-                    if not prefix or d.key.startswith(prefix)
-                ],
-            )
-
-        return await _expected(run)
+        r = await ctx.services.releases.get(version, ctx.principal)
+        defs = await ctx.services.releases.definitions(version, ctx.principal)
+        base = Release.from_domain(r)
+        return ReleaseDetail(
+            **base.__dict__,
+            settings=[
+                SettingDefinitionType.from_domain(d)
+                for d in defs
+                if not prefix or d.key.startswith(prefix)
+            ],
+        )
 
     @strawberry.field(description="Audited changes, newest first.")
+    @expected
     async def audit_log(
         self,
         info: Info,
@@ -153,12 +114,8 @@ class SettingsQuery:
         before: int | None = None,
     ) -> AuditLogResult:
         ctx = info.context
-
-        async def run() -> AuditLog:
-            records = await ctx.services.audit.list_all(ctx.principal, tenant, key, limit, before)
-            return AuditLog(entries=[AuditEntry.from_domain(r) for r in records])
-
-        return await _expected(run)
+        records = await ctx.services.audit.list_all(ctx.principal, tenant, key, limit, before)
+        return AuditLog(entries=[AuditEntry.from_domain(r) for r in records])
 
 
 @strawberry.input(description="Set one override.")
@@ -231,51 +188,48 @@ class SettingsMutation:
     """Overrides and tenants."""
 
     @strawberry.mutation(description="Set a tenant's (or environment's) override for a setting.")
-    async def set_setting(self, info: Info, input: SetSettingInput) -> SettingChangeResult:
+    @expected
+    async def set_setting(
+        self, info: Info, given: Annotated[SetSettingInput, strawberry.argument(name="input")]
+    ) -> SettingChangeResult:
         ctx = info.context
-
-        async def run() -> SettingChanged:
-            change = await ctx.services.settings.set(
-                ctx.principal,
-                input.tenant,
-                input.key,
-                input.value,
-                environment=input.environment,
-                expected_revision=input.expected_revision,
-                reason=input.reason,
-            )
-            return await _changed(info, change)
-
-        return await _expected(run)
+        change = await ctx.services.settings.set(
+            ctx.principal,
+            given.tenant,
+            given.key,
+            given.value,
+            environment=given.environment,
+            expected_revision=given.expected_revision,
+            reason=given.reason,
+        )
+        return await _changed(info, change)
 
     @strawberry.mutation(description="Remove an override.")
-    async def reset_setting(self, info: Info, input: ResetSettingInput) -> SettingChangeResult:
+    @expected
+    async def reset_setting(
+        self, info: Info, given: Annotated[ResetSettingInput, strawberry.argument(name="input")]
+    ) -> SettingChangeResult:
         ctx = info.context
-
-        async def run() -> SettingChanged:
-            change = await ctx.services.settings.reset(
-                ctx.principal,
-                input.tenant,
-                input.key,
-                environment=input.environment,
-                expected_revision=input.expected_revision,
-                reason=input.reason,
-            )
-            return await _changed(info, change)
-
-        return await _expected(run)
+        change = await ctx.services.settings.reset(
+            ctx.principal,
+            given.tenant,
+            given.key,
+            environment=given.environment,
+            expected_revision=given.expected_revision,
+            reason=given.reason,
+        )
+        return await _changed(info, change)
 
     @strawberry.mutation(description="Create a tenant (admin).")
-    async def create_tenant(self, info: Info, input: CreateTenantInput) -> TenantResult:
+    @expected
+    async def create_tenant(
+        self, info: Info, given: Annotated[CreateTenantInput, strawberry.argument(name="input")]
+    ) -> TenantResult:
         ctx = info.context
-
-        async def run() -> Tenant:
-            created = await ctx.services.tenants.create(
-                ctx.principal, input.slug, input.name, input.release, input.environments
-            )
-            return Tenant.from_domain(created)
-
-        return await _expected(run)
+        created = await ctx.services.tenants.create(
+            ctx.principal, given.slug, given.name, given.release, given.environments
+        )
+        return Tenant.from_domain(created)
 
 
 #: Root field groups, one class per area (each area's module defines its own);

@@ -35,7 +35,7 @@ from api.app import create_app
 from core.auth import Principal
 from core.db import upgrade
 from core.definitions import SettingDefinition, SettingType
-from core.releases import ReleaseManifest
+from core.manifest import ReleaseManifest
 from core.services import Services
 
 QUERY = """query($t: String!, $e: String) { settings(tenant: $t, environment: $e) {

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 from core.auth import Principal
 from core.extension_points import ExtensionPoint
+from core.manifest import PLANNED, ReleaseManifest
 from core.product import Product
-from core.releases import PLANNED, ReleaseManifest
 from core.services import Services
 
 #: gives Tailor's own extension points valid in a version (the plugin catalog

@@ -188,3 +188,33 @@ class Observation:
     @property
     def keys_returned(self) -> frozenset[str]:
         return frozenset(k.key for k in self.keys if k.direction == "returned")
+
+
+@dataclass(frozen=True)
+class HealthDelta:
+    """Calls and failures of one customization since the last flush."""
+
+    name: str
+    calls: int
+    failures: int
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+@dataclass
+class ObservationDelta:
+    """What one process saw of one (customization, tenant, hook) since its last flush."""
+
+    customization: str
+    tenant: str
+    hook: str
+    calls: int = 0
+    failures: int = 0
+    changed: int = 0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    #: (key, direction) -> count
+    keys: dict[tuple[str, str], int] = field(default_factory=dict)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 
+from core.clock import utcnow
 from core.customizations import CustomizationManifest, HookUse, Registration
 from core.demo_data import DemoData, FleetProfile
-from core.models import Environment, Override, Release, Tenant, utcnow
+from core.models import Environment, Override, Release, Tenant
 from core.services import Services
 
 PREFIX = "fleet-"

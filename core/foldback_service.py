@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal, Role
 from core.foldback import FoldbackReport, OverrideFact, analyze
+from core.manifest import PLANNED, RELEASED
 from core.models import Override, Release, SettingDefinitionRow, Tenant
 from core.observations import ObservationStore
 from core.readiness_service import RegistrySnapshot
 from core.registry import RegistryService
-from core.releases import PLANNED, RELEASED
 from core.secrets import is_sealed
 
 #: customization name -> blocked tenant upgrades it causes across planned releases,

@@ -9,11 +9,15 @@ attribution): whatever goes wrong comes back as :class:`HookFailure` values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.definitions import SettingDefinition
+
+if TYPE_CHECKING:
+    from core.auth import Principal
+    from core.customizations import HealthDelta, ObservationDelta, Registration
 
 
 @dataclass(frozen=True)
@@ -105,3 +109,32 @@ class NoHooks:
 
 #: default time budget, in seconds, for one request's hook calls
 DEFAULT_HOOK_TIMEOUT = 2.0
+
+
+class CustomizationRegistry(Protocol):
+    """What the plugin runtime needs of the customization registry
+    (``core/registry.py``'s ``RegistryService`` implements it): which customization
+    is enabled for which tenant, publishing, and per-customization health."""
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever enablement may have changed."""
+        ...
+
+    async def enabled_map(self) -> dict[str, frozenset[str]]:
+        """customization name -> the tenants it is enabled for."""
+        ...
+
+    async def publish(self, principal: Principal, registration: Registration) -> Registration:
+        """Store (or update) a registration; refused ones raise a ``TailorError``."""
+        ...
+
+    async def record_health(self, deltas: Sequence[HealthDelta]) -> None:
+        """Add calls and failures since the last flush."""
+        ...
+
+
+class ObservationSink(Protocol):
+    """Where the plugin runtime hands its observations in batches
+    (``core/observations.py``'s ``ObservationStore`` implements it)."""
+
+    async def record(self, deltas: Sequence[ObservationDelta]) -> None: ...

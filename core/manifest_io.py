@@ -33,7 +33,7 @@ The file format (``schema_version = 1``)::
 
 Fields that are absent mean "none". Unknown fields anywhere are errors. A manifest
 is validated fully before anything is stored: see
-:meth:`core.releases.ReleaseManifest.check`.
+:meth:`core.manifest.ReleaseManifest.check`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import Any
 import tomli_w
 
 from core.errors import InvalidInputError
-from core.releases import ReleaseManifest
+from core.manifest import ReleaseManifest
 
 SCHEMA_VERSION = 1
 #: largest manifest accepted (a real catalog of a few thousand settings is ~1 MB)

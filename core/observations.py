@@ -13,8 +13,6 @@ to the same rows safely: every column is a sum, a max or a coalesce.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, func, select
@@ -22,30 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
-from core.customizations import LATENCY_BUCKETS_MS, Observation, ObservedKey
+from core.customizations import Observation, ObservationDelta, ObservedKey
 from core.models import LATENCY_COLUMNS, ObservationRow, ObservedKeyRow, aware
 
 #: the longest error message kept as an observation's last_error
 MAX_ERROR_LENGTH = 2000
-
-
-@dataclass
-class ObservationDelta:
-    """What one process saw of one (customization, tenant, hook) since its last flush."""
-
-    customization: str
-    tenant: str
-    hook: str
-    calls: int = 0
-    failures: int = 0
-    changed: int = 0
-    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-    #: (key, direction) -> count
-    keys: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:

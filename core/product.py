@@ -22,7 +22,7 @@ from core.definitions import SettingDefinition
 from core.demo_data import DemoData
 from core.errors import NotFoundError, TailorError
 from core.extension_points import ExtensionPoint
-from core.releases import RELEASED, ReleaseManifest
+from core.manifest import RELEASED, ReleaseManifest
 
 #: the ``source`` of Tailor's own extension points in manifests
 TAILOR_SOURCE = "tailor"

@@ -38,7 +38,7 @@ from core.customizations import Observation, Registration
 from core.definitions import SettingDefinition
 from core.errors import SettingValidationError, TailorError
 from core.extension_points import EXPERIMENTAL, ExtensionPoint
-from core.releases import ReleaseManifest
+from core.manifest import ReleaseManifest
 from core.secrets import is_sealed
 from core.unblock import UnblockStep, unblock_plan
 

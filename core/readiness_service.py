@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Principal
 from core.customizations import Observation, Registration
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from core.manifest import PLANNED, ReleaseManifest, parse_version, stored_manifest
 from core.models import AuditEntry, Override, Release, SettingDefinitionRow, Tenant
 from core.observations import ObservationStore
 from core.readiness import (
@@ -31,7 +32,6 @@ from core.readiness import (
     UpgradeBlockedError,
     evaluate,
 )
-from core.releases import PLANNED, ReleaseManifest, parse_version, stored_manifest
 from core.secrets import SecretBox, SecretKeyError, is_sealed
 
 MAX_REASON = 2000

@@ -10,8 +10,6 @@ caches.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 from packaging.version import Version
@@ -19,10 +17,18 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
-from core.customizations import CustomizationManifest, Health, HookUse, KeyReference, Registration
+from core.clock import utcnow
+from core.customizations import (
+    CustomizationManifest,
+    Health,
+    HealthDelta,
+    HookUse,
+    KeyReference,
+    Registration,
+)
 from core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.invalidation import REGISTRY, notify
-from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, aware, utcnow
+from core.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, aware
 from core.tenants import bump_data_version
 
 #: the longest error message kept as a registration's last_error
@@ -39,17 +45,6 @@ class NameCollisionError(AlreadyExistsError):
             f"package {package!r} must use another name (customization.toml: name)"
         )
         self.args = (self.message,)
-
-
-@dataclass(frozen=True)
-class HealthDelta:
-    """Calls and failures of one customization since the last flush."""
-
-    name: str
-    calls: int
-    failures: int
-    last_error: str | None = None
-    last_error_at: datetime | None = None
 
 
 def manifest_to_dict(m: CustomizationManifest) -> dict[str, Any]:

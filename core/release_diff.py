@@ -8,7 +8,7 @@ from typing import Any
 
 from core.definitions import SettingDefinition
 from core.extension_points import ExtensionPoint
-from core.releases import ReleaseManifest
+from core.manifest import ReleaseManifest
 
 HOOK = "hook"
 SETTING = "setting"

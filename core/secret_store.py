@@ -3,7 +3,12 @@ all with the current key (``tailor secrets rotate``)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet
 from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import Override, SettingDefinitionRow
@@ -45,3 +50,28 @@ async def rotate_secrets(sessions: async_sessionmaker[AsyncSession], box: Secret
         if resealed:
             await session.execute(update(Override), resealed)
         return len(resealed)
+
+
+def demo_key_path(database_url: str) -> Path:
+    """Where ``serve --demo`` keeps its key: beside the SQLite file, or in the
+    working directory for another database."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database + ".secret-key")
+    return Path.cwd() / "tailor-demo.secret-key"
+
+
+def demo_key(database_url: str) -> tuple[str, Path]:
+    """The demo database's key: read from its key file, or made and kept there
+    (readable by the owner only, mode 0600)."""
+    path = demo_key_path(database_url)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+        SecretBox((key,))  # a damaged file is refused with a clear message
+        return key, path
+    key = Fernet.generate_key().decode("ascii")
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key, path

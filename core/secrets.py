@@ -16,12 +16,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy.engine import make_url
 
 from core.errors import InvalidInputError
 
@@ -110,28 +108,3 @@ class SecretBox:
                 "new key first and the old one after it (new,old), then rotate"
             ) from None
         return {SEALED: token.decode("ascii")}
-
-
-def demo_key_path(database_url: str) -> Path:
-    """Where ``serve --demo`` keeps its key: beside the SQLite file, or in the
-    working directory for another database."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database + ".secret-key")
-    return Path.cwd() / "tailor-demo.secret-key"
-
-
-def demo_key(database_url: str) -> tuple[str, Path]:
-    """The demo database's key: read from its key file, or made and kept there
-    (readable by the owner only, mode 0600)."""
-    path = demo_key_path(database_url)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text(encoding="ascii").strip()
-        SecretBox((key,))  # a damaged file is refused with a clear message
-        return key, path
-    key = Fernet.generate_key().decode("ascii")
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    return key, path

@@ -20,7 +20,7 @@ from core.settings import SettingsService
 from core.tenants import TenantService
 from core.tokens import TokenService
 from core.triage import TriageService
-from core.usage import UsageService
+from core.usage_service import UsageService
 from core.web_sessions import WebSessionService
 
 

@@ -19,11 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
+from core.clock import utcnow
 from core.definitions import SettingDefinition
 from core.errors import ConflictError, InvalidInputError, NotFoundError, SettingValidationError
 from core.hooks import HookFailure, HookRunner, NoHooks
-from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant, utcnow
-from core.releases import stored_definition
+from core.manifest import stored_definition
+from core.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant
 from core.secrets import SecretBox
 from core.tenants import TenantRef, bump_data_version, load_tenant_ref
 

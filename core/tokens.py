@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import OPTIONALLY_SCOPED_ROLES, TENANT_SCOPED_ROLES, Principal, Role
+from core.clock import utcnow
 from core.errors import AuthenticationError, InvalidInputError, NotFoundError
-from core.models import ApiToken, Tenant, aware, utcnow
+from core.models import ApiToken, Tenant, aware
 
 TOKEN_PREFIX = "tlr_"
 #: characters of a token kept (and shown) to name it

@@ -29,8 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
+from core.clock import utcnow
 from core.errors import InvalidInputError, NotFoundError
-from core.models import AuditEntry, FindingTriage, ReadinessRun, Tenant, aware, utcnow
+from core.models import AuditEntry, FindingTriage, ReadinessRun, Tenant, aware
 from core.readiness import Code, Finding, ReadinessReport, Severity, TenantReadiness
 from core.readiness_service import ReadinessService
 

@@ -13,8 +13,8 @@ registry and the tenants' overrides:
   defines or has deprecated, that no customization enabled for the tenant reads
   (neither in its code nor at run time): nothing reads it any more.
 
-:func:`retire_candidates` is pure; :class:`UsageService` loads its inputs with a
-constant number of statements.
+:func:`retire_candidates` is pure; ``core/usage_service.py`` loads its inputs with
+a constant number of statements.
 """
 
 from __future__ import annotations
@@ -26,12 +26,9 @@ from datetime import UTC, datetime, timedelta
 
 from packaging.version import Version
 
-from core.auth import Principal
 from core.customizations import Observation, Registration
-from core.observations import ObservationStore
+from core.manifest import ReleaseManifest
 from core.readiness import OverrideRow, TenantRow
-from core.readiness_service import ReadinessService
-from core.releases import ReleaseManifest
 
 NEVER_CALLED = "NEVER_CALLED"
 NOT_CALLED_RECENTLY = "NOT_CALLED_RECENTLY"
@@ -168,37 +165,3 @@ def retire_candidates(
     order = [NEVER_CALLED, NOT_CALLED_RECENTLY, NO_EFFECT, OVERRIDE_EQUALS_DEFAULT, OVERRIDE_UNREAD]
     out.sort(key=lambda c: (order.index(c.kind), c.subject, c.tenant, c.environment))
     return UsageReport(tuple(out), days, now)
-
-
-class UsageService:
-    def __init__(self, readiness: ReadinessService, observations: ObservationStore) -> None:
-        self.readiness = readiness
-        self.observations = observations
-
-    async def retire(
-        self,
-        principal: Principal,
-        release: str,
-        days: int = 30,
-        now: datetime | None = None,
-    ) -> UsageReport:
-        """Retire candidates of the tenants in scope. ``release`` is any registered
-        release (it only anchors the load; each tenant is judged by its own release)."""
-        data = await self.readiness.load(principal, release)
-        observations = await self.observations.list_all(principal)
-        manifests = {m.version: m for m in (data.target, *data.history)}
-        visible = {t.slug for t in data.tenants}
-        registrations = [
-            r
-            for r in data.registry.registrations
-            if principal.sees_all_tenants or set(r.enabled_for) & visible
-        ]
-        return retire_candidates(
-            data.tenants,
-            data.overrides,
-            manifests,
-            registrations,
-            [o for o in observations if o.tenant in visible],
-            days=days,
-            now=now,
-        )

@@ -18,8 +18,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth import Principal
+from core.clock import utcnow
 from core.errors import AuthenticationError
-from core.models import ApiToken, WebSession, aware, utcnow
+from core.models import ApiToken, WebSession, aware
 from core.tokens import hash_token, principal_of
 
 #: how long a console session lives (never longer than its token)

@@ -49,9 +49,9 @@ from packaging.version import InvalidVersion, Version
 from core.demo_data import DemoData, demo_from_dict
 from core.errors import InvalidInputError
 from core.extension_points import ExtensionPoint
+from core.manifest import PLANNED, RELEASED, ReleaseManifest
 from core.manifest_io import MAX_BYTES, SCHEMA_VERSION
 from core.product import Product, ProductError
-from core.releases import PLANNED, RELEASED, ReleaseManifest
 from plugins.catalog import extension_point, spec_functions
 
 PRODUCT_ENV = "TAILOR_PRODUCT"

@@ -1,13 +1,23 @@
 """Shared fixtures: a real database (SQLite file, or PostgreSQL when
 TAILOR_TEST_DATABASE_URL points at one), migrated with Alembic, emptied between
-tests; the real ASGI app behind httpx; tokens for each role."""
+tests; the real ASGI app behind httpx; tokens for each role.
+
+Setting up a state through the services (registering the product's releases:
+~240 definition rows; seeding the demo) is done once per session: the rows it
+leaves are kept in memory (:class:`Snapshot`) and each later test that asks for
+the same state gets exactly those rows written back into its emptied database
+(:func:`restore_or_build`). A test's writes never reach a snapshot: it is taken
+right after the state is built, before any test uses it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -15,15 +25,18 @@ import pytest_asyncio
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.app import AppOptions, create_app
 from core.auth import Principal, Role
 from core.bootstrap import sync_product_releases
 from core.db import upgrade
 from core.models import Base
+from core.product import Product
 from core.services import Services
-from plugins.catalog import tailor_extension_points
+from plugins.catalog import Catalog, tailor_extension_points
+from plugins.loading import discover
+from plugins.runtime.runner import Inspection, PluginRuntime, RuntimeOptions
 from tests.sample import ACME
 
 ADMIN = Principal.system("test-admin")
@@ -71,11 +84,117 @@ async def _empty(services: Services) -> None:
             await conn.execute(table.delete())
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every row of every table (by primary key), and what built them returned."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    result: Any = None
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(sorted(self.rows.items())).encode()).hexdigest()
+
+
+#: (database url, state name, fingerprint of the state it was built from) -> the
+#: state built; this session's
+_SNAPSHOTS: dict[tuple[str, str, str], Snapshot] = {}
+
+
+async def _capture(engine: AsyncEngine, result: Any = None) -> Snapshot:
+    rows: dict[str, list[dict[str, Any]]] = {}
+    async with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            query = table.select().order_by(*table.primary_key.columns)
+            found = (await conn.execute(query)).mappings().all()
+            if found:
+                rows[table.name] = [dict(r) for r in found]
+    return Snapshot(rows, result)
+
+
+async def _restore(engine: AsyncEngine, snapshot: Snapshot) -> None:
+    """Replace the database's rows with the snapshot's, in one transaction (ids,
+    timestamps and hashes as they were). New ids still come after them: a
+    PostgreSQL sequence never goes back, SQLite takes the largest id plus one."""
+    async with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
+        for table in Base.metadata.sorted_tables:
+            rows = snapshot.rows.get(table.name)
+            if rows:
+                await conn.execute(table.insert(), rows)
+
+
+async def restore_or_build(
+    services: Services, name: str, build: Callable[[], Awaitable[T]], *, from_empty: bool = False
+) -> T:
+    """Bring the database into the state ``build`` makes from the current one
+    (``from_empty``: from an empty database, whatever is in it now): the first
+    time this session, by running ``build`` and keeping a snapshot of what it
+    left; afterwards by writing the snapshot's rows back. A snapshot is only
+    reused from the very same starting state (every row alike: ``name`` and the
+    starting rows' fingerprint are its key), so a test that starts from other
+    rows (random tokens, say) simply builds its own. Returns what ``build``
+    returned (the same object each time: treat it as read-only)."""
+    engine = services.engine
+    start = "empty" if from_empty else (await _capture(engine)).fingerprint
+    key = (engine.url.render_as_string(hide_password=False), name, start)
+    snapshot = _SNAPSHOTS.get(key)
+    if snapshot is None:
+        if from_empty:
+            await _empty(services)
+        result = await build()
+        _SNAPSHOTS[key] = await _capture(engine, result)
+        return result
+    await _restore(engine, snapshot)
+    # what the services' listeners cache was read before the rows changed
+    services.registry.changed_elsewhere()
+    return cast(T, snapshot.result)
+
+
+async def demo_with_samples(services: Services) -> Any:
+    """The demo seeded, the planned releases registered and the sample
+    customizations published (from the registered state); returns the publish
+    report."""
+
+    async def seed() -> Any:
+        from api.customization_cli import publish_demo_customizations
+        from core.bootstrap import register_planned_releases
+        from core.demo import seed_demo
+
+        await seed_demo(services, ACME, tailor_extension_points)
+        await register_planned_releases(services, ACME)
+        return await publish_demo_customizations(services, ACME)
+
+    return await restore_or_build(services, "demo, planned, samples published", seed)
+
+
+#: (product, release, customizations found) -> what checking them found; this session's
+_INSPECTIONS: dict[tuple[str, str | None, tuple[Any, ...]], Inspection] = {}
+
+
+def fresh_runtime(product: Product, options: RuntimeOptions | None = None) -> PluginRuntime:
+    """What ``create_app`` loads when given no runtime (``PluginRuntime.load``): a
+    new runtime, no worker started, no state shared with any other. Checking the
+    customization packages on disk (a worker importing each one, ~0.3 s) is done
+    once per session for the same packages; each runtime gets its own copy."""
+    options = options or RuntimeOptions()
+    catalog = Catalog.for_product(product)
+    sources = discover(options.directories, options.path_env, options.use_entry_points)
+    key = (product.id, catalog.release, tuple(sources))
+    inspection = _INSPECTIONS.get(key)
+    if inspection is None:
+        inspection = _INSPECTIONS[key] = PluginRuntime.inspect(options, catalog)
+    return PluginRuntime.from_inspection(inspection, options, catalog)
+
+
 @pytest_asyncio.fixture
-async def bare_services(database_url: str) -> AsyncIterator[Services]:
-    """Services on an empty (migrated) database."""
+async def _services(database_url: str) -> AsyncIterator[Services]:
+    """Services on the session's database, as the last test left it."""
     services = Services.from_url(database_url)
-    await _empty(services)
     try:
         yield services
     finally:
@@ -83,10 +202,23 @@ async def bare_services(database_url: str) -> AsyncIterator[Services]:
 
 
 @pytest_asyncio.fixture
-async def services(bare_services: Services) -> Services:
-    """Services with the product's releases registered."""
-    await sync_product_releases(bare_services, ACME, tailor_extension_points)
-    return bare_services
+async def bare_services(_services: Services) -> Services:
+    """Services on an empty (migrated) database."""
+    await _empty(_services)
+    return _services
+
+
+@pytest_asyncio.fixture
+async def services(_services: Services) -> Services:
+    """Services with the product's releases registered (on an otherwise empty
+    database)."""
+    await restore_or_build(
+        _services,
+        "product releases",
+        lambda: sync_product_releases(_services, ACME, tailor_extension_points),
+        from_empty=True,
+    )
+    return _services
 
 
 @pytest_asyncio.fixture
@@ -129,7 +261,11 @@ async def api(services: Services, tenant: str) -> AsyncIterator[Api]:
         (Role.HOST, (tenant,)),
     ):
         tokens[role.value], _ = await services.tokens.create(role, scope, label=f"{role} test")
-    app = create_app(services, AppOptions(demo=True), product=ACME)
+    plugins = fresh_runtime(ACME)
+    app = create_app(services, AppOptions(demo=True, plugins=plugins), product=ACME)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tailor.test") as client:
-        yield Api(client, tokens)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://tailor.test") as client:
+            yield Api(client, tokens)
+    finally:
+        await plugins.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.extension_points import ExtensionPoint
-from core.releases import ReleaseManifest
+from core.manifest import ReleaseManifest
 from plugins.catalog import Catalog, tailor_extension_points
 from plugins.product import load_directory
 

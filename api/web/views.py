@@ -44,8 +44,8 @@ from core.errors import (
     TailorError,
 )
 from core.foldback import EvidenceKind
+from core.manifest import PLANNED, ReleaseInfo
 from core.readiness import Severity
-from core.releases import PLANNED, ReleaseInfo
 from core.services import Services
 from core.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.usage import (

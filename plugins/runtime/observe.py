@@ -8,17 +8,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from core.customizations import latency_bucket
-from core.models import utcnow
-from core.observations import ObservationDelta, ObservationStore
-from core.registry import HealthDelta, RegistryService
+from core.clock import utcnow
+from core.customizations import HealthDelta, ObservationDelta, latency_bucket
+from core.hooks import CustomizationRegistry, ObservationSink
 
 
 class Observer:
     def __init__(self, flush_seconds: float) -> None:
         self.flush_seconds = flush_seconds
-        self.registry: RegistryService | None = None
-        self.store: ObservationStore | None = None
+        self.registry: CustomizationRegistry | None = None
+        self.store: ObservationSink | None = None
         self._deltas: dict[tuple[str, str, str], ObservationDelta] = {}
         self._flushed_at = time.monotonic()
         self._failed = False

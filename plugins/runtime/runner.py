@@ -30,14 +30,14 @@ from core.customizations import Registration
 from core.definitions import SettingDefinition
 from core.errors import InvalidInputError, TailorError
 from core.hooks import (
+    CustomizationRegistry,
     CustomizedValue,
     DefinitionsOutcome,
     HookFailure,
+    ObservationSink,
     ResolveOutcome,
     ValidationOutcome,
 )
-from core.observations import ObservationStore
-from core.registry import RegistryService
 from plugins.catalog import Catalog
 from plugins.loading import PATH_ENV, Loaded, default_directory, discover
 from plugins.manifest import MANIFEST_FILE, parse_manifest
@@ -105,6 +105,15 @@ class _Impl:
     read: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """The customizations found on disk and checked (:meth:`PluginRuntime.inspect`)."""
+
+    loaded: tuple[Loaded, ...]
+    #: what confined the checking worker (None: nothing was checked)
+    confinement: tuple[str, ...] | None
+
+
 class PluginRuntime:
     """Loads customizations (in workers) and calls one tenant's enabled ones."""
 
@@ -116,7 +125,7 @@ class PluginRuntime:
         self._specs = spec_descriptions(catalog)
         self._loaded: dict[str, Loaded] = {}
         self._refused: list[Loaded] = []
-        self._registry: RegistryService | None = None
+        self._registry: CustomizationRegistry | None = None
         self._enabled: dict[str, frozenset[str]] | None = None
         self._enabled_at = 0.0
         self._definitions: dict[tuple[str, tuple[Any, ...]], DefinitionsOutcome] = {}
@@ -147,26 +156,46 @@ class PluginRuntime:
         """Discover and check every customization, each in a worker process;
         broken ones are refused, never raised."""
         options = options or RuntimeOptions()
-        runtime = cls(catalog or Catalog.installed(), options)
+        catalog = catalog or Catalog.installed()
+        return cls.from_inspection(cls.inspect(options, catalog), options, catalog)
+
+    @staticmethod
+    def inspect(options: RuntimeOptions, catalog: Catalog) -> Inspection:
+        """What :meth:`load` finds on disk: every customization discovered, checked
+        in a worker process (plain values: one inspection may build several runtimes
+        while the packages on disk stay as they are)."""
         sources = discover(options.directories, options.path_env, options.use_entry_points)
-        if sources:
-            inspector = Inspector(
-                runtime.catalog,
-                runtime.options.release or "",
-                options.import_timeout,
-                options.worker_memory_mb,
-            )
-            try:
-                for loaded in inspector.inspect_all(sources):
-                    runtime._install(loaded)
-                    if loaded.manifest is not None:
-                        runtime._checked.add((str(loaded.source.path), loaded.manifest.version))
-                runtime.pool.confinement = inspector.confinement
-            finally:
-                inspector.close()
+        if not sources:
+            return Inspection((), None)
+        release = catalog.release if options.release is None else options.release
+        inspector = Inspector(
+            catalog, release or "", options.import_timeout, options.worker_memory_mb
+        )
+        try:
+            loaded = tuple(inspector.inspect_all(sources))
+            return Inspection(loaded, tuple(inspector.confinement))
+        finally:
+            inspector.close()
+
+    @classmethod
+    def from_inspection(
+        cls, inspection: Inspection, options: RuntimeOptions, catalog: Catalog
+    ) -> PluginRuntime:
+        """A new runtime (no worker started yet) installing what ``inspection``
+        found; each gets its own copy of the inspection's records."""
+        runtime = cls(catalog, options)
+        for found in inspection.loaded:
+            loaded = replace(found, problems=list(found.problems), warnings=list(found.warnings))
+            runtime._install(loaded)
+            if loaded.manifest is not None:
+                runtime._checked.add((str(loaded.source.path), loaded.manifest.version))
+        if inspection.confinement is not None:
+            runtime.pool.confinement = list(inspection.confinement)
         return runtime
 
-    def bind(self, registry: RegistryService, observations: ObservationStore | None = None) -> None:
+    def bind(
+        self, registry: CustomizationRegistry, observations: ObservationSink | None = None
+    ) -> None:
         """Read enablement from ``registry``, follow its changes, record health there
         and observations in ``observations``."""
         self._registry = registry

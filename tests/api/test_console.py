@@ -11,9 +11,8 @@ import httpx
 import pytest_asyncio
 
 from api.app import AppOptions, create_app
-from core.customizations import CustomizationManifest, HookUse, Registration
+from core.customizations import CustomizationManifest, HookUse, ObservationDelta, Registration
 from core.demo import register_planned_releases
-from core.observations import ObservationDelta
 from tests.conftest import ADMIN
 from tests.sample import ACME
 

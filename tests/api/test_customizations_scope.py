@@ -1,9 +1,8 @@
 """A customization shared by an in-scope and an out-of-scope tenant: a scoped
 token sees neither the other tenant's slug nor an error that may come from it."""
 
-from core.customizations import CustomizationManifest, HookUse, Registration
-from core.models import utcnow
-from core.registry import HealthDelta
+from core.clock import utcnow
+from core.customizations import CustomizationManifest, HealthDelta, HookUse, Registration
 from tests.conftest import ADMIN
 
 QUERY = """{ customizations { __typename ... on CustomizationList { items {

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.metrics import route_name
-from core.observations import ObservationDelta
+from core.customizations import ObservationDelta
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

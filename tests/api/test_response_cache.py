@@ -156,7 +156,7 @@ async def test_two_app_instances_never_serve_an_answer_older_than_a_committed_wr
 
 async def test_statements_per_request_do_not_grow_with_the_number_of_settings(api, services):
     from core.definitions import SettingDefinition, SettingType
-    from core.releases import ReleaseManifest
+    from core.manifest import ReleaseManifest
 
     for n in (100, 5_000):
         catalog = tuple(

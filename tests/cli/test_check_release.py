@@ -3,6 +3,7 @@ readiness rules for one package, what Tailor detected, exit 0 / 1 / 2."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,16 +15,28 @@ from tests.corpus.score import CORPUS
 RELEASE_3_0 = str(Path(__file__).parents[2] / "products" / "acme_erp" / "planned" / "3.0.toml")
 
 
+@pytest.fixture(scope="session")
+def upgraded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tailor db upgrade`` (which registers the product's releases and its
+    planned 3.0) once per session: each test works on a copy of the file."""
+    path = tmp_path_factory.mktemp("upgraded") / "cli.db"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TAILOR_DATABASE_URL", f"sqlite:///{path}")
+        result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(tmp_path, monkeypatch, upgraded_db):
+    for made in upgraded_db.parent.glob(upgraded_db.name + "*"):  # with -wal, -shm if any
+        shutil.copyfile(made, tmp_path / made.name)
     monkeypatch.setenv("TAILOR_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     runner = CliRunner()
 
     def invoke(*args: str):
         return runner.invoke(app, list(args))
 
-    # db upgrade registers the product's releases and its planned 3.0
-    assert invoke("db", "upgrade").exit_code == 0
     listed = invoke("release", "list")
     assert "3.0" in listed.output and "planned" in listed.output, listed.output
     return invoke

@@ -8,20 +8,14 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.customization_cli import publish_demo_customizations
-from core.bootstrap import register_planned_releases
-from core.demo import seed_demo
-from plugins.catalog import tailor_extension_points
-from tests.sample import ACME
+from tests.conftest import demo_with_samples
 
 runner = CliRunner()
 
 
 @pytest_asyncio.fixture
 async def demo(services, database_url, monkeypatch):
-    await seed_demo(services, ACME, tailor_extension_points)
-    await register_planned_releases(services, ACME)
-    await publish_demo_customizations(services, ACME)
+    await demo_with_samples(services)
     monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
     return services
 

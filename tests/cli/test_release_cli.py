@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from core.demo import seed_demo
 from core.manifest_io import loads
+from tests.conftest import restore_or_build
 from tests.sample import ACME
 
 runner = CliRunner()
@@ -18,7 +19,7 @@ runner = CliRunner()
 
 @pytest_asyncio.fixture
 async def demo(services, database_url, monkeypatch):
-    await seed_demo(services, ACME)
+    await restore_or_build(services, "demo", lambda: seed_demo(services, ACME))
     monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
     return services
 

@@ -5,25 +5,19 @@ import dataclasses
 
 import pytest_asyncio
 
-from api.customization_cli import publish_demo_customizations
-from core.bootstrap import register_planned_releases
 from core.db import count_statements
-from core.demo import seed_demo
 from core.fleet import seed_fleet
 from core.foldback import EvidenceKind
+from core.manifest import PLANNED
 from core.manifest_io import loads
 from core.readiness import CustomizationStatus
-from core.releases import PLANNED
-from plugins.catalog import tailor_extension_points
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, demo_with_samples
 from tests.sample import ACME, V30_PLANNED
 
 
 @pytest_asyncio.fixture
 async def demo(services):
-    await seed_demo(services, ACME, tailor_extension_points)
-    await register_planned_releases(services, ACME)
-    report = await publish_demo_customizations(services, ACME)
+    report = await demo_with_samples(services)
     assert "northwind-credit-policy" in report.published
     return services
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.auth import Principal, Role
-from core.customizations import latency_bucket, latency_percentile
+from core.customizations import ObservationDelta, latency_bucket, latency_percentile
 from core.db import count_statements
-from core.observations import ObservationDelta
 from core.services import Services
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

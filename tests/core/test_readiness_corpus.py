@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest_asyncio
 
-from core.observations import ObservationDelta
+from core.customizations import ObservationDelta
 from core.readiness import OBSERVED, STATIC, Code
 from core.readiness_service import StaticRegistrations
 from tests.conftest import ADMIN

@@ -110,7 +110,7 @@ async def test_import_existing_or_invalid_writes_nothing(planned):
 
 
 def loads_dict(data):
-    from core.releases import ReleaseManifest
+    from core.manifest import ReleaseManifest
 
     return ReleaseManifest.from_dict(data)
 

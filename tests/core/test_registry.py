@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.auth import Principal, Role
-from core.customizations import CustomizationManifest, HookUse, Registration
+from core.customizations import CustomizationManifest, HealthDelta, HookUse, Registration
 from core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from core.registry import HealthDelta, NameCollisionError
+from core.registry import NameCollisionError
 from tests.conftest import ADMIN
 
 

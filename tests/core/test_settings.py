@@ -11,8 +11,8 @@ from core.errors import (
     PermissionDeniedError,
     SettingValidationError,
 )
+from core.manifest import ReleaseManifest
 from core.models import AuditEntry, Override
-from core.releases import ReleaseManifest
 from core.settings import SECRET_MARK
 from tests.conftest import ADMIN
 

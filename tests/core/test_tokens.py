@@ -6,8 +6,9 @@ from sqlalchemy import select, update
 
 from core import tokens as tokens_module
 from core.auth import Role
+from core.clock import utcnow
 from core.errors import AuthenticationError, InvalidInputError, NotFoundError
-from core.models import ApiToken, utcnow
+from core.models import ApiToken
 from core.tokens import TokenService
 
 

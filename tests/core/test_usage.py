@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.auth import Principal, Role
-from core.customizations import CustomizationManifest, Registration
-from core.observations import ObservationDelta
+from core.customizations import CustomizationManifest, ObservationDelta, Registration
 from tests.conftest import ADMIN
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)

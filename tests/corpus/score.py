@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.customizations import Observation, ObservedKey, Registration
+from core.manifest import ReleaseManifest
 from core.readiness import (
     CUSTOMIZATION,
     Finding,
@@ -25,7 +26,6 @@ from core.readiness import (
     TenantRow,
     evaluate,
 )
-from core.releases import ReleaseManifest
 from plugins.evidence import read_package
 from tests.release_history import points_for
 from tests.sample import ACME, V30_PLANNED

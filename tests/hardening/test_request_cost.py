@@ -36,6 +36,26 @@ def test_prices_count_aliases_and_fragments():
     assert (document_cost(two, "A", 2000), document_cost(two, "B", 2000)) == (1, 25)
 
 
+async def test_a_fragment_bomb_at_the_root_is_priced_in_one_pass_and_refused(api):
+    # each fragment spreads the next one twice: 2**40 readiness fields; priced
+    # fragment by fragment once (unmemoized, this request would take days)
+    fragments = "".join(
+        f"fragment F{i} on Query {{ __typename ...F{i + 1} ...F{i + 1} }}\n" for i in range(40)
+    )
+    query = (
+        "{ ...F0 }\n"
+        + fragments
+        + 'fragment F40 on Query { readiness(target: "2.0") { __typename } }'
+    )
+    response = await api.client.post(
+        "/graphql", json={"query": query}, headers=bearer(api.tokens["admin"])
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+    assert f"costs {25 * 2**40}" in error["message"]
+
+
 async def test_a_batch_of_aliased_readiness_is_refused_before_anything_runs(api):
     # the audit's request: 10 operations x 30 aliases of readiness
     batch = [{"query": _query(READINESS, 30)} for _ in range(10)]

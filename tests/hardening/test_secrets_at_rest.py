@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from core.errors import InvalidInputError
-from core.secret_store import count_stored_secrets
-from core.secrets import SecretBox, SecretKeyError, demo_key
+from core.secret_store import count_stored_secrets, demo_key
+from core.secrets import SecretBox, SecretKeyError
 from core.services import Services
 from tests.cli.test_cli import tailor
 from tests.conftest import ADMIN

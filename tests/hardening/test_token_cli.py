@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core.models import ApiToken, utcnow
+from core.clock import utcnow
+from core.models import ApiToken
 from tests.cli.test_cli import tailor
 
 

@@ -1,0 +1,52 @@
+"""The fixtures' snapshots (tests/conftest.py): a state restored from a snapshot
+is the state building it gives, and a test's writes never reach the next test."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from core.bootstrap import sync_product_releases
+from plugins.catalog import tailor_extension_points
+from tests.conftest import ADMIN, Snapshot, _capture, _empty, demo_with_samples
+from tests.sample import ACME
+
+
+def _comparable(snapshot: Snapshot) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows without what differs from one build to the next anyway: ids
+    (a PostgreSQL sequence only goes up) and timestamps."""
+
+    def keep(column: str, value: Any) -> bool:
+        return (
+            column != "id"
+            and not column.endswith("_id")
+            and not isinstance(value, datetime.datetime)
+        )
+
+    return {
+        table: sorted(repr(sorted((c, v) for c, v in row.items() if keep(c, v))) for row in rows)
+        for table, rows in snapshot.rows.items()
+    }
+
+
+async def test_the_registered_state_is_what_registering_gives(services):
+    restored = await _capture(services.engine)
+    await _empty(services)
+    await sync_product_releases(services, ACME, tailor_extension_points)
+    built = await _capture(services.engine)
+    assert len(restored.rows["setting_definitions"]) > 200
+    assert _comparable(restored) == _comparable(built)
+
+
+async def test_a_write_here_and_then_elsewhere(services):
+    await services.tenants.create(ADMIN, "leak", "Leak Inc", "2.0")
+    await demo_with_samples(services)
+    await services.tenants.create(ADMIN, "leak-2", "Leak Two", "2.0")
+
+
+async def test_never_reaches_the_next_test(services):
+    slugs = [t.slug for t in await services.tenants.list_all(ADMIN)]
+    assert slugs == []
+    await demo_with_samples(services)
+    slugs = {t.slug for t in await services.tenants.list_all(ADMIN)}
+    assert slugs and not slugs & {"leak", "leak-2"}
