@@ -30,6 +30,7 @@ from strawberry.types.unset import UNSET
 
 from api.bearer import bearer_principal
 from api.context import Context
+from api.document_cache import DocumentCache, DocumentStore
 from api.http import (
     BAD_REQUEST,
     GRAPHQL_RESPONSE_JSON,
@@ -82,6 +83,9 @@ class AppOptions:
     #: answer settings operations from memory (api.response_cache); None: on
     #: when the app attaches the plugin runtime, whose hooks it knows are pure
     response_cache: bool | None = None
+    #: complete plain object selections by projection (api.projection); off only
+    #: to compare with strawberry's normal execution (the answers are the same)
+    projection: bool = True
 
     @property
     def cache_enabled(self) -> bool:
@@ -102,8 +106,12 @@ class AppOptions:
     def extensions(self) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
         """Factories: strawberry makes new extension instances for every operation."""
         limits = self.limits
+        # one store of parsed and validated documents per app (after the limits:
+        # see api.document_cache)
+        documents = DocumentStore()
         factories: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-            lambda: LimitsExtension(limits)
+            lambda: LimitsExtension(limits),
+            lambda: DocumentCache(documents),
         ]
         if not self.introspection_enabled:
             factories.append(DisableIntrospection)
@@ -129,7 +137,7 @@ class TailorGraphQL(GraphQL[Context, None]):
 
     def __init__(self, services: Services, options: AppOptions, plugins: PluginRuntime) -> None:
         super().__init__(
-            build_schema(options.extensions(), options.schema_config()),
+            build_schema(options.extensions(), options.schema_config(), options.projection),
             graphql_ide="graphiql" if options.graphiql_enabled else None,
             allow_queries_via_get=True,
         )
@@ -366,6 +374,8 @@ def create_app(
             yield
         finally:
             await listener.stop()
+            if graphql.cache is not None:
+                await graphql.cache.close()
             await plugins.close()
             await services.close()
 

@@ -19,6 +19,7 @@ from api.errors import Errors, expected, uncacheable
 from api.extensions import ExtensionsMutation
 from api.foldback import FoldbackQuery
 from api.masking import MaskUnexpectedErrors
+from api.projection import ProjectingExecutionContext
 from api.readiness import ReadinessMutation, ReadinessQuery
 from api.types import (
     AuditEntry,
@@ -261,13 +262,16 @@ class TailorSchema(strawberry.Schema):
 def build_schema(
     extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
     config: StrawberryConfig | None = None,
+    projection: bool = True,
 ) -> strawberry.Schema:
     """Build the schema. Extensions are classes or factories, never instances:
     strawberry creates them anew for every operation. Unexpected errors are
-    always masked (with the request id)."""
+    always masked (with the request id). ``projection``: complete plain object
+    selections by projection (:mod:`api.projection`; the same answer, faster)."""
     return TailorSchema(
         query=merge_types("Query", QUERY_GROUPS),
         mutation=merge_types("Mutation", MUTATION_GROUPS),
         extensions=[*extensions, MaskUnexpectedErrors],
         config=config,
+        execution_context_class=ProjectingExecutionContext if projection else None,
     )

@@ -42,7 +42,9 @@ QUERY = """query($t: String!, $e: String) { settings(tenant: $t, environment: $e
   ... on Settings { items { key value source revision definition { type default } } } } }"""
 
 
-async def prepare(url: str, n: int) -> str:
+async def prepare(url: str, n: int, version: str = "1.0") -> str:
+    """Migrate ``url``; release ``version`` with ``n`` settings, tenant ``bench`` on
+    it (a tenth of them overridden); an app token of ``bench``."""
     await upgrade(url)
     services = Services.from_url(url)
     admin = Principal.system("bench")
@@ -59,8 +61,8 @@ async def prepare(url: str, n: int) -> str:
         )
         for i in range(n)
     )
-    await services.releases.register(ReleaseManifest("1.0", settings=catalog), admin)
-    await services.tenants.create(admin, "bench", "Bench", "1.0")
+    await services.releases.register(ReleaseManifest(version, settings=catalog), admin)
+    await services.tenants.create(admin, "bench", "Bench", version)
     for d in catalog[: n // 10]:
         await services.settings.set(admin, "bench", d.key, d.default, environment="production")
     secret, _ = await services.tokens.create("app", ["bench"])

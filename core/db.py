@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -197,9 +197,22 @@ class StatementCounter:
             self.statements.clear()
 
 
+#: counters listening to statements sent to an engine's database on side
+#: connections of its own (core.version_reader), keyed by id(sync engine)
+_side_listeners: dict[int, list[Callable[[str], None]]] = {}
+
+
+def side_statement(engine: AsyncEngine, statement: str) -> None:
+    """Tell the statement counters of ``engine`` that ``statement`` was sent to its
+    database outside the engine (a side connection): counts stay honest."""
+    for listener in _side_listeners.get(id(engine.sync_engine), ()):
+        listener(statement)
+
+
 @contextmanager
 def count_statements(engine: AsyncEngine, keep: bool = False) -> Iterator[StatementCounter]:
-    """Count the SQL statements sent through ``engine`` inside the block."""
+    """Count the SQL statements sent to ``engine``'s database inside the block:
+    through the engine, and on its side connections (:func:`side_statement`)."""
     counter = StatementCounter(statements=[] if keep else None)
 
     def _before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -209,8 +222,16 @@ def count_statements(engine: AsyncEngine, keep: bool = False) -> Iterator[Statem
         if counter.statements is not None:
             counter.statements.append(statement)
 
+    def _side(statement: str) -> None:
+        _before(None, None, statement)
+
+    side = _side_listeners.setdefault(id(engine.sync_engine), [])
+    side.append(_side)
     event.listen(engine.sync_engine, "before_cursor_execute", _before)
     try:
         yield counter
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", _before)
+        side.remove(_side)
+        if not side:
+            _side_listeners.pop(id(engine.sync_engine), None)
