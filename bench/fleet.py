@@ -14,7 +14,7 @@ the real registry), then measures, alternating, the median of:
 - load: the very statements one run sent (recorded), executed again through
   SQLAlchemy Core and every row fetched into Python values: the time to load the
   same rows; measured twice, with the cyclic garbage collector on (as any code
-  runs by default) and paused (as readiness and fold-back run, core/gcpause.py);
+  runs by default) and paused (as readiness and fold-back run, core/store/gcpause.py);
 - readiness: ``TriageService.triaged`` for 3.0, the call behind ``readiness``
   (GraphQL), ``tailor readiness`` and the console's fleet page;
 - fold-back: ``FoldbackService.candidates`` (the readiness of every planned
@@ -51,12 +51,12 @@ from sqlalchemy import event, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.auth import Principal  # noqa: E402
-from core.bootstrap import register_planned_releases, sync_product_releases  # noqa: E402
-from core.db import upgrade  # noqa: E402
-from core.fleet import seed_fleet  # noqa: E402
-from core.gcpause import gc_paused  # noqa: E402
-from core.services import Services  # noqa: E402
+from core.model.auth import Principal  # noqa: E402
+from core.store.bootstrap import register_planned_releases, sync_product_releases  # noqa: E402
+from core.store.db import upgrade  # noqa: E402
+from core.store.fleet import seed_fleet  # noqa: E402
+from core.store.gcpause import gc_paused  # noqa: E402
+from core.store.services import Services  # noqa: E402
 from plugins.catalog import tailor_extension_points  # noqa: E402
 from plugins.product import load_product  # noqa: E402
 

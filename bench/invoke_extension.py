@@ -20,11 +20,11 @@ from pathlib import Path
 
 import httpx
 
-from api.app import AppOptions, create_app
-from core.auth import Principal, Role
-from core.bootstrap import sync_product_releases
-from core.db import upgrade
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from core.model.auth import Principal, Role
+from core.store.bootstrap import sync_product_releases
+from core.store.db import upgrade
+from core.store.services import Services
 from plugins.catalog import Catalog, tailor_extension_points
 from plugins.product import load_product
 from plugins.runtime import PluginRuntime, RuntimeOptions

@@ -125,8 +125,8 @@ def postgres_backends(url: str) -> list[int]:
 
 # -- P6 -----------------------------------------------------------------------------
 async def _empty(url: str) -> None:
-    from core.db import create_engine, upgrade
-    from core.models import Base
+    from core.store.db import create_engine, upgrade
+    from core.store.models import Base
 
     await upgrade(url)
     engine = create_engine(url)

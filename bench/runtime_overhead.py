@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from settings_query import QUERY, prepare
 
-from api.app import AppOptions, create_app
-from core.auth import Principal
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from core.model.auth import Principal
+from core.store.services import Services
 from plugins.runtime import PluginRuntime, RuntimeOptions
 
 HOOK = """

@@ -31,12 +31,12 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.app import create_app
-from core.auth import Principal
-from core.db import upgrade
-from core.definitions import SettingDefinition, SettingType
-from core.manifest import ReleaseManifest
-from core.services import Services
+from api.http.app import create_app
+from core.model.auth import Principal
+from core.model.definitions import SettingDefinition, SettingType
+from core.model.manifest import ReleaseManifest
+from core.store.db import upgrade
+from core.store.services import Services
 
 QUERY = """query($t: String!, $e: String) { settings(tenant: $t, environment: $e) {
   ... on Settings { items { key value source revision definition { type default } } } } }"""

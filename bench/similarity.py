@@ -14,8 +14,8 @@ import random
 import time
 from collections import Counter
 
-from core import foldback
-from core.foldback import NEAR_DUPLICATE_THRESHOLD, _candidates, similarity
+from core.analysis import foldback
+from core.analysis.foldback import NEAR_DUPLICATE_THRESHOLD, _candidates, similarity
 
 
 def bags(n: int, family: int, seed: int = 1) -> list[Counter[str]]:

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runtime_overhead import write_packages
 from settings_query import QUERY, prepare
 
-from core.auth import Principal
+from core.model.auth import Principal
 
 HOST = "127.0.0.1"
 
@@ -61,9 +61,9 @@ def free_port() -> int:
 def run_tailor(url: str, packages: str, port: int) -> None:
     import uvicorn
 
-    from api.app import AppOptions, create_app
-    from api.limits import GraphQLLimits
-    from core.services import Services
+    from api.graphql.limits import GraphQLLimits
+    from api.http.app import AppOptions, create_app
+    from core.store.services import Services
     from plugins.runtime import PluginRuntime, RuntimeOptions
 
     runtime = PluginRuntime.load(
@@ -223,7 +223,7 @@ def graphql_core_ms(payload: dict[str, Any], rounds: int) -> float:
 
 
 async def add_customized_tenant(url: str, packages: Path) -> dict[str, str]:
-    from core.services import Services
+    from core.store.services import Services
     from plugins.runtime import PluginRuntime, RuntimeOptions
 
     admin = Principal.system("bench")

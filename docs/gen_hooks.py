@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from core.extension_points import ExtensionPoint  # noqa: E402
-from core.manifest import ReleaseManifest  # noqa: E402
-from core.manifest_io import load_file  # noqa: E402
+from core.model.extension_points import ExtensionPoint  # noqa: E402
+from core.model.manifest import ReleaseManifest  # noqa: E402
+from core.model.manifest_io import load_file  # noqa: E402
 from plugins import hookspecs  # noqa: E402
 from plugins.catalog import extension_point, spec_functions  # noqa: E402
 

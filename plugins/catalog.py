@@ -1,6 +1,6 @@
 """The extension-point catalog: Tailor's hookspecs plus the host product's (its
 product plugin's hookspec modules), read back as
-:class:`core.extension_points.ExtensionPoint` for any product version."""
+:class:`core.model.extension_points.ExtensionPoint` for any product version."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from core.extension_points import ExtensionPoint
+from core.model.extension_points import ExtensionPoint
 from plugins import hookspecs
 from plugins.lifecycle import lifecycle_of
 
 if TYPE_CHECKING:
-    # a type only: at run time core.product pulls in core.releases and SQLAlchemy,
+    # a type only: at run time core.model.product pulls in core.store.releases and SQLAlchemy,
     # which the worker process (that imports this module) must not load
-    from core.product import Product
+    from core.model.product import Product
 
 #: extra hookspec modules (beyond the product plugin's), e.g. an add-on's
 HOOKSPECS_GROUP = "tailor.hookspecs"
@@ -133,6 +133,6 @@ class Catalog:
 
 def tailor_extension_points(version: str) -> list[ExtensionPoint]:
     """Tailor's own extension points valid in ``version``: pass this to
-    :func:`core.bootstrap.sync_product_releases` (the product's come from its
+    :func:`core.store.bootstrap.sync_product_releases` (the product's come from its
     release manifests)."""
     return Catalog([SpecModule("tailor", hookspecs)]).for_version(version)

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard
 
-from core.customizations import HookUse, KeyReference, Registration
-from core.definitions import KEY_PATTERN
+from core.model.customizations import HookUse, KeyReference, Registration
+from core.model.definitions import KEY_PATTERN
 from plugins.introspection import fingerprint_node, returns_constant
 from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest
 from plugins.similarity import hook_features

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from core.customizations import HookUse
-from core.definitions import KEY_PATTERN
+from core.model.customizations import HookUse
+from core.model.definitions import KEY_PATTERN
 
 IMPL_MARKER = "tailor_impl"
 

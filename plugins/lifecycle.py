@@ -1,5 +1,5 @@
 """Lifecycle metadata attached to hookspec functions, read back as
-:class:`core.extension_points.ExtensionPoint`."""
+:class:`core.model.extension_points.ExtensionPoint`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from core.extension_points import EXPERIMENTAL, STABLE
+from core.model.extension_points import EXPERIMENTAL, STABLE
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import pluggy
 from packaging.version import Version
 
-from core.customizations import CustomizationManifest, HookUse, Registration
+from core.model.customizations import CustomizationManifest, HookUse, Registration
 from plugins.catalog import Catalog
 from plugins.hookspecs import PROJECT
 from plugins.introspection import (

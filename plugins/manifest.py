@@ -11,7 +11,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from core.customizations import SLUG_PATTERN, CustomizationManifest
+from core.model.customizations import SLUG_PATTERN, CustomizationManifest
 
 MANIFEST_FILE = "customization.toml"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")

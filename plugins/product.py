@@ -1,5 +1,5 @@
 """Loading the host product's declaration (its product plugin) into a
-:class:`core.product.Product`, reporting every problem at once.
+:class:`core.model.product.Product`, reporting every problem at once.
 
 Where the product comes from, in this order:
 
@@ -21,11 +21,11 @@ The product directory (``docs/product.md``)::
     DIR/hookspecs.py        optional: the product's extension points as pluggy
                             hookspecs with lifecycle (``plugins.lifecycle``)
     DIR/demo.toml           optional: demo tenants and the generated fleet's
-                            profile (``core.demo_data``)
+                            profile (``core.model.demo_data``)
 
 Problems (a missing file, an unknown field, an invalid version, a release manifest
 that contradicts the history or the hookspecs) are collected and raised together as
-one :class:`core.product.ProductError`, each naming the file and the field.
+one :class:`core.model.product.ProductError`, each naming the file and the field.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from core.demo_data import DemoData, demo_from_dict
-from core.errors import InvalidInputError
-from core.extension_points import ExtensionPoint
-from core.manifest import PLANNED, RELEASED, ReleaseManifest
-from core.manifest_io import MAX_BYTES, SCHEMA_VERSION
-from core.product import Product, ProductError
+from core.model.demo_data import DemoData, demo_from_dict
+from core.model.errors import InvalidInputError
+from core.model.extension_points import ExtensionPoint
+from core.model.manifest import PLANNED, RELEASED, ReleaseManifest
+from core.model.manifest_io import MAX_BYTES, SCHEMA_VERSION
+from core.model.product import Product, ProductError
 from plugins.catalog import extension_point, spec_functions
 
 PRODUCT_ENV = "TAILOR_PRODUCT"

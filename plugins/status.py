@@ -7,8 +7,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.auth import Principal
-from core.customizations import CustomizationManifest, Health, HookUse, Registration
+from core.model.auth import Principal
+from core.model.customizations import CustomizationManifest, Health, HookUse, Registration
 from plugins.loading import Loaded
 from plugins.manifest import Problem
 
@@ -30,7 +30,7 @@ class Drift:
 class CustomizationPresence:
     """Where one customization is present: installed in this process's code,
     registered in the registry, refused at load; and the drift between them.
-    (Its readiness status for a release is :class:`core.readiness.CustomizationStatus`.)"""
+    (Its readiness status for a release is :class:`core.analysis.readiness.CustomizationStatus`.)"""
 
     name: str
     manifest: CustomizationManifest | None

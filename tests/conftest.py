@@ -27,13 +27,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from api.app import AppOptions, create_app
-from core.auth import Principal, Role
-from core.bootstrap import sync_product_releases
-from core.db import upgrade
-from core.models import Base
-from core.product import Product
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from core.model.auth import Principal, Role
+from core.model.product import Product
+from core.store.bootstrap import sync_product_releases
+from core.store.db import upgrade
+from core.store.models import Base
+from core.store.services import Services
 from plugins.catalog import Catalog, tailor_extension_points
 from plugins.loading import discover
 from plugins.runtime.runner import Inspection, PluginRuntime, RuntimeOptions
@@ -161,9 +161,9 @@ async def demo_with_samples(services: Services) -> Any:
     report."""
 
     async def seed() -> Any:
-        from api.customization_cli import publish_demo_customizations
-        from core.bootstrap import register_planned_releases
-        from core.demo import seed_demo
+        from api.cli.customization import publish_demo_customizations
+        from core.store.bootstrap import register_planned_releases
+        from core.store.demo import seed_demo
 
         await seed_demo(services, ACME, tailor_extension_points)
         await register_planned_releases(services, ACME)

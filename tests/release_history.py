@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from packaging.version import Version
 
-from core.extension_points import EXPERIMENTAL, ExtensionPoint
+from core.model.extension_points import EXPERIMENTAL, ExtensionPoint
 
 HISTORY: tuple[ExtensionPoint, ...] = (
     ExtensionPoint("tailor_register_settings", (), added="1.0"),

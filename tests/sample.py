@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.extension_points import ExtensionPoint
-from core.manifest import ReleaseManifest
+from core.model.extension_points import ExtensionPoint
+from core.model.manifest import ReleaseManifest
 from plugins.catalog import Catalog, tailor_extension_points
 from plugins.product import load_directory
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import typer
 
-from api.cli import app
-from api.schema import build_schema
-from core import foldback, readiness, triage, usage
+from api.cli.main import app
+from api.graphql.schema import build_schema
+from core.analysis import foldback, readiness, usage
+from core.store import triage
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -85,7 +86,7 @@ def test_readme_names_every_root_field():
 def test_readme_names_every_environment_variable():
     from dataclasses import fields
 
-    from api.limits import GraphQLLimits
+    from api.graphql.limits import GraphQLLimits
 
     # quoted names (os.environ.get("TAILOR_..."), envvar="TAILOR_...") and the limits,
     # read as "TAILOR_" + field name

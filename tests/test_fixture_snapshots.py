@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from core.bootstrap import sync_product_releases
+from core.store.bootstrap import sync_product_releases
 from plugins.catalog import tailor_extension_points
 from tests.conftest import ADMIN, Snapshot, _capture, _empty, demo_with_samples
 from tests.sample import ACME

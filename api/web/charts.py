@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.unblock import UnblockStep
+from core.analysis.unblock import UnblockStep
 
 WIDTH = 640
 HEIGHT = 260

@@ -16,7 +16,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.web_sessions import SignedIn
+from core.store.web_sessions import SignedIn
 
 COOKIE = "tailor_session"
 SIGNIN_CSRF_COOKIE = "tailor_signin_csrf"

@@ -1,6 +1,6 @@
 """The console's pages and forms (see :mod:`api.web`).
 
-Every page resolves the session cookie to a :class:`~core.auth.Principal` and
+Every page resolves the session cookie to a :class:`~core.model.auth.Principal` and
 calls the same services, with the same principal, as ``/graphql`` does: role and
 tenant scope apply exactly as there. Expected errors become pages that say what
 was wrong (403, 404, 400); nothing here holds domain logic.
@@ -34,8 +34,17 @@ from api.web.session import (
     signin_csrf_ok,
 )
 from api.web.sources import hook_source
-from core.auth import Principal
-from core.errors import (
+from core.analysis.foldback import EvidenceKind
+from core.analysis.readiness import Severity
+from core.analysis.usage import (
+    NEVER_CALLED,
+    NO_EFFECT,
+    NOT_CALLED_RECENTLY,
+    OVERRIDE_EQUALS_DEFAULT,
+    OVERRIDE_UNREAD,
+)
+from core.model.auth import Principal
+from core.model.errors import (
     AuthenticationError,
     DatabaseError,
     InvalidInputError,
@@ -43,19 +52,10 @@ from core.errors import (
     PermissionDeniedError,
     TailorError,
 )
-from core.foldback import EvidenceKind
-from core.manifest import PLANNED, ReleaseInfo
-from core.readiness import Severity
-from core.services import Services
-from core.triage import SEVERITY_ORDER, VERBS, parse_finding_id
-from core.usage import (
-    NEVER_CALLED,
-    NO_EFFECT,
-    NOT_CALLED_RECENTLY,
-    OVERRIDE_EQUALS_DEFAULT,
-    OVERRIDE_UNREAD,
-)
-from core.web_sessions import SignedIn
+from core.model.manifest import PLANNED, ReleaseInfo
+from core.store.services import Services
+from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
+from core.store.web_sessions import SignedIn
 
 log = logging.getLogger("tailor.http")
 

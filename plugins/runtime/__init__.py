@@ -3,7 +3,7 @@
 Modules, in the order a call goes through them:
 
 * :mod:`plugins.runtime.runner` — :class:`PluginRuntime`, the runner ``core``
-  calls (``core.hooks.HookRunner``) and the host product's extension points;
+  calls (``core.model.hooks.HookRunner``) and the host product's extension points;
 * :mod:`plugins.runtime.guard` — the request's deadline and the circuit breaker
   (why a call ended: read this one);
 * :mod:`plugins.runtime.pool` — the bounded pool of worker processes, one tenant

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.customizations import CustomizationManifest, HookUse
+from core.model.customizations import CustomizationManifest, HookUse
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source, claim_names
 from plugins.manifest import MANIFEST_FILE, Problem

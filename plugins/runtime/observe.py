@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from core.clock import utcnow
-from core.customizations import HealthDelta, ObservationDelta, latency_bucket
-from core.hooks import CustomizationRegistry, ObservationSink
+from core.model.clock import utcnow
+from core.model.customizations import HealthDelta, ObservationDelta, latency_bucket
+from core.model.hooks import CustomizationRegistry, ObservationSink
 
 
 class Observer:

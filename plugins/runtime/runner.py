@@ -1,4 +1,4 @@
-"""The plugin runtime: implements :class:`core.hooks.HookRunner` by calling each
+"""The plugin runtime: implements :class:`core.model.hooks.HookRunner` by calling each
 tenant's enabled customizations in worker processes.
 
 One call of a runner method is one batch: the tenant's customizations
@@ -25,11 +25,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.auth import Principal
-from core.customizations import Registration
-from core.definitions import SettingDefinition
-from core.errors import InvalidInputError, TailorError
-from core.hooks import (
+from core.model.auth import Principal
+from core.model.customizations import Registration
+from core.model.definitions import SettingDefinition
+from core.model.errors import InvalidInputError, TailorError
+from core.model.hooks import (
     CustomizationRegistry,
     CustomizedValue,
     DefinitionsOutcome,
@@ -317,7 +317,7 @@ class PluginRuntime:
         parsed, problems = parse_manifest(path / MANIFEST_FILE)
         if parsed is None:
             raise InvalidInputError("path", "; ".join(str(p) for p in problems))
-        principal.can_publish_customization(parsed.manifest.tenants)
+        principal.require_publish_customization(parsed.manifest.tenants)
         loaded = await asyncio.to_thread(self.check, path)
         if loaded.refused:
             raise InvalidInputError("path", "; ".join(str(p) for p in loaded.problems))
@@ -481,7 +481,7 @@ class PluginRuntime:
     def _invalid(self, tenant: str, hook: str, impl: _Impl, message: str) -> HookFailure:
         return self._failed(impl.name, tenant, hook, message, impl.ms)
 
-    # -- core.hooks.HookRunner --------------------------------------------------------
+    # -- core.model.hooks.HookRunner --------------------------------------------------------
     async def register_settings(self, tenant: str) -> DefinitionsOutcome:
         """Called when registrations change, not per request: the outcome is kept
         per tenant until a publish or an enablement change."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from core.extension_points import EXPERIMENTAL
+from core.model.extension_points import EXPERIMENTAL
 from plugins.lifecycle import lifecycle
 
 hookspec = pluggy.HookspecMarker("tailor")

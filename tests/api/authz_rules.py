@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.auth import Role
+from core.model.auth import Role
 
 ALLOW = "allow"
 DENY = "deny"

@@ -9,8 +9,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from api.app import AppOptions, create_app
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from core.store.services import Services
 from plugins.product import load_product
 from tests.conftest import fresh_runtime
 

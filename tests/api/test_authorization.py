@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from api.schema import build_schema
-from core.auth import Role
+from api.graphql.schema import build_schema
+from core.model.auth import Role
 from tests.api.authz_rules import ALLOW, DENY, FILTERED, MUTATION_RULES, OWN, QUERY_RULES, Rule
 from tests.conftest import ADMIN
 

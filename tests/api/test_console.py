@@ -10,9 +10,9 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest_asyncio
 
-from api.app import AppOptions, create_app
-from core.customizations import CustomizationManifest, HookUse, ObservationDelta, Registration
-from core.demo import register_planned_releases
+from api.http.app import AppOptions, create_app
+from core.model.customizations import CustomizationManifest, HookUse, ObservationDelta, Registration
+from core.store.demo import register_planned_releases
 from tests.conftest import ADMIN
 from tests.sample import ACME
 
@@ -290,8 +290,8 @@ async def test_the_old_readiness_page_redirects_to_the_console(console):
 
 
 async def _page_statements(services, token, n):
-    from core.db import count_statements
-    from core.fleet import seed_fleet
+    from core.store.db import count_statements
+    from core.store.fleet import seed_fleet
 
     async def publish(registrations):
         await services.registry.publish_many(ADMIN, registrations)
@@ -320,8 +320,8 @@ async def test_console_statements_do_not_grow_with_the_fleet(api, services):
 
 
 async def test_foldback_shows_near_duplicate_code_side_by_side(api, services):
-    from api.customization_cli import publish_demo_customizations
-    from core.demo import seed_demo
+    from api.cli.customization import publish_demo_customizations
+    from core.store.demo import seed_demo
     from plugins.catalog import tailor_extension_points
     from tests.sample import ACME
 

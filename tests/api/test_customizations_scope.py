@@ -1,8 +1,8 @@
 """A customization shared by an in-scope and an out-of-scope tenant: a scoped
 token sees neither the other tenant's slug nor an error that may come from it."""
 
-from core.clock import utcnow
-from core.customizations import CustomizationManifest, HealthDelta, HookUse, Registration
+from core.model.clock import utcnow
+from core.model.customizations import CustomizationManifest, HealthDelta, HookUse, Registration
 from tests.conftest import ADMIN
 
 QUERY = """{ customizations { __typename ... on CustomizationList { items {

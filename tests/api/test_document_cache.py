@@ -1,4 +1,4 @@
-"""A document is parsed and validated once per app (api.document_cache); what
+"""A document is parsed and validated once per app (api.graphql.document_cache); what
 depends on more than its text (variables, operation name) is checked every time,
 and a refused document is refused again, with the same errors."""
 

@@ -1,9 +1,9 @@
-"""One error mapping for every resolver (api/errors.py): each root field goes
+"""One error mapping for every resolver (api/graphql/errors.py): each root field goes
 through ``expected``, and an error class maps by its nearest mapped base."""
 
-from api.errors import NotFound, PermissionDenied, from_domain, maps_expected_errors
-from api.schema import MUTATION_GROUPS, QUERY_GROUPS
-from core import errors as domain
+from api.graphql.errors import NotFound, PermissionDenied, from_domain, maps_expected_errors
+from api.graphql.schema import MUTATION_GROUPS, QUERY_GROUPS
+from core.model import errors as domain
 
 
 def test_every_root_field_maps_expected_errors_one_way():

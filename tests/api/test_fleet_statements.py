@@ -4,9 +4,9 @@ for 1,000 (and no statement binds a parameter per tenant or customization)."""
 
 from __future__ import annotations
 
-from core.bootstrap import register_planned_releases
-from core.db import count_statements
-from core.fleet import seed_fleet
+from core.store.bootstrap import register_planned_releases
+from core.store.db import count_statements
+from core.store.fleet import seed_fleet
 from tests.conftest import ADMIN
 from tests.sample import ACME
 

@@ -1,8 +1,8 @@
 """``foldbackCandidates`` over HTTP."""
 
-from api.customization_cli import publish_demo_customizations
-from core.bootstrap import register_planned_releases
-from core.demo import seed_demo
+from api.cli.customization import publish_demo_customizations
+from core.store.bootstrap import register_planned_releases
+from core.store.demo import seed_demo
 from plugins.catalog import tailor_extension_points
 from tests.sample import ACME
 

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 
-from core.auth import Role
-from core.db import count_statements, create_engine
-from core.version_reader import VersionReader
+from core.model.auth import Role
+from core.store.db import count_statements, create_engine
+from core.store.version_reader import VersionReader
 from tests.conftest import ADMIN
 
 DUE = "billing.invoice.due_days"
@@ -26,8 +26,8 @@ VARIABLES = {"t": "acme", "k": [DUE]}
 WRITER = textwrap.dedent(
     """
     import asyncio, sys
-    from core.auth import Principal
-    from core.services import Services
+    from core.model.auth import Principal
+    from core.store.services import Services
 
     async def main(url, value):
         services = Services.from_url(url)
@@ -91,7 +91,7 @@ async def test_another_engine_in_this_process_is_seen_too(api, services, databas
     auth = {"Authorization": f"Bearer {token}"}
     first = await api.client.post("/graphql", json=body, headers=auth)
     assert value_of(first.content) == (30, "DEFAULT")
-    from core.services import Services
+    from core.store.services import Services
 
     other = Services.from_url(database_url)
     try:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 from hypothesis_graphql import queries as graphql_queries
 
-from api.schema import build_schema
+from api.graphql.schema import build_schema
 
 SCHEMA = build_schema()._schema
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.app import AppOptions
+from api.http.app import AppOptions
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ types, status codes and a GraphQL error body for every refusal."""
 import orjson
 import pytest
 
-from api.app import AppOptions
-from api.http import negotiate
-from api.limits import GraphQLLimits
+from api.graphql.limits import GraphQLLimits
+from api.http.app import AppOptions
+from api.http.protocol import negotiate
 from tests.api.conftest import bearer
 
 GQL_JSON = "application/graphql-response+json"

@@ -4,9 +4,9 @@ anything runs; introspection and field suggestions only where enabled."""
 import pytest
 from graphql import parse
 
-from api.app import AppOptions
-from api.limits import GraphQLLimits, measure
-from core.errors import InvalidInputError
+from api.graphql.limits import GraphQLLimits, measure
+from api.http.app import AppOptions
+from core.model.errors import InvalidInputError
 from tests.api.conftest import bearer
 
 GQL_JSON = "application/graphql-response+json"

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from api.logging import JsonFormatter
+from api.http.logging import JsonFormatter
 from tests.api.conftest import bearer
 
 SECRET_KEY = "integrations.webhooks.signing_secret"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.metrics import route_name
-from core.customizations import ObservationDelta
+from api.http.metrics import route_name
+from core.model.customizations import ObservationDelta
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

@@ -1,4 +1,4 @@
-"""The projection (api.projection) answers exactly as strawberry's normal execution.
+"""The projection (api.graphql.projection) answers exactly as strawberry's normal execution.
 
 Two apps on the same database, identical but for ``AppOptions.projection``, get
 the same requests (same token, same request id, answers not cached); their
@@ -19,9 +19,9 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.scalars import JSON
 
-from api.app import AppOptions, create_app
-from api.projection import ProjectingExecutionContext
-from core.auth import Role
+from api.graphql.projection import ProjectingExecutionContext
+from api.http.app import AppOptions, create_app
+from core.model.auth import Role
 from tests.conftest import ADMIN
 from tests.sample import ACME
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from core.bootstrap import register_planned_releases
-from core.manifest_io import dumps
+from core.model.manifest_io import dumps
+from core.store.bootstrap import register_planned_releases
 from tests.sample import ACME, V30_PLANNED
 
 READINESS = """

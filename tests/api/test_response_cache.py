@@ -1,4 +1,4 @@
-"""Settings answers served from memory (api.response_cache): one statement on a
+"""Settings answers served from memory (api.http.response_cache): one statement on a
 hit, ETag/304 on GET, and never an answer older than a write committed before
 the request began, whatever wrote it and whichever app instance answers."""
 
@@ -12,11 +12,11 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from api.app import AppOptions, create_app
-from core.auth import Role
-from core.db import count_statements
-from core.models import Tenant
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from core.model.auth import Role
+from core.store.db import count_statements
+from core.store.models import Tenant
+from core.store.services import Services
 from tests.conftest import ADMIN
 from tests.sample import ACME
 
@@ -155,8 +155,8 @@ async def test_two_app_instances_never_serve_an_answer_older_than_a_committed_wr
 
 
 async def test_statements_per_request_do_not_grow_with_the_number_of_settings(api, services):
-    from core.definitions import SettingDefinition, SettingType
-    from core.manifest import ReleaseManifest
+    from core.model.definitions import SettingDefinition, SettingType
+    from core.model.manifest import ReleaseManifest
 
     for n in (100, 5_000):
         catalog = tuple(

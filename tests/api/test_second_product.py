@@ -8,9 +8,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.app import AppOptions, create_app
-from core.auth import Role
-from core.bootstrap import register_planned_releases, sync_product_releases
+from api.http.app import AppOptions, create_app
+from core.model.auth import Role
+from core.store.bootstrap import register_planned_releases, sync_product_releases
 from plugins.catalog import Catalog, tailor_extension_points
 from plugins.product import load_directory
 from plugins.runtime import PluginRuntime, RuntimeOptions

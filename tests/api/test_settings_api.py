@@ -2,9 +2,9 @@
 
 import httpx
 
-from api.app import create_app
-from core.db import count_statements
-from core.services import Services
+from api.http.app import create_app
+from core.store.db import count_statements
+from core.store.services import Services
 
 SETTINGS = """
 query($tenant: String!, $environment: String, $keys: [String!], $prefix: String) {

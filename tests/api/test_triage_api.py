@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest_asyncio
 
-from core.demo import register_planned_releases
+from core.store.demo import register_planned_releases
 from tests.conftest import ADMIN
 from tests.sample import ACME
 

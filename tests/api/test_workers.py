@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import AppOptions, create_app
-from api.asgi import create_app_from_env
-from core.auth import Role
-from core.errors import InvalidInputError
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from api.http.asgi import create_app_from_env
+from core.model.auth import Role
+from core.model.errors import InvalidInputError
+from core.store.services import Services
 from plugins.runtime import PluginRuntime, RuntimeOptions
 from tests.cli.test_cli import TAILOR, _free_port
 from tests.conftest import ADMIN

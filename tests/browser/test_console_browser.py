@@ -17,10 +17,10 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from api.app import AppOptions, create_app
-from core.customizations import CustomizationManifest, HookUse, Registration
-from core.demo import register_planned_releases
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from core.model.customizations import CustomizationManifest, HookUse, Registration
+from core.store.demo import register_planned_releases
+from core.store.services import Services
 from tests.conftest import ADMIN
 from tests.sample import ACME
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from tests.corpus.score import CORPUS
 
 RELEASE_3_0 = str(Path(__file__).parents[2] / "products" / "acme_erp" / "planned" / "3.0.toml")

@@ -7,7 +7,7 @@ import json
 import pytest_asyncio
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from tests.conftest import demo_with_samples
 
 runner = CliRunner()

@@ -11,13 +11,13 @@ import pytest_asyncio
 from markupsafe import escape
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.customization_cli import publish_demo_customizations
-from core.bootstrap import register_planned_releases
-from core.demo import seed_demo
-from core.readiness import Severity
-from core.services import Services
-from core.triage import TriagedReport
+from api.cli.customization import publish_demo_customizations
+from api.cli.main import app
+from core.analysis.readiness import Severity
+from core.store.bootstrap import register_planned_releases
+from core.store.demo import seed_demo
+from core.store.services import Services
+from core.store.triage import TriagedReport
 from plugins.catalog import tailor_extension_points
 from tests.conftest import ADMIN
 from tests.sample import ACME

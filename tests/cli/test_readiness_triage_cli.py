@@ -7,7 +7,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-from core.services import Services
+from core.store.services import Services
 from tests.cli.test_release_cli import demo, invoke  # noqa: F401 (fixture)
 from tests.conftest import ADMIN
 

@@ -8,9 +8,9 @@ import pytest
 import pytest_asyncio
 from typer.testing import CliRunner
 
-from api.cli import app
-from core.demo import seed_demo
-from core.manifest_io import loads
+from api.cli.main import app
+from core.model.manifest_io import loads
+from core.store.demo import seed_demo
 from tests.conftest import restore_or_build
 from tests.sample import ACME
 
@@ -118,7 +118,7 @@ def test_planned_release_replace_export_delete_and_contradictions(demo, tmp_path
     smaller = type(manifest)(
         **{**manifest.__dict__, "settings": tuple(d for d in manifest.settings if d.key != dropped)}
     )
-    from core.manifest_io import dumps
+    from core.model.manifest_io import dumps
 
     path.write_text(dumps(smaller, "toml"))
     again = invoke("release", "import", str(path))

@@ -16,16 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.customizations import Observation, ObservedKey, Registration
-from core.manifest import ReleaseManifest
-from core.readiness import (
+from core.analysis.readiness import (
     CUSTOMIZATION,
+    ActiveOverride,
     Finding,
-    OverrideRow,
     ReadinessReport,
-    TenantRow,
+    TenantRelease,
     evaluate,
 )
+from core.model.customizations import Observation, ObservedKey, Registration
+from core.model.manifest import ReleaseManifest
 from plugins.evidence import read_package
 from tests.release_history import points_for
 from tests.sample import ACME, V30_PLANNED
@@ -93,8 +93,8 @@ def run_corpus() -> tuple[ReadinessReport, dict[str, Any], list[Registration]]:
     tenants = sorted({t for r in registrations for t in r.manifest.tenants})
     report = evaluate(
         target,
-        [TenantRow(t, "2.0") for t in tenants],
-        [OverrideRow(*row) for row in spec["overrides"]],
+        [TenantRelease(t, "2.0") for t in tenants],
+        [ActiveOverride(*row) for row in spec["overrides"]],
         registrations,
         None,
         manifests,
@@ -187,7 +187,7 @@ def score_pairs() -> tuple[float, float, set[tuple[str, str]], set[tuple[str, st
     fold-back reports, as unordered pairs of customization names."""
     from itertools import combinations
 
-    from core.foldback import EvidenceKind, analyze
+    from core.analysis.foldback import EvidenceKind, analyze
 
     spec = tomllib.loads((FOLDBACK / "expected.toml").read_text(encoding="utf-8"))
     wanted = {tuple(sorted(p)) for family in spec["copy_families"] for p in combinations(family, 2)}

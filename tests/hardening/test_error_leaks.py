@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.auth import Principal, Role
-from core.customizations import CustomizationManifest, HookUse, Registration
-from core.errors import PermissionDeniedError
+from core.model.auth import Principal, Role
+from core.model.customizations import CustomizationManifest, HookUse, Registration
+from core.model.errors import PermissionDeniedError
 from tests.conftest import ADMIN
 
 ENABLE = """mutation($t: String!, $n: String!) { setCustomizationEnabled(tenant: $t, name: $n,

@@ -11,8 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from api.app import AppOptions, create_app
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from core.store.services import Services
 from tests.api.conftest import bearer
 
 HUGE = 2**70  # 1180591620717411303424

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from core.errors import ConflictError
-from core.settings import SettingChange
+from core.model.errors import ConflictError
+from core.store.settings import SettingChange
 from tests.conftest import ADMIN
 
 KEY = "billing.invoice.due_days"

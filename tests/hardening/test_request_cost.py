@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from api.app import AppOptions
-from api.cost import document_cost
-from api.limits import GraphQLLimits
-from core.errors import InvalidInputError
+from api.graphql.cost import document_cost
+from api.graphql.limits import GraphQLLimits
+from api.http.app import AppOptions
+from core.model.errors import InvalidInputError
 from tests.api.conftest import bearer
 
 READINESS = 'r{i}: readiness(target: "2.0") {{ __typename }}'

@@ -13,10 +13,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from core.errors import InvalidInputError
-from core.secret_store import count_stored_secrets, demo_key
-from core.secrets import SecretBox, SecretKeyError
-from core.services import Services
+from core.model.errors import InvalidInputError
+from core.model.secrets import SecretBox, SecretKeyError
+from core.store.secret_store import count_stored_secrets, demo_key
+from core.store.services import Services
 from tests.cli.test_cli import tailor
 from tests.conftest import ADMIN
 

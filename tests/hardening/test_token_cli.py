@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core.clock import utcnow
-from core.models import ApiToken
+from core.model.clock import utcnow
+from core.store.models import ApiToken
 from tests.cli.test_cli import tailor
 
 

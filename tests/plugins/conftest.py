@@ -11,11 +11,11 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from api.app import AppOptions, create_app
-from core.auth import Role
-from core.services import Services
+from api.http.app import AppOptions, create_app
+from api.wiring import attach
+from core.model.auth import Role
+from core.store.services import Services
 from plugins.runtime import PluginRuntime, RuntimeOptions
-from plugins.wiring import attach
 from tests.conftest import ADMIN, Api
 from tests.sample import ACME_CATALOG
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from tests.plugins.conftest import HEADER, manifest
 
 GOOD = HEADER + '@hookimpl\ndef tailor_resolve_settings():\n    return {"ui.theme.mode": "dark"}\n'
@@ -81,8 +81,8 @@ def test_publish_list_and_doctor(cli, tmp_path, monkeypatch):
 def test_doctor_reports_registered_but_missing_and_version_mismatch(cli, tmp_path, monkeypatch):
     import asyncio
 
-    from core.auth import Principal
-    from core.services import Services
+    from core.model.auth import Principal
+    from core.store.services import Services
 
     assert cli("db", "upgrade").exit_code == 0
 

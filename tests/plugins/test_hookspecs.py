@@ -7,11 +7,11 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from core.auth import Principal
+from api.wiring import attach
+from core.model.auth import Principal
 from plugins.catalog import spec_functions
 from plugins.loading import default_directory
 from plugins.runtime import RuntimeOptions
-from plugins.wiring import attach
 from tests.conftest import ADMIN
 from tests.sample import ACME_CATALOG, acme_points
 

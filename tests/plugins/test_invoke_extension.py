@@ -4,8 +4,8 @@ checked against the hookspec, and the host role's scope."""
 
 from __future__ import annotations
 
-from core.auth import Role
-from core.db import count_statements
+from core.model.auth import Role
+from core.store.db import count_statements
 from plugins.loading import default_directory
 from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable

@@ -4,7 +4,7 @@ observed evidence, once the runtime has seen it read the key."""
 
 from __future__ import annotations
 
-from core.bootstrap import register_planned_releases
+from core.store.bootstrap import register_planned_releases
 from tests.plugins.conftest import publish_enable
 from tests.sample import ACME
 

@@ -3,7 +3,7 @@ a time per process, and a tenant's answers never carry another's values."""
 
 from __future__ import annotations
 
-from plugins.wiring import attach
+from api.wiring import attach
 from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import textwrap
 
-from core.db import count_statements
+from core.store.db import count_statements
 from plugins.manifest import parse_manifest
 from tests.plugins.conftest import manifest, publish_enable
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.db import count_statements
-from core.errors import NotFoundError, SettingValidationError
-from plugins.wiring import attach
+from api.wiring import attach
+from core.model.errors import NotFoundError, SettingValidationError
+from core.store.db import count_statements
 from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
 

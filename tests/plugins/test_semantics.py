@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import textwrap
 
-from plugins.wiring import attach
+from api.wiring import attach
 from tests.conftest import ADMIN
 from tests.plugins.conftest import HEADER, manifest, publish_enable
 

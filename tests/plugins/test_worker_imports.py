@@ -29,6 +29,6 @@ def test_worker_loads_no_sqlalchemy_and_no_store():
         m
         for m in loaded
         if m.split(".")[0] in ("sqlalchemy", "aiosqlite", "asyncpg")
-        or m in ("core.db", "core.models", "core.releases", "core.services")
+        or m in ("core.store.db", "core.store.models", "core.store.releases", "core.store.services")
     ]
     assert forbidden == []

@@ -1,0 +1,110 @@
+"""What the CLI's commands share: options, output consoles, running a coroutine with
+the services open (a module of its own: the command modules import it, and ``api.cli.main``
+imports them, so nothing imports ``api.cli.main`` back)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from core.model.config import Config
+from core.model.errors import TailorError
+from core.model.product import Product, ProductError
+
+if TYPE_CHECKING:
+    from core.store.services import Services
+    from plugins.runtime import PluginRuntime
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="TAILOR_DATABASE_URL",
+        help="SQLAlchemy URL; default: a SQLite file tailor.db in the working directory.",
+        show_envvar=True,
+    ),
+]
+
+
+def cli_product() -> Product:
+    """The host product (``TAILOR_PRODUCT`` or the installed product plugin); a bad
+    declaration prints every problem and exits with status 2."""
+    from plugins.product import load_product
+
+    try:
+        return load_product()
+    except ProductError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def cli_runtime(product: Product, **options: Any) -> PluginRuntime:
+    """The plugin runtime for ``product``'s catalog (customizations loaded)."""
+    from plugins.catalog import Catalog
+    from plugins.runtime import PluginRuntime, RuntimeOptions
+
+    return PluginRuntime.load(RuntimeOptions(**options), Catalog.for_product(product))
+
+
+T = TypeVar("T")
+
+#: piped output (reports saved to files, CI logs) gets wide tables, not 80 columns
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
+err = Console(stderr=True)
+
+
+def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine; expected errors become a message and exit status 2."""
+    try:
+        return asyncio.run(coro_factory())
+    except TailorError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+async def open_services(url: str | None, migrate: bool = False) -> Services:
+    from core.store.db import ensure_schema
+    from core.store.services import Services
+
+    services = Services.from_url(Config.from_env(url).database_url)
+    try:
+        await ensure_schema(services.engine, migrate=migrate)
+    except BaseException:
+        await services.close()
+        raise
+    return services
+
+
+def run_with_services(
+    url: str | None,
+    call: Callable[[Services], Awaitable[T]],
+    *,
+    migrate: bool = False,
+    installed: bool = False,
+) -> T:
+    """Open the services on ``url``, run ``call``, close them; expected errors exit 2.
+    ``installed``: tell readiness which customizations' code is installed here
+    (loads the plugin runtime), so registered-but-missing ones are reported."""
+
+    async def go() -> T:
+        services = await open_services(url, migrate)
+        runtime = None
+        try:
+            if installed:
+                runtime = cli_runtime(cli_product())
+                services = services.with_installed(
+                    frozenset(loaded.name for loaded in runtime.installed())
+                )
+            return await call(services)
+        finally:
+            if runtime is not None:
+                await runtime.close()
+            await services.close()
+
+    return run(go)

@@ -1,0 +1,553 @@
+"""The ``tailor`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from api.cli.common import (
+    DatabaseOption,
+    cli_product,
+    cli_runtime,
+    err,
+    open_services,
+    out,
+    run,
+    run_with_services,
+)
+from api.cli.release import readiness_command, release_app
+from core.model.config import Config
+from core.model.errors import TailorError
+
+if TYPE_CHECKING:
+    from api.wiring import DemoPublishReport
+    from core.model.customizations import Registration
+    from core.store.demo import SeedReport
+    from core.store.fleet import FleetReport
+    from core.store.services import Services
+    from core.store.tokens import TokenInfo
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Tailor: configurable settings, consultant customizations and upgrade readiness.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (bearer tokens, stored hashed).", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Secret settings, encrypted at rest with TAILOR_SECRET_KEY.", no_args_is_help=True
+)
+tenant_app = typer.Typer(help="Tenants: the product's clients.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(demo_app, name="demo")
+app.add_typer(token_app, name="token")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(release_app, name="release")
+app.command("readiness")(readiness_command)
+
+# -- serve --------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Migrate, seed demo data (idempotent), print tokens to try; GraphiQL, "
+            "introspection and field suggestions on.",
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    migrate: Annotated[
+        bool, typer.Option("--migrate", help="Apply pending migrations before serving.")
+    ] = False,
+    introspection: Annotated[
+        bool | None,
+        typer.Option(
+            "--introspection/--no-introspection",
+            envvar="TAILOR_INTROSPECTION",
+            help="Allow schema introspection (default: only with --demo).",
+            show_envvar=True,
+        ),
+    ] = None,
+    graphiql: Annotated[
+        bool | None,
+        typer.Option(
+            "--graphiql/--no-graphiql",
+            envvar="TAILOR_GRAPHIQL",
+            help="Serve the GraphiQL page at GET /graphql (default: only with --demo).",
+            show_envvar=True,
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes (stateless; PostgreSQL only when more than 1).",
+        ),
+    ] = 1,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve the GraphQL API (http://HOST:PORT/graphql) for the host product
+    (TAILOR_PRODUCT, or the installed product plugin).
+
+    GraphQL limits come from TAILOR_MAX_DEPTH, TAILOR_MAX_ALIASES, TAILOR_MAX_TOKENS,
+    TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches), TAILOR_MAX_BODY_BYTES,
+    TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST;
+    customization hooks get TAILOR_HOOK_TIMEOUT seconds in TAILOR_HOOK_PROCESSES
+    worker processes; secret settings are encrypted with TAILOR_SECRET_KEY.
+    With --workers N, N processes share the port; each worker's caches are
+    invalidated through PostgreSQL (LISTEN/NOTIFY) when another commits a change."""
+    import uvicorn
+
+    from api.cli.customization import publish_demo_customizations
+    from api.graphql.limits import GraphQLLimits
+    from api.http.app import AppOptions, create_app
+    from api.http.asgi import environment_for
+    from api.http.logging import configure_logging
+    from core.model.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError
+    from core.store.bootstrap import register_planned_releases, sync_product_releases
+    from core.store.demo import create_demo_tokens, seed_demo
+    from core.store.invalidation import workers_refusal
+    from core.store.secret_store import count_stored_secrets, demo_key
+    from plugins.catalog import tailor_extension_points
+
+    try:
+        config = Config.from_env(database_url)
+        limits = GraphQLLimits.from_env()
+        if demo and not os.environ.get(ENV_VAR, "").strip():
+            # the demo database keeps its own key, so the quick start needs none
+            key, key_path = demo_key(config.database_url)
+            os.environ[ENV_VAR] = key
+            out.print(f"secret settings: key kept in {key_path} (mode 0600)", highlight=False)
+        secrets = SecretBox.from_env()
+    except TailorError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    refusal = workers_refusal(config.database_url, workers)
+    if refusal:
+        err.print(f"[bold red]error:[/] {refusal}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    product = cli_product()
+    options = AppOptions(demo=demo, introspection=introspection, graphiql=graphiql, limits=limits)
+
+    async def prepare() -> None:
+        services = await open_services(database_url, migrate=migrate or demo)
+        try:
+            if not secrets.enabled:
+                stored = await count_stored_secrets(services.sessions)
+                if stored:
+                    raise SecretKeyError(
+                        f"the database holds {stored} secret setting value(s), encrypted at "
+                        f"rest, and {ENV_VAR} is not set: set it to the key they were "
+                        f"sealed with (a new key is made with: {MAKE_KEY})"
+                    )
+            added = await sync_product_releases(services, product, tailor_extension_points)
+            added += await register_planned_releases(services, product, tailor_extension_points)
+            if added:
+                out.print(f"{product.name} releases registered: {', '.join(added)}")
+            if demo:
+                report = await seed_demo(services, product, tailor_extension_points)
+                published = await publish_demo_customizations(services, product)
+                out.print(
+                    f"customizations: {len(published.published)} published, "
+                    f"{len(published.enabled)} enablements, refused: "
+                    f"{', '.join(published.skipped) or 'none'}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                tokens = await create_demo_tokens(services, product)
+                out.print(
+                    f"demo data: {len(report.tenants_added)} tenants and "
+                    f"{report.overrides_set} overrides added"
+                )
+                out.print("Tokens to try (shown once; new ones at every start):")
+                for t in tokens:
+                    scope = ", ".join(t.tenants) or "all tenants"
+                    out.print(
+                        f"  {t.role.value:<16} {scope:<20} {t.secret}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+        finally:
+            await services.close()
+
+    run(prepare)
+    from core.store.services import Services
+
+    plugins = cli_runtime(
+        product,
+        hook_timeout=config.hook_timeout,
+        workers=config.hook_processes,
+        worker_memory_mb=config.hook_memory_mb,
+    )
+    refused = ", ".join(sorted({r.name for r in plugins.refused()})) or "none"
+    out.print(
+        f"customizations loaded: {len(plugins.installed())}; refused: {refused} "
+        "(details: 'tailor doctor')",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if plugins.confinement:
+        out.print(
+            "customizations run in worker processes confined by: " + ", ".join(plugins.confinement),
+            highlight=False,
+            soft_wrap=True,
+        )
+        if not any(c.startswith(("landlock", "seccomp")) for c in plugins.confinement):
+            err.print(
+                "[bold yellow]warning:[/] this kernel offers neither Landlock nor seccomp "
+                "(libseccomp): customization workers are confined by Python's audit hook "
+                "only, which hostile code can defeat; run Tailor on Linux >= 5.13 with "
+                "libseccomp2 installed",
+                highlight=False,
+                soft_wrap=True,
+            )
+    configure_logging()
+    out.print(
+        f"Tailor serving {product.name} {product.version} on http://{host}:{port}/graphql "
+        f"(database: {config.database_url}; workers: {workers})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"Release managers' console: http://{host}:{port}/console (sign in with a token)",
+        highlight=False,
+    )
+    out.print(
+        'Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
+        f'-d \'{{"query": "{{ tenants {{ slug release }} }}"}}\' '
+        f"http://{host}:{port}/graphql",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if workers > 1:
+        # each worker builds its app from the environment (api.http.asgi); the
+        # database is migrated and the product's releases registered already
+        asyncio.run(plugins.close())
+        os.environ.update(environment_for(config.database_url, product, options, workers))
+        uvicorn.run(
+            "api.http.asgi:create_app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+        )
+        return
+    services = Services.from_url(config.database_url)
+    application = create_app(services, replace(options, plugins=plugins), product=product)
+    # one JSON line per request comes from Tailor itself (api.http.logging)
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+# -- secrets ------------------------------------------------------------------
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(database_url: DatabaseOption = None) -> None:
+    """Re-encrypt every stored secret with the first key of TAILOR_SECRET_KEY.
+
+    To rotate: set TAILOR_SECRET_KEY="NEW,OLD", run this, then keep only NEW.
+    Values stored before encryption was on get encrypted too. One transaction:
+    all or nothing."""
+    from core.store.secret_store import rotate_secrets
+
+    async def go(services: Services) -> int:
+        services.secrets.require()  # no key: refuse before touching anything
+        return await rotate_secrets(services.sessions, services.secrets)
+
+    count = run_with_services(database_url, go)
+    out.print(f"secret values re-encrypted with the first key: {count}")
+
+
+# -- db -----------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Apply migrations (never drops data), then register the product's releases."""
+    from core.store.bootstrap import register_planned_releases, sync_product_releases
+    from core.store.db import check_reachable, create_engine, upgrade
+    from core.store.services import Services
+    from plugins.catalog import tailor_extension_points
+
+    url = Config.from_env(database_url).database_url
+    product = cli_product()
+
+    async def go() -> list[str]:
+        engine = create_engine(url)
+        try:
+            await check_reachable(engine)
+        finally:
+            await engine.dispose()
+        await upgrade(url, revision)
+        if revision != "head":
+            return []
+        services = Services.from_url(url)
+        try:
+            added = await sync_product_releases(services, product, tailor_extension_points)
+            planned = await register_planned_releases(services, product, tailor_extension_points)
+            return added + planned
+        finally:
+            await services.close()
+
+    added = run(go)
+    out.print(f"database is at {revision}; product releases added: {', '.join(added) or 'none'}")
+
+
+# -- demo ---------------------------------------------------------------------
+
+
+@demo_app.command("seed")
+def demo_seed(
+    tenants: Annotated[
+        int, typer.Option("--tenants", min=0, help="Also generate N fleet tenants (scale tests).")
+    ] = 0,
+    customizations_per_tenant: Annotated[
+        int,
+        typer.Option(
+            "--customizations-per-tenant", min=0, help="Generated customizations per fleet tenant."
+        ),
+    ] = 0,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load the demo releases (with planned 3.0), tenants and overrides, and publish
+    and enable the sample customizations (idempotent); with --tenants N, also a
+    generated fleet."""
+    if customizations_per_tenant and not tenants:
+        err.print(
+            "error: --customizations-per-tenant needs --tenants N (the generated fleet)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    from api.cli.customization import publish_demo_customizations
+    from core.store.demo import DEMO_ACTOR, seed_demo
+    from core.store.fleet import seed_fleet
+    from plugins.catalog import tailor_extension_points
+
+    product = cli_product()
+
+    async def go() -> tuple[SeedReport, DemoPublishReport, FleetReport | None]:
+        services = await open_services(database_url, migrate=True)
+        try:
+            seeded = await seed_demo(services, product, tailor_extension_points)
+            published = await publish_demo_customizations(services, product)
+            fleet = None
+            if tenants:
+
+                async def publish(registrations: Sequence[Registration]) -> None:
+                    await services.registry.publish_many(DEMO_ACTOR, registrations)
+
+                fleet = await seed_fleet(
+                    services,
+                    tenants,
+                    customizations_per_tenant,
+                    demo=product.demo,
+                    publish=publish,
+                )
+            return seeded, published, fleet
+        finally:
+            await services.close()
+
+    report, published, fleet = run(go)
+    out.print(
+        f"customizations published: {', '.join(published.published) or 'none'}; "
+        f"refused: {', '.join(published.skipped) or 'none'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"releases added: {', '.join(report.releases_added + report.planned_added) or 'none'}; "
+        f"tenants added: {', '.join(report.tenants_added) or 'none'}; "
+        f"overrides set: {report.overrides_set}"
+    )
+    if fleet is not None:
+        out.print(
+            f"fleet: {fleet.tenants_added} tenants, {fleet.overrides_added} overrides added; "
+            f"{len(fleet.registrations)} customization registrations generated"
+            + (" and published" if fleet.published else "")
+        )
+
+
+# -- token --------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, release_manager, consultant, app or host.")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tenant",
+            help="Tenant slug in scope (repeat; consultant and app; host: its tenants, "
+            "or all when omitted).",
+        ),
+    ] = None,
+    label: Annotated[str, typer.Option(help="Who or what uses it (shown in the audit log).")] = "",
+    expires_in_days: Annotated[
+        float | None, typer.Option("--expires-in-days", help="Expire after this many days.")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+
+    from core.store.tokens import expiry
+
+    async def create(services: Services) -> tuple[str, TokenInfo]:
+        expires = expiry(expires_in_days) if expires_in_days is not None else None
+        return await services.tokens.create(role, tenant or (), label, expires)
+
+    secret, info = run_with_services(database_url, create)
+    err.print(
+        f"created {info.role.value} token {info.prefix}... "
+        f"({'tenants: ' + ', '.join(info.tenants) if info.tenants else 'all tenants'}"
+        f"{', expires ' + info.expires_at.isoformat() if info.expires_at else ''}); "
+        "store it now, it is not shown again:"
+    )
+    print(secret)
+
+
+@token_app.command("list")
+def token_list(database_url: DatabaseOption = None) -> None:
+    """List tokens (prefix, role, scope, state); never the secrets."""
+
+    table = Table()
+    for col in ("prefix", "label", "role", "tenants", "expires", "revoked", "state"):
+        table.add_column(col)
+    for t in run_with_services(database_url, lambda services: services.tokens.list_all()):
+        table.add_row(
+            t.prefix,
+            t.label,
+            t.role.value,
+            ", ".join(t.tenants) or "all",
+            t.expires_at.isoformat() if t.expires_at else "never",
+            t.revoked_at.isoformat() if t.revoked_at else "",
+            t.state,
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    prefix: Annotated[str, typer.Argument(help="The token's prefix, as 'token list' shows.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke a token: it stops working at once."""
+
+    info, revoked_now = run_with_services(
+        database_url, lambda services: services.tokens.revoke(prefix)
+    )
+    if revoked_now:
+        out.print(f"revoked {info.prefix}... ({info.label})", highlight=False)
+    else:
+        at = info.revoked_at.isoformat() if info.revoked_at else "?"
+        out.print(
+            f"{info.prefix}... ({info.label}) was already revoked at {at}; nothing changed",
+            highlight=False,
+        )
+
+
+# -- tenant -------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: Annotated[str, typer.Argument(help="The tenant's slug (lower-case, e.g. 'globex').")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    release: Annotated[str, typer.Option("--release", help="The product release it runs.")],
+    environment: Annotated[
+        list[str] | None,
+        typer.Option("--environment", help="An environment (repeat), e.g. production."),
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a tenant (audited); environments default to production and sandbox.
+    Exit status 2 on bad input (taken slug, unknown or planned release, bad
+    environment name); nothing is stored then."""
+    from core.model.auth import Principal
+    from core.store.tenants import DEFAULT_ENVIRONMENTS
+
+    actor = Principal.system("cli")
+    envs = tuple(environment) if environment else DEFAULT_ENVIRONMENTS
+    info = run_with_services(
+        database_url, lambda services: services.tenants.create(actor, slug, name, release, envs)
+    )
+    out.print(
+        f"created tenant {info.slug} ({info.name}) on release {info.release}; environments: "
+        f"{', '.join(info.environments) or 'none'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@tenant_app.command("list")
+def tenant_list(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Every tenant with its release and environments."""
+    import json
+
+    from core.model.auth import Principal
+
+    if fmt not in ("table", "json"):
+        err.print(f"error: --format {fmt!r} is not 'table' or 'json'", highlight=False)
+        raise typer.Exit(2)
+    tenants = run_with_services(
+        database_url, lambda services: services.tenants.list_all(Principal.system("cli"))
+    )
+    if fmt == "json":
+        rows = [
+            {
+                "slug": t.slug,
+                "name": t.name,
+                "release": t.release,
+                "environments": list(t.environments),
+            }
+            for t in tenants
+        ]
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("slug", "name", "release", "environments"):
+        table.add_column(col)
+    for t in tenants:
+        table.add_row(t.slug, t.name, t.release, ", ".join(t.environments))
+    out.print(table)
+
+
+from api.cli.customization import register as _register_customization_cli  # noqa: E402
+from api.cli.foldback import foldback_command  # noqa: E402
+
+_register_customization_cli(app)
+app.command("foldback")(foldback_command)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

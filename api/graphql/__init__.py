@@ -1,0 +1,1 @@
+"""The GraphQL interface (strawberry): schema, types, resolvers, limits, error mapping."""

@@ -1,0 +1,95 @@
+"""Parse and validate a document once per app, not once per request.
+
+Strawberry parses and validates the query text of every request. For a document
+the app has seen (a client's ``settings`` query after a write moved the data
+version, or for a tenant whose answers are not cached), that repeats ~2 ms of
+work whose outcome cannot change: the schema, the validation rules and the
+parse options (``api/graphql/limits.py``) are fixed for the life of the app.
+
+:class:`DocumentCache` keeps, per app, the parsed document of each query text
+(LRU, :data:`MAX_DOCUMENTS`) and whether it passed graphql-core's validation.
+It only remembers documents that parsed and validated without an error: a
+refused document is parsed and validated again the next time (and refused with
+the same errors). The checks that depend on more than the document's text (the
+limits of ``api/graphql/limits.py`` look at the variables and the operation name) run on
+every request as before; validation is only skipped when they found nothing.
+
+Its hooks must run after :class:`api.graphql.limits.LimitsExtension`'s (it is listed
+after it): strawberry runs the extensions' ``on_validate`` in order, and skips
+graphql-core's validation when ``pre_execution_errors`` is already set.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from graphql import DocumentNode
+from strawberry.extensions import SchemaExtension
+
+#: documents kept per app
+MAX_DOCUMENTS = 1_024
+
+
+class DocumentStore:
+    """Query text -> (parsed document, validated without errors)."""
+
+    def __init__(self, max_entries: int = MAX_DOCUMENTS) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, tuple[DocumentNode, bool]] = OrderedDict()
+        self.parses_saved = 0
+        self.validations_saved = 0
+
+    def get(self, query: str) -> tuple[DocumentNode, bool] | None:
+        found = self._data.get(query)
+        if found is not None:
+            self._data.move_to_end(query)
+        return found
+
+    def put(self, query: str, document: DocumentNode, valid: bool) -> None:
+        self._data[query] = (document, valid)
+        self._data.move_to_end(query)
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class DocumentCache(SchemaExtension):
+    """Reuse the store's parsed document, and skip validation of one that passed
+    (a new instance per request, sharing the app's :class:`DocumentStore`)."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+        self._known: tuple[DocumentNode, bool] | None = None
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        query = ctx.query
+        if ctx.graphql_document is None and query:
+            self._known = self.store.get(query)
+            if self._known is not None:
+                ctx.graphql_document = self._known[0]
+                self.store.parses_saved += 1
+        yield
+        if self._known is None and query and ctx.graphql_document is not None:
+            if not ctx.pre_execution_errors:
+                self.store.put(query, ctx.graphql_document, False)
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        known = self._known
+        skipped = False
+        if known is not None and known[1] and ctx.pre_execution_errors is None:
+            # validated before, with the same rules: nothing to find
+            ctx.pre_execution_errors = []
+            skipped = True
+            self.store.validations_saved += 1
+        checked_here = ctx.pre_execution_errors is None
+        yield
+        query = ctx.query
+        if skipped or not query or ctx.graphql_document is None:
+            return
+        if checked_here and ctx.pre_execution_errors == []:
+            self.store.put(query, ctx.graphql_document, True)

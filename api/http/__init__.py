@@ -1,0 +1,1 @@
+"""The HTTP interface (Starlette): the app, authentication, protocol guard, caching, metrics."""

@@ -1,0 +1,359 @@
+"""The GraphQL-over-HTTP protocol layer (https://graphql.github.io/graphql-over-http/).
+
+:class:`ProtocolGuard` sits in front of strawberry's view. It negotiates the
+response media type (``application/graphql-response+json`` when the client
+prefers it, ``application/json`` otherwise), and refuses what is not a
+well-formed GraphQL-over-HTTP request before anything runs: unsupported methods
+(405), unacceptable ``Accept`` (406), bodies that are too large (413), not JSON
+(415), not UTF-8, not parseable, without a query, with parameters of the wrong
+type, or batches beyond the limit (400). Every refusal is a GraphQL error body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from api.graphql.cost import COST_CODE, request_cost
+from api.graphql.limits import GraphQLLimits
+from api.http.ratelimit import RateLimiter, retry_after
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+
+#: codes in ``errors[].extensions.code`` of protocol refusals
+BAD_REQUEST = "BAD_REQUEST"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+RATE_LIMITED = "RATE_LIMITED"
+
+
+class ProtocolError(Exception):
+    """A request that is not a well-formed GraphQL-over-HTTP request."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header, or None when the client
+    accepts neither GraphQL media type. No header (or ``*/*``) means
+    ``application/json``; on equal quality, ``application/graphql-response+json``
+    wins over ``application/json``, and both win over wildcards."""
+    if accept is None or not accept.strip():
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, _, raw_params = part.partition(";")
+        media = media.strip().lower()
+        quality = _quality(raw_params)
+        if quality <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE_JSON:
+            candidate = (quality, 3, GRAPHQL_RESPONSE_JSON)
+        elif media == JSON:
+            candidate = (quality, 2, JSON)
+        elif media in ("*/*", "application/*"):
+            candidate = (quality, 1, JSON)
+        else:
+            continue
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return best[2] if best else None
+
+
+def _quality(raw_params: str) -> float:
+    for param in raw_params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value.strip()), 0.0), 1.0)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def error_body(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: str,
+    media_type: str | None = JSON,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A GraphQL error body (no ``data`` entry) in the negotiated media type."""
+    return graphql_response(error_body(message, code), status, media_type or JSON, headers)
+
+
+def graphql_response(
+    body: Any, status: int, media_type: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=f"{media_type}; charset=utf-8",
+    )
+
+
+def wants_ide(request: Request) -> bool:
+    """A browser asking for the GraphiQL page (which loads without a token)."""
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+class ProtocolGuard:
+    """Refuse malformed GraphQL-over-HTTP requests; hand well-formed ones on.
+
+    Sets ``state["media_type"]`` (the negotiated response media type),
+    ``state["operations"]`` (the parsed request parameters, a list of one for a
+    single request) and ``state["batch"]``.
+    """
+
+    def __init__(self, app: Any, limits: GraphQLLimits) -> None:
+        self.app = app
+        self.limits = limits
+        self.rate = RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        state = scope.setdefault("state", {})
+        if wants_ide(request):
+            await self.app(scope, receive, send)
+            return
+        media_type = negotiate(request.headers.get("accept"))
+        state["media_type"] = media_type or JSON
+        try:
+            if media_type is None:
+                raise ProtocolError(
+                    406,
+                    NOT_ACCEPTABLE,
+                    f"cannot answer in any media type of 'Accept: {request.headers['accept']}'; "
+                    f"accept {GRAPHQL_RESPONSE_JSON} or {JSON}",
+                )
+            if request.method == "POST":
+                body = await self._read_body(request)
+                payload = _parse_json(body)
+                receive = _replay(body, receive)
+                # media types are case-insensitive (RFC 9110); strawberry's view
+                # compares them as written: hand it the canonical spelling
+                scope["headers"] = [
+                    (name, JSON.encode() if name == b"content-type" else value)
+                    for name, value in scope["headers"]
+                ]
+            elif request.method == "GET":
+                payload = _query_params(request)
+            else:
+                raise ProtocolError(
+                    405,
+                    METHOD_NOT_ALLOWED,
+                    f"GraphQL is served over GET and POST, not {request.method}",
+                    {"Allow": "GET, POST"},
+                )
+            state["operations"] = self._operations(payload)
+            state["batch"] = isinstance(payload, list)
+            self._charge(state)
+        except ProtocolError as exc:
+            response = error_response(exc.status, exc.message, exc.code, state["media_type"])
+            response.headers.update(exc.headers)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _read_body(self, request: Request) -> bytes:
+        content_type = request.headers.get("content-type")
+        _check_content_type(content_type)
+        limit = self.limits.max_body_bytes
+        too_large = ProtocolError(
+            413, PAYLOAD_TOO_LARGE, f"the request body is larger than {limit} bytes"
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _charge(self, state: dict[str, Any]) -> None:
+        """Price the whole request before anything runs; refuse it when it costs
+        more than one request may, or more than its token has left (429)."""
+        cost = request_cost(state["operations"], self.limits.max_tokens)
+        state["cost"] = cost
+        if cost > self.limits.max_cost:
+            raise ProtocolError(
+                400,
+                COST_CODE,
+                f"the request costs {cost} (readiness and foldbackCandidates 25 each, "
+                f"settings 1, summed over a batch's operations and aliases); the limit is "
+                f"{self.limits.max_cost}: split it into several requests",
+            )
+        wait = self.rate.take(state.get("rate_key", ""), cost)
+        if wait:
+            raise ProtocolError(
+                429,
+                RATE_LIMITED,
+                f"this token has used its request budget ({self.limits.rate_limit_per_minute} "
+                "cost units a minute); retry after the time in 'Retry-After'",
+                {"Retry-After": retry_after(wait)},
+            )
+
+    def _operations(self, payload: Any) -> list[dict[str, Any]]:
+        if not isinstance(payload, list):
+            return [_check_params(payload, "")]
+        if self.limits.max_batch_size == 0:
+            raise ProtocolError(
+                400, BAD_REQUEST, "batched requests (a JSON array) are not accepted here"
+            )
+        if not payload:
+            raise ProtocolError(400, BAD_REQUEST, "the batch (JSON array) is empty")
+        if len(payload) > self.limits.max_batch_size:
+            raise ProtocolError(
+                400,
+                BAD_REQUEST,
+                f"the batch holds {len(payload)} operations; the limit is "
+                f"{self.limits.max_batch_size}",
+            )
+        return [_check_params(item, f"[{i}]") for i, item in enumerate(payload)]
+
+
+def _check_content_type(content_type: str | None) -> None:
+    if not content_type:
+        raise ProtocolError(
+            415,
+            UNSUPPORTED_MEDIA_TYPE,
+            f"a POST request needs 'Content-Type: {JSON}'",
+        )
+    media, _, raw_params = content_type.partition(";")
+    if media.strip().lower() != JSON:
+        raise ProtocolError(
+            415,
+            UNSUPPORTED_MEDIA_TYPE,
+            f"unsupported content type {media.strip()!r}: send the request as {JSON}",
+        )
+    for param in raw_params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            raise ProtocolError(
+                415,
+                UNSUPPORTED_MEDIA_TYPE,
+                f"unsupported charset {value.strip()!r}: send the request body as UTF-8",
+            )
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise ProtocolError(400, BAD_REQUEST, "the request body is empty: send a JSON object")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            400, BAD_REQUEST, f"the request body is not valid UTF-8 (byte {exc.start})"
+        ) from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(
+            400, BAD_REQUEST, f"the request body is not valid JSON: {exc.msg} at {exc.pos}"
+        ) from None
+
+
+def _query_params(request: Request) -> dict[str, Any]:
+    params: dict[str, Any] = dict(request.query_params)
+    for name in ("variables", "extensions"):
+        raw = params.get(name)
+        if raw:
+            try:
+                params[name] = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise ProtocolError(
+                    400, BAD_REQUEST, f"the {name!r} query parameter is not valid JSON"
+                ) from None
+        elif name in params:
+            params[name] = None
+    return params
+
+
+def _check_params(params: Any, where: str) -> dict[str, Any]:
+    """The request parameters: ``query`` (a string, required), ``operationName``
+    (string or null), ``variables`` and ``extensions`` (object or null)."""
+    if not isinstance(params, dict):
+        raise ProtocolError(
+            400,
+            BAD_REQUEST,
+            f"the request{where} must be a JSON object with a 'query', not {_json_kind(params)}",
+        )
+    query = params.get("query")
+    if query is None:
+        raise ProtocolError(400, BAD_REQUEST, f"the request{where} has no 'query'")
+    if not isinstance(query, str):
+        raise ProtocolError(
+            400, BAD_REQUEST, f"'query'{where} must be a string, not {_json_kind(query)}"
+        )
+    name = params.get("operationName")
+    if name is not None and not isinstance(name, str):
+        raise ProtocolError(
+            400, BAD_REQUEST, f"'operationName'{where} must be a string, not {_json_kind(name)}"
+        )
+    for key in ("variables", "extensions"):
+        value = params.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise ProtocolError(
+                400, BAD_REQUEST, f"'{key}'{where} must be an object, not {_json_kind(value)}"
+            )
+    return params
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if value is None:
+        return "null"
+    return "an object"
+
+
+def _replay(body: bytes, upstream: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body to the next app, then
+    passes on what the server sends (a disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await upstream()
+
+    return receive

@@ -1,0 +1,72 @@
+"""Runtime configuration, read from the environment (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.model.errors import InvalidInputError
+from core.model.hooks import DEFAULT_HOOK_TIMEOUT
+
+DEFAULT_DATABASE_FILE = "tailor.db"
+
+
+def default_database_url(cwd: Path | None = None) -> str:
+    path = (cwd or Path.cwd()) / DEFAULT_DATABASE_FILE
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    customizations_path: tuple[Path, ...] = ()
+    #: seconds a request's customization hook calls may take in all
+    hook_timeout: float = DEFAULT_HOOK_TIMEOUT
+    #: worker processes running customizations (None: twice the cores, at least 2)
+    hook_processes: int | None = None
+    #: address-space limit of one worker process, MiB
+    hook_memory_mb: int = 1024
+
+    @classmethod
+    def from_env(cls, database_url: str | None = None) -> Config:
+        url = database_url or os.environ.get("TAILOR_DATABASE_URL") or default_database_url()
+        raw = os.environ.get("TAILOR_CUSTOMIZATIONS_PATH", "")
+        paths = tuple(Path(p) for p in raw.split(os.pathsep) if p)
+        raw_timeout = os.environ.get("TAILOR_HOOK_TIMEOUT", "").strip()
+        timeout = DEFAULT_HOOK_TIMEOUT
+        if raw_timeout:
+            try:
+                timeout = float(raw_timeout)
+            except ValueError:
+                timeout = -1.0
+            if not 0 < timeout < float("inf"):
+                raise InvalidInputError(
+                    "TAILOR_HOOK_TIMEOUT", f"{raw_timeout!r} is not a positive number of seconds"
+                )
+        processes = _positive_int("TAILOR_HOOK_PROCESSES")
+        memory = _positive_int("TAILOR_HOOK_MEMORY_MB")
+        if memory is not None and memory < 128:
+            raise InvalidInputError(
+                "TAILOR_HOOK_MEMORY_MB", f"{memory} MiB is too little for a Python process (>= 128)"
+            )
+        return cls(
+            database_url=url,
+            customizations_path=paths,
+            hook_timeout=timeout,
+            hook_processes=processes,
+            hook_memory_mb=memory or 1024,
+        )
+
+
+def _positive_int(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InvalidInputError(name, f"{raw!r} is not a positive whole number")
+    return value

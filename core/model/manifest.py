@@ -1,0 +1,351 @@
+"""Releases as values: a product version's manifest (setting catalog, extension
+points, superseded capabilities) and the questions asked of a set of releases
+(which manifest a version has, which release is current, which release folds a
+capability back). No database here: the store (``core/store/releases.py``) loads them.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+from packaging.version import InvalidVersion, Version
+
+from core.model.definitions import SettingDefinition
+from core.model.errors import InvalidInputError, NotFoundError
+from core.model.extension_points import ExtensionPoint
+
+
+class ReleaseStatus(enum.StrEnum):
+    """Whether the running product code has reached a release."""
+
+    RELEASED = "released"
+    PLANNED = "planned"
+
+
+T = TypeVar("T")
+
+RELEASED = ReleaseStatus.RELEASED
+PLANNED = ReleaseStatus.PLANNED
+STATUSES = tuple(ReleaseStatus)
+
+
+def parse_version(value: str, field_name: str = "version") -> Version:
+    try:
+        return Version(value)
+    except InvalidVersion:
+        raise InvalidInputError(
+            field_name, f"{value!r} is not a PEP 440 version (for example '2.0' or '3.0rc1')"
+        ) from None
+
+
+#: the top-level fields of a manifest (``schema_version`` is the file format's)
+MANIFEST_FIELDS = frozenset(
+    {
+        "schema_version",
+        "version",
+        "status",
+        "notes",
+        "supersedes",
+        "renamed",
+        "extension_points",
+        "settings",
+    }
+)
+
+
+def _entry(build: Callable[..., T], data: Mapping[str, Any], where: str) -> T:
+    """Build one manifest entry; a wrongly typed field is an input error naming it."""
+    label = data.get("key") or data.get("name")
+    where = f"{where} ({label})" if isinstance(label, str) else where
+    try:
+        return build(data, where=where)
+    except (TypeError, ValueError, re.error) as exc:
+        raise InvalidInputError(where, f"malformed entry: {exc}") from None
+
+
+def _check_lifecycle(
+    where: str, added: str | None, deprecated: str | None, removed: str | None, version: Version
+) -> None:
+    """An entry listed in the manifest of ``version`` must be defined in it."""
+    parsed = {}
+    for name, value in (("added", added), ("deprecated", deprecated), ("removed", removed)):
+        if value is not None:
+            parsed[name] = parse_version(str(value), f"{where}.{name}")
+    if "added" in parsed and parsed["added"] > version:
+        raise InvalidInputError(f"{where}.added", f"added in {added}, after release {version}")
+    if "removed" in parsed and parsed["removed"] <= version:
+        raise InvalidInputError(
+            f"{where}.removed", f"removed in {removed}: it cannot be listed in release {version}"
+        )
+    if "deprecated" in parsed and "removed" in parsed and parsed["deprecated"] > parsed["removed"]:
+        raise InvalidInputError(f"{where}.deprecated", "deprecated after it is removed")
+
+
+@dataclass(frozen=True)
+class ReleaseManifest:
+    """Everything a release promises: its settings, extension points and what it
+    folds back into the product (``supersedes``)."""
+
+    version: str
+    status: str = RELEASED
+    settings: tuple[SettingDefinition, ...] = ()
+    extension_points: tuple[ExtensionPoint, ...] = ()
+    supersedes: tuple[str, ...] = ()
+    notes: str = ""
+    #: settings renamed in this release: (old key, new key) pairs; the old key is
+    #: gone from ``settings``, the new one is defined there
+    renamed: tuple[tuple[str, str], ...] = ()
+
+    def check(self) -> None:
+        """Raise :class:`InvalidInputError` for any inconsistency."""
+        version = parse_version(self.version)
+        if self.status not in STATUSES:
+            raise InvalidInputError("status", f"{self.status!r} is not one of {STATUSES}")
+        names: set[str] = set()
+        for point in self.extension_points:
+            where = f"extension_points[{point.name!r}]"
+            if point.name in names:
+                raise InvalidInputError(where, "the hook is listed twice in this manifest")
+            names.add(point.name)
+            _check_lifecycle(where, point.added, point.deprecated, point.removed, version)
+            if len(set(point.params)) != len(point.params):
+                raise InvalidInputError(f"{where}.params", "a parameter is listed twice")
+        seen: set[str] = set()
+        for definition in self.settings:
+            where = f"settings[{definition.key!r}]"
+            if definition.key in seen:
+                raise InvalidInputError(where, "the key is defined twice in this manifest")
+            seen.add(definition.key)
+            definition.check_consistent()
+            _check_lifecycle(
+                where, definition.added, definition.deprecated, definition.removed, version
+            )
+        for point in self.extension_points:
+            if point.deprecated_in(version) and point.replacement:
+                if point.replacement not in names:
+                    raise InvalidInputError(
+                        f"extension_points[{point.name!r}].replacement",
+                        f"{point.replacement!r} is not an extension point of this manifest",
+                    )
+        for definition in self.settings:
+            if definition.deprecated_in(version) and definition.replacement:
+                if definition.replacement not in seen:
+                    raise InvalidInputError(
+                        f"settings[{definition.key!r}].replacement",
+                        f"{definition.replacement!r} is not a setting of this manifest",
+                    )
+        for old, new in self.renamed:
+            if old in seen:
+                raise InvalidInputError(
+                    f"renamed[{old!r}]", "a renamed key must not be defined in the manifest"
+                )
+            if new not in seen:
+                raise InvalidInputError(
+                    f"renamed[{old!r}]", f"the new key {new!r} is not a setting of this manifest"
+                )
+        if len({old for old, _ in self.renamed}) != len(self.renamed):
+            raise InvalidInputError("renamed", "a key is renamed twice")
+        for i, capability in enumerate(self.supersedes):
+            if not isinstance(capability, str) or not capability.strip():
+                raise InvalidInputError(f"supersedes[{i}]", "must be a non-empty capability name")
+
+    @property
+    def parsed(self) -> Version:
+        return Version(self.version)
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return dict(self.renamed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "status": self.status,
+            "notes": self.notes,
+            "supersedes": list(self.supersedes),
+            "renamed": dict(self.renamed),
+            "extension_points": [e.to_dict() for e in self.extension_points],
+            "settings": [d.to_dict() for d in self.settings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReleaseManifest:
+        """Build and check a manifest; unknown fields are errors, not ignored."""
+        unknown = set(data) - MANIFEST_FIELDS
+        if unknown:
+            raise InvalidInputError(
+                "manifest",
+                f"unknown field(s): {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(MANIFEST_FIELDS))})",
+            )
+        if "version" not in data:
+            raise InvalidInputError("version", "the manifest has no 'version'")
+        for name in ("settings", "extension_points", "supersedes"):
+            if not isinstance(data.get(name, []), list | tuple):
+                raise InvalidInputError(name, "must be a list")
+        renamed = data.get("renamed", {})
+        if not isinstance(renamed, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in renamed.items()
+        ):
+            raise InvalidInputError("renamed", "must map old setting keys to new ones")
+        for i, item in enumerate([*data.get("settings", []), *data.get("extension_points", [])]):
+            if not isinstance(item, Mapping):
+                raise InvalidInputError(f"entry {i}", "settings and extension points are tables")
+        settings = tuple(
+            _entry(SettingDefinition.from_dict, s, f"settings[{i}]")
+            for i, s in enumerate(data.get("settings", []))
+        )
+        manifest = cls(
+            version=str(data["version"]),
+            status=str(data.get("status", PLANNED)),
+            settings=settings,
+            extension_points=tuple(
+                _entry(ExtensionPoint.from_dict, e, f"extension_points[{i}]")
+                for i, e in enumerate(data.get("extension_points", []))
+            ),
+            supersedes=tuple(data.get("supersedes", [])),
+            notes=str(data.get("notes", "")),
+            renamed=tuple(sorted(renamed.items())),
+        )
+        manifest.check()
+        return manifest
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    version: str
+    status: str
+    created_at: datetime
+    supersedes: tuple[str, ...] = ()
+    setting_count: int = 0
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def parsed(self) -> Version:
+        return Version(self.version)
+
+
+def stored_definition(data: Mapping[str, Any]) -> SettingDefinition:
+    """Rebuild a definition that was validated when it was stored."""
+    return SettingDefinition.from_stored(data)
+
+
+def stored_manifest(
+    header: Mapping[str, Any], status: str, definitions: Sequence[Mapping[str, Any]]
+) -> ReleaseManifest:
+    """Rebuild a manifest that was validated when it was stored (header JSON of the
+    ``releases`` row plus its ``setting_definitions`` rows)."""
+    return ReleaseManifest(
+        version=str(header["version"]),
+        status=status,
+        settings=tuple(stored_definition(d) for d in definitions),
+        extension_points=tuple(
+            ExtensionPoint.from_dict(e) for e in header.get("extension_points", [])
+        ),
+        supersedes=tuple(header.get("supersedes", ())),
+        notes=str(header.get("notes", "")),
+        renamed=tuple(sorted(dict(header.get("renamed", {})).items())),
+    )
+
+
+def _defines(m: ReleaseManifest) -> set[str]:
+    """Keys ``m`` really defines (not listed as removed at or below it)."""
+    out = set()
+    for d in m.settings:
+        try:
+            gone = d.removed is not None and Version(d.removed) <= m.parsed
+        except InvalidVersion:
+            gone = False
+        if not gone:
+            out.add(d.key)
+    return out
+
+
+def contradictions(manifest: ReleaseManifest, others: Iterable[ReleaseManifest]) -> list[str]:
+    """Where ``manifest`` and a later or earlier **planned** release disagree: a
+    setting one release drops (defined by the release before it, gone from it,
+    not renamed) that a later planned release still defines."""
+    releases = sorted([*others, manifest], key=lambda m: m.parsed)
+    defined = {m.version: _defines(m) for m in releases}
+    warnings = []
+    for i, m in enumerate(releases):
+        if i == 0:
+            continue
+        previous = releases[i - 1]
+        renamed = {old for old, _new in m.renamed}
+        dropped = defined[previous.version] - defined[m.version] - renamed
+        for later in releases[i + 1 :]:
+            if later.status != PLANNED or manifest.version not in (m.version, later.version):
+                continue
+            for key in sorted(dropped & defined[later.version]):
+                warnings.append(
+                    f"{m.version} drops {key} (defined in {previous.version}), but planned "
+                    f"{later.version} still defines it: drop it there too, or keep it in "
+                    f"{m.version}"
+                )
+    return warnings
+
+
+def known_releases(versions: Iterable[str]) -> str:
+    """An error hint listing ``versions`` in version order ("known releases: 1.0, 2.0")."""
+    return "known releases: " + (", ".join(sorted(versions, key=Version)) or "none")
+
+
+@dataclass(frozen=True)
+class ReleaseHistory:
+    """Every registered release, by version: the one place that answers "the
+    manifest of version V", "the current release", "which release supersedes a
+    capability" and "the known versions" (for error hints)."""
+
+    manifests: Mapping[str, ReleaseManifest]
+
+    @classmethod
+    def of(cls, manifests: Iterable[ReleaseManifest]) -> ReleaseHistory:
+        return cls({m.version: m for m in sorted(manifests, key=lambda m: m.parsed)})
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Known versions, oldest first."""
+        return tuple(self.manifests)
+
+    def known(self) -> str:
+        """The known versions for an error hint."""
+        return known_releases(self.versions)
+
+    def manifest(self, version: str, field_name: str = "version") -> ReleaseManifest:
+        """The manifest of ``version``; a missing one is a NotFound naming the known ones."""
+        parse_version(version, field_name)
+        try:
+            return self.manifests[version]
+        except KeyError:
+            raise NotFoundError("release", version, self.known()) from None
+
+    def others(self, version: str) -> tuple[ReleaseManifest, ...]:
+        """Every manifest but ``version``'s, oldest first (a target's history)."""
+        return tuple(m for v, m in self.manifests.items() if v != version)
+
+    @cached_property
+    def current(self) -> ReleaseManifest | None:
+        """The newest released release (None before any is registered)."""
+        released = [m for m in self.manifests.values() if m.status == RELEASED]
+        return released[-1] if released else None
+
+    @property
+    def planned(self) -> tuple[ReleaseManifest, ...]:
+        """Planned releases, oldest first."""
+        return tuple(m for m in self.manifests.values() if m.status == PLANNED)
+
+    @cached_property
+    def superseded(self) -> Mapping[str, str]:
+        """capability -> the first release (released or planned) that supersedes it."""
+        out: dict[str, str] = {}
+        for manifest in self.manifests.values():
+            for capability in manifest.supersedes:
+                out.setdefault(capability, manifest.version)
+        return out

@@ -1,0 +1,119 @@
+"""Release manifest files: TOML (the default) or JSON.
+
+The file format (``schema_version = 1``)::
+
+    schema_version = 1            # optional; the only version so far
+    version = "3.0"               # PEP 440, pre-releases allowed ("3.0rc1")
+    status = "planned"            # "released" or "planned"
+    notes = "Acme ERP 3.0"
+    supersedes = ["order-approval-routing"]   # capabilities folded into the product
+
+    [renamed]                     # settings renamed in this release: old = new
+    "security.sso.metadata_url" = "security.sso.discovery_url"
+
+    [[extension_points]]          # every hook valid in this release
+    name = "tailor_setting_changed"
+    params = ["tenant", "environment", "key", "old", "new", "actor"]
+    description = "..."
+    added = "1.0"                 # lifecycle: added / deprecated / removed, replacement
+    deprecated = "3.0"
+    replacement = "tailor_settings_changed"
+    stability = "stable"          # or "experimental"
+    firstresult = false
+    source = "tailor"             # or the host product's hookspec module
+
+    [[settings]]                  # every setting definition valid in this release
+    key = "billing.invoice.due_days"
+    type = "int"                  # bool, int, float, string, enum, json
+    default = 30
+    min = 0                       # constraints: min, max (int/float), choices (enum),
+    max = 365                     # pattern (string)
+    description = "..."
+    added = "1.0"
+
+Fields that are absent mean "none". Unknown fields anywhere are errors. A manifest
+is validated fully before anything is stored: see
+:meth:`core.model.manifest.ReleaseManifest.check`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from core.model.errors import InvalidInputError
+from core.model.manifest import ReleaseManifest
+
+SCHEMA_VERSION = 1
+#: largest manifest accepted (a real catalog of a few thousand settings is ~1 MB)
+MAX_BYTES = 5_000_000
+
+
+class ManifestFormat(enum.StrEnum):
+    TOML = "toml"
+    JSON = "json"
+
+
+def dumps(manifest: ReleaseManifest, fmt: ManifestFormat | str = ManifestFormat.TOML) -> str:
+    """The manifest as a file's text."""
+    data = {"schema_version": SCHEMA_VERSION, **manifest.to_dict()}
+    if not data["renamed"]:
+        del data["renamed"]
+    if ManifestFormat(fmt) is ManifestFormat.JSON:
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        return tomli_w.dumps(data, multiline_strings=False)
+    except (TypeError, ValueError) as exc:
+        # TOML has no null: a JSON default containing null cannot be written
+        raise InvalidInputError(
+            "format", f"the manifest cannot be written as TOML ({exc}); use JSON"
+        ) from None
+
+
+def loads(text: str, fmt: ManifestFormat | str = ManifestFormat.TOML) -> ReleaseManifest:
+    """Parse and validate a manifest; raise :class:`InvalidInputError` naming the
+    field (or line) that is wrong."""
+    try:
+        fmt = ManifestFormat(fmt)
+    except ValueError:
+        raise InvalidInputError("format", f"{fmt!r} is not 'toml' or 'json'") from None
+    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+        raise InvalidInputError("manifest", f"larger than {MAX_BYTES} bytes")
+    try:
+        data: Any = tomllib.loads(text) if fmt is ManifestFormat.TOML else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError("manifest", f"not valid {fmt.value.upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError("manifest", "the top level must be a table/object")
+    schema = data.get("schema_version", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise InvalidInputError(
+            "schema_version", f"{schema!r} is not supported (this Tailor reads {SCHEMA_VERSION})"
+        )
+    return ReleaseManifest.from_dict(data)
+
+
+def format_for(path: Path) -> ManifestFormat:
+    return ManifestFormat.JSON if path.suffix.lower() == ".json" else ManifestFormat.TOML
+
+
+def load_file(path: Path | str, fmt: ManifestFormat | str | None = None) -> ReleaseManifest:
+    """Read a manifest file; the format follows the suffix unless given."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError("file", f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError("file", f"{path} is not UTF-8 text") from None
+    try:
+        return loads(text, fmt or format_for(path))
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"{path.name}: {exc.field}", exc.message.split(": ", 1)[-1]
+        ) from None

@@ -1,0 +1,137 @@
+"""The host product whose settings Tailor serves, as one value.
+
+Tailor knows nothing of any one product. A product is declared outside Tailor's
+code (a directory named by ``TAILOR_PRODUCT``, or a package in the entry-point group
+``tailor.product``; see :mod:`plugins.product` and ``docs/product.md``), loaded once
+at start-up into a :class:`Product` and handed to the app factory and the CLI.
+
+A :class:`Product` is plain data: its name, the release the running code
+implements, the catalog manifest of every released version (settings, the
+product's own extension points, supersedes, renames), the planned releases, and
+the product's hookspec modules (which :mod:`plugins.catalog` reads; ``core`` never
+inspects them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+
+from core.model.definitions import SettingDefinition
+from core.model.demo_data import DemoData
+from core.model.errors import NotFoundError, TailorError
+from core.model.extension_points import ExtensionPoint
+from core.model.manifest import RELEASED, ReleaseManifest
+
+#: the ``source`` of Tailor's own extension points in manifests
+TAILOR_SOURCE = "tailor"
+
+
+class ProductError(TailorError):
+    """The product declaration is wrong. ``problems`` lists every problem found,
+    each naming the file and the field."""
+
+    code = "INVALID_PRODUCT"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            f"the product declaration has {len(self.problems)} problem(s):\n"
+            + "\n".join(f"  {p}" for p in self.problems)
+        )
+
+
+@dataclass(frozen=True)
+class Product:
+    """One host product, as declared by its product plugin."""
+
+    #: identifier: the directory's or the entry point's name; the ``source`` of the
+    #: product's extension points in manifests
+    id: str
+    name: str
+    #: the release the running code implements
+    version: str
+    #: the catalog of each released version, oldest first (the product's own
+    #: extension points only: Tailor adds its tailor_* hooks)
+    releases: tuple[ReleaseManifest, ...]
+    #: releases announced but not running anywhere yet, oldest first
+    planned: tuple[ReleaseManifest, ...] = ()
+    #: the product's hookspec modules (pluggy ``@hookspec`` functions with lifecycle)
+    hookspec_modules: tuple[ModuleType, ...] = ()
+    #: where it was declared (a directory, or "entry point <name>")
+    origin: str = ""
+    #: the ``TAILOR_PRODUCT`` value that finds it again (a directory or a name)
+    reference: str = ""
+    #: demo tenants and the generated fleet's profile (``demo.toml``; optional)
+    demo: DemoData = field(default_factory=DemoData)
+    _by_version: dict[str, ReleaseManifest] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self._by_version.update({m.version: m for m in self.releases})
+
+    @property
+    def release_history(self) -> tuple[str, ...]:
+        return tuple(m.version for m in self.releases)
+
+    def declared(self, version: str) -> ReleaseManifest:
+        """The product's declared catalog of a released version."""
+        manifest = self._by_version.get(version)
+        if manifest is None:
+            raise NotFoundError(
+                "release",
+                version,
+                f"{self.name} releases: {', '.join(self.release_history)}",
+            )
+        return manifest
+
+    def definitions(self, version: str) -> list[SettingDefinition]:
+        """The setting definitions valid in a released ``version``, sorted by key."""
+        return sorted(self.declared(version).settings, key=lambda d: d.key)
+
+    def supersedes(self, version: str) -> tuple[str, ...]:
+        return self.declared(version).supersedes
+
+    @property
+    def setting_categories(self) -> frozenset[str]:
+        """First segments of every setting key the product has ever had."""
+        return frozenset(
+            d.key.split(".", 1)[0] for m in (*self.releases, *self.planned) for d in m.settings
+        )
+
+    def manifest(
+        self,
+        version: str,
+        tailor_points: Callable[[str], Sequence[ExtensionPoint]] | None = None,
+    ) -> ReleaseManifest:
+        """The full manifest of a released version: the declared catalog plus
+        Tailor's own extension points in that version (``tailor_points``)."""
+        declared = self.declared(version)
+        own = [p for p in (tailor_points(version) if tailor_points else ()) if _is_tailor(p)]
+        names = {p.name for p in own}
+        points = (*own, *(p for p in declared.extension_points if p.name not in names))
+        return replace(
+            declared,
+            status=RELEASED,
+            extension_points=tuple(points),
+            notes=declared.notes or f"{self.name} {version}",
+        )
+
+    def planned_manifest(
+        self,
+        manifest: ReleaseManifest,
+        tailor_points: Callable[[str], Sequence[ExtensionPoint]] | None = None,
+    ) -> ReleaseManifest:
+        """A planned release as Tailor registers it: a file that lists none of
+        Tailor's own hooks gets those the running Tailor has for that version (a
+        file that lists some, e.g. to announce a new one, is taken as written)."""
+        if any(_is_tailor(p) for p in manifest.extension_points) or tailor_points is None:
+            return manifest
+        own = [p for p in tailor_points(manifest.version) if _is_tailor(p)]
+        return replace(manifest, extension_points=(*own, *manifest.extension_points))
+
+
+def _is_tailor(point: ExtensionPoint) -> bool:
+    return point.source == TAILOR_SOURCE

@@ -1,0 +1,1 @@
+"""The store: ORM rows, the database, and the services that load and save model values."""

@@ -1,0 +1,237 @@
+"""Engines, sessions, migrations and a SQL statement counter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    AsyncSessionTransaction,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from core.model.errors import DatabaseError
+
+
+def _normalise_url(url: str) -> str:
+    """Accept the plain driver names operators type and pick the async driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"TAILOR_DATABASE_URL {url!r} is not a database URL; use e.g. "
+            "'sqlite+aiosqlite:///tailor.db' or 'postgresql+asyncpg://user@host/db'"
+        ) from None
+    driver = parsed.drivername
+    if driver in ("sqlite", "sqlite+pysqlite"):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif driver in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise DatabaseError(
+            f"unsupported database driver {driver!r}: Tailor runs on "
+            "'sqlite+aiosqlite' (default) or 'postgresql+asyncpg'"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(value: str | bytes | float | None) -> Any:
+    # SQLite gives a JSON column NUMERIC affinity: a bare number comes back as one.
+    if value is None or isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    url = _normalise_url(url)
+    is_sqlite = url.startswith("sqlite")
+    kwargs.setdefault("json_serializer", _dumps)
+    kwargs.setdefault("json_deserializer", _loads)
+    # an error's message never carries the statement's values into a log
+    kwargs.setdefault("hide_parameters", True)
+    if is_sqlite:
+        kwargs.setdefault("connect_args", {"timeout": 30})
+    try:
+        engine = create_async_engine(url, **kwargs)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise DatabaseError(f"cannot use database URL: {exc}") from None
+    if is_sqlite:
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy emit BEGIN itself (see the "begin" listener).
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        # Writers (``sessions.begin()``, see TailorSession) take the write lock at
+        # BEGIN so concurrent writers queue instead of failing half-way through a
+        # transaction (SQLite's deferred default). Reads begin deferred: under WAL
+        # they read a snapshot and never wait for the write lock.
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            if conn.get_execution_options().get(WRITE_OPTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+#: execution option marking a connection that writes (SQLite: BEGIN IMMEDIATE)
+WRITE_OPTION = "tailor_write"
+
+
+class _WriteTransaction(AsyncSessionTransaction):
+    """``session.begin()``: the transaction's connection is marked as a writer."""
+
+    async def __aenter__(self) -> _WriteTransaction:
+        await super().__aenter__()
+        await self.session.connection(execution_options={WRITE_OPTION: True})
+        return self
+
+
+class TailorSession(AsyncSession):
+    """Sessions whose explicit transactions (``sessions.begin()``,
+    ``session.begin()``) write; everything else only reads."""
+
+    def begin(self) -> AsyncSessionTransaction:
+        return _WriteTransaction(self)
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=TailorSession, expire_on_commit=False)
+
+
+# -- migrations -------------------------------------------------------------
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(files("migrations")))
+    cfg.set_main_option("sqlalchemy.url", _normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def _current(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (Alembic runs its async env in a thread)."""
+    cfg = alembic_config(url)
+    await asyncio.to_thread(command.upgrade, cfg, revision)
+
+
+async def check_reachable(engine: AsyncEngine) -> None:
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # driver-specific connection errors
+        # (the message names the server: for operators and the CLI, never for
+        # an anonymous HTTP caller, see /healthz)
+        raise DatabaseError(
+            f"cannot connect to the database at {engine.url.render_as_string()}: "
+            f"{type(exc).__name__}: {exc}. Check TAILOR_DATABASE_URL and that the server runs."
+        ) from None
+
+
+async def ensure_schema(engine: AsyncEngine, migrate: bool) -> None:
+    """Make sure the schema is at head: migrate when asked, otherwise refuse."""
+    await check_reachable(engine)
+    current = await current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    if migrate:
+        await upgrade(engine.url.render_as_string(hide_password=False))
+        return
+    state = "empty" if current is None else f"at revision {current}"
+    raise DatabaseError(
+        f"the database is {state}, but this Tailor needs revision {head}; run "
+        "'tailor db upgrade' (or start with 'tailor serve --migrate')"
+    )
+
+
+# -- statement counting (tests and benchmarks) --------------------------------
+
+
+@dataclass
+class StatementCounter:
+    count: int = 0
+    statements: list[str] | None = None
+
+    def reset(self) -> None:
+        self.count = 0
+        if self.statements is not None:
+            self.statements.clear()
+
+
+#: counters listening to statements sent to an engine's database on side
+#: connections of its own (core.store.version_reader), keyed by id(sync engine)
+_side_listeners: dict[int, list[Callable[[str], None]]] = {}
+
+
+def side_statement(engine: AsyncEngine, statement: str) -> None:
+    """Tell the statement counters of ``engine`` that ``statement`` was sent to its
+    database outside the engine (a side connection): counts stay honest."""
+    for listener in _side_listeners.get(id(engine.sync_engine), ()):
+        listener(statement)
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine, keep: bool = False) -> Iterator[StatementCounter]:
+    """Count the SQL statements sent to ``engine``'s database inside the block:
+    through the engine, and on its side connections (:func:`side_statement`)."""
+    counter = StatementCounter(statements=[] if keep else None)
+
+    def _before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.strip().upper().startswith(("BEGIN", "PRAGMA", "COMMIT", "ROLLBACK")):
+            return
+        counter.count += 1
+        if counter.statements is not None:
+            counter.statements.append(statement)
+
+    def _side(statement: str) -> None:
+        _before(None, None, statement)
+
+    side = _side_listeners.setdefault(id(engine.sync_engine), [])
+    side.append(_side)
+    event.listen(engine.sync_engine, "before_cursor_execute", _before)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", _before)
+        side.remove(_side)
+        if not side:
+            _side_listeners.pop(id(engine.sync_engine), None)

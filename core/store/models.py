@@ -1,0 +1,314 @@
+"""SQLAlchemy 2 typed models. One linear Alembic history mirrors this module."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.model.clock import utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: The environment name of a tenant-wide override (no environment).
+TENANT_SCOPE = ""
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they were stored in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, Any: JSON}
+
+
+class Release(Base):
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # released | planned
+    #: the whole manifest (extension points, supersedes, ...) as imported/exported
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    definitions: Mapped[list[SettingDefinitionRow]] = relationship(
+        back_populates="release", cascade="all, delete-orphan"
+    )
+
+
+class SettingDefinitionRow(Base):
+    __tablename__ = "setting_definitions"
+    __table_args__ = (UniqueConstraint("release_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    #: SettingDefinition.to_dict(): type, default, constraints, lifecycle, secret
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    release: Mapped[Release] = relationship(back_populates="definitions")
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: bumped in the same transaction as every write that can change this tenant's
+    #: settings answer: cached answers are keyed on it (see core.store.tenants.bump_data_version)
+    data_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    release: Mapped[Release] = relationship()
+    environments: Mapped[list[Environment]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan", order_by="Environment.name"
+    )
+
+
+class Environment(Base):
+    __tablename__ = "environments"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+
+    tenant: Mapped[Tenant] = relationship(back_populates="environments")
+
+
+class Override(Base):
+    """A tenant's (or one of its environments') value for one setting key.
+
+    The row outlives a reset (``active`` false) so that revisions only ever grow.
+    """
+
+    __tablename__ = "overrides"
+    __table_args__ = (UniqueConstraint("tenant_id", "environment", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(64), default=TENANT_SCOPE)
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_at", "tenant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    )
+    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    old: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, nullable=True)
+    revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: sha256 of the secret; the secret itself is shown once and never stored
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(32))
+    #: tenant slugs the token is scoped to (empty for admin/release_manager)
+    tenants: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CustomizationRow(Base):
+    """A published customization: manifest, introspection and health counters."""
+
+    __tablename__ = "customizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the package's identity (directory name); another package may not take the name
+    package: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))
+    capability: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{hook, params, fingerprint, returns_constant, location}]
+    hooks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    setting_keys: Mapped[list[str]] = mapped_column(JSON)
+    #: [{key, file, line, how}]: where the code refers to setting keys
+    key_references: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(200))
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    tenants: Mapped[list[CustomizationTenant]] = relationship(
+        back_populates="customization", cascade="all, delete-orphan"
+    )
+
+
+class CustomizationTenant(Base):
+    """A customization's enabled state for one tenant its manifest lists."""
+
+    __tablename__ = "customization_tenants"
+    __table_args__ = (UniqueConstraint("customization_id", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customization_id: Mapped[int] = mapped_column(
+        ForeignKey("customizations.id", ondelete="CASCADE")
+    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+    customization: Mapped[CustomizationRow] = relationship(back_populates="tenants")
+
+
+#: latency histogram columns of :class:`ObservationRow` (see core.model.customizations)
+LATENCY_COLUMNS = tuple(f"latency_{i}" for i in range(13))
+
+
+class ObservationRow(Base):
+    """Run-time observations of one (customization, tenant, hook), accumulated by
+    every worker with an upsert. Names, not ids: the runtime writes one statement."""
+
+    __tablename__ = "customization_observations"
+    __table_args__ = (UniqueConstraint("customization", "tenant", "hook"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customization: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    hook: Mapped[str] = mapped_column(String(100))
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    latency_0: Mapped[int] = mapped_column(Integer, default=0)
+    latency_1: Mapped[int] = mapped_column(Integer, default=0)
+    latency_2: Mapped[int] = mapped_column(Integer, default=0)
+    latency_3: Mapped[int] = mapped_column(Integer, default=0)
+    latency_4: Mapped[int] = mapped_column(Integer, default=0)
+    latency_5: Mapped[int] = mapped_column(Integer, default=0)
+    latency_6: Mapped[int] = mapped_column(Integer, default=0)
+    latency_7: Mapped[int] = mapped_column(Integer, default=0)
+    latency_8: Mapped[int] = mapped_column(Integer, default=0)
+    latency_9: Mapped[int] = mapped_column(Integer, default=0)
+    latency_10: Mapped[int] = mapped_column(Integer, default=0)
+    latency_11: Mapped[int] = mapped_column(Integer, default=0)
+    latency_12: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ObservedKeyRow(Base):
+    """A setting key a customization's hook read or returned for a tenant."""
+
+    __tablename__ = "customization_observed_keys"
+    __table_args__ = (UniqueConstraint("customization", "tenant", "hook", "key", "direction"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customization: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    hook: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(16))  # read | returned
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FindingTriage(Base):
+    """A person's decision on one readiness finding, keyed by the finding's stable
+    identity (code, subject, tenant); carried to every later run that still shows it."""
+
+    __tablename__ = "finding_triage"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "CODE:subject@tenant" (see core.store.triage.finding_id)
+    finding: Mapped[str] = mapped_column(String(400), unique=True)
+    code: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # acknowledged | planned | waived
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the due date of a planned fix, or the last day a waiver holds
+    until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReadinessRun(Base):
+    """One kept readiness run: which findings it showed, so the next run can say
+    what is new and what was resolved."""
+
+    __tablename__ = "readiness_runs"
+    __table_args__ = (Index("ix_readiness_runs_target_id", "target", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    #: the tenants this run evaluated (a scoped run compares only these)
+    tenants: Mapped[list[str]] = mapped_column(JSON)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{id, code, subject, tenant, severity}]
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class WebSession(Base):
+    """A console sign-in: the browser holds the secret in an HttpOnly cookie, the
+    server only its hash. It lives no longer than its token: a revoked or expired
+    token ends every session made with it."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,120 @@
+"""The domain services of one running Tailor, wired to one database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.model.auth import Principal
+from core.model.hooks import HookRunner
+from core.model.secrets import SecretBox
+from core.store.audit import AuditService
+from core.store.db import create_engine, sessionmaker
+from core.store.foldback_service import FoldbackService
+from core.store.observations import ObservationStore
+from core.store.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
+from core.store.registry import RegistryService
+from core.store.releases import ReleaseService
+from core.store.settings import SettingsService
+from core.store.tenants import TenantService
+from core.store.tokens import TokenService
+from core.store.triage import TriageService
+from core.store.usage_service import UsageService
+from core.store.web_sessions import WebSessionService
+
+
+@dataclass(frozen=True)
+class RegistryRegistrations:
+    """Readiness's view of the registry: every registration with its enabled
+    tenants. ``installed`` is what the plugin runtime found here (None: unknown)."""
+
+    registry: RegistryService
+    installed: frozenset[str] | None = None
+
+    async def __call__(self) -> RegistrySnapshot:
+        registrations = await self.registry.list_all(Principal.system("readiness"))
+        return RegistrySnapshot(tuple(registrations), self.installed)
+
+
+@dataclass
+class Services:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    settings: SettingsService
+    tenants: TenantService
+    releases: ReleaseService
+    audit: AuditService
+    tokens: TokenService
+    registry: RegistryService
+    readiness: ReadinessService
+    foldback: FoldbackService
+    observations: ObservationStore
+    triage: TriageService
+    usage: UsageService
+    web_sessions: WebSessionService
+    #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
+    secrets: SecretBox = field(default_factory=SecretBox)
+
+    @classmethod
+    def from_engine(
+        cls,
+        engine: AsyncEngine,
+        hooks: HookRunner | None = None,
+        registrations: RegistrationProvider | None = None,
+        secrets: SecretBox | None = None,
+    ) -> Services:
+        """``hooks`` call the customizations (the plugin runtime); ``secrets``
+        defaults to the keys in ``TAILOR_SECRET_KEY``."""
+        sessions = sessionmaker(engine)
+        secrets = secrets if secrets is not None else SecretBox.from_env()
+        registry = RegistryService(sessions)
+        readiness = ReadinessService(
+            sessions, registrations or RegistryRegistrations(registry), secrets
+        )
+        observations = ObservationStore(sessions)
+        return cls(
+            engine=engine,
+            sessions=sessions,
+            settings=SettingsService(sessions, hooks, secrets),
+            tenants=TenantService(sessions),
+            releases=ReleaseService(sessions),
+            audit=AuditService(sessions),
+            tokens=TokenService(sessions),
+            registry=registry,
+            readiness=readiness,
+            foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
+            observations=observations,
+            triage=TriageService(sessions, readiness),
+            usage=UsageService(readiness, observations),
+            web_sessions=WebSessionService(sessions),
+            secrets=secrets,
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        hooks: HookRunner | None = None,
+    ) -> Services:
+        return cls.from_engine(create_engine(url), hooks)
+
+    def with_hooks(self, hooks: HookRunner) -> Services:
+        """The same services, with settings calling ``hooks`` (the plugin runtime)."""
+        return replace(self, settings=SettingsService(self.sessions, hooks, self.secrets))
+
+    def with_installed(self, installed: frozenset[str]) -> Services:
+        """The same services, with readiness knowing which customizations' code is here."""
+        readiness = ReadinessService(
+            self.sessions, RegistryRegistrations(self.registry, installed), self.secrets
+        )
+        return replace(
+            self,
+            readiness=readiness,
+            triage=TriageService(self.sessions, readiness),
+            usage=UsageService(readiness, self.observations),
+            foldback=self.foldback.with_blockers(readiness.blockers_by_customization, installed),
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,88 @@
+"""Manifest files (TOML/JSON), full validation, and release diffs."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.analysis.release_diff import diff
+from core.model.errors import InvalidInputError
+from core.model.manifest_io import dumps, load_file, loads
+from tests.sample import V30_PLANNED, acme_manifest
+
+V20 = acme_manifest("2.0")
+V30 = V30_PLANNED
+
+HEADER = 'version = "3.1"\nstatus = "planned"\n'
+SETTING = '[[settings]]\nkey = "a.b"\ntype = "int"\ndefault = 5\nmin = 0\nmax = 10\n'
+
+
+@pytest.mark.parametrize("fmt", ["toml", "json"])
+@pytest.mark.parametrize("manifest", [V20, V30], ids=["2.0", "3.0"])
+def test_round_trip(manifest, fmt):
+    assert loads(dumps(manifest, fmt), fmt) == manifest
+
+
+def test_bundled_file_loads_from_disk(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(dumps(V30, "json"))
+    assert load_file(path) == V30
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "fragment"),
+    [
+        (HEADER + SETTING + SETTING, "settings['a.b']", "defined twice"),
+        (HEADER + SETTING.replace("default = 5", "default = 50"), "default", "violates"),
+        ('version = "three"\n', "version", "PEP 440"),
+        (HEADER + "colour = 1\n", "manifest", "unknown field(s): colour"),
+        (HEADER + SETTING + "flavour = 1\n", "settings[0]", "unknown field(s): flavour"),
+        (HEADER + SETTING.replace('type = "int"', 'type = "decimal"'), "type", "not a setting"),
+        (HEADER + SETTING + 'added = "4.0"\n', "added", "after release"),
+        (HEADER + SETTING + 'removed = "3.1"\n', "removed", "cannot be listed"),
+        (HEADER + SETTING + 'added = "x.y"\n', "added", "PEP 440"),
+        (HEADER + SETTING + 'deprecated = "3.0"\nreplacement = "z.z"\n', "replacement", "not a"),
+        (HEADER + '[renamed]\n"a.b" = "c.d"\n', "renamed", "not a setting"),
+        (HEADER + SETTING.replace("min = 0", 'min = "low"'), "settings[0]", "malformed"),
+        (HEADER + '[[extension_points]]\nname = "h"\nparams = ["x", "x"]\n', "params", "twice"),
+        (HEADER + '[[extension_points]]\nname = "h"\nstability = "beta"\n', "stability", "beta"),
+        (HEADER + "settings = [", "manifest", "not valid TOML"),
+        ("schema_version = 2\n" + HEADER, "schema_version", "not supported"),
+    ],
+)
+def test_invalid_manifests_are_rejected_with_the_field(text, field, fragment):
+    with pytest.raises(InvalidInputError) as exc:
+        loads(text)
+    assert field in exc.value.field
+    assert fragment in exc.value.message
+
+
+def test_diff_2_0_to_3_0_is_the_changelog():
+    d = diff(V20, V30)
+    by = {(c.kind, c.name): c for c in d.changes}
+    assert by[("hook", "tailor_resolve_setting")].change == "removed"
+    assert by[("hook", "tailor_resolve_setting")].details == ("use tailor_resolve_settings",)
+    route = by[("hook", "acme_order_approval_route")]
+    assert route.change == "changed" and route.breaking
+    assert "parameters removed: threshold" in route.details
+    assert "stability: experimental -> stable" in route.details
+    assert by[("hook", "tailor_setting_changed")].change == "deprecated"
+    assert by[("hook", "acme_tax_lines")].details[-1] == "experimental"
+    renamed = by[("setting", "security.sso.metadata_url")]
+    assert renamed.change == "renamed" and renamed.details[0] == "to security.sso.discovery_url"
+    assert ("setting", "security.sso.discovery_url") not in by
+    assert by[("setting", "tax.rounding.per_line")].change == "removed"
+    lot = by[("setting", "inventory.lot_tracking.enabled")]
+    assert lot.breaking and "type: bool -> enum" in lot.details
+    assert by[("setting", "inventory.costing.method")].details == ("choices removed: lifo",)
+    assert by[("setting", "integrations.api.rate_limit_per_minute")].breaking
+    assert by[("setting", "orders.approval.threshold")].change == "deprecated"
+    assert by[("setting", "orders.approval.rules")].change == "added"
+    assert set(d.supersedes_added) == set(V30.supersedes)
+
+
+def test_diff_1_0_to_1_5_deprecates_the_per_setting_hook():
+    d = diff(acme_manifest("1.0"), acme_manifest("1.5"))
+    by = {(c.kind, c.name): c for c in d.changes}
+    assert by[("hook", "tailor_resolve_setting")].change == "deprecated"
+    assert by[("hook", "tailor_resolve_settings")].change == "added"
+    assert diff(V20, V20).changes == ()

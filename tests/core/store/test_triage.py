@@ -1,0 +1,155 @@
+"""Triage of readiness findings (decisions, waivers in the gate, audit) and kept
+runs (new and resolved since the previous run), over the real database."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import pytest_asyncio
+
+from core.analysis.readiness import Severity
+from core.model.auth import Principal, Role
+from core.model.customizations import CustomizationManifest, HookUse, Registration
+from core.model.errors import InvalidInputError, PermissionDeniedError
+from core.store.demo import register_planned_releases
+from core.store.triage import Decision, finding_id, parse_finding_id
+from tests.conftest import ADMIN
+from tests.sample import ACME
+
+RM = Principal(Role.RELEASE_MANAGER, "rm")
+TODAY = date(2026, 11, 23)
+OVERRIDE = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+
+
+@pytest_asyncio.fixture
+async def fleet(services, tenant):
+    """acme: blocked by legacy-rule (a removed hook); other: blocked by an override."""
+    await services.tenants.create(ADMIN, "other", "Other Inc", "2.0")
+    await register_planned_releases(services, ACME)
+    await services.settings.set(ADMIN, "other", "tax.rounding.per_line", False)
+    registration = Registration(
+        CustomizationManifest("legacy-rule", "1.0", (tenant,), ">=1.5", tested_up_to="2.0"),
+        (HookUse("tailor_resolve_setting", ("key", "value"), "fp"),),
+        (),
+        package="legacy_rule",
+    )
+    await services.registry.publish(ADMIN, registration)
+    await services.registry.set_enabled(ADMIN, tenant, "legacy-rule", True)
+    return services
+
+
+def test_finding_ids_round_trip_and_bad_ids_are_explained():
+    fid = finding_id("HOOK_REMOVED", "legacy-rule", "acme")
+    assert fid == "HOOK_REMOVED:legacy-rule@acme"
+    assert parse_finding_id(fid)[1:] == ("legacy-rule", "acme")
+    with pytest.raises(InvalidInputError, match="CODE:subject@tenant"):
+        parse_finding_id("legacy-rule")
+    with pytest.raises(InvalidInputError, match="'NOPE' is not a finding code"):
+        parse_finding_id("NOPE:x@acme")
+
+
+async def test_a_waived_blocker_no_longer_blocks_until_its_date(fleet):
+    before = await fleet.triage.triaged(RM, "3.0", today=TODAY)
+    assert before.any_blocked
+    assert OVERRIDE in before.current_ids
+    other = next(t for t in before.report.tenants if t.tenant == "other")
+    assert before.gate_status(other) == "blocked"
+
+    await fleet.triage.decide(
+        RM, OVERRIDE, "waive", reason="rounding moves to 3.1", until="2026-12-31", today=TODAY
+    )
+    after = await fleet.triage.triaged(RM, "3.0", ["other"], today=TODAY)
+    other = after.report.tenants[0]
+    assert after.gate_status(other) == "ready_with_warnings"
+    assert not after.any_blocked
+    [(tenant, finding, record)] = after.waived_blockers()
+    assert (tenant, finding.code.value, record.reason) == (
+        "other",
+        "OVERRIDE_INVALID",
+        "rounding moves to 3.1",
+    )
+    # acme is still blocked by its own, unwaived blocker
+    assert (await fleet.triage.triaged(RM, "3.0", today=TODAY)).any_blocked
+    # past the waiver's date the blocker blocks again
+    later = await fleet.triage.triaged(RM, "3.0", ["other"], today=date(2027, 1, 1))
+    assert later.any_blocked
+
+
+async def test_decisions_are_audited_and_bad_input_changes_nothing(fleet):
+    with pytest.raises(InvalidInputError, match="a waiver needs a reason"):
+        await fleet.triage.decide(RM, OVERRIDE, "waive", until="2026-12-31", today=TODAY)
+    with pytest.raises(InvalidInputError, match="a planned fix needs an owner"):
+        await fleet.triage.decide(RM, OVERRIDE, "plan", until="2026-12-31", today=TODAY)
+    with pytest.raises(InvalidInputError, match="is not a date"):
+        await fleet.triage.decide(RM, OVERRIDE, "plan", owner="kim", until="soon", today=TODAY)
+    with pytest.raises(InvalidInputError, match="in the past"):
+        await fleet.triage.decide(
+            RM, OVERRIDE, "waive", reason="r", until="2026-11-01", today=TODAY
+        )
+    with pytest.raises(InvalidInputError, match="use one of acknowledge, plan, waive, reopen"):
+        await fleet.triage.decide(RM, OVERRIDE, "ignore", today=TODAY)
+    consultant = Principal(Role.CONSULTANT, "c", frozenset({"other"}))
+    with pytest.raises(PermissionDeniedError, match="triaging findings needs a token with role"):
+        await fleet.triage.decide(consultant, OVERRIDE, "acknowledge")
+    assert await fleet.triage.decisions() == {}
+
+    planned = await fleet.triage.decide(
+        RM, OVERRIDE, "plan", owner="kim", until="2026-12-15", today=TODAY
+    )
+    assert planned.decision is Decision.PLANNED and planned.until == date(2026, 12, 15)
+    [entry] = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
+    assert entry.actor == "rm" and entry.tenant == "other" and entry.old is None
+    assert entry.new["decision"] == "planned" and entry.new["owner"] == "kim"
+    # a planned fix does not lift the block
+    assert (await fleet.triage.triaged(RM, "3.0", ["other"], today=TODAY)).any_blocked
+
+    await fleet.triage.decide(RM, OVERRIDE, "reopen", today=TODAY)
+    assert await fleet.triage.decisions() == {}
+    entries = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
+    assert entries[0].old["decision"] == "planned" and entries[0].new["decision"] == "reopened"
+
+
+async def test_kept_runs_say_what_is_new_and_what_was_resolved(fleet):
+    first = await fleet.triage.triaged(RM, "3.0", keep=True, today=TODAY)
+    assert first.previous is None and first.new == frozenset() and first.kept is not None
+    # resolve the override finding; add a new one on acme
+    await fleet.settings.reset(ADMIN, "other", "tax.rounding.per_line")
+    await fleet.settings.set(ADMIN, "acme", "tax.rounding.per_line", True)
+    second = await fleet.triage.triaged(RM, "3.0", keep=True, today=TODAY)
+    assert second.previous is not None and second.previous.id == first.kept.id
+    assert [r.id for r in second.resolved] == [OVERRIDE]
+    assert "OVERRIDE_INVALID:tax.rounding.per_line@acme" in second.new
+    assert len(second.new) == 1
+    # a decision is carried while the finding persists, and dropped from the report after
+    await fleet.triage.decide(
+        RM, "OVERRIDE_INVALID:tax.rounding.per_line@acme", "acknowledge", today=TODAY
+    )
+    third = await fleet.triage.triaged(RM, "3.0", today=TODAY)
+    assert list(third.decisions) == ["OVERRIDE_INVALID:tax.rounding.per_line@acme"]
+    assert third.new == frozenset()  # compared with the second (kept) run
+    runs = await fleet.triage.runs(RM, "3.0")
+    assert [r.id for r in runs] == [second.kept.id, first.kept.id]
+
+
+async def test_min_severity_filters_what_is_shown_not_the_gate(fleet):
+    only = await fleet.triage.triaged(RM, "3.0", minimum="blocker", today=TODAY)
+    shown = [f for t in only.report.tenants for f in only.shown(t)]
+    assert shown and all(f.severity is Severity.BLOCKER for f in shown)
+    everything = await fleet.triage.triaged(RM, "3.0", today=TODAY)
+    assert sum(len(everything.shown(t)) for t in everything.report.tenants) > len(shown)
+    with pytest.raises(InvalidInputError, match="'urgent' is not one of blocker"):
+        await fleet.triage.triaged(RM, "3.0", minimum="urgent")
+
+
+async def test_concurrent_first_decisions_both_land(fleet):
+    import asyncio
+
+    await asyncio.gather(
+        fleet.triage.decide(RM, OVERRIDE, "acknowledge", reason="a", today=TODAY),
+        fleet.triage.decide(RM, OVERRIDE, "acknowledge", reason="b", today=TODAY),
+    )
+    decisions = await fleet.triage.decisions()
+    assert list(decisions) == [OVERRIDE] and decisions[OVERRIDE].reason in ("a", "b")
+    entries = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
+    assert len(entries) == 2
