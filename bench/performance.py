@@ -1,4 +1,4 @@
-"""Benchmark: issue 12's figures P1, P2, P4 and P6, each with its baseline and ratio.
+"""Benchmark: issue 12's six figures, each with its baseline and ratio.
 
 Run by hand from the repository root::
 
@@ -7,7 +7,12 @@ Run by hand from the repository root::
 
 P1, P2 and P4 are measured by ``bench/static_settings.py`` (SQLite; see its
 docstring: the servers and the load generator each run in their own process,
-alternating runs). P3 is asserted by tests, P5 by ``bench/fleet.py``.
+alternating runs). **P3** (statements per request constant whatever the data size)
+is a property, not a timing: the bench runs the tests that assert it with a
+statement counter (100 vs 5,000 settings; 10 vs 1,000 tenants) and prints their
+verdict. **P5** runs ``bench/fleet.py`` (fleet readiness and fold-back against
+loading the same rows; ``--fleet-args`` passes it options, e.g. ``"--tenants 1000
+--no-cli"`` for a short run).
 
 **P6** (with ``--postgres-url``, or ``TAILOR_BENCH_POSTGRES_URL``): the real
 ``tailor serve --workers 1`` and ``--workers 2`` on that PostgreSQL database (the
@@ -281,6 +286,36 @@ def report_p6(runs: dict[str, list[Run]]) -> None:
         )
 
 
+#: the tests asserting P3 (each compares statement counts at two data sizes)
+P3_TESTS = (
+    "tests/api/test_response_cache.py::test_statements_per_request_do_not_grow_with_the_number_of_settings",
+    "tests/api/test_settings_api.py::test_settings_query_statement_count_is_constant",
+    "tests/api/test_fleet_statements.py::test_readiness_and_foldback_statements_do_not_grow_with_the_fleet",
+)
+
+
+def report_p3() -> None:
+    """P3: run the statement-counting tests and print their verdicts."""
+    print("\nP3: SQL statements per request, constant whatever the data size (asserted)")
+    for test in P3_TESTS:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        verdict = "constant" if done.returncode == 0 else "NOT constant (test failed)"
+        print(f"  {test.split('::')[1]}: {verdict}")
+
+
+def report_p5(extra: str) -> None:
+    """P5: bench/fleet.py, its own figures and baselines."""
+    print("\nP5: fleet readiness and fold-back (bench/fleet.py)", flush=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fleet.py"), *extra.split()], cwd=ROOT, check=True
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", type=int, default=1000)
@@ -292,10 +327,17 @@ def main() -> None:
         help="a scratch PostgreSQL database for P6 (emptied and filled)",
     )
     parser.add_argument("--p6-seconds", type=float, default=5.0)
-    parser.add_argument("--skip-sqlite", action="store_true", help="P6 only")
+    parser.add_argument("--skip-sqlite", action="store_true", help="no P1, P2, P4")
+    parser.add_argument("--skip-p3", action="store_true")
+    parser.add_argument("--skip-p5", action="store_true")
+    parser.add_argument("--fleet-args", default="", help="options for bench/fleet.py (P5)")
     args = parser.parse_args()
     if not args.skip_sqlite:
         report(measure(args.settings, args.seconds, args.rounds))
+    if not args.skip_p3:
+        report_p3()
+    if not args.skip_p5:
+        report_p5(args.fleet_args)
     if args.postgres_url:
         report_p6(measure_p6(args.postgres_url, args.p6_seconds, args.settings, args.rounds))
     else:
