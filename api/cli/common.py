@@ -5,6 +5,7 @@ imports them, so nothing imports ``api.cli.main`` back)."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -50,6 +51,30 @@ def cli_runtime(product: Product, **options: Any) -> PluginRuntime:
     from plugins.runtime import PluginRuntime, RuntimeOptions
 
     return PluginRuntime.load(RuntimeOptions(**options), Catalog.for_product(product))
+
+
+class ListFormat(enum.StrEnum):
+    """How a list prints (``tenant list``, ``customization list``)."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+class DocumentFormat(enum.StrEnum):
+    """How a document prints (``release diff``, ``foldback``)."""
+
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+class ReportFormat(enum.StrEnum):
+    """How the readiness report prints (``readiness``): a document, or a standalone page."""
+
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
 
 
 T = TypeVar("T")

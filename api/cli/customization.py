@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from api.cli.common import DatabaseOption as DatabaseUrl
 from api.cli.common import (
+    ListFormat,
     cli_product,
     cli_runtime,
     err,
@@ -252,11 +252,6 @@ def enable_command(
     out.print(
         f"{registration.name}: enabled for {', '.join(registration.enabled_for) or 'no tenant'}"
     )
-
-
-class ListFormat(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
 
 
 @customization_app.command("list")

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.common import DatabaseOption, out, run_with_services
-from api.cli.release import CLI_ACTOR, OutputFormat
+from api.cli.common import DatabaseOption, DocumentFormat, out, run_with_services
+from api.cli.release import CLI_ACTOR
 from core.analysis.foldback import FoldbackReport
 
 
@@ -86,7 +86,7 @@ def foldback_table(report: FoldbackReport, console: Console, retire_limit: int =
 
 def foldback_command(
     limit: Annotated[int, typer.Option(min=1, max=500, help="Show the best N candidates.")] = 20,
-    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.TABLE,
+    fmt: Annotated[DocumentFormat, typer.Option("--format")] = DocumentFormat.TABLE,
     database_url: DatabaseOption = None,
 ) -> None:
     """Which customizations should the product absorb? Candidates ranked by breadth
@@ -98,9 +98,9 @@ def foldback_command(
         lambda services: services.foldback.candidates(CLI_ACTOR, limit),
         installed=True,
     )
-    if fmt is OutputFormat.JSON:
+    if fmt is DocumentFormat.JSON:
         print(json.dumps(foldback_dict(report), indent=2, default=str))
-    elif fmt is OutputFormat.MARKDOWN:
+    elif fmt is DocumentFormat.MARKDOWN:
         print(foldback_markdown(report), end="")
     else:
         foldback_table(report, out)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from api.cli.common import (
     DatabaseOption,
+    ListFormat,
     cli_product,
     cli_runtime,
     err,
@@ -503,7 +504,7 @@ def tenant_create(
 
 @tenant_app.command("list")
 def tenant_list(
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
     database_url: DatabaseOption = None,
 ) -> None:
     """Every tenant with its release and environments."""
@@ -511,13 +512,10 @@ def tenant_list(
 
     from core.model.auth import Principal
 
-    if fmt not in ("table", "json"):
-        err.print(f"error: --format {fmt!r} is not 'table' or 'json'", highlight=False)
-        raise typer.Exit(2)
     tenants = run_with_services(
         database_url, lambda services: services.tenants.list_all(Principal.system("cli"))
     )
-    if fmt == "json":
+    if fmt is ListFormat.JSON:
         rows = [
             {
                 "slug": t.slug,

@@ -10,6 +10,8 @@ import typer
 
 from api.cli.common import (
     DatabaseOption,
+    DocumentFormat,
+    ReportFormat,
     cli_product,
     err,
     open_services,
@@ -32,14 +34,6 @@ release_app = typer.Typer(
 )
 
 CLI_ACTOR = Principal.system("cli")
-
-
-class OutputFormat(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    MARKDOWN = "markdown"
-    #: a standalone page (readiness reports only)
-    HTML = "html"
 
 
 class MinSeverity(enum.StrEnum):
@@ -178,13 +172,11 @@ def release_list(
 def release_diff(
     a: Annotated[str, typer.Argument(help="From: a registered version or a manifest file.")],
     b: Annotated[str, typer.Argument(help="To: a registered version or a manifest file.")],
-    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.TABLE,
+    fmt: Annotated[DocumentFormat, typer.Option("--format")] = DocumentFormat.TABLE,
     database_url: DatabaseOption = None,
 ) -> None:
     """The changelog from A to B: hooks and settings added, removed, renamed,
     deprecated, changed."""
-    if fmt is OutputFormat.HTML:
-        raise typer.BadParameter("a diff is table, json or markdown", param_hint="--format")
     from api.cli.render import diff_json, diff_markdown, diff_table
     from core.analysis.release_diff import diff
     from core.model.manifest_io import load_file
@@ -207,9 +199,9 @@ def release_diff(
         return diff(manifests[a], manifests[b])
 
     result = run(go)
-    if fmt is OutputFormat.JSON:
+    if fmt is DocumentFormat.JSON:
         print(diff_json(result))
-    elif fmt is OutputFormat.MARKDOWN:
+    elif fmt is DocumentFormat.MARKDOWN:
         print(diff_markdown(result), end="")
     else:
         diff_table(result, out)
@@ -221,9 +213,9 @@ def readiness_command(
         list[str] | None, typer.Option("--tenant", help="Only this tenant (repeat).")
     ] = None,
     fmt: Annotated[
-        OutputFormat,
+        ReportFormat,
         typer.Option("--format", help="table, json, markdown or html (a standalone page)."),
-    ] = OutputFormat.TABLE,
+    ] = ReportFormat.TABLE,
     full: Annotated[
         bool,
         typer.Option(

@@ -52,3 +52,12 @@ def test_table_and_markdown(demo):
 def test_bad_limit_is_refused(demo):
     result = invoke("foldback", "--limit", "0")
     assert result.exit_code == 2
+
+
+def test_a_format_it_cannot_print_is_refused_not_replaced(demo):
+    """foldback has no HTML page: asked for one it exits 2 naming what it prints,
+    instead of printing a table."""
+    result = invoke("foldback", "--format", "html")
+    assert result.exit_code == 2
+    assert "'html' is not one of 'table', 'json', 'markdown'" in result.stderr
+    assert "score" not in result.stdout

@@ -149,4 +149,4 @@ def test_planned_release_replace_export_delete_and_contradictions(demo, tmp_path
 def test_a_diff_has_no_html_format(demo):
     result = invoke("release", "diff", "2.0", "3.0", "--format", "html")
     assert result.exit_code == 2
-    assert "a diff is table, json or markdown" in result.stderr
+    assert "'html' is not one of 'table', 'json', 'markdown'" in result.stderr
