@@ -10,6 +10,7 @@ caches.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from packaging.version import Version
@@ -112,6 +113,8 @@ class RegistryService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._listeners: list[Callable[[], None]] = []
+        #: the published parts of registrations, parsed, by row id (see _Parsed)
+        self._parsed: dict[int, _Parsed] = {}
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every committed publish or enablement change,
@@ -420,7 +423,9 @@ class RegistryService:
             if not everyone and not principal.visible(listed):
                 continue
             states = enabled.get(row.id, ())
-            result.append(_registration(row, states if everyone else principal.visible(states)))
+            result.append(
+                _registration(row, states if everyone else principal.visible(states), self._parsed)
+            )
         return result
 
     async def get(self, principal: Principal, name: str) -> Registration:
@@ -554,13 +559,53 @@ _COLUMNS = (
 )
 
 
-def _registration(row: Any, enabled_for: Sequence[str]) -> Registration:
-    """A registration from a :class:`CustomizationRow` or a row of ``_COLUMNS``."""
+@dataclass(frozen=True)
+class _Parsed:
+    """A row's published parts (manifest, hooks, keys, references) as values. They
+    change only when the customization is published again, which sets a new
+    ``published_at`` and stores a new manifest: both are compared before reuse, so
+    a fleet's readiness runs stop re-parsing thousands of unchanged registrations."""
+
+    published_at: Any
+    manifest_data: Any
+    manifest: CustomizationManifest
+    hooks: tuple[HookUse, ...]
+    setting_keys: tuple[str, ...]
+    references: tuple[KeyReference, ...]
+
+
+def _parse(row: Any) -> _Parsed:
+    return _Parsed(
+        row.published_at,
+        row.manifest,
+        manifest_from_dict(row.manifest),
+        tuple(hook_from_dict(h) for h in row.hooks),
+        tuple(row.setting_keys),
+        tuple(reference_from_dict(r) for r in row.key_references or ()),
+    )
+
+
+def _registration(
+    row: Any, enabled_for: Sequence[str], parsed: dict[int, _Parsed] | None = None
+) -> Registration:
+    """A registration from a :class:`CustomizationRow` or a row of ``_COLUMNS``;
+    ``parsed`` keeps the published parts parsed across calls (by row id)."""
+    if parsed is None:
+        static = _parse(row)
+    else:
+        kept = parsed.get(row.id)
+        if (
+            kept is None
+            or kept.published_at != row.published_at
+            or kept.manifest_data != row.manifest
+        ):
+            kept = parsed[row.id] = _parse(row)
+        static = kept
     return Registration(
-        manifest=manifest_from_dict(row.manifest),
-        hooks=tuple(hook_from_dict(h) for h in row.hooks),
-        setting_keys=tuple(row.setting_keys),
-        references=tuple(reference_from_dict(r) for r in row.key_references or ()),
+        manifest=static.manifest,
+        hooks=static.hooks,
+        setting_keys=static.setting_keys,
+        references=static.references,
         enabled_for=tuple(enabled_for),
         published_at=aware(row.published_at),
         health=Health(

@@ -49,6 +49,30 @@ async def test_republish_newer_updates_older_is_refused(services, tenant):
     assert (await services.registry.get(ADMIN, "acme-branding")).manifest.version == "1.1.0"
 
 
+async def test_a_listing_after_a_republish_shows_the_new_code(services, tenant):
+    """Listings keep parsed registrations between calls: a republish (same version
+    too: a consultant fixing a package) must show its new hooks and keys at once."""
+    import dataclasses
+
+    await services.registry.publish(ADMIN, registration(version="1.0.0"))
+    [before] = await services.registry.list_all(ADMIN)
+    assert before.hooks[0].hook == "tailor_resolve_settings"
+    changed = dataclasses.replace(
+        registration(version="1.0.0"),
+        hooks=(HookUse("tailor_validate_setting", ("key", "value"), "def456"),),
+        setting_keys=("billing.invoice.rounding",),
+    )
+    await services.registry.publish(ADMIN, changed)
+    [same_version] = await services.registry.list_all(ADMIN)
+    assert same_version.hooks == changed.hooks
+    assert same_version.setting_keys == ("billing.invoice.rounding",)
+    await services.registry.publish(ADMIN, registration(version="1.2.0"))
+    [newer] = await services.registry.list_all(ADMIN)
+    assert newer.manifest.version == "1.2.0"
+    assert newer.hooks == registration().hooks
+    assert newer.setting_keys == ("billing.invoice.pdf_branding",)
+
+
 async def test_name_collision_with_another_package(services, tenant):
     await services.registry.publish(ADMIN, registration(package="pkg_one"))
     with pytest.raises(NameCollisionError) as caught:
