@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import enum
 from typing import Annotated, Union
 
 import strawberry
@@ -16,7 +15,7 @@ from core.analysis import readiness as domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
 from core.model.manifest_io import ManifestFormat
 from core.store.readiness_service import UpgradeResult
-from core.store.triage import TriagedReport, TriageRecord, finding_id
+from core.store.triage import TriagedReport, TriageRecord, TriageVerb, finding_id
 
 
 @strawberry.type(description="A decision on a finding (acknowledged, planned or waived).")
@@ -311,12 +310,8 @@ register(
 strawberry.enum(ManifestFormat, description="Manifest file format.")
 
 
-@strawberry.enum(description="What to decide about a finding.")
-class TriageVerb(enum.Enum):
-    ACKNOWLEDGE = "acknowledge"
-    PLAN = "plan"
-    WAIVE = "waive"
-    REOPEN = "reopen"
+# the domain's enum, exposed to GraphQL as is (not copied)
+strawberry.enum(TriageVerb, description="What to decide about a finding.")
 
 
 @strawberry.input(description="A decision on one readiness finding.")

@@ -48,12 +48,20 @@ class Decision(enum.StrEnum):
     REOPENED = "reopened"
 
 
-#: what the caller may ask for (verbs), and the state each leaves
-VERBS: dict[str, Decision] = {
-    "acknowledge": Decision.ACKNOWLEDGED,
-    "plan": Decision.PLANNED,
-    "waive": Decision.WAIVED,
-    "reopen": Decision.REOPENED,
+class TriageVerb(enum.StrEnum):
+    """What the caller may ask for; :data:`VERBS` says the state each leaves."""
+
+    ACKNOWLEDGE = "acknowledge"
+    PLAN = "plan"
+    WAIVE = "waive"
+    REOPEN = "reopen"
+
+
+VERBS: dict[TriageVerb, Decision] = {
+    TriageVerb.ACKNOWLEDGE: Decision.ACKNOWLEDGED,
+    TriageVerb.PLAN: Decision.PLANNED,
+    TriageVerb.WAIVE: Decision.WAIVED,
+    TriageVerb.REOPEN: Decision.REOPENED,
 }
 
 #: severities from the most to the least serious (``--min-severity``)
@@ -319,7 +327,8 @@ class TriageService:
         code, subject, tenant = parse_finding_id(finding)
         principal.require_tenant(tenant, action="triaging findings")
         verb = decision.strip().lower()
-        state = VERBS.get(verb) or next((d for d in Decision if d.value == verb), None)
+        by_name: dict[str, Decision] = {v.value: d for v, d in VERBS.items()}
+        state = by_name.get(verb) or next((d for d in Decision if d.value == verb), None)
         if state is None:
             raise InvalidInputError(
                 "decision", f"{decision!r} is not a decision; use one of {', '.join(VERBS)}"
