@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +18,7 @@ from api.cli.common import (
     run,
     run_with_services,
 )
+from core.analysis.readiness import Severity
 from core.model.auth import Principal
 from core.model.errors import NotFoundError, TailorError
 from core.model.manifest_io import ManifestFormat
@@ -34,13 +34,6 @@ release_app = typer.Typer(
 )
 
 CLI_ACTOR = Principal.system("cli")
-
-
-class MinSeverity(enum.StrEnum):
-    BLOCKER = "blocker"
-    WARNING = "warning"
-    UNKNOWN = "unknown"
-    INFO = "info"
 
 
 @release_app.command("export")
@@ -227,9 +220,12 @@ def readiness_command(
         ),
     ] = False,
     min_severity: Annotated[
-        MinSeverity,
-        typer.Option("--min-severity", help="Show only findings at least this serious."),
-    ] = MinSeverity.INFO,
+        Severity,
+        typer.Option(
+            "--min-severity",
+            help="Show only findings at least this serious (blocker > warning > unknown > info).",
+        ),
+    ] = Severity.INFO,
     keep: Annotated[
         bool,
         typer.Option(
