@@ -7,7 +7,8 @@ work whose outcome cannot change: the schema, the validation rules and the
 parse options (``api/graphql/limits.py``) are fixed for the life of the app.
 
 :class:`DocumentCache` keeps, per app, the parsed document of each query text
-(LRU, :data:`MAX_DOCUMENTS`) and whether it passed graphql-core's validation.
+(LRU, :data:`MAX_DOCUMENTS`, texts up to :data:`MAX_DOCUMENT_CHARS`) and whether
+it passed graphql-core's validation.
 It only remembers documents that parsed and validated without an error: a
 refused document is parsed and validated again the next time (and refused with
 the same errors). The checks that depend on more than the document's text (the
@@ -29,6 +30,10 @@ from strawberry.extensions import SchemaExtension
 
 #: documents kept per app
 MAX_DOCUMENTS = 1_024
+#: longer query texts are parsed every time, never kept: a token may be a string
+#: as long as the body limit allows, and 1,024 kept megabyte documents would let
+#: any client hold gigabytes of the server's memory (kept: at most ~20 MiB of text)
+MAX_DOCUMENT_CHARS = 20_000
 
 
 class DocumentStore:
@@ -47,6 +52,8 @@ class DocumentStore:
         return found
 
     def put(self, query: str, document: DocumentNode, valid: bool) -> None:
+        if len(query) > MAX_DOCUMENT_CHARS:
+            return
         self._data[query] = (document, valid)
         self._data.move_to_end(query)
         while len(self._data) > self.max_entries:

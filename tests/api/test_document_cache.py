@@ -57,3 +57,19 @@ async def test_checks_on_variables_and_operation_name_still_run_on_a_known_docum
     )
     # and the known document still answers
     assert (await api.gql(TENANTS, {"s": "other"}))["data"]["tenant"]["slug"] == "other"
+
+
+async def test_a_long_document_is_answered_but_never_kept(api, counted):
+    """A string token may be as long as the body limit allows: such a text is parsed
+    every time instead of being kept (1,024 kept megabyte texts would hold
+    gigabytes), and still answered the same."""
+    from api.graphql.document_cache import MAX_DOCUMENT_CHARS
+
+    long_query = (
+        '{ tenant(slug: "acme") { __typename ... on Tenant { slug } } }'
+        + " " * MAX_DOCUMENT_CHARS
+    )
+    for _ in range(2):
+        body = await api.gql(long_query)
+        assert body["data"]["tenant"] == {"__typename": "Tenant", "slug": "acme"}
+    assert counted == {"parse": 2, "validate": 2}
