@@ -66,8 +66,7 @@ async def test_a_long_document_is_answered_but_never_kept(api, counted):
     from api.graphql.document_cache import MAX_DOCUMENT_CHARS
 
     long_query = (
-        '{ tenant(slug: "acme") { __typename ... on Tenant { slug } } }'
-        + " " * MAX_DOCUMENT_CHARS
+        '{ tenant(slug: "acme") { __typename ... on Tenant { slug } } }' + " " * MAX_DOCUMENT_CHARS
     )
     for _ in range(2):
         body = await api.gql(long_query)
