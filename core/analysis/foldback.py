@@ -351,12 +351,18 @@ def _near_duplicates(
         pairs_by_hook[pair.hook].append(pair)
     out = []
     for hook, pairs in sorted(pairs_by_hook.items()):
-        for names in _components(pairs):
+        components = _components(pairs)
+        # each pair belongs to its first name's component: one pass, not one per group
+        component_of = {n: i for i, names in enumerate(components) for n in names}
+        pairs_in: dict[int, list[SimilarPair]] = defaultdict(list)
+        for p in pairs:
+            pairs_in[component_of[p.a]].append(p)
+        for i, names in enumerate(components):
             group = [by_name[n] for n in sorted(names)]
             tenants = set().union(*(_tenants(r) for r in group))
             if len(names) < 2 or len(tenants) < 2:
                 continue
-            inside = tuple(p for p in pairs if p.a in names)[:MAX_PAIRS_SHOWN]
+            inside = tuple(pairs_in[i][:MAX_PAIRS_SHOWN])
             capabilities = {r.manifest.capability for r in group if r.manifest.capability}
             absorbed = next((superseded[c] for c in sorted(capabilities) if c in superseded), None)
             scores = [p.similarity for p in inside]
