@@ -90,6 +90,15 @@ def default_target(releases: Sequence[ReleaseInfo]) -> str | None:
     return ordered[-1].version if ordered else None
 
 
+#: the fleet page is a summary by default (``?full=1``: every row): a 10,000-tenant
+#: fleet made a 10 MB page; tenant and customization rows, unblock steps, and the
+#: blocked tenants named per step
+FLEET_ROWS = 200
+FLEET_PLAN_STEPS = 50
+FLEET_TENANTS_PER_STEP = 10
+_GATE_ORDER = {"blocked": 0, "ready_with_warnings": 1, "ready": 2}
+
+
 class Console:
     def __init__(self, services: Services, installed: Callable[[], Sequence[Any]]) -> None:
         self.services = services
@@ -257,6 +266,13 @@ class Console:
             for t in other.report.tenants:
                 matrix.setdefault(t.tenant, {})[version] = other.gate_status(t)
         report = triaged.report
+        full = request.query_params.get("full") == "1"
+        rows = None if full else FLEET_ROWS
+        # beyond the summary's rows, the tenants most in need come first
+        tenants = list(report.tenants)
+        if rows is not None and len(tenants) > rows:
+            tenants.sort(key=lambda t: (_GATE_ORDER.get(triaged.gate_status(t), 3), t.tenant))
+        plan = list(report.plan[: None if full else FLEET_PLAN_STEPS])
         return self.render(
             request,
             "fleet.html",
@@ -266,10 +282,18 @@ class Console:
                 "releases": releases,
                 "triaged": triaged,
                 "report": report,
+                "full": full,
+                "shown": {
+                    "tenants": tenants[:rows],
+                    "plan": plan,
+                    "customizations": list(report.customizations[:rows]),
+                },
+                "tenants_listed": None if full else FLEET_TENANTS_PER_STEP,
                 "gate_counts": triaged.gate_counts,
                 "planned": planned,
                 "matrix": matrix,
-                "chart": unblock_chart(report.plan, report.counts["blocked"]),
+                # the steps shown (the first ones: the plan is greedy, they weigh most)
+                "chart": unblock_chart(plan, report.counts["blocked"]),
                 "runs": await self.services.triage.runs(p, target, limit=5),
                 "can_triage": p.may_triage,
             },

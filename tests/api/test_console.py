@@ -337,3 +337,40 @@ async def test_foldback_shows_near_duplicate_code_side_by_side(api, services):
     sources = re.findall(r'<pre class="source">(.*?)</pre>', duplicates[0], re.S)
     assert len(sources) >= 2 and all(re.search(r"^def \w+\(", s, re.M) for s in sources)
     assert sources[0] != sources[1]  # two implementations, not one shown twice
+
+
+async def test_a_big_fleet_page_is_a_summary_blocked_first_with_everything_on_request(
+    console, services
+):
+    """At fleet scale the page shows 200 tenants (the blocked ones first), a note
+    saying so and a link to everything; ?full=1 lists every tenant."""
+    from api.web.views import FLEET_ROWS
+    from core.store.fleet import seed_fleet
+
+    async def publish(registrations):
+        await services.registry.publish_many(ADMIN, registrations)
+
+    await seed_fleet(services, 300, 3, demo=ACME.demo, publish=publish)
+    order = {"blocked": 0, "ready_with_warnings": 1, "ready": 2}
+
+    def matrix_statuses(html: str) -> list[str]:
+        table = html.split('<table id="matrix">')[1].split("</table>")[0]
+        rows = table.split("<tbody>")[1].split("<tr>")[1:]
+        return [re.findall(r'<td class="(blocked|ready_with_warnings|ready)">', r)[0] for r in rows]
+
+    async with new_client(services) as client:
+        await sign_in(client, console.tokens["release_manager"])
+        page = (await client.get("/console/fleet?target=3.0")).text
+        full = (await client.get("/console/fleet?target=3.0&full=1")).text
+    summary = matrix_statuses(page)
+    everything = matrix_statuses(full)
+    assert len(everything) == 302  # the fleet and the fixture's two tenants
+    assert len(summary) == FLEET_ROWS
+    assert f"{FLEET_ROWS} of 302 tenants (blocked first)" in page
+    assert 'id="show-all"' in page and "full=1" in page
+    assert summary == sorted(summary, key=order.__getitem__)
+    blocked = everything.count("blocked")
+    assert 0 < blocked and summary[: min(blocked, FLEET_ROWS)] == ["blocked"] * min(
+        blocked, FLEET_ROWS
+    )
+    assert 'id="summary-note"' not in full
