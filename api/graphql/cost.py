@@ -26,6 +26,8 @@ from graphql import (
     parse,
 )
 
+from api.graphql.fragments import FragmentFold
+
 #: the extension code of a request refused for its cost
 COST_CODE = "COST_LIMIT_EXCEEDED"
 
@@ -78,54 +80,28 @@ def document_cost(query: str, operation_name: str | None, max_tokens: int) -> in
         document = parse(query, max_tokens=max_tokens)
     except GraphQLError:
         return 0
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    memo: dict[str, int] = {}
-    return sum(_root(o.selection_set, fragments, memo, set()) for o in operations)
+    # each fragment is priced once however often it is spread (api.graphql.fragments)
+    fragments = FragmentFold(document, _fragment, 0)
+    return sum(_root(o.selection_set, fragments) for o in operations)
 
 
-def _root(
-    selection_set: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    memo: dict[str, int],
-    active: set[str],
-) -> int:
-    """Each fragment is priced once (``memo``) however often it is spread: a
-    fragment that spreads the next one twice, thirty deep, is 2**30 root fields
-    and still priced in one pass over the document."""
+def _root(selection_set: SelectionSetNode, fragments: FragmentFold[int]) -> int:
     cost = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             cost += ROOT_FIELD_COSTS.get(selection.name.value, DEFAULT_COST)
         elif isinstance(selection, InlineFragmentNode):
-            cost += _root(selection.selection_set, fragments, memo, active)
+            cost += _root(selection.selection_set, fragments)
         elif isinstance(selection, FragmentSpreadNode):
-            cost += _fragment(selection.name.value, fragments, memo, active)
+            cost += fragments.spread(selection.name.value)
     return cost
 
 
-def _fragment(
-    name: str,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    memo: dict[str, int],
-    active: set[str],
-) -> int:
-    if name in memo:
-        return memo[name]
-    fragment = fragments.get(name)
-    if fragment is None or name in active:  # unknown or cyclic: validation refuses
-        return 0
-    active.add(name)
-    try:
-        cost = _root(fragment.selection_set, fragments, memo, active)
-    finally:
-        active.discard(name)
-    memo[name] = cost
-    return cost
+def _fragment(fragment: FragmentDefinitionNode, fragments: FragmentFold[int]) -> int:
+    return _root(fragment.selection_set, fragments)
 
 
 _remembered = lru_cache(maxsize=1024)(document_cost)

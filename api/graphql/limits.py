@@ -50,6 +50,7 @@ from graphql import (
 from graphql.language.visitor import BREAK
 from strawberry.extensions import MaxTokensLimiter
 
+from api.graphql.fragments import FragmentFold
 from core.model.errors import InvalidInputError
 
 #: the extension code clients see on a refused document
@@ -132,24 +133,19 @@ class DocumentCost:
 
 
 def measure(document: DocumentNode) -> DocumentCost:
-    """The cost of every operation in ``document`` (depth: the deepest one)."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    memo: dict[str, DocumentCost] = {}
+    """The cost of every operation in ``document`` (depth: the deepest one); each
+    fragment is measured once however often it is spread (:mod:`api.graphql.fragments`)."""
+    fragments = FragmentFold(document, _fragment, DocumentCost())
     total = DocumentCost()
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
             own = DocumentCost(directives=len(definition.directives or ()))
-            total = total + own + _selections(definition.selection_set, fragments, memo, set())
+            total = total + own + _selections(definition.selection_set, fragments)
     return total
 
 
 def _selections(
-    selection_set: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    memo: dict[str, DocumentCost],
-    active: set[str],
+    selection_set: SelectionSetNode | None, fragments: FragmentFold[DocumentCost]
 ) -> DocumentCost:
     cost = DocumentCost()
     if selection_set is None:
@@ -157,7 +153,7 @@ def _selections(
     for selection in selection_set.selections:
         directives = len(selection.directives or ())
         if isinstance(selection, FieldNode):
-            inner = _selections(selection.selection_set, fragments, memo, active)
+            inner = _selections(selection.selection_set, fragments)
             # introspection (__schema, __type) nests deeply by design: its depth
             # is governed by the introspection switch, its aliases still count
             nested = 0 if selection.name.value.startswith("__") else inner.depth
@@ -167,33 +163,19 @@ def _selections(
                 directives=inner.directives + directives,
             )
         elif isinstance(selection, InlineFragmentNode):
-            inner = _selections(selection.selection_set, fragments, memo, active)
+            inner = _selections(selection.selection_set, fragments)
             cost = cost + inner + DocumentCost(directives=directives)
         elif isinstance(selection, FragmentSpreadNode):
-            cost = cost + _fragment(selection.name.value, fragments, memo, active)
+            cost = cost + fragments.spread(selection.name.value)
             cost = cost + DocumentCost(directives=directives)
     return cost
 
 
 def _fragment(
-    name: str,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    memo: dict[str, DocumentCost],
-    active: set[str],
+    fragment: FragmentDefinitionNode, fragments: FragmentFold[DocumentCost]
 ) -> DocumentCost:
-    if name in memo:
-        return memo[name]
-    fragment = fragments.get(name)
-    if fragment is None or name in active:
-        return DocumentCost()  # unknown or cyclic: validation reports it
-    active.add(name)
-    try:
-        cost = _selections(fragment.selection_set, fragments, memo, active)
-    finally:
-        active.discard(name)
-    cost = cost + DocumentCost(directives=len(fragment.directives or ()))
-    memo[name] = cost
-    return cost
+    cost = _selections(fragment.selection_set, fragments)
+    return cost + DocumentCost(directives=len(fragment.directives or ()))
 
 
 def violations(cost: DocumentCost, limits: GraphQLLimits) -> Iterator[str]:
