@@ -42,6 +42,7 @@ from graphql import (
 )
 from starlette.responses import Response
 
+from api.graphql.document_cache import MAX_DOCUMENT_CHARS
 from core.model.auth import Principal
 from core.store.services import Services
 from core.store.version_reader import VersionReader
@@ -52,9 +53,9 @@ V = TypeVar("V")
 #: answers kept per process, and their total size
 MAX_ENTRIES = 2_048
 MAX_BYTES = 256 * 1024 * 1024
-#: parsed documents kept per process (and the longest document parsed for a plan)
+#: parsed documents kept per process; a longer text than the document cache keeps
+#: (api.graphql.document_cache) is not planned either: it is never cached
 MAX_DOCUMENTS = 1_024
-MAX_DOCUMENT_CHARS = 20_000
 #: root fields a cacheable operation may select
 CACHEABLE_ROOTS = frozenset({"settings", "__typename"})
 

@@ -35,7 +35,7 @@ from api.web.session import (
 )
 from api.web.sources import hook_source
 from core.analysis.foldback import EvidenceKind
-from core.analysis.readiness import Severity
+from core.analysis.readiness import Severity, TenantStatus
 from core.analysis.usage import (
     NEVER_CALLED,
     NO_EFFECT,
@@ -96,7 +96,8 @@ def default_target(releases: Sequence[ReleaseInfo]) -> str | None:
 FLEET_ROWS = 200
 FLEET_PLAN_STEPS = 50
 FLEET_TENANTS_PER_STEP = 10
-_GATE_ORDER = {"blocked": 0, "ready_with_warnings": 1, "ready": 2}
+#: gate statuses, the most in need first (TenantStatus is declared from ready to blocked)
+_GATE_ORDER = {s.value: i for i, s in enumerate(reversed(TenantStatus))}
 
 
 class Console:
@@ -271,7 +272,7 @@ class Console:
         # beyond the summary's rows, the tenants most in need come first
         tenants = list(report.tenants)
         if rows is not None and len(tenants) > rows:
-            tenants.sort(key=lambda t: (_GATE_ORDER.get(triaged.gate_status(t), 3), t.tenant))
+            tenants.sort(key=lambda t: (_GATE_ORDER[triaged.gate_status(t)], t.tenant))
         plan = list(report.plan[: None if full else FLEET_PLAN_STEPS])
         return self.render(
             request,

@@ -28,7 +28,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.analysis.readiness import Code, Finding, ReadinessReport, Severity, TenantReadiness
+from core.analysis.readiness import (
+    Code,
+    Finding,
+    ReadinessReport,
+    Severity,
+    TenantReadiness,
+    TenantStatus,
+)
 from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.model.errors import InvalidInputError, NotFoundError
@@ -62,6 +69,11 @@ VERBS: dict[TriageVerb, Decision] = {
     TriageVerb.PLAN: Decision.PLANNED,
     TriageVerb.WAIVE: Decision.WAIVED,
     TriageVerb.REOPEN: Decision.REOPENED,
+}
+#: what ``decide`` accepts, as words: a verb, or the state it leaves
+_DECISION_WORDS: dict[str, Decision] = {
+    **{verb.value: state for verb, state in VERBS.items()},
+    **{state.value: state for state in Decision},
 }
 
 #: severities from the most to the least serious (``--min-severity``)
@@ -201,16 +213,16 @@ class TriagedReport:
     @property
     def gate_counts(self) -> dict[str, int]:
         """Tenants per status once waivers apply."""
-        out = {"ready": 0, "ready_with_warnings": 0, "blocked": 0}
+        out = {s.value: 0 for s in TenantStatus}
         for t in self.report.tenants:
             out[self.gate_status(t)] += 1
         return out
 
     def gate_status(self, t: TenantReadiness) -> str:
         """The tenant's status once waivers apply: ``blocked`` only with an unwaived blocker."""
-        if t.status.value != "blocked" or self.blocking(t):
+        if t.status is not TenantStatus.BLOCKED or self.blocking(t):
             return t.status.value
-        return "ready_with_warnings"
+        return TenantStatus.READY_WITH_WARNINGS.value
 
     @property
     def any_blocked(self) -> bool:
@@ -327,8 +339,7 @@ class TriageService:
         code, subject, tenant = parse_finding_id(finding)
         principal.require_tenant(tenant, action="triaging findings")
         verb = decision.strip().lower()
-        by_name: dict[str, Decision] = {v.value: d for v, d in VERBS.items()}
-        state = by_name.get(verb) or next((d for d in Decision if d.value == verb), None)
+        state = _DECISION_WORDS.get(verb)
         if state is None:
             raise InvalidInputError(
                 "decision", f"{decision!r} is not a decision; use one of {', '.join(VERBS)}"
