@@ -7,6 +7,7 @@ Customization registrations come from an injected :class:`RegistrationProvider`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from core.analysis.readiness import (
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration
 from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from core.model.manifest import PLANNED, ReleaseManifest, parse_version
+from core.model.manifest import PLANNED, ReleaseHistory, ReleaseManifest, parse_version
 from core.model.secrets import SecretBox, SecretKeyError, is_sealed
 from core.store.gcpause import gc_paused
 from core.store.models import AuditEntry, Override, Release, Tenant
@@ -205,8 +206,16 @@ class ReadinessService:
             planned = (
                 await session.scalars(select(Release.version).where(Release.status == PLANNED))
             ).all()
-        for version in sorted(planned, key=Version):
-            data = await self.load(principal, version, registry=registry)
+        if not planned:
+            return counts
+        versions = sorted(planned, key=Version)
+        # one load serves every planned target: only the target manifest differs
+        loaded = await self.load(principal, versions[0], registry=registry)
+        history = ReleaseHistory.of((loaded.target, *loaded.history))
+        for version in versions:
+            data = dataclasses.replace(
+                loaded, target=history.manifest(version), history=history.others(version)
+            )
             report = evaluate_input(data, plan=False)
             for tenant in report.tenants:
                 for kind, subject in tenant.blocker_keys:

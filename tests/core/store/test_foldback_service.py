@@ -69,6 +69,46 @@ async def test_a_release_that_supersedes_closes_the_loop(demo):
     assert set(absorbed[0].customizations) & set(obsolete)
 
 
+async def test_upgrade_cost_counts_every_planned_release(demo):
+    """With two planned releases, each customization's upgrade cost is the sum over
+    both of the tenants it blocks, as each release's own readiness report says."""
+    from core.analysis.readiness import CUSTOMIZATION
+
+    base = V30_PLANNED
+    blocked_in_30 = {
+        subject
+        for t in (await demo.readiness.readiness(ADMIN, "3.0")).tenants
+        for kind, subject in t.blocker_keys
+        if kind == CUSTOMIZATION
+    }
+    # 3.1 drops a hook that a customization 3.0 does not block implements: the
+    # two targets then block different customizations
+    used = {
+        h.hook
+        for r in await demo.registry.list_all(ADMIN)
+        if r.enabled_for and r.name not in blocked_in_30
+        for h in r.hooks
+    }
+    dropped = sorted(used & {p.name for p in base.extension_points})[0]
+    release = dataclasses.replace(
+        base,
+        version="3.1",
+        status=PLANNED,
+        extension_points=tuple(p for p in base.extension_points if p.name != dropped),
+    )
+    await demo.releases.register(loads(_toml(release)), ADMIN)
+    expected: dict[str, int] = {}
+    for version in ("3.0", "3.1"):
+        report = await demo.readiness.readiness(ADMIN, version)
+        for tenant in report.tenants:
+            for kind, subject in tenant.blocker_keys:
+                if kind == CUSTOMIZATION:
+                    expected[subject] = expected.get(subject, 0) + 1
+    counts = await demo.readiness.blockers_by_customization()
+    assert counts == expected
+    assert set(expected) - blocked_in_30, "3.1 blocks a customization 3.0 does not"
+
+
 def _toml(manifest):
     from core.model.manifest_io import dumps
 
