@@ -20,7 +20,18 @@ MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_MODULE = "hooks"
 
 _REQUIRED = ("name", "version", "tenants", "requires")
-_OPTIONAL = ("tested_up_to", "capability", "description", "author", "module", "pure")
+_OPTIONAL = (
+    "tested_up_to",
+    "capability",
+    "description",
+    "author",
+    "module",
+    "pure",
+    "secrets",
+    "product",
+)
+#: a setting key as customization.toml lists it under ``secrets``
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,21 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
             f"must be true or false, got {type(pure).__name__} (false: the hooks' results "
             "depend on more than their inputs, and the tenants' answers are not cached)",
         )
+    secrets: list[str] = []
+    raw_secrets = data.get("secrets", [])
+    if not isinstance(raw_secrets, list):
+        bad("secrets", 'must be a list of setting keys (e.g. ["payments.gateway.api_key"])')
+    else:
+        for i, key in enumerate(raw_secrets):
+            if not isinstance(key, str) or not KEY_PATTERN.match(key):
+                bad(f"secrets[{i}]", f"{key!r} is not a setting key (e.g. 'payments.api_key')")
+            elif key in secrets:
+                bad(f"secrets[{i}]", f"{key!r} is listed twice")
+            else:
+                secrets.append(key)
+    product = text("product")
+    if product is not None and not NAME_PATTERN.match(product):
+        bad("product", f"{product!r} must be a product id: lowercase letters, digits and '-'")
     if problems or name is None or version is None or requires is None:
         return None, problems
     manifest = CustomizationManifest(
@@ -140,5 +166,7 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
         description=description,
         author=author,
         pure=pure is not False,
+        secrets=tuple(secrets),
+        product=product,
     )
     return ParsedManifest(manifest, module), []

@@ -28,6 +28,12 @@ class CustomizationManifest:
     #: False: the hooks' results are not a pure function of their inputs (time,
     #: randomness, outside services), so the tenants' settings answers are not cached
     pure: bool = True
+    #: secret setting keys its hooks may receive (any other secret is absent from
+    #: the ``values`` it is handed)
+    secrets: tuple[str, ...] = ()
+    #: the product it is made for (a product plugin's ``id``, e.g. "acme-erp");
+    #: None: any product (manifests published before the field)
+    product: str | None = None
 
 
 @dataclass(frozen=True)

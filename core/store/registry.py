@@ -60,6 +60,8 @@ def manifest_to_dict(m: CustomizationManifest) -> dict[str, Any]:
         "author": m.author,
         # written only when false: manifests published before the field keep their form
         **({} if m.pure else {"pure": False}),
+        **({"secrets": list(m.secrets)} if m.secrets else {}),
+        **({"product": m.product} if m.product else {}),
     }
 
 
@@ -74,6 +76,8 @@ def manifest_from_dict(d: Mapping[str, Any]) -> CustomizationManifest:
         description=d.get("description", ""),
         author=d.get("author", ""),
         pure=bool(d.get("pure", True)),
+        secrets=tuple(d.get("secrets", ())),
+        product=d.get("product"),
     )
 
 

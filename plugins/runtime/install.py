@@ -130,7 +130,13 @@ def _loaded_from(source: Source, answer: dict[str, Any]) -> Loaded:
     return Loaded(
         source=source,
         manifest=(
-            CustomizationManifest(**{**manifest, "tenants": tuple(manifest["tenants"])})
+            CustomizationManifest(
+                **{
+                    **manifest,
+                    "tenants": tuple(manifest["tenants"]),
+                    "secrets": tuple(manifest.get("secrets") or ()),
+                }
+            )
             if manifest
             else None
         ),
