@@ -29,11 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from packaging.version import Version  # noqa: E402
+
 from core.model.extension_points import ExtensionPoint  # noqa: E402
 from core.model.manifest import ReleaseManifest  # noqa: E402
 from core.model.manifest_io import load_file  # noqa: E402
 from plugins import hookspecs  # noqa: E402
-from plugins.catalog import extension_point, spec_functions  # noqa: E402
+from plugins.catalog import extension_point, spec_functions, with_hook_api  # noqa: E402
 
 HOOKS_MD = ROOT / "docs" / "hooks.md"
 from products.acme_erp import hookspecs as acme_hookspecs  # noqa: E402
@@ -108,9 +110,20 @@ def _flow(text: str) -> str:
     return "\n\n".join(_md(" ".join(p.split())) for p in paragraphs)
 
 
+def _numbered(point: ExtensionPoint, value: str | None) -> str:
+    """A lifecycle number as the reference shows it: Tailor's hooks count in hook
+    APIs ("API 2"), a product's hooks in its versions."""
+    if value is None:
+        return "-"
+    return f"API {value}" if point.is_tailor else value
+
+
 def _in_planned(point: ExtensionPoint, planned: ReleaseManifest) -> tuple[str, str]:
-    """What the planned release does to ``point``: (short, with details)."""
+    """What the planned release does to ``point``: (short, with details). Tailor's
+    hooks compare the running hook API with the one the planned release names."""
     target = {p.name: p for p in planned.extension_points}.get(point.name)
+    if point.is_tailor and planned.tailor_hook_api is not None:
+        return _in_planned_api(point, target, planned.tailor_hook_api)
     if target is None:
         short = "**removed**" if point.removed else "**not in the manifest**"
         return short, short
@@ -138,6 +151,24 @@ def _in_planned(point: ExtensionPoint, planned: ReleaseManifest) -> tuple[str, s
     return short, short
 
 
+def _in_planned_api(
+    point: ExtensionPoint, target: ExtensionPoint | None, api: str
+) -> tuple[str, str]:
+    running, planned = Version(hookspecs.HOOK_API), Version(api)
+    if target is None:
+        short = f"**removed** (hook API {api})"
+        return short, short
+    if not point.defined_in(running):
+        short = f"**new** in hook API {api} (not implementable yet)"
+        return short, short
+    if target.deprecated_in(planned) and not point.deprecated_in(running):
+        short = f"deprecated in hook API {target.deprecated}" + (
+            f", use `{target.replacement}`" if target.replacement else ""
+        )
+        return short, short
+    return "unchanged", "unchanged"
+
+
 def _hook_section(
     function: Callable[..., Any], source: str, file: str, planned: ReleaseManifest
 ) -> str:
@@ -146,9 +177,9 @@ def _hook_section(
     dash = "-"
     rows = [
         ("declared in", f"`{file}` (source `{source}`)"),
-        ("added", point.added or dash),
-        ("deprecated", point.deprecated or dash),
-        ("removed", point.removed or dash),
+        ("added", _numbered(point, point.added)),
+        ("deprecated", _numbered(point, point.deprecated)),
+        ("removed", _numbered(point, point.removed)),
         ("replacement", f"`{point.replacement}`" if point.replacement else dash),
         ("stability", point.stability),
         ("firstresult", "yes" if point.firstresult else "no (every implementation is called)"),
@@ -197,8 +228,8 @@ def _overview(planned: ReleaseManifest) -> str:
         for function in _ordered(spec_functions(module)):
             p = extension_point(function, source)
             lines.append(
-                f"| [`{p.name}`](#{p.name}) | {source} | {p.added or '-'} | "
-                f"{p.deprecated or '-'} | {p.removed or '-'} | {p.stability} | "
+                f"| [`{p.name}`](#{p.name}) | {source} | {_numbered(p, p.added)} | "
+                f"{_numbered(p, p.deprecated)} | {_numbered(p, p.removed)} | {p.stability} | "
                 f"{_in_planned(p, planned)[0]} |"
             )
     return "\n".join(lines)
@@ -231,7 +262,7 @@ def _planned_new(planned: ReleaseManifest) -> str:
 
 def render(planned: ReleaseManifest | None = None) -> str:
     """The generated part of docs/hooks.md (markers included)."""
-    planned = planned or load_file(PLANNED_MANIFEST)
+    planned = planned or with_hook_api(load_file(PLANNED_MANIFEST))
     parts = [
         BEGIN,
         "",

@@ -6,8 +6,17 @@ Every hook is called once per batch (one resolution, one write), for the tenant'
 enabled customizations only. ``tenant`` is always the tenant's slug and
 ``environment`` the environment name, or ``None`` for tenant-wide values.
 
-Each hookspec carries its lifecycle (``plugins.lifecycle``); ``plugins.catalog``
-turns that into the release manifests' extension points.
+Tailor's hooks are versioned by Tailor's **hook API** ("1", "2", ...), never by a
+product's version numbers: each hookspec's lifecycle (``plugins.lifecycle``) is
+numbered in hook APIs, and this module is the one home of that history. A release
+manifest names the API it runs on (``tailor_hook_api``, by default ``HOOK_API``,
+the one this Tailor runs); ``plugins.catalog`` turns the lifecycles into that API's
+``tailor_*`` extension points. API 1 has tailor_register_settings, the per-setting
+tailor_resolve_setting, tailor_validate_setting and tailor_setting_changed. API 2
+adds the batch tailor_resolve_settings and deprecates tailor_resolve_setting in
+its favour. API 3 (announced: no Tailor runs it yet, so a hook that arrives in it
+is refused today) removes tailor_resolve_setting, adds the batch
+tailor_settings_changed and deprecates tailor_setting_changed in its favour.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import pluggy
 from plugins.lifecycle import lifecycle
 
 PROJECT = "tailor"
+#: the hook API this Tailor runs (calls and accepts implementations of)
+HOOK_API = "2"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
@@ -29,7 +40,7 @@ class TailorHookDeprecationWarning(DeprecationWarning):
 
 
 @hookspec
-@lifecycle(added="1.0")
+@lifecycle(added="1")
 def tailor_register_settings() -> list[dict[str, Any]]:
     """Setting definitions a customization adds for its tenants only.
 
@@ -49,12 +60,13 @@ def tailor_register_settings() -> list[dict[str, Any]]:
             return [{"key": "loyalty.points.rate", "type": "float", "default": 0.01}]
 
     Lifecycle:
-        added 1.0, stable. Called once per batch (once per resolution or write).
+        added in hook API 1, stable. Called once per batch (once per resolution
+        or write).
     """
 
 
 @hookspec
-@lifecycle(added="1.5")
+@lifecycle(added="2")
 def tailor_resolve_settings(
     tenant: str, environment: str | None, values: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -81,18 +93,19 @@ def tailor_resolve_settings(
             return {}
 
     Lifecycle:
-        added 1.5 (replaces the per-setting tailor_resolve_setting), stable.
+        added in hook API 2 (replaces the per-setting tailor_resolve_setting),
+        stable.
         Called once per batch, never once per setting.
     """
 
 
 @hookspec(
     warn_on_impl=TailorHookDeprecationWarning(
-        "tailor_resolve_setting is deprecated since 1.5 and is removed in 3.0: "
+        "tailor_resolve_setting is deprecated since Tailor hook API 2 and is removed in API 3: "
         "implement tailor_resolve_settings(tenant, environment, values), called once per batch"
     )
 )
-@lifecycle(added="1.0", deprecated="1.5", removed="3.0", replacement="tailor_resolve_settings")
+@lifecycle(added="1", deprecated="2", removed="3", replacement="tailor_resolve_settings")
 def tailor_resolve_setting(tenant: str, environment: str | None, key: str, value: Any) -> Any:
     """Deprecated: a customized value for ONE setting.
 
@@ -112,15 +125,15 @@ def tailor_resolve_setting(tenant: str, environment: str | None, key: str, value
             return 60 if key == "billing.invoice.due_days" else None
 
     Lifecycle:
-        added 1.0, deprecated 1.5 in favour of tailor_resolve_settings, removed in
-        3.0. Unlike every other hook it is called once per setting of the batch,
-        which is why it was replaced; registering it warns
-        (TailorHookDeprecationWarning).
+        added in hook API 1, deprecated in API 2 in favour of
+        tailor_resolve_settings, removed in API 3. Unlike every other hook it is
+        called once per setting of the batch, which is why it was replaced;
+        registering it warns (TailorHookDeprecationWarning).
     """
 
 
 @hookspec
-@lifecycle(added="1.0")
+@lifecycle(added="1")
 def tailor_validate_setting(
     tenant: str, environment: str | None, key: str, value: Any
 ) -> str | list[str] | None:
@@ -144,12 +157,12 @@ def tailor_validate_setting(
                 return "our credit policy allows at most 60 days"
 
     Lifecycle:
-        added 1.0, stable. Called once per batch (once per write).
+        added in hook API 1, stable. Called once per batch (once per write).
     """
 
 
 @hookspec
-@lifecycle(added="1.0")
+@lifecycle(added="1", deprecated="3", replacement="tailor_settings_changed")
 def tailor_setting_changed(
     tenant: str, environment: str | None, key: str, old: Any, new: Any, actor: str
 ) -> None:
@@ -173,7 +186,37 @@ def tailor_setting_changed(
             notify_erp(tenant, key, new)
 
     Lifecycle:
-        added 1.0, stable. Called once per batch (once per committed write).
+        added in hook API 1, stable; deprecated in API 3 in favour of
+        tailor_settings_changed. Called once per batch (once per committed write).
+    """
+
+
+@hookspec
+@lifecycle(added="3")
+def tailor_settings_changed(
+    tenant: str, environment: str | None, changes: list[dict[str, Any]], actor: str
+) -> None:
+    """After a batch of setting writes is committed (one call per batch, every key).
+
+    Parameters:
+        tenant: the tenant's slug.
+        environment: the environment written, or None for tenant-wide.
+        changes: one dict per changed key: ``key``, ``old``, ``new``.
+        actor: who made the change.
+
+    Returns:
+        Nothing; a raising hook is reported but the writes stand.
+
+    Example::
+
+        @hookimpl
+        def tailor_settings_changed(tenant, changes):
+            notify_erp(tenant, [c["key"] for c in changes])
+
+    Lifecycle:
+        added in hook API 3 (announced: this Tailor runs API 2, so an
+        implementation is refused until it runs API 3). Called once per batch
+        (once per committed write).
     """
 
 
@@ -184,4 +227,5 @@ TAILOR_HOOKS: tuple[str, ...] = (
     "tailor_resolve_setting",
     "tailor_validate_setting",
     "tailor_setting_changed",
+    "tailor_settings_changed",
 )

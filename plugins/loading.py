@@ -35,7 +35,7 @@ from packaging.version import Version
 
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from plugins.catalog import Catalog
-from plugins.hookspecs import PROJECT
+from plugins.hookspecs import HOOK_API, PROJECT
 from plugins.introspection import (
     IMPL_MARKER,
     hook_classes,
@@ -199,6 +199,19 @@ def check_hooks(module: types.ModuleType, catalog: Catalog, file: str) -> list[P
                 )
             )
             continue
+        if point.is_tailor and not point.defined_in(Version(HOOK_API)):
+            problems.append(
+                Problem(
+                    file,
+                    hook,
+                    f"{hook!r} is not in Tailor hook API {HOOK_API}, the one this Tailor runs "
+                    f"(it is in API {point.added}"
+                    + (f" to {int(point.removed) - 1}" if point.removed else "")
+                    + "): nothing would call it"
+                    + (f"; implement {point.replacement}" if point.replacement else ""),
+                )
+            )
+            continue
         for param in parameters(function):
             if param not in point.params:
                 problems.append(
@@ -318,13 +331,36 @@ def new_plugin_manager(catalog: Catalog) -> pluggy.PluginManager:
     return pm
 
 
+def product_problem(
+    manifest: CustomizationManifest, product: str | None, file: str
+) -> Problem | None:
+    """A customization naming another product than the served one (``product`` in
+    its customization.toml) is not for this Tailor: its hooks and settings are
+    another product's. One naming none loads for any product."""
+    if manifest.product is None or product is None or manifest.product == product:
+        return None
+    return Problem(
+        file,
+        "product",
+        f"{manifest.name} is a customization of product {manifest.product!r}, but this "
+        f"Tailor serves product {product!r}: it is not loaded (serve {manifest.product!r}, "
+        f"or port it and set product = {product!r})",
+    )
+
+
 def inspect_customization(
-    source: Source | Path, catalog: Catalog, release: str | None = None
+    source: Source | Path,
+    catalog: Catalog,
+    release: str | None = None,
+    product: str | None = None,
 ) -> Loaded:
     """Check one customization directory; everything wrong lands in ``problems``.
     ``release``: the product release to check ``requires`` against (None: the
-    catalog's, the running product's)."""
+    catalog's, the running product's). ``product``: the served product's id (None:
+    the catalog's); a customization naming another is refused before its code is
+    imported."""
     release = release or catalog.release
+    product = product or catalog.product
     if release is None:
         raise ValueError("no product release to check against: pass release=")
     if isinstance(source, Path):
@@ -341,6 +377,10 @@ def inspect_customization(
     module_name = parsed.module if parsed is not None else DEFAULT_MODULE
     if parsed is not None:
         loaded.manifest = parsed.manifest
+        other = product_problem(parsed.manifest, product, str(manifest_file))
+        if other is not None:
+            loaded.problems.insert(0, other)
+            return loaded  # another product's code: not imported here
         if not specifier(parsed.manifest.requires).contains(Version(release), prereleases=True):
             loaded.problems.append(
                 Problem(

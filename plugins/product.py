@@ -15,8 +15,11 @@ The product directory (``docs/product.md``)::
                             (released, oldest first)
     DIR/releases/<V>.toml   one catalog per release, in the manifest format
                             ``tailor release export`` writes (settings, the
-                            product's extension points, supersedes); Tailor adds
-                            its own tailor_* hooks
+                            product's extension points, supersedes) and the
+                            Tailor hook API it runs on (tailor_hook_api = "2";
+                            default: the running Tailor's); Tailor adds that
+                            API's tailor_* hooks (tailor_* entries the file lists
+                            must be the API's, and are replaced by them)
     DIR/planned/<V>.toml    optional planned releases, imported as planned
     DIR/hookspecs.py        optional: the product's extension points as pluggy
                             hookspecs with lifecycle (``plugins.lifecycle``)
@@ -52,7 +55,8 @@ from core.model.extension_points import ExtensionPoint
 from core.model.manifest import PLANNED, RELEASED, ReleaseManifest
 from core.model.manifest_io import MAX_BYTES, SCHEMA_VERSION
 from core.model.product import Product, ProductError
-from plugins.catalog import extension_point, spec_functions
+from plugins.catalog import extension_point, foreign_tailor_hooks, known_hook_api, spec_functions
+from plugins.hookspecs import HOOK_API
 
 PRODUCT_ENV = "TAILOR_PRODUCT"
 PRODUCT_GROUP = "tailor.product"
@@ -287,14 +291,23 @@ class _Reader:
                 f"{declared_status!r}: files under {file.parent.name}/ are {status!r}",
             )
             return None
+        api = data.setdefault("tailor_hook_api", HOOK_API)
+        try:
+            known_hook_api(api)
+        except InvalidInputError as exc:
+            self.problem(file, exc.field, exc.message.split(": ", 1)[-1])
+            return None
         points = data.get("extension_points", [])
         if isinstance(points, list):
-            # Tailor's own hooks come from Tailor's code (a planned release may
-            # announce Tailor's future ones); the product's carry its id
+            # Tailor's own hooks come from the hook API the release names (added
+            # when it is registered), never from the file; the product's carry its id
+            listed = [str(e["name"]) for e in points if _is_tailor_entry(e)]
+            for message in foreign_tailor_hooks(listed, api):
+                self.problem(file, "extension_points", message)
             data["extension_points"] = [
-                e if _is_tailor_entry(e) else {**e, "source": self.id} if isinstance(e, dict) else e
+                {**e, "source": self.id} if isinstance(e, dict) else e
                 for e in points
-                if status == PLANNED or not _is_tailor_entry(e)
+                if not _is_tailor_entry(e)
             ]
         try:
             manifest = ReleaseManifest.from_dict(data)

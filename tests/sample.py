@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ACME_DIR = ROOT / "products" / "acme_erp"
 ACME = load_directory(ACME_DIR, "acme_erp", package="products.acme_erp")
 ACME_CATALOG = Catalog.for_product(ACME)
-#: Acme's planned 3.0 (``products/acme_erp/planned/3.0.toml``)
-V30_PLANNED = ACME.planned[-1]
+#: Acme's planned 3.0 (``products/acme_erp/planned/3.0.toml``) as Tailor registers
+#: it: with the tailor_* hooks of the hook API it names (3)
+V30_PLANNED = ACME.planned_manifest(ACME.planned[-1], tailor_extension_points)
 
 
 def acme_manifest(version: str) -> ReleaseManifest:
@@ -24,5 +25,7 @@ def acme_manifest(version: str) -> ReleaseManifest:
 
 
 def acme_points(version: str) -> list[ExtensionPoint]:
-    """Every extension point (Tailor's and Acme's) valid in ``version``."""
-    return ACME_CATALOG.for_version(version)
+    """Every extension point (Tailor's and Acme's) valid in ``version``: Tailor's
+    are those of the hook API the release names."""
+    declared = {m.version: m for m in (*ACME.releases, *ACME.planned)}[version]
+    return ACME_CATALOG.for_version(version, declared.tailor_hook_api)

@@ -94,11 +94,13 @@ def release_import(
     database_url: DatabaseOption = None,
 ) -> None:
     """Register a planned release from a manifest file, validated fully first, and
-    warn where it contradicts another planned release."""
+    warn where it contradicts another planned release. Its tailor_* hooks are those
+    of the Tailor hook API it names (tailor_hook_api; default: this Tailor's)."""
     from core.model.manifest_io import load_file
+    from plugins.catalog import with_hook_api
 
     async def go() -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
-        manifest = load_file(file, fmt)
+        manifest = with_hook_api(load_file(file, fmt))
         services = await open_services(database_url)
         try:
             info, warnings = await services.releases.import_planned(
@@ -168,11 +170,12 @@ def release_diff(
     fmt: Annotated[DocumentFormat, typer.Option("--format")] = DocumentFormat.TABLE,
     database_url: DatabaseOption = None,
 ) -> None:
-    """The changelog from A to B: hooks and settings added, removed, renamed,
-    deprecated, changed."""
+    """The changelog from A to B: the product's hooks and settings added, removed,
+    renamed, deprecated, changed, and one line when the Tailor hook API changes."""
     from api.cli.render import diff_json, diff_markdown, diff_table
     from core.analysis.release_diff import diff
     from core.model.manifest_io import load_file
+    from plugins.catalog import with_hook_api
 
     files = {ref for ref in (a, b) if Path(ref).is_file()}
 
@@ -182,7 +185,7 @@ def release_diff(
         try:
             for ref in (a, b):
                 if ref in files:
-                    manifests[ref] = load_file(ref)
+                    manifests[ref] = with_hook_api(load_file(ref))
                     continue
                 services = services or await open_services(database_url)
                 manifests[ref] = await services.releases.manifest(ref, CLI_ACTOR)

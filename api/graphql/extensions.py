@@ -15,8 +15,8 @@ from api.graphql.errors import Errors, expected
 from api.graphql.types import CustomizationError
 from core.model.auth import Principal
 from core.model.errors import InvalidInputError
+from core.model.extension_points import TAILOR_SOURCE
 from core.model.hooks import HookFailure
-from core.model.product import TAILOR_SOURCE
 from plugins.runtime import PluginRuntime
 
 #: the hookspec parameter Tailor fills from the ``tenant`` argument

@@ -409,10 +409,11 @@ class ReadinessMutation:
         replace: bool = False,
     ) -> ImportReleaseResult:
         from core.model.manifest_io import loads
+        from plugins.catalog import with_hook_api
 
         ctx = info.context
         ctx.principal.require_import_releases()
-        parsed = loads(manifest, fmt)
+        parsed = with_hook_api(loads(manifest, fmt))
         _, warnings = await ctx.services.releases.import_planned(
             parsed, ctx.principal, replace=replace
         )

@@ -646,6 +646,14 @@ def _hook(
             last_version, spec = last
             replacement = spec.replacement
             message = f"implements {hook}, which {tv} no longer has (last in {last_version})"
+            api = target.manifest.tailor_hook_api
+            if spec.is_tailor and api is not None:
+                message = (
+                    f"implements {hook}, which Tailor hook API {api} (the API of {tv}) no "
+                    f"longer has"
+                    + (f": removed in API {spec.removed}" if spec.removed else "")
+                    + f" (last in {last_version})"
+                )
             action = (
                 f"port the implementation to {replacement}"
                 if replacement
@@ -678,10 +686,13 @@ def _hook(
             missing=extra,
             **how,
         )
-    if point.deprecated_in(version):
+    if point.deprecated_in(target.manifest.lifecycle_version(point)):
+        since = point.deprecated
+        if point.is_tailor and target.manifest.tailor_hook_api is not None:
+            since = f"Tailor hook API {since} (the API of {tv})"
         add(
             Code.HOOK_DEPRECATED,
-            f"implements {hook}, deprecated since {point.deprecated}"
+            f"implements {hook}, deprecated since {since}"
             + (f"; use {point.replacement}" if point.replacement else ""),
             f"move to {point.replacement}" if point.replacement else f"stop using {hook}",
             hook=hook,

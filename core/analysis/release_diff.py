@@ -1,5 +1,11 @@
-"""The changelog between two release manifests: hooks and settings added,
-removed, renamed, deprecated and changed (type, default, constraints, parameters)."""
+"""The changelog between two release manifests: the product's hooks and settings
+added, removed, renamed, deprecated and changed (type, default, constraints,
+parameters), and one line for a change of Tailor hook API.
+
+Tailor's own ``tailor_*`` hooks are not the product's changes: they follow the hook
+API each release names (``tailor_hook_api``). Two releases on the same API show
+none of them; a change of API is one ``hook_api`` line whose details say what the
+API change means for Tailor's hooks."""
 
 from __future__ import annotations
 
@@ -12,11 +18,13 @@ from core.model.manifest import ReleaseManifest
 
 HOOK = "hook"
 SETTING = "setting"
+#: the one line for a change of Tailor hook API (name: ``tailor_hook_api``)
+HOOK_API = "hook_api"
 
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "hook" or "setting"
+    kind: str  # "hook", "setting" or "hook_api"
     name: str
     #: added, removed, renamed, deprecated, changed
     change: str
@@ -57,7 +65,8 @@ def diff(a: ReleaseManifest, b: ReleaseManifest) -> ReleaseDiff:
     the reverse changelog)."""
     changes = [*_hooks(a, b), *_settings(a, b)]
     order = {"removed": 0, "renamed": 1, "changed": 2, "deprecated": 3, "added": 4}
-    changes.sort(key=lambda c: (c.kind != HOOK, order.get(c.change, 9), c.name))
+    kinds = {HOOK_API: 0, HOOK: 1, SETTING: 2}
+    changes.sort(key=lambda c: (kinds.get(c.kind, 9), order.get(c.change, 9), c.name))
     return ReleaseDiff(
         a.version,
         b.version,
@@ -68,9 +77,15 @@ def diff(a: ReleaseManifest, b: ReleaseManifest) -> ReleaseDiff:
 
 
 def _hooks(a: ReleaseManifest, b: ReleaseManifest) -> list[Change]:
-    old = {p.name: p for p in a.extension_points}
-    new = {p.name: p for p in b.extension_points}
-    out = []
+    if a.tailor_hook_api is not None and b.tailor_hook_api is not None:
+        # Tailor's hooks follow the hook API: one line when it changes, else none
+        product_only = True
+        out = _hook_api(a, b)
+    else:  # a manifest stored before releases named their API: hook by hook
+        product_only = False
+        out = []
+    old = {p.name: p for p in a.extension_points if not (product_only and p.is_tailor)}
+    new = {p.name: p for p in b.extension_points if not (product_only and p.is_tailor)}
     for name in sorted(old.keys() - new.keys()):
         repl = old[name].replacement
         out.append(Change(HOOK, name, "removed", (f"use {repl}",) if repl else (), breaking=True))
@@ -105,9 +120,32 @@ def _hook_changes(
         breaking = True
     if details:
         out.append(Change(HOOK, n.name, "changed", tuple(details), breaking))
-    if n.deprecated_in(b.parsed) and not o.deprecated_in(a.parsed):
+    if n.deprecated_in(b.lifecycle_version(n)) and not o.deprecated_in(a.lifecycle_version(o)):
         out.append(Change(HOOK, n.name, "deprecated", _replacement(n.replacement)))
     return out
+
+
+def _hook_api(a: ReleaseManifest, b: ReleaseManifest) -> list[Change]:
+    """One ``hook_api`` change when ``b`` runs on another Tailor hook API than
+    ``a``: its details are what that means for Tailor's hooks; breaking when one
+    is removed or loses a parameter."""
+    if a.tailor_hook_api == b.tailor_hook_api:
+        return []
+    old = {p.name: p for p in a.extension_points if p.is_tailor}
+    new = {p.name: p for p in b.extension_points if p.is_tailor}
+    details = [f"Tailor hook API {a.tailor_hook_api} -> {b.tailor_hook_api}"]
+    breaking = False
+    for name in sorted(old.keys() - new.keys()):
+        repl = old[name].replacement
+        details.append(f"{name} removed" + (f" (use {repl})" if repl else ""))
+        breaking = True
+    for name in sorted(new.keys() - old.keys()):
+        details.append(f"{name} added")
+    for name in sorted(old.keys() & new.keys()):
+        for change in _hook_changes(old[name], new[name], a, b):
+            details.append(f"{name} {change.change}" + "".join(f"; {d}" for d in change.details))
+            breaking = breaking or change.breaking
+    return [Change(HOOK_API, "tailor_hook_api", "changed", tuple(details), breaking)]
 
 
 def _settings(a: ReleaseManifest, b: ReleaseManifest) -> list[Change]:

@@ -12,6 +12,10 @@ from core.model.lifecycle import Lifecycle
 
 STABLE = "stable"
 EXPERIMENTAL = "experimental"
+#: the ``source`` of Tailor's own extension points (``tailor_*``); their lifecycle
+#: (added, deprecated, removed) is numbered in Tailor's hook API, not in any
+#: product's versions (see ``ReleaseManifest.tailor_hook_api``)
+TAILOR_SOURCE = "tailor"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,11 @@ class ExtensionPoint(Lifecycle):
     firstresult: bool = False
     #: who declares it: "tailor" or the host product's hookspec module
     source: str = "tailor"
+
+    @property
+    def is_tailor(self) -> bool:
+        """One of Tailor's own hooks (versioned by the hook API)."""
+        return self.source == TAILOR_SOURCE
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

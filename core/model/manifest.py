@@ -20,6 +20,9 @@ from core.model.definitions import SettingDefinition
 from core.model.errors import InvalidInputError, NotFoundError
 from core.model.extension_points import ExtensionPoint
 
+#: a hook API is named by a positive integer, as a string ("1", "2", ...)
+HOOK_API_PATTERN = re.compile(r"^[1-9][0-9]{0,5}$")
+
 
 class ReleaseStatus(enum.StrEnum):
     """Whether the running product code has reached a release."""
@@ -55,8 +58,20 @@ MANIFEST_FIELDS = frozenset(
         "renamed",
         "extension_points",
         "settings",
+        "tailor_hook_api",
     }
 )
+
+
+def parse_hook_api(value: Any, field_name: str = "tailor_hook_api") -> str:
+    """A hook API name: a positive integer as a string ("2")."""
+    if not isinstance(value, str) or not HOOK_API_PATTERN.match(value):
+        raise InvalidInputError(
+            field_name,
+            f"{value!r} is not a Tailor hook API: name one as a string of digits, "
+            'e.g. tailor_hook_api = "2"',
+        )
+    return value
 
 
 def _entry(build: Callable[..., T], data: Mapping[str, Any], where: str) -> T:
@@ -101,19 +116,35 @@ class ReleaseManifest:
     #: settings renamed in this release: (old key, new key) pairs; the old key is
     #: gone from ``settings``, the new one is defined there
     renamed: tuple[tuple[str, str], ...] = ()
+    #: the Tailor hook API this release runs on ("1", "2", ...): Tailor's own
+    #: ``tailor_*`` extension points, and their lifecycle numbers, are that API's,
+    #: independent of the product's version numbers. None: a manifest stored before
+    #: releases named their API (its tailor_* lifecycle reads in product versions)
+    tailor_hook_api: str | None = None
+
+    def lifecycle_version(self, point: ExtensionPoint) -> Version:
+        """The version ``point``'s lifecycle is compared with in this release: the
+        hook API for Tailor's own hooks, the product version for the product's."""
+        if point.is_tailor and self.tailor_hook_api is not None:
+            return Version(self.tailor_hook_api)
+        return self.parsed
 
     def check(self) -> None:
         """Raise :class:`InvalidInputError` for any inconsistency."""
         version = parse_version(self.version)
         if self.status not in STATUSES:
             raise InvalidInputError("status", f"{self.status!r} is not one of {STATUSES}")
+        if self.tailor_hook_api is not None:
+            parse_hook_api(self.tailor_hook_api)
         names: set[str] = set()
         for point in self.extension_points:
             where = f"extension_points[{point.name!r}]"
             if point.name in names:
                 raise InvalidInputError(where, "the hook is listed twice in this manifest")
             names.add(point.name)
-            _check_lifecycle(where, point.added, point.deprecated, point.removed, version)
+            _check_lifecycle(
+                where, point.added, point.deprecated, point.removed, self.lifecycle_version(point)
+            )
             if len(set(point.params)) != len(point.params):
                 raise InvalidInputError(f"{where}.params", "a parameter is listed twice")
         seen: set[str] = set()
@@ -127,7 +158,7 @@ class ReleaseManifest:
                 where, definition.added, definition.deprecated, definition.removed, version
             )
         for point in self.extension_points:
-            if point.deprecated_in(version) and point.replacement:
+            if point.deprecated_in(self.lifecycle_version(point)) and point.replacement:
                 if point.replacement not in names:
                     raise InvalidInputError(
                         f"extension_points[{point.name!r}].replacement",
@@ -164,15 +195,18 @@ class ReleaseManifest:
         return dict(self.renamed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": self.version,
             "status": self.status,
             "notes": self.notes,
             "supersedes": list(self.supersedes),
             "renamed": dict(self.renamed),
-            "extension_points": [e.to_dict() for e in self.extension_points],
-            "settings": [d.to_dict() for d in self.settings],
         }
+        if self.tailor_hook_api is not None:
+            data["tailor_hook_api"] = self.tailor_hook_api
+        data["extension_points"] = [e.to_dict() for e in self.extension_points]
+        data["settings"] = [d.to_dict() for d in self.settings]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReleaseManifest:
@@ -201,6 +235,7 @@ class ReleaseManifest:
             _entry(SettingDefinition.from_dict, s, f"settings[{i}]")
             for i, s in enumerate(data.get("settings", []))
         )
+        api = data.get("tailor_hook_api")
         manifest = cls(
             version=str(data["version"]),
             status=str(data.get("status", PLANNED)),
@@ -212,6 +247,7 @@ class ReleaseManifest:
             supersedes=tuple(data.get("supersedes", [])),
             notes=str(data.get("notes", "")),
             renamed=tuple(sorted(renamed.items())),
+            tailor_hook_api=None if api is None else parse_hook_api(api),
         )
         manifest.check()
         return manifest
@@ -251,6 +287,7 @@ def stored_manifest(
         supersedes=tuple(header.get("supersedes", ())),
         notes=str(header.get("notes", "")),
         renamed=tuple(sorted(dict(header.get("renamed", {})).items())),
+        tailor_hook_api=header.get("tailor_hook_api"),
     )
 
 

@@ -21,11 +21,13 @@ from types import ModuleType
 from core.model.definitions import SettingDefinition
 from core.model.demo_data import DemoData
 from core.model.errors import NotFoundError, TailorError
-from core.model.extension_points import ExtensionPoint
+from core.model.extension_points import TAILOR_SOURCE, ExtensionPoint
 from core.model.manifest import RELEASED, ReleaseManifest
 
-#: the ``source`` of Tailor's own extension points in manifests
-TAILOR_SOURCE = "tailor"
+#: Tailor's own extension points in a hook API ("1", "2", ...); the plugin catalog
+#: supplies it (``plugins.catalog.tailor_extension_points``): ``core`` does not
+#: import pluggy
+TailorPoints = Callable[[str], Sequence[ExtensionPoint]]
 
 
 class ProductError(TailorError):
@@ -101,36 +103,38 @@ class Product:
             d.key.split(".", 1)[0] for m in (*self.releases, *self.planned) for d in m.settings
         )
 
-    def manifest(
-        self,
-        version: str,
-        tailor_points: Callable[[str], Sequence[ExtensionPoint]] | None = None,
-    ) -> ReleaseManifest:
+    def manifest(self, version: str, tailor_points: TailorPoints | None = None) -> ReleaseManifest:
         """The full manifest of a released version: the declared catalog plus
-        Tailor's own extension points in that version (``tailor_points``)."""
+        Tailor's own extension points of the hook API it names (``tailor_points``
+        gives them; the product's numbering plays no part in them)."""
         declared = self.declared(version)
-        own = [p for p in (tailor_points(version) if tailor_points else ()) if _is_tailor(p)]
-        names = {p.name for p in own}
-        points = (*own, *(p for p in declared.extension_points if p.name not in names))
         return replace(
-            declared,
+            with_tailor_points(declared, tailor_points),
             status=RELEASED,
-            extension_points=tuple(points),
             notes=declared.notes or f"{self.name} {version}",
         )
 
     def planned_manifest(
-        self,
-        manifest: ReleaseManifest,
-        tailor_points: Callable[[str], Sequence[ExtensionPoint]] | None = None,
+        self, manifest: ReleaseManifest, tailor_points: TailorPoints | None = None
     ) -> ReleaseManifest:
-        """A planned release as Tailor registers it: a file that lists none of
-        Tailor's own hooks gets those the running Tailor has for that version (a
-        file that lists some, e.g. to announce a new one, is taken as written)."""
-        if any(_is_tailor(p) for p in manifest.extension_points) or tailor_points is None:
-            return manifest
-        own = [p for p in tailor_points(manifest.version) if _is_tailor(p)]
-        return replace(manifest, extension_points=(*own, *manifest.extension_points))
+        """A planned release as Tailor registers it: its catalog plus Tailor's own
+        hooks of the hook API it names."""
+        return with_tailor_points(manifest, tailor_points)
+
+
+def with_tailor_points(
+    manifest: ReleaseManifest, tailor_points: TailorPoints | None
+) -> ReleaseManifest:
+    """``manifest`` with Tailor's own extension points replaced by those of its
+    hook API (``tailor_points(manifest.tailor_hook_api)``); unchanged when either
+    is missing."""
+    if tailor_points is None or manifest.tailor_hook_api is None:
+        return manifest
+    own = [p for p in tailor_points(manifest.tailor_hook_api) if _is_tailor(p)]
+    return replace(
+        manifest,
+        extension_points=(*own, *(p for p in manifest.extension_points if not _is_tailor(p))),
+    )
 
 
 def _is_tailor(point: ExtensionPoint) -> bool:

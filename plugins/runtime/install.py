@@ -54,6 +54,8 @@ class Inspector:
         self.specs = spec_descriptions(catalog)
         self.categories = frozenset(catalog.setting_categories or ())
         self.release = release
+        #: the served product's id: a customization naming another is refused
+        self.product = catalog.product
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.workdir = private_workdir()
@@ -86,6 +88,7 @@ class Inspector:
             "path": str(source.path),
             "origin": source.origin,
             "release": self.release,
+            "product": self.product,
             "specs": self.specs,
         }
         try:

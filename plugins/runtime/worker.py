@@ -96,7 +96,10 @@ class Worker:
 
         catalog = self.catalog(message["specs"])
         loaded = inspect_customization(
-            Source(Path(message["path"]), message["origin"]), catalog, message["release"]
+            Source(Path(message["path"]), message["origin"]),
+            catalog,
+            message["release"],
+            message.get("product"),
         )
         self.send(
             {

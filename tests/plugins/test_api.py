@@ -154,7 +154,8 @@ async def test_extension_points_with_lifecycle(plugin_api):
     current = (await api.gql(query, {}))["data"]["extensionPoints"]
     by_name = {p["name"]: p for p in current["items"]}
     assert current["release"] == "2.0"
-    assert by_name["tailor_resolve_setting"]["deprecated"] == "1.5"
+    # Tailor's hooks are numbered in hook APIs, not in Acme's versions
+    assert by_name["tailor_resolve_setting"]["deprecated"] == "2"
     assert by_name["tailor_resolve_setting"]["replacement"] == "tailor_resolve_settings"
     assert by_name["acme_order_approval_route"]["stability"] == "experimental"
     assert by_name["acme_order_approval_route"]["source"] == "acme_erp"

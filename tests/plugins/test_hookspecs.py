@@ -48,14 +48,16 @@ def test_lifecycle_per_version():
     assert "acme_order_approval_route" in names["2.0"]
     assert "tailor_resolve_setting" not in names["3.0"]
     [deprecated] = [p for p in acme_points("2.0") if p.name == "tailor_resolve_setting"]
-    assert deprecated.deprecated == "1.5" and deprecated.removed == "3.0"
+    # Tailor's own hooks are numbered in hook APIs (Acme 1.5 and 2.0 run API 2)
+    assert deprecated.deprecated == "2" and deprecated.removed == "3"
     assert deprecated.params == ("tenant", "environment", "key", "value")
 
 
 async def test_release_manifests_carry_extension_points(services):
     release = await services.releases.get("1.5", Principal.system())
     points = {p["name"]: p for p in release.manifest["extension_points"]}
-    assert points["tailor_resolve_setting"]["deprecated"] == "1.5"
+    assert release.manifest["tailor_hook_api"] == "2"
+    assert points["tailor_resolve_setting"]["deprecated"] == "2"
     assert points["tailor_register_settings"]["params"] == []
     assert "acme_order_approval_route" not in points
 

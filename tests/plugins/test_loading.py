@@ -146,7 +146,9 @@ def test_deprecated_hook_warns_through_pluggy(write_customization, make_runtime)
     )
     runtime = make_runtime()
     [loaded] = runtime.installed()
-    assert any("tailor_resolve_setting is deprecated since 1.5" in w for w in loaded.warnings)
+    assert any(
+        "tailor_resolve_setting is deprecated since Tailor hook API 2" in w for w in loaded.warnings
+    )
 
 
 def test_path_env_and_repository_samples_load(write_customization, plugin_dir, make_runtime):

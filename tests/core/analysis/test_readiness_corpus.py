@@ -82,8 +82,9 @@ def test_without_observations_a_run_time_only_key_is_not_seen():
 @pytest_asyncio.fixture
 async def corpus_fleet(services):
     from core.store.demo import register_planned_releases
+    from plugins.catalog import tailor_extension_points
 
-    await register_planned_releases(services, ACME)
+    await register_planned_releases(services, ACME, tailor_extension_points)
     for slug in ("t03", "t14"):
         await services.tenants.create(ADMIN, slug, slug.upper(), "2.0")
     manifests = history()
@@ -158,8 +159,9 @@ async def test_published_references_keep_file_and_line_for_fleet_readiness(servi
     """The registry stores where the code refers to keys (migration 0004): fleet
     readiness over published registrations names the file and line."""
     from core.store.demo import register_planned_releases
+    from plugins.catalog import tailor_extension_points
 
-    await register_planned_releases(services, ACME)
+    await register_planned_releases(services, ACME, tailor_extension_points)
     await services.tenants.create(ADMIN, "t03", "T03", "2.0")
     known = frozenset(d.key for m in history() for d in m.settings)
     (sibling,) = [r for r in corpus_registrations(known) if r.name == "corpus-sibling"]

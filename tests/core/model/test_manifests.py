@@ -59,13 +59,21 @@ def test_invalid_manifests_are_rejected_with_the_field(text, field, fragment):
 def test_diff_2_0_to_3_0_is_the_changelog():
     d = diff(V20, V30)
     by = {(c.kind, c.name): c for c in d.changes}
-    assert by[("hook", "tailor_resolve_setting")].change == "removed"
-    assert by[("hook", "tailor_resolve_setting")].details == ("use tailor_resolve_settings",)
+    # Tailor's hooks: one line for the change of hook API (2 -> 3), none of their own
+    api = by[("hook_api", "tailor_hook_api")]
+    assert api.change == "changed" and api.breaking
+    assert api.details == (
+        "Tailor hook API 2 -> 3",
+        "tailor_resolve_setting removed (use tailor_resolve_settings)",
+        "tailor_settings_changed added",
+        "tailor_setting_changed deprecated; use tailor_settings_changed",
+    )
+    assert not [c for c in d.changes if c.kind == "hook" and c.name.startswith("tailor_")]
+    assert d.changes[0] is api
     route = by[("hook", "acme_order_approval_route")]
     assert route.change == "changed" and route.breaking
     assert "parameters removed: threshold" in route.details
     assert "stability: experimental -> stable" in route.details
-    assert by[("hook", "tailor_setting_changed")].change == "deprecated"
     assert by[("hook", "acme_tax_lines")].details[-1] == "experimental"
     renamed = by[("setting", "security.sso.metadata_url")]
     assert renamed.change == "renamed" and renamed.details[0] == "to security.sso.discovery_url"
@@ -83,6 +91,11 @@ def test_diff_2_0_to_3_0_is_the_changelog():
 def test_diff_1_0_to_1_5_deprecates_the_per_setting_hook():
     d = diff(acme_manifest("1.0"), acme_manifest("1.5"))
     by = {(c.kind, c.name): c for c in d.changes}
-    assert by[("hook", "tailor_resolve_setting")].change == "deprecated"
-    assert by[("hook", "tailor_resolve_settings")].change == "added"
+    assert by[("hook_api", "tailor_hook_api")].details == (
+        "Tailor hook API 1 -> 2",
+        "tailor_resolve_settings added",
+        "tailor_resolve_setting deprecated; use tailor_resolve_settings",
+    )
+    assert not by[("hook_api", "tailor_hook_api")].breaking
+    assert ("hook", "tailor_resolve_setting") not in by
     assert diff(V20, V20).changes == ()
