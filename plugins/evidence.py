@@ -34,7 +34,7 @@ from typing import TypeGuard
 from core.model.customizations import HookUse, KeyReference, Registration
 from core.model.definitions import KEY_PATTERN
 from plugins.introspection import fingerprint_node, returns_constant
-from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest
+from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest, product_problem
 from plugins.similarity import hook_features
 
 PROJECT = "tailor"
@@ -785,13 +785,23 @@ class StaticPackage:
     problems: tuple[Problem, ...] = ()
 
 
-def read_package(root: Path, known_keys: Collection[str] = ()) -> StaticPackage:
+def read_package(
+    root: Path, known_keys: Collection[str] = (), product: str | None = None
+) -> StaticPackage:
     """``customization.toml`` plus :func:`analyze_package`: a registration enabled
-    for every tenant its manifest lists (readiness then evaluates it as deployed)."""
+    for every tenant its manifest lists (readiness then evaluates it as deployed).
+    ``product``: the served product's id; a manifest naming another is a problem."""
     root = Path(root)
     parsed, problems = parse_manifest(root / MANIFEST_FILE)
     evidence = analyze_package(root, known_keys)
     problems = [*problems, *(Problem(f"{root / f}", "-", m) for f, m in evidence.problems)]
+    other = (
+        None
+        if parsed is None
+        else product_problem(parsed.manifest, product, str(root / MANIFEST_FILE))
+    )
+    if other is not None:
+        problems.insert(0, other)
     if parsed is None:
         return StaticPackage(None, evidence, tuple(problems))
     registration = Registration(

@@ -44,7 +44,14 @@ from plugins.introspection import (
     introspect,
     parameters,
 )
-from plugins.manifest import DEFAULT_MODULE, MANIFEST_FILE, Problem, parse_manifest, specifier
+from plugins.manifest import (
+    DEFAULT_MODULE,
+    MANIFEST_FILE,
+    Problem,
+    parse_manifest,
+    product_problem,
+    specifier,
+)
 
 CUSTOMIZATIONS_GROUP = "tailor.customizations"
 PATH_ENV = "TAILOR_CUSTOMIZATIONS_PATH"
@@ -329,23 +336,6 @@ def new_plugin_manager(catalog: Catalog) -> pluggy.PluginManager:
     for spec in catalog.modules:
         pm.add_hookspecs(spec.module)
     return pm
-
-
-def product_problem(
-    manifest: CustomizationManifest, product: str | None, file: str
-) -> Problem | None:
-    """A customization naming another product than the served one (``product`` in
-    its customization.toml) is not for this Tailor: its hooks and settings are
-    another product's. One naming none loads for any product."""
-    if manifest.product is None or product is None or manifest.product == product:
-        return None
-    return Problem(
-        file,
-        "product",
-        f"{manifest.name} is a customization of product {manifest.product!r}, but this "
-        f"Tailor serves product {product!r}: it is not loaded (serve {manifest.product!r}, "
-        f"or port it and set product = {product!r})",
-    )
 
 
 def inspect_customization(

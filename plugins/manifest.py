@@ -176,3 +176,20 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
         product=product,
     )
     return ParsedManifest(manifest, module), []
+
+
+def product_problem(
+    manifest: CustomizationManifest, product: str | None, file: str
+) -> Problem | None:
+    """A customization naming another product than the served one (``product`` in
+    its customization.toml) is not for this Tailor: its hooks and settings are
+    another product's. One naming none loads for any product."""
+    if manifest.product is None or product is None or manifest.product == product:
+        return None
+    return Problem(
+        file,
+        "product",
+        f"{manifest.name} is a customization of product {manifest.product!r}, but this "
+        f"Tailor serves product {product!r}: it is not loaded (serve {manifest.product!r}, "
+        f"or port it and set product = {product!r})",
+    )

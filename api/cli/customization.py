@@ -114,7 +114,7 @@ def check(
             for warning in item.warnings:
                 say(f"{item.source.path / 'hooks.py'}: warning: {warning}")
     for directory in directories:
-        package = read_package(directory, known_keys)
+        package = read_package(directory, known_keys, product.id)
         if directory not in loaded:
             for problem in package.problems:
                 say(str(problem))
