@@ -790,7 +790,8 @@ def read_package(
 ) -> StaticPackage:
     """``customization.toml`` plus :func:`analyze_package`: a registration enabled
     for every tenant its manifest lists (readiness then evaluates it as deployed).
-    ``product``: the served product's id; a manifest naming another is a problem."""
+    ``product``: the served product's id; a manifest naming another is a problem
+    and gets no registration (its rules are another product's releases')."""
     root = Path(root)
     parsed, problems = parse_manifest(root / MANIFEST_FILE)
     evidence = analyze_package(root, known_keys)
@@ -800,8 +801,8 @@ def read_package(
         if parsed is None
         else product_problem(parsed.manifest, product, str(root / MANIFEST_FILE))
     )
-    if other is not None:
-        problems.insert(0, other)
+    if other is not None:  # another product's package: nothing to evaluate here
+        return StaticPackage(None, evidence, (other, *problems))
     if parsed is None:
         return StaticPackage(None, evidence, tuple(problems))
     registration = Registration(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 
+from plugins.loading import default_directory
 from tests.cli.test_cli import tailor
+from tests.ledger import write_ledger
 from tests.widgets import write_product
 
 
@@ -80,3 +82,42 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path):
     assert result.returncode == 2
     assert "--workers 2 needs PostgreSQL" in result.stderr
     assert not (tmp_path / "tailor.db").exists()
+
+
+def test_release_diff_of_a_vendor_product_lists_only_its_changes(tmp_path):
+    """Ledger Books 1.1 -> planned 2.0, both on the running hook API: its one
+    setting added and nothing about Tailor's hooks (issue 19)."""
+    env = {"TAILOR_PRODUCT": str(write_ledger(tmp_path))}
+    upgraded = tailor("db", "upgrade", cwd=tmp_path, env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "product releases added: 1.0, 1.1, 2.0" in upgraded.stdout
+    result = tailor("release", "diff", "1.1", "2.0", "--format", "json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["changes"] == [
+        {
+            "kind": "setting",
+            "name": "ledger.invoice.footer",
+            "change": "added",
+            "details": ["string, default ''"],
+            "breaking": False,
+        }
+    ]
+
+
+def test_customization_check_refuses_a_sample_of_another_product(tmp_path):
+    env = {"TAILOR_PRODUCT": str(write_ledger(tmp_path))}
+    sample = default_directory() / "stark_invoice_footer"
+    result = tailor("customization", "check", str(sample), cwd=tmp_path, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert (
+        f"{sample / 'customization.toml'}:product: stark-invoice-footer is a customization of "
+        "product 'acme_erp', but this Tailor serves product 'ledger'"
+    ) in " ".join(result.stdout.split())
+    # another product's package: no readiness rules run against this product's releases
+    assert "acme_invoice_footer" not in result.stdout
+    assert "1 problem(s)" in result.stderr
+    # against an older release (read, not imported): the same refusal
+    older = tailor("customization", "check", str(sample), "--release", "1.0", cwd=tmp_path, env=env)
+    assert older.returncode == 2, (older.stdout, older.stderr)
+    assert "is a customization of product 'acme_erp'" in older.stdout
+    assert "acme_invoice_footer" not in older.stdout

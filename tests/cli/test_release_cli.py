@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from api.cli.main import app
 from core.model.manifest_io import loads
 from core.store.demo import seed_demo
+from plugins.catalog import tailor_extension_points
 from tests.conftest import restore_or_build
 from tests.sample import ACME
 
@@ -19,7 +20,9 @@ runner = CliRunner()
 
 @pytest_asyncio.fixture
 async def demo(services, database_url, monkeypatch):
-    await restore_or_build(services, "demo", lambda: seed_demo(services, ACME))
+    await restore_or_build(
+        services, "demo", lambda: seed_demo(services, ACME, tailor_extension_points)
+    )
     monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
     return services
 
@@ -70,6 +73,20 @@ def test_diff_formats(demo):
     assert {"kind": "setting", "name": "tax.rounding.per_line", "change": "removed"}.items() <= (
         next(c for c in data["changes"] if c["name"] == "tax.rounding.per_line").items()
     )
+    # Tailor's hooks: one line for Acme 3.0's change of hook API, first
+    assert data["changes"][0] == {
+        "kind": "hook_api",
+        "name": "tailor_hook_api",
+        "change": "changed",
+        "details": [
+            "Tailor hook API 2 -> 3",
+            "tailor_resolve_setting removed (use tailor_resolve_settings)",
+            "tailor_settings_changed added",
+            "tailor_setting_changed deprecated; use tailor_settings_changed",
+        ],
+        "breaking": True,
+    }
+    assert not [c for c in data["changes"][1:] if c["name"].startswith("tailor_")]
     assert invoke("release", "diff", "2.0", "8.0").exit_code == 2
 
 
