@@ -242,7 +242,10 @@ class Readiness:
 
 @strawberry.type(description="One entry of a release changelog.")
 class ReleaseChange:
-    kind: str = strawberry.field(description="hook or setting")
+    kind: str = strawberry.field(
+        description="hook or setting (the product's), or hook_api: one line when the Tailor "
+        "hook API changes, its details what that means for Tailor's tailor_* hooks"
+    )
     name: str
     change: str = strawberry.field(description="added, removed, renamed, deprecated, changed")
     details: list[str]

@@ -175,9 +175,15 @@ class Release:
     supersedes: list[str]
     setting_count: int
     notes: str
+    tailor_hook_api: str | None = strawberry.field(
+        description="The Tailor hook API this release runs on: its tailor_* hooks are that "
+        "API's, numbered independently of the product's versions (null: stored before "
+        "releases named one)."
+    )
 
     @classmethod
     def from_domain(cls, r: releases.ReleaseInfo) -> Release:
+        api = r.manifest.get("tailor_hook_api")
         return cls(
             version=r.version,
             status=r.status,
@@ -185,6 +191,7 @@ class Release:
             supersedes=list(r.supersedes),
             setting_count=r.setting_count,
             notes=str(r.manifest.get("notes", "")),
+            tailor_hook_api=api if isinstance(api, str) else None,
         )
 
 

@@ -70,6 +70,10 @@ async def test_the_sample_customizations_do_not_load_for_another_product(ledger)
         body = await api.gql(
             """{ settings(tenant: "books") { ... on Settings { release items { key } } } }"""
         )
+        releases = await api.gql("{ releases { version tailorHookApi } }")
+    assert releases["data"]["releases"] == [
+        {"version": v, "tailorHookApi": "2"} for v in ("1.0", "1.1", "2.0")
+    ]
     settings = body["data"]["settings"]
     assert settings["release"] == "1.1"
     assert [i["key"] for i in settings["items"]] == ["ledger.invoice.prefix", "ledger.tax.rate"]
