@@ -5,6 +5,8 @@ The file format (``schema_version = 1``)::
     schema_version = 1            # optional; the only version so far
     version = "3.0"               # PEP 440, pre-releases allowed ("3.0rc1")
     status = "planned"            # "released" or "planned"
+    tailor_hook_api = "3"         # the Tailor hook API it runs on (default: the running
+                                  # one's); its tailor_* hooks are that API's
     notes = "Acme ERP 3.0"
     supersedes = ["order-approval-routing"]   # capabilities folded into the product
 
@@ -15,8 +17,8 @@ The file format (``schema_version = 1``)::
     name = "tailor_setting_changed"
     params = ["tenant", "environment", "key", "old", "new", "actor"]
     description = "..."
-    added = "1.0"                 # lifecycle: added / deprecated / removed, replacement
-    deprecated = "3.0"
+    added = "1"                   # lifecycle: added / deprecated / removed, replacement
+    deprecated = "3"              # (a tailor_* hook's are hook APIs, a product's versions)
     replacement = "tailor_settings_changed"
     stability = "stable"          # or "experimental"
     firstresult = false
