@@ -17,9 +17,9 @@ The product directory (``docs/product.md``)::
                             ``tailor release export`` writes (settings, the
                             product's extension points, supersedes) and the
                             Tailor hook API it runs on (tailor_hook_api = "2";
-                            default: the running Tailor's); Tailor adds that
-                            API's tailor_* hooks (tailor_* entries the file lists
-                            must be the API's, and are replaced by them)
+                            default: the running Tailor's); the loaded manifest
+                            gets that API's tailor_* hooks (tailor_* entries the
+                            file lists must be the API's, and are replaced by them)
     DIR/planned/<V>.toml    optional planned releases, imported as planned
     DIR/hookspecs.py        optional: the product's extension points as pluggy
                             hookspecs with lifecycle (``plugins.lifecycle``)
@@ -54,8 +54,14 @@ from core.model.errors import InvalidInputError
 from core.model.extension_points import ExtensionPoint
 from core.model.manifest import PLANNED, RELEASED, ReleaseManifest
 from core.model.manifest_io import MAX_BYTES, SCHEMA_VERSION
-from core.model.product import Product, ProductError
-from plugins.catalog import extension_point, foreign_tailor_hooks, known_hook_api, spec_functions
+from core.model.product import Product, ProductError, with_tailor_points
+from plugins.catalog import (
+    extension_point,
+    foreign_tailor_hooks,
+    known_hook_api,
+    spec_functions,
+    tailor_extension_points,
+)
 from plugins.hookspecs import HOOK_API
 
 PRODUCT_ENV = "TAILOR_PRODUCT"
@@ -165,8 +171,13 @@ class _Reader:
             id=self.id,
             name=head["name"],
             version=head["version"],
-            releases=tuple(released.values()),
-            planned=tuple(planned),
+            # Tailor's own hooks: those of the hook API each release names, added
+            # here (after the history checks, which are in product versions) so
+            # every use of the product sees complete manifests
+            releases=tuple(
+                with_tailor_points(m, tailor_extension_points) for m in released.values()
+            ),
+            planned=tuple(with_tailor_points(m, tailor_extension_points) for m in planned),
             hookspec_modules=tuple(modules),
             origin=self.origin,
             demo=demo,

@@ -54,8 +54,9 @@ class Product:
     name: str
     #: the release the running code implements
     version: str
-    #: the catalog of each released version, oldest first (the product's own
-    #: extension points only: Tailor adds its tailor_* hooks)
+    #: the catalog of each released version, oldest first: the product's own
+    #: extension points plus the tailor_* hooks of the hook API it names (the
+    #: product plugin loader adds them)
     releases: tuple[ReleaseManifest, ...]
     #: releases announced but not running anywhere yet, oldest first
     planned: tuple[ReleaseManifest, ...] = ()
