@@ -6,6 +6,7 @@ version, Tailor's own for any Tailor hook API (``plugins.hookspecs``)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -143,7 +144,9 @@ class Catalog:
         return [p for p in self._points.values() if p.defined_in(api if p.is_tailor else v)]
 
 
+@functools.cache
 def _tailor_catalog() -> Catalog:
+    """Tailor's own hooks (static: read once)."""
     return Catalog([SpecModule("tailor", hookspecs)])
 
 
