@@ -17,7 +17,7 @@ from core.model.definitions import SettingDefinition
 
 if TYPE_CHECKING:
     from core.model.auth import Principal
-    from core.model.customizations import HealthDelta, ObservationDelta, Registration
+    from core.model.customizations import HealthDelta, ObservationDelta, Pin, Registration
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,15 @@ class CustomizationRegistry(Protocol):
         ...
 
     async def enabled_map(self) -> dict[str, frozenset[str]]:
-        """customization name -> the tenants it is enabled for."""
+        """tenant -> the names of the customizations enabled for it."""
+        ...
+
+    async def pinned_map(self) -> dict[str, tuple[Pin, ...]]:
+        """tenant -> the versions of its enabled customizations it is pinned to."""
+        ...
+
+    async def artifact(self, sha256: str) -> bytes | None:
+        """The stored package (canonical zip) with this tree hash, if any."""
         ...
 
     async def publish(self, principal: Principal, registration: Registration) -> Registration:
