@@ -90,11 +90,18 @@ class Loaded:
         return bool(self.problems)
 
     def registration(self) -> Registration:
+        """What publishing this package stores: its manifest, what the checks found,
+        and the package itself (its canonical zip and tree hash)."""
         if self.manifest is None or self.refused:
             raise ValueError(f"{self.name} was refused; it has no registration")
+        from plugins import archive
         from plugins.evidence import analyze_package
 
+        tree = archive.tree_from_directory(self.source.path)
         return Registration(
+            sha256=tree.sha256,
+            archive=archive.build_zip(tree),
+            hooks_module=self.hooks_module,
             manifest=self.manifest,
             hooks=self.hooks,
             setting_keys=self.setting_keys,

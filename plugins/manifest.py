@@ -63,13 +63,23 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
     every problem found."""
     file = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        content = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None, [Problem(file, "-", f"no {MANIFEST_FILE}: every customization needs one")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(file, "-", f"cannot read the file: {exc}")]
+    return parse_manifest_text(content, file)
+
+
+def parse_manifest_text(content: str, file: str) -> tuple[ParsedManifest | None, list[Problem]]:
+    """Parse a customization.toml's text (``file`` names it in problems): the server
+    reads a published package's manifest with this, never from its code."""
+    try:
+        data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(file, "-", f"not valid TOML: {exc}")]
+    except RecursionError:
+        return None, [Problem(file, "-", "not valid TOML: nested too deeply")]
     problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:

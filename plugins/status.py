@@ -1,5 +1,7 @@
-"""What is installed (this process's code), registered (the registry) and
-refused, side by side; and the drift between them (``tailor doctor``)."""
+"""What is published (the registry, with the code it stores), what packages a
+process found on disk to publish (sources) and refused, side by side; and the
+drift between them (``tailor doctor``). Servers run only what the registry
+stores: a package on disk is only something to publish."""
 
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ class Drift:
 
 @dataclass(frozen=True)
 class CustomizationPresence:
-    """Where one customization is present: installed in this process's code,
-    registered in the registry, refused at load; and the drift between them.
+    """Where one customization is present: found on disk (``installed``: a source
+    to publish), registered in the registry (with its code, or without), refused
+    at load; and the drift between them.
     (Its readiness status for a release is :class:`core.analysis.readiness.CustomizationStatus`.)"""
 
     name: str
@@ -37,6 +40,11 @@ class CustomizationPresence:
     installed: Loaded | None = None
     registration: Registration | None = None
     refused: Sequence[Loaded] = ()
+
+    @property
+    def stored(self) -> bool:
+        """The registry stores its code: every server runs its pinned versions."""
+        return self.registration is not None and self.registration.sha256 is not None
 
     @property
     def hooks(self) -> tuple[HookUse, ...]:
@@ -70,18 +78,18 @@ class CustomizationPresence:
                 Drift(
                     DriftCode.INSTALLED_NOT_REGISTERED,
                     self.name,
-                    f"{self.name} is installed ({self.installed.source.path}) but not published: "
+                    f"{self.name} is found at {self.installed.source.path} but not published: "
                     f"run 'tailor customization publish {self.installed.source.path}'",
                 )
             )
-        if self.registration is not None and self.installed is None:
-            why = "it was refused at load" if self.refused else "its code is not installed here"
+        if self.registration is not None and not self.stored:
             found.append(
                 Drift(
                     DriftCode.REGISTERED_NOT_INSTALLED,
                     self.name,
-                    f"{self.name} {self.registration.manifest.version} is registered but {why}; "
-                    "its tenants run without it",
+                    f"{self.name} {self.registration.manifest.version} is registered but the "
+                    "database does not store its code (it was registered before versions "
+                    "were stored): publish it again; its tenants run without it",
                 )
             )
         if (
@@ -94,8 +102,9 @@ class CustomizationPresence:
                 Drift(
                     DriftCode.VERSION_MISMATCH,
                     self.name,
-                    f"{self.name}: installed {self.installed.manifest.version}, registered "
-                    f"{self.registration.manifest.version}; publish the installed version",
+                    f"{self.name}: {self.installed.manifest.version} found at "
+                    f"{self.installed.source.path}, {self.registration.manifest.version} "
+                    "published; publish the version found on disk if it is the newer",
                 )
             )
         return found

@@ -155,7 +155,8 @@ class RegistryService:
         with other content is refused, with the same content it changes nothing.
         Publishing moves no tenant: pins change only through :meth:`set_enabled`
         and :meth:`set_version`. The newest version (highest PEP 440, not yanked)
-        is what listings, readiness and fold-back read as the customization's."""
+        is what listings, readiness and fold-back read as the customization's.
+        Returns the version published, with the customization's tenants and health."""
         m = registration.manifest
         principal.require_publish_customization(m.tenants)
         package = registration.package or m.name
@@ -194,7 +195,7 @@ class RegistryService:
             same = next((v for v in versions if v.version == m.version), None)
             if same is not None:
                 if _same_content(same, fields):
-                    return await self._load(session, row)
+                    return _as_published(await self._load(session, row), registration)
                 if (
                     same.sha256 is None
                     and registration.sha256 is not None
@@ -215,7 +216,7 @@ class RegistryService:
                     result = await self._load(session, row)
                     await notify(session, REGISTRY)
                     self._changed()
-                    return result
+                    return _as_published(result, registration)
                 raise AlreadyExistsError(
                     "customization version",
                     f"{m.name} {m.version}",
@@ -238,7 +239,7 @@ class RegistryService:
             result = await self._load(session, row)
             await notify(session, REGISTRY)
         self._changed()
-        return result
+        return _as_published(result, registration)
 
     async def versions(self, principal: Principal, name: str) -> list[CustomizationVersion]:
         """Every published version of ``name``, newest first, with the tenants (in
@@ -246,34 +247,59 @@ class RegistryService:
         principal.require_read_customizations()
         async with self._sessions() as session:
             row = await self._visible_row(session, principal, name)
-            rows = await _versions(session, row.id)
-            pinned = await session.execute(
+        return (await self.versions_of(principal, [row.name])).get(name, [])
+
+    async def versions_of(
+        self, principal: Principal, names: Sequence[str] | None = None
+    ) -> dict[str, list[CustomizationVersion]]:
+        """name -> versions (newest first) of the customizations ``names`` (None:
+        every one), each with its tenants in the caller's scope pinned to it:
+        two statements, whatever the number of customizations. Callers check scope
+        on the customizations themselves."""
+        async with self._sessions() as session:
+            query = select(CustomizationRow.name, CustomizationVersionRow).join(
+                CustomizationRow, CustomizationRow.id == CustomizationVersionRow.customization_id
+            )
+            pins = (
                 select(CustomizationTenant.version_id, Tenant.slug)
                 .join(Tenant, Tenant.id == CustomizationTenant.tenant_id)
-                .where(
-                    CustomizationTenant.customization_id == row.id,
-                    CustomizationTenant.enabled.is_(True),
+                .join(CustomizationRow, CustomizationRow.id == CustomizationTenant.customization_id)
+            )
+            if names is not None and len(names) <= MAX_IN_LIST:
+                query = query.where(CustomizationRow.name.in_(list(names)))
+                pins = pins.where(CustomizationRow.name.in_(list(names)))
+            rows = (await session.execute(query)).all()
+            pinned = (
+                await session.execute(
+                    pins.where(CustomizationTenant.enabled.is_(True)).order_by(Tenant.slug)
                 )
-                .order_by(Tenant.slug)
-            )
+            ).all()
         by_version: dict[int | None, list[str]] = {}
-        for version_id, slug in pinned.all():
-            by_version.setdefault(version_id, []).append(slug)
-        return [
-            CustomizationVersion(
-                name=row.name,
-                version=v.version,
-                sha256=v.sha256,
-                published_at=aware(v.published_at),
-                published_by=v.published_by,
-                tenants=tuple(v.manifest.get("tenants", ())),
-                requires=v.manifest.get("requires", ""),
-                yanked_at=aware(v.yanked_at),
-                yank_reason=v.yank_reason,
-                pinned_for=tuple(principal.visible(by_version.get(v.id, []))),
+        for version_id, slug in pinned:
+            if principal.in_scope(slug):
+                by_version.setdefault(version_id, []).append(slug)
+        wanted = set(names) if names is not None else None
+        found: dict[str, list[CustomizationVersion]] = {}
+        for name, v in rows:
+            if wanted is not None and name not in wanted:
+                continue
+            found.setdefault(name, []).append(
+                CustomizationVersion(
+                    name=name,
+                    version=v.version,
+                    sha256=v.sha256,
+                    published_at=aware(v.published_at),
+                    published_by=v.published_by,
+                    tenants=tuple(v.manifest.get("tenants", ())),
+                    requires=v.manifest.get("requires", ""),
+                    yanked_at=aware(v.yanked_at),
+                    yank_reason=v.yank_reason,
+                    pinned_for=tuple(by_version.get(v.id, [])),
+                )
             )
-            for v in sorted(rows, key=lambda v: _version_key(v.version), reverse=True)
-        ]
+        for versions in found.values():
+            versions.sort(key=lambda v: _version_key(v.version), reverse=True)
+        return found
 
     async def yank(
         self, principal: Principal, name: str, version: str, reason: str
@@ -1035,4 +1061,18 @@ def _newest_pinnable(
         "version",
         f"no version of {name} can run for {tenant} at release {release}: "
         + "; ".join(reasons or ["none is published"]),
+    )
+
+
+def _as_published(stored: Registration, published: Registration) -> Registration:
+    """The version just published (its manifest, code and evidence), with what the
+    registry keeps for the customization (tenants enabled, pins, health)."""
+    return replace(
+        stored,
+        manifest=published.manifest,
+        hooks=published.hooks,
+        setting_keys=published.setting_keys,
+        references=published.references,
+        sha256=published.sha256,
+        hooks_module=published.hooks_module,
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.model.auth import Principal
-from core.model.customizations import Registration
+from core.model.customizations import Pin, Registration
 from core.model.definitions import SettingDefinition
 from core.model.errors import InvalidInputError, TailorError
 from core.model.hooks import (
@@ -38,9 +38,10 @@ from core.model.hooks import (
     ResolveOutcome,
     ValidationOutcome,
 )
+from plugins import archive
 from plugins.catalog import Catalog
-from plugins.loading import PATH_ENV, Loaded, default_directory, discover
-from plugins.manifest import MANIFEST_FILE, parse_manifest
+from plugins.loading import Loaded, Source, discover
+from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest_text
 from plugins.runtime import guard
 from plugins.runtime.install import Inspector, check_path, spec_descriptions, spec_roots
 from plugins.runtime.observe import Observer
@@ -62,7 +63,9 @@ def default_worker_count() -> int:
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    #: directories to load customizations from (None: the repository's samples)
+    #: directories :meth:`PluginRuntime.load` reads customization packages from, to
+    #: publish them (None: the repository's samples); the runtime runs only what
+    #: the database pins
     directories: Sequence[Path] | None = None
     #: TAILOR_CUSTOMIZATIONS_PATH (None: read the environment)
     path_env: str | None = None
@@ -75,8 +78,9 @@ class RuntimeOptions:
     health_flush_seconds: float = 5.0
     #: seconds the enabled map is trusted before it is re-read (other processes)
     enabled_ttl: float = 5.0
-    #: GraphQL publishCustomization only accepts paths under the load directories
-    restrict_publish_paths: bool = True
+    #: where published versions are materialized (None: ``TAILOR_CACHE_DIR`` or
+    #: ``.tailor-cache/customizations`` in the working directory)
+    cache_dir: Path | None = None
     #: worker processes in all (None: twice the cores, at least 2)
     workers: int | None = None
     #: worker processes one tenant may hold at once
@@ -107,7 +111,8 @@ class _Impl:
 
 @dataclass(frozen=True)
 class Inspection:
-    """The customizations found on disk and checked (:meth:`PluginRuntime.inspect`)."""
+    """The customization packages found on disk and checked
+    (:meth:`PluginRuntime.inspect`): sources to publish, never run from there."""
 
     loaded: tuple[Loaded, ...]
     #: what confined the checking worker (None: nothing was checked)
@@ -115,7 +120,9 @@ class Inspection:
 
 
 class PluginRuntime:
-    """Loads customizations (in workers) and calls one tenant's enabled ones."""
+    """Calls one tenant's enabled customizations: the versions the database pins,
+    materialized from the database into a local content-addressed cache and run
+    in worker processes. Packages found on disk are only sources to publish."""
 
     def __init__(self, catalog: Catalog, options: RuntimeOptions | None = None) -> None:
         self.catalog = catalog
@@ -123,14 +130,23 @@ class PluginRuntime:
         if self.options.release is None:
             self.options = replace(self.options, release=catalog.release)
         self._specs = spec_descriptions(catalog)
-        self._loaded: dict[str, Loaded] = {}
+        #: packages found on disk and checked: what publish and demo seed read
+        self._sources: dict[str, Loaded] = {}
         self._refused: list[Loaded] = []
         self._registry: CustomizationRegistry | None = None
-        self._enabled: dict[str, frozenset[str]] | None = None
-        self._enabled_at = 0.0
+        self._pins: dict[str, tuple[Pin, ...]] | None = None
+        self._pins_at = 0.0
         self._definitions: dict[tuple[str, tuple[Any, ...]], DefinitionsOutcome] = {}
-        #: (directory, version) pairs already checked by :meth:`refresh`
-        self._checked: set[tuple[str, str]] = set()
+        self.cache_root = (
+            self.options.cache_dir
+            if self.options.cache_dir is not None
+            else archive.cache_root_default()
+        )
+        #: versions materialized in this server's cache, by tree hash
+        self._cached: dict[str, Loaded] = {}
+        #: pinned versions this server cannot run, and why (until the pins change)
+        self._unavailable: dict[tuple[str, str], Loaded] = {}
+        self._materializing: dict[str, asyncio.Lock] = {}
         self.observer = Observer(self.options.health_flush_seconds)
         self.breaker = guard.CircuitBreaker(
             self.options.breaker_threshold, self.options.breaker_cooldown
@@ -186,9 +202,7 @@ class PluginRuntime:
         runtime = cls(catalog, options)
         for found in inspection.loaded:
             loaded = replace(found, problems=list(found.problems), warnings=list(found.warnings))
-            runtime._install(loaded)
-            if loaded.manifest is not None:
-                runtime._checked.add((str(loaded.source.path), loaded.manifest.version))
+            runtime._add_source(loaded)
         if inspection.confinement is not None:
             runtime.pool.confinement = list(inspection.confinement)
         return runtime
@@ -203,78 +217,45 @@ class PluginRuntime:
         self.observer.store = observations
         registry.subscribe(self.invalidate)
 
-    def _install(self, loaded: Loaded) -> None:
+    def _add_source(self, loaded: Loaded) -> None:
         if loaded.refused or loaded.manifest is None:
             self._refused.append(loaded)
             for p in loaded.problems:
                 log.info("customization refused: %s", p)
             return
-        self._loaded[loaded.name] = loaded
-        self.pool.allow([str(loaded.source.path)])
-        self.invalidate()
+        self._sources[loaded.name] = loaded
 
     def invalidate(self) -> None:
-        """Registrations changed: drop the enabled map, cached definitions, and the
-        idle workers (they hold code that may be stale)."""
-        self._enabled = None
+        """Registrations changed: drop the pins, cached definitions, and the idle
+        workers (they hold code that may be stale)."""
+        self._pins = None
         self._definitions.clear()
+        self._unavailable.clear()
         self.pool.evict_tenant()
 
-    async def refresh(self) -> list[str]:
-        """Check and install what appeared or changed on disk since start-up: a
-        customization published through another server process is enabled in the
-        registry before this process has its code. Each (directory, version) is
-        checked once. Answers the names installed."""
-        sources = discover(
-            self.options.directories, self.options.path_env, self.options.use_entry_points
-        )
-        todo = []
-        for source in sources:
-            parsed, _ = parse_manifest(source.path / MANIFEST_FILE)
-            if parsed is None:
-                continue
-            key = (str(source.path), parsed.manifest.version)
-            current = self._loaded.get(parsed.manifest.name)
-            if key in self._checked or (
-                current is not None
-                and current.source.path == source.path
-                and current.manifest is not None
-                and current.manifest.version == parsed.manifest.version
-            ):
-                continue
-            self._checked.add(key)
-            todo.append(source)
-        if not todo:
-            return []
-        inspector = Inspector(
-            self.catalog,
-            self.options.release or "",
-            self.options.import_timeout,
-            self.options.worker_memory_mb,
-        )
-        try:
-            found = await asyncio.to_thread(inspector.inspect_all, todo)
-        finally:
-            inspector.close()
-        for loaded in found:
-            self._install(loaded)
-        return [loaded.name for loaded in found if not loaded.refused]
-
     def refresh_enabled(self) -> None:
-        """Re-read the enabled map at the next call (a tenant's data version moved:
-        an enablement may have committed on another worker before its NOTIFY came)."""
-        self._enabled_at = -math.inf
+        """Re-read the pins at the next call (a tenant's data version moved: an
+        enablement may have committed on another worker before its NOTIFY came)."""
+        self._pins_at = -math.inf
 
     async def cacheable(self, tenant: str) -> bool:
         """Whether ``tenant``'s settings answers may be cached: every enabled
         customization declares (by default) that its results are pure."""
         return all(c.manifest is None or c.manifest.pure for c in await self._enabled_for(tenant))
 
-    # -- what is installed --------------------------------------------------------
+    # -- what is here -------------------------------------------------------------
     def installed(self) -> list[Loaded]:
-        return sorted(self._loaded.values(), key=lambda item: item.name)
+        """The published versions materialized in this server's cache (one per
+        customization: the last one materialized)."""
+        by_name = {c.name: c for c in self._cached.values()}
+        return sorted(by_name.values(), key=lambda item: item.name)
+
+    def sources(self) -> list[Loaded]:
+        """The packages found on disk and checked: what publish and demo seed read."""
+        return sorted(self._sources.values(), key=lambda item: item.name)
 
     def refused(self) -> list[Loaded]:
+        """Packages found on disk that were refused, with every reason."""
         return list(self._refused)
 
     def check(self, path: Path) -> Loaded:
@@ -283,66 +264,116 @@ class PluginRuntime:
             path, self.catalog, self.options.release or "", self.options.import_timeout
         )
 
-    def publish_roots(self) -> list[Path]:
-        """The directories this runtime loads customizations from."""
-        roots = (
-            [default_directory()]
-            if self.options.directories is None
-            else list(self.options.directories)
-        )
-        raw = self.options.path_env
-        if raw is None:
-            raw = os.environ.get(PATH_ENV, "")
-        roots.extend(Path(p) for p in raw.split(os.pathsep) if p)
-        return [r.resolve() for r in roots]
+    async def publish(self, principal: Principal, path: Path) -> Registration:
+        """Publish the package folder at ``path`` (the operator's CLI, demo seed): as
+        :meth:`publish_archive` with the folder's canonical zip."""
+        tree = await asyncio.to_thread(archive.tree_from_directory, Path(path))
+        return await self.publish_archive(principal, archive.build_zip(tree))
 
-    async def publish(
-        self, principal: Principal, path: Path, *, from_api: bool = False
-    ) -> Registration:
-        """Check ``path`` (in a worker), store its registration and install it.
-
-        The manifest is read and the caller's right to publish for its tenants is
-        checked BEFORE any of the customization's code is imported."""
+    async def publish_archive(self, principal: Principal, data: bytes) -> Registration:
+        """Publish an uploaded package (a zip): validated, its manifest parsed here
+        (its name, version and tenants are the manifest's, whatever its code says),
+        the caller's right to publish for its tenants checked BEFORE any of its code
+        runs, then checked in a fresh confined worker and stored in the database
+        under the sha256 of its canonical tree. Every problem is reported at once
+        and nothing is stored."""
         if self._registry is None:
             raise RuntimeError("bind() the runtime to a registry before publishing")
-        path = Path(path)
-        if from_api and self.options.restrict_publish_paths:
-            resolved = path.resolve()
-            if not any(resolved.is_relative_to(root) for root in self.publish_roots()):
-                raise InvalidInputError(
-                    "path",
-                    f"{path} is outside the customization directories this server loads "
-                    "from (customizations/ and TAILOR_CUSTOMIZATIONS_PATH)",
-                )
-        parsed, problems = parse_manifest(path / MANIFEST_FILE)
+        tree = await asyncio.to_thread(archive.read_zip, data, archive.max_upload_bytes())
+        text = tree.get(MANIFEST_FILE)
+        parsed, problems = parse_manifest_text(
+            (text or b"").decode("utf-8", errors="replace"), MANIFEST_FILE
+        )
         if parsed is None:
-            raise InvalidInputError("path", "; ".join(str(p) for p in problems))
+            raise InvalidInputError("archive", "; ".join(str(p) for p in problems))
         principal.require_publish_customization(parsed.manifest.tenants)
+        path = await asyncio.to_thread(archive.materialize, tree, self.cache_root)
         loaded = await asyncio.to_thread(self.check, path)
+        # the server's reading of the manifest, never the worker's
+        loaded = replace(loaded, manifest=parsed.manifest)
         if loaded.refused:
-            raise InvalidInputError("path", "; ".join(str(p) for p in loaded.problems))
-        registration = await self._registry.publish(principal, loaded.registration())
-        self._install(loaded)
-        return registration
+            raise InvalidInputError(
+                "archive", "; ".join(_relative(str(p), path) for p in loaded.problems)
+            )
+        registration = replace(
+            loaded.registration(),
+            sha256=tree.sha256,
+            archive=archive.build_zip(tree),
+            package="",
+        )
+        return await self._registry.publish(principal, registration)
 
     # -- calling ------------------------------------------------------------------
     async def _enabled_for(self, tenant: str) -> list[Loaded]:
-        """The tenant's enabled, installed customizations in registration order."""
+        """The versions the tenant's enabled customizations are pinned to, in
+        registration order (pluggy calls the last registered first: reverse name
+        order); one this server cannot run comes back refused, with the reason."""
         if self._registry is None:
             return []
         now = time.monotonic()
-        enabled = self._enabled
-        if enabled is None or now - self._enabled_at > self.options.enabled_ttl:
-            enabled = await self._registry.enabled_map()
-            if self._enabled is not None and enabled != self._enabled:
+        pins = self._pins
+        if pins is None or now - self._pins_at > self.options.enabled_ttl:
+            pins = await self._registry.pinned_map()
+            if self._pins is not None and pins != self._pins:
                 self._definitions.clear()
-            unknown = set().union(*enabled.values()) - set(self._loaded) if enabled else set()
-            if unknown:
-                await self.refresh()  # installing invalidates: set the map after
-            self._enabled, self._enabled_at = enabled, now
-        names = enabled.get(tenant, frozenset())
-        # reverse name order: pluggy calls the last registered first
-        return [self._loaded[n] for n in sorted(names, reverse=True) if n in self._loaded]
+                self._unavailable.clear()
+            self._pins, self._pins_at = pins, now
+        mine = sorted(pins.get(tenant, ()), key=lambda p: p.name, reverse=True)
+        return [await self._materialize(pin) for pin in mine]
+
+    async def _materialize(self, pin: Pin) -> Loaded:
+        """``pin``'s version as a package directory in this server's cache, fetched
+        from the database and its hash verified the first time."""
+        if pin.sha256 is not None:
+            found = self._cached.get(pin.sha256)
+            if found is not None:
+                return found
+        key = (pin.name, pin.version)
+        if key in self._unavailable:
+            return self._unavailable[key]
+        if pin.sha256 is None:
+            return self._cannot_run(
+                pin, "it was registered without its code (before versions were stored): "
+                "publish it again",
+            )
+        lock = self._materializing.setdefault(pin.sha256, asyncio.Lock())
+        async with lock:
+            found = self._cached.get(pin.sha256)
+            if found is not None:
+                return found
+            assert self._registry is not None
+            data = await self._registry.artifact(pin.sha256)
+            if data is None:
+                return self._cannot_run(pin, "its package is missing from the database")
+            try:
+                tree = await asyncio.to_thread(archive.read_zip, data, None)
+                if tree.sha256 != pin.sha256:
+                    return self._cannot_run(
+                        pin, "its stored package does not match its sha256: it is not run"
+                    )
+                path = await asyncio.to_thread(archive.materialize, tree, self.cache_root)
+            except (archive.ArchiveError, OSError) as exc:
+                return self._cannot_run(pin, f"its package cannot be materialized here: {exc}")
+            loaded = Loaded(
+                Source(path, f"database {pin.name} {pin.version}"),
+                manifest=pin.manifest,
+                hooks=pin.hooks,
+                hooks_module=pin.hooks_module,
+            )
+            self.pool.allow([str(path)])
+            self._cached[pin.sha256] = loaded
+            return loaded
+
+    def _cannot_run(self, pin: Pin, why: str) -> Loaded:
+        log.error("customization %s %s cannot run here: %s", pin.name, pin.version, why)
+        loaded = Loaded(
+            Source(Path(pin.name), "database"),
+            manifest=pin.manifest,
+            hooks=pin.hooks,
+            problems=[Problem(MANIFEST_FILE, "code", f"{pin.name} {pin.version}: {why}")],
+        )
+        self._unavailable[(pin.name, pin.version)] = loaded
+        return loaded
 
     def _setup_message(self, tenant: str, enabled: Sequence[Loaded]) -> dict[str, Any]:
         return {
@@ -367,11 +398,18 @@ class PluginRuntime:
         results in pluggy's call order, and the failures (each attributed)."""
         enabled = await self._enabled_for(tenant)
         implementing = [c for c in enabled if any(h.hook == hook for h in c.hooks)]
+        # pinned, but this server cannot run it: said, never silently skipped
+        failures: list[HookFailure] = [
+            HookFailure(c.name, hook, f"not called: {c.problems[0].message}")
+            for c in implementing
+            if c.refused
+        ]
+        implementing = [c for c in implementing if not c.refused]
+        enabled = [c for c in enabled if not c.refused]
         if not implementing:
-            return [], []
+            return [], failures
         budget = self.options.hook_timeout
         deadline = guard.request_deadline(budget)
-        failures: list[HookFailure] = []
         skip: set[str] = set()
         for c in implementing:
             why = self.breaker.skipped(c.name, tenant)
@@ -486,7 +524,7 @@ class PluginRuntime:
         """Called when registrations change, not per request: the outcome is kept
         per tenant until a publish or an enablement change."""
         enabled = await self._enabled_for(tenant)
-        key = (tenant, tuple(c.name for c in enabled))
+        key = (tenant, tuple((c.name, c.manifest.version if c.manifest else "") for c in enabled))
         cached = self._definitions.get(key)
         if cached is not None:
             return cached
@@ -699,3 +737,9 @@ def _call_worker(
     except WorkerDied as exc:
         return results, running, str(exc), worker.setup_failed
     return results, None, None, worker.setup_failed
+
+
+def _relative(message: str, root: Path) -> str:
+    """A problem as the publisher sees it: paths inside the package, never the
+    server's cache directory."""
+    return message.replace(f"{root}{os.sep}", "").replace(str(root), ".")
