@@ -307,23 +307,23 @@ def _tree_problems(sizes: list[tuple[str, int]]) -> list[Problem]:
     files that would be one on a case-insensitive disk, no file where another needs a
     folder, the limits, and the manifest at the root."""
     problems = _content_problems(path for path, _ in sizes)
+    exact: set[str] = set()
     seen: dict[str, str] = {}
-    for path, _ in sizes:
+    for path, _ in sorted(sizes):
         key = path.casefold()
-        if key in seen:
-            other = seen[key]
-            if other == path:
-                problems.append((path, "the name appears twice; keep one"))
-            else:
-                problems.append(
-                    (
-                        path,
-                        f"collides with {other!r} (names differing only in case or Unicode "
-                        "form are one file on many systems); rename one",
-                    )
+        if path in exact:
+            problems.append((path, "the name appears twice; keep one"))
+        elif key in seen:
+            problems.append(
+                (
+                    path,
+                    f"collides with {seen[key]!r} (names differing only in case or Unicode "
+                    "form are one file on many systems); rename one",
                 )
+            )
         else:
             seen[key] = path
+        exact.add(path)
     folders = {
         "/".join(parts[:i]).casefold()
         for path, _ in sizes
