@@ -46,11 +46,21 @@ def cli_product() -> Product:
 
 
 def cli_runtime(product: Product, **options: Any) -> PluginRuntime:
-    """The plugin runtime for ``product``'s catalog (customizations loaded)."""
+    """The plugin runtime for ``product``'s catalog, with the customization packages
+    found on disk checked (sources to publish: ``demo seed``, ``doctor``, ``list``)."""
     from plugins.catalog import Catalog
     from plugins.runtime import PluginRuntime, RuntimeOptions
 
     return PluginRuntime.load(RuntimeOptions(**options), Catalog.for_product(product))
+
+
+def serving_runtime(product: Product, **options: Any) -> PluginRuntime:
+    """The plugin runtime a server runs: only the versions the database pins
+    (nothing is read from customization folders)."""
+    from plugins.catalog import Catalog
+    from plugins.runtime import PluginRuntime, RuntimeOptions
+
+    return PluginRuntime(Catalog.for_product(product), RuntimeOptions(**options))
 
 
 class ListFormat(enum.StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,7 +19,22 @@ from api.cli.common import (
     out,
     run_with_services,
 )
-from api.wiring import DemoPublishReport, attach, publish_installed
+from api.cli.remote import (
+    RemoteError,
+    TokenFileOption,
+    TokenOption,
+    UrlOption,
+    expect,
+    remote,
+    run_remote,
+)
+from api.wiring import (
+    DemoPublishReport,
+    PublishOutcome,
+    attach,
+    publish_archive,
+    publish_installed,
+)
 from core.analysis.readiness import CustomizationReadiness, Severity, check_customization
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration
@@ -184,73 +199,317 @@ def _print_check(
         say(f"  fix: {f.action}")
 
 
+_VERSION_FIELDS = "version sha256 publishedAt publishedBy yanked yankReason pinnedFor"
+_CUSTOMIZATION_FIELDS = (
+    "__typename ... on Customization { name registeredVersion enabledFor "
+    "pins { tenant version } hooks { hook params } versions { " + _VERSION_FIELDS + " } } "
+    "... on Error { code message }"
+)
+
+
+def _say(text: str) -> None:
+    out.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
+def _pins_text(pins: list[dict[str, str]]) -> str:
+    return ", ".join(f"{p['tenant']}@{p['version']}" for p in pins) or "no tenant"
+
+
 @customization_app.command("publish")
 def publish(
-    path: Annotated[Path, typer.Argument(help="The customization's directory.")],
+    path: Annotated[Path, typer.Argument(help="The customization's package folder.")],
     enable: Annotated[
-        bool, typer.Option("--enable", help="Also enable it for every tenant it lists.")
+        bool,
+        typer.Option(
+            "--enable",
+            help="Also pin the tenants it lists that do not run it yet to this version "
+            "(tenants already enabled stay on their version).",
+        ),
     ] = False,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Check PATH and store its registration (manifest, hooks and the parameters each
-    uses, setting keys, code fingerprints). Publishing a newer version updates the
-    registration; a name another package uses is refused. Exit 2 on any problem.
+    """Publish the package folder PATH as a new version: it is zipped (the same folder
+    gives the same sha256 on any machine), uploaded with --url (or TAILOR_URL) and a
+    consultant's token, or stored in the local database as the operator. The server
+    reads the manifest itself, checks the code in a confined worker and keeps the
+    version, immutable and content-addressed; every server runs it once a tenant is
+    pinned to it. Publishing the same version again with other content is refused:
+    raise the version. Exit 2 on any problem (every one is listed).
 
     Example: tailor customization publish customizations/hooli_ui_defaults --enable
+             --url https://tailor.example.com   (token in TAILOR_TOKEN)
     """
+    from plugins import archive
+
+    path = path.resolve()
+    try:
+        tree = archive.tree_from_directory(path)
+    except archive.ArchiveError as exc:
+        err.print(f"error: {exc.message}", highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(2) from None
+    data = archive.build_zip(tree)
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "mutation($a: Upload!, $e: Boolean!) { publishCustomization(archive: $a, "
+            "enable: $e) { " + _CUSTOMIZATION_FIELDS + " } }"
+        )
+        answer = run_remote(
+            lambda: server.call(query, {"e": enable}, upload=("a", f"{path.name}.zip", data))
+        )
+        item = run_remote(lambda: expect(answer["publishCustomization"], "Customization"))
+        _say(
+            f"published {item['name']} to {server.url}: sha256 {tree.sha256}; "
+            f"pinned: {_pins_text(item['pins'])}"
+        )
+        return
 
     catalog = Catalog.for_product(cli_product())
 
-    async def go(services: Services) -> tuple[Registration, list[str]]:
+    async def go(services: Services) -> PublishOutcome:
         runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
         attach(services, runtime)
-        principal = Principal.system(CLI_ACTOR)
-        registration = await runtime.publish(principal, path)
-        enabled: list[str] = []
-        if enable:
-            for tenant in registration.manifest.tenants:
-                await services.registry.set_enabled(principal, tenant, registration.name, True)
-                enabled.append(tenant)
-        return registration, enabled
+        try:
+            return await publish_archive(
+                services, runtime, Principal.system(CLI_ACTOR), data, enable=enable
+            )
+        finally:
+            await runtime.close()
 
-    registration, enabled = run_with_services(database_url, go)
+    outcome = run_with_services(database_url, go)
+    registration = outcome.registration
     hooks = ", ".join(f"{h.hook}({', '.join(h.params)})" for h in registration.hooks)
-    out.print(
-        f"published {registration.name} {registration.manifest.version}: {hooks}"
-        + (f"; enabled for {', '.join(enabled)}" if enabled else ""),
-        highlight=False,
-        soft_wrap=True,
+    _say(
+        f"published {registration.name} {registration.manifest.version}: {hooks}; "
+        f"sha256 {tree.sha256}"
+        + (f"; enabled for {', '.join(outcome.enabled)}" if outcome.enabled else "")
     )
+    for tenant, why in outcome.skipped:
+        _say(f"  not enabled for {tenant}: {why}")
     # what readiness will use as static evidence, read from the source
     evidence = read_package(path).evidence
     for h in evidence.hooks:
-        out.print(
-            f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}",
-            highlight=False,
-            markup=False,
-        )
+        _say(f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}")
     for ref in evidence.references:
         what = "prefix" if ref.is_prefix else "key"
-        out.print(f"  {what} {ref.key}  {ref.location} ({ref.how})", highlight=False, markup=False)
+        _say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
 
 
 @customization_app.command("enable")
 def enable_command(
     name: Annotated[str, typer.Argument(help="The customization's name.")],
-    tenant: Annotated[str, typer.Argument(help="A tenant its manifest lists.")],
+    tenant: Annotated[str, typer.Argument(help="A tenant a version of it lists.")],
     disable: Annotated[bool, typer.Option("--disable", help="Turn it off instead.")] = False,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            help="Pin this version (default: the tenant's pin, else the newest that fits)."
+        ),
+    ] = None,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Turn a published customization on (or off with --disable) for one tenant."""
+    """Turn a published customization on (or off with --disable) for one tenant.
+    Enabling pins --version when given; otherwise the tenant keeps its pin, or is
+    pinned to the newest version that lists it, is not yanked and whose requires
+    contains its release (pre-releases only when named)."""
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "mutation($t: String!, $n: String!, $e: Boolean!, $v: String) { "
+            "setCustomizationEnabled(tenant: $t, name: $n, enabled: $e, version: $v) { "
+            + _CUSTOMIZATION_FIELDS
+            + " } }"
+        )
+        variables = {"t": tenant, "n": name, "e": not disable, "v": version}
+        answer = run_remote(lambda: server.call(query, variables))
+        item = run_remote(lambda: expect(answer["setCustomizationEnabled"], "Customization"))
+        _say(f"{name}: enabled for {_pins_text(item['pins'])}")
+        return
 
     async def go(services: Services) -> Registration:
         return await services.registry.set_enabled(
-            Principal.system(CLI_ACTOR), tenant, name, not disable
+            Principal.system(CLI_ACTOR), tenant, name, not disable, version
         )
 
     registration = run_with_services(database_url, go)
-    out.print(
-        f"{registration.name}: enabled for {', '.join(registration.enabled_for) or 'no tenant'}"
+    pins = [{"tenant": t, "version": v} for t, v in registration.pins]
+    _say(f"{name}: enabled for {_pins_text(pins)}")
+
+
+@customization_app.command("versions")
+def versions_command(
+    name: Annotated[str, typer.Argument(help="The customization's name.")],
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Every published version of NAME, newest first: its sha256, who published it
+    and when, whether it was yanked (and why), and the tenants pinned to it.
+
+    Example: tailor customization versions globex-eur-rounding
+    """
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "{ customizations { __typename ... on CustomizationList { items { name "
+            "versions { " + _VERSION_FIELDS + " } } } ... on Error { code message } } }"
+        )
+        answer = run_remote(lambda: server.call(query))
+        listed = run_remote(lambda: expect(answer["customizations"], "CustomizationList"))
+        found = next((i for i in listed["items"] if i["name"] == name), None)
+        if found is None:
+            err.print(f"error: customization {name!r} not found", markup=False)
+            raise typer.Exit(2)
+        rows = [
+            {
+                "version": v["version"],
+                "sha256": v["sha256"],
+                "published_at": v["publishedAt"],
+                "published_by": v["publishedBy"],
+                "yanked": v["yankReason"] if v["yanked"] else None,
+                "pinned_for": v["pinnedFor"],
+            }
+            for v in found["versions"]
+        ]
+    else:
+
+        async def go(services: Services) -> list[dict[str, Any]]:
+            found = await services.registry.versions(Principal.system(CLI_ACTOR), name)
+            return [
+                {
+                    "version": v.version,
+                    "sha256": v.sha256,
+                    "published_at": v.published_at.isoformat() if v.published_at else None,
+                    "published_by": v.published_by,
+                    "yanked": v.yank_reason if v.yanked else None,
+                    "pinned_for": list(v.pinned_for),
+                }
+                for v in found
+            ]
+
+        rows = run_with_services(database_url, go)
+    if fmt is ListFormat.JSON:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("version", "sha256", "published", "by", "yanked", "pinned for"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["version"],
+            (r["sha256"] or "no code")[:12],
+            (r["published_at"] or "")[:19],
+            r["published_by"],
+            r["yanked"] or "",
+            ", ".join(r["pinned_for"]),
+        )
+    out.print(table)
+
+
+@customization_app.command("pin")
+def pin_command(
+    name: Annotated[str, typer.Argument(help="The customization's name.")],
+    version: Annotated[str, typer.Argument(help="A published version (not yanked).")],
+    tenants: Annotated[
+        list[str],
+        typer.Option("--tenant", "-t", help="A tenant to move (repeat for several)."),
+    ],
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Move tenants to VERSION of NAME, one at a time: a staged rollout, or a
+    rollback (pin the previous version). Each tenant keeps its enabled state. The
+    version must list the tenant, not be yanked, and its requires must contain the
+    tenant's release. Exit 2 when any tenant could not be moved (the others are).
+
+    Example: tailor customization pin globex-eur-rounding 1.4.0 --tenant globex
+    """
+    server = remote(url, token, token_file)
+    failed = 0
+    for tenant in tenants:
+        try:
+            if server is not None:
+                query = (
+                    "mutation($t: String!, $n: String!, $v: String!) { "
+                    "setCustomizationVersion(tenant: $t, name: $n, version: $v) { "
+                    + _CUSTOMIZATION_FIELDS
+                    + " } }"
+                )
+                answer = server.call(query, {"t": tenant, "n": name, "v": version})
+                expect(answer["setCustomizationVersion"], "Customization")
+            else:
+
+                async def go(services: Services, tenant: str = tenant) -> Registration:
+                    return await services.registry.set_version(
+                        Principal.system(CLI_ACTOR), tenant, name, version
+                    )
+
+                run_with_services(database_url, go)
+        except RemoteError as exc:
+            err.print(f"error: {tenant}: {exc.message}", markup=False, soft_wrap=True)
+            failed += 1
+            continue
+        except typer.Exit:
+            failed += 1
+            continue
+        _say(f"{tenant}: {name}@{version}")
+    if failed:
+        raise typer.Exit(2)
+
+
+@customization_app.command("yank")
+def yank_command(
+    name: Annotated[str, typer.Argument(help="The customization's name.")],
+    version: Annotated[str, typer.Argument(help="The version to withdraw.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the tenants still on it (required).")
+    ],
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Withdraw a bad version: it can never be pinned again; the tenants still on it
+    keep running it, flagged in readiness and the console, until they are pinned to
+    another version ('tailor customization pin').
+
+    Example: tailor customization yank globex-eur-rounding 1.5.0 --reason "rounds CHF wrong"
+    """
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "mutation($n: String!, $v: String!, $r: String!) { "
+            "yankCustomizationVersion(name: $n, version: $v, reason: $r) { "
+            + _CUSTOMIZATION_FIELDS
+            + " } }"
+        )
+        answer = run_remote(lambda: server.call(query, {"n": name, "v": version, "r": reason}))
+        item = run_remote(lambda: expect(answer["yankCustomizationVersion"], "Customization"))
+        still: list[str] = next(
+            (v["pinnedFor"] for v in item["versions"] if v["version"] == version), []
+        )
+    else:
+
+        async def go(services: Services) -> list[str]:
+            yanked = await services.registry.yank(
+                Principal.system(CLI_ACTOR), name, version, reason
+            )
+            return list(yanked.pinned_for)
+
+        still = run_with_services(database_url, go)
+    _say(
+        f"yanked {name} {version}"
+        + (f"; still running it: {', '.join(still)}" if still else "; no tenant runs it")
     )
 
 
@@ -274,7 +533,7 @@ def list_command(
         seen = await services.observations.list_all(principal, tenant=tenant)
         runtime = cli_runtime(product)
         found = statuses(
-            registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
+            registrations, runtime.sources(), runtime.refused(), principal, tenant, capability
         )
         return found, seen
 
@@ -374,7 +633,7 @@ def doctor(database_url: DatabaseUrl = None) -> None:
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list_all(principal)
         runtime = cli_runtime(product)
-        return statuses(registrations, runtime.installed(), runtime.refused(), principal)
+        return statuses(registrations, runtime.sources(), runtime.refused(), principal)
 
     found = run_with_services(database_url, go)
     drift = [d for s in found for d in s.drift]

@@ -17,12 +17,12 @@ from api.cli.common import (
     DatabaseOption,
     ListFormat,
     cli_product,
-    cli_runtime,
     err,
     open_services,
     out,
     run,
     run_with_services,
+    serving_runtime,
 )
 from api.cli.release import readiness_command, release_app
 from core.model.config import Config
@@ -192,16 +192,16 @@ def serve(
     run(prepare)
     from core.store.services import Services
 
-    plugins = cli_runtime(
+    plugins = serving_runtime(
         product,
         hook_timeout=config.hook_timeout,
         workers=config.hook_processes,
         worker_memory_mb=config.hook_memory_mb,
     )
-    refused = ", ".join(sorted({r.name for r in plugins.refused()})) or "none"
+    plugins.probe_confinement()
     out.print(
-        f"customizations loaded: {len(plugins.installed())}; refused: {refused} "
-        "(details: 'tailor doctor')",
+        "customizations: the versions pinned in the database, materialized in "
+        f"{plugins.cache_root} (details: 'tailor doctor')",
         highlight=False,
         soft_wrap=True,
     )

@@ -15,6 +15,7 @@ from api.graphql.context import Info
 from api.graphql.errors import Errors, expected
 from core.model.auth import Principal, Role
 from core.model.customizations import CustomizationVersion, HookUse, Observation
+from core.model.errors import InvalidInputError
 from core.model.extension_points import ExtensionPoint
 from plugins.manifest import Problem
 from plugins.runtime import PluginRuntime
@@ -418,7 +419,15 @@ class CustomizationsMutation:
         from api.wiring import publish_archive
 
         ctx = info.context
-        data = await archive.read()  # type: ignore[attr-defined]
+        ctx.principal.require_publish_customization(())  # the role, before reading anything
+        read = getattr(archive, "read", None)
+        if read is None:
+            raise InvalidInputError(
+                "archive",
+                "send the package folder as a zip file in a GraphQL multipart request "
+                "(`tailor customization publish PATH --url URL` does)",
+            )
+        data = await read()
         outcome = await publish_archive(
             ctx.services, _runtime(info), ctx.principal, bytes(data), enable=enable
         )

@@ -306,6 +306,7 @@ class RegistryService:
     ) -> CustomizationVersion:
         """Withdraw a bad version: it can never be pinned again; the tenants still
         on it keep running it and are flagged (readiness, the console)."""
+        principal.require_publish_customization(())  # the role; the tenants below
         if not reason.strip():
             raise InvalidInputError(
                 "reason", "say why the version is withdrawn (--reason), for its tenants"

@@ -164,6 +164,16 @@ class PluginRuntime:
         """What confines the worker processes (known once one has started)."""
         return list(self.pool.confinement)
 
+    def probe_confinement(self) -> list[str]:
+        """Start one blank worker to learn what confines workers here (blocking;
+        ``tailor serve`` says it at start-up), and stop it."""
+        worker = WorkerProcess.spawn(self.pool.memory_mb, self.pool.workdir, ())
+        try:
+            self.pool.confinement = list(worker.confinement)
+        finally:
+            worker.kill()
+        return self.confinement
+
     # -- building ---------------------------------------------------------------
     @classmethod
     def load(

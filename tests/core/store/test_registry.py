@@ -45,7 +45,8 @@ async def test_every_version_is_kept_and_the_newest_is_the_customizations(servic
     # publishing moves no tenant: it stays on the version it was pinned to
     assert newer.pins == ((tenant, "1.0.0"),)
     hotfix = await services.registry.publish(ADMIN, registration(version="1.0.1"))
-    assert hotfix.manifest.version == "1.1.0"
+    assert hotfix.manifest.version == "1.0.1"  # the version published
+    assert (await services.registry.get(ADMIN, "acme-branding")).manifest.version == "1.1.0"
     versions = await services.registry.versions(ADMIN, "acme-branding")
     assert [(v.version, v.pinned_for) for v in versions] == [
         ("1.1.0", ()),
