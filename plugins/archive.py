@@ -95,6 +95,16 @@ _ZIP_FILE_MODE = stat.S_IFREG | 0o644
 _CACHED_FILE_MODE = 0o444
 _CACHED_DIR_MODE = 0o555
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex matching a path component against any of ``patterns`` (fnmatch
+    syntax, case-sensitive): one match per component instead of one per pattern."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+_IGNORED_RE = _patterns(IGNORED)
+_BYTE_COMPILED_RE = _patterns(BYTE_COMPILED)
 _HOW_TO_ZIP = "`tailor customization publish PATH` builds a correct archive from the folder"
 
 #: one problem: (path inside the package, or "" for the archive as a whole; message)
@@ -218,7 +228,12 @@ class PackageTree:
 
 def _printable(name: str) -> str:
     """A name safe to show in a message: control characters escaped."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
+    if name.isprintable():
+        return name
+    return "".join(
+        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+        for c in name
+    )
 
 
 def _normalize(name: str) -> tuple[str | None, list[str]]:
@@ -233,7 +248,9 @@ def _normalize(name: str) -> tuple[str | None, list[str]]:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return None, ["the name is not valid UTF-8; rename the file"]
-    if any(unicodedata.category(c).startswith("C") for c in name):
+    if not (name.isascii() and name.isprintable()) and any(
+        unicodedata.category(c).startswith("C") for c in name
+    ):
         problems.append(
             "the name holds a NUL, control or invisible formatting character; rename the file"
         )
@@ -267,12 +284,12 @@ def _path_problems(path: str) -> list[Problem]:
     return problems
 
 
-def _ignored_prefix(path: str, patterns: tuple[str, ...] = IGNORED) -> str | None:
+def _ignored_prefix(path: str, patterns: re.Pattern[str] = _IGNORED_RE) -> str | None:
     """The path up to its first component matching one of ``patterns`` (``a/.git/``,
     ``x.pyc``), or None: a whole ignored folder is reported once, not per file."""
     parts = path.split("/")
     for i, part in enumerate(parts):
-        if any(fnmatch.fnmatchcase(part, pattern) for pattern in patterns):
+        if patterns.match(part):
             prefix = "/".join(parts[: i + 1])
             return prefix + "/" if i + 1 < len(parts) else prefix
     return None
@@ -283,7 +300,7 @@ def _content_problems(paths: Iterable[str]) -> list[Problem]:
     :data:`IGNORED` (in an archive; a folder skips those before this)."""
     problems: dict[str, str] = {}
     for path in paths:
-        compiled = _ignored_prefix(path, BYTE_COMPILED)
+        compiled = _ignored_prefix(path, _BYTE_COMPILED_RE)
         ignored = _ignored_prefix(path)
         if compiled is not None:
             problems[compiled] = (
@@ -361,7 +378,7 @@ def _tree_problems(sizes: list[tuple[str, int]]) -> list[Problem]:
 
 
 def _is_ignored(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in IGNORED)
+    return _IGNORED_RE.match(name) is not None
 
 
 def tree_from_directory(path: Path) -> PackageTree:
@@ -438,7 +455,7 @@ def _walk(folder: Path, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
 
 def build_zip(tree: PackageTree) -> bytes:
     """The tree as a deterministic zip: entries sorted, timestamps 1980-01-01, mode
-    0644, no folder entries, deflated at level 9. The same tree gives byte-identical
+    0644, no folder entries, deflated at level 6. The same tree gives byte-identical
     zips on any machine with the same zlib (the hash never depends on them: it is
     the tree's)."""
     buffer = io.BytesIO()
@@ -448,7 +465,7 @@ def build_zip(tree: PackageTree) -> bytes:
             info.create_system = 3
             info.external_attr = _ZIP_FILE_MODE << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data, compresslevel=9)
+            archive.writestr(info, data, compresslevel=6)
     return buffer.getvalue()
 
 
