@@ -129,6 +129,10 @@ class ArchiveError(InvalidInputError):
             text = f"{len(lines)} problems: " + "; ".join(lines)
         super().__init__("archive", text)
 
+    def __reduce__(self) -> tuple[type[ArchiveError], tuple[list[Problem]]]:
+        # rebuilt from its problems (the default would pass the message as problems)
+        return (type(self), (self.problems,))
+
 
 def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
     """The upload limit: ``TAILOR_MAX_UPLOAD_BYTES`` (a positive integer of bytes),
@@ -162,7 +166,7 @@ def cache_root_default(environ: Mapping[str, str] | None = None) -> Path:
     return (Path.cwd() / base / "customizations").absolute()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PackageTree:
     """A package as published: its files, ``(path, content)`` sorted by path.
 
@@ -187,6 +191,9 @@ class PackageTree:
         problems += _tree_problems([(path, len(data)) for path, data in files])
         if problems:
             raise ArchiveError(problems)
+
+    def __repr__(self) -> str:
+        return f"PackageTree({len(self.files)} files, {self.size} bytes, sha256={self.sha256})"
 
     @cached_property
     def sha256(self) -> str:
@@ -398,8 +405,22 @@ def tree_from_directory(path: Path) -> PackageTree:
 
     for rel, entry in _walk(root, ""):
         label = _printable(rel)
+        if len(sizes) == MAX_FILES:
+            problems.append(
+                (
+                    "",
+                    f"more than {MAX_FILES} files (reading stopped there), more than a "
+                    "package may hold; is this the package's folder?",
+                )
+            )
+            break
         norm, reasons = _normalize(rel)
         problems += [(label, reason) for reason in reasons]
+        if entry.is_dir(follow_symlinks=False):
+            problems.append(
+                (label + "/", f"deeper than {MAX_PATH_DEPTH} folders; flatten the package")
+            )
+            continue
         if entry.is_symlink():
             problems.append(
                 (
@@ -416,7 +437,7 @@ def tree_from_directory(path: Path) -> PackageTree:
             continue
         size = entry.stat(follow_symlinks=False).st_size
         sizes.append((norm, size))
-        if size > MAX_FILE_BYTES or size > budget or len(sizes) > MAX_FILES:
+        if size > MAX_FILE_BYTES or size > budget:
             continue  # reported by _tree_problems; not worth reading
         try:
             with open(entry.path, "rb") as handle:
@@ -435,17 +456,18 @@ def tree_from_directory(path: Path) -> PackageTree:
     return PackageTree(tuple(files))
 
 
-def _walk(folder: Path, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+def _walk(folder: Path, prefix: str, depth: int = 1) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """Every non-folder entry under ``folder`` (links not followed) with its relative
-    POSIX path, skipping :data:`IGNORED` names without descending into them."""
+    POSIX path, in sorted order, skipping :data:`IGNORED` names without descending
+    into them. A folder at :data:`MAX_PATH_DEPTH` is yielded, not entered."""
     with os.scandir(folder) as entries:
         ordered = sorted(entries, key=lambda e: e.name)
     for entry in ordered:
         if _is_ignored(entry.name):
             continue
         rel = prefix + entry.name
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path), rel + "/")
+        if entry.is_dir(follow_symlinks=False) and depth < MAX_PATH_DEPTH:
+            yield from _walk(Path(entry.path), rel + "/", depth + 1)
         else:
             yield rel, entry
 

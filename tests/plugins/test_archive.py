@@ -9,6 +9,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import pickle
 import py_compile
 import shutil
 import stat
@@ -152,6 +153,14 @@ def test_archive_error_is_typed_invalid_input_listing_every_problem():
     assert ArchiveError([("x.py", "bad")]).message == "archive: x.py: bad"
 
 
+def test_archive_error_survives_pickling():
+    """As it would crossing a process boundary (a worker validating an upload)."""
+    error = ArchiveError([("a.py", "first"), ("", "whole")])
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is ArchiveError
+    assert again.problems == error.problems and again.message == error.message
+
+
 # -- the canonical tree --------------------------------------------------------------
 
 
@@ -164,6 +173,7 @@ def test_tree_hash_is_the_documented_serialization():
     assert tree.paths == ("customization.toml", "hooks.py")  # sorted whatever the order given
     assert tree.size == len(MANIFEST) + len(HOOKS)
     assert tree.get("hooks.py") == HOOKS and tree.get("nope.py") is None
+    assert repr(tree) == f"PackageTree(2 files, {tree.size} bytes, sha256={tree.sha256})"
 
 
 def test_tree_hash_frames_paths_and_contents():
@@ -254,6 +264,27 @@ def test_folder_problems_are_reported_together(tmp_path):
     assert str(MAX_FILE_BYTES) in found["big.json"]
     assert "collides with 'Hooks.py'" in found["hooks.py"]
     assert "missing" in found["customization.toml"]
+
+
+def test_folder_with_too_many_files_stops_reading(tmp_path):
+    folder = write_package(tmp_path / "pkg", {"customization.toml": MANIFEST})
+    for i in range(MAX_FILES + 5):
+        (folder / f"m{i:04}.py").write_bytes(b"")
+    with pytest.raises(ArchiveError) as caught:
+        tree_from_directory(folder)
+    [(path, message)] = caught.value.problems
+    assert path == "" and f"more than {MAX_FILES} files" in message
+
+
+def test_folder_too_deep(tmp_path):
+    folder = write_package(tmp_path / "pkg", {"customization.toml": MANIFEST})
+    write_package(folder, {"/".join(["d"] * (MAX_PATH_DEPTH + 3)) + "/x.py": b""})
+    write_package(folder, {"/".join(["e"] * (MAX_PATH_DEPTH - 1)) + "/ok.py": b""})
+    with pytest.raises(ArchiveError) as caught:
+        tree_from_directory(folder)
+    [(path, message)] = caught.value.problems
+    assert path == "/".join(["d"] * MAX_PATH_DEPTH) + "/"
+    assert f"deeper than {MAX_PATH_DEPTH}" in message
 
 
 def test_not_a_folder(tmp_path):
