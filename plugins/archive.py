@@ -30,6 +30,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import unicodedata
 import zipfile
 import zlib
@@ -94,6 +95,9 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _ZIP_FILE_MODE = stat.S_IFREG | 0o644
 _CACHED_FILE_MODE = 0o444
 _CACHED_DIR_MODE = 0o555
+#: staging (``.tmp-*``) and discarded (``.bad-*``) folders older than this were left by
+#: a process that died; a live one finishes in well under a second
+STALE_SECONDS = 3600
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -668,6 +672,7 @@ def materialize(tree: PackageTree, cache_root: Path) -> Path:
                 return target
             _discard(target, cache_root, digest)
             continue
+        _sweep(cache_root)
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{digest[:16]}-", dir=cache_root))
         lost = False
         try:
@@ -718,6 +723,22 @@ def _discard(target: Path, cache_root: Path, digest: str) -> None:
             with contextlib.suppress(OSError):
                 os.rename(aside, target)
     _remove(aside.parent)
+
+
+def _sweep(cache_root: Path) -> None:
+    """Delete what crashed processes left: staging and discarded folders older than
+    :data:`STALE_SECONDS` (only when writing: a warm cache is never listed). Another
+    process may be finishing or removing its own meanwhile: gone is fine."""
+    limit = time.time() - STALE_SECONDS
+    with os.scandir(cache_root) as entries:
+        leftovers = [e for e in entries if e.name.startswith((".tmp-", ".bad-"))]
+    for entry in leftovers:
+        try:
+            stale = entry.stat(follow_symlinks=False).st_mtime < limit
+        except FileNotFoundError:
+            continue
+        if stale:
+            _remove(Path(entry.path))
 
 
 def _remove(folder: Path) -> None:

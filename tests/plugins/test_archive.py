@@ -36,6 +36,7 @@ from plugins.archive import (
     MAX_PATH_DEPTH,
     MAX_PATH_LENGTH,
     MAX_UPLOAD_BYTES_ENV,
+    STALE_SECONDS,
     ArchiveError,
     PackageTree,
     build_zip,
@@ -676,6 +677,19 @@ def test_a_link_in_place_is_replaced_not_followed(tmp_path):
     assert verify(elsewhere, tree.sha256)  # the link was removed, its target untouched
 
 
+def test_leftovers_of_crashed_processes_are_swept(tmp_path):
+    old = write_package(tmp_path / ".tmp-0123456789abcdef-dead", {"x.py": b""})
+    bad = write_package(tmp_path / ".bad-dead", {"copy/x.py": b""})
+    (bad / "copy").chmod(0o555)
+    young = write_package(tmp_path / ".tmp-0123456789abcdef-busy", {"x.py": b""})
+    hour_ago = time.time() - STALE_SECONDS - 1
+    for folder in (old, bad):
+        os.utime(folder, (hour_ago, hour_ago))
+    tree = tree_from_directory(SAMPLE)
+    materialize(tree, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([tree.sha256, young.name])
+
+
 def test_verify_rejects_the_wrong_hash_and_missing_folders(tmp_path):
     tree = tree_from_directory(SAMPLE)
     path = materialize(tree, tmp_path)
@@ -685,7 +699,7 @@ def test_verify_rejects_the_wrong_hash_and_missing_folders(tmp_path):
 
 def test_concurrent_threads_materialize_one_valid_copy(tmp_path):
     tree = tree_from_directory(SAMPLE)
-    for round_ in range(5):
+    for round_ in range(20):
         root = tmp_path / f"round{round_}"
         start = threading.Barrier(8)
 
