@@ -25,6 +25,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from core.model.errors import InvalidInputError
 from plugins.archive import (
@@ -46,6 +48,9 @@ from plugins.archive import (
     read_zip,
     tree_from_directory,
     verify,
+)
+from plugins.archive import (
+    MANIFEST_FILE as MANIFEST_NAME,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -749,3 +754,57 @@ def test_concurrent_processes_materialize_one_valid_copy(tmp_path):
     assert paths == {str(tmp_path / tree.sha256)}
     assert verify(tmp_path / tree.sha256, tree.sha256)
     assert [p.name for p in tmp_path.iterdir()] == [tree.sha256]
+
+
+# -- properties ----------------------------------------------------------------------
+
+_component = st.text(alphabet=st.sampled_from("abcXYZ019_-.éß"), min_size=1, max_size=8).filter(
+    lambda c: c not in (".", "..") and not c.endswith((".pyc", ".pyo", ".so", ".dll"))
+)
+_trees = st.dictionaries(
+    st.lists(_component, min_size=1, max_size=3).map("/".join),
+    st.binary(max_size=200),
+    max_size=12,
+)
+
+
+def _valid(files: dict[str, bytes]) -> dict[str, bytes] | None:
+    files = {"customization.toml": MANIFEST, **files}
+    try:
+        PackageTree(tuple(files.items()))
+    except ArchiveError:
+        return None  # collisions (case, file and folder) are generated too
+    return files
+
+
+@settings(max_examples=60, deadline=None)
+@given(_trees)
+def test_any_valid_tree_round_trips_through_a_zip(files):
+    files = _valid(files)
+    assume(files is not None)
+    tree = PackageTree(tuple(files.items()))
+    data = build_zip(tree)
+    again = read_zip(data)
+    assert again == tree and again.sha256 == tree.sha256
+    assert build_zip(again) == data
+    reordered = PackageTree(tuple(reversed(tree.files)))
+    assert reordered.sha256 == tree.sha256
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_corrupted_zip_gives_a_typed_error_or_a_valid_tree(data):
+    """Whatever bytes an upload holds, the answer is a tree or an ArchiveError."""
+    original = build_zip(tree_from_directory(SAMPLE))
+    blob = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        blob[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[: data.draw(st.integers(0, len(blob)))]
+    try:
+        tree = read_zip(bytes(blob))
+    except ArchiveError as error:
+        assert error.problems and all(message for _, message in error.problems)
+    else:
+        assert MANIFEST_NAME in tree.paths
