@@ -15,8 +15,8 @@ local content-addressed cache (``<cache root>/<sha256>/``, read-only, written at
 and safe against concurrent servers) and :func:`verify` recomputes a cached directory's
 hash, so a partial or tampered copy is detected and replaced.
 
-Standard library only: the worker side of the runtime may use it without loading
-anything else.
+Standard library only, plus the domain's error type (``core.model.errors``, itself
+import-free): a worker process may use it without loading anything else.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from pathlib import Path
 
 from core.model.errors import InvalidInputError
 
-#: the manifest every package holds at its root (the one name, from plugins.manifest,
-#: repeated here so this module stays standard-library only)
+#: the manifest every package holds at its root (``plugins.manifest.MANIFEST_FILE``,
+#: repeated so that this module does not load ``packaging`` through that one)
 MANIFEST_FILE = "customization.toml"
 
 MAX_UPLOAD_BYTES_ENV = "TAILOR_MAX_UPLOAD_BYTES"

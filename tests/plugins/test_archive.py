@@ -15,6 +15,7 @@ import shutil
 import stat
 import struct
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -808,3 +809,19 @@ def test_a_corrupted_zip_gives_a_typed_error_or_a_valid_tree(data):
         assert error.problems and all(message for _, message in error.problems)
     else:
         assert MANIFEST_NAME in tree.paths
+
+
+def test_the_module_loads_nothing_beyond_the_standard_library_and_the_error_type():
+    """A worker may validate or materialize without loading pluggy, packaging or a
+    database layer (checked in a fresh interpreter)."""
+    code = (
+        "import sys, plugins.archive; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('api', 'core', 'plugins', 'packaging', 'pluggy', 'sqlalchemy', 'strawberry')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(
+        ["core", "core.model", "core.model.errors", "plugins", "plugins.archive"]
+    )
