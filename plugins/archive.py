@@ -15,8 +15,8 @@ local content-addressed cache (``<cache root>/<sha256>/``, read-only, written at
 and safe against concurrent servers) and :func:`verify` recomputes a cached directory's
 hash, so a partial or tampered copy is detected and replaced.
 
-Standard library only: the worker side of the runtime may use it without loading
-anything else.
+Standard library only, plus the domain's error type (``core.model.errors``, itself
+import-free): a worker process may use it without loading anything else.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import unicodedata
 import zipfile
 import zlib
@@ -40,8 +41,8 @@ from pathlib import Path
 
 from core.model.errors import InvalidInputError
 
-#: the manifest every package holds at its root (the one name, from plugins.manifest,
-#: repeated here so this module stays standard-library only)
+#: the manifest every package holds at its root (``plugins.manifest.MANIFEST_FILE``,
+#: repeated so that this module does not load ``packaging`` through that one)
 MANIFEST_FILE = "customization.toml"
 
 MAX_UPLOAD_BYTES_ENV = "TAILOR_MAX_UPLOAD_BYTES"
@@ -94,7 +95,20 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _ZIP_FILE_MODE = stat.S_IFREG | 0o644
 _CACHED_FILE_MODE = 0o444
 _CACHED_DIR_MODE = 0o555
+#: staging (``.tmp-*``) and discarded (``.bad-*``) folders older than this were left by
+#: a process that died; a live one finishes in well under a second
+STALE_SECONDS = 3600
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex matching a path component against any of ``patterns`` (fnmatch
+    syntax, case-sensitive): one match per component instead of one per pattern."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+_IGNORED_RE = _patterns(IGNORED)
+_BYTE_COMPILED_RE = _patterns(BYTE_COMPILED)
 _HOW_TO_ZIP = "`tailor customization publish PATH` builds a correct archive from the folder"
 
 #: one problem: (path inside the package, or "" for the archive as a whole; message)
@@ -118,6 +132,10 @@ class ArchiveError(InvalidInputError):
         else:
             text = f"{len(lines)} problems: " + "; ".join(lines)
         super().__init__("archive", text)
+
+    def __reduce__(self) -> tuple[type[ArchiveError], tuple[list[Problem]]]:
+        # rebuilt from its problems (the default would pass the message as problems)
+        return (type(self), (self.problems,))
 
 
 def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
@@ -152,7 +170,7 @@ def cache_root_default(environ: Mapping[str, str] | None = None) -> Path:
     return (Path.cwd() / base / "customizations").absolute()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PackageTree:
     """A package as published: its files, ``(path, content)`` sorted by path.
 
@@ -177,6 +195,9 @@ class PackageTree:
         problems += _tree_problems([(path, len(data)) for path, data in files])
         if problems:
             raise ArchiveError(problems)
+
+    def __repr__(self) -> str:
+        return f"PackageTree({len(self.files)} files, {self.size} bytes, sha256={self.sha256})"
 
     @cached_property
     def sha256(self) -> str:
@@ -218,7 +239,12 @@ class PackageTree:
 
 def _printable(name: str) -> str:
     """A name safe to show in a message: control characters escaped."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
+    if name.isprintable():
+        return name
+    return "".join(
+        c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+        for c in name
+    )
 
 
 def _normalize(name: str) -> tuple[str | None, list[str]]:
@@ -233,7 +259,9 @@ def _normalize(name: str) -> tuple[str | None, list[str]]:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return None, ["the name is not valid UTF-8; rename the file"]
-    if any(unicodedata.category(c).startswith("C") for c in name):
+    if not (name.isascii() and name.isprintable()) and any(
+        unicodedata.category(c).startswith("C") for c in name
+    ):
         problems.append(
             "the name holds a NUL, control or invisible formatting character; rename the file"
         )
@@ -267,12 +295,12 @@ def _path_problems(path: str) -> list[Problem]:
     return problems
 
 
-def _ignored_prefix(path: str, patterns: tuple[str, ...] = IGNORED) -> str | None:
+def _ignored_prefix(path: str, patterns: re.Pattern[str] = _IGNORED_RE) -> str | None:
     """The path up to its first component matching one of ``patterns`` (``a/.git/``,
     ``x.pyc``), or None: a whole ignored folder is reported once, not per file."""
     parts = path.split("/")
     for i, part in enumerate(parts):
-        if any(fnmatch.fnmatchcase(part, pattern) for pattern in patterns):
+        if patterns.match(part):
             prefix = "/".join(parts[: i + 1])
             return prefix + "/" if i + 1 < len(parts) else prefix
     return None
@@ -283,7 +311,7 @@ def _content_problems(paths: Iterable[str]) -> list[Problem]:
     :data:`IGNORED` (in an archive; a folder skips those before this)."""
     problems: dict[str, str] = {}
     for path in paths:
-        compiled = _ignored_prefix(path, BYTE_COMPILED)
+        compiled = _ignored_prefix(path, _BYTE_COMPILED_RE)
         ignored = _ignored_prefix(path)
         if compiled is not None:
             problems[compiled] = (
@@ -361,7 +389,7 @@ def _tree_problems(sizes: list[tuple[str, int]]) -> list[Problem]:
 
 
 def _is_ignored(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in IGNORED)
+    return _IGNORED_RE.match(name) is not None
 
 
 def tree_from_directory(path: Path) -> PackageTree:
@@ -381,8 +409,22 @@ def tree_from_directory(path: Path) -> PackageTree:
 
     for rel, entry in _walk(root, ""):
         label = _printable(rel)
+        if len(sizes) == MAX_FILES:
+            problems.append(
+                (
+                    "",
+                    f"more than {MAX_FILES} files (reading stopped there), more than a "
+                    "package may hold; is this the package's folder?",
+                )
+            )
+            break
         norm, reasons = _normalize(rel)
         problems += [(label, reason) for reason in reasons]
+        if entry.is_dir(follow_symlinks=False):
+            problems.append(
+                (label + "/", f"deeper than {MAX_PATH_DEPTH} folders; flatten the package")
+            )
+            continue
         if entry.is_symlink():
             problems.append(
                 (
@@ -399,7 +441,7 @@ def tree_from_directory(path: Path) -> PackageTree:
             continue
         size = entry.stat(follow_symlinks=False).st_size
         sizes.append((norm, size))
-        if size > MAX_FILE_BYTES or size > budget or len(sizes) > MAX_FILES:
+        if size > MAX_FILE_BYTES or size > budget:
             continue  # reported by _tree_problems; not worth reading
         try:
             with open(entry.path, "rb") as handle:
@@ -418,17 +460,18 @@ def tree_from_directory(path: Path) -> PackageTree:
     return PackageTree(tuple(files))
 
 
-def _walk(folder: Path, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+def _walk(folder: Path, prefix: str, depth: int = 1) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """Every non-folder entry under ``folder`` (links not followed) with its relative
-    POSIX path, skipping :data:`IGNORED` names without descending into them."""
+    POSIX path, in sorted order, skipping :data:`IGNORED` names without descending
+    into them. A folder at :data:`MAX_PATH_DEPTH` is yielded, not entered."""
     with os.scandir(folder) as entries:
         ordered = sorted(entries, key=lambda e: e.name)
     for entry in ordered:
         if _is_ignored(entry.name):
             continue
         rel = prefix + entry.name
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path), rel + "/")
+        if entry.is_dir(follow_symlinks=False) and depth < MAX_PATH_DEPTH:
+            yield from _walk(Path(entry.path), rel + "/", depth + 1)
         else:
             yield rel, entry
 
@@ -438,7 +481,7 @@ def _walk(folder: Path, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
 
 def build_zip(tree: PackageTree) -> bytes:
     """The tree as a deterministic zip: entries sorted, timestamps 1980-01-01, mode
-    0644, no folder entries, deflated at level 9. The same tree gives byte-identical
+    0644, no folder entries, deflated at level 6. The same tree gives byte-identical
     zips on any machine with the same zlib (the hash never depends on them: it is
     the tree's)."""
     buffer = io.BytesIO()
@@ -448,7 +491,7 @@ def build_zip(tree: PackageTree) -> bytes:
             info.create_system = 3
             info.external_attr = _ZIP_FILE_MODE << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data, compresslevel=9)
+            archive.writestr(info, data, compresslevel=6)
     return buffer.getvalue()
 
 
@@ -629,6 +672,7 @@ def materialize(tree: PackageTree, cache_root: Path) -> Path:
                 return target
             _discard(target, cache_root, digest)
             continue
+        _sweep(cache_root)
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{digest[:16]}-", dir=cache_root))
         lost = False
         try:
@@ -679,6 +723,22 @@ def _discard(target: Path, cache_root: Path, digest: str) -> None:
             with contextlib.suppress(OSError):
                 os.rename(aside, target)
     _remove(aside.parent)
+
+
+def _sweep(cache_root: Path) -> None:
+    """Delete what crashed processes left: staging and discarded folders older than
+    :data:`STALE_SECONDS` (only when writing: a warm cache is never listed). Another
+    process may be finishing or removing its own meanwhile: gone is fine."""
+    limit = time.time() - STALE_SECONDS
+    with os.scandir(cache_root) as entries:
+        leftovers = [e for e in entries if e.name.startswith((".tmp-", ".bad-"))]
+    for entry in leftovers:
+        try:
+            stale = entry.stat(follow_symlinks=False).st_mtime < limit
+        except FileNotFoundError:
+            continue
+        if stale:
+            _remove(Path(entry.path))
 
 
 def _remove(folder: Path) -> None:

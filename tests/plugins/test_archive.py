@@ -9,11 +9,13 @@ import hashlib
 import io
 import multiprocessing
 import os
+import pickle
 import py_compile
 import shutil
 import stat
 import struct
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -24,6 +26,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from core.model.errors import InvalidInputError
 from plugins.archive import (
@@ -35,6 +39,7 @@ from plugins.archive import (
     MAX_PATH_DEPTH,
     MAX_PATH_LENGTH,
     MAX_UPLOAD_BYTES_ENV,
+    STALE_SECONDS,
     ArchiveError,
     PackageTree,
     build_zip,
@@ -44,6 +49,9 @@ from plugins.archive import (
     read_zip,
     tree_from_directory,
     verify,
+)
+from plugins.archive import (
+    MANIFEST_FILE as MANIFEST_NAME,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +160,14 @@ def test_archive_error_is_typed_invalid_input_listing_every_problem():
     assert ArchiveError([("x.py", "bad")]).message == "archive: x.py: bad"
 
 
+def test_archive_error_survives_pickling():
+    """As it would crossing a process boundary (a worker validating an upload)."""
+    error = ArchiveError([("a.py", "first"), ("", "whole")])
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is ArchiveError
+    assert again.problems == error.problems and again.message == error.message
+
+
 # -- the canonical tree --------------------------------------------------------------
 
 
@@ -164,6 +180,7 @@ def test_tree_hash_is_the_documented_serialization():
     assert tree.paths == ("customization.toml", "hooks.py")  # sorted whatever the order given
     assert tree.size == len(MANIFEST) + len(HOOKS)
     assert tree.get("hooks.py") == HOOKS and tree.get("nope.py") is None
+    assert repr(tree) == f"PackageTree(2 files, {tree.size} bytes, sha256={tree.sha256})"
 
 
 def test_tree_hash_frames_paths_and_contents():
@@ -254,6 +271,27 @@ def test_folder_problems_are_reported_together(tmp_path):
     assert str(MAX_FILE_BYTES) in found["big.json"]
     assert "collides with 'Hooks.py'" in found["hooks.py"]
     assert "missing" in found["customization.toml"]
+
+
+def test_folder_with_too_many_files_stops_reading(tmp_path):
+    folder = write_package(tmp_path / "pkg", {"customization.toml": MANIFEST})
+    for i in range(MAX_FILES + 5):
+        (folder / f"m{i:04}.py").write_bytes(b"")
+    with pytest.raises(ArchiveError) as caught:
+        tree_from_directory(folder)
+    [(path, message)] = caught.value.problems
+    assert path == "" and f"more than {MAX_FILES} files" in message
+
+
+def test_folder_too_deep(tmp_path):
+    folder = write_package(tmp_path / "pkg", {"customization.toml": MANIFEST})
+    write_package(folder, {"/".join(["d"] * (MAX_PATH_DEPTH + 3)) + "/x.py": b""})
+    write_package(folder, {"/".join(["e"] * (MAX_PATH_DEPTH - 1)) + "/ok.py": b""})
+    with pytest.raises(ArchiveError) as caught:
+        tree_from_directory(folder)
+    [(path, message)] = caught.value.problems
+    assert path == "/".join(["d"] * MAX_PATH_DEPTH) + "/"
+    assert f"deeper than {MAX_PATH_DEPTH}" in message
 
 
 def test_not_a_folder(tmp_path):
@@ -645,6 +683,19 @@ def test_a_link_in_place_is_replaced_not_followed(tmp_path):
     assert verify(elsewhere, tree.sha256)  # the link was removed, its target untouched
 
 
+def test_leftovers_of_crashed_processes_are_swept(tmp_path):
+    old = write_package(tmp_path / ".tmp-0123456789abcdef-dead", {"x.py": b""})
+    bad = write_package(tmp_path / ".bad-dead", {"copy/x.py": b""})
+    (bad / "copy").chmod(0o555)
+    young = write_package(tmp_path / ".tmp-0123456789abcdef-busy", {"x.py": b""})
+    hour_ago = time.time() - STALE_SECONDS - 1
+    for folder in (old, bad):
+        os.utime(folder, (hour_ago, hour_ago))
+    tree = tree_from_directory(SAMPLE)
+    materialize(tree, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([tree.sha256, young.name])
+
+
 def test_verify_rejects_the_wrong_hash_and_missing_folders(tmp_path):
     tree = tree_from_directory(SAMPLE)
     path = materialize(tree, tmp_path)
@@ -654,7 +705,7 @@ def test_verify_rejects_the_wrong_hash_and_missing_folders(tmp_path):
 
 def test_concurrent_threads_materialize_one_valid_copy(tmp_path):
     tree = tree_from_directory(SAMPLE)
-    for round_ in range(5):
+    for round_ in range(20):
         root = tmp_path / f"round{round_}"
         start = threading.Barrier(8)
 
@@ -704,3 +755,73 @@ def test_concurrent_processes_materialize_one_valid_copy(tmp_path):
     assert paths == {str(tmp_path / tree.sha256)}
     assert verify(tmp_path / tree.sha256, tree.sha256)
     assert [p.name for p in tmp_path.iterdir()] == [tree.sha256]
+
+
+# -- properties ----------------------------------------------------------------------
+
+_component = st.text(alphabet=st.sampled_from("abcXYZ019_-.éß"), min_size=1, max_size=8).filter(
+    lambda c: c not in (".", "..") and not c.endswith((".pyc", ".pyo", ".so", ".dll"))
+)
+_trees = st.dictionaries(
+    st.lists(_component, min_size=1, max_size=3).map("/".join),
+    st.binary(max_size=200),
+    max_size=12,
+)
+
+
+def _valid(files: dict[str, bytes]) -> dict[str, bytes] | None:
+    files = {"customization.toml": MANIFEST, **files}
+    try:
+        PackageTree(tuple(files.items()))
+    except ArchiveError:
+        return None  # collisions (case, file and folder) are generated too
+    return files
+
+
+@settings(max_examples=60, deadline=None)
+@given(_trees)
+def test_any_valid_tree_round_trips_through_a_zip(files):
+    files = _valid(files)
+    assume(files is not None)
+    tree = PackageTree(tuple(files.items()))
+    data = build_zip(tree)
+    again = read_zip(data)
+    assert again == tree and again.sha256 == tree.sha256
+    assert build_zip(again) == data
+    reordered = PackageTree(tuple(reversed(tree.files)))
+    assert reordered.sha256 == tree.sha256
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_corrupted_zip_gives_a_typed_error_or_a_valid_tree(data):
+    """Whatever bytes an upload holds, the answer is a tree or an ArchiveError."""
+    original = build_zip(tree_from_directory(SAMPLE))
+    blob = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        blob[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[: data.draw(st.integers(0, len(blob)))]
+    try:
+        tree = read_zip(bytes(blob))
+    except ArchiveError as error:
+        assert error.problems and all(message for _, message in error.problems)
+    else:
+        assert MANIFEST_NAME in tree.paths
+
+
+def test_the_module_loads_nothing_beyond_the_standard_library_and_the_error_type():
+    """A worker may validate or materialize without loading pluggy, packaging or a
+    database layer (checked in a fresh interpreter)."""
+    code = (
+        "import sys, plugins.archive; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('api', 'core', 'plugins', 'packaging', 'pluggy', 'sqlalchemy', 'strawberry')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(
+        ["core", "core.model", "core.model.errors", "plugins", "plugins.archive"]
+    )
