@@ -6,11 +6,12 @@ stores: a package on disk is only something to publish."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.model.auth import Principal
-from core.model.customizations import CustomizationManifest, Health, HookUse, Registration
+from core.model.customizations import CustomizationManifest, Health, HookUse, Pin, Registration
 from plugins.loading import Loaded
 from plugins.manifest import Problem
 
@@ -19,6 +20,14 @@ class DriftCode(enum.StrEnum):
     INSTALLED_NOT_REGISTERED = "INSTALLED_NOT_REGISTERED"
     REGISTERED_NOT_INSTALLED = "REGISTERED_NOT_INSTALLED"
     VERSION_MISMATCH = "VERSION_MISMATCH"
+    #: this server's cached copy of a pinned version differs from the database's
+    CACHE_MISMATCH = "CACHE_MISMATCH"
+
+    @property
+    def affects_serving(self) -> bool:
+        """What servers run is not what was published (the other codes are about
+        packages on disk, which are only sources to publish)."""
+        return self in (DriftCode.REGISTERED_NOT_INSTALLED, DriftCode.CACHE_MISMATCH)
 
 
 @dataclass(frozen=True)
@@ -165,3 +174,50 @@ class DoctorReport:
     @property
     def drift(self) -> list[Drift]:
         return [d for s in self.statuses for d in s.drift]
+
+
+@dataclass(frozen=True)
+class CachedVersion:
+    """One pinned version as this server's cache holds it."""
+
+    name: str
+    version: str
+    sha256: str | None
+    #: "cached" (verified), "not cached" (materialized at its first call), "no code"
+    #: (the database stores none), "mismatch" (the copy here differs: replaced at
+    #: its next materialization)
+    state: str
+    tenants: tuple[str, ...]
+
+
+def cache_states(pins: Mapping[str, Sequence[Pin]], cache_root: Path) -> list[CachedVersion]:
+    """Compare this server's cache with what the database pins (``tailor doctor``)."""
+    from plugins import archive
+
+    tenants: dict[tuple[str, str, str | None], list[str]] = {}
+    for tenant, pinned in pins.items():
+        for pin in pinned:
+            tenants.setdefault((pin.name, pin.version, pin.sha256), []).append(tenant)
+    found = []
+    for (name, version, sha256), who in sorted(tenants.items(), key=lambda i: i[0][:2]):
+        if sha256 is None:
+            state = "no code"
+        elif not (cache_root / sha256).exists():
+            state = "not cached"
+        else:
+            state = "cached" if archive.verify(cache_root / sha256, sha256) else "mismatch"
+        found.append(CachedVersion(name, version, sha256, state, tuple(sorted(who))))
+    return found
+
+
+def cache_drift(states: Sequence[CachedVersion], cache_root: Path) -> list[Drift]:
+    return [
+        Drift(
+            DriftCode.CACHE_MISMATCH,
+            c.name,
+            f"{c.name} {c.version}: the copy in {cache_root / (c.sha256 or '')} differs from "
+            "the database's (sha256 does not verify); it is replaced at its next call",
+        )
+        for c in states
+        if c.state == "mismatch"
+    ]

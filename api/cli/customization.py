@@ -25,6 +25,7 @@ from api.cli.remote import (
     TokenOption,
     UrlOption,
     expect,
+    refuse_while_remote,
     remote,
     run_remote,
 )
@@ -47,7 +48,13 @@ from plugins.evidence import StaticPackage, read_package
 from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
-from plugins.status import CustomizationPresence, statuses
+from plugins.status import (
+    CachedVersion,
+    CustomizationPresence,
+    cache_drift,
+    cache_states,
+    statuses,
+)
 
 CLI_ACTOR = "cli"
 
@@ -59,6 +66,17 @@ customization_app = typer.Typer(
     'whose functions are marked with pluggy.HookimplMarker("tailor").',
     no_args_is_help=True,
 )
+
+
+#: ``tailor customization`` commands that act on a server with --url (TAILOR_URL),
+#: or that touch no database at all; the others refuse while TAILOR_URL is set
+REMOTE_OR_NO_DATABASE = frozenset({"publish", "enable", "pin", "versions", "yank", "check", "new"})
+
+
+@customization_app.callback()
+def _local_or_remote(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand not in REMOTE_OR_NO_DATABASE:
+        refuse_while_remote(f"customization {ctx.invoked_subcommand}")
 
 
 async def publish_demo_customizations(services: Services, product: Product) -> DemoPublishReport:
@@ -548,7 +566,8 @@ def list_command(
                 "version": s.manifest.version if s.manifest else None,
                 "capability": s.manifest.capability if s.manifest else None,
                 "tenants": list(s.manifest.tenants) if s.manifest else [],
-                "installed": s.installed is not None,
+                "installed": s.stored,
+                "found_at": str(s.installed.source.path) if s.installed else None,
                 "registered": s.registration is not None,
                 "enabled_for": list(s.registration.enabled_for) if s.registration else [],
                 "refused": [str(p) for p in s.problems],
@@ -591,8 +610,10 @@ def list_command(
         table.add_column(col)
     for s in found:
         state = []
+        if s.stored:
+            state.append("stored")
         if s.installed is not None:
-            state.append("installed")
+            state.append("on disk")
         if s.problems:
             state.append("refused")
         if s.registration is not None:
@@ -623,32 +644,48 @@ def _keys(observations: list) -> str:
 
 
 def doctor(database_url: DatabaseUrl = None) -> None:
-    """Drift between the code installed here and the registry: installed but not
-    published, published but not installed (or refused), version mismatches. Also
-    lists refused customizations with their reasons. Exit status 1 on drift."""
+    """Drift between the database and this machine: published versions whose code
+    the database does not store, packages found on disk (customizations/,
+    TAILOR_CUSTOMIZATIONS_PATH, entry points) that are not published or newer than
+    what is, and this server's cache of the pinned versions compared with the
+    database (TAILOR_CACHE_DIR; run it where the server runs). Also lists refused
+    packages with their reasons. Exit status 1 when what servers run is not what was
+    published (REGISTERED_NOT_INSTALLED, CACHE_MISMATCH); packages on disk that are
+    not published are notes."""
 
     product = cli_product()
 
-    async def go(services: Services) -> list[CustomizationPresence]:
+    async def go(
+        services: Services,
+    ) -> tuple[list[CustomizationPresence], list[CachedVersion], Path]:
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list_all(principal)
         runtime = cli_runtime(product)
-        return statuses(registrations, runtime.sources(), runtime.refused(), principal)
+        try:
+            found = statuses(registrations, runtime.sources(), runtime.refused(), principal)
+            cache = cache_states(await services.registry.pinned_map(), runtime.cache_root)
+            return found, cache, runtime.cache_root
+        finally:
+            await runtime.close()
 
-    found = run_with_services(database_url, go)
-    drift = [d for s in found for d in s.drift]
+    found, cache, root = run_with_services(database_url, go)
+    drift = [d for s in found for d in s.drift] + cache_drift(cache, root)
     for s in found:
         for problem in s.problems:
-            out.print(f"refused: {problem}", highlight=False, soft_wrap=True, markup=False)
+            _say(f"refused: {problem}")
     for d in drift:
-        out.print(f"{d.code}: {d.message}", highlight=False, soft_wrap=True, markup=False)
-    installed = sum(1 for s in found if s.installed is not None)
+        _say(f"{d.code}: {d.message}" if d.code.affects_serving else f"note: {d.code}: {d.message}")
+    for c in cache:
+        _say(f"cache: {c.name} {c.version} ({', '.join(c.tenants)}): {c.state}")
+    stored = sum(1 for s in found if s.stored)
     registered = sum(1 for s in found if s.registration is not None)
-    out.print(
-        f"{installed} installed, {registered} registered, {len(drift)} drift finding(s)",
-        highlight=False,
+    on_disk = sum(1 for s in found if s.installed is not None)
+    _say(
+        f"{registered} registered ({stored} with their code stored), {on_disk} found on "
+        f"disk, {sum(c.state == 'cached' for c in cache)} of {len(cache)} pinned versions "
+        f"cached in {root}, {sum(d.code.affects_serving for d in drift)} drift finding(s)"
     )
-    if drift:
+    if any(d.code.affects_serving for d in drift):
         raise typer.Exit(1)
 
 

@@ -25,6 +25,7 @@ from api.cli.common import (
     serving_runtime,
 )
 from api.cli.release import readiness_command, release_app
+from api.cli.remote import refuse_while_remote
 from core.model.config import Config
 from core.model.errors import TailorError
 
@@ -51,6 +52,17 @@ secrets_app = typer.Typer(
     help="Secret settings, encrypted at rest with TAILOR_SECRET_KEY.", no_args_is_help=True
 )
 tenant_app = typer.Typer(help="Tenants: the product's clients.", no_args_is_help=True)
+
+
+@app.callback()
+def _local_or_remote(ctx: typer.Context) -> None:
+    """Tailor: configurable settings, consultant customizations and upgrade readiness."""
+    # only `tailor customization ...` talks to a server (--url / TAILOR_URL); every
+    # other command acts on a local database and refuses while TAILOR_URL is set
+    if ctx.invoked_subcommand not in (None, "customization"):
+        refuse_while_remote(ctx.invoked_subcommand)
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(demo_app, name="demo")

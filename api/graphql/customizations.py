@@ -427,7 +427,13 @@ class CustomizationsMutation:
                 "send the package folder as a zip file in a GraphQL multipart request "
                 "(`tailor customization publish PATH --url URL` does)",
             )
-        data = await read()
+        try:
+            data = await read()
+        finally:
+            # the view keeps the spooled file open: closed here, once read
+            close = getattr(archive, "close", None)
+            if close is not None:
+                await close()
         outcome = await publish_archive(
             ctx.services, _runtime(info), ctx.principal, bytes(data), enable=enable
         )

@@ -128,8 +128,8 @@ class CustomizationRegistry(Protocol):
         """tenant -> the versions of its enabled customizations it is pinned to."""
         ...
 
-    async def artifact(self, sha256: str) -> bytes | None:
-        """The stored package (canonical zip) with this tree hash, if any."""
+    async def artifacts(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The stored packages (canonical zips) with these tree hashes."""
         ...
 
     async def publish(self, principal: Principal, registration: Registration) -> Registration:

@@ -603,13 +603,17 @@ class RegistryService:
             found.setdefault(slug, []).append(replace(pin, tenant=slug))
         return {slug: tuple(sorted(pins, key=lambda p: p.name)) for slug, pins in found.items()}
 
-    async def artifact(self, sha256: str) -> bytes | None:
-        """The stored package (canonical zip) whose tree hash is ``sha256``."""
+    async def artifacts(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The stored packages (canonical zips) with these tree hashes: one statement."""
+        if not hashes:
+            return {}
         async with self._sessions() as session:
-            data = await session.scalar(
-                select(CustomizationArtifact.data).where(CustomizationArtifact.sha256 == sha256)
+            rows = await session.execute(
+                select(CustomizationArtifact.sha256, CustomizationArtifact.data).where(
+                    CustomizationArtifact.sha256.in_(list(hashes)[:MAX_IN_LIST])
+                )
             )
-        return bytes(data) if data is not None else None
+        return {sha: bytes(data) for sha, data in rows.all()}
 
     async def _visible_row(
         self, session: AsyncSession, principal: Principal, name: str
@@ -1002,8 +1006,12 @@ def _fits(version: CustomizationVersionRow, tenant: str) -> str | None:
     """Why ``version`` cannot be pinned for ``tenant`` whatever its release (None: it can)."""
     if version.yanked_at is not None:
         return f"{version.version} was yanked ({version.yank_reason})"
-    if tenant not in version.manifest.get("tenants", []):
-        return f"{version.version} does not list {tenant} in its customization.toml"
+    listed = version.manifest.get("tenants", [])
+    if tenant not in listed:
+        return (
+            f"{version.version} does not list {tenant} in its customization.toml "
+            f"(it lists: {', '.join(listed)})"
+        )
     return None
 
 

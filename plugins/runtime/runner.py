@@ -329,11 +329,20 @@ class PluginRuntime:
                 self._unavailable.clear()
             self._pins, self._pins_at = pins, now
         mine = sorted(pins.get(tenant, ()), key=lambda p: p.name, reverse=True)
-        return [await self._materialize(pin) for pin in mine]
+        missing = [
+            p.sha256
+            for p in mine
+            if p.sha256 is not None
+            and p.sha256 not in self._cached
+            and (p.name, p.version) not in self._unavailable
+        ]
+        # the packages this server has not materialized yet: one statement
+        fetched = await self._registry.artifacts(missing) if missing else {}
+        return [await self._materialize(pin, fetched) for pin in mine]
 
-    async def _materialize(self, pin: Pin) -> Loaded:
-        """``pin``'s version as a package directory in this server's cache, fetched
-        from the database and its hash verified the first time."""
+    async def _materialize(self, pin: Pin, fetched: Mapping[str, bytes]) -> Loaded:
+        """``pin``'s version as a package directory in this server's cache, from its
+        stored package (``fetched``), its hash verified the first time."""
         if pin.sha256 is not None:
             found = self._cached.get(pin.sha256)
             if found is not None:
@@ -343,7 +352,8 @@ class PluginRuntime:
             return self._unavailable[key]
         if pin.sha256 is None:
             return self._cannot_run(
-                pin, "it was registered without its code (before versions were stored): "
+                pin,
+                "it was registered without its code (before versions were stored): "
                 "publish it again",
             )
         lock = self._materializing.setdefault(pin.sha256, asyncio.Lock())
@@ -351,12 +361,11 @@ class PluginRuntime:
             found = self._cached.get(pin.sha256)
             if found is not None:
                 return found
-            assert self._registry is not None
-            data = await self._registry.artifact(pin.sha256)
+            data = fetched.get(pin.sha256)
             if data is None:
                 return self._cannot_run(pin, "its package is missing from the database")
             try:
-                tree = await asyncio.to_thread(archive.read_zip, data, None)
+                tree = await asyncio.to_thread(archive.read_zip, data, len(data))
                 if tree.sha256 != pin.sha256:
                     return self._cannot_run(
                         pin, "its stored package does not match its sha256: it is not run"

@@ -49,10 +49,11 @@ async def widgets(bare_services, tmp_path):
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tailor.test") as client:
         api = Api(client, tokens)
-        published = await api.gql(
-            """mutation($p: String!) { publishCustomization(path: $p) { __typename
+        published = await api.upload(
+            """mutation($a: Upload!) { publishCustomization(archive: $a) { __typename
                  ... on Customization { name } ... on Error { message } } }""",
-            {"p": str(runtime.sources()[0].source.path)},
+            runtime.sources()[0].source.path,
+            name="a",
         )
         assert published["data"]["publishCustomization"]["__typename"] == "Customization"
         for tenant in ("bolt", "volt"):

@@ -67,13 +67,14 @@ def test_publish_list_and_doctor(cli, tmp_path, monkeypatch):
     assert "tenant 'ghost' not found" in refused.output
 
     doctor = cli("doctor")
-    assert doctor.exit_code == 1
-    assert "INSTALLED_NOT_REGISTERED: dark-mode is installed" in doctor.stdout
+    assert doctor.exit_code == 0  # a package on disk is only a source to publish
+    assert "note: INSTALLED_NOT_REGISTERED: dark-mode is found at " in doctor.stdout
 
     listed = cli("customization", "list", "--format", "json")
     assert listed.exit_code == 0, listed.output
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
-    assert rows["dark-mode"]["installed"] is True
+    assert rows["dark-mode"]["installed"] is False  # no code stored in the database
+    assert rows["dark-mode"]["found_at"] == str(root / "dark_mode")
     assert rows["dark-mode"]["registered"] is False
     assert rows["wayne-legacy-export"]["refused"]
 
@@ -98,20 +99,60 @@ def test_doctor_reports_registered_but_missing_and_version_mismatch(cli, tmp_pat
     path = write(root, "dark_mode", GOOD, manifest("dark-mode", ["acme"], version="1.0.0"))
     published = cli("customization", "publish", str(path), "--enable")
     assert published.exit_code == 0, published.output
-    assert "published dark-mode 1.0.0: tailor_resolve_settings(); enabled for acme" in (
-        published.stdout
-    )
+    assert "published dark-mode 1.0.0: tailor_resolve_settings(); sha256 " in published.stdout
+    assert "; enabled for acme" in published.stdout
     # what Tailor detected, with file:line inside the package
     assert "  hook tailor_resolve_settings()  hooks.py:" in published.stdout
     assert "  key ui.theme.mode  hooks.py:" in published.stdout
+    # the server runs the stored version, not the folder: none here is no drift
     monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", "")
-    missing = cli("doctor")
-    assert missing.exit_code == 1
-    assert "REGISTERED_NOT_INSTALLED: dark-mode 1.0.0 is registered" in missing.stdout
+    monkeypatch.setenv("TAILOR_CACHE_DIR", str(tmp_path / "cache"))
+    clean = cli("doctor")
+    assert clean.exit_code == 0, clean.stdout
+    assert "cache: dark-mode 1.0.0 (acme): not cached" in clean.stdout
+    # a newer version on disk than published: said
     (path / "customization.toml").write_text(manifest("dark-mode", ["acme"], version="1.1.0"))
     monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", str(root))
     mismatch = cli("doctor")
-    assert "VERSION_MISMATCH: dark-mode: installed 1.1.0, registered 1.0.0" in mismatch.stdout
+    assert "VERSION_MISMATCH: dark-mode: 1.1.0 found at " in mismatch.stdout
+    assert "1.0.0 published" in mismatch.stdout
+
+
+def test_doctor_compares_this_servers_cache_with_the_database(cli, tmp_path, monkeypatch):
+    """A cached copy that no longer verifies against the database's sha256 is
+    drift; a good copy is reported cached."""
+    import asyncio
+    import os
+
+    from core.model.auth import Principal
+    from core.store.services import Services
+    from plugins import archive
+
+    assert cli("db", "upgrade").exit_code == 0
+
+    async def tenant():
+        services = Services.from_url(str(tmp_path / "cli.db").join(["sqlite:///", ""]))
+        try:
+            await services.tenants.create(Principal.system(), "acme", "Acme", "2.0")
+        finally:
+            await services.close()
+
+    asyncio.run(tenant())
+    monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", "")
+    monkeypatch.setenv("TAILOR_CACHE_DIR", str(tmp_path / "cache"))
+    path = write(tmp_path / "pkgs", "dark_mode", GOOD, manifest("dark-mode", ["acme"]))
+    assert cli("customization", "publish", str(path), "--enable").exit_code == 0
+    tree = archive.tree_from_directory(path)
+    cached = archive.materialize(tree, archive.cache_root_default())
+    good = cli("doctor")
+    assert good.exit_code == 0, good.stdout
+    assert "cache: dark-mode 1.0.0 (acme): cached" in good.stdout
+    os.chmod(cached, 0o755)
+    os.chmod(cached / "hooks.py", 0o644)
+    (cached / "hooks.py").write_text("# tampered\n")
+    bad = cli("doctor")
+    assert bad.exit_code == 1
+    assert "CACHE_MISMATCH: dark-mode 1.0.0: the copy in " in bad.stdout
 
 
 def test_help_teaches():

@@ -185,6 +185,7 @@ async def test_statements_per_call_do_not_grow_with_customizations(
             body = await api.gql(INVOKE, {"t": "acme", "h": "acme_invoice_footer", "a": INVOICE})
         assert len(body["data"]["invokeExtension"]["results"]) == len(enabled)
         counts.append(counter.count)
-    # tenant, enabled map, then one flush: health per customization and
+    # tenant, enabled map, the packages this server runs for the first time (one
+    # statement for all), then one flush: health per customization and
     # observations per (customization, tenant, hook), whatever the number
-    assert counts[0] == counts[1] <= 4, counts
+    assert counts[0] == counts[1] <= 5, counts
