@@ -91,3 +91,27 @@ async def publish_archive(
         outcome.enabled.append(tenant)
     outcome.registration = registration
     return outcome
+
+
+async def store_missing_code(
+    services: Services, runtime: PluginRuntime, principal: Principal
+) -> tuple[list[str], list[str]]:
+    """Versions registered before the database stored code (``tailor db upgrade``
+    from an older Tailor): store the code of the package found on disk with the
+    same name, version and tenants. Answers (stored, still missing) as
+    ``name version``."""
+    found = {(s.name, s.manifest.version): s for s in runtime.sources() if s.manifest}
+    stored: list[str] = []
+    missing: list[str] = []
+    for name, version, tenants in await services.registry.versions_without_code():
+        source = found.get((name, version))
+        if source is None or source.manifest is None or source.manifest.tenants != tenants:
+            missing.append(f"{name} {version}")
+            continue
+        try:
+            await services.registry.publish(principal, source.registration())
+        except TailorError as exc:
+            missing.append(f"{name} {version} ({exc.message})")
+            continue
+        stored.append(f"{name} {version}")
+    return stored, missing

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ ADMIN = Principal.system("test-admin")
 
 #: secret settings are encrypted at rest: the suite runs with a key of its own
 os.environ.setdefault("TAILOR_SECRET_KEY", Fernet.generate_key().decode())
+#: published versions are materialized in a cache of the suite's own, never in the
+#: working directory
+os.environ.setdefault("TAILOR_CACHE_DIR", tempfile.mkdtemp(prefix="tailor-test-cache-"))
 
 
 def _base_url() -> str | None:

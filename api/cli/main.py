@@ -299,7 +299,14 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     database_url: DatabaseOption = None,
 ) -> None:
-    """Apply migrations (never drops data), then register the product's releases."""
+    """Apply migrations (never drops data), then register the product's releases.
+    Customizations registered before versions stored code become version 1 of
+    themselves, every enablement kept; their code is stored from the packages found
+    on disk (customizations/, TAILOR_CUSTOMIZATIONS_PATH, entry points) with the
+    same name and version. Those not found are listed: publish them again."""
+    from api.cli.common import cli_runtime
+    from api.wiring import store_missing_code
+    from core.model.auth import Principal
     from core.store.bootstrap import register_planned_releases, sync_product_releases
     from core.store.db import check_reachable, create_engine, upgrade
     from core.store.services import Services
@@ -308,7 +315,7 @@ def db_upgrade(
     url = Config.from_env(database_url).database_url
     product = cli_product()
 
-    async def go() -> list[str]:
+    async def go() -> tuple[list[str], list[str], list[str]]:
         engine = create_engine(url)
         try:
             await check_reachable(engine)
@@ -316,17 +323,35 @@ def db_upgrade(
             await engine.dispose()
         await upgrade(url, revision)
         if revision != "head":
-            return []
+            return [], [], []
         services = Services.from_url(url)
         try:
             added = await sync_product_releases(services, product, tailor_extension_points)
             planned = await register_planned_releases(services, product, tailor_extension_points)
-            return added + planned
+            if not await services.registry.versions_without_code():
+                return added + planned, [], []
+            runtime = cli_runtime(product)
+            try:
+                stored, missing = await store_missing_code(
+                    services, runtime, Principal.system("db-upgrade")
+                )
+            finally:
+                await runtime.close()
+            return added + planned, stored, missing
         finally:
             await services.close()
 
-    added = run(go)
+    added, stored, missing = run(go)
     out.print(f"database is at {revision}; product releases added: {', '.join(added) or 'none'}")
+    if stored:
+        out.print(f"code stored from disk for: {', '.join(stored)}", highlight=False)
+    if missing:
+        err.print(
+            "registered without their code, not found on disk (their tenants run without "
+            f"them; publish them again): {', '.join(missing)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # -- demo ---------------------------------------------------------------------

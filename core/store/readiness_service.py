@@ -56,9 +56,7 @@ class RegistrySnapshot:
     def of_stored_code(cls, registrations: Sequence[Registration]) -> RegistrySnapshot:
         """The registry as the servers run it: a customization's code is there to
         verify when the database stores the package of its (newest) version."""
-        return cls(
-            tuple(registrations), frozenset(r.name for r in registrations if r.sha256)
-        )
+        return cls(tuple(registrations), frozenset(r.name for r in registrations if r.sha256))
 
 
 class RegistrationProvider(Protocol):

@@ -199,11 +199,12 @@ class RegistryService:
                 if (
                     same.sha256 is None
                     and registration.sha256 is not None
-                    and (same.manifest == fields["manifest"])
+                    and _same_identity(same.manifest, fields["manifest"])
                 ):
                     # registered before versions existed: its code is stored now
                     await _store_artifact(session, registration)
                     same.sha256 = registration.sha256
+                    same.manifest = fields["manifest"]
                     same.hooks = fields["hooks"]
                     same.setting_keys = fields["setting_keys"]
                     same.key_references = fields["key_references"]
@@ -565,6 +566,25 @@ class RegistryService:
             await notify(session, REGISTRY)
         self._changed()
         return result
+
+    async def versions_without_code(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(name, version, tenants) of the versions registered without their code
+        (before versions stored it): ``tailor db upgrade`` stores it from disk."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(
+                    CustomizationRow.name,
+                    CustomizationVersionRow.version,
+                    CustomizationVersionRow.manifest,
+                )
+                .join(
+                    CustomizationRow,
+                    CustomizationRow.id == CustomizationVersionRow.customization_id,
+                )
+                .where(CustomizationVersionRow.sha256.is_(None))
+                .order_by(CustomizationRow.name)
+            )
+        return [(n, v, tuple(m.get("tenants", ()))) for n, v, m in rows.all()]
 
     async def pinned_map(self) -> dict[str, tuple[Pin, ...]]:
         """tenant slug -> the pinned versions of its enabled customizations, in name
@@ -1085,3 +1105,10 @@ def _as_published(stored: Registration, published: Registration) -> Registration
         sha256=published.sha256,
         hooks_module=published.hooks_module,
     )
+
+
+def _same_identity(stored: Mapping[str, Any], published: Mapping[str, Any]) -> bool:
+    """The same customization version: name, version, tenants and requires (a
+    manifest stored before newer optional fields existed still matches)."""
+    keys = ("name", "version", "tenants", "requires")
+    return all(stored.get(k) == published.get(k) for k in keys)

@@ -159,3 +159,76 @@ def test_help_teaches():
     result = CliRunner().invoke(app, ["customization", "check", "--help"])
     assert result.exit_code == 0
     assert "compiler style" in result.output
+
+
+def test_db_upgrade_turns_registrations_into_versions_with_their_code(cli, tmp_path, monkeypatch):
+    """A database from before versions (revision 0008): a registration enabled for
+    acme. Expected after `tailor db upgrade`: version 1.0.0 of it, its code stored
+    from the package found on disk, acme still enabled and pinned to it; one
+    registered without a package on disk is listed, its enablement kept too."""
+    import asyncio
+    import sqlite3
+
+    from core.model.auth import Principal
+    from core.store.services import Services
+
+    monkeypatch.setenv("TAILOR_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli("db", "upgrade", "0008").exit_code == 0
+    db = sqlite3.connect(tmp_path / "cli.db")
+    now = "2026-11-30 10:00:00"
+    db.execute(
+        "INSERT INTO releases (id, version, status, manifest, created_at) "
+        "VALUES (1, '0.1', 'released', '{}', ?)",
+        (now,),
+    )
+    db.execute(
+        "INSERT INTO tenants (id, slug, name, release_id, created_at, data_version) "
+        "VALUES (1, 'acme', 'Acme', 1, ?, 0)",
+        (now,),
+    )
+    for cid, name in ((1, "dark-mode"), (2, "lost-code")):
+        manifest_json = json.dumps(
+            {"name": name, "version": "1.0.0", "tenants": ["acme"], "requires": ">=1.0"}
+        )
+        db.execute(
+            "INSERT INTO customizations (id, name, package, version, manifest, hooks, "
+            "setting_keys, key_references, published_at, published_by, calls, failures) "
+            "VALUES (?, ?, ?, '1.0.0', ?, '[]', '[]', '[]', ?, 'old', 0, 0)",
+            (cid, name, name.replace("-", "_"), manifest_json, now),
+        )
+        db.execute(
+            "INSERT INTO customization_tenants (customization_id, tenant_id, enabled, "
+            "updated_at, updated_by) VALUES (?, 1, 1, ?, 'old')",
+            (cid, now),
+        )
+    db.commit()
+    db.close()
+    root = tmp_path / "pkgs"
+    write(root, "dark_mode", GOOD, manifest("dark-mode", ["acme"], version="1.0.0"))
+    monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", str(root))
+    upgraded = cli("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "code stored from disk for: dark-mode 1.0.0" in upgraded.stdout
+    assert "publish them again): lost-code 1.0.0" in upgraded.stderr
+
+    async def read():
+        services = Services.from_url(str(tmp_path / "cli.db").join(["sqlite:///", ""]))
+        try:
+            admin = Principal.system()
+            return {
+                name: (
+                    await services.registry.get(admin, name),
+                    await services.registry.versions(admin, name),
+                )
+                for name in ("dark-mode", "lost-code")
+            }
+        finally:
+            await services.close()
+
+    found = asyncio.run(read())
+    registration, [v1] = found["dark-mode"]
+    assert registration.pins == (("acme", "1.0.0"),)
+    assert v1.sha256 is not None and v1.pinned_for == ("acme",)
+    lost, [lost_v1] = found["lost-code"]
+    assert lost.pins == (("acme", "1.0.0"),)
+    assert lost_v1.sha256 is None
