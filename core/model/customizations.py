@@ -117,6 +117,8 @@ class Registration:
     hooks_module: str = "hooks"
     #: (tenant, version) of each enabled tenant: the version it is pinned to
     pins: tuple[tuple[str, str], ...] = ()
+    #: why this version was yanked (None: it was not); its tenants are flagged
+    yank_reason: str | None = None
     #: the package's canonical zip, when publishing (never read back with a listing)
     archive: bytes | None = field(default=None, repr=False, compare=False)
 

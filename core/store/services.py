@@ -35,7 +35,8 @@ class RegistryRegistrations:
     stored_code: bool = False
 
     async def __call__(self) -> RegistrySnapshot:
-        registrations = await self.registry.list_all(Principal.system("readiness"))
+        # each tenant judged on the version it is pinned to
+        registrations = await self.registry.pinned_registrations(Principal.system("readiness"))
         if self.stored_code:
             return RegistrySnapshot.of_stored_code(registrations)
         return RegistrySnapshot(tuple(registrations), self.installed)

@@ -105,3 +105,19 @@ async def test_listings_show_versions_and_pins_in_a_constant_number_of_statement
         counts.append(counter.count)
         assert len(found) == (1 if n == 1 else 7)
     assert counts[0] == counts[1] == 2, counts
+
+
+async def test_readiness_judges_each_tenant_on_its_pinned_version(services, tenant):
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    both = (tenant, "other")
+    await services.registry.publish(ADMIN, version("1.0.0", tenants=both))
+    await services.registry.set_enabled(ADMIN, tenant, "branding", True)
+    await services.registry.publish(ADMIN, version("1.1.0", tenants=both))
+    await services.registry.set_enabled(ADMIN, "other", "branding", True)
+    await services.registry.yank(ADMIN, "branding", "1.0.0", "breaks CHF")
+    judged = {r.manifest.version: r for r in await services.registry.pinned_registrations(ADMIN)}
+    assert judged["1.1.0"].enabled_for == ("other",)
+    assert judged["1.1.0"].yank_reason is None
+    assert judged["1.0.0"].enabled_for == (tenant,)
+    assert judged["1.0.0"].yank_reason == "breaks CHF"
+    assert judged["1.0.0"].hooks[0].fingerprint == "fp-1.0.0"  # that version's code
