@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from api.cli import scaffold
 from api.cli.common import DatabaseOption as DatabaseUrl
 from api.cli.common import (
     ListFormat,
@@ -415,4 +416,5 @@ def doctor(database_url: DatabaseUrl = None) -> None:
 def register(app: typer.Typer) -> None:
     """Add the ``customization`` sub-app and ``doctor`` to the ``tailor`` CLI."""
     app.add_typer(customization_app, name="customization")
+    scaffold.register(customization_app)
     app.command("doctor")(doctor)
