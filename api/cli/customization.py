@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli import scaffold
+from api.cli import scaffold, trial
 from api.cli.common import DatabaseOption as DatabaseUrl
 from api.cli.common import (
     ListFormat,
@@ -417,4 +417,5 @@ def register(app: typer.Typer) -> None:
     """Add the ``customization`` sub-app and ``doctor`` to the ``tailor`` CLI."""
     app.add_typer(customization_app, name="customization")
     scaffold.register(customization_app)
+    trial.register(customization_app)
     app.command("doctor")(doctor)
