@@ -131,3 +131,20 @@ def test_a_key_another_checked_package_registers_is_known(cli, tmp_path):
     assert "unknown setting key 'hr.payroll.meal_allowance'" in alone.stdout
     together = cli("customization", "check", str(tmp_path))
     assert together.exit_code == 0, together.output
+
+
+def test_publish_takes_a_relative_path_too(cli, monkeypatch, tmp_path):
+    """The checking worker runs in a directory of its own: the inspector hands it
+    an absolute path whatever the command was given."""
+    assert cli("db", "upgrade").exit_code == 0
+    made = cli("tenant", "create", "acme", "--name", "Acme", "--release", "2.0")
+    assert made.exit_code == 0, made.output
+    write(
+        tmp_path / "work",
+        "dark_mode",
+        "@hookimpl\ndef tailor_resolve_settings(values):\n    return {}\n",
+    )
+    monkeypatch.chdir(tmp_path / "work")
+    result = cli("customization", "publish", "dark_mode")
+    assert result.exit_code == 0, result.output
+    assert "published dark-mode 1.0.0: tailor_resolve_settings(values)" in result.stdout
