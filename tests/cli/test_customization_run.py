@@ -218,3 +218,12 @@ def test_without_kernel_confinement_it_says_so(capsys):
     printed = capsys.readouterr().out
     assert f"{NO_KERNEL} (only audit hook)" in printed
     assert 'result: "hi"' in printed
+
+
+def test_a_hook_past_its_budget_is_killed_like_on_the_server(demo, tmp_path):
+    code = "@hookimpl\ndef tailor_resolve_settings(values):\n    while True:\n        pass\n"
+    path = write(tmp_path, "acme_loops", code, ["globex"])
+    args = ("--hook", "tailor_resolve_settings", "--tenant", "globex", "--timeout", "0.5")
+    result = invoke(str(path), *args)
+    assert result.exit_code == 1, result.output
+    assert "failed: did not answer within 0.5s; its worker was killed" in result.stdout
