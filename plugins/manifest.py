@@ -15,6 +15,8 @@ from core.model.customizations import SLUG_PATTERN, CustomizationManifest
 
 MANIFEST_FILE = "customization.toml"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+#: a product plugin's id is its directory or entry-point name ("acme_erp")
+PRODUCT_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
 CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_MODULE = "hooks"
@@ -162,8 +164,12 @@ def parse_manifest_text(content: str, file: str) -> tuple[ParsedManifest | None,
             else:
                 secrets.append(key)
     product = text("product")
-    if product is not None and not NAME_PATTERN.match(product):
-        bad("product", f"{product!r} must be a product id: lowercase letters, digits and '-'")
+    if product is not None and not PRODUCT_PATTERN.match(product):
+        bad(
+            "product",
+            f"{product!r} must be a product id: lowercase letters, digits, '-' and '_' "
+            "(e.g. 'acme_erp')",
+        )
     if problems or name is None or version is None or requires is None:
         return None, problems
     manifest = CustomizationManifest(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from api.cli import scaffold, trial
 from api.cli.common import DatabaseOption as DatabaseUrl
 from api.cli.common import (
     ListFormat,
@@ -44,7 +45,7 @@ from core.model.product import Product
 from core.store.bootstrap import product_manifest
 from core.store.services import Services
 from plugins.catalog import Catalog
-from plugins.evidence import StaticPackage, read_package
+from plugins.evidence import StaticPackage, read_package, unknown_keys
 from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
@@ -106,7 +107,9 @@ def check(
 ) -> None:
     """Report EVERY problem at once, compiler style (file:field: message): manifest
     fields, invalid PEP 440 specifiers, import errors, unknown hooks, parameters a
-    hookspec lacks, name collisions. Then the readiness rules fleet readiness runs,
+    hookspec lacks, name collisions, setting keys the code reads or returns that no
+    release of the product defines and no customization registers (a typo: the
+    nearest known keys are suggested). Then the readiness rules fleet readiness runs,
     for this package against --release (hooks removed or deprecated, parameters
     removed, experimental hooks, settings removed or deprecated, requires,
     tested_up_to), each with the file:line it comes from, and the hooks and setting
@@ -123,9 +126,15 @@ def check(
     release = release or product.version
     target, history = _release_manifests(product, release, database_url)
     known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
+    categories = key_categories(product, known_keys)
     directories: list[Path] = []
     for path in paths:
+        # absolute here: the worker that imports the package runs in another directory
+        path = path.resolve()
         directories.extend(_package_dirs(path) or [path])
+    packages = {d: read_package(d, categories=categories) for d in directories}
+    # keys a customization registers for itself are known to every package checked
+    registered = frozenset(k for p in packages.values() for k in p.evidence.registered)
     problems = 0
     blocked = 0
 
@@ -147,11 +156,15 @@ def check(
             for warning in item.warnings:
                 say(f"{item.source.path / 'hooks.py'}: warning: {warning}")
     for directory in directories:
-        package = read_package(directory, known_keys)
+        package = packages[directory]
         if directory not in loaded:
             for problem in package.problems:
                 say(str(problem))
                 problems += 1
+        unknown = unknown_keys(package.evidence, known_keys, registered)
+        for u in unknown:
+            say(f"{directory / u.reference.location}: error: {u.message}")
+        problems += len(unknown)
         if package.registration is None:
             continue
         result = check_customization(target, package.registration, history)
@@ -159,7 +172,7 @@ def check(
         blocked += blocking
         _print_check(say, directory, release, package, result)
         inspected = loaded.get(directory)
-        if not blocking and (inspected is None or not inspected.refused):
+        if not blocking and not unknown and (inspected is None or not inspected.refused):
             hooks = ", ".join(h.use.hook for h in package.evidence.hooks)
             m = package.registration.manifest
             err.print(f"ok {m.name} {m.version} ({hooks})", highlight=False, markup=False)
@@ -169,6 +182,13 @@ def check(
     if blocked:
         err.print(f"{blocked} customization(s) blocked by {release}")
         raise typer.Exit(1)
+
+
+def key_categories(product: Product, known_keys: Collection[str]) -> frozenset[str]:
+    """What a dotted string must start with to be taken for a setting key: the
+    product's categories, and the first segment of every key a release defines
+    (the same rule as the static evidence readiness stores at publish)."""
+    return frozenset(product.setting_categories or ()) | {k.split(".", 1)[0] for k in known_keys}
 
 
 def _release_manifests(
@@ -692,4 +712,6 @@ def doctor(database_url: DatabaseUrl = None) -> None:
 def register(app: typer.Typer) -> None:
     """Add the ``customization`` sub-app and ``doctor`` to the ``tailor`` CLI."""
     app.add_typer(customization_app, name="customization")
+    scaffold.register(customization_app)
+    trial.register(customization_app)
     app.command("doctor")(doctor)

@@ -71,8 +71,10 @@ class Inspector:
 
     def inspect(self, source: Source) -> Loaded:
         loaded = Loaded(source)
-        if str(source.path) not in self.roots:
-            self.roots.append(str(source.path))
+        # the worker runs in a directory of its own: a relative path means nothing there
+        path = str(source.path.resolve())
+        if path not in self.roots:
+            self.roots.append(path)
             if self._worker is not None:
                 self._worker.kill()  # started without read access to this package
         try:
@@ -83,7 +85,7 @@ class Inspector:
         deadline = time.monotonic() + self.timeout
         message = {
             "op": "inspect",
-            "path": str(source.path),
+            "path": path,
             "origin": source.origin,
             "release": self.release,
             "specs": self.specs,
@@ -113,7 +115,7 @@ class Inspector:
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:
         """Every source, each in the worker; the second claim on a name is refused."""
-        self.roots.extend(str(s.path) for s in sources)
+        self.roots.extend(str(s.path.resolve()) for s in sources)
         return claim_names([self.inspect(source) for source in sources])
 
     def close(self) -> None:
