@@ -9,7 +9,7 @@ attribution): whatever goes wrong comes back as :class:`HookFailure` values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,8 +61,16 @@ class HookRunner(Protocol):
     async def register_settings(self, tenant: str) -> DefinitionsOutcome: ...
 
     async def resolve_settings(
-        self, tenant: str, environment: str | None, values: Mapping[str, Any]
-    ) -> ResolveOutcome: ...
+        self,
+        tenant: str,
+        environment: str | None,
+        values: Mapping[str, Any],
+        secret: Collection[str] = frozenset(),
+    ) -> ResolveOutcome:
+        """``secret``: the keys of ``values`` that are secret settings. A
+        customization receives one only when its manifest declares it
+        (``secrets = [...]``); to the others the key is absent from ``values``."""
+        ...
 
     async def validate_setting(
         self, tenant: str, environment: str | None, key: str, value: Any
@@ -86,7 +94,11 @@ class NoHooks:
         return DefinitionsOutcome()
 
     async def resolve_settings(
-        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+        self,
+        tenant: str,
+        environment: str | None,
+        values: Mapping[str, Any],
+        secret: Collection[str] = frozenset(),
     ) -> ResolveOutcome:
         return ResolveOutcome()
 

@@ -182,7 +182,11 @@ class SettingsService:
 
         if layered:
             outcome = await self._hooks.resolve_settings(
-                tenant, environment, {k: s.value for k, s in layered.items()}
+                tenant,
+                environment,
+                {k: s.value for k, s in layered.items()},
+                # each reaches only the customizations declaring it
+                secret=frozenset(k for k, s in layered.items() if s.definition.secret),
             )
             failures.extend(outcome.failures)
             for cv in outcome.values:
