@@ -801,20 +801,27 @@ def _call_worker(
     not answered, then that one's ``result`` with typed fields, ..., ``done``).
     Anything else (out of step, malformed, oversized, naming another
     customization) kills the worker and is charged to the customization that
-    was running: the last one started, else the first not yet answered."""
+    was running: the last one started, else the first not yet called."""
     running: str | None = None
     last: str | None = None
     results: list[_Impl] = []
     answered: set[str] = set()
 
     def culprit(breach: _Breach | None = None) -> str | None:
+        # whose code wrote it: the one running, else the last one started (the
+        # worker itself writes the next start at once), else (nothing started
+        # yet) the first one waiting
         if breach is not None and breach.culprit is not None:
             return breach.culprit
-        if running is not None:
-            return running
-        waiting = [n for n in expected.names if n not in answered]
-        waiting = [n for n in waiting if n not in worker.setup_failed] or waiting
-        return waiting[0] if waiting else last
+        if running is not None or last is not None:
+            return running or last
+        waiting = [n for n in expected.names if n not in worker.setup_failed]
+        return waiting[0] if waiting else None
+
+    def broken(why: str, who: str | None) -> tuple[list[_Impl], str | None, str, dict[str, str]]:
+        # the one charged has no result: what it "answered" may be forged
+        kept = [r for r in results if r.name != who]
+        return kept, who, f"broke the worker protocol: {why}", worker.setup_failed
 
     try:
         if worker.pending():
@@ -870,9 +877,9 @@ def _call_worker(
                 raise _Breach(f"an event {kind[:40]!r} that does not exist")
     except _Breach as exc:
         worker.kill()
-        return results, culprit(exc), f"broke the worker protocol: {exc}", worker.setup_failed
+        return broken(str(exc), culprit(exc))
     except ProtocolBroken as exc:
-        return results, culprit(), f"broke the worker protocol: {exc}", worker.setup_failed
+        return broken(str(exc), culprit())
     except DeadlinePassed:
         budget = call.get("budget", 0)
         return results, running, guard.timeout_message(budget), worker.setup_failed
