@@ -73,8 +73,16 @@ class HookRunner(Protocol):
         ...
 
     async def validate_setting(
-        self, tenant: str, environment: str | None, key: str, value: Any
-    ) -> ValidationOutcome: ...
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        value: Any,
+        secret: bool = False,
+    ) -> ValidationOutcome:
+        """``secret``: ``key`` is a secret setting; only the customizations
+        declaring it are called."""
+        ...
 
     async def setting_changed(
         self,
@@ -84,7 +92,11 @@ class HookRunner(Protocol):
         old: Any,
         new: Any,
         actor: str,
-    ) -> Sequence[HookFailure]: ...
+        secret: bool = False,
+    ) -> Sequence[HookFailure]:
+        """``secret``: ``key`` is a secret setting; only the customizations
+        declaring it are told (with its values)."""
+        ...
 
 
 class NoHooks:
@@ -103,7 +115,12 @@ class NoHooks:
         return ResolveOutcome()
 
     async def validate_setting(
-        self, tenant: str, environment: str | None, key: str, value: Any
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        value: Any,
+        secret: bool = False,
     ) -> ValidationOutcome:
         return ValidationOutcome()
 
@@ -115,6 +132,7 @@ class NoHooks:
         old: Any,
         new: Any,
         actor: str,
+        secret: bool = False,
     ) -> Sequence[HookFailure]:
         return ()
 

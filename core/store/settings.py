@@ -262,7 +262,9 @@ class SettingsService:
         ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
         with _secret_errors(definition):
             value = definition.validate(value)
-            verdict = await self._hooks.validate_setting(tenant, environment, key, value)
+            verdict = await self._hooks.validate_setting(
+                tenant, environment, key, value, secret=definition.secret
+            )
             if verdict.failures:
                 failure = verdict.failures[0]
                 raise SettingValidationError(
@@ -349,7 +351,13 @@ class SettingsService:
                     raise ConflictError(key, race.expected, race.actual) from None
                 continue
             failures = await self._hooks.setting_changed(
-                w.ref.slug, w.environment, key, change.old, change.new, w.principal.name
+                w.ref.slug,
+                w.environment,
+                key,
+                change.old,
+                change.new,
+                w.principal.name,
+                secret=w.definition.secret,
             )
             if failures:
                 change = replace(change, failures=tuple(failures))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,12 @@ class Inspector:
         return loaded
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:
-        """Every source, each in its own worker; the second claim on a name is refused."""
-        return claim_names([self.inspect(source) for source in sources])
+        """Every source, each in its own worker (a few at once); the second claim
+        on a name is refused."""
+        if len(sources) <= 1:
+            return claim_names([self.inspect(source) for source in sources])
+        with ThreadPoolExecutor(max_workers=min(4, len(sources))) as checking:
+            return claim_names(list(checking.map(self.inspect, sources)))
 
     def close(self) -> None:
         import shutil

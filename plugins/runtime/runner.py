@@ -363,13 +363,25 @@ class PluginRuntime:
         *,
         firstresult: bool = False,
         secret: Collection[str] = frozenset(),
+        secret_key: str | None = None,
     ) -> tuple[list[_Impl], list[HookFailure]]:
         """Call ``hook`` for ``tenant``'s enabled customizations implementing it:
         results in pluggy's call order, and the failures (each attributed).
         ``secret``: the keys of ``kwargs["values"]`` that are secret settings
-        (each reaches only the customizations declaring it)."""
+        (each reaches only the customizations declaring it); ``secret_key``: the
+        hook is about that secret setting (only those declaring it are called)."""
         enabled = await self._enabled_for(tenant)
         implementing = [c for c in enabled if any(h.hook == hook for h in c.hooks)]
+        #: implementing it but not to be called (the worker is told to skip them)
+        untold: set[str] = set()
+        if secret_key is not None:
+            # a hook about a secret setting: only who declares it hears of it
+            untold = {
+                c.name
+                for c in implementing
+                if c.manifest is None or secret_key not in c.manifest.secrets
+            }
+            implementing = [c for c in implementing if c.name not in untold]
         if not implementing:
             return [], []
         budget = self.options.hook_timeout
@@ -427,7 +439,7 @@ class PluginRuntime:
                         "op": "call",
                         "hook": hook,
                         "firstresult": firstresult,
-                        "skip": sorted(skip),
+                        "skip": sorted(skip | untold),
                         "budget": budget,
                         "withhold": withhold,
                     },
@@ -593,11 +605,18 @@ class PluginRuntime:
         return ResolveOutcome(tuple(customized.values()), tuple(failures))
 
     async def validate_setting(
-        self, tenant: str, environment: str | None, key: str, value: Any
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        value: Any,
+        secret: bool = False,
     ) -> ValidationOutcome:
         errors: list[tuple[str, str]] = []
         kwargs = {"tenant": tenant, "environment": environment, "key": key, "value": value}
-        done, failures = await self._batch(tenant, VALIDATE, kwargs)
+        done, failures = await self._batch(
+            tenant, VALIDATE, kwargs, secret_key=key if secret else None
+        )
         for impl in done:
             result = impl.value
             if isinstance(result, str):
@@ -627,6 +646,7 @@ class PluginRuntime:
         old: Any,
         new: Any,
         actor: str,
+        secret: bool = False,
     ) -> Sequence[HookFailure]:
         kwargs = {
             "tenant": tenant,
@@ -636,7 +656,9 @@ class PluginRuntime:
             "new": new,
             "actor": actor,
         }
-        done, failures = await self._batch(tenant, CHANGED, kwargs)
+        done, failures = await self._batch(
+            tenant, CHANGED, kwargs, secret_key=key if secret else None
+        )
         for impl in done:
             self._observe(tenant, CHANGED, impl, impl.value is not None)
         await self.observer.maybe_flush()

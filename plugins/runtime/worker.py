@@ -125,7 +125,9 @@ class Worker:
                 module = import_package(Path(item["path"]), item["module"])
                 pm.register(plugin_object(module), name=item["name"])
             except BaseException as exc:  # consultant code: anything may happen
-                self.failed[item["name"]] = f"could not be loaded: {type(exc).__name__}: {exc}"
+                self.failed[item["name"]] = f"could not be loaded: {type(exc).__name__}: {exc}"[
+                    : protocol.MAX_ERROR
+                ]
         self.pm = pm
         self.send({"event": "done", "failed": self.failed})
 

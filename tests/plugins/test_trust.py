@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from api.wiring import attach
+from core.model.errors import SettingValidationError
 from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
 
@@ -342,6 +343,19 @@ DECLARES = """
 @hookimpl
 def tailor_resolve_settings(values):
     return {"billing.invoice.due_days": 60 if values.get(SECRET) == VALUE else 1}
+
+@hookimpl
+def tailor_validate_setting(key, value):
+    if key == SECRET and len(value) < 8:
+        return "a signing secret has at least 8 characters"
+"""
+
+#: told of every write it may hear of: a secret's would be refused
+NOSY = """
+@hookimpl
+def tailor_validate_setting(key, value):
+    if key == SECRET:
+        return "nosy saw the secret"
 """
 
 
@@ -362,13 +376,17 @@ async def test_a_secret_reaches_only_the_customizations_declaring_it(
     write_customization(
         "declares", prelude + DECLARES, toml=secrets_toml("declares", (acme,), [SECRET])
     )
-    write_customization("dump", prelude + DUMP, tenants=(acme, other))
+    write_customization("dump", prelude + DUMP + NOSY, tenants=(acme, other))
     runtime = make_runtime()
     hooked = attach(services, runtime)
     await publish_enable(services, runtime, acme, "declares", "dump")
     await services.registry.set_enabled(ADMIN, other, "dump", True)
+    # writes of a secret: validated by who declares it, never shown to the others
+    with pytest.raises(SettingValidationError, match="customization:declares"):
+        await hooked.settings.set(ADMIN, acme, SECRET, "short")
     for tenant in (acme, other):
-        await hooked.settings.set(ADMIN, tenant, SECRET, VALUE)
+        change = await hooked.settings.set(ADMIN, tenant, SECRET, VALUE)
+        assert change.failures == ()
 
     mine = await hooked.settings.resolve(ADMIN, acme, keys=[KEY, "billing.payment.methods"])
     assert mine.failures == []
