@@ -161,7 +161,11 @@ class SettingsService:
         layered = self._layer(definitions, overrides, environment, self._opened)
         if layered:
             outcome = await self._hooks.resolve_settings(
-                tenant, environment, {k: s.value for k, s in layered.items()}
+                tenant,
+                environment,
+                {k: s.value for k, s in layered.items()},
+                # each reaches only the customizations declaring it
+                secret=frozenset(k for k, s in layered.items() if s.definition.secret),
             )
             failures.extend(outcome.failures)
             for cv in outcome.values:
@@ -293,7 +297,9 @@ class SettingsService:
         ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
         with _secret_errors(definition):
             value = definition.validate(value)
-            verdict = await self._hooks.validate_setting(tenant, environment, key, value)
+            verdict = await self._hooks.validate_setting(
+                tenant, environment, key, value, secret=definition.secret
+            )
             if verdict.failures:
                 failure = verdict.failures[0]
                 raise SettingValidationError(
@@ -380,7 +386,13 @@ class SettingsService:
                     raise ConflictError(key, race.expected, race.actual) from None
                 continue
             failures = await self._hooks.setting_changed(
-                w.ref.slug, w.environment, key, change.old, change.new, w.principal.name
+                w.ref.slug,
+                w.environment,
+                key,
+                change.old,
+                change.new,
+                w.principal.name,
+                secret=w.definition.secret,
             )
             if failures:
                 change = replace(change, failures=tuple(failures))

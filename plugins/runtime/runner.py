@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,11 @@ from plugins import archive
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source, discover
 from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest_text
-from plugins.runtime import guard
+from plugins.runtime import guard, protocol
 from plugins.runtime.install import Inspector, check_path, spec_descriptions, spec_roots
 from plugins.runtime.observe import Observer
 from plugins.runtime.pool import NoWorker, WorkerPool
-from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess
+from plugins.runtime.process import DeadlinePassed, ProtocolBroken, WorkerDied, WorkerProcess
 
 log = logging.getLogger("tailor.plugins")
 
@@ -157,7 +157,8 @@ class PluginRuntime:
             self.options.spare_workers,
             self.options.worker_memory_mb,
         )
-        self.pool.allow(spec_roots(self._specs))
+        #: what every worker may read besides Python and its tenant's customizations
+        self._spec_roots = spec_roots(self._specs)
 
     @property
     def confinement(self) -> list[str]:
@@ -379,7 +380,6 @@ class PluginRuntime:
                 hooks=pin.hooks,
                 hooks_module=pin.hooks_module,
             )
-            self.pool.allow([str(path)])
             self._cached[pin.sha256] = loaded
             return loaded
 
@@ -412,9 +412,14 @@ class PluginRuntime:
         kwargs: Mapping[str, Any],
         *,
         firstresult: bool = False,
+        secret: Collection[str] = frozenset(),
+        secret_key: str | None = None,
     ) -> tuple[list[_Impl], list[HookFailure]]:
         """Call ``hook`` for ``tenant``'s enabled customizations implementing it:
-        results in pluggy's call order, and the failures (each attributed)."""
+        results in pluggy's call order, and the failures (each attributed).
+        ``secret``: the keys of ``kwargs["values"]`` that are secret settings
+        (each reaches only the customizations declaring it); ``secret_key``: the
+        hook is about that secret setting (only those declaring it are called)."""
         enabled = await self._enabled_for(tenant)
         implementing = [c for c in enabled if any(h.hook == hook for h in c.hooks)]
         # pinned, but this server cannot run it: said, never silently skipped
@@ -425,6 +430,16 @@ class PluginRuntime:
         ]
         implementing = [c for c in implementing if not c.refused]
         enabled = [c for c in enabled if not c.refused]
+        #: implementing it but not to be called (the worker is told to skip them)
+        untold: set[str] = set()
+        if secret_key is not None:
+            # a hook about a secret setting: only who declares it hears of it
+            untold = {
+                c.name
+                for c in implementing
+                if c.manifest is None or secret_key not in c.manifest.secrets
+            }
+            implementing = [c for c in implementing if c.name not in untold]
         if not implementing:
             return [], failures
         budget = self.options.hook_timeout
@@ -437,9 +452,25 @@ class PluginRuntime:
                 failures.append(HookFailure(c.name, hook, why))
         setup = self._setup_message(tenant, enabled)
         setup_key = tuple((c.name, c.manifest.version if c.manifest else "") for c in enabled)
+        # least privilege: the worker may read this tenant's customizations only
+        roots = [*self._spec_roots, *(str(c.source.path) for c in enabled)]
+        sent, withhold = _withhold_secrets(
+            kwargs, frozenset(secret), [c for c in implementing if c.name not in skip]
+        )
+        values = sent.get("values")
+        readable = {
+            c.name: (
+                frozenset(k for k in values if k not in withhold.get(c.name, ()))
+                if hook in (RESOLVE, RESOLVE_ONE) and isinstance(values, Mapping)
+                else frozenset()
+            )
+            for c in implementing
+        }
+        # pluggy calls the last registered first (tryfirst/trylast aside)
+        order = [c.name for c in reversed(implementing)]
         from plugins.runtime.protocol import dumps
 
-        raw = dumps(kwargs)
+        raw = dumps(sent)
         done: list[_Impl] = []
         retried = False
         while True:
@@ -447,12 +478,13 @@ class PluginRuntime:
             if not todo:
                 break
             try:
-                worker = await self.pool.acquire(tenant, deadline)
+                worker = await self.pool.acquire(tenant, deadline, roots)
             except NoWorker as exc:
                 # not the customizations' doing: reported, not charged to them
                 failures.extend(HookFailure(name, hook, f"not called: {exc}") for name in todo)
                 break
             crashed: str | None = None
+            expected = _Expected(tuple(n for n in order if n not in skip), readable, firstresult)
             try:
                 outcome = await asyncio.get_running_loop().run_in_executor(
                     self.pool.executor,
@@ -464,11 +496,13 @@ class PluginRuntime:
                         "op": "call",
                         "hook": hook,
                         "firstresult": firstresult,
-                        "skip": sorted(skip),
+                        "skip": sorted(skip | untold),
                         "budget": budget,
+                        "withhold": withhold,
                     },
                     raw,
                     deadline,
+                    expected,
                 )
             finally:
                 await self.pool.release(worker)
@@ -587,7 +621,11 @@ class PluginRuntime:
         return outcome
 
     async def resolve_settings(
-        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+        self,
+        tenant: str,
+        environment: str | None,
+        values: Mapping[str, Any],
+        secret: Collection[str] = frozenset(),
     ) -> ResolveOutcome:
         customized: dict[str, CustomizedValue] = {}
         batch_wins: dict[str, CustomizedValue] = {}
@@ -595,7 +633,7 @@ class PluginRuntime:
         kwargs = {"tenant": tenant, "environment": environment, "values": dict(values)}
         # the deprecated per-setting hook first: the batch hook wins
         for hook, target in ((RESOLVE_ONE, customized), (RESOLVE, batch_wins)):
-            done, failed = await self._batch(tenant, hook, kwargs)
+            done, failed = await self._batch(tenant, hook, kwargs, secret=secret)
             failures.extend(failed)
             for impl in done:
                 result = impl.value
@@ -624,11 +662,18 @@ class PluginRuntime:
         return ResolveOutcome(tuple(customized.values()), tuple(failures))
 
     async def validate_setting(
-        self, tenant: str, environment: str | None, key: str, value: Any
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        value: Any,
+        secret: bool = False,
     ) -> ValidationOutcome:
         errors: list[tuple[str, str]] = []
         kwargs = {"tenant": tenant, "environment": environment, "key": key, "value": value}
-        done, failures = await self._batch(tenant, VALIDATE, kwargs)
+        done, failures = await self._batch(
+            tenant, VALIDATE, kwargs, secret_key=key if secret else None
+        )
         for impl in done:
             result = impl.value
             if isinstance(result, str):
@@ -658,6 +703,7 @@ class PluginRuntime:
         old: Any,
         new: Any,
         actor: str,
+        secret: bool = False,
     ) -> Sequence[HookFailure]:
         kwargs = {
             "tenant": tenant,
@@ -667,7 +713,9 @@ class PluginRuntime:
             "new": new,
             "actor": actor,
         }
-        done, failures = await self._batch(tenant, CHANGED, kwargs)
+        done, failures = await self._batch(
+            tenant, CHANGED, kwargs, secret_key=key if secret else None
+        )
         for impl in done:
             self._observe(tenant, CHANGED, impl, impl.value is not None)
         await self.observer.maybe_flush()
@@ -710,6 +758,111 @@ class PluginRuntime:
         await self.pool.close()
 
 
+def _withhold_secrets(
+    kwargs: Mapping[str, Any], secret: frozenset[str], called: Sequence[Loaded]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The arguments to send and, per customization, the secret keys its
+    ``values`` must not hold. A secret setting reaches a customization only when
+    its manifest's ``secrets`` lists the key; one that no customization called
+    here declares does not leave the server at all."""
+    values = kwargs.get("values")
+    if not secret or not isinstance(values, Mapping):
+        return dict(kwargs), {}
+    present = frozenset(k for k in values if k in secret)
+    if not present:
+        return dict(kwargs), {}
+    declared = {
+        c.name: present & frozenset(c.manifest.secrets if c.manifest else ()) for c in called
+    }
+    crossing = frozenset().union(*declared.values())
+    sent = {k: v for k, v in values.items() if k not in present or k in crossing}
+    withhold = {name: sorted(crossing - mine) for name, mine in declared.items() if crossing - mine}
+    return {**kwargs, "values": sent}, withhold
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """What the server asked one worker call to do. Whatever the worker writes
+    is checked against this: it names nothing else."""
+
+    #: the customizations it is to call, in pluggy's order (tryfirst aside)
+    names: tuple[str, ...]
+    #: per customization, the keys of the ``values`` it was sent (what it may
+    #: report having read)
+    readable: Mapping[str, frozenset[str]]
+    firstresult: bool
+
+
+class _Breach(Exception):
+    """The worker wrote something out of step or malformed (``str()``: what);
+    ``culprit``: whom to charge when it is not the one running."""
+
+    def __init__(self, message: str, culprit: str | None = None) -> None:
+        super().__init__(message)
+        self.culprit = culprit
+
+
+_START_KEYS = frozenset({"event", "name"})
+_RESULT_KEYS = frozenset({"event", "name", "ok", "ms", "read", "value", "error"})
+_DONE_KEYS = frozenset({"event", "threads", "failed"})
+
+
+def _only(event: Mapping[str, Any], keys: frozenset[str]) -> None:
+    extra = sorted(set(event) - keys)
+    if extra:
+        raise _Breach(f"a {event['event']!r} event with unknown fields {extra[:3]!r}")
+
+
+def _checked_result(
+    event: Mapping[str, Any], running: str | None, readable: Mapping[str, frozenset[str]]
+) -> _Impl:
+    """A ``result`` event, checked field by field against the call it answers."""
+    _only(event, _RESULT_KEYS)
+    name = event.get("name")
+    if running is None:
+        raise _Breach(f"a result for {name!r} when no customization was running")
+    if name != running:
+        raise _Breach(f"a result for {name!r} while {running!r} was running")
+    ok = event.get("ok")
+    if not isinstance(ok, bool):
+        raise _Breach("a result whose 'ok' is not true or false")
+    ms = event.get("ms")
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not math.isfinite(ms) or ms < 0:
+        raise _Breach("a result whose 'ms' is not a duration")
+    read = event.get("read", [])
+    allowed = readable.get(running, frozenset())
+    if (
+        not isinstance(read, list)
+        or len(read) > len(allowed)
+        or not all(isinstance(k, str) and k in allowed for k in read)
+    ):
+        raise _Breach("a result reading settings it was not sent")
+    if ok:
+        if "value" not in event or "error" in event:
+            raise _Breach("a successful result without exactly a value")
+        return _Impl(running, True, event["value"], None, float(ms), tuple(read))
+    error = event.get("error")
+    if not isinstance(error, str) or len(error) > protocol.MAX_ERROR or "value" in event:
+        raise _Breach(f"a failed result without an error of at most {protocol.MAX_ERROR} chars")
+    return _Impl(running, False, None, error, float(ms), tuple(read))
+
+
+def _setup_failed(answer: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[str, str]:
+    """The ``done`` answering a setup: which customizations failed to load, each
+    one the server asked to load, each with a bounded message."""
+    if answer.get("event") != "done":
+        raise _Breach(f"answered a setup with {answer.get('event')!r}")
+    _only(answer, _DONE_KEYS)
+    failed = answer.get("failed") or {}
+    names = {c["name"] for c in setup["customizations"]}
+    if not isinstance(failed, dict) or not all(
+        k in names and isinstance(v, str) and len(v) <= 2 * protocol.MAX_ERROR
+        for k, v in failed.items()
+    ):
+        raise _Breach("a setup answer naming customizations it was not asked to load")
+    return dict(failed)
+
+
 def _call_worker(
     worker: WorkerProcess,
     setup: dict[str, Any],
@@ -717,39 +870,95 @@ def _call_worker(
     call: dict[str, Any],
     raw: bytes,
     deadline: float,
+    expected: _Expected,
 ) -> tuple[list[_Impl], str | None, str | None, dict[str, str]]:
-    """Blocking: (results, customization running when it ended, why it ended
-    early or None, customizations that failed to load)."""
+    """Blocking: (results, customization to charge when it ended early (the one
+    running), why it ended early or None, customizations that failed to load).
+
+    The server owns the call's state: each event must be the next step of the
+    call it asked for (``start`` of a customization it asked for and that has
+    not answered, then that one's ``result`` with typed fields, ..., ``done``).
+    Anything else (out of step, malformed, oversized, naming another
+    customization) kills the worker and is charged to the customization that
+    was running: the last one started, else the first not yet called."""
     running: str | None = None
+    last: str | None = None
     results: list[_Impl] = []
+    answered: set[str] = set()
+
+    def culprit(breach: _Breach | None = None) -> str | None:
+        # whose code wrote it: the one running, else the last one started (the
+        # worker itself writes the next start at once), else (nothing started
+        # yet) the first one waiting
+        if breach is not None and breach.culprit is not None:
+            return breach.culprit
+        if running is not None or last is not None:
+            return running or last
+        waiting = [n for n in expected.names if n not in worker.setup_failed]
+        return waiting[0] if waiting else None
+
+    def broken(why: str, who: str | None) -> tuple[list[_Impl], str | None, str, dict[str, str]]:
+        # the one charged has no result: what it "answered" may be forged
+        kept = [r for r in results if r.name != who]
+        return kept, who, f"broke the worker protocol: {why}", worker.setup_failed
+
     try:
+        if worker.pending():
+            # it wrote between calls (e.g. a thread of a customization): retired
+            worker.kill()
+            return [], None, "its worker wrote when nobody asked; it was retired", {}
         if worker.setup_key != setup_key:
             worker.send(deadline, setup)
-            answer = worker.receive(deadline)
+            worker.setup_failed = _setup_failed(worker.receive(deadline), setup)
             worker.setup_key = setup_key
-            worker.setup_failed = dict(answer.get("failed") or {})
         worker.send(deadline, call, raw=raw)
+        allowed = [n for n in expected.names if n not in worker.setup_failed]
         for event in worker.events(deadline):
-            kind = event.get("event")
+            kind = event["event"]
             if kind == "start":
-                running = event["name"]
+                _only(event, _START_KEYS)
+                name = event.get("name")
+                if running is not None:
+                    raise _Breach(f"started {name!r} while {running!r} was running")
+                if name not in allowed:
+                    raise _Breach(f"started {name!r}, which this call did not ask it to run")
+                if name in answered:
+                    raise _Breach(f"started {name!r} twice")
+                running = name
             elif kind == "result":
-                running = None
-                results.append(
-                    _Impl(
-                        event["name"],
-                        bool(event["ok"]),
-                        event.get("value"),
-                        event.get("error"),
-                        event.get("ms"),
-                        tuple(event.get("read", ())),
-                    )
+                results.append(_checked_result(event, running, expected.readable))
+                answered.add(results[-1].name)
+                last, running = running, None
+            elif kind == "done":
+                _only(event, _DONE_KEYS)
+                if running is not None:
+                    raise _Breach(f"ended the call while {running!r} was running")
+                stopped = (
+                    expected.firstresult
+                    and bool(results)
+                    and results[-1].ok
+                    and results[-1].value is not None
                 )
+                missing = [n for n in allowed if n not in answered]
+                if missing and not stopped:
+                    raise _Breach(f"ended the call before {missing[0]!r} was called", last)
+                threads = worker.threads()
+                if threads is None:  # no /proc: the worker's word is all there is
+                    reported = event.get("threads", 1)
+                    threads = reported if type(reported) is int else 2
+                if threads > 1:
+                    worker.kill()  # a customization left a thread running: retire it
             elif kind == "error":
                 worker.kill()
-                return results, running, f"worker error: {event.get('message')}", {}
-            elif kind == "done" and int(event.get("threads", 1)) > 1:
-                worker.kill()  # a customization left a thread running: retire it
+                message = str(event.get("message"))[: protocol.MAX_ERROR]
+                return results, running, f"worker error: {message}", {}
+            else:
+                raise _Breach(f"an event {kind[:40]!r} that does not exist")
+    except _Breach as exc:
+        worker.kill()
+        return broken(str(exc), culprit(exc))
+    except ProtocolBroken as exc:
+        return broken(str(exc), culprit())
     except DeadlinePassed:
         budget = call.get("budget", 0)
         return results, running, guard.timeout_message(budget), worker.setup_failed
