@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.model.auth import Principal
-from core.model.errors import TailorError
+from core.model.customizations import Registration
+from core.model.errors import InvalidInputError, TailorError
 from core.store.services import Services
 from plugins.runtime import PluginRuntime
 
@@ -14,9 +15,7 @@ def attach(services: Services, runtime: PluginRuntime) -> Services:
     """Services whose settings call ``runtime``'s hooks; the runtime follows the
     registry's changes and records health and observations there."""
     runtime.bind(services.registry, services.observations)
-    installed = frozenset(loaded.name for loaded in runtime.installed())
-    hooked = services.with_hooks(runtime)
-    return hooked.with_installed(installed)
+    return services.with_hooks(runtime).with_stored_code()
 
 
 @dataclass
@@ -29,11 +28,12 @@ class DemoPublishReport:
 async def publish_installed(
     services: Services, runtime: PluginRuntime, principal: Principal, enable: bool = True
 ) -> DemoPublishReport:
-    """Publish every installed customization (idempotent) and enable it for the
+    """Publish every package the runtime found on disk (idempotent: a version
+    already published with the same content changes nothing) and enable it for the
     listed tenants that exist. Refused ones are skipped and reported."""
     report = DemoPublishReport(skipped=[r.name for r in runtime.refused()])
     existing = {t.slug for t in await services.tenants.list_all(principal)}
-    for loaded in runtime.installed():
+    for loaded in runtime.sources():
         try:
             registration = await services.registry.publish(principal, loaded.registration())
         except TailorError as exc:
@@ -47,3 +47,71 @@ async def publish_installed(
                 await services.registry.set_enabled(principal, tenant, loaded.name, True)
                 report.enabled.append((loaded.name, tenant))
     return report
+
+
+@dataclass
+class PublishOutcome:
+    """A published version, and the tenants ``enable`` pinned to it (or why not)."""
+
+    registration: Registration
+    enabled: list[str] = field(default_factory=list)
+    #: (tenant, why it was not enabled)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+async def publish_archive(
+    services: Services,
+    runtime: PluginRuntime,
+    principal: Principal,
+    data: bytes,
+    *,
+    enable: bool = False,
+) -> PublishOutcome:
+    """Publish an uploaded package; with ``enable``, pin the tenants it lists that
+    do not run it yet to the new version (tenants already enabled stay on theirs)."""
+    registration = await runtime.publish_archive(principal, data)
+    outcome = PublishOutcome(registration)
+    if not enable:
+        return outcome
+    version = registration.manifest.version
+    existing = {t.slug for t in await services.tenants.list_all(principal)}
+    for tenant in registration.manifest.tenants:
+        if tenant in registration.enabled_for:
+            continue
+        if tenant not in existing:
+            outcome.skipped.append((tenant, "no such tenant"))
+            continue
+        try:
+            registration = await services.registry.set_enabled(
+                principal, tenant, registration.name, True, version
+            )
+        except InvalidInputError as exc:
+            outcome.skipped.append((tenant, exc.message))
+            continue
+        outcome.enabled.append(tenant)
+    outcome.registration = registration
+    return outcome
+
+
+async def store_missing_code(
+    services: Services, runtime: PluginRuntime, principal: Principal
+) -> tuple[list[str], list[str]]:
+    """Versions registered before the database stored code (``tailor db upgrade``
+    from an older Tailor): store the code of the package found on disk with the
+    same name, version and tenants. Answers (stored, still missing) as
+    ``name version``."""
+    found = {(s.name, s.manifest.version): s for s in runtime.sources() if s.manifest}
+    stored: list[str] = []
+    missing: list[str] = []
+    for name, version, tenants in await services.registry.versions_without_code():
+        source = found.get((name, version))
+        if source is None or source.manifest is None or source.manifest.tenants != tenants:
+            missing.append(f"{name} {version}")
+            continue
+        try:
+            await services.registry.publish(principal, source.registration())
+        except TailorError as exc:
+            missing.append(f"{name} {version} ({exc.message})")
+            continue
+        stored.append(f"{name} {version}")
+    return stored, missing

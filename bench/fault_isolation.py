@@ -73,7 +73,7 @@ async def run(url: str, root: Path, rounds: int) -> None:
     )
     # no response cache: every request goes through the customizations
     app = create_app(services, AppOptions(plugins=runtime, response_cache=False))
-    for c in runtime.installed():
+    for c in runtime.sources():
         await services.registry.publish(admin, c.registration())
     await services.registry.set_enabled(admin, "healthy", "healthy", True)
     token, _ = await services.tokens.create("admin", [])

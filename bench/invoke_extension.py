@@ -71,7 +71,7 @@ async def measure(customizations: int, calls: int) -> None:
         Catalog.for_product(product),
     )
     app = create_app(services, AppOptions(plugins=runtime), product=product)
-    for loaded in runtime.installed():
+    for loaded in runtime.sources():
         await services.registry.publish(ADMIN, loaded.registration())
         await services.registry.set_enabled(ADMIN, "bench", loaded.name, True)
     token, _ = await services.tokens.create(Role.HOST, ["bench"])

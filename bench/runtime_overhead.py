@@ -70,10 +70,10 @@ async def query_overhead(url: str, root: Path, rounds: int) -> dict[str, float]:
     )
     # no response cache: every request goes through the customizations
     app = create_app(services, AppOptions(plugins=runtime, response_cache=False))
-    for c in runtime.installed():
+    for c in runtime.sources():
         await services.registry.publish(admin, c.registration())
     await services.registry.set_enabled(admin, "one", "c000", True)
-    for c in runtime.installed()[:5]:
+    for c in runtime.sources()[:5]:
         await services.registry.set_enabled(admin, "five", c.name, True)
     tokens = {}
     for slug in ("bench", "one", "five"):
@@ -113,7 +113,7 @@ def start_up(root: Path) -> tuple[float, float, float]:
     started = time.perf_counter()
     runtime = PluginRuntime.load(RuntimeOptions(directories=[root], **opts))
     hundred = time.perf_counter() - started
-    assert len(runtime.installed()) == 100, [str(p) for r in runtime.refused() for p in r.problems]
+    assert len(runtime.sources()) == 100, [str(p) for r in runtime.refused() for p in r.problems]
     from plugins.runtime.process import WorkerProcess, private_workdir
 
     worker = WorkerProcess.spawn(1024, private_workdir())

@@ -232,7 +232,7 @@ async def add_customized_tenant(url: str, packages: Path) -> dict[str, str]:
     runtime = PluginRuntime.load(
         RuntimeOptions(directories=[packages], path_env="", use_entry_points=False)
     )
-    for c in runtime.installed():
+    for c in runtime.sources():
         await services.registry.publish(admin, c.registration())
         await services.registry.set_enabled(admin, "five", c.name, True)
     await runtime.close()

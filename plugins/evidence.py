@@ -25,6 +25,7 @@ product's categories.
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest, product_pro
 from plugins.similarity import hook_features
 
 PROJECT = "tailor"
+#: the hook whose definitions add setting keys of the customization's own
+REGISTER_HOOK = "tailor_register_settings"
 #: at most this many files and bytes per file are read (a package is small)
 MAX_FILES = 500
 MAX_FILE_BYTES = 1_000_000
@@ -70,6 +73,8 @@ class PackageEvidence:
     references: tuple[KeyReference, ...]
     #: files that could not be parsed: (file, message)
     problems: tuple[tuple[str, str], ...] = ()
+    #: setting keys the package defines itself (its ``tailor_register_settings``)
+    registered: tuple[str, ...] = ()
 
     @property
     def hook_uses(self) -> tuple[HookUse, ...]:
@@ -753,18 +758,90 @@ def analyze_package(
     used = _used_names(sources)
     hooks: list[HookDefinition] = []
     references: set[KeyReference] = set()
+    registered: set[str] = set()
     for source in sources:
         try:
-            hooks.extend(_hooks(source, evaluator, modules))
+            found = _hooks(source, evaluator, modules)
+            hooks.extend(found)
             references.update(_references(source, evaluator, key_filter, used))
+            registered.update(_registered(source, found, evaluator))
         except RecursionError:
             deep.add(source.file)
     problems.extend((file, "too deeply nested to analyze") for file in sorted(deep))
+    spans = [
+        (h.file, h.line, h.node.end_lineno or h.line) for h in hooks if h.use.hook == REGISTER_HOOK
+    ]
+    registered.update(
+        r.key
+        for r in references
+        if not r.is_prefix and any(f == r.file and a <= r.line <= b for f, a, b in spans)
+    )
     return PackageEvidence(
         hooks=tuple(sorted(hooks, key=lambda h: (h.use.hook, h.file, h.line))),
         references=tuple(sorted(references, key=lambda r: (r.key, r.file, r.line, r.how))),
         problems=tuple(problems),
+        registered=tuple(sorted(registered)),
     )
+
+
+def _registered(
+    source: _Source, hooks: Iterable[HookDefinition], evaluator: _Evaluator
+) -> set[str]:
+    """The ``key`` of every definition a ``tailor_register_settings`` of ``source``
+    spells out (``{"key": K, ...}`` or ``dict(key=K, ...)``, K a constant), so
+    the keys a customization adds for itself are not taken for unknown ones."""
+    keys: set[str] = set()
+    for hook in hooks:
+        if hook.use.hook != REGISTER_HOOK:
+            continue
+        for node in ast.walk(hook.node):
+            value: ast.expr | None = None
+            if isinstance(node, ast.Dict):
+                for k, v in zip(node.keys, node.values, strict=True):
+                    if k is not None and evaluator.value(k, source.env) == "key":
+                        value = v
+            elif isinstance(node, ast.Call):
+                value = next((kw.value for kw in node.keywords if kw.arg == "key"), None)
+            found = evaluator.value(value, source.env)
+            if _is_string(found) and KEY_PATTERN.match(found):
+                keys.add(found)
+    return keys
+
+
+@dataclass(frozen=True)
+class UnknownKey:
+    """A full setting key the code refers to that no known release defines and
+    no customization registers (a typo, most often), with the nearest known keys."""
+
+    reference: KeyReference
+    nearest: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        hint = " or ".join(repr(k) for k in self.nearest)
+        return (
+            f"unknown setting key {self.reference.key!r} ({self.reference.how}): no release "
+            "of the product defines it and no customization registers it"
+            + (f"; did you mean {hint}?" if hint else "")
+        )
+
+
+def unknown_keys(
+    evidence: PackageEvidence, known: Collection[str], registered: Collection[str] = ()
+) -> list[UnknownKey]:
+    """The references of ``evidence`` (found by category, see :func:`analyze_package`)
+    to full keys outside ``known`` (every release's catalog), the package's own
+    registered keys and ``registered`` (other customizations'). Prefixes and
+    computed keys are not judged: only what the finder resolved to one key; nor a
+    section of known keys (``SECTION = "security.sso"``, joined to a leaf later)."""
+    allowed = set(known) | set(registered) | set(evidence.registered)
+    sections = {k.rsplit(".", i)[0] for k in allowed for i in range(1, k.count("."))}
+    catalog = sorted(allowed)
+    return [
+        UnknownKey(ref, tuple(difflib.get_close_matches(ref.key, catalog, n=3, cutoff=0.75)))
+        for ref in evidence.references
+        if not ref.is_prefix and ref.key not in allowed and ref.key not in sections
+    ]
 
 
 def _read_sources_file(path: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
@@ -786,7 +863,10 @@ class StaticPackage:
 
 
 def read_package(
-    root: Path, known_keys: Collection[str] = (), product: str | None = None
+    root: Path,
+    known_keys: Collection[str] = (),
+    categories: Collection[str] = (),
+    product: str | None = None,
 ) -> StaticPackage:
     """``customization.toml`` plus :func:`analyze_package`: a registration enabled
     for every tenant its manifest lists (readiness then evaluates it as deployed).
@@ -794,15 +874,15 @@ def read_package(
     and gets no registration (its rules are another product's releases')."""
     root = Path(root)
     parsed, problems = parse_manifest(root / MANIFEST_FILE)
-    evidence = analyze_package(root, known_keys)
-    problems = [*problems, *(Problem(f"{root / f}", "-", m) for f, m in evidence.problems)]
     other = (
         None
         if parsed is None
         else product_problem(parsed.manifest, product, str(root / MANIFEST_FILE))
     )
-    if other is not None:  # another product's package: nothing to evaluate here
-        return StaticPackage(None, evidence, (other, *problems))
+    if other is not None:  # another product's package: nothing of it is judged here
+        return StaticPackage(None, PackageEvidence((), ()), (other,))
+    evidence = analyze_package(root, known_keys, categories)
+    problems = [*problems, *(Problem(f"{root / f}", "-", m) for f, m in evidence.problems)]
     if parsed is None:
         return StaticPackage(None, evidence, tuple(problems))
     registration = Registration(

@@ -97,11 +97,18 @@ class Loaded:
         return bool(self.problems)
 
     def registration(self) -> Registration:
+        """What publishing this package stores: its manifest, what the checks found,
+        and the package itself (its canonical zip and tree hash)."""
         if self.manifest is None or self.refused:
             raise ValueError(f"{self.name} was refused; it has no registration")
+        from plugins import archive
         from plugins.evidence import analyze_package
 
+        tree = archive.tree_from_directory(self.source.path)
         return Registration(
+            sha256=tree.sha256,
+            archive=archive.build_zip(tree),
+            hooks_module=self.hooks_module,
             manifest=self.manifest,
             hooks=self.hooks,
             setting_keys=self.setting_keys,
@@ -338,6 +345,37 @@ def new_plugin_manager(catalog: Catalog) -> pluggy.PluginManager:
     return pm
 
 
+def read_manifest(
+    path: Path, release: str
+) -> tuple[CustomizationManifest | None, list[Problem], str]:
+    """What a customization's files say without running any of its code: the
+    manifest, its problems (``requires`` checked against ``release``) and the
+    module holding the hooks. Pure file reads: the server calls this itself,
+    so a package's identity never depends on what its import-time code does."""
+    manifest_file = path / MANIFEST_FILE
+    parsed, problems = parse_manifest(manifest_file)
+    # a broken manifest does not stop the code checks: every problem at once
+    module_name = parsed.module if parsed is not None else DEFAULT_MODULE
+    manifest = parsed.manifest if parsed is not None else None
+    if manifest is not None and not specifier(manifest.requires).contains(
+        Version(release), prereleases=True
+    ):
+        problems.append(
+            Problem(
+                str(manifest_file),
+                "requires",
+                f"{manifest.requires!r} excludes the running release {release}",
+            )
+        )
+    if (
+        module_name == DEFAULT_MODULE
+        and not (path / f"{DEFAULT_MODULE}.py").is_file()
+        and (path / "__init__.py").is_file()
+    ):
+        module_name = "__init__"  # a package with its hooks in __init__.py
+    return manifest, problems, module_name
+
+
 def inspect_customization(
     source: Source | Path,
     catalog: Catalog,
@@ -361,30 +399,13 @@ def inspect_customization(
     if not path.is_dir():
         loaded.problems.append(Problem(str(path), "-", "not a directory"))
         return loaded
-    parsed, problems = parse_manifest(manifest_file)
+    manifest, problems, module_name = read_manifest(path, release)
+    loaded.manifest = manifest
+    other = product_problem(manifest, product, str(manifest_file)) if manifest else None
+    if other is not None:  # another product's: its code is not imported here
+        loaded.problems.append(other)
+        return loaded
     loaded.problems.extend(problems)
-    # a broken manifest does not stop the code checks: every problem at once
-    module_name = parsed.module if parsed is not None else DEFAULT_MODULE
-    if parsed is not None:
-        loaded.manifest = parsed.manifest
-        other = product_problem(parsed.manifest, product, str(manifest_file))
-        if other is not None:
-            loaded.problems.insert(0, other)
-            return loaded  # another product's code: not imported here
-        if not specifier(parsed.manifest.requires).contains(Version(release), prereleases=True):
-            loaded.problems.append(
-                Problem(
-                    str(manifest_file),
-                    "requires",
-                    f"{parsed.manifest.requires!r} excludes the running release {release}",
-                )
-            )
-    if (
-        module_name == DEFAULT_MODULE
-        and not (path / f"{DEFAULT_MODULE}.py").is_file()
-        and (path / "__init__.py").is_file()
-    ):
-        module_name = "__init__"  # a package with its hooks in __init__.py
     loaded.hooks_module = module_name
     module_file = path / f"{module_name}.py"
     if not module_file.is_file():

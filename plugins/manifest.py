@@ -15,8 +15,8 @@ from core.model.customizations import SLUG_PATTERN, CustomizationManifest
 
 MANIFEST_FILE = "customization.toml"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
-#: a product's id is its entry-point or directory name (``core.model.product.Product.id``)
-PRODUCT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+#: a product plugin's id is its directory or entry-point name ("acme_erp")
+PRODUCT_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
 CAPABILITY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 MODULE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_MODULE = "hooks"
@@ -65,13 +65,23 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
     every problem found."""
     file = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        content = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None, [Problem(file, "-", f"no {MANIFEST_FILE}: every customization needs one")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(file, "-", f"cannot read the file: {exc}")]
+    return parse_manifest_text(content, file)
+
+
+def parse_manifest_text(content: str, file: str) -> tuple[ParsedManifest | None, list[Problem]]:
+    """Parse a customization.toml's text (``file`` names it in problems): the server
+    reads a published package's manifest with this, never from its code."""
+    try:
+        data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(file, "-", f"not valid TOML: {exc}")]
+    except RecursionError:
+        return None, [Problem(file, "-", "not valid TOML: nested too deeply")]
     problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:
@@ -157,8 +167,8 @@ def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
     if product is not None and not PRODUCT_PATTERN.match(product):
         bad(
             "product",
-            f"{product!r} must be a product id (its entry-point or directory name, e.g. "
-            "'acme_erp'): letters, digits, '.', '_' and '-'",
+            f"{product!r} must be a product id: lowercase letters, digits, '-' and '_' "
+            "(e.g. 'acme_erp')",
         )
     if problems or name is None or version is None or requires is None:
         return None, problems

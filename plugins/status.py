@@ -1,14 +1,17 @@
-"""What is installed (this process's code), registered (the registry) and
-refused, side by side; and the drift between them (``tailor doctor``)."""
+"""What is published (the registry, with the code it stores), what packages a
+process found on disk to publish (sources) and refused, side by side; and the
+drift between them (``tailor doctor``). Servers run only what the registry
+stores: a package on disk is only something to publish."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.model.auth import Principal
-from core.model.customizations import CustomizationManifest, Health, HookUse, Registration
+from core.model.customizations import CustomizationManifest, Health, HookUse, Pin, Registration
 from plugins.loading import Loaded
 from plugins.manifest import Problem
 
@@ -17,6 +20,14 @@ class DriftCode(enum.StrEnum):
     INSTALLED_NOT_REGISTERED = "INSTALLED_NOT_REGISTERED"
     REGISTERED_NOT_INSTALLED = "REGISTERED_NOT_INSTALLED"
     VERSION_MISMATCH = "VERSION_MISMATCH"
+    #: this server's cached copy of a pinned version differs from the database's
+    CACHE_MISMATCH = "CACHE_MISMATCH"
+
+    @property
+    def affects_serving(self) -> bool:
+        """What servers run is not what was published (the other codes are about
+        packages on disk, which are only sources to publish)."""
+        return self in (DriftCode.REGISTERED_NOT_INSTALLED, DriftCode.CACHE_MISMATCH)
 
 
 @dataclass(frozen=True)
@@ -28,8 +39,9 @@ class Drift:
 
 @dataclass(frozen=True)
 class CustomizationPresence:
-    """Where one customization is present: installed in this process's code,
-    registered in the registry, refused at load; and the drift between them.
+    """Where one customization is present: found on disk (``installed``: a source
+    to publish), registered in the registry (with its code, or without), refused
+    at load; and the drift between them.
     (Its readiness status for a release is :class:`core.analysis.readiness.CustomizationStatus`.)"""
 
     name: str
@@ -37,6 +49,11 @@ class CustomizationPresence:
     installed: Loaded | None = None
     registration: Registration | None = None
     refused: Sequence[Loaded] = ()
+
+    @property
+    def stored(self) -> bool:
+        """The registry stores its code: every server runs its pinned versions."""
+        return self.registration is not None and self.registration.sha256 is not None
 
     @property
     def hooks(self) -> tuple[HookUse, ...]:
@@ -70,18 +87,18 @@ class CustomizationPresence:
                 Drift(
                     DriftCode.INSTALLED_NOT_REGISTERED,
                     self.name,
-                    f"{self.name} is installed ({self.installed.source.path}) but not published: "
+                    f"{self.name} is found at {self.installed.source.path} but not published: "
                     f"run 'tailor customization publish {self.installed.source.path}'",
                 )
             )
-        if self.registration is not None and self.installed is None:
-            why = "it was refused at load" if self.refused else "its code is not installed here"
+        if self.registration is not None and not self.stored:
             found.append(
                 Drift(
                     DriftCode.REGISTERED_NOT_INSTALLED,
                     self.name,
-                    f"{self.name} {self.registration.manifest.version} is registered but {why}; "
-                    "its tenants run without it",
+                    f"{self.name} {self.registration.manifest.version} is registered but the "
+                    "database does not store its code (it was registered before versions "
+                    "were stored): publish it again; its tenants run without it",
                 )
             )
         if (
@@ -94,8 +111,9 @@ class CustomizationPresence:
                 Drift(
                     DriftCode.VERSION_MISMATCH,
                     self.name,
-                    f"{self.name}: installed {self.installed.manifest.version}, registered "
-                    f"{self.registration.manifest.version}; publish the installed version",
+                    f"{self.name}: {self.installed.manifest.version} found at "
+                    f"{self.installed.source.path}, {self.registration.manifest.version} "
+                    "published; publish the version found on disk if it is the newer",
                 )
             )
         return found
@@ -156,3 +174,50 @@ class DoctorReport:
     @property
     def drift(self) -> list[Drift]:
         return [d for s in self.statuses for d in s.drift]
+
+
+@dataclass(frozen=True)
+class CachedVersion:
+    """One pinned version as this server's cache holds it."""
+
+    name: str
+    version: str
+    sha256: str | None
+    #: "cached" (verified), "not cached" (materialized at its first call), "no code"
+    #: (the database stores none), "mismatch" (the copy here differs: replaced at
+    #: its next materialization)
+    state: str
+    tenants: tuple[str, ...]
+
+
+def cache_states(pins: Mapping[str, Sequence[Pin]], cache_root: Path) -> list[CachedVersion]:
+    """Compare this server's cache with what the database pins (``tailor doctor``)."""
+    from plugins import archive
+
+    tenants: dict[tuple[str, str, str | None], list[str]] = {}
+    for tenant, pinned in pins.items():
+        for pin in pinned:
+            tenants.setdefault((pin.name, pin.version, pin.sha256), []).append(tenant)
+    found = []
+    for (name, version, sha256), who in sorted(tenants.items(), key=lambda i: i[0][:2]):
+        if sha256 is None:
+            state = "no code"
+        elif not (cache_root / sha256).exists():
+            state = "not cached"
+        else:
+            state = "cached" if archive.verify(cache_root / sha256, sha256) else "mismatch"
+        found.append(CachedVersion(name, version, sha256, state, tuple(sorted(who))))
+    return found
+
+
+def cache_drift(states: Sequence[CachedVersion], cache_root: Path) -> list[Drift]:
+    return [
+        Drift(
+            DriftCode.CACHE_MISMATCH,
+            c.name,
+            f"{c.name} {c.version}: the copy in {cache_root / (c.sha256 or '')} differs from "
+            "the database's (sha256 does not verify); it is replaced at its next call",
+        )
+        for c in states
+        if c.state == "mismatch"
+    ]

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -43,6 +45,9 @@ ADMIN = Principal.system("test-admin")
 
 #: secret settings are encrypted at rest: the suite runs with a key of its own
 os.environ.setdefault("TAILOR_SECRET_KEY", Fernet.generate_key().decode())
+#: published versions are materialized in a cache of the suite's own, never in the
+#: working directory
+os.environ.setdefault("TAILOR_CACHE_DIR", tempfile.mkdtemp(prefix="tailor-test-cache-"))
 
 
 def _base_url() -> str | None:
@@ -240,6 +245,38 @@ class Api:
         headers = {"Authorization": f"Bearer {self.tokens.get(token, token)}"} if token else {}
         response = await self.client.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def upload(
+        self,
+        query: str,
+        archive: bytes | Path,
+        variables: dict | None = None,
+        token: str | None = "admin",
+        name: str = "archive",
+    ) -> dict:
+        """A GraphQL multipart request (the spec's ``operations``, ``map`` and one
+        file) uploading ``archive`` (zip bytes, or a package folder to zip) as the
+        variable ``name``."""
+        import json
+
+        from plugins import archive as packages
+
+        if isinstance(archive, Path):
+            archive = packages.build_zip(packages.tree_from_directory(archive))
+        headers = {"Authorization": f"Bearer {self.tokens.get(token, token)}"} if token else {}
+        response = await self.client.post(
+            "/graphql",
+            data={
+                "operations": json.dumps(
+                    {"query": query, "variables": {**(variables or {}), name: None}}
+                ),
+                "map": json.dumps({"0": [f"variables.{name}"]}),
+            },
+            files={"0": ("package.zip", archive, "application/zip")},
+            headers=headers,
         )
         assert response.status_code == 200, response.text
         return response.json()

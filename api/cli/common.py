@@ -46,11 +46,21 @@ def cli_product() -> Product:
 
 
 def cli_runtime(product: Product, **options: Any) -> PluginRuntime:
-    """The plugin runtime for ``product``'s catalog (customizations loaded)."""
+    """The plugin runtime for ``product``'s catalog, with the customization packages
+    found on disk checked (sources to publish: ``demo seed``, ``doctor``, ``list``)."""
     from plugins.catalog import Catalog
     from plugins.runtime import PluginRuntime, RuntimeOptions
 
     return PluginRuntime.load(RuntimeOptions(**options), Catalog.for_product(product))
+
+
+def serving_runtime(product: Product, **options: Any) -> PluginRuntime:
+    """The plugin runtime a server runs: only the versions the database pins
+    (nothing is read from customization folders)."""
+    from plugins.catalog import Catalog
+    from plugins.runtime import PluginRuntime, RuntimeOptions
+
+    return PluginRuntime(Catalog.for_product(product), RuntimeOptions(**options))
 
 
 class ListFormat(enum.StrEnum):
@@ -114,22 +124,16 @@ def run_with_services(
     installed: bool = False,
 ) -> T:
     """Open the services on ``url``, run ``call``, close them; expected errors exit 2.
-    ``installed``: tell readiness which customizations' code is installed here
-    (loads the plugin runtime), so registered-but-missing ones are reported."""
+    ``installed``: readiness reports the customizations whose code the database
+    does not store (``NOT_INSTALLED``), as the servers see them."""
 
     async def go() -> T:
         services = await open_services(url, migrate)
-        runtime = None
         try:
             if installed:
-                runtime = cli_runtime(cli_product())
-                services = services.with_installed(
-                    frozenset(loaded.name for loaded in runtime.installed())
-                )
+                services = services.with_stored_code()
             return await call(services)
         finally:
-            if runtime is not None:
-                await runtime.close()
             await services.close()
 
     return run(go)

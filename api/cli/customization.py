@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from api.cli import scaffold, trial
 from api.cli.common import DatabaseOption as DatabaseUrl
 from api.cli.common import (
     ListFormat,
@@ -19,7 +20,23 @@ from api.cli.common import (
     out,
     run_with_services,
 )
-from api.wiring import DemoPublishReport, attach, publish_installed
+from api.cli.remote import (
+    RemoteError,
+    TokenFileOption,
+    TokenOption,
+    UrlOption,
+    expect,
+    refuse_while_remote,
+    remote,
+    run_remote,
+)
+from api.wiring import (
+    DemoPublishReport,
+    PublishOutcome,
+    attach,
+    publish_archive,
+    publish_installed,
+)
 from core.analysis.readiness import CustomizationReadiness, Severity, check_customization
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration
@@ -28,11 +45,17 @@ from core.model.product import Product
 from core.store.bootstrap import product_manifest
 from core.store.services import Services
 from plugins.catalog import Catalog
-from plugins.evidence import StaticPackage, read_package
+from plugins.evidence import StaticPackage, read_package, unknown_keys
 from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
-from plugins.status import CustomizationPresence, statuses
+from plugins.status import (
+    CachedVersion,
+    CustomizationPresence,
+    cache_drift,
+    cache_states,
+    statuses,
+)
 
 CLI_ACTOR = "cli"
 
@@ -44,6 +67,17 @@ customization_app = typer.Typer(
     'whose functions are marked with pluggy.HookimplMarker("tailor").',
     no_args_is_help=True,
 )
+
+
+#: ``tailor customization`` commands that act on a server with --url (TAILOR_URL),
+#: or that touch no database at all; the others refuse while TAILOR_URL is set
+REMOTE_OR_NO_DATABASE = frozenset({"publish", "enable", "pin", "versions", "yank", "check", "new"})
+
+
+@customization_app.callback()
+def _local_or_remote(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand not in REMOTE_OR_NO_DATABASE:
+        refuse_while_remote(f"customization {ctx.invoked_subcommand}")
 
 
 async def publish_demo_customizations(services: Services, product: Product) -> DemoPublishReport:
@@ -73,7 +107,9 @@ def check(
 ) -> None:
     """Report EVERY problem at once, compiler style (file:field: message): manifest
     fields, invalid PEP 440 specifiers, import errors, unknown hooks, parameters a
-    hookspec lacks, name collisions. Then the readiness rules fleet readiness runs,
+    hookspec lacks, name collisions, setting keys the code reads or returns that no
+    release of the product defines and no customization registers (a typo: the
+    nearest known keys are suggested). Then the readiness rules fleet readiness runs,
     for this package against --release (hooks removed or deprecated, parameters
     removed, experimental hooks, settings removed or deprecated, requires,
     tested_up_to), each with the file:line it comes from, and the hooks and setting
@@ -90,9 +126,15 @@ def check(
     release = release or product.version
     target, history = _release_manifests(product, release, database_url)
     known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
+    categories = key_categories(product, known_keys)
     directories: list[Path] = []
     for path in paths:
+        # absolute here: the worker that imports the package runs in another directory
+        path = path.resolve()
         directories.extend(_package_dirs(path) or [path])
+    packages = {d: read_package(d, categories=categories, product=product.id) for d in directories}
+    # keys a customization registers for itself are known to every package checked
+    registered = frozenset(k for p in packages.values() for k in p.evidence.registered)
     problems = 0
     blocked = 0
 
@@ -114,11 +156,15 @@ def check(
             for warning in item.warnings:
                 say(f"{item.source.path / 'hooks.py'}: warning: {warning}")
     for directory in directories:
-        package = read_package(directory, known_keys, product.id)
+        package = packages[directory]
         if directory not in loaded:
             for problem in package.problems:
                 say(str(problem))
                 problems += 1
+        unknown = unknown_keys(package.evidence, known_keys, registered)
+        for u in unknown:
+            say(f"{directory / u.reference.location}: error: {u.message}")
+        problems += len(unknown)
         if package.registration is None:
             continue
         result = check_customization(target, package.registration, history)
@@ -126,7 +172,7 @@ def check(
         blocked += blocking
         _print_check(say, directory, release, package, result)
         inspected = loaded.get(directory)
-        if not blocking and (inspected is None or not inspected.refused):
+        if not blocking and not unknown and (inspected is None or not inspected.refused):
             hooks = ", ".join(h.use.hook for h in package.evidence.hooks)
             m = package.registration.manifest
             err.print(f"ok {m.name} {m.version} ({hooks})", highlight=False, markup=False)
@@ -136,6 +182,13 @@ def check(
     if blocked:
         err.print(f"{blocked} customization(s) blocked by {release}")
         raise typer.Exit(1)
+
+
+def key_categories(product: Product, known_keys: Collection[str]) -> frozenset[str]:
+    """What a dotted string must start with to be taken for a setting key: the
+    product's categories, and the first segment of every key a release defines
+    (the same rule as the static evidence readiness stores at publish)."""
+    return frozenset(product.setting_categories or ()) | {k.split(".", 1)[0] for k in known_keys}
 
 
 def _release_manifests(
@@ -184,73 +237,317 @@ def _print_check(
         say(f"  fix: {f.action}")
 
 
+_VERSION_FIELDS = "version sha256 publishedAt publishedBy yanked yankReason pinnedFor"
+_CUSTOMIZATION_FIELDS = (
+    "__typename ... on Customization { name registeredVersion enabledFor "
+    "pins { tenant version } hooks { hook params } versions { " + _VERSION_FIELDS + " } } "
+    "... on Error { code message }"
+)
+
+
+def _say(text: str) -> None:
+    out.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
+def _pins_text(pins: list[dict[str, str]]) -> str:
+    return ", ".join(f"{p['tenant']}@{p['version']}" for p in pins) or "no tenant"
+
+
 @customization_app.command("publish")
 def publish(
-    path: Annotated[Path, typer.Argument(help="The customization's directory.")],
+    path: Annotated[Path, typer.Argument(help="The customization's package folder.")],
     enable: Annotated[
-        bool, typer.Option("--enable", help="Also enable it for every tenant it lists.")
+        bool,
+        typer.Option(
+            "--enable",
+            help="Also pin the tenants it lists that do not run it yet to this version "
+            "(tenants already enabled stay on their version).",
+        ),
     ] = False,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Check PATH and store its registration (manifest, hooks and the parameters each
-    uses, setting keys, code fingerprints). Publishing a newer version updates the
-    registration; a name another package uses is refused. Exit 2 on any problem.
+    """Publish the package folder PATH as a new version: it is zipped (the same folder
+    gives the same sha256 on any machine), uploaded with --url (or TAILOR_URL) and a
+    consultant's token, or stored in the local database as the operator. The server
+    reads the manifest itself, checks the code in a confined worker and keeps the
+    version, immutable and content-addressed; every server runs it once a tenant is
+    pinned to it. Publishing the same version again with other content is refused:
+    raise the version. Exit 2 on any problem (every one is listed).
 
     Example: tailor customization publish customizations/hooli_ui_defaults --enable
+             --url https://tailor.example.com   (token in TAILOR_TOKEN)
     """
+    from plugins import archive
+
+    path = path.resolve()
+    try:
+        tree = archive.tree_from_directory(path)
+    except archive.ArchiveError as exc:
+        err.print(f"error: {exc.message}", highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(2) from None
+    data = archive.build_zip(tree)
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "mutation($a: Upload!, $e: Boolean!) { publishCustomization(archive: $a, "
+            "enable: $e) { " + _CUSTOMIZATION_FIELDS + " } }"
+        )
+        answer = run_remote(
+            lambda: server.call(query, {"e": enable}, upload=("a", f"{path.name}.zip", data))
+        )
+        item = run_remote(lambda: expect(answer["publishCustomization"], "Customization"))
+        _say(
+            f"published {item['name']} to {server.url}: sha256 {tree.sha256}; "
+            f"pinned: {_pins_text(item['pins'])}"
+        )
+        return
 
     catalog = Catalog.for_product(cli_product())
 
-    async def go(services: Services) -> tuple[Registration, list[str]]:
+    async def go(services: Services) -> PublishOutcome:
         runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
         attach(services, runtime)
-        principal = Principal.system(CLI_ACTOR)
-        registration = await runtime.publish(principal, path)
-        enabled: list[str] = []
-        if enable:
-            for tenant in registration.manifest.tenants:
-                await services.registry.set_enabled(principal, tenant, registration.name, True)
-                enabled.append(tenant)
-        return registration, enabled
+        try:
+            return await publish_archive(
+                services, runtime, Principal.system(CLI_ACTOR), data, enable=enable
+            )
+        finally:
+            await runtime.close()
 
-    registration, enabled = run_with_services(database_url, go)
+    outcome = run_with_services(database_url, go)
+    registration = outcome.registration
     hooks = ", ".join(f"{h.hook}({', '.join(h.params)})" for h in registration.hooks)
-    out.print(
-        f"published {registration.name} {registration.manifest.version}: {hooks}"
-        + (f"; enabled for {', '.join(enabled)}" if enabled else ""),
-        highlight=False,
-        soft_wrap=True,
+    _say(
+        f"published {registration.name} {registration.manifest.version}: {hooks}; "
+        f"sha256 {tree.sha256}"
+        + (f"; enabled for {', '.join(outcome.enabled)}" if outcome.enabled else "")
     )
+    for tenant, why in outcome.skipped:
+        _say(f"  not enabled for {tenant}: {why}")
     # what readiness will use as static evidence, read from the source
     evidence = read_package(path).evidence
     for h in evidence.hooks:
-        out.print(
-            f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}",
-            highlight=False,
-            markup=False,
-        )
+        _say(f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}")
     for ref in evidence.references:
         what = "prefix" if ref.is_prefix else "key"
-        out.print(f"  {what} {ref.key}  {ref.location} ({ref.how})", highlight=False, markup=False)
+        _say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
 
 
 @customization_app.command("enable")
 def enable_command(
     name: Annotated[str, typer.Argument(help="The customization's name.")],
-    tenant: Annotated[str, typer.Argument(help="A tenant its manifest lists.")],
+    tenant: Annotated[str, typer.Argument(help="A tenant a version of it lists.")],
     disable: Annotated[bool, typer.Option("--disable", help="Turn it off instead.")] = False,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            help="Pin this version (default: the tenant's pin, else the newest that fits)."
+        ),
+    ] = None,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Turn a published customization on (or off with --disable) for one tenant."""
+    """Turn a published customization on (or off with --disable) for one tenant.
+    Enabling pins --version when given; otherwise the tenant keeps its pin, or is
+    pinned to the newest version that lists it, is not yanked and whose requires
+    contains its release (pre-releases only when named)."""
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "mutation($t: String!, $n: String!, $e: Boolean!, $v: String) { "
+            "setCustomizationEnabled(tenant: $t, name: $n, enabled: $e, version: $v) { "
+            + _CUSTOMIZATION_FIELDS
+            + " } }"
+        )
+        variables = {"t": tenant, "n": name, "e": not disable, "v": version}
+        answer = run_remote(lambda: server.call(query, variables))
+        item = run_remote(lambda: expect(answer["setCustomizationEnabled"], "Customization"))
+        _say(f"{name}: enabled for {_pins_text(item['pins'])}")
+        return
 
     async def go(services: Services) -> Registration:
         return await services.registry.set_enabled(
-            Principal.system(CLI_ACTOR), tenant, name, not disable
+            Principal.system(CLI_ACTOR), tenant, name, not disable, version
         )
 
     registration = run_with_services(database_url, go)
-    out.print(
-        f"{registration.name}: enabled for {', '.join(registration.enabled_for) or 'no tenant'}"
+    pins = [{"tenant": t, "version": v} for t, v in registration.pins]
+    _say(f"{name}: enabled for {_pins_text(pins)}")
+
+
+@customization_app.command("versions")
+def versions_command(
+    name: Annotated[str, typer.Argument(help="The customization's name.")],
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Every published version of NAME, newest first: its sha256, who published it
+    and when, whether it was yanked (and why), and the tenants pinned to it.
+
+    Example: tailor customization versions globex-eur-rounding
+    """
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "{ customizations { __typename ... on CustomizationList { items { name "
+            "versions { " + _VERSION_FIELDS + " } } } ... on Error { code message } } }"
+        )
+        answer = run_remote(lambda: server.call(query))
+        listed = run_remote(lambda: expect(answer["customizations"], "CustomizationList"))
+        found = next((i for i in listed["items"] if i["name"] == name), None)
+        if found is None:
+            err.print(f"error: customization {name!r} not found", markup=False)
+            raise typer.Exit(2)
+        rows = [
+            {
+                "version": v["version"],
+                "sha256": v["sha256"],
+                "published_at": v["publishedAt"],
+                "published_by": v["publishedBy"],
+                "yanked": v["yankReason"] if v["yanked"] else None,
+                "pinned_for": v["pinnedFor"],
+            }
+            for v in found["versions"]
+        ]
+    else:
+
+        async def go(services: Services) -> list[dict[str, Any]]:
+            found = await services.registry.versions(Principal.system(CLI_ACTOR), name)
+            return [
+                {
+                    "version": v.version,
+                    "sha256": v.sha256,
+                    "published_at": v.published_at.isoformat() if v.published_at else None,
+                    "published_by": v.published_by,
+                    "yanked": v.yank_reason if v.yanked else None,
+                    "pinned_for": list(v.pinned_for),
+                }
+                for v in found
+            ]
+
+        rows = run_with_services(database_url, go)
+    if fmt is ListFormat.JSON:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("version", "sha256", "published", "by", "yanked", "pinned for"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["version"],
+            (r["sha256"] or "no code")[:12],
+            (r["published_at"] or "")[:19],
+            r["published_by"],
+            r["yanked"] or "",
+            ", ".join(r["pinned_for"]),
+        )
+    out.print(table)
+
+
+@customization_app.command("pin")
+def pin_command(
+    name: Annotated[str, typer.Argument(help="The customization's name.")],
+    version: Annotated[str, typer.Argument(help="A published version (not yanked).")],
+    tenants: Annotated[
+        list[str],
+        typer.Option("--tenant", "-t", help="A tenant to move (repeat for several)."),
+    ],
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Move tenants to VERSION of NAME, one at a time: a staged rollout, or a
+    rollback (pin the previous version). Each tenant keeps its enabled state. The
+    version must list the tenant, not be yanked, and its requires must contain the
+    tenant's release. Exit 2 when any tenant could not be moved (the others are).
+
+    Example: tailor customization pin globex-eur-rounding 1.4.0 --tenant globex
+    """
+    server = remote(url, token, token_file)
+    failed = 0
+    for tenant in tenants:
+        try:
+            if server is not None:
+                query = (
+                    "mutation($t: String!, $n: String!, $v: String!) { "
+                    "setCustomizationVersion(tenant: $t, name: $n, version: $v) { "
+                    + _CUSTOMIZATION_FIELDS
+                    + " } }"
+                )
+                answer = server.call(query, {"t": tenant, "n": name, "v": version})
+                expect(answer["setCustomizationVersion"], "Customization")
+            else:
+
+                async def go(services: Services, tenant: str = tenant) -> Registration:
+                    return await services.registry.set_version(
+                        Principal.system(CLI_ACTOR), tenant, name, version
+                    )
+
+                run_with_services(database_url, go)
+        except RemoteError as exc:
+            err.print(f"error: {tenant}: {exc.message}", markup=False, soft_wrap=True)
+            failed += 1
+            continue
+        except typer.Exit:
+            failed += 1
+            continue
+        _say(f"{tenant}: {name}@{version}")
+    if failed:
+        raise typer.Exit(2)
+
+
+@customization_app.command("yank")
+def yank_command(
+    name: Annotated[str, typer.Argument(help="The customization's name.")],
+    version: Annotated[str, typer.Argument(help="The version to withdraw.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the tenants still on it (required).")
+    ],
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Withdraw a bad version: it can never be pinned again; the tenants still on it
+    keep running it, flagged in readiness and the console, until they are pinned to
+    another version ('tailor customization pin').
+
+    Example: tailor customization yank globex-eur-rounding 1.5.0 --reason "rounds CHF wrong"
+    """
+    server = remote(url, token, token_file)
+    if server is not None:
+        query = (
+            "mutation($n: String!, $v: String!, $r: String!) { "
+            "yankCustomizationVersion(name: $n, version: $v, reason: $r) { "
+            + _CUSTOMIZATION_FIELDS
+            + " } }"
+        )
+        answer = run_remote(lambda: server.call(query, {"n": name, "v": version, "r": reason}))
+        item = run_remote(lambda: expect(answer["yankCustomizationVersion"], "Customization"))
+        still: list[str] = next(
+            (v["pinnedFor"] for v in item["versions"] if v["version"] == version), []
+        )
+    else:
+
+        async def go(services: Services) -> list[str]:
+            yanked = await services.registry.yank(
+                Principal.system(CLI_ACTOR), name, version, reason
+            )
+            return list(yanked.pinned_for)
+
+        still = run_with_services(database_url, go)
+    _say(
+        f"yanked {name} {version}"
+        + (f"; still running it: {', '.join(still)}" if still else "; no tenant runs it")
     )
 
 
@@ -274,7 +571,7 @@ def list_command(
         seen = await services.observations.list_all(principal, tenant=tenant)
         runtime = cli_runtime(product)
         found = statuses(
-            registrations, runtime.installed(), runtime.refused(), principal, tenant, capability
+            registrations, runtime.sources(), runtime.refused(), principal, tenant, capability
         )
         return found, seen
 
@@ -289,7 +586,8 @@ def list_command(
                 "version": s.manifest.version if s.manifest else None,
                 "capability": s.manifest.capability if s.manifest else None,
                 "tenants": list(s.manifest.tenants) if s.manifest else [],
-                "installed": s.installed is not None,
+                "installed": s.stored,
+                "found_at": str(s.installed.source.path) if s.installed else None,
                 "registered": s.registration is not None,
                 "enabled_for": list(s.registration.enabled_for) if s.registration else [],
                 "refused": [str(p) for p in s.problems],
@@ -332,8 +630,10 @@ def list_command(
         table.add_column(col)
     for s in found:
         state = []
+        if s.stored:
+            state.append("stored")
         if s.installed is not None:
-            state.append("installed")
+            state.append("on disk")
         if s.problems:
             state.append("refused")
         if s.registration is not None:
@@ -364,36 +664,54 @@ def _keys(observations: list) -> str:
 
 
 def doctor(database_url: DatabaseUrl = None) -> None:
-    """Drift between the code installed here and the registry: installed but not
-    published, published but not installed (or refused), version mismatches. Also
-    lists refused customizations with their reasons. Exit status 1 on drift."""
+    """Drift between the database and this machine: published versions whose code
+    the database does not store, packages found on disk (customizations/,
+    TAILOR_CUSTOMIZATIONS_PATH, entry points) that are not published or newer than
+    what is, and this server's cache of the pinned versions compared with the
+    database (TAILOR_CACHE_DIR; run it where the server runs). Also lists refused
+    packages with their reasons. Exit status 1 when what servers run is not what was
+    published (REGISTERED_NOT_INSTALLED, CACHE_MISMATCH); packages on disk that are
+    not published are notes."""
 
     product = cli_product()
 
-    async def go(services: Services) -> list[CustomizationPresence]:
+    async def go(
+        services: Services,
+    ) -> tuple[list[CustomizationPresence], list[CachedVersion], Path]:
         principal = Principal.system(CLI_ACTOR)
         registrations = await services.registry.list_all(principal)
         runtime = cli_runtime(product)
-        return statuses(registrations, runtime.installed(), runtime.refused(), principal)
+        try:
+            found = statuses(registrations, runtime.sources(), runtime.refused(), principal)
+            cache = cache_states(await services.registry.pinned_map(), runtime.cache_root)
+            return found, cache, runtime.cache_root
+        finally:
+            await runtime.close()
 
-    found = run_with_services(database_url, go)
-    drift = [d for s in found for d in s.drift]
+    found, cache, root = run_with_services(database_url, go)
+    drift = [d for s in found for d in s.drift] + cache_drift(cache, root)
     for s in found:
         for problem in s.problems:
-            out.print(f"refused: {problem}", highlight=False, soft_wrap=True, markup=False)
+            _say(f"refused: {problem}")
     for d in drift:
-        out.print(f"{d.code}: {d.message}", highlight=False, soft_wrap=True, markup=False)
-    installed = sum(1 for s in found if s.installed is not None)
+        _say(f"{d.code}: {d.message}" if d.code.affects_serving else f"note: {d.code}: {d.message}")
+    for c in cache:
+        _say(f"cache: {c.name} {c.version} ({', '.join(c.tenants)}): {c.state}")
+    stored = sum(1 for s in found if s.stored)
     registered = sum(1 for s in found if s.registration is not None)
-    out.print(
-        f"{installed} installed, {registered} registered, {len(drift)} drift finding(s)",
-        highlight=False,
+    on_disk = sum(1 for s in found if s.installed is not None)
+    _say(
+        f"{registered} registered ({stored} with their code stored), {on_disk} found on "
+        f"disk, {sum(c.state == 'cached' for c in cache)} of {len(cache)} pinned versions "
+        f"cached in {root}, {sum(d.code.affects_serving for d in drift)} drift finding(s)"
     )
-    if drift:
+    if any(d.code.affects_serving for d in drift):
         raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``customization`` sub-app and ``doctor`` to the ``tailor`` CLI."""
     app.add_typer(customization_app, name="customization")
+    scaffold.register(customization_app)
+    trial.register(customization_app)
     app.command("doctor")(doctor)

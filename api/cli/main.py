@@ -17,14 +17,15 @@ from api.cli.common import (
     DatabaseOption,
     ListFormat,
     cli_product,
-    cli_runtime,
     err,
     open_services,
     out,
     run,
     run_with_services,
+    serving_runtime,
 )
 from api.cli.release import readiness_command, release_app
+from api.cli.remote import refuse_while_remote
 from core.model.config import Config
 from core.model.errors import TailorError
 
@@ -51,6 +52,17 @@ secrets_app = typer.Typer(
     help="Secret settings, encrypted at rest with TAILOR_SECRET_KEY.", no_args_is_help=True
 )
 tenant_app = typer.Typer(help="Tenants: the product's clients.", no_args_is_help=True)
+
+
+@app.callback()
+def _local_or_remote(ctx: typer.Context) -> None:
+    """Tailor: configurable settings, consultant customizations and upgrade readiness."""
+    # only `tailor customization ...` talks to a server (--url / TAILOR_URL); every
+    # other command acts on a local database and refuses while TAILOR_URL is set
+    if ctx.invoked_subcommand not in (None, "customization"):
+        refuse_while_remote(ctx.invoked_subcommand)
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(demo_app, name="demo")
@@ -192,16 +204,16 @@ def serve(
     run(prepare)
     from core.store.services import Services
 
-    plugins = cli_runtime(
+    plugins = serving_runtime(
         product,
         hook_timeout=config.hook_timeout,
         workers=config.hook_processes,
         worker_memory_mb=config.hook_memory_mb,
     )
-    refused = ", ".join(sorted({r.name for r in plugins.refused()})) or "none"
+    plugins.probe_confinement()
     out.print(
-        f"customizations loaded: {len(plugins.installed())}; refused: {refused} "
-        "(details: 'tailor doctor')",
+        "customizations: the versions pinned in the database, materialized in "
+        f"{plugins.cache_root} (details: 'tailor doctor')",
         highlight=False,
         soft_wrap=True,
     )
@@ -287,7 +299,14 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     database_url: DatabaseOption = None,
 ) -> None:
-    """Apply migrations (never drops data), then register the product's releases."""
+    """Apply migrations (never drops data), then register the product's releases.
+    Customizations registered before versions stored code become version 1 of
+    themselves, every enablement kept; their code is stored from the packages found
+    on disk (customizations/, TAILOR_CUSTOMIZATIONS_PATH, entry points) with the
+    same name and version. Those not found are listed: publish them again."""
+    from api.cli.common import cli_runtime
+    from api.wiring import store_missing_code
+    from core.model.auth import Principal
     from core.store.bootstrap import register_planned_releases, sync_product_releases
     from core.store.db import check_reachable, create_engine, upgrade
     from core.store.services import Services
@@ -296,7 +315,7 @@ def db_upgrade(
     url = Config.from_env(database_url).database_url
     product = cli_product()
 
-    async def go() -> list[str]:
+    async def go() -> tuple[list[str], list[str], list[str]]:
         engine = create_engine(url)
         try:
             await check_reachable(engine)
@@ -304,17 +323,35 @@ def db_upgrade(
             await engine.dispose()
         await upgrade(url, revision)
         if revision != "head":
-            return []
+            return [], [], []
         services = Services.from_url(url)
         try:
             added = await sync_product_releases(services, product, tailor_extension_points)
             planned = await register_planned_releases(services, product, tailor_extension_points)
-            return added + planned
+            if not await services.registry.versions_without_code():
+                return added + planned, [], []
+            runtime = cli_runtime(product)
+            try:
+                stored, missing = await store_missing_code(
+                    services, runtime, Principal.system("db-upgrade")
+                )
+            finally:
+                await runtime.close()
+            return added + planned, stored, missing
         finally:
             await services.close()
 
-    added = run(go)
+    added, stored, missing = run(go)
     out.print(f"database is at {revision}; product releases added: {', '.join(added) or 'none'}")
+    if stored:
+        out.print(f"code stored from disk for: {', '.join(stored)}", highlight=False)
+    if missing:
+        err.print(
+            "registered without their code, not found on disk (their tenants run without "
+            f"them; publish them again): {', '.join(missing)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # -- demo ---------------------------------------------------------------------

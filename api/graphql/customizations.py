@@ -6,15 +6,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Union
 
 import strawberry
+from strawberry.file_uploads import Upload
 
 from api.graphql.context import Info
 from api.graphql.errors import Errors, expected
 from core.model.auth import Principal, Role
-from core.model.customizations import HookUse, Observation
+from core.model.customizations import CustomizationVersion, HookUse, Observation
+from core.model.errors import InvalidInputError
 from core.model.extension_points import ExtensionPoint
 from plugins.manifest import Problem
 from plugins.runtime import PluginRuntime
@@ -139,6 +140,41 @@ class CustomizationObservation:
         )
 
 
+@strawberry.type(description="One published version of a customization (immutable).")
+class CustomizationVersionType:
+    version: str
+    sha256: str | None = strawberry.field(
+        description="sha256 of the package's canonical tree (null: registered without code)"
+    )
+    published_at: datetime | None
+    published_by: str
+    requires: str
+    yanked: bool = strawberry.field(description="withdrawn: it can never be pinned again")
+    yank_reason: str | None
+    pinned_for: list[str] = strawberry.field(
+        description="enabled tenants (in your scope) pinned to this version"
+    )
+
+    @classmethod
+    def from_domain(cls, v: CustomizationVersion) -> CustomizationVersionType:
+        return cls(
+            version=v.version,
+            sha256=v.sha256,
+            published_at=v.published_at,
+            published_by=v.published_by,
+            requires=v.requires,
+            yanked=v.yanked,
+            yank_reason=v.yank_reason,
+            pinned_for=list(v.pinned_for),
+        )
+
+
+@strawberry.type(description="The version one tenant runs.")
+class CustomizationPin:
+    tenant: str
+    version: str
+
+
 @strawberry.type(description="Installed / registered / drift codes.")
 class CustomizationDrift:
     code: str
@@ -155,11 +191,19 @@ class Customization:
     tenants: list[str] = strawberry.field(description="tenants its manifest lists")
     requires: str | None
     tested_up_to: str | None
-    installed: bool = strawberry.field(description="its code loaded in this server")
+    installed: bool = strawberry.field(
+        description="its code is stored in the database: every server runs its pinned versions"
+    )
     installed_version: str | None
     registered: bool = strawberry.field(description="published to the registry")
     registered_version: str | None
     enabled_for: list[str] = strawberry.field(description="tenants it runs for (in your scope)")
+    pins: list[CustomizationPin] = strawberry.field(
+        description="the version each enabled tenant (in your scope) runs: name@version"
+    )
+    versions: list[CustomizationVersionType] = strawberry.field(
+        description="every published version, newest first"
+    )
     refused: bool = strawberry.field(description="its code was refused at load (see problems)")
     problems: list[CustomizationProblem]
     warnings: list[str] = strawberry.field(description="e.g. deprecated hooks it implements")
@@ -179,6 +223,7 @@ class Customization:
         s: CustomizationPresence,
         principal: Principal,
         observations: Sequence[Observation] = (),
+        versions: Sequence[CustomizationVersion] = (),
     ) -> Customization:
         """Only what ``principal`` may see: tenants outside its scope are left out,
         and so is the last error of a customization shared with such tenants (it
@@ -196,11 +241,17 @@ class Customization:
             tenants=principal.visible(listed),
             requires=m.requires if m else None,
             tested_up_to=m.tested_up_to if m else None,
-            installed=inst is not None,
-            installed_version=inst.manifest.version if inst and inst.manifest else None,
+            installed=s.stored,
+            installed_version=reg.manifest.version if reg and s.stored else None,
             registered=reg is not None,
             registered_version=reg.manifest.version if reg else None,
             enabled_for=principal.visible(reg.enabled_for) if reg else [],
+            pins=[
+                CustomizationPin(tenant=t, version=v)
+                for t, v in (reg.pins if reg else ())
+                if principal.in_scope(t)
+            ],
+            versions=[CustomizationVersionType.from_domain(v) for v in versions],
             refused=inst is None and bool(s.refused),
             problems=_problems(s, principal),
             warnings=s.warnings,
@@ -271,9 +322,12 @@ async def _status(info: Info, name: str) -> Customization:
     ctx = info.context
     runtime = _runtime(info)
     registration = await ctx.services.registry.get(ctx.principal, name)
-    found = statuses([registration], runtime.installed(), runtime.refused(), ctx.principal)
+    found = statuses([registration], runtime.sources(), runtime.refused(), ctx.principal)
     seen = await ctx.services.observations.list_all(ctx.principal, customization=name)
-    return Customization.from_status(next(s for s in found if s.name == name), ctx.principal, seen)
+    versions = await ctx.services.registry.versions_of(ctx.principal, [name])
+    return Customization.from_status(
+        next(s for s in found if s.name == name), ctx.principal, seen, versions.get(name, ())
+    )
 
 
 @strawberry.type
@@ -295,18 +349,24 @@ class CustomizationsQuery:
         seen = await ctx.services.observations.list_all(ctx.principal, tenant=tenant)
         found = statuses(
             registrations,
-            runtime.installed(),
+            runtime.sources(),
             runtime.refused(),
             ctx.principal,
             tenant,
             capability,
+        )
+        versions = await ctx.services.registry.versions_of(
+            ctx.principal, [r.name for r in registrations]
         )
         by_name: dict[str, list[Observation]] = {}
         for o in seen:
             by_name.setdefault(o.customization, []).append(o)
         return CustomizationList(
             items=[
-                Customization.from_status(s, ctx.principal, by_name.get(s.name, ())) for s in found
+                Customization.from_status(
+                    s, ctx.principal, by_name.get(s.name, ()), versions.get(s.name, ())
+                )
+                for s in found
             ]
         )
 
@@ -343,24 +403,77 @@ class CustomizationsMutation:
     """Publishing customizations and enabling them per tenant."""
 
     @strawberry.mutation(
-        description="Check the customization at PATH (a directory this server loads "
-        "customizations from) and publish it: admin, or a consultant whose scope covers "
-        "every tenant it lists. Problems come back as InvalidInput and nothing is stored."
+        description="Publish a customization: its package folder as a zip (a GraphQL "
+        "multipart request; `tailor customization publish PATH --url URL` sends one). The "
+        "server reads the manifest itself, checks the code in a confined worker and keeps "
+        "the version, content-addressed, in the database: every server then runs it once "
+        "pinned. Admin, or a consultant whose scope covers every tenant it lists. The same "
+        "version with other content is AlreadyExists; problems are InvalidInput, every one "
+        "at once, and nothing is stored. enable: pin the tenants it lists that do not run "
+        "it yet to this version (tenants already enabled stay on theirs)."
     )
     @expected
-    async def publish_customization(self, info: Info, path: str) -> CustomizationResult:
+    async def publish_customization(
+        self, info: Info, archive: Upload, enable: bool = False
+    ) -> CustomizationResult:
+        from api.wiring import publish_archive
+
         ctx = info.context
-        runtime = _runtime(info)
-        registration = await runtime.publish(ctx.principal, Path(path), from_api=True)
-        return await _status(info, registration.name)
+        ctx.principal.require_publish_customization(())  # the role, before reading anything
+        read = getattr(archive, "read", None)
+        if read is None:
+            raise InvalidInputError(
+                "archive",
+                "send the package folder as a zip file in a GraphQL multipart request "
+                "(`tailor customization publish PATH --url URL` does)",
+            )
+        try:
+            data = await read()
+        finally:
+            # the view keeps the spooled file open: closed here, once read
+            close = getattr(archive, "close", None)
+            if close is not None:
+                await close()
+        outcome = await publish_archive(
+            ctx.services, _runtime(info), ctx.principal, bytes(data), enable=enable
+        )
+        return await _status(info, outcome.registration.name)
 
     @strawberry.mutation(
-        description="Turn a published customization on or off for one tenant its manifest lists."
+        description="Turn a published customization on or off for one tenant a version of "
+        "it lists. Enabling pins `version` when given, else keeps the tenant's pin, else pins "
+        "the newest version that lists the tenant, is not yanked and whose requires contains "
+        "the tenant's release (pre-releases only when named)."
     )
     @expected
     async def set_customization_enabled(
-        self, info: Info, tenant: str, name: str, enabled: bool
+        self, info: Info, tenant: str, name: str, enabled: bool, version: str | None = None
     ) -> CustomizationResult:
         ctx = info.context
-        await ctx.services.registry.set_enabled(ctx.principal, tenant, name, enabled)
+        await ctx.services.registry.set_enabled(ctx.principal, tenant, name, enabled, version)
+        return await _status(info, name)
+
+    @strawberry.mutation(
+        description="Pin one tenant to a published version (rolling back is pinning the "
+        "previous one); its enabled state stays as it is."
+    )
+    @expected
+    async def set_customization_version(
+        self, info: Info, tenant: str, name: str, version: str
+    ) -> CustomizationResult:
+        ctx = info.context
+        await ctx.services.registry.set_version(ctx.principal, tenant, name, version)
+        return await _status(info, name)
+
+    @strawberry.mutation(
+        description="Withdraw a bad version: it can never be pinned again; tenants still on "
+        "it keep running it and are flagged. Admin, or a consultant whose scope covers every "
+        "tenant it lists."
+    )
+    @expected
+    async def yank_customization_version(
+        self, info: Info, name: str, version: str, reason: str
+    ) -> CustomizationResult:
+        ctx = info.context
+        await ctx.services.registry.yank(ctx.principal, name, version, reason)
         return await _status(info, name)

@@ -140,6 +140,9 @@ class TailorGraphQL(GraphQL[Context, None]):
             build_schema(options.extensions(), options.schema_config(), options.projection),
             graphql_ide="graphiql" if options.graphiql_enabled else None,
             allow_queries_via_get=True,
+            # publishCustomization(archive: Upload!): every /graphql request carries
+            # a bearer token (no cookie), so a cross-site form cannot forge one
+            multipart_uploads_enabled=True,
         )
         self.services = services
         self.plugins = plugins
@@ -334,7 +337,7 @@ def create_app(
             from plugins.product import load_product
 
             product = load_product()
-        plugins = PluginRuntime.load(RuntimeOptions(), Catalog.for_product(product))
+        plugins = PluginRuntime(Catalog.for_product(product), RuntimeOptions())
     if options.attach_plugins:
         services = attach(services, plugins)
     graphql = TailorGraphQL(services, options, plugins)

@@ -66,13 +66,13 @@ def create_app_from_env() -> Starlette:
         introspection=_flag(INTROSPECTION_ENV),
         graphiql=_flag(GRAPHIQL_ENV),
         limits=GraphQLLimits.from_env(),
-        plugins=PluginRuntime.load(
+        plugins=PluginRuntime(
+            Catalog.for_product(product),
             RuntimeOptions(
                 hook_timeout=config.hook_timeout,
                 workers=config.hook_processes,
                 worker_memory_mb=config.hook_memory_mb,
             ),
-            Catalog.for_product(product),
         ),
     )
     services = Services.from_url(config.database_url)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -22,9 +23,12 @@ from starlette.types import Message, Receive, Scope, Send
 from api.graphql.cost import COST_CODE, request_cost
 from api.graphql.limits import GraphQLLimits
 from api.http.ratelimit import RateLimiter, retry_after
+from plugins.archive import MAX_UPLOAD_BYTES_ENV, max_upload_bytes
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
+#: a GraphQL multipart request (uploads)
+MULTIPART = "multipart/form-data"
 
 #: codes in ``errors[].extensions.code`` of protocol refusals
 BAD_REQUEST = "BAD_REQUEST"
@@ -153,7 +157,15 @@ class ProtocolGuard:
                     f"cannot answer in any media type of 'Accept: {request.headers['accept']}'; "
                     f"accept {GRAPHQL_RESPONSE_JSON} or {JSON}",
                 )
-            if request.method == "POST":
+            if request.method == "POST" and _is_multipart(request.headers.get("content-type")):
+                # a GraphQL multipart request (an upload: publishCustomization): its
+                # own size limit, the upload's beside the GraphQL body's
+                body = await self._read_body(
+                    request, self.limits.max_body_bytes + max_upload_bytes(), multipart=True
+                )
+                payload = await _multipart_operations(body, scope)
+                receive = _replay(body, receive)
+            elif request.method == "POST":
                 body = await self._read_body(request)
                 payload = _parse_json(body)
                 receive = _replay(body, receive)
@@ -182,12 +194,17 @@ class ProtocolGuard:
             return
         await self.app(scope, receive, send)
 
-    async def _read_body(self, request: Request) -> bytes:
-        content_type = request.headers.get("content-type")
-        _check_content_type(content_type)
-        limit = self.limits.max_body_bytes
+    async def _read_body(
+        self, request: Request, limit: int | None = None, *, multipart: bool = False
+    ) -> bytes:
+        if not multipart:
+            _check_content_type(request.headers.get("content-type"))
+        limit = self.limits.max_body_bytes if limit is None else limit
         too_large = ProtocolError(
-            413, PAYLOAD_TOO_LARGE, f"the request body is larger than {limit} bytes"
+            413,
+            PAYLOAD_TOO_LARGE,
+            f"the request body is larger than {limit} bytes"
+            + (f" (uploads: {MAX_UPLOAD_BYTES_ENV})" if multipart else ""),
         )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -265,6 +282,33 @@ def _check_content_type(content_type: str | None) -> None:
                 UNSUPPORTED_MEDIA_TYPE,
                 f"unsupported charset {value.strip()!r}: send the request body as UTF-8",
             )
+
+
+def _is_multipart(content_type: str | None) -> bool:
+    return (content_type or "").partition(";")[0].strip().lower() == MULTIPART
+
+
+async def _multipart_operations(body: bytes, scope: Scope) -> Any:
+    """The ``operations`` field of a GraphQL multipart request (what the request
+    runs, priced like any other); the files stay for strawberry to read."""
+    form_request = Request(scope, _replay(body, _no_more))
+    try:
+        async with form_request.form(max_files=1, max_fields=2) as form:
+            operations = form.get("operations")
+            if not isinstance(operations, str):
+                raise ProtocolError(
+                    400,
+                    BAD_REQUEST,
+                    "a multipart request needs an 'operations' field (the GraphQL multipart "
+                    "request spec), then 'map' and the file",
+                )
+            return _parse_json(operations.encode())
+    except MultiPartException as exc:
+        raise ProtocolError(400, BAD_REQUEST, f"malformed multipart body: {exc.message}") from None
+
+
+async def _no_more() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _parse_json(body: bytes) -> Any:

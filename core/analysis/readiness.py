@@ -70,6 +70,8 @@ class Code(enum.StrEnum):
     #: the target manifest records no extension points at all, so hooks cannot be
     #: checked (a manifest exported without the hookspec catalog)
     HOOK_CATALOG_MISSING = "HOOK_CATALOG_MISSING"
+    #: the tenant runs a version that was withdrawn (yanked) since it was pinned
+    VERSION_YANKED = "VERSION_YANKED"
 
 
 SEVERITY: dict[Code, Severity] = {
@@ -85,6 +87,7 @@ SEVERITY: dict[Code, Severity] = {
     Code.SUPERSEDED_BY_CORE: Severity.INFO,
     Code.NOT_INSTALLED: Severity.UNKNOWN,
     Code.HOOK_CATALOG_MISSING: Severity.UNKNOWN,
+    Code.VERSION_YANKED: Severity.WARNING,
 }
 
 #: codes that make the target refuse a customization at load, or leave it unverified
@@ -522,11 +525,20 @@ def _customization(
     if installed is not None and name not in installed:
         add(
             Code.NOT_INSTALLED,
-            f"{name} is registered but its code is not installed here; its recorded "
-            "introspection cannot be verified",
-            f"install {name} {m.version} (customizations/ or the tailor.customizations "
-            "entry points) and re-run readiness",
+            f"{name} {m.version} is registered but the database stores no code for it "
+            "(registered before versions were stored); its tenants run without it and its "
+            "recorded introspection cannot be verified",
+            f"publish {name} again ('tailor customization publish PATH') and re-run readiness",
             version=m.version,
+        )
+    if reg.yank_reason is not None:
+        add(
+            Code.VERSION_YANKED,
+            f"{name} {m.version} was yanked ({reg.yank_reason}); its tenants still run it",
+            f"pin another version of {name} ('tailor customization pin {name} VERSION "
+            "--tenant T'; 'tailor customization versions' lists them)",
+            version=m.version,
+            reason=reg.yank_reason,
         )
 
     observed_hooks = seen.hooks if seen is not None else {}

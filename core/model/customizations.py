@@ -111,10 +111,63 @@ class Registration:
     #: where its code refers to setting keys (static evidence, file:line); empty
     #: when the registration predates the package analysis
     references: tuple[KeyReference, ...] = ()
+    #: the sha256 of its package's canonical tree (None: registered without code)
+    sha256: str | None = None
+    #: the module inside the package holding the hooks ("hooks", "__init__", ...)
+    hooks_module: str = "hooks"
+    #: (tenant, version) of each enabled tenant: the version it is pinned to
+    pins: tuple[tuple[str, str], ...] = ()
+    #: why this version was yanked (None: it was not); its tenants are flagged
+    yank_reason: str | None = None
+    #: the package's canonical zip, when publishing (never read back with a listing)
+    archive: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+
+@dataclass(frozen=True)
+class CustomizationVersion:
+    """One published version of a customization: immutable; a bad one is yanked."""
+
+    name: str
+    version: str
+    #: the sha256 of its package's canonical tree (None: registered without code)
+    sha256: str | None
+    published_at: datetime | None
+    published_by: str
+    #: the tenants its manifest lists, and its ``requires``
+    tenants: tuple[str, ...]
+    requires: str
+    yanked_at: datetime | None = None
+    yank_reason: str | None = None
+    #: the tenants (in the caller's scope) pinned to it
+    pinned_for: tuple[str, ...] = ()
+
+    @property
+    def yanked(self) -> bool:
+        return self.yanked_at is not None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What one tenant runs of one customization: the pinned version, for the
+    runtime (which materializes ``sha256`` from the database and runs nothing else)."""
+
+    tenant: str
+    manifest: CustomizationManifest
+    sha256: str | None
+    hooks: tuple[HookUse, ...]
+    hooks_module: str
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
 
 
 #: upper bounds (milliseconds) of the latency histogram buckets kept per

@@ -9,7 +9,7 @@ attribution): whatever goes wrong comes back as :class:`HookFailure` values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,7 +17,7 @@ from core.model.definitions import SettingDefinition
 
 if TYPE_CHECKING:
     from core.model.auth import Principal
-    from core.model.customizations import HealthDelta, ObservationDelta, Registration
+    from core.model.customizations import HealthDelta, ObservationDelta, Pin, Registration
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,28 @@ class HookRunner(Protocol):
     async def register_settings(self, tenant: str) -> DefinitionsOutcome: ...
 
     async def resolve_settings(
-        self, tenant: str, environment: str | None, values: Mapping[str, Any]
-    ) -> ResolveOutcome: ...
+        self,
+        tenant: str,
+        environment: str | None,
+        values: Mapping[str, Any],
+        secret: Collection[str] = frozenset(),
+    ) -> ResolveOutcome:
+        """``secret``: the keys of ``values`` that are secret settings. A
+        customization receives one only when its manifest declares it
+        (``secrets = [...]``); to the others the key is absent from ``values``."""
+        ...
 
     async def validate_setting(
-        self, tenant: str, environment: str | None, key: str, value: Any
-    ) -> ValidationOutcome: ...
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        value: Any,
+        secret: bool = False,
+    ) -> ValidationOutcome:
+        """``secret``: ``key`` is a secret setting; only the customizations
+        declaring it are called."""
+        ...
 
     async def setting_changed(
         self,
@@ -76,7 +92,11 @@ class HookRunner(Protocol):
         old: Any,
         new: Any,
         actor: str,
-    ) -> Sequence[HookFailure]: ...
+        secret: bool = False,
+    ) -> Sequence[HookFailure]:
+        """``secret``: ``key`` is a secret setting; only the customizations
+        declaring it are told (with its values)."""
+        ...
 
 
 class NoHooks:
@@ -86,12 +106,21 @@ class NoHooks:
         return DefinitionsOutcome()
 
     async def resolve_settings(
-        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+        self,
+        tenant: str,
+        environment: str | None,
+        values: Mapping[str, Any],
+        secret: Collection[str] = frozenset(),
     ) -> ResolveOutcome:
         return ResolveOutcome()
 
     async def validate_setting(
-        self, tenant: str, environment: str | None, key: str, value: Any
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        value: Any,
+        secret: bool = False,
     ) -> ValidationOutcome:
         return ValidationOutcome()
 
@@ -103,6 +132,7 @@ class NoHooks:
         old: Any,
         new: Any,
         actor: str,
+        secret: bool = False,
     ) -> Sequence[HookFailure]:
         return ()
 
@@ -121,7 +151,15 @@ class CustomizationRegistry(Protocol):
         ...
 
     async def enabled_map(self) -> dict[str, frozenset[str]]:
-        """customization name -> the tenants it is enabled for."""
+        """tenant -> the names of the customizations enabled for it."""
+        ...
+
+    async def pinned_map(self) -> dict[str, tuple[Pin, ...]]:
+        """tenant -> the versions of its enabled customizations it is pinned to."""
+        ...
+
+    async def artifacts(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The stored packages (canonical zips) with these tree hashes."""
         ...
 
     async def publish(self, principal: Principal, registration: Registration) -> Registration:

@@ -34,16 +34,26 @@ class FoldbackService:
         registry: RegistryService,
         blockers: BlockerSource = no_blockers,
         installed: frozenset[str] | None = None,
+        *,
+        stored_code: bool = False,
     ) -> None:
         self._sessions = sessions
         self._registry = registry
         self._blockers = blockers
         self._installed = installed
+        #: judge by the code the database stores (``installed`` is then ignored)
+        self._stored_code = stored_code
 
     def with_blockers(
-        self, blockers: BlockerSource, installed: frozenset[str] | None = None
+        self,
+        blockers: BlockerSource,
+        installed: frozenset[str] | None = None,
+        *,
+        stored_code: bool = False,
     ) -> FoldbackService:
-        return FoldbackService(self._sessions, self._registry, blockers, installed)
+        return FoldbackService(
+            self._sessions, self._registry, blockers, installed, stored_code=stored_code
+        )
 
     async def candidates(self, principal: Principal, limit: int | None = None) -> FoldbackReport:
         """Fold-back candidates across the whole fleet (admin and release managers:
@@ -56,7 +66,11 @@ class FoldbackService:
 
     async def _candidates(self, principal: Principal, limit: int | None) -> FoldbackReport:
         registrations = await self._registry.list_all(principal)
-        snapshot = RegistrySnapshot(tuple(registrations), self._installed)
+        snapshot = (
+            RegistrySnapshot.of_stored_code(registrations)
+            if self._stored_code
+            else RegistrySnapshot(tuple(registrations), self._installed)
+        )
         async with self._sessions() as session:
             history = await load_history(session)
             current = history.current

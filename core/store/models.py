@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -159,7 +160,9 @@ class ApiToken(Base):
 
 
 class CustomizationRow(Base):
-    """A published customization: manifest, introspection and health counters."""
+    """A published customization: its name (the identity), the newest version's
+    manifest and introspection (what readiness and fold-back read), and health
+    counters. Every version is a :class:`CustomizationVersionRow`."""
 
     __tablename__ = "customizations"
 
@@ -203,8 +206,54 @@ class CustomizationTenant(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(200))
+    #: the version this tenant runs (its pin); None: none pinned yet
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customization_versions.id", ondelete="SET NULL"), nullable=True
+    )
 
     customization: Mapped[CustomizationRow] = relationship(back_populates="tenants")
+
+
+class CustomizationArtifact(Base):
+    """A published package, content-addressed: the sha256 of its canonical tree
+    (``plugins/archive.py``), and its canonical zip."""
+
+    __tablename__ = "customization_artifacts"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CustomizationVersionRow(Base):
+    """One published version of a customization: immutable once published (a bad
+    one is yanked, never changed). The manifest is the one the server parsed from
+    the archive; hooks and references what the checks found in its code."""
+
+    __tablename__ = "customization_versions"
+    __table_args__ = (UniqueConstraint("customization_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customization_id: Mapped[int] = mapped_column(
+        ForeignKey("customizations.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[str] = mapped_column(String(64))
+    #: the artifact (None: registered without code, e.g. before versions existed
+    #: and its package was not found on disk when the database was upgraded)
+    sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("customization_artifacts.sha256"), nullable=True
+    )
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    hooks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    setting_keys: Mapped[list[str]] = mapped_column(JSON)
+    key_references: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: the module inside the package holding the hooks ("hooks", "__init__", ...)
+    hooks_module: Mapped[str] = mapped_column(String(100), default="hooks")
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(200))
+    yanked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    yank_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 #: latency histogram columns of :class:`ObservationRow` (see core.model.customizations)

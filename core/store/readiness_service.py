@@ -52,6 +52,12 @@ class RegistrySnapshot:
     #: names of the customizations whose code is installed here; None = unknown
     installed: frozenset[str] | None = None
 
+    @classmethod
+    def of_stored_code(cls, registrations: Sequence[Registration]) -> RegistrySnapshot:
+        """The registry as the servers run it: a customization's code is there to
+        verify when the database stores the package of its (newest) version."""
+        return cls(tuple(registrations), frozenset(r.name for r in registrations if r.sha256))
+
 
 class RegistrationProvider(Protocol):
     """Returns every registration (with ``enabled_for``) and the installed names.

@@ -10,26 +10,38 @@ caches.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from packaging.version import Version
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.model.customizations import (
     CustomizationManifest,
+    CustomizationVersion,
     Health,
     HealthDelta,
     HookUse,
     KeyReference,
+    Pin,
     Registration,
 )
 from core.model.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.store.invalidation import REGISTRY, notify
-from core.store.models import AuditEntry, CustomizationRow, CustomizationTenant, Tenant, aware
+from core.store.models import (
+    AuditEntry,
+    CustomizationArtifact,
+    CustomizationRow,
+    CustomizationTenant,
+    CustomizationVersionRow,
+    Release,
+    Tenant,
+    aware,
+)
 from core.store.tenants import bump_data_version
 
 #: the longest error message kept as a registration's last_error
@@ -119,6 +131,8 @@ class RegistryService:
         self._listeners: list[Callable[[], None]] = []
         #: the published parts of registrations, parsed, by row id (see _Parsed)
         self._parsed: dict[int, _Parsed] = {}
+        #: versions as the runtime runs them, parsed once (a version never changes)
+        self._pins: dict[int, Pin] = {}
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every committed publish or enablement change,
@@ -136,12 +150,17 @@ class RegistryService:
 
     # -- writes ---------------------------------------------------------------
     async def publish(self, principal: Principal, registration: Registration) -> Registration:
-        """Store (or update to a newer version) a registration. Refuses a name
-        another package published, an older version, unknown tenants. Enabled
-        states of tenants the new manifest no longer lists are dropped."""
+        """Store a new version of a customization (its artifact, when the
+        registration carries one). Versions are immutable: the same name and version
+        with other content is refused, with the same content it changes nothing.
+        Publishing moves no tenant: pins change only through :meth:`set_enabled`
+        and :meth:`set_version`. The newest version (highest PEP 440, not yanked)
+        is what listings, readiness and fold-back read as the customization's.
+        Returns the version published, with the customization's tenants and health."""
         m = registration.manifest
         principal.require_publish_customization(m.tenants)
         package = registration.package or m.name
+        fields = _version_fields(registration)
         async with self._sessions.begin() as session:
             tenant_ids = await _tenant_ids(session, m.tenants)
             missing = [t for t in m.tenants if t not in tenant_ids]
@@ -154,66 +173,167 @@ class RegistryService:
             row = await session.scalar(
                 select(CustomizationRow).where(CustomizationRow.name == m.name)
             )
-            fields = {
-                "package": package,
-                "version": m.version,
-                "capability": m.capability,
-                "manifest": manifest_to_dict(m),
-                "hooks": [hook_to_dict(h) for h in registration.hooks],
-                "setting_keys": list(registration.setting_keys),
-                "key_references": [reference_to_dict(r) for r in registration.references],
-                "published_at": utcnow(),
-                "published_by": principal.name,
-            }
-            previous = None if row is None else row.version
             if row is None:
-                row = CustomizationRow(name=m.name, calls=0, failures=0, **fields)
+                row = CustomizationRow(
+                    name=m.name,
+                    calls=0,
+                    failures=0,
+                    package=package,
+                    published_by=principal.name,
+                    **_current_fields(fields),
+                )
                 session.add(row)
+                await session.flush()
+                versions: list[CustomizationVersionRow] = []
             else:
-                if row.package != package:
+                # a new version may not take a customization away from the tenants
+                # of its earlier versions' consultants
+                principal.require_publish_customization(row.manifest.get("tenants", []))
+                if registration.package and row.package != package and row.package != m.name:
                     raise NameCollisionError(m.name, package, row.package)
-                if Version(m.version) < Version(row.version):
-                    raise InvalidInputError(
-                        "version",
-                        f"{m.name} {m.version} is older than the published {row.version}; "
-                        "publish a newer version",
-                    )
-                for key, value in fields.items():
-                    setattr(row, key, value)
-                stale = [s for s in await _states(session, row.id) if s[0] not in m.tenants]
-                for slug, state in stale:
+                versions = await _versions(session, row.id)
+            same = next((v for v in versions if v.version == m.version), None)
+            if same is not None:
+                if _same_content(same, fields):
+                    return _as_published(await self._load(session, row), registration)
+                if (
+                    same.sha256 is None
+                    and registration.sha256 is not None
+                    and _same_identity(same.manifest, fields["manifest"])
+                ):
+                    # registered before versions existed: its code is stored now
+                    await _store_artifact(session, registration)
+                    same.sha256 = registration.sha256
+                    same.manifest = fields["manifest"]
+                    same.hooks = fields["hooks"]
+                    same.setting_keys = fields["setting_keys"]
+                    same.key_references = fields["key_references"]
+                    same.hooks_module = fields["hooks_module"]
                     session.add(
-                        _audit(
-                            principal,
-                            "drop_customization_tenant",
-                            m.name,
-                            state.enabled,
-                            None,
-                            reason=f"{slug} is no longer listed in {m.name} {m.version}",
-                            tenant_id=state.tenant_id,
-                        )
+                        _audit(principal, "store_customization_code", m.name, None, m.version)
                     )
-                    await session.delete(state)
+                    await _refresh_current(session, row, [*versions])
+                    await session.flush()
+                    result = await self._load(session, row)
+                    await notify(session, REGISTRY)
+                    self._changed()
+                    return _as_published(result, registration)
+                raise AlreadyExistsError(
+                    "customization version",
+                    f"{m.name} {m.version}",
+                    f"{m.name} {m.version} is already published with other content "
+                    f"(sha256 {(same.sha256 or 'none')[:12]}); a version never changes: "
+                    "raise the version in customization.toml and publish again",
+                )
+            await _store_artifact(session, registration)
+            version = CustomizationVersionRow(
+                customization_id=row.id, published_by=principal.name, **fields
+            )
+            session.add(version)
+            await session.flush()
+            previous = row.version if versions else None
+            await _refresh_current(session, row, [*versions, version])
+            row.published_at = utcnow()
+            row.published_by = principal.name
             session.add(_audit(principal, "publish_customization", m.name, previous, m.version))
             await session.flush()
-            # the listed tenants and those just dropped: their hooks may change
-            # (a manifest listing more than MAX_IN_LIST tenants: every tenant, rather
-            # than one bind parameter per slug)
-            if len(m.tenants) <= MAX_IN_LIST:
-                await bump_data_version(
-                    session,
-                    Tenant.id.in_(
-                        select(CustomizationTenant.tenant_id)
-                        .where(CustomizationTenant.customization_id == row.id)
-                        .union(select(Tenant.id).where(Tenant.slug.in_(list(m.tenants))))
-                    ),
-                )
-            else:
-                await bump_data_version(session)
             result = await self._load(session, row)
             await notify(session, REGISTRY)
         self._changed()
-        return result
+        return _as_published(result, registration)
+
+    async def versions(self, principal: Principal, name: str) -> list[CustomizationVersion]:
+        """Every published version of ``name``, newest first, with the tenants (in
+        the caller's scope) pinned to each."""
+        principal.require_read_customizations()
+        async with self._sessions() as session:
+            row = await self._visible_row(session, principal, name)
+        return (await self.versions_of(principal, [row.name])).get(name, [])
+
+    async def versions_of(
+        self, principal: Principal, names: Sequence[str] | None = None
+    ) -> dict[str, list[CustomizationVersion]]:
+        """name -> versions (newest first) of the customizations ``names`` (None:
+        every one), each with its tenants in the caller's scope pinned to it:
+        two statements, whatever the number of customizations. Callers check scope
+        on the customizations themselves."""
+        async with self._sessions() as session:
+            query = select(CustomizationRow.name, CustomizationVersionRow).join(
+                CustomizationRow, CustomizationRow.id == CustomizationVersionRow.customization_id
+            )
+            pins = (
+                select(CustomizationTenant.version_id, Tenant.slug)
+                .join(Tenant, Tenant.id == CustomizationTenant.tenant_id)
+                .join(CustomizationRow, CustomizationRow.id == CustomizationTenant.customization_id)
+            )
+            if names is not None and len(names) <= MAX_IN_LIST:
+                query = query.where(CustomizationRow.name.in_(list(names)))
+                pins = pins.where(CustomizationRow.name.in_(list(names)))
+            rows = (await session.execute(query)).all()
+            pinned = (
+                await session.execute(
+                    pins.where(CustomizationTenant.enabled.is_(True)).order_by(Tenant.slug)
+                )
+            ).all()
+        by_version: dict[int | None, list[str]] = {}
+        for version_id, slug in pinned:
+            if principal.in_scope(slug):
+                by_version.setdefault(version_id, []).append(slug)
+        wanted = set(names) if names is not None else None
+        found: dict[str, list[CustomizationVersion]] = {}
+        for name, v in rows:
+            if wanted is not None and name not in wanted:
+                continue
+            found.setdefault(name, []).append(
+                CustomizationVersion(
+                    name=name,
+                    version=v.version,
+                    sha256=v.sha256,
+                    published_at=aware(v.published_at),
+                    published_by=v.published_by,
+                    tenants=tuple(v.manifest.get("tenants", ())),
+                    requires=v.manifest.get("requires", ""),
+                    yanked_at=aware(v.yanked_at),
+                    yank_reason=v.yank_reason,
+                    pinned_for=tuple(by_version.get(v.id, [])),
+                )
+            )
+        for versions in found.values():
+            versions.sort(key=lambda v: _version_key(v.version), reverse=True)
+        return found
+
+    async def yank(
+        self, principal: Principal, name: str, version: str, reason: str
+    ) -> CustomizationVersion:
+        """Withdraw a bad version: it can never be pinned again; the tenants still
+        on it keep running it and are flagged (readiness, the console)."""
+        principal.require_publish_customization(())  # the role; the tenants below
+        if not reason.strip():
+            raise InvalidInputError(
+                "reason", "say why the version is withdrawn (--reason), for its tenants"
+            )
+        async with self._sessions.begin() as session:
+            row = await self._visible_row(session, principal, name)
+            versions = await _versions(session, row.id)
+            found = next((v for v in versions if v.version == version), None)
+            if found is None:
+                raise NotFoundError(
+                    "customization version",
+                    f"{name} {version}",
+                    f"published versions: {', '.join(v.version for v in versions)}",
+                )
+            principal.require_publish_customization(found.manifest.get("tenants", []))
+            if found.yanked_at is None:
+                found.yanked_at = utcnow()
+                found.yank_reason = reason.strip()
+                session.add(
+                    _audit(principal, "yank_customization", name, version, None, reason=reason)
+                )
+                await _refresh_current(session, row, versions)
+                await session.flush()
+                await notify(session, REGISTRY)
+        self._changed()
+        return next(v for v in await self.versions(principal, name) if v.version == version)
 
     async def publish_many(
         self, principal: Principal, registrations: Sequence[Registration]
@@ -270,6 +390,35 @@ class RegistryService:
                     ],
                 )
                 by_name.update(zip([r.manifest.name for r in fresh], list(ids), strict=True))
+                await session.execute(
+                    insert(CustomizationVersionRow),
+                    [
+                        {
+                            "customization_id": by_name[r.manifest.name],
+                            "published_at": now,
+                            "published_by": principal.name,
+                            **_version_fields(r),
+                        }
+                        for r in fresh
+                    ],
+                )
+            # each customization's version as published (the pin of its tenants)
+            wanted_versions = {
+                (by_name[r.manifest.name], r.manifest.version) for r in registrations
+            }
+            version_ids = {
+                (cid, version): vid
+                for cid, version, vid in (
+                    await session.execute(
+                        select(
+                            CustomizationVersionRow.customization_id,
+                            CustomizationVersionRow.version,
+                            CustomizationVersionRow.id,
+                        )
+                    )
+                ).all()
+                if (cid, version) in wanted_versions
+            }
             known = set(existing.values())
             present = (
                 {
@@ -291,6 +440,7 @@ class RegistryService:
                     "customization_id": by_name[r.manifest.name],
                     "tenant_id": tenant_ids[t],
                     "enabled": True,
+                    "version_id": version_ids.get((by_name[r.manifest.name], r.manifest.version)),
                     "updated_at": now,
                     "updated_by": principal.name,
                 }
@@ -307,14 +457,42 @@ class RegistryService:
         return len(fresh)
 
     async def set_enabled(
-        self, principal: Principal, tenant: str, name: str, enabled: bool
+        self,
+        principal: Principal,
+        tenant: str,
+        name: str,
+        enabled: bool,
+        version: str | None = None,
+    ) -> Registration:
+        """Turn ``name`` on or off for ``tenant``. Enabling pins ``version`` when
+        named; otherwise the tenant keeps its pin when it has a valid one, else it
+        is pinned to the newest version that lists it, whose ``requires`` contains
+        its release and that is not yanked (pre-releases only when named)."""
+        return await self._pin(principal, tenant, name, enabled=enabled, version=version)
+
+    async def set_version(
+        self, principal: Principal, tenant: str, name: str, version: str
+    ) -> Registration:
+        """Pin ``tenant`` to ``version`` of ``name`` (rolling back is pinning the
+        previous version); its enabled state stays as it is."""
+        return await self._pin(principal, tenant, name, enabled=None, version=version)
+
+    async def _pin(
+        self,
+        principal: Principal,
+        tenant: str,
+        name: str,
+        *,
+        enabled: bool | None,
+        version: str | None,
     ) -> Registration:
         principal.require_enable_customization(tenant)
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 select(CustomizationRow).where(CustomizationRow.name == name)
             )
-            listed = row.manifest.get("tenants", []) if row is not None else []
+            versions = await _versions(session, row.id) if row is not None else []
+            listed = {t for v in versions for t in v.manifest.get("tenants", [])}
             if not principal.sees_all_tenants and tenant not in listed:
                 # a scoped caller learns neither which customizations exist for
                 # other tenants nor which tenants they list: one answer for both
@@ -326,32 +504,60 @@ class RegistryService:
                 )
             if row is None:
                 row = await _get(session, name)  # the admin's detailed refusal
-            tenant_id = (await _tenant_ids(session, [tenant])).get(tenant)
-            if tenant_id is None:
-                raise NotFoundError("tenant", tenant, "list tenants with the 'tenants' query")
-            if tenant not in listed:
-                raise InvalidInputError(
-                    "tenant",
-                    f"customization {name!r} is not made for tenant {tenant!r} (its "
-                    f"customization.toml lists: {', '.join(listed)}); publish a version "
-                    "that lists the tenant first",
+            found = (
+                await session.execute(
+                    select(Tenant.id, Release.version)
+                    .join(Release, Release.id == Tenant.release_id)
+                    .where(Tenant.slug == tenant)
                 )
+            ).first()
+            if found is None:
+                raise NotFoundError("tenant", tenant, "list tenants with the 'tenants' query")
+            tenant_id, release = found
             state = await session.scalar(
                 select(CustomizationTenant).where(
                     CustomizationTenant.customization_id == row.id,
                     CustomizationTenant.tenant_id == tenant_id,
                 )
             )
+            current = next((v for v in versions if state and v.id == state.version_id), None)
+            target: CustomizationVersionRow | None
+            if version is not None:
+                target = _pinnable(versions, name, tenant, release, version)
+            elif enabled and current is not None and _fits(current, tenant) is None:
+                target = current
+            elif enabled:
+                target = _newest_pinnable(versions, name, tenant, release)
+            else:
+                target = current
             if state is None:
                 state = CustomizationTenant(
-                    customization_id=row.id, tenant_id=tenant_id, updated_by=principal.name
+                    customization_id=row.id,
+                    tenant_id=tenant_id,
+                    enabled=False,
+                    updated_by=principal.name,
                 )
                 session.add(state)
-            action = "enable_customization" if enabled else "disable_customization"
-            session.add(
-                _audit(principal, action, name, bool(state.enabled), enabled, tenant_id=tenant_id)
-            )
-            state.enabled = enabled
+            was_enabled = bool(state.enabled)
+            now_enabled = was_enabled if enabled is None else enabled
+            if enabled is not None:
+                action = "enable_customization" if enabled else "disable_customization"
+                session.add(
+                    _audit(principal, action, name, was_enabled, enabled, tenant_id=tenant_id)
+                )
+            if target is not None and target is not current:
+                session.add(
+                    _audit(
+                        principal,
+                        "pin_customization",
+                        name,
+                        current.version if current else None,
+                        target.version,
+                        tenant_id=tenant_id,
+                    )
+                )
+                state.version_id = target.id
+            state.enabled = now_enabled
             state.updated_at = utcnow()
             state.updated_by = principal.name
             await bump_data_version(session, Tenant.id == tenant_id)
@@ -360,6 +566,84 @@ class RegistryService:
             await notify(session, REGISTRY)
         self._changed()
         return result
+
+    async def versions_without_code(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(name, version, tenants) of the versions registered without their code
+        (before versions stored it): ``tailor db upgrade`` stores it from disk."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(
+                    CustomizationRow.name,
+                    CustomizationVersionRow.version,
+                    CustomizationVersionRow.manifest,
+                )
+                .join(
+                    CustomizationRow,
+                    CustomizationRow.id == CustomizationVersionRow.customization_id,
+                )
+                .where(CustomizationVersionRow.sha256.is_(None))
+                .order_by(CustomizationRow.name)
+            )
+        return [(n, v, tuple(m.get("tenants", ()))) for n, v, m in rows.all()]
+
+    async def pinned_map(self) -> dict[str, tuple[Pin, ...]]:
+        """tenant slug -> the pinned versions of its enabled customizations, in name
+        order (one statement; for the plugin runtime, not a caller with a scope).
+        Versions are immutable: each is parsed once per process."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        Tenant.slug,
+                        CustomizationVersionRow.id,
+                        CustomizationVersionRow.manifest,
+                        CustomizationVersionRow.sha256,
+                        CustomizationVersionRow.hooks,
+                        CustomizationVersionRow.hooks_module,
+                    )
+                    .join(CustomizationTenant, CustomizationTenant.tenant_id == Tenant.id)
+                    .join(
+                        CustomizationVersionRow,
+                        CustomizationVersionRow.id == CustomizationTenant.version_id,
+                    )
+                    .where(CustomizationTenant.enabled.is_(True))
+                )
+            ).all()
+        found: dict[str, list[Pin]] = {}
+        for slug, vid, manifest, sha256, hooks, hooks_module in rows:
+            pin = self._pins.get(vid)
+            if pin is None:
+                pin = self._pins[vid] = Pin(
+                    tenant="",
+                    manifest=manifest_from_dict(manifest),
+                    sha256=sha256,
+                    hooks=tuple(hook_from_dict(h) for h in hooks),
+                    hooks_module=hooks_module,
+                )
+            found.setdefault(slug, []).append(replace(pin, tenant=slug))
+        return {slug: tuple(sorted(pins, key=lambda p: p.name)) for slug, pins in found.items()}
+
+    async def artifacts(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The stored packages (canonical zips) with these tree hashes: one statement."""
+        if not hashes:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(CustomizationArtifact.sha256, CustomizationArtifact.data).where(
+                    CustomizationArtifact.sha256.in_(list(hashes)[:MAX_IN_LIST])
+                )
+            )
+        return {sha: bytes(data) for sha, data in rows.all()}
+
+    async def _visible_row(
+        self, session: AsyncSession, principal: Principal, name: str
+    ) -> CustomizationRow:
+        row = await _get(session, name)
+        if not principal.sees_all_tenants and not principal.visible(
+            row.manifest.get("tenants", [])
+        ):
+            raise NotFoundError("customization", name)
+        return row
 
     async def record_health(self, deltas: Sequence[HealthDelta]) -> None:
         """Add calls and failures to registrations: ONE statement for the batch."""
@@ -404,7 +688,7 @@ class RegistryService:
         principal.require_read_customizations(tenant)
         async with self._sessions() as session:
             # plain columns, not ORM instances: a fleet has tens of thousands of rows
-            query = select(*_COLUMNS).order_by(CustomizationRow.name)
+            query = _with_current_version(select(*_COLUMNS)).order_by(CustomizationRow.name)
             if capability is not None:
                 query = query.where(CustomizationRow.capability == capability)
             rows = (await session.execute(query)).all()
@@ -426,22 +710,81 @@ class RegistryService:
                 continue
             if not everyone and not principal.visible(listed):
                 continue
-            states = enabled.get(row.id, ())
+            states = enabled.get(row.id, [])
+            if not everyone:
+                states = [s for s in states if principal.in_scope(s[0])]
+            result.append(_registration(row, states, self._parsed))
+        return result
+
+    async def pinned_registrations(self, principal: Principal) -> list[Registration]:
+        """What the tenants run, as readiness judges it: one registration per pinned
+        version (its manifest, code evidence and yank reason), enabled for the
+        tenants pinned to it; the newest version also stands for the tenants its
+        manifest lists that run none yet. Two statements more than
+        :meth:`list_all`'s, whatever the fleet's size."""
+        registrations = await self.list_all(principal)
+        wanted = {(r.name, v) for r in registrations for _t, v in r.pins if v}
+        rows: dict[tuple[str, str], CustomizationVersionRow] = {}
+        if wanted:
+            async with self._sessions() as session:
+                # the pinned versions, by a semi-join: no bind parameter per name
+                query = (
+                    select(CustomizationRow.name, CustomizationVersionRow)
+                    .join(
+                        CustomizationRow,
+                        CustomizationRow.id == CustomizationVersionRow.customization_id,
+                    )
+                    .where(
+                        exists().where(
+                            CustomizationTenant.version_id == CustomizationVersionRow.id,
+                            CustomizationTenant.enabled.is_(True),
+                        )
+                    )
+                )
+                for name, found in (await session.execute(query)).all():
+                    if (name, found.version) in wanted:
+                        rows[(name, found.version)] = found
+        result: list[Registration] = []
+        for r in registrations:
+            by_version: dict[str, list[str]] = {}
+            for tenant, v in r.pins:
+                by_version.setdefault(v or r.manifest.version, []).append(tenant)
+            current = rows.get((r.name, r.manifest.version))
             result.append(
-                _registration(row, states if everyone else principal.visible(states), self._parsed)
+                replace(
+                    r,
+                    enabled_for=tuple(by_version.pop(r.manifest.version, [])),
+                    yank_reason=current.yank_reason if current is not None else None,
+                )
             )
+            for pinned, tenants in sorted(by_version.items()):
+                version_row = rows.get((r.name, pinned))
+                if version_row is None:
+                    continue
+                result.append(
+                    replace(
+                        r,
+                        manifest=manifest_from_dict(version_row.manifest),
+                        hooks=tuple(hook_from_dict(h) for h in version_row.hooks),
+                        setting_keys=tuple(version_row.setting_keys),
+                        references=tuple(
+                            reference_from_dict(k) for k in version_row.key_references
+                        ),
+                        sha256=version_row.sha256,
+                        hooks_module=version_row.hooks_module,
+                        enabled_for=tuple(tenants),
+                        yank_reason=version_row.yank_reason,
+                    )
+                )
         return result
 
     async def get(self, principal: Principal, name: str) -> Registration:
         principal.require_read_customizations()
         async with self._sessions() as session:
-            row = await _get(session, name)
-            if not principal.sees_all_tenants and not principal.visible(
-                row.manifest.get("tenants", [])
-            ):
-                raise NotFoundError("customization", name)
-            enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
-        return _registration(row, principal.visible(enabled.get(row.id, [])))
+            found = await self._visible_row(session, principal, name)
+            registration = await self._load(session, found)
+        states = [p for p in registration.pins if principal.in_scope(p[0])]
+        return replace(registration, enabled_for=tuple(t for t, _ in states), pins=tuple(states))
 
     async def enabled_map(self) -> dict[str, frozenset[str]]:
         """tenant slug -> names of the customizations enabled for it (one query;
@@ -465,7 +808,12 @@ class RegistryService:
 
     async def _load(self, session: AsyncSession, row: CustomizationRow) -> Registration:
         enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
-        return _registration(row, enabled.get(row.id, []))
+        current = (
+            await session.execute(
+                _with_current_version(select(*_COLUMNS)).where(CustomizationRow.id == row.id)
+            )
+        ).one()
+        return _registration(current, enabled.get(row.id, []))
 
 
 def _audit(
@@ -528,21 +876,27 @@ async def _states(
     return [(slug, state) for slug, state in rows.all()]
 
 
-async def _enabled_by_row(session: AsyncSession, where: Any | None) -> dict[int, list[str]]:
-    """customization id -> the slugs of the tenants it is enabled for, for the
-    enabled states matching ``where`` (None: all): one statement."""
+async def _enabled_by_row(
+    session: AsyncSession, where: Any | None
+) -> dict[int, list[tuple[str, str]]]:
+    """customization id -> (slug, pinned version) of the tenants it is enabled
+    for, for the enabled states matching ``where`` (None: all): one statement."""
     query = (
-        select(CustomizationTenant.customization_id, Tenant.slug)
+        select(CustomizationTenant.customization_id, Tenant.slug, CustomizationVersionRow.version)
         .join(Tenant, Tenant.id == CustomizationTenant.tenant_id)
+        .outerjoin(
+            CustomizationVersionRow,
+            CustomizationVersionRow.id == CustomizationTenant.version_id,
+        )
         .where(CustomizationTenant.enabled.is_(True))
         .order_by(Tenant.slug)
     )
     if where is not None:
         query = query.where(where)
     rows = await session.execute(query)
-    found: dict[int, list[str]] = {}
-    for cid, slug in rows.all():
-        found.setdefault(cid, []).append(slug)
+    found: dict[int, list[tuple[str, str]]] = {}
+    for cid, slug, version in rows.all():
+        found.setdefault(cid, []).append((slug, version or ""))
     return found
 
 
@@ -560,7 +914,18 @@ _COLUMNS = (
     CustomizationRow.last_error_at,
     CustomizationRow.package,
     CustomizationRow.published_by,
+    CustomizationVersionRow.sha256,
+    CustomizationVersionRow.hooks_module,
 )
+
+
+def _with_current_version(query: Any) -> Any:
+    """``query`` over ``_COLUMNS``: joined with the row's current version."""
+    return query.outerjoin(
+        CustomizationVersionRow,
+        (CustomizationVersionRow.customization_id == CustomizationRow.id)
+        & (CustomizationVersionRow.version == CustomizationRow.version),
+    )
 
 
 @dataclass(frozen=True)
@@ -590,9 +955,9 @@ def _parse(row: Any) -> _Parsed:
 
 
 def _registration(
-    row: Any, enabled_for: Sequence[str], parsed: dict[int, _Parsed] | None = None
+    row: Any, states: Sequence[tuple[str, str]], parsed: dict[int, _Parsed] | None = None
 ) -> Registration:
-    """A registration from a :class:`CustomizationRow` or a row of ``_COLUMNS``;
+    """A registration from a row of ``_COLUMNS`` (with its current version);
     ``parsed`` keeps the published parts parsed across calls (by row id)."""
     if parsed is None:
         static = _parse(row)
@@ -610,7 +975,10 @@ def _registration(
         hooks=static.hooks,
         setting_keys=static.setting_keys,
         references=static.references,
-        enabled_for=tuple(enabled_for),
+        enabled_for=tuple(slug for slug, _ in states),
+        pins=tuple(states),
+        sha256=row.sha256,
+        hooks_module=row.hooks_module or "hooks",
         published_at=aware(row.published_at),
         health=Health(
             calls=row.calls,
@@ -621,3 +989,188 @@ def _registration(
         package=row.package,
         published_by=row.published_by,
     )
+
+
+# -- versions -------------------------------------------------------------------------
+
+
+def _version_key(version: str) -> Version:
+    try:
+        return Version(version)
+    except InvalidVersion:  # stored before versions were checked: sorts first
+        return Version("0")
+
+
+def _version_fields(registration: Registration) -> dict[str, Any]:
+    """A version row's published parts, from a registration."""
+    return {
+        "version": registration.manifest.version,
+        "sha256": registration.sha256,
+        "manifest": manifest_to_dict(registration.manifest),
+        "hooks": [hook_to_dict(h) for h in registration.hooks],
+        "setting_keys": list(registration.setting_keys),
+        "key_references": [reference_to_dict(r) for r in registration.references],
+        "hooks_module": registration.hooks_module,
+    }
+
+
+def _current_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The customization row's copy of its newest version."""
+    return {
+        "version": fields["version"],
+        "capability": fields["manifest"].get("capability"),
+        "manifest": fields["manifest"],
+        "hooks": fields["hooks"],
+        "setting_keys": fields["setting_keys"],
+        "key_references": fields["key_references"],
+    }
+
+
+def _same_content(row: CustomizationVersionRow, fields: Mapping[str, Any]) -> bool:
+    """The same version published again: the same artifact, or (both without
+    code) the same manifest and hooks."""
+    if row.sha256 is not None or fields["sha256"] is not None:
+        return row.sha256 == fields["sha256"]
+    return bool(row.manifest == fields["manifest"] and row.hooks == fields["hooks"])
+
+
+async def _versions(session: AsyncSession, customization_id: int) -> list[CustomizationVersionRow]:
+    return list(
+        await session.scalars(
+            select(CustomizationVersionRow).where(
+                CustomizationVersionRow.customization_id == customization_id
+            )
+        )
+    )
+
+
+async def _store_artifact(session: AsyncSession, registration: Registration) -> None:
+    """Keep the registration's archive under its tree hash (once per hash)."""
+    if registration.sha256 is None or registration.archive is None:
+        return
+    exists = await session.scalar(
+        select(CustomizationArtifact.sha256).where(
+            CustomizationArtifact.sha256 == registration.sha256
+        )
+    )
+    if exists is None:
+        session.add(
+            CustomizationArtifact(
+                sha256=registration.sha256,
+                size=len(registration.archive),
+                data=registration.archive,
+            )
+        )
+
+
+async def _refresh_current(
+    session: AsyncSession, row: CustomizationRow, versions: Sequence[CustomizationVersionRow]
+) -> None:
+    """The customization row mirrors its newest version that is not yanked (the
+    newest yanked one when all are)."""
+    live = [v for v in versions if v.yanked_at is None] or list(versions)
+    if not live:
+        return
+    newest = max(live, key=lambda v: _version_key(v.version))
+    for key, value in _current_fields(
+        {
+            "version": newest.version,
+            "manifest": newest.manifest,
+            "hooks": newest.hooks,
+            "setting_keys": newest.setting_keys,
+            "key_references": newest.key_references,
+        }
+    ).items():
+        setattr(row, key, value)
+
+
+def _fits(version: CustomizationVersionRow, tenant: str) -> str | None:
+    """Why ``version`` cannot be pinned for ``tenant`` whatever its release (None: it can)."""
+    if version.yanked_at is not None:
+        return f"{version.version} was yanked ({version.yank_reason})"
+    listed = version.manifest.get("tenants", [])
+    if tenant not in listed:
+        return (
+            f"{version.version} does not list {tenant} in its customization.toml "
+            f"(it lists: {', '.join(listed)})"
+        )
+    return None
+
+
+def _requires_release(version: CustomizationVersionRow, release: str) -> str | None:
+    requires = version.manifest.get("requires", "")
+    try:
+        ok = SpecifierSet(requires, prereleases=True).contains(Version(release), prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        ok = False
+    if not ok:
+        return f"{version.version} requires {requires!r}, which excludes release {release}"
+    return None
+
+
+def _pinnable(
+    versions: Sequence[CustomizationVersionRow],
+    name: str,
+    tenant: str,
+    release: str,
+    wanted: str,
+) -> CustomizationVersionRow:
+    try:
+        wanted_key = Version(wanted)
+    except InvalidVersion:
+        raise InvalidInputError(
+            "version", f"{wanted!r} is not a PEP 440 version (e.g. '1.2.0')"
+        ) from None
+    found = next((v for v in versions if _version_key(v.version) == wanted_key), None)
+    if found is None:
+        known = ", ".join(
+            v.version for v in sorted(versions, key=lambda v: _version_key(v.version))
+        )
+        raise NotFoundError(
+            "customization version",
+            f"{name} {wanted}",
+            f"published versions: {known or 'none'} ('tailor customization versions {name}')",
+        )
+    why = _fits(found, tenant) or _requires_release(found, release)
+    if why is not None:
+        raise InvalidInputError("version", f"{name} {why}; pin another version")
+    return found
+
+
+def _newest_pinnable(
+    versions: Sequence[CustomizationVersionRow], name: str, tenant: str, release: str
+) -> CustomizationVersionRow:
+    reasons = []
+    for v in sorted(versions, key=lambda v: _version_key(v.version), reverse=True):
+        why = _fits(v, tenant) or _requires_release(v, release)
+        if why is None and _version_key(v.version).is_prerelease:
+            why = f"{v.version} is a pre-release (pin it by naming its version)"
+        if why is None:
+            return v
+        reasons.append(why)
+    raise InvalidInputError(
+        "version",
+        f"no version of {name} can run for {tenant} at release {release}: "
+        + "; ".join(reasons or ["none is published"]),
+    )
+
+
+def _as_published(stored: Registration, published: Registration) -> Registration:
+    """The version just published (its manifest, code and evidence), with what the
+    registry keeps for the customization (tenants enabled, pins, health)."""
+    return replace(
+        stored,
+        manifest=published.manifest,
+        hooks=published.hooks,
+        setting_keys=published.setting_keys,
+        references=published.references,
+        sha256=published.sha256,
+        hooks_module=published.hooks_module,
+    )
+
+
+def _same_identity(stored: Mapping[str, Any], published: Mapping[str, Any]) -> bool:
+    """The same customization version: name, version, tenants and requires (a
+    manifest stored before newer optional fields existed still matches)."""
+    keys = ("name", "version", "tenants", "requires")
+    return all(stored.get(k) == published.get(k) for k in keys)

@@ -31,9 +31,14 @@ class RegistryRegistrations:
 
     registry: RegistryService
     installed: frozenset[str] | None = None
+    #: judge by the code the database stores (``installed`` is then ignored)
+    stored_code: bool = False
 
     async def __call__(self) -> RegistrySnapshot:
-        registrations = await self.registry.list_all(Principal.system("readiness"))
+        # each tenant judged on the version it is pinned to
+        registrations = await self.registry.pinned_registrations(Principal.system("readiness"))
+        if self.stored_code:
+            return RegistrySnapshot.of_stored_code(registrations)
         return RegistrySnapshot(tuple(registrations), self.installed)
 
 
@@ -105,15 +110,25 @@ class Services:
 
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""
-        readiness = ReadinessService(
-            self.sessions, RegistryRegistrations(self.registry, installed), self.secrets
-        )
+        return self._with_registrations(RegistryRegistrations(self.registry, installed))
+
+    def with_stored_code(self) -> Services:
+        """The same services, with readiness reporting a customization whose code the
+        database does not store (``NOT_INSTALLED``): what every server runs."""
+        return self._with_registrations(RegistryRegistrations(self.registry, stored_code=True))
+
+    def _with_registrations(self, registrations: RegistryRegistrations) -> Services:
+        readiness = ReadinessService(self.sessions, registrations, self.secrets)
         return replace(
             self,
             readiness=readiness,
             triage=TriageService(self.sessions, readiness),
             usage=UsageService(readiness, self.observations),
-            foldback=self.foldback.with_blockers(readiness.blockers_by_customization, installed),
+            foldback=self.foldback.with_blockers(
+                readiness.blockers_by_customization,
+                registrations.installed,
+                stored_code=registrations.stored_code,
+            ),
         )
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ settings, and calls each hook once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -158,31 +158,14 @@ class SettingsService:
                     f"not defined in release {ref.release} for tenant {tenant!r}",
                 )
 
-        layered: dict[str, ResolvedSetting] = {}
-        for key, definition in sorted(definitions.items()):
-            t_o = overrides.get((TENANT_SCOPE, key))
-            e_o = overrides.get((environment, key)) if environment is not None else None
-            if definition.secret:
-                t_o, e_o = self._opened(t_o), self._opened(e_o)
-            value, source = definition.default, DEFAULT
-            if t_o is not None and t_o.value is not _INACTIVE:
-                value, source = t_o.value, TENANT
-            if e_o is not None and e_o.value is not _INACTIVE:
-                value, source = e_o.value, ENVIRONMENT
-            scoped = e_o if environment is not None else t_o
-            layered[key] = ResolvedSetting(
-                key=key,
-                value=value,
-                source=source,
-                definition=definition,
-                revision=scoped.revision if scoped is not None else 0,
-                tenant_override=_public(t_o, None),
-                environment_override=_public(e_o, environment),
-            )
-
+        layered = self._layer(definitions, overrides, environment, self._opened)
         if layered:
             outcome = await self._hooks.resolve_settings(
-                tenant, environment, {k: s.value for k, s in layered.items()}
+                tenant,
+                environment,
+                {k: s.value for k, s in layered.items()},
+                # each reaches only the customizations declaring it
+                secret=frozenset(k for k, s in layered.items() if s.definition.secret),
             )
             failures.extend(outcome.failures)
             for cv in outcome.values:
@@ -206,6 +189,62 @@ class SettingsService:
                 )
         selected = [s for k, s in layered.items() if _selected(k, keys, prefix)]
         return Resolution(tenant, environment, ref.release, selected, failures)
+
+    async def layered(
+        self,
+        principal: Principal,
+        tenant: str,
+        environment: str | None = None,
+        extra: Sequence[SettingDefinition] = (),
+    ) -> Resolution:
+        """Every setting of the tenant's release layered default < tenant <
+        environment, and no customization called: what ``tailor_resolve_settings``
+        receives (``tailor customization run`` hands it to one package). ``extra``:
+        definitions a customization registers (a key the release defines wins).
+        Secret values are never opened here: a secret set by an override reads
+        :data:`SECRET_MARK`."""
+        principal.require_read_settings(tenant)
+        async with self._sessions() as session:
+            ref = await load_tenant_ref(session, tenant)
+            ref.check_environment(environment)
+            definitions = await self._definitions(session, ref, None, None)
+            overrides = await _overrides(session, ref, environment, None, None)
+        for definition in extra:
+            definitions.setdefault(definition.key, definition)
+        layered = self._layer(definitions, overrides, environment, _sealed)
+        return Resolution(tenant, environment, ref.release, list(layered.values()))
+
+    @staticmethod
+    def _layer(
+        definitions: Mapping[str, SettingDefinition],
+        overrides: Mapping[tuple[str, str], _Row],
+        environment: str | None,
+        secret: Callable[[_Row | None], _Row | None],
+    ) -> dict[str, ResolvedSetting]:
+        """default < tenant < environment for every definition, sorted by key;
+        ``secret`` turns a secret setting's stored rows into what is served."""
+        layered: dict[str, ResolvedSetting] = {}
+        for key, definition in sorted(definitions.items()):
+            t_o = overrides.get((TENANT_SCOPE, key))
+            e_o = overrides.get((environment, key)) if environment is not None else None
+            if definition.secret:
+                t_o, e_o = secret(t_o), secret(e_o)
+            value, source = definition.default, DEFAULT
+            if t_o is not None and t_o.value is not _INACTIVE:
+                value, source = t_o.value, TENANT
+            if e_o is not None and e_o.value is not _INACTIVE:
+                value, source = e_o.value, ENVIRONMENT
+            scoped = e_o if environment is not None else t_o
+            layered[key] = ResolvedSetting(
+                key=key,
+                value=value,
+                source=source,
+                definition=definition,
+                revision=scoped.revision if scoped is not None else 0,
+                tenant_override=_public(t_o, None),
+                environment_override=_public(e_o, environment),
+            )
+        return layered
 
     def _opened(self, row: _Row | None) -> _Row | None:
         if row is None or row.value is _INACTIVE:
@@ -258,7 +297,9 @@ class SettingsService:
         ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
         with _secret_errors(definition):
             value = definition.validate(value)
-            verdict = await self._hooks.validate_setting(tenant, environment, key, value)
+            verdict = await self._hooks.validate_setting(
+                tenant, environment, key, value, secret=definition.secret
+            )
             if verdict.failures:
                 failure = verdict.failures[0]
                 raise SettingValidationError(
@@ -345,7 +386,13 @@ class SettingsService:
                     raise ConflictError(key, race.expected, race.actual) from None
                 continue
             failures = await self._hooks.setting_changed(
-                w.ref.slug, w.environment, key, change.old, change.new, w.principal.name
+                w.ref.slug,
+                w.environment,
+                key,
+                change.old,
+                change.new,
+                w.principal.name,
+                secret=w.definition.secret,
             )
             if failures:
                 change = replace(change, failures=tuple(failures))
@@ -509,6 +556,13 @@ def _selected(key: str, keys: Sequence[str] | None, prefix: str | None) -> bool:
     if keys is not None and key not in keys:
         return False
     return not (prefix and not key.startswith(prefix))
+
+
+def _sealed(row: _Row | None) -> _Row | None:
+    """A secret override as :meth:`SettingsService.layered` shows it: set, never read."""
+    if row is None or row.value is _INACTIVE:
+        return row
+    return _Row(SECRET_MARK, row.revision)
 
 
 def _public(row: _Row | None, environment: str | None) -> OverrideInfo | None:

@@ -14,7 +14,9 @@ Modules, in the order a call goes through them:
 * :mod:`plugins.runtime.sandbox` — what a worker may do;
 * :mod:`plugins.runtime.install` — checking packages (in a worker) at start-up,
   publish and ``tailor customization check``;
-* :mod:`plugins.runtime.observe` — health and observations, written in batches.
+* :mod:`plugins.runtime.observe` — health and observations, written in batches;
+* :mod:`plugins.runtime.trial` — one package's hook called once on a tenant's
+  values, as the server calls it (``tailor customization run``).
 """
 
 from __future__ import annotations

@@ -1,25 +1,30 @@
 """Finding and checking customizations without importing them here.
 
-The server process never imports consultant code: :class:`Inspector` hands each
-package directory to a worker process (``plugins.runtime.worker``), which
-imports it under the worker's confinement and answers what
-:func:`plugins.loading.inspect_customization` found: the manifest, the hooks and
-their parameters, the setting keys, every problem. A package whose import kills
-or hangs its worker (``os._exit``, a segfault, an endless loop) is refused with
-that reason, the worker is replaced, and the next package is checked.
+The server process never imports consultant code, and never lets it decide who
+it is. The server reads each package's ``customization.toml`` itself
+(:func:`plugins.loading.read_manifest`: pure TOML): name, version, tenants and
+secrets come from there and nothing else. :class:`Inspector` then hands the
+package to a FRESH worker process (never two packages in one process, so one
+package's import-time code cannot touch another's check) that may read that
+package only (plus Python, the installed packages and the hookspecs); the
+worker imports it and answers the hooks, setting keys, problems and warnings
+it found. Its answer is checked like any worker message; whatever it says
+about a manifest is ignored. A package whose import kills or hangs its worker
+(``os._exit``, a segfault, an endless loop) is refused with that reason.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from core.model.customizations import CustomizationManifest, HookUse
+from core.model.customizations import HookUse
 from plugins.catalog import Catalog
-from plugins.loading import Loaded, Source, claim_names
-from plugins.manifest import MANIFEST_FILE, Problem
+from plugins.loading import Loaded, Source, claim_names, read_manifest
+from plugins.manifest import MANIFEST_FILE, Problem, product_problem
 from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, private_workdir
 
 
@@ -46,7 +51,7 @@ def spec_roots(specs: list[list[Any]]) -> list[str]:
 
 
 class Inspector:
-    """Checks customization directories in a worker process (blocking)."""
+    """Checks customization directories, each in its own worker process (blocking)."""
 
     def __init__(
         self, catalog: Catalog, release: str, timeout: float = 5.0, memory_mb: int = 1024
@@ -59,36 +64,44 @@ class Inspector:
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.workdir = private_workdir()
-        self._worker: WorkerProcess | None = None
-        #: what confines the checking worker (once one has started)
+        #: what confines the checking workers (once one has started)
         self.confinement: list[str] = []
-        #: what the checking worker may read: the packages checked, the hookspecs
+        #: what every checking worker may read besides its one package
         self.roots: list[str] = spec_roots(self.specs)
 
-    def _get_worker(self) -> WorkerProcess:
-        if self._worker is None or not self._worker.alive:
-            self._worker = WorkerProcess.spawn(self.memory_mb, self.workdir, self.roots)
-            self.confinement = self._worker.confinement
-        return self._worker
-
     def inspect(self, source: Source) -> Loaded:
+        # the worker runs in a directory of its own: a relative path means nothing there
+        path = source.path.resolve()
         loaded = Loaded(source)
-        if str(source.path) not in self.roots:
-            self.roots.append(str(source.path))
-            if self._worker is not None:
-                self._worker.kill()  # started without read access to this package
-        try:
-            worker = self._get_worker()
-        except WorkerDied as exc:
-            loaded.problems.append(Problem(str(source.path), "import", str(exc)))
+        if not path.is_dir():
+            loaded.problems.append(Problem(str(path), "-", "not a directory"))
             return loaded
+        # identity first, from the file, by the server: before any code runs
+        manifest, problems, module = read_manifest(path, self.release)
+        loaded.manifest, loaded.hooks_module = manifest, module
+        other = (
+            product_problem(manifest, self.product, str(path / MANIFEST_FILE)) if manifest else None
+        )
+        if other is not None:  # another product's: no worker, no import
+            loaded.problems.append(other)
+            return loaded
+        loaded.problems.extend(problems)
+        loaded.categories = self.categories
+        where = str(path / MANIFEST_FILE)
+        try:
+            worker = WorkerProcess.spawn(
+                self.memory_mb, self.workdir, [*self.roots, str(path)], self.timeout + 5
+            )
+        except WorkerDied as exc:
+            loaded.problems.append(Problem(str(path), "import", str(exc)))
+            return loaded
+        self.confinement = worker.confinement
         deadline = time.monotonic() + self.timeout
         message = {
             "op": "inspect",
-            "path": str(source.path),
+            "path": str(path),
             "origin": source.origin,
             "release": self.release,
-            "product": self.product,
             "specs": self.specs,
         }
         try:
@@ -99,59 +112,71 @@ class Inspector:
                 f"importing it did not finish within {self.timeout:g}s (it hangs or loops "
                 "at import time); the check was stopped"
             )
-            loaded.problems.append(Problem(str(source.path / MANIFEST_FILE), "import", reason))
+            loaded.problems.append(Problem(where, "import", reason))
             return loaded
         except WorkerDied as exc:
             reason = f"importing it ended the process checking it: {exc}"
-            loaded.problems.append(Problem(str(source.path / MANIFEST_FILE), "import", reason))
+            loaded.problems.append(Problem(where, "import", reason))
             return loaded
+        finally:
+            worker.kill()  # one package per process, always
         if answer.get("event") != "done":
-            loaded.problems.append(
-                Problem(str(source.path), "import", str(answer.get("message", answer)))
-            )
+            loaded.problems.append(Problem(str(path), "import", str(answer.get("message", answer))))
             return loaded
-        loaded = _loaded_from(source, answer)
-        loaded.categories = self.categories
+        try:
+            _add_findings(loaded, answer)
+        except (KeyError, TypeError, ValueError) as exc:
+            loaded.problems.append(
+                Problem(where, "import", f"its checking worker answered nonsense ({exc!r})")
+            )
         return loaded
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:
-        """Every source, each in the worker; the second claim on a name is refused."""
-        self.roots.extend(str(s.path) for s in sources)
-        return claim_names([self.inspect(source) for source in sources])
+        """Every source, each in its own worker (a few at once); the second claim
+        on a name is refused."""
+        if len(sources) <= 1:
+            return claim_names([self.inspect(source) for source in sources])
+        with ThreadPoolExecutor(max_workers=min(4, len(sources))) as checking:
+            return claim_names(list(checking.map(self.inspect, sources)))
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.kill()
-            self._worker = None
         import shutil
 
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _loaded_from(source: Source, answer: dict[str, Any]) -> Loaded:
-    manifest = answer.get("manifest")
-    return Loaded(
-        source=source,
-        manifest=(
-            CustomizationManifest(
+def _strings(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{field} is not a list of strings")
+    return list(value)
+
+
+def _add_findings(loaded: Loaded, answer: dict[str, Any]) -> None:
+    """What the worker found in the code (its hooks, setting keys, problems,
+    warnings), added to what the server read itself. Its ``manifest`` and
+    ``hooks_module`` are ignored: the server's own reading of the files stands."""
+    hooks = []
+    for h in answer["hooks"]:
+        if not isinstance(h, dict):
+            raise ValueError("a hook is not an object")
+        hooks.append(
+            HookUse(
                 **{
-                    **manifest,
-                    "tenants": tuple(manifest["tenants"]),
-                    "secrets": tuple(manifest.get("secrets") or ()),
+                    **h,
+                    "params": tuple(_strings(h["params"], "params")),
+                    "features": tuple(_strings(h["features"], "features")),
                 }
             )
-            if manifest
-            else None
-        ),
-        hooks=tuple(
-            HookUse(**{**h, "params": tuple(h["params"]), "features": tuple(h["features"])})
-            for h in answer["hooks"]
-        ),
-        setting_keys=tuple(answer["setting_keys"]),
-        problems=[Problem(*p) for p in answer["problems"]],
-        warnings=list(answer["warnings"]),
-        hooks_module=answer.get("hooks_module") or "hooks",
-    )
+        )
+    problems = []
+    for p in answer["problems"]:
+        problem = Problem(*_strings(p, "a problem"))
+        if problem not in loaded.problems:  # the manifest's: the server has them
+            problems.append(problem)
+    loaded.hooks = tuple(hooks)
+    loaded.setting_keys = tuple(_strings(answer["setting_keys"], "setting_keys"))
+    loaded.problems.extend(problems)
+    loaded.warnings.extend(_strings(answer["warnings"], "warnings"))
 
 
 def check_path(path: Path, catalog: Catalog, release: str, timeout: float = 5.0) -> Loaded:

@@ -8,6 +8,12 @@ tenant at a time.
 * A worker that served tenant A is never handed tenant B's data: to change
   tenants a worker is killed and a blank one takes its place (the customizations
   of A could otherwise keep A's data, or still be running, in that process).
+* A worker reads only what its tenant needs: it is confined, when handed to a
+  tenant, to the roots :meth:`WorkerPool.acquire` is given (the directories of
+  that tenant's enabled customizations and the hookspecs). An idle worker whose
+  roots are no longer what its tenant needs is killed and replaced. Spare
+  workers wait blank and unconfined (they have run no consultant code) and are
+  confined to whichever tenant takes them.
 * Waiting for a worker counts against the request's deadline.
 """
 
@@ -43,8 +49,6 @@ class WorkerPool:
         self.spare_workers = max(0, spare_workers)
         self.memory_mb = memory_mb
         self.workdir = private_workdir()
-        #: directories workers may read beyond Python's own (customizations, hookspecs)
-        self.roots: tuple[str, ...] = ()
         #: what confines the workers (from the last one started)
         self.confinement: list[str] = []
         #: runs the blocking worker I/O: never more threads than workers can be busy
@@ -70,24 +74,21 @@ class WorkerPool:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     def _spawn(self) -> WorkerProcess:
+        """A blank, unconfined worker (confined when handed to a tenant)."""
         self.spawned += 1
-        worker = WorkerProcess.spawn(self.memory_mb, self.workdir, self.roots)
+        return WorkerProcess.spawn(self.memory_mb, self.workdir, None)
+
+    def _confine(self, worker: WorkerProcess, roots: tuple[str, ...], deadline: float) -> None:
+        worker.confine(roots, deadline)
         self.confinement = worker.confinement
-        return worker
 
-    def allow(self, roots: Sequence[str]) -> None:
-        """Let workers read ``roots`` too; workers started without them go."""
-        wanted = tuple(sorted({*self.roots, *roots}))
-        if wanted == self.roots:
-            return
-        self.roots = wanted
-        self.evict_tenant()
-        for spare in self._spares:
-            self.executor.submit(spare.kill)
-        self._spares = []
-
-    async def acquire(self, tenant: str, deadline: float) -> WorkerProcess:
-        """A worker for ``tenant`` (an idle one of its own, or a blank one)."""
+    async def acquire(
+        self, tenant: str, deadline: float, roots: Sequence[str] = ()
+    ) -> WorkerProcess:
+        """A worker for ``tenant`` that may read ``roots`` (and the defaults) and
+        nothing else: an idle one of its own confined to exactly these, or a blank
+        one confined now."""
+        wanted = WorkerProcess.normal_roots(roots)
         cond = self._condition()
         async with cond:
             while True:
@@ -97,6 +98,12 @@ class WorkerPool:
                     self._idle.remove(dead)  # died idle (e.g. a thread it left behind)
                     self._assigned -= 1
                     self.executor.submit(dead.kill)
+                for stale in [w for w in self._idle if w.tenant == tenant and w.roots != wanted]:
+                    # its tenant's customizations changed: it may read too much
+                    # (or too little); a blank one takes its place
+                    self._idle.remove(stale)
+                    self._assigned -= 1
+                    self.executor.submit(stale.kill)
                 if self._busy.get(tenant, 0) < self.per_tenant:
                     own = [w for w in self._idle if w.tenant == tenant]
                     if own:
@@ -122,15 +129,20 @@ class WorkerPool:
                     )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(cond.wait(), remaining)
-        # a blank worker: a spare if one is ready (and may read today's roots),
-        # else a new process
-        spares = [w for w in self._spares if w.roots == self.roots and w.alive]
+        # a blank worker: a spare if one is ready, else a new process; confined
+        # to this tenant's roots before it is handed over
+        self._spares = [w for w in self._spares if w.alive and w.proc.poll() is None]
+        spares = list(self._spares)
         try:
             if spares:
                 worker = spares[0]
                 self._spares.remove(worker)
             else:
                 worker = await self._run(self._spawn)
+            await self._run(self._confine, worker, wanted, deadline)
+        except WorkerDied as exc:
+            await self._forget(tenant)
+            raise NoWorker(str(exc)) from None
         except BaseException:
             await self._forget(tenant)
             raise

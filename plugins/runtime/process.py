@@ -1,7 +1,14 @@
-"""One worker process as the server sees it: spawned, spoken to with a deadline,
-killed. Blocking code, run in the runtime's I/O threads (never on the event
-loop): every wait is bounded by the caller's deadline, after which the worker
-and everything it started (its whole process group) is killed."""
+"""One worker process as the server sees it: spawned, confined, spoken to with a
+deadline, killed. Blocking code, run in the runtime's I/O threads (never on the
+event loop): every wait is bounded by the caller's deadline, after which the
+worker and everything it started (its whole process group) is killed.
+
+A worker starts blank and unconfined (it has imported only Tailor's own code)
+and waits for :meth:`WorkerProcess.confine`, which names the directories it may
+read from then on: the pool starts spare workers ahead and confines one to the
+tenant it is handed to. Nothing a worker writes is trusted: a message over
+:data:`protocol.MAX_REPORT` bytes, or one that is not a JSON object with an
+``event``, kills it (:class:`ProtocolBroken`)."""
 
 from __future__ import annotations
 
@@ -22,16 +29,22 @@ class WorkerDied(Exception):
     """The worker ended (exit, signal, memory) or broke the protocol."""
 
 
+class ProtocolBroken(WorkerDied):
+    """The worker wrote something that is not a message it may send; it has been
+    killed. ``str()`` says what, for the customization it is charged to."""
+
+
 class DeadlinePassed(Exception):
     """The worker did not answer before the deadline; it has been killed."""
 
 
 class WorkerProcess:
-    def __init__(self, memory_mb: int, workdir: str, roots: Sequence[str] = ()) -> None:
+    def __init__(self, memory_mb: int, workdir: str) -> None:
         self.memory_mb = memory_mb
-        self.roots = tuple(roots)
+        #: the directories it may read beyond the defaults (None: not confined yet)
+        self.roots: tuple[str, ...] | None = None
         self.proc = subprocess.Popen(
-            sandbox.worker_command(memory_mb, roots),
+            sandbox.worker_command(memory_mb),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -58,19 +71,70 @@ class WorkerProcess:
 
     @classmethod
     def spawn(
-        cls, memory_mb: int, workdir: str, roots: Sequence[str] = (), timeout: float = 10.0
+        cls,
+        memory_mb: int,
+        workdir: str,
+        roots: Sequence[str] | None = (),
+        timeout: float = 10.0,
     ) -> WorkerProcess:
-        worker = cls(memory_mb, workdir, roots)
+        """A started worker, confined to ``roots`` (None: left blank and
+        unconfined, for :meth:`confine` later; it runs no consultant code until)."""
+        worker = cls(memory_mb, workdir)
+        deadline = time.monotonic() + timeout
         try:
-            ready = worker.receive(time.monotonic() + timeout)
+            started = worker.receive(deadline)
         except (WorkerDied, DeadlinePassed) as exc:
             worker.kill()
             raise WorkerDied(f"a worker process could not start: {exc}") from None
-        if ready.get("event") != "ready":
+        if started.get("event") != "started":
             worker.kill()
-            raise WorkerDied(f"a worker process answered {ready!r} at start-up")
-        worker.confinement = list(ready.get("confinement") or [])
+            raise WorkerDied(f"a worker process answered {started!r} at start-up")
+        if roots is not None:
+            worker.confine(roots, deadline)
         return worker
+
+    @staticmethod
+    def normal_roots(roots: Sequence[str]) -> tuple[str, ...]:
+        """``roots`` as a worker is confined to them (compare with :attr:`roots`)."""
+        return tuple(sorted({os.path.realpath(r) for r in roots if r}))
+
+    def confine(self, roots: Sequence[str], deadline: float) -> None:
+        """Confine the blank worker: from now on it reads only below ``roots`` (and
+        the defaults). Once: the kernel's confinement cannot be widened."""
+        if self.roots is not None:
+            raise RuntimeError("a worker is confined once")
+        wanted = self.normal_roots(roots)
+        try:
+            self.send(deadline, {"op": "confine", "roots": list(wanted)})
+            ready = self.receive(deadline)
+        except (WorkerDied, DeadlinePassed) as exc:
+            self.kill()
+            raise WorkerDied(f"a worker process could not be confined: {exc}") from None
+        if ready.get("event") != "ready":
+            self.kill()
+            raise WorkerDied(f"a worker process answered {ready!r} when confined")
+        self.roots = wanted
+        self.confinement = [str(c) for c in ready.get("confinement") or []]
+
+    def threads(self) -> int | None:
+        """How many threads the process runs, counted by the kernel (None: no
+        ``/proc`` here). Never the worker's own word: a customization can start
+        threads its worker does not see (``_thread.start_new_thread``)."""
+        try:
+            return len(os.listdir(f"/proc/{self.proc.pid}/task"))
+        except OSError:
+            return None
+
+    def pending(self) -> bool:
+        """Whether the worker wrote something nobody asked for yet (between calls a
+        well-behaved worker is silent)."""
+        if self._buffer:
+            return True
+        try:
+            readable, _, _ = select.select([self._in], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     @property
     def pid(self) -> int:
@@ -96,23 +160,30 @@ class WorkerProcess:
                 self.kill()
                 raise WorkerDied(self.exit_reason()) from None
 
-    def receive(self, deadline: float) -> Any:
-        """The next message, or DeadlinePassed / WorkerDied (the worker is then dead)."""
+    def receive(self, deadline: float) -> dict[str, Any]:
+        """The next message (a JSON object with a string ``event``), or
+        DeadlinePassed / WorkerDied / ProtocolBroken (the worker is then dead)."""
         header = protocol.HEADER.size
         while True:
             if len(self._buffer) >= header:
                 (size,) = protocol.HEADER.unpack_from(self._buffer)
-                if size > 2 * protocol.MAX_ANSWER:
+                if size > protocol.MAX_REPORT:
                     self.kill()
-                    raise WorkerDied(f"the worker sent a {size}-byte message (too large)")
+                    raise ProtocolBroken(
+                        f"a {size}-byte message (a worker may send at most {protocol.MAX_REPORT})"
+                    )
                 if len(self._buffer) >= header + size:
                     body = bytes(self._buffer[header : header + size])
                     del self._buffer[: header + size]
                     try:
-                        return protocol.loads(body)
-                    except ValueError:
+                        message = protocol.loads(body)
+                    except (ValueError, UnicodeDecodeError):
                         self.kill()
-                        raise WorkerDied("the worker broke the protocol") from None
+                        raise ProtocolBroken(f"{size} bytes that are not JSON") from None
+                    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+                        self.kill()
+                        raise ProtocolBroken("a message that is not an event object")
+                    return message
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
@@ -131,7 +202,7 @@ class WorkerProcess:
                 raise WorkerDied(self.exit_reason())
             self._buffer.extend(chunk)
 
-    def events(self, deadline: float) -> Iterator[Any]:
+    def events(self, deadline: float) -> Iterator[dict[str, Any]]:
         """Messages up to and including the one whose event is ``done``/``error``."""
         while True:
             message = self.receive(deadline)

@@ -5,10 +5,16 @@ the standard library's encoder for what orjson refuses, e.g. integers wider than
 64 bits). Inputs cross the boundary by value: a customization gets its own copy
 and whatever it does to it changes nothing outside its own call.
 
-Server -> worker: ``{"op": "inspect" | "setup" | "call" | "ping", ...}``.
-Worker -> server: events ``{"event": "start" | "result" | "done" | "error", ...}``;
-a call streams one ``start`` and one ``result`` per implementation before its
-``done``, so a worker killed mid-call still says whose code was running.
+Server -> worker: ``{"op": "confine" | "inspect" | "setup" | "call" | "ping", ...}``.
+Worker -> server: events ``{"event": "started" | "ready" | "start" | "result" |
+"done" | "error", ...}``; a call streams one ``start`` and one ``result`` per
+implementation before its ``done``, so a worker killed mid-call still says whose
+code was running.
+
+The two directions are not equal: the server's messages are trusted, the
+worker's are not (consultant code runs in that process and can write on its
+pipe). The server reads at most :data:`MAX_REPORT` bytes per message and checks
+every event against what it asked for (``plugins.runtime.runner``).
 """
 
 from __future__ import annotations
@@ -21,10 +27,15 @@ from typing import Any
 import orjson
 
 HEADER = struct.Struct(">I")
-#: the largest message either side accepts (a worker answering more is killed)
+#: the largest message a worker accepts from the server (inputs can be large)
 MAX_MESSAGE = 64 * 1024 * 1024
 #: the largest result one implementation may return (larger: a failure of its call)
 MAX_ANSWER = 2 * 1024 * 1024
+#: the largest message the server accepts from a worker (a result and its
+#: envelope); a worker sending more is killed
+MAX_REPORT = MAX_ANSWER + 64 * 1024
+#: the longest error message a worker reports for one implementation
+MAX_ERROR = 2000
 
 
 class ProtocolError(Exception):

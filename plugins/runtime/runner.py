@@ -20,13 +20,13 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from core.model.auth import Principal
-from core.model.customizations import Registration
+from core.model.customizations import Pin, Registration
 from core.model.definitions import SettingDefinition
 from core.model.errors import InvalidInputError, TailorError
 from core.model.hooks import (
@@ -38,14 +38,15 @@ from core.model.hooks import (
     ResolveOutcome,
     ValidationOutcome,
 )
+from plugins import archive
 from plugins.catalog import Catalog
-from plugins.loading import PATH_ENV, Loaded, default_directory, discover
-from plugins.manifest import MANIFEST_FILE, parse_manifest
-from plugins.runtime import guard
+from plugins.loading import Loaded, Source, discover
+from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest_text
+from plugins.runtime import guard, protocol
 from plugins.runtime.install import Inspector, check_path, spec_descriptions, spec_roots
 from plugins.runtime.observe import Observer
 from plugins.runtime.pool import NoWorker, WorkerPool
-from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess
+from plugins.runtime.process import DeadlinePassed, ProtocolBroken, WorkerDied, WorkerProcess
 
 log = logging.getLogger("tailor.plugins")
 
@@ -62,7 +63,9 @@ def default_worker_count() -> int:
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    #: directories to load customizations from (None: the repository's samples)
+    #: directories :meth:`PluginRuntime.load` reads customization packages from, to
+    #: publish them (None: the repository's samples); the runtime runs only what
+    #: the database pins
     directories: Sequence[Path] | None = None
     #: TAILOR_CUSTOMIZATIONS_PATH (None: read the environment)
     path_env: str | None = None
@@ -75,8 +78,9 @@ class RuntimeOptions:
     health_flush_seconds: float = 5.0
     #: seconds the enabled map is trusted before it is re-read (other processes)
     enabled_ttl: float = 5.0
-    #: GraphQL publishCustomization only accepts paths under the load directories
-    restrict_publish_paths: bool = True
+    #: where published versions are materialized (None: ``TAILOR_CACHE_DIR`` or
+    #: ``.tailor-cache/customizations`` in the working directory)
+    cache_dir: Path | None = None
     #: worker processes in all (None: twice the cores, at least 2)
     workers: int | None = None
     #: worker processes one tenant may hold at once
@@ -107,7 +111,8 @@ class _Impl:
 
 @dataclass(frozen=True)
 class Inspection:
-    """The customizations found on disk and checked (:meth:`PluginRuntime.inspect`)."""
+    """The customization packages found on disk and checked
+    (:meth:`PluginRuntime.inspect`): sources to publish, never run from there."""
 
     loaded: tuple[Loaded, ...]
     #: what confined the checking worker (None: nothing was checked)
@@ -115,7 +120,9 @@ class Inspection:
 
 
 class PluginRuntime:
-    """Loads customizations (in workers) and calls one tenant's enabled ones."""
+    """Calls one tenant's enabled customizations: the versions the database pins,
+    materialized from the database into a local content-addressed cache and run
+    in worker processes. Packages found on disk are only sources to publish."""
 
     def __init__(self, catalog: Catalog, options: RuntimeOptions | None = None) -> None:
         self.catalog = catalog
@@ -123,14 +130,23 @@ class PluginRuntime:
         if self.options.release is None:
             self.options = replace(self.options, release=catalog.release)
         self._specs = spec_descriptions(catalog)
-        self._loaded: dict[str, Loaded] = {}
+        #: packages found on disk and checked: what publish and demo seed read
+        self._sources: dict[str, Loaded] = {}
         self._refused: list[Loaded] = []
         self._registry: CustomizationRegistry | None = None
-        self._enabled: dict[str, frozenset[str]] | None = None
-        self._enabled_at = 0.0
+        self._pins: dict[str, tuple[Pin, ...]] | None = None
+        self._pins_at = 0.0
         self._definitions: dict[tuple[str, tuple[Any, ...]], DefinitionsOutcome] = {}
-        #: (directory, version) pairs already checked by :meth:`refresh`
-        self._checked: set[tuple[str, str]] = set()
+        self.cache_root = (
+            self.options.cache_dir
+            if self.options.cache_dir is not None
+            else archive.cache_root_default()
+        )
+        #: versions materialized in this server's cache, by tree hash
+        self._cached: dict[str, Loaded] = {}
+        #: pinned versions this server cannot run, and why (until the pins change)
+        self._unavailable: dict[tuple[str, str], Loaded] = {}
+        self._materializing: dict[str, asyncio.Lock] = {}
         self.observer = Observer(self.options.health_flush_seconds)
         self.breaker = guard.CircuitBreaker(
             self.options.breaker_threshold, self.options.breaker_cooldown
@@ -141,12 +157,23 @@ class PluginRuntime:
             self.options.spare_workers,
             self.options.worker_memory_mb,
         )
-        self.pool.allow(spec_roots(self._specs))
+        #: what every worker may read besides Python and its tenant's customizations
+        self._spec_roots = spec_roots(self._specs)
 
     @property
     def confinement(self) -> list[str]:
         """What confines the worker processes (known once one has started)."""
         return list(self.pool.confinement)
+
+    def probe_confinement(self) -> list[str]:
+        """Start one blank worker to learn what confines workers here (blocking;
+        ``tailor serve`` says it at start-up), and stop it."""
+        worker = WorkerProcess.spawn(self.pool.memory_mb, self.pool.workdir, ())
+        try:
+            self.pool.confinement = list(worker.confinement)
+        finally:
+            worker.kill()
+        return self.confinement
 
     # -- building ---------------------------------------------------------------
     @classmethod
@@ -186,9 +213,7 @@ class PluginRuntime:
         runtime = cls(catalog, options)
         for found in inspection.loaded:
             loaded = replace(found, problems=list(found.problems), warnings=list(found.warnings))
-            runtime._install(loaded)
-            if loaded.manifest is not None:
-                runtime._checked.add((str(loaded.source.path), loaded.manifest.version))
+            runtime._add_source(loaded)
         if inspection.confinement is not None:
             runtime.pool.confinement = list(inspection.confinement)
         return runtime
@@ -203,78 +228,45 @@ class PluginRuntime:
         self.observer.store = observations
         registry.subscribe(self.invalidate)
 
-    def _install(self, loaded: Loaded) -> None:
+    def _add_source(self, loaded: Loaded) -> None:
         if loaded.refused or loaded.manifest is None:
             self._refused.append(loaded)
             for p in loaded.problems:
                 log.info("customization refused: %s", p)
             return
-        self._loaded[loaded.name] = loaded
-        self.pool.allow([str(loaded.source.path)])
-        self.invalidate()
+        self._sources[loaded.name] = loaded
 
     def invalidate(self) -> None:
-        """Registrations changed: drop the enabled map, cached definitions, and the
-        idle workers (they hold code that may be stale)."""
-        self._enabled = None
+        """Registrations changed: drop the pins, cached definitions, and the idle
+        workers (they hold code that may be stale)."""
+        self._pins = None
         self._definitions.clear()
+        self._unavailable.clear()
         self.pool.evict_tenant()
 
-    async def refresh(self) -> list[str]:
-        """Check and install what appeared or changed on disk since start-up: a
-        customization published through another server process is enabled in the
-        registry before this process has its code. Each (directory, version) is
-        checked once. Answers the names installed."""
-        sources = discover(
-            self.options.directories, self.options.path_env, self.options.use_entry_points
-        )
-        todo = []
-        for source in sources:
-            parsed, _ = parse_manifest(source.path / MANIFEST_FILE)
-            if parsed is None:
-                continue
-            key = (str(source.path), parsed.manifest.version)
-            current = self._loaded.get(parsed.manifest.name)
-            if key in self._checked or (
-                current is not None
-                and current.source.path == source.path
-                and current.manifest is not None
-                and current.manifest.version == parsed.manifest.version
-            ):
-                continue
-            self._checked.add(key)
-            todo.append(source)
-        if not todo:
-            return []
-        inspector = Inspector(
-            self.catalog,
-            self.options.release or "",
-            self.options.import_timeout,
-            self.options.worker_memory_mb,
-        )
-        try:
-            found = await asyncio.to_thread(inspector.inspect_all, todo)
-        finally:
-            inspector.close()
-        for loaded in found:
-            self._install(loaded)
-        return [loaded.name for loaded in found if not loaded.refused]
-
     def refresh_enabled(self) -> None:
-        """Re-read the enabled map at the next call (a tenant's data version moved:
-        an enablement may have committed on another worker before its NOTIFY came)."""
-        self._enabled_at = -math.inf
+        """Re-read the pins at the next call (a tenant's data version moved: an
+        enablement may have committed on another worker before its NOTIFY came)."""
+        self._pins_at = -math.inf
 
     async def cacheable(self, tenant: str) -> bool:
         """Whether ``tenant``'s settings answers may be cached: every enabled
         customization declares (by default) that its results are pure."""
         return all(c.manifest is None or c.manifest.pure for c in await self._enabled_for(tenant))
 
-    # -- what is installed --------------------------------------------------------
+    # -- what is here -------------------------------------------------------------
     def installed(self) -> list[Loaded]:
-        return sorted(self._loaded.values(), key=lambda item: item.name)
+        """The published versions materialized in this server's cache (one per
+        customization: the last one materialized)."""
+        by_name = {c.name: c for c in self._cached.values()}
+        return sorted(by_name.values(), key=lambda item: item.name)
+
+    def sources(self) -> list[Loaded]:
+        """The packages found on disk and checked: what publish and demo seed read."""
+        return sorted(self._sources.values(), key=lambda item: item.name)
 
     def refused(self) -> list[Loaded]:
+        """Packages found on disk that were refused, with every reason."""
         return list(self._refused)
 
     def check(self, path: Path) -> Loaded:
@@ -283,66 +275,124 @@ class PluginRuntime:
             path, self.catalog, self.options.release or "", self.options.import_timeout
         )
 
-    def publish_roots(self) -> list[Path]:
-        """The directories this runtime loads customizations from."""
-        roots = (
-            [default_directory()]
-            if self.options.directories is None
-            else list(self.options.directories)
-        )
-        raw = self.options.path_env
-        if raw is None:
-            raw = os.environ.get(PATH_ENV, "")
-        roots.extend(Path(p) for p in raw.split(os.pathsep) if p)
-        return [r.resolve() for r in roots]
+    async def publish(self, principal: Principal, path: Path) -> Registration:
+        """Publish the package folder at ``path`` (the operator's CLI, demo seed): as
+        :meth:`publish_archive` with the folder's canonical zip."""
+        tree = await asyncio.to_thread(archive.tree_from_directory, Path(path))
+        return await self.publish_archive(principal, archive.build_zip(tree))
 
-    async def publish(
-        self, principal: Principal, path: Path, *, from_api: bool = False
-    ) -> Registration:
-        """Check ``path`` (in a worker), store its registration and install it.
-
-        The manifest is read and the caller's right to publish for its tenants is
-        checked BEFORE any of the customization's code is imported."""
+    async def publish_archive(self, principal: Principal, data: bytes) -> Registration:
+        """Publish an uploaded package (a zip): validated, its manifest parsed here
+        (its name, version and tenants are the manifest's, whatever its code says),
+        the caller's right to publish for its tenants checked BEFORE any of its code
+        runs, then checked in a fresh confined worker and stored in the database
+        under the sha256 of its canonical tree. Every problem is reported at once
+        and nothing is stored."""
         if self._registry is None:
             raise RuntimeError("bind() the runtime to a registry before publishing")
-        path = Path(path)
-        if from_api and self.options.restrict_publish_paths:
-            resolved = path.resolve()
-            if not any(resolved.is_relative_to(root) for root in self.publish_roots()):
-                raise InvalidInputError(
-                    "path",
-                    f"{path} is outside the customization directories this server loads "
-                    "from (customizations/ and TAILOR_CUSTOMIZATIONS_PATH)",
-                )
-        parsed, problems = parse_manifest(path / MANIFEST_FILE)
+        tree = await asyncio.to_thread(archive.read_zip, data, archive.max_upload_bytes())
+        text = tree.get(MANIFEST_FILE)
+        parsed, problems = parse_manifest_text(
+            (text or b"").decode("utf-8", errors="replace"), MANIFEST_FILE
+        )
         if parsed is None:
-            raise InvalidInputError("path", "; ".join(str(p) for p in problems))
+            raise InvalidInputError("archive", "; ".join(str(p) for p in problems))
         principal.require_publish_customization(parsed.manifest.tenants)
+        path = await asyncio.to_thread(archive.materialize, tree, self.cache_root)
         loaded = await asyncio.to_thread(self.check, path)
+        # the server's reading of the manifest, never the worker's
+        loaded = replace(loaded, manifest=parsed.manifest)
         if loaded.refused:
-            raise InvalidInputError("path", "; ".join(str(p) for p in loaded.problems))
-        registration = await self._registry.publish(principal, loaded.registration())
-        self._install(loaded)
-        return registration
+            raise InvalidInputError(
+                "archive", "; ".join(_relative(str(p), path) for p in loaded.problems)
+            )
+        registration = replace(
+            loaded.registration(),
+            sha256=tree.sha256,
+            archive=archive.build_zip(tree),
+            package="",
+        )
+        return await self._registry.publish(principal, registration)
 
     # -- calling ------------------------------------------------------------------
     async def _enabled_for(self, tenant: str) -> list[Loaded]:
-        """The tenant's enabled, installed customizations in registration order."""
+        """The versions the tenant's enabled customizations are pinned to, in
+        registration order (pluggy calls the last registered first: reverse name
+        order); one this server cannot run comes back refused, with the reason."""
         if self._registry is None:
             return []
         now = time.monotonic()
-        enabled = self._enabled
-        if enabled is None or now - self._enabled_at > self.options.enabled_ttl:
-            enabled = await self._registry.enabled_map()
-            if self._enabled is not None and enabled != self._enabled:
+        pins = self._pins
+        if pins is None or now - self._pins_at > self.options.enabled_ttl:
+            pins = await self._registry.pinned_map()
+            if self._pins is not None and pins != self._pins:
                 self._definitions.clear()
-            unknown = set().union(*enabled.values()) - set(self._loaded) if enabled else set()
-            if unknown:
-                await self.refresh()  # installing invalidates: set the map after
-            self._enabled, self._enabled_at = enabled, now
-        names = enabled.get(tenant, frozenset())
-        # reverse name order: pluggy calls the last registered first
-        return [self._loaded[n] for n in sorted(names, reverse=True) if n in self._loaded]
+                self._unavailable.clear()
+            self._pins, self._pins_at = pins, now
+        mine = sorted(pins.get(tenant, ()), key=lambda p: p.name, reverse=True)
+        missing = [
+            p.sha256
+            for p in mine
+            if p.sha256 is not None
+            and p.sha256 not in self._cached
+            and (p.name, p.version) not in self._unavailable
+        ]
+        # the packages this server has not materialized yet: one statement
+        fetched = await self._registry.artifacts(missing) if missing else {}
+        return [await self._materialize(pin, fetched) for pin in mine]
+
+    async def _materialize(self, pin: Pin, fetched: Mapping[str, bytes]) -> Loaded:
+        """``pin``'s version as a package directory in this server's cache, from its
+        stored package (``fetched``), its hash verified the first time."""
+        if pin.sha256 is not None:
+            found = self._cached.get(pin.sha256)
+            if found is not None:
+                return found
+        key = (pin.name, pin.version)
+        if key in self._unavailable:
+            return self._unavailable[key]
+        if pin.sha256 is None:
+            return self._cannot_run(
+                pin,
+                "it was registered without its code (before versions were stored): "
+                "publish it again",
+            )
+        lock = self._materializing.setdefault(pin.sha256, asyncio.Lock())
+        async with lock:
+            found = self._cached.get(pin.sha256)
+            if found is not None:
+                return found
+            data = fetched.get(pin.sha256)
+            if data is None:
+                return self._cannot_run(pin, "its package is missing from the database")
+            try:
+                tree = await asyncio.to_thread(archive.read_zip, data, len(data))
+                if tree.sha256 != pin.sha256:
+                    return self._cannot_run(
+                        pin, "its stored package does not match its sha256: it is not run"
+                    )
+                path = await asyncio.to_thread(archive.materialize, tree, self.cache_root)
+            except (archive.ArchiveError, OSError) as exc:
+                return self._cannot_run(pin, f"its package cannot be materialized here: {exc}")
+            loaded = Loaded(
+                Source(path, f"database {pin.name} {pin.version}"),
+                manifest=pin.manifest,
+                hooks=pin.hooks,
+                hooks_module=pin.hooks_module,
+            )
+            self._cached[pin.sha256] = loaded
+            return loaded
+
+    def _cannot_run(self, pin: Pin, why: str) -> Loaded:
+        log.error("customization %s %s cannot run here: %s", pin.name, pin.version, why)
+        loaded = Loaded(
+            Source(Path(pin.name), "database"),
+            manifest=pin.manifest,
+            hooks=pin.hooks,
+            problems=[Problem(MANIFEST_FILE, "code", f"{pin.name} {pin.version}: {why}")],
+        )
+        self._unavailable[(pin.name, pin.version)] = loaded
+        return loaded
 
     def _setup_message(self, tenant: str, enabled: Sequence[Loaded]) -> dict[str, Any]:
         return {
@@ -362,16 +412,38 @@ class PluginRuntime:
         kwargs: Mapping[str, Any],
         *,
         firstresult: bool = False,
+        secret: Collection[str] = frozenset(),
+        secret_key: str | None = None,
     ) -> tuple[list[_Impl], list[HookFailure]]:
         """Call ``hook`` for ``tenant``'s enabled customizations implementing it:
-        results in pluggy's call order, and the failures (each attributed)."""
+        results in pluggy's call order, and the failures (each attributed).
+        ``secret``: the keys of ``kwargs["values"]`` that are secret settings
+        (each reaches only the customizations declaring it); ``secret_key``: the
+        hook is about that secret setting (only those declaring it are called)."""
         enabled = await self._enabled_for(tenant)
         implementing = [c for c in enabled if any(h.hook == hook for h in c.hooks)]
+        # pinned, but this server cannot run it: said, never silently skipped
+        failures: list[HookFailure] = [
+            HookFailure(c.name, hook, f"not called: {c.problems[0].message}")
+            for c in implementing
+            if c.refused
+        ]
+        implementing = [c for c in implementing if not c.refused]
+        enabled = [c for c in enabled if not c.refused]
+        #: implementing it but not to be called (the worker is told to skip them)
+        untold: set[str] = set()
+        if secret_key is not None:
+            # a hook about a secret setting: only who declares it hears of it
+            untold = {
+                c.name
+                for c in implementing
+                if c.manifest is None or secret_key not in c.manifest.secrets
+            }
+            implementing = [c for c in implementing if c.name not in untold]
         if not implementing:
-            return [], []
+            return [], failures
         budget = self.options.hook_timeout
         deadline = guard.request_deadline(budget)
-        failures: list[HookFailure] = []
         skip: set[str] = set()
         for c in implementing:
             why = self.breaker.skipped(c.name, tenant)
@@ -380,9 +452,25 @@ class PluginRuntime:
                 failures.append(HookFailure(c.name, hook, why))
         setup = self._setup_message(tenant, enabled)
         setup_key = tuple((c.name, c.manifest.version if c.manifest else "") for c in enabled)
+        # least privilege: the worker may read this tenant's customizations only
+        roots = [*self._spec_roots, *(str(c.source.path) for c in enabled)]
+        sent, withhold = _withhold_secrets(
+            kwargs, frozenset(secret), [c for c in implementing if c.name not in skip]
+        )
+        values = sent.get("values")
+        readable = {
+            c.name: (
+                frozenset(k for k in values if k not in withhold.get(c.name, ()))
+                if hook in (RESOLVE, RESOLVE_ONE) and isinstance(values, Mapping)
+                else frozenset()
+            )
+            for c in implementing
+        }
+        # pluggy calls the last registered first (tryfirst/trylast aside)
+        order = [c.name for c in reversed(implementing)]
         from plugins.runtime.protocol import dumps
 
-        raw = dumps(kwargs)
+        raw = dumps(sent)
         done: list[_Impl] = []
         retried = False
         while True:
@@ -390,12 +478,13 @@ class PluginRuntime:
             if not todo:
                 break
             try:
-                worker = await self.pool.acquire(tenant, deadline)
+                worker = await self.pool.acquire(tenant, deadline, roots)
             except NoWorker as exc:
                 # not the customizations' doing: reported, not charged to them
                 failures.extend(HookFailure(name, hook, f"not called: {exc}") for name in todo)
                 break
             crashed: str | None = None
+            expected = _Expected(tuple(n for n in order if n not in skip), readable, firstresult)
             try:
                 outcome = await asyncio.get_running_loop().run_in_executor(
                     self.pool.executor,
@@ -407,11 +496,13 @@ class PluginRuntime:
                         "op": "call",
                         "hook": hook,
                         "firstresult": firstresult,
-                        "skip": sorted(skip),
+                        "skip": sorted(skip | untold),
                         "budget": budget,
+                        "withhold": withhold,
                     },
                     raw,
                     deadline,
+                    expected,
                 )
             finally:
                 await self.pool.release(worker)
@@ -486,7 +577,7 @@ class PluginRuntime:
         """Called when registrations change, not per request: the outcome is kept
         per tenant until a publish or an enablement change."""
         enabled = await self._enabled_for(tenant)
-        key = (tenant, tuple(c.name for c in enabled))
+        key = (tenant, tuple((c.name, c.manifest.version if c.manifest else "") for c in enabled))
         cached = self._definitions.get(key)
         if cached is not None:
             return cached
@@ -530,7 +621,11 @@ class PluginRuntime:
         return outcome
 
     async def resolve_settings(
-        self, tenant: str, environment: str | None, values: Mapping[str, Any]
+        self,
+        tenant: str,
+        environment: str | None,
+        values: Mapping[str, Any],
+        secret: Collection[str] = frozenset(),
     ) -> ResolveOutcome:
         customized: dict[str, CustomizedValue] = {}
         batch_wins: dict[str, CustomizedValue] = {}
@@ -538,7 +633,7 @@ class PluginRuntime:
         kwargs = {"tenant": tenant, "environment": environment, "values": dict(values)}
         # the deprecated per-setting hook first: the batch hook wins
         for hook, target in ((RESOLVE_ONE, customized), (RESOLVE, batch_wins)):
-            done, failed = await self._batch(tenant, hook, kwargs)
+            done, failed = await self._batch(tenant, hook, kwargs, secret=secret)
             failures.extend(failed)
             for impl in done:
                 result = impl.value
@@ -567,11 +662,18 @@ class PluginRuntime:
         return ResolveOutcome(tuple(customized.values()), tuple(failures))
 
     async def validate_setting(
-        self, tenant: str, environment: str | None, key: str, value: Any
+        self,
+        tenant: str,
+        environment: str | None,
+        key: str,
+        value: Any,
+        secret: bool = False,
     ) -> ValidationOutcome:
         errors: list[tuple[str, str]] = []
         kwargs = {"tenant": tenant, "environment": environment, "key": key, "value": value}
-        done, failures = await self._batch(tenant, VALIDATE, kwargs)
+        done, failures = await self._batch(
+            tenant, VALIDATE, kwargs, secret_key=key if secret else None
+        )
         for impl in done:
             result = impl.value
             if isinstance(result, str):
@@ -601,6 +703,7 @@ class PluginRuntime:
         old: Any,
         new: Any,
         actor: str,
+        secret: bool = False,
     ) -> Sequence[HookFailure]:
         kwargs = {
             "tenant": tenant,
@@ -610,7 +713,9 @@ class PluginRuntime:
             "new": new,
             "actor": actor,
         }
-        done, failures = await self._batch(tenant, CHANGED, kwargs)
+        done, failures = await self._batch(
+            tenant, CHANGED, kwargs, secret_key=key if secret else None
+        )
         for impl in done:
             self._observe(tenant, CHANGED, impl, impl.value is not None)
         await self.observer.maybe_flush()
@@ -653,6 +758,111 @@ class PluginRuntime:
         await self.pool.close()
 
 
+def _withhold_secrets(
+    kwargs: Mapping[str, Any], secret: frozenset[str], called: Sequence[Loaded]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The arguments to send and, per customization, the secret keys its
+    ``values`` must not hold. A secret setting reaches a customization only when
+    its manifest's ``secrets`` lists the key; one that no customization called
+    here declares does not leave the server at all."""
+    values = kwargs.get("values")
+    if not secret or not isinstance(values, Mapping):
+        return dict(kwargs), {}
+    present = frozenset(k for k in values if k in secret)
+    if not present:
+        return dict(kwargs), {}
+    declared = {
+        c.name: present & frozenset(c.manifest.secrets if c.manifest else ()) for c in called
+    }
+    crossing = frozenset().union(*declared.values())
+    sent = {k: v for k, v in values.items() if k not in present or k in crossing}
+    withhold = {name: sorted(crossing - mine) for name, mine in declared.items() if crossing - mine}
+    return {**kwargs, "values": sent}, withhold
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """What the server asked one worker call to do. Whatever the worker writes
+    is checked against this: it names nothing else."""
+
+    #: the customizations it is to call, in pluggy's order (tryfirst aside)
+    names: tuple[str, ...]
+    #: per customization, the keys of the ``values`` it was sent (what it may
+    #: report having read)
+    readable: Mapping[str, frozenset[str]]
+    firstresult: bool
+
+
+class _Breach(Exception):
+    """The worker wrote something out of step or malformed (``str()``: what);
+    ``culprit``: whom to charge when it is not the one running."""
+
+    def __init__(self, message: str, culprit: str | None = None) -> None:
+        super().__init__(message)
+        self.culprit = culprit
+
+
+_START_KEYS = frozenset({"event", "name"})
+_RESULT_KEYS = frozenset({"event", "name", "ok", "ms", "read", "value", "error"})
+_DONE_KEYS = frozenset({"event", "threads", "failed"})
+
+
+def _only(event: Mapping[str, Any], keys: frozenset[str]) -> None:
+    extra = sorted(set(event) - keys)
+    if extra:
+        raise _Breach(f"a {event['event']!r} event with unknown fields {extra[:3]!r}")
+
+
+def _checked_result(
+    event: Mapping[str, Any], running: str | None, readable: Mapping[str, frozenset[str]]
+) -> _Impl:
+    """A ``result`` event, checked field by field against the call it answers."""
+    _only(event, _RESULT_KEYS)
+    name = event.get("name")
+    if running is None:
+        raise _Breach(f"a result for {name!r} when no customization was running")
+    if name != running:
+        raise _Breach(f"a result for {name!r} while {running!r} was running")
+    ok = event.get("ok")
+    if not isinstance(ok, bool):
+        raise _Breach("a result whose 'ok' is not true or false")
+    ms = event.get("ms")
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not math.isfinite(ms) or ms < 0:
+        raise _Breach("a result whose 'ms' is not a duration")
+    read = event.get("read", [])
+    allowed = readable.get(running, frozenset())
+    if (
+        not isinstance(read, list)
+        or len(read) > len(allowed)
+        or not all(isinstance(k, str) and k in allowed for k in read)
+    ):
+        raise _Breach("a result reading settings it was not sent")
+    if ok:
+        if "value" not in event or "error" in event:
+            raise _Breach("a successful result without exactly a value")
+        return _Impl(running, True, event["value"], None, float(ms), tuple(read))
+    error = event.get("error")
+    if not isinstance(error, str) or len(error) > protocol.MAX_ERROR or "value" in event:
+        raise _Breach(f"a failed result without an error of at most {protocol.MAX_ERROR} chars")
+    return _Impl(running, False, None, error, float(ms), tuple(read))
+
+
+def _setup_failed(answer: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[str, str]:
+    """The ``done`` answering a setup: which customizations failed to load, each
+    one the server asked to load, each with a bounded message."""
+    if answer.get("event") != "done":
+        raise _Breach(f"answered a setup with {answer.get('event')!r}")
+    _only(answer, _DONE_KEYS)
+    failed = answer.get("failed") or {}
+    names = {c["name"] for c in setup["customizations"]}
+    if not isinstance(failed, dict) or not all(
+        k in names and isinstance(v, str) and len(v) <= 2 * protocol.MAX_ERROR
+        for k, v in failed.items()
+    ):
+        raise _Breach("a setup answer naming customizations it was not asked to load")
+    return dict(failed)
+
+
 def _call_worker(
     worker: WorkerProcess,
     setup: dict[str, Any],
@@ -660,42 +870,104 @@ def _call_worker(
     call: dict[str, Any],
     raw: bytes,
     deadline: float,
+    expected: _Expected,
 ) -> tuple[list[_Impl], str | None, str | None, dict[str, str]]:
-    """Blocking: (results, customization running when it ended, why it ended
-    early or None, customizations that failed to load)."""
+    """Blocking: (results, customization to charge when it ended early (the one
+    running), why it ended early or None, customizations that failed to load).
+
+    The server owns the call's state: each event must be the next step of the
+    call it asked for (``start`` of a customization it asked for and that has
+    not answered, then that one's ``result`` with typed fields, ..., ``done``).
+    Anything else (out of step, malformed, oversized, naming another
+    customization) kills the worker and is charged to the customization that
+    was running: the last one started, else the first not yet called."""
     running: str | None = None
+    last: str | None = None
     results: list[_Impl] = []
+    answered: set[str] = set()
+
+    def culprit(breach: _Breach | None = None) -> str | None:
+        # whose code wrote it: the one running, else the last one started (the
+        # worker itself writes the next start at once), else (nothing started
+        # yet) the first one waiting
+        if breach is not None and breach.culprit is not None:
+            return breach.culprit
+        if running is not None or last is not None:
+            return running or last
+        waiting = [n for n in expected.names if n not in worker.setup_failed]
+        return waiting[0] if waiting else None
+
+    def broken(why: str, who: str | None) -> tuple[list[_Impl], str | None, str, dict[str, str]]:
+        # the one charged has no result: what it "answered" may be forged
+        kept = [r for r in results if r.name != who]
+        return kept, who, f"broke the worker protocol: {why}", worker.setup_failed
+
     try:
+        if worker.pending():
+            # it wrote between calls (e.g. a thread of a customization): retired
+            worker.kill()
+            return [], None, "its worker wrote when nobody asked; it was retired", {}
         if worker.setup_key != setup_key:
             worker.send(deadline, setup)
-            answer = worker.receive(deadline)
+            worker.setup_failed = _setup_failed(worker.receive(deadline), setup)
             worker.setup_key = setup_key
-            worker.setup_failed = dict(answer.get("failed") or {})
         worker.send(deadline, call, raw=raw)
+        allowed = [n for n in expected.names if n not in worker.setup_failed]
         for event in worker.events(deadline):
-            kind = event.get("event")
+            kind = event["event"]
             if kind == "start":
-                running = event["name"]
+                _only(event, _START_KEYS)
+                name = event.get("name")
+                if running is not None:
+                    raise _Breach(f"started {name!r} while {running!r} was running")
+                if name not in allowed:
+                    raise _Breach(f"started {name!r}, which this call did not ask it to run")
+                if name in answered:
+                    raise _Breach(f"started {name!r} twice")
+                running = name
             elif kind == "result":
-                running = None
-                results.append(
-                    _Impl(
-                        event["name"],
-                        bool(event["ok"]),
-                        event.get("value"),
-                        event.get("error"),
-                        event.get("ms"),
-                        tuple(event.get("read", ())),
-                    )
+                results.append(_checked_result(event, running, expected.readable))
+                answered.add(results[-1].name)
+                last, running = running, None
+            elif kind == "done":
+                _only(event, _DONE_KEYS)
+                if running is not None:
+                    raise _Breach(f"ended the call while {running!r} was running")
+                stopped = (
+                    expected.firstresult
+                    and bool(results)
+                    and results[-1].ok
+                    and results[-1].value is not None
                 )
+                missing = [n for n in allowed if n not in answered]
+                if missing and not stopped:
+                    raise _Breach(f"ended the call before {missing[0]!r} was called", last)
+                threads = worker.threads()
+                if threads is None:  # no /proc: the worker's word is all there is
+                    reported = event.get("threads", 1)
+                    threads = reported if type(reported) is int else 2
+                if threads > 1:
+                    worker.kill()  # a customization left a thread running: retire it
             elif kind == "error":
                 worker.kill()
-                return results, running, f"worker error: {event.get('message')}", {}
-            elif kind == "done" and int(event.get("threads", 1)) > 1:
-                worker.kill()  # a customization left a thread running: retire it
+                message = str(event.get("message"))[: protocol.MAX_ERROR]
+                return results, running, f"worker error: {message}", {}
+            else:
+                raise _Breach(f"an event {kind[:40]!r} that does not exist")
+    except _Breach as exc:
+        worker.kill()
+        return broken(str(exc), culprit(exc))
+    except ProtocolBroken as exc:
+        return broken(str(exc), culprit())
     except DeadlinePassed:
         budget = call.get("budget", 0)
         return results, running, guard.timeout_message(budget), worker.setup_failed
     except WorkerDied as exc:
         return results, running, str(exc), worker.setup_failed
     return results, None, None, worker.setup_failed
+
+
+def _relative(message: str, root: Path) -> str:
+    """A problem as the publisher sees it: paths inside the package, never the
+    server's cache directory."""
+    return message.replace(f"{root}{os.sep}", "").replace(str(root), ".")

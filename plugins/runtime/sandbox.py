@@ -6,7 +6,9 @@ no user site), started in its own session, with a scrubbed environment, no
 inherited descriptors but its two pipes, an empty private working directory,
 and a lower CPU priority than the server.
 
-Worker side (:func:`confine`), before any consultant code is imported:
+Worker side (:func:`confine`, when the server sends the directories the worker
+may read: those of the customizations it will run for its one tenant), before
+any consultant code is imported:
 
 * the protocol moves off descriptors 0 and 1, which become ``/dev/null`` (a
   ``print`` cannot corrupt the protocol);
@@ -15,7 +17,8 @@ Worker side (:func:`confine`), before any consultant code is imported:
   kills the worker anyway);
 * an audit hook (PEP 578) refuses, for the rest of the process's life: opening
   files for writing, reading files outside the interpreter, the installed
-  packages and the customizations' own directories, sockets, subprocesses and
+  packages, the product's hookspecs and the directories of the customizations
+  this worker runs (never another tenant's), sockets, subprocesses and
   forks, signals to other processes, ``ctypes``, SQLite connections, new
   interpreters, and changes to the file system. A customization cannot reach
   the server's database, tokens or files, nor stop the server.
@@ -73,19 +76,12 @@ READABLE_FILES = ("/dev/urandom", "/etc/localtime")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def worker_command(memory_mb: int, roots: Iterable[str]) -> list[str]:
-    """``roots``: directories beyond :func:`default_roots` the worker may read
-    (the customizations' and the product's hookspec modules')."""
-    import json
-
-    return [
-        sys.executable,
-        "-I",
-        "-m",
-        "plugins.runtime.worker",
-        str(memory_mb),
-        json.dumps(sorted({os.path.realpath(r) for r in roots})),
-    ]
+def worker_command(memory_mb: int) -> list[str]:
+    """The directories beyond :func:`default_roots` the worker may read (the
+    product's hookspec modules', the customizations it runs) come later, in its
+    ``confine`` message: a worker can be started before the pool knows whom it
+    will serve."""
+    return [sys.executable, "-I", "-m", "plugins.runtime.worker", str(memory_mb)]
 
 
 def worker_environment() -> dict[str, str]:

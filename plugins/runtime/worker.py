@@ -96,10 +96,7 @@ class Worker:
 
         catalog = self.catalog(message["specs"])
         loaded = inspect_customization(
-            Source(Path(message["path"]), message["origin"]),
-            catalog,
-            message["release"],
-            message.get("product"),
+            Source(Path(message["path"]), message["origin"]), catalog, message["release"]
         )
         self.send(
             {
@@ -128,13 +125,18 @@ class Worker:
                 module = import_package(Path(item["path"]), item["module"])
                 pm.register(plugin_object(module), name=item["name"])
             except BaseException as exc:  # consultant code: anything may happen
-                self.failed[item["name"]] = f"could not be loaded: {type(exc).__name__}: {exc}"
+                self.failed[item["name"]] = f"could not be loaded: {type(exc).__name__}: {exc}"[
+                    : protocol.MAX_ERROR
+                ]
         self.pm = pm
         self.send({"event": "done", "failed": self.failed})
 
     def call(self, message: Mapping[str, Any], raw: bytes) -> None:
         hook = message["hook"]
         skip = set(message.get("skip", ()))
+        #: per customization, the secret settings it did not declare: absent
+        #: from the ``values`` it receives
+        withhold: Mapping[str, list[str]] = message.get("withhold") or {}
         budget = float(message.get("budget", 2.0))
         if self.pm is None:
             self.send({"event": "error", "message": "call before setup"})
@@ -148,6 +150,9 @@ class Worker:
             self.send({"event": "start", "name": name})
             sandbox.limit_cpu(budget + 1)
             kwargs = protocol.loads(raw)
+            if isinstance(kwargs.get("values"), dict):
+                for key in withhold.get(name, ()):
+                    kwargs["values"].pop(key, None)
             started = time.perf_counter()
             read: set[str] = set()
             try:
@@ -169,7 +174,8 @@ class Worker:
             if message.get("firstresult") and value is not None:
                 break
         # a customization that left a thread running keeps code going after its
-        # call: the server retires this worker rather than hand it more work
+        # call: the server retires this worker rather than hand it more work (it
+        # counts the threads itself where it can; this is the fallback)
         self.send({"event": "done", "threads": threading.active_count()})
 
     def _each_key(self, impl: Any, kwargs: Mapping[str, Any], read: set[str]) -> dict[str, Any]:
@@ -188,7 +194,7 @@ class Worker:
         if ok:
             message["value"] = value
         else:
-            message["error"] = str(value)[:2000]
+            message["error"] = str(value)[: protocol.MAX_ERROR]
         try:
             data = protocol.frame(message)
             if len(data) > protocol.MAX_ANSWER:
@@ -200,7 +206,7 @@ class Worker:
             message["ok"] = False
             message["error"] = (
                 f"returned a value that cannot leave its worker (only JSON values can): {exc}"
-            )
+            )[: protocol.MAX_ERROR]
             data = protocol.frame(message)
             ok = False
         protocol.write_all(self.proto_out, data)
@@ -236,10 +242,7 @@ class Worker:
 
 
 def main() -> None:
-    import json
-
     memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    roots = json.loads(sys.argv[2]) if len(sys.argv) > 2 else []
     proto_in, proto_out = sandbox.take_protocol_fds()
     # what every customization needs, imported before the confinement starts
     import plugins.catalog
@@ -247,6 +250,16 @@ def main() -> None:
     import plugins.introspection
     import plugins.loading  # noqa: F401
 
+    # started blank: the server names what this worker may read once it knows
+    # whom the worker serves (a spare waits here)
+    protocol.write_message(proto_out, {"event": "started"})
+    try:
+        message = protocol.read_message(proto_in)
+    except protocol.ProtocolError:
+        return
+    if message.get("op") != "confine":
+        return
+    roots = [str(r) for r in message.get("roots") or []]
     confinement, applied = sandbox.confine(memory_mb, roots)
     worker = Worker(confinement, proto_in, proto_out)
     worker.send({"event": "ready", "confinement": applied})

@@ -169,12 +169,13 @@ MUTATION_RULES: dict[str, Rule] = {
         DENY,
     ),
     "publishCustomization": rule(
-        # a sample made for tenant northwind, which is outside every scoped token
-        """mutation { publishCustomization(path: "customizations/northwind_invoice_branding") {
+        # not a file: refused as invalid input once the role may publish (the scope
+        # of the tenants a package lists: tests/api/test_publish_upload.py)
+        """mutation { publishCustomization(archive: "not a file") {
              __typename ... on Error { code } } }""",
         ALLOW,
         DENY,
-        DENY,
+        ALLOW,
         DENY,
     ),
     "setCustomizationEnabled": rule(
@@ -184,6 +185,23 @@ MUTATION_RULES: dict[str, Rule] = {
         ALLOW,
         DENY,
         OWN,
+        DENY,
+    ),
+    "setCustomizationVersion": rule(
+        """mutation($tenant: String!) { setCustomizationVersion(tenant: $tenant,
+             name: "no-such-customization", version: "1.0") { __typename
+             ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
+    ),
+    "yankCustomizationVersion": rule(
+        """mutation { yankCustomizationVersion(name: "no-such-customization",
+             version: "1.0", reason: "broken") { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        ALLOW,
         DENY,
     ),
     "importRelease": rule(

@@ -25,7 +25,11 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3).map(nodes.List),
     max_leaves=5,
 )
-CUSTOM = {"JSON": json_values}
+CUSTOM = {
+    "JSON": json_values,
+    # an upload inlined in a document is never a file: publishCustomization says so
+    "Upload": st.text(max_size=20).map(nodes.String),
+}
 
 documents = st.one_of(
     from_schema(SCHEMA, custom_scalars=CUSTOM),

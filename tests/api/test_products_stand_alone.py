@@ -52,7 +52,7 @@ async def ledger(bare_services, tmp_path):
 
 async def test_the_sample_customizations_do_not_load_for_another_product(ledger):
     product, services, runtime = ledger
-    assert [c.name for c in runtime.installed()] == ["ledger-batch", "ledger-legacy"]
+    assert [c.name for c in runtime.sources()] == ["ledger-batch", "ledger-legacy"]
     refused = {c.package: c.problems for c in runtime.refused()}
     assert sorted(refused) == SAMPLES and len(SAMPLES) == 14
     for package, problems in refused.items():
@@ -81,7 +81,7 @@ async def test_the_sample_customizations_do_not_load_for_another_product(ledger)
 
 async def test_no_tailor_finding_the_vendor_did_not_cause(ledger):
     _product, services, runtime = ledger
-    for loaded in runtime.installed():
+    for loaded in runtime.sources():
         await services.registry.publish(ADMIN, loaded.registration())
         await services.registry.set_enabled(ADMIN, "books", loaded.name, True)
     releases = {r.version: r.manifest for r in await services.releases.list_all(ADMIN)}

@@ -39,7 +39,7 @@ async def widgets(bare_services, tmp_path):
         ),
         Catalog.for_product(product),
     )
-    assert [c.name for c in runtime.installed()] == ["bolt-express"], runtime.refused()
+    assert [c.name for c in runtime.sources()] == ["bolt-express"], runtime.refused()
     app = create_app(services, AppOptions(plugins=runtime), product=product)
     tokens = {
         "admin": (await services.tokens.create(Role.ADMIN))[0],
@@ -49,10 +49,11 @@ async def widgets(bare_services, tmp_path):
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tailor.test") as client:
         api = Api(client, tokens)
-        published = await api.gql(
-            """mutation($p: String!) { publishCustomization(path: $p) { __typename
+        published = await api.upload(
+            """mutation($a: Upload!) { publishCustomization(archive: $a) { __typename
                  ... on Customization { name } ... on Error { message } } }""",
-            {"p": str(runtime.installed()[0].source.path)},
+            runtime.sources()[0].source.path,
+            name="a",
         )
         assert published["data"]["publishCustomization"]["__typename"] == "Customization"
         for tenant in ("bolt", "volt"):

@@ -99,7 +99,7 @@ async def test_a_write_through_one_worker_is_read_through_the_other_at_once(
     if not is_postgres:
         pytest.skip("several workers need PostgreSQL")
     directory = write_customization(tmp_path)
-    loaded = runtime_for(directory).installed()[0]
+    loaded = runtime_for(directory).sources()[0]
     await services.registry.publish(ADMIN, loaded.registration())
     await services.registry.set_enabled(ADMIN, tenant, NAME, True)
     admin, _ = await services.tokens.create(Role.ADMIN)
@@ -185,7 +185,7 @@ async def test_tailor_serve_with_two_workers(services, tenant, database_url, is_
     if not is_postgres:
         pytest.skip("several workers need PostgreSQL")
     directory = write_customization(tmp_path)
-    loaded = runtime_for(directory).installed()[0]
+    loaded = runtime_for(directory).sources()[0]
     await services.registry.publish(ADMIN, loaded.registration())
     await services.registry.set_enabled(ADMIN, tenant, NAME, True)
     admin, _ = await services.tokens.create(Role.ADMIN)

@@ -95,7 +95,7 @@ async def make_runtime(plugin_dir: Path) -> AsyncIterator[Callable[..., PluginRu
 
 async def publish_enable(services: Services, runtime: PluginRuntime, tenant: str, *names: str):
     """Publish every installed customization and enable ``names`` for ``tenant``."""
-    for loaded in runtime.installed():
+    for loaded in runtime.sources():
         await services.registry.publish(ADMIN, loaded.registration())
     for name in names:
         await services.registry.set_enabled(ADMIN, tenant, name, True)

@@ -30,8 +30,8 @@ query($tenant: String, $capability: String) {
 }
 """
 PUBLISH = """
-mutation($path: String!) {
-  publishCustomization(path: $path) {
+mutation($archive: Upload!) {
+  publishCustomization(archive: $archive) {
     ... on Customization { name registered hooks { hook params } }
     ... on Error { code message }
   }
@@ -66,12 +66,12 @@ async def test_publish_enable_and_resolve_through_the_api(
     raiser = write_customization("raiser", RAISES, tenants=(other,))
     api, _runtime = await plugin_api()
 
-    published = (await api.gql(PUBLISH, {"path": str(theme)}, token="consultant"))["data"]
+    published = (await api.upload(PUBLISH, theme, token="consultant"))["data"]
     assert published["publishCustomization"]["code"] == "PERMISSION_DENIED"  # lists "other"
-    published = (await api.gql(PUBLISH, {"path": str(theme)}))["data"]["publishCustomization"]
+    published = (await api.upload(PUBLISH, theme))["data"]["publishCustomization"]
     assert published["registered"] is True
     assert published["hooks"] == [{"hook": "tailor_resolve_settings", "params": ["values"]}]
-    await api.gql(PUBLISH, {"path": str(raiser)})
+    await api.upload(PUBLISH, raiser)
 
     enabled = (
         await api.gql(ENABLE, {"tenant": acme, "name": "theme", "enabled": True}, "consultant")
@@ -124,7 +124,8 @@ async def test_refused_and_installed_but_unregistered_are_shown(
     by_name = {c["name"]: c for c in items}
     assert by_name["broken"]["refused"] is True
     assert by_name["broken"]["problems"][0]["field"] == "import"
-    assert by_name["theme"]["installed"] is True
+    # found on disk (a source to publish): neither stored nor registered
+    assert by_name["theme"]["installed"] is False
     assert by_name["theme"]["registered"] is False
     assert by_name["theme"]["drift"] == [{"code": "INSTALLED_NOT_REGISTERED"}]
     assert by_name["theme"]["hooks"][0]["returnsConstant"] is True
@@ -135,12 +136,14 @@ async def test_publish_refuses_problems_and_foreign_paths(
 ):
     bad = write_customization("bad", "@hookimpl\ndef tailor_nope():\n    pass\n")
     api, _runtime = await plugin_api()
-    result = (await api.gql(PUBLISH, {"path": str(bad)}))["data"]["publishCustomization"]
+    result = (await api.upload(PUBLISH, bad))["data"]["publishCustomization"]
     assert result["code"] == "INVALID_INPUT"
     assert "unknown hook 'tailor_nope'" in result["message"]
-    outside = (await api.gql(PUBLISH, {"path": str(tmp_path)}))["data"]["publishCustomization"]
-    assert outside["code"] == "INVALID_INPUT"
-    assert "outside the customization directories" in outside["message"]
+    # the problem names the file inside the package, never the server's cache
+    assert "hooks.py" in result["message"] and ".tailor-cache" not in result["message"]
+    not_zip = (await api.upload(PUBLISH, b"not a zip"))["data"]["publishCustomization"]
+    assert not_zip["code"] == "INVALID_INPUT"
+    assert "not a zip" in not_zip["message"]
     listed = (await api.gql(CUSTOMIZATIONS, {}))["data"]["customizations"]["items"]
     assert [c["registered"] for c in listed] == [False]
 

@@ -56,7 +56,7 @@ def test_entry_point_customizations_are_discovered_and_loaded(tmp_path, monkeypa
 
     runtime = PluginRuntime.load(RuntimeOptions(directories=[], path_env=""), ACME_CATALOG)
     try:
-        installed = {loaded.name: loaded for loaded in runtime.installed()}
+        installed = {loaded.name: loaded for loaded in runtime.sources()}
         assert "contoso-rounding" in installed, [r.problems for r in runtime.refused()]
         hooks = {h.hook: h.params for h in installed["contoso-rounding"].hooks}
         assert hooks == {"tailor_resolve_settings": ("tenant", "values")}

@@ -186,4 +186,4 @@ def test_a_product_must_be_a_product_id(write_customization):
     path = write_customization("bad", "", product="no spaces allowed")
     loaded = inspect_customization(path, Catalog.for_product(ACME))
     assert loaded.problems[0].field == "product"
-    assert "must be a product id (its entry-point or directory name" in (loaded.problems[0].message)
+    assert "'no spaces allowed' must be a product id" in loaded.problems[0].message

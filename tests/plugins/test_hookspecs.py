@@ -71,7 +71,7 @@ async def test_host_extension_point_called_per_tenant(services, tenant):
         ACME_CATALOG,
     )
     attach(services, runtime)
-    [footer] = [c for c in runtime.installed() if c.name == "stark-invoice-footer"]
+    [footer] = [c for c in runtime.sources() if c.name == "stark-invoice-footer"]
     await services.registry.publish(ADMIN, footer.registration())
     results, failures = await runtime.call_extension(
         "stark", "acme_invoice_footer", {"tenant": "stark", "invoice": {"number": "INV-7"}}

@@ -22,7 +22,7 @@ async def test_the_readme_call_with_the_sample_customization(services, plugin_ap
     """The example in README.md, with the sample product's own customization."""
     await services.tenants.create(ADMIN, "stark", "Stark Industries", "2.0")
     api, runtime = await plugin_api(directories=[default_directory()])
-    (footer,) = [c for c in runtime.installed() if c.name == "stark-invoice-footer"]
+    (footer,) = [c for c in runtime.sources() if c.name == "stark-invoice-footer"]
     await services.registry.publish(ADMIN, footer.registration())
     await services.registry.set_enabled(ADMIN, "stark", footer.name, True)
     host, _ = await services.tokens.create(Role.HOST)  # every tenant
@@ -174,7 +174,7 @@ async def test_statements_per_call_do_not_grow_with_customizations(
             name=f"footer-{i}",
         )
     api, runtime = await plugin_api()
-    for loaded in runtime.installed():
+    for loaded in runtime.sources():
         await services.registry.publish(ADMIN, loaded.registration())
     await api.gql("{ __typename }")  # the token is looked up once, then remembered
     counts = []
@@ -185,6 +185,7 @@ async def test_statements_per_call_do_not_grow_with_customizations(
             body = await api.gql(INVOKE, {"t": "acme", "h": "acme_invoice_footer", "a": INVOICE})
         assert len(body["data"]["invokeExtension"]["results"]) == len(enabled)
         counts.append(counter.count)
-    # tenant, enabled map, then one flush: health per customization and
+    # tenant, enabled map, the packages this server runs for the first time (one
+    # statement for all), then one flush: health per customization and
     # observations per (customization, tenant, hook), whatever the number
-    assert counts[0] == counts[1] <= 4, counts
+    assert counts[0] == counts[1] <= 5, counts

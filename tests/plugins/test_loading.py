@@ -20,7 +20,7 @@ def problems_of(runtime, name):
 def test_good_customization_loads_and_is_introspected(write_customization, make_runtime):
     write_customization("good", GOOD)
     runtime = make_runtime()
-    [loaded] = runtime.installed()
+    [loaded] = runtime.sources()
     assert loaded.name == "good"
     assert [(h.hook, h.params) for h in loaded.hooks] == [("tailor_resolve_settings", ("values",))]
     assert loaded.setting_keys == ("ui.theme.mode",)
@@ -32,7 +32,7 @@ def test_import_error_is_refused_with_traceback_summary(write_customization, mak
     write_customization("boom", "import not_a_module_anywhere\n" + GOOD)
     write_customization("fine", GOOD)
     runtime = make_runtime()
-    assert [item.name for item in runtime.installed()] == ["fine"]
+    assert [item.name for item in runtime.sources()] == ["fine"]
     [problem] = problems_of(runtime, "boom")
     assert "boom/hooks.py:import: ModuleNotFoundError" in problem
     assert "not_a_module_anywhere" in problem
@@ -44,7 +44,7 @@ def test_raise_at_import_is_refused(write_customization, make_runtime):
     runtime = make_runtime()
     [problem] = problems_of(runtime, "raiser")
     assert "RuntimeError: no config file" in problem
-    assert runtime.installed() == []
+    assert runtime.sources() == []
 
 
 def test_unknown_hook_and_bad_param_reported_together(write_customization, make_runtime):
@@ -72,7 +72,7 @@ def test_unknown_hook_and_bad_param_reported_together(write_customization, make_
         "parameter 'user'" in p
         for p in found
     )
-    assert "wrong" not in {c.name for c in runtime.installed()}
+    assert "wrong" not in {c.name for c in runtime.sources()}
 
 
 def test_bad_manifest_reports_every_field(write_customization, make_runtime):
@@ -106,10 +106,10 @@ def test_requires_excluding_the_running_release_is_refused(write_customization, 
     assert problem.endswith(
         "customization.toml:requires: '>=1.0,<2' excludes the running release 2.0"
     )
-    assert [item.name for item in runtime.installed()] == ["pre"]
+    assert [item.name for item in runtime.sources()] == ["pre"]
     # against a planned release, with pre-releases matching
     loaded = inspect_customization(
-        Source(runtime.installed()[0].source.path, "t"), ACME_CATALOG, "3.0rc1"
+        Source(runtime.sources()[0].source.path, "t"), ACME_CATALOG, "3.0rc1"
     )
     assert not loaded.refused
 
@@ -118,7 +118,7 @@ def test_name_collision_refuses_the_second(write_customization, make_runtime):
     write_customization("first", GOOD, name="same-name")
     write_customization("second", GOOD, name="same-name")
     runtime = make_runtime()
-    assert [item.source.path.name for item in runtime.installed()] == ["first"]
+    assert [item.source.path.name for item in runtime.sources()] == ["first"]
     [problem] = problems_of(runtime, "same-name")
     assert (
         "second/customization.toml:name: name collision: 'same-name' is already loaded" in problem
@@ -145,7 +145,7 @@ def test_deprecated_hook_warns_through_pluggy(write_customization, make_runtime)
         """,
     )
     runtime = make_runtime()
-    [loaded] = runtime.installed()
+    [loaded] = runtime.sources()
     assert any(
         "tailor_resolve_setting is deprecated since Tailor hook API 2" in w for w in loaded.warnings
     )
@@ -154,7 +154,7 @@ def test_deprecated_hook_warns_through_pluggy(write_customization, make_runtime)
 def test_path_env_and_repository_samples_load(write_customization, plugin_dir, make_runtime):
     write_customization("from_env", GOOD)
     runtime = make_runtime(directories=None, path_env=str(plugin_dir))
-    names = {item.name for item in runtime.installed()}
+    names = {item.name for item in runtime.sources()}
     assert "from-env" in names
     assert len(names) >= 11  # the repository's samples
     assert "wayne-legacy-export" in {r.name for r in runtime.refused()}

@@ -92,11 +92,10 @@ async def test_code_published_through_another_server_process_is_picked_up(
     services, tenant, write_customization, make_runtime
 ):
     first = make_runtime()
-    second = make_runtime()  # another server process: loaded before the code existed
+    second = make_runtime()  # another server process: started before the code existed
     hooked = attach(services, second)
     attach(services, first)
-    write_customization("late", THEME_LATE)
-    path = first.publish_roots()[0] / "late"
+    path = write_customization("late", THEME_LATE)
     await first.publish(ADMIN, path)
     await services.registry.set_enabled(ADMIN, tenant, "late", True)
     result = await hooked.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])

@@ -97,7 +97,7 @@ def test_collect_notes(order):
         RuntimeOptions(directories=[plugin_dir], path_env="", use_entry_points=False), catalog
     )
     try:
-        assert [c.name for c in runtime.installed()] == ["c1", "c2", "c3"]
+        assert [c.name for c in runtime.sources()] == ["c1", "c2", "c3"]
         attach(services, runtime)
         await publish_enable(services, runtime, tenant, "c1", "c2", "c3")
         order = {"tenant": tenant, "order": {"id": 1}}
@@ -140,10 +140,10 @@ async def test_a_class_and_a_package_init_are_customizations_too(
         + '@hookimpl\ndef tailor_resolve_settings(values):\n    return {"ui.theme.mode": "dark"}\n'
     )
     runtime = make_runtime()
-    assert [c.name for c in runtime.installed()] == ["classy", "initonly"], [
+    assert [c.name for c in runtime.sources()] == ["classy", "initonly"], [
         [str(p) for p in r.problems] for r in runtime.refused()
     ]
-    [classy] = [c for c in runtime.installed() if c.name == "classy"]
+    [classy] = [c for c in runtime.sources() if c.name == "classy"]
     assert [(h.hook, h.params) for h in classy.hooks] == [("tailor_resolve_settings", ("values",))]
     await publish_enable(services, runtime, tenant, "classy", "initonly")
     hooked = attach(services, runtime)
@@ -168,7 +168,7 @@ async def test_wrappers_are_refused_at_check_with_a_reason(write_customization, 
     runtime = make_runtime()
     [refused] = runtime.refused()
     assert "wrappers" in " ".join(str(p) for p in refused.problems)
-    assert runtime.installed() == []
+    assert runtime.sources() == []
 
 
 async def test_async_and_generator_hooks_are_refused_at_check(write_customization, make_runtime):
@@ -192,7 +192,7 @@ async def test_async_and_generator_hooks_are_refused_at_check(write_customizatio
     reasons = {r.name: " ".join(str(p) for p in r.problems) for r in runtime.refused()}
     assert "async hook implementations are not supported" in reasons["asyncish"]
     assert "returns a generator" in reasons["yielding"]
-    assert runtime.installed() == []
+    assert runtime.sources() == []
 
 
 async def test_values_do_not_depend_on_the_query_filter(services, tenant, make_runtime):
@@ -203,7 +203,7 @@ async def test_values_do_not_depend_on_the_query_filter(services, tenant, make_r
     for slug in ("globex", "hooli", "initech", "northwind", "stark", "umbrella", "wayne"):
         await services.tenants.create(ADMIN, slug, slug.title(), "2.0")
     runtime = make_runtime(directories=[default_directory()])
-    for c in runtime.installed():
+    for c in runtime.sources():
         await services.registry.publish(ADMIN, c.registration())
         for t in c.manifest.tenants:
             if t in ("globex", tenant):

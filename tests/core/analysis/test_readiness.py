@@ -478,3 +478,31 @@ def test_last_defined_in_names_the_last_release_that_really_defined_the_setting(
     )
     (f,) = [f for f in report.customizations[0].findings if f.code is Code.SETTING_REMOVED]
     assert f.evidence["last_defined_in"] == "2.0"
+
+
+def test_a_tenant_on_a_yanked_version_is_warned_and_judged_on_that_version():
+    """Two versions of one customization, each pinned by one tenant: t1 runs 1.0.0,
+    yanked, which implements the per-setting hook 3.0 removes; t2 runs 1.1.0, on
+    the batch hook. Expected: t1 blocked (HOOK_REMOVED) and warned (VERSION_YANKED);
+    t2 ready; both findings' ids name the customization without its version."""
+    old = dataclasses.replace(
+        reg("c", (("tailor_resolve_setting", ("key", "value")),), tenants=("t1", "t2")),
+        enabled_for=("t1",),
+        yank_reason="rounds CHF wrong",
+    )
+    new = dataclasses.replace(
+        reg("c", (("tailor_resolve_settings", ("values",)),), tenants=("t1", "t2")),
+        manifest=dataclasses.replace(old.manifest, version="1.1.0"),
+        enabled_for=("t2",),
+    )
+    report = run(V30, [new, old], tenants=("t1", "t2"))
+    t1, t2 = report.tenants
+    assert {f.code for f in t1.findings} == {Code.HOOK_REMOVED, Code.VERSION_YANKED}
+    yanked = next(f for f in t1.findings if f.code is Code.VERSION_YANKED)
+    assert yanked.severity is Severity.WARNING
+    assert yanked.evidence["reason"] == "rounds CHF wrong"
+    assert yanked.evidence["version"] == "1.0.0"
+    assert yanked.subject == "c"
+    assert t1.status is TenantStatus.BLOCKED
+    assert t2.findings == () and t2.status is TenantStatus.READY
+    assert sorted(c.version for c in report.customizations) == ["1.0.0", "1.1.0"]

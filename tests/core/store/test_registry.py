@@ -37,40 +37,45 @@ async def test_publish_stores_manifest_and_introspection(services, tenant):
     assert listed == stored
 
 
-async def test_republish_newer_updates_older_is_refused(services, tenant):
+async def test_every_version_is_kept_and_the_newest_is_the_customizations(services, tenant):
     await services.registry.publish(ADMIN, registration(version="1.0.0"))
     await services.registry.set_enabled(ADMIN, tenant, "acme-branding", True)
     newer = await services.registry.publish(ADMIN, registration(version="1.1.0"))
     assert newer.manifest.version == "1.1.0"
-    assert newer.enabled_for == (tenant,)
-    with pytest.raises(InvalidInputError) as caught:
-        await services.registry.publish(ADMIN, registration(version="0.9"))
-    assert caught.value.field == "version"
+    # publishing moves no tenant: it stays on the version it was pinned to
+    assert newer.pins == ((tenant, "1.0.0"),)
+    hotfix = await services.registry.publish(ADMIN, registration(version="1.0.1"))
+    assert hotfix.manifest.version == "1.0.1"  # the version published
     assert (await services.registry.get(ADMIN, "acme-branding")).manifest.version == "1.1.0"
+    versions = await services.registry.versions(ADMIN, "acme-branding")
+    assert [(v.version, v.pinned_for) for v in versions] == [
+        ("1.1.0", ()),
+        ("1.0.1", ()),
+        ("1.0.0", (tenant,)),
+    ]
 
 
-async def test_a_listing_after_a_republish_shows_the_new_code(services, tenant):
-    """Listings keep parsed registrations between calls: a republish (same version
-    too: a consultant fixing a package) must show its new hooks and keys at once."""
+async def test_a_version_is_immutable(services, tenant):
+    """The same version again changes nothing; with other content it is refused
+    and the stored version stays as it was."""
     import dataclasses
 
-    await services.registry.publish(ADMIN, registration(version="1.0.0"))
-    [before] = await services.registry.list_all(ADMIN)
-    assert before.hooks[0].hook == "tailor_resolve_settings"
+    from core.model.errors import AlreadyExistsError
+
+    first = await services.registry.publish(ADMIN, registration(version="1.0.0"))
+    again = await services.registry.publish(ADMIN, registration(version="1.0.0"))
+    assert again == first
     changed = dataclasses.replace(
         registration(version="1.0.0"),
         hooks=(HookUse("tailor_validate_setting", ("key", "value"), "def456"),),
         setting_keys=("billing.invoice.rounding",),
     )
-    await services.registry.publish(ADMIN, changed)
-    [same_version] = await services.registry.list_all(ADMIN)
-    assert same_version.hooks == changed.hooks
-    assert same_version.setting_keys == ("billing.invoice.rounding",)
-    await services.registry.publish(ADMIN, registration(version="1.2.0"))
-    [newer] = await services.registry.list_all(ADMIN)
-    assert newer.manifest.version == "1.2.0"
-    assert newer.hooks == registration().hooks
-    assert newer.setting_keys == ("billing.invoice.pdf_branding",)
+    with pytest.raises(AlreadyExistsError) as caught:
+        await services.registry.publish(ADMIN, changed)
+    assert "raise the version" in caught.value.message
+    [listed] = await services.registry.list_all(ADMIN)
+    assert listed.hooks == registration().hooks
+    assert listed.setting_keys == ("billing.invoice.pdf_branding",)
 
 
 async def test_name_collision_with_another_package(services, tenant):
@@ -93,7 +98,7 @@ async def test_enable_only_for_listed_existing_tenants(services, tenant):
     await services.registry.publish(ADMIN, registration())
     with pytest.raises(InvalidInputError) as caught:
         await services.registry.set_enabled(ADMIN, "other", "acme-branding", True)
-    assert "is not made for tenant 'other'" in caught.value.message
+    assert "1.0.0 does not list other in its customization.toml" in caught.value.message
     with pytest.raises(NotFoundError):
         await services.registry.set_enabled(ADMIN, "ghost", "acme-branding", True)
     with pytest.raises(NotFoundError):
@@ -145,26 +150,26 @@ async def test_publishing_and_enabling_are_audited(services, tenant):
     await services.registry.set_enabled(ADMIN, tenant, "acme-branding", False)
     await services.registry.publish(ADMIN, registration(version="1.1.0"))
     entries = await services.audit.list_all(ADMIN, key="customization:acme-branding")
+    await services.registry.set_version(ADMIN, tenant, "acme-branding", "1.1.0")
+    entries = await services.audit.list_all(ADMIN, key="customization:acme-branding")
     assert [(e.action, e.tenant, e.old, e.new) for e in entries] == [
+        ("pin_customization", tenant, "1.0.0", "1.1.0"),
         ("publish_customization", None, "1.0.0", "1.1.0"),
         ("disable_customization", tenant, True, False),
+        ("pin_customization", tenant, None, "1.0.0"),
         ("enable_customization", tenant, False, True),
         ("publish_customization", None, None, "1.0.0"),
     ]
     assert all(e.actor == ADMIN.name for e in entries)
 
 
-async def test_a_tenant_dropped_from_the_manifest_loses_its_state_audited(services, tenant):
+async def test_a_tenant_a_new_version_drops_stays_on_its_pinned_version(services, tenant):
     await services.tenants.create(ADMIN, "other", "Other", "2.0")
     await services.registry.publish(ADMIN, registration(tenants=(tenant, "other")))
     await services.registry.set_enabled(ADMIN, "other", "acme-branding", True)
     updated = await services.registry.publish(ADMIN, registration(version="2.0.0"))
-    assert updated.enabled_for == ()
-    entries = await services.audit.list_all(
-        ADMIN, tenant="other", key="customization:acme-branding"
-    )
-    assert [(e.action, e.old, e.new) for e in entries] == [
-        ("drop_customization_tenant", True, None),
-        ("enable_customization", False, True),
-    ]
-    assert "no longer listed" in entries[0].reason
+    assert updated.pins == (("other", "1.0.0"),)
+    with pytest.raises(InvalidInputError) as caught:
+        await services.registry.set_version(ADMIN, "other", "acme-branding", "2.0.0")
+    assert "2.0.0 does not list other" in caught.value.message
+    assert (await services.registry.get(ADMIN, "acme-branding")).pins == (("other", "1.0.0"),)

@@ -173,3 +173,25 @@ async def test_resolution_uses_constant_statements(services, n):
         resolution = await services.settings.resolve(ADMIN, "bulk", "production")
     assert len(resolution.settings) == n
     assert counter.count == 3, counter.statements
+
+
+async def test_layered_values_are_resolve_without_hooks_and_secrets_stay_sealed(services, tenant):
+    """What ``tailor customization run`` hands a customization: the same layers as
+    resolve, a package's own definitions added, secret values never opened."""
+    key = "integrations.erp_sync.api_key"
+    await services.settings.set(ADMIN, tenant, DUE, 45)
+    await services.settings.set(ADMIN, tenant, DUE, 60, environment="production")
+    await services.settings.set(ADMIN, tenant, key, "s3cr3t-value")
+    own = SettingDefinition(key="hr.payroll.night_rate", type=SettingType.FLOAT, default=0.5)
+    layered = await services.settings.layered(ADMIN, tenant, "production", extra=[own])
+    values = {s.key: (s.value, s.source) for s in layered.settings}
+    assert values[DUE] == (60, "ENVIRONMENT")
+    assert values["hr.payroll.night_rate"] == (0.5, "DEFAULT")
+    assert values[key] == (SECRET_MARK, "TENANT")
+    assert layered.release == "2.0"
+    resolved = await _values(services, tenant, "production")
+    assert {k: v for k, v in values.items() if k not in (key, own.key)} == {
+        k: v for k, v in resolved.items() if k != key
+    }
+    with pytest.raises(PermissionDeniedError):
+        await services.settings.layered(Principal(Role.CONSULTANT, "c", frozenset()), tenant)

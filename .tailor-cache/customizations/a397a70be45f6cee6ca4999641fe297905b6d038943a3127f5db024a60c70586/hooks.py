@@ -1,0 +1,7 @@
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("tailor")
+
+@hookimpl
+def tailor_resolve_settings():
+    return {"ui.theme.mode": "dark"}
