@@ -21,6 +21,7 @@ from api.cli.common import (
     run_with_services,
 )
 from api.cli.remote import (
+    Remote,
     RemoteError,
     TokenFileOption,
     TokenOption,
@@ -71,7 +72,9 @@ customization_app = typer.Typer(
 
 #: ``tailor customization`` commands that act on a server with --url (TAILOR_URL),
 #: or that touch no database at all; the others refuse while TAILOR_URL is set
-REMOTE_OR_NO_DATABASE = frozenset({"publish", "enable", "pin", "versions", "yank", "check", "new"})
+REMOTE_OR_NO_DATABASE = frozenset(
+    {"publish", "enable", "pin", "versions", "yank", "list", "check", "new"}
+)
 
 
 @customization_app.callback()
@@ -556,10 +559,18 @@ def list_command(
     tenant: Annotated[str | None, typer.Option(help="Only those made for this tenant.")] = None,
     capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Customizations installed here and/or registered, with their state per tenant,
-    hooks and health (calls, failures)."""
+    """Customizations published (with their code stored or not) and/or found on disk,
+    with the version each tenant runs, hooks and health (calls, failures). With
+    --url: those the server shows your token."""
+    server = remote(url, token, token_file)
+    if server is not None:
+        _list_remote(server, tenant, capability, fmt)
+        return
 
     product = cli_product()
 
@@ -648,6 +659,53 @@ def list_command(
             f"{s.health.calls}/{s.health.failures}",
             _p95(observed.get(s.name, [])),
             _keys(observed.get(s.name, [])),
+        )
+    out.print(table)
+
+
+_LIST_QUERY = """query($t: String, $c: String) { customizations(tenant: $t, capability: $c) {
+  __typename ... on CustomizationList { items { name version capability tenants installed
+    registered enabledFor pins { tenant version } problems { file field message }
+    hooks { hook } health { calls failures } } }
+  ... on Error { code message } } }"""
+
+
+def _list_remote(
+    server: Remote, tenant: str | None, capability: str | None, fmt: ListFormat
+) -> None:
+    answer = run_remote(lambda: server.call(_LIST_QUERY, {"t": tenant, "c": capability}))
+    items = run_remote(lambda: expect(answer["customizations"], "CustomizationList"))["items"]
+    rows = [
+        {
+            "name": i["name"],
+            "version": i["version"],
+            "capability": i["capability"],
+            "tenants": i["tenants"],
+            "installed": i["installed"],
+            "registered": i["registered"],
+            "enabled_for": i["enabledFor"],
+            "pins": {p["tenant"]: p["version"] for p in i["pins"]},
+            "refused": [f"{p['file']}:{p['field']}: {p['message']}" for p in i["problems"]],
+            "hooks": [h["hook"] for h in i["hooks"]],
+            "calls": i["health"]["calls"],
+            "failures": i["health"]["failures"],
+        }
+        for i in items
+    ]
+    if fmt is ListFormat.JSON:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("name", "version", "capability", "runs on", "hooks", "calls/fail"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["version"] or "?",
+            r["capability"] or "",
+            _pins_text([{"tenant": t, "version": v} for t, v in r["pins"].items()]),
+            ", ".join(r["hooks"]),
+            f"{r['calls']}/{r['failures']}",
         )
     out.print(table)
 
