@@ -252,6 +252,23 @@ def _say(text: str) -> None:
     out.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
+def _print_rows(
+    rows: list[dict[str, Any]],
+    fmt: ListFormat,
+    columns: dict[str, Callable[[dict[str, Any]], str]],
+) -> None:
+    """Rows as JSON (every field), or as a table of ``columns`` (header -> cell)."""
+    if fmt is ListFormat.JSON:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for header in columns:
+        table.add_column(header)
+    for r in rows:
+        table.add_row(*(cell(r) for cell in columns.values()))
+    out.print(table)
+
+
 def _pins_text(pins: list[dict[str, str]]) -> str:
     return ", ".join(f"{p['tenant']}@{p['version']}" for p in pins) or "no tenant"
 
@@ -437,22 +454,18 @@ def versions_command(
             ]
 
         rows = run_with_services(database_url, go)
-    if fmt is ListFormat.JSON:
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table()
-    for col in ("version", "sha256", "published", "by", "yanked", "pinned for"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["version"],
-            (r["sha256"] or "no code")[:12],
-            (r["published_at"] or "")[:19],
-            r["published_by"],
-            r["yanked"] or "",
-            ", ".join(r["pinned_for"]),
-        )
-    out.print(table)
+    _print_rows(
+        rows,
+        fmt,
+        {
+            "version": lambda r: r["version"],
+            "sha256": lambda r: (r["sha256"] or "no code")[:12],
+            "published": lambda r: (r["published_at"] or "")[:19],
+            "by": lambda r: r["published_by"],
+            "yanked": lambda r: r["yanked"] or "",
+            "pinned for": lambda r: ", ".join(r["pinned_for"]),
+        },
+    )
 
 
 @customization_app.command("pin")
@@ -692,22 +705,18 @@ def _list_remote(
         }
         for i in items
     ]
-    if fmt is ListFormat.JSON:
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table()
-    for col in ("name", "version", "capability", "runs on", "hooks", "calls/fail"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"],
-            r["version"] or "?",
-            r["capability"] or "",
-            _pins_text([{"tenant": t, "version": v} for t, v in r["pins"].items()]),
-            ", ".join(r["hooks"]),
-            f"{r['calls']}/{r['failures']}",
-        )
-    out.print(table)
+    _print_rows(
+        rows,
+        fmt,
+        {
+            "name": lambda r: r["name"],
+            "version": lambda r: r["version"] or "?",
+            "capability": lambda r: r["capability"] or "",
+            "runs on": lambda r: ", ".join(f"{t}@{v}" for t, v in r["pins"].items()),
+            "hooks": lambda r: ", ".join(r["hooks"]),
+            "calls/fail": lambda r: f"{r['calls']}/{r['failures']}",
+        },
+    )
 
 
 def _p95(observations: list) -> str:
