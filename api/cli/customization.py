@@ -233,6 +233,12 @@ def _print_check(
         say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
     if not evidence.hooks:
         say("  no hook implementation found")
+    registration = package.registration
+    if registration is not None:
+        # what it declares: the server hands it these secrets, and no other
+        m = registration.manifest
+        say(f"  declares secrets: {', '.join(m.secrets) or 'none'}")
+        say(f"  declares pure results (cacheable answers): {'yes' if m.pure else 'no'}")
     for f in result.findings:
         static = f.evidence.get("static") or []
         where = static[0].split(" ", 1)[0] if static else MANIFEST_FILE
