@@ -73,7 +73,7 @@ customization_app = typer.Typer(
 #: ``tailor customization`` commands that act on a server with --url (TAILOR_URL),
 #: or that touch no database at all; the others refuse while TAILOR_URL is set
 REMOTE_OR_NO_DATABASE = frozenset(
-    {"publish", "enable", "pin", "versions", "yank", "list", "check", "new"}
+    {"publish", "enable", "pin", "versions", "yank", "list", "run", "check", "new"}
 )
 
 

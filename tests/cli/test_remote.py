@@ -155,3 +155,39 @@ async def test_refusals_are_clear_and_change_nothing(server, tmp_path, monkeypat
     )
     assert unreachable.exit_code == 2
     assert "cannot reach" in unreachable.stderr
+
+
+async def test_run_a_hook_locally_on_the_values_a_server_holds(
+    server, services, tmp_path, monkeypatch
+):
+    """`run --url`: the tenant's layered values come from the server (an override
+    set there is seen), the code runs here, confined; nothing is stored."""
+    url, token = server
+    await services.settings.set(ADMIN, "acme", "ui.theme.mode", "system")
+    path = write(tmp_path, "theme", "theme", "1.0.0", "dark")
+    monkeypatch.chdir(tmp_path)
+    env = {"TAILOR_URL": url, "TAILOR_TOKEN": token}
+    ran = await cli(
+        "customization",
+        "run",
+        "theme",
+        "--hook",
+        "tailor_resolve_settings",
+        "--tenant",
+        "acme",
+        env=env,
+    )
+    assert ran.exit_code == 0, ran.output
+    assert '"system" -> "dark"' in ran.stdout.replace("'", '"'), ran.stdout
+    assert (await services.registry.list_all(ADMIN)) == []  # nothing published
+    unknown = await cli(
+        "customization",
+        "run",
+        str(path),
+        "--hook",
+        "tailor_resolve_settings",
+        "--tenant",
+        "other",
+        env=env,
+    )
+    assert unknown.exit_code == 2
