@@ -21,6 +21,7 @@ from api.cli.common import (
     run_with_services,
 )
 from api.cli.remote import (
+    Remote,
     RemoteError,
     TokenFileOption,
     TokenOption,
@@ -71,7 +72,9 @@ customization_app = typer.Typer(
 
 #: ``tailor customization`` commands that act on a server with --url (TAILOR_URL),
 #: or that touch no database at all; the others refuse while TAILOR_URL is set
-REMOTE_OR_NO_DATABASE = frozenset({"publish", "enable", "pin", "versions", "yank", "check", "new"})
+REMOTE_OR_NO_DATABASE = frozenset(
+    {"publish", "enable", "pin", "versions", "yank", "list", "run", "check", "new"}
+)
 
 
 @customization_app.callback()
@@ -230,6 +233,12 @@ def _print_check(
         say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
     if not evidence.hooks:
         say("  no hook implementation found")
+    registration = package.registration
+    if registration is not None:
+        # what it declares: the server hands it these secrets, and no other
+        m = registration.manifest
+        say(f"  declares secrets: {', '.join(m.secrets) or 'none'}")
+        say(f"  declares pure results (cacheable answers): {'yes' if m.pure else 'no'}")
     for f in result.findings:
         static = f.evidence.get("static") or []
         where = static[0].split(" ", 1)[0] if static else MANIFEST_FILE
@@ -247,6 +256,23 @@ _CUSTOMIZATION_FIELDS = (
 
 def _say(text: str) -> None:
     out.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
+def _print_rows(
+    rows: list[dict[str, Any]],
+    fmt: ListFormat,
+    columns: dict[str, Callable[[dict[str, Any]], str]],
+) -> None:
+    """Rows as JSON (every field), or as a table of ``columns`` (header -> cell)."""
+    if fmt is ListFormat.JSON:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for header in columns:
+        table.add_column(header)
+    for r in rows:
+        table.add_row(*(cell(r) for cell in columns.values()))
+    out.print(table)
 
 
 def _pins_text(pins: list[dict[str, str]]) -> str:
@@ -434,22 +460,18 @@ def versions_command(
             ]
 
         rows = run_with_services(database_url, go)
-    if fmt is ListFormat.JSON:
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table()
-    for col in ("version", "sha256", "published", "by", "yanked", "pinned for"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["version"],
-            (r["sha256"] or "no code")[:12],
-            (r["published_at"] or "")[:19],
-            r["published_by"],
-            r["yanked"] or "",
-            ", ".join(r["pinned_for"]),
-        )
-    out.print(table)
+    _print_rows(
+        rows,
+        fmt,
+        {
+            "version": lambda r: r["version"],
+            "sha256": lambda r: (r["sha256"] or "no code")[:12],
+            "published": lambda r: (r["published_at"] or "")[:19],
+            "by": lambda r: r["published_by"],
+            "yanked": lambda r: r["yanked"] or "",
+            "pinned for": lambda r: ", ".join(r["pinned_for"]),
+        },
+    )
 
 
 @customization_app.command("pin")
@@ -556,10 +578,18 @@ def list_command(
     tenant: Annotated[str | None, typer.Option(help="Only those made for this tenant.")] = None,
     capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
     fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Customizations installed here and/or registered, with their state per tenant,
-    hooks and health (calls, failures)."""
+    """Customizations published (with their code stored or not) and/or found on disk,
+    with the version each tenant runs, hooks and health (calls, failures). With
+    --url: those the server shows your token."""
+    server = remote(url, token, token_file)
+    if server is not None:
+        _list_remote(server, tenant, capability, fmt)
+        return
 
     product = cli_product()
 
@@ -650,6 +680,49 @@ def list_command(
             _keys(observed.get(s.name, [])),
         )
     out.print(table)
+
+
+_LIST_QUERY = """query($t: String, $c: String) { customizations(tenant: $t, capability: $c) {
+  __typename ... on CustomizationList { items { name version capability tenants installed
+    registered enabledFor pins { tenant version } problems { file field message }
+    hooks { hook } health { calls failures } } }
+  ... on Error { code message } } }"""
+
+
+def _list_remote(
+    server: Remote, tenant: str | None, capability: str | None, fmt: ListFormat
+) -> None:
+    answer = run_remote(lambda: server.call(_LIST_QUERY, {"t": tenant, "c": capability}))
+    items = run_remote(lambda: expect(answer["customizations"], "CustomizationList"))["items"]
+    rows = [
+        {
+            "name": i["name"],
+            "version": i["version"],
+            "capability": i["capability"],
+            "tenants": i["tenants"],
+            "installed": i["installed"],
+            "registered": i["registered"],
+            "enabled_for": i["enabledFor"],
+            "pins": {p["tenant"]: p["version"] for p in i["pins"]},
+            "refused": [f"{p['file']}:{p['field']}: {p['message']}" for p in i["problems"]],
+            "hooks": [h["hook"] for h in i["hooks"]],
+            "calls": i["health"]["calls"],
+            "failures": i["health"]["failures"],
+        }
+        for i in items
+    ]
+    _print_rows(
+        rows,
+        fmt,
+        {
+            "name": lambda r: r["name"],
+            "version": lambda r: r["version"] or "?",
+            "capability": lambda r: r["capability"] or "",
+            "runs on": lambda r: ", ".join(f"{t}@{v}" for t, v in r["pins"].items()),
+            "hooks": lambda r: ", ".join(r["hooks"]),
+            "calls/fail": lambda r: f"{r['calls']}/{r['failures']}",
+        },
+    )
 
 
 def _p95(observations: list) -> str:

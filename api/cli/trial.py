@@ -5,6 +5,7 @@ the database, through the settings service."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,11 +13,21 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import DatabaseOption, cli_product, err, out, run_with_services
+from api.cli.common import DatabaseOption, cli_product, err, out, run, run_with_services
+from api.cli.remote import (
+    Remote,
+    RemoteError,
+    TokenFileOption,
+    TokenOption,
+    UrlOption,
+    expect,
+    remote,
+)
 from core.model.auth import Principal
 from core.model.definitions import SettingDefinition
 from core.model.errors import InvalidInputError
 from core.store.services import Services
+from core.store.settings import SECRET_MARK
 from plugins.catalog import Catalog
 from plugins.runtime.trial import TenantValues, TrialOutcome, is_set, run_trial
 
@@ -43,6 +54,50 @@ class DatabaseValues:
             definitions={s.key: s.definition for s in layered.settings},
             values={s.key: s.value for s in layered.settings},
         )
+
+
+_LAYERED = """query($t: String!, $e: String) {
+  settings(tenant: $t, environment: $e, customizations: false) {
+    __typename
+    ... on Settings { release items { key value definition {
+      key type default description category min max choices pattern added deprecated
+      removed replacement secret } } }
+    ... on Error { code message } } }"""
+
+
+class RemoteValues:
+    """A tenant's layered values read from a server (GraphQL ``settings`` with
+    ``customizations: false``): a consultant's machine has no database. A secret
+    comes back as null; whether one is set cannot be told from here, so a declared
+    secret is handed to the code as set."""
+
+    def __init__(self, server: Remote) -> None:
+        self.server = server
+
+    async def tenant_values(
+        self, tenant: str, environment: str | None, extra: Sequence[SettingDefinition]
+    ) -> TenantValues:
+        try:
+            answer = await asyncio.to_thread(
+                self.server.call, _LAYERED, {"t": tenant, "e": environment}
+            )
+            found = expect(answer["settings"], "Settings")
+        except RemoteError as exc:
+            raise InvalidInputError(self.server.url, exc.message) from None
+        definitions: dict[str, SettingDefinition] = {}
+        values: dict[str, Any] = {}
+        for item in found["items"]:
+            data = {k: v for k, v in item["definition"].items() if v is not None}
+            data["type"] = str(data["type"]).lower()
+            data.setdefault("default", None)  # a secret's default is never shown
+            definition = SettingDefinition.from_stored(data)  # checked by the server
+            definitions[item["key"]] = definition
+            values[item["key"]] = SECRET_MARK if definition.secret else item["value"]
+        for definition in extra:
+            if definition.key not in definitions:
+                definitions[definition.key] = definition
+                values[definition.key] = definition.default
+        return TenantValues(tenant, environment, found["release"], definitions, values)
 
 
 def parse_args(text: str | None) -> dict[str, Any]:
@@ -90,6 +145,9 @@ def run_command(
     timeout: Annotated[
         float, typer.Option(help="Seconds the call may take, as TAILOR_HOOK_TIMEOUT.")
     ] = 2.0,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Call one hook of the package at PATH once, as the server would: checked,
@@ -117,6 +175,26 @@ def run_command(
     product = cli_product()
     catalog = Catalog.for_product(product)
     arguments = parse_args_or_exit(args)
+    server = remote(url, token, token_file)
+    if server is not None:
+        # the tenant's values from the server, the code run here, confined
+        outcome = run(
+            lambda: run_trial(
+                path.resolve(),
+                catalog,
+                product.version,
+                RemoteValues(server),
+                hook,
+                tenant,
+                environment,
+                arguments,
+                timeout,
+            )
+        )
+        print_outcome(outcome)
+        if not outcome.ok:
+            raise typer.Exit(1)
+        return
 
     async def go(services: Services) -> TrialOutcome:
         return await run_trial(

@@ -58,8 +58,21 @@ class SettingsQuery:
         environment: str | None = None,
         keys: list[str] | None = None,
         prefix: str | None = None,
+        customizations: Annotated[
+            bool,
+            strawberry.argument(
+                description="false: the values before any customization (default < tenant "
+                "< environment), what tailor_resolve_settings receives"
+            ),
+        ] = True,
     ) -> SettingsResult:
         ctx = info.context
+        if not customizations:
+            return Settings.from_domain(
+                await ctx.services.settings.layered(
+                    ctx.principal, tenant, environment, keys=keys, prefix=prefix
+                )
+            )
         resolution = await ctx.services.settings.resolve(
             ctx.principal, tenant, environment, keys, prefix
         )

@@ -367,12 +367,14 @@ class Console:
         target, releases = await self._target(request, p)
         observations = await self.services.observations.list_all(p, customization=name)
         readiness = await self.services.readiness.for_customization(p, target, registration)
+        versions = await self.services.registry.versions(p, name)
         return self.render(
             request,
             "customization.html",
             {
                 "who": who,
                 "registration": registration,
+                "versions": versions,
                 "target": target,
                 "releases": releases,
                 "readiness": readiness,

@@ -150,10 +150,6 @@ class CustomizationRegistry(Protocol):
         """Call ``listener`` whenever enablement may have changed."""
         ...
 
-    async def enabled_map(self) -> dict[str, frozenset[str]]:
-        """tenant -> the names of the customizations enabled for it."""
-        ...
-
     async def pinned_map(self) -> dict[str, tuple[Pin, ...]]:
         """tenant -> the versions of its enabled customizations it is pinned to."""
         ...

@@ -786,26 +786,6 @@ class RegistryService:
         states = [p for p in registration.pins if principal.in_scope(p[0])]
         return replace(registration, enabled_for=tuple(t for t, _ in states), pins=tuple(states))
 
-    async def enabled_map(self) -> dict[str, frozenset[str]]:
-        """tenant slug -> names of the customizations enabled for it (one query;
-        for the plugin runtime, which is not a caller with a scope)."""
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Tenant.slug, CustomizationRow.name)
-                    .join(CustomizationTenant, CustomizationTenant.tenant_id == Tenant.id)
-                    .join(
-                        CustomizationRow,
-                        CustomizationRow.id == CustomizationTenant.customization_id,
-                    )
-                    .where(CustomizationTenant.enabled.is_(True))
-                )
-            ).all()
-        found: dict[str, set[str]] = {}
-        for slug, name in rows:
-            found.setdefault(slug, set()).add(name)
-        return {k: frozenset(v) for k, v in found.items()}
-
     async def _load(self, session: AsyncSession, row: CustomizationRow) -> Registration:
         enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
         current = (

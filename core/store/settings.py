@@ -196,13 +196,16 @@ class SettingsService:
         tenant: str,
         environment: str | None = None,
         extra: Sequence[SettingDefinition] = (),
+        keys: Sequence[str] | None = None,
+        prefix: str | None = None,
     ) -> Resolution:
         """Every setting of the tenant's release layered default < tenant <
         environment, and no customization called: what ``tailor_resolve_settings``
-        receives (``tailor customization run`` hands it to one package). ``extra``:
-        definitions a customization registers (a key the release defines wins).
-        Secret values are never opened here: a secret set by an override reads
-        :data:`SECRET_MARK`."""
+        receives (``tailor customization run`` hands it to one package; GraphQL
+        ``settings(customizations: false)``). ``extra``: definitions a customization
+        registers (a key the release defines wins). ``keys``/``prefix`` select what
+        is answered. Secret values are never opened here: a secret set by an
+        override reads :data:`SECRET_MARK`."""
         principal.require_read_settings(tenant)
         async with self._sessions() as session:
             ref = await load_tenant_ref(session, tenant)
@@ -212,7 +215,8 @@ class SettingsService:
         for definition in extra:
             definitions.setdefault(definition.key, definition)
         layered = self._layer(definitions, overrides, environment, _sealed)
-        return Resolution(tenant, environment, ref.release, list(layered.values()))
+        selected = [s for k, s in layered.items() if _selected(k, keys, prefix)]
+        return Resolution(tenant, environment, ref.release, selected)
 
     @staticmethod
     def _layer(

@@ -652,6 +652,21 @@ class PluginRuntime:
                     )
                     continue
                 returned = [k for k in result if k in values]
+                undeclared = [
+                    k for k in returned if k in secret and k not in self._secrets_of(tenant, impl)
+                ]
+                if undeclared:
+                    # a secret it never saw is not its to overwrite
+                    failures.append(
+                        self._invalid(
+                            tenant,
+                            hook,
+                            impl,
+                            f"returned secret setting(s) {', '.join(undeclared)} that its "
+                            "customization.toml does not declare (secrets = [...]); ignored",
+                        )
+                    )
+                    returned = [k for k in returned if k not in undeclared]
                 changed = any(result[k] != values[k] for k in returned)
                 self._observe(tenant, hook, impl, changed, returned)
                 for key in returned:
@@ -660,6 +675,13 @@ class PluginRuntime:
         customized.update(batch_wins)
         await self.observer.maybe_flush()
         return ResolveOutcome(tuple(customized.values()), tuple(failures))
+
+    def _secrets_of(self, tenant: str, impl: _Impl) -> frozenset[str]:
+        """The secret settings the version ``impl`` ran declares (its manifest)."""
+        for pin in (self._pins or {}).get(tenant, ()):
+            if pin.name == impl.name:
+                return frozenset(pin.manifest.secrets)
+        return frozenset()
 
     async def validate_setting(
         self,

@@ -258,6 +258,9 @@ async def test_pages_render_escaped_and_reference_no_external_host(console, serv
         assert '<td class="n">7</td><td class="n">1</td><td class="n">0</td>' in customization
         assert "billing.invoice.rounding" in customization  # an observed key
         assert '<td id="level">D</td>' in customization
+        # its versions, and the version each tenant runs
+        assert '<table id="versions">' in customization
+        assert "(enabled: legacy-rule@" in customization
         fleet = (await client.get("/console/fleet?target=3.0")).text
         assert 'id="unblock-chart"' in fleet and 'class="bar"' in fleet
         assert 'data-cumulative="2"' in fleet  # both blocked tenants, after the plan

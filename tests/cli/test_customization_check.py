@@ -148,3 +148,18 @@ def test_publish_takes_a_relative_path_too(cli, monkeypatch, tmp_path):
     result = cli("customization", "publish", "dark_mode")
     assert result.exit_code == 0, result.output
     assert "published dark-mode 1.0.0: tailor_resolve_settings(values)" in result.stdout
+
+
+def test_check_lists_the_secrets_a_package_declares(cli, tmp_path):
+    path = write(
+        tmp_path,
+        "signer",
+        "@hookimpl\ndef tailor_resolve_settings(values):\n    return None\n",
+    )
+    with (path / "customization.toml").open("a") as toml:
+        toml.write('secrets = ["integrations.webhooks.signing_secret"]\n')
+    result = cli("customization", "check", str(path))
+    assert result.exit_code == 0, result.output
+    assert "  declares secrets: integrations.webhooks.signing_secret" in result.stdout
+    plain = cli("customization", "check", str(SAMPLES / "globex_eur_rounding"))
+    assert "  declares secrets: none" in plain.stdout

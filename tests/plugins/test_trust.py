@@ -414,3 +414,29 @@ async def test_a_secret_reaches_only_the_customizations_declaring_it(
     assert theirs.failures == []
     # no customization of this tenant declares it: it never left the server
     assert theirs.settings[0].value == ["has:False", "value:None", "sent:False", "found:True"]
+
+
+#: overwrites a secret it was never given
+OVERWRITES = """
+@hookimpl
+def tailor_resolve_settings(values):
+    return {SECRET: "attacker-chosen", "billing.invoice.due_days": 33}
+"""
+
+
+async def test_a_customization_cannot_overwrite_a_secret_it_does_not_declare(
+    services, tenant, write_customization, make_runtime
+):
+    write_customization("overwrites", f"SECRET = {SECRET!r}\n" + OVERWRITES)
+    runtime = make_runtime()
+    hooked = attach(services, runtime)
+    await publish_enable(services, runtime, tenant, "overwrites")
+    await hooked.settings.set(ADMIN, tenant, SECRET, VALUE)
+    result = await hooked.settings.resolve(ADMIN, tenant, keys=[KEY])
+    [failure] = result.failures
+    assert failure.customization == "overwrites"
+    assert f"returned secret setting(s) {SECRET}" in failure.message
+    # its other values still apply; the secret keeps the tenant's own value
+    assert result.settings[0].value == 33
+    secret = await hooked.settings.resolve(ADMIN, tenant, keys=[SECRET])
+    assert secret.settings[0].source == "TENANT"  # not CUSTOMIZATION:overwrites

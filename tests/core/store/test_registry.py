@@ -105,7 +105,10 @@ async def test_enable_only_for_listed_existing_tenants(services, tenant):
         await services.registry.set_enabled(ADMIN, tenant, "no-such", True)
     enabled = await services.registry.set_enabled(ADMIN, tenant, "acme-branding", True)
     assert enabled.enabled_for == (tenant,)
-    assert await services.registry.enabled_map() == {tenant: frozenset({"acme-branding"})}
+    pins = await services.registry.pinned_map()
+    assert [(p.tenant, p.name, p.version) for p in pins[tenant]] == [
+        (tenant, "acme-branding", "1.0.0")
+    ]
     disabled = await services.registry.set_enabled(ADMIN, tenant, "acme-branding", False)
     assert disabled.enabled_for == ()
 
