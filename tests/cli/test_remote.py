@@ -5,6 +5,7 @@ pinning, yanking and listing from their own machine, and the refusals."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -52,7 +53,7 @@ async def server(services, database_url, tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 try:
                     if (await client.get(f"{url}/healthz")).status_code == 200:
@@ -63,7 +64,8 @@ async def server(services, database_url, tmp_path):
                 raise AssertionError("the server did not start")
         yield url, consultant
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):  # it may have ended already
+            process.terminate()
         await process.wait()
 
 
