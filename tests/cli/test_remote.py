@@ -152,6 +152,10 @@ async def test_refusals_are_clear_and_change_nothing(server, tmp_path, monkeypat
     local_only = await cli("db", "upgrade", env={"TAILOR_URL": url})
     assert local_only.exit_code == 2
     assert "unset TAILOR_URL" in local_only.stderr
+    # a release the product does not declare is read from a local database: refused
+    planned = await cli("customization", "check", "shared", "--release", "9.9", env=env)
+    assert planned.exit_code == 2
+    assert "unset TAILOR_URL" in planned.stderr
     unreachable = await cli(
         "customization", "list", env={"TAILOR_URL": "http://127.0.0.1:9", "TAILOR_TOKEN": token}
     )
