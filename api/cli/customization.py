@@ -630,6 +630,7 @@ def list_command(
                 "observations": [
                     {
                         "tenant": o.tenant,
+                        "version": o.version,
                         "hook": o.hook,
                         "calls": o.calls,
                         "failures": o.failures,

@@ -107,6 +107,9 @@ class CustomizationHealth:
 class CustomizationObservation:
     tenant: str
     hook: str
+    version: str = strawberry.field(
+        description="the version the latest calls ran (the tenant's pin): name@version"
+    )
     calls: int
     failures: int
     changed: int = strawberry.field(
@@ -126,6 +129,7 @@ class CustomizationObservation:
         return cls(
             tenant=o.tenant,
             hook=o.hook,
+            version=o.version,
             calls=o.calls,
             failures=o.failures,
             changed=o.changed,

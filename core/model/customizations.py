@@ -231,6 +231,8 @@ class Observation:
     first_seen: datetime
     last_seen: datetime
     keys: tuple[ObservedKey, ...] = ()
+    #: the version the last call ran ("" before versions were recorded)
+    version: str = ""
 
     @property
     def latency_p50_ms(self) -> float | None:
@@ -277,3 +279,5 @@ class ObservationDelta:
     last_seen: datetime | None = None
     #: (key, direction) -> count
     keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: the version of the customization the tenant ran (its pin)
+    version: str = ""

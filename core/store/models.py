@@ -271,6 +271,8 @@ class ObservationRow(Base):
     customization: Mapped[str] = mapped_column(String(64))
     tenant: Mapped[str] = mapped_column(String(64), index=True)
     hook: Mapped[str] = mapped_column(String(100))
+    #: the version the latest calls ran ("": observed before versions existed)
+    version: Mapped[str] = mapped_column(String(64), default="", server_default="")
     calls: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     changed: Mapped[int] = mapped_column(Integer, default=0)

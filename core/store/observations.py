@@ -59,6 +59,7 @@ class ObservationStore:
                 "last_error_at": d.last_error_at,
                 "first_seen": d.first_seen or seen,
                 "last_seen": seen,
+                "version": d.version,
             }
             row.update(zip(LATENCY_COLUMNS, d.latency_buckets, strict=True))
             rows.append(row)
@@ -86,6 +87,8 @@ class ObservationStore:
                 "last_error": func.coalesce(excluded.last_error, table.c.last_error),
                 "last_error_at": func.coalesce(excluded.last_error_at, table.c.last_error_at),
                 "last_seen": excluded.last_seen,
+                # the version of the latest calls (a tenant moved to another pin)
+                "version": func.coalesce(func.nullif(excluded.version, ""), table.c.version),
             }
             updates.update({c: table.c[c] + excluded[c] for c in LATENCY_COLUMNS})
             stmt = stmt.on_conflict_do_update(
@@ -142,6 +145,7 @@ class ObservationStore:
                 first_seen=aware(r.first_seen) or r.first_seen,
                 last_seen=aware(r.last_seen) or r.last_seen,
                 keys=tuple(keys.get((r.customization, r.tenant, r.hook), ())),
+                version=r.version,
             )
             for r in rows
             if principal is None or principal.in_scope(r.tenant)

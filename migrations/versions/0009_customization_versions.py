@@ -75,6 +75,8 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+    with op.batch_alter_table("customization_observations") as batch:
+        batch.add_column(sa.Column("version", sa.String(64), nullable=False, server_default=""))
     # today's registrations: version 1 of each, every enablement pinned to it
     op.execute(
         "INSERT INTO customization_versions (customization_id, version, sha256, manifest, "
@@ -89,6 +91,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customization_observations") as batch:
+        batch.drop_column("version")
     with op.batch_alter_table("customization_tenants") as batch:
         batch.drop_constraint(
             "fk_customization_tenants_version_id_customization_versions", type_="foreignkey"

@@ -33,7 +33,10 @@ class Observer:
         changed: bool = False,
         read: Iterable[str] = (),
         returned: Iterable[str] = (),
+        version: str = "",
     ) -> None:
+        """One call of ``customization`` (at ``version``: the tenant's pin) for
+        ``tenant`` at ``hook``."""
         now = utcnow()
         key = (customization, tenant, hook)
         delta = self._deltas.get(key)
@@ -43,6 +46,8 @@ class Observer:
             )
         delta.calls += 1
         delta.last_seen = now
+        if version:
+            delta.version = version
         if ms is not None:
             delta.latency_buckets[latency_bucket(ms)] += 1
         if error is not None:

@@ -554,7 +554,9 @@ class PluginRuntime:
         self, name: str, tenant: str, hook: str, message: str, ms: float | None
     ) -> HookFailure:
         self.breaker.failed(name, tenant)
-        self.observer.call(name, tenant, hook, ms=ms, error=message)
+        self.observer.call(
+            name, tenant, hook, ms=ms, error=message, version=self._version_of(tenant, name)
+        )
         return HookFailure(name, hook, message)
 
     def _observe(
@@ -566,7 +568,14 @@ class PluginRuntime:
         returned: Sequence[str] = (),
     ) -> None:
         self.observer.call(
-            impl.name, tenant, hook, ms=impl.ms, changed=changed, read=impl.read, returned=returned
+            impl.name,
+            tenant,
+            hook,
+            ms=impl.ms,
+            changed=changed,
+            read=impl.read,
+            returned=returned,
+            version=self._version_of(tenant, impl.name),
         )
 
     def _invalid(self, tenant: str, hook: str, impl: _Impl, message: str) -> HookFailure:
@@ -676,12 +685,18 @@ class PluginRuntime:
         await self.observer.maybe_flush()
         return ResolveOutcome(tuple(customized.values()), tuple(failures))
 
+    def _pin_of(self, tenant: str, name: str) -> Pin | None:
+        """The version of ``name`` the tenant runs (its pin, as last read)."""
+        return next((p for p in (self._pins or {}).get(tenant, ()) if p.name == name), None)
+
+    def _version_of(self, tenant: str, name: str) -> str:
+        pin = self._pin_of(tenant, name)
+        return pin.version if pin is not None else ""
+
     def _secrets_of(self, tenant: str, impl: _Impl) -> frozenset[str]:
         """The secret settings the version ``impl`` ran declares (its manifest)."""
-        for pin in (self._pins or {}).get(tenant, ()):
-            if pin.name == impl.name:
-                return frozenset(pin.manifest.secrets)
-        return frozenset()
+        pin = self._pin_of(tenant, impl.name)
+        return frozenset(pin.manifest.secrets) if pin is not None else frozenset()
 
     async def validate_setting(
         self,

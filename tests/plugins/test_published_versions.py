@@ -89,11 +89,21 @@ async def test_publish_pin_roll_back_and_yank(plugin_api, write_customization, p
     assert newer["pins"] == [{"tenant": "acme", "version": "1.0.0"}]  # nobody moved
     assert (await settings_of(api, "acme"))["items"][0]["value"] == "dark"
 
+    observed = await api.gql(
+        "{ customizations { ... on CustomizationList { items { observations { version } } } } }"
+    )
+    [item] = observed["data"]["customizations"]["items"]
+    assert [o["version"] for o in item["observations"]] == ["1.0.0"]  # name@version
     moved = await api.gql(PIN, {"t": "acme", "n": "theme", "v": "1.1.0"}, token="consultant")
     assert moved["data"]["setCustomizationVersion"]["pins"] == [
         {"tenant": "acme", "version": "1.1.0"}
     ]
     assert (await settings_of(api, "acme"))["items"][0]["value"] == "light"
+    observed = await api.gql(
+        "{ customizations { ... on CustomizationList { items { observations { version } } } } }"
+    )
+    [item] = observed["data"]["customizations"]["items"]
+    assert [o["version"] for o in item["observations"]] == ["1.1.0"]  # the latest calls'
     back = await api.gql(PIN, {"t": "acme", "n": "theme", "v": "1.0.0"})
     assert back["data"]["setCustomizationVersion"]["pins"][0]["version"] == "1.0.0"
     assert (await settings_of(api, "acme"))["items"][0]["value"] == "dark"
