@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,9 +104,13 @@ def check(
         str | None,
         typer.Option(
             help="Run every readiness rule against this release, released or planned "
-            "(planned releases are read from the database; default: the running one)."
+            "(planned releases are read from the database, or from the server with --url; "
+            "default: the running one)."
         ),
     ] = None,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Report EVERY problem at once, compiler style (file:field: message): manifest
@@ -121,13 +126,22 @@ def check(
     Exit status 2 when there is any problem (or the release is unknown), 1 when the
     release would block the customization, else 0; nothing is stored.
 
+    With --url (or TAILOR_URL), the releases and their setting catalog are the
+    server's: what it knows, planned releases included, is what the package is
+    checked against; the code itself is checked here.
+
     Example: tailor customization check customizations/northwind_credit_policy --release 3.0
     """
     from plugins.runtime.install import Inspector
 
     product = cli_product()
     release = release or product.version
-    target, history = _release_manifests(product, release, database_url)
+    server = remote(url, token, token_file)
+    target, history = (
+        _remote_manifests(server, release)
+        if server is not None
+        else _release_manifests(product, release, database_url)
+    )
     known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
     categories = key_categories(product, known_keys)
     directories: list[Path] = []
@@ -214,6 +228,42 @@ def _release_manifests(
         return await services.readiness.release_manifests(Principal.system(CLI_ACTOR), version)
 
     return run_with_services(database_url, go)
+
+
+def _remote_manifests(
+    server: Remote, version: str
+) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
+    """The manifest of ``version`` and of every other release, as the server has
+    them (two requests)."""
+    from core.model.errors import TailorError
+    from core.model.manifest_io import ManifestFormat, loads
+
+    listed = run_remote(lambda: server.call("{ releases { version } }"))["releases"]
+    versions = [r["version"] for r in listed]
+    if version not in versions:
+        err.print(
+            f"error: release {version!r} is not registered on {server.url} "
+            f"(it has: {', '.join(versions) or 'none'})",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    fields = " ".join(
+        f"r{i}: release(version: {json.dumps(v)}) {{ __typename ... on ReleaseDetail "
+        "{ version manifest } ... on Error { code message } }"
+        for i, v in enumerate(versions)
+    )
+    answer = run_remote(lambda: server.call("{ " + fields + " }"))
+    manifests: dict[str, ReleaseManifest] = {}
+    for i in range(len(versions)):
+        detail = run_remote(partial(expect, answer[f"r{i}"], "ReleaseDetail"))
+        try:
+            manifests[detail["version"]] = loads(
+                json.dumps(detail["manifest"]), ManifestFormat.JSON
+            )
+        except TailorError as exc:
+            err.print(f"error: {server.url}: release {detail['version']}: {exc.message}")
+            raise typer.Exit(2) from None
+    return manifests[version], tuple(m for v, m in manifests.items() if v != version)
 
 
 def _print_check(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import orjson
 import strawberry
 from strawberry.scalars import JSON
 
@@ -198,6 +199,18 @@ class Release:
 @strawberry.type(description="A release with its full setting catalog.")
 class ReleaseDetail(Release):
     settings: list[SettingDefinitionType]
+
+    @strawberry.field(
+        description="The whole manifest (settings, extension points, supersedes, hook API) "
+        "as `tailor release export --format json` writes it: what `tailor customization "
+        "check --release V --url URL` checks a package against"
+    )
+    async def manifest(self, info: strawberry.Info) -> JSON:
+        from core.model.manifest_io import ManifestFormat, dumps
+
+        ctx = info.context
+        found = await ctx.services.releases.manifest(self.version, ctx.principal)
+        return orjson.loads(dumps(found, ManifestFormat.JSON))
 
 
 @strawberry.type(description="One audited change.")

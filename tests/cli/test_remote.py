@@ -197,3 +197,36 @@ async def test_run_a_hook_locally_on_the_values_a_server_holds(
         env=env,
     )
     assert unknown.exit_code == 2
+
+
+async def test_check_against_a_release_only_the_server_knows(server, services, tmp_path):
+    """A planned release imported on the server (not in this machine's product, no
+    database here): `check --release 3.0 --url` judges the package on the server's
+    3.0, which removes the per-setting hook; a typo in a key is found against the
+    server's catalog too."""
+    from core.store.bootstrap import register_planned_releases
+    from tests.sample import ACME
+
+    await register_planned_releases(services, ACME)
+    url, token = server
+    path = tmp_path / "legacy"
+    path.mkdir()
+    (path / "customization.toml").write_text(manifest("legacy", ["acme"]))
+    (path / "hooks.py").write_text(
+        HEADER
+        + "@hookimpl\ndef tailor_resolve_setting(key, value):\n"
+        + '    return value if key != "ui.theme.mdoe" else "dark"\n'
+    )
+    env = {"TAILOR_TOKEN": token, "TAILOR_DATABASE_URL": "sqlite:///nowhere.db"}
+    checked = await cli(
+        "customization", "check", str(path), "--release", "3.0", "--url", url, env=env
+    )
+    assert checked.exit_code == 2, checked.output  # the typo is a problem
+    assert "unknown setting key 'ui.theme.mdoe'" in checked.stdout
+    assert "did you mean 'ui.theme.mode'" in checked.stdout
+    assert "HOOK_REMOVED" in checked.stdout  # what the server's 3.0 says
+    missing = await cli(
+        "customization", "check", str(path), "--release", "9.9", "--url", url, env=env
+    )
+    assert missing.exit_code == 2
+    assert "release '9.9' is not registered on" in missing.stderr
