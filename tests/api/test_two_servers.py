@@ -6,12 +6,7 @@ cache, without a restart."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +15,7 @@ from core.model.auth import Role
 from plugins import archive
 from tests.conftest import ADMIN
 from tests.plugins.conftest import HEADER, manifest
+from tests.servers import TAILOR, clean_env, tailor_serve
 
 THEME = (
     HEADER
@@ -27,32 +23,6 @@ THEME = (
 )
 SETTINGS = """{ settings(tenant: "acme", keys: ["ui.theme.mode"]) {
   ... on Settings { items { value source } customizationErrors { message } } } }"""
-TAILOR = (sys.executable, "-m", "api.cli.main")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """This machine's environment without any TAILOR_ setting, plus ``values``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAILOR_")}
-    return {**env, **values}
-
-
-async def wait_healthy(client: httpx.AsyncClient, url: str, log: Path, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            if (await client.get(f"{url}/healthz", timeout=1.0)).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.2)
-    output = await asyncio.to_thread(log.read_text)
-    raise AssertionError(f"{url} did not start within {limit}s: {output}")
 
 
 @pytest.fixture
@@ -60,40 +30,12 @@ async def two_servers(services, database_url, is_postgres, tmp_path):
     if not is_postgres:
         pytest.skip("two server processes share one database on PostgreSQL only")
     await services.tenants.create(ADMIN, "acme", "Acme", "2.0")
-    env = clean_env(
-        TAILOR_DATABASE_URL=database_url, TAILOR_SECRET_KEY=os.environ["TAILOR_SECRET_KEY"]
-    )
-    started = []
-    for name in ("a", "b"):
-        home = tmp_path / name
-        home.mkdir()
-        port = free_port()
-        log = home / "serve.log"
-        with log.open("w") as out:
-            process = await asyncio.create_subprocess_exec(
-                *TAILOR,
-                *("serve", "--host", "127.0.0.1", "--port", str(port)),
-                cwd=home,
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-        started.append((f"http://127.0.0.1:{port}", process, log))
-    try:
-        async with httpx.AsyncClient() as client:
-            for url, _process, log in started:
-                await wait_healthy(client, url, log, 60.0)
-            yield client, [url for url, _, _ in started]
-    finally:
-        for _url, process, _log in started:
-            with contextlib.suppress(ProcessLookupError):  # it may have ended already
-                process.terminate()
-        for _url, process, _log in started:
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+    async with (
+        tailor_serve(tmp_path / "a", database_url) as first,
+        tailor_serve(tmp_path / "b", database_url) as second,
+        httpx.AsyncClient() as client,
+    ):
+        yield client, [first, second]
 
 
 async def test_a_version_published_to_one_server_is_served_by_the_other(

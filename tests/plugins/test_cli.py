@@ -80,21 +80,11 @@ def test_publish_list_and_doctor(cli, tmp_path, monkeypatch):
 
 
 def test_doctor_reports_registered_but_missing_and_version_mismatch(cli, tmp_path, monkeypatch):
-    import asyncio
-
-    from core.model.auth import Principal
-    from core.store.services import Services
 
     assert cli("db", "upgrade").exit_code == 0
 
-    async def tenant():
-        services = Services.from_url(str(tmp_path / "cli.db").join(["sqlite:///", ""]))
-        try:
-            await services.tenants.create(Principal.system(), "acme", "Acme", "2.0")
-        finally:
-            await services.close()
-
-    asyncio.run(tenant())
+    created = cli("tenant", "create", "acme", "--name", "Acme", "--release", "2.0")
+    assert created.exit_code == 0, created.output
     root = tmp_path / "pkgs"
     path = write(root, "dark_mode", GOOD, manifest("dark-mode", ["acme"], version="1.0.0"))
     published = cli("customization", "publish", str(path), "--enable")
@@ -121,23 +111,14 @@ def test_doctor_reports_registered_but_missing_and_version_mismatch(cli, tmp_pat
 def test_doctor_compares_this_servers_cache_with_the_database(cli, tmp_path, monkeypatch):
     """A cached copy that no longer verifies against the database's sha256 is
     drift; a good copy is reported cached."""
-    import asyncio
     import os
 
-    from core.model.auth import Principal
-    from core.store.services import Services
     from plugins import archive
 
     assert cli("db", "upgrade").exit_code == 0
 
-    async def tenant():
-        services = Services.from_url(str(tmp_path / "cli.db").join(["sqlite:///", ""]))
-        try:
-            await services.tenants.create(Principal.system(), "acme", "Acme", "2.0")
-        finally:
-            await services.close()
-
-    asyncio.run(tenant())
+    created = cli("tenant", "create", "acme", "--name", "Acme", "--release", "2.0")
+    assert created.exit_code == 0, created.output
     monkeypatch.setenv("TAILOR_CUSTOMIZATIONS_PATH", "")
     monkeypatch.setenv("TAILOR_CACHE_DIR", str(tmp_path / "cache"))
     path = write(tmp_path / "pkgs", "dark_mode", GOOD, manifest("dark-mode", ["acme"]))
