@@ -60,6 +60,10 @@ async def test_the_console_shows_a_shared_customization_as_graphql_does(shared, 
     async with new_client(services) as client:
         await sign_in(client, shared.tokens["consultant"])  # scoped to acme
         page = await client.get("/console/customizations/shared-guard")
+        others = [await client.get(p) for p in ("/console/fleet", "/console/tenants/acme")]
+    for other in others:  # the fleet's and the tenant's customization rows
+        assert other.status_code == 200 and "shared-guard" in other.text
+        assert "other-customer-4711" not in other.text and "acme, other" not in other.text
     assert page.status_code == 200
     assert "other" not in page.text.replace("other-only", "")  # no slug, no error of it
     assert "other-customer-4711" not in page.text
