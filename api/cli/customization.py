@@ -41,7 +41,7 @@ from api.wiring import (
 )
 from core.analysis.readiness import CustomizationReadiness, Severity, check_customization
 from core.model.auth import Principal
-from core.model.customizations import Observation, Registration
+from core.model.customizations import Observation, Registration, visible_customization
 from core.model.manifest import ReleaseManifest
 from core.model.product import Product
 from core.store.bootstrap import product_manifest
@@ -660,20 +660,33 @@ def list_command(
     for o in seen:
         observed.setdefault(o.customization, []).append(o)
     if fmt is ListFormat.JSON:
+        # the operator sees everything, through the same rule as GraphQL and the console
+        operator = Principal.system(CLI_ACTOR)
+        views = {
+            s.name: visible_customization(
+                operator,
+                s.manifest.tenants if s.manifest else (),
+                s.registration.pins if s.registration else (),
+                s.health,
+            )
+            for s in found
+        }
         rows = [
             {
                 "name": s.name,
                 "version": s.manifest.version if s.manifest else None,
                 "capability": s.manifest.capability if s.manifest else None,
-                "tenants": list(s.manifest.tenants) if s.manifest else [],
+                "tenants": list(views[s.name].tenants),
                 "installed": s.stored,
                 "found_at": str(s.installed.source.path) if s.installed else None,
                 "registered": s.registration is not None,
-                "enabled_for": list(s.registration.enabled_for) if s.registration else [],
+                "enabled_for": list(views[s.name].enabled_for),
+                "pins": dict(views[s.name].pins),
                 "refused": [str(p) for p in s.problems],
                 "hooks": [h.hook for h in s.hooks],
                 "calls": s.health.calls,
                 "failures": s.health.failures,
+                "last_error": views[s.name].health.last_error,
                 "observations": [
                     {
                         "tenant": o.tenant,

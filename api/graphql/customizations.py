@@ -14,7 +14,12 @@ from strawberry.file_uploads import Upload
 from api.graphql.context import Info
 from api.graphql.errors import Errors, expected
 from core.model.auth import Principal, Role
-from core.model.customizations import CustomizationVersion, HookUse, Observation
+from core.model.customizations import (
+    CustomizationVersion,
+    HookUse,
+    Observation,
+    visible_customization,
+)
 from core.model.errors import InvalidInputError
 from core.model.extension_points import ExtensionPoint
 from plugins.manifest import Problem
@@ -229,32 +234,29 @@ class Customization:
         observations: Sequence[Observation] = (),
         versions: Sequence[CustomizationVersion] = (),
     ) -> Customization:
-        """Only what ``principal`` may see: tenants outside its scope are left out,
-        and so is the last error of a customization shared with such tenants (it
-        may come from another tenant's request)."""
+        """Only what ``principal`` may see (:func:`visible_customization`, as the
+        console and the CLI): tenants outside its scope are left out, and so is the
+        last error of a customization shared with such tenants."""
         m, reg, inst = s.manifest, s.registration, s.installed
-        health = s.health
-        listed = list(m.tenants) if m else []
-        shared_beyond_scope = len(principal.visible(listed)) < len(listed)
+        seen = visible_customization(
+            principal, m.tenants if m else (), reg.pins if reg else (), s.health
+        )
+        health = seen.health
         return cls(
             name=s.name,
             version=m.version if m else None,
             capability=m.capability if m else None,
             description=m.description if m else "",
             author=m.author if m else "",
-            tenants=principal.visible(listed),
+            tenants=list(seen.tenants),
             requires=m.requires if m else None,
             tested_up_to=m.tested_up_to if m else None,
             installed=s.stored,
             installed_version=reg.manifest.version if reg and s.stored else None,
             registered=reg is not None,
             registered_version=reg.manifest.version if reg else None,
-            enabled_for=principal.visible(reg.enabled_for) if reg else [],
-            pins=[
-                CustomizationPin(tenant=t, version=v)
-                for t, v in (reg.pins if reg else ())
-                if principal.in_scope(t)
-            ],
+            enabled_for=list(seen.enabled_for),
+            pins=[CustomizationPin(tenant=t, version=v) for t, v in seen.pins],
             versions=[CustomizationVersionType.from_domain(v) for v in versions],
             refused=inst is None and bool(s.refused),
             problems=_problems(s, principal),
@@ -264,8 +266,8 @@ class Customization:
             health=CustomizationHealth(
                 calls=health.calls,
                 failures=health.failures,
-                last_error=None if shared_beyond_scope else health.last_error,
-                last_error_at=None if shared_beyond_scope else health.last_error_at,
+                last_error=health.last_error,
+                last_error_at=health.last_error_at,
             ),
             published_at=reg.published_at if reg else None,
             published_by=reg.published_by if reg else None,

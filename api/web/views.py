@@ -44,6 +44,7 @@ from core.analysis.usage import (
     OVERRIDE_UNREAD,
 )
 from core.model.auth import Principal
+from core.model.customizations import visible_customization
 from core.model.errors import (
     AuthenticationError,
     DatabaseError,
@@ -315,7 +316,9 @@ class Console:
         target, releases = await self._target(request, p)
         minimum = request.query_params.get("min_severity", "info")
         triaged = await self.services.triage.triaged(p, target, [slug], minimum=minimum)
-        data = await self.services.readiness.load(p, target, [slug])
+        # listed by the settings service: a secret override reads "set (secret)"
+        # and its revision, never its value (readiness opens them to check them)
+        overrides = await self.services.settings.overrides(p, slug)
         registrations = await self.services.registry.list_all(p, tenant=slug)
         return self.render(
             request,
@@ -327,7 +330,7 @@ class Console:
                 "releases": releases,
                 "triaged": triaged,
                 "readiness": triaged.report.tenants[0],
-                "overrides": data.overrides,
+                "overrides": overrides,
                 "registrations": registrations,
                 "minimum": triaged.minimum.value,
                 "can_triage": p.may_triage,
@@ -364,6 +367,10 @@ class Console:
         p = who.principal
         name = request.path_params["name"]
         registration = await self.services.registry.get(p, name)
+        # what this principal may see of it: the same rule as GraphQL's and the CLI's
+        seen = visible_customization(
+            p, registration.manifest.tenants, registration.pins, registration.health
+        )
         target, releases = await self._target(request, p)
         observations = await self.services.observations.list_all(p, customization=name)
         readiness = await self.services.readiness.for_customization(p, target, registration)
@@ -374,6 +381,7 @@ class Console:
             {
                 "who": who,
                 "registration": registration,
+                "seen": seen,
                 "versions": versions,
                 "target": target,
                 "releases": releases,

@@ -5,8 +5,12 @@ runtime (``plugins/``) produces these; readiness and fold-back consume them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from core.model.auth import Principal
+from core.model.errors import NotFoundError
 
 #: a tenant's slug, as customization.toml lists it and tenants are created
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
@@ -125,6 +129,65 @@ class Registration:
     @property
     def name(self) -> str:
         return self.manifest.name
+
+
+@dataclass(frozen=True)
+class CustomizationView:
+    """What one principal may see of one customization. The single home of that
+    rule: GraphQL, the console and the CLI's JSON all build it with
+    :func:`visible_customization`, so they cannot drift apart.
+
+    A scoped caller sees only the tenants in its scope (listed, enabled, pinned),
+    and no last error of a customization that is also listed for tenants beyond
+    its scope: that error may come from another tenant's request (a customer id,
+    a payload)."""
+
+    #: the tenants its manifest lists, in the caller's scope
+    tenants: tuple[str, ...]
+    #: (tenant, version) of each enabled tenant in the caller's scope
+    pins: tuple[tuple[str, str], ...]
+    #: counters always; the last error only when it cannot come from another scope
+    health: Health
+    #: listed for tenants the caller may not see (their names are withheld)
+    shared_beyond_scope: bool
+
+    @property
+    def enabled_for(self) -> tuple[str, ...]:
+        return tuple(t for t, _ in self.pins)
+
+
+def sees_customization(principal: Principal, listed: Iterable[str]) -> bool:
+    """May ``principal`` learn that a customization listing ``listed`` exists at
+    all: operators and release managers see every one, others only those made for
+    one of their tenants."""
+    return principal.sees_all_tenants or bool(principal.visible(listed))
+
+
+def visible_customization(
+    principal: Principal,
+    listed: Iterable[str],
+    pins: Iterable[tuple[str, str]],
+    health: Health,
+) -> CustomizationView:
+    """What ``principal`` may see of a customization listing ``listed``, pinned as
+    ``pins`` (tenant, version), with ``health``; see :class:`CustomizationView`."""
+    listed = tuple(listed)
+    tenants = tuple(principal.visible(listed))
+    beyond = len(tenants) < len(listed)
+    return CustomizationView(
+        tenants=tenants,
+        pins=tuple((t, v) for t, v in pins if principal.in_scope(t)),
+        health=Health(health.calls, health.failures) if beyond else health,
+        shared_beyond_scope=beyond,
+    )
+
+
+def customization_not_found(name: str) -> NotFoundError:
+    """The one answer for a customization a caller may not see, whether it exists
+    for other tenants or not at all: a scoped caller cannot probe names."""
+    return NotFoundError(
+        "customization", name, "publish it first ('tailor customization publish PATH')"
+    )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ from core.model.customizations import (
     KeyReference,
     Pin,
     Registration,
+    customization_not_found,
+    sees_customization,
+    visible_customization,
 )
 from core.model.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from core.store.invalidation import REGISTRY, notify
@@ -639,10 +642,8 @@ class RegistryService:
         self, session: AsyncSession, principal: Principal, name: str
     ) -> CustomizationRow:
         row = await _get(session, name)
-        if not principal.sees_all_tenants and not principal.visible(
-            row.manifest.get("tenants", [])
-        ):
-            raise NotFoundError("customization", name)
+        if not sees_customization(principal, row.manifest.get("tenants", [])):
+            raise customization_not_found(name)  # the same answer as for no such name
         return row
 
     async def record_health(self, deltas: Sequence[HealthDelta]) -> None:
@@ -702,18 +703,17 @@ class RegistryService:
                 if capability is not None
                 else None,
             )
-        everyone = principal.sees_all_tenants
         result = []
         for row in rows:
             listed = row.manifest.get("tenants", [])
             if tenant is not None and tenant not in listed:
                 continue
-            if not everyone and not principal.visible(listed):
+            if not sees_customization(principal, listed):
                 continue
-            states = enabled.get(row.id, [])
-            if not everyone:
-                states = [s for s in states if principal.in_scope(s[0])]
-            result.append(_registration(row, states, self._parsed))
+            registration = _registration(row, enabled.get(row.id, []), self._parsed)
+            if not principal.sees_all_tenants:
+                registration = _as_seen(principal, registration)
+            result.append(registration)
         return result
 
     async def pinned_registrations(self, principal: Principal) -> list[Registration]:
@@ -783,8 +783,7 @@ class RegistryService:
         async with self._sessions() as session:
             found = await self._visible_row(session, principal, name)
             registration = await self._load(session, found)
-        states = [p for p in registration.pins if principal.in_scope(p[0])]
-        return replace(registration, enabled_for=tuple(t for t, _ in states), pins=tuple(states))
+        return _as_seen(principal, registration)
 
     async def _load(self, session: AsyncSession, row: CustomizationRow) -> Registration:
         enabled = await _enabled_by_row(session, CustomizationTenant.customization_id == row.id)
@@ -818,12 +817,20 @@ def _audit(
     )
 
 
+def _as_seen(principal: Principal, registration: Registration) -> Registration:
+    """``registration`` as ``principal`` may see it (:func:`visible_customization`):
+    its enabled tenants and pins in scope, no last error that may be another
+    scope's. Its manifest is the stored one: render its tenants from the view."""
+    seen = visible_customization(
+        principal, registration.manifest.tenants, registration.pins, registration.health
+    )
+    return replace(registration, enabled_for=seen.enabled_for, pins=seen.pins, health=seen.health)
+
+
 async def _get(session: AsyncSession, name: str) -> CustomizationRow:
     row = await session.scalar(select(CustomizationRow).where(CustomizationRow.name == name))
     if row is None:
-        raise NotFoundError(
-            "customization", name, "publish it first ('tailor customization publish PATH')"
-        )
+        raise customization_not_found(name)
     return row
 
 

@@ -29,7 +29,7 @@ from core.model.errors import (
 )
 from core.model.hooks import HookFailure, HookRunner, NoHooks
 from core.model.manifest import stored_definition
-from core.model.secrets import SecretBox
+from core.model.secrets import SecretBox, is_sealed
 from core.store.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant
 from core.store.tenants import TenantRef, bump_data_version, load_tenant_ref
 
@@ -50,6 +50,19 @@ class OverrideInfo:
     environment: str | None
     value: Any
     revision: int
+
+
+@dataclass(frozen=True)
+class OverrideListing:
+    """One active override of a tenant, as a page lists it: a secret one never
+    carries its value (nor its sealed form), only that it is set and its revision."""
+
+    key: str
+    environment: str | None
+    #: the value; :data:`SECRET_MARK` for a secret setting
+    value: Any
+    revision: int
+    secret: bool
 
 
 @dataclass(frozen=True)
@@ -217,6 +230,38 @@ class SettingsService:
         layered = self._layer(definitions, overrides, environment, _sealed)
         selected = [s for k, s in layered.items() if _selected(k, keys, prefix)]
         return Resolution(tenant, environment, ref.release, selected)
+
+    async def overrides(self, principal: Principal, tenant: str) -> list[OverrideListing]:
+        """Every active override of ``tenant`` (tenant-wide and per environment),
+        by key then environment: two statements. A setting is secret when its
+        definition in the tenant's release says so, or when its stored value is
+        sealed (a key the release no longer defines): either way the value stays
+        out, so no page can show it."""
+        principal.require_read_settings(tenant)
+        async with self._sessions() as session:
+            ref = await load_tenant_ref(session, tenant)
+            definitions = await self._definitions(session, ref, None, None)
+            rows = (
+                await session.execute(
+                    select(Override.environment, Override.key, Override.value, Override.revision)
+                    .where(Override.tenant_id == ref.id, Override.active.is_(True))
+                    .order_by(Override.key, Override.environment)
+                )
+            ).all()
+        out = []
+        for environment, key, value, revision in rows:
+            definition = definitions.get(key)
+            secret = is_sealed(value) or (definition is not None and definition.secret)
+            out.append(
+                OverrideListing(
+                    key=key,
+                    environment=None if environment == TENANT_SCOPE else environment,
+                    value=SECRET_MARK if secret else value,
+                    revision=revision,
+                    secret=secret,
+                )
+            )
+        return out
 
     @staticmethod
     def _layer(
