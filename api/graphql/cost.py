@@ -36,7 +36,7 @@ executes any of it; the same price is what the per-token rate limit charges.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -101,6 +101,9 @@ CATALOG_FIELDS: Mapping[str, str | None] = {"settings": "keys", "release": None}
 CACHED_QUERY_CHARS = 4_096
 
 _Uses = tuple[tuple[str, int], ...]
+#: marks a variable in ``Terms.catalogs`` that has a default: a whole catalog only
+#: when passed as null (no GraphQL name holds "=")
+NULL_ONLY = "="
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,12 @@ class Terms:
         for name, uses in self.lists:
             items += uses * count_items(variables.get(name))
         for name, uses in self.catalogs:
-            if variables.get(name) is None:
+            if name.startswith(NULL_ONLY):
+                name = name[len(NULL_ONLY) :]
+                whole = name in variables and variables[name] is None
+            else:
+                whole = variables.get(name) is None
+            if whole:
                 items += uses * WHOLE_CATALOG_ITEMS
         return self.base, items
 
@@ -205,7 +213,24 @@ def document_terms(query: str, operation_name: str | None, max_tokens: int) -> T
     fragments = FragmentFold(document, _fragment, Terms())
     total = Terms()
     for operation in operations:
-        total = total + _root(operation.selection_set, fragments)
+        terms = _root(operation.selection_set, fragments)
+        defaulted = set()
+        for definition in operation.variable_definitions or ():
+            default = definition.default_value
+            if default is None or isinstance(default, NullValueNode):
+                continue
+            defaulted.add(definition.variable.name.value)
+            # list literals in a default value are items too (counted once, whether
+            # or not the variable is passed: never less than what may run)
+            terms = terms + Terms(items=_value(default)[0])
+        if defaulted:
+            # a variable with a default narrows unless it is passed as null
+            catalogs = tuple(
+                (NULL_ONLY + name if name in defaulted else name, uses)
+                for name, uses in terms.catalogs
+            )
+            terms = replace(terms, catalogs=catalogs)
+        total = total + terms
     return total
 
 

@@ -160,6 +160,15 @@ def test_the_price_grows_with_list_arguments_and_whole_catalogs():
     # lists in input objects and other root fields count too (readiness(tenants:))
     tenants = 'query Q($t: [String!]) { readiness(target: "2.0", tenants: $t) { __typename } }'
     assert document_cost(tenants, None, 2000, {"t": _keys(1_000)}) == 25 + 10
+    # a list in a variable's default value counts as well
+    names = ", ".join(f'"k{i}"' for i in range(200))
+    default = (
+        f"query Q($keys: [String!] = [{names}])"
+        ' { settings(tenant: "a", keys: $keys) { __typename } }'
+    )
+    assert document_cost(default, None, 2000) == 1 + 2
+    # ... and only when passed as null does it mean the whole catalog
+    assert document_cost(default, None, 2000, {"keys": None}) == 1 + 12
     # the items of a batch add up before they are divided
     one = {"query": KEYED, "variables": {"keys": _keys(50)}}
     assert request_cost([one, one], 2000) == 2 + 1
