@@ -77,10 +77,12 @@ class GraphQLLimits:
     max_batch_size: int = 10
     #: bytes of a request body (larger ones get 413)
     max_body_bytes: int = 1_048_576
-    #: price of one request: root fields priced by :mod:`api.graphql.cost`, summed over a
-    #: batch's operations and aliases
+    #: price of one request (:mod:`api.graphql.cost`: root fields' base prices plus one
+    #: unit per 100 list items, summed over a batch's operations and aliases); a
+    #: front-end's start-up fetch of a whole catalog costs 11
     max_cost: int = 100
-    #: cost units a token may spend per minute (0 = no rate limit; 429 beyond)
+    #: cost units a token may spend per minute, in each process (0 = no rate limit;
+    #: 429 beyond; see :mod:`api.http.ratelimit` for workers and nodes)
     rate_limit_per_minute: int = 6_000
     #: cost units a token may spend at once (the bucket's size)
     rate_limit_burst: int = 600

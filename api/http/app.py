@@ -44,6 +44,7 @@ from api.http.protocol import (
     ProtocolGuard,
     error_response,
     negotiate,
+    settle,
     wants_ide,
 )
 from api.http.response_cache import ResponseCache, from_entry, matches, not_modified
@@ -174,6 +175,11 @@ class TailorGraphQL(GraphQL[Context, None]):
                 await not_modified(entry.etag)(scope, receive, send)
             else:
                 await from_entry(entry)(scope, receive, send)
+            return
+        # not from the cache: now the request pays the rest of its price
+        refusal = settle(state)
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         # the request's customization calls share one budget, counted from now
         guard.start_request(self.plugins.options.hook_timeout)

@@ -20,9 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from api.graphql.cost import COST_CODE, request_cost
+from api.graphql.cost import (
+    COST_CODE,
+    ITEMS_PER_UNIT,
+    MIN_COST,
+    WHOLE_CATALOG_ITEMS,
+    request_cost,
+)
 from api.graphql.limits import GraphQLLimits
-from api.http.ratelimit import RateLimiter, retry_after
+from api.http.ratelimit import Bill, RateLimiter, retry_after
 from plugins.archive import MAX_UPLOAD_BYTES_ENV, max_upload_bytes
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -37,6 +43,8 @@ NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 RATE_LIMITED = "RATE_LIMITED"
+#: response header: the cost units this request was charged (api.graphql.cost)
+COST_HEADER = "X-Request-Cost"
 
 
 class ProtocolError(Exception):
@@ -125,6 +133,35 @@ def wants_ide(request: Request) -> bool:
     )
 
 
+def rate_limited(rate: RateLimiter, wait: float) -> ProtocolError:
+    return ProtocolError(
+        429,
+        RATE_LIMITED,
+        f"this token has used its request budget ({round(rate.per_second * 60)} cost units a "
+        "minute, refused requests included); retry after the time in 'Retry-After'",
+        {"Retry-After": retry_after(wait)},
+    )
+
+
+def settle(state: dict[str, Any]) -> Response | None:
+    """Charge what the request still owes (its price beyond the minimum the guard
+    took) just before it runs: None when paid, else the 429 to answer instead.
+    Called by the view only when the response cache did not answer."""
+    bill: Bill | None = state.pop("bill", None)
+    if bill is None or bill.amount <= 0:
+        return None
+    state["charged"] = state.get("charged", 0) + bill.amount
+    wait = bill.pay()
+    if not wait:
+        return None
+    refusal = rate_limited(bill.rate, wait)
+    response = error_response(
+        refusal.status, refusal.message, refusal.code, state.get("media_type")
+    )
+    response.headers.update(refusal.headers)
+    return response
+
+
 class ProtocolGuard:
     """Refuse malformed GraphQL-over-HTTP requests; hand well-formed ones on.
 
@@ -149,6 +186,7 @@ class ProtocolGuard:
             return
         media_type = negotiate(request.headers.get("accept"))
         state["media_type"] = media_type or JSON
+        send = _with_cost(state, send)
         try:
             if media_type is None:
                 raise ProtocolError(
@@ -219,27 +257,32 @@ class ProtocolGuard:
         return b"".join(chunks)
 
     def _charge(self, state: dict[str, Any]) -> None:
-        """Price the whole request before anything runs; refuse it when it costs
-        more than one request may, or more than its token has left (429)."""
-        cost = request_cost(state["operations"], self.limits.max_tokens)
-        state["cost"] = cost
-        if cost > self.limits.max_cost:
+        """Price the whole request before anything runs (:mod:`api.graphql.cost`)
+        and charge the minimum now, the rest in :func:`settle` when it is about to
+        run (an answer from the response cache costs the minimum). A request
+        dearer than one request may be is charged ``max_cost`` and refused (400);
+        a token without the budget gets 429, still charged (see
+        :mod:`api.http.ratelimit`)."""
+        price = request_cost(state["operations"], self.limits.max_tokens)
+        state["cost"] = price
+        key = state.get("rate_key", "")
+        over = price > self.limits.max_cost
+        upfront = self.limits.max_cost if over else MIN_COST
+        state["charged"] = upfront
+        wait = self.rate.charge(key, upfront, min(price, self.limits.max_cost))
+        if wait:
+            raise rate_limited(self.rate, wait)
+        if over:
             raise ProtocolError(
                 400,
                 COST_CODE,
-                f"the request costs {cost} (readiness and foldbackCandidates 25 each, "
-                f"settings 1, summed over a batch's operations and aliases); the limit is "
-                f"{self.limits.max_cost}: split it into several requests",
+                f"the request costs {price} (readiness and foldbackCandidates 25 each, "
+                f"settings 1, plus 1 per {ITEMS_PER_UNIT} keys or tenants in its lists, a "
+                f"whole catalog counting {WHOLE_CATALOG_ITEMS}; summed over a batch's "
+                f"operations and aliases); the limit is {self.limits.max_cost}: split it "
+                "into several requests",
             )
-        wait = self.rate.take(state.get("rate_key", ""), cost)
-        if wait:
-            raise ProtocolError(
-                429,
-                RATE_LIMITED,
-                f"this token has used its request budget ({self.limits.rate_limit_per_minute} "
-                "cost units a minute); retry after the time in 'Retry-After'",
-                {"Retry-After": retry_after(wait)},
-            )
+        state["bill"] = Bill(self.rate, key, price - upfront, price)
 
     def _operations(self, payload: Any) -> list[dict[str, Any]]:
         if not isinstance(payload, list):
@@ -386,6 +429,18 @@ def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
     return "an object"
+
+
+def _with_cost(state: Mapping[str, Any], send: Send) -> Send:
+    """A ``send`` that adds :data:`COST_HEADER` (what the request was charged)."""
+
+    async def with_cost(message: Message) -> None:
+        if message["type"] == "http.response.start" and "charged" in state:
+            header = (COST_HEADER.lower().encode(), str(state["charged"]).encode())
+            message = {**message, "headers": [*message.get("headers", ()), header]}
+        await send(message)
+
+    return with_cost
 
 
 def _replay(body: bytes, upstream: Receive) -> Receive:
