@@ -176,3 +176,40 @@ async def test_a_missing_sqlite_file_gives_503_then_the_app_recovers(tmp_path: P
         await client.aclose()
         await plugins.close()  # type: ignore[attr-defined]
         await services.close()
+
+
+async def test_the_invalidation_listener_reconnects_after_its_backend_is_killed(
+    scratch_postgres,
+):
+    """Cross-worker invalidation survives an outage: the LISTEN connection comes
+    back by itself, says "everything changed" once (a NOTIFY sent meanwhile is
+    lost), and hears notifications again."""
+    import asyncio
+
+    from core.store.invalidation import REGISTRY, Listener
+
+    url, name = scratch_postgres
+    heard: list[str] = []
+    listener = Listener(url, heard.append)
+    listener.RETRY_SECONDS = 0.1
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        await listener.start()
+        assert listener.listening
+        assert await _terminate_backends(_postgres_base() or "", name) >= 1
+        for _ in range(100):
+            if heard == [REGISTRY] and listener.listening:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == [REGISTRY] and listener.listening
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_notify('tailor_invalidate', 'after')"))
+        for _ in range(100):
+            if "after" in heard:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == [REGISTRY, "after"]
+    finally:
+        await listener.stop()
+        await engine.dispose()
+    assert not listener.listening
