@@ -222,3 +222,46 @@ async def test_publish_customization_refuses_each_hostile_manifest(plugin_api, t
     listed = await api.gql("{ customizations { ... on CustomizationList { items { name } } } }")
     names = {c["name"] for c in listed["data"]["customizations"]["items"]}
     assert "hostile-fields" not in names  # nothing was published
+
+
+#: every GraphQL argument that takes a version, with a 5,000-digit one
+VERSION_ARGUMENTS = [
+    '{ release(version: "%s") { __typename ... on Error { code } } }',
+    '{ extensionPoints(release: "%s") { __typename ... on Error { code } } }',
+    '{ readiness(target: "%s") { __typename ... on Error { code } } }',
+    '{ releaseDiff(fromVersion: "2.0", toVersion: "%s") { __typename ... on Error { code } } }',
+    '{ releaseDiff(fromVersion: "%s", toVersion: "2.0") { __typename ... on Error { code } } }',
+    'mutation { setCustomizationVersion(tenant: "acme", name: "x", version: "%s") '
+    "{ __typename ... on Error { code } } }",
+    'mutation { setCustomizationEnabled(tenant: "acme", name: "x", enabled: true, '
+    'version: "%s") { __typename ... on Error { code } } }',
+    'mutation { yankCustomizationVersion(name: "x", version: "%s", reason: "r") '
+    "{ __typename ... on Error { code } } }",
+    'mutation { deleteRelease(version: "%s") { __typename ... on Error { code } } }',
+    'mutation { upgradeTenant(tenant: "acme", target: "%s") { __typename ... on Error { code } } }',
+]
+
+
+@pytest.mark.parametrize("document", VERSION_ARGUMENTS)
+async def test_a_5000_digit_version_argument_is_a_typed_error(api, document):
+    body = await api.gql(document % BIG)
+    assert "errors" not in body, json.dumps(body)[:400]
+    [result] = body["data"].values()
+    assert result["__typename"] in ("InvalidInput", "NotFound"), result
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["release", "diff", "2.0", BIG],
+        ["release", "diff", BIG, "2.0"],
+        ["readiness", "--target", BIG],
+        ["release", "export", "--version", BIG],
+    ],
+    ids=["diff-to", "diff-from", "readiness", "export"],
+)
+def test_a_5000_digit_version_on_the_command_line_exits_2(args, monkeypatch, database_url):
+    monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
+    result = CliRunner().invoke(app, args)
+    out = _no_traceback(result)
+    assert result.exit_code == 2 and "error:" in result.stderr, out
