@@ -265,3 +265,22 @@ def test_a_5000_digit_version_on_the_command_line_exits_2(args, monkeypatch, dat
     result = CliRunner().invoke(app, args)
     out = _no_traceback(result)
     assert result.exit_code == 2 and "error:" in result.stderr, out
+
+
+def test_a_product_directory_with_hostile_files_lists_each_problem(tmp_path):
+    """A product's own files (product.toml, its release manifests) are read the
+    same way: every problem named by file and field, no RecursionError."""
+    from core.model.product import ProductError
+    from plugins.product import load_directory
+    from tests.widgets import write_product
+
+    product = write_product(tmp_path)
+    (product / "releases" / "2.0.toml").write_text(NESTED_TOML)
+    planned = product / "planned" / "3.0.toml"
+    planned.write_text(planned.read_text().replace('version = "3.0"', f'version = "{BIG}"'))
+    with pytest.raises(ProductError) as caught:
+        load_directory(product)
+    problems = "\n".join(caught.value.problems)
+    assert f"{product / 'releases' / '2.0.toml'}: -: not valid TOML: nested too deeply" in problems
+    assert "3.0.toml" in problems and "version" in problems, problems
+    assert len(problems) < 3000
