@@ -405,7 +405,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    # outermost but Starlette's own error middleware: metrics count the 503s
+    # inside the metrics (the last added is outermost): they count its 503s
     app.add_middleware(OutageGuard)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

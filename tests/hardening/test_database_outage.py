@@ -172,6 +172,13 @@ async def test_a_missing_sqlite_file_gives_503_then_the_app_recovers(tmp_path: P
         )
         assert back.status_code == 200 and back.json() == {"data": {"tenants": []}}
         assert (await client.get("/healthz")).status_code == 200
+        # the outage shows in the metrics as 503s, not as 500s
+        scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {secret}"})
+        assert scraped.status_code == 200
+        lines = scraped.text.splitlines()
+        assert any('route="/graphql"' in x and 'status="503"' in x for x in lines), scraped.text
+        assert any('route="/metrics"' in x and 'status="503"' in x for x in lines)
+        assert not any('status="500"' in x for x in lines)
     finally:
         await client.aclose()
         await plugins.close()  # type: ignore[attr-defined]
