@@ -4,12 +4,13 @@ naming the file and the field."""
 from __future__ import annotations
 
 import re
+import reprlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from core.model.customizations import SLUG_PATTERN, CustomizationManifest
 
@@ -56,8 +57,20 @@ class ParsedManifest:
 
 
 def specifier(requires: str) -> SpecifierSet:
-    """``requires`` as a specifier that also matches pre-releases (3.0rc1)."""
-    return SpecifierSet(requires, prereleases=True)
+    """``requires`` as a specifier that also matches pre-releases (3.0rc1).
+
+    Raises :class:`InvalidSpecifier` also for a version packaging accepts but
+    cannot compare (a 5,000-digit segment passes ``SpecifierSet`` and raises
+    ``ValueError`` on the first ``contains``, past Python's int-string limit)."""
+    spec = SpecifierSet(requires, prereleases=True)
+    for clause in spec:
+        if clause.operator == "===" or clause.version.endswith(".*"):
+            continue
+        try:
+            Version(clause.version)
+        except ValueError:
+            raise InvalidSpecifier(f"{clause.version!r} is not a comparable version") from None
+    return spec
 
 
 def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
@@ -109,8 +122,8 @@ def parse_manifest_text(content: str, file: str) -> tuple[ParsedManifest | None,
     if version is not None:
         try:
             Version(version)
-        except InvalidVersion:
-            bad("version", f"{version!r} is not a PEP 440 version (e.g. '1.2.0')")
+        except ValueError:  # InvalidVersion, or a segment beyond the int-string limit
+            bad("version", f"{reprlib.repr(version)} is not a PEP 440 version (e.g. '1.2.0')")
     tenants = data.get("tenants")
     tenant_list: list[str] = []
     if tenants is not None:
@@ -129,13 +142,16 @@ def parse_manifest_text(content: str, file: str) -> tuple[ParsedManifest | None,
         try:
             specifier(requires)
         except InvalidSpecifier:
-            bad("requires", f"{requires!r} is not a PEP 440 version specifier (e.g. '>=1.5,<3')")
+            bad(
+                "requires",
+                f"{reprlib.repr(requires)} is not a PEP 440 version specifier (e.g. '>=1.5,<3')",
+            )
     tested = text("tested_up_to")
     if tested is not None:
         try:
             Version(tested)
-        except InvalidVersion:
-            bad("tested_up_to", f"{tested!r} is not a PEP 440 version (e.g. '2.0')")
+        except ValueError:  # InvalidVersion, or a segment beyond the int-string limit
+            bad("tested_up_to", f"{reprlib.repr(tested)} is not a PEP 440 version (e.g. '2.0')")
     capability = text("capability")
     if capability is not None and not CAPABILITY_PATTERN.match(capability):
         bad("capability", f"{capability!r} must be lowercase letters, digits and '-'")

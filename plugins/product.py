@@ -47,7 +47,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from core.model.demo_data import DemoData, demo_from_dict
 from core.model.errors import InvalidInputError
@@ -260,7 +260,7 @@ class _Reader:
             return None
         try:
             return Version(value)
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a segment beyond the int-string limit
             self.problem(file, field, f"{value!r} is not a PEP 440 version (e.g. '4.2', '5.0rc1')")
             return None
 
@@ -282,6 +282,8 @@ class _Reader:
             self.problem(file, "-", "not UTF-8 text")
         except tomllib.TOMLDecodeError as exc:
             self.problem(file, "-", f"not valid TOML: {exc}")
+        except RecursionError:
+            self.problem(file, "-", "not valid TOML: nested too deeply")
         return None
 
     # -- release manifests ----------------------------------------------------------

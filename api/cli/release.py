@@ -163,6 +163,15 @@ def release_list(
     out.print(table)
 
 
+def _is_file(ref: str) -> bool:
+    """Whether ``ref`` names a manifest file rather than a version (a name the OS
+    refuses, e.g. a 5,000-digit version, is no file: it is looked up as a version)."""
+    try:
+        return Path(ref).is_file()
+    except (OSError, ValueError):  # ENAMETOOLONG, or a NUL byte
+        return False
+
+
 @release_app.command("diff")
 def release_diff(
     a: Annotated[str, typer.Argument(help="From: a registered version or a manifest file.")],
@@ -177,7 +186,7 @@ def release_diff(
     from core.model.manifest_io import load_file
     from plugins.catalog import with_hook_api
 
-    files = {ref for ref in (a, b) if Path(ref).is_file()}
+    files = {ref for ref in (a, b) if _is_file(ref)}
 
     async def go() -> ReleaseDiff:
         manifests: dict[str, ReleaseManifest] = {}

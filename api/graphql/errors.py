@@ -5,7 +5,9 @@ errors with ``... on Error``. A resolver is decorated with :func:`expected`: a
 :class:`~core.model.errors.TailorError` it raises becomes its result type (looked up by
 the error's class in :data:`RESULT_TYPES`), or, for a field whose type is no union
 (``@expected(union=False)``), a GraphQL error carrying the code. Anything else
-propagates and :mod:`api.graphql.masking` masks it with the request id.
+propagates and :mod:`api.graphql.masking` masks it with the request id, except a
+database outage: that becomes a GraphQL error with code ``UNAVAILABLE`` and the
+HTTP answer a 503 with ``Retry-After`` (see :func:`core.store.db.is_outage`).
 """
 
 from __future__ import annotations
@@ -115,8 +117,12 @@ def from_domain(exc: domain.TailorError) -> Any:
 
 def as_graphql_error(exc: domain.TailorError) -> GraphQLError:
     """An expected error where the field has no union to carry it: a GraphQL
-    error with the error's message and ``extensions.code`` (never masked)."""
-    return GraphQLError(exc.message, extensions={"code": exc.code}, original_error=exc)
+    error with the error's message and ``extensions.code`` (never masked); an
+    outage adds ``extensions.retryAfter`` (seconds, as the 503's ``Retry-After``)."""
+    extensions: dict[str, Any] = {"code": exc.code}
+    if isinstance(exc, domain.UnavailableError):
+        extensions["retryAfter"] = exc.retry_after
+    return GraphQLError(exc.message, extensions=extensions, original_error=exc)
 
 
 P = ParamSpec("P")
@@ -143,7 +149,9 @@ def expected(resolver: Any = None, /, *, union: bool = True) -> Any:
                 return await function(*args, **kwargs)
             except domain.TailorError as exc:
                 uncacheable(kwargs.get("info"))
-                if not union:
+                # an outage is the server's state, not the caller's input: a GraphQL
+                # error (and a 503, see api.http.app), never a member of the union
+                if not union or isinstance(exc, domain.UnavailableError):
                     raise as_graphql_error(exc) from exc
                 result: R = from_domain(exc)
                 return result

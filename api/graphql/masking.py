@@ -2,7 +2,8 @@
 expected ones as they are.
 
 A masked error tells the client a request id and nothing else; the log line with
-the same request id holds the exception and its traceback.
+the same request id holds the exception and its traceback. A database outage
+(:func:`core.store.db.is_outage`) is no bug: it becomes the ``UNAVAILABLE`` error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from core.model.errors import TailorError
+from api.graphql.errors import as_graphql_error
+from core.model.errors import TailorError, UnavailableError
+from core.store.db import is_outage
 
 log = logging.getLogger("tailor.errors")
 
@@ -43,6 +46,26 @@ class MaskUnexpectedErrors(MaskErrors):
         context = self.execution_context.context
         request_id = _request_id(context)
         original = error.original_error
+        if original is not None and is_outage(original):
+            # expected in an outage: one line (no traceback), and the client is
+            # told to retry (the app answers 503 with Retry-After)
+            log.warning(
+                "database unavailable (request %s) at %s: %s: %s",
+                request_id,
+                ".".join(str(p) for p in error.path or ()) or "-",
+                type(original).__name__,
+                original,
+                extra={"fields": {"request_id": request_id}},
+            )
+            unavailable = as_graphql_error(UnavailableError())
+            return GraphQLError(
+                unavailable.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions=unavailable.extensions,
+            )
         log.error(
             "unexpected error (request %s) at %s: %s",
             request_id,

@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import orjson
 from cross_web import HTTPException
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -36,6 +35,7 @@ from api.graphql.suggestions import NoSuggestions
 from api.http.bearer import bearer_principal
 from api.http.logging import RequestLog, request_id_from
 from api.http.metrics import Metrics, MetricsMiddleware
+from api.http.outage import OutageGuard, unavailable_response
 from api.http.protocol import (
     BAD_REQUEST,
     GRAPHQL_RESPONSE_JSON,
@@ -53,7 +53,7 @@ from api.web.views import HERE as WEB_DIR
 from api.web.views import Console
 from api.wiring import attach
 from core.model.auth import Principal
-from core.model.errors import AuthenticationError, DatabaseError
+from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
 from core.store.db import check_reachable
 from core.store.invalidation import Listener
@@ -241,7 +241,14 @@ class TailorGraphQL(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         body = await super().process_result(request, result)
         if result.errors:
-            request.scope.setdefault("state", {})["uncacheable"] = True
+            state = request.scope.setdefault("state", {})
+            state["uncacheable"] = True
+            for error in result.errors:
+                extensions = error.extensions or {}
+                if extensions.get("code") == UnavailableError.code:
+                    state["unavailable"] = extensions.get(
+                        "retryAfter", UnavailableError.RETRY_AFTER
+                    )
         if is_request_error(result):
             state = request.scope.setdefault("state", {})
             state["request_errors"] = state.get("request_errors", 0) + 1
@@ -261,6 +268,10 @@ class TailorGraphQL(GraphQL[Context, None]):
                 and not state.get("batch")
             ):
                 response.status_code = 400
+            if state.get("unavailable"):
+                # the database is down: retry the whole request (see is_outage)
+                response.status_code = 503
+                response.headers["Retry-After"] = str(state["unavailable"])
         return response
 
 
@@ -312,16 +323,10 @@ class Authenticate:
             )(scope, receive, send)
             return
         except DatabaseError as exc:
-            await error_response(503, exc.message, exc.code, media_type)(scope, receive, send)
-            return
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("database unavailable: %s", exc)
-            await error_response(
-                503,
-                "the database is unavailable; try again shortly",
-                DatabaseError.code,
-                media_type,
-            )(scope, receive, send)
+            if isinstance(exc, UnavailableError):
+                await unavailable_response(request, exc)(scope, receive, send)
+            else:
+                await error_response(503, exc.message, exc.code, media_type)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -368,7 +373,11 @@ def create_app(
         except DatabaseError as exc:
             # anyone may ask: the URL, the driver's error and the SQL go to the log only
             log.error("healthz: %s", exc.message)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable"},
+                status_code=503,
+                headers={"Retry-After": str(UnavailableError.RETRY_AFTER)},
+            )
         return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager
@@ -402,5 +411,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # inside the metrics (the last added is outermost): they count its 503s
+    app.add_middleware(OutageGuard)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -19,9 +19,12 @@ import uuid
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.http.outage import unavailable_response
 from api.http.protocol import JSON, error_response
+from core.store.db import is_outage
 
 ACCESS_LOGGER = "tailor.access"
 log = logging.getLogger(ACCESS_LOGGER)
@@ -67,6 +70,17 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
+            if status == 0 and is_outage(exc):
+                # the database is down: no bug to report, a request to retry
+                log.warning(
+                    "database unavailable (request %s): %s: %s",
+                    request_id,
+                    type(exc).__name__,
+                    exc,
+                    extra={"fields": {"request_id": request_id}},
+                )
+                await unavailable_response(Request(scope), exc)(scope, receive, send_with_id)
+                return
             errors_log.error(
                 "unhandled error (request %s): %s",
                 request_id,

@@ -31,8 +31,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from core.analysis.unblock import UnblockStep, unblock_plan
 from core.model.customizations import Observation, Registration
@@ -329,7 +329,7 @@ def _really_defined(d: SettingDefinition, m: ReleaseManifest) -> bool:
         return True
     try:
         return Version(d.removed) > m.parsed
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion or a 5,000-digit segment
         return True
 
 
@@ -621,9 +621,10 @@ def _requires_excludes(requires: str, target: str) -> tuple[bool, str]:
     """PEP 440, pre-releases included. Cached: fleets share a few specifiers."""
     try:
         spec = SpecifierSet(requires)
-    except InvalidSpecifier:
+        contained = spec.contains(Version(target), prereleases=True)
+    except ValueError:  # InvalidSpecifier, or a segment beyond the int-string limit
         return True, f"requires {requires!r} is not a valid PEP 440 specifier"
-    if spec.contains(Version(target), prereleases=True):
+    if contained:
         return False, ""
     return True, f"requires {requires!r}, which does not contain {target}"
 
@@ -632,7 +633,7 @@ def _requires_excludes(requires: str, target: str) -> tuple[bool, str]:
 def _above(target: str, tested_up_to: str) -> bool:
     try:
         return Version(target) > Version(tested_up_to)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion or a 5,000-digit segment
         return True
 
 

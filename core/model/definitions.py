@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 import math
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from core.model.errors import InvalidInputError, SettingValidationError
 from core.model.lifecycle import Lifecycle
@@ -133,9 +134,9 @@ class SettingDefinition(Lifecycle):
             if version is not None:
                 try:
                     Version(version)
-                except InvalidVersion:
+                except ValueError:  # InvalidVersion, or a segment beyond the int-string limit
                     raise InvalidInputError(
-                        f"{where}.{name}", f"{version!r} is not a PEP 440 version"
+                        f"{where}.{name}", f"{reprlib.repr(version)} is not a PEP 440 version"
                     ) from None
         try:
             self.validate(self.default)

@@ -99,3 +99,23 @@ class DatabaseError(TailorError):
     """The database cannot be reached or is not at the expected schema revision."""
 
     code = "DATABASE_UNAVAILABLE"
+
+
+class UnavailableError(DatabaseError):
+    """The database is down or unreachable: transient, nothing was done, retry.
+
+    The HTTP app answers it (and every outage a driver raises, see
+    :func:`core.store.db.is_outage`) with ``503`` and ``Retry-After``; the engine
+    replaces broken connections by itself, so the server recovers without a restart
+    once the database is back."""
+
+    code = "UNAVAILABLE"
+    #: seconds a client waits before retrying (the ``Retry-After`` header)
+    RETRY_AFTER = 5
+
+    def __init__(self, message: str = "", retry_after: int = RETRY_AFTER) -> None:
+        super().__init__(
+            message
+            or f"the database is unavailable; nothing was done: retry in {retry_after} seconds"
+        )
+        self.retry_after = retry_after

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import enum
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from core.model.definitions import SettingDefinition
 from core.model.errors import InvalidInputError, NotFoundError
@@ -41,9 +42,10 @@ STATUSES = tuple(ReleaseStatus)
 def parse_version(value: str, field_name: str = "version") -> Version:
     try:
         return Version(value)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a segment beyond Python's int-string limit
         raise InvalidInputError(
-            field_name, f"{value!r} is not a PEP 440 version (for example '2.0' or '3.0rc1')"
+            field_name,
+            f"{reprlib.repr(value)} is not a PEP 440 version (for example '2.0' or '3.0rc1')",
         ) from None
 
 
@@ -68,7 +70,7 @@ def parse_hook_api(value: Any, field_name: str = "tailor_hook_api") -> str:
     if not isinstance(value, str) or not HOOK_API_PATTERN.match(value):
         raise InvalidInputError(
             field_name,
-            f"{value!r} is not a Tailor hook API: name one as a string of digits, "
+            f"{reprlib.repr(value)} is not a Tailor hook API: name one as a string of digits, "
             'e.g. tailor_hook_api = "2"',
         )
     return value
@@ -297,7 +299,7 @@ def _defines(m: ReleaseManifest) -> set[str]:
     for d in m.settings:
         try:
             gone = d.removed is not None and Version(d.removed) <= m.parsed
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion or a 5,000-digit segment
             gone = False
         if not gone:
             out.add(d.key)

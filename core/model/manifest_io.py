@@ -90,6 +90,11 @@ def loads(text: str, fmt: ManifestFormat | str = ManifestFormat.TOML) -> Release
         data: Any = tomllib.loads(text) if fmt is ManifestFormat.TOML else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError("manifest", f"not valid {fmt.value.upper()}: {exc}") from None
+    except RecursionError:
+        # tomllib and json recurse once per nesting level: 10,000 '[' exhaust the stack
+        raise InvalidInputError(
+            "manifest", f"not valid {fmt.value.upper()}: nested too deeply"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInputError("manifest", "the top level must be a table/object")
     schema = data.get("schema_version", SCHEMA_VERSION)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from core.model.errors import DatabaseError
+from core.model.errors import DatabaseError, UnavailableError
 
 
 def _normalise_url(url: str) -> str:
@@ -153,14 +155,67 @@ async def upgrade(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(command.upgrade, cfg, revision)
 
 
+#: SQLite's messages for a database file it cannot reach (missing directory,
+#: unreadable file, failing disk); "database is locked" is not one (it waits)
+_SQLITE_OUTAGES = ("unable to open database file", "disk i/o error")
+
+
+def _asyncpg_outages() -> tuple[type[BaseException], ...]:
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return ()
+    return (
+        pg.PostgresConnectionError,  # the connection is gone (ConnectionDoesNotExist...)
+        pg.OperatorInterventionError,  # terminated, shutting down, starting up
+        pg.TooManyConnectionsError,
+    )
+
+
+_OUTAGE_TYPES: tuple[type[BaseException], ...] = (
+    UnavailableError,
+    ConnectionError,  # refused, reset, aborted (asyncpg raises these unwrapped)
+    socket.gaierror,  # the host name does not resolve
+    *_asyncpg_outages(),
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database is down or unreachable,
+    as opposed to a bug or a bad statement: the one place that knows each driver's
+    outage errors. The HTTP app answers these with 503 and ``Retry-After``
+    (:class:`~core.model.errors.UnavailableError`) instead of masking them.
+
+    A connection SQLAlchemy saw break is invalidated with the rest of the pool
+    (``connection_invalidated``): the next checkout connects afresh, so the app
+    recovers by itself when the database is back (no ``pool_pre_ping`` round trip
+    on every request)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, _OUTAGE_TYPES):
+            return True
+        if isinstance(current, sqlite3.OperationalError) and str(current).lower().startswith(
+            _SQLITE_OUTAGES
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 async def check_reachable(engine: AsyncEngine) -> None:
+    """Connect and run ``SELECT 1``: :class:`UnavailableError` (a
+    :class:`DatabaseError`) when the database cannot be reached."""
     try:
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
     except Exception as exc:  # driver-specific connection errors
         # (the message names the server: for operators and the CLI, never for
         # an anonymous HTTP caller, see /healthz)
-        raise DatabaseError(
+        raise UnavailableError(
             f"cannot connect to the database at {engine.url.render_as_string()}: "
             f"{type(exc).__name__}: {exc}. Check TAILOR_DATABASE_URL and that the server runs."
         ) from None

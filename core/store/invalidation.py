@@ -16,6 +16,7 @@ On SQLite there is one process (``--workers`` > 1 is refused, see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -57,22 +58,59 @@ async def notify(session: AsyncSession, topic: str) -> None:
 
 class Listener:
     """One dedicated connection that ``LISTEN``s on :data:`CHANNEL` and calls
-    ``on_message(topic)`` for every notification (from any worker, this one too)."""
+    ``on_message(topic)`` for every notification (from any worker, this one too).
+
+    When the connection is lost (the server restarted, its backend was terminated)
+    the listener reconnects by itself, retrying every :attr:`RETRY_SECONDS`, and then
+    calls ``on_message(REGISTRY)`` once: a notification sent while it was away is
+    lost, so everything it guards is treated as changed."""
+
+    #: seconds between attempts to reconnect a lost connection
+    RETRY_SECONDS = 1.0
 
     def __init__(self, url: str, on_message: Callable[[str], None]) -> None:
         self._url = url
         self._on_message = on_message
         self._connection: Any = None
+        self._stopped = False
+        self._reconnecting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect and listen (PostgreSQL only; a no-op elsewhere)."""
         if not is_postgres(self._url):
             return
+        self._stopped = False
+        await self._connect()
+
+    async def _connect(self) -> None:
         import asyncpg
 
         dsn = make_url(self._url).set(drivername="postgresql").render_as_string(False)
-        self._connection = await asyncpg.connect(dsn)
-        await self._connection.add_listener(CHANNEL, self._received)
+        connection = await asyncpg.connect(dsn)
+        await connection.add_listener(CHANNEL, self._received)
+        connection.add_termination_listener(self._lost)
+        self._connection = connection
+
+    def _lost(self, _connection: Any) -> None:
+        if self._stopped or self._reconnecting is not None:
+            return
+        log.warning("invalidation listener lost its connection; reconnecting")
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        try:
+            while not self._stopped:
+                try:
+                    await self._connect()
+                except Exception as exc:  # the server is not back yet (any driver error)
+                    log.debug("invalidation listener: still unreachable: %s", exc)
+                    await asyncio.sleep(self.RETRY_SECONDS)
+                    continue
+                log.warning("invalidation listener reconnected")
+                self._received(None, 0, CHANNEL, REGISTRY)
+                return
+        finally:
+            self._reconnecting = None
 
     def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -85,6 +123,12 @@ class Listener:
         return self._connection is not None and not self._connection.is_closed()
 
     async def stop(self) -> None:
+        self._stopped = True
+        reconnecting, self._reconnecting = self._reconnecting, None
+        if reconnecting is not None:
+            reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconnecting
         connection, self._connection = self._connection, None
         if connection is None:
             return

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -984,7 +984,7 @@ def _registration(
 def _version_key(version: str) -> Version:
     try:
         return Version(version)
-    except InvalidVersion:  # stored before versions were checked: sorts first
+    except ValueError:  # InvalidVersion; stored before versions were checked: sorts first
         return Version("0")
 
 
@@ -1088,7 +1088,7 @@ def _requires_release(version: CustomizationVersionRow, release: str) -> str | N
     requires = version.manifest.get("requires", "")
     try:
         ok = SpecifierSet(requires, prereleases=True).contains(Version(release), prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
+    except ValueError:  # InvalidSpecifier, InvalidVersion, a 5,000-digit segment
         ok = False
     if not ok:
         return f"{version.version} requires {requires!r}, which excludes release {release}"
@@ -1104,7 +1104,7 @@ def _pinnable(
 ) -> CustomizationVersionRow:
     try:
         wanted_key = Version(wanted)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a segment beyond the int-string limit
         raise InvalidInputError(
             "version", f"{wanted!r} is not a PEP 440 version (e.g. '1.2.0')"
         ) from None

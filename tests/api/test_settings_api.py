@@ -206,5 +206,6 @@ async def test_database_outage_is_a_503_not_a_crash():
         health = await client.get("/healthz")
     await services.close()
     assert response.status_code == 503
-    assert response.json()["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    assert response.headers["retry-after"] == "5"
     assert health.status_code == 503 and health.json()["status"] == "unavailable"
