@@ -204,7 +204,8 @@ def guard_stat(confinement: Confinement) -> None:
     checking = threading.local()
 
     def guarded(original: Any, name: str) -> Any:
-        def check(path: Any, *args: Any, **kwargs: Any) -> Any:
+        def check(*args: Any, **kwargs: Any) -> Any:
+            path = args[0] if args else kwargs.get("path")
             if (
                 confinement.active
                 and not isinstance(path, int)
@@ -223,7 +224,7 @@ def guard_stat(confinement: Confinement) -> None:
                     raise PermissionError(
                         errno.EACCES, f"customizations may not {name} outside their roots", shown
                     )
-            return original(path, *args, **kwargs)
+            return original(*args, **kwargs)
 
         check.__name__ = check.__qualname__ = name
         return check

@@ -120,6 +120,7 @@ print(json.dumps({
     "shadow": attempt(lambda: os.stat("/etc/shadow").st_size),
     "shadow-lstat": attempt(lambda: os.lstat("/etc/shadow").st_size),
     "shadow-access": attempt(lambda: os.access("/etc/shadow", os.R_OK)),
+    "shadow-keyword": attempt(lambda: os.stat(path="/etc/shadow").st_size),
     "shadow-exists": attempt(lambda: os.path.exists("/etc/shadow")),
     "pathlib": attempt(lambda: pathlib.Path("/etc/passwd").exists()),
     "escape": attempt(lambda: os.stat(os.path.join(root, "link"))),
@@ -143,7 +144,7 @@ def test_the_stat_guard_refuses_paths_outside_the_roots(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    for what in ("shadow", "shadow-lstat", "shadow-access", "escape"):
+    for what in ("shadow", "shadow-lstat", "shadow-access", "shadow-keyword", "escape"):
         assert report[what].startswith("refused (PermissionError"), (what, report[what])
         assert "outside their roots" in report[what], report[what]
     assert report["shadow-exists"] == "GOT False", report
