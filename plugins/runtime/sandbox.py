@@ -208,6 +208,7 @@ def guard_stat(confinement: Confinement) -> None:
             path = args[0] if args else kwargs.get("path")
             if (
                 confinement.active
+                and path is not None
                 and not isinstance(path, int)
                 and not getattr(checking, "busy", False)
             ):
