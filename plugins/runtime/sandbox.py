@@ -190,6 +190,10 @@ class Confinement:
             raise PermissionError(f"customizations may not do this here: {event}")
 
 
+#: the parts of the confinement that are Python, not the kernel (hostile code
+#: can defeat them)
+IN_PYTHON = ("audit hook", "stat guard")
+
 #: the functions that answer about a path without opening it (no audit event in
 #: CPython 3.11); ``os.path.exists``, ``isdir``, ``pathlib.Path.stat`` call these
 STAT_FUNCTIONS = ("stat", "lstat", "access", "readlink", "statvfs")
