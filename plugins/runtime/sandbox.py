@@ -22,14 +22,28 @@ any consultant code is imported:
   forks, signals to other processes, ``ctypes``, SQLite connections, new
   interpreters, and changes to the file system. A customization cannot reach
   the server's database, tokens or files, nor stop the server.
+* ``stat`` (and ``os.path.exists``, ``readlink``, ``access``) outside the roots:
+  neither Landlock nor seccomp can refuse it, so where the kernel allows a
+  private mount namespace the worker sees only its roots
+  (:func:`plugins.runtime.oslimits.private_view`: "mount namespace" in the
+  confinement list) and a path outside them does not exist. Elsewhere a **stat
+  guard** (:func:`guard_stat`) replaces those functions in ``os`` and ``posix``
+  and refuses paths outside the roots; it is Python, not the kernel: hostile
+  code can reach the original C functions through other references (the
+  guard's closure, ``os.DirEntry``), so it stops careless code only.
+  ``os.listdir``/``os.scandir`` outside the roots are refused by the audit hook
+  either way (and by Landlock where it runs).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import posix
 import resource
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -162,10 +176,70 @@ class Confinement:
             if path is not None and not self._readable(str(path)):
                 raise PermissionError(f"customizations may not read {path}")
             return
+        if event in ("os.listdir", "os.scandir"):
+            path = args[0] if args else None
+            if isinstance(path, int):
+                return
+            listed = os.fsdecode(path) if isinstance(path, bytes) else str(path or ".")
+            if not self._readable(listed):
+                raise PermissionError(f"customizations may not list {listed}")
+            return
         if event == "import" and args and args[0] in DENIED_MODULES:
             raise PermissionError(f"customizations may not import {args[0]}")
         if event.startswith(DENIED_PREFIXES):
             raise PermissionError(f"customizations may not do this here: {event}")
+
+
+#: the parts of the confinement that are Python, not the kernel (hostile code
+#: can defeat them)
+IN_PYTHON = ("audit hook", "stat guard")
+
+#: the functions that answer about a path without opening it (no audit event in
+#: CPython 3.11); ``os.path.exists``, ``isdir``, ``pathlib.Path.stat`` call these
+STAT_FUNCTIONS = ("stat", "lstat", "access", "readlink", "statvfs")
+
+
+def guard_stat(confinement: Confinement) -> None:
+    """Where no mount namespace hides the server's files: ``os.stat`` and its
+    kin (in ``os`` and ``posix``, which the import system calls) refuse a path
+    outside the roots with PermissionError, as a read would be. A guard in
+    Python, not a boundary: the original functions stay reachable to code that
+    looks for them."""
+    checking = threading.local()
+
+    def guarded(original: Any, name: str) -> Any:
+        def check(*args: Any, **kwargs: Any) -> Any:
+            path = args[0] if args else kwargs.get("path")
+            if (
+                confinement.active
+                and path is not None
+                and not isinstance(path, int)
+                and not getattr(checking, "busy", False)
+            ):
+                if kwargs.get("dir_fd") is not None:
+                    raise PermissionError(f"customizations may not {name} relative to a dir_fd")
+                shown = os.fsdecode(os.fspath(path))
+                # the check resolves links with these same functions: unguarded inside
+                checking.busy = True
+                try:
+                    readable = confinement._readable(shown)
+                finally:
+                    checking.busy = False
+                if not readable:
+                    raise PermissionError(
+                        errno.EACCES, f"customizations may not {name} outside their roots", shown
+                    )
+            return original(*args, **kwargs)
+
+        check.__name__ = check.__qualname__ = name
+        return check
+
+    for name in STAT_FUNCTIONS:
+        original = getattr(posix, name)
+        replacement = guarded(original, name)
+        setattr(posix, name, replacement)
+        if getattr(os, name, None) is original:
+            setattr(os, name, replacement)
 
 
 def default_roots() -> list[str]:
@@ -183,8 +257,9 @@ def default_roots() -> list[str]:
 
 
 def confine(memory_mb: int, roots: Iterable[str]) -> tuple[Confinement, list[str]]:
-    """Limits, the kernel's confinement, then the audit hook (active at once):
-    the hook and what the kernel applied."""
+    """Limits, the kernel's confinement, then the audit hook (active at once),
+    and the stat guard where no mount namespace hides the server's files: the
+    hook and the names of what applied."""
     from plugins.runtime import oslimits
 
     lower_priority()
@@ -204,4 +279,7 @@ def confine(memory_mb: int, roots: Iterable[str]) -> tuple[Confinement, list[str
     confinement = Confinement([*allowed, *READABLE_FILES])
     confinement.active = True
     sys.addaudithook(confinement)
-    return confinement, [*applied, "audit hook"]
+    if "mount namespace" in applied:
+        return confinement, [*applied, "audit hook"]
+    guard_stat(confinement)
+    return confinement, [*applied, "audit hook", "stat guard"]

@@ -29,7 +29,7 @@ from core.model.errors import InvalidInputError, SettingValidationError, TailorE
 from core.model.extension_points import ExtensionPoint
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source
-from plugins.runtime import protocol
+from plugins.runtime import protocol, sandbox
 from plugins.runtime.install import Inspector, spec_descriptions, spec_roots
 from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, private_workdir
 
@@ -39,7 +39,7 @@ SECRET_PLACEHOLDER = "<secret: its value is not handed to a trial run>"
 RESOLVE_HOOKS = ("tailor_resolve_settings", "tailor_resolve_setting")
 REGISTER = "tailor_register_settings"
 #: what the kernel applies; the audit hook alone is no confinement
-_NOT_KERNEL = ("audit hook",)
+_NOT_KERNEL = sandbox.IN_PYTHON
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ class TrialOutcome:
 
     @property
     def confined(self) -> bool:
-        """Whether the kernel confines the worker (Landlock, seccomp)."""
+        """Whether the kernel confines the worker (a mount namespace, Landlock,
+        seccomp), not only Python."""
         return any(c not in _NOT_KERNEL for c in self.confinement)
 
 
