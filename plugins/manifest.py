@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 import reprlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
@@ -73,6 +75,26 @@ def specifier(requires: str) -> SpecifierSet:
     return spec
 
 
+def _unique(
+    items: list[Any],
+    field: str,
+    pattern: re.Pattern[str],
+    what: str,
+    bad: Callable[[str, str], None],
+) -> list[str]:
+    """The strings of a manifest list that match ``pattern``, each once; every other
+    item is reported (``field[i]``) as not ``what``, or as listed twice."""
+    found: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not pattern.match(item):
+            bad(f"{field}[{i}]", f"{item!r} is not {what}")
+        elif item in found:
+            bad(f"{field}[{i}]", f"{item!r} is listed twice")
+        else:
+            found.append(item)
+    return found
+
+
 def parse_manifest(path: Path) -> tuple[ParsedManifest | None, list[Problem]]:
     """Parse ``path`` (a customization.toml). Returns the manifest, or None with
     every problem found."""
@@ -130,13 +152,7 @@ def parse_manifest_text(content: str, file: str) -> tuple[ParsedManifest | None,
         if not isinstance(tenants, list) or not tenants:
             bad("tenants", "must be a non-empty list of tenant slugs")
         else:
-            for i, slug in enumerate(tenants):
-                if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
-                    bad(f"tenants[{i}]", f"{slug!r} is not a tenant slug")
-                elif slug in tenant_list:
-                    bad(f"tenants[{i}]", f"{slug!r} is listed twice")
-                else:
-                    tenant_list.append(slug)
+            tenant_list = _unique(tenants, "tenants", SLUG_PATTERN, "a tenant slug", bad)
     requires = text("requires")
     if requires is not None:
         try:
@@ -172,13 +188,9 @@ def parse_manifest_text(content: str, file: str) -> tuple[ParsedManifest | None,
     if not isinstance(raw_secrets, list):
         bad("secrets", 'must be a list of setting keys (e.g. ["payments.gateway.api_key"])')
     else:
-        for i, key in enumerate(raw_secrets):
-            if not isinstance(key, str) or not KEY_PATTERN.match(key):
-                bad(f"secrets[{i}]", f"{key!r} is not a setting key (e.g. 'payments.api_key')")
-            elif key in secrets:
-                bad(f"secrets[{i}]", f"{key!r} is listed twice")
-            else:
-                secrets.append(key)
+        secrets = _unique(
+            raw_secrets, "secrets", KEY_PATTERN, "a setting key (e.g. 'payments.api_key')", bad
+        )
     product = text("product")
     if product is not None and not PRODUCT_PATTERN.match(product):
         bad(
