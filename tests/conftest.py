@@ -12,6 +12,7 @@ right after the state is built, before any test uses it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -63,15 +64,23 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         await upgrade(url)
         yield url
         return
+    async with scratch_postgres_database(base, "tailor_test") as (url, _name):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def scratch_postgres_database(base: str, prefix: str) -> AsyncIterator[tuple[str, str]]:
+    """A new, migrated PostgreSQL database on the server of ``base`` (its URL and
+    name), dropped at the end whatever happened to its connections."""
     parsed = make_url(base).set(drivername="postgresql+asyncpg")
-    name = f"tailor_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_async_engine(parsed, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = parsed.set(database=name).render_as_string(hide_password=False)
     try:
         await upgrade(url)
-        yield url
+        yield url, name
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

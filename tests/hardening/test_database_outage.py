@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from api.http.app import AppOptions, create_app
 from core.model.auth import Role
 from core.store.db import upgrade
 from core.store.services import Services
-from tests.conftest import fresh_runtime
+from tests.conftest import fresh_runtime, scratch_postgres_database
 from tests.sample import ACME
 
 QUERY = {"query": "{ tenants { slug } }"}
@@ -60,19 +59,8 @@ async def scratch_postgres() -> AsyncIterator[tuple[str, str]]:
     base = _postgres_base()
     if base is None:
         pytest.skip("needs TAILOR_TEST_DATABASE_URL=postgresql+asyncpg://...")
-    parsed = make_url(base).set(drivername="postgresql+asyncpg")
-    name = f"tailor_outage_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(parsed, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = parsed.set(database=name).render_as_string(hide_password=False)
-    try:
-        await upgrade(url)
-        yield url, name
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_postgres_database(base, "tailor_outage") as found:
+        yield found
 
 
 async def _terminate_backends(base: str, name: str) -> int:
