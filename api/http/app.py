@@ -32,6 +32,7 @@ from api.graphql.document_cache import DocumentCache, DocumentStore
 from api.graphql.limits import GraphQLLimits, LimitsExtension
 from api.graphql.schema import build_schema
 from api.graphql.suggestions import NoSuggestions
+from api.http.background import Background
 from api.http.bearer import bearer_principal
 from api.http.logging import RequestLog, request_id_from
 from api.http.metrics import Metrics, MetricsMiddleware
@@ -56,12 +57,15 @@ from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
 from core.store.db import check_reachable
+from core.store.feed import FEED
 from core.store.invalidation import Listener
 from core.store.services import Services
 from plugins.catalog import Catalog
 from plugins.runtime import PluginRuntime, RuntimeOptions, guard
 
 log = logging.getLogger("tailor.http")
+#: seconds between prunes of what is kept for a while (the change feed)
+FEED_PRUNE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -362,10 +366,13 @@ def create_app(
         return RedirectResponse(f"/console/fleet{query}", status_code=308)
 
     registry = services.registry
-    listener = Listener(
-        services.engine.url.render_as_string(hide_password=False),
-        lambda _topic: registry.changed_elsewhere(),
-    )
+
+    def on_message(topic: str) -> None:
+        # a change feed notice (every write) changes no registration
+        if topic != FEED:
+            registry.changed_elsewhere()
+
+    listener = Listener(services.engine.url.render_as_string(hide_password=False), on_message)
 
     async def healthz(_request: Request) -> Response:
         try:
@@ -380,10 +387,15 @@ def create_app(
             )
         return JSONResponse({"status": "ok"})
 
+    background = Background()
+    # what is kept for a while is pruned here (docs: "Environment variables")
+    background.every(FEED_PRUNE_SECONDS, "prune change feed", services.feed.prune)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await listener.start()
         plugins.start()
+        background.start()
         # what start-up built lives as long as the process: keep it out of the
         # collector's generations, so its pauses stay short (p99)
         gc.collect()
@@ -391,6 +403,7 @@ def create_app(
         try:
             yield
         finally:
+            await background.stop()
             await listener.stop()
             if graphql.cache is not None:
                 await graphql.cache.close()

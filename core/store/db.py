@@ -26,8 +26,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from core.model.errors import DatabaseError, UnavailableError
+from core.store import feed
 
 
 def _normalise_url(url: str) -> str:
@@ -115,12 +117,25 @@ class _WriteTransaction(AsyncSessionTransaction):
         return self
 
 
+class TailorSyncSession(Session):
+    """The synchronous session under :class:`TailorSession`: its events append
+    audited changes to the change feed (:mod:`core.store.feed`)."""
+
+
 class TailorSession(AsyncSession):
     """Sessions whose explicit transactions (``sessions.begin()``,
     ``session.begin()``) write; everything else only reads."""
 
+    sync_session_class = TailorSyncSession
+
     def begin(self) -> AsyncSessionTransaction:
         return _WriteTransaction(self)
+
+
+# every Tailor session appends its audit entries to the change feed (core.store.feed)
+event.listen(TailorSyncSession, "before_flush", feed.append_for_audit)
+event.listen(TailorSyncSession, "after_commit", feed.after_commit)
+event.listen(TailorSyncSession, "after_rollback", feed.after_rollback)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

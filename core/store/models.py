@@ -363,3 +363,32 @@ class WebSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChangeFeedRow(Base):
+    """One committed change, appended in the transaction that made it (one row per
+    audit entry; see :mod:`core.store.feed`). ``sequence`` grows strictly in commit
+    order, so a reader that has seen ``sequence`` N has seen every change before
+    it. Pruned after ``TAILOR_FEED_RETENTION_DAYS``; the audit log is kept."""
+
+    __tablename__ = "change_feed"
+    __table_args__ = (
+        Index("ix_change_feed_tenant_sequence", "tenant_id", "sequence"),
+        Index("ix_change_feed_at", "at"),
+        # SQLite: never reuse a pruned sequence
+        {"sqlite_autoincrement": True},
+    )
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    )
+    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    keys: Mapped[Any] = mapped_column(JSON)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    audit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("audit_log.id", ondelete="SET NULL"), nullable=True
+    )
+    audit: Mapped[AuditEntry | None] = relationship()

@@ -83,6 +83,14 @@ class ReleaseService:
                 )
                 return _info(existing, len(manifest.settings))
             release = await _insert(session, manifest)
+            session.add(
+                AuditEntry(
+                    actor=principal.name,
+                    action="release_imported",
+                    key=f"release:{manifest.version}",
+                    new={"settings": len(manifest.settings), "status": manifest.status},
+                )
+            )
             return _info(release, len(manifest.settings))
 
     async def import_planned(

@@ -11,6 +11,7 @@ from core.model.hooks import HookRunner
 from core.model.secrets import SecretBox
 from core.store.audit import AuditService
 from core.store.db import create_engine, sessionmaker
+from core.store.feed import FeedService
 from core.store.foldback_service import FoldbackService
 from core.store.observations import ObservationStore
 from core.store.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
@@ -58,6 +59,7 @@ class Services:
     triage: TriageService
     usage: UsageService
     web_sessions: WebSessionService
+    feed: FeedService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -93,6 +95,7 @@ class Services:
             triage=TriageService(sessions, readiness),
             usage=UsageService(readiness, observations),
             web_sessions=WebSessionService(sessions),
+            feed=FeedService(sessions),
             secrets=secrets,
         )
 
