@@ -24,7 +24,9 @@ from core.model.manifest import (
     stored_definition,
     stored_manifest,
 )
+from core.analysis.roadmap import RoadmapStatus
 from core.store.models import AuditEntry, Release, SettingDefinitionRow, Tenant
+from core.store.models import RoadmapItem as RoadmapItemRow
 from core.store.tenants import bump_data_version
 
 
@@ -73,6 +75,7 @@ class ReleaseService:
                 existing.manifest = header
                 await _insert_definitions(session, existing.id, manifest)
                 await bump_data_version(session, Tenant.release_id == existing.id)
+                await _ship_roadmap_items(session, manifest, principal.name)
                 session.add(
                     AuditEntry(
                         actor=principal.name,
@@ -83,6 +86,7 @@ class ReleaseService:
                 )
                 return _info(existing, len(manifest.settings))
             release = await _insert(session, manifest)
+            await _ship_roadmap_items(session, manifest, principal.name)
             return _info(release, len(manifest.settings))
 
     async def import_planned(
@@ -238,6 +242,37 @@ async def _get(session: AsyncSession, version: str) -> Release:
         known = (await session.scalars(select(Release.version))).all()
         raise NotFoundError("release", version, known_releases(known))
     return release
+
+
+async def _ship_roadmap_items(
+    session: AsyncSession, manifest: ReleaseManifest, actor: str
+) -> list[int]:
+    """Mark every open item whose capability ``manifest`` supersedes as shipped in
+    it (audited). In the transaction that registers the release. Returns the items shipped."""
+    if not manifest.supersedes:
+        return []
+    rows = (
+        await session.scalars(
+            select(RoadmapItemRow).where(
+                RoadmapItemRow.capability.in_(list(manifest.supersedes)),
+                RoadmapItemRow.status != RoadmapStatus.SHIPPED.value,
+            )
+        )
+    ).all()
+    for row in rows:
+        old = row.audit_view()
+        row.status = RoadmapStatus.SHIPPED.value
+        row.shipped_in = manifest.version
+        session.add(
+            AuditEntry(
+                actor=actor,
+                action="roadmap_item_shipped",
+                key=f"roadmap:{row.id}",
+                old=old,
+                new=row.audit_view(),
+            )
+        )
+    return [r.id for r in rows]
 
 
 async def _insert(session: AsyncSession, manifest: ReleaseManifest) -> Release:

@@ -16,6 +16,7 @@ from core.store.observations import ObservationStore
 from core.store.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.store.registry import RegistryService
 from core.store.releases import ReleaseService
+from core.store.roadmap import RoadmapService
 from core.store.settings import SettingsService
 from core.store.tenants import TenantService
 from core.store.tokens import TokenService
@@ -57,6 +58,7 @@ class Services:
     observations: ObservationStore
     triage: TriageService
     usage: UsageService
+    roadmap: RoadmapService
     web_sessions: WebSessionService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
@@ -78,6 +80,7 @@ class Services:
             sessions, registrations or RegistryRegistrations(registry), secrets
         )
         observations = ObservationStore(sessions)
+        foldback = FoldbackService(sessions, registry, readiness.blockers_by_customization)
         return cls(
             engine=engine,
             sessions=sessions,
@@ -88,10 +91,13 @@ class Services:
             tokens=TokenService(sessions),
             registry=registry,
             readiness=readiness,
-            foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
+            foldback=foldback,
             observations=observations,
             triage=TriageService(sessions, readiness),
             usage=UsageService(readiness, observations),
+            roadmap=RoadmapService(
+                sessions, foldback, registry, readiness.blockers_by_customization
+            ),
             web_sessions=WebSessionService(sessions),
             secrets=secrets,
         )
@@ -119,16 +125,18 @@ class Services:
 
     def _with_registrations(self, registrations: RegistryRegistrations) -> Services:
         readiness = ReadinessService(self.sessions, registrations, self.secrets)
+        foldback = self.foldback.with_blockers(
+            readiness.blockers_by_customization,
+            registrations.installed,
+            stored_code=registrations.stored_code,
+        )
         return replace(
             self,
             readiness=readiness,
             triage=TriageService(self.sessions, readiness),
             usage=UsageService(readiness, self.observations),
-            foldback=self.foldback.with_blockers(
-                readiness.blockers_by_customization,
-                registrations.installed,
-                stored_code=registrations.stored_code,
-            ),
+            foldback=foldback,
+            roadmap=self.roadmap.with_sources(foldback, readiness.blockers_by_customization),
         )
 
     async def close(self) -> None:
