@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from core.analysis.foldback import EXPLANATION as FOLDBACK_EXPLANATION
@@ -107,7 +107,7 @@ class RoadmapItem:
     created_by: str
     created_at: datetime
     pledges: tuple[Pledge, ...] = ()
-    score: Score = Score(0, 0)
+    score: Score = field(default_factory=lambda: Score(0, 0))
     #: covered tenants the caller may not see (their names are left out)
     hidden_tenants: int = 0
 

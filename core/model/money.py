@@ -38,7 +38,7 @@ CURRENCIES: Mapping[str, int] = {
 }
 #: whole units at most (keeps minor units inside a 64-bit integer for every exponent)
 MAX_WHOLE_DIGITS = 12
-_AMOUNT = re.compile(r"(\d{1,%d})(?:\.(\d+))?" % MAX_WHOLE_DIGITS)
+_AMOUNT = re.compile(rf"(\d{{1,{MAX_WHOLE_DIGITS}}})(?:\.(\d+))?")
 
 
 def currency(code: str) -> str:

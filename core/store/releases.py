@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.analysis.roadmap import RoadmapStatus
 from core.model.auth import Principal
 from core.model.definitions import SettingDefinition
 from core.model.errors import AlreadyExistsError, InvalidInputError, NotFoundError
@@ -24,7 +25,6 @@ from core.model.manifest import (
     stored_definition,
     stored_manifest,
 )
-from core.analysis.roadmap import RoadmapStatus
 from core.store.models import AuditEntry, Release, SettingDefinitionRow, Tenant
 from core.store.models import RoadmapItem as RoadmapItemRow
 from core.store.tenants import bump_data_version

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.analysis.roadmap import (
-    EXPLANATION,
     CoveredCustomization,
     Pledge,
     RoadmapItem,
