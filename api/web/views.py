@@ -38,6 +38,8 @@ from api.web.session import (
 from api.web.sources import hook_source
 from core.analysis.foldback import EvidenceKind
 from core.analysis.readiness import Severity, TenantStatus
+from core.analysis.roadmap import EXPLANATION as ROADMAP_EXPLANATION
+from core.analysis.roadmap import candidate_id
 from core.analysis.usage import (
     NEVER_CALLED,
     NO_EFFECT,
@@ -138,6 +140,9 @@ class Console:
             Route("/customizations/{name}", self.guard(self.customization), methods=["GET"]),
             Route("/foldback", self.guard(self.foldback), methods=["GET"]),
             Route("/usage", self.guard(self.usage), methods=["GET"]),
+            Route("/roadmap", self.guard(self.roadmap), methods=["GET"]),
+            Route("/roadmap", self.guard(self.create_roadmap_item), methods=["POST"]),
+            Route("/roadmap/pledge", self.guard(self.pledge_roadmap_item), methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ]
 
@@ -477,7 +482,60 @@ class Console:
         return self.render(
             request,
             "foldback.html",
-            {"who": who, "report": report, "sides": sides},
+            {
+                "who": who,
+                "report": report,
+                "sides": sides,
+                "candidate_id": candidate_id,
+                "can_plan": p.sees_all_tenants,
+            },
+        )
+
+    async def roadmap(self, request: Request, who: SignedIn) -> Response:
+        p = who.principal
+        items = await self.services.roadmap.items(p)
+        return self.render(
+            request,
+            "roadmap.html",
+            {
+                "who": who,
+                "items": items,
+                "explanation": ROADMAP_EXPLANATION,
+                "can_plan": p.sees_all_tenants,
+            },
+        )
+
+    async def create_roadmap_item(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        source = form.get("source")
+        item = await self.services.roadmap.create(
+            who.principal, source if isinstance(source, str) else ""
+        )
+        return RedirectResponse(
+            f"/console/roadmap#item-{item.id}", status_code=303, headers=HEADERS
+        )
+
+    async def pledge_roadmap_item(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+
+        def text(name: str) -> str:
+            value = form.get(name)
+            return value.strip() if isinstance(value, str) else ""
+
+        try:
+            item_id = int(text("item"))
+        except ValueError:
+            raise InvalidInputError("item", "not a roadmap item id") from None
+        await self.services.roadmap.pledge(
+            who.principal,
+            item_id,
+            text("tenant"),
+            text("amount"),
+            text("currency"),
+            text("note") or None,
+        )
+        return RedirectResponse(
+            f"/console/roadmap#item-{item_id}", status_code=303, headers=HEADERS
         )
 
     async def usage(self, request: Request, who: SignedIn) -> Response:
