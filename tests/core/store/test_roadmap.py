@@ -212,4 +212,4 @@ async def test_listing_costs_the_same_statements_for_more_items(demo):
         with count_statements(demo.engine) as counter:
             await demo.roadmap.items(RM)
         counts.append(counter.count)
-    assert counts[0] == counts[1]
+    assert counts[0] == counts[1], counts
