@@ -249,19 +249,20 @@ class RoadmapService:
                 existing = PledgeRow(item_id=item_id, tenant_id=tenant_id)
                 session.add(existing)
             else:
-                old = _pledge_audit(existing)
+                old = _pledge_audit(tenant, existing)
             existing.amount_minor = minor
             existing.currency = code
             existing.note = note
             existing.pledged_by = principal.name
+            # not under the tenant: a pledge changes nothing the tenant's apps see,
+            # and only admins and release managers read pledges of every tenant
             session.add(
                 AuditEntry(
                     actor=principal.name,
                     action="roadmap_pledged",
-                    tenant_id=tenant_id,
                     key=f"roadmap:{item_id}",
                     old=old,
-                    new=_pledge_audit(existing),
+                    new=_pledge_audit(tenant, existing),
                 )
             )
         return await self.item(principal, item_id)
@@ -352,8 +353,9 @@ def _item(row: ItemRow, pledges: Sequence[Pledge]) -> RoadmapItem:
     )
 
 
-def _pledge_audit(p: PledgeRow) -> dict[str, Any]:
+def _pledge_audit(tenant: str, p: PledgeRow) -> dict[str, Any]:
     return {
+        "tenant": tenant,
         "amount": format_amount(p.amount_minor, p.currency),
         "currency": p.currency,
         "note": p.note,

@@ -111,10 +111,17 @@ async def test_pledges_sum_per_currency_and_replace_per_tenant(demo):
     item = await demo.roadmap.item(RM, item.id)
     assert item.totals == [("EUR", "12501.00", 2)]
     pledged = [
-        a for a in await demo.audit.list_all(ADMIN, tenant=b) if a.action == "roadmap_pledged"
+        a
+        for a in await demo.audit.list_all(ADMIN, key=f"roadmap:{item.id}")
+        if a.action == "roadmap_pledged"
     ]
+    assert [p.new["tenant"] for p in pledged] == [b, b, b, a]  # newest first
     assert pledged[0].new["amount"] == "0.50"
-    assert pledged[0].old == {"amount": "2000.25", "currency": "USD", "note": None}
+    assert pledged[0].old == {"tenant": b, "amount": "2000.25", "currency": "USD", "note": None}
+    # not under the tenant: a tenant's own audit log (and its apps) never show pledges
+    assert not [
+        e for e in await demo.audit.list_all(ADMIN, tenant=b) if e.action.startswith("roadmap")
+    ]
 
 
 async def test_a_consultant_sees_only_their_tenants_and_never_pledges_or_plans(demo):
