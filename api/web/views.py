@@ -39,7 +39,7 @@ from api.web.sources import hook_source
 from core.analysis.foldback import EvidenceKind
 from core.analysis.readiness import Severity, TenantStatus
 from core.analysis.roadmap import EXPLANATION as ROADMAP_EXPLANATION
-from core.analysis.roadmap import candidate_id
+from core.analysis.roadmap import RoadmapStatus, candidate_id
 from core.analysis.usage import (
     NEVER_CALLED,
     NO_EFFECT,
@@ -118,6 +118,21 @@ FLEET_TENANTS_PER_STEP = 10
 _GATE_ORDER = {s.value: i for i, s in enumerate(reversed(TenantStatus))}
 
 
+def _form_text(form: Any) -> Callable[[str], str]:
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    return text
+
+
+def _item_id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInputError("item", f"{value!r} is not a roadmap item id") from None
+
+
 class Console:
     def __init__(self, services: Services, installed: Callable[[], Sequence[Any]]) -> None:
         self.services = services
@@ -143,6 +158,7 @@ class Console:
             Route("/roadmap", self.guard(self.roadmap), methods=["GET"]),
             Route("/roadmap", self.guard(self.create_roadmap_item), methods=["POST"]),
             Route("/roadmap/pledge", self.guard(self.pledge_roadmap_item), methods=["POST"]),
+            Route("/roadmap/update", self.guard(self.update_roadmap_item), methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ]
 
@@ -517,15 +533,8 @@ class Console:
 
     async def pledge_roadmap_item(self, request: Request, who: SignedIn) -> Response:
         form = await request.form()
-
-        def text(name: str) -> str:
-            value = form.get(name)
-            return value.strip() if isinstance(value, str) else ""
-
-        try:
-            item_id = int(text("item"))
-        except ValueError:
-            raise InvalidInputError("item", "not a roadmap item id") from None
+        text = _form_text(form)
+        item_id = _item_id(text("item"))
         await self.services.roadmap.pledge(
             who.principal,
             item_id,
@@ -533,6 +542,22 @@ class Console:
             text("amount"),
             text("currency"),
             text("note") or None,
+        )
+        return RedirectResponse(
+            f"/console/roadmap#item-{item_id}", status_code=303, headers=HEADERS
+        )
+
+    async def update_roadmap_item(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        text = _form_text(form)
+        item_id = _item_id(text("item"))
+        status = text("status")
+        try:
+            wanted = RoadmapStatus(status) if status else None
+        except ValueError:
+            raise InvalidInputError("status", f"{status!r} is not proposed or committed") from None
+        await self.services.roadmap.update(
+            who.principal, item_id, status=wanted, target_release=text("target") or None
         )
         return RedirectResponse(
             f"/console/roadmap#item-{item_id}", status_code=303, headers=HEADERS

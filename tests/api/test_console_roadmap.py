@@ -79,7 +79,18 @@ async def test_put_a_candidate_on_the_roadmap_and_pledge(app, services):
             },
         )
         assert bad.status_code == 400 and "ISO 4217" in bad.text
+        committed = await rm.post(
+            "/console/roadmap/update",
+            data={"csrf": csrf_of(page), "item": item_id, "status": "committed", "target": "3.1"},
+        )
+        assert committed.status_code == 303
+        wrong = await rm.post(
+            "/console/roadmap/update",
+            data={"csrf": csrf_of(page), "item": item_id, "status": "shipped"},
+        )
+        assert wrong.status_code == 400 and "registered" in wrong.text
         page = (await rm.get("/console/roadmap")).text
+        assert 'data-status="committed"' in page and "target 3.1" in page
         assert "1200.50" in page and "800.00" in page
         assert re.search(r"total \(2\)</td><td class=\"n\">2000.50</td><td>EUR", page)
 
