@@ -13,6 +13,7 @@ from rich.table import Table
 from api.cli.common import DatabaseOption, DocumentFormat, out, run_with_services
 from api.cli.release import CLI_ACTOR
 from core.analysis.foldback import FoldbackReport
+from core.analysis.roadmap import candidate_id
 
 
 def foldback_dict(report: FoldbackReport) -> dict[str, Any]:
@@ -21,6 +22,7 @@ def foldback_dict(report: FoldbackReport) -> dict[str, Any]:
         "counts": dict(report.counts),
         "candidates": [
             {
+                "id": candidate_id(c),
                 **{k: v for k, v in asdict(c).items() if k != "score"},
                 "kind": c.kind.value,
                 "tenants": list(c.tenants),
@@ -68,7 +70,7 @@ def foldback_table(report: FoldbackReport, console: Console, retire_limit: int =
         table.add_row(
             str(i),
             f"{c.score.total}\n[dim]2x{c.score.breadth}+{c.score.upgrade_cost}[/]",
-            f"[bold]{c.title}[/]\n[dim]{c.kind.value}: {c.evidence}[/]",
+            f"[bold]{c.title}[/]\n[dim]{c.kind.value}: {c.evidence}\nid {candidate_id(c)}[/]",
             f"{len(c.tenants)}: {', '.join(c.tenants)}",
             f"[cyan]in {c.absorbed_in}[/]" if c.absorbed_in else "",
         )

@@ -74,6 +74,7 @@ PLAN_COLUMNS = _columns(
     "alone:unblocks alone",
     "in_order:in order",
     "cumulative",
+    "triage:owners and triage+",
 )
 BY_CODE_COLUMNS = _columns("code", "severity", "findings", "tenants")
 
@@ -85,6 +86,8 @@ class ReadinessView:
         self.triaged = triaged
         self.report = triaged.report
         self.full = full
+        #: who owns each blocker (owner, due date, waiver), per unblock step
+        self.owners = triaged.owners
 
     # -- the headline ---------------------------------------------------------
     @property
@@ -167,8 +170,7 @@ class ReadinessView:
                 ", ".join(sorted({f.code.value for f in c.findings})),
             )
 
-    @staticmethod
-    def _plan_row(s: UnblockStep) -> tuple[Any, ...]:
+    def _plan_row(self, s: UnblockStep) -> tuple[Any, ...]:
         return (
             s.rank,
             f"{s.subject_kind} {s.subject}",
@@ -177,6 +179,7 @@ class ReadinessView:
             s.unblocks_alone,
             s.unblocks_in_order,
             s.cumulative_unblocked,
+            self.owners.step(s).text(),
         )
 
     def by_code(self) -> list[dict[str, Any]]:
@@ -246,6 +249,11 @@ class ReadinessView:
         triaged = self.triaged
         top = None if self.full else SUMMARY_TOP
         lines = []
+        if self.owners.blockers:
+            lines.append(
+                f"unassigned blockers: {self.owners.unassigned} of {len(self.owners.blockers)} "
+                "(no owner, no waiver: plan or waive them with triageFinding or on the console)"
+            )
         waived = triaged.waived_blockers()
         for tenant, f, record in waived[:top]:
             lines.append(
@@ -294,8 +302,10 @@ class ReadinessView:
             "any_blocked": triaged.any_blocked,
             "findings_by_code": self.by_code(),
             "unblock_plan": [
-                {k: v for k, v in s.to_dict().items() if k != "blocked_tenants"} for s in top
+                {k: v for k, v in self.triaged.plan_step_dict(s).items() if k != "blocked_tenants"}
+                for s in top
             ],
+            "unassigned_blockers": self.owners.unassigned,
             "unblock_plan_steps": len(r.plan),
             "waived_blockers": len(triaged.waived_blockers()),
             "previous_run": (
@@ -319,5 +329,5 @@ class ReadinessView:
         yield "customization_counts", r.customization_counts
         yield "tenants", (triaged.tenant_dict(t) for t in r.tenants)
         yield "customizations", (c.to_dict() for c in r.customizations)
-        yield "unblock_plan", (s.to_dict() for s in r.plan)
+        yield "unblock_plan", (triaged.plan_step_dict(s) for s in r.plan)
         yield from triaged.run_dict().items()

@@ -78,6 +78,11 @@ ROOT_FIELD_COSTS: Mapping[str, int] = {
     "releaseDiff": 5,
     "readiness": 25,
     "foldbackCandidates": 25,
+    # each answers with items scored against every planned release's readiness
+    "roadmapItems": 25,
+    "createRoadmapItem": 25,
+    "pledgeRoadmapItem": 25,
+    "updateRoadmapItem": 25,
     "setSetting": 1,
     "resetSetting": 1,
     "createTenant": 2,

@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from api.graphql.context import Info
 from api.graphql.errors import Errors, expected
 from core.analysis import foldback
+from core.analysis.roadmap import candidate_id
 from core.model.errors import InvalidInputError
 
 
@@ -52,6 +53,9 @@ class SimilarPair:
 
 @strawberry.type(description="A customization (or override pattern) the product should absorb.")
 class FoldbackCandidate:
+    id: str = strawberry.field(
+        description="stable id: makes a roadmap item (createRoadmapItem(input: {source: id}))"
+    )
     kind: str = strawberry.field(
         description="SHARED_CAPABILITY, NEAR_DUPLICATE_CODE, CHANGE_DEFAULT or SHOULD_BE_SETTING"
     )
@@ -74,6 +78,7 @@ class FoldbackCandidate:
     @classmethod
     def from_domain(cls, c: foldback.Candidate) -> FoldbackCandidate:
         return cls(
+            id=candidate_id(c),
             kind=c.kind.value,
             title=c.title,
             evidence=c.evidence,

@@ -14,6 +14,7 @@ from api.graphql.types import Release, Tenant
 from core.analysis import readiness as domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
 from core.model.manifest_io import ManifestFormat
+from core.store import triage as triage_domain
 from core.store.readiness_service import UpgradeResult
 from core.store.triage import TriagedReport, TriageRecord, TriageVerb, finding_id
 
@@ -157,6 +158,20 @@ class CustomizationReadiness:
 
 
 @strawberry.type(
+    description="Who owns one unblock step's blockers: the triage of its findings across "
+    "the tenants it blocks."
+)
+class StepTriage:
+    owners: list[str] = strawberry.field(description="owners named by its decisions")
+    due: datetime.date | None = strawberry.field(
+        description="the earliest due date of its planned fixes"
+    )
+    waived: int = strawberry.field(description="findings a waiver covers today")
+    unassigned: int = strawberry.field(description="findings with no owner and no waiver")
+    findings: int
+
+
+@strawberry.type(
     description="One step of the unblock plan (core/analysis/unblock.py defines the counts)."
 )
 class UnblockStep:
@@ -173,6 +188,7 @@ class UnblockStep:
         description="tenants newly unblocked when the plan's steps are fixed in order"
     )
     cumulative_unblocked: int
+    triage: StepTriage = strawberry.field(description="owners, due date, waivers, unassigned")
 
 
 @strawberry.type(description="Tenants per status.")
@@ -202,11 +218,15 @@ class Readiness:
         description="ids of findings the previous kept run showed and this one does not"
     )
     previous_run_at: datetime.datetime | None
+    unassigned_blockers: int = strawberry.field(
+        description="blocker findings with no owner and no waiver that holds"
+    )
 
     @classmethod
     def from_domain(cls, triaged: TriagedReport) -> Readiness:
         r = triaged.report
         c = r.counts
+        owners = triaged.owners
         return cls(
             target=r.target,
             target_status=r.target_status,
@@ -230,6 +250,7 @@ class Readiness:
                     unblocks_alone=s.unblocks_alone,
                     unblocks_in_order=s.unblocks_in_order,
                     cumulative_unblocked=s.cumulative_unblocked,
+                    triage=_step_triage(owners.step(s)),
                 )
                 for s in r.plan
             ],
@@ -237,7 +258,18 @@ class Readiness:
             new_findings=sorted(triaged.new),
             resolved_findings=[x.id for x in triaged.resolved],
             previous_run_at=triaged.previous.at if triaged.previous else None,
+            unassigned_blockers=owners.unassigned,
         )
+
+
+def _step_triage(s: triage_domain.StepTriage) -> StepTriage:
+    return StepTriage(
+        owners=list(s.owners),
+        due=s.due,
+        waived=s.waived,
+        unassigned=s.unassigned,
+        findings=s.findings,
+    )
 
 
 @strawberry.type(description="One entry of a release changelog.")

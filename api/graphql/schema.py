@@ -21,6 +21,7 @@ from api.graphql.foldback import FoldbackQuery
 from api.graphql.masking import MaskUnexpectedErrors
 from api.graphql.projection import ProjectingExecutionContext
 from api.graphql.readiness import ReadinessMutation, ReadinessQuery
+from api.graphql.roadmap import RoadmapMutation, RoadmapQuery
 from api.graphql.types import (
     AuditEntry,
     AuditLog,
@@ -252,12 +253,14 @@ QUERY_GROUPS: tuple[type, ...] = (
     CustomizationsQuery,
     ReadinessQuery,
     FoldbackQuery,
+    RoadmapQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
     CustomizationsMutation,
     ReadinessMutation,
     ExtensionsMutation,
+    RoadmapMutation,
 )
 
 

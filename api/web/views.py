@@ -8,9 +8,11 @@ was wrong (403, 404, 400); nothing here holds domain logic.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -36,6 +38,8 @@ from api.web.session import (
 from api.web.sources import hook_source
 from core.analysis.foldback import EvidenceKind
 from core.analysis.readiness import Severity, TenantStatus
+from core.analysis.roadmap import EXPLANATION as ROADMAP_EXPLANATION
+from core.analysis.roadmap import RoadmapStatus, candidate_id
 from core.analysis.usage import (
     NEVER_CALLED,
     NO_EFFECT,
@@ -78,6 +82,19 @@ HEADERS = {
 Handler = Callable[[Request, SignedIn], Awaitable[Response]]
 
 
+@dataclass(frozen=True)
+class TriageForm:
+    """A triage form as sent; when refused, the field at fault and why."""
+
+    finding: str
+    decision: str
+    reason: str
+    owner: str
+    until: str
+    field: str = ""
+    error: str = ""
+
+
 def _sort_releases(releases: Sequence[ReleaseInfo]) -> list[ReleaseInfo]:
     return sorted(releases, key=lambda r: r.parsed)
 
@@ -99,6 +116,21 @@ FLEET_PLAN_STEPS = 50
 FLEET_TENANTS_PER_STEP = 10
 #: gate statuses, the most in need first (TenantStatus is declared from ready to blocked)
 _GATE_ORDER = {s.value: i for i, s in enumerate(reversed(TenantStatus))}
+
+
+def _form_text(form: Any) -> Callable[[str], str]:
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    return text
+
+
+def _item_id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInputError("item", f"{value!r} is not a roadmap item id") from None
 
 
 class Console:
@@ -123,6 +155,10 @@ class Console:
             Route("/customizations/{name}", self.guard(self.customization), methods=["GET"]),
             Route("/foldback", self.guard(self.foldback), methods=["GET"]),
             Route("/usage", self.guard(self.usage), methods=["GET"]),
+            Route("/roadmap", self.guard(self.roadmap), methods=["GET"]),
+            Route("/roadmap", self.guard(self.create_roadmap_item), methods=["POST"]),
+            Route("/roadmap/pledge", self.guard(self.pledge_roadmap_item), methods=["POST"]),
+            Route("/roadmap/update", self.guard(self.update_roadmap_item), methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ]
 
@@ -298,6 +334,8 @@ class Console:
                 "chart": unblock_chart(plan, report.counts["blocked"]),
                 "runs": await self.services.triage.runs(p, target, limit=5),
                 "can_triage": p.may_triage,
+                "owners": triaged.owners,
+                "shown_rows": FLEET_ROWS,
             },
         )
 
@@ -310,16 +348,33 @@ class Console:
         )
 
     async def tenant(self, request: Request, who: SignedIn) -> Response:
+        return await self._tenant_page(request, who, request.path_params["slug"])
+
+    async def _tenant_page(
+        self,
+        request: Request,
+        who: SignedIn,
+        slug: str,
+        *,
+        target: str | None = None,
+        rejected: TriageForm | None = None,
+    ) -> Response:
+        """The tenant's page; ``rejected``: a triage form that was refused, shown
+        again with what was typed and the error next to its field (status 400)."""
         p = who.principal
-        slug = request.path_params["slug"]
         info = await self.services.tenants.get(p, slug)
-        target, releases = await self._target(request, p)
+        releases = _sort_releases(await self.services.releases.list_all(p))
+        target = target or request.query_params.get("target", "").strip()
+        target = target or default_target(releases)
+        if not target:
+            raise NotFoundError("release", "(none)", "no releases are registered")
         minimum = request.query_params.get("min_severity", "info")
         triaged = await self.services.triage.triaged(p, target, [slug], minimum=minimum)
         # listed by the settings service: a secret override reads "set (secret)"
         # and its revision, never its value (readiness opens them to check them)
         overrides = await self.services.settings.overrides(p, slug)
         registrations = await self.services.registry.list_all(p, tenant=slug)
+        readiness = triaged.report.tenants[0]
         return self.render(
             request,
             "tenant.html",
@@ -329,13 +384,19 @@ class Console:
                 "target": target,
                 "releases": releases,
                 "triaged": triaged,
-                "readiness": triaged.report.tenants[0],
+                "readiness": readiness,
+                # the most serious first (blockers), in the report's order within each
+                "findings": sorted(
+                    triaged.shown(readiness), key=lambda f: SEVERITY_ORDER.index(f.severity)
+                ),
                 "overrides": overrides,
                 "registrations": registrations,
                 "minimum": triaged.minimum.value,
                 "can_triage": p.may_triage,
                 "Severity": Severity,
+                "rejected": rejected,
             },
+            status=400 if rejected else 200,
         )
 
     async def triage(self, request: Request, who: SignedIn) -> Response:
@@ -347,14 +408,33 @@ class Console:
 
         finding = field("finding") or ""
         target = field("target") or ""
-        record = await self.services.triage.decide(
-            who.principal,
-            finding,
-            field("decision") or "",
-            field("reason"),
-            field("owner"),
-            field("until"),
+        sent = TriageForm(
+            finding=finding,
+            decision=field("decision") or "",
+            reason=field("reason") or "",
+            owner=field("owner") or "",
+            until=field("until") or "",
         )
+        try:
+            record = await self.services.triage.decide(
+                who.principal,
+                finding,
+                sent.decision,
+                sent.reason,
+                sent.owner,
+                sent.until,
+            )
+        except InvalidInputError as exc:
+            if exc.field == "finding":
+                raise  # not from the page's form: no tenant page to return to
+            _code, _subject, tenant = parse_finding_id(finding)
+            return await self._tenant_page(
+                request,
+                who,
+                tenant,
+                target=target or None,
+                rejected=dataclasses.replace(sent, field=exc.field, error=exc.message),
+            )
         _code, _subject, tenant = parse_finding_id(record.finding)
         query = urlencode({"target": target}) if target else ""
         return RedirectResponse(
@@ -418,7 +498,69 @@ class Console:
         return self.render(
             request,
             "foldback.html",
-            {"who": who, "report": report, "sides": sides},
+            {
+                "who": who,
+                "report": report,
+                "sides": sides,
+                "candidate_id": candidate_id,
+                "can_plan": p.sees_all_tenants,
+            },
+        )
+
+    async def roadmap(self, request: Request, who: SignedIn) -> Response:
+        p = who.principal
+        items = await self.services.roadmap.items(p)
+        return self.render(
+            request,
+            "roadmap.html",
+            {
+                "who": who,
+                "items": items,
+                "explanation": ROADMAP_EXPLANATION,
+                "can_plan": p.sees_all_tenants,
+            },
+        )
+
+    async def create_roadmap_item(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        source = form.get("source")
+        item = await self.services.roadmap.create(
+            who.principal, source if isinstance(source, str) else ""
+        )
+        return RedirectResponse(
+            f"/console/roadmap#item-{item.id}", status_code=303, headers=HEADERS
+        )
+
+    async def pledge_roadmap_item(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        text = _form_text(form)
+        item_id = _item_id(text("item"))
+        await self.services.roadmap.pledge(
+            who.principal,
+            item_id,
+            text("tenant"),
+            text("amount"),
+            text("currency"),
+            text("note") or None,
+        )
+        return RedirectResponse(
+            f"/console/roadmap#item-{item_id}", status_code=303, headers=HEADERS
+        )
+
+    async def update_roadmap_item(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        text = _form_text(form)
+        item_id = _item_id(text("item"))
+        status = text("status")
+        try:
+            wanted = RoadmapStatus(status) if status else None
+        except ValueError:
+            raise InvalidInputError("status", f"{status!r} is not proposed or committed") from None
+        await self.services.roadmap.update(
+            who.principal, item_id, status=wanted, target_release=text("target") or None
+        )
+        return RedirectResponse(
+            f"/console/roadmap#item-{item_id}", status_code=303, headers=HEADERS
         )
 
     async def usage(self, request: Request, who: SignedIn) -> Response:

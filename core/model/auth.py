@@ -120,6 +120,17 @@ class Principal:
         """Decide on readiness findings and keep readiness runs."""
         self.require_role(Role.ADMIN, Role.RELEASE_MANAGER, action="triaging findings")
 
+    def require_plan_roadmap(self) -> None:
+        """Make roadmap items, change them and pledge for tenants (co-funding)."""
+        self.require_role(Role.ADMIN, Role.RELEASE_MANAGER, action="planning the roadmap")
+
+    def require_read_roadmap(self) -> None:
+        """Read roadmap items: a consultant sees those covering their tenants, and
+        only their tenants' pledges."""
+        self.require_role(
+            Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, action="reading the roadmap"
+        )
+
     def require_read_product(self) -> None:
         """Releases, extension points and readiness: not for app tokens."""
         self.require_role(

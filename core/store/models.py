@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -392,3 +393,58 @@ class ChangeFeedRow(Base):
         ForeignKey("audit_log.id", ondelete="SET NULL"), nullable=True
     )
     audit: Mapped[AuditEntry | None] = relationship()
+
+
+class RoadmapItem(Base):
+    """Product work made from a fold-back candidate (or, later, a family): the
+    customizations and tenants it covers, its status and target release. Ranked by
+    breadth and upgrade cost, never by its pledges (see core.store.roadmap)."""
+
+    __tablename__ = "roadmap_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    #: where it came from: "candidate" (a fold-back candidate id) or "family"
+    source_kind: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(200))
+    #: the capability a release supersedes to ship it (None: shipped by hand only)
+    capability: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16))  # proposed | committed | shipped
+    target_release: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: the release whose manifest supersedes the capability
+    shipped_in: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: [{"name": customization, "tenants": [tenants its manifest listed]}]
+    customizations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: tenant slugs covered: the candidate's, plus those added
+    tenants: Mapped[list[str]] = mapped_column(JSON)
+    evidence: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def audit_view(self) -> dict[str, Any]:
+        """What the audit log keeps of the item before and after a change."""
+        return {
+            "title": self.title,
+            "status": self.status,
+            "target_release": self.target_release,
+            "shipped_in": self.shipped_in,
+            "capability": self.capability,
+            "tenants": list(self.tenants),
+        }
+
+
+class RoadmapPledge(Base):
+    """One tenant's co-funding of a roadmap item: one pledge per (item, tenant),
+    pledging again replaces it (audited). The amount is in the currency's minor unit."""
+
+    __tablename__ = "roadmap_pledges"
+    __table_args__ = (UniqueConstraint("item_id", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("roadmap_items.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pledged_by: Mapped[str] = mapped_column(String(200))
+    pledged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.analysis.roadmap import RoadmapStatus
 from core.model.auth import Principal
 from core.model.definitions import SettingDefinition
 from core.model.errors import AlreadyExistsError, InvalidInputError, NotFoundError
@@ -25,6 +26,7 @@ from core.model.manifest import (
     stored_manifest,
 )
 from core.store.models import AuditEntry, Release, SettingDefinitionRow, Tenant
+from core.store.models import RoadmapItem as RoadmapItemRow
 from core.store.tenants import bump_data_version
 
 
@@ -73,6 +75,7 @@ class ReleaseService:
                 existing.manifest = header
                 await _insert_definitions(session, existing.id, manifest)
                 await bump_data_version(session, Tenant.release_id == existing.id)
+                await _ship_roadmap_items(session, manifest, principal.name)
                 session.add(
                     AuditEntry(
                         actor=principal.name,
@@ -91,6 +94,7 @@ class ReleaseService:
                     new={"settings": len(manifest.settings), "status": manifest.status},
                 )
             )
+            await _ship_roadmap_items(session, manifest, principal.name)
             return _info(release, len(manifest.settings))
 
     async def import_planned(
@@ -246,6 +250,37 @@ async def _get(session: AsyncSession, version: str) -> Release:
         known = (await session.scalars(select(Release.version))).all()
         raise NotFoundError("release", version, known_releases(known))
     return release
+
+
+async def _ship_roadmap_items(
+    session: AsyncSession, manifest: ReleaseManifest, actor: str
+) -> list[int]:
+    """Mark every open item whose capability ``manifest`` supersedes as shipped in
+    it (audited). In the transaction that registers the release. Returns the items shipped."""
+    if not manifest.supersedes:
+        return []
+    rows = (
+        await session.scalars(
+            select(RoadmapItemRow).where(
+                RoadmapItemRow.capability.in_(list(manifest.supersedes)),
+                RoadmapItemRow.status != RoadmapStatus.SHIPPED.value,
+            )
+        )
+    ).all()
+    for row in rows:
+        old = row.audit_view()
+        row.status = RoadmapStatus.SHIPPED.value
+        row.shipped_in = manifest.version
+        session.add(
+            AuditEntry(
+                actor=actor,
+                action="roadmap_item_shipped",
+                key=f"roadmap:{row.id}",
+                old=old,
+                new=row.audit_view(),
+            )
+        )
+    return [r.id for r in rows]
 
 
 async def _insert(session: AsyncSession, manifest: ReleaseManifest) -> Release:

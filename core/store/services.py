@@ -17,6 +17,7 @@ from core.store.observations import ObservationStore
 from core.store.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.store.registry import RegistryService
 from core.store.releases import ReleaseService
+from core.store.roadmap import RoadmapService
 from core.store.settings import SettingsService
 from core.store.tenants import TenantService
 from core.store.tokens import TokenService
@@ -58,6 +59,7 @@ class Services:
     observations: ObservationStore
     triage: TriageService
     usage: UsageService
+    roadmap: RoadmapService
     web_sessions: WebSessionService
     feed: FeedService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
@@ -80,6 +82,7 @@ class Services:
             sessions, registrations or RegistryRegistrations(registry), secrets
         )
         observations = ObservationStore(sessions)
+        foldback = FoldbackService(sessions, registry, readiness.blockers_by_customization)
         return cls(
             engine=engine,
             sessions=sessions,
@@ -90,10 +93,13 @@ class Services:
             tokens=TokenService(sessions),
             registry=registry,
             readiness=readiness,
-            foldback=FoldbackService(sessions, registry, readiness.blockers_by_customization),
+            foldback=foldback,
             observations=observations,
             triage=TriageService(sessions, readiness),
             usage=UsageService(readiness, observations),
+            roadmap=RoadmapService(
+                sessions, foldback, registry, readiness.blockers_by_customization
+            ),
             web_sessions=WebSessionService(sessions),
             feed=FeedService(sessions),
             secrets=secrets,
@@ -122,16 +128,18 @@ class Services:
 
     def _with_registrations(self, registrations: RegistryRegistrations) -> Services:
         readiness = ReadinessService(self.sessions, registrations, self.secrets)
+        foldback = self.foldback.with_blockers(
+            readiness.blockers_by_customization,
+            registrations.installed,
+            stored_code=registrations.stored_code,
+        )
         return replace(
             self,
             readiness=readiness,
             triage=TriageService(self.sessions, readiness),
             usage=UsageService(readiness, self.observations),
-            foldback=self.foldback.with_blockers(
-                readiness.blockers_by_customization,
-                registrations.installed,
-                stored_code=registrations.stored_code,
-            ),
+            foldback=foldback,
+            roadmap=self.roadmap.with_sources(foldback, readiness.blockers_by_customization),
         )
 
     async def close(self) -> None:

@@ -11,6 +11,10 @@ date, UTC): :class:`TriagedReport` is the report with decisions applied, and its
 ``any_blocked`` is what the CLI gate uses. The report says which blockers are
 waived, so nobody mistakes a waiver for a fix.
 
+Across the fleet, :class:`BlockerOwners` (``TriagedReport.owners``) says who owns
+each blocker (owner, due date, waiver), per unblock step, and how many blockers
+nobody owns yet (``unassigned``).
+
 Runs: :meth:`TriageService.triaged` compares the current findings with the
 previous kept run of the same target (only for the tenants evaluated both times)
 and, with ``keep``, keeps this run for the next comparison.
@@ -22,6 +26,7 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -36,6 +41,7 @@ from core.analysis.readiness import (
     TenantReadiness,
     TenantStatus,
 )
+from core.analysis.unblock import UnblockStep
 from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.model.errors import InvalidInputError, NotFoundError
@@ -248,10 +254,30 @@ class TriagedReport:
         data["findings"] = kept
         return data
 
+    @cached_property
+    def owners(self) -> BlockerOwners:
+        """Who owns each blocker: owner, due date, waiver; per unblock step."""
+        return BlockerOwners(self)
+
+    def plan_step_dict(self, s: UnblockStep) -> dict[str, Any]:
+        """An unblock step as data, with the triage of its blockers."""
+        triage = self.owners.step(s)
+        return {
+            **s.to_dict(),
+            "triage": {
+                "owners": list(triage.owners),
+                "due": triage.due.isoformat() if triage.due else None,
+                "waived": triage.waived,
+                "unassigned": triage.unassigned,
+                "findings": triage.findings,
+            },
+        }
+
     def run_dict(self) -> dict[str, Any]:
         """The gate and the comparison with the previous run (the end of :meth:`to_dict`)."""
         return {
             "any_blocked": self.any_blocked,
+            "unassigned_blockers": self.owners.unassigned,
             "previous_run": (
                 {"id": self.previous.id, "at": self.previous.at.isoformat()}
                 if self.previous
@@ -264,8 +290,121 @@ class TriagedReport:
     def to_dict(self) -> dict[str, Any]:
         data = self.report.to_dict()
         data["tenants"] = [self.tenant_dict(t) for t in self.report.tenants]
+        data["unblock_plan"] = [self.plan_step_dict(s) for s in self.report.plan]
         data.update(self.run_dict())
         return data
+
+
+# -- who owns each blocker, across the fleet ------------------------------------
+# A blocker is **assigned** when a decision names its owner, or a waiver holds
+# today (a waived blocker needs no owner while it holds); everything else is
+# **unassigned**: what a release manager hands out first.
+
+
+@dataclass(frozen=True)
+class BlockerTriage:
+    """One blocker finding of one tenant, with the decision taken on it."""
+
+    tenant: str
+    finding: Finding
+    record: TriageRecord | None
+    #: a waiver holds today: it does not block
+    waived: bool
+
+    @property
+    def owner(self) -> str | None:
+        return self.record.owner if self.record is not None else None
+
+    @property
+    def due(self) -> date | None:
+        """A planned fix's due date."""
+        r = self.record
+        return r.until if r is not None and r.decision is Decision.PLANNED else None
+
+    @property
+    def waived_until(self) -> date | None:
+        return self.record.until if self.waived and self.record is not None else None
+
+    @property
+    def assigned(self) -> bool:
+        return self.waived or bool(self.owner)
+
+    @property
+    def author(self) -> str:
+        """The customization's author: the owner to offer when nobody is named."""
+        return self.finding.owner
+
+
+@dataclass(frozen=True)
+class StepTriage:
+    """The triage of one unblock step's blocker findings (every tenant it blocks)."""
+
+    owners: tuple[str, ...]
+    #: the earliest due date of its planned fixes
+    due: date | None
+    waived: int
+    unassigned: int
+    findings: int
+
+    def text(self) -> str:
+        """One line: ``owner ana (due 2027-01-31); 1 waived; 2 unassigned``."""
+        parts = []
+        if self.owners:
+            parts.append(
+                "owner " + ", ".join(self.owners) + (f" (due {self.due})" if self.due else "")
+            )
+        if self.waived:
+            parts.append(f"{self.waived} waived")
+        if self.unassigned:
+            parts.append(f"{self.unassigned} unassigned")
+        return "; ".join(parts)
+
+
+class BlockerOwners:
+    """Every blocker finding of a triaged report with its triage (see the module)."""
+
+    def __init__(self, triaged: TriagedReport) -> None:
+        self.blockers: list[BlockerTriage] = []
+        self._by_group: dict[tuple[str, str], list[BlockerTriage]] = {}
+        for t in triaged.report.tenants:
+            for f in t.findings:
+                if f.severity is not Severity.BLOCKER:
+                    continue
+                b = BlockerTriage(
+                    t.tenant, f, triaged.decision(t.tenant, f), triaged.waived(t.tenant, f)
+                )
+                self.blockers.append(b)
+                self._by_group.setdefault(f.blocker_key, []).append(b)
+
+    @property
+    def unassigned(self) -> int:
+        """Blocker findings with no owner and no waiver that holds."""
+        return sum(1 for b in self.blockers if not b.assigned)
+
+    def step(self, step: UnblockStep) -> StepTriage:
+        group = self._by_group.get((step.subject_kind, step.subject), [])
+        dues = [b.due for b in group if b.due is not None]
+        return StepTriage(
+            owners=tuple(sorted({b.owner for b in group if b.owner})),
+            due=min(dues) if dues else None,
+            waived=sum(1 for b in group if b.waived),
+            unassigned=sum(1 for b in group if not b.assigned),
+            findings=len(group),
+        )
+
+    def ordered(self, limit: int | None = None) -> Sequence[BlockerTriage]:
+        """Unassigned first, then by due date (none last), tenant and subject."""
+        ranked = sorted(
+            self.blockers,
+            key=lambda b: (
+                b.assigned,
+                b.due or date.max,
+                b.tenant,
+                b.finding.subject,
+                b.finding.code.value,
+            ),
+        )
+        return ranked[:limit] if limit is not None else ranked
 
 
 def _today() -> date:

@@ -139,6 +139,17 @@ QUERY_RULES: dict[str, Rule] = {
         DENY,
         DENY,
     ),
+    "roadmapItems": rule(
+        # no tenant argument: a consultant sees the items covering their tenants, with
+        # only those tenants and pledges (tests/api/test_roadmap_api.py fills them)
+        """{ roadmapItems { __typename ... on RoadmapItems { items { title tenants
+             hiddenTenants pledges { tenant amount note } customizations { name tenants } } }
+             ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        FILTERED,
+        DENY,
+    ),
 }
 
 MUTATION_RULES: dict[str, Rule] = {
@@ -244,5 +255,30 @@ MUTATION_RULES: dict[str, Rule] = {
         DENY,
         DENY,
         host=OWN,
+    ),
+    "createRoadmapItem": rule(
+        """mutation($tenant: String!) { createRoadmapItem(input: {source: "no-such-candidate",
+             tenants: [$tenant]}) { __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        DENY,
+        DENY,
+    ),
+    "pledgeRoadmapItem": rule(
+        """mutation($tenant: String!) { pledgeRoadmapItem(input: {item: 999999,
+             tenant: $tenant, amount: "100", currency: "EUR"}) { __typename
+             ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        DENY,
+        DENY,
+    ),
+    "updateRoadmapItem": rule(
+        """mutation($tenant: String!) { updateRoadmapItem(input: {item: 999999,
+             addTenants: [$tenant]}) { __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        DENY,
+        DENY,
     ),
 }
