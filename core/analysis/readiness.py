@@ -35,7 +35,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from core.analysis.unblock import UnblockStep, unblock_plan
-from core.model.customizations import Observation, Registration
+from core.model.customizations import KEY_DIRECTIONS, Observation, Registration
 from core.model.definitions import SettingDefinition
 from core.model.errors import SettingValidationError, TailorError
 from core.model.extension_points import EXPERIMENTAL, ExtensionPoint
@@ -810,6 +810,8 @@ def _observed(observations: Iterable[Observation], in_scope: Collection[str]) ->
         seen = out.setdefault(o.customization, _Seen())
         _merge_stats(seen.hooks.setdefault(o.hook, {}), o.calls, o.last_seen)
         for k in o.keys:
+            if k.direction not in KEY_DIRECTIONS:
+                continue  # a scan of values: evidence of no key in particular
             _merge_stats(seen.keys.setdefault((k.key, k.direction), {}), k.count, k.last_seen)
     return out
 

@@ -306,7 +306,7 @@ class ObservedKeyRow(Base):
     tenant: Mapped[str] = mapped_column(String(64), index=True)
     hook: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(200))
-    direction: Mapped[str] = mapped_column(String(16))  # read | returned
+    direction: Mapped[str] = mapped_column(String(16))  # read | returned | scanned
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
