@@ -75,6 +75,10 @@ class PackageEvidence:
     problems: tuple[tuple[str, str], ...] = ()
     #: setting keys the package defines itself (its ``tailor_register_settings``)
     registered: tuple[str, ...] = ()
+    #: hooks that choose setting keys at run time (``values[key]`` with a key
+    #: computed from data, a result keyed by a scan of ``values``): which keys
+    #: they use only observed evidence can tell
+    run_time_keys: tuple[str, ...] = ()
 
     @property
     def hook_uses(self) -> tuple[HookUse, ...]:
@@ -1097,12 +1101,116 @@ def analyze_package(
         for r in references
         if not r.is_prefix and any(f == r.file and a <= r.line <= b for f, a, b in spans)
     )
+    run_time = {
+        h.use.hook
+        for h in hooks
+        if h.module in modules and _chooses_keys_at_run_time(h, modules[h.module], evaluator)
+    }
     return PackageEvidence(
         hooks=tuple(sorted(hooks, key=lambda h: (h.use.hook, h.file, h.line))),
         references=tuple(sorted(references, key=lambda r: (r.key, r.file, r.line, r.how))),
         problems=tuple(problems),
         registered=tuple(sorted(registered)),
+        run_time_keys=tuple(sorted(run_time)),
     )
+
+
+_SCANS = frozenset({"items", "keys", "values"})
+
+
+def _chooses_keys_at_run_time(hook: HookDefinition, source: _Source, evaluator: _Evaluator) -> bool:
+    """Does ``hook`` use keys of ``values`` it computes at run time: a subscript,
+    ``get`` or ``in`` with a key that is not a constant, or a result keyed by a
+    variable that goes over ``values``? (Going over ``values`` to count or look
+    for blanks, then using constant keys, is not.)"""
+    node = hook.node
+    args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+    if "values" not in {a.arg for a in args}:
+        return False
+    env = dict(source.env)
+    klass = next(
+        (
+            c
+            for c in source.tree.body
+            if isinstance(c, ast.ClassDef) and hook.qualname.startswith(c.name + ".")
+        ),
+        None,
+    )
+    if klass is not None:
+        namespace = _class_namespace(klass, env, evaluator)[0]
+        attrs = dict(namespace.values)
+        for member in klass.body:  # self.key = "a.b" in __init__
+            if isinstance(member, ast.FunctionDef) and member.name == "__init__":
+                for stmt in ast.walk(member):
+                    if (
+                        isinstance(stmt, ast.Assign)
+                        and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], ast.Attribute)
+                        and isinstance(stmt.targets[0].value, ast.Name)
+                        and stmt.targets[0].value.id == "self"
+                    ):
+                        value = evaluator.value(stmt.value, env)
+                        if value is not None:
+                            attrs[stmt.targets[0].attr] = value
+        env.update({"self": _Namespace(attrs), "cls": namespace})
+    for inner in ast.walk(node):  # local constants: key = "a.b"
+        if isinstance(inner, ast.Assign) and len(inner.targets) == 1:
+            target = inner.targets[0]
+            value = evaluator.value(inner.value, env)
+            if isinstance(target, ast.Name) and _is_string(value):
+                env[target.id] = value
+
+    def is_values(n: ast.AST) -> bool:
+        return isinstance(n, ast.Name) and n.id == "values"
+
+    def constant(n: ast.AST) -> bool:
+        return evaluator.value(n, env) is not None
+
+    scanned: set[str] = set()  # loop variables over values (keys, or key/value pairs)
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.comprehension | ast.For):
+            over = inner.iter
+            if is_values(over) or (
+                isinstance(over, ast.Call)
+                and isinstance(over.func, ast.Attribute)
+                and over.func.attr in _SCANS
+                and is_values(over.func.value)
+            ):
+                target = inner.target
+                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                scanned.update(n.id for n in names[:1] if isinstance(n, ast.Name))
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Subscript) and is_values(inner.value):
+            if not constant(inner.slice):
+                return True
+        elif (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Attribute)
+            and inner.func.attr == "get"
+            and is_values(inner.func.value)
+            and inner.args
+            and not constant(inner.args[0])
+        ):
+            return True
+        elif (
+            isinstance(inner, ast.Compare)
+            and any(isinstance(op, ast.In | ast.NotIn) for op in inner.ops)
+            and any(is_values(c) for c in inner.comparators)
+            and not constant(inner.left)
+        ):
+            return True
+        elif isinstance(inner, ast.DictComp) and isinstance(inner.key, ast.Name):
+            if inner.key.id in scanned:
+                return True
+        elif isinstance(inner, ast.Assign):
+            for target in inner.targets:
+                if (
+                    isinstance(target, ast.Subscript)
+                    and isinstance(target.slice, ast.Name)
+                    and target.slice.id in scanned
+                ):
+                    return True
+    return False
 
 
 #: data files of a package whose strings may be setting keys, when the code names them

@@ -207,11 +207,14 @@ def check_verdicts() -> dict[str, tuple[str, str]]:
         c for c, code, _d, _k in spec["findings"] if SEVERITY[Code(code)] is Severity.BLOCKER
     }
     out = {}
-    for reg in corpus_registrations(known):
+    for directory in sorted(p for p in CORPUS.iterdir() if p.is_dir()):
+        package = read_package(directory, known)
+        reg = package.registration
+        assert reg is not None, package.problems
         result = check_customization(target, reg, manifests)
         if any(f.severity is Severity.BLOCKER for f in result.findings):
             verdict = "blocked"
-        elif getattr(reg, "run_time_keys", False):
+        elif getattr(package.evidence, "run_time_keys", ()):
             verdict = "observed"
         else:
             verdict = "ok"
