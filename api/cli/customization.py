@@ -189,8 +189,9 @@ def check(
             # which keys these hooks use only observed evidence can tell: the fleet's
             observed = _fleet_observations(package.registration.name, server, database_url)
             if observed is None:
+                hooks = ", ".join(package.evidence.run_time_keys)
                 say(
-                    f"{directory / MANIFEST_FILE}: note: {', '.join(package.evidence.run_time_keys)}"
+                    f"{directory / MANIFEST_FILE}: note: {hooks}"
                     " choose setting keys at run time: only observed evidence can tell which; "
                     "give --url/--token or --database-url to use the fleet's observations"
                 )
