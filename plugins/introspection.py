@@ -1,7 +1,7 @@
-"""What a customization's code does, found without running it: the hooks it
-implements (and the parameters each takes), the setting keys it references, a
-structural fingerprint per hook implementation, and whether an implementation
-only returns constants.
+"""What a customization's imported code does: the hooks it implements (and the
+parameters each takes), a structural fingerprint per hook implementation, and
+whether an implementation only returns constants. Which setting keys it reads or
+returns is decided in one place, :mod:`plugins.evidence`, never here.
 
 Fingerprint: the function's AST with every identifier (function, argument and
 variable names) replaced by ``_`` and every literal by its type name, docstring and
@@ -16,12 +16,13 @@ import hashlib
 import inspect
 import textwrap
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.model.customizations import HookUse
-from core.model.definitions import KEY_PATTERN
+
+if TYPE_CHECKING:
+    from plugins.evidence import PackageEvidence
 
 IMPL_MARKER = "tailor_impl"
 
@@ -156,59 +157,9 @@ def hook_use(attr: str, function: Callable[..., Any]) -> HookUse:
     )
 
 
-def setting_keys_in_source(source: str, categories: frozenset[str] | None = None) -> list[str]:
-    """String literals that look like product setting keys, sorted, once each. A
-    dotted literal counts when its first segment is one of ``categories`` (the
-    product's setting categories, so "logo.png" or "a.b" URLs are not keys)."""
-    keys: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            value = node.value
-            if KEY_PATTERN.match(value) and (
-                categories is None or value.split(".", 1)[0] in categories
-            ):
-                keys.add(value)
-    return sorted(keys)
-
-
-def introspect(
-    modules: Iterable[ModuleType], categories: frozenset[str] | None = None
-) -> tuple[list[HookUse], list[str]]:
-    """The hook uses and referenced setting keys of a customization's modules.
-    ``categories``: the product's setting categories (a dotted string counts as a
-    key only when it starts with one; None: any).
-
-    When a module comes from a package directory on disk, the whole package's
-    source is analyzed too (:func:`plugins.evidence.analyze_package`, no further
-    import): its hooks carry file:line locations and similarity features, and
-    keys built from constants, f-strings, sibling modules and prefixes count."""
-    from plugins.evidence import analyze_package
-
-    uses: list[HookUse] = []
-    keys: set[str] = set()
-    for module in modules:
-        found = [hook_use(attr, fn) for attr, fn in hook_functions(module)]
-        try:
-            source = inspect.getsource(module)
-        except (OSError, TypeError):
-            source = None
-        if source is not None:
-            keys.update(setting_keys_in_source(source, categories))
-        package = _package_dir(module)
-        if package is not None:
-            evidence = analyze_package(package, categories=categories or ())
-            keys.update(evidence.keys)
-            static = {u.hook: u for u in evidence.hook_uses}
-            # the imported module is the truth for which hooks exist; the source
-            # analysis adds where they are and their structure
-            found = [static.get(u.hook, u) for u in found]
-        uses.extend(found)
-    return sorted(uses, key=lambda u: u.hook), sorted(keys)
-
-
-def _package_dir(module: ModuleType) -> Path | None:
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    directory = Path(file).parent
-    return directory if (directory / "customization.toml").is_file() else None
+def merge_hooks(imported: Iterable[HookUse], evidence: PackageEvidence | None) -> list[HookUse]:
+    """The imported module is the truth for which hooks exist; the package's
+    static evidence (:func:`plugins.evidence.analyze_package`) adds where each is
+    and its structure."""
+    static = {u.hook: u for u in evidence.hook_uses} if evidence is not None else {}
+    return sorted((static.get(u.hook, u) for u in imported), key=lambda u: u.hook)

@@ -164,8 +164,12 @@ class Worker:
         from plugins.loading import Source, inspect_customization
 
         catalog = self.catalog(message["specs"])
+        # the code's hooks as imported; the server reads the source itself
         loaded = inspect_customization(
-            Source(Path(message["path"]), message["origin"]), catalog, message["release"]
+            Source(Path(message["path"]), message["origin"]),
+            catalog,
+            message["release"],
+            analyze=False,
         )
         self.send(
             {
