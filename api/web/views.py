@@ -355,7 +355,7 @@ class Console:
             field("owner"),
             field("until"),
         )
-        _code, _subject, tenant = parse_finding_id(record.finding)
+        _code, _subject, _detail, tenant = parse_finding_id(record.finding)
         query = urlencode({"target": target}) if target else ""
         return RedirectResponse(
             f"/console/tenants/{quote(tenant)}?{query}#triage-{quote(record.finding)}",

@@ -19,7 +19,7 @@ from tests.sample import ACME
 
 RM = Principal(Role.RELEASE_MANAGER, "rm")
 TODAY = date(2026, 11, 23)
-OVERRIDE = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+OVERRIDE = "OVERRIDE_INVALID:tax.rounding.per_line:@other"
 
 
 @pytest_asyncio.fixture
@@ -40,10 +40,13 @@ async def fleet(services, tenant):
 
 
 def test_finding_ids_round_trip_and_bad_ids_are_explained():
-    fid = finding_id("HOOK_REMOVED", "legacy-rule", "acme")
-    assert fid == "HOOK_REMOVED:legacy-rule@acme"
-    assert parse_finding_id(fid)[1:] == ("legacy-rule", "acme")
-    with pytest.raises(InvalidInputError, match="CODE:subject@tenant"):
+    fid = finding_id("HOOK_REMOVED", "legacy-rule", "tailor_resolve_setting", "acme")
+    assert fid == "HOOK_REMOVED:legacy-rule:tailor_resolve_setting@acme"
+    assert parse_finding_id(fid)[1:] == ("legacy-rule", "tailor_resolve_setting", "acme")
+    # a manifest-level finding has no detail; an id without one covers them all
+    assert parse_finding_id("UNTESTED_TARGET:legacy-rule:@acme")[1:] == ("legacy-rule", "", "acme")
+    assert parse_finding_id("HOOK_REMOVED:legacy-rule@acme")[1:] == ("legacy-rule", "*", "acme")
+    with pytest.raises(InvalidInputError, match="CODE:subject:key-or-hook@tenant"):
         parse_finding_id("legacy-rule")
     with pytest.raises(InvalidInputError, match="'NOPE' is not a finding code"):
         parse_finding_id("NOPE:x@acme")
@@ -119,14 +122,14 @@ async def test_kept_runs_say_what_is_new_and_what_was_resolved(fleet):
     second = await fleet.triage.triaged(RM, "3.0", keep=True, today=TODAY)
     assert second.previous is not None and second.previous.id == first.kept.id
     assert [r.id for r in second.resolved] == [OVERRIDE]
-    assert "OVERRIDE_INVALID:tax.rounding.per_line@acme" in second.new
+    assert "OVERRIDE_INVALID:tax.rounding.per_line:@acme" in second.new
     assert len(second.new) == 1
     # a decision is carried while the finding persists, and dropped from the report after
     await fleet.triage.decide(
-        RM, "OVERRIDE_INVALID:tax.rounding.per_line@acme", "acknowledge", today=TODAY
+        RM, "OVERRIDE_INVALID:tax.rounding.per_line:@acme", "acknowledge", today=TODAY
     )
     third = await fleet.triage.triaged(RM, "3.0", today=TODAY)
-    assert list(third.decisions) == ["OVERRIDE_INVALID:tax.rounding.per_line@acme"]
+    assert list(third.decisions) == ["OVERRIDE_INVALID:tax.rounding.per_line:@acme"]
     assert third.new == frozenset()  # compared with the second (kept) run
     runs = await fleet.triage.runs(RM, "3.0")
     assert [r.id for r in runs] == [second.kept.id, first.kept.id]
