@@ -5,6 +5,7 @@ observed evidence, once the runtime has seen it read the key."""
 from __future__ import annotations
 
 from core.store.bootstrap import register_planned_releases
+from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
 from tests.sample import ACME
 
@@ -92,6 +93,12 @@ async def test_a_scan_of_values_is_recorded_as_a_scan_not_as_every_key_read(
     assert o.keys_used == {"billing.invoice.due_days"}
     assert o.scans == o.calls >= 1
     assert {(k.key, k.direction) for k in o.keys if k.direction == SCANNED} == {(SCAN_KEY, SCANNED)}
+
+    # the fold-back retire list keeps the settings the scan went over unused
+    foldback = await services.foldback.candidates(ADMIN)
+    retired = {r.subject for r in foldback.retire if r.kind == "SETTING_NEVER_OVERRIDDEN"}
+    assert "billing.invoice.due_days" not in retired  # read by name
+    assert {"security.sso.metadata_url", "ui.theme.mode"} <= retired  # only scanned
 
     # no removed or deprecated key of 3.0 is taken for a dependency of the scan
     body = await api.gql(READINESS)
