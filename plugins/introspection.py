@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import textwrap
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -145,16 +146,33 @@ def returns_constant(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return not any(isinstance(n, branchy) for n in ast.walk(node))
 
 
+#: the private package name a customization is imported under (plugins.loading)
+PRIVATE_PACKAGE = "_tailor_customization_"
+
+
 def hook_use(attr: str, function: Callable[..., Any]) -> HookUse:
     node = _function_node(function)
-    module = getattr(function, "__module__", "?")
     return HookUse(
         hook=hook_name(attr, function),
         params=parameters(function),
         fingerprint=fingerprint_node(node) if node is not None else "",
         returns_constant=returns_constant(node) if node is not None else False,
-        location=f"{module}:{getattr(function, '__name__', attr)}",
+        location=_location(attr, function, node.lineno if node is not None else 1),
     )
+
+
+def _location(attr: str, function: Callable[..., Any], def_line: int = 1) -> str:
+    """``file:line`` inside the package (``hooks.py:12``), never the private name
+    the package was imported under; ``module:function`` outside a package."""
+    module = str(getattr(function, "__module__", "?"))
+    code = getattr(function, "__code__", None)
+    if not module.startswith(PRIVATE_PACKAGE) or code is None:
+        return f"{module}:{getattr(function, '__name__', attr)}"
+    inner = module.partition(".")[2]
+    file = (inner.replace(".", "/") + ".py") if inner else "__init__.py"
+    if Path(code.co_filename).name == "__init__.py" and inner:
+        file = inner.replace(".", "/") + "/__init__.py"
+    return f"{file}:{code.co_firstlineno + def_line - 1}"  # the def, after decorators
 
 
 def merge_hooks(imported: Iterable[HookUse], evidence: PackageEvidence | None) -> list[HookUse]:

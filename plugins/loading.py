@@ -39,6 +39,7 @@ from plugins.catalog import Catalog
 from plugins.hookspecs import HOOK_API, PROJECT
 from plugins.introspection import (
     IMPL_MARKER,
+    PRIVATE_PACKAGE,
     hook_classes,
     hook_functions,
     hook_name,
@@ -179,7 +180,7 @@ def discover(
 def _module_name(path: Path) -> str:
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
     ident = re.sub(r"\W", "_", path.name)
-    return f"_tailor_customization_{ident}_{digest}"
+    return f"{PRIVATE_PACKAGE}{ident}_{digest}"
 
 
 def _traceback_summary(exc: BaseException, package: Path) -> str:

@@ -49,3 +49,29 @@ def test_a_package_is_analyzed_once_from_check_to_registration(
 def test_introspection_has_no_key_finder_of_its_own():
     assert not hasattr(introspection, "setting_keys_in_source")
     assert not hasattr(introspection, "introspect")
+
+
+HIDDEN = """
+def _make():
+    def tailor_resolve_settings(values):
+        return {}
+
+    return hookimpl(tailor_resolve_settings)
+
+
+tailor_resolve_settings = _make()
+"""
+
+
+def test_a_hook_only_the_import_finds_points_inside_the_package(
+    write_customization, plugin_dir: Path
+):
+    """No static rule sees this hook (made by a function at import): its location
+    is still file:line inside the package, never the private module it was
+    imported under."""
+    write_customization("hidden", HIDDEN)
+    (loaded,) = load_runtime(plugin_dir).sources()
+    (hook,) = loaded.registration().hooks
+    assert hook.hook == "tailor_resolve_settings"
+    assert hook.location == "hooks.py:7", hook.location  # the def, after the header
+    assert "_tailor_customization_" not in hook.location
