@@ -245,9 +245,9 @@ def _release_manifests(
 
 
 _OBSERVATIONS = (
-    "query($n: String!) { customization(name: $n) { __typename ... on Customization { "
-    "observations { tenant hook version calls failures changed firstSeen lastSeen "
-    "keysRead keysReturned } } ... on Error { code message } } }"
+    "{ customizations { __typename ... on CustomizationList { items { name observations { "
+    "tenant hook version calls failures changed firstSeen lastSeen keysRead keysReturned "
+    "} } } ... on Error { code message } } }"
 )
 
 
@@ -262,11 +262,11 @@ def _fleet_observations(
     from core.model.customizations import READ, RETURNED, ObservedKey
 
     if server is not None:
-        answer = run_remote(lambda: server.call(_OBSERVATIONS, {"n": name}))["customization"]
-        if answer.get("__typename") != "Customization":
-            return []
+        answer = run_remote(lambda: server.call(_OBSERVATIONS))["customizations"]
+        listed = run_remote(partial(expect, answer, "CustomizationList"))
+        mine = [c for c in listed["items"] if c["name"] == name]
         out = []
-        for o in answer["observations"]:
+        for o in mine[0]["observations"] if mine else ():
             last = datetime.fromisoformat(o["lastSeen"])
             keys = [
                 *(ObservedKey(k, READ, o["calls"], last) for k in o["keysRead"]),
