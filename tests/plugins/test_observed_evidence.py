@@ -94,6 +94,14 @@ async def test_a_scan_of_values_is_recorded_as_a_scan_not_as_every_key_read(
     assert o.scans == o.calls >= 1
     assert {(k.key, k.direction) for k in o.keys if k.direction == SCANNED} == {(SCAN_KEY, SCANNED)}
 
+    listed = await api.gql(
+        "{ customizations { ... on CustomizationList { items { name observations { "
+        "keysRead scans calls } } } } }"
+    )
+    (mine,) = [c for c in listed["data"]["customizations"]["items"] if c["name"] == "scanner"]
+    (seen,) = mine["observations"]
+    assert seen["keysRead"] == ["billing.invoice.due_days"] and seen["scans"] == seen["calls"]
+
     # the fold-back retire list keeps the settings the scan went over unused
     foldback = await services.foldback.candidates(ADMIN)
     retired = {r.subject for r in foldback.retire if r.kind == "SETTING_NEVER_OVERRIDDEN"}
