@@ -331,6 +331,15 @@ def _pairs(report: ReadinessReport) -> Iterator[tuple[TenantReadiness, Finding]]
             yield t, f
 
 
+def _triple(f: dict[str, str]) -> tuple[str, str, str]:
+    return (f["code"], f["subject"], f["tenant"])
+
+
+def _triple_of(fid: str) -> tuple[str, str, str]:
+    code, subject, _detail, tenant = parse_finding_id(fid)
+    return (code.value, subject, tenant)
+
+
 def _findings_of(report: ReadinessReport) -> list[dict[str, str]]:
     return [
         {
@@ -516,11 +525,22 @@ class TriageService:
         if previous_row is not None:
             both = set(slugs) & set(previous_row.tenants or ())
             before = {f["id"]: f for f in previous_row.findings or () if f["tenant"] in both}
-            new = frozenset(fid for fid, tenant in ids if tenant in both) - set(before)
+            # a run kept before ids had a detail (migration 0013) matches by
+            # (code, subject, tenant): its findings are neither new nor resolved
+            # for that alone
+            legacy = {_triple(f) for f in before.values() if "detail" not in f}
+            now = {_triple(f) for f in _findings_of(report)} if legacy else set()
+            new = frozenset(
+                fid
+                for fid, tenant in ids
+                if tenant in both
+                and fid not in before
+                and (not legacy or _triple_of(fid) not in legacy)
+            )
             resolved = tuple(
                 ResolvedFinding(fid, f["code"], f["subject"], f["tenant"], f.get("severity", ""))
                 for fid, f in sorted(before.items())
-                if fid not in current
+                if fid not in current and ("detail" in f or _triple(f) not in now)
             )
             previous = _run_info(previous_row)
         kept = None

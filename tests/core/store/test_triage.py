@@ -156,3 +156,32 @@ async def test_concurrent_first_decisions_both_land(fleet):
     assert list(decisions) == [OVERRIDE] and decisions[OVERRIDE].reason in ("a", "b")
     entries = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
     assert len(entries) == 2
+
+
+async def test_a_run_kept_before_ids_had_a_detail_still_compares(fleet):
+    """A run kept before migration 0013 stored ids without the key or hook: the
+    next run matches it by (code, subject, tenant), so nothing shows as new or
+    resolved only because the ids changed."""
+    from sqlalchemy import select
+
+    from core.store.models import ReadinessRun
+
+    first = await fleet.triage.triaged(RM, "3.0", keep=True, today=TODAY)
+    assert first.kept is not None
+    async with fleet.sessions.begin() as session:
+        row = await session.scalar(select(ReadinessRun).where(ReadinessRun.id == first.kept.id))
+        assert row is not None and row.findings
+        row.findings = [
+            {
+                "id": f"{f['code']}:{f['subject']}@{f['tenant']}",
+                **{k: v for k, v in f.items() if k not in ("id", "detail")},
+            }
+            for f in row.findings
+        ]
+    second = await fleet.triage.triaged(RM, "3.0", today=TODAY)
+    assert second.previous is not None and second.previous.id == first.kept.id
+    assert second.new == frozenset() and second.resolved == ()
+    # a finding that really went away is still resolved
+    await fleet.settings.reset(ADMIN, "other", "tax.rounding.per_line")
+    third = await fleet.triage.triaged(RM, "3.0", today=TODAY)
+    assert [r.id for r in third.resolved] == ["OVERRIDE_INVALID:tax.rounding.per_line@other"]
