@@ -5,7 +5,11 @@ precision and recall of readiness findings and of near-duplicate pairs.
     python -m tests.corpus.score
 
 Readiness: a finding is identified by (customization or "tenant:<slug>", code, hook or
-setting key); its evidence kinds (static / observed) are scored separately.
+setting key); its evidence kinds (static / observed) are scored separately. Observed
+evidence is the hand-written ``observations`` plus what the runtime's own tracking
+(``plugins.runtime.worker.call_tracked``) records when the ``runs`` hooks are called
+for real. Then whether ``tailor customization check --release`` (the package alone)
+gives the fleet's verdict per package, or says only observed evidence can tell.
 """
 
 from __future__ import annotations
