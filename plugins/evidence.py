@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard
@@ -75,6 +75,10 @@ class PackageEvidence:
     problems: tuple[tuple[str, str], ...] = ()
     #: setting keys the package defines itself (its ``tailor_register_settings``)
     registered: tuple[str, ...] = ()
+    #: hooks that choose setting keys at run time (``values[key]`` with a key
+    #: computed from data, a result keyed by a scan of ``values``): which keys
+    #: they use only observed evidence can tell
+    run_time_keys: tuple[str, ...] = ()
 
     @property
     def hook_uses(self) -> tuple[HookUse, ...]:
@@ -473,10 +477,93 @@ class _KeyFilter:
         return not self.categories or text.split(".", 1)[0] in self.categories
 
 
-def _used_names(sources: Iterable[_Source]) -> set[str]:
+_Def = ast.FunctionDef | ast.AsyncFunctionDef
+#: decorators that do not make a function reachable by themselves
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
+
+
+def _definitions(body: list[ast.stmt]) -> Iterator[_Def]:
+    """The functions and methods defined at this level and in classes (not
+    nested inside functions: those live and die with their function)."""
+    for stmt in body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield stmt
+        elif isinstance(stmt, ast.ClassDef):
+            yield from _definitions(stmt.body)
+
+
+def _unreachable(sources: Iterable[_Source], hooks: Iterable[HookDefinition]) -> set[int]:
+    """Ids of the function nodes no hook implementation can reach: a helper
+    nothing calls (nor names: passing it as a callback counts) is not evidence
+    of what the customization uses. Reached: hooks, decorated functions (a
+    decorator may register them), dunder methods (Python calls them), and every
+    function whose name the reached code or any module's top level uses."""
+    sources = list(sources)
+    by_name: dict[str, list[_Def]] = {}
+    pending: list[ast.AST] = [h.node for h in hooks]
+    for source in sources:
+        for function in _definitions(source.tree.body):
+            if function.name.startswith("__") and function.name.endswith("__"):
+                pending.append(function)
+            elif any(
+                not (isinstance(d, ast.Name) and d.id in _PLAIN_DECORATORS)
+                for d in function.decorator_list
+            ):
+                pending.append(function)
+            else:
+                by_name.setdefault(function.name, []).append(function)
+        pending.extend(_top_level(source.tree.body))
+        pending.extend(_exported(source))
+    reached: set[int] = set()
+    while pending:
+        node = pending.pop()
+        if id(node) in reached:
+            continue
+        reached.add(id(node))
+        for inner in ast.walk(node):
+            name = None
+            if isinstance(inner, ast.Name):
+                name = inner.id
+            elif isinstance(inner, ast.Attribute):
+                name = inner.attr
+            elif isinstance(inner, ast.alias):
+                name = inner.asname or inner.name
+            elif isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+                name = inner.value  # __all__ entries, getattr(module, "name")
+            if name is not None:
+                pending.extend(by_name.pop(name, ()))
+    return {id(f) for functions in by_name.values() for f in functions}
+
+
+def _top_level(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Module and class level code (what runs on import), without the bodies
+    of the functions it defines (decorators and defaults do run)."""
+    for stmt in body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield from stmt.decorator_list
+            yield from stmt.args.defaults
+            yield from (d for d in stmt.args.kw_defaults if d is not None)
+        elif isinstance(stmt, ast.ClassDef):
+            yield from stmt.decorator_list
+            yield from stmt.bases
+            yield from _top_level(stmt.body)
+        else:
+            yield stmt
+
+
+def _exported(source: _Source) -> Iterator[ast.AST]:
+    for stmt in source.tree.body:
+        if isinstance(stmt, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets
+        ):
+            yield stmt.value
+
+
+def _used_names(sources: Iterable[_Source], dead: Collection[int] = frozenset()) -> set[str]:
+    """Names the package's live code uses (not the bodies of ``dead`` functions)."""
     used: set[str] = set()
     for source in sources:
-        for node in ast.walk(source.tree):
+        for node in _walk_live(source.tree, dead):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 used.add(node.id)
             elif isinstance(node, ast.Attribute):
@@ -497,11 +584,24 @@ def _used_names(sources: Iterable[_Source]) -> set[str]:
     return used
 
 
+def _walk_live(tree: ast.AST, dead: Collection[int]) -> Iterator[ast.AST]:
+    """``ast.walk`` that does not enter the functions whose ids are in ``dead``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if id(node) in dead:
+            continue
+        yield node
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
 def _references(
     source: _Source,
     evaluator: _Evaluator,
     keys: _KeyFilter,
     used: set[str],
+    dead: Collection[int] = frozenset(),
+    calls: Mapping[int, list[_CallSite]] | None = None,
 ) -> list[KeyReference]:
     out: list[KeyReference] = []
     env = source.env
@@ -564,7 +664,23 @@ def _references(
             return node.func.attr  # format, join
         return "literal"
 
-    for node in ast.walk(source.tree):
+    enclosing: dict[int, _Def] = {}
+    for function in ast.walk(source.tree):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(function):
+                enclosing[id(inner)] = function  # walked outer first: the innermost wins
+
+    def through_arguments(node: ast.AST, here: dict[str, object]) -> None:
+        """A key built from the parameters of the function it is in, with the
+        constant arguments of each call of that function (``get("security.password",
+        "expiry_days")``): counted where the call passes them."""
+        function = enclosing.get(id(node))
+        for site in (calls or {}).get(id(function), ()) if function is not None else ():
+            value = evaluator.value(node, {**here, **site.bound})
+            if _is_string(value) and keys.key(value):
+                out.append(KeyReference(value, site.file, site.line, "argument"))
+
+    for node in _walk_live(source.tree, dead):
         if id(node) in skipped:
             continue
         here = env_of.get(id(node), env)
@@ -591,21 +707,221 @@ def _references(
                 head = evaluator.head(node, here)
                 if head and keys.prefix(head):
                     add(head, node, "prefix")
+                through_arguments(node, here)
+            elif value is None and isinstance(node, ast.Call):
+                through_arguments(node, here)
     return out
+
+
+@dataclass(frozen=True)
+class _CallSite:
+    """One call of a package function with the constants it passes."""
+
+    bound: dict[str, object]
+    file: str
+    line: int
+
+
+def _call_sites(
+    sources: Iterable[_Source],
+    modules: dict[str, _Source],
+    evaluator: _Evaluator,
+    dead: Collection[int],
+) -> dict[int, list[_CallSite]]:
+    """Per package function (node id), the calls of live code that pass it
+    constants: ``helper("a.b")``, ``self.get(...)``, ``module.f(...)``,
+    ``Settings(values).get(...)`` and ``s = Settings(values); s.get(...)``."""
+    out: dict[int, list[_CallSite]] = {}
+    for source in sources:
+        _source_call_sites(source, modules, evaluator, dead, out)
+    return out
+
+
+def _source_call_sites(
+    source: _Source,
+    modules: dict[str, _Source],
+    evaluator: _Evaluator,
+    dead: Collection[int],
+    out: dict[int, list[_CallSite]],
+) -> None:
+    classes = {stmt.name: stmt for stmt in source.tree.body if isinstance(stmt, ast.ClassDef)}
+
+    def method(klass: ast.ClassDef | None, name: str) -> _Def | None:
+        for stmt in klass.body if klass is not None else ():
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name == name:
+                return stmt
+        return None
+
+    def instance_class(node: ast.expr, local: dict[str, ast.ClassDef]) -> ast.ClassDef | None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return classes.get(node.func.id)
+        if isinstance(node, ast.Name):
+            return local.get(node.id)
+        return None
+
+    def visit(scope: ast.AST, klass: ast.ClassDef | None) -> None:
+        local: dict[str, ast.ClassDef] = {}
+        for node in _walk_live(scope, dead):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                made = instance_class(node.value, {})
+                if isinstance(target, ast.Name) and made is not None:
+                    local[target.id] = made
+            if not isinstance(node, ast.Call):
+                continue
+            callee: _Def | None = None
+            is_method = False
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in classes:
+                callee, is_method = method(classes[func.id], "__init__"), True
+            elif isinstance(func, ast.Name) or (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and isinstance(source.env.get(func.value.id), _Module)
+            ):
+                found = _package_function(func, source, modules)
+                callee = found[0] if found is not None else None
+            elif isinstance(func, ast.Attribute):
+                if isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
+                    owner = klass
+                else:
+                    owner = instance_class(func.value, local)
+                callee, is_method = method(owner, func.attr), True
+            if callee is None:
+                continue
+            bound = _bind_arguments(callee, node, source.env, evaluator, method=is_method)
+            if bound:
+                site = _CallSite(bound, source.file, node.lineno)
+                out.setdefault(id(callee), []).append(site)
+
+    for stmt in source.tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            for member in stmt.body:
+                visit(member, stmt)
+        else:
+            visit(stmt, None)
 
 
 # -- hooks --------------------------------------------------------------------------
 
 
 def _hook_options(
-    decorator: ast.expr, env: dict[str, object], evaluator: _Evaluator
+    decorator: ast.expr,
+    env: dict[str, object],
+    evaluator: _Evaluator,
+    source: _Source | None = None,
+    modules: dict[str, _Source] | None = None,
 ) -> dict[str, object] | None:
-    """The marker's options when ``decorator`` is the tailor hookimpl marker."""
+    """The marker's options when ``decorator`` is the tailor hookimpl marker, or
+    a decorator of the package that applies it (``@tailor_hook``, a factory
+    ``@hook("tailor_setting_changed")`` whose argument becomes ``specname``)."""
     if isinstance(decorator, ast.Call):
-        if evaluator.value(decorator.func, env) != MARKER:
+        if evaluator.value(decorator.func, env) == MARKER:
+            return {kw.arg: evaluator.value(kw.value, env) for kw in decorator.keywords if kw.arg}
+        factory = _package_function(decorator.func, source, modules)
+        if factory is None:
             return None
-        return {kw.arg: evaluator.value(kw.value, env) for kw in decorator.keywords if kw.arg}
-    return {} if evaluator.value(decorator, env) == MARKER else None
+        function, origin = factory
+        specname = _specname_param(function, origin, evaluator)
+        if specname is None:
+            return None
+        options = {kw.arg: evaluator.value(kw.value, env) for kw in decorator.keywords if kw.arg}
+        if specname:
+            bound = _bind_arguments(function, decorator, env, evaluator, method=False)
+            if specname in bound:
+                options["specname"] = bound[specname]
+        return options
+    if evaluator.value(decorator, env) == MARKER:
+        return {}
+    wrapper = _package_function(decorator, source, modules)
+    if wrapper is not None and _specname_param(wrapper[0], wrapper[1], evaluator) is not None:
+        return {}
+    return None
+
+
+def _package_function(
+    node: ast.expr, source: _Source | None, modules: dict[str, _Source] | None
+) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Source] | None:
+    """The package's function ``node`` names (``name`` or ``module.name``)."""
+    if source is None or modules is None:
+        return None
+    ref: tuple[str, str] | None = None
+    if isinstance(node, ast.Name):
+        ref = source.funcs.get(node.id)
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        base = source.env.get(node.value.id)
+        if isinstance(base, _Module) and base.name in modules:
+            ref = modules[base.name].funcs.get(node.attr)
+    if ref is None or ref[0] not in modules:
+        return None
+    origin = modules[ref[0]]
+    function = origin.defs.get(ref[1])
+    return (function, origin) if function is not None else None
+
+
+def _specname_param(
+    function: ast.FunctionDef | ast.AsyncFunctionDef, origin: _Source, evaluator: _Evaluator
+) -> str | None:
+    """None when ``function`` does not apply the tailor marker; else the name of
+    its parameter that becomes the marker's ``specname`` ("" when none does)."""
+    applies = False
+    params = {a.arg for a in [*function.args.posonlyargs, *function.args.args]}
+    params |= {a.arg for a in function.args.kwonlyargs}
+    specname = ""
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and evaluator.value(node, origin.env) == MARKER:
+            applies = True
+        if isinstance(node, ast.keyword) and node.arg == "specname":
+            if isinstance(node.value, ast.Name) and node.value.id in params:
+                specname = node.value.id
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if (
+                isinstance(target, ast.Subscript)
+                and isinstance(target.slice, ast.Constant)
+                and target.slice.value == "specname"
+                and isinstance(node.value, ast.Name)
+                and node.value.id in params
+            ):
+                specname = node.value.id
+        elif isinstance(node, ast.Dict):
+            for k, v in zip(node.keys, node.values, strict=True):
+                if (
+                    isinstance(k, ast.Constant)
+                    and k.value == "specname"
+                    and isinstance(v, ast.Name)
+                    and v.id in params
+                ):
+                    specname = v.id
+    return specname if applies else None
+
+
+def _bind_arguments(
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+    call: ast.Call,
+    env: dict[str, object],
+    evaluator: _Evaluator,
+    *,
+    method: bool,
+) -> dict[str, object]:
+    """The constant values a call passes to ``function``'s parameters (the
+    instance of a method call is not one of them)."""
+    names = [a.arg for a in [*function.args.posonlyargs, *function.args.args]]
+    if method and names:
+        names = names[1:]
+    bound: dict[str, object] = {}
+    for name, arg in zip(names, call.args, strict=False):
+        if isinstance(arg, ast.Starred):
+            break
+        value = evaluator.value(arg, env)
+        if value is not None:
+            bound[name] = value
+    for kw in call.keywords:
+        if kw.arg:
+            value = evaluator.value(kw.value, env)
+            if value is not None:
+                bound[kw.arg] = value
+    return bound
 
 
 def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> tuple[str, ...]:
@@ -690,7 +1006,7 @@ def _hooks(
                 visit(stmt.body, f"{owner}.{stmt.name}" if owner else stmt.name, stmt)
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 for decorator in stmt.decorator_list:
-                    options = _hook_options(decorator, source.env, evaluator)
+                    options = _hook_options(decorator, source.env, evaluator, source, modules)
                     if options is None:
                         continue
                     specname = options.get("specname")
@@ -755,7 +1071,6 @@ def analyze_package(
             break
     evaluator = _Evaluator(modules, package_name)
     key_filter = _KeyFilter(known_keys, categories)
-    used = _used_names(sources)
     hooks: list[HookDefinition] = []
     references: set[KeyReference] = set()
     registered: set[str] = set()
@@ -763,10 +1078,20 @@ def analyze_package(
         try:
             found = _hooks(source, evaluator, modules)
             hooks.extend(found)
-            references.update(_references(source, evaluator, key_filter, used))
             registered.update(_registered(source, found, evaluator))
         except RecursionError:
             deep.add(source.file)
+    live = [s for s in sources if s.file not in deep]
+    dead = _unreachable(live, hooks)
+    used = _used_names(live, dead)
+    calls = _call_sites(live, modules, evaluator, dead)
+    for source in live:
+        try:
+            references.update(_references(source, evaluator, key_filter, used, dead, calls))
+        except RecursionError:
+            deep.add(source.file)
+    if root.is_dir():
+        references.update(_data_file_references(root, live, dead, key_filter))
     problems.extend((file, "too deeply nested to analyze") for file in sorted(deep))
     spans = [
         (h.file, h.line, h.node.end_lineno or h.line) for h in hooks if h.use.hook == REGISTER_HOOK
@@ -776,12 +1101,175 @@ def analyze_package(
         for r in references
         if not r.is_prefix and any(f == r.file and a <= r.line <= b for f, a, b in spans)
     )
+    run_time = {
+        h.use.hook
+        for h in hooks
+        if h.module in modules and _chooses_keys_at_run_time(h, modules[h.module], evaluator)
+    }
     return PackageEvidence(
         hooks=tuple(sorted(hooks, key=lambda h: (h.use.hook, h.file, h.line))),
         references=tuple(sorted(references, key=lambda r: (r.key, r.file, r.line, r.how))),
         problems=tuple(problems),
         registered=tuple(sorted(registered)),
+        run_time_keys=tuple(sorted(run_time)),
     )
+
+
+_SCANS = frozenset({"items", "keys", "values"})
+
+
+def _chooses_keys_at_run_time(hook: HookDefinition, source: _Source, evaluator: _Evaluator) -> bool:
+    """Does ``hook`` use keys of ``values`` it computes at run time: a subscript,
+    ``get`` or ``in`` with a key that is not a constant, or a result keyed by a
+    variable that goes over ``values``? (Going over ``values`` to count or look
+    for blanks, then using constant keys, is not.)"""
+    node = hook.node
+    args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+    if "values" not in {a.arg for a in args}:
+        return False
+    env = dict(source.env)
+    klass = next(
+        (
+            c
+            for c in source.tree.body
+            if isinstance(c, ast.ClassDef) and hook.qualname.startswith(c.name + ".")
+        ),
+        None,
+    )
+    if klass is not None:
+        namespace = _class_namespace(klass, env, evaluator)[0]
+        attrs = dict(namespace.values)
+        for member in klass.body:  # self.key = "a.b" in __init__
+            if isinstance(member, ast.FunctionDef) and member.name == "__init__":
+                for stmt in ast.walk(member):
+                    if (
+                        isinstance(stmt, ast.Assign)
+                        and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], ast.Attribute)
+                        and isinstance(stmt.targets[0].value, ast.Name)
+                        and stmt.targets[0].value.id == "self"
+                    ):
+                        value = evaluator.value(stmt.value, env)
+                        if value is not None:
+                            attrs[stmt.targets[0].attr] = value
+        env.update({"self": _Namespace(attrs), "cls": namespace})
+    for inner in ast.walk(node):  # local constants: key = "a.b"
+        if isinstance(inner, ast.Assign) and len(inner.targets) == 1:
+            target = inner.targets[0]
+            value = evaluator.value(inner.value, env)
+            if isinstance(target, ast.Name) and _is_string(value):
+                env[target.id] = value
+
+    def is_values(n: ast.AST) -> bool:
+        return isinstance(n, ast.Name) and n.id == "values"
+
+    def constant(n: ast.AST) -> bool:
+        return evaluator.value(n, env) is not None
+
+    scanned: set[str] = set()  # loop variables over values (keys, or key/value pairs)
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.comprehension | ast.For):
+            over = inner.iter
+            if is_values(over) or (
+                isinstance(over, ast.Call)
+                and isinstance(over.func, ast.Attribute)
+                and over.func.attr in _SCANS
+                and is_values(over.func.value)
+            ):
+                target = inner.target
+                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                scanned.update(n.id for n in names[:1] if isinstance(n, ast.Name))
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Subscript) and is_values(inner.value):
+            if not constant(inner.slice):
+                return True
+        elif (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Attribute)
+            and inner.func.attr == "get"
+            and is_values(inner.func.value)
+            and inner.args
+            and not constant(inner.args[0])
+        ):
+            return True
+        elif (
+            isinstance(inner, ast.Compare)
+            and any(isinstance(op, ast.In | ast.NotIn) for op in inner.ops)
+            and any(is_values(c) for c in inner.comparators)
+            and not constant(inner.left)
+        ):
+            return True
+        elif isinstance(inner, ast.DictComp) and isinstance(inner.key, ast.Name):
+            if inner.key.id in scanned:
+                return True
+        elif isinstance(inner, ast.Assign):
+            for target in inner.targets:
+                if (
+                    isinstance(target, ast.Subscript)
+                    and isinstance(target.slice, ast.Name)
+                    and target.slice.id in scanned
+                ):
+                    return True
+    return False
+
+
+#: data files of a package whose strings may be setting keys, when the code names them
+DATA_SUFFIXES = (".json", ".toml")
+
+
+def _data_file_references(
+    root: Path, sources: Iterable[_Source], dead: Collection[int], keys: _KeyFilter
+) -> set[KeyReference]:
+    """Keys kept in a JSON or TOML file of the package that live code names
+    (``Path(__file__).parent / "keys.json"``): every string in it (keys and
+    values) that is a setting key, at the line it is on. A data file nothing
+    names, and the package's manifest, are not evidence."""
+    import json
+    import tomllib
+
+    named: set[str] = set()
+    for source in sources:
+        for node in _walk_live(source.tree, dead):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if len(node.value) <= MAX_VALUE:
+                    named.add(node.value.rsplit("/", 1)[-1])
+    out: set[KeyReference] = set()
+    base = root.resolve()
+    for path in sorted(root.rglob("*")):
+        if (
+            path.suffix not in DATA_SUFFIXES
+            or path.name == MANIFEST_FILE
+            or path.name not in named
+            or path.is_symlink()
+            or not path.is_file()
+            or not path.resolve().is_relative_to(base)
+            or any(part.startswith(".") for part in path.relative_to(root).parts)
+        ):
+            continue
+        try:
+            text = path.read_bytes()[:MAX_FILE_BYTES].decode("utf-8")
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, OSError, RecursionError):
+            continue
+        lines = text.splitlines()
+        for value in sorted(set(_strings(data))):
+            if keys.key(value):
+                line = next((i for i, t in enumerate(lines, 1) if value in t), 0)
+                out.add(KeyReference(value, path.relative_to(root).as_posix(), line, "data file"))
+    return out
+
+
+def _strings(data: object) -> Iterator[str]:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _registered(

@@ -1,7 +1,7 @@
-"""What a customization's code does, found without running it: the hooks it
-implements (and the parameters each takes), the setting keys it references, a
-structural fingerprint per hook implementation, and whether an implementation
-only returns constants.
+"""What a customization's imported code does: the hooks it implements (and the
+parameters each takes), a structural fingerprint per hook implementation, and
+whether an implementation only returns constants. Which setting keys it reads or
+returns is decided in one place, :mod:`plugins.evidence`, never here.
 
 Fingerprint: the function's AST with every identifier (function, argument and
 variable names) replaced by ``_`` and every literal by its type name, docstring and
@@ -18,10 +18,12 @@ import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.model.customizations import HookUse
-from core.model.definitions import KEY_PATTERN
+
+if TYPE_CHECKING:
+    from plugins.evidence import PackageEvidence
 
 IMPL_MARKER = "tailor_impl"
 
@@ -144,71 +146,38 @@ def returns_constant(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return not any(isinstance(n, branchy) for n in ast.walk(node))
 
 
+#: the private package name a customization is imported under (plugins.loading)
+PRIVATE_PACKAGE = "_tailor_customization_"
+
+
 def hook_use(attr: str, function: Callable[..., Any]) -> HookUse:
     node = _function_node(function)
-    module = getattr(function, "__module__", "?")
     return HookUse(
         hook=hook_name(attr, function),
         params=parameters(function),
         fingerprint=fingerprint_node(node) if node is not None else "",
         returns_constant=returns_constant(node) if node is not None else False,
-        location=f"{module}:{getattr(function, '__name__', attr)}",
+        location=_location(attr, function, node.lineno if node is not None else 1),
     )
 
 
-def setting_keys_in_source(source: str, categories: frozenset[str] | None = None) -> list[str]:
-    """String literals that look like product setting keys, sorted, once each. A
-    dotted literal counts when its first segment is one of ``categories`` (the
-    product's setting categories, so "logo.png" or "a.b" URLs are not keys)."""
-    keys: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            value = node.value
-            if KEY_PATTERN.match(value) and (
-                categories is None or value.split(".", 1)[0] in categories
-            ):
-                keys.add(value)
-    return sorted(keys)
+def _location(attr: str, function: Callable[..., Any], def_line: int = 1) -> str:
+    """``file:line`` inside the package (``hooks.py:12``), never the private name
+    the package was imported under; ``module:function`` outside a package."""
+    module = str(getattr(function, "__module__", "?"))
+    code = getattr(function, "__code__", None)
+    if not module.startswith(PRIVATE_PACKAGE) or code is None:
+        return f"{module}:{getattr(function, '__name__', attr)}"
+    inner = module.partition(".")[2]
+    file = (inner.replace(".", "/") + ".py") if inner else "__init__.py"
+    if Path(code.co_filename).name == "__init__.py" and inner:
+        file = inner.replace(".", "/") + "/__init__.py"
+    return f"{file}:{code.co_firstlineno + def_line - 1}"  # the def, after decorators
 
 
-def introspect(
-    modules: Iterable[ModuleType], categories: frozenset[str] | None = None
-) -> tuple[list[HookUse], list[str]]:
-    """The hook uses and referenced setting keys of a customization's modules.
-    ``categories``: the product's setting categories (a dotted string counts as a
-    key only when it starts with one; None: any).
-
-    When a module comes from a package directory on disk, the whole package's
-    source is analyzed too (:func:`plugins.evidence.analyze_package`, no further
-    import): its hooks carry file:line locations and similarity features, and
-    keys built from constants, f-strings, sibling modules and prefixes count."""
-    from plugins.evidence import analyze_package
-
-    uses: list[HookUse] = []
-    keys: set[str] = set()
-    for module in modules:
-        found = [hook_use(attr, fn) for attr, fn in hook_functions(module)]
-        try:
-            source = inspect.getsource(module)
-        except (OSError, TypeError):
-            source = None
-        if source is not None:
-            keys.update(setting_keys_in_source(source, categories))
-        package = _package_dir(module)
-        if package is not None:
-            evidence = analyze_package(package, categories=categories or ())
-            keys.update(evidence.keys)
-            static = {u.hook: u for u in evidence.hook_uses}
-            # the imported module is the truth for which hooks exist; the source
-            # analysis adds where they are and their structure
-            found = [static.get(u.hook, u) for u in found]
-        uses.extend(found)
-    return sorted(uses, key=lambda u: u.hook), sorted(keys)
-
-
-def _package_dir(module: ModuleType) -> Path | None:
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    directory = Path(file).parent
-    return directory if (directory / "customization.toml").is_file() else None
+def merge_hooks(imported: Iterable[HookUse], evidence: PackageEvidence | None) -> list[HookUse]:
+    """The imported module is the truth for which hooks exist; the package's
+    static evidence (:func:`plugins.evidence.analyze_package`) adds where each is
+    and its structure."""
+    static = {u.hook: u for u in evidence.hook_uses} if evidence is not None else {}
+    return sorted((static.get(u.hook, u) for u in imported), key=lambda u: u.hook)

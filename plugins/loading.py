@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pluggy
 from packaging.version import Version
@@ -38,10 +39,12 @@ from plugins.catalog import Catalog
 from plugins.hookspecs import HOOK_API, PROJECT
 from plugins.introspection import (
     IMPL_MARKER,
+    PRIVATE_PACKAGE,
     hook_classes,
     hook_functions,
     hook_name,
-    introspect,
+    hook_use,
+    merge_hooks,
     parameters,
 )
 from plugins.manifest import (
@@ -52,6 +55,9 @@ from plugins.manifest import (
     product_problem,
     specifier,
 )
+
+if TYPE_CHECKING:
+    from plugins.evidence import PackageEvidence
 
 CUSTOMIZATIONS_GROUP = "tailor.customizations"
 PATH_ENV = "TAILOR_CUSTOMIZATIONS_PATH"
@@ -82,6 +88,8 @@ class Loaded:
     #: the product's setting categories (what a dotted string must start with to
     #: count as a setting key; empty: any)
     categories: frozenset[str] = frozenset()
+    #: the package's static evidence (the one key finder's answer), analyzed once
+    evidence: PackageEvidence | None = None
 
     @property
     def name(self) -> str:
@@ -96,14 +104,26 @@ class Loaded:
     def refused(self) -> bool:
         return bool(self.problems)
 
+    def analyze(self) -> PackageEvidence:
+        """The package's static evidence, read (never imported) once: the hooks
+        the import found get their file:line and structure from it, and the
+        setting keys are its keys."""
+        if self.evidence is None:
+            from plugins.evidence import analyze_package
+
+            self.evidence = analyze_package(self.source.path, categories=self.categories)
+            self.hooks = tuple(merge_hooks(self.hooks, self.evidence))
+            self.setting_keys = self.evidence.keys
+        return self.evidence
+
     def registration(self) -> Registration:
         """What publishing this package stores: its manifest, what the checks found,
         and the package itself (its canonical zip and tree hash)."""
         if self.manifest is None or self.refused:
             raise ValueError(f"{self.name} was refused; it has no registration")
         from plugins import archive
-        from plugins.evidence import analyze_package
 
+        evidence = self.analyze()
         tree = archive.tree_from_directory(self.source.path)
         return Registration(
             sha256=tree.sha256,
@@ -114,7 +134,7 @@ class Loaded:
             setting_keys=self.setting_keys,
             package=self.package,
             # static evidence: read (never imported) from every module, with file:line
-            references=analyze_package(self.source.path, categories=self.categories).references,
+            references=evidence.references,
         )
 
 
@@ -160,7 +180,7 @@ def discover(
 def _module_name(path: Path) -> str:
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
     ident = re.sub(r"\W", "_", path.name)
-    return f"_tailor_customization_{ident}_{digest}"
+    return f"{PRIVATE_PACKAGE}{ident}_{digest}"
 
 
 def _traceback_summary(exc: BaseException, package: Path) -> str:
@@ -381,8 +401,12 @@ def inspect_customization(
     catalog: Catalog,
     release: str | None = None,
     product: str | None = None,
+    *,
+    analyze: bool = True,
 ) -> Loaded:
     """Check one customization directory; everything wrong lands in ``problems``.
+    ``analyze``: also read its static evidence (hooks' locations, setting keys);
+    a checking worker leaves that to the server, which trusts only its own.
     ``release``: the product release to check ``requires`` against (None: the
     catalog's, the running product's). ``product``: the served product's id (None:
     the catalog's); a customization naming another is refused before its code is
@@ -435,9 +459,15 @@ def inspect_customization(
         loaded.problems.extend(more)
         loaded.warnings.extend(warned)
     loaded.module = module
-    uses, keys = introspect([module], catalog.setting_categories)
-    loaded.hooks, loaded.setting_keys = tuple(uses), tuple(keys)
+    loaded.hooks = tuple(sorted((hook_use(a, f) for a, f in hook_functions(module)), key=_hook))
+    loaded.categories = frozenset(catalog.setting_categories or ())
+    if analyze:  # in a worker, no: the server analyzes the package itself, once
+        loaded.analyze()
     return loaded
+
+
+def _hook(use: HookUse) -> str:
+    return use.hook
 
 
 def load_all(

@@ -185,6 +185,23 @@ def check(
         if package.registration is None:
             continue
         result = check_customization(target, package.registration, history)
+        if package.evidence.run_time_keys:
+            # which keys these hooks use only observed evidence can tell: the fleet's
+            observed = _fleet_observations(package.registration.name, server, database_url)
+            if observed is None:
+                hooks = ", ".join(package.evidence.run_time_keys)
+                say(
+                    f"{directory / MANIFEST_FILE}: note: {hooks}"
+                    " choose setting keys at run time: only observed evidence can tell which; "
+                    "give --url/--token or --database-url to use the fleet's observations"
+                )
+            else:
+                result = check_customization(target, package.registration, history, observed)
+                calls = sum(o.calls for o in observed)
+                say(
+                    f"  observed: {len(observed)} observation(s) of {result.name} in the fleet "
+                    f"({calls} call(s)), used with the code"
+                )
         blocking = any(f.severity is Severity.BLOCKER for f in result.findings)
         blocked += blocking
         _print_check(say, directory, release, package, result)
@@ -223,6 +240,61 @@ def _release_manifests(
 
     async def go(services: Services) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
         return await services.readiness.release_manifests(Principal.system(CLI_ACTOR), version)
+
+    return run_with_services(database_url, go)
+
+
+_OBSERVATIONS = (
+    "{ customizations { __typename ... on CustomizationList { items { name observations { "
+    "tenant hook version calls failures changed firstSeen lastSeen keysRead keysReturned "
+    "} } } ... on Error { code message } } }"
+)
+
+
+def _fleet_observations(
+    name: str, server: Remote | None, database_url: str | None
+) -> list[Observation] | None:
+    """The fleet's observations of customization ``name`` (in the caller's scope),
+    from the server (``--url``) or the database (``--database-url``); None when
+    neither was given. A name the fleet does not know has none."""
+    from datetime import datetime
+
+    from core.model.customizations import READ, RETURNED, ObservedKey
+
+    if server is not None:
+        answer = run_remote(lambda: server.call(_OBSERVATIONS))["customizations"]
+        listed = run_remote(partial(expect, answer, "CustomizationList"))
+        mine = [c for c in listed["items"] if c["name"] == name]
+        out = []
+        for o in mine[0]["observations"] if mine else ():
+            last = datetime.fromisoformat(o["lastSeen"])
+            keys = [
+                *(ObservedKey(k, READ, o["calls"], last) for k in o["keysRead"]),
+                *(ObservedKey(k, RETURNED, o["calls"], last) for k in o["keysReturned"]),
+            ]
+            out.append(
+                Observation(
+                    customization=name,
+                    tenant=o["tenant"],
+                    hook=o["hook"],
+                    calls=o["calls"],
+                    failures=o["failures"],
+                    changed=o["changed"],
+                    latency_buckets=(),
+                    last_error=None,
+                    last_error_at=None,
+                    first_seen=datetime.fromisoformat(o["firstSeen"]),
+                    last_seen=last,
+                    keys=tuple(keys),
+                    version=o["version"],
+                )
+            )
+        return out
+    if database_url is None:
+        return None
+
+    async def go(services: Services) -> list[Observation]:
+        return await services.observations.list_all(Principal.system(CLI_ACTOR), customization=name)
 
     return run_with_services(database_url, go)
 

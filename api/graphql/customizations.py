@@ -128,6 +128,10 @@ class CustomizationObservation:
     last_seen: datetime
     keys_read: list[str] = strawberry.field(description="setting keys read through `values`")
     keys_returned: list[str] = strawberry.field(description="setting keys it returned")
+    scans: int = strawberry.field(
+        description="calls that went over all of `values` (iterating, items(), len): a scan "
+        "is evidence of no key in particular"
+    )
 
     @classmethod
     def from_domain(cls, o: Observation) -> CustomizationObservation:
@@ -146,6 +150,7 @@ class CustomizationObservation:
             last_seen=o.last_seen,
             keys_read=sorted(o.keys_read),
             keys_returned=sorted(o.keys_returned),
+            scans=o.scans,
         )
 
 

@@ -16,7 +16,7 @@ from core.analysis.release_diff import ReleaseDiff as DomainDiff
 from core.model.manifest_io import ManifestFormat
 from core.store import triage as triage_domain
 from core.store.readiness_service import UpgradeResult
-from core.store.triage import TriagedReport, TriageRecord, TriageVerb, finding_id
+from core.store.triage import TriagedReport, TriageRecord, TriageVerb, id_of
 
 
 @strawberry.type(description="A decision on a finding (acknowledged, planned or waived).")
@@ -52,12 +52,17 @@ class Finding:
     severity: str = strawberry.field(description="blocker, warning, info or unknown")
     subject_kind: str = strawberry.field(description="customization or setting")
     subject: str = strawberry.field(description="the customization's name or the setting key")
+    detail: str = strawberry.field(
+        description="the hook or setting key a customization's finding is about (empty for "
+        "its manifest); the environment of an override's (empty: tenant-wide)"
+    )
     message: str
     action: str = strawberry.field(description="the suggested fix")
     evidence: JSON
     id: str | None = strawberry.field(
         default=None,
-        description="stable identity CODE:subject@tenant (tenant findings), for triageFinding",
+        description="stable identity CODE:subject:detail@tenant (tenant findings), for "
+        "triageFinding",
     )
     triage: FindingTriage | None = strawberry.field(
         default=None, description="the decision taken on this finding, if any"
@@ -79,13 +84,14 @@ class Finding:
     def from_domain(
         cls, f: domain.Finding, tenant: str | None = None, triaged: TriagedReport | None = None
     ) -> Finding:
-        fid = finding_id(f.code.value, f.subject, tenant) if tenant else None
+        fid = id_of(f, tenant) if tenant else None
         record = triaged.decision(tenant, f) if triaged and tenant else None
         return cls(
             code=f.code.value,
             severity=f.severity.value,
             subject_kind=f.subject_kind,
             subject=f.subject,
+            detail=f.detail,
             message=f.message,
             action=f.action,
             evidence=JSON(dict(f.evidence)),
@@ -351,7 +357,10 @@ strawberry.enum(TriageVerb, description="What to decide about a finding.")
 
 @strawberry.input(description="A decision on one readiness finding.")
 class TriageFindingInput:
-    finding: str = strawberry.field(description="the finding's id, CODE:subject@tenant")
+    finding: str = strawberry.field(
+        description="the finding's id, CODE:subject:detail@tenant (CODE:subject@tenant: "
+        "every detail)"
+    )
     decision: TriageVerb
     reason: str | None = strawberry.field(default=None, description="required to waive")
     owner: str | None = strawberry.field(default=None, description="required to plan a fix")

@@ -427,7 +427,7 @@ class Console:
         except InvalidInputError as exc:
             if exc.field == "finding":
                 raise  # not from the page's form: no tenant page to return to
-            _code, _subject, tenant = parse_finding_id(finding)
+            _code, _subject, _detail, tenant = parse_finding_id(finding)
             return await self._tenant_page(
                 request,
                 who,
@@ -435,7 +435,7 @@ class Console:
                 target=target or None,
                 rejected=dataclasses.replace(sent, field=exc.field, error=exc.message),
             )
-        _code, _subject, tenant = parse_finding_id(record.finding)
+        _code, _subject, _detail, tenant = parse_finding_id(record.finding)
         query = urlencode({"target": target}) if target else ""
         return RedirectResponse(
             f"/console/tenants/{quote(tenant)}?{query}#triage-{quote(record.finding)}",

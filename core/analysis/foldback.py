@@ -467,7 +467,7 @@ def live_keys(
                 used.add(ref.key)
     for o in observations:
         if o.customization in live and o.calls:
-            used.update(k.key for k in o.keys)
+            used.update(o.keys_used)  # a scan of values uses no key in particular
     return used & catalog
 
 

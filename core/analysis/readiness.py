@@ -35,7 +35,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from core.analysis.unblock import UnblockStep, unblock_plan
-from core.model.customizations import Observation, Registration
+from core.model.customizations import KEY_DIRECTIONS, Observation, Registration
 from core.model.definitions import SettingDefinition
 from core.model.errors import SettingValidationError, TailorError
 from core.model.extension_points import EXPERIMENTAL, ExtensionPoint
@@ -147,6 +147,15 @@ class Finding:
     def blocker_key(self) -> tuple[str, str]:
         """What one fix resolves (see :mod:`core.analysis.unblock`)."""
         return (self.subject_kind, self.subject)
+
+    @property
+    def detail(self) -> str:
+        """What in the subject the finding is about: the hook or setting key of a
+        customization's finding ("" for its manifest), the environment of an
+        override's ("" tenant-wide). With code, subject and tenant: its identity."""
+        if self.subject_kind == CUSTOMIZATION:
+            return str(self.evidence.get("hook") or self.evidence.get("setting") or "")
+        return str(self.evidence.get("environment") or "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -303,8 +312,17 @@ class History:
     """Every known release's manifest, for evidence about things the target lacks
     (when a hook or setting was last defined, and its recorded replacement)."""
 
-    def __init__(self, manifests: Iterable[ReleaseManifest]) -> None:
+    def __init__(self, manifests: Iterable[ReleaseManifest], before: Version | None = None) -> None:
+        """``before``: the target's version. "Last in" is the last release before
+        it that had a hook or setting; releases after it (a planned 3.0 beside a
+        target 2.5) are known, but only name a hook or setting nothing before the
+        target had."""
         ordered = sorted(manifests, key=lambda m: m.parsed)
+        if before is not None:  # later releases first, then earlier ones: those win
+            ordered = [m for m in ordered if m.parsed > before] + [
+                m for m in ordered if m.parsed <= before
+            ]
+        self.before = before
         self.hooks: dict[str, tuple[str, ExtensionPoint]] = {}
         self.settings: dict[str, tuple[str, SettingDefinition]] = {}
         self.renames: dict[str, tuple[str, str]] = {}
@@ -318,10 +336,20 @@ class History:
                 self.renames[old] = (m.version, new)
 
     def last_defined_in(self, key: str) -> str | None:
-        """The last release whose manifest really defines ``key`` (a definition
-        listed with ``removed`` at or below its release does not count)."""
+        """The last release before the target whose manifest really defines
+        ``key`` (a definition listed with ``removed`` at or below its release does
+        not count); None when only later releases do."""
         found = self.settings.get(key)
-        return found[0] if found else None
+        return found[0] if found and self.earlier(found[0]) else None
+
+    def earlier(self, version: str) -> bool:
+        """Is ``version`` (a release of this history) before the target?"""
+        if self.before is None:
+            return True
+        try:
+            return Version(version) < self.before
+        except ValueError:  # InvalidVersion or a 5,000-digit segment
+            return False
 
 
 def _really_defined(d: SettingDefinition, m: ReleaseManifest) -> bool:
@@ -358,7 +386,7 @@ def evaluate(
     tenants evaluated). ``plan=False`` leaves the unblock plan empty (callers that
     only count blockers, like fold-back's upgrade cost)."""
     history = [m for m in history if m.version != target.version]
-    past = History(history)
+    past = History(history, target.parsed)
     version = target.parsed
     in_scope = {t.slug for t in tenants}
     targets = _TargetIndex(target, history)
@@ -658,14 +686,19 @@ def _hook(
         if last is not None:
             last_version, spec = last
             replacement = spec.replacement
-            message = f"implements {hook}, which {tv} no longer has (last in {last_version})"
+            when = (
+                f"last in {last_version}"
+                if past.earlier(last_version)
+                else f"only in {last_version}, after {tv}"
+            )
+            message = f"implements {hook}, which {tv} no longer has ({when})"
             api = target.manifest.tailor_hook_api
             if spec.is_tailor and api is not None:
                 message = (
                     f"implements {hook}, which Tailor hook API {api} (the API of {tv}) no "
                     f"longer has"
                     + (f": removed in API {spec.removed}" if spec.removed else "")
-                    + f" (last in {last_version})"
+                    + f" ({when})"
                 )
             action = (
                 f"port the implementation to {replacement}"
@@ -810,6 +843,8 @@ def _observed(observations: Iterable[Observation], in_scope: Collection[str]) ->
         seen = out.setdefault(o.customization, _Seen())
         _merge_stats(seen.hooks.setdefault(o.hook, {}), o.calls, o.last_seen)
         for k in o.keys:
+            if k.direction not in KEY_DIRECTIONS:
+                continue  # a scan of values: evidence of no key in particular
             _merge_stats(seen.keys.setdefault((k.key, k.direction), {}), k.count, k.last_seen)
     return out
 

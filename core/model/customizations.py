@@ -261,13 +261,26 @@ def latency_percentile(buckets: tuple[int, ...], q: float) -> float | None:
     return float(LATENCY_BUCKETS_MS[-1])
 
 
+#: directions of an observed key: used by name (``values[k]``, ``values.get(k)``,
+#: ``k in values``), returned (a key of the result), or the scan of all of
+#: ``values`` (iterating, ``items()``, ``keys()``, ``len``: recorded once, under
+#: SCAN_KEY, and evidence of no key in particular)
+READ = "read"
+RETURNED = "returned"
+SCANNED = "scanned"
+SCAN_KEY = "*"
+#: the directions that make a key a dependency of the code
+KEY_DIRECTIONS = frozenset({READ, RETURNED})
+
+
 @dataclass(frozen=True)
 class ObservedKey:
     """A setting key one customization's hook read (through the ``values``
-    mapping) or returned (a key of its result), for one tenant, at run time."""
+    mapping) or returned (a key of its result), for one tenant, at run time;
+    or (``direction`` SCANNED, ``key`` SCAN_KEY) the calls that scanned them all."""
 
     key: str
-    #: "read" or "returned"
+    #: READ, RETURNED or SCANNED
     direction: str
     count: int
     last_seen: datetime
@@ -307,11 +320,21 @@ class Observation:
 
     @property
     def keys_read(self) -> frozenset[str]:
-        return frozenset(k.key for k in self.keys if k.direction == "read")
+        return frozenset(k.key for k in self.keys if k.direction == READ)
 
     @property
     def keys_returned(self) -> frozenset[str]:
-        return frozenset(k.key for k in self.keys if k.direction == "returned")
+        return frozenset(k.key for k in self.keys if k.direction == RETURNED)
+
+    @property
+    def keys_used(self) -> frozenset[str]:
+        """Keys the code depends on: read by name or returned (never a scan)."""
+        return frozenset(k.key for k in self.keys if k.direction in KEY_DIRECTIONS)
+
+    @property
+    def scans(self) -> int:
+        """Calls that went over all of ``values`` (evidence of no key)."""
+        return sum(k.count for k in self.keys if k.direction == SCANNED)
 
 
 @dataclass(frozen=True)

@@ -307,7 +307,7 @@ class ObservedKeyRow(Base):
     tenant: Mapped[str] = mapped_column(String(64), index=True)
     hook: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(200))
-    direction: Mapped[str] = mapped_column(String(16))  # read | returned
+    direction: Mapped[str] = mapped_column(String(16))  # read | returned | scanned
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -319,10 +319,13 @@ class FindingTriage(Base):
     __tablename__ = "finding_triage"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: "CODE:subject@tenant" (see core.store.triage.finding_id)
+    #: "CODE:subject:detail@tenant" (see core.store.triage.finding_id)
     finding: Mapped[str] = mapped_column(String(400), unique=True)
     code: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200))
+    #: the key or hook (or environment of an override) the finding is about; "*"
+    #: for a decision kept from before details existed (covers them all)
+    detail: Mapped[str] = mapped_column(String(200), server_default="")
     tenant: Mapped[str] = mapped_column(String(64), index=True)
     decision: Mapped[str] = mapped_column(String(16))  # acknowledged | planned | waived
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)

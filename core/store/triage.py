@@ -1,9 +1,13 @@
 """Triage of readiness findings, and kept readiness runs.
 
-Every finding has a stable identity: (code, subject, tenant), written
-``CODE:subject@tenant`` (:func:`finding_id`). A release manager or admin decides
-on it: **acknowledge** it, **plan** a fix (owner, due date), or **waive** it
-(reason, until a date), or **reopen** it (forget the decision). Decisions are
+Every finding has a stable identity: (code, subject, key or hook, tenant), written
+``CODE:subject:key-or-hook@tenant`` (:func:`finding_id`; the subject's bare name,
+the detail "" for a manifest-level finding). A decision whose detail is ``*``
+(kept from before details existed, or given as ``CODE:subject@tenant``) covers
+every finding of its (code, subject, tenant) without a decision of its own. A
+release manager or admin decides on it: **acknowledge** it, **plan** a fix (owner,
+due date), or **waive** it (reason, until a date), or **reopen** it (forget the
+decision). Decisions are
 audited and apply to every later run that still shows the finding.
 
 A waived blocker does not block while its waiver holds (through its ``until``
@@ -98,23 +102,38 @@ def at_least(severity: Severity, minimum: Severity) -> bool:
     return _RANK[severity] <= _RANK[minimum]
 
 
-def finding_id(code: str, subject: str, tenant: str) -> str:
-    return f"{code}:{subject}@{tenant}"
+#: the detail of a decision that covers every key or hook of its (code, subject, tenant)
+ANY_DETAIL = "*"
 
 
-def parse_finding_id(value: str) -> tuple[Code, str, str]:
-    """``CODE:subject@tenant`` -> (code, subject, tenant), or a clear error."""
+def finding_id(code: str, subject: str, detail: str, tenant: str) -> str:
+    return f"{code}:{subject}:{detail}@{tenant}"
+
+
+def id_of(f: Finding, tenant: str) -> str:
+    """The id of ``f`` for ``tenant``."""
+    # f"{code}" is the code's value (a StrEnum), without the enum's slow .value
+    return f"{f.code}:{f.subject}:{f.detail}@{tenant}"
+
+
+def parse_finding_id(value: str) -> tuple[Code, str, str, str]:
+    """``CODE:subject:key-or-hook@tenant`` -> (code, subject, detail, tenant), or a
+    clear error. ``CODE:subject@tenant`` (the ids before details) is every key or
+    hook of it: detail ``*``."""
     value = value.strip()
     code, sep, rest = value.partition(":")
-    subject, at, tenant = rest.rpartition("@")
+    named, at, tenant = rest.rpartition("@")
+    subject, colon, detail = named.partition(":")
+    if not colon:
+        detail = ANY_DETAIL
     if not sep or not at or not subject or not tenant:
         raise InvalidInputError(
             "finding",
-            f"{value!r} is not a finding id; use CODE:subject@tenant as readiness shows it, "
-            "e.g. HOOK_REMOVED:legacy-rule@acme",
+            f"{value!r} is not a finding id; use CODE:subject:key-or-hook@tenant as "
+            "readiness shows it, e.g. SETTING_REMOVED:legacy-rule:orders.numbering.prefix@acme",
         )
     try:
-        return Code(code), subject, tenant
+        return Code(code), subject, detail, tenant
     except ValueError:
         known = ", ".join(c.value for c in Code)
         raise InvalidInputError("finding", f"{code!r} is not a finding code ({known})") from None
@@ -185,15 +204,23 @@ class TriagedReport:
     minimum: Severity = Severity.INFO
     current_ids: frozenset[str] = field(default_factory=frozenset)
 
+    def finding_id(self, tenant: str, f: Finding) -> str:
+        """The id of ``f`` for ``tenant`` (for pages: :func:`id_of`)."""
+        return id_of(f, tenant)
+
     def decision(self, tenant: str, f: Finding) -> TriageRecord | None:
-        return self.decisions.get(finding_id(f.code.value, f.subject, tenant))
+        """The decision on ``f``: its own, else one covering every key or hook."""
+        own = self.decisions.get(id_of(f, tenant))
+        if own is not None or not self.decisions:
+            return own
+        return self.decisions.get(finding_id(f"{f.code}", f.subject, ANY_DETAIL, tenant))
 
     def waived(self, tenant: str, f: Finding) -> bool:
         record = self.decision(tenant, f)
         return record is not None and record.waives(self.today)
 
     def is_new(self, tenant: str, f: Finding) -> bool:
-        return finding_id(f.code.value, f.subject, tenant) in self.new
+        return id_of(f, tenant) in self.new
 
     def shown(self, t: TenantReadiness) -> list[Finding]:
         """The tenant's findings at or above the minimum severity."""
@@ -241,12 +268,13 @@ class TriagedReport:
         data = t.to_dict()
         data["gate_status"] = self.gate_status(t)
         kept = []
-        for f in data["findings"]:
+        for finding, f in zip(t.findings, data["findings"], strict=True):
             if not at_least(Severity(f["severity"]), self.minimum):
                 continue
-            fid = finding_id(f["code"], f["subject"], t.tenant)
-            record = self.decisions.get(fid)
+            fid = id_of(finding, t.tenant)
+            record = self.decision(t.tenant, finding)
             f["id"] = fid
+            f["detail"] = finding.detail
             f["new"] = fid in self.new
             f["triage"] = record.to_dict() if record else None
             f["waived"] = bool(record and record.waives(self.today))
@@ -442,12 +470,22 @@ def _pairs(report: ReadinessReport) -> Iterator[tuple[TenantReadiness, Finding]]
             yield t, f
 
 
+def _triple(f: dict[str, str]) -> tuple[str, str, str]:
+    return (f["code"], f["subject"], f["tenant"])
+
+
+def _triple_of(fid: str) -> tuple[str, str, str]:
+    code, subject, _detail, tenant = parse_finding_id(fid)
+    return (code.value, subject, tenant)
+
+
 def _findings_of(report: ReadinessReport) -> list[dict[str, str]]:
     return [
         {
-            "id": finding_id(f.code.value, f.subject, t.tenant),
+            "id": id_of(f, t.tenant),
             "code": f.code.value,
             "subject": f.subject,
+            "detail": f.detail,
             "tenant": t.tenant,
             "severity": f.severity.value,
         }
@@ -475,7 +513,7 @@ class TriageService:
     ) -> TriageRecord:
         """Record a decision on ``finding`` (audited). Nothing changes on bad input."""
         principal.require_triage()
-        code, subject, tenant = parse_finding_id(finding)
+        code, subject, detail, tenant = parse_finding_id(finding)
         principal.require_tenant(tenant, action="triaging findings")
         verb = decision.strip().lower()
         state = _DECISION_WORDS.get(verb)
@@ -505,15 +543,15 @@ class TriageService:
             raise InvalidInputError(
                 "until", f"{when.isoformat()} is in the past; give today or a later date"
             )
-        fid = finding_id(code.value, subject, tenant)
+        fid = finding_id(code.value, subject, detail, tenant)
         try:
             return await self._store(
-                principal, fid, code, subject, tenant, state, reason, owner, when
+                principal, fid, code, subject, detail, tenant, state, reason, owner, when
             )
         except IntegrityError:
             # a first decision on the same finding committed meanwhile: decide over it
             return await self._store(
-                principal, fid, code, subject, tenant, state, reason, owner, when
+                principal, fid, code, subject, detail, tenant, state, reason, owner, when
             )
 
     async def _store(
@@ -522,6 +560,7 @@ class TriageService:
         fid: str,
         code: Code,
         subject: str,
+        detail: str,
         tenant: str,
         state: Decision,
         reason: str | None,
@@ -537,9 +576,13 @@ class TriageService:
             if state is Decision.REOPENED:
                 if row is not None:
                     await session.delete(row)
-                row = FindingTriage(finding=fid, code=code.value, subject=subject, tenant=tenant)
+                row = FindingTriage(
+                    finding=fid, code=code.value, subject=subject, detail=detail, tenant=tenant
+                )
             elif row is None:
-                row = FindingTriage(finding=fid, code=code.value, subject=subject, tenant=tenant)
+                row = FindingTriage(
+                    finding=fid, code=code.value, subject=subject, detail=detail, tenant=tenant
+                )
                 session.add(row)
             row.decision = state.value
             row.reason = reason
@@ -606,8 +649,7 @@ class TriageService:
         decisions = await self.decisions(
             None if principal.sees_all_tenants and not tenants else slugs
         )
-        # f"{code}" is the code's value (a StrEnum), without the enum's slow .value
-        ids = [(f"{f.code}:{f.subject}@{t.tenant}", t.tenant) for t, f in _pairs(report)]
+        ids = [(id_of(f, t.tenant), t.tenant) for t, f in _pairs(report)]
         current = frozenset(fid for fid, _ in ids)
         async with self._sessions() as session:
             previous_row = await session.scalar(
@@ -622,11 +664,22 @@ class TriageService:
         if previous_row is not None:
             both = set(slugs) & set(previous_row.tenants or ())
             before = {f["id"]: f for f in previous_row.findings or () if f["tenant"] in both}
-            new = frozenset(fid for fid, tenant in ids if tenant in both) - set(before)
+            # a run kept before ids had a detail (migration 0013) matches by
+            # (code, subject, tenant): its findings are neither new nor resolved
+            # for that alone
+            legacy = {_triple(f) for f in before.values() if "detail" not in f}
+            now = {_triple(f) for f in _findings_of(report)} if legacy else set()
+            new = frozenset(
+                fid
+                for fid, tenant in ids
+                if tenant in both
+                and fid not in before
+                and (not legacy or _triple_of(fid) not in legacy)
+            )
             resolved = tuple(
                 ResolvedFinding(fid, f["code"], f["subject"], f["tenant"], f.get("severity", ""))
                 for fid, f in sorted(before.items())
-                if fid not in current
+                if fid not in current and ("detail" in f or _triple(f) not in now)
             )
             previous = _run_info(previous_row)
         kept = None

@@ -129,6 +129,8 @@ class Inspector:
             loaded.problems.append(
                 Problem(where, "import", f"its checking worker answered nonsense ({exc!r})")
             )
+            return loaded
+        loaded.analyze()  # the server's own reading of the source, once
         return loaded
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:

@@ -9,7 +9,15 @@ import time
 from collections.abc import Iterable
 
 from core.model.clock import utcnow
-from core.model.customizations import HealthDelta, ObservationDelta, latency_bucket
+from core.model.customizations import (
+    READ,
+    RETURNED,
+    SCAN_KEY,
+    SCANNED,
+    HealthDelta,
+    ObservationDelta,
+    latency_bucket,
+)
 from core.model.hooks import CustomizationRegistry, ObservationSink
 
 
@@ -32,6 +40,7 @@ class Observer:
         error: str | None = None,
         changed: bool = False,
         read: Iterable[str] = (),
+        scanned: bool = False,
         returned: Iterable[str] = (),
         version: str = "",
     ) -> None:
@@ -58,9 +67,11 @@ class Observer:
         if changed:
             delta.changed += 1
         for k in read:
-            delta.keys[(k, "read")] = delta.keys.get((k, "read"), 0) + 1
+            delta.keys[(k, READ)] = delta.keys.get((k, READ), 0) + 1
         for k in returned:
-            delta.keys[(k, "returned")] = delta.keys.get((k, "returned"), 0) + 1
+            delta.keys[(k, RETURNED)] = delta.keys.get((k, RETURNED), 0) + 1
+        if scanned:  # one row for the scan: no key is a dependency because of it
+            delta.keys[(SCAN_KEY, SCANNED)] = delta.keys.get((SCAN_KEY, SCANNED), 0) + 1
 
     async def maybe_flush(self) -> None:
         due = time.monotonic() - self._flushed_at >= self.flush_seconds

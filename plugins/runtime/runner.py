@@ -107,6 +107,8 @@ class _Impl:
     error: str | None = None
     ms: float | None = None
     read: tuple[str, ...] = ()
+    #: it went over all of ``values`` (a scan: no dependency on any one key)
+    scanned: bool = False
 
 
 @dataclass(frozen=True)
@@ -574,6 +576,7 @@ class PluginRuntime:
             ms=impl.ms,
             changed=changed,
             read=impl.read,
+            scanned=impl.scanned,
             returned=returned,
             version=self._version_of(tenant, impl.name),
         )
@@ -840,7 +843,7 @@ class _Breach(Exception):
 
 
 _START_KEYS = frozenset({"event", "name"})
-_RESULT_KEYS = frozenset({"event", "name", "ok", "ms", "read", "value", "error"})
+_RESULT_KEYS = frozenset({"event", "name", "ok", "ms", "read", "scanned", "value", "error"})
 _DONE_KEYS = frozenset({"event", "threads", "failed"})
 
 
@@ -874,14 +877,17 @@ def _checked_result(
         or not all(isinstance(k, str) and k in allowed for k in read)
     ):
         raise _Breach("a result reading settings it was not sent")
+    scanned = event.get("scanned", False)
+    if not isinstance(scanned, bool):
+        raise _Breach("a result whose 'scanned' is not true or false")
     if ok:
         if "value" not in event or "error" in event:
             raise _Breach("a successful result without exactly a value")
-        return _Impl(running, True, event["value"], None, float(ms), tuple(read))
+        return _Impl(running, True, event["value"], None, float(ms), tuple(read), scanned)
     error = event.get("error")
     if not isinstance(error, str) or len(error) > protocol.MAX_ERROR or "value" in event:
         raise _Breach(f"a failed result without an error of at most {protocol.MAX_ERROR} chars")
-    return _Impl(running, False, None, error, float(ms), tuple(read))
+    return _Impl(running, False, None, error, float(ms), tuple(read), scanned)
 
 
 def _setup_failed(answer: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,30 @@ RESOLVE_ONE = "tailor_resolve_setting"
 
 
 class TrackedValues(Mapping[str, Any]):
-    """The ``values`` a resolve hook receives: its own copy, read-only, and
-    remembering which keys the code read."""
+    """The ``values`` a resolve hook receives: its own copy, read-only,
+    remembering which keys the code really used and whether it scanned them.
+
+    A named key is a use: ``values[k]``, ``values.get(k)``, ``k in values``.
+    Going over all of them (iterating, ``keys()``, ``items()``, ``values()``,
+    ``len``) is a scan, recorded as one: a comprehension looking for blank
+    values depends on no key in particular, and must not make every key "read"
+    (readiness would block on each removed key, usage would retire none)."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self._data = data
         self.read: set[str] = set()
+        self.scanned = False
 
     def __getitem__(self, key: str) -> Any:
         value = self._data[key]
         self.read.add(key)
         return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._data:
+            self.read.add(key)
+            return self._data[key]
+        return default
 
     def __contains__(self, key: object) -> bool:
         if isinstance(key, str) and key in self._data:
@@ -47,13 +60,69 @@ class TrackedValues(Mapping[str, Any]):
         return False
 
     def __iter__(self) -> Iterator[str]:
+        self.scanned = True
         return iter(self._data)
 
     def __len__(self) -> int:
+        self.scanned = True
         return len(self._data)
+
+    def keys(self) -> KeysView[str]:
+        self.scanned = True
+        return self._data.keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        self.scanned = True
+        return self._data.items()
+
+    def values(self) -> ValuesView[Any]:
+        self.scanned = True
+        return self._data.values()
 
     def __repr__(self) -> str:
         return f"TrackedValues({len(self._data)} settings)"
+
+
+@dataclasses.dataclass
+class Tracked:
+    """One call of one implementation: its value, the keys of ``values`` it
+    used by name, and whether it scanned them."""
+
+    value: Any = None
+    read: set[str] = dataclasses.field(default_factory=set)
+    scanned: bool = False
+
+
+def call_tracked(
+    hook: str, function: Any, argnames: Iterable[str], kwargs: dict[str, Any], tracked: Tracked
+) -> Any:
+    """Call one hook implementation as the runtime does, recording in
+    ``tracked`` what it used of ``values`` (filled in even when it raises).
+    ``tailor_resolve_setting`` is called once per key: being handed every key
+    is a scan, not a use of each."""
+    names = tuple(argnames)
+    if hook == RESOLVE_ONE:
+        found = {}
+        values = kwargs.get("values") or {}
+        tracked.scanned = True
+        for key, value in values.items():
+            kw = {**kwargs, "key": key, "value": value}
+            result = function(**{a: kw.get(a) for a in names})
+            if result is not None and result != value:
+                found[key] = result
+        tracked.value = found
+        return found
+    if hook == RESOLVE and isinstance(kwargs.get("values"), dict):
+        values = TrackedValues(kwargs["values"])
+        kwargs = {**kwargs, "values": values}
+        tracked.read = values.read
+        try:
+            tracked.value = function(**{a: kwargs.get(a) for a in names})
+        finally:
+            tracked.scanned = values.scanned
+        return tracked.value
+    tracked.value = function(**{a: kwargs.get(a) for a in names})
+    return tracked.value
 
 
 def _spec_module(source: str, name: str, file: str | None) -> types.ModuleType:
@@ -95,8 +164,12 @@ class Worker:
         from plugins.loading import Source, inspect_customization
 
         catalog = self.catalog(message["specs"])
+        # the code's hooks as imported; the server reads the source itself
         loaded = inspect_customization(
-            Source(Path(message["path"]), message["origin"]), catalog, message["release"]
+            Source(Path(message["path"]), message["origin"]),
+            catalog,
+            message["release"],
+            analyze=False,
         )
         self.send(
             {
@@ -154,22 +227,15 @@ class Worker:
                 for key in withhold.get(name, ()):
                     kwargs["values"].pop(key, None)
             started = time.perf_counter()
-            read: set[str] = set()
+            tracked = Tracked()
             try:
-                if hook == RESOLVE_ONE:
-                    value = self._each_key(impl, kwargs, read)
-                else:
-                    if hook == RESOLVE and isinstance(kwargs.get("values"), dict):
-                        tracked = TrackedValues(kwargs["values"])
-                        kwargs["values"] = tracked
-                        read = tracked.read
-                    value = impl.function(**{a: kwargs.get(a) for a in impl.argnames})
+                value = call_tracked(hook, impl.function, impl.argnames, kwargs, tracked)
             except BaseException as exc:  # SystemExit, KeyboardInterrupt, anything
                 ms = (time.perf_counter() - started) * 1000
-                self._result(name, False, f"{type(exc).__name__}: {exc}", ms, read)
+                self._result(name, False, f"{type(exc).__name__}: {exc}", ms, tracked)
                 continue
             ms = (time.perf_counter() - started) * 1000
-            if not self._result(name, True, value, ms, read):
+            if not self._result(name, True, value, ms, tracked):
                 continue
             if message.get("firstresult") and value is not None:
                 break
@@ -178,19 +244,15 @@ class Worker:
         # counts the threads itself where it can; this is the fallback)
         self.send({"event": "done", "threads": threading.active_count()})
 
-    def _each_key(self, impl: Any, kwargs: Mapping[str, Any], read: set[str]) -> dict[str, Any]:
-        found = {}
-        values = kwargs.get("values") or {}
-        for key, value in values.items():
-            kw = {**kwargs, "key": key, "value": value}
-            result = impl.function(**{a: kw.get(a) for a in impl.argnames})
-            read.add(key)
-            if result is not None and result != value:
-                found[key] = result
-        return found
-
-    def _result(self, name: str, ok: bool, value: Any, ms: float, read: set[str]) -> bool:
-        message = {"event": "result", "name": name, "ok": ok, "ms": ms, "read": sorted(read)}
+    def _result(self, name: str, ok: bool, value: Any, ms: float, tracked: Tracked) -> bool:
+        message = {
+            "event": "result",
+            "name": name,
+            "ok": ok,
+            "ms": ms,
+            "read": sorted(tracked.read),
+            "scanned": tracked.scanned,
+        }
         if ok:
             message["value"] = value
         else:

@@ -17,7 +17,7 @@ from tests.conftest import ADMIN
 from tests.sample import ACME
 
 HOSTILE = '<script>alert("x")</script>&'
-BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line:@other"
 
 
 @pytest_asyncio.fixture

@@ -16,7 +16,7 @@ import pytest_asyncio
 from api.http.app import AppOptions, create_app
 from core.analysis.readiness import Severity
 from core.model.auth import Role
-from core.store.triage import SEVERITY_ORDER
+from core.store.triage import SEVERITY_ORDER, finding_id
 from tests.conftest import ADMIN, demo_with_samples
 
 TARGET = "3.0"
@@ -51,7 +51,8 @@ async def a_customization_blocker(services):
     for t in triaged.report.tenants:
         for f in t.findings:
             if f.severity is Severity.BLOCKER and f.subject_kind == "customization" and f.owner:
-                return t.tenant, f"{f.code.value}:{f.subject}@{t.tenant}", f, triaged
+                fid = finding_id(f.code.value, f.subject, f.detail, t.tenant)
+                return t.tenant, fid, f, triaged
     raise AssertionError("the demo has no customization blocker")
 
 

@@ -10,7 +10,7 @@ from core.store.demo import register_planned_releases
 from tests.conftest import ADMIN
 from tests.sample import ACME
 
-FINDING = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+FINDING = "OVERRIDE_INVALID:tax.rounding.per_line:@other"
 
 TRIAGE = """mutation($input: TriageFindingInput!) { triageFinding(input: $input) {
   __typename ... on FindingTriage { finding decision reason owner until decidedBy auditId }
@@ -69,7 +69,10 @@ async def test_refusals_are_typed_and_change_nothing(blocked, services):
     assert "needs a reason" in no_reason["triageFinding"]["message"]
     bad_id = {"finding": "nonsense", "decision": "ACKNOWLEDGE"}
     refused = (await blocked.gql(TRIAGE, {"input": bad_id}))["data"]["triageFinding"]
-    assert refused["code"] == "INVALID_INPUT" and "CODE:subject@tenant" in refused["message"]
+    assert (
+        refused["code"] == "INVALID_INPUT"
+        and "CODE:subject:key-or-hook@tenant" in refused["message"]
+    )
     consultant = {"finding": "OVERRIDE_INVALID:x@acme", "decision": "ACKNOWLEDGE"}
     denied = (await blocked.gql(TRIAGE, {"input": consultant}, token="consultant"))["data"]
     assert denied["triageFinding"]["code"] == "PERMISSION_DENIED"

@@ -33,7 +33,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line:@other"
 
 
 def _browser_or_skip() -> None:

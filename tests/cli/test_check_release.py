@@ -99,3 +99,84 @@ def test_the_running_release_is_the_default(cli):
     result = cli("customization", "check", str(CORPUS / "c16_clean"))
     assert result.exit_code == 0, result.output
     assert "corpus-clean 1.0.0 against 2.0: compatible (stability level A)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("package", "exit_code", "printed"),
+    [
+        ("c21_json_keys", 1, "keys.json:2: blocker: SETTING_REMOVED"),
+        ("c22_toml_keys", 1, "rules.toml:3: blocker: SETTING_REMOVED"),
+        ("c23_method_arg", 1, "hooks.py:17: blocker: SETTING_REMOVED"),
+        ("c24_decorator_factory", 0, "hooks.py:14: warning: HOOK_DEPRECATED"),
+        ("c26_plain_decorator", 1, "hooks.py:12: blocker: HOOK_REMOVED"),
+        ("c20_dead_helper", 1, "rules.py:6: blocker: SETTING_REMOVED"),
+    ],
+)
+def test_check_sees_what_fleet_readiness_sees(cli, package, exit_code, printed):
+    """Keys in data files of the package, keys passed as method arguments, hooks
+    applied through the package's decorators: the same verdict as the fleet's."""
+    result = cli("customization", "check", str(CORPUS / package), "--release", "3.0")
+    assert result.exit_code == exit_code, result.output
+    assert printed in result.stdout
+
+
+def test_a_helper_nothing_calls_is_not_evidence(cli):
+    result = cli("customization", "check", str(CORPUS / "c20_dead_helper"), "--release", "3.0")
+    assert "orders.numbering.prefix" in result.stdout
+    assert "security.password.expiry_days" not in result.stdout  # _legacy_expiry: dead
+    assert "tax.rounding.per_line" not in result.stdout  # _never_called
+
+
+def test_without_fleet_observations_check_says_only_they_can_tell(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAILOR_DATABASE_URL", raising=False)
+    monkeypatch.delenv("TAILOR_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["customization", "check", str(CORPUS / "c14_observed"), "--release", "2.0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "tailor_resolve_settings choose setting keys at run time" in result.stdout
+    assert "--url/--token or --database-url" in result.stdout
+    assert not (tmp_path / "tailor.db").exists()  # no database was opened for it
+
+
+def test_check_uses_the_fleets_observations_from_the_database(cli, tmp_path):
+    """corpus-observed picks its keys at run time: statically clean; once the
+    fleet has seen it read a key 3.0 removes, check blocks as the fleet does."""
+    import asyncio
+    import os
+    from datetime import UTC, datetime
+
+    from core.model.customizations import ObservationDelta
+    from core.store.services import Services
+
+    clean = cli("customization", "check", str(CORPUS / "c14_observed"), "--release", "3.0")
+    assert clean.exit_code == 0, clean.output
+    assert "0 observation(s) of corpus-observed" in clean.stdout
+
+    async def record() -> None:
+        services = Services.from_url(os.environ["TAILOR_DATABASE_URL"])
+        seen = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+        try:
+            await services.observations.record(
+                [
+                    ObservationDelta(
+                        "corpus-observed",
+                        "t14",
+                        "tailor_resolve_settings",
+                        calls=5,
+                        first_seen=seen,
+                        last_seen=seen,
+                        keys={("security.sso.metadata_url", "returned"): 5},
+                    )
+                ]
+            )
+        finally:
+            await services.close()
+
+    asyncio.run(record())
+    blocked = cli("customization", "check", str(CORPUS / "c14_observed"), "--release", "3.0")
+    assert blocked.exit_code == 1, blocked.output
+    assert "1 observation(s) of corpus-observed in the fleet (5 call(s))" in blocked.stdout
+    assert "blocker: SETTING_REMOVED" in blocked.stdout
+    assert "security.sso.metadata_url" in blocked.stdout

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from api.cli.main import app
 from core.analysis.readiness import Severity
+from core.store.triage import finding_id
 from tests.conftest import ADMIN, demo_with_samples
 
 runner = CliRunner()
@@ -30,7 +31,11 @@ async def demo(services, database_url, monkeypatch):
     tenant, f = blockers[0]
     due = datetime.now(UTC).date() + timedelta(days=30)
     await services.triage.decide(
-        ADMIN, f"{f.code.value}:{f.subject}@{tenant}", "plan", owner="Ana Lopez", until=due
+        ADMIN,
+        finding_id(f.code.value, f.subject, f.detail, tenant),
+        "plan",
+        owner="Ana Lopez",
+        until=due,
     )
     return (
         f.subject,

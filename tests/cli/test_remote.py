@@ -187,3 +187,54 @@ async def test_check_against_a_release_only_the_server_knows(server, services, t
     )
     assert missing.exit_code == 2
     assert "release '9.9' is not registered on" in missing.stderr
+
+
+async def test_check_uses_the_servers_observations_where_only_they_can_tell(
+    server, services, tmp_path
+):
+    """A hook that picks its keys at run time is clean statically; `check --url`
+    reads the fleet's observations of it (in the token's scope) and blocks on the
+    key 3.0 removes that the fleet saw it return, as fleet readiness does."""
+    from datetime import UTC, datetime
+
+    from core.model.customizations import ObservationDelta
+    from core.store.bootstrap import register_planned_releases
+    from plugins.evidence import read_package
+    from tests.corpus.score import CORPUS
+    from tests.sample import ACME
+
+    await register_planned_releases(services, ACME)
+    url, token = server
+    path = tmp_path / "urls"
+    path.mkdir()
+    (path / "customization.toml").write_text(manifest("urls", ["acme"]))
+    (path / "hooks.py").write_text((CORPUS / "c14_observed" / "hooks.py").read_text())
+    env = {"TAILOR_TOKEN": token, "TAILOR_DATABASE_URL": "sqlite:///nowhere.db"}
+    args = ("customization", "check", str(path), "--release", "3.0", "--url", url)
+
+    unknown = await cli(*args, env=env)  # not published: the fleet has seen nothing
+    assert unknown.exit_code == 0, unknown.output
+    assert "0 observation(s) of urls in the fleet" in unknown.stdout
+
+    registration = read_package(path).registration
+    assert registration is not None
+    await services.registry.publish_many(ADMIN, [registration])
+    seen = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    await services.observations.record(
+        [
+            ObservationDelta(
+                "urls",
+                "acme",
+                "tailor_resolve_settings",
+                calls=3,
+                first_seen=seen,
+                last_seen=seen,
+                keys={("security.sso.metadata_url", "returned"): 3, ("*", "scanned"): 3},
+            )
+        ]
+    )
+    checked = await cli(*args, env=env)
+    assert checked.exit_code == 1, checked.output
+    assert "1 observation(s) of urls in the fleet (3 call(s))" in checked.stdout
+    assert "blocker: SETTING_REMOVED" in checked.stdout
+    assert "security.sso.metadata_url" in checked.stdout

@@ -5,7 +5,11 @@ precision and recall of readiness findings and of near-duplicate pairs.
     python -m tests.corpus.score
 
 Readiness: a finding is identified by (customization or "tenant:<slug>", code, hook or
-setting key); its evidence kinds (static / observed) are scored separately.
+setting key); its evidence kinds (static / observed) are scored separately. Observed
+evidence is the hand-written ``observations`` plus what the runtime's own tracking
+(``plugins.runtime.worker.call_tracked``) records when the ``runs`` hooks are called
+for real. Then whether ``tailor customization check --release`` (the package alone)
+gives the fleet's verdict per package, or says only observed evidence can tell.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from core.analysis.readiness import (
     CUSTOMIZATION,
     ActiveOverride,
+    Code,
     Finding,
     ReadinessReport,
     TenantRelease,
@@ -65,23 +70,59 @@ def corpus_observations(rows: list[list[Any]]) -> list[Observation]:
         calls[ident] = max(calls.get(ident, 0), count)
         if key:
             grouped[ident].append(ObservedKey(key, direction, count, SEEN_AT))
-    return [
-        Observation(
-            customization=c,
-            tenant=t,
-            hook=h,
-            calls=calls[(c, t, h)],
-            failures=0,
-            changed=0,
-            latency_buckets=(0,) * 13,
-            last_error=None,
-            last_error_at=None,
-            first_seen=SEEN_AT,
-            last_seen=SEEN_AT,
-            keys=tuple(keys),
-        )
-        for (c, t, h), keys in grouped.items()
-    ]
+    return [_observation(c, t, h, calls[(c, t, h)], keys) for (c, t, h), keys in grouped.items()]
+
+
+def run_hooks(spec: dict[str, Any], registrations: list[Registration]) -> list[Observation]:
+    """Run the hooks ``spec["runs"]`` names for real, in this process, with the
+    runtime's own tracking (:func:`plugins.runtime.worker.call_tracked`), on the
+    tenant's 2.0 values, and observe them as the runtime does."""
+    import pluggy
+
+    from core.model.customizations import READ, RETURNED, SCAN_KEY, SCANNED
+    from plugins.loading import import_package, plugin_object
+    from plugins.runtime.worker import Tracked, call_tracked
+
+    base = {d.key: d.default for d in history()[2].settings}
+    by_name = {r.name: r for r in registrations}
+    out = []
+    for customization, tenant, hook in spec.get("runs", ()):
+        values = dict(base)
+        for t, environment, key, value in spec["overrides"]:
+            if t == tenant and not environment:
+                values[key] = value
+        package = CORPUS / by_name[customization].package
+        pm = pluggy.PluginManager("tailor")
+        pm.register(plugin_object(import_package(package, "hooks")), name=customization)
+        (impl,) = getattr(pm.hook, hook).get_hookimpls()
+        tracked = Tracked()
+        kwargs = {"tenant": tenant, "environment": None, "values": values}
+        result = call_tracked(hook, impl.function, impl.argnames, kwargs, tracked)
+        returned = [k for k in (result or {}) if k in values]
+        keys = [
+            *(ObservedKey(k, READ, 1, SEEN_AT) for k in sorted(tracked.read)),
+            *(ObservedKey(k, RETURNED, 1, SEEN_AT) for k in sorted(returned)),
+            *([ObservedKey(SCAN_KEY, SCANNED, 1, SEEN_AT)] if tracked.scanned else []),
+        ]
+        out.append(_observation(customization, tenant, hook, 1, keys))
+    return out
+
+
+def _observation(c: str, t: str, h: str, calls: int, keys: list[ObservedKey]) -> Observation:
+    return Observation(
+        customization=c,
+        tenant=t,
+        hook=h,
+        calls=calls,
+        failures=0,
+        changed=0,
+        latency_buckets=(0,) * 13,
+        last_error=None,
+        last_error_at=None,
+        first_seen=SEEN_AT,
+        last_seen=SEEN_AT,
+        keys=tuple(keys),
+    )
 
 
 def run_corpus() -> tuple[ReadinessReport, dict[str, Any], list[Registration]]:
@@ -98,7 +139,7 @@ def run_corpus() -> tuple[ReadinessReport, dict[str, Any], list[Registration]]:
         registrations,
         None,
         manifests,
-        corpus_observations(spec["observations"]),
+        [*corpus_observations(spec["observations"]), *run_hooks(spec, registrations)],
     )
     return report, spec, registrations
 
@@ -153,6 +194,47 @@ def score() -> Score:
         false_negatives=tuple(sorted(set(wanted) - set(found))),
         wrong_kinds=wrong,
     )
+
+
+def check_verdicts() -> dict[str, tuple[str, str]]:
+    """Per customization: (the verdict ``tailor customization check --release``
+    gives from the package alone, the fleet's expected verdict). A verdict is
+    "blocked" or "ok"; check may also say "observed" (only run-time evidence
+    can tell: keys chosen at run time), which agrees with either."""
+    from core.analysis.readiness import SEVERITY, Severity, check_customization
+
+    spec = expected()
+    manifests = history()
+    target = next(m for m in manifests if m.version == spec["target"])
+    known = frozenset(d.key for m in manifests for d in m.settings)
+    blockers = {
+        c for c, code, _d, _k in spec["findings"] if SEVERITY[Code(code)] is Severity.BLOCKER
+    }
+    out = {}
+    for directory in sorted(p for p in CORPUS.iterdir() if p.is_dir()):
+        package = read_package(directory, known)
+        reg = package.registration
+        assert reg is not None, package.problems
+        result = check_customization(target, reg, manifests)
+        if any(f.severity is Severity.BLOCKER for f in result.findings):
+            verdict = "blocked"
+        elif getattr(package.evidence, "run_time_keys", ()):
+            verdict = "observed"
+        else:
+            verdict = "ok"
+        out[reg.name] = (verdict, "blocked" if reg.name in blockers else "ok")
+    return out
+
+
+def main_check() -> None:
+    verdicts = check_verdicts()
+    agree = sum(1 for got, want in verdicts.values() if got in (want, "observed"))
+    print(f"check --release agrees with fleet readiness on {agree} of {len(verdicts)} packages")
+    for name, (got, want) in sorted(verdicts.items()):
+        if got not in (want, "observed"):
+            print(f"  disagrees: {name}: check {got}, fleet {want}")
+        elif got == "observed":
+            print(f"  says only observed evidence can tell: {name} (fleet {want})")
 
 
 def main() -> None:
@@ -216,4 +298,5 @@ def main_pairs() -> None:
 
 if __name__ == "__main__":
     main()
+    main_check()
     main_pairs()

@@ -186,3 +186,34 @@ def test_settings_live_customizations_read_or_return_are_not_retire_candidates()
     )
     retired = [r.subject for r in report.retire if r.kind == "SETTING_NEVER_OVERRIDDEN"]
     assert retired == ["billing.invoice.auto_send", "hr.leave.annual_days"]
+
+
+def test_a_scan_of_values_keeps_no_setting_off_the_retire_list():
+    """A hook that went over every value (looking for blanks) and read one key by
+    name: only that key is live; the scan does not empty the retire list."""
+    from datetime import UTC, datetime
+
+    from core.model.customizations import SCAN_KEY, SCANNED, Observation, ObservedKey
+
+    defaults = {"billing.invoice.due_days": 30, "ui.theme.mode": "light", "ui.table.page_size": 25}
+    seen = datetime(2026, 11, 1, tzinfo=UTC)
+    scanner = Observation(
+        "scanner",
+        "t1",
+        "tailor_resolve_settings",
+        4,
+        0,
+        0,
+        (0,) * 13,
+        None,
+        None,
+        seen,
+        seen,
+        (
+            ObservedKey("ui.theme.mode", "read", 4, seen),
+            ObservedKey(SCAN_KEY, SCANNED, 4, seen),
+        ),
+    )
+    report = analyze([reg("scanner", ["t1"])], [], defaults, observations=[scanner])
+    retired = [r.subject for r in report.retire if r.kind == "SETTING_NEVER_OVERRIDDEN"]
+    assert retired == ["billing.invoice.due_days", "ui.table.page_size"]

@@ -506,3 +506,34 @@ def test_a_tenant_on_a_yanked_version_is_warned_and_judged_on_that_version():
     assert t1.status is TenantStatus.BLOCKED
     assert t2.findings == () and t2.status is TenantStatus.READY
     assert sorted(c.version for c in report.customizations) == ["1.0.0", "1.1.0"]
+
+
+def test_last_in_is_the_last_release_before_the_target():
+    """Target 2.5 removes a setting and a hook the planned 3.0 (made before) still
+    has: "last in" names 2.0, the last release before 2.5 that had them, never 3.0."""
+    import dataclasses
+
+    key = "tax.rounding.per_line"
+    hook = "tailor_resolve_setting"
+    v25 = dataclasses.replace(
+        V20,
+        version="2.5",
+        status="released",
+        settings=tuple(d for d in V20.settings if d.key != key),
+        extension_points=tuple(p for p in V20.extension_points if p.name != hook),
+    )
+    v30 = dataclasses.replace(V20, version="3.0", status="planned")
+    assert any(d.key == key for d in v30.settings)
+    assert any(p.name == hook for p in v30.extension_points)
+    report = evaluate(
+        v25,
+        [TenantRelease("t1", "2.0")],
+        [],
+        [reg(setting_keys=(key,), hooks=((hook, ("key", "value")),))],
+        None,
+        (V10, V15, V20, v25, v30),
+    )
+    findings = {f.code: f for f in report.customizations[0].findings}
+    assert findings[Code.SETTING_REMOVED].evidence["last_defined_in"] == "2.0"
+    removed = findings[Code.HOOK_REMOVED]
+    assert "last in 2.0" in removed.message and "3.0" not in removed.message

@@ -19,7 +19,7 @@ from tests.sample import ACME
 
 RM = Principal(Role.RELEASE_MANAGER, "rm")
 TODAY = date(2026, 11, 23)
-OVERRIDE = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+OVERRIDE = "OVERRIDE_INVALID:tax.rounding.per_line:@other"
 
 
 @pytest_asyncio.fixture
@@ -40,10 +40,13 @@ async def fleet(services, tenant):
 
 
 def test_finding_ids_round_trip_and_bad_ids_are_explained():
-    fid = finding_id("HOOK_REMOVED", "legacy-rule", "acme")
-    assert fid == "HOOK_REMOVED:legacy-rule@acme"
-    assert parse_finding_id(fid)[1:] == ("legacy-rule", "acme")
-    with pytest.raises(InvalidInputError, match="CODE:subject@tenant"):
+    fid = finding_id("HOOK_REMOVED", "legacy-rule", "tailor_resolve_setting", "acme")
+    assert fid == "HOOK_REMOVED:legacy-rule:tailor_resolve_setting@acme"
+    assert parse_finding_id(fid)[1:] == ("legacy-rule", "tailor_resolve_setting", "acme")
+    # a manifest-level finding has no detail; an id without one covers them all
+    assert parse_finding_id("UNTESTED_TARGET:legacy-rule:@acme")[1:] == ("legacy-rule", "", "acme")
+    assert parse_finding_id("HOOK_REMOVED:legacy-rule@acme")[1:] == ("legacy-rule", "*", "acme")
+    with pytest.raises(InvalidInputError, match="CODE:subject:key-or-hook@tenant"):
         parse_finding_id("legacy-rule")
     with pytest.raises(InvalidInputError, match="'NOPE' is not a finding code"):
         parse_finding_id("NOPE:x@acme")
@@ -119,14 +122,14 @@ async def test_kept_runs_say_what_is_new_and_what_was_resolved(fleet):
     second = await fleet.triage.triaged(RM, "3.0", keep=True, today=TODAY)
     assert second.previous is not None and second.previous.id == first.kept.id
     assert [r.id for r in second.resolved] == [OVERRIDE]
-    assert "OVERRIDE_INVALID:tax.rounding.per_line@acme" in second.new
+    assert "OVERRIDE_INVALID:tax.rounding.per_line:@acme" in second.new
     assert len(second.new) == 1
     # a decision is carried while the finding persists, and dropped from the report after
     await fleet.triage.decide(
-        RM, "OVERRIDE_INVALID:tax.rounding.per_line@acme", "acknowledge", today=TODAY
+        RM, "OVERRIDE_INVALID:tax.rounding.per_line:@acme", "acknowledge", today=TODAY
     )
     third = await fleet.triage.triaged(RM, "3.0", today=TODAY)
-    assert list(third.decisions) == ["OVERRIDE_INVALID:tax.rounding.per_line@acme"]
+    assert list(third.decisions) == ["OVERRIDE_INVALID:tax.rounding.per_line:@acme"]
     assert third.new == frozenset()  # compared with the second (kept) run
     runs = await fleet.triage.runs(RM, "3.0")
     assert [r.id for r in runs] == [second.kept.id, first.kept.id]
@@ -153,3 +156,32 @@ async def test_concurrent_first_decisions_both_land(fleet):
     assert list(decisions) == [OVERRIDE] and decisions[OVERRIDE].reason in ("a", "b")
     entries = [e for e in await fleet.audit.list_all(ADMIN) if e.action == "triage_finding"]
     assert len(entries) == 2
+
+
+async def test_a_run_kept_before_ids_had_a_detail_still_compares(fleet):
+    """A run kept before migration 0013 stored ids without the key or hook: the
+    next run matches it by (code, subject, tenant), so nothing shows as new or
+    resolved only because the ids changed."""
+    from sqlalchemy import select
+
+    from core.store.models import ReadinessRun
+
+    first = await fleet.triage.triaged(RM, "3.0", keep=True, today=TODAY)
+    assert first.kept is not None
+    async with fleet.sessions.begin() as session:
+        row = await session.scalar(select(ReadinessRun).where(ReadinessRun.id == first.kept.id))
+        assert row is not None and row.findings
+        row.findings = [
+            {
+                "id": f"{f['code']}:{f['subject']}@{f['tenant']}",
+                **{k: v for k, v in f.items() if k not in ("id", "detail")},
+            }
+            for f in row.findings
+        ]
+    second = await fleet.triage.triaged(RM, "3.0", today=TODAY)
+    assert second.previous is not None and second.previous.id == first.kept.id
+    assert second.new == frozenset() and second.resolved == ()
+    # a finding that really went away is still resolved
+    await fleet.settings.reset(ADMIN, "other", "tax.rounding.per_line")
+    third = await fleet.triage.triaged(RM, "3.0", today=TODAY)
+    assert [r.id for r in third.resolved] == ["OVERRIDE_INVALID:tax.rounding.per_line@other"]
