@@ -49,9 +49,8 @@ from api.http.protocol import (
     wants_ide,
 )
 from api.http.response_cache import ResponseCache, from_entry, matches, not_modified
-from api.web.views import HEADERS as CONSOLE_HEADERS
+from api.web.views import GRAPHIQL_HEADERS, Console
 from api.web.views import HERE as WEB_DIR
-from api.web.views import Console
 from api.wiring import attach
 from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
@@ -157,7 +156,7 @@ class TailorGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL with every script and style served by Tailor (works offline)."""
-        return HTMLResponse(self.graphiql_page, headers=CONSOLE_HEADERS)
+        return HTMLResponse(self.graphiql_page, headers=GRAPHIQL_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
