@@ -34,6 +34,7 @@ from api.graphql.schema import build_schema
 from api.graphql.suggestions import NoSuggestions
 from api.http.background import Background
 from api.http.bearer import bearer_principal
+from api.http.cors import Cors
 from api.http.logging import RequestLog, request_id_from
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.outage import OutageGuard, unavailable_response
@@ -413,7 +414,9 @@ def create_app(
         routes=[
             Route(
                 "/graphql",
-                RequestLog(Authenticate(ProtocolGuard(graphql, options.limits), services)),
+                RequestLog(
+                    Cors(Authenticate(ProtocolGuard(graphql, options.limits), services), services)
+                ),
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
