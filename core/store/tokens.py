@@ -147,7 +147,7 @@ class TokenService:
                 f"only an app token allows origins or names an app; a {role.value} token "
                 "is not used from a browser: drop --origin and --app",
             )
-        allowed = parse_origins(tuple(origins))
+        web_origins = parse_origins(tuple(origins))
         if app is not None and not SLUG_PATTERN.match(app):
             raise InvalidInputError(
                 "app",
@@ -170,13 +170,13 @@ class TokenService:
                 role=role.value,
                 tenants=list(scope),
                 expires_at=utcnow() + expires_in if expires_in else None,
-                origins=list(allowed),
+                origins=list(web_origins),
                 app=app,
             )
             session.add(token)
             await session.flush()
             info = _info(token)
-        if allowed:
+        if web_origins:
             self._origins = None
         return secret, info
 
