@@ -57,7 +57,7 @@ async def test_an_app_tokens_origin_is_answered_and_only_its_own(api, services, 
     # another token allows OTHER
     await services.tokens.create("app", [tenant], origins=[OTHER])
 
-    for path in ("/graphql",):
+    for path in ("/graphql", "/ofrep/v1/evaluate/flags"):
         answer = await api.client.options(path, headers=preflight(SHOP))
         assert answer.status_code == 204, (path, answer.text)
         assert answer.headers["access-control-allow-origin"] == SHOP
