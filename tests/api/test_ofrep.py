@@ -229,3 +229,10 @@ async def test_constant_statements(api, services, tenant):
 async def test_other_paths_are_not_found(api, path):
     answer = await api.client.post(path, json={}, headers=bearer(api.tokens["app"]))
     assert answer.status_code == 404 and BULK_PATH in answer.json()["errorDetails"]
+
+
+def test_metrics_name_the_route_not_the_flag():
+    from api.http.metrics import route_name
+
+    assert route_name(f"{BULK_PATH}/billing.invoice.due_days") == "/ofrep"
+    assert route_name(BULK_PATH) == "/ofrep"
