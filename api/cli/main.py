@@ -244,6 +244,12 @@ def serve(
         highlight=False,
     )
     out.print(
+        f"OpenFeature (OFREP) for front-end apps: http://{host}:{port}/ofrep/v1/evaluate/flags "
+        "(an app token; CORS: tailor token create --role app --origin ORIGIN)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
         'Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
         f'-d \'{{"query": "{{ tenants {{ slug release }} }}"}}\' '
         f"http://{host}:{port}/graphql",

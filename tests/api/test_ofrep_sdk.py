@@ -48,6 +48,8 @@ async def test_the_openfeature_python_sdk_reads_settings(
     consultant, _ = await services.tokens.create("consultant", [tenant, "other"])
 
     async with tailor_serve(tmp_path / "serve", database_url) as url:
+        said = (tmp_path / "serve" / "serve.log").read_text()
+        assert f"{url}/ofrep/v1/evaluate/flags" in said  # serve names the endpoint
         shop = client_for(url, app, "shop", domains)
         production = EvaluationContext(attributes={"environment": "production"})
 
