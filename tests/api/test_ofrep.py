@@ -225,6 +225,11 @@ async def test_constant_statements(api, services, tenant):
         counts[slug] = (cold.count, warm.count)
         assert warm.count == 1 and "data_version" in warm.statements[0]
     assert counts[tenant] == counts["busy"], counts
+    # one flag, too: warm, the data version only
+    assert (await flag(api, DUE, "admin", {"tenant": "busy"})).status_code == 200
+    with count_statements(services.engine) as one_warm:
+        assert (await flag(api, DUE, "admin", {"tenant": "busy"})).status_code == 200
+    assert one_warm.count == 1
 
 
 @pytest.mark.parametrize("path", ["/ofrep/v2/evaluate/flags", f"{BULK_PATH}/a/b"])
