@@ -8,7 +8,8 @@ cache, over HTTP, at 1 and 8 concurrent clients: requests/s of Tailor (the real
 app under uvicorn, one process) against a bare Starlette endpoint serving the
 identical bytes with orjson (uvicorn, one process), and Tailor's p50 and p99 at
 each. The servers and the load generator each run in their own process; runs
-alternate (baseline, Tailor, ...) so drifting load on the machine hits both.
+alternate (baseline, Tailor, ...) so drifting load on the machine hits both. The
+same tenant's warm GraphQL ``settings`` query is measured alongside, for comparison.
 The harness (servers, load generator, percentiles) is ``bench/static_settings.py``'s.
 Goals (issue 23): ratio >= 0.8, p99 <= 3x p50.
 """
@@ -27,7 +28,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from settings_query import prepare
+from settings_query import QUERY, prepare
 from static_settings import HOST, free_port, load, pct, run_baseline, run_tailor, wait_for
 
 from api.http.ofrep import BULK_PATH
@@ -76,6 +77,9 @@ def measure(settings: int, seconds: float, rounds: int) -> None:
 
     ofrep = [request_bytes(tailor_port, BULK_PATH, body, token)]
     bare = [request_bytes(base_port, "/graphql", body, token)]
+    # the same tenant's settings as GraphQL's warm query (for comparison only)
+    query = orjson.dumps({"query": QUERY, "variables": {"t": "bench", "e": "production"}})
+    graphql = [request_bytes(tailor_port, "/graphql", query, token)]
     results: dict[str, list[list[float]]] = {}
     try:
         for clients in (1, 8):
@@ -85,6 +89,9 @@ def measure(settings: int, seconds: float, rounds: int) -> None:
                 )
                 results.setdefault(f"tailor{clients}", []).append(
                     load(tailor_port, ofrep, clients, seconds)
+                )
+                results.setdefault(f"graphql{clients}", []).append(
+                    load(tailor_port, graphql, clients, seconds)
                 )
     finally:
         tailor.terminate()
@@ -108,7 +115,8 @@ def measure(settings: int, seconds: float, rounds: int) -> None:
             f"{clients} client(s): tailor {t:7.0f} req/s  bare Starlette+orjson {b:7.0f} req/s  "
             f"ratio {t / b:.2f} (goal >= 0.8);  tailor p50 {pct(lat, 50):.2f} ms "
             f"p99 {pct(lat, 99):.2f} ms p99/p50 {pct(lat, 99) / pct(lat, 50):.1f} (goal <= 3);  "
-            f"bare p50 {pct(base, 50):.2f} ms p99 {pct(base, 99):.2f} ms"
+            f"bare p50 {pct(base, 50):.2f} ms p99 {pct(base, 99):.2f} ms;  GraphQL settings "
+            f"{rate(f'graphql{clients}'):.0f} req/s"
         )
 
 
