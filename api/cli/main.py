@@ -244,6 +244,12 @@ def serve(
         highlight=False,
     )
     out.print(
+        f"OpenFeature (OFREP) for front-end apps: http://{host}:{port}/ofrep/v1/evaluate/flags "
+        "(an app token; CORS: tailor token create --role app --origin ORIGIN)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
         'Try: curl -H "Authorization: Bearer <token>" -H "Content-Type: application/json" '
         f'-d \'{{"query": "{{ tenants {{ slug release }} }}"}}\' '
         f"http://{host}:{port}/graphql",
@@ -446,6 +452,18 @@ def token_create(
     expires_in_days: Annotated[
         float | None, typer.Option("--expires-in-days", help="Expire after this many days.")
     ] = None,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--origin",
+            help="app tokens: a web origin a browser app may call Tailor from with it "
+            "(CORS), e.g. https://shop.example (repeat). None by default.",
+        ),
+    ] = None,
+    app_name: Annotated[
+        str | None,
+        typer.Option("--app", help="app tokens: the front-end app it belongs to."),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
@@ -454,14 +472,19 @@ def token_create(
 
     async def create(services: Services) -> tuple[str, TokenInfo]:
         expires = expiry(expires_in_days) if expires_in_days is not None else None
-        return await services.tokens.create(role, tenant or (), label, expires)
+        return await services.tokens.create(
+            role, tenant or (), label, expires, origins=origin or (), app=app_name
+        )
 
     secret, info = run_with_services(database_url, create)
     err.print(
         f"created {info.role.value} token {info.prefix}... "
         f"({'tenants: ' + ', '.join(info.tenants) if info.tenants else 'all tenants'}"
+        f"{', app ' + info.app if info.app else ''}"
+        f"{', origins: ' + ', '.join(info.origins) if info.origins else ''}"
         f"{', expires ' + info.expires_at.isoformat() if info.expires_at else ''}); "
-        "store it now, it is not shown again:"
+        "store it now, it is not shown again:",
+        highlight=False,
     )
     print(secret)
 
@@ -471,14 +494,15 @@ def token_list(database_url: DatabaseOption = None) -> None:
     """List tokens (prefix, role, scope, state); never the secrets."""
 
     table = Table()
-    for col in ("prefix", "label", "role", "tenants", "expires", "revoked", "state"):
+    for col in ("prefix", "label", "role", "tenants", "origins", "expires", "revoked", "state"):
         table.add_column(col)
     for t in run_with_services(database_url, lambda services: services.tokens.list_all()):
         table.add_row(
             t.prefix,
-            t.label,
+            t.label + (f" (app {t.app})" if t.app else ""),
             t.role.value,
             ", ".join(t.tenants) or "all",
+            ", ".join(t.origins),
             t.expires_at.isoformat() if t.expires_at else "never",
             t.revoked_at.isoformat() if t.revoked_at else "",
             t.state,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -34,8 +33,10 @@ from api.graphql.schema import build_schema
 from api.graphql.suggestions import NoSuggestions
 from api.http.background import Background
 from api.http.bearer import bearer_principal
+from api.http.cors import Cors
 from api.http.logging import RequestLog, request_id_from
 from api.http.metrics import Metrics, MetricsMiddleware
+from api.http.ofrep import Ofrep
 from api.http.outage import OutageGuard, unavailable_response
 from api.http.protocol import (
     BAD_REQUEST,
@@ -48,10 +49,10 @@ from api.http.protocol import (
     settle,
     wants_ide,
 )
+from api.http.ratelimit import bucket_key
 from api.http.response_cache import ResponseCache, from_entry, matches, not_modified
-from api.web.views import HEADERS as CONSOLE_HEADERS
+from api.web.views import GRAPHIQL_HEADERS, Console
 from api.web.views import HERE as WEB_DIR
-from api.web.views import Console
 from api.wiring import attach
 from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
@@ -157,7 +158,7 @@ class TailorGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL with every script and style served by Tailor (works offline)."""
-        return HTMLResponse(self.graphiql_page, headers=CONSOLE_HEADERS)
+        return HTMLResponse(self.graphiql_page, headers=GRAPHIQL_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -317,8 +318,7 @@ class Authenticate:
             return
         media_type = negotiate(request.headers.get("accept")) or JSON
         authorization = request.headers.get("authorization", "")
-        # the rate limit's bucket: one per token (a digest, never the token itself)
-        state["rate_key"] = hashlib.sha256(authorization.encode("utf-8", "replace")).hexdigest()
+        state["rate_key"] = bucket_key(authorization)
         try:
             state["principal"] = await self._principal(request)
         except AuthenticationError as exc:
@@ -356,6 +356,7 @@ def create_app(
     if options.attach_plugins:
         services = attach(services, plugins)
     graphql = TailorGraphQL(services, options, plugins)
+    guard = ProtocolGuard(graphql, options.limits)
     console = Console(services, plugins.installed)
     metrics = Metrics(services)
 
@@ -414,7 +415,17 @@ def create_app(
         routes=[
             Route(
                 "/graphql",
-                RequestLog(Authenticate(ProtocolGuard(graphql, options.limits), services)),
+                RequestLog(Cors(Authenticate(guard, services), services)),
+            ),
+            # OpenFeature's remote evaluation protocol (the same per-token budget)
+            Route(
+                "/ofrep/{rest:path}",
+                RequestLog(
+                    Cors(
+                        Ofrep(services, graphql.cache, guard.rate, options.limits.max_body_bytes),
+                        services,
+                    )
+                ),
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

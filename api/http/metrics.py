@@ -35,7 +35,7 @@ from core.model.errors import AuthenticationError, PermissionDeniedError
 from core.store.services import Services
 
 #: first path segments that name a route; anything else is "other"
-KNOWN = {"graphql", "healthz", "metrics", "readiness"}
+KNOWN = {"graphql", "ofrep", "healthz", "metrics", "readiness"}
 CONSOLE_PAGES = {
     "sign-in",
     "sign-out",

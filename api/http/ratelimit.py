@@ -20,6 +20,7 @@ bound on a burst holds without shared state.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import OrderedDict
@@ -102,6 +103,12 @@ class Bill:
         """Charge the amount (once): the seconds to wait when it was not there."""
         amount, self.amount = self.amount, 0
         return self.rate.charge(self.key, amount, self.price)
+
+
+def bucket_key(authorization: str) -> str:
+    """The bucket of a request: one per bearer token (its ``Authorization`` header
+    value's digest, never the token itself)."""
+    return hashlib.sha256(authorization.encode("utf-8", "replace")).hexdigest()
 
 
 def retry_after(seconds: float) -> str:

@@ -67,16 +67,25 @@ log = logging.getLogger("tailor.http")
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 
-#: scripts, styles and images only from Tailor itself; forms only to Tailor
+#: the console's policy: scripts, styles and images only from Tailor itself; forms
+#: only to Tailor; the page itself fetches nothing
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": CSP,
+}
+#: GraphiQL's page: the console's policy, plus the queries it sends to /graphql
+#: (``connect-src 'self'``) and the fonts its stylesheet embeds (``font-src data:``):
+#: still no other host
+GRAPHIQL_HEADERS = {
+    **HEADERS,
+    "Content-Security-Policy": CSP + "; connect-src 'self'; font-src data:",
 }
 
 Handler = Callable[[Request, SignedIn], Awaitable[Response]]

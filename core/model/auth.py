@@ -31,6 +31,10 @@ class Principal:
     role: Role
     name: str
     tenants: frozenset[str] = field(default_factory=frozenset)
+    #: app tokens: the web origins a browser may call from with this token (CORS)
+    origins: frozenset[str] = field(default_factory=frozenset)
+    #: app tokens: the front-end app the token belongs to, if any
+    app: str | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Principal:
@@ -45,6 +49,10 @@ class Principal:
     @property
     def sees_all_tenants(self) -> bool:
         return self.role in (Role.ADMIN, Role.RELEASE_MANAGER)
+
+    def allows_origin(self, origin: str) -> bool:
+        """Whether a browser on ``origin`` may read this token's answers (CORS)."""
+        return origin in self.origins
 
     def in_scope(self, tenant: str) -> bool:
         """May read or change ``tenant``'s data (a host token reads nothing)."""

@@ -158,6 +158,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: app tokens: the web origins a browser may call Tailor from with it (CORS)
+    origins: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    #: app tokens: the front-end app it belongs to (``--app NAME``), if any
+    app: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class CustomizationRow(Base):

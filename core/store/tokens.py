@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.model.auth import OPTIONALLY_SCOPED_ROLES, TENANT_SCOPED_ROLES, Principal, Role
 from core.model.clock import utcnow
+from core.model.customizations import SLUG_PATTERN
 from core.model.errors import AuthenticationError, InvalidInputError, NotFoundError
+from core.model.origins import parse_origins
 from core.store.models import ApiToken, Tenant, aware
 
 TOKEN_PREFIX = "tlr_"
@@ -41,6 +43,9 @@ class TokenInfo:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    #: app tokens: the web origins it allows (CORS), and the app it belongs to
+    origins: tuple[str, ...] = ()
+    app: str | None = None
 
     @property
     def revoked(self) -> bool:
@@ -90,7 +95,11 @@ def principal_of(token: ApiToken | None) -> Principal:
     if expires is not None and expires <= utcnow():
         raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
     return Principal(
-        role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
+        role=Role(token.role),
+        name=token.label,
+        tenants=frozenset(token.tenants or ()),
+        origins=frozenset(token.origins or ()),
+        app=token.app,
     )
 
 
@@ -99,6 +108,8 @@ class TokenService:
         self._sessions = sessions
         #: token hash -> (principal, expiry, monotonic time looked up, prefix)
         self._known: dict[str, tuple[Principal, datetime | None, float, str]] = {}
+        #: (origins some active app token allows, monotonic time read)
+        self._origins: tuple[frozenset[str], float] | None = None
 
     async def create(
         self,
@@ -106,8 +117,12 @@ class TokenService:
         tenants: Sequence[str] = (),
         label: str = "",
         expires_in: timedelta | None = None,
+        origins: Sequence[str] = (),
+        app: str | None = None,
     ) -> tuple[str, TokenInfo]:
-        """Return ``(secret, info)``. The secret is not stored and cannot be shown again."""
+        """Return ``(secret, info)``. The secret is not stored and cannot be shown
+        again. An ``app`` token may allow web ``origins`` (CORS) and name the
+        front-end ``app`` it belongs to."""
         try:
             role = Role(role)
         except ValueError:
@@ -126,6 +141,19 @@ class TokenService:
             )
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInputError("expires_in", "must be positive")
+        if (origins or app is not None) and role is not Role.APP:
+            raise InvalidInputError(
+                "origin" if origins else "app",
+                f"only an app token allows origins or names an app; a {role.value} token "
+                "is not used from a browser: drop --origin and --app",
+            )
+        web_origins = parse_origins(tuple(origins))
+        if app is not None and not SLUG_PATTERN.match(app):
+            raise InvalidInputError(
+                "app",
+                f"{app!r} is not an app name: lower-case letters, digits and '-', "
+                "2 to 63 characters, starting with a letter",
+            )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self._sessions.begin() as session:
             if scope:
@@ -142,10 +170,15 @@ class TokenService:
                 role=role.value,
                 tenants=list(scope),
                 expires_at=utcnow() + expires_in if expires_in else None,
+                origins=list(web_origins),
+                app=app,
             )
             session.add(token)
             await session.flush()
-            return secret, _info(token)
+            info = _info(token)
+        if web_origins:
+            self._origins = None
+        return secret, info
 
     async def authenticate(self, secret: str) -> Principal:
         """The principal of a token. Known, valid tokens are remembered for
@@ -197,6 +230,7 @@ class TokenService:
                 )
             token = tokens[0]
             self._known.pop(token.token_hash, None)
+            self._origins = None
             if token.revoked_at is not None:
                 return _info(token), False
             await session.execute(
@@ -206,6 +240,30 @@ class TokenService:
             )
             await session.refresh(token)
             return _info(token), True
+
+    async def allowed_origins(self) -> frozenset[str]:
+        """The web origins some active (unrevoked, unexpired) app token allows:
+        what a CORS preflight, which carries no token, is answered for. One
+        statement, at most every :data:`TOKEN_CACHE_SECONDS` per process (the
+        bound on how late another process's new token or revocation applies
+        here; this process's own apply at once)."""
+        now = time.monotonic()
+        if self._origins is not None and now - self._origins[1] < TOKEN_CACHE_SECONDS:
+            return self._origins[0]
+        query = select(ApiToken.origins, ApiToken.expires_at).where(
+            ApiToken.role == Role.APP.value, ApiToken.revoked_at.is_(None)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        moment = utcnow()
+        allowed = frozenset(
+            origin
+            for origins, expires in rows
+            if expires is None or (aware(expires) or moment) > moment
+            for origin in origins or ()
+        )
+        self._origins = (allowed, now)
+        return allowed
 
     async def list_all(self) -> list[TokenInfo]:
         async with self._sessions() as session:
@@ -223,4 +281,6 @@ def _info(token: ApiToken) -> TokenInfo:
         aware(token.created_at) or utcnow(),
         aware(token.expires_at),
         aware(token.revoked_at),
+        tuple(token.origins or ()),
+        token.app,
     )

@@ -19,6 +19,12 @@ async def test_graphiql_page(client_with, options, served):
         page = await client.get("/graphql", headers={"Accept": "text/html"})
     if served:
         assert page.status_code == 200 and "graphiql" in page.text.lower()
+        # it may send queries to Tailor itself, and to no other host
+        policy = dict(
+            d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";")
+        )
+        assert policy["connect-src"] == "'self'" and policy["default-src"] == "'none'"
+        assert "http" not in page.headers["content-security-policy"]
     else:
         assert page.status_code in (401, 404)
         assert "graphiql" not in page.text.lower()

@@ -1,92 +1,21 @@
 """The console in real headless Chromium (Debian's ``chromium``, driven by
 Playwright for Python): sign in, see the fleet and its chart, open a tenant,
-waive a finding, reload and see it waived, sign out; GraphiQL renders with no
-network beyond Tailor. Skipped (saying why) when chromium is missing, unless
-TAILOR_REQUIRE_BROWSER=1 (CI), which makes a missing browser a failure."""
+waive a finding, reload and see it waived, sign out, with no network beyond
+Tailor (skipping: see tests/browser/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import pytest_asyncio
-import uvicorn
 
-from api.http.app import AppOptions, create_app
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from core.store.demo import register_planned_releases
-from core.store.services import Services
+from tests.browser.conftest import ARGS, CHROMIUM
 from tests.conftest import ADMIN
 from tests.sample import ACME
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BLOCKER = "OVERRIDE_INVALID:tax.rounding.per_line:@other"
-
-
-def _browser_or_skip() -> None:
-    missing = None
-    if not os.path.exists(CHROMIUM):
-        missing = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
-    else:
-        try:
-            import playwright.async_api  # noqa: F401
-        except ImportError:
-            missing = "playwright (Python) is not installed"
-    if missing:
-        if os.environ.get("TAILOR_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests are required here, but {missing}")
-        pytest.skip(f"browser test skipped: {missing}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(database_url) -> Iterator[str]:
-    """The real app under uvicorn, in a thread with its own event loop and services."""
-    _browser_or_skip()
-    port = _free_port()
-    holder: dict = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        services = Services.from_url(database_url)
-        app = create_app(services, AppOptions(demo=True))
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        holder["server"] = uvicorn.Server(config)
-        loop.run_until_complete(holder["server"].serve())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if holder.get("server") is not None and holder["server"].started:
-            break
-        threading.Event().wait(0.05)
-    else:  # pragma: no cover
-        pytest.fail("the server did not start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        holder["server"].should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest_asyncio.fixture
@@ -160,9 +89,6 @@ async def test_sign_in_fleet_chart_waive_reload_sign_out(server, fleet):
             await page.goto(f"{server}/console/fleet")
             assert page.url.endswith("/console/sign-in")
 
-            # GraphiQL renders from Tailor's own assets
-            await page.goto(f"{server}/graphql")
-            await page.wait_for_selector(".graphiql-container .graphiql-editors", timeout=15000)
             assert not errors, errors
         finally:
             await browser.close()

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.browser.test_console_browser import ARGS, BLOCKER, CHROMIUM, fleet, server
+from tests.browser.conftest import ARGS, CHROMIUM
+from tests.browser.test_console_browser import BLOCKER, fleet
 
-__all__ = ["fleet", "server"]  # the fixtures this module uses
+__all__ = ["fleet"]  # the fixture this module uses (server: tests/browser/conftest.py)
 
 
 async def test_plan_an_owner_after_a_refused_form_and_see_it_on_the_fleet(server, fleet):

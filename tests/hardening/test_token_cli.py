@@ -78,3 +78,47 @@ async def test_revoking_with_the_whole_secret_never_echoes_it(services, database
     missing = run(database_url, tmp_path, "revoke", unknown)
     assert missing.returncode == 2
     assert unknown not in missing.stdout + missing.stderr
+
+
+async def test_an_app_token_allows_origins_and_names_its_app(
+    services, tenant, database_url, tmp_path
+):
+    made = run(
+        database_url,
+        tmp_path,
+        *("create", "--role", "app", "--tenant", tenant, "--app", "shop-front"),
+        *("--origin", "https://Shop.Example:443", "--origin", "http://localhost:3000"),
+    )
+    assert made.returncode == 0, made.stderr
+    said = " ".join(made.stderr.split())  # (the console wraps long lines)
+    assert "origins: https://shop.example, http://localhost:3000" in said
+    secret = made.stdout.strip()
+    principal = await services.tokens.authenticate(secret)
+    assert principal.origins == {"https://shop.example", "http://localhost:3000"}
+    assert principal.app == "shop-front"
+    listed = run(database_url, tmp_path, "list")
+    assert "https://shop.example" in listed.stdout and "shop-front" in listed.stdout
+    assert await services.tokens.allowed_origins() == principal.origins
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ("--role", "consultant", "--tenant", "acme", "--origin", "https://a.example"),
+            "only an app token",
+        ),
+        (("--role", "admin", "--app", "shop"), "only an app token"),
+        (("--role", "app", "--tenant", "acme", "--origin", "*"), "name each origin"),
+        (("--role", "app", "--tenant", "acme", "--origin", "https://a.example/x"), "path"),
+        (("--role", "app", "--tenant", "acme", "--app", "Shop!"), "not an app name"),
+    ],
+)
+async def test_bad_origins_and_apps_are_refused_and_nothing_is_made(
+    services, tenant, database_url, tmp_path, args, says
+):
+    result = run(database_url, tmp_path, "create", *args)
+    assert result.returncode == 2, result.stdout
+    assert "error" in result.stderr and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert await services.tokens.list_all() == []
