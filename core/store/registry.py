@@ -105,6 +105,9 @@ def hook_to_dict(h: HookUse) -> dict[str, Any]:
         "location": h.location,
         "features": list(h.features),
         "source": h.source,
+        "signature": list(h.signature),
+        "behaviour": h.behaviour,
+        "constants": [list(c) for c in h.constants],
     }
 
 
@@ -117,6 +120,9 @@ def hook_from_dict(d: Mapping[str, Any]) -> HookUse:
         location=d.get("location", ""),
         features=tuple(d.get("features", ())),
         source=d.get("source", ""),
+        signature=tuple(d.get("signature", ())),
+        behaviour=d.get("behaviour", ""),
+        constants=tuple((str(s), v, str(r)) for s, v, r in d.get("constants", ())),
     )
 
 

@@ -35,11 +35,13 @@ def test_candidate_shows_the_implementations_side_by_side_with_a_score():
         "fold-renamed",
         "fold-reordered",
         "fold-sibling",
+        "fold-class-args",
     }
-    assert "similarity" in late_fees.evidence
+    assert late_fees.id is not None and late_fees.id in late_fees.evidence
+    assert "constants that differ" in late_fees.evidence
     by_pair = {(p.a, p.b): p for p in late_fees.pairs}
     helper = next(p for (a, b), p in by_pair.items() if "fold-helper" in (a, b))
-    assert 0.7 <= helper.similarity <= 1.0
+    assert helper.similarity == 1.0
     side = helper.a_source if helper.a == "fold-helper" else helper.b_source
     # the helper the hook calls is shown with it
     assert "def tailor_resolve_settings(values):" in side and "def _late_fee(settings):" in side
