@@ -573,10 +573,10 @@ def tenant_list(
 
 
 from api.cli.customization import register as _register_customization_cli  # noqa: E402
-from api.cli.foldback import foldback_command  # noqa: E402
+from api.cli.foldback import foldback_app  # noqa: E402
 
 _register_customization_cli(app)
-app.command("foldback")(foldback_command)
+app.add_typer(foldback_app, name="foldback")
 
 
 def main() -> None:

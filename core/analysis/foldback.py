@@ -19,6 +19,7 @@ import dataclasses
 import enum
 import hashlib
 import random
+import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -653,3 +654,173 @@ def _retire(
         if not r.enabled_for
     )
     return out
+
+
+# -- proposals: a family becomes product settings -----------------------------------
+
+
+@dataclass(frozen=True)
+class ProposedSetting:
+    """A product setting in place of a constant that differs between members."""
+
+    key: str
+    type: str
+    default: Any
+    description: str
+    #: the constant's slot in the family's behaviour (#n) and what it does
+    slot: str
+    role: str
+    #: tenant -> its value (what its customization hard-codes)
+    values: Mapping[str, Any]
+    min: float | None = None
+
+    def definition(self) -> dict[str, Any]:
+        """As a release manifest's ``[[settings]]`` entry."""
+        out: dict[str, Any] = {
+            "key": self.key,
+            "type": self.type,
+            "default": self.default,
+            "description": self.description,
+        }
+        if self.min is not None:
+            out["min"] = self.min
+        return out
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What productizing a family means: a capability whose description is the
+    shared logic, settings for the constants that differ, and per tenant the
+    migration (disable the customization, set the overrides)."""
+
+    family: str
+    capability: str
+    description: str
+    settings: tuple[ProposedSetting, ...]
+    #: (customization, tenant, ((key, value), ...)) per affected tenant
+    migrations: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...]
+
+    def fragment(self) -> dict[str, Any]:
+        """A release-manifest fragment (``tailor release import FRAGMENT --into V``)."""
+        return {
+            "notes": f"{self.capability}: {self.description}",
+            "supersedes": [self.capability],
+            "settings": [s.definition() for s in self.settings],
+            "migrations": [
+                {
+                    "capability": self.capability,
+                    "customization": customization,
+                    "tenant": tenant,
+                    "overrides": dict(overrides),
+                }
+                for customization, tenant, overrides in self.migrations
+            ],
+        }
+
+
+def _setting_type(values: Sequence[Any]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "float"
+    if all(isinstance(v, str) for v in values):
+        return "string"
+    return "json"
+
+
+def _is_message(role: str, values: Sequence[Any]) -> bool:
+    """Texts shown to people (error messages) are wording, not a setting."""
+    return role.endswith("message") or any(isinstance(v, str) and " " in v for v in values)
+
+
+def propose(family: Family, capability: str | None = None) -> Proposal:
+    """The proposal for ``family``. ``capability``: the members' shared declared
+    capability, if any; else one named after the family."""
+    capability = capability or f"foldback-{family.id.removeprefix('fam-')}"
+    parts = [k.split(".") for k in family.keys]
+    prefix: list[str] = []
+    for segments in zip(*parts, strict=False):
+        if len(set(segments)) != 1 or len(prefix) == 2:
+            break
+        prefix.append(segments[0])
+    if not prefix:
+        prefix = ["foldback"]
+    taken = set(family.keys)
+    seen_vectors: set[bytes] = set()
+    settings: list[ProposedSetting] = []
+    by_member = {m.customization: m for m in family.members}
+    for d in family.differing:
+        raw = [v for _, v in d.values]
+        vector = _canonical(raw)
+        if _is_message(d.role, raw) or vector in seen_vectors:
+            continue  # wording, or the same constant written twice
+        seen_vectors.add(vector)
+        base = ".".join([*prefix, re.sub(r"[^a-z0-9_]", "_", d.role.lower()) or "value"])
+        key, n = base, 2
+        while key in taken:
+            key, n = f"{base}_{n}", n + 1
+        taken.add(key)
+        kind = _setting_type(raw)
+        if kind == "float":
+            raw = [float(v) for v in raw]
+        counts = Counter(_canonical(v) for v in raw)
+        default_canonical = sorted(counts, key=lambda c: (-counts[c], c))[0]
+        default = next(v for v in raw if _canonical(v) == default_canonical)
+        per_tenant = {
+            t: (float(v) if kind == "float" else v)
+            for name, v in d.values
+            for t in by_member[name].tenants
+        }
+        numeric = kind in ("int", "float")
+        settings.append(
+            ProposedSetting(
+                key=key,
+                type=kind,
+                default=default,
+                description=f"{d.role.replace('_', ' ')} ({d.slot} of {family.hook} in "
+                f"{', '.join(family.customizations)}; family {family.id})",
+                slot=d.slot,
+                role=d.role,
+                values=per_tenant,
+                min=0 if numeric and all(v >= 0 for v in raw) else None,
+            )
+        )
+    migrations = []
+    for m in family.members:
+        for tenant in m.tenants:
+            overrides = tuple(
+                (s.key, s.values[tenant]) for s in settings if tenant in s.values and m.aligned
+            )
+            migrations.append((m.customization, tenant, overrides))
+    description = (
+        f"{family.hook} as {len(family.members)} customizations implement it "
+        f"(family {family.id}, keys {', '.join(family.keys) or 'none'}): "
+        + " | ".join(family.behaviour.splitlines())
+    )
+    return Proposal(
+        family=family.id,
+        capability=capability,
+        description=description,
+        settings=tuple(settings),
+        migrations=tuple(sorted(migrations, key=lambda t: (t[1], t[0]))),
+    )
+
+
+def find_family(registrations: Sequence[Registration], family: str) -> tuple[Family, str | None]:
+    """The family with id ``family`` and its members' shared declared capability
+    (None when they declare none or several), or NotFoundError."""
+    from core.model.errors import NotFoundError
+
+    for f in families(registrations):
+        if f.id == family:
+            declared = {r.manifest.capability for r in registrations if r.name in f.customizations}
+            shared = next(iter(declared)) if len(declared) == 1 else None
+            return f, shared
+    raise NotFoundError(
+        "fold-back family",
+        family,
+        "'tailor foldback --format json' lists the families' ids (candidates of kind "
+        "NEAR_DUPLICATE_CODE)",
+    )
