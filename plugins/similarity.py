@@ -718,8 +718,11 @@ class _Slots:
         self.values: list[tuple[Any, str]] = []
 
     def slot(self, term: Term, role: str) -> str:
+        """``#n`` for a number, ``#n<0`` for a negative one, ``"#n"`` for a text:
+        the abstraction keeps the kind and the sign."""
         self.values.append((term[2], role))
-        return f"#{len(self.values)}"
+        n = len(self.values)
+        return f'"#{n}"' if term[1] == "s" else f"#{n}<0" if term[1] == "-" else f"#{n}"
 
 
 def _render(term: Any, slots: _Slots, role: str = "value", subject: str | None = None) -> str:

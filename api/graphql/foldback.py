@@ -11,6 +11,7 @@ from api.graphql.context import Info
 from api.graphql.errors import Errors, expected
 from core.analysis import foldback
 from core.model.errors import InvalidInputError
+from core.model.manifest_io import dumps_fragment
 
 
 @strawberry.type(description="How a candidate's score is made: breadth and upgrade cost only.")
@@ -89,10 +90,21 @@ class FoldbackFamily:
     )
     members: list[FoldbackFamilyMember]
     differing: list[DifferingConstant]
+    capability: str = strawberry.field(
+        description="the capability the proposal supersedes (the members' declared one, else "
+        "named after the family)"
+    )
+    proposal: str = strawberry.field(
+        description="the proposal as a release-manifest fragment (TOML): the differing "
+        "constants as settings, supersedes the capability, each tenant's migration; merge it "
+        "with importRelease(manifest: ..., into: V)"
+    )
 
     @classmethod
-    def from_domain(cls, f: foldback.Family) -> FoldbackFamily:
+    def from_domain(cls, f: foldback.Family, p: foldback.Proposal) -> FoldbackFamily:
         return cls(
+            capability=p.capability,
+            proposal=dumps_fragment(p.fragment()),
             id=f.id,
             hook=f.hook,
             keys=list(f.keys),
@@ -151,7 +163,9 @@ class FoldbackCandidate:
     def from_domain(cls, c: foldback.Candidate) -> FoldbackCandidate:
         return cls(
             id=c.id,
-            family=FoldbackFamily.from_domain(c.family) if c.family is not None else None,
+            family=FoldbackFamily.from_domain(c.family, c.proposal)
+            if c.family is not None and c.proposal is not None
+            else None,
             kind=c.kind.value,
             title=c.title,
             evidence=c.evidence,

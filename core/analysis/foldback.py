@@ -91,6 +91,8 @@ class Candidate:
     pairs: tuple[SimilarPair, ...] = ()
     #: near-duplicates: the family (shared behaviour, members, differing constants)
     family: Family | None = None
+    #: near-duplicates: the family as product work (settings, migrations)
+    proposal: Proposal | None = None
 
     @property
     def id(self) -> str | None:
@@ -532,7 +534,10 @@ def _near_duplicates(
         )
         out.append(
             dataclasses.replace(
-                candidate, pairs=tuple(_pairs(family, MAX_PAIRS_SHOWN)), family=family
+                candidate,
+                pairs=tuple(_pairs(family, MAX_PAIRS_SHOWN)),
+                family=family,
+                proposal=propose(family, _shared_capability(group)),
             )
         )
     return out
@@ -808,6 +813,12 @@ def propose(family: Family, capability: str | None = None) -> Proposal:
     )
 
 
+def _shared_capability(group: Iterable[Registration]) -> str | None:
+    """The capability every member declares, if they all declare the same one."""
+    declared = {r.manifest.capability for r in group}
+    return next(iter(declared)) if len(declared) == 1 else None
+
+
 def find_family(registrations: Sequence[Registration], family: str) -> tuple[Family, str | None]:
     """The family with id ``family`` and its members' shared declared capability
     (None when they declare none or several), or NotFoundError."""
@@ -815,9 +826,8 @@ def find_family(registrations: Sequence[Registration], family: str) -> tuple[Fam
 
     for f in families(registrations):
         if f.id == family:
-            declared = {r.manifest.capability for r in registrations if r.name in f.customizations}
-            shared = next(iter(declared)) if len(declared) == 1 else None
-            return f, shared
+            members = [r for r in registrations if r.name in f.customizations and r.enabled_for]
+            return f, _shared_capability(members)
     raise NotFoundError(
         "fold-back family",
         family,
