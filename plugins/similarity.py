@@ -39,7 +39,7 @@ import builtins
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -192,6 +192,73 @@ def _binop(op: str, a: Term, b: Term) -> Term:
     return ("op", op, a, b)
 
 
+def _is_literal(term: Term) -> bool:
+    return term[0] in ("key", "c")
+
+
+def _differs(a: Term, b: Term) -> bool:
+    """Two literals that are certainly different values."""
+    return _is_literal(a) and _is_literal(b) and _values(a) != _values(b)
+
+
+def _implied(cond: Term, conds: Sequence[Term]) -> bool:
+    """``cond`` (``x != K1``, or an ``or`` with such a part) follows from another
+    condition ``x == K2`` with K2 another literal: after ``if key == A: return``,
+    a later ``if key == B`` does not depend on the first test (so the order of
+    such guard clauses does not matter)."""
+    parts = cond[1:] if cond[0] == "or" else (cond,)
+    for part in parts:
+        if part[0] != "cmp" or part[1] != "NotEq":
+            continue
+        for other in conds:
+            if other is cond or other[0] != "cmp" or other[1] != "Eq":
+                continue
+            for x, y in ((part[2], part[3]), (part[3], part[2])):
+                for u, v in ((other[2], other[3]), (other[3], other[2])):
+                    if y == v and _differs(x, u):
+                        return True
+    return False
+
+
+def _merge(facts: list[Term]) -> list[Term]:
+    """Facts of one target (a key set, a return) under complementary conditions
+    become one fact with a conditional value: ``if c: return {K: a}`` followed by
+    ``return {K: b}`` is ``{K: a if c else b}``."""
+    facts = list(facts)
+    changed = True
+    while changed:
+        changed = False
+        seen: dict[Any, list[int]] = {}
+        for i, f in enumerate(facts):
+            kind, when, *parts = f
+            target = (kind, parts[0]) if kind == "set" else (kind,)
+            for j in seen.get(target, []):
+                g = facts[j]
+                mine, theirs = set(when[1:]), set(g[1][1:])
+                only_mine, only_theirs = mine - theirs, theirs - mine
+                if not only_mine or not only_theirs:
+                    continue
+                c = _bool("and", sorted(only_mine, key=_k))
+                if _negate(c) != _bool("and", sorted(only_theirs, key=_k)):
+                    continue
+                common = tuple(sorted(mine & theirs, key=_k))
+                if kind == "set":
+                    merged: Term = (kind, ("when", *common), parts[0], _if(c, parts[1], g[3]))
+                elif kind == "return":
+                    merged = (kind, ("when", *common), _if(c, parts[0], g[2]))
+                elif tuple(parts) == tuple(g[2:]):
+                    merged = (kind, ("when", *common), *parts)
+                else:
+                    continue
+                facts = [x for k, x in enumerate(facts) if k not in (i, j)] + [merged]
+                changed = True
+                break
+            if changed:
+                break
+            seen.setdefault(target, []).append(i)
+    return facts
+
+
 # -- symbolic evaluation ----------------------------------------------------------------
 
 
@@ -226,7 +293,8 @@ class _Evaluator(Generic[C]):
         flat: list[Term] = []
         for c in (*frame.conds, *conds):
             flat.extend(c[1:] if c[0] == "and" else [c])
-        where = tuple(sorted(flat, key=_k))
+        kept = [c for c in flat if not _implied(c, flat)]
+        where = tuple(sorted(set(kept), key=_k))
         self.facts.append((kind, ("when", *where), *parts))
 
     def new_container(self) -> Term:
@@ -339,20 +407,27 @@ class _Evaluator(Generic[C]):
         depth: int,
         stack: tuple[int, ...],
     ) -> None:
+        before = len(frame.returns)
         a = _Frame(dict(frame.env), (*frame.conds, cond), frame.returns)
         self.block(then, a, context, depth, stack)
         b = _Frame(dict(frame.env), (*frame.conds, _negate(cond)), frame.returns)
         self.block(orelse, b, context, depth, stack)
         if a.done and b.done:
             frame.done = True
-        elif a.done:
-            frame.env = b.env
+        elif a.done:  # a guard clause: what follows runs only when it did not return
+            frame.env, frame.conds = b.env, b.conds
         elif b.done:
-            frame.env = a.env
+            frame.env, frame.conds = a.env, a.conds
         else:
             for name in a.env.keys() | b.env.keys():
                 x, y = a.env.get(name, ("var",)), b.env.get(name, ("var",))
                 frame.env[name] = x if x == y else _if(cond, x, y)
+            # what follows runs only where no nested return was taken
+            depth_here = len(frame.conds)
+            for where, _value in frame.returns[before:]:
+                local = where[depth_here:]
+                if local:
+                    frame.conds = (*frame.conds, _negate(_bool("and", local)))
 
     def loop(
         self,
@@ -829,7 +904,7 @@ def behaviour(
         evaluator.run(function, context, env, (), 0, ())
     except (_Stop, RecursionError):
         pass
-    facts = sorted(evaluator.facts, key=_k)
+    facts = sorted(_merge(evaluator.facts), key=_k)
     subterms: list[Any] = []
     for f in facts:
         _walk(f, subterms)

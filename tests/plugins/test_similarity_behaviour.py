@@ -55,6 +55,15 @@ SAME = [
     ),
 ]
 
+SAME.append(  # a guard clause returning early against an if statement
+    (
+        "def hook(values):\n    x = values.get('a.b')\n    if values.get('a.c'):\n"
+        "        x = max(x, 3)\n    return {'a.b': x}",
+        "def hook(values):\n    got = values['a.b']\n    if not values['a.c']:\n"
+        "        return {'a.b': got}\n    return {'a.b': max(got, 5)}",
+    )
+)
+
 DIFFERENT = [
     (
         "def hook(values):\n    return {'a.b': min(values['a.b'], 3)}",
