@@ -855,7 +855,7 @@ def _render(term: Any, slots: _Slots, role: str = "value", subject: str | None =
 def _fact_text(fact: Term, slots: _Slots) -> str:
     kind, where, *parts = fact
     about = _first_key(fact)  # what the fact is about, unless a closer key says
-    conds = " and ".join(_render(c, slots, "value", about) for c in where[1:])
+    conds = " and ".join(_render(c, slots, "value", _first_key(c) or about) for c in where[1:])
     if kind == "set":
         subject = _first_key(parts[0]) or about
         value = _render(parts[1], slots, "value", subject)
