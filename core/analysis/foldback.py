@@ -123,6 +123,7 @@ def analyze(
     superseded: Mapping[str, str] | None = None,
     limit: int | None = None,
     observations: Iterable[Observation] = (),
+    pinned: Sequence[Registration] | None = None,
 ) -> FoldbackReport:
     """Rank fold-back candidates.
 
@@ -134,13 +135,15 @@ def analyze(
     :param limit: keep the best ``limit`` candidates.
     :param observations: what the runtime saw; a setting a live customization reads
         or returns (statically or observed) is never a retire candidate.
+    :param pinned: one registration per pinned version, enabled for the tenants
+        pinned to it (families compare what tenants run); default: ``registrations``.
     """
     blockers = blockers or {}
     superseded = superseded or {}
     overrides = list(overrides)
     candidates = [
         *_shared_capabilities(registrations, blockers, superseded),
-        *_near_duplicates(registrations, blockers, superseded),
+        *_near_duplicates(registrations, blockers, superseded, pinned),
         *_change_defaults(overrides, defaults),
         *_should_be_settings(registrations, blockers, superseded),
     ]
@@ -353,20 +356,26 @@ def families(
                 neighbours[i].add(j)
                 neighbours[j].add(i)
         placed: list[list[int]] = []
+        names_in: list[set[str]] = []
         family_of: dict[int, int] = {}
         for i in range(len(ordered)):
+            names = {r.name for r, _ in ordered[i]}
             if len(ordered) > EXACT_LIMIT:
                 options = sorted({family_of[j] for j in neighbours[i] if j in family_of})
             else:
                 options = list(range(len(placed)))
             for f in options:
+                if names & names_in[f]:
+                    continue  # another version of a member: never compared with it
                 if all(bags[i] and similarity(bags[i], bags[j]) >= threshold for j in placed[f]):
                     placed[f].append(i)
+                    names_in[f] |= names
                     family_of[i] = f
                     break
             else:
                 family_of[i] = len(placed)
                 placed.append([i])
+                names_in.append(names)
         for members in placed:
             family = _family(hook, [ordered[i] for i in members], bags[members[0]])
             if family is not None:
@@ -378,18 +387,24 @@ def _family(hook: str, groups: Sequence[Sequence[_Impl]], seed_bag: Counter[str]
     seed = groups[0][0][1]
     behaviour = _behaviour(seed)
     members: list[FamilyMember] = []
+    #: a group holds identical behaviours: pinned versions of one customization
+    #: that behave the same are one member, with all their tenants
+    tenants: dict[str, set[str]] = defaultdict(set)
+    for group in groups:
+        for r, _use in group:
+            tenants[r.name].update(r.enabled_for)
     names: set[str] = set()
     for group in groups:
         for r, use in group:
             if r.name in names:
-                continue  # another version of a member: never compared with itself
+                continue
             names.add(r.name)
             aligned = _behaviour(use) == behaviour
             members.append(
                 FamilyMember(
                     customization=r.name,
                     version=r.manifest.version,
-                    tenants=tuple(sorted(r.enabled_for)),
+                    tenants=tuple(sorted(tenants[r.name])),
                     location=use.location,
                     source=use.source,
                     behaviour=_behaviour(use),
@@ -510,13 +525,14 @@ def _near_duplicates(
     registrations: Sequence[Registration],
     blockers: Mapping[str, int],
     superseded: Mapping[str, str],
+    pinned: Sequence[Registration] | None = None,
 ) -> list[Candidate]:
     """A candidate per family of at least two tenants."""
     by_name = {r.name: r for r in registrations}
     out = []
-    for family in families(registrations):
-        group = [by_name[n] for n in family.customizations]
-        if len(family.tenants) < 2:
+    for family in families(registrations if pinned is None else pinned):
+        group = [by_name[n] for n in family.customizations if n in by_name]
+        if len(family.tenants) < 2 or not group:
             continue
         capabilities = {r.manifest.capability for r in group if r.manifest.capability}
         absorbed = next((superseded[c] for c in sorted(capabilities) if c in superseded), None)
@@ -826,8 +842,9 @@ def find_family(registrations: Sequence[Registration], family: str) -> tuple[Fam
 
     for f in families(registrations):
         if f.id == family:
-            members = [r for r in registrations if r.name in f.customizations and r.enabled_for]
-            return f, _shared_capability(members)
+            names = set(f.customizations)
+            members = {r.name: r for r in registrations if r.name in names}
+            return f, _shared_capability(members.values())
     raise NotFoundError(
         "fold-back family",
         family,

@@ -79,7 +79,8 @@ class FoldbackService:
             Role.ADMIN, Role.RELEASE_MANAGER, action="reading fold-back candidates"
         )
         registrations = await self._registry.list_all(principal)
-        found, capability = find_family(registrations, family)
+        pinned = await self._registry.pinned_registrations(principal, registrations)
+        found, capability = find_family(pinned, family)
         return propose(found, capability)
 
     async def _candidates(self, principal: Principal, limit: int | None) -> FoldbackReport:
@@ -114,4 +115,5 @@ class FoldbackService:
             superseded=history.superseded,
             limit=limit,
             observations=await ObservationStore(self._sessions).list_all(),
+            pinned=await self._registry.pinned_registrations(principal, registrations),
         )

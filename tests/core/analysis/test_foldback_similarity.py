@@ -142,6 +142,17 @@ def test_only_pinned_versions_are_compared_never_two_versions_of_one():
     assert families(regs) == []  # x alone (two versions), the other runs nowhere
     (family,) = families([*regs, impl("y", same, "same")])
     assert family.customizations == ("x", "y")
+    # both pinned versions of x behave the same: one member, with the tenants of both
+    x = next(m for m in family.members if m.customization == "x")
+    assert x.tenants == ("t-x",)
+    split = [
+        impl("x", same, "one", tenants=["t1"], version="1.0"),
+        impl("x", same, "two", tenants=["t2"], version="2.0"),
+    ]
+    assert families(split) == []  # two similar versions of one are never a family
+    (family,) = families([*split, impl("y", same, "two")])
+    assert family.customizations == ("x", "y")
+    assert family.members[0].version == "2.0" and family.members[0].tenants == ("t2",)
 
 
 def test_the_id_is_what_the_family_does_not_who_is_in_it():
