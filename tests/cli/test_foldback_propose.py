@@ -138,3 +138,21 @@ def test_an_unknown_family_or_a_bad_fragment_is_an_error_that_changes_nothing(fl
     wrong.write_text('version = "9.9"\n')
     refused = fleet("release", "import", str(wrong), "--into", "3.6")
     assert refused.exit_code == 2 and "unknown field(s): version" in refused.output
+
+
+def test_families_compare_what_tenants_run_their_pinned_versions(fleet, tmp_path):
+    """fold-base 1.1.0 halves instead of doubling (the decoy's logic); t-a stays
+    pinned to 1.0.0, so fold-base stays in the family, judged by 1.0.0."""
+    target = tmp_path / "packages" / "fold_base_next"
+    shutil.copytree(CORPUS / "f13_halved", target)
+    (target / "customization.toml").write_text(
+        'name = "fold-base"\nversion = "1.1.0"\ntenants = ["t-a"]\nrequires = ">=2.0"\n'
+        'author = "corpus"\n'
+    )
+    result = fleet("customization", "publish", str(target), "--enable")
+    assert result.exit_code == 0, result.output
+    family = late_fee_family(fleet)
+    assert family["customizations"] == ["fold-base", "fold-helper", "fold-renamed"]
+    members = {m["customization"]: m for m in family["family"]["members"]}
+    assert members["fold-base"]["version"] == "1.0.0"
+    assert members["fold-base"]["tenants"] == ["t-a"]
