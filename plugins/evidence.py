@@ -36,7 +36,7 @@ from core.model.customizations import HookUse, KeyReference, Registration
 from core.model.definitions import KEY_PATTERN
 from plugins.introspection import fingerprint_node, returns_constant
 from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest, product_problem
-from plugins.similarity import hook_features
+from plugins.similarity import NO_VALUE, behaviour
 
 PROJECT = "tailor"
 #: the hook whose definitions add setting keys of the customization's own
@@ -994,6 +994,14 @@ def _name_label(name: ast.Name, context: _Context) -> str | None:
     return None
 
 
+def _name_value(name: ast.Name, context: _Context) -> object:
+    """A module constant's value (str, number, tuple of them), for the behaviour."""
+    value = context[0].env.get(name.id)
+    if value is None or isinstance(value, _Module | _Namespace) or value in _SENTINELS:
+        return NO_VALUE
+    return value
+
+
 def _hooks(
     source: _Source, evaluator: _Evaluator, modules: dict[str, _Source]
 ) -> list[HookDefinition]:
@@ -1014,7 +1022,14 @@ def _hooks(
                     qualname = f"{owner}.{stmt.name}" if owner else stmt.name
                     location = f"{source.file}:{stmt.lineno}"
                     fingerprint_source = ast.parse(ast.unparse(stmt)).body[0]
-                    features, code = hook_features(stmt, (source, klass), resolve, _name_label)
+                    does = behaviour(
+                        stmt,
+                        (source, klass),
+                        resolve,
+                        _name_label,
+                        _name_value,
+                        method=owner is not None,
+                    )
                     found.append(
                         HookDefinition(
                             use=HookUse(
@@ -1023,8 +1038,11 @@ def _hooks(
                                 fingerprint=fingerprint_node(fingerprint_source),
                                 returns_constant=returns_constant(stmt),
                                 location=location,
-                                features=features,
-                                source=code,
+                                features=does.features,
+                                source=does.source,
+                                signature=does.signature,
+                                behaviour=does.text,
+                                constants=does.constants,
                             ),
                             file=source.file,
                             line=stmt.lineno,

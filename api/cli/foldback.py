@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,8 +23,8 @@ def foldback_dict(report: FoldbackReport) -> dict[str, Any]:
         "counts": dict(report.counts),
         "candidates": [
             {
-                "id": candidate_id(c),
                 **{k: v for k, v in asdict(c).items() if k != "score"},
+                "id": candidate_id(c),
                 "kind": c.kind.value,
                 "tenants": list(c.tenants),
                 "customizations": list(c.customizations),
@@ -86,7 +87,19 @@ def foldback_table(report: FoldbackReport, console: Console, retire_limit: int =
         )
 
 
+foldback_app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Which customizations should the product absorb? Candidates ranked by breadth "
+    "(distinct tenants) and upgrade cost (blockers caused across planned releases), never "
+    "by what a client pays; plus settings and customizations nobody uses. "
+    "'tailor foldback propose FAMILY_ID' turns a family into a release-manifest fragment.",
+)
+
+
+@foldback_app.callback()
 def foldback_command(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Show the best N candidates.")] = 20,
     fmt: Annotated[DocumentFormat, typer.Option("--format")] = DocumentFormat.TABLE,
     database_url: DatabaseOption = None,
@@ -94,7 +107,8 @@ def foldback_command(
     """Which customizations should the product absorb? Candidates ranked by breadth
     (distinct tenants) and upgrade cost (blockers caused across planned releases),
     never by what a client pays; plus settings and customizations nobody uses."""
-
+    if ctx.invoked_subcommand is not None:
+        return
     report = run_with_services(
         database_url,
         lambda services: services.foldback.candidates(CLI_ACTOR, limit),
@@ -106,3 +120,40 @@ def foldback_command(
         print(foldback_markdown(report), end="")
     else:
         foldback_table(report, out)
+
+
+@foldback_app.command("propose")
+def foldback_propose(
+    family: Annotated[
+        str, typer.Argument(help="A family's id (fam-..., from 'tailor foldback --format json').")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the fragment here (default: stdout)."),
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Turn a fold-back family into product work: the constants that differ between
+    its members become proposed settings (key, type, default, constraints) and the
+    shared logic the capability's description, written as a release-manifest
+    fragment that supersedes the capability, with each tenant's migration (disable
+    the customization, set the overrides to its values). Merge it into a planned
+    release with 'tailor release import FRAGMENT --into V'."""
+    from core.model.manifest_io import dumps_fragment
+
+    proposal = run_with_services(
+        database_url, lambda services: services.foldback.propose(CLI_ACTOR, family)
+    )
+    text = (
+        f"# fold-back family {proposal.family}: merge with "
+        "'tailor release import FILE --into VERSION'\n" + dumps_fragment(proposal.fragment())
+    )
+    if output is None:
+        print(text, end="")
+        return
+    output.write_text(text, encoding="utf-8")
+    out.print(
+        f"wrote {output}: capability {proposal.capability}, "
+        f"{len(proposal.settings)} setting(s), {len(proposal.migrations)} tenant migration(s)",
+        highlight=False,
+    )

@@ -597,11 +597,11 @@ def tenant_list(
 
 
 from api.cli.customization import register as _register_customization_cli  # noqa: E402
-from api.cli.foldback import foldback_command  # noqa: E402
+from api.cli.foldback import foldback_app  # noqa: E402
 from api.cli.roadmap import roadmap_app  # noqa: E402
 
 _register_customization_cli(app)
-app.command("foldback")(foldback_command)
+app.add_typer(foldback_app, name="foldback")
 app.add_typer(roadmap_app, name="roadmap")
 
 

@@ -91,13 +91,47 @@ def release_import(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the planned release of that version.")
     ] = False,
+    into: Annotated[
+        str | None,
+        typer.Option(
+            "--into",
+            help="FILE is a fragment ('tailor foldback propose'): merge it into planned "
+            "release V, created from the current release when it does not exist yet.",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Register a planned release from a manifest file, validated fully first, and
     warn where it contradicts another planned release. Its tailor_* hooks are those
-    of the Tailor hook API it names (tailor_hook_api; default: this Tailor's)."""
-    from core.model.manifest_io import load_file
+    of the Tailor hook API it names (tailor_hook_api; default: this Tailor's).
+    With --into V, FILE is a fragment merged into planned release V."""
+    from core.model.manifest_io import load_file, load_fragment
     from plugins.catalog import with_hook_api
+
+    if into is not None:
+        if replace:
+            err.print("error: --replace and --into do not go together", highlight=False)
+            raise typer.Exit(2)
+
+        async def merge() -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
+            fragment = load_fragment(file, fmt)
+            services = await open_services(database_url)
+            try:
+                return await services.releases.import_fragment(fragment, into, CLI_ACTOR)
+            finally:
+                await services.close()
+
+        info, merged, warnings = run(merge)
+        out.print(
+            f"merged {file.name} into planned release {info.version}: "
+            f"{info.setting_count} settings, "
+            f"supersedes {', '.join(merged.supersedes) or 'nothing'}, "
+            f"{len(merged.migrations)} tenant migration(s)",
+            highlight=False,
+        )
+        for warning in warnings:
+            err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+        return
 
     async def go() -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
         manifest = with_hook_api(load_file(file, fmt))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated, Union, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -12,6 +12,7 @@ from api.graphql.errors import Errors, expected
 from core.analysis import foldback
 from core.analysis.roadmap import candidate_id
 from core.model.errors import InvalidInputError
+from core.model.manifest_io import dumps_fragment
 
 
 @strawberry.type(description="How a candidate's score is made: breadth and upgrade cost only.")
@@ -51,10 +52,92 @@ class SimilarPair:
         )
 
 
+@strawberry.type(description="One customization of a fold-back family.")
+class FoldbackFamilyMember:
+    customization: str
+    version: str
+    tenants: list[str]
+    location: str = strawberry.field(description="file:line of its hook inside its package")
+    source: str = strawberry.field(description="its implementation and the helpers it calls")
+    behaviour: str = strawberry.field(description="its abstracted behaviour")
+    constants: JSON = strawberry.field(
+        description="[slot, value, role] of each constant of its behaviour"
+    )
+    similarity: float = strawberry.field(description="to the family's behaviour, 0 to 1")
+    aligned: bool = strawberry.field(
+        description="the same abstract behaviour as the family: constants align slot by slot"
+    )
+
+
+@strawberry.type(description="A constant of the family's behaviour that differs between members.")
+class DifferingConstant:
+    slot: str
+    role: str
+    values: JSON = strawberry.field(description="[customization, value] per member")
+
+
+@strawberry.type(
+    description="Customizations implementing one hook the same way (every pair similar): "
+    "the same setting keys, operations and comparisons, names and constants abstracted."
+)
+class FoldbackFamily:
+    id: str = strawberry.field(
+        description="a hash of what the family does (hook, keys, behaviour), not of its members"
+    )
+    hook: str
+    keys: list[str]
+    behaviour: str = strawberry.field(
+        description="the shared logic, one fact a line, constants written #1, #2, ..."
+    )
+    members: list[FoldbackFamilyMember]
+    differing: list[DifferingConstant]
+    capability: str = strawberry.field(
+        description="the capability the proposal supersedes (the members' declared one, else "
+        "named after the family)"
+    )
+    proposal: str = strawberry.field(
+        description="the proposal as a release-manifest fragment (TOML): the differing "
+        "constants as settings, supersedes the capability, each tenant's migration; merge it "
+        "with importRelease(manifest: ..., into: V)"
+    )
+
+    @classmethod
+    def from_domain(cls, f: foldback.Family, p: foldback.Proposal) -> FoldbackFamily:
+        return cls(
+            capability=p.capability,
+            proposal=dumps_fragment(p.fragment()),
+            id=f.id,
+            hook=f.hook,
+            keys=list(f.keys),
+            behaviour=f.behaviour,
+            members=[
+                FoldbackFamilyMember(
+                    customization=m.customization,
+                    version=m.version,
+                    tenants=list(m.tenants),
+                    location=m.location,
+                    source=m.source,
+                    behaviour=m.behaviour,
+                    constants=cast(JSON, [list(c) for c in m.constants]),
+                    similarity=m.similarity,
+                    aligned=m.aligned,
+                )
+                for m in f.members
+            ],
+            differing=[
+                DifferingConstant(
+                    slot=d.slot, role=d.role, values=cast(JSON, [list(v) for v in d.values])
+                )
+                for d in f.differing
+            ],
+        )
+
+
 @strawberry.type(description="A customization (or override pattern) the product should absorb.")
 class FoldbackCandidate:
     id: str = strawberry.field(
-        description="stable id: makes a roadmap item (createRoadmapItem(input: {source: id}))"
+        description="stable id: makes a roadmap item (createRoadmapItem(input: {source: id})); "
+        "NEAR_DUPLICATE_CODE: the family's id ('tailor foldback propose ID')"
     )
     kind: str = strawberry.field(
         description="SHARED_CAPABILITY, NEAR_DUPLICATE_CODE, CHANGE_DEFAULT or SHOULD_BE_SETTING"
@@ -74,11 +157,17 @@ class FoldbackCandidate:
     pairs: list[SimilarPair] = strawberry.field(
         description="NEAR_DUPLICATE_CODE: the similar implementations side by side"
     )
+    family: FoldbackFamily | None = strawberry.field(
+        description="NEAR_DUPLICATE_CODE: the family, its shared logic and differing constants"
+    )
 
     @classmethod
     def from_domain(cls, c: foldback.Candidate) -> FoldbackCandidate:
         return cls(
             id=candidate_id(c),
+            family=FoldbackFamily.from_domain(c.family, c.proposal)
+            if c.family is not None and c.proposal is not None
+            else None,
             kind=c.kind.value,
             title=c.title,
             evidence=c.evidence,

@@ -13,6 +13,7 @@ from api.graphql.errors import Error, Errors, expected, register
 from api.graphql.types import Release, Tenant
 from core.analysis import readiness as domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
+from core.model.errors import InvalidInputError
 from core.model.manifest_io import ManifestFormat
 from core.store import triage as triage_domain
 from core.store.readiness_service import UpgradeResult
@@ -441,7 +442,8 @@ class ReadinessMutation:
     @strawberry.mutation(
         description="Register a planned release from a manifest (TOML or JSON), validated "
         "fully first: on any error nothing is stored. replace: replace the planned release "
-        "of that version. With warnings (ReleaseImported) when it contradicts another "
+        "of that version. into: the manifest is a fragment merged into planned release V. "
+        "With warnings (ReleaseImported) when it contradicts another "
         "planned release; a Release when it contradicts none."
     )
     @expected
@@ -451,12 +453,29 @@ class ReadinessMutation:
         manifest: str,
         fmt: Annotated[ManifestFormat, strawberry.argument(name="format")] = ManifestFormat.TOML,
         replace: bool = False,
+        into: Annotated[
+            str | None,
+            strawberry.argument(
+                description="manifest is a fragment ('tailor foldback propose'): merge it into "
+                "planned release V, created from the current release when it does not exist"
+            ),
+        ] = None,
     ) -> ImportReleaseResult:
-        from core.model.manifest_io import loads
+        from core.model.manifest_io import loads, parse
         from plugins.catalog import with_hook_api
 
         ctx = info.context
         ctx.principal.require_import_releases()
+        if into is not None:
+            if replace:
+                raise InvalidInputError(
+                    "replace", "a fragment merged 'into' a release replaces it: drop replace"
+                )
+            _, _, warnings = await ctx.services.releases.import_fragment(
+                parse(manifest, fmt), into, ctx.principal
+            )
+            release = Release.from_domain(await ctx.services.releases.get(into, ctx.principal))
+            return ReleaseImported(release=release, warnings=warnings) if warnings else release
         parsed = with_hook_api(loads(manifest, fmt))
         _, warnings = await ctx.services.releases.import_planned(
             parsed, ctx.principal, replace=replace

@@ -17,22 +17,24 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import random
+import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 import orjson
 
 from core.model.customizations import HookUse, Observation, Registration
 
-#: two hook implementations at least this similar are copies (weighted Jaccard of
-#: their structural features, see plugins/similarity.py)
-NEAR_DUPLICATE_THRESHOLD = 0.7
-#: implementations with fewer features are too small to call a copy
-MIN_FEATURES = 12
+#: two hook implementations of one bucket (same hook, keys, operations and
+#: comparisons) at least this similar are one family (weighted Jaccard of their
+#: behaviours' sub-terms, see plugins/similarity.py)
+NEAR_DUPLICATE_THRESHOLD = 0.9
 #: side-by-side pairs kept as evidence per candidate
 MAX_PAIRS_SHOWN = 10
 BREADTH_WEIGHT = 2
@@ -87,6 +89,15 @@ class Candidate:
     value: Any = None
     #: near-duplicates: the similar implementations, side by side
     pairs: tuple[SimilarPair, ...] = ()
+    #: near-duplicates: the family (shared behaviour, members, differing constants)
+    family: Family | None = None
+    #: near-duplicates: the family as product work (settings, migrations)
+    proposal: Proposal | None = None
+
+    @property
+    def id(self) -> str | None:
+        """A family's stable id (NEAR_DUPLICATE_CODE), else None."""
+        return self.family.id if self.family is not None else None
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ def analyze(
     superseded: Mapping[str, str] | None = None,
     limit: int | None = None,
     observations: Iterable[Observation] = (),
+    pinned: Sequence[Registration] | None = None,
 ) -> FoldbackReport:
     """Rank fold-back candidates.
 
@@ -123,13 +135,15 @@ def analyze(
     :param limit: keep the best ``limit`` candidates.
     :param observations: what the runtime saw; a setting a live customization reads
         or returns (statically or observed) is never a retire candidate.
+    :param pinned: one registration per pinned version, enabled for the tenants
+        pinned to it (families compare what tenants run); default: ``registrations``.
     """
     blockers = blockers or {}
     superseded = superseded or {}
     overrides = list(overrides)
     candidates = [
         *_shared_capabilities(registrations, blockers, superseded),
-        *_near_duplicates(registrations, blockers, superseded),
+        *_near_duplicates(registrations, blockers, superseded, pinned),
         *_change_defaults(overrides, defaults),
         *_should_be_settings(registrations, blockers, superseded),
     ]
@@ -225,56 +239,231 @@ class SimilarPair:
     b_source: str
 
 
-def similar_pairs(
+@dataclass(frozen=True)
+class FamilyMember:
+    """One customization of a family: its implementation and its constants."""
+
+    customization: str
+    version: str
+    tenants: tuple[str, ...]
+    location: str
+    source: str
+    #: its own abstracted behaviour (the family's, when ``aligned``)
+    behaviour: str
+    #: (slot, value, role) of each constant of ``behaviour``
+    constants: tuple[tuple[str, Any, str], ...]
+    #: similarity to the family's behaviour (1.0: the same abstract behaviour)
+    similarity: float
+    #: its constants align slot by slot with the family's behaviour
+    aligned: bool
+
+
+@dataclass(frozen=True)
+class DifferingConstant:
+    """A constant slot of the family's behaviour whose value differs between members."""
+
+    slot: str
+    role: str
+    #: (customization, value) for every aligned member
+    values: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Family:
+    """Customizations that implement one hook the same way: same setting keys,
+    same operations and comparisons, names and constants abstracted. Every
+    member is similar to every other one (a clique, never a chain)."""
+
+    #: a hash of what the family does (hook, sorted keys, abstracted behaviour),
+    #: not of its members: it survives a member joining
+    id: str
+    hook: str
+    keys: tuple[str, ...]
+    #: the shared logic, one fact a line, constants written #1, #2, ...
+    behaviour: str
+    members: tuple[FamilyMember, ...]
+    #: the constants that differ between members (the proposal's settings)
+    differing: tuple[DifferingConstant, ...]
+
+    @property
+    def customizations(self) -> tuple[str, ...]:
+        return tuple(sorted(m.customization for m in self.members))
+
+    @property
+    def tenants(self) -> tuple[str, ...]:
+        return tuple(sorted({t for m in self.members for t in m.tenants}))
+
+
+def family_id(hook: str, keys: Iterable[str], behaviour: str) -> str:
+    """What a family does, hashed: ``fam-`` and 12 hex digits."""
+    what = "\n".join([hook, ",".join(sorted(keys)), behaviour])
+    return "fam-" + hashlib.blake2b(what.encode(), digest_size=6).hexdigest()
+
+
+_Impl = tuple[Registration, HookUse]
+
+
+def _behaviour(use: HookUse) -> str:
+    """The abstracted behaviour; an implementation not analyzed from source has
+    only its fingerprint (so it joins only identical fingerprints)."""
+    return use.behaviour or f"fingerprint {use.fingerprint}"
+
+
+def _keys(use: HookUse) -> tuple[str, ...]:
+    return tuple(t[4:] for t in use.signature if t.startswith("key:"))
+
+
+def families(
     registrations: Sequence[Registration], threshold: float = NEAR_DUPLICATE_THRESHOLD
-) -> list[SimilarPair]:
-    """Pairs of hook implementations (same hook, different customizations) whose
-    structural similarity reaches ``threshold``, enough to connect every group of
-    copies: identical implementations pair with the first of their kind (linear),
-    distinct ones are compared pairwise. Implementations without features (not
-    analyzed from source) pair only on an identical fingerprint."""
-    by_hook: dict[str, list[tuple[Registration, HookUse]]] = defaultdict(list)
-    for r in registrations:
+) -> list[Family]:
+    """Fold-back families: a deterministic partition of the hook implementations
+    of pinned customizations (enabled for some tenant) into cliques.
+
+    Pre-filter: implementations are bucketed by (hook, signature): the same
+    setting keys and the same operations, comparisons, functions and constant
+    signs, so ``min`` against ``max``, an inverted comparison, another key or
+    another sign never meet. Within a bucket, identical abstract behaviours form
+    one group; groups are taken largest first (then by what they do) and each
+    joins the first family whose every group it resembles (features' weighted
+    Jaccard >= ``threshold``), else starts one. Above EXACT_LIMIT groups in a
+    bucket, MinHash LSH names the families worth testing. One customization
+    appears at most once per family: its versions are never compared."""
+    buckets: dict[tuple[str, tuple[str, ...]], list[_Impl]] = defaultdict(list)
+    for r in sorted(registrations, key=lambda r: (r.name, r.manifest.version)):
+        if not r.enabled_for:
+            continue  # only what some tenant runs
         for use in r.hooks:
-            if use.features or use.fingerprint:
-                by_hook[use.hook].append((r, use))
-    out: list[SimilarPair] = []
-
-    def pair(
-        hook: str, x: tuple[Registration, HookUse], y: tuple[Registration, HookUse], score: float
-    ) -> None:
-        if x[0].name == y[0].name:
-            return
-        (an, au), (bn, bu) = sorted([(x[0].name, x[1]), (y[0].name, y[1])], key=lambda t: t[0])
-        out.append(
-            SimilarPair(
-                hook, an, bn, round(score, 3), au.location, bu.location, au.source, bu.source
-            )
+            if use.behaviour or use.fingerprint:
+                buckets[(use.hook, use.signature)].append((r, use))
+    out: list[Family] = []
+    for (hook, _signature), impls in sorted(buckets.items()):
+        groups: dict[str, list[_Impl]] = defaultdict(list)
+        for impl in impls:
+            groups[_behaviour(impl[1])].append(impl)
+        if len(impls) < 2:
+            continue
+        ordered = sorted(
+            groups.values(),
+            key=lambda g: (
+                -len({r.name for r, _ in g}),
+                family_id(hook, _keys(g[0][1]), _behaviour(g[0][1])),
+            ),
         )
-
-    for hook, uses in sorted(by_hook.items()):
-        same: dict[tuple[str, ...] | str, list[tuple[Registration, HookUse]]] = defaultdict(list)
-        for r, u in uses:
-            same[u.features or u.fingerprint].append((r, u))
-        for group in same.values():
-            features = group[0][1].features
-            if features and len(features) < MIN_FEATURES:
-                continue  # too small to call a copy, even when identical
-            for other in group[1:]:
-                pair(hook, group[0], other, 1.0)
-        featured = [(g[0], Counter(g[0][1].features)) for g in same.values() if g[0][1].features]
-        sizes = [sum(bag.values()) for _, bag in featured]
-        for i, j in _candidates([bag for _, bag in featured]):
-            small, large = sorted((sizes[i], sizes[j]))
-            if small < MIN_FEATURES or small < threshold * large:
-                continue  # too small to call a copy, or cannot reach the threshold
-            score = similarity(featured[i][1], featured[j][1])
-            if score >= threshold:
-                pair(hook, featured[i][0], featured[j][0], score)
+        bags = [Counter(g[0][1].features) for g in ordered]
+        neighbours: dict[int, set[int]] = defaultdict(set)
+        if len(ordered) > EXACT_LIMIT:
+            for i, j in _candidates(bags):
+                neighbours[i].add(j)
+                neighbours[j].add(i)
+        placed: list[list[int]] = []
+        names_in: list[set[str]] = []
+        family_of: dict[int, int] = {}
+        for i in range(len(ordered)):
+            names = {r.name for r, _ in ordered[i]}
+            if len(ordered) > EXACT_LIMIT:
+                options = sorted({family_of[j] for j in neighbours[i] if j in family_of})
+            else:
+                options = list(range(len(placed)))
+            for f in options:
+                if names & names_in[f]:
+                    continue  # another version of a member: never compared with it
+                if all(bags[i] and similarity(bags[i], bags[j]) >= threshold for j in placed[f]):
+                    placed[f].append(i)
+                    names_in[f] |= names
+                    family_of[i] = f
+                    break
+            else:
+                family_of[i] = len(placed)
+                placed.append([i])
+                names_in.append(names)
+        for members in placed:
+            family = _family(hook, [ordered[i] for i in members], bags[members[0]])
+            if family is not None:
+                out.append(family)
     return out
 
 
-#: up to this many distinct implementations of one hook are compared pairwise;
+def _family(hook: str, groups: Sequence[Sequence[_Impl]], seed_bag: Counter[str]) -> Family | None:
+    seed = groups[0][0][1]
+    behaviour = _behaviour(seed)
+    members: list[FamilyMember] = []
+    #: a group holds identical behaviours: pinned versions of one customization
+    #: that behave the same are one member, with all their tenants
+    tenants: dict[str, set[str]] = defaultdict(set)
+    for group in groups:
+        for r, _use in group:
+            tenants[r.name].update(r.enabled_for)
+    names: set[str] = set()
+    for group in groups:
+        for r, use in group:
+            if r.name in names:
+                continue
+            names.add(r.name)
+            aligned = _behaviour(use) == behaviour
+            members.append(
+                FamilyMember(
+                    customization=r.name,
+                    version=r.manifest.version,
+                    tenants=tuple(sorted(tenants[r.name])),
+                    location=use.location,
+                    source=use.source,
+                    behaviour=_behaviour(use),
+                    constants=use.constants,
+                    similarity=1.0
+                    if aligned
+                    else round(similarity(Counter(use.features), seed_bag), 3),
+                    aligned=aligned,
+                )
+            )
+    if len(members) < 2:
+        return None
+    members.sort(key=lambda m: m.customization)
+    differing = []
+    aligned_members = [m for m in members if m.aligned]
+    for index, (slot, _value, role) in enumerate(seed.constants):
+        values = tuple((m.customization, m.constants[index][1]) for m in aligned_members)
+        if len({_canonical(v) for _, v in values}) > 1:
+            differing.append(DifferingConstant(slot, role, values))
+    return Family(
+        id=family_id(hook, _keys(seed), behaviour),
+        hook=hook,
+        keys=_keys(seed),
+        behaviour=behaviour,
+        members=tuple(members),
+        differing=tuple(differing),
+    )
+
+
+def similar_pairs(
+    registrations: Sequence[Registration], threshold: float = NEAR_DUPLICATE_THRESHOLD
+) -> list[SimilarPair]:
+    """Every pair of members of every family (same hook, different customizations),
+    side by side."""
+    return [p for family in families(registrations, threshold) for p in _pairs(family)]
+
+
+def _pairs(family: Family, limit: int | None = None) -> list[SimilarPair]:
+    out = []
+    for x, y in combinations(family.members, 2):
+        score = 1.0 if x.behaviour == y.behaviour else min(x.similarity, y.similarity)
+        out.append(
+            SimilarPair(
+                family.hook,
+                x.customization,
+                y.customization,
+                round(score, 3),
+                x.location,
+                y.location,
+                x.source,
+                y.source,
+            )
+        )
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+#: up to this many distinct behaviours in one bucket are compared pairwise;
 #: above, MinHash LSH proposes the pairs worth comparing
 EXACT_LIMIT = 200
 _LSH_BANDS, _LSH_ROWS = 16, 3
@@ -288,8 +477,8 @@ _HASHES = [
 def _candidates(bags: Sequence[Counter[str]]) -> Iterable[tuple[int, int]]:
     """Index pairs worth an exact comparison. Above EXACT_LIMIT: MinHash over each
     multiset (an element per (feature, occurrence), so set Jaccard equals the
-    weighted one) in 16 bands of 3 rows; a pair at similarity 0.7 shares a band
-    with probability 1 - (1 - 0.7**3)**16 > 0.998."""
+    weighted one) in 16 bands of 3 rows; a pair at similarity 0.9 shares a band
+    with probability 1 - (1 - 0.9**3)**16 > 0.99999."""
     n = len(bags)
     if n <= EXACT_LIMIT:
         yield from ((i, j) for i in range(n) for j in range(i + 1, n))
@@ -322,62 +511,51 @@ def _as_int(feature: str) -> int:
         return zlib.crc32(feature.encode())
 
 
-def _components(pairs: Iterable[SimilarPair]) -> list[set[str]]:
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            x = parent[x]
-        return x
-
-    for p in pairs:
-        parent[find(p.a)] = find(p.b)
-    groups: dict[str, set[str]] = defaultdict(set)
-    for name in list(parent):
-        groups[find(name)].add(name)
-    return list(groups.values())
+def _constants_text(family: Family) -> str:
+    if not family.differing:
+        return "no constant differs"
+    parts = []
+    for d in family.differing:
+        shown = ", ".join(f"{name} {_canonical(v).decode()}" for name, v in d.values)
+        parts.append(f"{d.slot} {d.role} ({shown})")
+    return "constants that differ: " + "; ".join(parts)
 
 
 def _near_duplicates(
     registrations: Sequence[Registration],
     blockers: Mapping[str, int],
     superseded: Mapping[str, str],
+    pinned: Sequence[Registration] | None = None,
 ) -> list[Candidate]:
-    """Groups of customizations whose implementations of one hook are pairwise
-    similar (connected through pairs at or above the threshold)."""
+    """A candidate per family of at least two tenants."""
     by_name = {r.name: r for r in registrations}
-    pairs_by_hook: dict[str, list[SimilarPair]] = defaultdict(list)
-    for pair in similar_pairs(registrations):
-        pairs_by_hook[pair.hook].append(pair)
     out = []
-    for hook, pairs in sorted(pairs_by_hook.items()):
-        components = _components(pairs)
-        # each pair belongs to its first name's component: one pass, not one per group
-        component_of = {n: i for i, names in enumerate(components) for n in names}
-        pairs_in: dict[int, list[SimilarPair]] = defaultdict(list)
-        for p in pairs:
-            pairs_in[component_of[p.a]].append(p)
-        for i, names in enumerate(components):
-            group = [by_name[n] for n in sorted(names)]
-            tenants = set().union(*(_tenants(r) for r in group))
-            if len(names) < 2 or len(tenants) < 2:
-                continue
-            inside = tuple(pairs_in[i][:MAX_PAIRS_SHOWN])
-            capabilities = {r.manifest.capability for r in group if r.manifest.capability}
-            absorbed = next((superseded[c] for c in sorted(capabilities) if c in superseded), None)
-            scores = [p.similarity for p in inside]
-            candidate = _group_candidate(
-                EvidenceKind.NEAR_DUPLICATE_CODE,
-                f"Same {hook} logic in {len(names)} customizations",
-                f"{', '.join(sorted(names))} implement {hook} with similar structure "
-                f"(similarity {min(scores):.2f} to {max(scores):.2f}; renamed identifiers, "
-                "literal types and values, statement order and package helpers ignored)",
-                group,
-                [hook],
-                blockers,
-                absorbed,
+    for family in families(registrations if pinned is None else pinned):
+        group = [by_name[n] for n in family.customizations if n in by_name]
+        if len(family.tenants) < 2 or not group:
+            continue
+        capabilities = {r.manifest.capability for r in group if r.manifest.capability}
+        absorbed = next((superseded[c] for c in sorted(capabilities) if c in superseded), None)
+        names = family.customizations
+        candidate = _group_candidate(
+            EvidenceKind.NEAR_DUPLICATE_CODE,
+            f"Same {family.hook} logic in {len(names)} customizations",
+            f"{', '.join(names)} implement {family.hook} the same way (family {family.id}): "
+            f"the same setting keys ({', '.join(family.keys) or 'none'}), operations and "
+            f"comparisons, names and constants abstracted; {_constants_text(family)}",
+            group,
+            [family.hook],
+            blockers,
+            absorbed,
+        )
+        out.append(
+            dataclasses.replace(
+                candidate,
+                pairs=tuple(_pairs(family, MAX_PAIRS_SHOWN)),
+                family=family,
+                proposal=propose(family, _shared_capability(group)),
             )
-            out.append(dataclasses.replace(candidate, pairs=inside))
+        )
     return out
 
 
@@ -497,3 +675,179 @@ def _retire(
         if not r.enabled_for
     )
     return out
+
+
+# -- proposals: a family becomes product settings -----------------------------------
+
+
+@dataclass(frozen=True)
+class ProposedSetting:
+    """A product setting in place of a constant that differs between members."""
+
+    key: str
+    type: str
+    default: Any
+    description: str
+    #: the constant's slot in the family's behaviour (#n) and what it does
+    slot: str
+    role: str
+    #: tenant -> its value (what its customization hard-codes)
+    values: Mapping[str, Any]
+    min: float | None = None
+
+    def definition(self) -> dict[str, Any]:
+        """As a release manifest's ``[[settings]]`` entry."""
+        out: dict[str, Any] = {
+            "key": self.key,
+            "type": self.type,
+            "default": self.default,
+            "description": self.description,
+        }
+        if self.min is not None:
+            out["min"] = self.min
+        return out
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What productizing a family means: a capability whose description is the
+    shared logic, settings for the constants that differ, and per tenant the
+    migration (disable the customization, set the overrides)."""
+
+    family: str
+    capability: str
+    description: str
+    settings: tuple[ProposedSetting, ...]
+    #: (customization, tenant, ((key, value), ...)) per affected tenant
+    migrations: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...]
+
+    def fragment(self) -> dict[str, Any]:
+        """A release-manifest fragment (``tailor release import FRAGMENT --into V``)."""
+        return {
+            "notes": f"{self.capability}: {self.description}",
+            "supersedes": [self.capability],
+            "settings": [s.definition() for s in self.settings],
+            "migrations": [
+                {
+                    "capability": self.capability,
+                    "customization": customization,
+                    "tenant": tenant,
+                    "overrides": dict(overrides),
+                }
+                for customization, tenant, overrides in self.migrations
+            ],
+        }
+
+
+def _setting_type(values: Sequence[Any]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "float"
+    if all(isinstance(v, str) for v in values):
+        return "string"
+    return "json"
+
+
+def _is_message(role: str, values: Sequence[Any]) -> bool:
+    """Texts shown to people (error messages) are wording, not a setting."""
+    return role.endswith("message") or any(isinstance(v, str) and " " in v for v in values)
+
+
+def propose(family: Family, capability: str | None = None) -> Proposal:
+    """The proposal for ``family``. ``capability``: the members' shared declared
+    capability, if any; else one named after the family."""
+    capability = capability or f"foldback-{family.id.removeprefix('fam-')}"
+    parts = [k.split(".") for k in family.keys]
+    prefix: list[str] = []
+    for segments in zip(*parts, strict=False):
+        if len(set(segments)) != 1 or len(prefix) == 2:
+            break
+        prefix.append(segments[0])
+    if not prefix:
+        prefix = ["foldback"]
+    taken = set(family.keys)
+    seen_vectors: set[bytes] = set()
+    settings: list[ProposedSetting] = []
+    by_member = {m.customization: m for m in family.members}
+    for d in family.differing:
+        raw = [v for _, v in d.values]
+        vector = _canonical(raw)
+        if _is_message(d.role, raw) or vector in seen_vectors:
+            continue  # wording, or the same constant written twice
+        seen_vectors.add(vector)
+        base = ".".join([*prefix, re.sub(r"[^a-z0-9_]", "_", d.role.lower()) or "value"])
+        key, n = base, 2
+        while key in taken:
+            key, n = f"{base}_{n}", n + 1
+        taken.add(key)
+        kind = _setting_type(raw)
+        if kind == "float":
+            raw = [float(v) for v in raw]
+        counts = Counter(_canonical(v) for v in raw)
+        default_canonical = sorted(counts, key=lambda c: (-counts[c], c))[0]
+        default = next(v for v in raw if _canonical(v) == default_canonical)
+        per_tenant = {
+            t: (float(v) if kind == "float" else v)
+            for name, v in d.values
+            for t in by_member[name].tenants
+        }
+        numeric = kind in ("int", "float")
+        settings.append(
+            ProposedSetting(
+                key=key,
+                type=kind,
+                default=default,
+                description=f"{d.role.replace('_', ' ')} ({d.slot} of {family.hook} in "
+                f"{', '.join(family.customizations)}; family {family.id})",
+                slot=d.slot,
+                role=d.role,
+                values=per_tenant,
+                min=0 if numeric and all(v >= 0 for v in raw) else None,
+            )
+        )
+    migrations = []
+    for m in family.members:
+        for tenant in m.tenants:
+            overrides = tuple(
+                (s.key, s.values[tenant]) for s in settings if tenant in s.values and m.aligned
+            )
+            migrations.append((m.customization, tenant, overrides))
+    description = (
+        f"{family.hook} as {len(family.members)} customizations implement it "
+        f"(family {family.id}, keys {', '.join(family.keys) or 'none'}): "
+        + " | ".join(family.behaviour.splitlines())
+    )
+    return Proposal(
+        family=family.id,
+        capability=capability,
+        description=description,
+        settings=tuple(settings),
+        migrations=tuple(sorted(migrations, key=lambda t: (t[1], t[0]))),
+    )
+
+
+def _shared_capability(group: Iterable[Registration]) -> str | None:
+    """The capability every member declares, if they all declare the same one."""
+    declared = {r.manifest.capability for r in group}
+    return next(iter(declared)) if len(declared) == 1 else None
+
+
+def find_family(registrations: Sequence[Registration], family: str) -> tuple[Family, str | None]:
+    """The family with id ``family`` and its members' shared declared capability
+    (None when they declare none or several), or NotFoundError."""
+    from core.model.errors import NotFoundError
+
+    for f in families(registrations):
+        if f.id == family:
+            names = set(f.customizations)
+            members = {r.name: r for r in registrations if r.name in names}
+            return f, _shared_capability(members.values())
+    raise NotFoundError(
+        "fold-back family",
+        family,
+        "'tailor foldback --format json' lists the families' ids (candidates of kind "
+        "NEAR_DUPLICATE_CODE)",
+    )

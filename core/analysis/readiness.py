@@ -430,7 +430,7 @@ def evaluate(
     tenant_reports = []
     for t in sorted(tenants, key=lambda t: t.slug):
         customs = enabled.get(t.slug, [])
-        findings = [f for c in customs for f in c.findings] + sorted(
+        findings = [_migration(f, t.slug, targets) for c in customs for f in c.findings] + sorted(
             by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment") or "")
         )
         tenant_reports.append(
@@ -487,6 +487,19 @@ def _codes(reports: Iterable[TenantReadiness]) -> dict[tuple[str, str], set[str]
     return out
 
 
+def _migration(f: Finding, tenant: str, target: _TargetIndex) -> Finding:
+    """A SUPERSEDED_BY_CORE finding carries the target's migration for this tenant
+    as its action (disable the customization, set the overrides)."""
+    if f.code is not Code.SUPERSEDED_BY_CORE:
+        return f
+    migration = target.migrations.get((f.subject, tenant))
+    if migration is None:
+        return f
+    return dataclasses.replace(
+        f, action=migration.action, evidence={**f.evidence, "migration": migration.to_dict()}
+    )
+
+
 def _tenant_status(findings: Iterable[Finding]) -> TenantStatus:
     severities = {f.severity for f in findings}
     if Severity.BLOCKER in severities:
@@ -512,6 +525,10 @@ class _TargetIndex:
             if m.parsed <= manifest.parsed:
                 for capability in m.supersedes:
                     self.superseded_in.setdefault(capability, m.version)
+        #: (customization, tenant) -> how that tenant leaves it (the target's migrations);
+        #: a migrated customization is superseded even when it declares no capability
+        self.migrations = {(g.customization, g.tenant): g for g in manifest.migrations}
+        self.migrated = {g.customization: g.capability for g in manifest.migrations}
 
     def catalog(self, past: History) -> list[str]:
         """Every setting key of the target or an earlier release, sorted (once)."""
@@ -591,15 +608,16 @@ def _customization(
                 key, target, version, past, add, observed={**stats, "direction": direction}
             )
 
-    if m.capability and m.capability in target.superseded_in:
-        since = target.superseded_in[m.capability]
+    capability = m.capability if m.capability in target.superseded_in else target.migrated.get(name)
+    if capability and capability in target.superseded_in:
+        since = target.superseded_in[capability]
         add(
             Code.SUPERSEDED_BY_CORE,
-            f"{since} supersedes the capability {m.capability!r} that {name} provides"
+            f"{since} supersedes the capability {capability!r} that {name} provides"
             + ("" if since == tv else f" (and so does {tv})"),
             f"retire {name} when upgrading: disable it for its tenants and use the "
-            f"product's {m.capability!r} instead",
-            capability=m.capability,
+            f"product's {capability!r} instead",
+            capability=capability,
         )
 
     if m.tested_up_to:

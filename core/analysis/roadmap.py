@@ -46,7 +46,10 @@ class SourceKind(enum.StrEnum):
 def candidate_id(candidate: Candidate) -> str:
     """A fold-back candidate's stable id: its kind and what it is about (the
     capability, the setting and value, the customization), so it survives a
-    re-ranking; near-duplicate code is about its members."""
+    re-ranking. A near-duplicate family's is the family's id (what it does, not
+    who its members are: it survives a member joining)."""
+    if candidate.id is not None:
+        return candidate.id
     subject = candidate.title
     if candidate.kind is EvidenceKind.NEAR_DUPLICATE_CODE:
         subject = "|".join((*candidate.hooks, *candidate.customizations))

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from core.model.auth import Principal
 from core.model.errors import NotFoundError
@@ -60,6 +61,13 @@ class HookUse:
     features: tuple[str, ...] = ()
     #: its source, followed by the package helpers it calls (fold-back evidence)
     source: str = ""
+    #: what it does, abstracted (plugins/similarity.py): the operations,
+    #: comparisons, functions, constant signs and setting keys it uses ("key:K")
+    signature: tuple[str, ...] = ()
+    #: its facts, one a line, constants written as #1, #2, ...
+    behaviour: str = ""
+    #: (slot, value, role) of each constant of ``behaviour``
+    constants: tuple[tuple[str, Any, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from packaging.version import Version
 
 from core.model.definitions import SettingDefinition
-from core.model.errors import InvalidInputError, NotFoundError
+from core.model.errors import InvalidInputError, NotFoundError, SettingValidationError
 from core.model.extension_points import ExtensionPoint
 
 #: a hook API is named by a positive integer, as a string ("1", "2", ...)
@@ -61,8 +61,68 @@ MANIFEST_FIELDS = frozenset(
         "extension_points",
         "settings",
         "tailor_hook_api",
+        "migrations",
     }
 )
+#: the fields of a manifest fragment (``tailor release import FRAGMENT --into V``)
+FRAGMENT_FIELDS = frozenset({"schema_version", "notes", "supersedes", "settings", "migrations"})
+MIGRATION_FIELDS = frozenset({"capability", "customization", "tenant", "overrides"})
+
+
+@dataclass(frozen=True)
+class Migration:
+    """How one tenant leaves a customization the release supersedes: disable it,
+    then set these overrides (the tenant's own values of the new settings)."""
+
+    capability: str
+    customization: str
+    tenant: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "capability": self.capability,
+            "customization": self.customization,
+            "tenant": self.tenant,
+            "overrides": dict(self.overrides),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Migration:
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(where, "a migration is a table")
+        unknown = set(data) - MIGRATION_FIELDS
+        if unknown:
+            raise InvalidInputError(
+                where,
+                f"unknown field(s): {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(MIGRATION_FIELDS))})",
+            )
+        for name in ("capability", "customization", "tenant"):
+            if not isinstance(data.get(name), str) or not data[name].strip():
+                raise InvalidInputError(f"{where}.{name}", "must be a non-empty string")
+        overrides = data.get("overrides", {})
+        if not isinstance(overrides, Mapping):
+            raise InvalidInputError(f"{where}.overrides", "must map setting keys to values")
+        return cls(
+            str(data["capability"]),
+            str(data["customization"]),
+            str(data["tenant"]),
+            tuple(sorted(overrides.items())),
+        )
+
+    @property
+    def action(self) -> str:
+        """The migration in words (readiness's SUPERSEDED_BY_CORE action)."""
+        steps = [f"disable {self.customization} for {self.tenant}"]
+        steps += [f"set override {k} = {_shown(v)}" for k, v in self.overrides]
+        return "; ".join(steps)
+
+
+def _shown(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def parse_hook_api(value: Any, field_name: str = "tailor_hook_api") -> str:
@@ -123,6 +183,8 @@ class ReleaseManifest:
     #: independent of the product's version numbers. None: a manifest stored before
     #: releases named their API (its tailor_* lifecycle reads in product versions)
     tailor_hook_api: str | None = None
+    #: per tenant, how to leave a customization this release supersedes
+    migrations: tuple[Migration, ...] = ()
 
     def lifecycle_version(self, point: ExtensionPoint) -> Version:
         """The version ``point``'s lifecycle is compared with in this release: the
@@ -187,6 +249,31 @@ class ReleaseManifest:
         for i, capability in enumerate(self.supersedes):
             if not isinstance(capability, str) or not capability.strip():
                 raise InvalidInputError(f"supersedes[{i}]", "must be a non-empty capability name")
+        definitions = {d.key: d for d in self.settings}
+        pairs: set[tuple[str, str]] = set()
+        for i, migration in enumerate(self.migrations):
+            where = f"migrations[{i}]"
+            if migration.capability not in self.supersedes:
+                raise InvalidInputError(
+                    f"{where}.capability",
+                    f"{migration.capability!r} is not superseded by this release: add it to "
+                    "'supersedes'",
+                )
+            pair = (migration.customization, migration.tenant)
+            if pair in pairs:
+                raise InvalidInputError(where, f"{pair[0]} for {pair[1]} is migrated twice")
+            pairs.add(pair)
+            for key, value in migration.overrides:
+                if key not in definitions:
+                    raise InvalidInputError(
+                        f"{where}.overrides[{key!r}]", "is not a setting of this release"
+                    )
+                try:
+                    definitions[key].validate(value)
+                except SettingValidationError as exc:
+                    raise InvalidInputError(
+                        f"{where}.overrides[{key!r}]", f"invalid value: {exc}"
+                    ) from None
 
     @property
     def parsed(self) -> Version:
@@ -206,6 +293,8 @@ class ReleaseManifest:
         }
         if self.tailor_hook_api is not None:
             data["tailor_hook_api"] = self.tailor_hook_api
+        if self.migrations:
+            data["migrations"] = [m.to_dict() for m in self.migrations]
         data["extension_points"] = [e.to_dict() for e in self.extension_points]
         data["settings"] = [d.to_dict() for d in self.settings]
         return data
@@ -222,7 +311,7 @@ class ReleaseManifest:
             )
         if "version" not in data:
             raise InvalidInputError("version", "the manifest has no 'version'")
-        for name in ("settings", "extension_points", "supersedes"):
+        for name in ("settings", "extension_points", "supersedes", "migrations"):
             if not isinstance(data.get(name, []), list | tuple):
                 raise InvalidInputError(name, "must be a list")
         renamed = data.get("renamed", {})
@@ -250,9 +339,57 @@ class ReleaseManifest:
             notes=str(data.get("notes", "")),
             renamed=tuple(sorted(renamed.items())),
             tailor_hook_api=None if api is None else parse_hook_api(api),
+            migrations=tuple(
+                Migration.from_dict(m, f"migrations[{i}]")
+                for i, m in enumerate(data.get("migrations", []))
+            ),
         )
         manifest.check()
         return manifest
+
+    def merged(self, fragment: Mapping[str, Any], version: str) -> ReleaseManifest:
+        """This manifest as planned release ``version`` with ``fragment`` merged in
+        (its settings added, its ``supersedes`` and ``migrations`` appended), then
+        validated as a whole. A fragment's setting may not redefine a key
+        differently."""
+        unknown = set(fragment) - FRAGMENT_FIELDS
+        if unknown:
+            raise InvalidInputError(
+                "fragment",
+                f"unknown field(s): {', '.join(sorted(unknown))} "
+                f"(a fragment has: {', '.join(sorted(FRAGMENT_FIELDS - {'schema_version'}))})",
+            )
+        for name in ("settings", "supersedes", "migrations"):
+            if not isinstance(fragment.get(name, []), list | tuple):
+                raise InvalidInputError(f"fragment.{name}", "must be a list")
+        data = self.to_dict()
+        data["version"] = version
+        data["status"] = PLANNED
+        settings = {s["key"]: s for s in data["settings"]}
+        for i, item in enumerate(fragment.get("settings", [])):
+            if not isinstance(item, Mapping):
+                raise InvalidInputError(f"fragment.settings[{i}]", "settings are tables")
+            new = _entry(SettingDefinition.from_dict, item, f"fragment.settings[{i}]").to_dict()
+            old = settings.get(new["key"])
+            if old is not None and old != new:
+                raise InvalidInputError(
+                    f"fragment.settings[{i}]",
+                    f"{new['key']!r} is already defined differently in the release",
+                )
+            settings[new["key"]] = new
+        data["settings"] = list(settings.values())
+        data["supersedes"] = list(
+            dict.fromkeys([*data["supersedes"], *fragment.get("supersedes", [])])
+        )
+        migrations = {(m["customization"], m["tenant"]): m for m in data.get("migrations", [])}
+        for i, item in enumerate(fragment.get("migrations", [])):
+            m = Migration.from_dict(item, f"fragment.migrations[{i}]").to_dict()
+            migrations[(m["customization"], m["tenant"])] = m
+        if migrations:
+            data["migrations"] = list(migrations.values())
+        if fragment.get("notes"):
+            data["notes"] = "\n".join(n for n in (data.get("notes"), fragment["notes"]) if n)
+        return ReleaseManifest.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -290,6 +427,12 @@ def stored_manifest(
         notes=str(header.get("notes", "")),
         renamed=tuple(sorted(dict(header.get("renamed", {})).items())),
         tailor_hook_api=header.get("tailor_hook_api"),
+        migrations=tuple(
+            Migration(
+                m["capability"], m["customization"], m["tenant"], tuple(m["overrides"].items())
+            )
+            for m in header.get("migrations", ())
+        ),
     )
 
 

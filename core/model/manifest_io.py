@@ -77,9 +77,23 @@ def dumps(manifest: ReleaseManifest, fmt: ManifestFormat | str = ManifestFormat.
         ) from None
 
 
+def dumps_fragment(fragment: dict[str, Any]) -> str:
+    """A manifest fragment (settings, supersedes, migrations) as TOML."""
+    try:
+        return tomli_w.dumps({"schema_version": SCHEMA_VERSION, **fragment})
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError("fragment", f"cannot be written as TOML ({exc})") from None
+
+
 def loads(text: str, fmt: ManifestFormat | str = ManifestFormat.TOML) -> ReleaseManifest:
     """Parse and validate a manifest; raise :class:`InvalidInputError` naming the
     field (or line) that is wrong."""
+    return ReleaseManifest.from_dict(parse(text, fmt))
+
+
+def parse(text: str, fmt: ManifestFormat | str = ManifestFormat.TOML) -> dict[str, Any]:
+    """A manifest's or a fragment's text as a table (not validated beyond its
+    syntax and schema version)."""
     try:
         fmt = ManifestFormat(fmt)
     except ValueError:
@@ -102,7 +116,7 @@ def loads(text: str, fmt: ManifestFormat | str = ManifestFormat.TOML) -> Release
         raise InvalidInputError(
             "schema_version", f"{schema!r} is not supported (this Tailor reads {SCHEMA_VERSION})"
         )
-    return ReleaseManifest.from_dict(data)
+    return data
 
 
 def format_for(path: Path) -> ManifestFormat:
@@ -112,15 +126,33 @@ def format_for(path: Path) -> ManifestFormat:
 def load_file(path: Path | str, fmt: ManifestFormat | str | None = None) -> ReleaseManifest:
     """Read a manifest file; the format follows the suffix unless given."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError("file", f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise InvalidInputError("file", f"{path} is not UTF-8 text") from None
+    text = _read(path)
     try:
         return loads(text, fmt or format_for(path))
     except InvalidInputError as exc:
         raise InvalidInputError(
             f"{path.name}: {exc.field}", exc.message.split(": ", 1)[-1]
         ) from None
+
+
+def load_fragment(path: Path | str, fmt: ManifestFormat | str | None = None) -> dict[str, Any]:
+    """Read a manifest fragment (``tailor foldback propose`` writes them): checked
+    when merged into a release (:meth:`ReleaseManifest.merged`)."""
+    path = Path(path)
+    text = _read(path)
+    try:
+        return parse(text, fmt or format_for(path))
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"{path.name}: {exc.field}", exc.message.split(": ", 1)[-1]
+        ) from None
+
+
+def _read(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError("file", f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError("file", f"{path} is not UTF-8 text") from None
+    return text

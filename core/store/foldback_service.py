@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.analysis.foldback import FoldbackReport, OverrideFact, analyze
+from core.analysis.foldback import (
+    FoldbackReport,
+    OverrideFact,
+    Proposal,
+    analyze,
+    find_family,
+    propose,
+)
 from core.model.auth import Principal, Role
 from core.model.secrets import is_sealed
 from core.store.gcpause import gc_paused
@@ -64,6 +71,18 @@ class FoldbackService:
         with gc_paused():  # a fleet-sized build (core.store.gcpause)
             return await self._candidates(principal, limit)
 
+    async def propose(self, principal: Principal, family: str) -> Proposal:
+        """The proposal for fold-back family ``family`` (its id): the settings its
+        differing constants become and each tenant's migration. Admin and release
+        managers (it names every tenant of the family)."""
+        principal.require_role(
+            Role.ADMIN, Role.RELEASE_MANAGER, action="reading fold-back candidates"
+        )
+        registrations = await self._registry.list_all(principal)
+        pinned = await self._registry.pinned_registrations(principal, registrations)
+        found, capability = find_family(pinned, family)
+        return propose(found, capability)
+
     async def _candidates(self, principal: Principal, limit: int | None) -> FoldbackReport:
         registrations = await self._registry.list_all(principal)
         snapshot = (
@@ -96,4 +115,5 @@ class FoldbackService:
             superseded=history.superseded,
             limit=limit,
             observations=await ObservationStore(self._sessions).list_all(),
+            pinned=await self._registry.pinned_registrations(principal, registrations),
         )

@@ -105,6 +105,9 @@ def hook_to_dict(h: HookUse) -> dict[str, Any]:
         "location": h.location,
         "features": list(h.features),
         "source": h.source,
+        "signature": list(h.signature),
+        "behaviour": h.behaviour,
+        "constants": [list(c) for c in h.constants],
     }
 
 
@@ -117,6 +120,9 @@ def hook_from_dict(d: Mapping[str, Any]) -> HookUse:
         location=d.get("location", ""),
         features=tuple(d.get("features", ())),
         source=d.get("source", ""),
+        signature=tuple(d.get("signature", ())),
+        behaviour=d.get("behaviour", ""),
+        constants=tuple((str(s), v, str(r)) for s, v, r in d.get("constants", ())),
     )
 
 
@@ -716,13 +722,17 @@ class RegistryService:
             result.append(registration)
         return result
 
-    async def pinned_registrations(self, principal: Principal) -> list[Registration]:
+    async def pinned_registrations(
+        self, principal: Principal, registrations: Sequence[Registration] | None = None
+    ) -> list[Registration]:
         """What the tenants run, as readiness judges it: one registration per pinned
         version (its manifest, code evidence and yank reason), enabled for the
         tenants pinned to it; the newest version also stands for the tenants its
         manifest lists that run none yet. Two statements more than
-        :meth:`list_all`'s, whatever the fleet's size."""
-        registrations = await self.list_all(principal)
+        :meth:`list_all`'s, whatever the fleet's size (one, given
+        ``registrations``: what :meth:`list_all` returned for ``principal``)."""
+        if registrations is None:
+            registrations = await self.list_all(principal)
         wanted = {(r.name, v) for r in registrations for _t, v in r.pins if v}
         rows: dict[tuple[str, str], CustomizationVersionRow] = {}
         if wanted:

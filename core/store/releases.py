@@ -4,6 +4,7 @@ and loading them back as values (:mod:`core.model.manifest`)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -106,6 +107,29 @@ class ReleaseService:
         planned = dataclasses.replace(manifest, status=PLANNED)
         info = await self.register(planned, principal, replace=replace)
         return info, await self.contradictions(planned, principal)
+
+    async def import_fragment(
+        self, fragment: Mapping[str, Any], into: str, principal: Principal
+    ) -> tuple[ReleaseInfo, ReleaseManifest, list[str]]:
+        """Merge a manifest fragment (``tailor foldback propose``) into planned
+        release ``into``, created from the current release when it does not exist
+        yet; the result is validated as a whole before anything is stored."""
+        principal.require_import_releases()
+        parse_version(into, "into")
+        history = await self.history(principal)
+        existing = history.manifests.get(into)
+        if existing is not None and existing.status != PLANNED:
+            raise InvalidInputError(
+                "into", f"{into} is released: a fragment merges into a planned release only"
+            )
+        base = existing if existing is not None else history.current
+        if base is None:
+            raise InvalidInputError(
+                "into", "there is no current release to create the planned release from"
+            )
+        merged = base.merged(fragment, into)
+        info = await self.register(merged, principal, replace=existing is not None)
+        return info, merged, await self.contradictions(merged, principal)
 
     async def delete(self, version: str, principal: Principal) -> None:
         """Delete a planned release while no tenant is on it (audited)."""

@@ -102,12 +102,6 @@ class RoadmapService:
         tenants (plus ``tenants``), its evidence, and the capability that ships it
         (the one its customizations declare, unless given). Audited."""
         principal.require_plan_roadmap()
-        if source_kind is not SourceKind.CANDIDATE:
-            raise InvalidInputError(
-                "sourceKind",
-                "fold-back families are not available yet: make the item from a "
-                f"candidate id ({_HINT})",
-            )
         title = _title(title)
         capability = _capability(capability)
         if target_release is not None:
@@ -116,6 +110,12 @@ class RoadmapService:
         candidate = find_candidate(report.candidates, source.strip())
         if candidate is None:
             raise NotFoundError("fold-back candidate", source, _HINT)
+        if candidate.family is not None:
+            source_kind = SourceKind.FAMILY  # a family's id is its candidate's
+        elif source_kind is SourceKind.FAMILY:
+            raise NotFoundError(
+                "fold-back family", source, f"it is a candidate of no family ({_HINT})"
+            )
         registrations = {
             r.name: r for r in await self._registry.list_all(Principal.system("roadmap"))
         }
@@ -133,13 +133,16 @@ class RoadmapService:
                 if n in registrations and registrations[n].manifest.capability
             }
             capability = declared.pop() if len(declared) == 1 else None
+        if capability is None and candidate.proposal is not None:
+            # the capability the family's proposal supersedes
+            capability = candidate.proposal.capability
         async with self._sessions.begin() as session:
             extra = await _existing_tenants(session, tenants)
             history = await load_history(session)
             shipped_in = history.superseded.get(capability) if capability else None
             row = ItemRow(
                 title=title or candidate.title,
-                source_kind=SourceKind.CANDIDATE.value,
+                source_kind=source_kind.value,
                 source_id=source.strip(),
                 capability=capability,
                 status=(RoadmapStatus.SHIPPED if shipped_in else RoadmapStatus.PROPOSED).value,

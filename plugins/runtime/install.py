@@ -167,6 +167,11 @@ def _add_findings(loaded: Loaded, answer: dict[str, Any]) -> None:
                     **h,
                     "params": tuple(_strings(h["params"], "params")),
                     "features": tuple(_strings(h["features"], "features")),
+                    "signature": tuple(_strings(h.get("signature", []), "signature")),
+                    "constants": tuple(
+                        (str(slot), value, str(role))
+                        for slot, value, role in h.get("constants", [])
+                    ),
                 }
             )
         )

@@ -340,6 +340,11 @@ async def test_foldback_shows_near_duplicate_code_side_by_side(api, services):
     sources = re.findall(r'<pre class="source">(.*?)</pre>', duplicates[0], re.S)
     assert len(sources) >= 2 and all(re.search(r"^def \w+\(", s, re.M) for s in sources)
     assert sources[0] != sources[1]  # two implementations, not one shown twice
+    # the family: its id, the shared behaviour, and the constants that differ per member
+    family = re.search(r'<div class="family" id="(fam-[0-9a-f]{12})">', duplicates[0])
+    assert family is not None
+    assert f"tailor foldback propose {family.group(1)}" in duplicates[0]
+    assert re.search(r'<pre class="behaviour">.+</pre>', duplicates[0], re.S)
 
 
 async def test_a_big_fleet_page_is_a_summary_blocked_first_with_everything_on_request(

@@ -99,3 +99,80 @@ def test_diff_1_0_to_1_5_deprecates_the_per_setting_hook():
     assert not by[("hook_api", "tailor_hook_api")].breaking
     assert ("hook", "tailor_resolve_setting") not in by
     assert diff(V20, V20).changes == ()
+
+
+# -- fragments (fold-back proposals) merged into a planned release ---------------------
+
+
+def _fragment(**changes):
+    import copy
+
+    base = {
+        "supersedes": ["late-fees"],
+        "settings": [
+            {"key": "billing.late_fee.grace_days", "type": "int", "default": 45, "min": 0}
+        ],
+        "migrations": [
+            {
+                "capability": "late-fees",
+                "customization": "fold-base",
+                "tenant": "acme",
+                "overrides": {"billing.late_fee.grace_days": 60},
+            }
+        ],
+    }
+    fragment = copy.deepcopy(base)
+    fragment.update(changes)
+    return fragment
+
+
+def test_a_fragment_merges_into_a_planned_release_as_a_whole():
+    import pytest
+
+    from core.model.errors import InvalidInputError
+    from core.model.manifest import ReleaseManifest
+    from tests.sample import V30_PLANNED
+
+    merged = V30_PLANNED.merged(_fragment(), "3.5")
+    assert merged.version == "3.5" and merged.status == "planned"
+    assert {d.key for d in V30_PLANNED.settings} < {d.key for d in merged.settings}
+    assert "late-fees" in merged.supersedes
+    (migration,) = merged.migrations
+    assert migration.action == (
+        "disable fold-base for acme; set override billing.late_fee.grace_days = 60"
+    )
+    # round trip through the file format and merging again replaces, never doubles
+    again = ReleaseManifest.from_dict(merged.to_dict()).merged(_fragment(), "3.5")
+    assert again.migrations == merged.migrations and again.settings == merged.settings
+
+    wrong = [
+        (_fragment(supersedes=[]), "is not superseded by this release"),
+        (
+            _fragment(
+                migrations=[{**_fragment()["migrations"][0], "overrides": {"nope.key.x": 1}}]
+            ),
+            "is not a setting of this release",
+        ),
+        (
+            _fragment(
+                migrations=[
+                    {
+                        **_fragment()["migrations"][0],
+                        "overrides": {"billing.late_fee.grace_days": "soon"},
+                    }
+                ]
+            ),
+            "invalid value",
+        ),
+        (
+            _fragment(
+                settings=[{"key": "billing.invoice.due_days", "type": "string", "default": "x"}]
+            ),
+            "already defined differently",
+        ),
+        ({"version": "9.0"}, "unknown field(s): version"),
+    ]
+    for fragment, message in wrong:
+        with pytest.raises(InvalidInputError) as caught:
+            V30_PLANNED.merged(fragment, "3.5")
+        assert message in str(caught.value), (fragment, caught.value)

@@ -1,0 +1,14 @@
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("tailor")
+
+FLAGS = ("notifications.sms.enabled", "notifications.email.enabled")
+
+
+@hookimpl
+def tailor_resolve_settings(values):
+    result = {}
+    for flag in FLAGS:
+        if values.get(flag):
+            result[flag] = False
+    return result
