@@ -52,9 +52,8 @@ async def test_put_a_candidate_on_the_roadmap_and_pledge(app, services):
         assert made.status_code == 303 and made.headers["location"].startswith("/console/roadmap#")
         page = (await rm.get("/console/roadmap")).text
         [item_id] = re.findall(r'<section class="roadmap-item" id="item-(\d+)"', page)
-        assert (
-            str(escape(dup.evidence)) in page
-        )  # as Jinja writes it and "never part of it" in page
+        # the evidence as Jinja writes it
+        assert str(escape(dup.evidence)) in page and "never part of it" in page
         for tenant, amount, currency in (
             ("northwind", "1200.5", "EUR"),
             ("umbrella", "800", "eur"),
