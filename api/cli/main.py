@@ -127,8 +127,6 @@ def serve(
     worker processes; secret settings are encrypted with TAILOR_SECRET_KEY.
     With --workers N, N processes share the port; each worker's caches are
     invalidated through PostgreSQL (LISTEN/NOTIFY) when another commits a change."""
-    import uvicorn
-
     from api.cli.customization import publish_demo_customizations
     from api.graphql.limits import GraphQLLimits
     from api.http.app import AppOptions, create_app
@@ -250,25 +248,25 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    from api.cli.node import run_node
+
     if workers > 1:
         # each worker builds its app from the environment (api.http.asgi); the
         # database is migrated and the product's releases registered already
         asyncio.run(plugins.close())
         os.environ.update(environment_for(config.database_url, product, options, workers))
-        uvicorn.run(
+        run_node(
             "api.http.asgi:create_app_from_env",
             factory=True,
             workers=workers,
             host=host,
             port=port,
-            log_level="info",
-            access_log=False,
+            grace=config.shutdown_grace,
         )
         return
     services = Services.from_url(config.database_url)
     application = create_app(services, replace(options, plugins=plugins), product=product)
-    # one JSON line per request comes from Tailor itself (api.http.logging)
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    run_node(application, workers=1, host=host, port=port, grace=config.shutdown_grace)
 
 
 # -- secrets ------------------------------------------------------------------

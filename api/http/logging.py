@@ -158,3 +158,22 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's ``log_config``: its own lines (start-up, shutdown, errors) as JSON
+    lines on stderr too, like Tailor's (every process a node runs applies it)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    quiet = {"handlers": ["json"], "level": "INFO", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {"json": handler},
+        "loggers": {
+            "uvicorn": quiet,
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": quiet,
+            "tailor": quiet,
+        },
+    }

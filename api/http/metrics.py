@@ -34,6 +34,8 @@ from core.model.customizations import LATENCY_BUCKETS_MS, Observation
 from core.model.errors import AuthenticationError, PermissionDeniedError
 from core.store.services import Services
 
+#: prometheus-client's multiprocess directory (set by ``tailor serve --workers N``)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: first path segments that name a route; anything else is "other"
 KNOWN = {"graphql", "healthz", "metrics", "readiness"}
 CONSOLE_PAGES = {
