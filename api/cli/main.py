@@ -134,6 +134,7 @@ def serve(
     from api.http.logging import configure_logging
     from core.model.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError
     from core.store.bootstrap import register_planned_releases, sync_product_releases
+    from core.store.db import migration_lock
     from core.store.demo import create_demo_tokens, seed_demo
     from core.store.invalidation import workers_refusal
     from core.store.secret_store import count_stored_secrets, demo_key
@@ -159,6 +160,12 @@ def serve(
     options = AppOptions(demo=demo, introspection=introspection, graphiql=graphiql, limits=limits)
 
     async def prepare() -> None:
+        # nodes started together take turns: one migrates and registers releases,
+        # the next finds it done (a PostgreSQL advisory lock; docs/operations.md)
+        async with migration_lock(config.database_url):
+            await prepare_locked()
+
+    async def prepare_locked() -> None:
         services = await open_services(database_url, migrate=migrate or demo)
         try:
             if not secrets.enabled:
@@ -306,7 +313,7 @@ def db_upgrade(
     from api.wiring import store_missing_code
     from core.model.auth import Principal
     from core.store.bootstrap import register_planned_releases, sync_product_releases
-    from core.store.db import check_reachable, create_engine, upgrade
+    from core.store.db import check_reachable, create_engine, migration_lock, upgrade
     from core.store.services import Services
     from plugins.catalog import tailor_extension_points
 
@@ -319,6 +326,11 @@ def db_upgrade(
             await check_reachable(engine)
         finally:
             await engine.dispose()
+        # several at once (nodes deployed together) take turns
+        async with migration_lock(url):
+            return await migrate()
+
+    async def migrate() -> tuple[list[str], list[str], list[str]]:
         await upgrade(url, revision)
         if revision != "head":
             return [], [], []
