@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -59,8 +60,8 @@ async def main(clients: int, workers: int, rounds: int) -> int:
             token, _ = await services.tokens.create(Role.ADMIN, label="bench")
         finally:
             await services.close()
-        with tempfile.TemporaryDirectory(prefix="tailor-rolling-") as tmp:
-            home = Path(tmp)
+        home = Path(tempfile.mkdtemp(prefix="tailor-rolling-"))
+        if True:
             nodes = list(
                 await asyncio.gather(
                     start_node(home / "a", url, *args, probe="/readyz", limit=180),
@@ -87,9 +88,13 @@ async def main(clients: int, workers: int, rounds: int) -> int:
     print(f"requests sent: {load.sent}")
     print(f"requests failed: {load.failed}")
     print(f"while restarting: {during} requests in {seconds:.1f} s ({during / seconds:.0f}/s)")
-    for why in load.failures[:10]:
-        print(f"  failed: {why}")
-    return 1 if load.failed else 0
+    for why in load.failures[:5]:
+        print(f"  failed: {why[:120]!r}")
+    if load.failed:
+        print(f"nodes' and nginx's logs kept in {home}")
+        return 1
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":

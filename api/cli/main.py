@@ -157,7 +157,13 @@ def serve(
         err.print(f"[bold red]error:[/] {refusal}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     product = cli_product()
-    options = AppOptions(demo=demo, introspection=introspection, graphiql=graphiql, limits=limits)
+    options = AppOptions(
+        demo=demo,
+        introspection=introspection,
+        graphiql=graphiql,
+        limits=limits,
+        metrics_customizations=config.metrics_customizations,
+    )
 
     async def prepare() -> None:
         # nodes started together take turns: one migrates and registers releases,

@@ -35,7 +35,7 @@ from api.graphql.suggestions import NoSuggestions
 from api.http.background import Background
 from api.http.bearer import bearer_principal
 from api.http.logging import RequestLog, request_id_from
-from api.http.metrics import Metrics, MetricsMiddleware
+from api.http.metrics import DEFAULT_TOP_CUSTOMIZATIONS, Metrics, MetricsMiddleware
 from api.http.outage import OutageGuard, unavailable_response
 from api.http.probes import Probes
 from api.http.protocol import (
@@ -91,6 +91,8 @@ class AppOptions:
     #: complete plain object selections by projection (api.graphql.projection); off only
     #: to compare with strawberry's normal execution (the answers are the same)
     projection: bool = True
+    #: customizations named in the hook metrics, the busiest (the rest: "other")
+    metrics_customizations: int = DEFAULT_TOP_CUSTOMIZATIONS
 
     @property
     def cache_enabled(self) -> bool:
@@ -357,7 +359,7 @@ def create_app(
         services = attach(services, plugins)
     graphql = TailorGraphQL(services, options, plugins)
     console = Console(services, plugins.installed)
-    metrics = Metrics(services)
+    metrics = Metrics(services, options.metrics_customizations)
 
     async def readiness_page(request: Request) -> Response:
         """The old readiness page: now the console's fleet page (sign in there)."""
@@ -381,6 +383,10 @@ def create_app(
     background.every(FEED_PRUNE_SECONDS, "prune change feed", services.feed.prune)
     # /readyz waits for it: every pinned version in this node's cache
     background.run("materialize pinned customizations", probes.warm_up)
+    # /metrics: hook calls seen within seconds, this worker's cache counts summed
+    flush = max(1.0, plugins.options.health_flush_seconds)
+    background.every(flush, "flush customization observations", plugins.flush_health)
+    background.every(flush, "sync metrics", metrics.sync_now)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -66,6 +66,7 @@ def create_app_from_env() -> Starlette:
         introspection=_flag(INTROSPECTION_ENV),
         graphiql=_flag(GRAPHIQL_ENV),
         limits=GraphQLLimits.from_env(),
+        metrics_customizations=config.metrics_customizations,
         plugins=PluginRuntime(
             Catalog.for_product(product),
             RuntimeOptions(

@@ -11,6 +11,7 @@ from core.model.hooks import DEFAULT_HOOK_TIMEOUT
 
 DEFAULT_DATABASE_FILE = "tailor.db"
 DEFAULT_SHUTDOWN_GRACE = 20.0
+DEFAULT_METRICS_CUSTOMIZATIONS = 20
 
 
 def default_database_url(cwd: Path | None = None) -> str:
@@ -30,6 +31,8 @@ class Config:
     hook_memory_mb: int = 1024
     #: seconds a stopping node gives its in-flight requests (TAILOR_SHUTDOWN_GRACE)
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    #: customizations named in /metrics, the busiest (TAILOR_METRICS_CUSTOMIZATIONS)
+    metrics_customizations: int = DEFAULT_METRICS_CUSTOMIZATIONS
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Config:
@@ -59,6 +62,7 @@ class Config:
                     "TAILOR_SHUTDOWN_GRACE",
                     f"{raw_grace!r} is not a number of seconds (>= 0, e.g. 20)",
                 )
+        named = _positive_int("TAILOR_METRICS_CUSTOMIZATIONS")
         processes = _positive_int("TAILOR_HOOK_PROCESSES")
         memory = _positive_int("TAILOR_HOOK_MEMORY_MB")
         if memory is not None and memory < 128:
@@ -72,6 +76,7 @@ class Config:
             hook_processes=processes,
             hook_memory_mb=memory or 1024,
             shutdown_grace=grace,
+            metrics_customizations=named or DEFAULT_METRICS_CUSTOMIZATIONS,
         )
 
 
