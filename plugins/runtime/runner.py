@@ -570,8 +570,23 @@ class PluginRuntime:
         self, name: str, tenant: str, hook: str, message: str, ms: float | None
     ) -> HookFailure:
         self.breaker.failed(name, tenant)
-        self.observer.call(
-            name, tenant, hook, ms=ms, error=message, version=self._version_of(tenant, name)
+        version = self._version_of(tenant, name)
+        self.observer.call(name, tenant, hook, ms=ms, error=message, version=version)
+        # the request's id is added by the log's formatter (core.model.request_id)
+        log.warning(
+            "customization %s failed in %s: %s",
+            name,
+            hook,
+            message,
+            extra={
+                "fields": {
+                    "event": "customization_failed",
+                    "customization": name,
+                    "version": version,
+                    "tenant": tenant,
+                    "hook": hook,
+                }
+            },
         )
         return HookFailure(name, hook, message)
 
