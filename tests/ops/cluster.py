@@ -39,9 +39,12 @@ def nginx_missing() -> str | None:
     return None
 
 
-def nginx_config(upstreams: Sequence[int], port: int, prefix: Path) -> str:
+def nginx_config(
+    upstreams: Sequence[int], port: int, prefix: Path, tls: tuple[int, Path, Path] | None = None
+) -> str:
     """deploy/nginx.conf with these nodes (ports of 127.0.0.1) and this port,
-    its temporary files and logs under ``prefix``."""
+    its temporary files and logs under ``prefix``; with ``tls`` (port, certificate,
+    key), its commented TLS lines turned on with these."""
     text = NGINX_CONF.read_text(encoding="utf-8")
     shipped = re.findall(r"^( *)server 10\.0\.0\.\d+:8000( [^;]*)?;$", text, re.MULTILINE)
     assert shipped, "deploy/nginx.conf lists no upstream server"
@@ -53,6 +56,15 @@ def nginx_config(upstreams: Sequence[int], port: int, prefix: Path) -> str:
     text = re.sub(r"^ *server 10\.0\.0\.\d+:8000[^;]*;$", servers, text, count=1, flags=re.M)
     assert "listen 80;" in text
     text = text.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    if tls is not None:
+        tls_port, cert, key = tls
+        for line, value in (
+            ("# listen 443 ssl;", f"listen 127.0.0.1:{tls_port} ssl;"),
+            ("# ssl_certificate     /etc/ssl/tailor/fullchain.pem;", f"ssl_certificate {cert};"),
+            ("# ssl_certificate_key /etc/ssl/tailor/privkey.pem;", f"ssl_certificate_key {key};"),
+        ):
+            assert line in text, line
+            text = text.replace(line, value)
     paths = "".join(
         f"    {kind}_temp_path {prefix / kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -82,11 +94,13 @@ class Nginx:
 
 
 @contextlib.asynccontextmanager
-async def nginx(upstreams: Sequence[int], prefix: Path) -> AsyncIterator[Nginx]:
+async def nginx(
+    upstreams: Sequence[int], prefix: Path, tls: tuple[int, Path, Path] | None = None
+) -> AsyncIterator[Nginx]:
     """nginx in front of ``upstreams``, in the foreground, until the block ends."""
     port = free_port()
     conf = prefix / "nginx.conf"
-    await asyncio.to_thread(_write_config, conf, nginx_config(upstreams, port, prefix))
+    await asyncio.to_thread(_write_config, conf, nginx_config(upstreams, port, prefix, tls))
     # as root, workers would run as nobody, who may not enter a private temp dir
     user = "user root; " if os.geteuid() == 0 else ""
     process = await asyncio.create_subprocess_exec(
@@ -168,3 +182,43 @@ async def rolling_restart(
         nodes[i] = await restart(node, database_url, *args)
         await asyncio.sleep(pause)
     return time.monotonic() - started
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM files in ``directory``)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
