@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,45 +32,97 @@ def clean_env(**values: str) -> dict[str, str]:
     return {**env, **values}
 
 
+@dataclass
+class Node:
+    """One running `tailor serve`: its URL, port, process, what it printed (``log``:
+    stdout) and logged (``errors``: stderr)."""
+
+    url: str
+    port: int
+    process: asyncio.subprocess.Process
+    log: Path
+    errors: Path
+    home: Path
+
+    async def output(self) -> str:
+        """stdout, then stderr."""
+        out = await asyncio.to_thread(self.log.read_text)
+        return out + await asyncio.to_thread(self.errors.read_text)
+
+    async def stop(self, sig: int = signal.SIGTERM, limit: float = 60.0) -> int:
+        """Send ``sig`` and wait for the exit status (killed after ``limit`` seconds)."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(sig)
+        try:
+            return await asyncio.wait_for(self.process.wait(), limit)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise AssertionError(f"{self.url} did not stop within {limit}s") from None
+
+
+async def start_node(
+    home: Path,
+    database_url: str,
+    *args: str,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    probe: str = "/healthz",
+    limit: float = 60.0,
+) -> Node:
+    """`tailor serve ARGS` started in ``home`` on ``database_url`` (stdout in
+    ``home/serve.log``, stderr in ``home/serve.err``), once ``probe`` answers 200."""
+    await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
+    port = port or free_port()
+    environment = clean_env(
+        TAILOR_DATABASE_URL=database_url,
+        TAILOR_SECRET_KEY=os.environ["TAILOR_SECRET_KEY"],
+        **(env or {}),
+    )
+    log, errors = home / "serve.log", home / "serve.err"
+    with log.open("w") as out, errors.open("w") as err:
+        process = await asyncio.create_subprocess_exec(
+            *TAILOR,
+            *("serve", "--host", "127.0.0.1", "--port", str(port), *args),
+            cwd=home,
+            env=environment,
+            stdout=out,
+            stderr=err,
+        )
+    node = Node(f"http://127.0.0.1:{port}", port, process, log, errors, home)
+    try:
+        await wait_until(node, probe, limit)
+    except BaseException:
+        with contextlib.suppress(AssertionError):
+            await node.stop(signal.SIGKILL, 10)
+        raise
+    return node
+
+
+async def wait_until(node: Node, probe: str = "/healthz", limit: float = 60.0) -> None:
+    async with httpx.AsyncClient() as client:
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                if (await client.get(f"{node.url}{probe}", timeout=1.0)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if node.process.returncode is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{node.url}{probe} did not answer 200 within {limit}s: {await node.output()}"
+                )
+            await asyncio.sleep(0.2)
+
+
 @contextlib.asynccontextmanager
 async def tailor_serve(home: Path, database_url: str, limit: float = 60.0) -> AsyncIterator[str]:
     """`tailor serve` started in ``home`` on ``database_url``; yields its URL once
     `/healthz` answers, and stops it (it may have ended already)."""
-    await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
-    port = free_port()
-    env = clean_env(
-        TAILOR_DATABASE_URL=database_url, TAILOR_SECRET_KEY=os.environ["TAILOR_SECRET_KEY"]
-    )
-    log = home / "serve.log"
-    with log.open("w") as out:
-        process = await asyncio.create_subprocess_exec(
-            *TAILOR,
-            *("serve", "--host", "127.0.0.1", "--port", str(port)),
-            cwd=home,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    url = f"http://127.0.0.1:{port}"
+    node = await start_node(home, database_url, limit=limit)
     try:
-        async with httpx.AsyncClient() as client:
-            deadline = time.monotonic() + limit
-            while True:
-                try:
-                    if (await client.get(f"{url}/healthz", timeout=1.0)).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    output = await asyncio.to_thread(log.read_text)
-                    raise AssertionError(f"{url} did not start within {limit}s: {output}")
-                await asyncio.sleep(0.2)
-        yield url
+        yield node.url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        with contextlib.suppress(AssertionError):
+            await node.stop(limit=10)

@@ -18,6 +18,7 @@ from core.store import triage
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 READINESS_MD = (ROOT / "docs" / "readiness.md").read_text(encoding="utf-8")
+OPERATIONS_MD = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
 
 
 def _gen_hooks():
@@ -83,7 +84,7 @@ def test_readme_names_every_root_field():
     assert not missing, f"README.md does not document the root fields: {missing}"
 
 
-def test_readme_names_every_environment_variable():
+def test_operations_doc_tables_every_environment_variable():
     from dataclasses import fields
 
     from api.graphql.limits import GraphQLLimits
@@ -96,8 +97,14 @@ def test_readme_names_every_environment_variable():
             text = path.read_text(encoding="utf-8")
             names.update(re.findall(r"[\"'](TAILOR_[A-Z_]*[A-Z])[\"']", text))
     assert "TAILOR_DATABASE_URL" in names
-    missing = sorted(n for n in names if f"`{n}`" not in README)
-    assert not missing, f"README.md does not document: {missing}"
+    # the one home of the table: a row per variable in docs/operations.md
+    rows = set(re.findall(r"^\| `(TAILOR_[A-Z_]+)` \|", OPERATIONS_MD, re.MULTILINE))
+    missing = sorted(names - rows)
+    assert not missing, f"docs/operations.md's table does not document: {missing}"
+    assert not rows - names, f"docs/operations.md documents unknown: {sorted(rows - names)}"
+    # and the README points there instead of keeping a copy
+    assert "docs/operations.md" in README
+    assert not re.search(r"^\| `TAILOR_", README, re.MULTILINE)
 
 
 @pytest.mark.parametrize(

@@ -127,8 +127,6 @@ def serve(
     worker processes; secret settings are encrypted with TAILOR_SECRET_KEY.
     With --workers N, N processes share the port; each worker's caches are
     invalidated through PostgreSQL (LISTEN/NOTIFY) when another commits a change."""
-    import uvicorn
-
     from api.cli.customization import publish_demo_customizations
     from api.graphql.limits import GraphQLLimits
     from api.http.app import AppOptions, create_app
@@ -136,6 +134,7 @@ def serve(
     from api.http.logging import configure_logging
     from core.model.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError
     from core.store.bootstrap import register_planned_releases, sync_product_releases
+    from core.store.db import migration_lock
     from core.store.demo import create_demo_tokens, seed_demo
     from core.store.invalidation import workers_refusal
     from core.store.secret_store import count_stored_secrets, demo_key
@@ -158,9 +157,21 @@ def serve(
         err.print(f"[bold red]error:[/] {refusal}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     product = cli_product()
-    options = AppOptions(demo=demo, introspection=introspection, graphiql=graphiql, limits=limits)
+    options = AppOptions(
+        demo=demo,
+        introspection=introspection,
+        graphiql=graphiql,
+        limits=limits,
+        metrics_customizations=config.metrics_customizations,
+    )
 
     async def prepare() -> None:
+        # nodes started together take turns: one migrates and registers releases,
+        # the next finds it done (a PostgreSQL advisory lock; docs/operations.md)
+        async with migration_lock(config.database_url):
+            await prepare_locked()
+
+    async def prepare_locked() -> None:
         services = await open_services(database_url, migrate=migrate or demo)
         try:
             if not secrets.enabled:
@@ -256,25 +267,25 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    from api.cli.node import run_node
+
     if workers > 1:
         # each worker builds its app from the environment (api.http.asgi); the
         # database is migrated and the product's releases registered already
         asyncio.run(plugins.close())
         os.environ.update(environment_for(config.database_url, product, options, workers))
-        uvicorn.run(
+        run_node(
             "api.http.asgi:create_app_from_env",
             factory=True,
             workers=workers,
             host=host,
             port=port,
-            log_level="info",
-            access_log=False,
+            grace=config.shutdown_grace,
         )
         return
     services = Services.from_url(config.database_url)
     application = create_app(services, replace(options, plugins=plugins), product=product)
-    # one JSON line per request comes from Tailor itself (api.http.logging)
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    run_node(application, workers=1, host=host, port=port, grace=config.shutdown_grace)
 
 
 # -- secrets ------------------------------------------------------------------
@@ -314,7 +325,7 @@ def db_upgrade(
     from api.wiring import store_missing_code
     from core.model.auth import Principal
     from core.store.bootstrap import register_planned_releases, sync_product_releases
-    from core.store.db import check_reachable, create_engine, upgrade
+    from core.store.db import check_reachable, create_engine, migration_lock, upgrade
     from core.store.services import Services
     from plugins.catalog import tailor_extension_points
 
@@ -327,6 +338,11 @@ def db_upgrade(
             await check_reachable(engine)
         finally:
             await engine.dispose()
+        # several at once (nodes deployed together) take turns
+        async with migration_lock(url):
+            return await migrate()
+
+    async def migrate() -> tuple[list[str], list[str], list[str]]:
         await upgrade(url, revision)
         if revision != "head":
             return [], [], []

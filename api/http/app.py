@@ -15,7 +15,7 @@ import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -35,9 +35,10 @@ from api.http.background import Background
 from api.http.bearer import bearer_principal
 from api.http.cors import Cors
 from api.http.logging import RequestLog, request_id_from
-from api.http.metrics import Metrics, MetricsMiddleware
+from api.http.metrics import DEFAULT_TOP_CUSTOMIZATIONS, Metrics, MetricsMiddleware
 from api.http.ofrep import Ofrep
 from api.http.outage import OutageGuard, unavailable_response
+from api.http.probes import Probes
 from api.http.protocol import (
     BAD_REQUEST,
     GRAPHQL_RESPONSE_JSON,
@@ -57,7 +58,6 @@ from api.wiring import attach
 from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
-from core.store.db import check_reachable
 from core.store.feed import FEED
 from core.store.invalidation import Listener
 from core.store.services import Services
@@ -92,6 +92,8 @@ class AppOptions:
     #: complete plain object selections by projection (api.graphql.projection); off only
     #: to compare with strawberry's normal execution (the answers are the same)
     projection: bool = True
+    #: customizations named in the hook metrics, the busiest (the rest: "other")
+    metrics_customizations: int = DEFAULT_TOP_CUSTOMIZATIONS
 
     @property
     def cache_enabled(self) -> bool:
@@ -358,7 +360,7 @@ def create_app(
     graphql = TailorGraphQL(services, options, plugins)
     guard = ProtocolGuard(graphql, options.limits)
     console = Console(services, plugins.installed)
-    metrics = Metrics(services)
+    metrics = Metrics(services, options.metrics_customizations)
 
     async def readiness_page(request: Request) -> Response:
         """The old readiness page: now the console's fleet page (sign in there)."""
@@ -375,28 +377,24 @@ def create_app(
 
     listener = Listener(services.engine.url.render_as_string(hide_password=False), on_message)
 
-    async def healthz(_request: Request) -> Response:
-        try:
-            await check_reachable(services.engine)
-        except DatabaseError as exc:
-            # anyone may ask: the URL, the driver's error and the SQL go to the log only
-            log.error("healthz: %s", exc.message)
-            return JSONResponse(
-                {"status": "unavailable"},
-                status_code=503,
-                headers={"Retry-After": str(UnavailableError.RETRY_AFTER)},
-            )
-        return JSONResponse({"status": "ok"})
+    probes = Probes(services, plugins)
 
     background = Background()
     # what is kept for a while is pruned here (docs: "Environment variables")
     background.every(FEED_PRUNE_SECONDS, "prune change feed", services.feed.prune)
+    # /readyz waits for it: every pinned version in this node's cache
+    background.run("materialize pinned customizations", probes.warm_up)
+    # /metrics: hook calls seen within seconds, this worker's cache counts summed
+    flush = max(1.0, plugins.options.health_flush_seconds)
+    background.every(flush, "flush customization observations", plugins.flush_health)
+    background.every(flush, "sync metrics", metrics.sync_now)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await listener.start()
         plugins.start()
         background.start()
+        probes.watch_signals()
         # what start-up built lives as long as the process: keep it out of the
         # collector's generations, so its pauses stay short (p99)
         gc.collect()
@@ -404,6 +402,8 @@ def create_app(
         try:
             yield
         finally:
+            probes.drain()
+            probes.restore_signals()
             await background.stop()
             await listener.stop()
             if graphql.cache is not None:
@@ -427,7 +427,8 @@ def create_app(
                     )
                 ),
             ),
-            Route("/healthz", healthz, methods=["GET"]),
+            Route("/healthz", probes.healthz, methods=["GET"]),
+            Route("/readyz", probes.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             # the release managers' console (session cookie after one sign-in)
             Mount("/console", app=RequestLog(Starlette(routes=console.routes()))),

@@ -9,7 +9,9 @@ Each worker is stateless: it reads ``TAILOR_DATABASE_URL``, ``TAILOR_PRODUCT``
 ``TAILOR_INTROSPECTION`` and ``TAILOR_GRAPHIQL``, and invalidates its caches when
 another worker commits a change (PostgreSQL ``LISTEN/NOTIFY``). Run ``tailor db
 upgrade`` once before starting workers: they neither migrate nor register
-releases. More than one worker on SQLite is refused.
+releases. More than one worker on SQLite is refused. With several workers, set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty directory so that ``/metrics`` sums them
+(``tailor serve --workers`` does it itself: :mod:`api.cli.node`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def create_app_from_env() -> Starlette:
         introspection=_flag(INTROSPECTION_ENV),
         graphiql=_flag(GRAPHIQL_ENV),
         limits=GraphQLLimits.from_env(),
+        metrics_customizations=config.metrics_customizations,
         plugins=PluginRuntime(
             Catalog.for_product(product),
             RuntimeOptions(

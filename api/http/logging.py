@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.outage import unavailable_response
 from api.http.protocol import JSON, error_response
+from core.model.request_id import REQUEST_ID
 from core.store.db import is_outage
 
 ACCESS_LOGGER = "tailor.access"
@@ -67,6 +68,7 @@ class RequestLog:
                 ]
             await send(message)
 
+        bound = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
@@ -102,6 +104,7 @@ class RequestLog:
                 "request",
                 extra={"fields": access_fields(scope, status, time.perf_counter() - started)},
             )
+            REQUEST_ID.reset(bound)
 
 
 def access_fields(scope: Scope, status: int, seconds: float) -> dict[str, Any]:
@@ -142,6 +145,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -158,3 +164,22 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's ``log_config``: its own lines (start-up, shutdown, errors) as JSON
+    lines on stderr too, like Tailor's (every process a node runs applies it)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    quiet = {"handlers": ["json"], "level": "INFO", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {"json": handler},
+        "loggers": {
+            "uvicorn": quiet,
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": quiet,
+            "tailor": quiet,
+        },
+    }

@@ -6,10 +6,20 @@
   raw path, so labels cannot grow with tenants or attackers' URLs);
 - ``tailor_hook_calls_total{customization,hook}``, ``tailor_hook_failures_total``,
   ``tailor_hook_changed_total`` and the ``tailor_hook_duration_seconds`` histogram:
-  read at scrape time from the observation store, which every worker adds to,
-  so one scrape of any worker sees the whole fleet's counts;
-- ``tailor_cache_hits_total{cache}`` / ``tailor_cache_misses_total{cache}``: this
-  process's caches (``setting_definitions``: parsed definitions reused by resolutions).
+  read at scrape time from the observation store, which every worker adds to
+  (every few seconds: ``RuntimeOptions.health_flush_seconds``), so one scrape of
+  any node sees the whole fleet's counts. Labels are bounded: never a tenant; the
+  ``top`` busiest customizations (by calls; ``TAILOR_METRICS_CUSTOMIZATIONS``) by
+  name, the others summed as ``other``;
+- ``tailor_cache_hits_total{cache}`` / ``tailor_cache_misses_total{cache}``: the
+  caches of the node's processes (``setting_definitions``: parsed definitions
+  reused by resolutions).
+
+Under ``tailor serve --workers N`` every worker writes its counters and histograms
+to ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory per node, set by
+:mod:`api.cli.node`) and a scrape of any worker sums them all
+(prometheus-client's multiprocess mode): the same value whichever worker answers,
+and never a decrease while the node runs.
 
 The endpoint needs a bearer token of role admin or release_manager (the metrics
 name customizations); Prometheus sends it with ``authorization: {credentials: ...}``.
@@ -18,22 +28,27 @@ Each app has its own registry (no process-global state).
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.bearer import bearer_principal
 from core.model.auth import Role
+from core.model.config import DEFAULT_METRICS_CUSTOMIZATIONS
 from core.model.customizations import LATENCY_BUCKETS_MS, Observation
 from core.model.errors import AuthenticationError, PermissionDeniedError
 from core.store.services import Services
 
+#: prometheus-client's multiprocess directory (set by ``tailor serve --workers N``)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: first path segments that name a route; anything else is "other"
 KNOWN = {"graphql", "ofrep", "healthz", "metrics", "readiness"}
 CONSOLE_PAGES = {
@@ -60,9 +75,17 @@ def route_name(path: str) -> str:
     return f"/{parts[0]}" if parts[0] in KNOWN else "other"
 
 
+#: customizations named in the hook metrics (the busiest; the rest are "other")
+DEFAULT_TOP_CUSTOMIZATIONS = DEFAULT_METRICS_CUSTOMIZATIONS
+OTHER = "other"
+
+
 class Metrics:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, top: int = DEFAULT_TOP_CUSTOMIZATIONS) -> None:
         self.services = services
+        self.top = top
+        #: prometheus-client's multiprocess directory (None: one process serves)
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "tailor_http_requests",
@@ -76,6 +99,34 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.cache_hits = Counter(
+            "tailor_cache_hits", "Cache hits", ["cache"], registry=self.registry
+        ).labels("setting_definitions")
+        self.cache_misses = Counter(
+            "tailor_cache_misses", "Cache misses", ["cache"], registry=self.registry
+        ).labels("setting_definitions")
+        self._synced = (0, 0)
+
+    def sync(self) -> None:
+        """Add what this process's caches counted since the last sync to the metrics
+        (at every scrape, and every few seconds: see ``api.http.app``)."""
+        settings = self.services.settings
+        hits, misses = settings.definition_cache_hits, settings.definition_cache_misses
+        self.cache_hits.inc(max(0, hits - self._synced[0]))
+        self.cache_misses.inc(max(0, misses - self._synced[1]))
+        self._synced = (hits, misses)
+
+    async def sync_now(self) -> None:
+        self.sync()
+
+    def own(self) -> bytes:
+        """The HTTP and cache metrics: this process's, or every worker's summed."""
+        self.sync()
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)
 
     async def endpoint(self, request: Request) -> Response:
         try:
@@ -87,17 +138,26 @@ class Metrics:
             return PlainTextResponse(exc.message + "\n", 403)
         observations = await self.services.observations.list_all(principal)
         hooks = CollectorRegistry(auto_describe=False)
-        hooks.register(_HookCollector(observations))
-        hooks.register(_CacheCollector(self.services))
-        body = generate_latest(self.registry) + generate_latest(hooks)
+        hooks.register(_HookCollector(observations, self.top))
+        body = self.own() + generate_latest(hooks)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 class _HookCollector:
     """Metric families built from observations read for this scrape."""
 
-    def __init__(self, observations: list[Observation]) -> None:
+    def __init__(self, observations: list[Observation], top: int) -> None:
         self.observations = observations
+        self.top = top
+
+    def _names(self) -> dict[str, str]:
+        """customization -> its label: the ``top`` busiest by name, else "other"
+        (ties by name, so every node and worker picks the same)."""
+        calls: dict[str, int] = defaultdict(int)
+        for o in self.observations:
+            calls[o.customization] += o.calls
+        ranked = sorted(calls, key=lambda name: (-calls[name], name))
+        return {name: (name if i < self.top else OTHER) for i, name in enumerate(ranked)}
 
     def collect(self) -> list[Metric]:
         labels = ["customization", "hook"]
@@ -119,8 +179,9 @@ class _HookCollector:
         buckets: dict[tuple[str, str], list[int]] = defaultdict(
             lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1)
         )
+        names = self._names()
         for o in self.observations:
-            key = (o.customization, o.hook)
+            key = (names[o.customization], o.hook)
             totals = sums[key]
             totals[0] += o.calls
             totals[1] += o.failures
@@ -139,20 +200,6 @@ class _HookCollector:
             # the store keeps buckets, not sums: the sum is not known
             duration.add_metric(list(key), out, sum_value=None)
         return [calls, failures, changed, duration]
-
-
-class _CacheCollector:
-    """Hits and misses of this process's caches (the parsed setting definitions)."""
-
-    def __init__(self, services: Services) -> None:
-        self.settings = services.settings
-
-    def collect(self) -> list[Metric]:
-        hits = CounterMetricFamily("tailor_cache_hits", "Cache hits", labels=["cache"])
-        misses = CounterMetricFamily("tailor_cache_misses", "Cache misses", labels=["cache"])
-        hits.add_metric(["setting_definitions"], self.settings.definition_cache_hits)
-        misses.add_metric(["setting_definitions"], self.settings.definition_cache_misses)
-        return [hits, misses]
 
 
 class MetricsMiddleware:

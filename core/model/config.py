@@ -10,6 +10,8 @@ from core.model.errors import InvalidInputError
 from core.model.hooks import DEFAULT_HOOK_TIMEOUT
 
 DEFAULT_DATABASE_FILE = "tailor.db"
+DEFAULT_SHUTDOWN_GRACE = 20.0
+DEFAULT_METRICS_CUSTOMIZATIONS = 20
 
 
 def default_database_url(cwd: Path | None = None) -> str:
@@ -27,6 +29,10 @@ class Config:
     hook_processes: int | None = None
     #: address-space limit of one worker process, MiB
     hook_memory_mb: int = 1024
+    #: seconds a stopping node gives its in-flight requests (TAILOR_SHUTDOWN_GRACE)
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    #: customizations named in /metrics, the busiest (TAILOR_METRICS_CUSTOMIZATIONS)
+    metrics_customizations: int = DEFAULT_METRICS_CUSTOMIZATIONS
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Config:
@@ -44,6 +50,19 @@ class Config:
                 raise InvalidInputError(
                     "TAILOR_HOOK_TIMEOUT", f"{raw_timeout!r} is not a positive number of seconds"
                 )
+        raw_grace = os.environ.get("TAILOR_SHUTDOWN_GRACE", "").strip()
+        grace = DEFAULT_SHUTDOWN_GRACE
+        if raw_grace:
+            try:
+                grace = float(raw_grace)
+            except ValueError:
+                grace = -1.0
+            if not 0 <= grace < float("inf"):
+                raise InvalidInputError(
+                    "TAILOR_SHUTDOWN_GRACE",
+                    f"{raw_grace!r} is not a number of seconds (>= 0, e.g. 20)",
+                )
+        named = _positive_int("TAILOR_METRICS_CUSTOMIZATIONS")
         processes = _positive_int("TAILOR_HOOK_PROCESSES")
         memory = _positive_int("TAILOR_HOOK_MEMORY_MB")
         if memory is not None and memory < 128:
@@ -56,6 +75,8 @@ class Config:
             hook_timeout=timeout,
             hook_processes=processes,
             hook_memory_mb=memory or 1024,
+            shutdown_grace=grace,
+            metrics_customizations=named or DEFAULT_METRICS_CUSTOMIZATIONS,
         )
 
 

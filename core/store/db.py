@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from core.model.errors import DatabaseError, UnavailableError
 from core.store import feed
@@ -134,6 +136,7 @@ class TailorSession(AsyncSession):
 
 # every Tailor session appends its audit entries to the change feed (core.store.feed)
 event.listen(TailorSyncSession, "before_flush", feed.append_for_audit)
+event.listen(TailorSyncSession, "after_flush", feed.log_audited)
 event.listen(TailorSyncSession, "after_commit", feed.after_commit)
 event.listen(TailorSyncSession, "after_rollback", feed.after_rollback)
 
@@ -164,10 +167,136 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(_current)
 
 
+# -- rolling deploys: one migrator at a time, compatible later schemas ----------
+
+#: the PostgreSQL advisory lock key migrations hold (any constant bigint: "tailor")
+MIGRATION_LOCK = 0x7461696C6F72
+#: a migration module that sets ``tailor_compatible = True`` promises that a node
+#: whose head is its ``down_revision`` keeps working on the schema it leaves
+#: (expand only: new tables, new nullable columns; docs/operations.md)
+COMPATIBLE_ATTRIBUTE = "tailor_compatible"
+#: where the database records the earlier heads its schema stays compatible with
+#: (PostgreSQL: the comment of Alembic's version table; no table of its own)
+_COMPATIBLE_PREFIX = "tailor compatible with: "
+
+
+def compatible_heads(script: ScriptDirectory | None = None) -> list[str]:
+    """The earlier heads whose nodes keep working on this code's head schema: from
+    the head down, each migration marked compatible admits its down revision."""
+    script = script or ScriptDirectory.from_config(alembic_config("sqlite://"))
+    heads: list[str] = []
+    head = script.get_current_head()
+    revision = script.get_revision(head) if head is not None else None
+    while revision is not None and getattr(revision.module, COMPATIBLE_ATTRIBUTE, False):
+        down = revision.down_revision
+        if not isinstance(down, str):
+            break
+        heads.append(down)
+        revision = script.get_revision(down)
+    return heads
+
+
+async def recorded_compatible_heads(engine: AsyncEngine) -> list[str]:
+    """What the last ``upgrade`` recorded: the earlier heads compatible with the
+    database's schema (PostgreSQL only; elsewhere none)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    async with engine.connect() as conn:
+        comment = (
+            await conn.exec_driver_sql(
+                "SELECT obj_description(to_regclass('alembic_version'), 'pg_class')"
+            )
+        ).scalar()
+    if not isinstance(comment, str) or not comment.startswith(_COMPATIBLE_PREFIX):
+        return []
+    return comment[len(_COMPATIBLE_PREFIX) :].split()
+
+
+def schema_problem(current: str | None, head: str | None, compatible: Sequence[str]) -> str | None:
+    """Why a node whose head is ``head`` cannot serve a schema at ``current`` whose
+    migrations declared ``compatible`` earlier heads (None: it can)."""
+    if current == head or (head is not None and head in compatible):
+        return None
+    state = "empty" if current is None else f"at revision {current}"
+    return (
+        f"the database is {state}, but this Tailor needs revision {head}; run "
+        "'tailor db upgrade' (or start with 'tailor serve --migrate')"
+    )
+
+
+async def schema_status(engine: AsyncEngine) -> str | None:
+    """:func:`schema_problem` for ``engine``'s database (two statements)."""
+    current = await current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return None
+    return schema_problem(current, head, await recorded_compatible_heads(engine))
+
+
+#: whether this task holds the migration lock already (the lock is re-entrant)
+_holding_lock: ContextVar[bool] = ContextVar("tailor_migration_lock", default=False)
+
+
+@asynccontextmanager
+async def migration_lock(url: str) -> AsyncIterator[None]:
+    """Hold the migration lock (a PostgreSQL session advisory lock) inside the
+    block: nodes started together migrate and register releases one after the
+    other, never at once. Re-entrant within a task; SQLite serializes its writers
+    itself: a no-op there."""
+    url = _normalise_url(url)
+    if not url.startswith("postgresql") or _holding_lock.get():
+        yield
+        return
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+            await conn.commit()
+            token = _holding_lock.set(True)
+            try:
+                yield
+            finally:
+                _holding_lock.reset(token)
+                await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+                await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+async def _record_compatible(url: str) -> None:
+    url = _normalise_url(url)
+    if not url.startswith("postgresql"):
+        return
+    text = _COMPATIBLE_PREFIX + " ".join(compatible_heads())
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            literal = text.replace("'", "''")
+            await conn.exec_driver_sql(f"COMMENT ON TABLE alembic_version IS '{literal}'")
+    finally:
+        await engine.dispose()
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (Alembic runs its async env in a thread)."""
-    cfg = alembic_config(url)
-    await asyncio.to_thread(command.upgrade, cfg, revision)
+    """Apply migrations up to ``revision`` (Alembic runs its async env in a thread)
+    under the migration lock, and record which earlier heads the new schema stays
+    compatible with. A database already at a later revision compatible with this
+    code's head is left as it is (a newer release migrated it)."""
+    async with migration_lock(url):
+        if revision == "head":
+            head = head_revision()
+            engine = create_engine(url)
+            try:
+                current = await current_revision(engine)
+                later = current not in (None, head)
+                if later and head in await recorded_compatible_heads(engine):
+                    return
+            finally:
+                await engine.dispose()
+        cfg = alembic_config(url)
+        await asyncio.to_thread(command.upgrade, cfg, revision)
+        if revision == "head":
+            await _record_compatible(url)
 
 
 #: SQLite's messages for a database file it cannot reach (missing directory,
@@ -237,20 +366,16 @@ async def check_reachable(engine: AsyncEngine) -> None:
 
 
 async def ensure_schema(engine: AsyncEngine, migrate: bool) -> None:
-    """Make sure the schema is at head: migrate when asked, otherwise refuse."""
+    """Make sure the schema is at head (or at a later revision compatible with it):
+    migrate when asked, otherwise refuse."""
     await check_reachable(engine)
-    current = await current_revision(engine)
-    head = head_revision()
-    if current == head:
+    problem = await schema_status(engine)
+    if problem is None:
         return
     if migrate:
         await upgrade(engine.url.render_as_string(hide_password=False))
         return
-    state = "empty" if current is None else f"at revision {current}"
-    raise DatabaseError(
-        f"the database is {state}, but this Tailor needs revision {head}; run "
-        "'tailor db upgrade' (or start with 'tailor serve --migrate')"
-    )
+    raise DatabaseError(problem)
 
 
 # -- statement counting (tests and benchmarks) --------------------------------

@@ -44,6 +44,8 @@ from core.store.invalidation import CHANNEL
 from core.store.models import AuditEntry, ChangeFeedRow, Tenant, aware
 
 log = logging.getLogger("tailor.feed")
+#: one line per audit entry written (its id and the request's): see log_audited
+audit_log = logging.getLogger("tailor.audit")
 
 #: payload on the invalidation channel: the change feed has new rows
 FEED = "feed"
@@ -83,6 +85,27 @@ def keys_of(entry: AuditEntry) -> list[str]:
     if not key or key.startswith(_NOT_A_SETTING):
         return []
     return [key]
+
+
+def log_audited(session: Session, _context: Any) -> None:
+    """``after_flush`` hook: one log line per audit entry written, with its id (the
+    request's id is added by the log's formatter: ``core.model.request_id``), so an
+    entry of the audit log is found from the request that made it, and back."""
+    for entry in session.new:
+        if isinstance(entry, AuditEntry):
+            audit_log.info(
+                "audited %s",
+                entry.action,
+                extra={
+                    "fields": {
+                        "event": "audited",
+                        "audit_id": entry.id,
+                        "action": entry.action,
+                        "actor": entry.actor,
+                        "key": entry.key,
+                    }
+                },
+            )
 
 
 def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:

@@ -64,6 +64,10 @@ class WorkerPool:
         self._cond: asyncio.Condition | None = None
         self._closed = False
         self.spawned = 0
+        #: a worker process started here once (the pool can serve)
+        self.started_one = False
+        #: why the last worker process could not start (None: none failed)
+        self.spawn_error: str | None = None
 
     def _condition(self) -> asyncio.Condition:
         if self._cond is None:
@@ -76,7 +80,13 @@ class WorkerPool:
     def _spawn(self) -> WorkerProcess:
         """A blank, unconfined worker (confined when handed to a tenant)."""
         self.spawned += 1
-        return WorkerProcess.spawn(self.memory_mb, self.workdir, None)
+        try:
+            worker = WorkerProcess.spawn(self.memory_mb, self.workdir, None)
+        except WorkerDied as exc:
+            self.spawn_error = str(exc)
+            raise
+        self.started_one = True
+        return worker
 
     def _confine(self, worker: WorkerProcess, roots: tuple[str, ...], deadline: float) -> None:
         worker.confine(roots, deadline)
@@ -194,6 +204,16 @@ class WorkerPool:
     def start(self) -> None:
         """Start the spare workers (in the background)."""
         self._replenish()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the pool cannot serve yet (None: a worker process started, or none is
+        started ahead of the first call)."""
+        if self.started_one or self.spare_workers == 0:
+            return None
+        if self.spawn_error is not None:
+            return f"customization worker processes cannot start: {self.spawn_error}"
+        return "starting the customization worker processes"
 
     def workers(self) -> list[WorkerProcess]:
         return [*self._idle, *self._spares]

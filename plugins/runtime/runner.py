@@ -343,6 +343,22 @@ class PluginRuntime:
         fetched = await self._registry.artifacts(missing) if missing else {}
         return [await self._materialize(pin, fetched) for pin in mine]
 
+    async def materialize_pinned(self) -> int:
+        """Materialize every version the database pins, for every tenant, ahead of
+        the first call (a node's warm-up): how many versions are in the cache."""
+        if self._registry is None:
+            return 0
+        pins = await self._registry.pinned_map()
+        unique = {p.sha256: p for tenant in pins.values() for p in tenant if p.sha256}
+        missing = [sha for sha in unique if sha not in self._cached]
+        # a few at a time: the packages are read into memory to be unpacked
+        for start in range(0, len(missing), 50):
+            chunk = missing[start : start + 50]
+            fetched = await self._registry.artifacts(chunk)
+            for sha in chunk:
+                await self._materialize(unique[sha], fetched)
+        return sum(1 for sha in unique if sha in self._cached)
+
     async def _materialize(self, pin: Pin, fetched: Mapping[str, bytes]) -> Loaded:
         """``pin``'s version as a package directory in this server's cache, from its
         stored package (``fetched``), its hash verified the first time."""
@@ -556,8 +572,23 @@ class PluginRuntime:
         self, name: str, tenant: str, hook: str, message: str, ms: float | None
     ) -> HookFailure:
         self.breaker.failed(name, tenant)
-        self.observer.call(
-            name, tenant, hook, ms=ms, error=message, version=self._version_of(tenant, name)
+        version = self._version_of(tenant, name)
+        self.observer.call(name, tenant, hook, ms=ms, error=message, version=version)
+        # the request's id is added by the log's formatter (core.model.request_id)
+        log.warning(
+            "customization %s failed in %s: %s",
+            name,
+            hook,
+            message,
+            extra={
+                "fields": {
+                    "event": "customization_failed",
+                    "customization": name,
+                    "version": version,
+                    "tenant": tenant,
+                    "hook": hook,
+                }
+            },
         )
         return HookFailure(name, hook, message)
 

@@ -121,3 +121,37 @@ async def test_cache_hits_are_counted(api):
     touched = after_first[0] + after_first[1] - hits - misses
     assert touched > 1
     assert after_second == (after_first[0] + touched, after_first[1])
+
+
+async def test_only_the_busiest_customizations_are_named(client_with, services, tenant):
+    from api.http.app import AppOptions
+    from core.model.auth import Role
+
+    now = datetime.now(UTC)
+    busy = {"alpha": 9, "bravo": 5, "charlie": 2, "delta": 1}
+    await services.observations.record(
+        [
+            ObservationDelta(
+                name,
+                tenant,
+                "tailor_resolve_settings",
+                calls=calls,
+                first_seen=now,
+                last_seen=now,
+                latency_buckets=[calls] + [0] * 12,
+            )
+            for name, calls in busy.items()
+        ]
+    )
+    token, _ = await services.tokens.create(Role.ADMIN)
+    async with client_with(AppOptions(metrics_customizations=2)) as client:
+        response = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    got = samples(response.text)
+    calls = {
+        dict(labels)["customization"]: value
+        for (name, labels), value in got.items()
+        if name == "tailor_hook_calls_total"
+    }
+    assert calls == {"alpha": 9, "bravo": 5, "other": 3}
+    # never a label per tenant
+    assert not [labels for _name, labels in got if "tenant" in dict(labels)]

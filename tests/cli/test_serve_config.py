@@ -14,6 +14,9 @@ from tests.cli.test_cli import tailor
         ("TAILOR_HOOK_TIMEOUT", "-1"),
         ("TAILOR_HOOK_PROCESSES", "0"),
         ("TAILOR_HOOK_MEMORY_MB", "lots"),
+        ("TAILOR_SHUTDOWN_GRACE", "-5"),
+        ("TAILOR_SHUTDOWN_GRACE", "soon"),
+        ("TAILOR_METRICS_CUSTOMIZATIONS", "0"),
     ],
 )
 def test_bad_limits_stop_serve_with_exit_2(tmp_path, name, value):
