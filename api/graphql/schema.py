@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from api.graphql.changes import ChangesMutation, ChangesQuery
 from api.graphql.context import Info
 from api.graphql.customizations import CustomizationsMutation, CustomizationsQuery
 from api.graphql.errors import Errors, expected, uncacheable
@@ -252,12 +253,14 @@ QUERY_GROUPS: tuple[type, ...] = (
     CustomizationsQuery,
     ReadinessQuery,
     FoldbackQuery,
+    ChangesQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
     CustomizationsMutation,
     ReadinessMutation,
     ExtensionsMutation,
+    ChangesMutation,
 )
 
 

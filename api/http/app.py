@@ -56,6 +56,7 @@ from api.wiring import attach
 from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
+from core.store.changes import APPLY_EVERY
 from core.store.db import check_reachable
 from core.store.feed import FEED
 from core.store.invalidation import Listener
@@ -390,6 +391,8 @@ def create_app(
     background = Background()
     # what is kept for a while is pruned here (docs: "Environment variables")
     background.every(FEED_PRUNE_SECONDS, "prune change feed", services.feed.prune)
+    # scheduled change requests (applyAt): every worker looks, each is applied once
+    background.every(APPLY_EVERY, "apply scheduled changes", services.changes.apply_due)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

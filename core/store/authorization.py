@@ -97,10 +97,20 @@ class Authorization:
         return cls(actor, request_id=request_id)
 
     async def record(
-        self, session: AsyncSession, tenant_id: int, environment: str | None, key: str | None
+        self,
+        session: AsyncSession,
+        tenant_id: int,
+        environment: str | None,
+        key: str | None,
+        *,
+        protected: bool = True,
     ) -> None:
-        """Inside the write's transaction, before it writes."""
+        """Inside the write's transaction, before it writes. ``protected``: whether
+        the write needed this (break-glass where nothing is protected is a plain
+        write, and leaves no break-glass entry)."""
         if self.break_glass_reason is not None:
+            if not protected:
+                return
             session.add(
                 AuditEntry(
                     actor=self.actor,

@@ -194,12 +194,18 @@ class ChangeRequestService:
 
     # -- proposing -------------------------------------------------------------
     async def propose(
-        self, principal: Principal, change: ProposedChange, *, reverts: int | None = None
+        self,
+        principal: Principal,
+        change: ProposedChange,
+        *,
+        reverts: int | None = None,
+        break_glass: Authorization | None = None,
     ) -> ChangeRequest:
         """Check the change as its service would (nothing written), keep it as a
         request, and apply it at once when it needs no approval and is not
         scheduled. A change that fails when applied at once is ``failed`` and its
-        error raised."""
+        error raised. ``break_glass`` (:meth:`Authorization.break_glass`, the
+        operator's emergency path) needs no approval either, and is audited."""
         kind = ChangeKind(change.kind)
         _required_right(principal, kind, change.tenant)
         reason = checked_reason(change.reason)
@@ -273,6 +279,11 @@ class ChangeRequestService:
                 needed = ref.approvals_needed(None)
             else:
                 value, needed = _protection(ref.protected, environment, change.value)
+        glass = break_glass is not None and break_glass.break_glass_reason is not None
+        if glass and needed:
+            needed = 0
+        else:
+            glass = False
         row = ChangeRequestRow(
             environment=environment,
             kind=kind.value,
@@ -298,6 +309,8 @@ class ChangeRequestService:
                 row.claimed_until = now + CLAIM  # applied right below, not by the scheduler
             session.add(row)
             await session.flush()
+            if glass and break_glass is not None:
+                await break_glass.record(session, ref.id, environment, f"change:{row.id}")
             session.add(
                 _audit(
                     principal.name, "propose_change", row, new=_audited(row, ref.slug), why=reason
@@ -316,6 +329,7 @@ class ChangeRequestService:
         protected: bool,
         approvals: int | None = None,
         reason: str | None = None,
+        break_glass: Authorization | None = None,
     ) -> ChangeRequest:
         """Protect an environment (applies at once) or weaken its protection
         (unprotect, fewer approvals): a change request on the protected
@@ -332,6 +346,7 @@ class ChangeRequestService:
                 environment=environment,
                 value=value,
             ),
+            break_glass=break_glass,
         )
 
     # -- deciding --------------------------------------------------------------
@@ -478,22 +493,21 @@ class ChangeRequestService:
         crashed worker left): claimed with ``FOR UPDATE SKIP LOCKED``, so several
         workers share them; applied exactly once. How many this turn applied."""
         now = now or utcnow()
+        due = (
+            ChangeRequestRow.state == ChangeState.APPROVED,
+            or_(ChangeRequestRow.apply_at.is_(None), ChangeRequestRow.apply_at <= now),
+            or_(ChangeRequestRow.claimed_until.is_(None), ChangeRequestRow.claimed_until < now),
+        )
+        # a plain read first: most turns find nothing, and take no write lock
+        async with self._sessions() as session:
+            if await session.scalar(select(ChangeRequestRow.id).where(*due).limit(1)) is None:
+                return 0
         async with self._sessions.begin() as session:
             ids = list(
                 (
                     await session.scalars(
                         select(ChangeRequestRow.id)
-                        .where(
-                            ChangeRequestRow.state == ChangeState.APPROVED,
-                            or_(
-                                ChangeRequestRow.apply_at.is_(None),
-                                ChangeRequestRow.apply_at <= now,
-                            ),
-                            or_(
-                                ChangeRequestRow.claimed_until.is_(None),
-                                ChangeRequestRow.claimed_until < now,
-                            ),
-                        )
+                        .where(*due)
                         .order_by(ChangeRequestRow.apply_at, ChangeRequestRow.id)
                         .limit(DUE_BATCH)
                         .with_for_update(skip_locked=True)

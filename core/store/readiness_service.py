@@ -276,7 +276,9 @@ class ReadinessService:
             ref = await load_tenant_ref(session, tenant)
             require_change_request(ref, None, authorization, "upgrading a tenant")
             if authorization is not None:
-                await authorization.record(session, ref.id, None, f"release:{target}")
+                await authorization.record(
+                    session, ref.id, None, f"release:{target}", protected=ref.protects(None)
+                )
             ids = dict(
                 (
                     await session.execute(

@@ -597,7 +597,13 @@ class RegistryService:
                 ref = await load_tenant_ref(session, tenant)
                 require_change_request(ref, None, authorization, what)
                 if authorization is not None:
-                    await authorization.record(session, tenant_id, None, f"customization:{name}")
+                    await authorization.record(
+                        session,
+                        tenant_id,
+                        None,
+                        f"customization:{name}",
+                        protected=ref.protects(None),
+                    )
             state = await session.scalar(
                 select(CustomizationTenant).where(
                     CustomizationTenant.customization_id == row.id,

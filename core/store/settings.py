@@ -518,7 +518,9 @@ class SettingsService:
         async with self._sessions.begin() as session:
             if w.authorization is not None:
                 # first: a change request is applied once, whoever else tries
-                await w.authorization.record(session, ref.id, environment, key)
+                await w.authorization.record(
+                    session, ref.id, environment, key, protected=ref.protects(environment)
+                )
             row = (
                 await session.execute(
                     select(Override.id, Override.revision, Override.active, Override.value)

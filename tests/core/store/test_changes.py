@@ -41,7 +41,13 @@ async def _value(services, tenant, environment="production"):
 
 def _set(tenant, value, environment="production", **kw):
     return ProposedChange(
-        tenant, ChangeKind.SET_SETTING, "why not", environment=environment, key=DUE, value=value, **kw
+        tenant,
+        ChangeKind.SET_SETTING,
+        "why not",
+        environment=environment,
+        key=DUE,
+        value=value,
+        **kw,
     )
 
 
