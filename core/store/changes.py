@@ -296,6 +296,7 @@ class ChangeRequestService:
             apply_at=apply_at,
             state=(ChangeState.PENDING if needed else ChangeState.APPROVED).value,
             author=principal.name,
+            author_key=principal.key,
             author_role=principal.role.value,
             required_approvals=needed,
             approvals=[],
@@ -369,15 +370,22 @@ class ChangeRequestService:
                     "id",
                     f"change request {request_id} is {row.state}: only pending ones are approved",
                 )
-            if row.author == principal.name:
+            if principal.same_as(row.author_key, row.author):
                 raise PermissionDeniedError(
                     f"approving change request {request_id}: you proposed it; another "
                     "principal with the right to make this change must approve it (four eyes)"
                 )
             given = list(row.approvals or [])
-            if any(a["actor"] == principal.name for a in given):
+            if any(principal.same_as(a.get("key", ""), a["actor"]) for a in given):
                 raise InvalidInputError("id", f"you already approved change request {request_id}")
-            given.append({"actor": principal.name, "comment": comment, "at": now.isoformat()})
+            given.append(
+                {
+                    "actor": principal.name,
+                    "key": principal.key,
+                    "comment": comment,
+                    "at": now.isoformat(),
+                }
+            )
             row.approvals = given
             complete = len(given) >= row.required_approvals
             apply_at = aware(row.apply_at)

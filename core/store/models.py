@@ -426,6 +426,8 @@ class ChangeRequestRow(Base):
     apply_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     author: Mapped[str] = mapped_column(String(200))
+    #: the author's credential (Principal.key): the four-eyes check compares it
+    author_key: Mapped[str] = mapped_column(String(200))
     author_role: Mapped[str] = mapped_column(String(32))
     required_approvals: Mapped[int] = mapped_column(Integer, default=0)
     #: [{actor, comment, at}]

@@ -90,7 +90,10 @@ def principal_of(token: ApiToken | None) -> Principal:
     if expires is not None and expires <= utcnow():
         raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
     return Principal(
-        role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
+        role=Role(token.role),
+        name=token.label,
+        tenants=frozenset(token.tenants or ()),
+        identity=f"token:{token.id}",
     )
 
 

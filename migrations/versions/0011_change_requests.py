@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("apply_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("author", sa.String(length=200), nullable=False),
+        sa.Column("author_key", sa.String(length=200), nullable=False),
         sa.Column("author_role", sa.String(length=32), nullable=False),
         sa.Column("required_approvals", sa.Integer(), nullable=False),
         sa.Column("approvals", sa.JSON(), nullable=False),
