@@ -572,16 +572,18 @@ def tenant_list(
                 "name": t.name,
                 "release": t.release,
                 "environments": list(t.environments),
+                "protected": {name: approvals for name, approvals in t.protected},
             }
             for t in tenants
         ]
         print(json.dumps(rows, indent=2))
         return
     table = Table()
-    for col in ("slug", "name", "release", "environments"):
+    for col in ("slug", "name", "release", "environments", "protected"):
         table.add_column(col)
     for t in tenants:
-        table.add_row(t.slug, t.name, t.release, ", ".join(t.environments))
+        protected = ", ".join(f"{name} ({approvals})" for name, approvals in t.protected)
+        table.add_row(t.slug, t.name, t.release, ", ".join(t.environments), protected)
     out.print(table)
 
 
