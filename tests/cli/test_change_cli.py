@@ -6,6 +6,7 @@ hooli's production after writing its data, and runs again cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 
@@ -31,24 +32,21 @@ async def hooli(services, database_url, monkeypatch):
     return services
 
 
-def cli(*args: str):
-    return runner.invoke(app, list(args))
+async def cli(*args: str):
+    """The CLI runs its own event loop: in a thread, beside the test's."""
+    return await asyncio.to_thread(runner.invoke, app, list(args))
 
 
-def _feed_actions(services, start):
-    import asyncio
-
-    return [e.action for e in asyncio.run(services.feed.since(start))]
+async def _feed_actions(services, start):
+    return [e.action for e in await services.feed.since(start)]
 
 
-def _head(services):
-    import asyncio
-
-    return asyncio.run(services.feed.head())
+async def _head(services):
+    return await services.feed.head()
 
 
-def test_setting_commands_are_refused_unless_break_glass(hooli):
-    start = _head(hooli)
+async def test_setting_commands_are_refused_unless_break_glass(hooli):
+    start = await _head(hooli)
     refusals = [
         ("setting", "set", "hooli", DUE, "50", "--environment", "production", "--reason", "r"),
         ("setting", "set", "hooli", DUE, "50", "--reason", "tenant-wide reaches production"),
@@ -67,53 +65,59 @@ def test_setting_commands_are_refused_unless_break_glass(hooli):
         ),
     ]
     for args in refusals:
-        result = cli(*args)
+        result = await cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.startswith("error: ")
-    assert "protected" in cli(*refusals[0]).stderr
-    assert "--break-glass" in cli(*refusals[0]).stderr
-    assert _head(hooli) == start  # nothing written
+    refused = await cli(*refusals[0])
+    assert "protected" in refused.stderr and "--break-glass" in refused.stderr
+    assert await _head(hooli) == start  # nothing written
     # an unprotected environment: a plain, audited write
-    ok = cli("setting", "set", "hooli", DUE, "33", "-e", "sandbox", "--reason", "trial")
+    ok = await cli("setting", "set", "hooli", DUE, "33", "-e", "sandbox", "--reason", "trial")
     assert ok.exit_code == 0, ok.output
     assert "hooli: billing.invoice.due_days = 33 in sandbox; revision 1" in ok.stdout
-    glass = cli(
+    glass = await cli(
         "setting", "set", "hooli", DUE, "61", "-e", "production",
         "--break-glass", "--reason", "INC-7 invoices due too early",
     )  # fmt: skip
     assert glass.exit_code == 0, glass.output
     assert "break-glass (audited)" in glass.stdout
-    reset = cli(
+    reset = await cli(
         "setting", "reset", "hooli", DUE, "-e", "production", "--break-glass", "--reason", "undo"
     )
     assert reset.exit_code == 0, reset.output
-    assert _feed_actions(hooli, start) == ["set", "break_glass", "set", "break_glass", "reset"]
+    assert await _feed_actions(hooli, start) == [
+        "set",
+        "break_glass",
+        "set",
+        "break_glass",
+        "reset",
+    ]
 
 
-def test_customization_enable_and_pin_are_refused_unless_break_glass(hooli):
-    start = _head(hooli)
-    off = cli("customization", "enable", "hooli-ui-defaults", "hooli", "--disable")
+async def test_customization_enable_and_pin_are_refused_unless_break_glass(hooli):
+    start = await _head(hooli)
+    off = await cli("customization", "enable", "hooli-ui-defaults", "hooli", "--disable")
     assert off.exit_code == 2 and "protected" in off.stderr, off.output
-    pin = cli("customization", "pin", "hooli-ui-defaults", "1.0.0", "--tenant", "hooli")
+    pin = await cli("customization", "pin", "hooli-ui-defaults", "1.0.0", "--tenant", "hooli")
     assert pin.exit_code == 2, pin.output
-    assert _head(hooli) == start
-    glass = cli(
+    assert await _head(hooli) == start
+    glass = await cli(
         "customization", "enable", "hooli-ui-defaults", "hooli", "--disable",
         "--break-glass", "--reason", "it breaks the invoice screen",
     )  # fmt: skip
     assert glass.exit_code == 0, glass.output
-    assert _feed_actions(hooli, start) == ["break_glass", "disable_customization"]
+    assert await _feed_actions(hooli, start) == ["break_glass", "disable_customization"]
 
 
-def test_tenant_protect_off_needs_break_glass(hooli):
-    refused = cli("tenant", "protect", "hooli", "production", "--off")
+async def test_tenant_protect_off_needs_break_glass(hooli):
+    refused = await cli("tenant", "protect", "hooli", "production", "--off")
     assert refused.exit_code == 2 and "--break-glass" in refused.stderr
-    weaker = cli("tenant", "protect", "hooli", "production", "--approvals", "3")
+    weaker = await cli("tenant", "protect", "hooli", "production", "--approvals", "3")
     assert weaker.exit_code == 0 and "protect production (3 approval(s))" in weaker.stdout
-    fewer = cli("tenant", "protect", "hooli", "production", "--approvals", "1")
+    fewer = await cli("tenant", "protect", "hooli", "production", "--approvals", "1")
     assert fewer.exit_code == 0 and "awaiting 3 approval(s)" in fewer.stdout, fewer.output
-    start = _head(hooli)
-    off = cli(
+    start = await _head(hooli)
+    off = await cli(
         "tenant",
         "protect",
         "hooli",
@@ -124,29 +128,27 @@ def test_tenant_protect_off_needs_break_glass(hooli):
         "demo over",
     )
     assert off.exit_code == 0, off.output
-    actions = _feed_actions(hooli, start)
+    actions = await _feed_actions(hooli, start)
     assert actions == ["break_glass", "propose_change", "apply_change", "unprotect_environment"]
-    listed = json.loads(cli("tenant", "list", "--format", "json").stdout)
+    listed = json.loads((await cli("tenant", "list", "--format", "json")).stdout)
     assert {t["slug"]: t["protected"] for t in listed}["hooli"] == {}
 
 
-def test_publish_enable_proposes_change_requests_for_protected_tenants(hooli, tmp_path):
+async def test_publish_enable_proposes_change_requests_for_protected_tenants(hooli, tmp_path):
     path = tmp_path / "pkgs" / "hooli_banner"
     path.mkdir(parents=True)
     (path / "customization.toml").write_text(manifest("hooli-banner", ["hooli"]))
     (path / "hooks.py").write_text(
         HEADER + '@hookimpl\ndef tailor_resolve_settings():\n    return {"ui.theme.mode": "dark"}\n'
     )
-    published = cli("customization", "publish", str(path), "--enable")
+    published = await cli("customization", "publish", str(path), "--enable")
     assert published.exit_code == 0, published.output
     assert "change request" in published.stdout and "for hooli" in published.stdout
-    import asyncio
-
     from core.store.authorization import ChangeState
 
-    (request,) = asyncio.run(hooli.changes.list(ADMIN, "hooli", ChangeState.PENDING))
+    (request,) = await hooli.changes.list(ADMIN, "hooli", ChangeState.PENDING)
     assert request.customization == "hooli-banner" and request.version == "1.0.0"
-    registrations = asyncio.run(hooli.registry.list_all(ADMIN))
+    registrations = await hooli.registry.list_all(ADMIN)
     banner = next(r for r in registrations if r.manifest.name == "hooli-banner")
     assert banner.enabled_for == ()
 
