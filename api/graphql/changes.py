@@ -209,6 +209,19 @@ class ChangesMutation:
         return ChangeRequest.from_domain(request)
 
     @strawberry.mutation(
+        description="Revert an override change by its change-feed sequence: its inverse as a "
+        "new change (a change request where the environment is protected). A later edit of "
+        "the same override makes it a Conflict; a replaced secret value cannot be recovered."
+    )
+    @expected
+    async def revert_change(
+        self, info: Info, sequence: int, reason: str | None = None
+    ) -> ChangeRequestResult:
+        ctx = info.context
+        request = await ctx.services.changes.revert(ctx.principal, sequence, reason)
+        return ChangeRequest.from_domain(request)
+
+    @strawberry.mutation(
         description="Protect an environment (admin; applies at once), or weaken its protection "
         "(off, or fewer approvals): itself a change request another admin approves."
     )

@@ -50,6 +50,7 @@ from core.store.authorization import (
     ChangeState,
     checked_reason,
 )
+from core.store.feed import FeedService
 from core.store.models import AuditEntry, ChangeRequestRow, Environment, Tenant, aware
 from core.store.readiness_service import ReadinessService
 from core.store.registry import RegistryService
@@ -349,6 +350,50 @@ class ChangeRequestService:
             ),
             break_glass=break_glass,
         )
+
+    async def revert(
+        self, principal: Principal, sequence: int, reason: str | None = None
+    ) -> ChangeRequest:
+        """Propose the inverse of the override change the feed holds at
+        ``sequence`` (its audit entry's old value, against the revision it made):
+        applied at once, or a change request where the environment is protected.
+        A later edit of the same override is a ``Conflict``; a secret's old value
+        is never kept, so only a secret's first setting can be reverted (a reset)."""
+        principal.require_role(Role.ADMIN, Role.CONSULTANT, action="reverting a change")
+        found = await FeedService(self._sessions).get(sequence)
+        if found is None or found[0].tenant is None or not principal.in_scope(found[0].tenant):
+            raise NotFoundError(
+                "change",
+                str(sequence),
+                "no change of a tenant in your scope has that sequence in the change feed "
+                "(it may have been pruned)",
+            )
+        event, entry = found
+        tenant = event.tenant
+        assert tenant is not None  # checked above
+        if entry is None or entry.action not in ("set", "reset") or not entry.key:
+            raise InvalidInputError(
+                "sequence",
+                f"change {sequence} is {event.action!r}: only override changes (set, reset) "
+                "are reverted; a customization is rolled back by pinning its previous version",
+            )
+        if entry.old == SECRET_MARK:
+            raise InvalidInputError(
+                "sequence",
+                f"change {sequence} replaced a secret value, which is never kept (the audit log "
+                "stores <secret>): it cannot be recovered; set the value again with setSetting",
+            )
+        assert entry.revision is not None
+        inverse = ProposedChange(
+            tenant,
+            ChangeKind.RESET_SETTING if entry.old is None else ChangeKind.SET_SETTING,
+            (reason or "").strip() or f"revert of change {sequence}",
+            environment=entry.environment,
+            key=entry.key,
+            value=entry.old,
+            expected_revision=entry.revision,
+        )
+        return await self.propose(principal, inverse, reverts=sequence)
 
     # -- deciding --------------------------------------------------------------
     async def approve(

@@ -278,6 +278,14 @@ MUTATION_RULES: dict[str, Rule] = {
         ALLOW,
         DENY,
     ),
+    "revertChange": rule(
+        # no tenant argument: a change of another tenant is NotFound, as none at all
+        """mutation { revertChange(sequence: 999999) { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        ALLOW,
+        DENY,
+    ),
     "setEnvironmentProtection": rule(
         """mutation($tenant: String!) { setEnvironmentProtection(tenant: $tenant,
              environment: "nowhere", protected: true) { __typename ... on Error { code } } }""",

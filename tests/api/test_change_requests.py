@@ -217,3 +217,18 @@ async def test_requests_of_other_tenants_stay_unseen(api, services):
         (answer,) = body["data"].values()
         assert answer["__typename"] == "NotFound"
         assert "other" not in answer["message"]
+
+
+REVERT = "mutation($s: Int!) { revertChange(sequence: $s) { " + RESULT + " } }"
+
+
+async def test_revert_over_http_and_its_conflict(api, services):
+    await services.settings.set(ADMIN, "acme", DUE, 40, environment="production")
+    await services.settings.set(ADMIN, "acme", DUE, 45, environment="production")
+    sets = [e for e in await services.feed.since(0, tenants=["acme"]) if e.action == "set"]
+    body = await api.gql(REVERT, {"s": sets[-1].sequence}, token="consultant")
+    assert body["data"]["revertChange"]["state"] == "APPLIED", body
+    assert await _due(services) == 40
+    stale = await api.gql(REVERT, {"s": sets[0].sequence}, token="consultant")
+    assert stale["data"]["revertChange"]["__typename"] == "Conflict", stale
+    assert await _due(services) == 40

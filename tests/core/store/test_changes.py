@@ -202,3 +202,57 @@ async def test_list_is_scoped_and_pending_first(services, tenant):
         await services.changes.list(MALLORY, tenant)
     only = await services.changes.list(ADMIN, tenant, ChangeState.PENDING)
     assert [r.id for r in only] == [pending.id]
+
+
+async def _last(services, tenant, action="set"):
+    return [e for e in await services.feed.since(0, tenants=[tenant]) if e.action == action][-1]
+
+
+async def test_revert_applies_the_inverse_as_a_new_revision(services, tenant):
+    await services.settings.set(ADMIN, tenant, DUE, 40, environment="production")
+    await services.settings.set(ADMIN, tenant, DUE, 45, environment="production")
+    change = await _last(services, tenant)
+    reverted = await services.changes.revert(ALICE, change.sequence, "45 was wrong")
+    assert reverted.state is ChangeState.APPLIED and reverted.reverts == change.sequence
+    assert await _value(services, tenant) == 40
+    entry = (await services.feed.get((await _last(services, tenant)).sequence))[1]
+    assert (entry.old, entry.new, entry.revision) == (45, 40, 3)
+    # the first set is older than the edits since: reverting it conflicts
+    fed = await services.feed.since(0, tenants=[tenant])
+    first = next(e for e in fed if e.action == "set")
+    with pytest.raises(ConflictError):  # a later edit of the same key
+        await services.changes.revert(ALICE, first.sequence)
+    assert await _value(services, tenant) == 40
+
+
+async def test_revert_in_a_protected_environment_is_a_change_request(services, tenant):
+    await services.settings.set(ADMIN, tenant, DUE, 45, environment="production")
+    change = await _last(services, tenant)
+    await _protect(services, tenant)
+    request = await services.changes.revert(ALICE, change.sequence)
+    assert request.state is ChangeState.PENDING and request.kind is ChangeKind.RESET_SETTING
+    assert (await services.changes.approve(BOB, request.id)).state is ChangeState.APPLIED
+    resolution = await services.settings.resolve(ADMIN, tenant, "production", keys=[DUE])
+    assert resolution.settings[0].source == "DEFAULT"
+
+
+async def test_revert_refusals_are_clear(services, tenant):
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    await services.settings.set(ADMIN, "other", DUE, 45)
+    theirs = await _last(services, "other")
+    with pytest.raises(NotFoundError):
+        await services.changes.revert(ALICE, theirs.sequence)
+    with pytest.raises(NotFoundError):
+        await services.changes.revert(ALICE, 10**9)
+    created = await _last(services, tenant, "create_tenant")
+    with pytest.raises(InvalidInputError, match="only override changes"):
+        await services.changes.revert(ADMIN, created.sequence)
+    secret = "integrations.webhooks.signing_secret"
+    await services.settings.set(ADMIN, tenant, secret, "s3cret-one")
+    first = await _last(services, tenant)
+    await services.settings.set(ADMIN, tenant, secret, "s3cret-two")
+    second = await _last(services, tenant)
+    with pytest.raises(InvalidInputError, match="cannot be recovered"):
+        await services.changes.revert(ADMIN, second.sequence)
+    with pytest.raises(ConflictError):
+        await services.changes.revert(ADMIN, first.sequence)
