@@ -256,3 +256,28 @@ async def test_revert_refusals_are_clear(services, tenant):
         await services.changes.revert(ADMIN, second.sequence)
     with pytest.raises(ConflictError):
         await services.changes.revert(ADMIN, first.sequence)
+
+
+async def test_a_secret_value_is_sealed_in_the_request_and_never_shown(services, tenant):
+    secret = "integrations.webhooks.signing_secret"
+    await _protect(services, tenant)
+    request = await services.changes.propose(
+        ALICE,
+        ProposedChange(
+            tenant,
+            ChangeKind.SET_SETTING,
+            "rotate",
+            environment="production",
+            key=secret,
+            value="whsec-NEW-0042",
+        ),
+    )
+    assert request.value == "<secret>" and "whsec" not in request.summary
+    listed = await services.changes.list(ADMIN, tenant)
+    assert "whsec" not in repr(listed)
+    await services.changes.approve(BOB, request.id)
+    resolution = await services.settings.resolve(ADMIN, tenant, "production", keys=[secret])
+    assert resolution.settings[0].value == "whsec-NEW-0042"
+    fed = await services.feed.since(0, tenants=[tenant])
+    audit = await services.audit.list_all(ADMIN, tenant, limit=50)
+    assert "whsec" not in repr(fed) and "whsec" not in repr(audit)
