@@ -281,3 +281,22 @@ async def test_a_secret_value_is_sealed_in_the_request_and_never_shown(services,
     fed = await services.feed.since(0, tenants=[tenant])
     audit = await services.audit.list_all(ADMIN, tenant, limit=50)
     assert "whsec" not in repr(fed) and "whsec" not in repr(audit)
+
+
+async def test_bulk_publishing_never_enables_for_a_protected_tenant(services, tenant):
+    from dataclasses import replace
+
+    from core.model.customizations import CustomizationManifest, HookUse, Registration
+
+    bulk = Registration(
+        manifest=CustomizationManifest("bulk-guard", "1.0", (tenant,), ">=1.0"),
+        hooks=(HookUse("tailor_validate_setting", ("key", "value"), "fp"),),
+        setting_keys=(),
+        package="bulk_guard",
+    )
+    await _protect(services, tenant)
+    with pytest.raises(ChangeRequestRequiredError):
+        await services.registry.publish_many(ADMIN, [replace(bulk, enabled_for=(tenant,))])
+    assert not [r for r in await services.registry.list_all(ADMIN) if r.name == "bulk-guard"]
+    # publishing without enabling is no change to the tenant
+    assert await services.registry.publish_many(ADMIN, [bulk]) == 1
