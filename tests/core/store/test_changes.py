@@ -300,3 +300,54 @@ async def test_bulk_publishing_never_enables_for_a_protected_tenant(services, te
     assert not [r for r in await services.registry.list_all(ADMIN) if r.name == "bulk-guard"]
     # publishing without enabling is no change to the tenant
     assert await services.registry.publish_many(ADMIN, [bulk]) == 1
+
+
+async def test_customization_and_upgrade_requests_apply_on_approval(services, tenant):
+    from core.model.customizations import CustomizationManifest, HookUse, Registration
+
+    for version in ("1.0", "1.1"):
+        await services.registry.publish(
+            ADMIN,
+            Registration(
+                manifest=CustomizationManifest("cr-pin", version, (tenant,), ">=1.0"),
+                hooks=(HookUse("tailor_validate_setting", ("key", "value"), "fp"),),
+                setting_keys=(),
+                package="cr_pin",
+            ),
+        )
+    await services.tenants.create(ADMIN, "old", "Old", "1.5")
+    await _protect(services, tenant, "sandbox")  # any environment: the whole tenant
+    await _protect(services, "old")
+    enable = await services.changes.propose(
+        ALICE,
+        ProposedChange(
+            tenant, ChangeKind.ENABLE_CUSTOMIZATION, "r", customization="cr-pin", version="1.0"
+        ),
+    )
+    with pytest.raises(NotFoundError):  # checked when proposed, as the service would
+        await services.changes.propose(
+            ALICE,
+            ProposedChange(
+                tenant, ChangeKind.PIN_CUSTOMIZATION, "r", customization="nope", version="1"
+            ),
+        )
+    assert enable.state is ChangeState.PENDING
+    await services.changes.approve(BOB, enable.id)
+    pin = await services.changes.propose(
+        BOB,
+        ProposedChange(
+            tenant, ChangeKind.PIN_CUSTOMIZATION, "r", customization="cr-pin", version="1.1"
+        ),
+    )
+    await services.changes.approve(ALICE, pin.id)
+    (registration,) = [r for r in await services.registry.list_all(ADMIN) if r.name == "cr-pin"]
+    assert registration.pins == ((tenant, "1.1"),)
+    upgrade = await services.changes.propose(
+        ADMIN, ProposedChange("old", ChangeKind.UPGRADE_TENANT, "go", version="2.0", value=True)
+    )
+    assert upgrade.state is ChangeState.PENDING
+    carol = Principal(Role.CONSULTANT, "carol", frozenset({"old"}))
+    with pytest.raises(PermissionDeniedError):  # only an admin may upgrade
+        await services.changes.approve(carol, upgrade.id)
+    await services.changes.approve(OTHER_ADMIN, upgrade.id)
+    assert (await services.tenants.get(ADMIN, "old")).release == "2.0"
