@@ -16,18 +16,18 @@ applied exactly once, whichever worker tries), a break-glass write leaves its
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.model.auth import Principal, Role
 from core.model.clock import utcnow
 from core.model.errors import ChangeRequestRequiredError, InvalidInputError
-from core.store.models import AuditEntry, ChangeRequestRow, aware
+from core.store.models import AuditEntry, ChangeRequestRow, Environment, aware
 from core.store.tenants import TenantRef
 
 #: audit action of the break-glass path (it is on the change feed)
@@ -57,6 +57,21 @@ def require_change_request(
     tenant-wide scope, protected while any environment is)."""
     if authorization is None and ref.protects(environment):
         raise ChangeRequestRequiredError(ref.slug, environment, what)
+
+
+async def locked_protection(session: AsyncSession, ref: TenantRef) -> TenantRef:
+    """``ref`` with its protection as this write transaction sees it, the
+    tenant's environments locked until it ends (``FOR SHARE`` on PostgreSQL;
+    SQLite serializes writers already): a protection changed meanwhile waits for
+    this write to commit, and a write never slips past one that committed."""
+    rows = (
+        await session.execute(
+            select(Environment.name, Environment.protected, Environment.approvals)
+            .where(Environment.tenant_id == ref.id)
+            .with_for_update(read=True)
+        )
+    ).all()
+    return replace(ref, protected={name: int(n) for name, on, n in rows if on})
 
 
 def checked_reason(reason: str | None, field: str = "reason") -> str:

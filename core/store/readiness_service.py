@@ -32,7 +32,11 @@ from core.model.customizations import Observation, Registration
 from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.model.manifest import PLANNED, ReleaseHistory, ReleaseManifest, parse_version
 from core.model.secrets import SecretBox, SecretKeyError, is_sealed
-from core.store.authorization import Authorization, require_change_request
+from core.store.authorization import (
+    Authorization,
+    locked_protection,
+    require_change_request,
+)
 from core.store.gcpause import gc_paused
 from core.store.models import AuditEntry, Override, Release, Tenant
 from core.store.observations import ObservationStore
@@ -273,7 +277,7 @@ class ReadinessService:
             principal, tenant, target, force=force, reason=reason
         )
         async with self._sessions.begin() as session:
-            ref = await load_tenant_ref(session, tenant)
+            ref = await locked_protection(session, await load_tenant_ref(session, tenant))
             require_change_request(ref, None, authorization, "upgrading a tenant")
             if authorization is not None:
                 await authorization.record(

@@ -39,7 +39,11 @@ from core.model.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from core.store.authorization import Authorization, require_change_request
+from core.store.authorization import (
+    Authorization,
+    locked_protection,
+    require_change_request,
+)
 from core.store.invalidation import REGISTRY, notify
 from core.store.models import (
     AuditEntry,
@@ -594,7 +598,7 @@ class RegistryService:
             tenant_id, release = found
             what = "enabling, disabling or pinning a customization"
             if not dry_run:
-                ref = await load_tenant_ref(session, tenant)
+                ref = await locked_protection(session, await load_tenant_ref(session, tenant))
                 require_change_request(ref, None, authorization, what)
                 if authorization is not None:
                     await authorization.record(

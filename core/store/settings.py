@@ -30,7 +30,11 @@ from core.model.errors import (
 from core.model.hooks import HookFailure, HookRunner, NoHooks
 from core.model.manifest import stored_definition
 from core.model.secrets import SecretBox, is_sealed
-from core.store.authorization import Authorization, require_change_request
+from core.store.authorization import (
+    Authorization,
+    locked_protection,
+    require_change_request,
+)
 from core.store.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant
 from core.store.tenants import TenantRef, bump_data_version, load_tenant_ref
 
@@ -516,6 +520,9 @@ class SettingsService:
         key = definition.key
         scope = _scope(environment)
         async with self._sessions.begin() as session:
+            # protection as of this transaction (checked before it too, to refuse early)
+            ref = await locked_protection(session, ref)
+            require_change_request(ref, environment, w.authorization, "changing an override")
             if w.authorization is not None:
                 # first: a change request is applied once, whoever else tries
                 await w.authorization.record(

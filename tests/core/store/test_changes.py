@@ -351,3 +351,33 @@ async def test_customization_and_upgrade_requests_apply_on_approval(services, te
         await services.changes.approve(carol, upgrade.id)
     await services.changes.approve(OTHER_ADMIN, upgrade.id)
     assert (await services.tenants.get(ADMIN, "old")).release == "2.0"
+
+
+async def test_a_write_racing_a_protection_never_slips_past_it(services, tenant):
+    """Protection being turned on (not yet committed): a concurrent write waits
+    for it, then sees it and is refused, rather than writing unprotected."""
+    from sqlalchemy import update
+
+    from core.store.models import Environment, Tenant
+
+    async with services.sessions.begin() as session:
+        tenant_id = await session.scalar(select_tenant_id(Tenant, tenant))
+        await session.execute(
+            update(Environment)
+            .where(Environment.tenant_id == tenant_id, Environment.name == "production")
+            .values(protected=True)
+        )
+        write = asyncio.create_task(
+            services.settings.set(ADMIN, tenant, DUE, 50, environment="production")
+        )
+        await asyncio.sleep(0.5)
+        assert not write.done()  # waits for the protection's transaction
+    with pytest.raises(ChangeRequestRequiredError):
+        await write
+    assert await _value(services, tenant) != 50
+
+
+def select_tenant_id(model, slug):
+    from sqlalchemy import select
+
+    return select(model.id).where(model.slug == slug)
