@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from core.model.auth import Principal
 from core.model.customizations import Registration
-from core.model.errors import InvalidInputError, TailorError
+from core.model.errors import ChangeRequestRequiredError, InvalidInputError, TailorError
+from core.store.changes import ChangeKind, ProposedChange
 from core.store.services import Services
 from plugins.runtime import PluginRuntime
 
@@ -43,8 +44,14 @@ async def publish_installed(
         if not enable:
             continue
         for tenant in registration.manifest.tenants:
-            if tenant in existing:
-                await services.registry.set_enabled(principal, tenant, loaded.name, True)
+            # run again, what is enabled stays as it is (a protected tenant's
+            # enablement is a change request: never written here)
+            if tenant in existing and tenant not in registration.enabled_for:
+                try:
+                    await services.registry.set_enabled(principal, tenant, loaded.name, True)
+                except ChangeRequestRequiredError as exc:
+                    report.skipped.append(f"{loaded.name} for {tenant}: {exc.message}")
+                    continue
                 report.enabled.append((loaded.name, tenant))
     return report
 
@@ -57,6 +64,9 @@ class PublishOutcome:
     enabled: list[str] = field(default_factory=list)
     #: (tenant, why it was not enabled)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (tenant, change request id): tenants with a protected environment, whose
+    #: enablement was proposed as a change request instead
+    requested: list[tuple[str, int]] = field(default_factory=list)
 
 
 async def publish_archive(
@@ -68,7 +78,9 @@ async def publish_archive(
     enable: bool = False,
 ) -> PublishOutcome:
     """Publish an uploaded package; with ``enable``, pin the tenants it lists that
-    do not run it yet to the new version (tenants already enabled stay on theirs)."""
+    do not run it yet to the new version (tenants already enabled stay on theirs).
+    A tenant with a protected environment gets a change request instead
+    (``requested``), for another principal to approve."""
     registration = await runtime.publish_archive(principal, data)
     outcome = PublishOutcome(registration)
     if not enable:
@@ -87,6 +99,19 @@ async def publish_archive(
             )
         except InvalidInputError as exc:
             outcome.skipped.append((tenant, exc.message))
+            continue
+        except ChangeRequestRequiredError:
+            request = await services.changes.propose(
+                principal,
+                ProposedChange(
+                    tenant,
+                    ChangeKind.ENABLE_CUSTOMIZATION,
+                    f"publish --enable {registration.name} {version}",
+                    customization=registration.name,
+                    version=version,
+                ),
+            )
+            outcome.requested.append((tenant, request.id))
             continue
         outcome.enabled.append(tenant)
     outcome.registration = registration

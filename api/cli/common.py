@@ -19,6 +19,7 @@ from core.model.errors import TailorError
 from core.model.product import Product, ProductError
 
 if TYPE_CHECKING:
+    from core.store.authorization import Authorization
     from core.store.services import Services
     from plugins.runtime import PluginRuntime
 
@@ -31,6 +32,31 @@ DatabaseOption = Annotated[
         show_envvar=True,
     ),
 ]
+
+
+BreakGlassOption = Annotated[
+    bool,
+    typer.Option(
+        "--break-glass",
+        help="Write a protected environment without a change request: the operator's one "
+        "emergency path, audited (break_glass, on the change feed); needs --reason.",
+    ),
+]
+
+
+def break_glass(enabled: bool, actor: str, reason: str | None) -> Authorization | None:
+    """The break-glass authorization when ``--break-glass`` is given (``--reason``
+    required: else exit 2), else None."""
+    if not enabled:
+        return None
+    from core.model.auth import Principal
+    from core.store.authorization import Authorization
+
+    try:
+        return Authorization.break_glass(Principal.system(actor), reason)
+    except TailorError as exc:
+        err.print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def cli_product() -> Product:

@@ -12,15 +12,17 @@ import typer
 from rich.table import Table
 
 from api.cli import scaffold, trial
-from api.cli.common import DatabaseOption as DatabaseUrl
 from api.cli.common import (
+    BreakGlassOption,
     ListFormat,
+    break_glass,
     cli_product,
     cli_runtime,
     err,
     out,
     run_with_services,
 )
+from api.cli.common import DatabaseOption as DatabaseUrl
 from api.cli.remote import (
     Remote,
     RemoteError,
@@ -44,6 +46,7 @@ from core.model.auth import Principal
 from core.model.customizations import Observation, Registration, visible_customization
 from core.model.manifest import ReleaseManifest
 from core.model.product import Product
+from core.store.authorization import Authorization
 from core.store.bootstrap import product_manifest
 from core.store.services import Services
 from plugins.catalog import Catalog
@@ -376,6 +379,18 @@ _CUSTOMIZATION_FIELDS = (
 )
 
 
+def _local_break_glass(enabled: bool, reason: str | None, remote: bool) -> Authorization | None:
+    if enabled and remote:
+        err.print(
+            "error: --break-glass is the operator's path on the local database "
+            "(--database-url); against a server, propose a change request (proposeChange)",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    return break_glass(enabled, CLI_ACTOR, reason)
+
+
 def _say(text: str) -> None:
     out.print(text, highlight=False, soft_wrap=True, markup=False)
 
@@ -475,6 +490,11 @@ def publish(
     )
     for tenant, why in outcome.skipped:
         _say(f"  not enabled for {tenant}: {why}")
+    for tenant, request_id in outcome.requested:
+        _say(
+            f"  change request {request_id} to enable it for {tenant} (a protected "
+            "environment): awaiting approval by another principal"
+        )
     # what readiness will use as static evidence, read from the source
     evidence = read_package(path).evidence
     for h in evidence.hooks:
@@ -495,6 +515,10 @@ def enable_command(
             help="Pin this version (default: the tenant's pin, else the newest that fits)."
         ),
     ] = None,
+    glass: BreakGlassOption = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required with --break-glass).")
+    ] = None,
     url: UrlOption = None,
     token_file: TokenFileOption = None,
     token: TokenOption = None,
@@ -503,8 +527,11 @@ def enable_command(
     """Turn a published customization on (or off with --disable) for one tenant.
     Enabling pins --version when given; otherwise the tenant keeps its pin, or is
     pinned to the newest version that lists it, is not yanked and whose requires
-    contains its release (pre-releases only when named)."""
+    contains its release (pre-releases only when named). A tenant with a protected
+    environment is refused (propose a change request) unless --break-glass
+    --reason "..." (local database only; audited)."""
     server = remote(url, token, token_file)
+    authorization = _local_break_glass(glass, reason, server is not None)
     if server is not None:
         query = (
             "mutation($t: String!, $n: String!, $e: Boolean!, $v: String) { "
@@ -520,7 +547,12 @@ def enable_command(
 
     async def go(services: Services) -> Registration:
         return await services.registry.set_enabled(
-            Principal.system(CLI_ACTOR), tenant, name, not disable, version
+            Principal.system(CLI_ACTOR),
+            tenant,
+            name,
+            not disable,
+            version,
+            authorization=authorization,
         )
 
     registration = run_with_services(database_url, go)
@@ -604,6 +636,10 @@ def pin_command(
         list[str],
         typer.Option("--tenant", "-t", help="A tenant to move (repeat for several)."),
     ],
+    glass: BreakGlassOption = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required with --break-glass).")
+    ] = None,
     url: UrlOption = None,
     token_file: TokenFileOption = None,
     token: TokenOption = None,
@@ -612,11 +648,14 @@ def pin_command(
     """Move tenants to VERSION of NAME, one at a time: a staged rollout, or a
     rollback (pin the previous version). Each tenant keeps its enabled state. The
     version must list the tenant, not be yanked, and its requires must contain the
-    tenant's release. Exit 2 when any tenant could not be moved (the others are).
+    tenant's release. Exit 2 when any tenant could not be moved (the others are). A
+    tenant with a protected environment is refused (propose a change request)
+    unless --break-glass --reason "..." (local database only; audited).
 
     Example: tailor customization pin globex-eur-rounding 1.4.0 --tenant globex
     """
     server = remote(url, token, token_file)
+    authorization = _local_break_glass(glass, reason, server is not None)
     failed = 0
     for tenant in tenants:
         try:
@@ -633,7 +672,11 @@ def pin_command(
 
                 async def go(services: Services, tenant: str = tenant) -> Registration:
                     return await services.registry.set_version(
-                        Principal.system(CLI_ACTOR), tenant, name, version
+                        Principal.system(CLI_ACTOR),
+                        tenant,
+                        name,
+                        version,
+                        authorization=authorization,
                     )
 
                 run_with_services(database_url, go)

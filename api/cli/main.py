@@ -26,6 +26,7 @@ from api.cli.common import (
 )
 from api.cli.release import readiness_command, release_app
 from api.cli.remote import refuse_while_remote
+from api.cli.setting import setting_app, tenant_protect
 from core.model.config import Config
 from core.model.errors import TailorError
 
@@ -65,6 +66,8 @@ def _local_or_remote(ctx: typer.Context) -> None:
 
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(setting_app, name="setting")
+tenant_app.command("protect")(tenant_protect)
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
@@ -135,7 +138,7 @@ def serve(
     from core.model.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError
     from core.store.bootstrap import register_planned_releases, sync_product_releases
     from core.store.db import migration_lock
-    from core.store.demo import create_demo_tokens, seed_demo
+    from core.store.demo import create_demo_tokens, protect_demo, seed_demo
     from core.store.invalidation import workers_refusal
     from core.store.secret_store import count_stored_secrets, demo_key
     from plugins.catalog import tailor_extension_points
@@ -189,6 +192,8 @@ def serve(
             if demo:
                 report = await seed_demo(services, product, tailor_extension_points)
                 published = await publish_demo_customizations(services, product)
+                # after the data: protected environments change by change requests
+                await protect_demo(services, product)
                 out.print(
                     f"customizations: {len(published.published)} published, "
                     f"{len(published.enabled)} enablements, refused: "
@@ -402,13 +407,13 @@ def demo_seed(
         )
         raise typer.Exit(2)
     from api.cli.customization import publish_demo_customizations
-    from core.store.demo import DEMO_ACTOR, seed_demo
+    from core.store.demo import DEMO_ACTOR, protect_demo, seed_demo
     from core.store.fleet import seed_fleet
     from plugins.catalog import tailor_extension_points
 
     product = cli_product()
 
-    async def go() -> tuple[SeedReport, DemoPublishReport, FleetReport | None]:
+    async def go() -> tuple[SeedReport, DemoPublishReport, FleetReport | None, list[str]]:
         services = await open_services(database_url, migrate=True)
         try:
             seeded = await seed_demo(services, product, tailor_extension_points)
@@ -426,11 +431,14 @@ def demo_seed(
                     demo=product.demo,
                     publish=publish,
                 )
-            return seeded, published, fleet
+            # last, once every row is written: from now on these change by
+            # change requests (run again, the rows above are skipped)
+            protected = await protect_demo(services, product)
+            return seeded, published, fleet, protected
         finally:
             await services.close()
 
-    report, published, fleet = run(go)
+    report, published, fleet, protected = run(go)
     out.print(
         f"customizations published: {', '.join(published.published) or 'none'}; "
         f"refused: {', '.join(published.skipped) or 'none'}",
@@ -442,6 +450,11 @@ def demo_seed(
         f"tenants added: {', '.join(report.tenants_added) or 'none'}; "
         f"overrides set: {report.overrides_set}"
     )
+    if protected:
+        out.print(
+            f"protected (changes there are change requests): {', '.join(protected)}",
+            highlight=False,
+        )
     if fleet is not None:
         out.print(
             f"fleet: {fleet.tenants_added} tenants, {fleet.overrides_added} overrides added; "
@@ -599,16 +612,18 @@ def tenant_list(
                 "name": t.name,
                 "release": t.release,
                 "environments": list(t.environments),
+                "protected": {name: approvals for name, approvals in t.protected},
             }
             for t in tenants
         ]
         print(json.dumps(rows, indent=2))
         return
     table = Table()
-    for col in ("slug", "name", "release", "environments"):
+    for col in ("slug", "name", "release", "environments", "protected"):
         table.add_column(col)
     for t in tenants:
-        table.add_row(t.slug, t.name, t.release, ", ".join(t.environments))
+        protected = ", ".join(f"{name} ({approvals})" for name, approvals in t.protected)
+        table.add_row(t.slug, t.name, t.release, ", ".join(t.environments), protected)
     out.print(table)
 
 

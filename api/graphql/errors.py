@@ -68,10 +68,38 @@ class PermissionDenied(Error):
     pass
 
 
-ERROR_TYPES = (NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied)
+@strawberry.type(
+    description="The environment is protected: propose the change (proposeChange) for another "
+    "principal to approve. Nothing was written."
+)
+class ChangeRequestRequired(Error):
+    tenant: str
+    environment: str | None = strawberry.field(
+        description="null: a tenant-wide change (override, customization, upgrade) of a tenant "
+        "with a protected environment"
+    )
+
+
+ERROR_TYPES = (
+    NotFound,
+    ValidationFailed,
+    InvalidInput,
+    Conflict,
+    AlreadyExists,
+    PermissionDenied,
+    ChangeRequestRequired,
+)
 
 #: every result union of the schema is ``Annotated[Union[Success, Errors], strawberry.union(..)]``
-Errors = Union[NotFound, ValidationFailed, InvalidInput, Conflict, AlreadyExists, PermissionDenied]  # noqa: UP007
+Errors = Union[  # noqa: UP007
+    NotFound,
+    ValidationFailed,
+    InvalidInput,
+    Conflict,
+    AlreadyExists,
+    PermissionDenied,
+    ChangeRequestRequired,
+]
 
 
 #: how each expected error becomes its GraphQL type (a subclass not listed uses
@@ -95,6 +123,9 @@ RESULT_TYPES: dict[type[domain.TailorError], Callable[[Any], Any]] = {
         code=e.code, message=e.message, kind=e.kind, identifier=e.identifier
     ),
     domain.PermissionDeniedError: lambda e: PermissionDenied(code=e.code, message=e.message),
+    domain.ChangeRequestRequiredError: lambda e: ChangeRequestRequired(
+        code=e.code, message=e.message, tenant=e.tenant, environment=e.environment
+    ),
 }
 
 E = TypeVar("E", bound=domain.TailorError)

@@ -149,6 +149,12 @@ class Settings:
         )
 
 
+@strawberry.type(description="A protected environment: its changes need approved change requests.")
+class ProtectedEnvironment:
+    name: str
+    approvals: int = strawberry.field(description="approvals a change request needs here")
+
+
 @strawberry.type(description="A client of the product.")
 class Tenant:
     slug: str
@@ -156,6 +162,9 @@ class Tenant:
     release: str
     environments: list[str]
     created_at: datetime
+    protected_environments: list[ProtectedEnvironment] = strawberry.field(
+        description="environments whose changes are change requests, with the approvals each needs"
+    )
 
     @classmethod
     def from_domain(cls, t: tenants.TenantInfo) -> Tenant:
@@ -165,6 +174,9 @@ class Tenant:
             release=t.release,
             environments=list(t.environments),
             created_at=t.created_at,
+            protected_environments=[
+                ProtectedEnvironment(name=n, approvals=a) for n, a in t.protected
+            ],
         )
 
 

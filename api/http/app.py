@@ -58,6 +58,7 @@ from api.wiring import attach
 from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
+from core.store.changes import APPLY_EVERY
 from core.store.feed import FEED
 from core.store.invalidation import Listener
 from core.store.services import Services
@@ -388,6 +389,8 @@ def create_app(
     flush = max(1.0, plugins.options.health_flush_seconds)
     background.every(flush, "flush customization observations", plugins.flush_health)
     background.every(flush, "sync metrics", metrics.sync_now)
+    # scheduled change requests (applyAt): every worker looks, each is applied once
+    background.every(APPLY_EVERY, "apply scheduled changes", services.changes.apply_due)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

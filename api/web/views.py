@@ -47,7 +47,7 @@ from core.analysis.usage import (
     OVERRIDE_EQUALS_DEFAULT,
     OVERRIDE_UNREAD,
 )
-from core.model.auth import Principal
+from core.model.auth import Principal, Role
 from core.model.customizations import visible_customization
 from core.model.errors import (
     AuthenticationError,
@@ -58,6 +58,7 @@ from core.model.errors import (
     TailorError,
 )
 from core.model.manifest import PLANNED, ReleaseInfo
+from core.store.authorization import ChangeState
 from core.store.services import Services
 from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.store.web_sessions import SignedIn
@@ -89,6 +90,13 @@ GRAPHIQL_HEADERS = {
 }
 
 Handler = Callable[[Request, SignedIn], Awaitable[Response]]
+
+#: who reads change requests and the feed on the console, and who decides them
+#: (the services check each request's own right again)
+CHANGE_READERS = frozenset({Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT})
+CHANGE_DECIDERS = frozenset({Role.ADMIN, Role.CONSULTANT})
+#: changes shown on a tenant's page
+RECENT_CHANGES = 20
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,9 @@ class Console:
             Route("/roadmap", self.guard(self.create_roadmap_item), methods=["POST"]),
             Route("/roadmap/pledge", self.guard(self.pledge_roadmap_item), methods=["POST"]),
             Route("/roadmap/update", self.guard(self.update_roadmap_item), methods=["POST"]),
+            Route("/changes", self.guard(self.changes), methods=["GET"]),
+            Route("/changes/{id:int}/approve", self.guard(self.approve_change), methods=["POST"]),
+            Route("/changes/{id:int}/reject", self.guard(self.reject_change), methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ]
 
@@ -384,6 +395,13 @@ class Console:
         overrides = await self.services.settings.overrides(p, slug)
         registrations = await self.services.registry.list_all(p, tenant=slug)
         readiness = triaged.report.tenants[0]
+        # change control: what waits for approval here, and what changed lately
+        # (an app token reads neither: pages show what the principal may read)
+        pending: list[Any] = []
+        recent: list[Any] = []
+        if p.role in CHANGE_READERS:
+            pending = await self.services.changes.list(p, slug, ChangeState.PENDING)
+            recent = await self.services.feed.recent(slug, RECENT_CHANGES)
         return self.render(
             request,
             "tenant.html",
@@ -400,12 +418,62 @@ class Console:
                 ),
                 "overrides": overrides,
                 "registrations": registrations,
+                "pending": pending,
+                "recent": recent,
+                "can_read_changes": p.role in CHANGE_READERS,
                 "minimum": triaged.minimum.value,
                 "can_triage": p.may_triage,
                 "Severity": Severity,
                 "rejected": rejected,
             },
             status=400 if rejected else 200,
+        )
+
+    async def changes(self, request: Request, who: SignedIn) -> Response:
+        """Change requests in the principal's scope, pending first, with approve
+        and reject forms (the same service calls as approveChange/rejectChange)."""
+        tenant = request.query_params.get("tenant") or None
+        raw_state = request.query_params.get("state") or None
+        try:
+            state = ChangeState(raw_state) if raw_state else None
+        except ValueError:
+            known = ", ".join(s.value for s in ChangeState)
+            raise InvalidInputError("state", f"{raw_state!r}: one of {known}") from None
+        requests = await self.services.changes.list(who.principal, tenant, state)
+        return self.render(
+            request,
+            "changes.html",
+            {
+                "who": who,
+                "requests": requests,
+                "tenant": tenant,
+                "state": raw_state,
+                "states": [s.value for s in ChangeState],
+                "may_decide": who.principal.role in CHANGE_DECIDERS,
+            },
+        )
+
+    async def approve_change(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        comment = form.get("comment")
+        await self.services.changes.approve(
+            who.principal,
+            request.path_params["id"],
+            comment if isinstance(comment, str) else None,
+        )
+        return self._back_to_changes(request.path_params["id"])
+
+    async def reject_change(self, request: Request, who: SignedIn) -> Response:
+        form = await request.form()
+        reason = form.get("reason")
+        await self.services.changes.reject(
+            who.principal, request.path_params["id"], reason if isinstance(reason, str) else ""
+        )
+        return self._back_to_changes(request.path_params["id"])
+
+    def _back_to_changes(self, request_id: int) -> Response:
+        return RedirectResponse(
+            f"/console/changes#change-{request_id}", status_code=303, headers=HEADERS
         )
 
     async def triage(self, request: Request, who: SignedIn) -> Response:

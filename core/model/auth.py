@@ -35,6 +35,20 @@ class Principal:
     origins: frozenset[str] = field(default_factory=frozenset)
     #: app tokens: the front-end app the token belongs to, if any
     app: str | None = None
+    #: which credential this is ("token:<id>"; empty for the operator at the CLI):
+    #: two tokens are two principals even when they share a label
+    identity: str = ""
+
+    @property
+    def key(self) -> str:
+        """Who this principal is, for four-eyes checks: its credential, else its name."""
+        return self.identity or self.name
+
+    def same_as(self, key: str, name: str) -> bool:
+        """Whether the principal recorded as ``key`` (and ``name``) is this one: the
+        same credential, or the same non-empty name (a label shared by two tokens
+        counts as one person)."""
+        return key == self.key or (bool(name) and name == self.name)
 
     @classmethod
     def system(cls, name: str = "system") -> Principal:

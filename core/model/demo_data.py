@@ -30,6 +30,8 @@ class DemoTenant:
     release: str
     environments: tuple[str, ...]
     overrides: tuple[DemoOverride, ...]
+    #: environments protected once the demo data is written (change requests)
+    protected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,9 @@ def demo_from_dict(data: Mapping[str, Any]) -> DemoData:
     tenants = []
     for i, raw in enumerate(data.get("tenants", [])):
         where = f"tenants[{i}]"
-        raw = _table(raw, where, {"slug", "name", "release", "environments", "overrides"})
+        raw = _table(
+            raw, where, {"slug", "name", "release", "environments", "overrides", "protected"}
+        )
         for name in ("slug", "name", "release"):
             if not isinstance(raw.get(name), str):
                 raise InvalidInputError(f"{where}.{name}", "required: a string")
@@ -104,6 +108,7 @@ def demo_from_dict(data: Mapping[str, Any]) -> DemoData:
                 raw["release"],
                 _strings(raw, "environments", where),
                 tuple(overrides),
+                _strings(raw, "protected", where),
             )
         )
     fleet = _table(

@@ -119,3 +119,26 @@ class UnavailableError(DatabaseError):
             or f"the database is unavailable; nothing was done: retry in {retry_after} seconds"
         )
         self.retry_after = retry_after
+
+
+class ChangeRequestRequiredError(TailorError):
+    """A direct write to a protected environment: it must be proposed as a change
+    request (``proposeChange``) and approved by another principal. Nothing was
+    written."""
+
+    code = "CHANGE_REQUEST_REQUIRED"
+
+    def __init__(self, tenant: str, environment: str | None, what: str) -> None:
+        where = (
+            f"environment {environment!r} of tenant {tenant!r} is protected"
+            if environment is not None
+            else f"tenant {tenant!r} has a protected environment ({what} applies to all "
+            "of its environments)"
+        )
+        super().__init__(
+            f"{where}: {what} needs a change request approved by another principal; "
+            "propose it with proposeChange (operators in an emergency: the CLI's "
+            "--break-glass --reason ..., which is audited); nothing was written"
+        )
+        self.tenant = tenant
+        self.environment = environment

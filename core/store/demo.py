@@ -62,6 +62,27 @@ async def seed_demo(
     return SeedReport(releases, tenants, overrides, planned)
 
 
+async def protect_demo(services: Services, product: Product) -> list[str]:
+    """Protect the demo tenants' ``protected`` environments (after their data and
+    customizations are written: from now on those change through change
+    requests). Those already protected are skipped. Answers ``tenant/environment``
+    of those protected now."""
+    done: list[str] = []
+    for demo in product.demo.tenants:
+        if not demo.protected:
+            continue
+        info = await services.tenants.get(DEMO_ACTOR, demo.slug)
+        already = {name for name, _ in info.protected}
+        for environment in demo.protected:
+            if environment in already:
+                continue
+            await services.changes.protect(
+                DEMO_ACTOR, demo.slug, environment, True, reason="demo: change requests"
+            )
+            done.append(f"{demo.slug}/{environment}")
+    return done
+
+
 @dataclass(frozen=True)
 class DemoToken:
     role: Role

@@ -210,6 +210,20 @@ class FeedService:
             rows = (await session.execute(query)).all()
         return [_event(row, slug) for row, slug in rows]
 
+    async def recent(self, tenant: str, limit: int = 20) -> list[ChangeEvent]:
+        """``tenant``'s newest changes, newest first (the caller has checked
+        scope). One statement."""
+        query = (
+            select(ChangeFeedRow, Tenant.slug)
+            .join(Tenant, Tenant.id == ChangeFeedRow.tenant_id)
+            .where(Tenant.slug == tenant)
+            .order_by(ChangeFeedRow.sequence.desc())
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [_event(row, slug) for row, slug in rows]
+
     async def head(self) -> int:
         """The newest sequence (0 when the feed is empty)."""
         async with self._sessions() as session:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -101,6 +102,11 @@ class Environment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
+    #: changes to it (and, while any environment of the tenant is, to tenant-wide
+    #: overrides, enablements, pins and upgrades) go through change requests
+    protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: approvals a change request needs here (by principals other than its author)
+    approvals: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     tenant: Mapped[Tenant] = relationship(back_populates="environments")
 
@@ -455,3 +461,46 @@ class RoadmapPledge(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     pledged_by: Mapped[str] = mapped_column(String(200))
     pledged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChangeRequestRow(Base):
+    """A proposed change (see :mod:`core.store.changes`): what it changes, who
+    proposed it and why, the approvals it has, and what became of it. ``state``:
+    pending (awaiting approvals), approved (to be applied, at ``apply_at`` when
+    set), applied, rejected or failed (``outcome`` says why)."""
+
+    __tablename__ = "change_requests"
+    __table_args__ = (
+        Index("ix_change_requests_tenant_state", "tenant_id", "state"),
+        Index("ix_change_requests_state_apply_at", "state", "apply_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the value to set (sealed for a secret setting)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    expected_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    customization: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    apply_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(200))
+    #: the author's credential (Principal.key): the four-eyes check compares it
+    author_key: Mapped[str] = mapped_column(String(200))
+    author_role: Mapped[str] = mapped_column(String(32))
+    required_approvals: Mapped[int] = mapped_column(Integer, default=0)
+    #: [{actor, comment, at}]
+    approvals: Mapped[Any] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: a worker applying it holds it until then (scheduled apply: FOR UPDATE SKIP LOCKED)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the feed sequence it reverts (revertChange)
+    reverts: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -32,10 +32,16 @@ from core.model.customizations import Observation, Registration
 from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.model.manifest import PLANNED, ReleaseHistory, ReleaseManifest, parse_version
 from core.model.secrets import SecretBox, SecretKeyError, is_sealed
+from core.store.authorization import (
+    Authorization,
+    locked_protection,
+    require_change_request,
+)
 from core.store.gcpause import gc_paused
 from core.store.models import AuditEntry, Override, Release, Tenant
 from core.store.observations import ObservationStore
 from core.store.releases import load_history
+from core.store.tenants import load_tenant_ref
 
 MAX_REASON = 2000
 
@@ -261,35 +267,22 @@ class ReadinessService:
         *,
         force: bool = False,
         reason: str | None = None,
+        authorization: Authorization | None = None,
     ) -> UpgradeResult:
         """Move ``tenant`` to ``target`` when it is not blocked; with ``force`` (and a
-        reason, which the audit log keeps) even when it is. Nothing changes on refusal."""
-        principal.require_manage_tenants()
-        reason = (reason or "").strip() or None
-        if force and not reason:
-            raise InvalidInputError("reason", "a forced upgrade needs a reason for the audit log")
-        if reason and len(reason) > MAX_REASON:
-            raise InvalidInputError("reason", f"at most {MAX_REASON} characters")
-        report = await self.readiness(principal, target, [tenant])
-        result = report.tenants[0]
-        current = result.current_release
-        if Version(current) == Version(target):
-            raise InvalidInputError("target", f"tenant {tenant!r} already runs {current}")
-        if Version(target) < Version(current):
-            raise InvalidInputError(
-                "target", f"{target} is older than {tenant!r}'s release {current}: no downgrades"
-            )
-        if report.target_status == PLANNED:
-            raise InvalidInputError(
-                "target",
-                f"{target} is a planned release: its code is not running here, so no tenant "
-                f"can run it yet (readiness can be checked). Deploying Tailor {target} "
-                "registers it as released; then upgrade.",
-            )
-        blockers = tuple(f for f in result.findings if f.severity is Severity.BLOCKER)
-        if blockers and not force:
-            raise UpgradeBlockedError(tenant, target, blockers)
+        reason, which the audit log keeps) even when it is. Nothing changes on refusal.
+        A tenant with a protected environment moves only with an ``authorization``
+        (an approved change request, or break-glass)."""
+        current, blockers, reason = await self.check_upgrade(
+            principal, tenant, target, force=force, reason=reason
+        )
         async with self._sessions.begin() as session:
+            ref = await locked_protection(session, await load_tenant_ref(session, tenant))
+            require_change_request(ref, None, authorization, "upgrading a tenant")
+            if authorization is not None:
+                await authorization.record(
+                    session, ref.id, None, f"release:{target}", protected=ref.protects(None)
+                )
             ids = dict(
                 (
                     await session.execute(
@@ -324,6 +317,44 @@ class ReadinessService:
             session.add(entry)
             await session.flush()
             return UpgradeResult(tenant, current, target, bool(blockers), entry.id, blockers)
+
+    async def check_upgrade(
+        self,
+        principal: Principal,
+        tenant: str,
+        target: str,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> tuple[str, tuple[Finding, ...], str | None]:
+        """Everything :meth:`upgrade` checks, writing nothing: the tenant's current
+        release, the blockers a forced upgrade goes past, and the reason."""
+        principal.require_manage_tenants()
+        reason = (reason or "").strip() or None
+        if force and not reason:
+            raise InvalidInputError("reason", "a forced upgrade needs a reason for the audit log")
+        if reason and len(reason) > MAX_REASON:
+            raise InvalidInputError("reason", f"at most {MAX_REASON} characters")
+        report = await self.readiness(principal, target, [tenant])
+        result = report.tenants[0]
+        current = result.current_release
+        if Version(current) == Version(target):
+            raise InvalidInputError("target", f"tenant {tenant!r} already runs {current}")
+        if Version(target) < Version(current):
+            raise InvalidInputError(
+                "target", f"{target} is older than {tenant!r}'s release {current}: no downgrades"
+            )
+        if report.target_status == PLANNED:
+            raise InvalidInputError(
+                "target",
+                f"{target} is a planned release: its code is not running here, so no tenant "
+                f"can run it yet (readiness can be checked). Deploying Tailor {target} "
+                "registers it as released; then upgrade.",
+            )
+        blockers = tuple(f for f in result.findings if f.severity is Severity.BLOCKER)
+        if blockers and not force:
+            raise UpgradeBlockedError(tenant, target, blockers)
+        return current, blockers, reason
 
 
 def evaluate_input(data: ReadinessInput, *, plan: bool = True) -> ReadinessReport:

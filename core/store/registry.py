@@ -33,7 +33,17 @@ from core.model.customizations import (
     sees_customization,
     visible_customization,
 )
-from core.model.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from core.model.errors import (
+    AlreadyExistsError,
+    ChangeRequestRequiredError,
+    InvalidInputError,
+    NotFoundError,
+)
+from core.store.authorization import (
+    Authorization,
+    locked_protection,
+    require_change_request,
+)
 from core.store.invalidation import REGISTRY, notify
 from core.store.models import (
     AuditEntry,
@@ -41,11 +51,12 @@ from core.store.models import (
     CustomizationRow,
     CustomizationTenant,
     CustomizationVersionRow,
+    Environment,
     Release,
     Tenant,
     aware,
 )
-from core.store.tenants import bump_data_version
+from core.store.tenants import bump_data_version, load_tenant_ref
 
 #: the longest error message kept as a registration's last_error
 MAX_ERROR_LENGTH = 2000
@@ -458,6 +469,23 @@ class RegistryService:
                 if (by_name[r.manifest.name], tenant_ids[t]) not in present
             ]
             if states:
+                # no bulk path past a protected environment: one statement
+                enabling = {st["tenant_id"] for st in states}
+                protected = [
+                    slug
+                    for tid, slug in (
+                        await session.execute(
+                            select(Tenant.id, Tenant.slug)
+                            .join(Environment, Environment.tenant_id == Tenant.id)
+                            .where(Environment.protected.is_(True))
+                        )
+                    ).all()
+                    if tid in enabling
+                ]
+                if protected:
+                    raise ChangeRequestRequiredError(
+                        protected[0], None, "enabling a customization in bulk"
+                    )
                 await session.execute(insert(CustomizationTenant), states)
             # bulk publishing (fleets): every tenant's answer may change
             await bump_data_version(session)
@@ -472,19 +500,51 @@ class RegistryService:
         name: str,
         enabled: bool,
         version: str | None = None,
+        *,
+        authorization: Authorization | None = None,
+        dry_run: bool = False,
     ) -> Registration:
         """Turn ``name`` on or off for ``tenant``. Enabling pins ``version`` when
         named; otherwise the tenant keeps its pin when it has a valid one, else it
         is pinned to the newest version that lists it, whose ``requires`` contains
-        its release and that is not yanked (pre-releases only when named)."""
-        return await self._pin(principal, tenant, name, enabled=enabled, version=version)
+        its release and that is not yanked (pre-releases only when named).
+
+        For a tenant with a protected environment (a customization runs in all of
+        them) only with an ``authorization``, else
+        :class:`~core.model.errors.ChangeRequestRequiredError`. ``dry_run``: check
+        everything, write nothing (a change request being proposed)."""
+        return await self._pin(
+            principal,
+            tenant,
+            name,
+            enabled=enabled,
+            version=version,
+            authorization=authorization,
+            dry_run=dry_run,
+        )
 
     async def set_version(
-        self, principal: Principal, tenant: str, name: str, version: str
+        self,
+        principal: Principal,
+        tenant: str,
+        name: str,
+        version: str,
+        *,
+        authorization: Authorization | None = None,
+        dry_run: bool = False,
     ) -> Registration:
         """Pin ``tenant`` to ``version`` of ``name`` (rolling back is pinning the
-        previous version); its enabled state stays as it is."""
-        return await self._pin(principal, tenant, name, enabled=None, version=version)
+        previous version); its enabled state stays as it is. Protected
+        environments: as :meth:`set_enabled`."""
+        return await self._pin(
+            principal,
+            tenant,
+            name,
+            enabled=None,
+            version=version,
+            authorization=authorization,
+            dry_run=dry_run,
+        )
 
     async def _pin(
         self,
@@ -494,8 +554,27 @@ class RegistryService:
         *,
         enabled: bool | None,
         version: str | None,
+        authorization: Authorization | None = None,
+        dry_run: bool = False,
     ) -> Registration:
         principal.require_enable_customization(tenant)
+        try:
+            return await self._pin_once(
+                principal, tenant, name, enabled, version, authorization, dry_run
+            )
+        except _DryRun as checked:
+            return checked.result
+
+    async def _pin_once(
+        self,
+        principal: Principal,
+        tenant: str,
+        name: str,
+        enabled: bool | None,
+        version: str | None,
+        authorization: Authorization | None,
+        dry_run: bool,
+    ) -> Registration:
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 select(CustomizationRow).where(CustomizationRow.name == name)
@@ -523,6 +602,18 @@ class RegistryService:
             if found is None:
                 raise NotFoundError("tenant", tenant, "list tenants with the 'tenants' query")
             tenant_id, release = found
+            what = "enabling, disabling or pinning a customization"
+            if not dry_run:
+                ref = await locked_protection(session, await load_tenant_ref(session, tenant))
+                require_change_request(ref, None, authorization, what)
+                if authorization is not None:
+                    await authorization.record(
+                        session,
+                        tenant_id,
+                        None,
+                        f"customization:{name}",
+                        protected=ref.protects(None),
+                    )
             state = await session.scalar(
                 select(CustomizationTenant).where(
                     CustomizationTenant.customization_id == row.id,
@@ -572,6 +663,8 @@ class RegistryService:
             await bump_data_version(session, Tenant.id == tenant_id)
             await session.flush()
             result = await self._load(session, row)
+            if dry_run:
+                raise _DryRun(result)  # rolls every change back
             await notify(session, REGISTRY)
         self._changed()
         return result
@@ -835,6 +928,13 @@ def _as_seen(principal: Principal, registration: Registration) -> Registration:
         principal, registration.manifest.tenants, registration.pins, registration.health
     )
     return replace(registration, enabled_for=seen.enabled_for, pins=seen.pins, health=seen.health)
+
+
+class _DryRun(Exception):
+    """Ends a checked write's transaction without committing it."""
+
+    def __init__(self, result: Registration) -> None:
+        self.result = result
 
 
 async def _get(session: AsyncSession, name: str) -> CustomizationRow:

@@ -10,6 +10,7 @@ from core.model.auth import Principal
 from core.model.hooks import HookRunner
 from core.model.secrets import SecretBox
 from core.store.audit import AuditService
+from core.store.changes import ChangeRequestService
 from core.store.db import create_engine, sessionmaker
 from core.store.feed import FeedService
 from core.store.foldback_service import FoldbackService
@@ -141,6 +142,11 @@ class Services:
             foldback=foldback,
             roadmap=self.roadmap.with_sources(foldback, readiness.blockers_by_customization),
         )
+
+    @property
+    def changes(self) -> ChangeRequestService:
+        """Change requests, applied through these very services (hooks and all)."""
+        return ChangeRequestService(self.sessions, self.settings, self.registry, self.readiness)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -30,6 +30,11 @@ from core.model.errors import (
 from core.model.hooks import HookFailure, HookRunner, NoHooks
 from core.model.manifest import stored_definition
 from core.model.secrets import SecretBox, is_sealed
+from core.store.authorization import (
+    Authorization,
+    locked_protection,
+    require_change_request,
+)
 from core.store.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant
 from core.store.tenants import TenantRef, bump_data_version, load_tenant_ref
 
@@ -339,15 +344,102 @@ class SettingsService:
         environment: str | None = None,
         expected_revision: int | None = None,
         reason: str | None = None,
+        authorization: Authorization | None = None,
     ) -> SettingChange:
         """Set an override. With ``expected_revision``, refuse with
         :class:`ConflictError` unless it is the override's current revision
-        (0 when there is none). Writes nothing on any error."""
+        (0 when there is none). Writes nothing on any error. In a protected
+        environment (tenant-wide: while any is) only with an ``authorization``
+        (an approved change request, or break-glass): else
+        :class:`ChangeRequestRequiredError`."""
         ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
+        require_change_request(ref, environment, authorization, "changing an override")
+        value = await self._validated(ref, definition, environment, value)
+        return await self._write(
+            _Write(
+                principal,
+                ref,
+                definition,
+                environment,
+                value,
+                expected_revision,
+                reason,
+                "set",
+                authorization,
+            )
+        )
+
+    async def reset(
+        self,
+        principal: Principal,
+        tenant: str,
+        key: str,
+        environment: str | None = None,
+        expected_revision: int | None = None,
+        reason: str | None = None,
+        authorization: Authorization | None = None,
+    ) -> SettingChange:
+        """Remove an override so the next layer down applies again (protected
+        environments: as :meth:`set`)."""
+        ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
+        require_change_request(ref, environment, authorization, "resetting an override")
+        return await self._write(
+            _Write(
+                principal,
+                ref,
+                definition,
+                environment,
+                _INACTIVE,
+                expected_revision,
+                reason,
+                "reset",
+                authorization,
+            )
+        )
+
+    async def prepare(
+        self,
+        principal: Principal,
+        tenant: str,
+        key: str,
+        environment: str | None,
+        expected_revision: int | None,
+        value: Any = None,
+        *,
+        reset: bool = False,
+    ) -> PreparedWrite:
+        """Everything :meth:`set` (``reset``: :meth:`reset`) checks, without
+        writing: what a change request checks when it is proposed. Answers the
+        validated value and the override's current revision."""
+        ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
+        if not reset:
+            value = await self._validated(ref, definition, environment, value)
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Override.revision, Override.active).where(
+                        Override.tenant_id == ref.id,
+                        Override.environment == _scope(environment),
+                        Override.key == key,
+                    )
+                )
+            ).first()
+        current = row.revision if row is not None else 0
+        if expected_revision is not None and expected_revision != current:
+            raise ConflictError(key, expected_revision, current)
+        if reset and (row is None or not row.active):
+            where = f"environment {environment!r}" if environment else "the tenant"
+            raise NotFoundError("override", key, f"{where} of {tenant!r} has no override to reset")
+        return PreparedWrite(ref, definition, None if reset else value, current)
+
+    async def _validated(
+        self, ref: TenantRef, definition: SettingDefinition, environment: str | None, value: Any
+    ) -> Any:
+        key = definition.key
         with _secret_errors(definition):
             value = definition.validate(value)
             verdict = await self._hooks.validate_setting(
-                tenant, environment, key, value, secret=definition.secret
+                ref.slug, environment, key, value, secret=definition.secret
             )
             if verdict.failures:
                 failure = verdict.failures[0]
@@ -361,33 +453,7 @@ class SettingsService:
             if verdict.errors:
                 owner, message = verdict.errors[0]
                 raise SettingValidationError(key, f"customization:{owner}", value, message)
-        return await self._write(
-            _Write(principal, ref, definition, environment, value, expected_revision, reason, "set")
-        )
-
-    async def reset(
-        self,
-        principal: Principal,
-        tenant: str,
-        key: str,
-        environment: str | None = None,
-        expected_revision: int | None = None,
-        reason: str | None = None,
-    ) -> SettingChange:
-        """Remove an override so the next layer down applies again."""
-        ref, definition = await self._target(principal, tenant, key, environment, expected_revision)
-        return await self._write(
-            _Write(
-                principal,
-                ref,
-                definition,
-                environment,
-                _INACTIVE,
-                expected_revision,
-                reason,
-                "reset",
-            )
-        )
+        return value
 
     async def _target(
         self,
@@ -454,6 +520,14 @@ class SettingsService:
         key = definition.key
         scope = _scope(environment)
         async with self._sessions.begin() as session:
+            # protection as of this transaction (checked before it too, to refuse early)
+            ref = await locked_protection(session, ref)
+            require_change_request(ref, environment, w.authorization, "changing an override")
+            if w.authorization is not None:
+                # first: a change request is applied once, whoever else tries
+                await w.authorization.record(
+                    session, ref.id, environment, key, protected=ref.protects(environment)
+                )
             row = (
                 await session.execute(
                     select(Override.id, Override.revision, Override.active, Override.value)
@@ -551,6 +625,18 @@ class _Write:
     expected_revision: int | None
     reason: str | None
     action: str
+    authorization: Authorization | None = None
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A checked write not yet made (:meth:`SettingsService.prepare`)."""
+
+    ref: TenantRef
+    definition: SettingDefinition
+    value: Any
+    #: the override's revision now (0: none yet)
+    revision: int
 
 
 class _Inactive:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,8 @@ class TenantInfo:
     release: str
     environments: tuple[str, ...]
     created_at: datetime
+    #: (protected environment, approvals a change request needs there)
+    protected: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,24 @@ class TenantRef:
     release_id: int
     release: str
     environments: frozenset[str]
+    #: protected environment -> the approvals a change request needs there
+    protected: Mapping[str, int] = field(default_factory=dict)
+
+    def protects(self, environment: str | None) -> bool:
+        """Whether a change at ``environment`` needs a change request: that
+        environment is protected, or (``None``: tenant-wide, which every
+        environment sees) any of the tenant's is."""
+        if environment is None:
+            return bool(self.protected)
+        return environment in self.protected
+
+    def approvals_needed(self, environment: str | None) -> int:
+        """Approvals a change at ``environment`` needs (0: none, it applies at once)."""
+        if not self.protects(environment):
+            return 0
+        if environment is None:
+            return max(self.protected.values())
+        return self.protected[environment]
 
     def check_environment(self, environment: str | None) -> None:
         if environment is not None and environment not in self.environments:
@@ -59,7 +79,14 @@ async def load_tenant_ref(session: AsyncSession, slug: str) -> TenantRef:
     """One statement: the tenant, its release and its environments."""
     rows = (
         await session.execute(
-            select(Tenant.id, Tenant.release_id, Release.version, Environment.name)
+            select(
+                Tenant.id,
+                Tenant.release_id,
+                Release.version,
+                Environment.name,
+                Environment.protected,
+                Environment.approvals,
+            )
             .join(Release, Release.id == Tenant.release_id)
             .outerjoin(Environment, Environment.tenant_id == Tenant.id)
             .where(Tenant.slug == slug)
@@ -67,9 +94,10 @@ async def load_tenant_ref(session: AsyncSession, slug: str) -> TenantRef:
     ).all()
     if not rows:
         raise NotFoundError("tenant", slug, "list tenants with the 'tenants' query")
-    tenant_id, release_id, version, _ = rows[0]
+    tenant_id, release_id, version = rows[0][:3]
     envs = frozenset(r[3] for r in rows if r[3] is not None)
-    return TenantRef(tenant_id, slug, release_id, version, envs)
+    protected = {r[3]: int(r[5]) for r in rows if r[3] is not None and r[4]}
+    return TenantRef(tenant_id, slug, release_id, version, envs, protected)
 
 
 async def bump_data_version(session: AsyncSession, *where: Any) -> None:
@@ -175,6 +203,8 @@ class TenantService:
                 Tenant.created_at,
                 Release.version,
                 Environment.name,
+                Environment.protected,
+                Environment.approvals,
             )
             .join(Release, Release.id == Tenant.release_id)
             .outerjoin(Environment, Environment.tenant_id == Tenant.id)
@@ -186,14 +216,26 @@ class TenantService:
             rows = (await session.execute(query)).all()
         by_slug: dict[str, TenantInfo] = {}
         envs: dict[str, list[str]] = {}
-        for tid, tslug, name, created, version, env in rows:
+        protected: dict[str, list[tuple[str, int]]] = {}
+        for tid, tslug, name, created, version, env, is_protected, approvals in rows:
             if tslug not in by_slug:
                 by_slug[tslug] = TenantInfo(tid, tslug, name, version, (), created)
                 envs[tslug] = []
+                protected[tslug] = []
             if env is not None:
                 envs[tslug].append(env)
+                if is_protected:
+                    protected[tslug].append((env, int(approvals)))
         return [
-            TenantInfo(t.id, t.slug, t.name, t.release, tuple(envs[t.slug]), t.created_at)
+            TenantInfo(
+                t.id,
+                t.slug,
+                t.name,
+                t.release,
+                tuple(envs[t.slug]),
+                t.created_at,
+                tuple(protected[t.slug]),
+            )
             for t in by_slug.values()
         ]
 

@@ -100,6 +100,7 @@ def principal_of(token: ApiToken | None) -> Principal:
         tenants=frozenset(token.tenants or ()),
         origins=frozenset(token.origins or ()),
         app=token.app,
+        identity=f"token:{token.id}",
     )
 
 

@@ -150,6 +150,14 @@ QUERY_RULES: dict[str, Rule] = {
         FILTERED,
         DENY,
     ),
+    "changeRequests": rule(
+        """query($tenant: String!) { changeRequests(tenant: $tenant) { __typename
+             ... on ChangeRequests { items { id tenant } } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
+    ),
 }
 
 MUTATION_RULES: dict[str, Rule] = {
@@ -278,6 +286,47 @@ MUTATION_RULES: dict[str, Rule] = {
              addTenants: [$tenant]}) { __typename ... on Error { code } } }""",
         ALLOW,
         ALLOW,
+        DENY,
+        DENY,
+    ),
+    "proposeChange": rule(
+        """mutation($tenant: String!) { proposeChange(input: {tenant: $tenant,
+             kind: SET_SETTING, key: "no.such.setting", value: 1, reason: "test"}) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
+    ),
+    "approveChange": rule(
+        # no tenant argument: a request of another tenant is NotFound, as none at all
+        """mutation { approveChange(id: 999999) { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        ALLOW,
+        DENY,
+    ),
+    "rejectChange": rule(
+        """mutation { rejectChange(id: 999999, reason: "no") { __typename
+             ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        ALLOW,
+        DENY,
+    ),
+    "revertChange": rule(
+        # no tenant argument: a change of another tenant is NotFound, as none at all
+        """mutation { revertChange(sequence: 999999) { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        ALLOW,
+        DENY,
+    ),
+    "setEnvironmentProtection": rule(
+        """mutation($tenant: String!) { setEnvironmentProtection(tenant: $tenant,
+             environment: "nowhere", protected: true) { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
         DENY,
         DENY,
     ),

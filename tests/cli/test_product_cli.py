@@ -36,9 +36,9 @@ def test_tenants_of_a_second_product_from_the_command_line(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == [
         {"slug": "bolt", "name": "Bolt Ltd", "release": "2.1",
-         "environments": ["production", "staging"]},
+         "environments": ["production", "staging"], "protected": {}},
         {"slug": "volt", "name": "Volt", "release": "2.0",
-         "environments": ["production", "sandbox"]},
+         "environments": ["production", "sandbox"], "protected": {}},
     ]  # fmt: skip
     table = tailor("tenant", "list", cwd=tmp_path, env=env)
     assert "Bolt Ltd" in table.stdout and "production, staging" in table.stdout

@@ -1,0 +1,234 @@
+"""Change requests over HTTP: no mutation writes a protected environment
+directly (each answers ChangeRequestRequired and changes nothing); a proposal
+is applied by another principal's approval, never its author's; a stale one
+conflicts."""
+
+import pytest
+
+from core.model.customizations import CustomizationManifest, HookUse, Registration
+from tests.conftest import ADMIN
+
+DUE = "billing.invoice.due_days"
+RESULT = """__typename ... on ChangeRequest { id state author approvalsNeeded outcome summary
+  approvals { actor comment } } ... on Error { code message }"""
+PROTECT = (
+    """mutation($t: String!, $e: String!, $p: Boolean!) {
+    setEnvironmentProtection(tenant: $t, environment: $e, protected: $p) { """
+    + RESULT
+    + " } }"
+)
+PROPOSE = "mutation($i: ProposeChangeInput!) { proposeChange(input: $i) { " + RESULT + " } }"
+APPROVE = 'mutation($id: Int!) { approveChange(id: $id, comment: "ok") { ' + RESULT + " } }"
+REJECT = 'mutation($id: Int!) { rejectChange(id: $id, reason: "no") { ' + RESULT + " } }"
+LIST = """query($t: String) { changeRequests(tenant: $t) { __typename
+  ... on ChangeRequests { items { id tenant state summary } } ... on Error { code } } }"""
+ERR = "__typename ... on Error { code message }"
+
+#: every direct mutation that writes what a tenant sees (the console's forms
+#: post to the same services: tests/api/test_console_changes.py)
+DIRECT = {
+    "setSetting(production)": 'mutation { setSetting(input: {tenant: "acme", '
+    'key: "billing.invoice.due_days", value: 50, environment: "production"}) { ' + ERR + " } }",
+    "resetSetting(production)": 'mutation { resetSetting(input: {tenant: "acme", '
+    'key: "billing.invoice.due_days", environment: "production"}) { ' + ERR + " } }",
+    "setSetting(tenant-wide)": 'mutation { setSetting(input: {tenant: "acme", '
+    'key: "billing.invoice.due_days", value: 50}) { ' + ERR + " } }",
+    "setCustomizationEnabled": 'mutation { setCustomizationEnabled(tenant: "acme", '
+    'name: "cr-guard", enabled: true) { ' + ERR + " } }",
+    "setCustomizationVersion": 'mutation { setCustomizationVersion(tenant: "acme", '
+    'name: "cr-guard", version: "1.1") { ' + ERR + " } }",
+}
+
+
+async def _publish(services):
+    for version in ("1.0", "1.1"):
+        await services.registry.publish(
+            ADMIN,
+            Registration(
+                manifest=CustomizationManifest(
+                    name="cr-guard", version=version, tenants=("acme",), requires=">=1.0"
+                ),
+                hooks=(HookUse("tailor_validate_setting", ("key", "value"), "fp"),),
+                setting_keys=(),
+                package="cr_guard",
+            ),
+        )
+
+
+async def _protect(api, tenant="acme", environment="production"):
+    body = await api.gql(PROTECT, {"t": tenant, "e": environment, "p": True})
+    assert body["data"]["setEnvironmentProtection"]["state"] == "APPLIED", body
+
+
+async def _due(services, environment="production"):
+    resolution = await services.settings.resolve(ADMIN, "acme", environment, keys=[DUE])
+    return resolution.settings[0].value
+
+
+async def test_no_mutation_bypasses_a_protected_environment(api, services):
+    await _publish(services)
+    await services.settings.set(ADMIN, "acme", DUE, 40, environment="production")
+    await services.registry.set_enabled(ADMIN, "acme", "cr-guard", True, "1.0")
+    await services.registry.set_enabled(ADMIN, "acme", "cr-guard", False)
+    await services.tenants.create(ADMIN, "old", "Old", "1.5")
+    await _protect(api)
+    await _protect(api, "old", "sandbox")
+    head = await services.feed.head()
+    for token in ("admin", "consultant"):
+        for name, query in DIRECT.items():
+            body = await api.gql(query, token=token)
+            (answer,) = body["data"].values()
+            assert answer["__typename"] == "ChangeRequestRequired", (token, name, body)
+            assert "proposeChange" in answer["message"]
+    body = await api.gql(
+        'mutation { upgradeTenant(tenant: "old", target: "2.0", force: true, reason: "x") { '
+        + ERR
+        + " } }"
+    )
+    assert body["data"]["upgradeTenant"]["__typename"] == "ChangeRequestRequired", body
+    # nothing changed, nothing was fed
+    assert await services.feed.head() == head
+    assert await _due(services) == 40
+    (registration,) = [
+        r for r in await services.registry.list_all(ADMIN) if r.manifest.name == "cr-guard"
+    ]
+    assert registration.enabled_for == ()
+    assert (await services.tenants.get(ADMIN, "old")).release == "1.5"
+    # an environment that is not protected stays direct
+    body = await api.gql(
+        'mutation { setSetting(input: {tenant: "acme", key: "billing.invoice.due_days", '
+        'value: 33, environment: "sandbox"}) { __typename } }'
+    )
+    assert body["data"]["setSetting"]["__typename"] == "SettingChanged"
+
+
+async def test_another_principal_approves_and_it_applies(api, services):
+    await _protect(api)
+    bob = await api.token(services, "consultant", "acme")
+    proposal = {
+        "tenant": "acme",
+        "kind": "SET_SETTING",
+        "environment": "production",
+        "key": DUE,
+        "value": 60,
+        "reason": "finance asked",
+    }
+    body = await api.gql(PROPOSE, {"i": proposal}, token="consultant")
+    request = body["data"]["proposeChange"]
+    assert request["state"] == "PENDING" and request["approvalsNeeded"] == 1, body
+    own = await api.gql(APPROVE, {"id": request["id"]}, token="consultant")
+    assert own["data"]["approveChange"]["__typename"] == "PermissionDenied"
+    assert "four eyes" in own["data"]["approveChange"]["message"]
+    # an app token has no right to make the change, so none to approve it
+    app = await api.gql(APPROVE, {"id": request["id"]}, token="app")
+    assert app["data"]["approveChange"]["__typename"] == "PermissionDenied"
+    assert await _due(services) != 60
+    done = await api.gql(APPROVE, {"id": request["id"]}, token=bob)
+    approved = done["data"]["approveChange"]
+    assert approved["state"] == "APPLIED", done
+    assert approved["approvals"][0]["comment"] == "ok"
+    assert await _due(services) == 60
+    listed = await api.gql(LIST, {"t": "acme"}, token="consultant")
+    assert listed["data"]["changeRequests"]["items"][0]["state"] == "APPLIED"
+
+
+async def test_a_stale_request_conflicts_over_http(api, services):
+    await _protect(api)
+    bob = await api.token(services, "consultant", "acme")
+    first = {"tenant": "acme", "kind": "SET_SETTING", "environment": "production"}
+    first |= {"key": DUE, "value": 70, "reason": "one"}
+    a = (await api.gql(PROPOSE, {"i": first}, token="consultant"))["data"]["proposeChange"]
+    b = (await api.gql(PROPOSE, {"i": first | {"value": 71}}, token="consultant"))["data"][
+        "proposeChange"
+    ]
+    assert (await api.gql(APPROVE, {"id": b["id"]}, token=bob))["data"]["approveChange"][
+        "state"
+    ] == "APPLIED"
+    stale = await api.gql(APPROVE, {"id": a["id"]}, token=bob)
+    assert stale["data"]["approveChange"]["__typename"] == "Conflict", stale
+    assert await _due(services) == 71
+    listed = await api.gql(LIST, {"t": "acme"})
+    states = {i["id"]: i["state"] for i in listed["data"]["changeRequests"]["items"]}
+    assert states[a["id"]] == "FAILED"
+
+
+async def test_unprotected_proposals_apply_at_once_and_reject(api, services):
+    body = await api.gql(
+        PROPOSE,
+        {
+            "i": {
+                "tenant": "acme",
+                "kind": "SET_SETTING",
+                "environment": "sandbox",
+                "key": DUE,
+                "value": 21,
+                "reason": "tooling",
+            }
+        },
+        token="consultant",
+    )
+    assert body["data"]["proposeChange"]["state"] == "APPLIED"
+    assert await _due(services, "sandbox") == 21
+    bad = await api.gql(
+        PROPOSE,
+        {"i": {"tenant": "acme", "kind": "SET_SETTING", "key": DUE, "value": "x", "reason": "r"}},
+    )
+    assert bad["data"]["proposeChange"]["__typename"] == "ValidationFailed"
+    await _protect(api)
+    pending = (
+        await api.gql(
+            PROPOSE,
+            {
+                "i": {"tenant": "acme", "kind": "RESET_SETTING", "environment": "production"}
+                | {"key": DUE, "reason": "r"}
+            },
+        )
+    )["data"]["proposeChange"]
+    assert pending["__typename"] == "NotFound"  # nothing to reset there
+
+
+@pytest.mark.parametrize("token", ["admin"])
+async def test_unprotecting_needs_another_admin(api, services, token):
+    await _protect(api)
+    off = await api.gql(PROTECT, {"t": "acme", "e": "production", "p": False}, token=token)
+    request = off["data"]["setEnvironmentProtection"]
+    assert request["state"] == "PENDING", off
+    again = await api.gql(APPROVE, {"id": request["id"]}, token=token)
+    assert again["data"]["approveChange"]["__typename"] == "PermissionDenied"
+    # a consultant may not approve what only an admin may do
+    consultant = await api.gql(APPROVE, {"id": request["id"]}, token="consultant")
+    assert consultant["data"]["approveChange"]["__typename"] == "PermissionDenied"
+    other_admin = await api.token(services, "admin")
+    done = await api.gql(APPROVE, {"id": request["id"]}, token=other_admin)
+    assert done["data"]["approveChange"]["state"] == "APPLIED"
+    tenant = await api.gql(
+        '{ tenant(slug: "acme") { ... on Tenant { protectedEnvironments { name } } } }'
+    )
+    assert tenant["data"]["tenant"]["protectedEnvironments"] == []
+
+
+async def test_requests_of_other_tenants_stay_unseen(api, services):
+    await services.changes.protect(ADMIN, "other", "production", True)
+    request = await services.changes.protect(ADMIN, "other", "production", False)
+    listed = await api.gql(LIST, {"t": None}, token="consultant")
+    assert listed["data"]["changeRequests"]["items"] == []
+    for query in (APPROVE, REJECT):
+        body = await api.gql(query, {"id": request.id}, token="consultant")
+        (answer,) = body["data"].values()
+        assert answer["__typename"] == "NotFound"
+        assert "other" not in answer["message"]
+
+
+REVERT = "mutation($s: Int!) { revertChange(sequence: $s) { " + RESULT + " } }"
+
+
+async def test_revert_over_http_and_its_conflict(api, services):
+    await services.settings.set(ADMIN, "acme", DUE, 40, environment="production")
+    await services.settings.set(ADMIN, "acme", DUE, 45, environment="production")
+    sets = [e for e in await services.feed.since(0, tenants=["acme"]) if e.action == "set"]
+    body = await api.gql(REVERT, {"s": sets[-1].sequence}, token="consultant")
+    assert body["data"]["revertChange"]["state"] == "APPLIED", body
+    assert await _due(services) == 40
+    stale = await api.gql(REVERT, {"s": sets[0].sequence}, token="consultant")
+    assert stale["data"]["revertChange"]["__typename"] == "Conflict", stale
+    assert await _due(services) == 40
