@@ -33,6 +33,7 @@ from api.graphql.types import (
     Settings,
     Tenant,
 )
+from api.graphql.webhooks import WebhooksMutation, WebhooksQuery
 from core.store.settings import SettingChange
 
 SettingsResult = Annotated[Union[Settings, Errors], strawberry.union("SettingsResult")]  # noqa: UP007
@@ -252,12 +253,14 @@ QUERY_GROUPS: tuple[type, ...] = (
     CustomizationsQuery,
     ReadinessQuery,
     FoldbackQuery,
+    WebhooksQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
     CustomizationsMutation,
     ReadinessMutation,
     ExtensionsMutation,
+    WebhooksMutation,
 )
 
 

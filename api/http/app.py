@@ -49,6 +49,7 @@ from api.http.protocol import (
     wants_ide,
 )
 from api.http.response_cache import ResponseCache, from_entry, matches, not_modified
+from api.http.webhooks import WebhookDeliverer
 from api.web.views import HEADERS as CONSOLE_HEADERS
 from api.web.views import HERE as WEB_DIR
 from api.web.views import Console
@@ -57,7 +58,7 @@ from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
 from core.store.db import check_reachable
-from core.store.feed import FEED
+from core.store.feed import FEED, on_commit
 from core.store.invalidation import Listener
 from core.store.services import Services
 from plugins.catalog import Catalog
@@ -367,9 +368,14 @@ def create_app(
 
     registry = services.registry
 
+    # webhooks hear every change: committed here, or by another worker (FEED)
+    deliverer = WebhookDeliverer(services.webhooks)
+
     def on_message(topic: str) -> None:
         # a change feed notice (every write) changes no registration
-        if topic != FEED:
+        if topic == FEED:
+            deliverer.wake()
+        else:
             registry.changed_elsewhere()
 
     listener = Listener(services.engine.url.render_as_string(hide_password=False), on_message)
@@ -390,11 +396,14 @@ def create_app(
     background = Background()
     # what is kept for a while is pruned here (docs: "Environment variables")
     background.every(FEED_PRUNE_SECONDS, "prune change feed", services.feed.prune)
+    background.every(FEED_PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)
+    background.run("deliver webhooks", deliverer.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await listener.start()
         plugins.start()
+        stop_hearing = on_commit(deliverer.wake)
         background.start()
         # what start-up built lives as long as the process: keep it out of the
         # collector's generations, so its pauses stay short (p99)
@@ -404,6 +413,7 @@ def create_app(
             yield
         finally:
             await background.stop()
+            stop_hearing()
             await listener.stop()
             if graphql.cache is not None:
                 await graphql.cache.close()

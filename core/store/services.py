@@ -23,6 +23,7 @@ from core.store.tokens import TokenService
 from core.store.triage import TriageService
 from core.store.usage_service import UsageService
 from core.store.web_sessions import WebSessionService
+from core.store.webhooks import WebhookService
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Services:
     usage: UsageService
     web_sessions: WebSessionService
     feed: FeedService
+    webhooks: WebhookService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -96,6 +98,7 @@ class Services:
             usage=UsageService(readiness, observations),
             web_sessions=WebSessionService(sessions),
             feed=FeedService(sessions),
+            webhooks=WebhookService(sessions, secrets),
             secrets=secrets,
         )
 
