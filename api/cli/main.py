@@ -574,9 +574,11 @@ def tenant_list(
 
 from api.cli.customization import register as _register_customization_cli  # noqa: E402
 from api.cli.foldback import foldback_command  # noqa: E402
+from api.cli.webhook import webhook_app  # noqa: E402
 
 _register_customization_cli(app)
 app.command("foldback")(foldback_command)
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:
