@@ -59,9 +59,8 @@ class Receiver:
 
     async def waiting(self, count: int = 1, limit: float = 30) -> None:
         """Until ``count`` requests are held (arrived, not answered)."""
-        async with asyncio.timeout(limit):
-            while self.in_flight < count:
-                await asyncio.sleep(0.01)
+        async with asyncio.timeout(limit), self.arrived:
+            await self.arrived.wait_for(lambda: self.in_flight >= count)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -74,8 +73,10 @@ class Receiver:
                     name, value = line.split(":", 1)
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            async with self.arrived:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                self.arrived.notify_all()
             try:
                 await self.open.wait()
                 if self.delay:

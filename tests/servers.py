@@ -31,13 +31,17 @@ def clean_env(**values: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def tailor_serve(home: Path, database_url: str, limit: float = 60.0) -> AsyncIterator[str]:
-    """`tailor serve` started in ``home`` on ``database_url``; yields its URL once
-    `/healthz` answers, and stops it (it may have ended already)."""
+async def tailor_serve(
+    home: Path, database_url: str, limit: float = 60.0, **extra_env: str
+) -> AsyncIterator[str]:
+    """`tailor serve` started in ``home`` on ``database_url`` (and ``extra_env``);
+    yields its URL once `/healthz` answers, and stops it (it may have ended already)."""
     await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
     port = free_port()
     env = clean_env(
-        TAILOR_DATABASE_URL=database_url, TAILOR_SECRET_KEY=os.environ["TAILOR_SECRET_KEY"]
+        TAILOR_DATABASE_URL=database_url,
+        TAILOR_SECRET_KEY=os.environ["TAILOR_SECRET_KEY"],
+        **extra_env,
     )
     log = home / "serve.log"
     with log.open("w") as out:

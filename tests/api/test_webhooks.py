@@ -425,9 +425,7 @@ async def test_unknown_tenants_and_bad_events_are_refused(api, services, private
     assert await services.webhooks.list_all(ADMIN) == []
 
 
-async def test_two_workers_never_deliver_to_one_webhook_at_once(
-    services, tenant, private_allowed
-):
+async def test_two_workers_never_deliver_to_one_webhook_at_once(services, tenant, private_allowed):
     async with receiver() as got:
         got.delay = 0.05
         info, _ = await services.webhooks.create(ADMIN, got.url)
