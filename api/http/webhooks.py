@@ -115,6 +115,8 @@ class WebhookDeliverer:
                 pending = await self.service.next_pending(webhook, self.owner)
                 if pending is None or not await self.attempt(client, pending):
                     return
+            # a long backlog: let the next turn (any worker) go on with it
+            await self.service.release(webhook, self.owner)
         except Exception:  # one webhook's trouble never stops the others
             log.exception("delivering to webhook %s failed; its lease ends by itself", webhook)
 

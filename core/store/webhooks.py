@@ -338,6 +338,15 @@ class WebhookService:
                 event=change_event(change, slug),
             )
 
+    async def release(self, webhook: int, owner: str) -> None:
+        """Give up ``owner``'s lease on ``webhook`` (another worker may take it)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(WebhookRow)
+                .where(WebhookRow.id == webhook, WebhookRow.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
     async def record(
         self,
         owner: str,

@@ -465,3 +465,51 @@ async def test_the_delivery_log_is_pruned_after_its_retention(services, tenant, 
         )
     assert await services.webhooks.prune() == 1
     assert [a.id for a in await services.webhooks.deliveries(ADMIN, info.id)] == [new.id]
+
+
+async def test_webhooks_and_deliveries_cost_constant_statements(api, services, private_allowed):
+    from core.store.db import count_statements
+
+    lists = "{ webhooks { ... on WebhookList { items { id url state } } } }"
+    async with receiver() as got:
+        first, _ = await services.webhooks.create(ADMIN, got.url)
+        await api.gql(lists)  # the token, looked up once
+        with count_statements(services.engine, keep=True) as one:
+            await api.gql(lists)
+            await api.gql(DELIVERIES, {"id": first.id})
+        for _ in range(4):
+            await services.webhooks.create(ADMIN, got.url)
+        async with delivering(services.webhooks):
+            for value in (41, 42, 43):
+                await services.settings.set(ADMIN, "acme", DUE, value)
+            await got.wait_for(15)
+            for hook in await services.webhooks.list_all(ADMIN):
+                await logged(services.webhooks, hook.id, 3)
+        await api.gql(lists)  # the token, looked up again if its cache ran out
+        with count_statements(services.engine, keep=True) as five:
+            body = await api.gql(lists)
+            log = await api.gql(DELIVERIES, {"id": first.id})
+    assert len(body["data"]["webhooks"]["items"]) == 5
+    assert len(log["data"]["webhookDeliveries"]["items"]) == 3
+    # one statement a request (the token is known by then), whatever the number of
+    # webhooks or attempts; an empty log takes a second: is there such a webhook?
+    assert (five.count, one.count) == (2, 3), (five.statements, one.statements)
+
+
+async def test_redirects_are_not_followed_and_a_long_backlog_is_handed_on(
+    services, tenant, private_allowed
+):
+    async with receiver(script=[302]) as got:
+        info, _ = await services.webhooks.create(ADMIN, got.url)
+        for value in range(40, 45):
+            await services.settings.set(ADMIN, tenant, DUE, value)
+        # two changes a lease: the backlog goes on in later turns, never stuck
+        async with delivering(services.webhooks, batch=2):
+            await got.wait_for(5, limit=10)
+            await logged(services.webhooks, info.id, 5)
+    attempts = list(reversed(await services.webhooks.deliveries(ADMIN, info.id)))
+    assert attempts[0].status_code == 302 and "redirects are not followed" in (
+        attempts[0].error or ""
+    )
+    assert [a.outcome for a in attempts] == ["retrying"] + ["delivered"] * 5
+    assert len(got.requests) == 6 and all(r.path.startswith("/hooks/") for r in got.requests)
