@@ -138,7 +138,11 @@ def serve(
     from core.store.bootstrap import register_planned_releases, sync_product_releases
     from core.store.demo import create_demo_tokens, seed_demo
     from core.store.invalidation import workers_refusal
-    from core.store.secret_store import count_stored_secrets, demo_key
+    from core.store.secret_store import (
+        count_stored_secrets,
+        count_stored_webhook_secrets,
+        demo_key,
+    )
     from plugins.catalog import tailor_extension_points
 
     try:
@@ -165,9 +169,13 @@ def serve(
         try:
             if not secrets.enabled:
                 stored = await count_stored_secrets(services.sessions)
-                if stored:
+                hooks = await count_stored_webhook_secrets(services.sessions)
+                if stored or hooks:
+                    held = f"{stored} secret setting value(s)" if stored else ""
+                    if hooks:
+                        held += (" and " if held else "") + f"{hooks} webhook signing secret(s)"
                     raise SecretKeyError(
-                        f"the database holds {stored} secret setting value(s), encrypted at "
+                        f"the database holds {held}, encrypted at "
                         f"rest, and {ENV_VAR} is not set: set it to the key they were "
                         f"sealed with (a new key is made with: {MAKE_KEY})"
                     )

@@ -86,7 +86,11 @@ class WebhookDeliverer:
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(self.options.timeout),
-            limits=httpx.Limits(max_connections=self.options.concurrency),
+            # no connection is reused: each attempt connects to the address it
+            # checked, under the host name (SNI) of its own webhook
+            limits=httpx.Limits(
+                max_connections=self.options.concurrency, max_keepalive_connections=0
+            ),
         )
 
     async def run(self) -> None:
@@ -155,7 +159,8 @@ class WebhookDeliverer:
         timestamp = int(time.time())
         host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
         default_port = 443 if target.scheme == "https" else 80
-        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+        name = f"[{target.host}]" if ":" in target.host else target.host
+        host_header = name if target.port == default_port else f"{name}:{target.port}"
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         request = client.build_request(
             "POST",

@@ -84,3 +84,38 @@ def test_without_a_secret_key_add_is_refused_with_the_reason(db, monkeypatch):
     assert result.exit_code == 2
     assert "TAILOR_SECRET_KEY" in result.stderr and "encrypted" in result.stderr
     assert listed() == []
+
+
+def test_secrets_rotate_reseals_webhook_secrets(db, database_url, monkeypatch):
+    import asyncio
+
+    from cryptography.fernet import Fernet
+    from sqlalchemy import select
+
+    from core.model.secrets import SecretBox
+    from core.store.db import create_engine
+    from core.store.models import WebhookRow
+
+    old = Fernet.generate_key().decode()
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("TAILOR_SECRET_KEY", old)
+    secret = invoke("webhook", "add", "http://127.0.0.1:9/").stdout.strip()
+    monkeypatch.setenv("TAILOR_SECRET_KEY", f"{new},{old}")
+    rotated = invoke("secrets", "rotate")
+    assert rotated.exit_code == 0 and "re-encrypted with the first key: 1" in rotated.stdout
+
+    async def stored():
+        # this test's own engine: the fixtures' belongs to another event loop
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(select(WebhookRow.secret))).scalar_one()
+        finally:
+            await engine.dispose()
+
+    sealed = asyncio.run(stored())
+    assert SecretBox((new,)).open(sealed) == secret
+    # without any key, serve refuses to start rather than fail every delivery
+    monkeypatch.delenv("TAILOR_SECRET_KEY")
+    refused = invoke("serve", "--port", "1")
+    assert refused.exit_code == 2 and "1 webhook signing secret(s)" in refused.stderr
