@@ -46,10 +46,10 @@ from tests.receiver import receiver  # noqa: E402
 
 KEY = "bench.group0.s0000"
 SET = (
-    """mutation($v: JSON!) { setSetting(input: {tenant: "bench", key: "%s", value: $v}) {
-  __typename } }"""
-    % KEY
-)  # noqa: UP031
+    'mutation($v: JSON!) { setSetting(input: {tenant: "bench", key: "'
+    + KEY
+    + '", value: $v}) { __typename } }'
+)
 ADMIN = Principal.system("bench")
 
 

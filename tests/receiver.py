@@ -100,12 +100,15 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def receiver(script: Iterable[int] = (), default: int = 200) -> AsyncIterator[Receiver]:
-    """A receiver listening on 127.0.0.1 (its URL in ``.url``), closed at the end."""
+async def receiver(
+    script: Iterable[int] = (), default: int = 200, host: str = "127.0.0.1"
+) -> AsyncIterator[Receiver]:
+    """A receiver listening on ``host`` (its URL in ``.url``), closed at the end."""
     got = Receiver(script=list(script), default=default)
-    server = await asyncio.start_server(got._handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(got._handle, host, 0)
     port = server.sockets[0].getsockname()[1]
-    got.url = f"http://127.0.0.1:{port}/hooks/tailor?source=test"
+    name = f"[{host}]" if ":" in host else host
+    got.url = f"http://{name}:{port}/hooks/tailor?source=test"
     try:
         yield got
     finally:

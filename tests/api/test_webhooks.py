@@ -513,3 +513,14 @@ async def test_redirects_are_not_followed_and_a_long_backlog_is_handed_on(
     )
     assert [a.outcome for a in attempts] == ["retrying"] + ["delivered"] * 5
     assert len(got.requests) == 6 and all(r.path.startswith("/hooks/") for r in got.requests)
+
+
+async def test_an_ipv6_receiver_gets_its_host_header(services, tenant, private_allowed):
+    async with receiver(host="::1") as got:
+        info, _ = await services.webhooks.create(ADMIN, got.url)
+        async with delivering(services.webhooks):
+            await services.settings.set(ADMIN, tenant, DUE, 45)
+            await got.wait_for(1)
+    port = got.url.split("]:")[1].split("/")[0]
+    assert got.delivered[0].headers["host"] == f"[::1]:{port}"
+    assert info.url.startswith("http://[::1]:")
