@@ -35,8 +35,17 @@ from core.model.errors import InvalidInputError, NotFoundError
 from core.model.secrets import ENV_VAR as SECRET_KEY_ENV
 from core.model.secrets import SecretBox, SecretKeyError
 from core.store.feed import ChangeEvent, change_event
-from core.store.models import ChangeFeedRow, Tenant, WebhookAttemptRow, WebhookRow, aware
+from core.store.models import (
+    AuditEntry,
+    ChangeFeedRow,
+    Tenant,
+    WebhookAttemptRow,
+    WebhookRow,
+    aware,
+)
 
+#: the audit key of a webhook: ``webhook:<id>``
+WEBHOOK_KEY = "webhook:"
 ACTIVE = "active"
 PAUSED = "paused"
 DELIVERED = "delivered"
@@ -191,7 +200,6 @@ class WebhookService:
                     raise NotFoundError(
                         "tenant", missing[0], "list tenants with 'tailor tenant list'"
                     )
-            head = int(await session.scalar(select(func.max(ChangeFeedRow.sequence))) or 0)
             row = WebhookRow(
                 url=target.url,
                 events=list(wanted),
@@ -199,10 +207,16 @@ class WebhookService:
                 secret=self._secrets.seal(secret),
                 created_by=principal.name,
                 state=ACTIVE,
-                cursor=head,
+                cursor=0,
                 attempts=0,
             )
             session.add(row)
+            await session.flush()
+            session.add(_audit(principal, "create_webhook", _info(row)))
+            await session.flush()
+            # from the change that created it on (the feed's order: nothing
+            # committed later can have a lower sequence)
+            row.cursor = int(await session.scalar(select(func.max(ChangeFeedRow.sequence))) or 0)
             await session.flush()
             info = _info(row)
         return info, secret
@@ -223,6 +237,7 @@ class WebhookService:
                 raise _not_found(webhook)
             info = _info(row)
             await session.delete(row)
+            session.add(_audit(principal, "delete_webhook", info))
         return info
 
     async def resume(self, principal: Principal, webhook: int) -> WebhookInfo:
@@ -237,7 +252,9 @@ class WebhookService:
             row.attempts = 0
             row.next_attempt_at = None
             await session.flush()
-            return _info(row)
+            info = _info(row)
+            session.add(_audit(principal, "resume_webhook", info))
+        return info
 
     async def deliveries(
         self, principal: Principal, webhook: int, limit: int = 100
@@ -407,6 +424,16 @@ class WebhookService:
                 )
             )
         return error is None
+
+
+def _audit(principal: Principal, action: str, info: WebhookInfo) -> AuditEntry:
+    """Who added, removed or resumed a receiver of every change (never the secret)."""
+    return AuditEntry(
+        actor=principal.name,
+        action=action,
+        key=f"{WEBHOOK_KEY}{info.id}",
+        new={"url": info.url, "events": list(info.events), "tenants": list(info.tenants)},
+    )
 
 
 def _not_found(webhook: int) -> NotFoundError:

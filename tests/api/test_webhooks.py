@@ -154,6 +154,22 @@ async def test_the_secret_is_stored_sealed_and_shown_once(api, services, private
     listed = await api.gql("{ webhooks { ... on WebhookList { items { id url state } } } }")
     assert created["secret"] not in str(listed)
     assert listed["data"]["webhooks"]["items"][0]["url"] == created["webhook"]["url"]
+    # audited (and fed), never with the secret; the webhook starts after its own creation
+    hook_id = created["webhook"]["id"]
+    await api.gql("mutation($id: Int!) { deleteWebhook(id: $id) { __typename } }", {"id": hook_id})
+    audit = await api.gql("{ auditLog { ... on AuditLog { entries { action key new } } } }")
+    entries = audit["data"]["auditLog"]["entries"][:2]
+    assert [(e["action"], e["key"]) for e in entries] == [
+        ("delete_webhook", f"webhook:{hook_id}"),
+        ("create_webhook", f"webhook:{hook_id}"),
+    ]
+    assert entries[1]["new"]["url"] == got.url and created["secret"] not in str(audit)
+    fed = await services.feed.since(0)
+    assert [(e.action, e.tenant, e.keys) for e in fed[-2:]] == [
+        ("create_webhook", None, ()),
+        ("delete_webhook", None, ()),
+    ]
+    assert created["webhook"]["cursor"] == fed[-2].sequence
 
 
 async def test_changes_arrive_in_feed_order_filtered_even_across_a_retry(
@@ -472,13 +488,13 @@ async def test_webhooks_and_deliveries_cost_constant_statements(api, services, p
 
     lists = "{ webhooks { ... on WebhookList { items { id url state } } } }"
     async with receiver() as got:
-        first, _ = await services.webhooks.create(ADMIN, got.url)
+        first, _ = await services.webhooks.create(ADMIN, got.url, tenants=["acme"])
         await api.gql(lists)  # the token, looked up once
         with count_statements(services.engine, keep=True) as one:
             await api.gql(lists)
             await api.gql(DELIVERIES, {"id": first.id})
         for _ in range(4):
-            await services.webhooks.create(ADMIN, got.url)
+            await services.webhooks.create(ADMIN, got.url, tenants=["acme"])
         async with delivering(services.webhooks):
             for value in (41, 42, 43):
                 await services.settings.set(ADMIN, "acme", DUE, value)
