@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import case, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.model import webhooks as rules
@@ -321,9 +321,10 @@ class WebhookService:
     async def next_pending(self, webhook: int, owner: str) -> Pending | None:
         """The next change ``webhook`` must deliver, while ``owner`` holds its lease;
         None when it has none (its cursor then moves past the changes its filters
-        skip, and the lease is released) or the lease is lost."""
-        async with self._sessions.begin() as session:
-            row = await session.get(WebhookRow, webhook, with_for_update=True)
+        skip, and the lease is released) or the lease is lost. Reads only, unless
+        there is nothing to deliver (a delivery costs one write: its record)."""
+        async with self._sessions() as session:
+            row = await session.get(WebhookRow, webhook)
             if row is None or row.lease_owner != owner or row.state != ACTIVE:
                 return None
             # every change up to head is committed (the feed's order): what the
@@ -341,19 +342,26 @@ class WebhookService:
             if row.events:
                 query = query.where(ChangeFeedRow.action.in_(list(row.events)))
             found = (await session.execute(query)).first()
-            if found is None:
-                row.cursor = max(row.cursor, head)
-                row.lease_owner = None
-                row.lease_until = None
-                return None
-            change, slug = found
-            return Pending(
-                webhook=row.id,
-                url=row.url,
-                secret=str(self._secrets.open(row.secret)),
-                attempts=row.attempts,
-                event=change_event(change, slug),
+            if found is not None:
+                change, slug = found
+                return Pending(
+                    webhook=row.id,
+                    url=row.url,
+                    secret=str(self._secrets.open(row.secret)),
+                    attempts=row.attempts,
+                    event=change_event(change, slug),
+                )
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(WebhookRow)
+                .where(WebhookRow.id == webhook, WebhookRow.lease_owner == owner)
+                .values(
+                    cursor=case((WebhookRow.cursor < head, head), else_=WebhookRow.cursor),
+                    lease_owner=None,
+                    lease_until=None,
+                )
             )
+        return None
 
     async def release(self, webhook: int, owner: str) -> None:
         """Give up ``owner``'s lease on ``webhook`` (another worker may take it)."""
