@@ -13,8 +13,12 @@ p95 write latency of each phase and its ratio to no webhook (the goal: a dead
 or slow receiver never slows a write, ~x1.0; a healthy one costs the deliveries'
 share of the one loop and database).
 
-Measured (2 rounds of 200 writes, SQLite, shared 2-core machine): see the README's
-"Webhooks". Read ratios, not absolute figures.
+Measured (4 rounds of 100 writes, SQLite, a 2-core machine at load ~8 shared with
+other work): receiver never answers x0.63, connection refused x0.80 (no slowdown:
+the differences are the machine's noise), receiver answers 200 x1.95 (each write
+delivered 8 times by the same process and event loop: the deliveries' own work,
+one read and one write transaction and a POST each). Read ratios, not absolute
+figures.
 """
 
 from __future__ import annotations
