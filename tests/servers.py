@@ -117,10 +117,12 @@ async def wait_until(node: Node, probe: str = "/healthz", limit: float = 60.0) -
 
 
 @contextlib.asynccontextmanager
-async def tailor_serve(home: Path, database_url: str, limit: float = 60.0) -> AsyncIterator[str]:
-    """`tailor serve` started in ``home`` on ``database_url``; yields its URL once
-    `/healthz` answers, and stops it (it may have ended already)."""
-    node = await start_node(home, database_url, limit=limit)
+async def tailor_serve(
+    home: Path, database_url: str, limit: float = 60.0, **extra_env: str
+) -> AsyncIterator[str]:
+    """`tailor serve` started in ``home`` on ``database_url`` (and ``extra_env``);
+    yields its URL once `/healthz` answers, and stops it (it may have ended already)."""
+    node = await start_node(home, database_url, limit=limit, env=extra_env)
     try:
         yield node.url
     finally:

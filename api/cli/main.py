@@ -140,7 +140,11 @@ def serve(
     from core.store.db import migration_lock
     from core.store.demo import create_demo_tokens, protect_demo, seed_demo
     from core.store.invalidation import workers_refusal
-    from core.store.secret_store import count_stored_secrets, demo_key
+    from core.store.secret_store import (
+        count_stored_secrets,
+        count_stored_webhook_secrets,
+        demo_key,
+    )
     from plugins.catalog import tailor_extension_points
 
     try:
@@ -179,9 +183,13 @@ def serve(
         try:
             if not secrets.enabled:
                 stored = await count_stored_secrets(services.sessions)
-                if stored:
+                hooks = await count_stored_webhook_secrets(services.sessions)
+                if stored or hooks:
+                    held = f"{stored} secret setting value(s)" if stored else ""
+                    if hooks:
+                        held += (" and " if held else "") + f"{hooks} webhook signing secret(s)"
                     raise SecretKeyError(
-                        f"the database holds {stored} secret setting value(s), encrypted at "
+                        f"the database holds {held}, encrypted at "
                         f"rest, and {ENV_VAR} is not set: set it to the key they were "
                         f"sealed with (a new key is made with: {MAKE_KEY})"
                     )
@@ -630,10 +638,12 @@ def tenant_list(
 from api.cli.customization import register as _register_customization_cli  # noqa: E402
 from api.cli.foldback import foldback_app  # noqa: E402
 from api.cli.roadmap import roadmap_app  # noqa: E402
+from api.cli.webhook import webhook_app  # noqa: E402
 
 _register_customization_cli(app)
 app.add_typer(foldback_app, name="foldback")
 app.add_typer(roadmap_app, name="roadmap")
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

@@ -90,6 +90,9 @@ ROOT_FIELD_COSTS: Mapping[str, int] = {
     "publishCustomization": 10,
     "importRelease": 10,
     "upgradeTenant": 25,
+    # resolves the URL's host (a DNS lookup)
+    "createWebhook": 2,
+    "webhookDeliveries": 2,
 }
 DEFAULT_COST = 1
 #: what every request costs at least (an answer served from the cache costs this)

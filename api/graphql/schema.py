@@ -35,6 +35,7 @@ from api.graphql.types import (
     Settings,
     Tenant,
 )
+from api.graphql.webhooks import WebhooksMutation, WebhooksQuery
 from core.store.settings import SettingChange
 
 SettingsResult = Annotated[Union[Settings, Errors], strawberry.union("SettingsResult")]  # noqa: UP007
@@ -256,6 +257,7 @@ QUERY_GROUPS: tuple[type, ...] = (
     FoldbackQuery,
     RoadmapQuery,
     ChangesQuery,
+    WebhooksQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
@@ -264,6 +266,7 @@ MUTATION_GROUPS: tuple[type, ...] = (
     ExtensionsMutation,
     RoadmapMutation,
     ChangesMutation,
+    WebhooksMutation,
 )
 
 

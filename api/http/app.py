@@ -52,6 +52,7 @@ from api.http.protocol import (
 )
 from api.http.ratelimit import bucket_key
 from api.http.response_cache import ResponseCache, from_entry, matches, not_modified
+from api.http.webhooks import WebhookDeliverer
 from api.web.views import GRAPHIQL_HEADERS, Console
 from api.web.views import HERE as WEB_DIR
 from api.wiring import attach
@@ -59,7 +60,7 @@ from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
 from core.store.changes import APPLY_EVERY
-from core.store.feed import FEED
+from core.store.feed import FEED, on_commit
 from core.store.invalidation import Listener
 from core.store.services import Services
 from plugins.catalog import Catalog
@@ -371,9 +372,14 @@ def create_app(
 
     registry = services.registry
 
+    # webhooks hear every change: committed here, or by another worker (FEED)
+    deliverer = WebhookDeliverer(services.webhooks)
+
     def on_message(topic: str) -> None:
         # a change feed notice (every write) changes no registration
-        if topic != FEED:
+        if topic == FEED:
+            deliverer.wake()
+        else:
             registry.changed_elsewhere()
 
     listener = Listener(services.engine.url.render_as_string(hide_password=False), on_message)
@@ -391,11 +397,14 @@ def create_app(
     background.every(flush, "sync metrics", metrics.sync_now)
     # scheduled change requests (applyAt): every worker looks, each is applied once
     background.every(APPLY_EVERY, "apply scheduled changes", services.changes.apply_due)
+    background.every(FEED_PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)
+    background.run("deliver webhooks", deliverer.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await listener.start()
         plugins.start()
+        stop_hearing = on_commit(deliverer.wake)
         background.start()
         probes.watch_signals()
         # what start-up built lives as long as the process: keep it out of the
@@ -408,6 +417,7 @@ def create_app(
             probes.drain()
             probes.restore_signals()
             await background.stop()
+            stop_hearing()
             await listener.stop()
             if graphql.cache is not None:
                 await graphql.cache.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +92,19 @@ def _positive_int(name: str) -> int | None:
     if value <= 0:
         raise InvalidInputError(name, f"{raw!r} is not a positive whole number")
     return value
+
+
+def retention_days(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """Days something is kept, from the variable ``name`` (a positive integer),
+    else ``default`` (``TAILOR_FEED_RETENTION_DAYS``, ``TAILOR_WEBHOOK_RETENTION_DAYS``)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        days = int(raw)
+    except ValueError:
+        raise InvalidInputError(name, f"{raw!r} is not a number of days") from None
+    if days <= 0:
+        raise InvalidInputError(name, f"must be a positive number of days; got {days}")
+    return days

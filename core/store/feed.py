@@ -28,7 +28,6 @@ audit log itself is never pruned.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,8 +37,8 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from core.model import config
 from core.model.clock import utcnow
-from core.model.errors import InvalidInputError
 from core.store.invalidation import CHANNEL
 from core.store.models import AuditEntry, ChangeFeedRow, Tenant, aware
 
@@ -56,7 +55,7 @@ DEFAULT_RETENTION_DAYS = 30
 
 #: audit keys that name something other than a setting (``customization:NAME``,
 #: ``release:V``): such a change may change any key of its tenants
-_NOT_A_SETTING = ("customization:", "release:", "finding:", "change:")
+_NOT_A_SETTING = ("customization:", "release:", "finding:", "change:", "webhook:")
 
 _APPENDED = "tailor_feed_appended"
 _listeners: list[Callable[[], None]] = []
@@ -168,17 +167,7 @@ def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
 
 def retention_days(environ: Mapping[str, str] | None = None) -> int:
     """``TAILOR_FEED_RETENTION_DAYS`` (a positive integer), else the default."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get(RETENTION_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RETENTION_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        raise InvalidInputError(RETENTION_ENV, f"{raw!r} is not a number of days") from None
-    if days <= 0:
-        raise InvalidInputError(RETENTION_ENV, f"must be a positive number of days; got {days}")
-    return days
+    return config.retention_days(RETENTION_ENV, DEFAULT_RETENTION_DAYS, environ)
 
 
 class FeedService:
@@ -208,7 +197,7 @@ class FeedService:
             query = query.where(Tenant.slug.in_(list(tenants)))
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return [_event(row, slug) for row, slug in rows]
+        return [change_event(row, slug) for row, slug in rows]
 
     async def recent(self, tenant: str, limit: int = 20) -> list[ChangeEvent]:
         """``tenant``'s newest changes, newest first (the caller has checked
@@ -222,7 +211,7 @@ class FeedService:
         )
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return [_event(row, slug) for row, slug in rows]
+        return [change_event(row, slug) for row, slug in rows]
 
     async def head(self) -> int:
         """The newest sequence (0 when the feed is empty)."""
@@ -243,7 +232,7 @@ class FeedService:
         if found is None:
             return None
         row, slug, entry = found
-        return _event(row, slug), entry
+        return change_event(row, slug), entry
 
     async def prune(self, days: int | None = None, *, now: datetime | None = None) -> int:
         """Drop changes older than ``days`` (default :func:`retention_days`); how many."""
@@ -253,7 +242,7 @@ class FeedService:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _event(row: ChangeFeedRow, slug: str | None) -> ChangeEvent:
+def change_event(row: ChangeFeedRow, slug: str | None) -> ChangeEvent:
     at = aware(row.at)
     assert at is not None
     return ChangeEvent(

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -504,3 +505,56 @@ class ChangeRequestRow(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: the feed sequence it reverts (revertChange)
     reverts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class WebhookRow(Base):
+    """A receiver of the change feed (see :mod:`core.store.webhooks`). ``cursor`` is
+    the last sequence done (delivered, or matched by no filter); ``attempts`` the
+    failed tries of the next event, tried again after ``next_attempt_at``. A worker
+    delivers while it holds the lease (``lease_owner`` until ``lease_until``)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: change feed actions delivered (empty: every change)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: tenant slugs delivered (empty: every tenant, and changes of no tenant)
+    tenants: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: the signing secret, sealed with TAILOR_SECRET_KEY (``{"$sealed": ...}``)
+    secret: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    #: ``active`` or ``paused`` (after the last attempt of an event failed)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WebhookAttemptRow(Base):
+    """One attempt to deliver one change to one webhook: the delivery log. Pruned
+    after ``TAILOR_WEBHOOK_RETENTION_DAYS``."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        Index("ix_webhook_attempts_webhook_id", "webhook_id", "id"),
+        Index("ix_webhook_attempts_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    #: the ``Tailor-Delivery`` header: the same for every attempt of one change
+    delivery: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    #: ``delivered``, ``retrying`` or ``failed`` (the last attempt: the webhook paused)
+    outcome: Mapped[str] = mapped_column(String(16))

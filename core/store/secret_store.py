@@ -1,5 +1,6 @@
-"""Secret settings stored in the database: finding them, and re-sealing them
-all with the current key (``tailor secrets rotate``)."""
+"""Secrets stored in the database (secret settings, webhook signing secrets):
+finding them, and re-sealing them all with the current key (``tailor secrets
+rotate``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.model.secrets import SecretBox, is_sealed
-from core.store.models import Override, SettingDefinitionRow
+from core.store.models import Override, SettingDefinitionRow, WebhookRow
 
 
 async def _secret_keys(session: AsyncSession) -> set[str]:
@@ -41,15 +42,26 @@ async def count_stored_secrets(sessions: async_sessionmaker[AsyncSession]) -> in
         return len(await _secret_rows(session))
 
 
+async def count_stored_webhook_secrets(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """How many webhook signing secrets (always sealed) the database holds."""
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(WebhookRow)) or 0)
+
+
 async def rotate_secrets(sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> int:
-    """Re-seal every stored secret with the first key of ``box`` (values stored in
-    plaintext get sealed), in one transaction: all or nothing. Returns the count."""
+    """Re-seal every stored secret (secret settings, webhook signing secrets) with
+    the first key of ``box`` (values stored in plaintext get sealed), in one
+    transaction: all or nothing. Returns the count."""
     async with sessions.begin() as session:
         rows = await _secret_rows(session, lock=True)
         resealed = [{"id": row_id, "value": box.reseal(value)} for row_id, value in rows]
         if resealed:
             await session.execute(update(Override), resealed)
-        return len(resealed)
+        hooks = await session.execute(select(WebhookRow.id, WebhookRow.secret).with_for_update())
+        signing = [{"id": row_id, "secret": box.reseal(secret)} for row_id, secret in hooks]
+        if signing:
+            await session.execute(update(WebhookRow), signing)
+        return len(resealed) + len(signing)
 
 
 def demo_key_path(database_url: str) -> Path:

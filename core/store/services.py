@@ -25,6 +25,7 @@ from core.store.tokens import TokenService
 from core.store.triage import TriageService
 from core.store.usage_service import UsageService
 from core.store.web_sessions import WebSessionService
+from core.store.webhooks import WebhookService
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Services:
     roadmap: RoadmapService
     web_sessions: WebSessionService
     feed: FeedService
+    webhooks: WebhookService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -103,6 +105,7 @@ class Services:
             ),
             web_sessions=WebSessionService(sessions),
             feed=FeedService(sessions),
+            webhooks=WebhookService(sessions, secrets),
             secrets=secrets,
         )
 

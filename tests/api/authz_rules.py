@@ -158,6 +158,23 @@ QUERY_RULES: dict[str, Rule] = {
         OWN,
         DENY,
     ),
+    # webhooks hear every tenant's changes: admins only
+    "webhooks": rule(
+        """{ webhooks { __typename ... on WebhookList { items { id url } }
+             ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "webhookDeliveries": rule(
+        # no such webhook: NotFound for an admin, PermissionDenied for the others
+        """{ webhookDeliveries(webhook: 987654) { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
 }
 
 MUTATION_RULES: dict[str, Rule] = {
@@ -325,6 +342,29 @@ MUTATION_RULES: dict[str, Rule] = {
     "setEnvironmentProtection": rule(
         """mutation($tenant: String!) { setEnvironmentProtection(tenant: $tenant,
              environment: "nowhere", protected: true) { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "createWebhook": rule(
+        # a metadata address: refused as invalid input once the role may create
+        """mutation { createWebhook(input: {url: "http://169.254.169.254/"}) { __typename
+             ... on WebhookCreated { secret } ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "deleteWebhook": rule(
+        """mutation { deleteWebhook(id: 987654) { __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "resumeWebhook": rule(
+        """mutation { resumeWebhook(id: 987654) { __typename ... on Error { code } } }""",
         ALLOW,
         DENY,
         DENY,
