@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -31,9 +31,11 @@ def clean_env(**values: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def tailor_serve(home: Path, database_url: str, limit: float = 60.0) -> AsyncIterator[str]:
-    """`tailor serve` started in ``home`` on ``database_url``; yields its URL once
-    `/healthz` answers, and stops it (it may have ended already)."""
+async def tailor_serve(
+    home: Path, database_url: str, limit: float = 60.0, args: Sequence[str] = ()
+) -> AsyncIterator[str]:
+    """`tailor serve [args]` started in ``home`` on ``database_url``; yields its URL
+    once `/healthz` answers, and stops it (it may have ended already)."""
     await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
     port = free_port()
     env = clean_env(
@@ -43,7 +45,7 @@ async def tailor_serve(home: Path, database_url: str, limit: float = 60.0) -> As
     with log.open("w") as out:
         process = await asyncio.create_subprocess_exec(
             *TAILOR,
-            *("serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("serve", "--host", "127.0.0.1", "--port", str(port), *args),
             cwd=home,
             env=env,
             stdout=out,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 from starlette.requests import Request
+from starlette.websockets import WebSocket
 
 from core.model.auth import Principal
+from core.store.feed_hub import FeedHub
 from core.store.services import Services
 from plugins.runtime import PluginRuntime
 
@@ -17,9 +20,14 @@ class Context:
     services: Services
     principal: Principal
     request_id: str
-    request: Request | None = None
+    #: the HTTP request, or the WebSocket of a graphql-transport-ws connection
+    request: Request | WebSocket | None = None
     #: the plugin runtime: installed and refused customizations
     plugins: PluginRuntime | None = None
+    #: this process's change feed subscribers (None: no subscriptions served)
+    feed_hub: FeedHub | None = None
+    #: graphql-transport-ws: the ``connection_init`` payload (set by strawberry)
+    connection_params: dict[str, Any] | None = None
 
 
 Info = strawberry.Info[Context, None]

@@ -38,10 +38,12 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.model.errors import InvalidInputError
 from core.store.invalidation import CHANNEL
 from core.store.models import AuditEntry, ChangeFeedRow, Tenant, aware
+from core.store.tenants import load_tenant_ref
 
 log = logging.getLogger("tailor.feed")
 
@@ -186,6 +188,15 @@ class FeedService:
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [_event(row, slug) for row, slug in rows]
+
+    async def check_watch(self, principal: Principal, tenant: str, environment: str | None) -> None:
+        """Refuse unless ``principal`` may hear ``tenant``'s changes (of
+        ``environment``): the errors of the ``settings`` query (permission, then a
+        tenant or environment that does not exist). One statement."""
+        principal.require_read_settings(tenant)
+        async with self._sessions() as session:
+            ref = await load_tenant_ref(session, tenant)
+        ref.check_environment(environment)
 
     async def head(self) -> int:
         """The newest sequence (0 when the feed is empty)."""
