@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -32,10 +32,15 @@ def clean_env(**values: str) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def tailor_serve(
-    home: Path, database_url: str, limit: float = 60.0, args: Sequence[str] = ()
+    home: Path,
+    database_url: str,
+    limit: float = 60.0,
+    args: Sequence[str] = (),
+    on_start: Callable[[asyncio.subprocess.Process], object] | None = None,
 ) -> AsyncIterator[str]:
     """`tailor serve [args]` started in ``home`` on ``database_url``; yields its URL
-    once `/healthz` answers, and stops it (it may have ended already)."""
+    once `/healthz` answers, and stops it (it may have ended already).
+    ``on_start`` is given the process (to signal it)."""
     await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
     port = free_port()
     env = clean_env(
@@ -51,6 +56,8 @@ async def tailor_serve(
             stdout=out,
             stderr=out,
         )
+    if on_start is not None:
+        on_start(process)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:

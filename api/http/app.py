@@ -198,6 +198,23 @@ class _SubscriptionsOnly:
         return await self._schema.stream(*args, **kwargs)
 
 
+class _SubscriptionsStream:
+    """The view's schema: a subscription only ever streams (strawberry would run
+    one sent as plain JSON like a query); it is refused with how to stream it."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await self._schema.execute(*args, **kwargs)
+
+
 class SubscriptionsOnlyWS(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *, schema: Any, **kwargs: Any) -> None:
         super().__init__(schema=cast("BaseSchema", _SubscriptionsOnly(schema)), **kwargs)
@@ -234,6 +251,7 @@ class TailorGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
+        self.schema = cast("BaseSchema", _SubscriptionsStream(self.schema))
         self.services = services
         self.plugins = plugins
         self.feed_hub = feed_hub

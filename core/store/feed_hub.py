@@ -70,7 +70,9 @@ class Subscription:
         self.interest = interest
         #: the last sequence handled (delivered or filtered out)
         self.last = after or 0
-        self._catch_up = after is not None
+        #: read the feed from ``last`` before taking the queue: when resuming, and
+        #: when the queue overflowed
+        self._behind = after is not None
         self._pending: deque[ChangeEvent] = deque()
         self._ready = asyncio.Event()
         self._closed = False
@@ -82,8 +84,8 @@ class Subscription:
         if len(self._pending) >= self.QUEUE:
             # too slow: forget the queue and read the feed from self.last instead
             self._pending.clear()
-            self._catch_up = True
-        else:
+            self._behind = True
+        elif not self._behind:
             self._pending.append(event)
         self._ready.set()
 
@@ -97,30 +99,42 @@ class Subscription:
         :meth:`close` or the consumer stops."""
         try:
             while not self._closed:
-                if self._catch_up:
-                    self._catch_up = False
-                    # what is queued now is committed: the read below has it too
-                    self._pending.clear()
-                    batch = await self._hub.feed.since(
-                        self.last, tenants=[self.interest.tenant], limit=self.PAGE
-                    )
-                    if len(batch) == self.PAGE:
-                        self._catch_up = True
-                    self._pending.extendleft(reversed(batch))
-                while self._pending and not self._closed and not self._catch_up:
+                if self._behind:
+                    async for event in self._read_feed():
+                        yield event
+                    continue
+                while self._pending and not self._behind and not self._closed:
                     event = self._pending.popleft()
-                    if event.sequence <= self.last:
-                        continue
+                    if event.sequence > self.last:
+                        self.last = event.sequence
+                        if self.interest.wants(event):
+                            yield event
+                if self._pending or self._behind or self._closed:
+                    continue
+                self._ready.clear()
+                await self._ready.wait()
+        finally:
+            self._hub.leave(self)
+
+    async def _read_feed(self) -> AsyncGenerator[ChangeEvent, None]:
+        """Catch up from the feed itself, page by page. What was queued is
+        committed, so these reads have it; what the hub offers meanwhile is queued
+        (and dropped again when the reads have it)."""
+        self._behind = False
+        self._pending.clear()
+        while not self._closed:
+            batch = await self._hub.feed.since(
+                self.last, tenants=[self.interest.tenant], limit=self.PAGE
+            )
+            for event in batch:
+                if event.sequence > self.last:
                     self.last = event.sequence
                     if self.interest.wants(event):
                         yield event
-                if self._catch_up or self._pending:
-                    continue
-                self._ready.clear()
-                if not self._closed:
-                    await self._ready.wait()
-        finally:
-            self._hub.leave(self)
+                if self._behind or self._closed:  # overflowed again while delivering
+                    return
+            if len(batch) < self.PAGE:
+                return
 
 
 class FeedHub:

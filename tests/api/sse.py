@@ -44,8 +44,8 @@ class Stream:
         self.response = response
         self._lines = response.aiter_lines()
 
-    async def next(self, timeout: float = 5.0) -> Event:
-        return await asyncio.wait_for(self._read(), timeout)
+    async def next(self, within: float = 5.0) -> Event:
+        return await asyncio.wait_for(self._read(), within)
 
     async def _read(self) -> Event:
         fields: dict[str, str] = {}
@@ -53,7 +53,9 @@ class Stream:
             if not line:
                 if fields:
                     data = fields.get("data") or None
-                    return Event(fields.get("event", "message"), fields.get("id"), data and json.loads(data))
+                    return Event(
+                        fields.get("event", "message"), fields.get("id"), data and json.loads(data)
+                    )
                 continue
             if line.startswith(":"):
                 continue  # a heartbeat comment
