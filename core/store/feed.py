@@ -97,9 +97,11 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get(_APPENDED) is not transaction:
         session.info[_APPENDED] = transaction
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": FEED_LOCK})
+            # one round trip for both (bench/feed_latency.py: a write's statements
+            # are its cost); the NOTIFY is sent at commit whatever the order
             session.execute(
-                text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": FEED}
+                text("SELECT pg_advisory_xact_lock(:lock), pg_notify(:channel, :topic)"),
+                {"lock": FEED_LOCK, "channel": CHANNEL, "topic": FEED},
             )
     now = utcnow()
     for entry in entries:
