@@ -1,7 +1,7 @@
 """Benchmark: the change feed heard across workers, and what it costs writes (issue 22).
 
 Run by hand: ``python bench/feed_latency.py [--postgres URL] [--changes 200]
-[--subscribers 8] [--writers 4] [--seconds 3] [--rounds 3]`` (default URL:
+[--subscribers 8] [--writers 1 4] [--seconds 3] [--rounds 3]`` (default URL:
 ``TAILOR_BENCH_PG_URL``). It makes a scratch database beside URL's and drops it.
 
 1. **Commit to subscriber, across workers.** ``tailor serve --workers 2`` on
@@ -12,7 +12,8 @@ Run by hand: ``python bench/feed_latency.py [--postgres URL] [--changes 200]
    event. Every subscriber is in another process than the commit, so every
    sample crosses processes: NOTIFY, the worker's hub reading the feed once, its
    fan-out, SSE. p50 and p99 over all samples. Goal: p99 <= 1 s (stretch 100 ms).
-2. **The feed's cost on writes.** ``--writers`` concurrent writers (one tenant each)
+2. **The feed's cost on writes.** N concurrent writers (one tenant each; each N of
+   ``--writers``)
    call ``SettingsService.set`` for ``--seconds``, with the feed and without it,
    alternating for ``--rounds`` (the same process, database and connection pool),
    twice: before the server starts (the write path alone), and with the server's
@@ -41,8 +42,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
+from performance import cpu_seconds, tree  # bench/performance.py: CPU from /proc
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -197,15 +200,30 @@ def without_feed():
         event.listen(TailorSyncSession, "before_flush", feed.append_for_audit)
 
 
-async def throughput(services: Services, writers: int, seconds: float, rounds: int) -> dict:
-    with_feed, without = [], []
+async def throughput(
+    services: Services, writers: int, seconds: float, rounds: int, server: int | None = None
+) -> dict:
+    """Writes/s with the feed and without it (medians of ``rounds``); with ``server``
+    (its pid), also the server's CPU milliseconds per write (all its processes)."""
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
     await writes_per_second(services, writers, 1.0)  # warm the pool and the rows
     for _ in range(rounds):
-        with_feed.append(await writes_per_second(services, writers, seconds))
-        with without_feed():
-            without.append(await writes_per_second(services, writers, seconds))
-    on, off = statistics.median(with_feed), statistics.median(without)
-    return {"with_feed_per_s": on, "without_feed_per_s": off, "ratio": on / off}
+        for fed in (True, False):
+            pids = tree(server) if server else []
+            before = cpu_seconds(pids)
+            with contextlib.nullcontext() if fed else without_feed():
+                rate = await writes_per_second(services, writers, seconds)
+            rates[fed].append(rate)
+            cpu[fed].append((cpu_seconds(pids) - before) * 1000 / (rate * seconds))
+    on, off = statistics.median(rates[True]), statistics.median(rates[False])
+    return {
+        "with_feed_per_s": on,
+        "without_feed_per_s": off,
+        "ratio": on / off,
+        "server_cpu_ms_with": statistics.median(cpu[True]),
+        "server_cpu_ms_without": statistics.median(cpu[False]),
+    }
 
 
 async def main() -> None:
@@ -213,7 +231,7 @@ async def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("TAILOR_BENCH_PG_URL"))
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--subscribers", type=int, default=8)
-    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--writers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -233,11 +251,11 @@ async def main() -> None:
         await upgrade(url)
         services = Services.from_url(url)
         await sync_product_releases(services, load_product(), tailor_extension_points)
-        for slug in ("acme", *(f"w{i}" for i in range(args.writers))):
+        for slug in ("acme", *(f"w{i}" for i in range(max(args.writers)))):
             await services.tenants.create(ADMIN, slug, slug, "2.0")
         token, _ = await services.tokens.create(Role.APP, ["acme"], label="bench")
         # the write path alone: nobody listens
-        alone = await throughput(services, args.writers, args.seconds, args.rounds)
+        alone = {n: await throughput(services, n, args.seconds, args.rounds) for n in args.writers}
         with tempfile.TemporaryDirectory() as tmp:
             process, server = await serve(Path(tmp) / "server", url, workers=2)
             heard = await latency(services, server, token, args.changes, args.subscribers)
@@ -250,7 +268,10 @@ async def main() -> None:
                 for i in range(2)
             ]
             await asyncio.gather(*(e.wait() for e in listening))
-            cost = await throughput(services, args.writers, args.seconds, args.rounds)
+            cost = {
+                n: await throughput(services, n, args.seconds, args.rounds, process.pid)
+                for n in args.writers
+            }
             for task in tasks:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -270,20 +291,19 @@ async def main() -> None:
     print(f"  p50 {heard['p50_ms']:8.1f} ms   goal p99 <= 1000 ms (stretch 100 ms)")
     print(f"  p99 {heard['p99_ms']:8.1f} ms")
     print(f"  max {heard['max_ms']:8.1f} ms")
-    print(f"writes/s, {args.writers} writers, median of {args.rounds} rounds of {args.seconds} s")
-    print("                   nobody listening   2 workers + 2 subscribers listening")
-    print(
-        f"  with the feed    {alone['with_feed_per_s']:8.1f}           "
-        f"{cost['with_feed_per_s']:8.1f}"
-    )
-    print(
-        f"  without the feed {alone['without_feed_per_s']:8.1f}           "
-        f"{cost['without_feed_per_s']:8.1f}"
-    )
-    print(
-        f"  ratio            {alone['ratio']:8.3f}           {cost['ratio']:8.3f}"
-        "   goal >= 0.90 (cost <= 10%)"
-    )
+    print(f"writes/s, median of {args.rounds} rounds of {args.seconds} s")
+    print("  writers  feed    nobody listening   2 workers + 2 subscribers listening")
+    for n in args.writers:
+        for label, key in (("with", "with_feed_per_s"), ("without", "without_feed_per_s")):
+            print(f"  {n:7}  {label:7} {alone[n][key]:10.1f}         {cost[n][key]:10.1f}")
+        print(
+            f"  {n:7}  ratio   {alone[n]['ratio']:10.3f}         {cost[n]['ratio']:10.3f}"
+            "   goal >= 0.90 (cost <= 10%)"
+        )
+        print(
+            f"  {n:7}  the server's CPU per write: {cost[n]['server_cpu_ms_with']:.2f} ms with "
+            f"the feed, {cost[n]['server_cpu_ms_without']:.2f} ms without"
+        )
 
 
 if __name__ == "__main__":
