@@ -106,6 +106,28 @@ async def test_sse_events_filter_carry_ids_and_resume(services, tokens, server):
         assert (await resumed.next()).id == str(fed[3].sequence)
         assert [(await after.next()).id for _ in range(3)] == [str(e.sequence) for e in fed[1:]]
 
+    # the four streams are counted as requests, not timed (they last as long as
+    # they listen): the latency histogram stays about requests
+    async with httpx.AsyncClient() as client:
+        for _ in range(50):
+            text = (
+                await client.get(f"{server}/metrics", headers={"Authorization": f"Bearer {admin}"})
+            ).text
+            counted = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("tailor_http_requests_total{") and 'route="/graphql"' in line
+            )
+            timed = next(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith('tailor_http_request_duration_seconds_count{route="/graphql"}')
+            )
+            if counted - timed == 4:
+                break
+            await asyncio.sleep(0.1)
+        assert counted - timed == 4, text
+
 
 async def terminal(stream) -> dict:
     """The one result of a refused subscription, then the stream completes."""
