@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,10 @@ class Context:
     feed_hub: FeedHub | None = None
     #: graphql-transport-ws: the ``connection_init`` payload (set by strawberry)
     connection_params: dict[str, Any] | None = None
+    #: the caller's principal again, from its token as it is now (raises
+    #: AuthenticationError once the token is revoked or expired): long-lived
+    #: subscriptions call it before each event
+    reauthenticate: Callable[[], Awaitable[Principal]] | None = None
 
 
 Info = strawberry.Info[Context, None]

@@ -115,6 +115,13 @@ class FeedSubscription:
         state = getattr(ctx.request, "scope", {}).setdefault("state", {})
         try:
             async for event in events:
+                if ctx.reauthenticate is not None:
+                    try:
+                        # the token as it is now (in memory, read again every few
+                        # seconds per token, never per subscriber)
+                        await ctx.reauthenticate()
+                    except domain.AuthenticationError:
+                        return  # revoked or expired: the stream completes; reconnecting gets 401
                 state[EVENT_SEQUENCE] = event.sequence
                 yield ChangeEventType.from_domain(event)
         finally:

@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import quote
@@ -350,12 +350,20 @@ class TailorGraphQL(GraphQL[Context, None]):
             context.principal = await bearer_principal(self.services, raw)
         except (AuthenticationError, DatabaseError):
             raise ConnectionRejectionError() from None
+        context.reauthenticate = self._reauthenticate(raw)
         return UNSET
+
+    def _reauthenticate(self, authorization: str) -> Callable[[], Awaitable[Principal]]:
+        async def again() -> Principal:
+            return await bearer_principal(self.services, authorization)
+
+        return again
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.scope.get("state", {})
+        authorization = request.headers.get("authorization")
         return Context(
             services=self.services,
             # a WebSocket without a token in its handshake: set by on_ws_connect
@@ -364,6 +372,7 @@ class TailorGraphQL(GraphQL[Context, None]):
             request=request,
             plugins=self.plugins,
             feed_hub=self.feed_hub,
+            reauthenticate=self._reauthenticate(authorization) if authorization else None,
         )
 
     async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:

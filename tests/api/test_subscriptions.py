@@ -353,3 +353,25 @@ async def test_across_the_workers_of_tailor_serve_within_a_second(
         finally:
             for client in clients:
                 await client.aclose()
+
+
+async def test_a_revoked_token_stops_hearing(services, tokens, server):
+    """A subscription outlives no revocation: the next change ends its stream
+    (``complete``), and reconnecting is refused (401)."""
+    from core.store.feed_hub import FeedHub
+    from core.store.tokens import TOKEN_CACHE_SECONDS
+
+    secret, _ = await services.tokens.create(Role.APP, ["acme"], label="soon revoked")
+    head = await services.feed.head()
+    async with (
+        httpx.AsyncClient() as client,
+        subscribe(client, server, secret, {"tenant": "acme", "after": head}) as stream,
+    ):
+        await services.settings.set(ADMIN, "acme", DUE, 47)
+        assert (await stream.next(within=FeedHub.POLL_SECONDS + 2)).event == "next"
+        await services.tokens.revoke(secret)
+        await asyncio.sleep(TOKEN_CACHE_SECONDS + 0.5)  # what the server may remember
+        await services.settings.set(ADMIN, "acme", DUE, 48)
+        assert (await stream.next(within=FeedHub.POLL_SECONDS + 2)).event == "complete"
+        async with subscribe(client, server, secret, {"tenant": "acme"}) as again:
+            assert again.response.status_code == 401
