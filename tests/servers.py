@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,11 +118,19 @@ async def wait_until(node: Node, probe: str = "/healthz", limit: float = 60.0) -
 
 @contextlib.asynccontextmanager
 async def tailor_serve(
-    home: Path, database_url: str, limit: float = 60.0, **extra_env: str
+    home: Path,
+    database_url: str,
+    limit: float = 60.0,
+    args: Sequence[str] = (),
+    on_start: Callable[[asyncio.subprocess.Process], object] | None = None,
+    **extra_env: str,
 ) -> AsyncIterator[str]:
-    """`tailor serve` started in ``home`` on ``database_url`` (and ``extra_env``);
-    yields its URL once `/healthz` answers, and stops it (it may have ended already)."""
-    node = await start_node(home, database_url, limit=limit, env=extra_env)
+    """`tailor serve [args]` started in ``home`` on ``database_url`` (and
+    ``extra_env``); yields its URL once `/healthz` answers, and stops it (it may
+    have ended already). ``on_start`` is given the process (to signal it)."""
+    node = await start_node(home, database_url, *args, limit=limit, env=extra_env)
+    if on_start is not None:
+        on_start(node.process)
     try:
         yield node.url
     finally:

@@ -14,8 +14,8 @@ from tests.sample import ACME
 
 def _comparable(snapshot: Snapshot) -> dict[str, list[tuple[Any, ...]]]:
     """The rows without what differs from one build to the next anyway: ids
-    and the change feed's sequence (a PostgreSQL sequence only goes up) and
-    timestamps."""
+    (a PostgreSQL sequence only goes up), the change feed's sequence (it never
+    goes back either) and timestamps."""
 
     def keep(column: str, value: Any) -> bool:
         return (

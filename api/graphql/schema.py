@@ -23,6 +23,7 @@ from api.graphql.masking import MaskUnexpectedErrors
 from api.graphql.projection import ProjectingExecutionContext
 from api.graphql.readiness import ReadinessMutation, ReadinessQuery
 from api.graphql.roadmap import RoadmapMutation, RoadmapQuery
+from api.graphql.subscriptions import SUBSCRIPTION_GROUPS
 from api.graphql.types import (
     AuditEntry,
     AuditLog,
@@ -293,6 +294,7 @@ def build_schema(
     return TailorSchema(
         query=merge_types("Query", QUERY_GROUPS),
         mutation=merge_types("Mutation", MUTATION_GROUPS),
+        subscription=merge_types("Subscription", SUBSCRIPTION_GROUPS),
         extensions=[*extensions, MaskUnexpectedErrors],
         config=config,
         execution_context_class=ProjectingExecutionContext if projection else None,

@@ -2,34 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import (
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.streaming import HTTPStreamTransport, SSETransport
+from strawberry.schema.base import BaseSchema
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
 from api.graphql.context import Context
 from api.graphql.document_cache import DocumentCache, DocumentStore
 from api.graphql.limits import GraphQLLimits, LimitsExtension
 from api.graphql.schema import build_schema
+from api.graphql.subscriptions import EVENT_SEQUENCE
 from api.graphql.suggestions import NoSuggestions
 from api.http.background import Background
 from api.http.bearer import bearer_principal
@@ -61,6 +79,7 @@ from core.model.errors import AuthenticationError, DatabaseError, UnavailableErr
 from core.model.product import Product
 from core.store.changes import APPLY_EVERY
 from core.store.feed import FEED, on_commit
+from core.store.feed_hub import FeedHub
 from core.store.invalidation import Listener
 from core.store.services import Services
 from plugins.catalog import Catalog
@@ -69,6 +88,8 @@ from plugins.runtime import PluginRuntime, RuntimeOptions, guard
 log = logging.getLogger("tailor.http")
 #: seconds between prunes of what is kept for a while (the change feed)
 FEED_PRUNE_SECONDS = 3600.0
+#: subscriptions one graphql-transport-ws connection may hold at once
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
 
 @dataclass(frozen=True)
@@ -139,13 +160,90 @@ class AppOptions:
         )
 
 
+#: the key of a streamed result's ``extensions`` that carries its SSE event id
+#: (taken out again before the event is sent)
+_SSE_ID = "tailor.sse.id"
+
+
+class FeedEventStream(SSETransport):
+    """GraphQL over SSE (distinct connections mode) for subscriptions only; every
+    ``next`` event carries ``id: <sequence>`` of the change it tells, so a
+    reconnecting client's ``Last-Event-ID`` resumes after it."""
+
+    def allowed_operation_types(
+        self, allowed_operation_types: set[OperationType]
+    ) -> tuple[OperationType, ...]:
+        return (OperationType.SUBSCRIPTION,)
+
+    def encode_next(
+        self, response: GraphQLHTTPResponse, encode_json: Callable[[object], str]
+    ) -> str:
+        extensions = response.get("extensions")
+        sequence = extensions.pop(_SSE_ID, None) if isinstance(extensions, dict) else None
+        if extensions == {}:
+            del response["extensions"]
+        event = super().encode_next(response, encode_json)
+        return event if sequence is None else f"id: {sequence}\r\n{event}"
+
+
+class _SubscriptionsOnly:
+    """A schema that streams subscriptions only: graphql-transport-ws carries no
+    query or mutation here (those go through the HTTP guard's limits and prices)."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["allowed_operation_types"] = (OperationType.SUBSCRIPTION,)
+        return await self._schema.stream(*args, **kwargs)
+
+
+class _SubscriptionsStream:
+    """The view's schema: a subscription only ever streams (strawberry would run
+    one sent as plain JSON like a query); it is refused with how to stream it."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await self._schema.execute(*args, **kwargs)
+
+
+class SubscriptionsOnlyWS(BaseGraphQLTransportWSHandler[Context, None]):
+    def __init__(self, *, schema: Any, **kwargs: Any) -> None:
+        super().__init__(schema=cast("BaseSchema", _SubscriptionsOnly(schema)), **kwargs)
+
+
 class TailorGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with Tailor's typed context, speaking
     GraphQL-over-HTTP: the negotiated media type (see :mod:`api.http.protocol`), 400
     without ``data`` for request errors under ``application/graphql-response+json``,
-    a GraphQL error body for every refusal, 405 for mutations over GET."""
+    a GraphQL error body for every refusal, 405 for mutations over GET.
+    Subscriptions stream over server-sent events (:class:`FeedEventStream`) and over
+    ``graphql-transport-ws`` (the bearer token in the handshake's ``Authorization``
+    header or in ``connection_init``'s payload, never in the URL)."""
 
-    def __init__(self, services: Services, options: AppOptions, plugins: PluginRuntime) -> None:
+    stream_transport_classes_by_protocol: Mapping[str, type[HTTPStreamTransport]] = {
+        GRAPHQL_SSE_PROTOCOL: FeedEventStream,
+    }
+    graphql_transport_ws_handler_class = SubscriptionsOnlyWS
+
+    def __init__(
+        self,
+        services: Services,
+        options: AppOptions,
+        plugins: PluginRuntime,
+        feed_hub: FeedHub | None = None,
+    ) -> None:
         super().__init__(
             build_schema(options.extensions(), options.schema_config(), options.projection),
             graphql_ide="graphiql" if options.graphiql_enabled else None,
@@ -153,9 +251,13 @@ class TailorGraphQL(GraphQL[Context, None]):
             # publishCustomization(archive: Upload!): every /graphql request carries
             # a bearer token (no cookie), so a cross-site form cannot forge one
             multipart_uploads_enabled=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
+        self.schema = cast("BaseSchema", _SubscriptionsStream(self.schema))
         self.services = services
         self.plugins = plugins
+        self.feed_hub = feed_hub
         #: answers to settings operations (None: off, see AppOptions.response_cache)
         self.cache = ResponseCache(services, plugins) if options.cache_enabled else None
         self.graphiql_page = (WEB_DIR / "templates" / "graphiql.html").read_text(encoding="utf-8")
@@ -165,6 +267,9 @@ class TailorGraphQL(GraphQL[Context, None]):
         return HTMLResponse(self.graphiql_page, headers=GRAPHIQL_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -172,7 +277,7 @@ class TailorGraphQL(GraphQL[Context, None]):
         state = scope.setdefault("state", {})
         plan = (
             self.cache.plan(state, state["principal"])
-            if self.cache is not None and "principal" in state
+            if self.cache is not None and "principal" in state and not state.get("event_stream")
             else None
         )
         lookup = await self.cache.lookup(plan) if plan is not None and self.cache else None
@@ -217,22 +322,74 @@ class TailorGraphQL(GraphQL[Context, None]):
         except TypeError:
             return json.dumps(data, separators=(",", ":")).encode()
 
-    # strawberry's base also takes WebSockets; this app serves none (no subscriptions)
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A graphql-transport-ws connection: a bearer token in the handshake's
+        ``Authorization`` header is checked before the handshake is accepted (a bad
+        one: 403); without one, ``connection_init`` must carry it (see
+        :meth:`on_ws_connect`)."""
+        state = scope.setdefault("state", {})
+        state.setdefault("request_id", request_id_from(None))
+        authorization = dict(scope.get("headers") or ()).get(b"authorization")
+        if authorization:
+            try:
+                state["principal"] = await bearer_principal(
+                    self.services, authorization.decode("latin-1")
+                )
+            except (AuthenticationError, DatabaseError):
+                await WebSocket(scope, receive, send).close(code=1008)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """``connection_init``: authenticated by the handshake, or by the payload's
+        ``Authorization: Bearer ...``; otherwise the connection is closed (4403)."""
+        if context.request is not None and "principal" in context.request.scope.get("state", {}):
+            return UNSET
+        params = context.connection_params or {}
+        raw = params.get("Authorization", params.get("authorization"))
+        if not isinstance(raw, str):
+            raise ConnectionRejectionError()
+        try:
+            context.principal = await bearer_principal(self.services, raw)
+        except (AuthenticationError, DatabaseError):
+            raise ConnectionRejectionError() from None
+        context.reauthenticate = self._reauthenticate(raw)
+        return UNSET
+
+    def _reauthenticate(self, authorization: str) -> Callable[[], Awaitable[Principal]]:
+        async def again() -> Principal:
+            return await bearer_principal(self.services, authorization)
+
+        return again
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         state = request.scope.get("state", {})
+        authorization = request.headers.get("authorization")
         return Context(
             services=self.services,
-            principal=state["principal"],
+            # a WebSocket without a token in its handshake: set by on_ws_connect
+            principal=state.get("principal") or Principal.nobody(),
             request_id=state.get("request_id", ""),
             request=request,
             plugins=self.plugins,
+            feed_hub=self.feed_hub,
+            reauthenticate=self._reauthenticate(authorization) if authorization else None,
         )
 
     async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().execute_operation(*args, **kwargs)
         except HTTPException as exc:
-            if isinstance(exc.__cause__, InvalidOperationTypeError):
+            cause = exc.__cause__
+            if isinstance(cause, InvalidOperationTypeError):
+                if cause.operation_type is OperationType.SUBSCRIPTION:
+                    raise HTTPException(
+                        400,
+                        "a subscription streams: ask for 'Accept: text/event-stream' (GraphQL "
+                        "over SSE) or open a graphql-transport-ws WebSocket",
+                    ) from exc
                 raise HTTPException(405, "mutations need a POST request") from exc
             if isinstance(exc.__cause__, CannotGetOperationTypeError):
                 name = exc.__cause__.operation_name
@@ -249,6 +406,10 @@ class TailorGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         body = await super().process_result(request, result)
+        sequence = request.scope.get("state", {}).pop(EVENT_SEQUENCE, None)
+        if sequence is not None:
+            # the SSE event's id (FeedEventStream takes it out of the body)
+            body["extensions"] = {**(body.get("extensions") or {}), _SSE_ID: sequence}
         if result.errors:
             state = request.scope.setdefault("state", {})
             state["uncacheable"] = True
@@ -269,7 +430,11 @@ class TailorGraphQL(GraphQL[Context, None]):
         response = await super().run(request, context, root_value)
         state = request.scope.get("state", {})
         media_type = state.get("media_type")
-        if isinstance(response, Response) and media_type and not isinstance(response, HTMLResponse):
+        if (
+            isinstance(response, Response)
+            and media_type
+            and not isinstance(response, HTMLResponse | StreamingResponse)
+        ):
             response.headers["content-type"] = f"{media_type}; charset=utf-8"
             if (
                 media_type == GRAPHQL_RESPONSE_JSON
@@ -342,6 +507,38 @@ class Authenticate:
         return await bearer_principal(self.services, request.headers.get("authorization"))
 
 
+def on_stop_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Also call ``callback`` (in the event loop) when the process is asked to stop
+    (SIGTERM, SIGINT), before the handler the server installed; returns what
+    restores that handler. Long-lived responses (a subscription's event stream)
+    end at once instead of holding the server's graceful shutdown open. Only in
+    the main thread (where signals are handled); elsewhere nothing is installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(sig: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(callback)
+        chained = previous[signal.Signals(sig)]
+        if callable(chained):
+            chained(sig, frame)
+        elif chained == signal.SIG_DFL:
+            # nobody handled it before: what the signal would have done
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is handle:
+                signal.signal(sig, handler)
+
+    return restore
+
+
 def create_app(
     services: Services, options: AppOptions | None = None, *, product: Product | None = None
 ) -> Starlette:
@@ -359,7 +556,9 @@ def create_app(
         plugins = PluginRuntime(Catalog.for_product(product), RuntimeOptions())
     if options.attach_plugins:
         services = attach(services, plugins)
-    graphql = TailorGraphQL(services, options, plugins)
+    # this process's subscribers to the change feed (settingsChanged)
+    hub = FeedHub(services.feed)
+    graphql = TailorGraphQL(services, options, plugins, hub)
     guard = ProtocolGuard(graphql, options.limits)
     console = Console(services, plugins.installed)
     metrics = Metrics(services, options.metrics_customizations)
@@ -376,6 +575,9 @@ def create_app(
     deliverer = WebhookDeliverer(services.webhooks)
 
     def on_message(topic: str) -> None:
+        # every notice may follow a commit that fed the feed (after a reconnect,
+        # REGISTRY stands for every notice lost): the hub reads it once
+        hub.wake()
         # a change feed notice (every write) changes no registration
         if topic == FEED:
             deliverer.wake()
@@ -399,6 +601,7 @@ def create_app(
     background.every(APPLY_EVERY, "apply scheduled changes", services.changes.apply_due)
     background.every(FEED_PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)
     background.run("deliver webhooks", deliverer.run)
+    background.run("change feed hub", hub.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -407,6 +610,11 @@ def create_app(
         stop_hearing = on_commit(deliverer.wake)
         background.start()
         probes.watch_signals()
+        # this process's commits (the only notice on SQLite)
+        stop_hearing_commits = on_commit(hub.wake)
+        # subscriptions end (cleanly: a 'complete') when the server is asked to stop,
+        # before it waits for open connections to close
+        restore_signals = on_stop_signal(hub.close)
         # what start-up built lives as long as the process: keep it out of the
         # collector's generations, so its pauses stay short (p99)
         gc.collect()
@@ -414,6 +622,9 @@ def create_app(
         try:
             yield
         finally:
+            restore_signals()
+            stop_hearing_commits()
+            hub.close()
             probes.drain()
             probes.restore_signals()
             await background.stop()
@@ -440,6 +651,8 @@ def create_app(
                     )
                 ),
             ),
+            # graphql-transport-ws (subscriptions only; authenticated by TailorGraphQL)
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", probes.healthz, methods=["GET"]),
             Route("/readyz", probes.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

@@ -3,7 +3,8 @@
 - ``tailor_http_requests_total{route,method,status}`` and
   ``tailor_http_request_duration_seconds{route}``: this process's requests
   (``route`` is a bounded name: ``/graphql``, ``/console/tenants``, ...; never a
-  raw path, so labels cannot grow with tenants or attackers' URLs);
+  raw path, so labels cannot grow with tenants or attackers' URLs); a
+  subscription's event stream is counted, not timed (it lasts as long as it listens);
 - ``tailor_hook_calls_total{customization,hook}``, ``tailor_hook_failures_total``,
   ``tailor_hook_changed_total`` and the ``tailor_hook_duration_seconds`` histogram:
   read at scrape time from the observation store, which every worker adds to
@@ -215,11 +216,16 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        stream = False
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, stream
             if message["type"] == "http.response.start":
                 status = message["status"]
+                stream = any(
+                    name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in message.get("headers", ())
+                )
             await send(message)
 
         try:
@@ -227,4 +233,5 @@ class MetricsMiddleware:
         finally:
             route = route_name(scope.get("path", ""))
             self.metrics.requests.labels(route, scope.get("method", ""), str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            if not stream:  # a subscription's event stream lasts as long as it listens
+                self.metrics.latency.labels(route).observe(time.perf_counter() - started)

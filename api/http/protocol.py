@@ -35,6 +35,8 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 #: a GraphQL multipart request (uploads)
 MULTIPART = "multipart/form-data"
+#: server-sent events: a subscription over GraphQL over SSE
+EVENT_STREAM = "text/event-stream"
 
 #: codes in ``errors[].extensions.code`` of protocol refusals
 BAD_REQUEST = "BAD_REQUEST"
@@ -85,6 +87,14 @@ def negotiate(accept: str | None) -> str | None:
         if best is None or candidate[:2] > best[:2]:
             best = candidate
     return best[2] if best else None
+
+
+def wants_event_stream(accept: str | None) -> bool:
+    """A GraphQL-over-SSE request (``Accept: text/event-stream``): its answer is a
+    stream of events; what refuses it before the stream starts is JSON."""
+    return any(
+        part.partition(";")[0].strip().lower() == EVENT_STREAM for part in (accept or "").split(",")
+    )
 
 
 def _quality(raw_params: str) -> float:
@@ -167,7 +177,8 @@ class ProtocolGuard:
 
     Sets ``state["media_type"]`` (the negotiated response media type),
     ``state["operations"]`` (the parsed request parameters, a list of one for a
-    single request) and ``state["batch"]``.
+    single request), ``state["batch"]`` and ``state["event_stream"]`` (a
+    subscription over server-sent events: refusals before the stream are JSON).
     """
 
     def __init__(self, app: Any, limits: GraphQLLimits) -> None:
@@ -184,7 +195,9 @@ class ProtocolGuard:
         if wants_ide(request):
             await self.app(scope, receive, send)
             return
-        media_type = negotiate(request.headers.get("accept"))
+        accept = request.headers.get("accept")
+        state["event_stream"] = wants_event_stream(accept)
+        media_type = JSON if state["event_stream"] else negotiate(accept)
         state["media_type"] = media_type or JSON
         send = _with_cost(state, send)
         try:
@@ -193,7 +206,8 @@ class ProtocolGuard:
                     406,
                     NOT_ACCEPTABLE,
                     f"cannot answer in any media type of 'Accept: {request.headers['accept']}'; "
-                    f"accept {GRAPHQL_RESPONSE_JSON} or {JSON}",
+                    f"accept {GRAPHQL_RESPONSE_JSON} or {JSON} ({EVENT_STREAM} for a "
+                    "subscription)",
                 )
             if request.method == "POST" and _is_multipart(request.headers.get("content-type")):
                 # a GraphQL multipart request (an upload: publishCustomization): its

@@ -38,9 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from core.model import config
+from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.store.invalidation import CHANNEL
 from core.store.models import AuditEntry, ChangeFeedRow, Tenant, aware
+from core.store.tenants import load_tenant_ref
 
 log = logging.getLogger("tailor.feed")
 #: one line per audit entry written (its id and the request's): see log_audited
@@ -117,9 +119,11 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get(_APPENDED) is not transaction:
         session.info[_APPENDED] = transaction
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": FEED_LOCK})
+            # one round trip for both (bench/feed_latency.py: a write's statements
+            # are its cost); the NOTIFY is sent at commit whatever the order
             session.execute(
-                text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": FEED}
+                text("SELECT pg_advisory_xact_lock(:lock), pg_notify(:channel, :topic)"),
+                {"lock": FEED_LOCK, "channel": CHANNEL, "topic": FEED},
             )
     now = utcnow()
     for entry in entries:
@@ -212,6 +216,15 @@ class FeedService:
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [change_event(row, slug) for row, slug in rows]
+
+    async def check_watch(self, principal: Principal, tenant: str, environment: str | None) -> None:
+        """Refuse unless ``principal`` may hear ``tenant``'s changes (of
+        ``environment``): the errors of the ``settings`` query (permission, then a
+        tenant or environment that does not exist). One statement."""
+        principal.require_read_settings(tenant)
+        async with self._sessions() as session:
+            ref = await load_tenant_ref(session, tenant)
+        ref.check_environment(environment)
 
     async def head(self) -> int:
         """The newest sequence (0 when the feed is empty)."""

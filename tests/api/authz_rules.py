@@ -371,3 +371,18 @@ MUTATION_RULES: dict[str, Rule] = {
         DENY,
     ),
 }
+
+#: subscriptions: ``after: 0`` replays the feed, so an allowed subscription
+#: answers at once (the rival fixture wrote to both tenants); checked through
+#: the schema's subscribe (tests/api/test_authorization.py) and over SSE and
+#: graphql-transport-ws (tests/api/test_subscriptions.py)
+SUBSCRIPTION_RULES: dict[str, Rule] = {
+    "settingsChanged": rule(
+        """subscription($tenant: String!) { settingsChanged(tenant: $tenant, after: 0) {
+             __typename ... on ChangeEvent { tenant keys } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        OWN,
+    ),
+}

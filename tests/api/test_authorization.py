@@ -3,13 +3,26 @@ no query shape returns another tenant's data to a tenant-scoped token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
+from api.graphql.context import Context
 from api.graphql.schema import build_schema
+from api.http.bearer import bearer_principal
 from core.model.auth import Role
-from tests.api.authz_rules import ALLOW, DENY, FILTERED, MUTATION_RULES, OWN, QUERY_RULES, Rule
+from core.store.feed_hub import FeedHub
+from tests.api.authz_rules import (
+    ALLOW,
+    DENY,
+    FILTERED,
+    MUTATION_RULES,
+    OWN,
+    QUERY_RULES,
+    SUBSCRIPTION_RULES,
+    Rule,
+)
 from tests.conftest import ADMIN
 
 RIVAL = "rival"
@@ -38,12 +51,17 @@ async def rival(api, services):
 
 def root_fields(operation: str) -> set[str]:
     schema = build_schema()._schema
-    root = schema.query_type if operation == "query" else schema.mutation_type
+    root = {
+        "query": schema.query_type,
+        "mutation": schema.mutation_type,
+        "subscription": schema.subscription_type,
+    }[operation]
     return set(root.fields) if root is not None else set()
 
 
 @pytest.mark.parametrize(
-    ("operation", "rules"), [("query", QUERY_RULES), ("mutation", MUTATION_RULES)]
+    ("operation", "rules"),
+    [("query", QUERY_RULES), ("mutation", MUTATION_RULES), ("subscription", SUBSCRIPTION_RULES)],
 )
 def test_every_root_field_has_an_authorization_rule(operation, rules):
     fields = root_fields(operation)
@@ -92,7 +110,9 @@ def data_strings(node, key=None):
         yield node
 
 
-async def run(api, role: Role, rule: Rule, tenant: str) -> dict:
+async def run(api, role: Role, rule: Rule, tenant: str, services=None) -> dict:
+    if rule.query.lstrip().startswith("subscription"):
+        return await first_result(services, api.tokens[role.value], rule, tenant)
     response = await api.client.post(
         "/graphql",
         json={"query": rule.query, "variables": {"tenant": tenant}},
@@ -102,6 +122,30 @@ async def run(api, role: Role, rule: Rule, tenant: str) -> dict:
     body = response.json()
     request_errors = [e for e in body.get("errors") or () if not e.get("path")]
     assert not request_errors, f"the rule's query is broken: {body}"
+    return body
+
+
+async def first_result(services, token: str, rule: Rule, tenant: str) -> dict:
+    """A subscription's first result, through the schema as the app runs it (an
+    HTTP test client buffers a whole response, and a subscription never ends)."""
+    principal = await bearer_principal(services, f"Bearer {token}")
+    context = Context(services, principal, "authz", feed_hub=FeedHub(services.feed))
+    stream = await build_schema().subscribe(
+        rule.query, variable_values={"tenant": tenant}, context_value=context
+    )
+    if not hasattr(stream, "__anext__"):  # refused before it ran
+        return body_of(stream)
+    try:
+        result = await asyncio.wait_for(anext(stream), 5)
+    finally:
+        await stream.aclose()
+    return body_of(result)
+
+
+def body_of(result) -> dict:
+    body = {"data": result.data}
+    if result.errors:
+        body["errors"] = [e.formatted for e in result.errors]
     return body
 
 
@@ -122,19 +166,21 @@ def assert_no_rival_data(body: dict, where: str) -> None:
     assert RIVAL not in set(data_strings(body.get("data"))), f"{where}: {body}"
 
 
-RULES = [("query", n, r) for n, r in QUERY_RULES.items()] + [
-    ("mutation", n, r) for n, r in MUTATION_RULES.items()
+RULES = [
+    *[("query", n, r) for n, r in QUERY_RULES.items()],
+    *[("mutation", n, r) for n, r in MUTATION_RULES.items()],
+    *[("subscription", n, r) for n, r in SUBSCRIPTION_RULES.items()],
 ]
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 @pytest.mark.parametrize(("operation", "field", "rule"), RULES, ids=lambda x: str(x)[:40])
-async def test_role_access_per_field(api, rival, role, operation, field, rule):
+async def test_role_access_per_field(api, rival, services, role, operation, field, rule):
     access = rule.access[role]
     own = "acme"  # the scoped tokens' tenant
     for tenant in (own, rival):
         where = f"{role.value} {operation} {field}(tenant={tenant})"
-        body = await run(api, role, rule, tenant)
+        body = await run(api, role, rule, tenant, services)
         if access == ALLOW or (access == OWN and tenant == own):
             assert_allowed(body, where)
         elif access == FILTERED:

@@ -1,0 +1,196 @@
+"""The change feed hub: one read per wake whatever the number of subscribers,
+each subscriber hears its tenant (and environment) only, in order, without a
+gap or a repeat, also when it is too slow for its queue or resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+import pytest
+
+from core.model.auth import Principal, Role
+from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from core.store import feed
+from core.store.db import count_statements
+from core.store.feed import ChangeEvent
+from core.store.feed_hub import FeedHub, Interest, Subscription
+from tests.conftest import ADMIN
+
+DUE = "billing.invoice.due_days"
+APP = Principal(Role.APP, "front-end", frozenset({"acme"}))
+
+
+async def take(events, count: int, within: float = 5.0) -> list[ChangeEvent]:
+    got: list[ChangeEvent] = []
+
+    async def collect() -> None:
+        async for event in events:
+            got.append(event)
+            if len(got) == count:
+                return
+
+    await asyncio.wait_for(collect(), within)
+    return got
+
+
+async def first(subscription: Subscription) -> ChangeEvent:
+    """The next change, then the subscription ends (as a client disconnecting)."""
+    async with contextlib.aclosing(subscription.events()) as events:
+        (event,) = await take(events, 1)
+    return event
+
+
+@contextlib.asynccontextmanager
+async def running(hub: FeedHub):
+    """The hub's loop, woken by this process's commits (as the app runs it)."""
+    task = asyncio.create_task(hub.run())
+    stop = feed.on_commit(hub.wake)
+    try:
+        await asyncio.sleep(0)
+        yield hub
+    finally:
+        stop()
+        hub.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_interest_hears_its_environment_the_tenant_scope_and_the_whole_tenant():
+    def event(tenant: str | None, environment: str | None) -> ChangeEvent:
+        return ChangeEvent(1, tenant, environment, (), "set", "x", datetime.now(UTC), None)
+
+    production = Interest("acme", "production")
+    assert production.wants(event("acme", "production"))
+    assert production.wants(event("acme", None))  # tenant-wide, or the whole tenant
+    assert not production.wants(event("acme", "sandbox"))
+    assert not production.wants(event("other", "production"))
+    assert not production.wants(event(None, None))  # a release import: no tenant
+    everything = Interest("acme")
+    assert everything.wants(event("acme", "sandbox")) and everything.wants(event("acme", None))
+    assert not everything.wants(event("other", None))
+
+
+async def test_one_read_per_wake_for_any_number_of_subscribers(services, tenant):
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    hub = FeedHub(services.feed)
+    head = await services.feed.head()
+    statements = []
+    for count in (3, 40):
+        subscriptions = [await hub.subscribe(APP, tenant, after=None) for _ in range(count)]
+        others = [await hub.subscribe(ADMIN, "other", after=None) for _ in range(count)]
+        await services.settings.set(ADMIN, tenant, DUE, 40 + count)
+        await services.settings.set(ADMIN, "other", DUE, 40 + count)
+        reads = hub.reads
+        with count_statements(services.engine) as counter:
+            assert await hub.poll() == 2
+        statements.append(counter.count)
+        assert hub.reads == reads + 1
+        for subscription in subscriptions:
+            event = await first(subscription)
+            assert (event.tenant, event.keys, event.sequence > head) == (tenant, (DUE,), True)
+        for subscription in others:
+            event = await first(subscription)
+            assert event.tenant == "other"
+        assert hub.subscribers == 0  # each left when its events() ended
+    assert statements == [1, 1]
+
+
+async def test_environment_filter_and_order(services, tenant):
+    hub = FeedHub(services.feed)
+    async with running(hub):
+        production = await hub.subscribe(APP, tenant, "production", after=None)
+        everything = await hub.subscribe(APP, tenant, after=None)
+        await services.settings.set(ADMIN, tenant, DUE, 41)
+        await services.settings.set(ADMIN, tenant, DUE, 42, environment="sandbox")
+        await services.settings.set(ADMIN, tenant, DUE, 43, environment="production")
+        heard = await take(production.events(), 2)
+        assert [e.environment for e in heard] == [None, "production"]
+        all_heard = await take(everything.events(), 3)
+        assert [e.environment for e in all_heard] == [None, "sandbox", "production"]
+        assert [e.sequence for e in all_heard] == sorted(e.sequence for e in all_heard)
+
+
+async def test_resume_replays_then_goes_live_without_gap_or_repeat(services, tenant):
+    start = await services.feed.head()
+    for value in (41, 42, 43):
+        await services.settings.set(ADMIN, tenant, DUE, value)
+    missed = await services.feed.since(start, tenants=[tenant])
+    hub = FeedHub(services.feed)
+    async with running(hub):
+        subscription = await hub.subscribe(APP, tenant, after=missed[0].sequence)
+        events = subscription.events()
+        replayed = await take(events, 2)
+        assert [e.sequence for e in replayed] == [e.sequence for e in missed[1:]]
+        await services.settings.set(ADMIN, tenant, DUE, 44)
+        (live,) = await take(events, 1)
+        assert live.sequence == await services.feed.head()
+
+
+async def test_concurrent_writers_are_heard_once_each_in_order(services, tenant):
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    start = await services.feed.head()
+    hub = FeedHub(services.feed)
+    async with running(hub):
+        subscription = await hub.subscribe(APP, tenant, after=start)
+
+        async def write(i: int) -> None:
+            await services.settings.set(ADMIN, (tenant, "other")[i % 2], DUE, 40 + i)
+
+        listening = asyncio.create_task(take(subscription.events(), 10, within=30))
+        await asyncio.gather(*(write(i) for i in range(20)))
+        heard = await listening
+    written = await services.feed.since(start, tenants=[tenant])
+    assert [e.sequence for e in heard] == [e.sequence for e in written]
+
+
+async def test_a_slow_subscriber_catches_up_from_the_feed(services, tenant, monkeypatch):
+    monkeypatch.setattr(Subscription, "QUEUE", 3)
+    monkeypatch.setattr(Subscription, "PAGE", 4)
+    hub = FeedHub(services.feed)
+    start = await services.feed.head()
+    subscription = await hub.subscribe(APP, tenant, after=None)
+    for value in range(41, 51):
+        await services.settings.set(ADMIN, tenant, DUE, value)
+    await hub.poll()  # ten changes offered: more than the queue holds
+    heard = await take(subscription.events(), 10)
+    written = await services.feed.since(start, tenants=[tenant])
+    assert [e.sequence for e in heard] == [e.sequence for e in written]
+
+
+async def test_refusals_are_the_settings_query_s(services, tenant):
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    hub = FeedHub(services.feed)
+    with pytest.raises(PermissionDeniedError) as denied:
+        await hub.subscribe(APP, "other")
+    assert "not in your token's scope" in denied.value.message
+    with pytest.raises(PermissionDeniedError):
+        await hub.subscribe(APP, "nowhere")  # no hint whether it exists
+    with pytest.raises(NotFoundError) as missing:
+        await hub.subscribe(ADMIN, "nowhere")
+    assert missing.value.kind == "tenant"
+    with pytest.raises(NotFoundError) as environment:
+        await hub.subscribe(APP, tenant, "staging")
+    assert environment.value.kind == "environment"
+    with pytest.raises(InvalidInputError) as bad:
+        await hub.subscribe(APP, tenant, after=-1)
+    assert bad.value.field == "after"
+    host = Principal(Role.HOST, "backend", frozenset({"acme"}))
+    with pytest.raises(PermissionDeniedError):
+        await hub.subscribe(host, tenant)
+    assert hub.subscribers == 0
+
+
+async def test_close_ends_every_subscription_and_refuses_new_ones(services, tenant):
+    hub = FeedHub(services.feed)
+    async with running(hub):
+        subscription = await hub.subscribe(APP, tenant, after=None)
+        listening = asyncio.create_task(take(subscription.events(), 1))
+        await asyncio.sleep(0.05)
+        hub.close()
+        assert await listening == []  # ended, without an event
+        with pytest.raises(InvalidInputError):
+            await hub.subscribe(APP, tenant)
+    assert hub.subscribers == 0
