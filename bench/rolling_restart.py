@@ -37,7 +37,14 @@ from core.store.services import Services  # noqa: E402
 from plugins.catalog import tailor_extension_points  # noqa: E402
 from plugins.product import load_product  # noqa: E402
 from tests.conftest import scratch_postgres_database  # noqa: E402
-from tests.ops.cluster import Load, nginx, nginx_missing, rolling_restart, steady_load  # noqa: E402
+from tests.ops.cluster import (  # noqa: E402
+    LOAD_ENV,
+    Load,
+    nginx,
+    nginx_missing,
+    rolling_restart,
+    steady_load,
+)
 from tests.servers import start_node  # noqa: E402
 
 
@@ -64,8 +71,8 @@ async def main(clients: int, workers: int, rounds: int) -> int:
         if True:
             nodes = list(
                 await asyncio.gather(
-                    start_node(home / "a", url, *args, probe="/readyz", limit=180),
-                    start_node(home / "b", url, *args, probe="/readyz", limit=180),
+                    start_node(home / "a", url, *args, probe="/readyz", limit=180, env=LOAD_ENV),
+                    start_node(home / "b", url, *args, probe="/readyz", limit=180, env=LOAD_ENV),
                 )
             )
             try:

@@ -327,8 +327,9 @@ async def test_across_the_workers_of_tailor_serve_within_a_second(
     home = tmp_path / "server"
     async with tailor_serve(home, database_url, args=("--workers", "2")) as url:
         deadline = time.monotonic() + 60
-        while (home / "serve.log").read_text().count("Application startup complete") < 2:
-            assert time.monotonic() < deadline, (home / "serve.log").read_text()
+        # uvicorn logs (JSON lines) on stderr: both workers up
+        while (home / "serve.err").read_text().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, (home / "serve.err").read_text()
             await asyncio.sleep(0.2)
         head = await services.feed.head()
         clients = [httpx.AsyncClient() for _ in range(6)]

@@ -18,6 +18,7 @@ from core.model.auth import Role
 from plugins import archive
 from tests.conftest import ADMIN
 from tests.ops.cluster import (
+    LOAD_ENV,
     REQUIRE_NGINX,
     SETTINGS,
     Load,
@@ -50,8 +51,12 @@ async def cluster(services, database_url, is_postgres, tmp_path):
     await services.tenants.create(ADMIN, "acme", "Acme", "2.0")
     admin, _ = await services.tokens.create(Role.ADMIN, label="operator")
     a, b = await asyncio.gather(
-        start_node(tmp_path / "a", database_url, *WORKERS, probe="/readyz", limit=120),
-        start_node(tmp_path / "b", database_url, *WORKERS, probe="/readyz", limit=120),
+        start_node(
+            tmp_path / "a", database_url, *WORKERS, probe="/readyz", limit=120, env=LOAD_ENV
+        ),
+        start_node(
+            tmp_path / "b", database_url, *WORKERS, probe="/readyz", limit=120, env=LOAD_ENV
+        ),
     )
     nodes = [a, b]
     try:
