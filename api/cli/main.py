@@ -446,6 +446,14 @@ def token_create(
     expires_in_days: Annotated[
         float | None, typer.Option("--expires-in-days", help="Expire after this many days.")
     ] = None,
+    app_name: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help="An app token belongs to this app (tailor app register): a trusted-only "
+            "app's tokens run only its registered documents.",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
@@ -454,13 +462,14 @@ def token_create(
 
     async def create(services: Services) -> tuple[str, TokenInfo]:
         expires = expiry(expires_in_days) if expires_in_days is not None else None
-        return await services.tokens.create(role, tenant or (), label, expires)
+        return await services.tokens.create(role, tenant or (), label, expires, app=app_name)
 
     secret, info = run_with_services(database_url, create)
     err.print(
         f"created {info.role.value} token {info.prefix}... "
         f"({'tenants: ' + ', '.join(info.tenants) if info.tenants else 'all tenants'}"
-        f"{', expires ' + info.expires_at.isoformat() if info.expires_at else ''}); "
+        f"{', expires ' + info.expires_at.isoformat() if info.expires_at else ''}"
+        f"{', app ' + info.app if info.app else ''}); "
         "store it now, it is not shown again:"
     )
     print(secret)
@@ -572,6 +581,7 @@ def tenant_list(
     out.print(table)
 
 
+from api.cli.apps import app_app  # noqa: E402
 from api.cli.customization import register as _register_customization_cli  # noqa: E402
 from api.cli.foldback import foldback_command  # noqa: E402
 from api.cli.roadmap import roadmap_app  # noqa: E402
@@ -579,6 +589,7 @@ from api.cli.roadmap import roadmap_app  # noqa: E402
 _register_customization_cli(app)
 app.command("foldback")(foldback_command)
 app.add_typer(roadmap_app, name="roadmap")
+app.add_typer(app_app, name="app")
 
 
 def main() -> None:

@@ -90,6 +90,11 @@ ROOT_FIELD_COSTS: Mapping[str, int] = {
     "publishCustomization": 10,
     "importRelease": 10,
     "upgradeTenant": 25,
+    "apps": 2,
+    "registerApp": 2,
+    # parsed and validated against the schema, operation by operation
+    "pushAppOperations": 10,
+    "pushAppFlags": 2,
 }
 DEFAULT_COST = 1
 #: what every request costs at least (an answer served from the cache costs this)

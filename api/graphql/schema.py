@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from api.graphql.apps import AppsMutation, AppsQuery
 from api.graphql.context import Info
 from api.graphql.customizations import CustomizationsMutation, CustomizationsQuery
 from api.graphql.errors import Errors, expected, uncacheable
@@ -254,6 +255,7 @@ QUERY_GROUPS: tuple[type, ...] = (
     ReadinessQuery,
     FoldbackQuery,
     RoadmapQuery,
+    AppsQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
@@ -261,6 +263,7 @@ MUTATION_GROUPS: tuple[type, ...] = (
     ReadinessMutation,
     ExtensionsMutation,
     RoadmapMutation,
+    AppsMutation,
 )
 
 

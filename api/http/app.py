@@ -414,7 +414,9 @@ def create_app(
         routes=[
             Route(
                 "/graphql",
-                RequestLog(Authenticate(ProtocolGuard(graphql, options.limits), services)),
+                RequestLog(
+                    Authenticate(ProtocolGuard(graphql, options.limits, services.apps), services)
+                ),
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.formparsers import MultiPartException
@@ -29,6 +30,9 @@ from api.graphql.cost import (
 )
 from api.graphql.limits import GraphQLLimits
 from api.http.ratelimit import Bill, RateLimiter, retry_after
+from api.http.trusted import DocumentRefusal, requested_hash, resolve_documents
+from core.model.auth import Principal
+from core.store.apps import AppService
 from plugins.archive import MAX_UPLOAD_BYTES_ENV, max_upload_bytes
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -170,9 +174,11 @@ class ProtocolGuard:
     single request) and ``state["batch"]``.
     """
 
-    def __init__(self, app: Any, limits: GraphQLLimits) -> None:
+    def __init__(self, app: Any, limits: GraphQLLimits, apps: AppService | None = None) -> None:
         self.app = app
         self.limits = limits
+        #: trusted documents (None: requests must send their text)
+        self.apps = apps
         self.rate = RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -187,6 +193,7 @@ class ProtocolGuard:
         media_type = negotiate(request.headers.get("accept"))
         state["media_type"] = media_type or JSON
         send = _with_cost(state, send)
+        upstream = receive
         try:
             if media_type is None:
                 raise ProtocolError(
@@ -224,6 +231,12 @@ class ProtocolGuard:
                 )
             state["operations"] = self._operations(payload)
             state["batch"] = isinstance(payload, list)
+            if await self._documents(state, request, payload):
+                # the stored texts take the ids' place in what strawberry reads
+                if request.method == "POST":
+                    receive = _replay(orjson.dumps(payload), upstream)
+                else:
+                    scope["query_string"] = _with_query(request, state["operations"][0]["query"])
             self._charge(state)
         except ProtocolError as exc:
             response = error_response(exc.status, exc.message, exc.code, state["media_type"])
@@ -255,6 +268,30 @@ class ProtocolGuard:
                 raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
+
+    async def _documents(self, state: dict[str, Any], request: Request, payload: Any) -> bool:
+        """Put stored documents in place of the ids requests name (see
+        :mod:`api.http.trusted`); True when the request must be re-sent so."""
+        operations = state["operations"]
+        if self.apps is None:
+            if any(o.get("query") is None for o in operations):
+                raise ProtocolError(400, BAD_REQUEST, "the request has no 'query'")
+            return False
+        principal = state.get("principal") or Principal.nobody()
+        try:
+            filled = await resolve_documents(operations, principal, self.apps)
+        except DocumentRefusal as exc:
+            # what it cost to look: a refused request is still charged (ratelimit)
+            wait = self.rate.charge(state.get("rate_key", ""), MIN_COST)
+            if wait:
+                raise rate_limited(self.rate, wait) from None
+            state["charged"] = MIN_COST
+            raise ProtocolError(exc.status, exc.code, exc.message) from None
+        if filled and _is_multipart(request.headers.get("content-type")):
+            raise ProtocolError(
+                400, BAD_REQUEST, "a multipart request (an upload) sends its query text"
+            )
+        return filled
 
     def _charge(self, state: dict[str, Any]) -> None:
         """Price the whole request before anything runs (:mod:`api.graphql.cost`)
@@ -397,9 +434,17 @@ def _check_params(params: Any, where: str) -> dict[str, Any]:
             f"the request{where} must be a JSON object with a 'query', not {_json_kind(params)}",
         )
     query = params.get("query")
-    if query is None:
-        raise ProtocolError(400, BAD_REQUEST, f"the request{where} has no 'query'")
-    if not isinstance(query, str):
+    try:
+        named = requested_hash(params, where)
+    except DocumentRefusal as exc:
+        raise ProtocolError(exc.status, exc.code, exc.message) from None
+    if query is None and named is None:
+        raise ProtocolError(
+            400,
+            BAD_REQUEST,
+            f"the request{where} has no 'query' (or 'documentId' of a stored document)",
+        )
+    if query is not None and not isinstance(query, str):
         raise ProtocolError(
             400, BAD_REQUEST, f"'query'{where} must be a string, not {_json_kind(query)}"
         )
@@ -415,6 +460,12 @@ def _check_params(params: Any, where: str) -> dict[str, Any]:
                 400, BAD_REQUEST, f"'{key}'{where} must be an object, not {_json_kind(value)}"
             )
     return params
+
+
+def _with_query(request: Request, query: str) -> bytes:
+    """A GET request's query string with ``query`` (a stored document's text)."""
+    items = [(k, v) for k, v in request.query_params.multi_items() if k != "query"]
+    return urlencode([*items, ("query", query)]).encode()
 
 
 def _json_kind(value: Any) -> str:

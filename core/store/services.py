@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.model.auth import Principal
 from core.model.hooks import HookRunner
 from core.model.secrets import SecretBox
+from core.store.apps import AppService
 from core.store.audit import AuditService
 from core.store.db import create_engine, sessionmaker
 from core.store.feed import FeedService
@@ -62,6 +63,7 @@ class Services:
     roadmap: RoadmapService
     web_sessions: WebSessionService
     feed: FeedService
+    apps: AppService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -102,6 +104,7 @@ class Services:
             ),
             web_sessions=WebSessionService(sessions),
             feed=FeedService(sessions),
+            apps=AppService(sessions),
             secrets=secrets,
         )
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.model.auth import OPTIONALLY_SCOPED_ROLES, TENANT_SCOPED_ROLES, Principal, Role
 from core.model.clock import utcnow
 from core.model.errors import AuthenticationError, InvalidInputError, NotFoundError
-from core.store.models import ApiToken, Tenant, aware
+from core.store.models import ApiToken, AppRow, Tenant, aware
 
 TOKEN_PREFIX = "tlr_"
 #: characters of a token kept (and shown) to name it
@@ -41,6 +41,8 @@ class TokenInfo:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    #: the front-end app an app token belongs to
+    app: str | None = None
 
     @property
     def revoked(self) -> bool:
@@ -90,7 +92,10 @@ def principal_of(token: ApiToken | None) -> Principal:
     if expires is not None and expires <= utcnow():
         raise AuthenticationError(f"token {token.prefix}... expired at {expires.isoformat()}")
     return Principal(
-        role=Role(token.role), name=token.label, tenants=frozenset(token.tenants or ())
+        role=Role(token.role),
+        name=token.label,
+        tenants=frozenset(token.tenants or ()),
+        app=token.app,
     )
 
 
@@ -106,6 +111,7 @@ class TokenService:
         tenants: Sequence[str] = (),
         label: str = "",
         expires_in: timedelta | None = None,
+        app: str | None = None,
     ) -> tuple[str, TokenInfo]:
         """Return ``(secret, info)``. The secret is not stored and cannot be shown again."""
         try:
@@ -126,6 +132,8 @@ class TokenService:
             )
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInputError("expires_in", "must be positive")
+        if app is not None and role is not Role.APP:
+            raise InvalidInputError("app", "only an app token belongs to an app; add --role app")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self._sessions.begin() as session:
             if scope:
@@ -135,6 +143,18 @@ class TokenService:
                 missing = [t for t in scope if t not in found]
                 if missing:
                     raise NotFoundError("tenant", ", ".join(missing))
+            if app is not None:
+                owner = await session.scalar(
+                    select(Tenant.slug)
+                    .join(AppRow, AppRow.tenant_id == Tenant.id)
+                    .where(AppRow.name == app)
+                )
+                if owner is None:
+                    raise NotFoundError("app", app, "register it: tailor app register NAME")
+                if owner not in scope:
+                    raise InvalidInputError(
+                        "app", f"app {app!r} belongs to another tenant than the token's"
+                    )
             token = ApiToken(
                 token_hash=hash_token(secret),
                 prefix=secret[:PREFIX_LENGTH],
@@ -142,6 +162,7 @@ class TokenService:
                 role=role.value,
                 tenants=list(scope),
                 expires_at=utcnow() + expires_in if expires_in else None,
+                app=app,
             )
             session.add(token)
             await session.flush()
@@ -223,4 +244,5 @@ def _info(token: ApiToken) -> TokenInfo:
         aware(token.created_at) or utcnow(),
         aware(token.expires_at),
         aware(token.revoked_at),
+        token.app,
     )
