@@ -50,7 +50,7 @@ class FindingTriage:
 class Finding:
     code: str = strawberry.field(description="stable code, e.g. HOOK_REMOVED (DESIGN.md)")
     severity: str = strawberry.field(description="blocker, warning, info or unknown")
-    subject_kind: str = strawberry.field(description="customization or setting")
+    subject_kind: str = strawberry.field(description="customization, setting or app")
     subject: str = strawberry.field(description="the customization's name or the setting key")
     message: str
     action: str = strawberry.field(description="the suggested fix")

@@ -6,6 +6,8 @@ Stored by :mod:`core.store.apps`; looked up for ``/graphql`` by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -22,7 +24,7 @@ from graphql import (
 )
 from graphql.language import Visitor
 
-from core.model.apps import PushedOperation
+from core.model.apps import DocumentCheck, PushedOperation
 from core.model.errors import InvalidInputError
 
 #: the root field whose literal arguments readiness checks
@@ -143,3 +145,30 @@ def _settings_arguments(document: DocumentNode) -> tuple[tuple[str, ...], tuple[
     collector = _Settings()
     visit(document, collector)
     return tuple(collector.keys), tuple(collector.prefixes)
+
+
+def schema_check(schema: Callable[[], GraphQLSchema] | None = None) -> DocumentCheck:
+    """Readiness's check of stored documents (``APP_OPERATION_INVALID``) against
+    Tailor's schema (default: the one this code serves, built on first use); each
+    document is validated once per process (documents are content-addressed)."""
+    known: dict[str, tuple[str, ...]] = {}
+    built: list[GraphQLSchema] = []
+
+    def check(documents: Mapping[str, str]) -> Mapping[str, Sequence[str]]:
+        out: dict[str, Sequence[str]] = {}
+        for sha, text in documents.items():
+            if sha not in known:
+                if not built:
+                    built.append(schema() if schema is not None else _served_schema())
+                known[sha] = tuple(invalid(text, built[0]))
+            if known[sha]:
+                out[sha] = known[sha]
+        return out
+
+    return check
+
+
+def _served_schema() -> GraphQLSchema:
+    from api.graphql.schema import build_schema
+
+    return build_schema()._schema

@@ -32,6 +32,7 @@ from api.graphql.document_cache import DocumentCache, DocumentStore
 from api.graphql.limits import GraphQLLimits, LimitsExtension
 from api.graphql.schema import build_schema
 from api.graphql.suggestions import NoSuggestions
+from api.graphql.trusted import schema_check
 from api.http.background import Background
 from api.http.bearer import bearer_principal
 from api.http.logging import RequestLog, request_id_from
@@ -355,6 +356,7 @@ def create_app(
         plugins = PluginRuntime(Catalog.for_product(product), RuntimeOptions())
     if options.attach_plugins:
         services = attach(services, plugins)
+    services.with_document_check(schema_check())
     graphql = TailorGraphQL(services, options, plugins)
     console = Console(services, plugins.installed)
     metrics = Metrics(services)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +25,12 @@ MAX_DOCUMENT_CHARS = 100_000
 #: flag keys an app may declare
 MAX_FLAGS = 10_000
 _LIST_HINT = "list the apps you may see: tailor app list"
+
+
+#: checks stored documents against Tailor's schema: sha256 -> text in, sha256 ->
+#: why it does not validate out (only the invalid ones); the API layer's
+#: ``api.graphql.trusted.schema_check`` (core knows no GraphQL)
+DocumentCheck = Callable[[Mapping[str, str]], Mapping[str, Sequence[str]]]
 
 
 def document_hash(text: str) -> str:

@@ -205,8 +205,23 @@ class AppService:
         return found[0]
 
     async def every_app(self) -> list[App]:
-        """Every app with its documents, for readiness (which filters by scope)."""
-        return await self._load(Principal.system("readiness"))
+        """Every app with its documents, for readiness (which keeps the tenants in
+        scope): one statement, however many apps and documents."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(AppRow, Tenant.slug, AppOperationRow)
+                    .join(Tenant, AppRow.tenant_id == Tenant.id)
+                    .outerjoin(AppOperationRow, AppOperationRow.app_id == AppRow.id)
+                    .order_by(AppRow.name, AppOperationRow.id)
+                )
+            ).all()
+        apps: dict[int, tuple[AppRow, str, list[Operation]]] = {}
+        for row, slug, op in rows:
+            entry = apps.setdefault(row.id, (row, slug, []))
+            if op is not None:
+                entry[2].append(_operation(op))
+        return [_app(r, slug, ops) for r, slug, ops in apps.values()]
 
     async def _load(
         self, principal: Principal, *, tenant: str | None = None, name: str | None = None
@@ -231,18 +246,7 @@ class AppService:
             ops: dict[int, list[Operation]] = {}
             for op in (await session.scalars(ops_query)).all():
                 ops.setdefault(op.app_id, []).append(_operation(op))
-        return [
-            App(
-                name=r.name,
-                tenant=slug,
-                trusted_only=r.trusted_only,
-                flags=tuple(r.flags or ()),
-                operations=tuple(ops.get(r.id, ())),
-                created_by=r.created_by,
-                created_at=aware(r.created_at) or utcnow(),
-            )
-            for r, slug in rows
-        ]
+        return [_app(r, slug, ops.get(r.id, ())) for r, slug in rows]
 
     async def _owned(
         self, session: AsyncSession, principal: Principal, name: str
@@ -311,6 +315,18 @@ class AppService:
             self._apps.clear()
         self._apps[name] = (found, now)
         return found
+
+
+def _app(row: AppRow, tenant: str, operations: Iterable[Operation]) -> App:
+    return App(
+        name=row.name,
+        tenant=tenant,
+        trusted_only=row.trusted_only,
+        flags=tuple(row.flags or ()),
+        operations=tuple(operations),
+        created_by=row.created_by,
+        created_at=aware(row.created_at) or utcnow(),
+    )
 
 
 def _operation(row: AppOperationRow) -> Operation:

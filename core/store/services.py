@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.model.apps import DocumentCheck
 from core.model.auth import Principal
 from core.model.hooks import HookRunner
 from core.model.secrets import SecretBox
@@ -80,8 +81,9 @@ class Services:
         sessions = sessionmaker(engine)
         secrets = secrets if secrets is not None else SecretBox.from_env()
         registry = RegistryService(sessions)
+        apps = AppService(sessions)
         readiness = ReadinessService(
-            sessions, registrations or RegistryRegistrations(registry), secrets
+            sessions, registrations or RegistryRegistrations(registry), secrets, apps
         )
         observations = ObservationStore(sessions)
         foldback = FoldbackService(sessions, registry, readiness.blockers_by_customization)
@@ -104,7 +106,7 @@ class Services:
             ),
             web_sessions=WebSessionService(sessions),
             feed=FeedService(sessions),
-            apps=AppService(sessions),
+            apps=apps,
             secrets=secrets,
         )
 
@@ -120,6 +122,12 @@ class Services:
         """The same services, with settings calling ``hooks`` (the plugin runtime)."""
         return replace(self, settings=SettingsService(self.sessions, hooks, self.secrets))
 
+    def with_document_check(self, check: DocumentCheck) -> Services:
+        """The same services, with readiness checking the apps' documents against
+        Tailor's schema (``APP_OPERATION_INVALID``; the API layer knows the schema)."""
+        self.readiness.check_documents = check
+        return self
+
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""
         return self._with_registrations(RegistryRegistrations(self.registry, installed))
@@ -130,7 +138,13 @@ class Services:
         return self._with_registrations(RegistryRegistrations(self.registry, stored_code=True))
 
     def _with_registrations(self, registrations: RegistryRegistrations) -> Services:
-        readiness = ReadinessService(self.sessions, registrations, self.secrets)
+        readiness = ReadinessService(
+            self.sessions,
+            registrations,
+            self.secrets,
+            self.apps,
+            self.readiness.check_documents,
+        )
         foldback = self.foldback.with_blockers(
             readiness.blockers_by_customization,
             registrations.installed,
