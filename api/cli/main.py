@@ -122,9 +122,10 @@ def serve(
 
     GraphQL limits come from TAILOR_MAX_DEPTH, TAILOR_MAX_ALIASES, TAILOR_MAX_TOKENS,
     TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches), TAILOR_MAX_BODY_BYTES,
-    TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST;
-    customization hooks get TAILOR_HOOK_TIMEOUT seconds in TAILOR_HOOK_PROCESSES
-    worker processes; secret settings are encrypted with TAILOR_SECRET_KEY.
+    TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST (per role
+    and tenant: TAILOR_RATE_LIMITS); customization hooks get TAILOR_HOOK_TIMEOUT
+    seconds in TAILOR_HOOK_PROCESSES worker processes; secret settings are
+    encrypted with TAILOR_SECRET_KEY.
     With --workers N, N processes share the port; each worker's caches are
     invalidated through PostgreSQL (LISTEN/NOTIFY) when another commits a change."""
     import uvicorn

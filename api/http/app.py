@@ -46,6 +46,7 @@ from api.http.protocol import (
     ProtocolGuard,
     error_response,
     negotiate,
+    served_from_cache,
     settle,
     wants_ide,
 )
@@ -174,6 +175,7 @@ class TailorGraphQL(GraphQL[Context, None]):
         lookup = await self.cache.lookup(plan) if plan is not None and self.cache else None
         if lookup is not None and lookup.entry is not None:
             entry = lookup.entry
+            served_from_cache(state)
             if request.method == "GET" and matches(
                 request.headers.get("if-none-match"), entry.etag
             ):

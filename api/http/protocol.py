@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from api.graphql.cost import (
+    CACHED_COST,
     COST_CODE,
     ITEMS_PER_UNIT,
     MIN_COST,
@@ -29,7 +30,7 @@ from api.graphql.cost import (
     request_cost,
 )
 from api.graphql.limits import GraphQLLimits
-from api.http.ratelimit import Bill, RateLimiter, retry_after
+from api.http.ratelimit import Bill, Limit, RateLimiter, retry_after
 from api.http.trusted import DocumentRefusal, requested_hash, resolve_documents
 from core.model.auth import Principal
 from core.store.apps import AppService
@@ -137,14 +138,24 @@ def wants_ide(request: Request) -> bool:
     )
 
 
-def rate_limited(rate: RateLimiter, wait: float) -> ProtocolError:
+def rate_limited(limit: Limit, wait: float) -> ProtocolError:
     return ProtocolError(
         429,
         RATE_LIMITED,
-        f"this token has used its request budget ({round(rate.per_second * 60)} cost units a "
-        "minute, refused requests included); retry after the time in 'Retry-After'",
+        f"this token has used its request budget ({limit.per_minute} cost units a "
+        "minute, refused requests included; TAILOR_RATE_LIMITS sets it per role and "
+        "tenant); retry after the time in 'Retry-After'",
         {"Retry-After": retry_after(wait)},
     )
+
+
+def served_from_cache(state: dict[str, Any]) -> None:
+    """The response cache answers: the request costs :data:`CACHED_COST` (what was
+    charged up front is given back but that; the rest is never charged)."""
+    bill: Bill | None = state.pop("bill", None)
+    if bill is not None:
+        bill.refund(CACHED_COST)
+        state["charged"] = CACHED_COST
 
 
 def settle(state: dict[str, Any]) -> Response | None:
@@ -154,11 +165,11 @@ def settle(state: dict[str, Any]) -> Response | None:
     bill: Bill | None = state.pop("bill", None)
     if bill is None or bill.amount <= 0:
         return None
-    state["charged"] = state.get("charged", 0) + bill.amount
+    state["charged"] = bill.price
     wait = bill.pay()
     if not wait:
         return None
-    refusal = rate_limited(bill.rate, wait)
+    refusal = rate_limited(bill.limit or bill.rate.default, wait)
     response = error_response(
         refusal.status, refusal.message, refusal.code, state.get("media_type")
     )
@@ -179,7 +190,9 @@ class ProtocolGuard:
         self.limits = limits
         #: trusted documents (None: requests must send their text)
         self.apps = apps
-        self.rate = RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
+        self.rate = RateLimiter(
+            limits.rate_limit_per_minute, limits.rate_limit_burst, rules=limits.rate_limits
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -282,9 +295,10 @@ class ProtocolGuard:
             filled = await resolve_documents(operations, principal, self.apps)
         except DocumentRefusal as exc:
             # what it cost to look: a refused request is still charged (ratelimit)
-            wait = self.rate.charge(state.get("rate_key", ""), MIN_COST)
+            limit = self._limit(state)
+            wait = self.rate.charge(state.get("rate_key", ""), MIN_COST, limit=limit)
             if wait:
-                raise rate_limited(self.rate, wait) from None
+                raise rate_limited(limit, wait) from None
             state["charged"] = MIN_COST
             raise ProtocolError(exc.status, exc.code, exc.message) from None
         if filled and _is_multipart(request.headers.get("content-type")):
@@ -303,12 +317,13 @@ class ProtocolGuard:
         price = request_cost(state["operations"], self.limits.max_tokens)
         state["cost"] = price
         key = state.get("rate_key", "")
+        limit = self._limit(state)
         over = price > self.limits.max_cost
         upfront = self.limits.max_cost if over else MIN_COST
         state["charged"] = upfront
-        wait = self.rate.charge(key, upfront, min(price, self.limits.max_cost))
+        wait = self.rate.charge(key, upfront, min(price, self.limits.max_cost), limit)
         if wait:
-            raise rate_limited(self.rate, wait)
+            raise rate_limited(limit, wait)
         if over:
             raise ProtocolError(
                 400,
@@ -319,7 +334,14 @@ class ProtocolGuard:
                 f"operations and aliases); the limit is {self.limits.max_cost}: split it "
                 "into several requests",
             )
-        state["bill"] = Bill(self.rate, key, price - upfront, price)
+        state["bill"] = Bill(self.rate, key, price - upfront, price, limit, upfront)
+
+    def _limit(self, state: dict[str, Any]) -> Limit:
+        """The calling token's budget (per role and tenant, TAILOR_RATE_LIMITS)."""
+        principal = state.get("principal")
+        if principal is None:
+            return self.rate.default
+        return self.rate.limit_for(principal.role.value, principal.tenants)
 
     def _operations(self, payload: Any) -> list[dict[str, Any]]:
         if not isinstance(payload, list):
@@ -487,11 +509,16 @@ def _with_cost(state: Mapping[str, Any], send: Send) -> Send:
 
     async def with_cost(message: Message) -> None:
         if message["type"] == "http.response.start" and "charged" in state:
-            header = (COST_HEADER.lower().encode(), str(state["charged"]).encode())
+            header = (COST_HEADER.lower().encode(), _units(state["charged"]).encode())
             message = {**message, "headers": [*message.get("headers", ()), header]}
         await send(message)
 
     return with_cost
+
+
+def _units(charged: float) -> str:
+    """Cost units as the header shows them: ``11``, ``0.1``."""
+    return f"{charged:g}" if charged != int(charged) else str(int(charged))
 
 
 def _replay(body: bytes, upstream: Receive) -> Receive:
