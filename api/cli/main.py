@@ -488,7 +488,7 @@ def token_list(database_url: DatabaseOption = None) -> None:
             t.prefix,
             t.label,
             t.role.value,
-            ", ".join(t.tenants) or "all",
+            (", ".join(t.tenants) or "all") + (f" (app {t.app})" if t.app else ""),
             t.expires_at.isoformat() if t.expires_at else "never",
             t.revoked_at.isoformat() if t.revoked_at else "",
             t.state,

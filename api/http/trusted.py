@@ -62,7 +62,7 @@ async def resolve_documents(
         if found is not None:
             named.append((params, *found))
     missing = {sha for params, sha, _ in named if params.get("query") is None}
-    texts = await apps.documents(missing) if missing else {}
+    texts = await apps.documents(missing, principal) if missing else {}
     filled = False
     for params, sha, apollo in named:
         query = params.get("query")

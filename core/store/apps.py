@@ -48,8 +48,9 @@ class TrustedSet:
 class AppService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        #: sha256 -> document text (immutable: content-addressed)
-        self._documents: dict[str, str] = {}
+        #: sha256 -> (document text, the tenants whose apps hold it); the text is
+        #: immutable (content-addressed), the tenants are read again on a miss
+        self._documents: dict[str, tuple[str, frozenset[str]]] = {}
         #: app name -> (its trusted set, monotonic time read)
         self._apps: dict[str, tuple[TrustedSet | None, float]] = {}
 
@@ -268,27 +269,39 @@ class AppService:
         return row, tenant
 
     # -- /graphql ----------------------------------------------------------------
-    async def documents(self, hashes: Iterable[str]) -> dict[str, str]:
-        """The texts of the stored documents with these hashes (any app's; an
-        unknown hash is left out). Remembered in this process once found: at
-        most one statement, however many hashes."""
+    async def documents(self, hashes: Iterable[str], principal: Principal) -> dict[str, str]:
+        """The texts of the stored documents with these hashes that an app of a
+        tenant in the caller's scope holds (others, and unknown hashes, are left
+        out: tenant A's token never runs a document only tenant B pushed).
+        Remembered in this process: at most one statement, however many hashes."""
         wanted = set(hashes)
-        found = {h: self._documents[h] for h in wanted if h in self._documents}
-        missing = wanted - found.keys()
+        found: dict[str, str] = {}
+        missing: set[str] = set()
+        for sha in wanted:
+            known = self._documents.get(sha)
+            if known is not None and _sees(principal, known[1]):
+                found[sha] = known[0]
+            else:
+                missing.add(sha)
         if missing:
             async with self._sessions() as session:
                 rows = (
                     await session.execute(
-                        select(AppOperationRow.sha256, AppOperationRow.document).where(
-                            AppOperationRow.sha256.in_(sorted(missing))
-                        )
+                        select(AppOperationRow.sha256, AppOperationRow.document, Tenant.slug)
+                        .join(AppRow, AppRow.id == AppOperationRow.app_id)
+                        .join(Tenant, Tenant.id == AppRow.tenant_id)
+                        .where(AppOperationRow.sha256.in_(sorted(missing)))
                     )
                 ).all()
-            if len(self._documents) + len(rows) >= MAX_CACHED:
+            read: dict[str, tuple[str, set[str]]] = {}
+            for sha, text, slug in rows:
+                read.setdefault(sha, (text, set()))[1].add(slug)
+            if len(self._documents) + len(read) >= MAX_CACHED:
                 self._documents.clear()
-            for sha, text in rows:
-                self._documents[sha] = text
-                found[sha] = text
+            for sha, (text, tenants) in read.items():
+                self._documents[sha] = (text, frozenset(tenants))
+                if _sees(principal, tenants):
+                    found[sha] = text
         return found
 
     async def trusted_set(self, name: str) -> TrustedSet | None:
@@ -315,6 +328,10 @@ class AppService:
             self._apps.clear()
         self._apps[name] = (found, now)
         return found
+
+
+def _sees(principal: Principal, tenants: Iterable[str]) -> bool:
+    return principal.sees_all_tenants or any(principal.in_scope(t) for t in tenants)
 
 
 def _app(row: AppRow, tenant: str, operations: Iterable[Operation]) -> App:

@@ -108,7 +108,7 @@ async def test_scope_an_app_elsewhere_is_not_found(api, services):
     assert taken["code"] == "ALREADY_EXISTS"
 
 
-async def test_run_by_document_id_and_apollo_hash(api):
+async def test_run_by_document_id_and_apollo_hash(api, services):
     await register(api)
     await push(api, STARTUP)
     by_text = (await post(api, {"query": STARTUP, "variables": {"tenant": "acme"}})).json()
@@ -145,6 +145,11 @@ async def test_run_by_document_id_and_apollo_hash(api):
     assert "tailor app operations push" in error["message"]
     malformed = await post(api, {"documentId": "md5:abc"})
     assert malformed.status_code == 400 and "sha256:<64 hex digits>" in malformed.text
+    # another tenant's token: acme's documents are not found for it
+    other, _ = await services.tokens.create("app", ["other"])
+    foreign = await post(api, {"documentId": "sha256:" + sha(STARTUP)}, other)
+    assert foreign.status_code == 400
+    assert foreign.json()["errors"][0]["extensions"]["code"] == "PERSISTED_DOCUMENT_NOT_FOUND"
     # the text with a hash that is not its own
     mismatch = await post(api, {"query": "{ __typename }", "extensions": apollo})
     assert mismatch.status_code == 400 and "does not match" in mismatch.text
