@@ -130,10 +130,12 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 async def open_services(url: str | None, migrate: bool = False) -> Services:
+    from api.graphql.trusted import schema_check
     from core.store.db import ensure_schema
     from core.store.services import Services
 
     services = Services.from_url(Config.from_env(url).database_url)
+    services.with_document_check(schema_check())
     try:
         await ensure_schema(services.engine, migrate=migrate)
     except BaseException:

@@ -125,9 +125,10 @@ def serve(
 
     GraphQL limits come from TAILOR_MAX_DEPTH, TAILOR_MAX_ALIASES, TAILOR_MAX_TOKENS,
     TAILOR_MAX_DIRECTIVES, TAILOR_MAX_BATCH_SIZE (0 = no batches), TAILOR_MAX_BODY_BYTES,
-    TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST;
-    customization hooks get TAILOR_HOOK_TIMEOUT seconds in TAILOR_HOOK_PROCESSES
-    worker processes; secret settings are encrypted with TAILOR_SECRET_KEY.
+    TAILOR_MAX_COST, TAILOR_RATE_LIMIT_PER_MINUTE and TAILOR_RATE_LIMIT_BURST (per role
+    and tenant: TAILOR_RATE_LIMITS); customization hooks get TAILOR_HOOK_TIMEOUT
+    seconds in TAILOR_HOOK_PROCESSES worker processes; secret settings are
+    encrypted with TAILOR_SECRET_KEY.
     With --workers N, N processes share the port; each worker's caches are
     invalidated through PostgreSQL (LISTEN/NOTIFY) when another commits a change."""
     from api.cli.customization import publish_demo_customizations
@@ -499,7 +500,11 @@ def token_create(
     ] = None,
     app_name: Annotated[
         str | None,
-        typer.Option("--app", help="app tokens: the front-end app it belongs to."),
+        typer.Option(
+            "--app",
+            help="app tokens: the front-end app it belongs to (tailor app register): a "
+            "trusted-only app's tokens run only its registered documents.",
+        ),
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -538,7 +543,7 @@ def token_list(database_url: DatabaseOption = None) -> None:
             t.prefix,
             t.label + (f" (app {t.app})" if t.app else ""),
             t.role.value,
-            ", ".join(t.tenants) or "all",
+            (", ".join(t.tenants) or "all") + (f" (app {t.app})" if t.app else ""),
             ", ".join(t.origins),
             t.expires_at.isoformat() if t.expires_at else "never",
             t.revoked_at.isoformat() if t.revoked_at else "",
@@ -635,6 +640,7 @@ def tenant_list(
     out.print(table)
 
 
+from api.cli.apps import app_app  # noqa: E402
 from api.cli.customization import register as _register_customization_cli  # noqa: E402
 from api.cli.foldback import foldback_app  # noqa: E402
 from api.cli.roadmap import roadmap_app  # noqa: E402
@@ -644,6 +650,7 @@ _register_customization_cli(app)
 app.add_typer(foldback_app, name="foldback")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(app_app, name="app")
 
 
 def main() -> None:

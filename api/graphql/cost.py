@@ -21,9 +21,11 @@ summed over every operation of a batch, every alias and every fragment spread.
 So ``settings(tenant:, keys: [one key])`` costs 1, a front-end's start-up fetch
 of its whole catalog (``settings(tenant:)``) 11, the same with 1,000 ``keys`` 11,
 and 20,000 keys 201 -- over the default ``max_cost`` of 100, refused. An answer
-the response cache serves (:mod:`api.http.response_cache`) is charged
-:data:`MIN_COST` only: the guard charges the minimum before anything runs and
-the rest only when the request is about to run (:func:`api.http.protocol.settle`).
+the response cache serves (:mod:`api.http.response_cache`) costs
+:data:`CACHED_COST` (a tenth of a unit): the guard charges the minimum before
+anything runs, gives all of it back but :data:`CACHED_COST` when the cache
+answers (:func:`api.http.protocol.served_from_cache`), and charges the rest only
+when the request is about to run (:func:`api.http.protocol.settle`).
 
 graphql-core and strawberry's limiters (``QueryDepthLimiter``,
 ``MaxAliasesLimiter``, ``MaxTokensLimiter``) see one operation at a time; a
@@ -93,10 +95,19 @@ ROOT_FIELD_COSTS: Mapping[str, int] = {
     # resolves the URL's host (a DNS lookup)
     "createWebhook": 2,
     "webhookDeliveries": 2,
+    "apps": 2,
+    "registerApp": 2,
+    # parsed and validated against the schema, operation by operation
+    "pushAppOperations": 10,
+    "pushAppFlags": 2,
 }
 DEFAULT_COST = 1
-#: what every request costs at least (an answer served from the cache costs this)
+#: what every computed request costs at least (charged before anything runs)
 MIN_COST = 1
+#: what an answer served from the response cache (or a 304) costs: a tenth of a
+#: unit, so an app token shared by every browser of a tenant pays for the work
+#: done, not for the browsers (the minimum charged up front is given back but this)
+CACHED_COST = 0.1
 #: one cost unit per this many items a request names (list arguments) or returns
 ITEMS_PER_UNIT = 100
 #: the items a whole setting catalog is priced at (its size is unknown before running)

@@ -51,6 +51,8 @@ from graphql.language.visitor import BREAK
 from strawberry.extensions import MaxTokensLimiter
 
 from api.graphql.fragments import FragmentFold
+from core.model.auth import Role
+from core.model.customizations import SLUG_PATTERN
 from core.model.errors import InvalidInputError
 
 #: the extension code clients see on a refused document
@@ -59,6 +61,67 @@ LIMIT_CODE = "QUERY_TOO_COMPLEX"
 NUL_CODE = "NUL_CHARACTER"
 #: several operations and no ``operationName``
 OPERATION_NAME_CODE = "OPERATION_NAME_REQUIRED"
+
+
+#: per-role and per-tenant rate limits (see :func:`parse_rate_limits`)
+RATE_LIMITS_ENV = "TAILOR_RATE_LIMITS"
+#: a rule's bucket, unless it says: a tenth of a minute's budget (the default's ratio)
+BURST_SHARE = 10
+TENANT_RULE = "tenant:"
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """A token budget for a role (``app``) or the tokens of a tenant
+    (``tenant:acme``): cost units a minute and the bucket's size."""
+
+    selector: str
+    per_minute: int
+    burst: int
+
+
+def parse_rate_limits(text: str, max_cost: int) -> tuple[RateRule, ...]:
+    """``TAILOR_RATE_LIMITS``: comma-separated ``SELECTOR=PER_MINUTE[/BURST]``;
+    a selector is a role (admin, release_manager, consultant, app, host) or
+    ``tenant:SLUG``; 0 per minute means no limit for those tokens; the burst
+    defaults to a tenth of the minute's budget, at least ``max_cost``. Every
+    problem is refused with what to write instead."""
+    roles = {r.value for r in Role}
+    rules: dict[str, RateRule] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        selector, eq, budget = (x.strip() for x in part.partition("="))
+        if not eq:
+            raise InvalidInputError(
+                RATE_LIMITS_ENV, f"{part!r} is not SELECTOR=PER_MINUTE[/BURST] (e.g. app=60000)"
+            )
+        if selector.startswith(TENANT_RULE):
+            if not SLUG_PATTERN.match(selector[len(TENANT_RULE) :]):
+                raise InvalidInputError(RATE_LIMITS_ENV, f"{selector!r} names no tenant slug")
+        elif selector not in roles:
+            raise InvalidInputError(
+                RATE_LIMITS_ENV,
+                f"{selector!r} is neither a role ({', '.join(sorted(roles))}) nor tenant:SLUG",
+            )
+        if selector in rules:
+            raise InvalidInputError(RATE_LIMITS_ENV, f"{selector!r} is given twice")
+        raw_rate, slash, raw_burst = budget.partition("/")
+        try:
+            per_minute = int(raw_rate)
+            burst = int(raw_burst) if slash else max(max_cost, per_minute // BURST_SHARE)
+        except ValueError:
+            raise InvalidInputError(
+                RATE_LIMITS_ENV, f"{selector}: {budget!r} is not PER_MINUTE[/BURST] in integers"
+            ) from None
+        if per_minute < 0 or (per_minute and burst < max_cost):
+            raise InvalidInputError(
+                RATE_LIMITS_ENV,
+                f"{selector}: the rate must be >= 0 and the burst at least max_cost "
+                f"({max_cost}), or its dearest request could never run",
+            )
+        rules[selector] = RateRule(selector, per_minute, burst)
+    return tuple(rules.values())
 
 
 @dataclass(frozen=True)
@@ -86,9 +149,14 @@ class GraphQLLimits:
     rate_limit_per_minute: int = 6_000
     #: cost units a token may spend at once (the bucket's size)
     rate_limit_burst: int = 600
+    #: budgets per role and per tenant instead of the one above
+    #: (``TAILOR_RATE_LIMITS``, :func:`parse_rate_limits`)
+    rate_limits: tuple[RateRule, ...] = ()
 
     def __post_init__(self) -> None:
         for f in fields(self):
+            if f.name == "rate_limits":
+                continue
             value = getattr(self, f.name)
             minimum = 0 if f.name in ("max_batch_size", "rate_limit_per_minute") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -105,10 +173,13 @@ class GraphQLLimits:
         """Read ``TAILOR_MAX_DEPTH``, ``TAILOR_MAX_ALIASES``, ``TAILOR_MAX_TOKENS``,
         ``TAILOR_MAX_DIRECTIVES``, ``TAILOR_MAX_BATCH_SIZE``, ``TAILOR_MAX_BODY_BYTES``,
         ``TAILOR_MAX_COST``, ``TAILOR_RATE_LIMIT_PER_MINUTE`` and
-        ``TAILOR_RATE_LIMIT_BURST``; unset ones keep their default."""
+        ``TAILOR_RATE_LIMIT_BURST``, and ``TAILOR_RATE_LIMITS`` (per role and per
+        tenant); unset ones keep their default."""
         environ = os.environ if environ is None else environ
-        values: dict[str, int] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
+            if f.name == "rate_limits":
+                continue
             name = "TAILOR_" + f.name.upper()
             raw = environ.get(name, "").strip()
             if not raw:
@@ -117,6 +188,9 @@ class GraphQLLimits:
                 values[f.name] = int(raw)
             except ValueError:
                 raise InvalidInputError(name, f"{raw!r} is not an integer") from None
+        rules = environ.get(RATE_LIMITS_ENV, "").strip()
+        if rules:
+            values["rate_limits"] = parse_rate_limits(rules, values.get("max_cost", cls.max_cost))
         return cls(**values)
 
 

@@ -51,7 +51,7 @@ class FindingTriage:
 class Finding:
     code: str = strawberry.field(description="stable code, e.g. HOOK_REMOVED (DESIGN.md)")
     severity: str = strawberry.field(description="blocker, warning, info or unknown")
-    subject_kind: str = strawberry.field(description="customization or setting")
+    subject_kind: str = strawberry.field(description="customization, setting or app")
     subject: str = strawberry.field(description="the customization's name or the setting key")
     detail: str = strawberry.field(
         description="the hook or setting key a customization's finding is about (empty for "

@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from api.graphql.apps import AppsMutation, AppsQuery
 from api.graphql.changes import ChangesMutation, ChangesQuery
 from api.graphql.context import Info
 from api.graphql.customizations import CustomizationsMutation, CustomizationsQuery
@@ -259,6 +260,7 @@ QUERY_GROUPS: tuple[type, ...] = (
     RoadmapQuery,
     ChangesQuery,
     WebhooksQuery,
+    AppsQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
@@ -268,6 +270,7 @@ MUTATION_GROUPS: tuple[type, ...] = (
     RoadmapMutation,
     ChangesMutation,
     WebhooksMutation,
+    AppsMutation,
 )
 
 

@@ -49,6 +49,7 @@ from api.graphql.limits import GraphQLLimits, LimitsExtension
 from api.graphql.schema import build_schema
 from api.graphql.subscriptions import EVENT_SEQUENCE
 from api.graphql.suggestions import NoSuggestions
+from api.graphql.trusted import schema_check
 from api.http.background import Background
 from api.http.bearer import bearer_principal
 from api.http.cors import Cors
@@ -65,6 +66,7 @@ from api.http.protocol import (
     ProtocolGuard,
     error_response,
     negotiate,
+    served_from_cache,
     settle,
     wants_ide,
 )
@@ -283,6 +285,7 @@ class TailorGraphQL(GraphQL[Context, None]):
         lookup = await self.cache.lookup(plan) if plan is not None and self.cache else None
         if lookup is not None and lookup.entry is not None:
             entry = lookup.entry
+            served_from_cache(state)
             if request.method == "GET" and matches(
                 request.headers.get("if-none-match"), entry.etag
             ):
@@ -556,10 +559,11 @@ def create_app(
         plugins = PluginRuntime(Catalog.for_product(product), RuntimeOptions())
     if options.attach_plugins:
         services = attach(services, plugins)
+    services.with_document_check(schema_check())
     # this process's subscribers to the change feed (settingsChanged)
     hub = FeedHub(services.feed)
     graphql = TailorGraphQL(services, options, plugins, hub)
-    guard = ProtocolGuard(graphql, options.limits)
+    guard = ProtocolGuard(graphql, options.limits, services.apps)
     console = Console(services, plugins.installed)
     metrics = Metrics(services, options.metrics_customizations)
 

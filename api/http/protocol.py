@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.formparsers import MultiPartException
@@ -21,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from api.graphql.cost import (
+    CACHED_COST,
     COST_CODE,
     ITEMS_PER_UNIT,
     MIN_COST,
@@ -28,7 +30,10 @@ from api.graphql.cost import (
     request_cost,
 )
 from api.graphql.limits import GraphQLLimits
-from api.http.ratelimit import Bill, RateLimiter, retry_after
+from api.http.ratelimit import Bill, Limit, RateLimiter, retry_after
+from api.http.trusted import DocumentRefusal, requested_hash, resolve_documents
+from core.model.auth import Principal
+from core.store.apps import AppService
 from plugins.archive import MAX_UPLOAD_BYTES_ENV, max_upload_bytes
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -143,14 +148,24 @@ def wants_ide(request: Request) -> bool:
     )
 
 
-def rate_limited(rate: RateLimiter, wait: float) -> ProtocolError:
+def rate_limited(limit: Limit, wait: float) -> ProtocolError:
     return ProtocolError(
         429,
         RATE_LIMITED,
-        f"this token has used its request budget ({round(rate.per_second * 60)} cost units a "
-        "minute, refused requests included); retry after the time in 'Retry-After'",
+        f"this token has used its request budget ({limit.per_minute} cost units a "
+        "minute, refused requests included; TAILOR_RATE_LIMITS sets it per role and "
+        "tenant); retry after the time in 'Retry-After'",
         {"Retry-After": retry_after(wait)},
     )
+
+
+def served_from_cache(state: dict[str, Any]) -> None:
+    """The response cache answers: the request costs :data:`CACHED_COST` (what was
+    charged up front is given back but that; the rest is never charged)."""
+    bill: Bill | None = state.pop("bill", None)
+    if bill is not None:
+        bill.refund(CACHED_COST)
+        state["charged"] = CACHED_COST
 
 
 def settle(state: dict[str, Any]) -> Response | None:
@@ -160,11 +175,11 @@ def settle(state: dict[str, Any]) -> Response | None:
     bill: Bill | None = state.pop("bill", None)
     if bill is None or bill.amount <= 0:
         return None
-    state["charged"] = state.get("charged", 0) + bill.amount
+    state["charged"] = bill.price
     wait = bill.pay()
     if not wait:
         return None
-    refusal = rate_limited(bill.rate, wait)
+    refusal = rate_limited(bill.limit or bill.rate.default, wait)
     response = error_response(
         refusal.status, refusal.message, refusal.code, state.get("media_type")
     )
@@ -181,10 +196,14 @@ class ProtocolGuard:
     subscription over server-sent events: refusals before the stream are JSON).
     """
 
-    def __init__(self, app: Any, limits: GraphQLLimits) -> None:
+    def __init__(self, app: Any, limits: GraphQLLimits, apps: AppService | None = None) -> None:
         self.app = app
         self.limits = limits
-        self.rate = RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
+        #: trusted documents (None: requests must send their text)
+        self.apps = apps
+        self.rate = RateLimiter(
+            limits.rate_limit_per_minute, limits.rate_limit_burst, rules=limits.rate_limits
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,6 +219,7 @@ class ProtocolGuard:
         media_type = JSON if state["event_stream"] else negotiate(accept)
         state["media_type"] = media_type or JSON
         send = _with_cost(state, send)
+        upstream = receive
         try:
             if media_type is None:
                 raise ProtocolError(
@@ -238,6 +258,12 @@ class ProtocolGuard:
                 )
             state["operations"] = self._operations(payload)
             state["batch"] = isinstance(payload, list)
+            if await self._documents(state, request, payload):
+                # the stored texts take the ids' place in what strawberry reads
+                if request.method == "POST":
+                    receive = _replay(orjson.dumps(payload), upstream)
+                else:
+                    scope["query_string"] = _with_query(request, state["operations"][0]["query"])
             self._charge(state)
         except ProtocolError as exc:
             response = error_response(exc.status, exc.message, exc.code, state["media_type"])
@@ -270,6 +296,31 @@ class ProtocolGuard:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    async def _documents(self, state: dict[str, Any], request: Request, payload: Any) -> bool:
+        """Put stored documents in place of the ids requests name (see
+        :mod:`api.http.trusted`); True when the request must be re-sent so."""
+        operations = state["operations"]
+        if self.apps is None:
+            if any(o.get("query") is None for o in operations):
+                raise ProtocolError(400, BAD_REQUEST, "the request has no 'query'")
+            return False
+        principal = state.get("principal") or Principal.nobody()
+        try:
+            filled = await resolve_documents(operations, principal, self.apps)
+        except DocumentRefusal as exc:
+            # what it cost to look: a refused request is still charged (ratelimit)
+            limit = self._limit(state)
+            wait = self.rate.charge(state.get("rate_key", ""), MIN_COST, limit=limit)
+            if wait:
+                raise rate_limited(limit, wait) from None
+            state["charged"] = MIN_COST
+            raise ProtocolError(exc.status, exc.code, exc.message) from None
+        if filled and _is_multipart(request.headers.get("content-type")):
+            raise ProtocolError(
+                400, BAD_REQUEST, "a multipart request (an upload) sends its query text"
+            )
+        return filled
+
     def _charge(self, state: dict[str, Any]) -> None:
         """Price the whole request before anything runs (:mod:`api.graphql.cost`)
         and charge the minimum now, the rest in :func:`settle` when it is about to
@@ -280,12 +331,13 @@ class ProtocolGuard:
         price = request_cost(state["operations"], self.limits.max_tokens)
         state["cost"] = price
         key = state.get("rate_key", "")
+        limit = self._limit(state)
         over = price > self.limits.max_cost
         upfront = self.limits.max_cost if over else MIN_COST
         state["charged"] = upfront
-        wait = self.rate.charge(key, upfront, min(price, self.limits.max_cost))
+        wait = self.rate.charge(key, upfront, min(price, self.limits.max_cost), limit)
         if wait:
-            raise rate_limited(self.rate, wait)
+            raise rate_limited(limit, wait)
         if over:
             raise ProtocolError(
                 400,
@@ -296,7 +348,14 @@ class ProtocolGuard:
                 f"operations and aliases); the limit is {self.limits.max_cost}: split it "
                 "into several requests",
             )
-        state["bill"] = Bill(self.rate, key, price - upfront, price)
+        state["bill"] = Bill(self.rate, key, price - upfront, price, limit, upfront)
+
+    def _limit(self, state: dict[str, Any]) -> Limit:
+        """The calling token's budget (per role and tenant, TAILOR_RATE_LIMITS)."""
+        principal = state.get("principal")
+        if principal is None:
+            return self.rate.default
+        return self.rate.limit_for(principal.role.value, principal.tenants)
 
     def _operations(self, payload: Any) -> list[dict[str, Any]]:
         if not isinstance(payload, list):
@@ -411,9 +470,17 @@ def _check_params(params: Any, where: str) -> dict[str, Any]:
             f"the request{where} must be a JSON object with a 'query', not {_json_kind(params)}",
         )
     query = params.get("query")
-    if query is None:
-        raise ProtocolError(400, BAD_REQUEST, f"the request{where} has no 'query'")
-    if not isinstance(query, str):
+    try:
+        named = requested_hash(params, where)
+    except DocumentRefusal as exc:
+        raise ProtocolError(exc.status, exc.code, exc.message) from None
+    if query is None and named is None:
+        raise ProtocolError(
+            400,
+            BAD_REQUEST,
+            f"the request{where} has no 'query' (or 'documentId' of a stored document)",
+        )
+    if query is not None and not isinstance(query, str):
         raise ProtocolError(
             400, BAD_REQUEST, f"'query'{where} must be a string, not {_json_kind(query)}"
         )
@@ -429,6 +496,12 @@ def _check_params(params: Any, where: str) -> dict[str, Any]:
                 400, BAD_REQUEST, f"'{key}'{where} must be an object, not {_json_kind(value)}"
             )
     return params
+
+
+def _with_query(request: Request, query: str) -> bytes:
+    """A GET request's query string with ``query`` (a stored document's text)."""
+    items = [(k, v) for k, v in request.query_params.multi_items() if k != "query"]
+    return urlencode([*items, ("query", query)]).encode()
 
 
 def _json_kind(value: Any) -> str:
@@ -450,11 +523,16 @@ def _with_cost(state: Mapping[str, Any], send: Send) -> Send:
 
     async def with_cost(message: Message) -> None:
         if message["type"] == "http.response.start" and "charged" in state:
-            header = (COST_HEADER.lower().encode(), str(state["charged"]).encode())
+            header = (COST_HEADER.lower().encode(), _units(state["charged"]).encode())
             message = {**message, "headers": [*message.get("headers", ()), header]}
         await send(message)
 
     return with_cost
+
+
+def _units(charged: float) -> str:
+    """Cost units as the header shows them: ``11``, ``0.1``."""
+    return f"{charged:g}" if charged != int(charged) else str(int(charged))
 
 
 def _replay(body: bytes, upstream: Receive) -> Receive:

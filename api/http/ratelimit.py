@@ -24,8 +24,10 @@ import hashlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from api.graphql.limits import TENANT_RULE, RateRule
 
 #: buckets kept at most (least recently used ones go first; a forgotten bucket
 #: comes back full, which only ever errs towards letting a request through)
@@ -38,48 +40,106 @@ class _Bucket:
     at: float
 
 
+@dataclass(frozen=True)
+class Limit:
+    """One token's budget: cost units a minute, and the bucket's size."""
+
+    per_minute: int
+    burst: int
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_minute > 0
+
+
 class RateLimiter:
     def __init__(
         self,
         per_minute: int,
         burst: int,
         clock: Callable[[], float] = time.monotonic,
+        rules: Sequence[RateRule] = (),
     ) -> None:
-        self.per_second = per_minute / 60.0
-        self.burst = burst
+        self.default = Limit(per_minute, burst)
+        self._roles = {
+            r.selector: Limit(r.per_minute, r.burst) for r in rules if ":" not in r.selector
+        }
+        self._tenants = {
+            r.selector[len(TENANT_RULE) :]: Limit(r.per_minute, r.burst)
+            for r in rules
+            if r.selector.startswith(TENANT_RULE)
+        }
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     @property
-    def enabled(self) -> bool:
-        return self.per_second > 0
+    def per_second(self) -> float:
+        return self.default.per_second
 
-    def charge(self, key: str, cost: int, retry_cost: int | None = None) -> float:
+    @property
+    def burst(self) -> int:
+        return self.default.burst
+
+    @property
+    def enabled(self) -> bool:
+        return self.default.enabled
+
+    def limit_for(self, role: str, tenants: Iterable[str] = ()) -> Limit:
+        """The budget of a token of ``role`` scoped to ``tenants``: the largest
+        of its tenants' rules, else its role's, else the default."""
+        if self._tenants:
+            found = [self._tenants[t] for t in tenants if t in self._tenants]
+            if found:
+                return max(found, key=_generosity)
+        return self._roles.get(role, self.default)
+
+    def charge(
+        self,
+        key: str,
+        cost: float,
+        retry_cost: float | None = None,
+        limit: Limit | None = None,
+    ) -> float:
         """Charge ``cost`` units to ``key``'s bucket, whether or not they are there:
         0.0 when they were, otherwise the seconds until a request of
         ``retry_cost`` (default ``cost``) would fit -- the request is refused,
-        and what it was charged stays charged (the bucket owes at most ``burst``)."""
-        if not self.enabled or cost <= 0:
+        and what it was charged stays charged (the bucket owes at most ``burst``).
+        ``limit``: the token's budget (default: the default one)."""
+        limit = limit or self.default
+        if not limit.enabled or cost <= 0:
             return 0.0
-        bucket = self._bucket(key)
+        bucket = self._bucket(key, limit)
         fits = bucket.level >= cost
-        bucket.level = max(-float(self.burst), bucket.level - cost)
+        bucket.level = max(-float(limit.burst), bucket.level - cost)
         if fits:
             return 0.0
         needed = cost if retry_cost is None else retry_cost
-        return max(needed - bucket.level, 0.0) / self.per_second
+        return max(needed - bucket.level, 0.0) / limit.per_second
 
-    def level(self, key: str) -> float:
+    def refund(self, key: str, amount: float, limit: Limit | None = None) -> None:
+        """Give back ``amount`` units charged for work that was not done (an
+        answer the response cache served); never beyond the bucket's size."""
+        limit = limit or self.default
+        if limit.enabled and amount > 0:
+            bucket = self._bucket(key, limit)
+            bucket.level = min(float(limit.burst), bucket.level + amount)
+
+    def level(self, key: str, limit: Limit | None = None) -> float:
         """The units ``key``'s bucket holds now (negative: owed)."""
-        return self._bucket(key).level if self.enabled else float(self.burst)
+        limit = limit or self.default
+        return self._bucket(key, limit).level if limit.enabled else float(limit.burst)
 
-    def _bucket(self, key: str) -> _Bucket:
+    def _bucket(self, key: str, limit: Limit) -> _Bucket:
         now = self._clock()
         bucket = self._buckets.pop(key, None)
         if bucket is None:
-            bucket = _Bucket(float(self.burst), now)
+            bucket = _Bucket(float(limit.burst), now)
         else:
-            bucket.level = min(self.burst, bucket.level + (now - bucket.at) * self.per_second)
+            bucket.level = min(limit.burst, bucket.level + (now - bucket.at) * limit.per_second)
             bucket.at = now
         self._buckets[key] = bucket
         if len(self._buckets) > MAX_BUCKETS:
@@ -95,14 +155,31 @@ class Bill:
 
     rate: RateLimiter
     key: str
-    amount: int
+    amount: float
     #: the request's whole price (what a retry will cost)
-    price: int
+    price: float
+    #: the token's budget
+    limit: Limit | None = None
+    #: what was charged up front (given back but the cached price when the
+    #: response cache answers)
+    upfront: float = 0.0
 
     def pay(self) -> float:
         """Charge the amount (once): the seconds to wait when it was not there."""
         amount, self.amount = self.amount, 0
-        return self.rate.charge(self.key, amount, self.price)
+        return self.rate.charge(self.key, amount, self.price, self.limit)
+
+    def refund(self, keep: float) -> None:
+        """The response cache answered: give back what was charged up front but
+        ``keep`` (once); the rest is never charged."""
+        self.amount = 0
+        back, self.upfront = self.upfront - keep, 0.0
+        self.rate.refund(self.key, back, self.limit)
+
+
+def _generosity(limit: Limit) -> tuple[bool, int, int]:
+    # no limit (0 a minute) is the most generous of all
+    return (not limit.enabled, limit.per_minute, limit.burst)
 
 
 def bucket_key(authorization: str) -> str:

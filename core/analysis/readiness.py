@@ -72,6 +72,11 @@ class Code(enum.StrEnum):
     HOOK_CATALOG_MISSING = "HOOK_CATALOG_MISSING"
     #: the tenant runs a version that was withdrawn (yanked) since it was pinned
     VERSION_YANKED = "VERSION_YANKED"
+    # what the tenants' front-end apps ask for (core.analysis.app_checks)
+    APP_SETTING_REMOVED = "APP_SETTING_REMOVED"
+    APP_SETTING_TYPE_CHANGED = "APP_SETTING_TYPE_CHANGED"
+    APP_SETTING_RENAMED = "APP_SETTING_RENAMED"
+    APP_OPERATION_INVALID = "APP_OPERATION_INVALID"
 
 
 SEVERITY: dict[Code, Severity] = {
@@ -88,6 +93,10 @@ SEVERITY: dict[Code, Severity] = {
     Code.NOT_INSTALLED: Severity.UNKNOWN,
     Code.HOOK_CATALOG_MISSING: Severity.UNKNOWN,
     Code.VERSION_YANKED: Severity.WARNING,
+    Code.APP_SETTING_REMOVED: Severity.BLOCKER,
+    Code.APP_SETTING_TYPE_CHANGED: Severity.BLOCKER,
+    Code.APP_SETTING_RENAMED: Severity.WARNING,
+    Code.APP_OPERATION_INVALID: Severity.BLOCKER,
 }
 
 #: codes that make the target refuse a customization at load, or leave it unverified
@@ -374,6 +383,7 @@ def evaluate(
     observations: Iterable[Observation] = (),
     *,
     plan: bool = True,
+    extra: Mapping[str, Sequence[Finding]] | None = None,
 ) -> ReadinessReport:
     """Evaluate ``tenants`` (with their active ``overrides``) and the customizations
     enabled for them against ``target``.
@@ -384,7 +394,8 @@ def evaluate(
     ``observations`` are the runtime's (customization, tenant, hook) records: hooks
     called and keys read or returned count as observed evidence (only those of the
     tenants evaluated). ``plan=False`` leaves the unblock plan empty (callers that
-    only count blockers, like fold-back's upgrade cost)."""
+    only count blockers, like fold-back's upgrade cost). ``extra``: findings made
+    elsewhere, per tenant (the apps' operation checks, core.analysis.app_checks)."""
     history = [m for m in history if m.version != target.version]
     past = History(history, target.parsed)
     version = target.parsed
@@ -433,6 +444,8 @@ def evaluate(
         findings = [_migration(f, t.slug, targets) for c in customs for f in c.findings] + sorted(
             by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment") or "")
         )
+        if extra and t.slug in extra:
+            findings.extend(extra[t.slug])
         tenant_reports.append(
             TenantReadiness(
                 tenant=t.slug,

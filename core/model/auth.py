@@ -153,6 +153,15 @@ class Principal:
             Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, action="reading the roadmap"
         )
 
+    def require_manage_app(self, tenant: str) -> None:
+        """Register a tenant's front-end app, push its documents and flag keys."""
+        self.require_role(Role.ADMIN, Role.CONSULTANT, action="managing an app")
+        self.require_tenant(tenant, action="managing an app")
+
+    def require_read_apps(self) -> None:
+        """List apps: a consultant sees their tenants' apps."""
+        self.require_role(Role.ADMIN, Role.RELEASE_MANAGER, Role.CONSULTANT, action="reading apps")
+
     def require_read_product(self) -> None:
         """Releases, extension points and readiness: not for app tokens."""
         self.require_role(

@@ -558,3 +558,41 @@ class WebhookAttemptRow(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     #: ``delivered``, ``retrying`` or ``failed`` (the last attempt: the webhook paused)
     outcome: Mapped[str] = mapped_column(String(16))
+
+
+class AppRow(Base):
+    """A front-end app of one tenant: its trusted documents (``app_operations``)
+    and the OFREP flag keys it declared (see core.store.apps)."""
+
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    #: its tokens may run only its registered documents
+    trusted_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: setting keys it reads as OpenFeature flags (OFREP)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AppOperationRow(Base):
+    """One trusted (persisted) document of an app, stored by the sha256 of its
+    text, with the setting keys and prefixes its ``settings`` fields name."""
+
+    __tablename__ = "app_operations"
+    __table_args__ = (UniqueConstraint("app_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    #: hex sha256 of ``document`` (UTF-8): the document id is ``sha256:<hex>``
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    document: Mapped[str] = mapped_column(Text)
+    #: literal ``keys:`` of its settings fields
+    keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: literal ``prefix:`` of its settings fields
+    prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    pushed_by: Mapped[str] = mapped_column(String(200))
+    pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

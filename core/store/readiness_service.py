@@ -8,7 +8,7 @@ Customization registrations come from an injected :class:`RegistrationProvider`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ from packaging.version import Version
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.analysis.app_checks import app_findings
 from core.analysis.readiness import (
     CUSTOMIZATION,
     ActiveOverride,
@@ -27,11 +28,13 @@ from core.analysis.readiness import (
     UpgradeBlockedError,
     evaluate,
 )
+from core.model.apps import App, DocumentCheck
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration
 from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.model.manifest import PLANNED, ReleaseHistory, ReleaseManifest, parse_version
 from core.model.secrets import SecretBox, SecretKeyError, is_sealed
+from core.store.apps import AppService
 from core.store.authorization import (
     Authorization,
     locked_protection,
@@ -101,6 +104,10 @@ class ReadinessInput:
     registry: RegistrySnapshot = field(default_factory=RegistrySnapshot)
     #: what the runtime observed (every tenant; evaluation keeps the ones in scope)
     observations: tuple[Observation, ...] = ()
+    #: the front-end apps and their documents (every tenant's; see app_checks)
+    apps: tuple[App, ...] = ()
+    #: document sha256 -> why it no longer validates against Tailor's schema
+    invalid_documents: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,9 +126,15 @@ class ReadinessService:
         sessions: async_sessionmaker[AsyncSession],
         registrations: RegistrationProvider = no_registrations,
         secrets: SecretBox | None = None,
+        apps: AppService | None = None,
+        check_documents: DocumentCheck | None = None,
     ) -> None:
         self._sessions = sessions
         self.registrations = registrations
+        #: the apps whose operations readiness checks (None: none)
+        self.apps = apps
+        #: checks their documents against Tailor's schema (None: not checked)
+        self.check_documents = check_documents
         #: opens secret overrides so they are checked against the target's rules
         self._secrets = secrets or SecretBox()
 
@@ -139,9 +152,13 @@ class ReadinessService:
         target: str,
         tenants: Sequence[str] | None = None,
         registry: RegistrySnapshot | None = None,
+        *,
+        with_apps: bool = True,
     ) -> ReadinessInput:
-        """Six statements (releases, definitions, tenants, overrides, observations
-        and their keys) plus the provider's, whatever the fleet size."""
+        """Seven statements (releases, definitions, tenants, overrides, observations
+        and their keys, the apps with their documents) plus the provider's,
+        whatever the fleet size. ``with_apps=False``: not the apps (no operation
+        checks; six statements)."""
         principal.require_read_product()
         parse_version(target, "target")
         wanted = _scope(principal, tenants)
@@ -174,6 +191,17 @@ class ReadinessService:
                 )  # else: the tenants' overrides are kept below (slugs)
             override_rows = (await session.execute(override_query)).all()
         observations = await ObservationStore(self._sessions).list_all()
+        in_scope = {r.slug for r in tenant_rows}
+        apps = (
+            tuple(a for a in await self.apps.every_app() if a.tenant in in_scope)
+            if self.apps is not None and with_apps
+            else ()
+        )
+        invalid: Mapping[str, Sequence[str]] = {}
+        if apps and self.check_documents is not None:
+            invalid = self.check_documents(
+                {o.sha256: o.document for a in apps for o in a.operations}
+            )
         if registry is None:
             registry = await self.registrations()
         return ReadinessInput(
@@ -192,6 +220,8 @@ class ReadinessService:
             ),
             registry=registry,
             observations=tuple(observations),
+            apps=apps,
+            invalid_documents=invalid,
         )
 
     async def release_manifests(
@@ -222,7 +252,8 @@ class ReadinessService:
             return counts
         versions = sorted(planned, key=Version)
         # one load serves every planned target: only the target manifest differs
-        loaded = await self.load(principal, versions[0], registry=registry)
+        # customizations' blockers only: the apps' documents are not needed
+        loaded = await self.load(principal, versions[0], registry=registry, with_apps=False)
         history = ReleaseHistory.of((loaded.target, *loaded.history))
         for version in versions:
             data = dataclasses.replace(
@@ -367,6 +398,11 @@ def evaluate_input(data: ReadinessInput, *, plan: bool = True) -> ReadinessRepor
         data.history,
         data.observations,
         plan=plan,
+        extra=app_findings(
+            data.apps, data.tenants, data.target, data.history, data.invalid_documents
+        )
+        if data.apps
+        else None,
     )
 
 

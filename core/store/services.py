@@ -6,9 +6,11 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.model.apps import DocumentCheck
 from core.model.auth import Principal
 from core.model.hooks import HookRunner
 from core.model.secrets import SecretBox
+from core.store.apps import AppService
 from core.store.audit import AuditService
 from core.store.changes import ChangeRequestService
 from core.store.db import create_engine, sessionmaker
@@ -65,6 +67,7 @@ class Services:
     web_sessions: WebSessionService
     feed: FeedService
     webhooks: WebhookService
+    apps: AppService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -81,8 +84,9 @@ class Services:
         sessions = sessionmaker(engine)
         secrets = secrets if secrets is not None else SecretBox.from_env()
         registry = RegistryService(sessions)
+        apps = AppService(sessions)
         readiness = ReadinessService(
-            sessions, registrations or RegistryRegistrations(registry), secrets
+            sessions, registrations or RegistryRegistrations(registry), secrets, apps
         )
         observations = ObservationStore(sessions)
         foldback = FoldbackService(sessions, registry, readiness.blockers_by_customization)
@@ -106,6 +110,7 @@ class Services:
             web_sessions=WebSessionService(sessions),
             feed=FeedService(sessions),
             webhooks=WebhookService(sessions, secrets),
+            apps=apps,
             secrets=secrets,
         )
 
@@ -121,6 +126,12 @@ class Services:
         """The same services, with settings calling ``hooks`` (the plugin runtime)."""
         return replace(self, settings=SettingsService(self.sessions, hooks, self.secrets))
 
+    def with_document_check(self, check: DocumentCheck) -> Services:
+        """The same services, with readiness checking the apps' documents against
+        Tailor's schema (``APP_OPERATION_INVALID``; the API layer knows the schema)."""
+        self.readiness.check_documents = check
+        return self
+
     def with_installed(self, installed: frozenset[str]) -> Services:
         """The same services, with readiness knowing which customizations' code is here."""
         return self._with_registrations(RegistryRegistrations(self.registry, installed))
@@ -131,7 +142,13 @@ class Services:
         return self._with_registrations(RegistryRegistrations(self.registry, stored_code=True))
 
     def _with_registrations(self, registrations: RegistryRegistrations) -> Services:
-        readiness = ReadinessService(self.sessions, registrations, self.secrets)
+        readiness = ReadinessService(
+            self.sessions,
+            registrations,
+            self.secrets,
+            self.apps,
+            self.readiness.check_documents,
+        )
         foldback = self.foldback.with_blockers(
             readiness.blockers_by_customization,
             registrations.installed,

@@ -19,7 +19,7 @@ from core.model.clock import utcnow
 from core.model.customizations import SLUG_PATTERN
 from core.model.errors import AuthenticationError, InvalidInputError, NotFoundError
 from core.model.origins import parse_origins
-from core.store.models import ApiToken, Tenant, aware
+from core.store.models import ApiToken, AppRow, Tenant, aware
 
 TOKEN_PREFIX = "tlr_"
 #: characters of a token kept (and shown) to name it
@@ -164,6 +164,18 @@ class TokenService:
                 missing = [t for t in scope if t not in found]
                 if missing:
                     raise NotFoundError("tenant", ", ".join(missing))
+            if app is not None:
+                owner = await session.scalar(
+                    select(Tenant.slug)
+                    .join(AppRow, AppRow.tenant_id == Tenant.id)
+                    .where(AppRow.name == app)
+                )
+                if owner is None:
+                    raise NotFoundError("app", app, "register it: tailor app register NAME")
+                if owner not in scope:
+                    raise InvalidInputError(
+                        "app", f"app {app!r} belongs to another tenant than the token's"
+                    )
             token = ApiToken(
                 token_hash=hash_token(secret),
                 prefix=secret[:PREFIX_LENGTH],

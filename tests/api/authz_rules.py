@@ -175,6 +175,14 @@ QUERY_RULES: dict[str, Rule] = {
         DENY,
         DENY,
     ),
+    "apps": rule(
+        """query($tenant: String!) { apps(tenant: $tenant) { __typename
+             ... on Apps { apps { name tenant } } ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
+    ),
 }
 
 MUTATION_RULES: dict[str, Rule] = {
@@ -368,6 +376,31 @@ MUTATION_RULES: dict[str, Rule] = {
         ALLOW,
         DENY,
         DENY,
+        DENY,
+    ),
+    "registerApp": rule(
+        """mutation($tenant: String!) { registerApp(name: "authz-app", tenant: $tenant) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        OWN,
+        DENY,
+    ),
+    # an app outside the caller's scope is "not found", like one nowhere
+    "pushAppOperations": rule(
+        """mutation { pushAppOperations(app: "no-such-app", document: "{ __typename }") {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        ALLOW,
+        DENY,
+    ),
+    "pushAppFlags": rule(
+        """mutation { pushAppFlags(app: "no-such-app", keys: ["billing.invoice.rounding"]) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        ALLOW,
         DENY,
     ),
 }

@@ -15,6 +15,7 @@ from core.model.errors import InvalidInputError
 from core.model.origins import parse_origin
 from core.store.db import count_statements
 from core.store.models import ApiToken
+from tests.conftest import ADMIN
 
 SHOP = "https://shop.example"
 OTHER = "http://localhost:3000"
@@ -53,6 +54,7 @@ async def test_no_origin_is_allowed_by_default(api):
 
 
 async def test_an_app_tokens_origin_is_answered_and_only_its_own(api, services, tenant):
+    await services.apps.register(ADMIN, "shop", tenant)  # its tokens name it
     shop_token, _ = await services.tokens.create("app", [tenant], origins=[SHOP], app="shop")
     # another token allows OTHER
     await services.tokens.create("app", [tenant], origins=[OTHER])

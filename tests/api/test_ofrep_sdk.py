@@ -44,6 +44,7 @@ async def test_the_openfeature_python_sdk_reads_settings(
     await services.settings.set(ADMIN, tenant, DUE, 60, environment="production")
     await services.settings.set(ADMIN, tenant, "billing.late_fee.rate", 2.5)
     await services.settings.set(ADMIN, "other", DUE, 90)
+    await services.apps.register(ADMIN, "shop", tenant)  # its tokens name it
     app, _ = await services.tokens.create("app", [tenant], label="shop", app="shop")
     consultant, _ = await services.tokens.create("consultant", [tenant, "other"])
 

@@ -52,6 +52,7 @@ def shop(server: str, shop_port: int) -> Iterator[str]:
 
 async def test_a_page_on_an_allowed_origin_reads_settings(server, shop, services, tenant):
     await services.settings.set(ADMIN, tenant, "billing.invoice.due_days", 45)
+    await services.apps.register(ADMIN, "shop", tenant)  # its tokens name it
     allowed, _ = await services.tokens.create("app", [tenant], origins=[shop], app="shop")
     elsewhere, _ = await services.tokens.create("app", [tenant])
     from playwright.async_api import async_playwright

@@ -68,6 +68,7 @@ async def test_the_openfeature_web_sdk_reads_settings_across_origins(
 ):
     await services.settings.set(ADMIN, tenant, DUE, 45)
     await services.settings.set(ADMIN, tenant, DUE, 60, environment="production")
+    await services.apps.register(ADMIN, "shop", tenant)  # its tokens name it
     token, _ = await services.tokens.create("app", [tenant], origins=[shop], app="shop")
     from playwright.async_api import async_playwright
 

@@ -243,18 +243,18 @@ async def test_a_start_up_fetch_fits_and_a_cached_answer_costs_the_minimum(servi
         assert len(first.json()["data"]["settings"]["items"]) == 1_000
         # the whole catalog: 1 + 1,000 // 100, well within the default max of 100
         assert first.headers["X-Request-Cost"] == "11"
-        # served from the response cache: the minimum only
+        # served from the response cache: a tenth of a unit
         again = await client.post("/graphql", json=whole, headers=token)
-        assert again.content == first.content and again.headers["X-Request-Cost"] == "1"
+        assert again.content == first.content and again.headers["X-Request-Cost"] == "0.1"
         # the same over GET (the same cached answer), and with If-None-Match (304)
         params = {"query": BY_KEYS, "variables": '{"tenant": "big"}'}
         get = await client.get("/graphql", params=params, headers=token)
-        assert get.status_code == 200 and get.headers["X-Request-Cost"] == "1"
+        assert get.status_code == 200 and get.headers["X-Request-Cost"] == "0.1"
         etag = get.headers["ETag"]
         unchanged = await client.get(
             "/graphql", params=params, headers={**token, "If-None-Match": etag}
         )
-        assert unchanged.status_code == 304 and unchanged.headers["X-Request-Cost"] == "1"
+        assert unchanged.status_code == 304 and unchanged.headers["X-Request-Cost"] == "0.1"
         # the 1,000 keys named in a variable: the same price, 11
         keys = [f"big.group{i % 20}.s{i:04d}" for i in range(1_000)]
         named = {"query": BY_KEYS, "variables": {"tenant": "big", "keys": keys}}
@@ -274,7 +274,7 @@ async def test_a_cache_miss_pays_the_rest_or_is_refused_before_running(services,
         whole = {"query": BY_KEYS, "variables": {"tenant": "big"}}
         assert (await client.post("/graphql", json=whole, headers=token)).status_code == 200
         cached = await client.post("/graphql", json=whole, headers=token)
-        assert cached.status_code == 200 and cached.headers["X-Request-Cost"] == "1"
+        assert cached.status_code == 200 and cached.headers["X-Request-Cost"] == "0.1"
         other = {"query": BY_KEYS + " ", "variables": {"tenant": "big"}}
         missed = await client.post("/graphql", json=other, headers=token)
         assert missed.status_code == 429, missed.text

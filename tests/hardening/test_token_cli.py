@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from core.model.clock import utcnow
 from core.store.models import ApiToken
 from tests.cli.test_cli import tailor
+from tests.conftest import ADMIN
 
 
 def run(database_url, tmp_path, *args):
@@ -83,6 +84,7 @@ async def test_revoking_with_the_whole_secret_never_echoes_it(services, database
 async def test_an_app_token_allows_origins_and_names_its_app(
     services, tenant, database_url, tmp_path
 ):
+    await services.apps.register(ADMIN, "shop-front", tenant)  # an app token names a known app
     made = run(
         database_url,
         tmp_path,
