@@ -88,8 +88,9 @@ from plugins.catalog import Catalog
 from plugins.runtime import PluginRuntime, RuntimeOptions, guard
 
 log = logging.getLogger("tailor.http")
-#: seconds between prunes of what is kept for a while (the change feed)
-FEED_PRUNE_SECONDS = 3600.0
+#: seconds between prunes of what is kept for a while (the change feed, webhook
+#: deliveries, observations, kept readiness runs: docs/operations.md)
+PRUNE_SECONDS = 3600.0
 #: subscriptions one graphql-transport-ws connection may hold at once
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
@@ -594,7 +595,9 @@ def create_app(
 
     background = Background()
     # what is kept for a while is pruned here (docs: "Environment variables")
-    background.every(FEED_PRUNE_SECONDS, "prune change feed", services.feed.prune)
+    background.every(PRUNE_SECONDS, "prune change feed", services.feed.prune)
+    background.every(PRUNE_SECONDS, "prune observations", services.observations.prune)
+    background.every(PRUNE_SECONDS, "prune kept readiness runs", services.triage.prune_runs)
     # /readyz waits for it: every pinned version in this node's cache
     background.run("materialize pinned customizations", probes.warm_up)
     # /metrics: hook calls seen within seconds, this worker's cache counts summed
@@ -603,7 +606,7 @@ def create_app(
     background.every(flush, "sync metrics", metrics.sync_now)
     # scheduled change requests (applyAt): every worker looks, each is applied once
     background.every(APPLY_EVERY, "apply scheduled changes", services.changes.apply_due)
-    background.every(FEED_PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)
+    background.every(PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)
     background.run("deliver webhooks", deliverer.run)
     background.run("change feed hub", hub.run)
 

@@ -143,6 +143,10 @@ class FeedHub:
 
     #: seconds between safety re-reads while anyone listens
     POLL_SECONDS = 3.0
+    #: seconds a wake waits for more before reading: a burst of commits (one
+    #: wake each) is read once, which bounds the reads a busy feed costs every
+    #: worker to 1/COALESCE_SECONDS a second, at that much added latency
+    COALESCE_SECONDS = 0.02
     #: changes read at once
     PAGE = 500
 
@@ -226,6 +230,8 @@ class FeedHub:
         while not self._closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.POLL_SECONDS)
+            if self._wake.is_set() and self.COALESCE_SECONDS > 0:
+                await asyncio.sleep(self.COALESCE_SECONDS)  # let a burst gather
             self._wake.clear()
             if self._closed:
                 return

@@ -13,18 +13,29 @@ to the same rows safely: every column is a sum, a max or a coalesce.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.model import config
 from core.model.auth import Principal
+from core.model.clock import utcnow
 from core.model.customizations import Observation, ObservationDelta, ObservedKey
 from core.store.models import LATENCY_COLUMNS, ObservationRow, ObservedKeyRow, aware
 
 #: the longest error message kept as an observation's last_error
 MAX_ERROR_LENGTH = 2000
+RETENTION_ENV = "TAILOR_OBSERVATION_RETENTION_DAYS"
+#: days an observation nothing renewed is kept (a hook not called, a key not read)
+DEFAULT_RETENTION_DAYS = 90
+
+
+def retention_days() -> int:
+    """``TAILOR_OBSERVATION_RETENTION_DAYS``, else :data:`DEFAULT_RETENTION_DAYS`."""
+    return config.retention_days(RETENTION_ENV, DEFAULT_RETENTION_DAYS)
 
 
 def _insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -38,6 +49,20 @@ def _insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.I
 class ObservationStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    async def prune(self, days: int | None = None, *, now: datetime | None = None) -> int:
+        """Drop observations and observed keys last seen more than ``days`` ago
+        (default :func:`retention_days`): evidence that nothing renewed in that
+        long no longer speaks for what the code does. How many rows went."""
+        cutoff = (now or utcnow()) - timedelta(days=days or retention_days())
+        async with self._sessions.begin() as session:
+            keys = await session.execute(
+                delete(ObservedKeyRow).where(ObservedKeyRow.last_seen < cutoff)
+            )
+            calls = await session.execute(
+                delete(ObservationRow).where(ObservationRow.last_seen < cutoff)
+            )
+        return int(getattr(keys, "rowcount", 0) or 0) + int(getattr(calls, "rowcount", 0) or 0)
 
     async def record(self, deltas: Sequence[ObservationDelta]) -> None:
         """Add ``deltas`` to the stored observations: at most two statements."""

@@ -29,11 +29,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,6 +46,7 @@ from core.analysis.readiness import (
     TenantStatus,
 )
 from core.analysis.unblock import UnblockStep
+from core.model import config
 from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.model.errors import InvalidInputError, NotFoundError
@@ -494,6 +495,16 @@ def _findings_of(report: ReadinessReport) -> list[dict[str, str]]:
     ]
 
 
+RUN_RETENTION_ENV = "TAILOR_RUN_RETENTION_DAYS"
+#: days a kept readiness run is kept (the newest run of each target always is)
+DEFAULT_RUN_RETENTION_DAYS = 180
+
+
+def run_retention_days() -> int:
+    """``TAILOR_RUN_RETENTION_DAYS``, else :data:`DEFAULT_RUN_RETENTION_DAYS`."""
+    return config.retention_days(RUN_RETENTION_ENV, DEFAULT_RUN_RETENTION_DAYS)
+
+
 class TriageService:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], readiness: ReadinessService
@@ -707,6 +718,20 @@ class TriageService:
             minimum=minimum,
             current_ids=current,
         )
+
+    async def prune_runs(self, days: int | None = None, *, now: datetime | None = None) -> int:
+        """Drop kept readiness runs older than ``days`` (default
+        :func:`run_retention_days`), never the newest run of a target (what the
+        next run is compared with). How many went."""
+        cutoff = (now or utcnow()) - timedelta(days=days or run_retention_days())
+        newest = select(func.max(ReadinessRun.id)).group_by(ReadinessRun.target)
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(ReadinessRun)
+                .where(ReadinessRun.at < cutoff, ReadinessRun.id.not_in(newest))
+                .execution_options(synchronize_session=False)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def runs(self, principal: Principal, target: str, limit: int = 20) -> list[RunInfo]:
         """The kept runs of ``target``, newest first."""

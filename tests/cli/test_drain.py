@@ -48,8 +48,10 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_drains_in_flight_requests_and_exits_0(
-    workers, database_url, is_postgres, tmp_path
+    workers, bare_services, database_url, is_postgres, tmp_path
 ):
+    """(``bare_services``: the session's PostgreSQL database starts empty, whatever
+    an earlier test left in it.)"""
     if workers > 1 and not is_postgres:
         pytest.skip("--workers 2 needs PostgreSQL")
     url = database_url if is_postgres else f"sqlite+aiosqlite:///{tmp_path / 'node.db'}"

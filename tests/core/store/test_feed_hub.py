@@ -129,6 +129,22 @@ async def test_resume_replays_then_goes_live_without_gap_or_repeat(services, ten
         assert live.sequence == await services.feed.head()
 
 
+async def test_a_burst_of_commits_is_read_once(services, tenant, monkeypatch):
+    """Wakes that arrive while the hub gathers a burst cost one read, not one
+    each: what keeps a busy feed cheap for every worker."""
+    monkeypatch.setattr(FeedHub, "COALESCE_SECONDS", 0.3)
+    hub = FeedHub(services.feed)
+    async with running(hub):
+        subscription = await hub.subscribe(APP, tenant, after=None)
+        reads = hub.reads
+        listening = asyncio.create_task(take(subscription.events(), 5, within=10))
+        for i in range(5):  # five commits, five wakes, within the window
+            await services.settings.set(ADMIN, tenant, DUE, 40 + i)
+        heard = await listening
+    assert [e.keys for e in heard] == [(DUE,)] * 5
+    assert hub.reads - reads == 1
+
+
 async def test_concurrent_writers_are_heard_once_each_in_order(services, tenant):
     await services.tenants.create(ADMIN, "other", "Other", "2.0")
     start = await services.feed.head()
