@@ -5,24 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pytest_asyncio
-from typer.testing import CliRunner
+from tests.cli.test_foldback_cli import demo, invoke
 
-from api.cli.main import app
-from tests.conftest import demo_with_samples
-
-runner = CliRunner()
-
-
-@pytest_asyncio.fixture
-async def demo(services, database_url, monkeypatch):
-    await demo_with_samples(services)
-    monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
-    return services
-
-
-def invoke(*args):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+__all__ = ["demo"]  # the fixture these tests use: the demo with its samples, CLI on it
 
 
 def candidate(kind):
