@@ -26,7 +26,7 @@ from api.cli.common import (
 )
 from api.cli.release import readiness_command, release_app
 from api.cli.remote import refuse_while_remote
-from api.cli.setting import setting_app, tenant_protect
+from api.cli.setting import change_app, setting_app, tenant_protect
 from core.model.config import Config
 from core.model.errors import TailorError
 
@@ -68,6 +68,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(setting_app, name="setting")
 tenant_app.command("protect")(tenant_protect)
+app.add_typer(change_app, name="change")
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")

@@ -247,12 +247,53 @@ class FeedService:
         row, slug, entry = found
         return change_event(row, slug), entry
 
+    async def beside(
+        self, sequence: int, tenant_id: int | None, *, span: int = 4
+    ) -> list[tuple[int, AuditEntry]]:
+        """The audited changes of ``tenant_id`` at most ``span`` sequences either
+        side of ``sequence`` (a transaction's changes are appended together under
+        :data:`FEED_LOCK`, so what one write did sits side by side), in order.
+        One statement."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(ChangeFeedRow.sequence, AuditEntry)
+                    .join(AuditEntry, AuditEntry.id == ChangeFeedRow.audit_id)
+                    .where(
+                        ChangeFeedRow.sequence.between(sequence - span, sequence + span),
+                        ChangeFeedRow.sequence != sequence,
+                        ChangeFeedRow.tenant_id == tenant_id,
+                    )
+                    .order_by(ChangeFeedRow.sequence)
+                )
+            ).all()
+        return [(int(s), entry) for s, entry in rows]
+
     async def prune(self, days: int | None = None, *, now: datetime | None = None) -> int:
         """Drop changes older than ``days`` (default :func:`retention_days`); how many."""
         cutoff = (now or utcnow()) - timedelta(days=days or retention_days())
         async with self._sessions.begin() as session:
             result = await session.execute(delete(ChangeFeedRow).where(ChangeFeedRow.at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def changed_after(
+    session: AsyncSession, sequence: int, tenant_id: int, key: str, actions: Sequence[str]
+) -> int | None:
+    """The newest change after ``sequence`` of ``tenant_id``'s audit ``key`` by one
+    of ``actions`` (None when there is none): a revert's "edited again since"
+    check. One statement."""
+    found = await session.scalar(
+        select(func.max(ChangeFeedRow.sequence))
+        .join(AuditEntry, AuditEntry.id == ChangeFeedRow.audit_id)
+        .where(
+            ChangeFeedRow.sequence > sequence,
+            ChangeFeedRow.tenant_id == tenant_id,
+            ChangeFeedRow.action.in_(list(actions)),
+            AuditEntry.key == key,
+        )
+    )
+    return int(found) if found is not None else None
 
 
 def change_event(row: ChangeFeedRow, slug: str | None) -> ChangeEvent:
