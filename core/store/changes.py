@@ -394,7 +394,8 @@ class ChangeRequestService:
             )
         if entry.action == "apply_change":
             # an applied change request: revert what it changed, written beside it
-            sequence, entry = await _applied_by(feed, sequence, entry)
+            request = await self._get(int(str(entry.key).removeprefix("change:")))
+            sequence, entry = await _applied_by(feed, sequence, entry, request)
         why = (reason or "").strip() or f"revert of change {sequence}"
         tenant = event.tenant
         if tenant is None or entry.action not in _REVERTIBLE:
@@ -777,20 +778,37 @@ def _not_revertible(action: str) -> str:
 
 
 async def _applied_by(
-    feed: FeedService, sequence: int, entry: AuditEntry
+    feed: FeedService, sequence: int, entry: AuditEntry, request: ChangeRequest
 ) -> tuple[int, AuditEntry]:
-    """The revertible change an ``apply_change`` entry's request made: written in
-    the same transaction, right after it."""
-    for found, beside in await feed.beside(sequence, entry.tenant_id):
-        if found > sequence and beside.action in _REVERTIBLE:
+    """The change an ``apply_change`` entry's ``request`` made: written in the same
+    transaction right after it (the applying service records the request first)."""
+    if request.kind in (ChangeKind.UPGRADE_TENANT, ChangeKind.SET_PROTECTION):
+        action = "upgrade_tenant" if request.kind is ChangeKind.UPGRADE_TENANT else "protect"
+        raise NotRevertibleError(
+            sequence,
+            f"apply_change of change request {request.id}: {request.summary}",
+            _INSTEAD.get(action, _INSTEAD["protect_environment"]),
+        )
+    actions: tuple[str, ...]
+    if request.kind in _SETTING_KINDS:
+        key, actions = request.key, _SETTING_ACTIONS
+    else:
+        key = f"customization:{request.customization}"
+        pin = request.kind is ChangeKind.PIN_CUSTOMIZATION
+        actions = _PIN_ACTIONS if pin else _ENABLEMENT_ACTIONS
+    for found, beside in await feed.beside(sequence, entry.tenant_id, span=2):
+        if (
+            found > sequence
+            and beside.key == key
+            and beside.action in actions
+            and beside.environment == request.environment
+        ):
             return found, beside
-        if found > sequence and beside.action == "apply_change":
-            break  # the next request's
     raise NotRevertibleError(
         sequence,
-        "apply_change",
-        "the change request it applied changed nothing that has an inverse "
-        "(an upgrade or a protection): see the change-request's kind",
+        f"apply_change of change request {request.id}: {request.summary}",
+        "no change it made follows it on the change feed (it changed nothing, or was "
+        "pruned): revert a change by its own sequence",
     )
 
 

@@ -352,6 +352,12 @@ async def test_changes_without_an_inverse_say_why(api, services):
     (protected,) = await _fed(services, start, "propose_change")
     state = await _revert(api, protected, token="admin")
     assert state["code"] == "NOT_REVERTIBLE" and "rejectChange" in state["message"], state
+    # the protection's apply: not the next transaction's change of the tenant beside it
+    await services.settings.set(ADMIN, "acme", DUE, 40, environment="sandbox")
+    (applied,) = await _fed(services, start, "apply_change")
+    protection = await _revert(api, applied, token="admin")
+    assert protection["code"] == "NOT_REVERTIBLE", protection
+    assert "setEnvironmentProtection" in protection["message"]
     # a change of no tenant: the admin hears why, a scoped consultant that there is none
     imported = next(
         e.sequence for e in await services.feed.since(0) if e.action == "release_imported"
