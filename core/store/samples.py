@@ -161,15 +161,14 @@ class InputSampleService:
             return
         slugs = sorted({i.tenant for i in inputs})
         async with self._sessions.begin() as session:
-            recording = dict(
-                (
-                    await session.execute(
-                        select(Tenant.slug, Tenant.id)
-                        .join(InputRecordingRow, InputRecordingRow.tenant_id == Tenant.id)
-                        .where(Tenant.slug.in_(slugs), InputRecordingRow.enabled.is_(True))
-                    )
-                ).tuples()
-            )
+            recording: dict[str, int] = {
+                slug: tenant_id
+                for slug, tenant_id in await session.execute(
+                    select(Tenant.slug, Tenant.id)
+                    .join(InputRecordingRow, InputRecordingRow.tenant_id == Tenant.id)
+                    .where(Tenant.slug.in_(slugs), InputRecordingRow.enabled.is_(True))
+                )
+            }
             now = utcnow()
             rows = [
                 {
