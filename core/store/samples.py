@@ -170,20 +170,27 @@ class InputSampleService:
                 )
             }
             now = utcnow()
-            rows = [
-                {
-                    "sample_id": _sample_id(),
-                    "tenant_id": recording[i.tenant],
-                    "environment": i.environment,
-                    "customization": i.customization,
-                    "version": i.version,
-                    "hook": i.hook,
-                    "inputs": self._box.seal(dict(i.inputs)),
-                    "recorded_at": now,
-                }
-                for i in inputs
-                if i.tenant in recording
-            ]
+            # one call's inputs, handed once per customization called: sealed once
+            sealed: dict[int, dict[str, str]] = {}
+            rows = []
+            for i in inputs:
+                if i.tenant not in recording:
+                    continue
+                token = sealed.get(id(i.inputs))
+                if token is None:
+                    token = sealed[id(i.inputs)] = self._box.seal(dict(i.inputs))
+                rows.append(
+                    {
+                        "sample_id": _sample_id(),
+                        "tenant_id": recording[i.tenant],
+                        "environment": i.environment,
+                        "customization": i.customization,
+                        "version": i.version,
+                        "hook": i.hook,
+                        "inputs": token,
+                        "recorded_at": now,
+                    }
+                )
             if not rows:
                 return
             await session.execute(insert(InputSampleRow), rows)
