@@ -48,11 +48,16 @@ class Recorder:
         source.subscribe(self.set_policy)
 
     def set_policy(self, policy: RecordingPolicy) -> None:
-        """A tenant's policy changed (a smaller K applies to its counters at once)."""
+        """A tenant's policy changed: its calls are sampled afresh."""
         if policy.enabled:
             self.policies[policy.tenant] = policy
         else:
             self.policies.pop(policy.tenant, None)
+        self._forget({policy.tenant})
+
+    def _forget(self, tenants: set[str]) -> None:
+        if tenants:
+            self._taken = {k: n for k, n in self._taken.items() if k[2] not in tenants}
 
     def offer(
         self,
@@ -108,8 +113,16 @@ class Recorder:
 
     async def refresh(self) -> None:
         """Re-read which tenants record (what another process changed)."""
-        if self.source is not None:
-            self.policies = await self.source.recording_policies()
+        if self.source is None:
+            return
+        policies = await self.source.recording_policies()
+        changed = {
+            t
+            for t in policies.keys() | self.policies.keys()
+            if policies.get(t) != self.policies.get(t)
+        }
+        self.policies = policies
+        self._forget(changed)
 
 
 def _without_secrets(kwargs: Mapping[str, Any], secret: Collection[str]) -> dict[str, Any]:

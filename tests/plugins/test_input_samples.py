@@ -316,3 +316,25 @@ async def test_cli_record_list_delete_and_refused_without_a_key(
     assert await services.samples.samples([tenant]) == []
     unknown = await _cli("tenant", "samples", "ghost")
     assert unknown.exit_code == 2 and "tenant 'ghost' not found" in unknown.stderr
+
+
+async def test_a_policy_changed_elsewhere_is_heard_by_the_background_job(
+    services, plugin_api, write_customization
+):
+    """Another process (the CLI, another worker) turns recording on: this runtime
+    learns it when its background job re-reads the policies, never per request."""
+    api, runtime = await _setup(services, plugin_api, write_customization)
+    elsewhere = InputSampleService(services.sessions, services.secrets)
+    await elsewhere.set_policy(ADMIN, "acme", True, samples=2)
+    await _ask(api, 1)
+    assert runtime.recorder.pending == 0  # not heard yet
+    await runtime.flush_samples()  # the background job's turn
+    await _ask(api, 3)
+    assert runtime.recorder.pending == 2
+    await runtime.flush_samples()
+    assert len(await services.samples.samples(["acme"])) == 2
+    await elsewhere.set_policy(ADMIN, "acme", False)
+    await runtime.flush_samples()
+    await _ask(api, 1)
+    assert runtime.recorder.pending == 0  # off: nothing taken
+    assert len(await services.samples.samples(["acme"])) == 2  # what was recorded stays
