@@ -24,6 +24,7 @@ from api.graphql.masking import MaskUnexpectedErrors
 from api.graphql.projection import ProjectingExecutionContext
 from api.graphql.readiness import ReadinessMutation, ReadinessQuery
 from api.graphql.roadmap import RoadmapMutation, RoadmapQuery
+from api.graphql.samples import SamplesMutation, SamplesQuery
 from api.graphql.subscriptions import SUBSCRIPTION_GROUPS
 from api.graphql.types import (
     AuditEntry,
@@ -261,6 +262,7 @@ QUERY_GROUPS: tuple[type, ...] = (
     ChangesQuery,
     WebhooksQuery,
     AppsQuery,
+    SamplesQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
@@ -271,6 +273,7 @@ MUTATION_GROUPS: tuple[type, ...] = (
     ChangesMutation,
     WebhooksMutation,
     AppsMutation,
+    SamplesMutation,
 )
 
 

@@ -596,3 +596,42 @@ class AppOperationRow(Base):
     prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
     pushed_by: Mapped[str] = mapped_column(String(200))
     pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InputRecordingRow(Base):
+    """A tenant's choice to record its customizations' hook inputs (no row:
+    off, see core.store.samples)."""
+
+    __tablename__ = "input_recording"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    #: samples kept per (customization, hook): the newest
+    samples: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InputSampleRow(Base):
+    """One recorded hook call's inputs, sealed with ``TAILOR_SECRET_KEY`` (no
+    secret setting in them: removed before they left the runtime)."""
+
+    __tablename__ = "input_samples"
+    __table_args__ = (Index("ix_input_samples_key", "tenant_id", "customization", "hook"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``smp-`` and hex: the id a rehearsal's findings name
+    sample_id: Mapped[str] = mapped_column(String(40), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    customization: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))
+    hook: Mapped[str] = mapped_column(String(200))
+    #: ``{"$sealed": token}`` (core.model.secrets.SecretBox.seal of the inputs)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
