@@ -29,6 +29,8 @@ class AuditRecord:
     new: Any
     revision: int | None
     reason: str | None
+    #: the HTTP request that made the change (None: the CLI, or before 0018)
+    request_id: str | None
 
 
 class AuditService:
@@ -77,6 +79,7 @@ class AuditService:
                 e.new,
                 e.revision,
                 e.reason,
+                e.request_id,
             )
             for e, slug in rows
         ]
