@@ -55,8 +55,29 @@ secrets_app = typer.Typer(
 tenant_app = typer.Typer(help="Tenants: the product's clients.", no_args_is_help=True)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from core.model.version import VERSION
+        from core.store.db import head_revision
+
+        out.print(f"tailor {VERSION} (schema {head_revision()})", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _local_or_remote(ctx: typer.Context) -> None:
+def _local_or_remote(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print Tailor's version and the schema revision it needs, and exit "
+            "(releases: RELEASES.toml).",
+        ),
+    ] = False,
+) -> None:
     """Tailor: configurable settings, consultant customizations and upgrade readiness."""
     # only `tailor customization ...` talks to a server (--url / TAILOR_URL); every
     # other command acts on a local database and refuses while TAILOR_URL is set
