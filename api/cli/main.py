@@ -661,6 +661,65 @@ def tenant_list(
     out.print(table)
 
 
+@app.command("audit")
+def audit_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's entries.")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this setting key's entries.")] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(help="Only what the HTTP request with this X-Request-Id changed."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The audit log, newest first: who changed what, and the request that did it
+    (the request id its log lines carry; none for a change made here)."""
+    import json
+
+    from core.model.auth import Principal
+
+    entries = run_with_services(
+        database_url,
+        lambda services: services.audit.list_all(
+            Principal.system("cli"), tenant, key, limit, request_id=request_id
+        ),
+    )
+    if fmt is ListFormat.JSON:
+        rows = [
+            {
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "tenant": e.tenant,
+                "environment": e.environment,
+                "key": e.key,
+                "old": e.old,
+                "new": e.new,
+                "reason": e.reason,
+                "request_id": e.request_id,
+            }
+            for e in entries
+        ]
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table()
+    for col in ("id", "at", "actor", "action", "tenant", "key", "request"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.tenant or "",
+            e.key or "",
+            e.request_id or "",
+        )
+    out.print(table)
+
+
 from api.cli.apps import app_app  # noqa: E402
 from api.cli.customization import register as _register_customization_cli  # noqa: E402
 from api.cli.foldback import foldback_app  # noqa: E402

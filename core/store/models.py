@@ -135,7 +135,10 @@ class Override(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_tenant_at", "tenant_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_log_tenant_at", "tenant_id", "id"),
+        Index("ix_audit_log_request_id", "request_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

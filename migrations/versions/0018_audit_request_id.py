@@ -1,6 +1,6 @@
 """audit entries carry the id of the request that made them (expand only)
 
-An added nullable column: a node of the previous release (head 0016) keeps
+An added nullable column and its index: a node of the previous release (head 0016) keeps
 working on this schema (it writes audit entries without a request id), so the
 migration is marked compatible (docs/operations.md, "Upgrading Tailor itself").
 
@@ -26,8 +26,11 @@ tailor_compatible = True
 def upgrade() -> None:
     with op.batch_alter_table("audit_log") as batch:
         batch.add_column(sa.Column("request_id", sa.String(64), nullable=True))
+    # an entry is looked up by the request id a log line names
+    op.create_index("ix_audit_log_request_id", "audit_log", ["request_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_request_id", table_name="audit_log")
     with op.batch_alter_table("audit_log") as batch:
         batch.drop_column("request_id")
