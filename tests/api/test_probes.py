@@ -172,9 +172,9 @@ def test_compatible_heads_follow_the_migrations_marked_compatible(tmp_path):
     from core.store import db
 
     head = head_revision()
-    # this release's history: 0018 (a column added) admits the previous release's head
+    # what this release's own marked migrations admit (RELEASES.toml is held to it
+    # by tests/ops/test_releases.py); the migrations added below extend it
     shipped = compatible_heads()
-    assert shipped == ["0016"]
     location = tmp_path / "migrations"
     shutil.copytree(Path(db.__file__).parent.parent.parent / "migrations", location)
 
