@@ -131,9 +131,17 @@ class SettingsQuery:
         key: str | None = None,
         limit: int = 100,
         before: int | None = None,
+        request_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only the entries the HTTP request with this X-Request-Id made."
+            ),
+        ] = None,
     ) -> AuditLogResult:
         ctx = info.context
-        records = await ctx.services.audit.list_all(ctx.principal, tenant, key, limit, before)
+        records = await ctx.services.audit.list_all(
+            ctx.principal, tenant, key, limit, before, request_id
+        )
         return AuditLog(entries=[AuditEntry.from_domain(r) for r in records])
 
 

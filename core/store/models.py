@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.model.clock import utcnow
+from core.model.request_id import current_request_id
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -134,7 +135,10 @@ class Override(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_tenant_at", "tenant_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_log_tenant_at", "tenant_id", "id"),
+        Index("ix_audit_log_request_id", "request_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -149,6 +153,12 @@ class AuditEntry(Base):
     new: Mapped[Any] = mapped_column(JSON, nullable=True)
     revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the id of the HTTP request that made the change (``X-Request-Id``, as the
+    #: request's log lines carry it; none from the CLI): the column's default, so
+    #: every entry, wherever it is created, gets it
+    request_id: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, default=current_request_id
+    )
 
 
 class ApiToken(Base):
