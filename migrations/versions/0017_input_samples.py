@@ -15,6 +15,10 @@ down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: expand only (two new tables): nodes whose head is 0016 stay ready on this
+#: schema (core.store.db)
+tailor_compatible = True
+
 
 def upgrade() -> None:
     op.create_table(

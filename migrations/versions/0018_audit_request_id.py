@@ -5,7 +5,7 @@ working on this schema (it writes audit entries without a request id), so the
 migration is marked compatible (docs/operations.md, "Upgrading Tailor itself").
 
 Revision ID: 0018_audit_request_id
-Revises: 0016
+Revises: 0017_input_samples
 Create Date: 2026-12-06 01:40:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018_audit_request_id"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017_input_samples"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
