@@ -279,6 +279,7 @@ def fix_command(
             "package directory",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         raise typer.Exit(2)
     product = cli_product()
