@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from packaging.version import InvalidVersion, Version
 from core.analysis.readiness import Code, check_customization
 from core.model.definitions import SettingDefinition
 from core.model.manifest import ReleaseManifest
+from plugins import archive
 from plugins.evidence import HookDefinition, StaticPackage, read_package
 from plugins.manifest import MANIFEST_FILE
 
@@ -230,6 +232,27 @@ def plan_fix(
         tuple(applied),
         tuple(sorted(set(unfixable), key=lambda u: (u.location, u.what))),
     )
+
+
+def plan_fix_archive(
+    data: bytes,
+    target: ReleaseManifest,
+    history: Iterable[ReleaseManifest],
+    *,
+    categories: Iterable[str] = (),
+    product: str | None = None,
+) -> FixPlan:
+    """:func:`plan_fix` of a stored package (its zip, validated by
+    :func:`plugins.archive.read_zip`), written to a scratch folder for the time of
+    the analysis: the console's proposed diff of a registered version."""
+    tree = archive.read_zip(data, len(data))
+    with tempfile.TemporaryDirectory(prefix="tailor-fix-") as scratch:
+        root = Path(scratch) / "package"
+        for name in tree.paths:
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(tree.get(name) or b"")
+        return plan_fix(root, target, history, categories=categories, product=product)
 
 
 def _plan_hook(

@@ -51,6 +51,7 @@ from core.store.bootstrap import product_manifest
 from core.store.services import Services
 from plugins.catalog import Catalog
 from plugins.evidence import StaticPackage, read_package, unknown_keys
+from plugins.evidence import key_categories as evidence_categories
 from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
@@ -362,10 +363,9 @@ def fix_command(
 
 
 def key_categories(product: Product, known_keys: Collection[str]) -> frozenset[str]:
-    """What a dotted string must start with to be taken for a setting key: the
-    product's categories, and the first segment of every key a release defines
-    (the same rule as the static evidence readiness stores at publish)."""
-    return frozenset(product.setting_categories or ()) | {k.split(".", 1)[0] for k in known_keys}
+    """What a dotted string must start with to be taken for a setting key
+    (:func:`plugins.evidence.key_categories` with the product's categories)."""
+    return evidence_categories(product.setting_categories or (), known_keys)
 
 
 def _release_manifests(
