@@ -211,7 +211,11 @@ def plan_fix(
     applied: list[str] = []
     for file, e in sorted(edits.items()):
         path = root / file
-        before = path.read_text(encoding="utf-8")
+        try:
+            before = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            unfixable.append(Unfixable(file, "the module", f"cannot be read as UTF-8: {exc}"))
+            continue
         after, done, missed = _rewrite(before, e)
         applied.extend(done)
         unfixable.extend(Unfixable(f"{file}:{line}", what, why) for line, what, why in missed)
