@@ -39,66 +39,13 @@ from packaging.version import InvalidVersion, Version
 
 from core.analysis.readiness import Code, check_customization
 from core.model.definitions import SettingDefinition
-from core.model.manifest import ReleaseManifest
+from core.model.manifest import ReleaseManifest, Renames
 from plugins import archive
 from plugins.evidence import HookDefinition, StaticPackage, read_package
 from plugins.manifest import MANIFEST_FILE
 
 #: how the key finder spells a key it found as one plain string literal
 _LITERAL_HOWS = frozenset({"literal", "dict key"})
-#: a rename chain longer than this is a cycle in the manifests
-_MAX_CHAIN = 50
-
-
-@dataclass(frozen=True)
-class Renames:
-    """What ``target`` renames, through every release up to it: old -> the name
-    the target defines (a chain a -> b -> c collapses to a -> c)."""
-
-    keys: Mapping[str, str]
-    hooks: Mapping[str, str]
-    #: hook (its name in the target) -> old parameter -> new parameter
-    params: Mapping[str, Mapping[str, str]]
-
-    @classmethod
-    def of(cls, target: ReleaseManifest, history: Iterable[ReleaseManifest]) -> Renames:
-        releases = sorted(
-            [m for m in history if m.parsed < target.parsed and m.version != target.version]
-            + [target],
-            key=lambda m: m.parsed,
-        )
-        keys: dict[str, str] = {}
-        hooks: dict[str, str] = {}
-        params: dict[str, dict[str, str]] = {}
-        for m in releases:
-            keys.update(m.renamed)
-            hooks.update(m.renamed_hooks)
-            for hook, pairs in m.renamed_params:
-                params.setdefault(hook, {}).update(pairs)
-        defined = {d.key for d in target.settings}
-        points = {p.name: p for p in target.extension_points}
-        return cls(
-            keys=_collapse(keys, defined),
-            hooks=_collapse(hooks, set(points)),
-            params={
-                hook: {o: n for o, n in pairs.items() if n in points[hook].params}
-                for hook, pairs in params.items()
-                if hook in points
-            },
-        )
-
-
-def _collapse(chain: Mapping[str, str], defined: set[str]) -> dict[str, str]:
-    out = {}
-    for old in chain:
-        new = old
-        for _ in range(_MAX_CHAIN):
-            if new not in chain:
-                break
-            new = chain[new]
-        if new in defined and new != old and old not in defined:
-            out[old] = new
-    return out
 
 
 @dataclass(frozen=True)
@@ -182,7 +129,7 @@ def plan_fix(
     """The rewrite of the package at ``root`` for ``target`` (nothing is written)."""
     root = Path(root)
     history = tuple(m for m in history if m.version != target.version)
-    renames = Renames.of(target, history)
+    renames = Renames.up_to(target, history)
     package = read_package(root, categories=frozenset(categories), product=product)
     unfixable: list[Unfixable] = []
     edits: dict[str, _FileEdits] = {}

@@ -610,6 +610,62 @@ def contradictions(manifest: ReleaseManifest, others: Iterable[ReleaseManifest])
     return warnings
 
 
+#: a rename chain longer than this is a cycle in the manifests
+_MAX_CHAIN = 50
+
+
+@dataclass(frozen=True)
+class Renames:
+    """What ``target`` renames, through every release up to it: old -> the name
+    the target defines (a chain a -> b -> c collapses to a -> c). What a rewrite
+    (``tailor customization fix``) and a rehearsal translate recorded inputs by."""
+
+    keys: Mapping[str, str]
+    hooks: Mapping[str, str]
+    #: hook (its name in the target) -> old parameter -> new parameter
+    params: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def up_to(cls, target: ReleaseManifest, history: Iterable[ReleaseManifest]) -> Renames:
+        releases = sorted(
+            [m for m in history if m.parsed < target.parsed and m.version != target.version]
+            + [target],
+            key=lambda m: m.parsed,
+        )
+        keys: dict[str, str] = {}
+        hooks: dict[str, str] = {}
+        params: dict[str, dict[str, str]] = {}
+        for m in releases:
+            keys.update(m.renamed)
+            hooks.update(m.renamed_hooks)
+            for hook, pairs in m.renamed_params:
+                params.setdefault(hook, {}).update(pairs)
+        defined = {d.key for d in target.settings}
+        points = {p.name: p for p in target.extension_points}
+        return cls(
+            keys=_collapse(keys, defined),
+            hooks=_collapse(hooks, set(points)),
+            params={
+                hook: {o: n for o, n in pairs.items() if n in points[hook].params}
+                for hook, pairs in params.items()
+                if hook in points
+            },
+        )
+
+
+def _collapse(chain: Mapping[str, str], defined: set[str]) -> dict[str, str]:
+    out = {}
+    for old in chain:
+        new = old
+        for _ in range(_MAX_CHAIN):
+            if new not in chain:
+                break
+            new = chain[new]
+        if new in defined and new != old and old not in defined:
+            out[old] = new
+    return out
+
+
 def known_releases(versions: Iterable[str]) -> str:
     """An error hint listing ``versions`` in version order ("known releases: 1.0, 2.0")."""
     return "known releases: " + (", ".join(sorted(versions, key=Version)) or "none")
@@ -647,6 +703,10 @@ class ReleaseHistory:
     def others(self, version: str) -> tuple[ReleaseManifest, ...]:
         """Every manifest but ``version``'s, oldest first (a target's history)."""
         return tuple(m for v, m in self.manifests.items() if v != version)
+
+    def renames_to(self, version: str) -> Renames:
+        """What release ``version`` renames, through every release before it."""
+        return Renames.up_to(self.manifest(version), self.others(version))
 
     @cached_property
     def current(self) -> ReleaseManifest | None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from core.model.manifest import ReleaseManifest
-from plugins.codemods import Renames, plan_fix
+from core.model.manifest import ReleaseManifest, Renames
+from plugins.codemods import plan_fix
 from tests import renames
 from tests.sample import V30_PLANNED, acme_manifest
 
@@ -33,13 +33,13 @@ def test_a_chain_of_renames_collapses_to_the_name_the_target_defines():
         if s["key"] == "billing.invoice.payment_days":
             s["key"] = "billing.invoice.net_days"
     v32 = ReleaseManifest.from_dict(data)
-    found = Renames.of(v32, (*HISTORY, renames.manifest()))
+    found = Renames.up_to(v32, (*HISTORY, renames.manifest()))
     assert found.keys["billing.invoice.due_days"] == "billing.invoice.net_days"
     assert found.keys["billing.invoice.payment_days"] == "billing.invoice.net_days"
     assert found.keys["security.sso.metadata_url"] == "security.sso.discovery_url"  # from 3.0
     assert found.hooks == {"acme_invoice_footer": "acme_invoice_trailer"}
     # on 3.0 none of 3.1's renames apply
-    assert "billing.invoice.due_days" not in Renames.of(V30_PLANNED, HISTORY).keys
+    assert "billing.invoice.due_days" not in Renames.up_to(V30_PLANNED, HISTORY).keys
 
 
 def test_a_new_name_already_used_is_not_rewritten_but_reported(tmp_path):
@@ -78,3 +78,12 @@ def test_a_syntax_error_is_reported_not_rewritten(tmp_path):
     plan = plan_fix(pkg, renames.manifest(), HISTORY, categories=CATEGORIES)
     assert plan.changes == ()
     assert plan.diff() == ""
+
+
+def test_the_release_history_answers_what_a_version_renames():
+    from core.model.manifest import ReleaseHistory
+
+    history = ReleaseHistory.of((*HISTORY, renames.manifest()))
+    assert history.renames_to("3.1") == Renames.up_to(renames.manifest(), HISTORY)
+    assert history.renames_to("3.1").params == {"acme_invoice_trailer": {"invoice": "document"}}
+    assert history.renames_to("3.0").hooks == {}
