@@ -224,7 +224,10 @@ async def test_constant_statements(api, services, tenant):
         with count_statements(services.engine) as cold:
             assert (await bulk(api, "admin", {"tenant": slug})).status_code == 200
         with count_statements(services.engine, keep=True) as warm:
-            assert (await bulk(api, "admin", {"tenant": slug})).status_code == 200
+            answer = await bulk(api, "admin", {"tenant": slug})
+            assert answer.status_code == 200
+        # its eventStreams URL (a stream ticket minted for this token) costs none
+        assert answer.json()["eventStreams"][0]["type"] == "sse"
         counts[slug] = (cold.count, warm.count)
         assert warm.count == 1 and "data_version" in warm.statements[0]
     assert counts[tenant] == counts["busy"], counts

@@ -292,3 +292,28 @@ async def test_two_nodes_sharing_only_the_database(
         for node in (first, second):
             with contextlib.suppress(AssertionError):
                 await node.stop(limit=10)
+
+
+async def test_opening_a_stream_costs_constant_statements(services, tokens):
+    """Admitting a ticket reads its token once (then from memory for a couple of
+    seconds, however many browsers share the token); joining the hub checks the
+    tenant: the same statements for the first stream and the tenth."""
+    from api.http.ofrep_stream import EventStreams
+    from core.store.db import count_statements
+    from core.store.feed_hub import FeedHub
+
+    streams = EventStreams(services.tokens, FeedHub(services.feed))
+    principal = await services.tokens.authenticate(tokens["app"])
+    ticket = streams.ticket_for(principal, f"Bearer {tokens['app']}", "acme", "production")
+    assert ticket is not None
+    subscriptions = []
+    counts = []
+    for _ in range(10):
+        with count_statements(services.engine) as opened:
+            admitted, holder = await streams.admit(ticket)
+            subscriptions.append(await streams.subscribe(admitted, holder, None))
+        counts.append(opened.count)
+    assert holder == principal
+    assert counts[0] <= 3 and set(counts[1:]) == {1}, counts  # the tenant's check
+    for subscription in subscriptions:
+        subscription.close()
