@@ -193,6 +193,9 @@ async def test_tickets_are_refused_clearly(services, tokens, server):
         assert (await status(f"{server}{STREAM_PATH}?ticket={nowhere}"))[0] == 404
         code, details = await status(url, "POST")
         assert code == 405 and "GET" in details
+        bad_resume = await client.get(url, headers={"Last-Event-ID": "yesterday"}, timeout=10)
+        assert bad_resume.status_code == 400
+        assert "Last-Event-ID" in bad_resume.json()["errorDetails"]
         # the token revoked: its tickets are refused
         await services.tokens.revoke(app)
         await asyncio.sleep(TOKEN_CACHE_SECONDS + 0.5)  # what the server may remember
