@@ -14,8 +14,10 @@ from plugins.runtime import PluginRuntime
 
 def attach(services: Services, runtime: PluginRuntime) -> Services:
     """Services whose settings call ``runtime``'s hooks; the runtime follows the
-    registry's changes and records health and observations there."""
+    registry's changes and records health and observations there, and the hook
+    inputs of the tenants that record them (``services.samples``)."""
     runtime.bind(services.registry, services.observations)
+    runtime.record_to(services.samples, services.samples)
     return services.with_hooks(runtime).with_stored_code()
 
 

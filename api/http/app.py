@@ -56,6 +56,7 @@ from api.http.cors import Cors
 from api.http.logging import RequestLog, request_id_from
 from api.http.metrics import DEFAULT_TOP_CUSTOMIZATIONS, Metrics, MetricsMiddleware
 from api.http.ofrep import Ofrep
+from api.http.ofrep_stream import EventStreams
 from api.http.outage import OutageGuard, unavailable_response
 from api.http.probes import Probes
 from api.http.protocol import (
@@ -606,6 +607,9 @@ def create_app(
     flush = max(1.0, plugins.options.health_flush_seconds)
     background.every(flush, "flush customization observations", plugins.flush_health)
     background.every(flush, "sync metrics", metrics.sync_now)
+    # recorded hook inputs written, and which tenants record re-read (issue 24)
+    background.every(flush, "flush recorded inputs", plugins.flush_samples)
+    background.every(PRUNE_SECONDS, "prune recorded inputs", services.samples.prune)
     # scheduled change requests (applyAt): every worker looks, each is applied once
     background.every(APPLY_EVERY, "apply scheduled changes", services.changes.apply_due)
     background.every(PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)
@@ -650,12 +654,19 @@ def create_app(
                 "/graphql",
                 RequestLog(Cors(Authenticate(guard, services), services)),
             ),
-            # OpenFeature's remote evaluation protocol (the same per-token budget)
+            # OpenFeature's remote evaluation protocol (the same per-token budget), and
+            # its change notifications (a stream ticket in the URL, fed by the hub)
             Route(
                 "/ofrep/{rest:path}",
                 RequestLog(
                     Cors(
-                        Ofrep(services, graphql.cache, guard.rate, options.limits.max_body_bytes),
+                        Ofrep(
+                            services,
+                            graphql.cache,
+                            guard.rate,
+                            options.limits.max_body_bytes,
+                            EventStreams(services.tokens, hub),
+                        ),
                         services,
                     )
                 ),

@@ -21,6 +21,7 @@ from core.store.readiness_service import ReadinessService, RegistrationProvider,
 from core.store.registry import RegistryService
 from core.store.releases import ReleaseService
 from core.store.roadmap import RoadmapService
+from core.store.samples import InputSampleService
 from core.store.settings import SettingsService
 from core.store.tenants import TenantService
 from core.store.tokens import TokenService
@@ -68,6 +69,8 @@ class Services:
     feed: FeedService
     webhooks: WebhookService
     apps: AppService
+    #: recorded hook inputs and each tenant's recording policy
+    samples: InputSampleService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -111,6 +114,7 @@ class Services:
             feed=FeedService(sessions),
             webhooks=WebhookService(sessions, secrets),
             apps=apps,
+            samples=InputSampleService(sessions, secrets),
             secrets=secrets,
         )
 
