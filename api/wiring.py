@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from core.model.auth import Principal
 from core.model.customizations import Registration
 from core.model.errors import ChangeRequestRequiredError, InvalidInputError, TailorError
-from core.store.changes import ChangeKind, ProposedChange
+from core.store.changes import ChangeKind, ChangeRequest, ProposedChange
 from core.store.services import Services
 from plugins.runtime import PluginRuntime
 
@@ -66,9 +66,9 @@ class PublishOutcome:
     enabled: list[str] = field(default_factory=list)
     #: (tenant, why it was not enabled)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    #: (tenant, change request id): tenants with a protected environment, whose
-    #: enablement was proposed as a change request instead
-    requested: list[tuple[str, int]] = field(default_factory=list)
+    #: the change requests proposed instead for tenants with a protected
+    #: environment (their enablement waits for approval), in the manifest's order
+    requested: list[ChangeRequest] = field(default_factory=list)
 
 
 async def publish_archive(
@@ -113,7 +113,7 @@ async def publish_archive(
                     version=version,
                 ),
             )
-            outcome.requested.append((tenant, request.id))
+            outcome.requested.append(request)
             continue
         outcome.enabled.append(tenant)
     outcome.registration = registration

@@ -514,7 +514,8 @@ def _print_check(
 _VERSION_FIELDS = "version sha256 publishedAt publishedBy yanked yankReason pinnedFor"
 _CUSTOMIZATION_FIELDS = (
     "__typename ... on Customization { name registeredVersion enabledFor "
-    "pins { tenant version } hooks { hook params } versions { " + _VERSION_FIELDS + " } } "
+    "pins { tenant version } hooks { hook params } versions { " + _VERSION_FIELDS + " } "
+    "changeRequests { id tenant } } "
     "... on Error { code message }"
 )
 
@@ -606,6 +607,7 @@ def publish(
             f"published {item['name']} to {server.url}: sha256 {tree.sha256}; "
             f"pinned: {_pins_text(item['pins'])}"
         )
+        _say_requested([(r["id"], r["tenant"]) for r in item["changeRequests"]])
         return
 
     catalog = Catalog.for_product(cli_product())
@@ -630,11 +632,7 @@ def publish(
     )
     for tenant, why in outcome.skipped:
         _say(f"  not enabled for {tenant}: {why}")
-    for tenant, request_id in outcome.requested:
-        _say(
-            f"  change request {request_id} to enable it for {tenant} (a protected "
-            "environment): awaiting approval by another principal"
-        )
+    _say_requested([(r.id, r.tenant) for r in outcome.requested])
     # what readiness will use as static evidence, read from the source
     evidence = read_package(path).evidence
     for h in evidence.hooks:
@@ -642,6 +640,15 @@ def publish(
     for ref in evidence.references:
         what = "prefix" if ref.is_prefix else "key"
         _say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
+
+
+def _say_requested(requested: list[tuple[int, str]]) -> None:
+    """The change requests ``publish --enable`` proposed: (id, tenant)."""
+    for request_id, tenant in requested:
+        _say(
+            f"  change request {request_id} to enable it for {tenant} (a protected "
+            "environment): awaiting approval by another principal"
+        )
 
 
 @customization_app.command("enable")

@@ -27,7 +27,7 @@ from api.cli.common import (
 from api.cli.release import readiness_command, release_app
 from api.cli.remote import refuse_while_remote
 from api.cli.samples import tenant_record, tenant_samples
-from api.cli.setting import setting_app, tenant_protect
+from api.cli.setting import change_app, setting_app, tenant_protect
 from core.model.config import Config
 from core.model.errors import TailorError
 
@@ -92,6 +92,7 @@ app.add_typer(setting_app, name="setting")
 tenant_app.command("protect")(tenant_protect)
 tenant_app.command("record")(tenant_record)
 tenant_app.command("samples")(tenant_samples)
+app.add_typer(change_app, name="change")
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")

@@ -185,3 +185,54 @@ def tenant_protect(
         highlight=False,
         markup=False,
     )
+
+
+change_app = typer.Typer(
+    help="Changes on the change feed: revert one (operators, local database; audited).",
+    no_args_is_help=True,
+)
+
+
+@change_app.command("revert")
+def change_revert(
+    sequence: Annotated[
+        int, typer.Argument(help="The change's sequence on the change feed (settingsChanged).")
+    ],
+    reason: ReasonOption,
+    glass: BreakGlassOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Apply the inverse of change SEQUENCE (an override set or reset, a
+    customization enabled or disabled, a version pin; a direct write's or an
+    applied change request's) as a new, audited change. Where protected it becomes
+    a change request another principal approves (or, in an emergency,
+    --break-glass). A later edit of the same thing, or a change with no inverse
+    (an upgrade, a release import, a triage decision), is refused: exit 2, nothing
+    written."""
+    authorization = break_glass(glass, CLI_ACTOR, reason)
+
+    async def go(services: Services) -> ChangeRequest:
+        from core.model.auth import Principal
+
+        return await services.changes.revert(
+            Principal.system(CLI_ACTOR), sequence, reason, break_glass=authorization
+        )
+
+    request = run_with_services(database_url, go)
+    if request.state.value == "pending":
+        out.print(
+            f"change request {request.id}: {request.summary} of {request.tenant} (reverts "
+            f"change {request.reverts}): awaiting {request.required_approvals} approval(s)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return
+    out.print(
+        f"{request.tenant}: {request.summary} (reverts change {request.reverts}); "
+        f"change request {request.id} {request.state.value}"
+        + ("; break-glass (audited)" if glass else ""),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )

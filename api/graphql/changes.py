@@ -209,9 +209,13 @@ class ChangesMutation:
         return ChangeRequest.from_domain(request)
 
     @strawberry.mutation(
-        description="Revert an override change by its change-feed sequence: its inverse as a "
-        "new change (a change request where the environment is protected). A later edit of "
-        "the same override makes it a Conflict; a replaced secret value cannot be recovered."
+        description="Revert a change by its change-feed sequence (a direct write's or an "
+        "applied change request's): an override set back or reset, a customization disabled "
+        "or enabled again, a version pin moved back to the version before, as a new audited "
+        "change (a change request where protected). A later edit of the same thing makes it a "
+        "Conflict; a change with no inverse (an upgrade, a release import, a triage decision, "
+        "a request's state, a replaced secret value) is InvalidInput with code NOT_REVERTIBLE, "
+        "saying what to do instead."
     )
     @expected
     async def revert_change(

@@ -11,6 +11,7 @@ from typing import Annotated, Union
 import strawberry
 from strawberry.file_uploads import Upload
 
+from api.graphql.changes import ChangeRequest
 from api.graphql.context import Info
 from api.graphql.errors import Errors, expected
 from core.model.auth import Principal, Role
@@ -230,6 +231,12 @@ class Customization:
     observations: list[CustomizationObservation] = strawberry.field(
         description="per tenant (in your scope) and hook: calls, failures, latency, keys"
     )
+    change_requests: list[ChangeRequest] = strawberry.field(
+        default_factory=list,
+        description="publishCustomization(enable: true) only: the change requests it proposed "
+        "to enable the version for the tenants with a protected environment (each waits for "
+        "another principal's approval); empty in every other answer",
+    )
 
     @classmethod
     def from_status(
@@ -421,7 +428,8 @@ class CustomizationsMutation:
         "pinned. Admin, or a consultant whose scope covers every tenant it lists. The same "
         "version with other content is AlreadyExists; problems are InvalidInput, every one "
         "at once, and nothing is stored. enable: pin the tenants it lists that do not run "
-        "it yet to this version (tenants already enabled stay on theirs)."
+        "it yet to this version (tenants already enabled stay on theirs); a tenant with a "
+        "protected environment gets a change request instead, listed in changeRequests."
     )
     @expected
     async def publish_customization(
@@ -448,7 +456,9 @@ class CustomizationsMutation:
         outcome = await publish_archive(
             ctx.services, _runtime(info), ctx.principal, bytes(data), enable=enable
         )
-        return await _status(info, outcome.registration.name)
+        published = await _status(info, outcome.registration.name)
+        published.change_requests = [ChangeRequest.from_domain(r) for r in outcome.requested]
+        return published
 
     @strawberry.mutation(
         description="Turn a published customization on or off for one tenant a version of "

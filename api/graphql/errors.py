@@ -50,7 +50,11 @@ class InvalidInput(Error):
     field: str
 
 
-@strawberry.type(description="expectedRevision is stale: nothing was written.")
+@strawberry.type(
+    description="expectedRevision is stale: nothing was written. A revert of a customization "
+    "change (revertChange) made stale by a later one: expectedRevision is the reverted "
+    "change's feed sequence, currentRevision the later change's."
+)
 class Conflict(Error):
     key: str
     expected_revision: int

@@ -43,8 +43,9 @@ class ChangeEventType:
         "changed (a customization enabled or pinned, an upgrade)"
     )
     source: str = strawberry.field(
-        description="what changed them: the audited action (set, reset, set_enabled, "
-        "set_version, upgrade_tenant, ...)"
+        description="what changed them: the audited action (set, reset, "
+        "enable_customization, disable_customization, pin_customization, upgrade_tenant, "
+        "apply_change, break_glass, ...)"
     )
     actor: str
     at: datetime

@@ -81,7 +81,7 @@ from core.model.auth import Principal
 from core.model.errors import AuthenticationError, DatabaseError, UnavailableError
 from core.model.product import Product
 from core.store.changes import APPLY_EVERY
-from core.store.feed import FEED, on_commit
+from core.store.feed import feed_tenant, is_feed, on_commit
 from core.store.feed_hub import FeedHub
 from core.store.invalidation import Listener
 from core.store.services import Services
@@ -581,13 +581,15 @@ def create_app(
     deliverer = WebhookDeliverer(services.webhooks)
 
     def on_message(topic: str) -> None:
-        # every notice may follow a commit that fed the feed (after a reconnect,
-        # REGISTRY stands for every notice lost): the hub reads it once
-        hub.wake()
-        # a change feed notice (every write) changes no registration
-        if topic == FEED:
-            deliverer.wake()
+        # a change feed notice (every write) changes no registration; one naming a
+        # tenant wakes the hub only where someone listens to that tenant
+        if is_feed(topic):
+            hub.wake(feed_tenant(topic))
+            deliverer.wake(topic)
         else:
+            # every notice may follow a commit that fed the feed (after a
+            # reconnect, REGISTRY stands for every notice lost): read it once
+            hub.wake()
             registry.changed_elsewhere()
 
     listener = Listener(services.engine.url.render_as_string(hide_password=False), on_message)

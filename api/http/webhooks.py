@@ -31,6 +31,7 @@ import httpx
 
 from core.model import webhooks as rules
 from core.model.errors import InvalidInputError
+from core.store.feed import feed_tenant
 from core.store.webhooks import Pending, WebhookService
 
 log = logging.getLogger("tailor.webhooks")
@@ -71,14 +72,21 @@ class WebhookDeliverer:
         self.owner = uuid.uuid4().hex
         self._resolver = resolver
         self._wake = asyncio.Event()
+        #: no webhook was active at the last empty turn
+        self._none_active = False
         self._private = (
             rules.allow_private()
             if self.options.private_allowed is None
             else self.options.private_allowed
         )
 
-    def wake(self) -> None:
-        """Deliver now (a change was committed); safe to call from any callback."""
+    def wake(self, topic: str | None = None) -> None:
+        """Deliver now (a change was committed; ``topic``: the feed notice); safe
+        to call from any callback. A notice of one tenant's change is let pass
+        while no webhook is active (a webhook's creation or resumption is a notice
+        of no tenant, and wakes it: :func:`core.store.feed.feed_topic`)."""
+        if self._none_active and topic is not None and feed_tenant(topic) is not None:
+            return
         self._wake.set()
 
     def client(self) -> httpx.AsyncClient:
@@ -110,7 +118,10 @@ class WebhookDeliverer:
         o = self.options
         ids = await self.service.claim(self.owner, o.lease, o.concurrency)
         if ids:
+            self._none_active = False
             await asyncio.gather(*(self._drain(client, webhook) for webhook in ids))
+        else:
+            self._none_active = not await self.service.any_active()
         return len(ids) >= o.concurrency
 
     async def _drain(self, client: httpx.AsyncClient, webhook: int) -> None:

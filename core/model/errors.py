@@ -72,6 +72,33 @@ class ConflictError(TailorError):
         self.actual = actual
 
 
+class ChangedSinceError(ConflictError):
+    """A revert whose subject changed again after the change it reverts:
+    ``expected`` is the reverted change's feed sequence, ``actual`` the later one's."""
+
+    def __init__(self, key: str, expected: int, actual: int, hint: str) -> None:
+        TailorError.__init__(
+            self,
+            f"{key}: changed again by change {actual} after change {expected}; "
+            f"nothing was changed: {hint}",
+        )
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+class NotRevertibleError(InvalidInputError):
+    """A change that has no inverse to apply (``revertChange``): says why, and
+    what to do instead."""
+
+    code = "NOT_REVERTIBLE"
+
+    def __init__(self, sequence: int, action: str, why: str) -> None:
+        super().__init__("sequence", f"change {sequence} ({action}) cannot be reverted: {why}")
+        self.sequence = sequence
+        self.action = action
+
+
 class AlreadyExistsError(TailorError):
     """Creating something whose identifier is taken."""
 

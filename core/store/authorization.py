@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.model.auth import Principal, Role
 from core.model.clock import utcnow
-from core.model.errors import ChangeRequestRequiredError, InvalidInputError
+from core.model.errors import ChangedSinceError, ChangeRequestRequiredError, InvalidInputError
+from core.store.feed import changed_after
 from core.store.models import AuditEntry, ChangeRequestRow, Environment, aware
 from core.store.tenants import TenantRef
 
@@ -84,6 +85,24 @@ def checked_reason(reason: str | None, field: str = "reason") -> str:
 
 
 @dataclass(frozen=True)
+class Unchanged:
+    """A revert's condition: ``key`` (an audit key, ``customization:NAME``) of the
+    tenant written has changed by none of ``actions`` since feed ``sequence`` (the
+    change it reverts), checked in the write's transaction."""
+
+    sequence: int
+    key: str
+    actions: tuple[str, ...]
+    #: what to do about it, said in the Conflict
+    hint: str = "revert the later change, or propose the change you want directly"
+
+    async def check(self, session: AsyncSession, tenant_id: int) -> None:
+        later = await changed_after(session, self.sequence, tenant_id, self.key, self.actions)
+        if later is not None:
+            raise ChangedSinceError(self.key, self.sequence, later, self.hint)
+
+
+@dataclass(frozen=True)
 class Authorization:
     """Why a write may touch a protected environment."""
 
@@ -93,6 +112,8 @@ class Authorization:
     request_id: int | None = None
     #: the break-glass reason (operators only)
     break_glass_reason: str | None = None
+    #: a revert's condition (the change request reverts a change)
+    unchanged: Unchanged | None = None
 
     @classmethod
     def break_glass(cls, principal: Principal, reason: str | None) -> Authorization:
@@ -108,8 +129,10 @@ class Authorization:
         return cls(principal.name, break_glass_reason=text)
 
     @classmethod
-    def applying(cls, request_id: int, actor: str) -> Authorization:
-        return cls(actor, request_id=request_id)
+    def applying(
+        cls, request_id: int, actor: str, unchanged: Unchanged | None = None
+    ) -> Authorization:
+        return cls(actor, request_id=request_id, unchanged=unchanged)
 
     async def record(
         self,
@@ -138,6 +161,8 @@ class Authorization:
             )
             return
         assert self.request_id is not None
+        if self.unchanged is not None:
+            await self.unchanged.check(session, tenant_id)
         now = utcnow()
         result = cast(
             CursorResult[Any],

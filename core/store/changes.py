@@ -37,9 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.model.auth import Principal, Role
 from core.model.clock import utcnow
 from core.model.errors import (
+    ChangedSinceError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    NotRevertibleError,
     PermissionDeniedError,
     TailorError,
 )
@@ -48,6 +50,7 @@ from core.store.authorization import (
     AlreadyApplied,
     Authorization,
     ChangeState,
+    Unchanged,
     checked_reason,
 )
 from core.store.feed import FeedService
@@ -352,16 +355,32 @@ class ChangeRequestService:
         )
 
     async def revert(
-        self, principal: Principal, sequence: int, reason: str | None = None
+        self,
+        principal: Principal,
+        sequence: int,
+        reason: str | None = None,
+        *,
+        break_glass: Authorization | None = None,
     ) -> ChangeRequest:
-        """Propose the inverse of the override change the feed holds at
-        ``sequence`` (its audit entry's old value, against the revision it made):
-        applied at once, or a change request where the environment is protected.
-        A later edit of the same override is a ``Conflict``; a secret's old value
-        is never kept, so only a secret's first setting can be reverted (a reset)."""
+        """Propose the inverse of the change the feed holds at ``sequence`` (a
+        direct write's or an applied change request's), from its audit entry's old
+        value: an override set back (or reset), a customization disabled (enabled),
+        a pin moved back to the version before. Applied at once, or a change
+        request where protected. A later edit of the same thing is a ``Conflict``
+        (an override's revision; a customization's later enablement or pin change,
+        checked again when the request applies). What has no inverse (an upgrade,
+        a release import, a triage decision, a request's state) is
+        :class:`NotRevertibleError`, saying what to do instead; a secret's old
+        value is never kept, so only a secret's first setting can be reverted."""
         principal.require_role(Role.ADMIN, Role.CONSULTANT, action="reverting a change")
-        found = await FeedService(self._sessions).get(sequence)
-        if found is None or found[0].tenant is None or not principal.in_scope(found[0].tenant):
+        feed = FeedService(self._sessions)
+        found = await feed.get(sequence)
+        visible = found is not None and (
+            principal.sees_all_tenants
+            if found[0].tenant is None
+            else principal.in_scope(found[0].tenant)
+        )
+        if found is None or not visible:
             raise NotFoundError(
                 "change",
                 str(sequence),
@@ -369,31 +388,26 @@ class ChangeRequestService:
                 "(it may have been pruned)",
             )
         event, entry = found
+        if entry is None:
+            raise NotRevertibleError(
+                sequence, event.action, "its audit entry is gone, so its old value is unknown"
+            )
+        if entry.action == "apply_change":
+            # an applied change request: revert what it changed, written beside it
+            request = await self._get(int(str(entry.key).removeprefix("change:")))
+            sequence, entry = await _applied_by(feed, sequence, entry, request)
+        why = (reason or "").strip() or f"revert of change {sequence}"
         tenant = event.tenant
-        assert tenant is not None  # checked above
-        if entry is None or entry.action not in ("set", "reset") or not entry.key:
-            raise InvalidInputError(
-                "sequence",
-                f"change {sequence} is {event.action!r}: only override changes (set, reset) "
-                "are reverted; a customization is rolled back by pinning its previous version",
-            )
-        if entry.old == SECRET_MARK:
-            raise InvalidInputError(
-                "sequence",
-                f"change {sequence} replaced a secret value, which is never kept (the audit log "
-                "stores <secret>): it cannot be recovered; set the value again with setSetting",
-            )
-        assert entry.revision is not None
-        inverse = ProposedChange(
-            tenant,
-            ChangeKind.RESET_SETTING if entry.old is None else ChangeKind.SET_SETTING,
-            (reason or "").strip() or f"revert of change {sequence}",
-            environment=entry.environment,
-            key=entry.key,
-            value=entry.old,
-            expected_revision=entry.revision,
-        )
-        return await self.propose(principal, inverse, reverts=sequence)
+        if tenant is None or entry.action not in _REVERTIBLE:
+            raise NotRevertibleError(sequence, entry.action, _not_revertible(entry.action))
+        if entry.action in _SETTING_ACTIONS:
+            inverse = _setting_inverse(sequence, tenant, entry, why)
+        else:
+            inverse = await _customization_inverse(feed, sequence, tenant, entry, why)
+            assert entry.tenant_id is not None
+            async with self._sessions() as session:
+                await _unchanged(sequence, entry).check(session, entry.tenant_id)
+        return await self.propose(principal, inverse, reverts=sequence, break_glass=break_glass)
 
     # -- deciding --------------------------------------------------------------
     async def approve(
@@ -586,14 +600,21 @@ class ChangeRequestService:
         """Apply an approved request through its service; False when another
         worker already had. A refusal marks it failed and is raised."""
         request = await self._get(request_id)
+        kind = request.kind
         author = Principal(
             role=Role(await self._author_role(request_id)),
             name=request.author,
             tenants=frozenset({request.tenant}),
         )
-        authorization = Authorization.applying(request_id, actor)
+        unchanged = None
+        if request.reverts is not None and kind in _CUSTOMIZATION_KINDS:
+            unchanged = Unchanged(
+                request.reverts,
+                f"customization:{request.customization}",
+                _PIN_ACTIONS if kind is ChangeKind.PIN_CUSTOMIZATION else _ENABLEMENT_ACTIONS,
+            )
+        authorization = Authorization.applying(request_id, actor, unchanged)
         reason = f"change request {request_id}: {request.reason}"
-        kind = request.kind
         try:
             if kind is ChangeKind.SET_SETTING:
                 async with self._sessions() as session:
@@ -692,7 +713,9 @@ class ChangeRequestService:
 
     async def _fail(self, request_id: int, actor: str, exc: TailorError) -> None:
         outcome = f"{exc.code}: {exc.message}"
-        if isinstance(exc, ConflictError):
+        if isinstance(exc, ChangedSinceError):
+            outcome = f"CONFLICT: {exc.message}"
+        elif isinstance(exc, ConflictError):
             outcome = (
                 f"CONFLICT: {exc.key} is at revision {exc.actual}, the request was made "
                 f"against {exc.expected}; nothing was changed: propose it again"
@@ -712,6 +735,143 @@ class ChangeRequestService:
             row.outcome = outcome
             row.claimed_until = None
             session.add(_audit(actor, "fail_change", row, new={"state": "failed"}, why=outcome))
+
+
+#: the audit actions a revert inverts
+_SETTING_ACTIONS = ("set", "reset")
+_ENABLEMENT_ACTIONS = ("enable_customization", "disable_customization")
+_PIN_ACTIONS = ("pin_customization",)
+_REVERTIBLE = (*_SETTING_ACTIONS, *_ENABLEMENT_ACTIONS, *_PIN_ACTIONS)
+_REQUEST_STATES = ("propose_change", "approve_change", "reject_change", "fail_change")
+#: what to do instead of reverting a change that has no inverse
+_INSTEAD = {
+    "upgrade_tenant": "Tailor has no downgrades (the tenant's data and customizations may "
+    "already be in the new release's shape, and readiness judged only the way up): revert "
+    "the changes made with or after it one by one, or upgrade to a release that fixes the "
+    "problem",
+    "break_glass": "it is the audited note that let the change beside it past protection; "
+    "revert that change by its own sequence",
+    "triage_finding": "a triage decision is undone by triaging the finding again "
+    "(triageFinding, or the console's readiness page)",
+    "protect_environment": "change the protection itself (setEnvironmentProtection, "
+    "tailor tenant protect)",
+    "unprotect_environment": "change the protection itself (setEnvironmentProtection, "
+    "tailor tenant protect)",
+}
+
+
+def _not_revertible(action: str) -> str:
+    if action in _INSTEAD:
+        return _INSTEAD[action]
+    if action in _REQUEST_STATES:
+        return (
+            "it is a change request's state: reject a pending request with rejectChange; "
+            "an applied one is reverted by the sequence of its apply_change (or of the "
+            "change it made)"
+        )
+    if action.startswith("release_"):
+        return "a release import is no change of a tenant: import the manifest you want again"
+    return (
+        "only override changes (set, reset), customization enablements (enable, disable) "
+        "and version pins are reverted"
+    )
+
+
+async def _applied_by(
+    feed: FeedService, sequence: int, entry: AuditEntry, request: ChangeRequest
+) -> tuple[int, AuditEntry]:
+    """The change an ``apply_change`` entry's ``request`` made: written in the same
+    transaction right after it (the applying service records the request first)."""
+    if request.kind in (ChangeKind.UPGRADE_TENANT, ChangeKind.SET_PROTECTION):
+        action = "upgrade_tenant" if request.kind is ChangeKind.UPGRADE_TENANT else "protect"
+        raise NotRevertibleError(
+            sequence,
+            f"apply_change of change request {request.id}: {request.summary}",
+            _INSTEAD.get(action, _INSTEAD["protect_environment"]),
+        )
+    actions: tuple[str, ...]
+    if request.kind in _SETTING_KINDS:
+        key, actions = request.key, _SETTING_ACTIONS
+    else:
+        key = f"customization:{request.customization}"
+        pin = request.kind is ChangeKind.PIN_CUSTOMIZATION
+        actions = _PIN_ACTIONS if pin else _ENABLEMENT_ACTIONS
+    for found, beside in await feed.beside(sequence, entry.tenant_id, span=2):
+        if (
+            found > sequence
+            and beside.key == key
+            and beside.action in actions
+            and beside.environment == request.environment
+        ):
+            return found, beside
+    raise NotRevertibleError(
+        sequence,
+        f"apply_change of change request {request.id}: {request.summary}",
+        "no change it made follows it on the change feed (it changed nothing, or was "
+        "pruned): revert a change by its own sequence",
+    )
+
+
+def _setting_inverse(sequence: int, tenant: str, entry: AuditEntry, why: str) -> ProposedChange:
+    if entry.old == SECRET_MARK:
+        raise NotRevertibleError(
+            sequence,
+            entry.action,
+            "it replaced a secret value, which is never kept (the audit log stores "
+            "<secret>): it cannot be recovered; set the value again with setSetting",
+        )
+    assert entry.revision is not None and entry.key
+    return ProposedChange(
+        tenant,
+        ChangeKind.RESET_SETTING if entry.old is None else ChangeKind.SET_SETTING,
+        why,
+        environment=entry.environment,
+        key=entry.key,
+        value=entry.old,
+        expected_revision=entry.revision,
+    )
+
+
+async def _customization_inverse(
+    feed: FeedService, sequence: int, tenant: str, entry: AuditEntry, why: str
+) -> ProposedChange:
+    name = str(entry.key).removeprefix("customization:")
+    if entry.action in _ENABLEMENT_ACTIONS:
+        if bool(entry.old) == bool(entry.new):
+            raise NotRevertibleError(
+                sequence,
+                entry.action,
+                f"it changed nothing ({name} was already "
+                f"{'enabled' if entry.new else 'disabled'} for {tenant})",
+            )
+        kind = ChangeKind.ENABLE_CUSTOMIZATION if entry.old else ChangeKind.DISABLE_CUSTOMIZATION
+        return ProposedChange(tenant, kind, why, customization=name)
+    if entry.old is None:
+        enabled = [
+            s
+            for s, beside in await feed.beside(sequence, entry.tenant_id, span=1)
+            if s < sequence and beside.action == "enable_customization" and beside.key == entry.key
+        ]
+        instead = (
+            f"revert its enablement, change {enabled[-1]}, instead"
+            if enabled
+            else "disable it instead (setCustomizationEnabled, a DISABLE_CUSTOMIZATION change)"
+        )
+        raise NotRevertibleError(
+            sequence,
+            entry.action,
+            f"it pinned {tenant}'s first version of {name} ({entry.new}), so there is no "
+            f"version before it: {instead}",
+        )
+    return ProposedChange(
+        tenant, ChangeKind.PIN_CUSTOMIZATION, why, customization=name, version=str(entry.old)
+    )
+
+
+def _unchanged(sequence: int, entry: AuditEntry) -> Unchanged:
+    """A customization revert's condition: no later change of the same kind."""
+    pin = entry.action in _PIN_ACTIONS
+    return Unchanged(sequence, str(entry.key), _PIN_ACTIONS if pin else _ENABLEMENT_ACTIONS)
 
 
 def _protection(protected: Any, environment: str | None, value: Any) -> tuple[dict[str, Any], int]:

@@ -16,9 +16,11 @@ the audit entry, the end of every write, so little of a transaction is
 serialized). SQLite already serializes writers (``BEGIN IMMEDIATE``).
 
 **Heard at once.** The same transaction sends ``NOTIFY`` with :data:`FEED` on the
-invalidation channel (:mod:`core.store.invalidation`): every worker's listener
-hears it when the transaction commits. In the process that committed, the
-callbacks given to :func:`on_commit` run too (the only path on SQLite).
+invalidation channel (:mod:`core.store.invalidation`), naming the tenant when the
+changes are one tenant's (:func:`feed_topic`): every worker's listener hears it
+when the transaction commits, and a worker with no subscriber of that tenant reads
+nothing (:meth:`core.store.feed_hub.FeedHub.wake`). In the process that committed,
+the callbacks given to :func:`on_commit` run too (the only path on SQLite).
 
 **Kept for a while.** :meth:`FeedService.prune` drops rows older than
 ``TAILOR_FEED_RETENTION_DAYS`` (default :data:`DEFAULT_RETENTION_DAYS`); the
@@ -48,7 +50,8 @@ log = logging.getLogger("tailor.feed")
 #: one line per audit entry written (its id and the request's): see log_audited
 audit_log = logging.getLogger("tailor.audit")
 
-#: payload on the invalidation channel: the change feed has new rows
+#: payload on the invalidation channel: the change feed has new rows (see
+#: :func:`feed_topic`: ``feed:<tenant id>`` when they are all one tenant's)
 FEED = "feed"
 #: the transaction advisory lock that orders appenders (PostgreSQL)
 FEED_LOCK = 0x7A11_0F_EED
@@ -122,15 +125,25 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     entries = [obj for obj in session.new if isinstance(obj, AuditEntry)]
     if not entries:
         return
+    topic = feed_topic({entry.tenant_id for entry in entries})
     transaction = session.get_transaction()
-    if session.info.get(_APPENDED) is not transaction:
-        session.info[_APPENDED] = transaction
-        if session.get_bind().dialect.name == "postgresql":
+    appended = session.info.get(_APPENDED)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if appended is None or appended[0] is not transaction:
+        session.info[_APPENDED] = (transaction, {topic})
+        if postgres:
             # one round trip for both (bench/feed_latency.py: a write's statements
             # are its cost); the NOTIFY is sent at commit whatever the order
             session.execute(
                 text("SELECT pg_advisory_xact_lock(:lock), pg_notify(:channel, :topic)"),
-                {"lock": FEED_LOCK, "channel": CHANNEL, "topic": FEED},
+                {"lock": FEED_LOCK, "channel": CHANNEL, "topic": topic},
+            )
+    elif topic not in appended[1] and FEED not in appended[1]:
+        # a later flush of the same transaction, of another tenant (rare)
+        appended[1].add(topic)
+        if postgres:
+            session.execute(
+                text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic}
             )
     now = utcnow()
     for entry in entries:
@@ -147,6 +160,28 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
                 audit=entry,
             )
         )
+
+
+def feed_topic(tenant_ids: set[int | None]) -> str:
+    """The NOTIFY payload for changes of ``tenant_ids``: ``feed:<id>`` when they are
+    one tenant's, else :data:`FEED` (any tenant's, or of none: a release import, a
+    webhook)."""
+    if len(tenant_ids) == 1:
+        (tenant_id,) = tenant_ids
+        if tenant_id is not None:
+            return f"{FEED}:{tenant_id}"
+    return FEED
+
+
+def feed_tenant(topic: str) -> int | None:
+    """The tenant a :func:`feed_topic` names (None: any, or ``topic`` is no feed
+    notice)."""
+    head, _, tail = topic.partition(":")
+    return int(tail) if head == FEED and tail.isdigit() else None
+
+
+def is_feed(topic: str) -> bool:
+    return topic == FEED or topic.startswith(FEED + ":")
 
 
 def after_commit(session: Session) -> None:
@@ -224,14 +259,15 @@ class FeedService:
             rows = (await session.execute(query)).all()
         return [change_event(row, slug) for row, slug in rows]
 
-    async def check_watch(self, principal: Principal, tenant: str, environment: str | None) -> None:
+    async def check_watch(self, principal: Principal, tenant: str, environment: str | None) -> int:
         """Refuse unless ``principal`` may hear ``tenant``'s changes (of
         ``environment``): the errors of the ``settings`` query (permission, then a
-        tenant or environment that does not exist). One statement."""
+        tenant or environment that does not exist). The tenant's id. One statement."""
         principal.require_read_settings(tenant)
         async with self._sessions() as session:
             ref = await load_tenant_ref(session, tenant)
         ref.check_environment(environment)
+        return ref.id
 
     async def head(self) -> int:
         """The newest sequence (0 when the feed is empty)."""
@@ -254,12 +290,53 @@ class FeedService:
         row, slug, entry = found
         return change_event(row, slug), entry
 
+    async def beside(
+        self, sequence: int, tenant_id: int | None, *, span: int = 4
+    ) -> list[tuple[int, AuditEntry]]:
+        """The audited changes of ``tenant_id`` at most ``span`` sequences either
+        side of ``sequence`` (a transaction's changes are appended together under
+        :data:`FEED_LOCK`, so what one write did sits side by side), in order.
+        One statement."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(ChangeFeedRow.sequence, AuditEntry)
+                    .join(AuditEntry, AuditEntry.id == ChangeFeedRow.audit_id)
+                    .where(
+                        ChangeFeedRow.sequence.between(sequence - span, sequence + span),
+                        ChangeFeedRow.sequence != sequence,
+                        ChangeFeedRow.tenant_id == tenant_id,
+                    )
+                    .order_by(ChangeFeedRow.sequence)
+                )
+            ).all()
+        return [(int(s), entry) for s, entry in rows]
+
     async def prune(self, days: int | None = None, *, now: datetime | None = None) -> int:
         """Drop changes older than ``days`` (default :func:`retention_days`); how many."""
         cutoff = (now or utcnow()) - timedelta(days=days or retention_days())
         async with self._sessions.begin() as session:
             result = await session.execute(delete(ChangeFeedRow).where(ChangeFeedRow.at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def changed_after(
+    session: AsyncSession, sequence: int, tenant_id: int, key: str, actions: Sequence[str]
+) -> int | None:
+    """The newest change after ``sequence`` of ``tenant_id``'s audit ``key`` by one
+    of ``actions`` (None when there is none): a revert's "edited again since"
+    check. One statement."""
+    found = await session.scalar(
+        select(func.max(ChangeFeedRow.sequence))
+        .join(AuditEntry, AuditEntry.id == ChangeFeedRow.audit_id)
+        .where(
+            ChangeFeedRow.sequence > sequence,
+            ChangeFeedRow.tenant_id == tenant_id,
+            ChangeFeedRow.action.in_(list(actions)),
+            AuditEntry.key == key,
+        )
+    )
+    return int(found) if found is not None else None
 
 
 def change_event(row: ChangeFeedRow, slug: str | None) -> ChangeEvent:

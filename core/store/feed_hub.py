@@ -153,6 +153,8 @@ class FeedHub:
     def __init__(self, feed: FeedService) -> None:
         self.feed = feed
         self._by_tenant: dict[str, set[Subscription]] = {}
+        #: tenant id -> slug of the tenants with subscribers (a notice names the id)
+        self._watched: dict[int, str] = {}
         #: the highest sequence handed out (None: nobody listens, nothing tracked)
         self._high: int | None = None
         self._lock = asyncio.Lock()
@@ -180,15 +182,17 @@ class FeedHub:
             )
         if self._closed:
             raise InvalidInputError("settingsChanged", "the server is stopping: reconnect")
-        await self.feed.check_watch(principal, tenant, environment)
+        tenant_id = await self.feed.check_watch(principal, tenant, environment)
         subscription = Subscription(self, Interest(tenant, environment), after)
-        high = await self._join(subscription)
+        high = await self._join(subscription, tenant_id)
         if after is None:
             subscription.last = high
         return subscription
 
-    async def _join(self, subscription: Subscription) -> int:
+    async def _join(self, subscription: Subscription, tenant_id: int) -> int:
         async with self._lock:
+            # heard before the head is read: a commit after it wakes this hub
+            self._watched[tenant_id] = subscription.interest.tenant
             if self._high is None:
                 self._high = await self.feed.head()
             self._by_tenant.setdefault(subscription.interest.tenant, set()).add(subscription)
@@ -201,6 +205,8 @@ class FeedHub:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._by_tenant[tenant]
+                for tenant_id in [i for i, slug in self._watched.items() if slug == tenant]:
+                    del self._watched[tenant_id]
 
     @property
     def stopping(self) -> bool:
@@ -212,9 +218,14 @@ class FeedHub:
         return sum(len(s) for s in self._by_tenant.values())
 
     # -- being woken -----------------------------------------------------------
-    def wake(self) -> None:
-        """A change may have been committed: read the feed soon (callable from any
-        thread, and before :meth:`run` has started)."""
+    def wake(self, tenant_id: int | None = None) -> None:
+        """A change may have been committed (``tenant_id``: all of it that
+        tenant's, :func:`core.store.feed.feed_tenant`): read the feed soon, unless
+        it is of a tenant nobody here listens to (the safety re-read still reads
+        it, so the hub's mark keeps up). Callable from any thread, and before
+        :meth:`run` has started."""
+        if tenant_id is not None and tenant_id not in self._watched:
+            return
         loop = self._loop
         if loop is None or loop.is_closed():
             return

@@ -287,6 +287,14 @@ class WebhookService:
         return int(getattr(result, "rowcount", 0) or 0)
 
     # -- what a delivering worker does ----------------------------------------
+    async def any_active(self) -> bool:
+        """Whether any webhook is active (one statement)."""
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(WebhookRow.id).where(WebhookRow.state == ACTIVE).limit(1)
+            )
+        return found is not None
+
     async def claim(self, owner: str, lease_seconds: float, limit: int) -> list[int]:
         """Lease up to ``limit`` active webhooks that have changes past their cursor
         and are due, to ``owner``; their ids. No write when none is due."""

@@ -6,6 +6,7 @@ conflicts."""
 import pytest
 
 from core.model.customizations import CustomizationManifest, HookUse, Registration
+from core.store.authorization import Authorization
 from tests.conftest import ADMIN
 
 DUE = "billing.invoice.due_days"
@@ -232,3 +233,138 @@ async def test_revert_over_http_and_its_conflict(api, services):
     stale = await api.gql(REVERT, {"s": sets[0].sequence}, token="consultant")
     assert stale["data"]["revertChange"]["__typename"] == "Conflict", stale
     assert await _due(services) == 40
+
+
+REVERTED = (
+    'mutation($s: Int!) { revertChange(sequence: $s, reason: "roll back") { __typename '
+    "... on ChangeRequest { id state kind reverts customization version outcome summary } "
+    "... on InvalidInput { field } ... on Conflict { key expectedRevision currentRevision } "
+    "... on Error { code message } } }"
+)
+
+
+async def _revert(api, sequence, token="consultant"):
+    body = await api.gql(REVERTED, {"s": sequence}, token=token)
+    return body["data"]["revertChange"]
+
+
+async def _fed(services, start, action):
+    return [e.sequence for e in await services.feed.since(start) if e.action == action]
+
+
+async def _guard(services):
+    (registration,) = [
+        r for r in await services.registry.list_all(ADMIN) if r.manifest.name == "cr-guard"
+    ]
+    return dict(registration.pins), registration.enabled_for
+
+
+async def test_revert_a_customization_enablement_and_pin_over_http(api, services):
+    await _publish(services)
+    start = await services.feed.head()
+    await services.registry.set_enabled(ADMIN, "acme", "cr-guard", True, "1.0")
+    await services.registry.set_version(ADMIN, "acme", "cr-guard", "1.1")
+    (enabled,) = await _fed(services, start, "enable_customization")
+    first_pin, second_pin = await _fed(services, start, "pin_customization")
+    # the first pin has no version before it: say what to do instead
+    refused = await _revert(api, first_pin)
+    assert refused["__typename"] == "InvalidInput" and refused["code"] == "NOT_REVERTIBLE"
+    assert f"revert its enablement, change {enabled}" in refused["message"], refused
+    # the pin to 1.1 goes back to 1.0: a new change, audited, on the feed
+    head = await services.feed.head()
+    back = await _revert(api, second_pin)
+    assert back["state"] == "APPLIED" and back["kind"] == "PIN_CUSTOMIZATION", back
+    assert (back["reverts"], back["version"]) == (second_pin, "1.0")
+    assert (await _guard(services))[0] == {"acme": "1.0"}
+    assert await _fed(services, head, "pin_customization")
+    # reverted once, the same pin is a Conflict: it changed again since
+    again = await _revert(api, second_pin)
+    assert again["__typename"] == "Conflict", again
+    assert again["code"] == "CONFLICT" and again["expectedRevision"] == second_pin
+    assert again["currentRevision"] > second_pin
+    assert (await _guard(services))[0] == {"acme": "1.0"}
+    # the enablement is reverted by disabling (a later pin is no later enablement)
+    off = await _revert(api, enabled)
+    assert off["state"] == "APPLIED" and off["kind"] == "DISABLE_CUSTOMIZATION", off
+    assert (await _guard(services))[1] == ()
+    (disabled,) = await _fed(services, head, "disable_customization")
+    on = await _revert(api, disabled)
+    assert on["state"] == "APPLIED" and on["kind"] == "ENABLE_CUSTOMIZATION", on
+    assert await _guard(services) == ({"acme": "1.0"}, ("acme",))  # its pin kept
+
+
+async def test_a_customization_revert_is_a_change_request_where_protected(api, services):
+    await _publish(services)
+    start = await services.feed.head()
+    await services.registry.set_enabled(ADMIN, "acme", "cr-guard", True, "1.0")
+    await services.registry.set_version(ADMIN, "acme", "cr-guard", "1.1")
+    _first, pin = await _fed(services, start, "pin_customization")
+    (enabled,) = await _fed(services, start, "enable_customization")
+    await _protect(api)
+    bob = await api.token(services, "consultant", "acme")
+    pending = await _revert(api, pin)
+    assert pending["state"] == "PENDING" and pending["reverts"] == pin, pending
+    assert (await _guard(services))[0] == {"acme": "1.1"}  # nothing yet
+    done = await api.gql(APPROVE, {"id": pending["id"]}, token=bob)
+    assert done["data"]["approveChange"]["state"] == "APPLIED", done
+    assert (await _guard(services))[0] == {"acme": "1.0"}
+    # made stale between proposal and approval (the operator's break-glass
+    # disabled it): the approval conflicts, fails the request and changes nothing
+    stale = await _revert(api, enabled)
+    assert stale["state"] == "PENDING", stale
+    glass = Authorization.break_glass(ADMIN, "INC-9")
+    await services.registry.set_enabled(ADMIN, "acme", "cr-guard", False, authorization=glass)
+    await services.registry.set_enabled(ADMIN, "acme", "cr-guard", True, authorization=glass)
+    answer = (await api.gql(APPROVE, {"id": stale["id"]}, token=bob))["data"]["approveChange"]
+    assert answer["__typename"] == "Conflict", answer
+    assert await _guard(services) == ({"acme": "1.0"}, ("acme",))
+    listed = await api.gql(LIST, {"t": "acme"})
+    states = {i["id"]: i["state"] for i in listed["data"]["changeRequests"]["items"]}
+    assert states[stale["id"]] == "FAILED"
+    failed = await services.changes.get(ADMIN, stale["id"])
+    assert failed.outcome is not None and "changed again by change" in failed.outcome
+
+
+async def test_an_applied_change_request_is_reverted_by_its_apply_sequence(api, services):
+    await services.settings.set(ADMIN, "acme", DUE, 40, environment="sandbox")
+    start = await services.feed.head()
+    proposal = {"tenant": "acme", "kind": "SET_SETTING", "environment": "sandbox"}
+    body = await api.gql(PROPOSE, {"i": proposal | {"key": DUE, "value": 41, "reason": "r"}})
+    assert body["data"]["proposeChange"]["state"] == "APPLIED", body
+    (applied,) = await _fed(services, start, "apply_change")
+    (made,) = await _fed(services, start, "set")
+    back = await _revert(api, applied)
+    assert back["state"] == "APPLIED" and back["reverts"] == made, back
+    assert await _due(services, "sandbox") == 40
+
+
+async def test_changes_without_an_inverse_say_why(api, services):
+    await services.tenants.create(ADMIN, "old", "Old", "1.5")
+    start = await services.feed.head()
+    await services.readiness.upgrade(ADMIN, "old", "2.0", force=True, reason="go")
+    (upgrade,) = await _fed(services, start, "upgrade_tenant")
+    refused = await _revert(api, upgrade, token="admin")
+    assert refused["code"] == "NOT_REVERTIBLE" and refused["field"] == "sequence", refused
+    assert "no downgrades" in refused["message"]
+    assert (await services.tenants.get(ADMIN, "old")).release == "2.0"
+    # a change request's state
+    await _protect(api)
+    (protected,) = await _fed(services, start, "propose_change")
+    state = await _revert(api, protected, token="admin")
+    assert state["code"] == "NOT_REVERTIBLE" and "rejectChange" in state["message"], state
+    # the protection's apply: not the next transaction's change of the tenant beside it
+    await services.settings.set(ADMIN, "acme", DUE, 40, environment="sandbox")
+    (applied,) = await _fed(services, start, "apply_change")
+    protection = await _revert(api, applied, token="admin")
+    assert protection["code"] == "NOT_REVERTIBLE", protection
+    assert "setEnvironmentProtection" in protection["message"]
+    # a change of no tenant: the admin hears why, a scoped consultant that there is none
+    imported = next(
+        e.sequence for e in await services.feed.since(0) if e.action == "release_imported"
+    )
+    head = await services.feed.head()
+    admin = await _revert(api, imported, token="admin")
+    assert admin["code"] == "NOT_REVERTIBLE" and "release" in admin["message"], admin
+    assert (await _revert(api, imported))["__typename"] == "NotFound"
+    assert (await _revert(api, 10**9, token="admin"))["__typename"] == "NotFound"
+    assert await services.feed.head() == head  # nothing written by any refusal

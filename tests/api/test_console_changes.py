@@ -5,6 +5,8 @@ approval and its recent changes; scope as on /graphql."""
 
 from __future__ import annotations
 
+import re
+
 from core.model.auth import Principal, Role
 from core.store.authorization import ChangeState
 from core.store.changes import ChangeKind, ProposedChange
@@ -52,6 +54,14 @@ async def test_approve_in_the_browser_with_the_csrf_token(api, services):
         done = await client.post(url, data={"csrf": csrf_of(page.text), "comment": "ok"})
         assert done.status_code == 303, done.text
         assert done.headers["location"] == f"/console/changes#change-{request.id}"
+        # the state cell says "applied" once (the outcome only when it says more)
+        listed = (await client.get("/console/changes")).text
+        row = re.search(
+            rf'<tr id="change-{request.id}" data-state="applied">(.*?)</tr>', listed, re.S
+        )
+        assert row is not None, listed
+        (cell,) = [c for c in re.findall(r"<td>(.*?)</td>", row.group(1), re.S) if "badge" in c]
+        assert cell == '<span class="badge applied">applied</span>', cell
     applied = await services.changes.get(ADMIN, request.id)
     assert applied.state is ChangeState.APPLIED
     assert [a.comment for a in applied.approvals] == ["ok"]

@@ -20,6 +20,7 @@ from api.http.webhooks import DeliveryOptions, WebhookDeliverer
 from core.model import webhooks as rules
 from core.model.secrets import SecretBox, is_sealed
 from core.store import feed
+from core.store.db import count_statements
 from core.store.models import WebhookRow
 from core.store.webhooks import WebhookService
 from tests.conftest import ADMIN
@@ -540,3 +541,34 @@ async def test_an_ipv6_receiver_gets_its_host_header(services, tenant, private_a
     port = got.url.split("]:")[1].split("/")[0]
     assert got.delivered[0].headers["host"] == f"[::1]:{port}"
     assert info.url.startswith("http://[::1]:")
+
+
+async def test_tenant_notices_cost_nothing_while_no_webhook_is_active(
+    services, tenant, private_allowed
+):
+    """Every worker hears every commit's notice: while no webhook is active, one
+    naming a tenant costs the deliverer no statement; a webhook's creation is a
+    notice of no tenant, and wakes it."""
+    deliverer = WebhookDeliverer(
+        services.webhooks, DeliveryOptions(poll=30, backoff=0.05, private_allowed=True)
+    )
+    background = Background()
+    background.run("deliver webhooks", deliverer.run)
+    background.start()
+    try:
+        await asyncio.sleep(0.3)  # its first turn: nothing is active
+        tenant_id = await services.feed.check_watch(ADMIN, tenant, None)
+        with count_statements(services.engine) as counter:
+            deliverer.wake(feed.feed_topic({tenant_id}))
+            await asyncio.sleep(0.3)
+        assert counter.count == 0
+        async with receiver() as got:
+            info, _ = await services.webhooks.create(ADMIN, got.url, private_allowed=True)
+            deliverer.wake(feed.FEED)  # the creation's notice (no tenant)
+            await asyncio.sleep(0.3)
+            await services.settings.set(ADMIN, tenant, DUE, 45)
+            deliverer.wake(feed.feed_topic({tenant_id}))
+            await logged(services.webhooks, info.id, 1)
+            assert got.requests
+    finally:
+        await background.stop()

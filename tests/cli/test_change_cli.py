@@ -171,3 +171,42 @@ def test_demo_seed_protects_hooli_after_its_data_and_runs_again(tmp_path):
     )
     assert refused.returncode == 2 and "protected" in refused.stderr
     assert isinstance(refused, subprocess.CompletedProcess)
+
+
+async def test_change_revert(hooli):
+    start = await _head(hooli)
+    ok = await cli("setting", "set", "hooli", DUE, "33", "-e", "sandbox", "--reason", "trial")
+    assert ok.exit_code == 0, ok.output
+    glass = await cli(
+        "customization", "enable", "hooli-ui-defaults", "hooli", "--disable",
+        "--break-glass", "--reason", "INC-8",
+    )  # fmt: skip
+    assert glass.exit_code == 0, glass.output
+    events = {e.action: e.sequence for e in await hooli.feed.since(start)}
+    # unprotected: applied at once, said so
+    back = await cli("change", "revert", str(events["set"]), "--reason", "trial over")
+    assert back.exit_code == 0, back.output
+    assert f"hooli: reset {DUE} in sandbox (reverts change {events['set']})" in back.stdout
+    assert "applied" in back.stdout
+    # hooli's production is protected: a revert of a customization change is a request
+    pending = await cli("change", "revert", str(events["disable_customization"]), "--reason", "ok")
+    assert pending.exit_code == 0, pending.output
+    assert "enable hooli-ui-defaults of hooli" in pending.stdout
+    assert "awaiting 1 approval(s)" in pending.stdout
+    # ... unless the operator breaks glass (audited)
+    head = await _head(hooli)
+    now = await cli(
+        "change", "revert", str(events["disable_customization"]), "--reason", "INC-8 fixed",
+        "--break-glass",
+    )  # fmt: skip
+    assert now.exit_code == 0 and "break-glass (audited)" in now.stdout, now.output
+    assert "break_glass" in await _feed_actions(hooli, head)
+    assert "enable_customization" in await _feed_actions(hooli, head)
+    # no inverse: exit 2, a clear error, nothing written
+    head = await _head(hooli)
+    refused = await cli("change", "revert", str(events["break_glass"]), "--reason", "r")
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: "), refused.output
+    assert "revert that change by its own sequence" in refused.stderr
+    missing = await cli("change", "revert", "999999", "--reason", "r")
+    assert missing.exit_code == 2 and "not found" in missing.stderr
+    assert await _head(hooli) == head

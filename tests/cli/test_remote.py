@@ -238,3 +238,21 @@ async def test_check_uses_the_servers_observations_where_only_they_can_tell(
     assert "1 observation(s) of urls in the fleet (3 call(s))" in checked.stdout
     assert "blocker: SETTING_REMOVED" in checked.stdout
     assert "security.sso.metadata_url" in checked.stdout
+
+
+async def test_publish_enable_over_http_says_which_change_requests_it_made(
+    server, services, tmp_path
+):
+    url, _consultant = server
+    await services.changes.protect(ADMIN, "other", "production", True)
+    admin, _ = await services.tokens.create(Role.ADMIN, [], label="ops")
+    path = write(tmp_path / "laptop", "theme", "theme", "1.0.0", "dark", ("acme", "other"))
+    env = {"TAILOR_URL": url, "TAILOR_TOKEN": admin, "TAILOR_DATABASE_URL": "sqlite:///nowhere.db"}
+    published = await cli("customization", "publish", str(path), "--enable", env=env)
+    assert published.exit_code == 0, published.output
+    assert "pinned: acme@1.0.0" in published.stdout
+    (request,) = [r for r in await services.changes.list(ADMIN, "other") if r.customization]
+    assert (
+        f"change request {request.id} to enable it for other (a protected environment)"
+        in published.stdout
+    ), published.stdout

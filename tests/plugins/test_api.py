@@ -4,6 +4,8 @@ and enabling with scope checks."""
 
 from __future__ import annotations
 
+from core.store.authorization import ChangeState
+from tests.conftest import ADMIN
 from tests.plugins.conftest import publish_enable
 
 SETTINGS = """
@@ -226,3 +228,45 @@ async def test_observations_are_shown_in_scope(
     theirs = await api.gql(OBSERVED, token=token)
     [item] = theirs["data"]["customizations"]["items"]
     assert item["observations"] == []
+
+
+PUBLISH_ENABLE = """
+mutation($archive: Upload!) {
+  publishCustomization(archive: $archive, enable: true) {
+    ... on Customization { name enabledFor
+      changeRequests { id tenant state kind customization version approvalsNeeded } }
+    ... on Error { code message }
+  }
+}
+"""
+
+
+async def test_publish_enable_lists_the_change_requests_it_proposed(
+    plugin_api, write_customization, two_tenants, services
+):
+    acme, other = two_tenants
+    await services.changes.protect(ADMIN, other, "production", True)
+    theme = write_customization("theme", THEME, tenants=(acme, other))
+    api, _runtime = await plugin_api()
+    published = (await api.upload(PUBLISH_ENABLE, theme))["data"]["publishCustomization"]
+    # acme (nothing protected) runs it at once; other's enablement waits for approval
+    assert published["enabledFor"] == [acme], published
+    (request,) = published["changeRequests"]
+    assert request == {
+        "id": request["id"],
+        "tenant": other,
+        "state": "PENDING",
+        "kind": "ENABLE_CUSTOMIZATION",
+        "customization": "theme",
+        "version": "1.0.0",
+        "approvalsNeeded": 1,
+    }
+    (pending,) = await services.changes.list(ADMIN, other, ChangeState.PENDING)
+    assert pending.id == request["id"]
+    # the field is empty in any other answer
+    again = (await api.gql(ENABLE, {"tenant": acme, "name": "theme", "enabled": True}))["data"]
+    assert again["setCustomizationEnabled"]["enabledFor"] == [acme]
+    listed = await api.gql(
+        "{ customizations { ... on CustomizationList { items { name changeRequests { id } } } } }"
+    )
+    assert listed["data"]["customizations"]["items"] == [{"name": "theme", "changeRequests": []}]

@@ -210,3 +210,71 @@ async def test_close_ends_every_subscription_and_refuses_new_ones(services, tena
         with pytest.raises(InvalidInputError):
             await hub.subscribe(APP, tenant)
     assert hub.subscribers == 0
+
+
+async def test_a_notice_of_a_tenant_nobody_here_listens_to_reads_nothing(services, tenant):
+    """The NOTIFY names the tenant (feed:<id>): a worker whose subscribers are of
+    other tenants does not read the feed for it (what keeps writes to other
+    tenants from costing every worker a read)."""
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    mine = await services.feed.check_watch(ADMIN, tenant, None)
+    theirs = await services.feed.check_watch(ADMIN, "other", None)
+    hub = FeedHub(services.feed)
+    task = asyncio.create_task(hub.run())  # woken only by the calls below
+    try:
+        await asyncio.sleep(0)
+        subscription = await hub.subscribe(APP, tenant, after=None)
+
+        async def reads_after(wake) -> int:
+            reads = hub.reads
+            wake()
+            await asyncio.sleep(FeedHub.COALESCE_SECONDS + 0.2)
+            return hub.reads - reads
+
+        await services.settings.set(ADMIN, "other", DUE, 41)
+        assert await reads_after(lambda: hub.wake(feed.feed_tenant(f"feed:{theirs}"))) == 0
+        await services.settings.set(ADMIN, tenant, DUE, 42)
+        assert await reads_after(lambda: hub.wake(feed.feed_tenant(f"feed:{mine}"))) == 1
+        # a notice of no one tenant, or after a reconnect, reads
+        assert await reads_after(lambda: hub.wake(feed.feed_tenant(feed.FEED))) == 1
+        event = await first(subscription)
+        assert (event.tenant, event.keys) == (tenant, (DUE,))
+        assert hub.subscribers == 0
+        # nobody listens to the tenant any more: its notices read nothing either
+        assert await reads_after(lambda: hub.wake(mine)) == 0
+    finally:
+        hub.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_the_notice_names_one_tenant_or_none():
+    assert feed.feed_topic({7}) == "feed:7" and feed.feed_tenant("feed:7") == 7
+    assert feed.feed_topic({7, 8}) == feed.feed_topic({None}) == feed.FEED == "feed"
+    assert feed.feed_tenant("feed") is None and feed.feed_tenant("registry") is None
+    assert feed.is_feed("feed:7") and feed.is_feed("feed") and not feed.is_feed("registry")
+
+
+async def test_a_commit_notifies_its_tenant(services, tenant, database_url):
+    """On PostgreSQL, the NOTIFY a commit sends names its tenant; a change of no
+    tenant (a webhook's creation, a release import) names none."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("NOTIFY: PostgreSQL only (SQLite has this process's on_commit)")
+    from core.store.invalidation import Listener
+
+    heard: list[str] = []
+    listener = Listener(database_url, heard.append)
+    await listener.start()
+    try:
+        tenant_id = await services.feed.check_watch(ADMIN, tenant, None)
+        await services.settings.set(ADMIN, tenant, DUE, 43)
+        await services.tenants.create(ADMIN, "other", "Other", "2.0")
+        for _ in range(100):
+            if len(heard) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert heard[:1] == [f"feed:{tenant_id}"], heard
+        assert len(heard) == 2 and heard[1].startswith("feed:") and heard[1] != heard[0]
+    finally:
+        await listener.stop()
