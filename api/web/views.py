@@ -58,7 +58,7 @@ from core.model.errors import (
     PermissionDeniedError,
     TailorError,
 )
-from core.model.manifest import PLANNED, ReleaseInfo
+from core.model.manifest import PLANNED, ReleaseInfo, newest_release
 from core.store.authorization import ChangeState
 from core.store.services import Services
 from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
@@ -122,11 +122,8 @@ def _sort_releases(releases: Sequence[ReleaseInfo]) -> list[ReleaseInfo]:
 
 def default_target(releases: Sequence[ReleaseInfo]) -> str | None:
     """The newest planned release, else the newest release."""
-    ordered = _sort_releases(releases)
-    planned = [r for r in ordered if r.status == PLANNED]
-    if planned:
-        return planned[-1].version
-    return ordered[-1].version if ordered else None
+    newest = newest_release(releases, PLANNED) or newest_release(releases)
+    return newest.version if newest is not None else None
 
 
 #: the fleet page is a summary by default (``?full=1``: every row): a 10,000-tenant

@@ -40,6 +40,7 @@ from core.store.authorization import (
     locked_protection,
     require_change_request,
 )
+from core.store.db import MAX_IN_LIST
 from core.store.gcpause import gc_paused
 from core.store.models import AuditEntry, Override, Release, Tenant
 from core.store.observations import ObservationStore
@@ -47,10 +48,6 @@ from core.store.releases import load_history
 from core.store.tenants import load_tenant_ref
 
 MAX_REASON = 2000
-
-#: the most tenants a statement names one by one (PostgreSQL refuses more than
-#: 32,767 bind parameters); beyond it a statement reads them all and filters here
-MAX_IN_LIST = 1_000
 
 
 @dataclass(frozen=True)

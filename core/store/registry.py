@@ -44,6 +44,7 @@ from core.store.authorization import (
     locked_protection,
     require_change_request,
 )
+from core.store.db import MAX_IN_LIST
 from core.store.invalidation import REGISTRY, notify
 from core.store.models import (
     AuditEntry,
@@ -942,11 +943,6 @@ async def _get(session: AsyncSession, name: str) -> CustomizationRow:
     if row is None:
         raise customization_not_found(name)
     return row
-
-
-#: the most values bound in one IN list (PostgreSQL refuses more than 32,767
-#: parameters in a statement); beyond it a statement reads the rows and filters
-MAX_IN_LIST = 1_000
 
 
 async def _tenant_ids(session: AsyncSession, slugs: Iterable[str]) -> dict[str, int]:
