@@ -40,6 +40,7 @@ from core.model.definitions import SettingDefinition
 from core.model.errors import SettingValidationError, TailorError
 from core.model.extension_points import EXPERIMENTAL, ExtensionPoint
 from core.model.manifest import ReleaseManifest
+from core.model.overrides import ActiveOverride
 from core.model.secrets import is_sealed
 
 
@@ -178,16 +179,6 @@ class Finding:
             "sources": list(self.sources),
             "owner": self.owner,
         }
-
-
-@dataclass(frozen=True)
-class ActiveOverride:
-    """One active override, as readiness needs it."""
-
-    tenant: str
-    environment: str  # "" = tenant-wide
-    key: str
-    value: Any
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.analysis.app_checks import app_findings
 from core.analysis.readiness import (
     CUSTOMIZATION,
-    ActiveOverride,
     CustomizationReadiness,
     Finding,
     ReadinessReport,
@@ -33,6 +32,7 @@ from core.model.auth import Principal
 from core.model.customizations import Observation, Registration
 from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from core.model.manifest import PLANNED, ReleaseHistory, ReleaseManifest, parse_version
+from core.model.overrides import ActiveOverride
 from core.model.secrets import SecretBox, SecretKeyError, is_sealed
 from core.store.apps import AppService
 from core.store.authorization import (

@@ -29,13 +29,14 @@ from core.model.errors import (
 )
 from core.model.hooks import HookFailure, HookRunner, NoHooks
 from core.model.manifest import stored_definition
+from core.model.overrides import TENANT_SCOPE
 from core.model.secrets import SecretBox, is_sealed
 from core.store.authorization import (
     Authorization,
     locked_protection,
     require_change_request,
 )
-from core.store.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant
+from core.store.models import AuditEntry, Override, SettingDefinitionRow, Tenant
 from core.store.tenants import TenantRef, bump_data_version, load_tenant_ref
 
 DEFAULT = "DEFAULT"
