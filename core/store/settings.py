@@ -27,7 +27,7 @@ from core.model.errors import (
     NotFoundError,
     SettingValidationError,
 )
-from core.model.hooks import HookFailure, HookRunner, NoHooks
+from core.model.hooks import RESOLVE_SETTINGS, HookFailure, HookRunner, NoHooks
 from core.model.manifest import stored_definition
 from core.model.overrides import TENANT_SCOPE
 from core.model.secrets import SecretBox, is_sealed
@@ -197,7 +197,7 @@ class SettingsService:
                     failures.append(
                         HookFailure(
                             cv.customization,
-                            "tailor_resolve_settings",
+                            RESOLVE_SETTINGS,
                             f"returned an invalid value for {exc.message}; "
                             "the non-customized value is served",
                         )

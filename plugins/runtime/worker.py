@@ -21,10 +21,8 @@ from typing import Any
 
 import pluggy
 
+from core.model.hooks import RESOLVE_SETTING, RESOLVE_SETTINGS
 from plugins.runtime import protocol, sandbox
-
-RESOLVE = "tailor_resolve_settings"
-RESOLVE_ONE = "tailor_resolve_setting"
 
 
 class TrackedValues(Mapping[str, Any]):
@@ -101,7 +99,7 @@ def call_tracked(
     ``tailor_resolve_setting`` is called once per key: being handed every key
     is a scan, not a use of each."""
     names = tuple(argnames)
-    if hook == RESOLVE_ONE:
+    if hook == RESOLVE_SETTING:
         found = {}
         values = kwargs.get("values") or {}
         tracked.scanned = True
@@ -112,7 +110,7 @@ def call_tracked(
                 found[key] = result
         tracked.value = found
         return found
-    if hook == RESOLVE and isinstance(kwargs.get("values"), dict):
+    if hook == RESOLVE_SETTINGS and isinstance(kwargs.get("values"), dict):
         values = TrackedValues(kwargs["values"])
         kwargs = {**kwargs, "values": values}
         tracked.read = values.read
