@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 
 from core.model.config import Config
-from core.model.errors import TailorError
-from core.model.product import Product, ProductError
+from core.model.errors import ProductError, TailorError
+from core.model.product import Product
 
 if TYPE_CHECKING:
     from core.store.authorization import Authorization

@@ -44,6 +44,7 @@ from api.wiring import (
 from core.analysis.readiness import CustomizationReadiness, Severity, check_customization
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration, visible_customization
+from core.model.errors import ArchiveError
 from core.model.manifest import ReleaseManifest
 from core.model.product import Product
 from core.store.authorization import Authorization
@@ -589,7 +590,7 @@ def publish(
     path = path.resolve()
     try:
         tree = archive.tree_from_directory(path)
-    except archive.ArchiveError as exc:
+    except ArchiveError as exc:
         err.print(f"error: {exc.message}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(2) from None
     data = archive.build_zip(tree)

@@ -13,7 +13,7 @@ from api.graphql.errors import Error, Errors, expected, register
 from api.graphql.types import Release, Tenant
 from core.analysis import readiness as domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
-from core.model.errors import InvalidInputError
+from core.model.errors import InvalidInputError, UpgradeBlockedError
 from core.model.manifest_io import ManifestFormat
 from core.store import triage as triage_domain
 from core.store.readiness_service import UpgradeResult
@@ -337,7 +337,7 @@ class UpgradeBlocked(Error):
 
 
 register(
-    domain.UpgradeBlockedError,
+    UpgradeBlockedError,
     lambda exc: UpgradeBlocked(
         code=exc.code,
         message=exc.message,

@@ -51,6 +51,7 @@ from core.analysis.usage import (
 from core.model.auth import Principal, Role
 from core.model.customizations import Registration, visible_customization
 from core.model.errors import (
+    ArchiveError,
     AuthenticationError,
     DatabaseError,
     InvalidInputError,
@@ -63,7 +64,6 @@ from core.store.authorization import ChangeState
 from core.store.services import Services
 from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.store.web_sessions import SignedIn
-from plugins.archive import ArchiveError
 from plugins.codemods import FixPlan, plan_fix_archive
 from plugins.evidence import key_categories
 

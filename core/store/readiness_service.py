@@ -24,16 +24,21 @@ from core.analysis.readiness import (
     ReadinessReport,
     Severity,
     TenantRelease,
-    UpgradeBlockedError,
     evaluate,
 )
 from core.model.apps import App, DocumentCheck
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration
-from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from core.model.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    SecretKeyError,
+    UpgradeBlockedError,
+)
 from core.model.manifest import PLANNED, ReleaseHistory, ReleaseManifest, parse_version
 from core.model.overrides import ActiveOverride
-from core.model.secrets import SecretBox, SecretKeyError, is_sealed
+from core.model.secrets import SecretBox, is_sealed
 from core.store.apps import AppService
 from core.store.authorization import (
     Authorization,

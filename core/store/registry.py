@@ -37,6 +37,7 @@ from core.model.errors import (
     AlreadyExistsError,
     ChangeRequestRequiredError,
     InvalidInputError,
+    NameCollisionError,
     NotFoundError,
 )
 from core.store.authorization import (
@@ -61,18 +62,6 @@ from core.store.tenants import bump_data_version, load_tenant_ref
 
 #: the longest error message kept as a registration's last_error
 MAX_ERROR_LENGTH = 2000
-
-
-class NameCollisionError(AlreadyExistsError):
-    """Another package already published a customization under this name."""
-
-    def __init__(self, name: str, package: str, other: str) -> None:
-        super().__init__("customization", name)
-        self.message = (
-            f"customization {name!r} is already published by package {other!r}; "
-            f"package {package!r} must use another name (customization.toml: name)"
-        )
-        self.args = (self.message,)
 
 
 def manifest_to_dict(m: CustomizationManifest) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any
 from core.model.auth import Principal
 from core.model.customizations import Pin, Registration
 from core.model.definitions import SettingDefinition
-from core.model.errors import InvalidInputError, TailorError
+from core.model.errors import ArchiveError, InvalidInputError, TailorError
 from core.model.hooks import (
     REGISTER_SETTINGS,
     RESOLVE_SETTING,
@@ -402,7 +402,7 @@ class PluginRuntime:
                         pin, "its stored package does not match its sha256: it is not run"
                     )
                 path = await asyncio.to_thread(archive.materialize, tree, self.cache_root)
-            except (archive.ArchiveError, OSError) as exc:
+            except (ArchiveError, OSError) as exc:
                 return self._cannot_run(pin, f"its package cannot be materialized here: {exc}")
             loaded = Loaded(
                 Source(path, f"database {pin.name} {pin.version}"),
