@@ -1060,6 +1060,19 @@ def _hooks(
 # -- entry point ----------------------------------------------------------------------
 
 
+@dataclass
+class AnalysisCounter:
+    """How many packages this process has analyzed (every file read and parsed):
+    one publish or one check analyzes each package once, and a test holds it to
+    that by reading :data:`ANALYSES` before and after."""
+
+    count: int = 0
+
+
+#: the process's count of :func:`analyze_package` runs
+ANALYSES = AnalysisCounter()
+
+
 def analyze_package(
     root: Path,
     known_keys: Collection[str] = (),
@@ -1069,6 +1082,7 @@ def analyze_package(
     ``.py`` file is analyzed alone). ``known_keys``: the catalog of every release
     (strings count as setting keys only when they are in it); empty = decide by
     ``categories``. Nothing is imported or executed."""
+    ANALYSES.count += 1
     root = Path(root)
     if root.is_file():
         sources, problems = _read_sources_file(root)

@@ -634,11 +634,11 @@ def publish(
     for tenant, why in outcome.skipped:
         _say(f"  not enabled for {tenant}: {why}")
     _say_requested([(r.id, r.tenant) for r in outcome.requested])
-    # what readiness will use as static evidence, read from the source
-    evidence = read_package(path).evidence
-    for h in evidence.hooks:
-        _say(f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}")
-    for ref in evidence.references:
+    # what readiness will use as static evidence: the stored version's, as the
+    # server read it from the source while publishing (never a second reading)
+    for h in registration.hooks:
+        _say(f"  hook {h.hook}({', '.join(h.params)})  {h.location}")
+    for ref in registration.references:
         what = "prefix" if ref.is_prefix else "key"
         _say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
 

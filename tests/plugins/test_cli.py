@@ -213,3 +213,20 @@ def test_db_upgrade_turns_registrations_into_versions_with_their_code(cli, tmp_p
     lost, [lost_v1] = found["lost-code"]
     assert lost.pins == (("acme", "1.0.0"),)
     assert lost_v1.sha256 is None
+
+
+def test_one_publish_analyzes_the_package_once(cli, tmp_path):
+    """The server reads a published package's source once (its hooks' file:line,
+    its setting keys): the worker only imports it, and no second finder reads it
+    again. Counted by plugins.evidence's own counter, through the real CLI."""
+    from plugins import evidence
+
+    assert cli("db", "upgrade").exit_code == 0
+    assert cli("tenant", "create", "acme", "--name", "Acme", "--release", "2.0").exit_code == 0
+    root = tmp_path / "pkgs"
+    path = write(root, "dark_mode", GOOD, manifest("dark-mode", ["acme"], version="1.0.0"))
+    before = evidence.ANALYSES.count
+    published = cli("customization", "publish", str(path), "--enable")
+    assert published.exit_code == 0, published.output
+    assert "  key ui.theme.mode  hooks.py:" in published.stdout  # the analysis's answer
+    assert evidence.ANALYSES.count - before == 1
