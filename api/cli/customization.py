@@ -37,7 +37,7 @@ from api.cli.remote import (
 from api.wiring import (
     DemoPublishReport,
     PublishOutcome,
-    attach,
+    bind_runtime,
     publish_archive,
     publish_installed,
 )
@@ -92,7 +92,7 @@ def _local_or_remote(ctx: typer.Context) -> None:
 async def publish_demo_customizations(services: Services, product: Product) -> DemoPublishReport:
     """Publish the installed sample customizations and enable them for their tenants."""
     runtime = cli_runtime(product)
-    attach(services, runtime)
+    bind_runtime(services, runtime)
     return await publish_installed(services, runtime, Principal.system("demo-seed"))
 
 
@@ -615,7 +615,7 @@ def publish(
 
     async def go(services: Services) -> PublishOutcome:
         runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
-        attach(services, runtime)
+        bind_runtime(services, runtime)
         try:
             return await publish_archive(
                 services, runtime, Principal.system(CLI_ACTOR), data, enable=enable
