@@ -25,10 +25,11 @@ from core.model.customizations import HookUse
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source, claim_names, read_manifest
 from plugins.manifest import MANIFEST_FILE, Problem, product_problem
+from plugins.runtime import protocol
 from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, private_workdir
 
 
-def spec_descriptions(catalog: Catalog) -> list[list[Any]]:
+def spec_descriptions(catalog: Catalog) -> list[protocol.SpecRef]:
     """How a worker finds the catalog's hookspec modules: (source, module name, file)."""
     return [
         [spec.source, spec.module.__name__, getattr(spec.module, "__file__", None)]
@@ -97,7 +98,7 @@ class Inspector:
             return loaded
         self.confinement = worker.confinement
         deadline = time.monotonic() + self.timeout
-        message = {
+        message: protocol.InspectOp = {
             "op": "inspect",
             "path": str(path),
             "origin": source.origin,

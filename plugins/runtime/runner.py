@@ -424,7 +424,7 @@ class PluginRuntime:
         self._unavailable[(pin.name, pin.version)] = loaded
         return loaded
 
-    def _setup_message(self, tenant: str, enabled: Sequence[Loaded]) -> dict[str, Any]:
+    def _setup_message(self, tenant: str, enabled: Sequence[Loaded]) -> protocol.SetupOp:
         return {
             "op": "setup",
             "tenant": tenant,
@@ -527,6 +527,14 @@ class PluginRuntime:
                 break
             crashed: str | None = None
             expected = _Expected(tuple(n for n in order if n not in skip), readable, firstresult)
+            call: protocol.CallOp = {
+                "op": "call",
+                "hook": hook,
+                "firstresult": firstresult,
+                "skip": sorted(skip | untold),
+                "budget": budget,
+                "withhold": withhold,
+            }
             try:
                 outcome = await asyncio.get_running_loop().run_in_executor(
                     self.pool.executor,
@@ -534,14 +542,7 @@ class PluginRuntime:
                     worker,
                     setup,
                     setup_key,
-                    {
-                        "op": "call",
-                        "hook": hook,
-                        "firstresult": firstresult,
-                        "skip": sorted(skip | untold),
-                        "budget": budget,
-                        "withhold": withhold,
-                    },
+                    call,
                     raw,
                     deadline,
                     expected,
@@ -954,7 +955,7 @@ def _checked_result(
     return _Impl(running, False, None, error, float(ms), tuple(read), scanned)
 
 
-def _setup_failed(answer: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[str, str]:
+def _setup_failed(answer: Mapping[str, Any], setup: protocol.SetupOp) -> dict[str, str]:
     """The ``done`` answering a setup: which customizations failed to load, each
     one the server asked to load, each with a bounded message."""
     if answer.get("event") != "done":
@@ -972,9 +973,9 @@ def _setup_failed(answer: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[s
 
 def _call_worker(
     worker: WorkerProcess,
-    setup: dict[str, Any],
+    setup: protocol.SetupOp,
     setup_key: tuple[Any, ...],
-    call: dict[str, Any],
+    call: protocol.CallOp,
     raw: bytes,
     deadline: float,
     expected: _Expected,

@@ -224,7 +224,7 @@ class Trial:
             raise TailorError(str(exc)) from None
         self.worker = worker
         deadline = time.monotonic() + self.import_timeout
-        setup = {
+        setup: protocol.SetupOp = {
             "op": "setup",
             "tenant": "",
             "specs": specs,
@@ -252,7 +252,7 @@ class Trial:
         value or error, ms, read), or a failure the runtime would charge to it."""
         assert self.worker is not None and self.loaded is not None, "open() first"
         point = self.catalog.get(hook)
-        message = {
+        message: protocol.CallOp = {
             "op": "call",
             "hook": hook,
             "firstresult": bool(point and point.firstresult),
