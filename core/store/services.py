@@ -137,10 +137,6 @@ class Services:
         services in place; services made later by ``with_*`` keep the check."""
         self.readiness.check_documents = check
 
-    def with_installed(self, installed: frozenset[str]) -> Services:
-        """The same services, with readiness knowing which customizations' code is here."""
-        return self._with_registrations(RegistryRegistrations(self.registry, installed))
-
     def with_stored_code(self) -> Services:
         """The same services, with readiness reporting a customization whose code the
         database does not store (``NOT_INSTALLED``): what every server runs."""
