@@ -165,7 +165,8 @@ def check(
 
     loaded = {}
     if release == product.version:  # the running code: import it (in a worker) and ask pluggy
-        inspector = Inspector(Catalog.for_product(product), release)
+        # the source is read once, above (read_package): the workers only import it
+        inspector = Inspector(Catalog.for_product(product), release, analyze=False)
         try:
             checked = inspector.inspect_all([Source(p, "check") for p in directories])
         finally:

@@ -55,8 +55,17 @@ class Inspector:
     """Checks customization directories, each in its own worker process (blocking)."""
 
     def __init__(
-        self, catalog: Catalog, release: str, timeout: float = 5.0, memory_mb: int = 1024
+        self,
+        catalog: Catalog,
+        release: str,
+        timeout: float = 5.0,
+        memory_mb: int = 1024,
+        *,
+        analyze: bool = True,
     ) -> None:
+        #: read each package's source too (its hooks' file:line, its keys); False
+        #: when the caller reads it itself (``tailor customization check``)
+        self.analyze = analyze
         self.specs = spec_descriptions(catalog)
         self.categories = frozenset(catalog.setting_categories or ())
         self.release = release
@@ -131,7 +140,8 @@ class Inspector:
                 Problem(where, "import", f"its checking worker answered nonsense ({exc!r})")
             )
             return loaded
-        loaded.analyze()  # the server's own reading of the source, once
+        if self.analyze:
+            loaded.analyze()  # the server's own reading of the source, once
         return loaded
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:

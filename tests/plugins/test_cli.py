@@ -230,3 +230,18 @@ def test_one_publish_analyzes_the_package_once(cli, tmp_path):
     assert published.exit_code == 0, published.output
     assert "  key ui.theme.mode  hooks.py:" in published.stdout  # the analysis's answer
     assert evidence.ANALYSES.count - before == 1
+
+
+def test_one_check_analyzes_each_package_once(cli, tmp_path):
+    """`customization check` reads each package's source once (read_package); the
+    workers that import it do not read it again."""
+    from plugins import evidence
+
+    root = tmp_path / "pkgs"
+    write(root, "one", GOOD, manifest("one", ["acme"]))
+    write(root, "two", GOOD, manifest("two", ["acme"]))
+    before = evidence.ANALYSES.count
+    checked = cli("customization", "check", str(root))
+    assert checked.exit_code == 0, checked.output
+    assert "ok one 1.0.0 (tailor_resolve_settings)" in checked.output
+    assert evidence.ANALYSES.count - before == 2
