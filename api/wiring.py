@@ -10,12 +10,15 @@ from core.model.errors import ChangeRequestRequiredError, InvalidInputError, Tai
 from core.store.changes import ChangeKind, ProposedChange
 from core.store.services import Services
 from plugins.runtime import PluginRuntime
+from plugins.runtime.rehearsal import RuntimeReplayer
 
 
 def attach(services: Services, runtime: PluginRuntime) -> Services:
-    """Services whose settings call ``runtime``'s hooks; the runtime follows the
-    registry's changes and records health and observations there."""
+    """Services whose settings call ``runtime``'s hooks and whose rehearsals
+    replay through its workers; the runtime follows the registry's changes and
+    records health and observations there."""
     runtime.bind(services.registry, services.observations)
+    services.rehearsal.replayer = RuntimeReplayer(runtime)
     return services.with_hooks(runtime).with_stored_code()
 
 

@@ -77,6 +77,10 @@ class Code(enum.StrEnum):
     APP_SETTING_TYPE_CHANGED = "APP_SETTING_TYPE_CHANGED"
     APP_SETTING_RENAMED = "APP_SETTING_RENAMED"
     APP_OPERATION_INVALID = "APP_OPERATION_INVALID"
+    # what replaying recorded inputs shows (core.analysis.rehearsal)
+    REHEARSAL_FAILED = "REHEARSAL_FAILED"
+    REHEARSAL_INVALID_VALUE = "REHEARSAL_INVALID_VALUE"
+    REHEARSAL_CHANGED = "REHEARSAL_CHANGED"
 
 
 SEVERITY: dict[Code, Severity] = {
@@ -97,6 +101,9 @@ SEVERITY: dict[Code, Severity] = {
     Code.APP_SETTING_TYPE_CHANGED: Severity.BLOCKER,
     Code.APP_SETTING_RENAMED: Severity.WARNING,
     Code.APP_OPERATION_INVALID: Severity.BLOCKER,
+    Code.REHEARSAL_FAILED: Severity.BLOCKER,
+    Code.REHEARSAL_INVALID_VALUE: Severity.BLOCKER,
+    Code.REHEARSAL_CHANGED: Severity.WARNING,
 }
 
 #: codes that make the target refuse a customization at load, or leave it unverified
@@ -115,6 +122,8 @@ SETTING = "setting"
 #: kinds of evidence
 STATIC = "static"
 OBSERVED = "observed"
+#: a rehearsal replayed the tenant's recorded inputs (core.analysis.rehearsal)
+REHEARSAL = "rehearsal"
 
 
 class TenantStatus(enum.StrEnum):

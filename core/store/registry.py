@@ -725,6 +725,33 @@ class RegistryService:
             found.setdefault(slug, []).append(replace(pin, tenant=slug))
         return {slug: tuple(sorted(pins, key=lambda p: p.name)) for slug, pins in found.items()}
 
+    async def version_pin(self, principal: Principal, name: str, version: str) -> Pin:
+        """Version ``version`` of ``name`` as the runtime runs it (a rehearsal's
+        candidate, pinned or not): two statements."""
+        principal.require_read_customizations()
+        async with self._sessions() as session:
+            row = await self._visible_row(session, principal, name)
+            found = (
+                await session.execute(
+                    select(CustomizationVersionRow).where(
+                        CustomizationVersionRow.customization_id == row.id,
+                        CustomizationVersionRow.version == version,
+                    )
+                )
+            ).scalar_one_or_none()
+        if found is None:
+            known = ", ".join(v.version for v in await self.versions(principal, name)) or "none"
+            raise NotFoundError(
+                "customization version", f"{name}@{version}", f"published versions: {known}"
+            )
+        return Pin(
+            tenant="",
+            manifest=manifest_from_dict(found.manifest),
+            sha256=found.sha256,
+            hooks=tuple(hook_from_dict(h) for h in found.hooks),
+            hooks_module=found.hooks_module,
+        )
+
     async def artifacts(self, hashes: Sequence[str]) -> dict[str, bytes]:
         """The stored packages (canonical zips) with these tree hashes: one statement."""
         if not hashes:

@@ -19,6 +19,7 @@ from core.store.foldback_service import FoldbackService
 from core.store.observations import ObservationStore
 from core.store.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.store.registry import RegistryService
+from core.store.rehearsal import RehearsalService
 from core.store.releases import ReleaseService
 from core.store.roadmap import RoadmapService
 from core.store.settings import SettingsService
@@ -68,6 +69,7 @@ class Services:
     feed: FeedService
     webhooks: WebhookService
     apps: AppService
+    rehearsal: RehearsalService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -111,6 +113,7 @@ class Services:
             feed=FeedService(sessions),
             webhooks=WebhookService(sessions, secrets),
             apps=apps,
+            rehearsal=RehearsalService(readiness, registry),
             secrets=secrets,
         )
 

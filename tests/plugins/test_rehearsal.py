@@ -1,0 +1,351 @@
+"""Upgrade rehearsal with real packages, published to the database and replayed
+in real confined workers, against a planned target release that breaks them in
+each way a release can: a setting retyped (int -> string) that the code does
+arithmetic on, a tightened constraint, a changed default the code relies on, a
+renamed key; and packages it does not break (no false blocker).
+
+The recorded inputs come from :class:`SampleList`, a stand-in for the sample
+store (``core/store/samples.py``, built with recording) until it lands: it
+holds :class:`~core.model.samples.InputSample` values made from each tenant's
+real layered values, secrets removed, as the recorder keeps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from api.wiring import attach
+from core.analysis.readiness import Code, Severity
+from core.model.definitions import SettingType
+from core.model.errors import InvalidInputError, NotFoundError
+from core.model.manifest import ReleaseManifest
+from core.model.samples import InputSample
+from core.store.services import Services
+from tests.conftest import ADMIN
+from tests.plugins.conftest import load_runtime, publish_enable
+
+RESOLVE = "tailor_resolve_settings"
+TARGET = "2.5"
+SECRET = "integrations.webhooks.signing_secret"
+SECRET_VALUE = "whsec-do-not-show-9f8e7d"
+
+
+class SampleList:
+    """A SampleSource over samples held in memory (stand-in for the store)."""
+
+    def __init__(self, samples: Sequence[InputSample]) -> None:
+        self.items = list(samples)
+        self.asked: list[Sequence[str] | None] = []
+
+    async def samples(self, tenants: Sequence[str] | None = None) -> list[InputSample]:
+        self.asked.append(tenants)
+        return [s for s in self.items if tenants is None or s.tenant in tenants]
+
+
+async def register_target(services: Services) -> ReleaseManifest:
+    """2.5, planned: 2.0 with reporting.cache.ttl_seconds an int -> string,
+    orders.discount.max_percent at most 50 (was 100), ui.table.page_size's
+    default 50 (was 25) and shipping.weight.unit renamed shipping.weight.units."""
+    current = await services.releases.manifest("2.0", ADMIN)
+    settings = []
+    for d in current.settings:
+        if d.key == "reporting.cache.ttl_seconds":
+            d = dataclasses.replace(d, type=SettingType.STRING, default="300", min=None, max=None)
+        elif d.key == "orders.discount.max_percent":
+            d = dataclasses.replace(d, max=50.0)
+        elif d.key == "ui.table.page_size":
+            d = dataclasses.replace(d, default=50)
+        elif d.key == "shipping.weight.unit":
+            d = dataclasses.replace(d, key="shipping.weight.units", added=TARGET)
+        settings.append(d)
+    target = dataclasses.replace(
+        current,
+        version=TARGET,
+        settings=tuple(settings),
+        renamed=(("shipping.weight.unit", "shipping.weight.units"),),
+    )
+    await services.releases.import_planned(target, ADMIN)
+    return target
+
+
+#: each package: (directory, hooks.py body, extra manifest fields)
+PACKAGES = {
+    # arithmetic on an int that becomes a string: raises on the target
+    "cache_math": (
+        """
+@hookimpl
+def tailor_resolve_settings(values):
+    return {"reporting.retention.months": 1 + values["reporting.cache.ttl_seconds"] // 60}
+""",
+        {},
+    ),
+    # a constant the target's tighter maximum rejects
+    "big_discount": (
+        """
+@hookimpl
+def tailor_resolve_settings(values):
+    return {"orders.discount.max_percent": 80.0}
+""",
+        {},
+    ),
+    # relies on the default page size: another answer when the default moves
+    "page_lines": (
+        """
+@hookimpl
+def tailor_resolve_settings(values):
+    return {"orders.lines.max_count": values["ui.table.page_size"] * 4}
+""",
+        {},
+    ),
+    # reads a key the target renames; signs with a declared secret
+    "weight_signer": (
+        """
+@hookimpl
+def tailor_resolve_settings(values):
+    secret = values["integrations.webhooks.signing_secret"]
+    if "shipping.weight.unit" not in values:
+        raise KeyError("no weight unit to sign with " + str(secret))
+    return {"shipping.label.format": "zpl"}
+""",
+        {"secrets": SECRET},
+    ),
+    # does not break: reads settings the target keeps, returns valid values
+    "dark_theme": (
+        """
+@hookimpl
+def tailor_resolve_settings(values):
+    if values["billing.invoice.due_days"] >= 30:
+        return {"ui.theme.mode": "dark"}
+    return {}
+""",
+        {},
+    ),
+    # does not break either: reads the renamed key defensively, keeps the answer
+    "tolerant_units": (
+        """
+@hookimpl
+def tailor_resolve_settings(values):
+    unit = values.get("shipping.weight.units", values.get("shipping.weight.unit"))
+    return {"shipping.carrier.default": "dhl" if unit == "kg" else "ups"}
+""",
+        {},
+    ),
+}
+
+
+def secrets_toml(name: str, tenants: list[str], secrets: str | None) -> str:
+    lines = [
+        f'name = "{name}"',
+        "tenants = [" + ", ".join(f'"{t}"' for t in tenants) + "]",
+        'version = "1.0.0"',
+        'requires = ">=1.0"',
+    ]
+    if secrets:
+        lines.append(f'secrets = ["{secrets}"]')
+    return "\n".join(lines) + "\n"
+
+
+async def recorded(services: Services, tenant: str, customization: str, n: int) -> list:
+    """``n`` samples of ``customization``'s resolve call for ``tenant``, made of
+    its real layered values without the secrets (what recording keeps)."""
+    layered = await services.settings.layered(ADMIN, tenant, None)
+    values = {s.key: s.value for s in layered.settings if not s.definition.secret}
+    return [
+        InputSample(
+            id=f"smp-{customization}-{tenant}-{i}",
+            tenant=tenant,
+            environment=None,
+            customization=customization.replace("_", "-"),
+            version="1.0.0",
+            hook=RESOLVE,
+            inputs={"tenant": tenant, "environment": None, "values": values},
+            recorded_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+async def fleet(services, two_tenants, plugin_dir, write_customization):
+    """Every package published and enabled for acme; dark_theme for other too."""
+    acme, other = two_tenants
+    for dirname, (code, extra) in PACKAGES.items():
+        tenants = [acme, other] if dirname == "dark_theme" else [acme]
+        write_customization(
+            dirname,
+            code,
+            toml=secrets_toml(dirname.replace("_", "-"), tenants, extra.get("secrets")),
+        )
+    runtime = load_runtime(plugin_dir)
+    await publish_enable(services, runtime, acme, *(d.replace("_", "-") for d in PACKAGES))
+    await services.registry.set_enabled(ADMIN, other, "dark-theme", True)
+    await services.settings.set(ADMIN, acme, SECRET, SECRET_VALUE)
+    await register_target(services)
+    samples = []
+    for dirname in PACKAGES:
+        samples += await recorded(services, acme, dirname, 3)
+    samples += await recorded(services, other, "dark_theme", 2)
+    wired = attach(services, runtime)
+    wired.rehearsal.samples = SampleList(samples)
+    yield wired, runtime
+    await runtime.close()
+
+
+def by_code(report, tenant: str) -> dict[tuple[str, str], list]:
+    found: dict[tuple[str, str], list] = {}
+    [t] = [t for t in report.tenants if t.tenant == tenant]
+    for f in t.findings:
+        found.setdefault((f.code.value, f.subject), []).append(f)
+    return found
+
+
+async def test_rehearsal_finds_each_break_and_no_false_blocker(fleet):
+    """Expected, written before running: cache-math FAILED (str // int raises);
+    big-discount INVALID_VALUE (80 > 50); page-lines CHANGED 100 -> 200;
+    weight-signer FAILED on the renamed key, its secret redacted; dark-theme and
+    tolerant-units pass everywhere (confidence 1.0, no finding)."""
+    services, _runtime = fleet
+    report = await services.rehearsal.rehearse(ADMIN, TARGET)
+    acme = by_code(report, "acme")
+    assert set(acme) == {
+        ("REHEARSAL_FAILED", "cache-math"),
+        ("REHEARSAL_INVALID_VALUE", "big-discount"),
+        ("REHEARSAL_CHANGED", "page-lines"),
+        ("REHEARSAL_FAILED", "weight-signer"),
+    }, acme
+    [failed] = acme[("REHEARSAL_FAILED", "cache-math")]
+    assert failed.severity is Severity.BLOCKER
+    assert failed.evidence["failure"] == "raised"
+    assert "TypeError" in failed.evidence["error"]
+    assert failed.evidence["samples"] == [f"smp-cache_math-acme-{i}" for i in range(3)]
+    [invalid] = acme[("REHEARSAL_INVALID_VALUE", "big-discount")]
+    assert invalid.severity is Severity.BLOCKER
+    assert invalid.evidence["keys"] == ["orders.discount.max_percent"]
+    assert invalid.evidence["rule"] == "max" and invalid.evidence["value"] == 80.0
+    assert invalid.detail == "orders.discount.max_percent"
+    [changed] = acme[("REHEARSAL_CHANGED", "page-lines")]
+    assert changed.severity is Severity.WARNING
+    assert changed.evidence["diff"] == {
+        "orders.lines.max_count": {"current": 100, "target": 200}
+    }
+    [signer] = acme[("REHEARSAL_FAILED", "weight-signer")]
+    assert "KeyError" in signer.evidence["error"]
+    text = repr(report.to_dict())
+    assert SECRET_VALUE not in text and "<secret>" in signer.evidence["error"]
+    # the other tenant runs only dark-theme: nothing found
+    assert by_code(report, "other") == {}
+    confidence = {c.name: (c.replays, c.passed) for c in report.customizations}
+    assert confidence == {
+        "big-discount": (3, 0),
+        "cache-math": (3, 0),
+        "dark-theme": (5, 5),
+        "page-lines": (3, 0),
+        "tolerant-units": (3, 3),
+        "weight-signer": (3, 0),
+    }
+    # one worker per version, reused across its samples and tenants
+    assert report.workers == 6
+    assert report.replays == 20 and report.calls == 40
+    assert report.any_blocked
+
+
+async def test_the_secret_reaches_the_code_on_both_sides(fleet, write_customization):
+    """The declared secret is injected from the tenant's value (the sample holds
+    none): weight-signer signs on the current release, which needs it set."""
+    services, _runtime = fleet
+    report = await services.rehearsal.rehearse(ADMIN, TARGET, ["acme"])
+    [signer] = by_code(report, "acme")[("REHEARSAL_FAILED", "weight-signer")]
+    # the current side ran (its answer was a dict, so only the target failed)
+    assert "fails on the current release too" not in signer.message
+
+
+async def test_a_candidate_version_is_rehearsed_before_anyone_pins_it(
+    fleet, plugin_dir, write_customization
+):
+    """big-discount 1.1.0 caps its discount at 50: published, pinned by nobody,
+    rehearsed with --version: no finding, confidence 1.0."""
+    services, _runtime = fleet
+    fixed = plugin_dir / "next"
+    fixed.mkdir()
+    path = fixed / "big_discount"
+    path.mkdir()
+    (path / "customization.toml").write_text(
+        secrets_toml("big-discount", ["acme"], None).replace("1.0.0", "1.1.0")
+    )
+    (path / "hooks.py").write_text(
+        'import pluggy\nhookimpl = pluggy.HookimplMarker("tailor")\n\n'
+        "@hookimpl\ndef tailor_resolve_settings(values):\n"
+        '    return {"orders.discount.max_percent": 50.0}\n'
+    )
+    (path / "__init__.py").write_text("")
+    runtime = load_runtime(fixed)
+    try:
+        [loaded] = runtime.sources()
+        await services.registry.publish(ADMIN, loaded.registration())
+    finally:
+        await runtime.close()
+    report = await services.rehearsal.rehearse(ADMIN, TARGET, candidate="big-discount@1.1.0")
+    assert [(c.name, c.version, c.replays, c.passed) for c in report.customizations] == [
+        ("big-discount", "1.1.0", 3, 3)
+    ]
+    assert report.findings == []
+    pins = await services.registry.pinned_map()
+    assert [p.version for p in pins["acme"] if p.name == "big-discount"] == ["1.0.0"]
+
+
+async def test_bad_input_says_what_is_wrong_and_runs_nothing(fleet):
+    services, _runtime = fleet
+    source = services.rehearsal.samples
+    with pytest.raises(NotFoundError, match="9.9"):
+        await services.rehearsal.rehearse(ADMIN, "9.9")
+    with pytest.raises(NotFoundError, match="tenant 'nobody'"):
+        await services.rehearsal.rehearse(ADMIN, TARGET, ["nobody"])
+    with pytest.raises(InvalidInputError, match="NAME@VERSION"):
+        await services.rehearsal.rehearse(ADMIN, TARGET, candidate="big-discount")
+    with pytest.raises(NotFoundError, match="published versions: 1.0.0"):
+        await services.rehearsal.rehearse(ADMIN, TARGET, candidate="big-discount@7.0")
+    assert source.asked == []  # nothing was read, nothing replayed
+
+
+async def test_without_a_sample_store_it_says_so(services, tenant):
+    with pytest.raises(InvalidInputError, match="no sample store"):
+        await services.rehearsal.rehearse(ADMIN, "2.0")
+
+
+async def test_a_hook_past_its_deadline_is_killed_and_reported(
+    services, two_tenants, plugin_dir, write_customization
+):
+    """A package that loops on the target's input: the call times out, its worker
+    is killed and replaced for the next call (REHEARSAL_FAILED, timed_out)."""
+    acme, _other = two_tenants
+    write_customization(
+        "slow_units",
+        """
+@hookimpl
+def tailor_resolve_settings(values):
+    while "shipping.weight.unit" not in values:
+        pass
+    return {}
+""",
+        toml=secrets_toml("slow-units", [acme], None),
+    )
+    runtime = load_runtime(plugin_dir, hook_timeout=0.5)
+    try:
+        await publish_enable(services, runtime, acme, "slow-units")
+        await register_target(services)
+        wired = attach(services, runtime)
+        wired.rehearsal.samples = SampleList(await recorded(services, acme, "slow_units", 2))
+        report = await wired.rehearsal.rehearse(ADMIN, TARGET)
+    finally:
+        await runtime.close()
+    [finding] = report.tenants[0].findings
+    assert finding.code is Code.REHEARSAL_FAILED
+    assert finding.evidence["failure"] == "timed_out"
+    assert finding.evidence["sample_count"] == 2
+    # calls in sample order (current, target, current, target): the worker killed
+    # by the first target call is started again for the next sample's current call
+    assert report.workers == 2
