@@ -256,15 +256,15 @@ def plan(
             target_kwargs = {**inputs, "values": translation.values}
         else:
             current_kwargs = target_kwargs = inputs
-        key = (pin.name, pin.version)
-        pins[key] = pin
+        version_key = (pin.name, pin.version)
+        pins[version_key] = pin
         current_call = Replay(f"{sample.id}:{sample.tenant}:{CURRENT}", sample.hook, current_kwargs)
         target_call = (
             None
             if translation.untranslatable
             else Replay(f"{sample.id}:{sample.tenant}:{TARGET}", sample.hook, target_kwargs)
         )
-        calls = per_version.setdefault(key, [])
+        calls = per_version.setdefault(version_key, [])
         calls.append(current_call)
         if target_call is not None:
             calls.append(target_call)
@@ -539,9 +539,7 @@ def _judge_case(case: Case, target: str, now: ReplayOutcome, then: ReplayOutcome
             try:
                 definition.validate(value)
             except SettingValidationError as exc:
-                reason = (
-                    f"breaks its {exc.rule} rule" if key in case.secret_keys else exc.message
-                )
+                reason = f"breaks its {exc.rule} rule" if key in case.secret_keys else exc.message
                 add(
                     case,
                     Code.REHEARSAL_INVALID_VALUE,

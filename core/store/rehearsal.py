@@ -79,9 +79,7 @@ class RehearsalService:
         pins = await self.registry.pinned_map()
         if wanted is not None:
             chosen = await self.registry.version_pin(principal, *wanted)
-            pins = {
-                t.slug: (chosen,) for t in data.tenants if t.slug in chosen.manifest.tenants
-            }
+            pins = {t.slug: (chosen,) for t in data.tenants if t.slug in chosen.manifest.tenants}
         manifests = {m.version: m for m in (*data.history, data.target)}
         overrides: dict[str, dict[str, dict[str, object]]] = {}
         for o in data.overrides:
@@ -94,4 +92,3 @@ class RehearsalService:
         built = plan(data.target, manifests, states, samples)
         run = await self.replayer.replay(built.batches)
         return judge(target, states, built, run)
-

@@ -366,9 +366,7 @@ class PluginRuntime:
         missing = list(
             {p.sha256 for p in pins if p.sha256 is not None and p.sha256 not in self._cached}
         )
-        fetched = (
-            await self._registry.artifacts(missing) if missing and self._registry else {}
-        )
+        fetched = await self._registry.artifacts(missing) if missing and self._registry else {}
         return [await self._materialize(pin, fetched) for pin in pins]
 
     async def _materialize(self, pin: Pin, fetched: Mapping[str, bytes]) -> Loaded:

@@ -123,6 +123,14 @@ QUERY_RULES: dict[str, Rule] = {
         OWN,
         DENY,
     ),
+    "rehearsal": rule(
+        """query($tenant: String!) { rehearsal(target: "2.0", tenants: [$tenant]) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
+    ),
     "releaseDiff": rule(
         """{ releaseDiff(fromVersion: "1.5", toVersion: "2.0") { __typename
              ... on Error { code } } }""",

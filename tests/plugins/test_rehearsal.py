@@ -12,20 +12,31 @@ real layered values, secrets removed, as the recorder keeps them.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import io
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from rich.console import Console
+from typer.testing import CliRunner
 
+from api.cli.main import app
+from api.cli.upgrade import render_markdown, render_table, report_json
+from api.http.app import AppOptions, create_app
 from api.wiring import attach
 from core.analysis.readiness import Code, Severity
+from core.model.auth import Role
 from core.model.definitions import SettingType
 from core.model.errors import InvalidInputError, NotFoundError
 from core.model.manifest import ReleaseManifest
 from core.model.samples import InputSample
+from core.store.db import count_statements
 from core.store.services import Services
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, Api
 from tests.plugins.conftest import load_runtime, publish_enable
 
 RESOLVE = "tailor_resolve_settings"
@@ -229,9 +240,7 @@ async def test_rehearsal_finds_each_break_and_no_false_blocker(fleet):
     assert invalid.detail == "orders.discount.max_percent"
     [changed] = acme[("REHEARSAL_CHANGED", "page-lines")]
     assert changed.severity is Severity.WARNING
-    assert changed.evidence["diff"] == {
-        "orders.lines.max_count": {"current": 100, "target": 200}
-    }
+    assert changed.evidence["diff"] == {"orders.lines.max_count": {"current": 100, "target": 200}}
     [signer] = acme[("REHEARSAL_FAILED", "weight-signer")]
     assert "KeyError" in signer.evidence["error"]
     text = repr(report.to_dict())
@@ -300,13 +309,13 @@ async def test_a_candidate_version_is_rehearsed_before_anyone_pins_it(
 async def test_bad_input_says_what_is_wrong_and_runs_nothing(fleet):
     services, _runtime = fleet
     source = services.rehearsal.samples
-    with pytest.raises(NotFoundError, match="9.9"):
+    with pytest.raises(NotFoundError, match=r"9\.9"):
         await services.rehearsal.rehearse(ADMIN, "9.9")
     with pytest.raises(NotFoundError, match="tenant 'nobody'"):
         await services.rehearsal.rehearse(ADMIN, TARGET, ["nobody"])
     with pytest.raises(InvalidInputError, match="NAME@VERSION"):
         await services.rehearsal.rehearse(ADMIN, TARGET, candidate="big-discount")
-    with pytest.raises(NotFoundError, match="published versions: 1.0.0"):
+    with pytest.raises(NotFoundError, match=r"published versions: 1\.0\.0"):
         await services.rehearsal.rehearse(ADMIN, TARGET, candidate="big-discount@7.0")
     assert source.asked == []  # nothing was read, nothing replayed
 
@@ -349,3 +358,110 @@ def tailor_resolve_settings(values):
     # calls in sample order (current, target, current, target): the worker killed
     # by the first target call is started again for the next sample's current call
     assert report.workers == 2
+
+
+async def test_statements_do_not_grow_with_the_tenants(fleet):
+    """The same number of SQL statements for 2 tenants as for 12 (the versions'
+    packages are in this server's cache after the first run)."""
+    services, _runtime = fleet
+    await services.rehearsal.rehearse(ADMIN, TARGET)  # warms the package cache
+    with count_statements(services.engine) as few:
+        await services.rehearsal.rehearse(ADMIN, TARGET)
+    source = services.rehearsal.samples
+    for i in range(10):
+        slug = f"t{i:02d}"
+        await services.tenants.create(ADMIN, slug, f"Tenant {i}", "2.0")
+        source.items += await recorded(services, slug, "dark_theme", 1)
+    with count_statements(services.engine) as many:
+        report = await services.rehearsal.rehearse(ADMIN, TARGET)
+    assert len(report.tenants) == 12
+    assert many.count == few.count, (few.count, many.count)
+
+
+async def test_the_cli_says_what_is_wrong(fleet, database_url, monkeypatch):
+    """Through the real CLI: a bad target or candidate exits 2 with the reason;
+    a database with no sample store says so (exit 2) rather than rehearse nothing."""
+    monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    async def invoke(*args: str):  # the CLI runs its own event loop: in a thread
+        return await asyncio.to_thread(runner.invoke, app, ["upgrade", "rehearse", *args])
+
+    result = await invoke("--target", "9.9")
+    assert result.exit_code == 2 and "9.9" in result.output, result.output
+    result = await invoke("--target", TARGET, "--version", "x")
+    assert result.exit_code == 2 and "NAME@VERSION" in result.output, result.output
+    result = await invoke("--target", TARGET)
+    assert result.exit_code == 2 and "no sample store" in result.output, result.output
+
+
+async def test_every_format_shows_ids_and_never_a_secret(fleet):
+    services, _runtime = fleet
+    report = await services.rehearsal.rehearse(ADMIN, TARGET)
+    data = report_json(report)
+    ids = [f["id"] for t in data["tenants"] for f in t["findings"]]
+    assert "REHEARSAL_CHANGED:page-lines:orders.lines.max_count@acme" in ids
+    assert "REHEARSAL_INVALID_VALUE:big-discount:orders.discount.max_percent@acme" in ids
+    assert "REHEARSAL_FAILED:weight-signer:tailor_resolve_settings@acme" in ids
+    for [code, subject, _detail, tenant] in (
+        [*fid.split(":")[:2], *fid.split(":")[2].split("@")] for fid in ids
+    ):
+        assert (code, subject, tenant) in {
+            (f.code.value, f.subject, t.tenant) for t in report.tenants for f in t.findings
+        }
+    markdown = io.StringIO()
+    render_markdown(report, markdown)
+    console = Console(file=io.StringIO(), width=300)
+    render_table(report, console)
+    table = console.file.getvalue()  # type: ignore[attr-defined]
+    for text in (json.dumps(data), markdown.getvalue(), table):
+        assert SECRET_VALUE not in text
+        assert "page-lines" in text and "big-discount" in text
+    assert "| dark-theme | 1.0.0 | 5 | 5 | 100% |" in markdown.getvalue()
+    assert "`REHEARSAL_CHANGED:page-lines:orders.lines.max_count@acme`" in markdown.getvalue()
+
+
+REHEARSAL = """query($t: String!, $tenants: [String!], $v: String) {
+  rehearsal(target: $t, tenants: $tenants, version: $v) { __typename
+    ... on Rehearsal { target replays calls workers anyBlocked
+      customizations { name version replays passed confidence }
+      tenants { tenant blockers findings { id code severity detail evidence sources } } }
+    ... on Error { code message } } }"""
+
+
+async def test_graphql_rehearsal_over_the_real_app(fleet, services):
+    wired, runtime = fleet
+    app = create_app(wired, AppOptions(plugins=runtime))
+    tokens = {
+        role.value: (await services.tokens.create(role, scope, label=role.value))[0]
+        for role, scope in (
+            (Role.ADMIN, ()),
+            (Role.RELEASE_MANAGER, ()),
+            (Role.CONSULTANT, ("acme",)),
+            (Role.APP, ("acme",)),
+        )
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://tailor.test"
+    ) as client:
+        api = Api(client, tokens)
+        body = await api.gql(REHEARSAL, {"t": TARGET}, token="release_manager")
+        found = body["data"]["rehearsal"]
+        assert found["__typename"] == "Rehearsal", body
+        assert found["anyBlocked"] is True and found["workers"] == 6
+        acme = next(t for t in found["tenants"] if t["tenant"] == "acme")
+        changed = next(f for f in acme["findings"] if f["code"] == "REHEARSAL_CHANGED")
+        assert changed["id"] == "REHEARSAL_CHANGED:page-lines:orders.lines.max_count@acme"
+        assert changed["sources"] == ["rehearsal"] and changed["severity"] == "warning"
+        assert SECRET_VALUE not in json.dumps(body)
+        mine = await api.gql(REHEARSAL, {"t": TARGET, "tenants": ["acme"]}, token="consultant")
+        assert mine["data"]["rehearsal"]["__typename"] == "Rehearsal"
+        theirs = await api.gql(REHEARSAL, {"t": TARGET, "tenants": ["other"]}, token="consultant")
+        assert theirs["data"]["rehearsal"]["code"] == "PERMISSION_DENIED"
+        app_token = await api.gql(REHEARSAL, {"t": TARGET}, token="app")
+        assert app_token["data"]["rehearsal"]["code"] == "PERMISSION_DENIED"
+        unknown = await api.gql(REHEARSAL, {"t": "9.9"})
+        assert unknown["data"]["rehearsal"]["code"] == "NOT_FOUND"
+        candidate = await api.gql(REHEARSAL, {"t": TARGET, "v": "big-discount@8"})
+        assert candidate["data"]["rehearsal"]["code"] == "NOT_FOUND"
+        assert "published versions: 1.0.0" in candidate["data"]["rehearsal"]["message"]
