@@ -37,7 +37,14 @@ from core.model.customizations import Pin
 from core.model.definitions import SettingDefinition
 from core.model.errors import SettingValidationError
 from core.model.manifest import ReleaseManifest
-from core.model.rehearsal import CURRENT, TARGET, Replay, ReplayBatch, ReplayOutcome, ReplayRun
+from core.model.rehearsal import (
+    CURRENT,
+    TARGET,
+    Replay,
+    ReplayBatch,
+    ReplayOutcome,
+    ReplayStats,
+)
 from core.model.samples import InputSample
 from core.model.secrets import SECRET_MARK
 
@@ -417,18 +424,22 @@ class _Group:
         )
 
 
-def judge(
-    target: str, tenants: Sequence[TenantState], built: Plan, run: ReplayRun
-) -> RehearsalReport:
-    """Findings per tenant and a confidence per version from the replays' outcomes."""
-    groups: dict[tuple[str, Code, str, str], _Group] = {}
-    replays: dict[str, int] = {}
-    confidence: dict[tuple[str, str], list[int]] = {}
-    seen_tenants: dict[tuple[str, str], set[str]] = {}
-    unloadable = {f"{n} {v}: {why}" for (n, v), why in run.unloadable.items()}
-    calls = 0
+class Judge:
+    """Findings per tenant and a confidence per version, from the outcomes of
+    one plan after another (a rehearsal runs its tenants in chunks)."""
 
-    def add(
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.groups: dict[tuple[str, Code, str, str], _Group] = {}
+        self.replays: dict[str, int] = {}
+        self.counts: dict[tuple[str, str], list[int]] = {}
+        self.tenants_of: dict[tuple[str, str], set[str]] = {}
+        self.cases = 0
+        self.calls = 0
+        self._marks = 0  # samples recorded in findings so far
+
+    def _add(
+        self,
         case: Case,
         code: Code,
         detail_field: str,
@@ -438,65 +449,74 @@ def judge(
         keys: Iterable[str] = (),
         example: Mapping[str, Any] | None = None,
     ) -> None:
-        group = groups.get((case.tenant, code, case.pin.name, detail))
+        where = (case.tenant, code, case.pin.name, detail)
+        group = self.groups.get(where)
         if group is None:
-            group = groups[(case.tenant, code, case.pin.name, detail)] = _Group(
+            group = self.groups[where] = _Group(
                 code, case.pin, detail_field, detail, case.sample.hook, message, action
             )
             group.example = dict(example or {})
         group.samples.append(case.sample.id)
         group.keys.update(keys)
+        self._marks += 1
 
-    for case in built.cases:
-        name, version = case.pin.name, case.pin.version
-        replays[case.tenant] = replays.get(case.tenant, 0) + 1
-        seen_tenants.setdefault((name, version), set()).add(case.tenant)
-        before = len(groups), sum(len(g.samples) for g in groups.values())
+    def add(self, built: Plan, outcomes: Mapping[str, ReplayOutcome]) -> None:
         missing = ReplayOutcome(False, error="not replayed", failure="killed")
-        hook = case.sample.hook
-        if case.target is None:
-            keys = sorted(case.untranslatable)
-            add(
-                case,
-                Code.REHEARSAL_FAILED,
-                "hook",
-                hook,
-                f"{name} {version}: a recorded input of {hook} cannot be translated to {target}: "
-                + "; ".join(case.untranslatable[k] for k in keys),
-                f"declare a conversion for {', '.join(keys)} in the {target} manifest, or fix "
-                "the tenant's override",
-                keys,
-                {"failure": UNTRANSLATABLE},
-            )
-        else:
-            calls += 2
-            now = run.outcomes.get(case.current.id, missing)
-            then = run.outcomes.get(case.target.id, missing)
-            _judge_case(case, target, now, then, add)
-        after = len(groups), sum(len(g.samples) for g in groups.values())
-        counts = confidence.setdefault((name, version), [0, 0])
-        counts[0] += 1
-        counts[1] += 1 if after == before else 0
-    by_tenant: dict[str, list[Finding]] = {}
-    for (tenant, _code, _name, _detail), group in sorted(groups.items()):
-        by_tenant.setdefault(tenant, []).append(group.finding())
-    return RehearsalReport(
-        target=target,
-        tenants=tuple(
-            TenantRehearsal(
-                t.tenant, t.release, tuple(by_tenant.get(t.tenant, ())), replays.get(t.tenant, 0)
-            )
-            for t in sorted(tenants, key=lambda t: t.tenant)
-        ),
-        customizations=tuple(
-            CustomizationConfidence(n, v, c[0], c[1], tuple(sorted(seen_tenants[(n, v)])))
-            for (n, v), c in sorted(confidence.items(), key=lambda i: (i[0][0], Version(i[0][1])))
-        ),
-        replays=len(built.cases),
-        calls=calls,
-        workers=run.workers,
-        unloadable=tuple(sorted(unloadable)),
-    )
+        for case in built.cases:
+            name, version, hook = case.pin.name, case.pin.version, case.sample.hook
+            self.cases += 1
+            self.replays[case.tenant] = self.replays.get(case.tenant, 0) + 1
+            self.tenants_of.setdefault((name, version), set()).add(case.tenant)
+            before = self._marks
+            if case.target is None:
+                keys = sorted(case.untranslatable)
+                self._add(
+                    case,
+                    Code.REHEARSAL_FAILED,
+                    "hook",
+                    hook,
+                    f"{name} {version}: a recorded input of {hook} cannot be translated to "
+                    f"{self.target}: " + "; ".join(case.untranslatable[k] for k in keys),
+                    f"declare a conversion for {', '.join(keys)} in the {self.target} "
+                    "manifest, or fix the tenant's override",
+                    keys,
+                    {"failure": UNTRANSLATABLE},
+                )
+            else:
+                self.calls += 2
+                now = outcomes.get(case.current.id, missing)
+                then = outcomes.get(case.target.id, missing)
+                _judge_case(case, self.target, now, then, self._add)
+            counts = self.counts.setdefault((name, version), [0, 0])
+            counts[0] += 1
+            counts[1] += 1 if self._marks == before else 0
+
+    def report(self, tenants: Sequence[TenantState], stats: ReplayStats) -> RehearsalReport:
+        by_tenant: dict[str, list[Finding]] = {}
+        for (tenant, _code, _name, _detail), group in sorted(self.groups.items()):
+            by_tenant.setdefault(tenant, []).append(group.finding())
+        return RehearsalReport(
+            target=self.target,
+            tenants=tuple(
+                TenantRehearsal(
+                    t.tenant,
+                    t.release,
+                    tuple(by_tenant.get(t.tenant, ())),
+                    self.replays.get(t.tenant, 0),
+                )
+                for t in sorted(tenants, key=lambda t: t.tenant)
+            ),
+            customizations=tuple(
+                CustomizationConfidence(n, v, c[0], c[1], tuple(sorted(self.tenants_of[(n, v)])))
+                for (n, v), c in sorted(
+                    self.counts.items(), key=lambda i: (i[0][0], Version(i[0][1]))
+                )
+            ),
+            replays=self.cases,
+            calls=self.calls,
+            workers=stats.workers,
+            unloadable=tuple(sorted(f"{n} {v}: {why}" for (n, v), why in stats.unloadable.items())),
+        )
 
 
 def _judge_case(case: Case, target: str, now: ReplayOutcome, then: ReplayOutcome, add: Any) -> None:

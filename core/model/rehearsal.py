@@ -49,17 +49,27 @@ class ReplayOutcome:
 
 
 @dataclass(frozen=True)
-class ReplayRun:
-    """What the replayer did: each call's outcome by replay id, and how many
-    worker processes it started (one per version, plus restarts after a kill)."""
+class ReplayStats:
+    """What a replay session used: worker processes started (one per version,
+    plus one after each call that killed its worker and had a successor), and
+    the versions that could not be loaded at all: (name, version) -> why."""
 
-    outcomes: Mapping[str, ReplayOutcome]
     workers: int = 0
-    #: versions that could not be loaded at all: (name, version) -> why
     unloadable: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+
+class ReplaySession(Protocol):
+    """Workers kept across the replays of one rehearsal: one per version,
+    started at its first batch, reused by every later one."""
+
+    async def replay(self, batches: Sequence[ReplayBatch]) -> dict[str, ReplayOutcome]:
+        """Each call's outcome by replay id."""
+        ...
+
+    async def close(self) -> ReplayStats: ...
 
 
 class Replayer(Protocol):
     """Runs replay batches in confined workers, one worker per version."""
 
-    async def replay(self, batches: Sequence[ReplayBatch]) -> ReplayRun: ...
+    def session(self) -> ReplaySession: ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.analysis.rehearsal import RehearsalReport, TenantState, judge, plan
+from core.analysis.rehearsal import Judge, RehearsalReport, TenantState, plan
 from core.model.auth import Principal
 from core.model.errors import InvalidInputError
 from core.model.rehearsal import Replayer
@@ -22,6 +22,10 @@ from core.model.samples import SampleSource
 from core.store.readiness_service import ReadinessService, RegistrySnapshot
 from core.store.registry import RegistryService
 
+#: tenants whose samples are read, translated and replayed at a time: what a
+#: rehearsal holds in memory is bounded by this, not by the fleet (the workers
+#: stay up from one chunk to the next)
+CHUNK = 25
 #: ``--version NAME@V``
 CANDIDATE_SEPARATOR = "@"
 
@@ -88,7 +92,15 @@ class RehearsalService:
             TenantState(t.slug, t.release, overrides.get(t.slug, {}), tuple(pins.get(t.slug, ())))
             for t in data.tenants
         ]
-        samples = await self.samples.samples([t.slug for t in data.tenants])
-        built = plan(data.target, manifests, states, samples)
-        run = await self.replayer.replay(built.batches)
-        return judge(target, states, built, run)
+        judge = Judge(target)
+        running = [s for s in states if s.pins]  # a tenant that runs nothing has nothing to replay
+        session = self.replayer.session()
+        try:
+            for start in range(0, len(running), CHUNK):
+                chunk = running[start : start + CHUNK]
+                samples = await self.samples.samples([t.tenant for t in chunk])
+                built = plan(data.target, manifests, chunk, samples)
+                judge.add(built, await session.replay(built.batches))
+        finally:
+            stats = await session.close()
+        return judge.report(states, stats)

@@ -34,6 +34,7 @@ from core.model.definitions import SettingType
 from core.model.errors import InvalidInputError, NotFoundError
 from core.model.manifest import ReleaseManifest
 from core.model.samples import InputSample
+from core.store import rehearsal as rehearsal_service
 from core.store.db import count_statements
 from core.store.services import Services
 from tests.conftest import ADMIN, Api
@@ -43,6 +44,8 @@ RESOLVE = "tailor_resolve_settings"
 TARGET = "2.5"
 SECRET = "integrations.webhooks.signing_secret"
 SECRET_VALUE = "whsec-do-not-show-9f8e7d"
+#: tenants a test adds to the fleet
+LATER = [f"t{i:02d}" for i in range(10)]
 
 
 class SampleList:
@@ -184,8 +187,11 @@ async def recorded(services: Services, tenant: str, customization: str, n: int) 
 async def fleet(services, two_tenants, plugin_dir, write_customization):
     """Every package published and enabled for acme; dark_theme for other too."""
     acme, other = two_tenants
+    for slug in LATER:  # no customization enabled yet
+        await services.tenants.create(ADMIN, slug, f"Tenant {slug}", "2.0")
     for dirname, (code, extra) in PACKAGES.items():
-        tenants = [acme, other] if dirname == "dark_theme" else [acme]
+        # dark-theme is made for every tenant, including those a test adds later
+        tenants = [acme, other, *LATER] if dirname == "dark_theme" else [acme]
         write_customization(
             dirname,
             code,
@@ -360,21 +366,27 @@ def tailor_resolve_settings(values):
     assert report.workers == 2
 
 
-async def test_statements_do_not_grow_with_the_tenants(fleet):
-    """The same number of SQL statements for 2 tenants as for 12 (the versions'
-    packages are in this server's cache after the first run)."""
+async def test_statements_do_not_grow_with_the_tenants(fleet, monkeypatch):
+    """The same number of SQL statements with 2 tenants running customizations
+    as with 12 (the versions' packages are in this server's cache after the
+    first run); tenants replayed a few at a time keep one worker per version
+    across the chunks."""
+    monkeypatch.setattr(rehearsal_service, "CHUNK", 3)
     services, _runtime = fleet
     await services.rehearsal.rehearse(ADMIN, TARGET)  # warms the package cache
     with count_statements(services.engine) as few:
         await services.rehearsal.rehearse(ADMIN, TARGET)
     source = services.rehearsal.samples
-    for i in range(10):
-        slug = f"t{i:02d}"
-        await services.tenants.create(ADMIN, slug, f"Tenant {i}", "2.0")
+    for slug in LATER:
+        await services.registry.set_enabled(ADMIN, slug, "dark-theme", True)
         source.items += await recorded(services, slug, "dark_theme", 1)
     with count_statements(services.engine) as many:
         report = await services.rehearsal.rehearse(ADMIN, TARGET)
     assert len(report.tenants) == 12
+    assert [len(asked) for asked in source.asked[-4:]] == [3, 3, 3, 3]  # 12 in chunks of 3
+    assert report.workers == 6  # one per version, whatever the chunks
+    dark = next(c for c in report.customizations if c.name == "dark-theme")
+    assert (dark.replays, dark.passed, len(dark.tenants)) == (15, 15, 12)
     assert many.count == few.count, (few.count, many.count)
 
 
