@@ -81,6 +81,7 @@ class Code(enum.StrEnum):
     REHEARSAL_FAILED = "REHEARSAL_FAILED"
     REHEARSAL_INVALID_VALUE = "REHEARSAL_INVALID_VALUE"
     REHEARSAL_CHANGED = "REHEARSAL_CHANGED"
+    REHEARSAL_UNTRANSLATABLE = "REHEARSAL_UNTRANSLATABLE"
 
 
 SEVERITY: dict[Code, Severity] = {
@@ -104,6 +105,7 @@ SEVERITY: dict[Code, Severity] = {
     Code.REHEARSAL_FAILED: Severity.BLOCKER,
     Code.REHEARSAL_INVALID_VALUE: Severity.BLOCKER,
     Code.REHEARSAL_CHANGED: Severity.WARNING,
+    Code.REHEARSAL_UNTRANSLATABLE: Severity.UNKNOWN,
 }
 
 #: codes that make the target refuse a customization at load, or leave it unverified

@@ -14,8 +14,9 @@ Translation of a sample's ``values`` (the layered settings a
   default (a default the code relied on);
 - a value whose type changes is converted when the target declares how
   (:func:`convert`); a value the target accepts as it is stays; else the sample
-  cannot be translated and is reported (``REHEARSAL_FAILED``, failure
-  ``untranslatable``), not replayed;
+  cannot be translated: it is reported (``REHEARSAL_UNTRANSLATABLE``: the
+  tenant's value, not the code, is at stake; readiness's ``OVERRIDE_INVALID``
+  says the same of the override) and not replayed, counted in no confidence;
 - the secret settings the customization declares are injected from the tenant's
   current values (a sample never holds one) and redacted in every finding.
 
@@ -50,8 +51,6 @@ from core.model.secrets import SECRET_MARK
 
 #: the hook whose ``values`` are the tenant's layered settings
 RESOLVE = "tailor_resolve_settings"
-#: a sample the target's catalog cannot express (a retyped value, no conversion)
-UNTRANSLATABLE = "untranslatable"
 #: sample ids kept in one finding's evidence
 MAX_SAMPLES_SHOWN = 10
 
@@ -271,10 +270,8 @@ def plan(
             if translation.untranslatable
             else Replay(f"{sample.id}:{sample.tenant}:{TARGET}", sample.hook, target_kwargs)
         )
-        calls = per_version.setdefault(version_key, [])
-        calls.append(current_call)
-        if target_call is not None:
-            calls.append(target_call)
+        if target_call is not None:  # else not replayed at all
+            per_version.setdefault(version_key, []).extend((current_call, target_call))
         cases.append(
             Case(
                 sample=sample,
@@ -352,6 +349,8 @@ class RehearsalReport:
     calls: int
     #: worker processes started
     workers: int
+    #: samples not replayed: the target's catalog cannot express them
+    untranslatable: int = 0
     #: a version that could not be loaded: "name version: why"
     unloadable: tuple[str, ...] = ()
 
@@ -369,6 +368,7 @@ class RehearsalReport:
             "replays": self.replays,
             "calls": self.calls,
             "workers": self.workers,
+            "untranslatable": self.untranslatable,
             "unloadable": list(self.unloadable),
             "customizations": [c.to_dict() for c in self.customizations],
             "tenants": [t.to_dict() for t in self.tenants],
@@ -436,6 +436,7 @@ class Judge:
         self.tenants_of: dict[tuple[str, str], set[str]] = {}
         self.cases = 0
         self.calls = 0
+        self.untranslatable = 0
         self._marks = 0  # samples recorded in findings so far
 
     def _add(
@@ -464,29 +465,31 @@ class Judge:
         missing = ReplayOutcome(False, error="not replayed", failure="killed")
         for case in built.cases:
             name, version, hook = case.pin.name, case.pin.version, case.sample.hook
-            self.cases += 1
-            self.replays[case.tenant] = self.replays.get(case.tenant, 0) + 1
             self.tenants_of.setdefault((name, version), set()).add(case.tenant)
             before = self._marks
-            if case.target is None:
+            if case.target is None:  # not replayed: no pass, no failure of the code
                 keys = sorted(case.untranslatable)
+                self.untranslatable += 1
                 self._add(
                     case,
-                    Code.REHEARSAL_FAILED,
+                    Code.REHEARSAL_UNTRANSLATABLE,
                     "hook",
                     hook,
                     f"{name} {version}: a recorded input of {hook} cannot be translated to "
-                    f"{self.target}: " + "; ".join(case.untranslatable[k] for k in keys),
+                    f"{self.target}, so it was not replayed: "
+                    + "; ".join(case.untranslatable[k] for k in keys),
                     f"declare a conversion for {', '.join(keys)} in the {self.target} "
-                    "manifest, or fix the tenant's override",
+                    "manifest, or give the tenant a value valid on the target "
+                    "(OVERRIDE_INVALID), then rehearse again",
                     keys,
-                    {"failure": UNTRANSLATABLE},
                 )
-            else:
-                self.calls += 2
-                now = outcomes.get(case.current.id, missing)
-                then = outcomes.get(case.target.id, missing)
-                _judge_case(case, self.target, now, then, self._add)
+                continue
+            self.calls += 2
+            now = outcomes.get(case.current.id, missing)
+            then = outcomes.get(case.target.id, missing)
+            _judge_case(case, self.target, now, then, self._add)
+            self.cases += 1
+            self.replays[case.tenant] = self.replays.get(case.tenant, 0) + 1
             counts = self.counts.setdefault((name, version), [0, 0])
             counts[0] += 1
             counts[1] += 1 if self._marks == before else 0
@@ -514,6 +517,7 @@ class Judge:
             ),
             replays=self.cases,
             calls=self.calls,
+            untranslatable=self.untranslatable,
             workers=stats.workers,
             unloadable=tuple(sorted(f"{n} {v}: {why}" for (n, v), why in stats.unloadable.items())),
         )

@@ -477,3 +477,27 @@ async def test_graphql_rehearsal_over_the_real_app(fleet, services):
         candidate = await api.gql(REHEARSAL, {"t": TARGET, "v": "big-discount@8"})
         assert candidate["data"]["rehearsal"]["code"] == "NOT_FOUND"
         assert "published versions: 1.0.0" in candidate["data"]["rehearsal"]["message"]
+
+
+async def test_a_value_the_target_cannot_take_is_reported_not_blamed_on_the_code(fleet):
+    """acme overrides reporting.cache.ttl_seconds (an int; a string on 2.5, and
+    2.5 declares no conversion): its samples cannot be translated. Each of its
+    customizations gets REHEARSAL_UNTRANSLATABLE (unknown, not a blocker), no
+    replay, no confidence; the other tenant's replays are unaffected."""
+    services, _runtime = fleet
+    await services.settings.set(ADMIN, "acme", "reporting.cache.ttl_seconds", 600)
+    source = services.rehearsal.samples
+    source.items = [s for s in source.items if s.tenant != "acme"]
+    for dirname in PACKAGES:
+        source.items += await recorded(services, "acme", dirname, 2)
+    report = await services.rehearsal.rehearse(ADMIN, TARGET)
+    acme = by_code(report, "acme")
+    assert {code for code, _subject in acme} == {"REHEARSAL_UNTRANSLATABLE"}
+    assert {subject for _code, subject in acme} == {d.replace("_", "-") for d in PACKAGES}
+    [finding] = acme[("REHEARSAL_UNTRANSLATABLE", "cache-math")]
+    assert finding.severity is Severity.UNKNOWN
+    assert finding.evidence["keys"] == ["reporting.cache.ttl_seconds"]
+    assert finding.evidence["sample_count"] == 2
+    assert not report.any_blocked
+    assert report.untranslatable == 12 and report.replays == 2  # other's dark-theme samples
+    assert [(c.name, c.replays, c.passed) for c in report.customizations] == [("dark-theme", 2, 2)]
