@@ -177,6 +177,20 @@ class Finding:
             return str(self.evidence.get("hook") or self.evidence.get("setting") or "")
         return str(self.evidence.get("environment") or "")
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """A finding kept as :meth:`to_dict` wrote it (a kept rehearsal's)."""
+        return cls(
+            Code(data["code"]),
+            data["subject_kind"],
+            data["subject"],
+            data["message"],
+            data["action"],
+            dict(data.get("evidence") or {}),
+            tuple(data.get("sources") or (STATIC,)),
+            data.get("owner", ""),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code.value,

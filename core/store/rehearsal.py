@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from core.analysis.rehearsal import Judge, RehearsalReport, TenantState, plan
 from core.model.auth import Principal
 from core.model.errors import InvalidInputError
 from core.model.rehearsal import Replayer
 from core.model.samples import SampleSource
+from core.store.models import RehearsalRun
 from core.store.readiness_service import ReadinessService, RegistrySnapshot
 from core.store.registry import RegistryService
 
@@ -45,11 +48,13 @@ def parse_candidate(value: str) -> tuple[str, str]:
 class RehearsalService:
     def __init__(
         self,
+        sessions: async_sessionmaker[AsyncSession],
         readiness: ReadinessService,
         registry: RegistryService,
         samples: SampleSource | None = None,
         replayer: Replayer | None = None,
     ) -> None:
+        self._sessions = sessions
         self.readiness = readiness
         self.registry = registry
         #: where recorded inputs are read (None: this server records none)
@@ -63,12 +68,18 @@ class RehearsalService:
         target: str,
         tenants: Sequence[str] | None = None,
         candidate: str | None = None,
+        *,
+        keep: bool = False,
     ) -> RehearsalReport:
         """Replay the recorded inputs of ``tenants`` (default: every tenant in
         scope) through the versions they run, or through ``candidate``
         (``NAME@V``, pinned or not) for the tenants it lists, against
         ``target``. Scope as readiness's; a bad target, tenant or candidate is
-        an input error and nothing runs."""
+        an input error and nothing runs. ``keep``: keep the findings as the
+        last rehearsal of ``target``, which readiness joins (source
+        ``rehearsal``) while a tenant runs the version rehearsed."""
+        if keep:
+            principal.require_triage()
         wanted = parse_candidate(candidate) if candidate is not None else None
         data = await self.readiness.load(
             principal, target, tenants, registry=RegistrySnapshot(), with_apps=False
@@ -94,13 +105,29 @@ class RehearsalService:
         ]
         judge = Judge(target)
         running = [s for s in states if s.pins]  # a tenant that runs nothing has nothing to replay
-        session = self.replayer.session()
+        replaying = self.replayer.session()
         try:
             for start in range(0, len(running), CHUNK):
                 chunk = running[start : start + CHUNK]
                 samples = await self.samples.samples([t.tenant for t in chunk])
                 built = plan(data.target, manifests, chunk, samples)
-                judge.add(built, await session.replay(built.batches))
+                judge.add(built, await replaying.replay(built.batches))
         finally:
-            stats = await session.close()
-        return judge.report(states, stats)
+            stats = await replaying.close()
+        report = judge.report(states, stats)
+        if keep:
+            async with self._sessions.begin() as session:
+                session.add(
+                    RehearsalRun(
+                        target=report.target,
+                        actor=principal.name,
+                        tenants=[t.tenant for t in report.tenants],
+                        findings=[
+                            {"tenant": t.tenant, "finding": f.to_dict()}
+                            for t in report.tenants
+                            for f in t.findings
+                        ],
+                        customizations=[c.to_dict() for c in report.customizations],
+                    )
+                )
+        return report

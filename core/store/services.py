@@ -113,7 +113,7 @@ class Services:
             feed=FeedService(sessions),
             webhooks=WebhookService(sessions, secrets),
             apps=apps,
-            rehearsal=RehearsalService(readiness, registry),
+            rehearsal=RehearsalService(sessions, readiness, registry),
             secrets=secrets,
         )
 

@@ -212,6 +212,27 @@ async def fleet(services, two_tenants, plugin_dir, write_customization):
     await runtime.close()
 
 
+async def publish_capped_discount(services: Services, plugin_dir) -> None:
+    """Publish big-discount 1.1.0, which caps its discount at 50 (pins nobody)."""
+    path = plugin_dir / "next" / "big_discount"
+    path.mkdir(parents=True)
+    (path / "customization.toml").write_text(
+        secrets_toml("big-discount", ["acme"], None).replace("1.0.0", "1.1.0")
+    )
+    (path / "hooks.py").write_text(
+        'import pluggy\nhookimpl = pluggy.HookimplMarker("tailor")\n\n'
+        "@hookimpl\ndef tailor_resolve_settings(values):\n"
+        '    return {"orders.discount.max_percent": 50.0}\n'
+    )
+    (path / "__init__.py").write_text("")
+    runtime = load_runtime(path.parent)
+    try:
+        [loaded] = runtime.sources()
+        await services.registry.publish(ADMIN, loaded.registration())
+    finally:
+        await runtime.close()
+
+
 def by_code(report, tenant: str) -> dict[tuple[str, str], list]:
     found: dict[tuple[str, str], list] = {}
     [t] = [t for t in report.tenants if t.tenant == tenant]
@@ -284,25 +305,7 @@ async def test_a_candidate_version_is_rehearsed_before_anyone_pins_it(
     """big-discount 1.1.0 caps its discount at 50: published, pinned by nobody,
     rehearsed with --version: no finding, confidence 1.0."""
     services, _runtime = fleet
-    fixed = plugin_dir / "next"
-    fixed.mkdir()
-    path = fixed / "big_discount"
-    path.mkdir()
-    (path / "customization.toml").write_text(
-        secrets_toml("big-discount", ["acme"], None).replace("1.0.0", "1.1.0")
-    )
-    (path / "hooks.py").write_text(
-        'import pluggy\nhookimpl = pluggy.HookimplMarker("tailor")\n\n'
-        "@hookimpl\ndef tailor_resolve_settings(values):\n"
-        '    return {"orders.discount.max_percent": 50.0}\n'
-    )
-    (path / "__init__.py").write_text("")
-    runtime = load_runtime(fixed)
-    try:
-        [loaded] = runtime.sources()
-        await services.registry.publish(ADMIN, loaded.registration())
-    finally:
-        await runtime.close()
+    await publish_capped_discount(services, plugin_dir)
     report = await services.rehearsal.rehearse(ADMIN, TARGET, candidate="big-discount@1.1.0")
     assert [(c.name, c.version, c.replays, c.passed) for c in report.customizations] == [
         ("big-discount", "1.1.0", 3, 3)
@@ -501,3 +504,39 @@ async def test_a_value_the_target_cannot_take_is_reported_not_blamed_on_the_code
     assert not report.any_blocked
     assert report.untranslatable == 12 and report.replays == 2  # other's dark-theme samples
     assert [(c.name, c.replays, c.passed) for c in report.customizations] == [("dark-theme", 2, 2)]
+
+
+async def test_a_kept_rehearsal_joins_readiness_and_the_unblock_plan(fleet, plugin_dir):
+    """Kept, the rehearsal's findings join readiness of the same target (source
+    rehearsal): acme is blocked by them, the unblock plan names the
+    customizations; once acme runs another version of one of them, that one's
+    findings no longer apply. Not kept: readiness shows none."""
+    services, _runtime = fleet
+    await services.rehearsal.rehearse(ADMIN, TARGET)  # not kept
+    before = (await services.triage.triaged(ADMIN, TARGET)).report
+    assert not [f for t in before.tenants for f in t.findings if "rehearsal" in f.sources]
+
+    await services.rehearsal.rehearse(ADMIN, TARGET, keep=True)
+    report = (await services.triage.triaged(ADMIN, TARGET)).report
+    acme = next(t for t in report.tenants if t.tenant == "acme")
+    joined = {(f.code.value, f.subject) for f in acme.findings if "rehearsal" in f.sources}
+    assert joined == {
+        ("REHEARSAL_FAILED", "cache-math"),
+        ("REHEARSAL_INVALID_VALUE", "big-discount"),
+        ("REHEARSAL_CHANGED", "page-lines"),
+        ("REHEARSAL_FAILED", "weight-signer"),
+    }
+    assert acme.status.value == "blocked"
+    steps = {step.subject for step in report.plan}
+    assert {"cache-math", "big-discount", "weight-signer"} <= steps
+    other = next(t for t in report.tenants if t.tenant == "other")
+    assert not [f for f in other.findings if "rehearsal" in f.sources]
+
+    # acme moves big-discount to 1.1.0 (capped at 50): the kept findings of 1.0.0
+    # no longer apply to it
+    await publish_capped_discount(services, plugin_dir)
+    await services.registry.set_version(ADMIN, "acme", "big-discount", "1.1.0")
+    moved = (await services.triage.triaged(ADMIN, TARGET)).report
+    acme = next(t for t in moved.tenants if t.tenant == "acme")
+    still = {(f.code.value, f.subject) for f in acme.findings if "rehearsal" in f.sources}
+    assert still == joined - {("REHEARSAL_INVALID_VALUE", "big-discount")}
