@@ -124,6 +124,14 @@ def rehearse_command(
     fmt: Annotated[
         DocumentFormat, typer.Option("--format", help="table, json or markdown.")
     ] = DocumentFormat.TABLE,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep/--no-keep",
+            help="Keep this run's findings: readiness of TARGET joins them (source "
+            "rehearsal) while a tenant runs the version rehearsed.",
+        ),
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Replay the tenants' recorded hook inputs through the customization versions
@@ -132,8 +140,9 @@ def rehearse_command(
     in confined workers (one per version); validate the answers with the target's
     definitions and compare them. Findings: REHEARSAL_FAILED, REHEARSAL_INVALID_VALUE
     (blockers), REHEARSAL_CHANGED (a warning, with the diff); a confidence per
-    version. Secret values never appear. Exit status 1 when a tenant has a blocker,
-    2 on bad input.
+    version. Secret values never appear. The run is kept (--no-keep: not):
+    `tailor readiness --target TARGET` then shows its findings. Exit status 1 when
+    a tenant has a blocker, 2 on bad input.
 
     Examples: tailor upgrade rehearse --target 3.0; tailor upgrade rehearse
     --target 3.0 --tenant globex --version globex-eur-rounding@1.1.0 --format json"""
@@ -146,7 +155,7 @@ def rehearse_command(
         try:
             wired = attach(services, runtime)
             return await wired.rehearsal.rehearse(
-                Principal.system(CLI_ACTOR), target, tenant or None, version
+                Principal.system(CLI_ACTOR), target, tenant or None, version, keep=keep
             )
         finally:
             await runtime.close()

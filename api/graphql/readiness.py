@@ -497,8 +497,8 @@ class ReadinessQuery:
         description="Replay the tenants' recorded hook inputs (default: every tenant you may "
         "see) through the customization versions they run, or a published candidate "
         "(version: NAME@V), on their current release and translated to target: "
-        "REHEARSAL_FAILED, REHEARSAL_INVALID_VALUE, REHEARSAL_CHANGED findings and a "
-        "confidence per version."
+        "REHEARSAL_* findings and a confidence per version (a read: the run readiness "
+        "joins is kept by tailor upgrade rehearse)."
     )
     @expected
     async def rehearsal(
