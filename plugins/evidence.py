@@ -1358,6 +1358,14 @@ def _read_sources_file(path: Path) -> tuple[list[_Source], list[tuple[str, str]]
     return [_Source(path.name, path.stem, False, tree)], []
 
 
+def key_categories(declared: Collection[str], known_keys: Collection[str]) -> frozenset[str]:
+    """What a dotted string must start with to be taken for a setting key: the
+    product's ``declared`` categories, and the first segment of every key a
+    release defines (the same rule as the static evidence readiness stores at
+    publish)."""
+    return frozenset(declared) | {k.split(".", 1)[0] for k in known_keys}
+
+
 @dataclass(frozen=True)
 class StaticPackage:
     """A package read without importing it: its manifest problems, or the

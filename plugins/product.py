@@ -53,7 +53,7 @@ from core.model.demo_data import DemoData, demo_from_dict
 from core.model.errors import InvalidInputError
 from core.model.extension_points import ExtensionPoint
 from core.model.manifest import PLANNED, RELEASED, ReleaseManifest
-from core.model.manifest_io import MAX_BYTES, SCHEMA_VERSION
+from core.model.manifest_io import MAX_BYTES, check_schema
 from core.model.product import Product, ProductError, with_tailor_points
 from plugins.catalog import (
     extension_point,
@@ -292,9 +292,10 @@ class _Reader:
         if data is None:
             return None
         data = dict(data)
-        schema = data.get("schema_version", SCHEMA_VERSION)
-        if schema != SCHEMA_VERSION:
-            self.problem(file, "schema_version", f"{schema!r} is not {SCHEMA_VERSION}")
+        try:
+            check_schema(data)
+        except InvalidInputError as exc:
+            self.problem(file, exc.field, exc.message.split(": ", 1)[-1])
             return None
         declared_status = data.setdefault("status", status)
         if declared_status != status:

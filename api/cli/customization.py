@@ -51,6 +51,7 @@ from core.store.bootstrap import product_manifest
 from core.store.services import Services
 from plugins.catalog import Catalog
 from plugins.evidence import StaticPackage, read_package, unknown_keys
+from plugins.evidence import key_categories as evidence_categories
 from plugins.loading import Source, _package_dirs
 from plugins.manifest import MANIFEST_FILE
 from plugins.runtime import PluginRuntime, RuntimeOptions
@@ -77,7 +78,7 @@ customization_app = typer.Typer(
 #: ``tailor customization`` commands that act on a server with --url (TAILOR_URL),
 #: or that touch no database at all; the others refuse while TAILOR_URL is set
 REMOTE_OR_NO_DATABASE = frozenset(
-    {"publish", "enable", "pin", "versions", "yank", "list", "run", "check", "new"}
+    {"publish", "enable", "pin", "versions", "yank", "list", "run", "check", "new", "fix"}
 )
 
 
@@ -221,11 +222,150 @@ def check(
         raise typer.Exit(1)
 
 
+@customization_app.command("fix")
+def fix_command(
+    path: Annotated[
+        Path, typer.Argument(help="The customization package directory.", show_default=False)
+    ],
+    release: Annotated[
+        str,
+        typer.Option(
+            help="The target release whose renames to apply (released or planned; planned "
+            "releases are read from the database, or from the server with --url).",
+            show_default=False,
+        ),
+    ],
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Apply the rewrite, only when the rewritten package passes "
+            "'tailor customization check --release V'.",
+        ),
+    ] = False,
+    bump: Annotated[
+        bool,
+        typer.Option(
+            "--bump", help="Also widen requires and raise tested_up_to to admit the release."
+        ),
+    ] = False,
+    url: UrlOption = None,
+    token_file: TokenFileOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Rewrite what --release renames (setting keys, hooks, hook parameters), and
+    nothing else, keeping formatting and comments; print the unified diff. What it
+    cannot fix safely (a removed setting or hook, a type change, a key built at run
+    time) is listed with the reason.
+
+    With --write the rewrite is applied only when the rewritten package passes
+    'tailor customization check --release V' (checked on a copy first); otherwise
+    nothing is written and the check's report says why.
+
+    Exit status 0 when there is nothing to fix or the fix was written, 1 when fixes
+    are proposed but not written or something cannot be fixed, 2 on bad input.
+
+    Example: tailor customization fix customizations/stark_invoice_footer --release 3.1 --bump
+    """
+    import shutil
+    import tempfile
+
+    from plugins.codemods import plan_fix
+
+    directory = path.resolve()
+    if not (directory / MANIFEST_FILE).is_file():
+        err.print(
+            f"error: {path}: not a customization package (no {MANIFEST_FILE}); give the "
+            "package directory",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    product = cli_product()
+    server = remote(url, token, token_file)
+    target, history = (
+        _remote_manifests(server, release)
+        if server is not None
+        else _release_manifests(product, release, database_url)
+    )
+    known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
+    plan = plan_fix(
+        directory,
+        target,
+        history,
+        categories=key_categories(product, known_keys),
+        product=product.id,
+        bump=bump,
+    )
+    diff = plan.diff()
+    if diff:
+        out.print(diff, highlight=False, markup=False, soft_wrap=True, end="")
+    for item in plan.unfixable:
+        err.print(
+            f"{directory / item.location}: cannot fix: {item.what}: {item.reason}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if not plan.changes:
+        err.print(
+            f"nothing to rewrite for {release}"
+            + (f"; {len(plan.unfixable)} item(s) to fix by hand" if plan.unfixable else ""),
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1 if plan.unfixable else 0)
+    if not write:
+        err.print(
+            f"{len(plan.applied)} rewrite(s) proposed in {len(plan.changes)} file(s); "
+            "--write applies them",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1)
+    with tempfile.TemporaryDirectory(prefix="tailor-fix-") as scratch:
+        copy = Path(scratch) / directory.name
+        shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        plan.write(copy)
+        err.print(f"checking the rewritten package against {release}:", highlight=False)
+        try:
+            check(
+                [copy],
+                release=release,
+                url=url,
+                token_file=token_file,
+                token=token,
+                database_url=database_url,
+            )
+            passed = 0
+        except typer.Exit as exc:
+            passed = exc.exit_code
+    if passed != 0:
+        err.print(
+            f"nothing written: the rewritten package does not pass 'tailor customization "
+            f"check --release {release}' (exit {passed}; its report is above)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    plan.write()
+    err.print(
+        f"wrote {len(plan.changes)} file(s) of {directory.name}: " + "; ".join(plan.applied),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if plan.unfixable:
+        raise typer.Exit(1)
+
+
 def key_categories(product: Product, known_keys: Collection[str]) -> frozenset[str]:
-    """What a dotted string must start with to be taken for a setting key: the
-    product's categories, and the first segment of every key a release defines
-    (the same rule as the static evidence readiness stores at publish)."""
-    return frozenset(product.setting_categories or ()) | {k.split(".", 1)[0] for k in known_keys}
+    """What a dotted string must start with to be taken for a setting key
+    (:func:`plugins.evidence.key_categories` with the product's categories)."""
+    return evidence_categories(product.setting_categories or (), known_keys)
 
 
 def _release_manifests(

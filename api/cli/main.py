@@ -26,6 +26,7 @@ from api.cli.common import (
 )
 from api.cli.release import readiness_command, release_app
 from api.cli.remote import refuse_while_remote
+from api.cli.samples import tenant_record, tenant_samples
 from api.cli.setting import setting_app, tenant_protect
 from api.cli.upgrade import upgrade_app
 from core.model.config import Config
@@ -56,8 +57,29 @@ secrets_app = typer.Typer(
 tenant_app = typer.Typer(help="Tenants: the product's clients.", no_args_is_help=True)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from core.model.version import VERSION
+        from core.store.db import head_revision
+
+        out.print(f"tailor {VERSION} (schema {head_revision()})", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _local_or_remote(ctx: typer.Context) -> None:
+def _local_or_remote(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print Tailor's version and the schema revision it needs, and exit "
+            "(releases: RELEASES.toml).",
+        ),
+    ] = False,
+) -> None:
     """Tailor: configurable settings, consultant customizations and upgrade readiness."""
     # only `tailor customization ...` talks to a server (--url / TAILOR_URL); every
     # other command acts on a local database and refuses while TAILOR_URL is set
@@ -69,6 +91,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(setting_app, name="setting")
 tenant_app.command("protect")(tenant_protect)
+tenant_app.command("record")(tenant_record)
+tenant_app.command("samples")(tenant_samples)
 app.add_typer(demo_app, name="demo")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
@@ -639,6 +663,65 @@ def tenant_list(
     for t in tenants:
         protected = ", ".join(f"{name} ({approvals})" for name, approvals in t.protected)
         table.add_row(t.slug, t.name, t.release, ", ".join(t.environments), protected)
+    out.print(table)
+
+
+@app.command("audit")
+def audit_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's entries.")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this setting key's entries.")] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(help="Only what the HTTP request with this X-Request-Id changed."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.TABLE,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The audit log, newest first: who changed what, and the request that did it
+    (the request id its log lines carry; none for a change made here)."""
+    import json
+
+    from core.model.auth import Principal
+
+    entries = run_with_services(
+        database_url,
+        lambda services: services.audit.list_all(
+            Principal.system("cli"), tenant, key, limit, request_id=request_id
+        ),
+    )
+    if fmt is ListFormat.JSON:
+        rows = [
+            {
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "tenant": e.tenant,
+                "environment": e.environment,
+                "key": e.key,
+                "old": e.old,
+                "new": e.new,
+                "reason": e.reason,
+                "request_id": e.request_id,
+            }
+            for e in entries
+        ]
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table()
+    for col in ("id", "at", "actor", "action", "tenant", "key", "request"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.tenant or "",
+            e.key or "",
+            e.request_id or "",
+        )
     out.print(table)
 
 

@@ -24,6 +24,7 @@ from api.graphql.masking import MaskUnexpectedErrors
 from api.graphql.projection import ProjectingExecutionContext
 from api.graphql.readiness import ReadinessMutation, ReadinessQuery
 from api.graphql.roadmap import RoadmapMutation, RoadmapQuery
+from api.graphql.samples import SamplesMutation, SamplesQuery
 from api.graphql.subscriptions import SUBSCRIPTION_GROUPS
 from api.graphql.types import (
     AuditEntry,
@@ -130,9 +131,17 @@ class SettingsQuery:
         key: str | None = None,
         limit: int = 100,
         before: int | None = None,
+        request_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only the entries the HTTP request with this X-Request-Id made."
+            ),
+        ] = None,
     ) -> AuditLogResult:
         ctx = info.context
-        records = await ctx.services.audit.list_all(ctx.principal, tenant, key, limit, before)
+        records = await ctx.services.audit.list_all(
+            ctx.principal, tenant, key, limit, before, request_id
+        )
         return AuditLog(entries=[AuditEntry.from_domain(r) for r in records])
 
 
@@ -261,6 +270,7 @@ QUERY_GROUPS: tuple[type, ...] = (
     ChangesQuery,
     WebhooksQuery,
     AppsQuery,
+    SamplesQuery,
 )
 MUTATION_GROUPS: tuple[type, ...] = (
     SettingsMutation,
@@ -271,6 +281,7 @@ MUTATION_GROUPS: tuple[type, ...] = (
     ChangesMutation,
     WebhooksMutation,
     AppsMutation,
+    SamplesMutation,
 )
 
 

@@ -238,6 +238,10 @@ class AuditEntry:
     new: JSON | None
     revision: int | None
     reason: str | None
+    request_id: str | None = strawberry.field(
+        description="The X-Request-Id of the HTTP request that made the change, as its "
+        "log lines carry it (null: made from the CLI)."
+    )
 
     @classmethod
     def from_domain(cls, a: audit.AuditRecord) -> AuditEntry:
@@ -253,6 +257,7 @@ class AuditEntry:
             new=a.new,
             revision=a.revision,
             reason=a.reason,
+            request_id=a.request_id,
         )
 
 

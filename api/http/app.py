@@ -604,6 +604,9 @@ def create_app(
     flush = max(1.0, plugins.options.health_flush_seconds)
     background.every(flush, "flush customization observations", plugins.flush_health)
     background.every(flush, "sync metrics", metrics.sync_now)
+    # recorded hook inputs written, and which tenants record re-read (issue 24)
+    background.every(flush, "flush recorded inputs", plugins.flush_samples)
+    background.every(PRUNE_SECONDS, "prune recorded inputs", services.samples.prune)
     # scheduled change requests (applyAt): every worker looks, each is applied once
     background.every(APPLY_EVERY, "apply scheduled changes", services.changes.apply_due)
     background.every(PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)

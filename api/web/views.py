@@ -8,6 +8,7 @@ was wrong (403, 404, 400); nothing here holds domain logic.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -48,7 +49,7 @@ from core.analysis.usage import (
     OVERRIDE_UNREAD,
 )
 from core.model.auth import Principal, Role
-from core.model.customizations import visible_customization
+from core.model.customizations import Registration, visible_customization
 from core.model.errors import (
     AuthenticationError,
     DatabaseError,
@@ -62,6 +63,9 @@ from core.store.authorization import ChangeState
 from core.store.services import Services
 from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.store.web_sessions import SignedIn
+from plugins.archive import ArchiveError
+from plugins.codemods import FixPlan, plan_fix_archive
+from plugins.evidence import key_categories
 
 log = logging.getLogger("tailor.http")
 
@@ -532,6 +536,7 @@ class Console:
         observations = await self.services.observations.list_all(p, customization=name)
         readiness = await self.services.readiness.for_customization(p, target, registration)
         versions = await self.services.registry.versions(p, name)
+        fix = await self._proposed_fix(p, target, registration)
         return self.render(
             request,
             "customization.html",
@@ -544,8 +549,31 @@ class Console:
                 "releases": releases,
                 "readiness": readiness,
                 "observations": observations,
+                "fix": fix,
             },
         )
+
+    async def _proposed_fix(
+        self, p: Principal, target: str, registration: Registration
+    ) -> FixPlan | None:
+        """What ``tailor customization fix --release TARGET`` would rewrite in the
+        registered version's stored code (None: no code stored, or it cannot be read
+        here). Three statements."""
+        if registration.sha256 is None:
+            return None
+        manifest, history = await self.services.readiness.release_manifests(p, target)
+        stored = await self.services.registry.artifacts([registration.sha256])
+        data = stored.get(registration.sha256)
+        if data is None:
+            return None
+        known = {d.key for m in (manifest, *history) for d in m.settings}
+        try:
+            return await asyncio.to_thread(
+                plan_fix_archive, data, manifest, history, categories=key_categories((), known)
+            )
+        except (ArchiveError, OSError) as exc:
+            log.warning("no proposed fix for %s: %s", registration.name, exc)
+            return None
 
     async def foldback(self, request: Request, who: SignedIn) -> Response:
         p = who.principal

@@ -360,6 +360,9 @@ class History:
         self.hooks: dict[str, tuple[str, ExtensionPoint]] = {}
         self.settings: dict[str, tuple[str, SettingDefinition]] = {}
         self.renames: dict[str, tuple[str, str]] = {}
+        #: hook renames and parameter renames (schema 2), the last release's winning
+        self.hook_renames: dict[str, str] = {}
+        self.param_renames: dict[str, dict[str, str]] = {}
         for m in ordered:  # later releases overwrite: the last definition wins
             for p in m.extension_points:
                 self.hooks[p.name] = (m.version, p)
@@ -368,6 +371,9 @@ class History:
                     self.settings[d.key] = (m.version, d)
             for old, new in m.renamed:
                 self.renames[old] = (m.version, new)
+            self.hook_renames.update(m.renamed_hooks)
+            for hook, pairs in m.renamed_params:
+                self.param_renames.setdefault(hook, {}).update(pairs)
 
     def last_defined_in(self, key: str) -> str | None:
         """The last release before the target whose manifest really defines
@@ -555,6 +561,8 @@ class _TargetIndex:
         self.hooks = {p.name: p for p in manifest.extension_points}
         self.settings = {d.key: d for d in manifest.settings if _really_defined(d, manifest)}
         self.renames = manifest.renames
+        self.hook_renames = manifest.hook_renames
+        self.param_renames = manifest.param_renames
         self._catalog: list[str] | None = None
         #: capability -> the first release up to the target that supersedes it:
         #: folding a capability back is cumulative
@@ -737,6 +745,24 @@ def _hook(
     tv = target.manifest.version
     how = {"_where": where or "", "_observed": observed}
     point = target.hooks.get(hook)
+    renamed_to = target.hook_renames.get(hook) or past.hook_renames.get(hook)
+    if point is None and renamed_to is not None and renamed_to in target.hooks:
+        new = target.hooks[renamed_to]
+        params_renamed = _param_renames(renamed_to, params, target, past)
+        also = "".join(f", and its parameter {o} to {n}" for o, n in params_renamed.items())
+        add(
+            Code.HOOK_REMOVED,
+            f"implements {hook}, which {tv} renamed to {renamed_to} "
+            f"(same parameters: {renamed_to}({', '.join(new.params)}))",
+            f"rename {hook} to {renamed_to}{also} ('tailor customization fix PATH --release "
+            f"{tv}' rewrites it)",
+            hook=hook,
+            replacement=renamed_to,
+            renamed_to=renamed_to,
+            renamed_params=params_renamed,
+            **how,
+        )
+        return
     if point is None:
         last = past.hooks.get(hook)
         if last is not None:
@@ -775,6 +801,25 @@ def _hook(
         )
         return
     extra = [p for p in params or () if p not in point.params]
+    renamed = _param_renames(hook, extra, target, past)
+    if renamed:
+        add(
+            Code.HOOK_PARAM_REMOVED,
+            f"its {hook} takes "
+            + ", ".join(f"{old}, which {tv} renamed to {new}" for old, new in renamed.items())
+            + f" (spec: {hook}({', '.join(point.params)}))",
+            "rename "
+            + ", ".join(f"the parameter {old} to {new}" for old, new in renamed.items())
+            + f" in the signature and the body ('tailor customization fix PATH --release {tv}' "
+            "rewrites it)",
+            hook=hook,
+            params=list(params or ()),
+            spec_params=list(point.params),
+            missing=list(renamed),
+            renamed_params=renamed,
+            **how,
+        )
+        extra = [p for p in extra if p not in renamed]
     if extra:
         add(
             Code.HOOK_PARAM_REMOVED,
@@ -811,6 +856,22 @@ def _hook(
             hook=hook,
             **how,
         )
+
+
+def _param_renames(
+    hook: str, params: Sequence[str] | None, target: _TargetIndex, past: History
+) -> dict[str, str]:
+    """old -> new for each of ``params`` the target (or an earlier release) renamed
+    in ``hook`` (its name in the target) to a parameter the target's hook takes."""
+    point = target.hooks.get(hook)
+    if point is None:
+        return {}
+    renames = {**past.param_renames.get(hook, {}), **target.param_renames.get(hook, {})}
+    return {
+        p: renames[p]
+        for p in params or ()
+        if p in renames and p not in point.params and renames[p] in point.params
+    }
 
 
 def _setting_reference(

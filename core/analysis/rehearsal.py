@@ -6,17 +6,20 @@ answers mean (findings and a confidence per customization version).
 Translation of a sample's ``values`` (the layered settings a
 ``tailor_resolve_settings`` call received) to the target release:
 
-- a key the target (or a release between) renames is handed under its new name;
+- a key the target (or a release before it) renames is handed under its new
+  name (:class:`core.model.manifest.Renames`, as ``tailor customization fix``
+  rewrites code);
 - a key the target no longer defines is absent;
 - a key the target adds is handed at its target default;
 - a key the tenant does not override (neither tenant-wide nor in the sample's
   environment) and that holds the current default is handed at the target's
   default (a default the code relied on);
 - a value whose type changes is converted when the target declares how
-  (:func:`convert`); a value the target accepts as it is stays; else the sample
-  cannot be translated: it is reported (``REHEARSAL_UNTRANSLATABLE``: the
-  tenant's value, not the code, is at stake; readiness's ``OVERRIDE_INVALID``
-  says the same of the override) and not replayed, counted in no confidence;
+  (``previous_type`` and ``conversion``, :mod:`core.model.conversions`); a
+  value the target accepts as it is stays; else the sample cannot be
+  translated: it is reported (``REHEARSAL_UNTRANSLATABLE``: the tenant's
+  value, not the code, is at stake; readiness's ``OVERRIDE_INVALID`` says the
+  same of the override) and not replayed, counted in no confidence;
 - the secret settings the customization declares are injected from the tenant's
   current values (a sample never holds one) and redacted in every finding.
 
@@ -34,10 +37,12 @@ from typing import Any
 from packaging.version import Version
 
 from core.analysis.readiness import CUSTOMIZATION, REHEARSAL, Code, Finding, Severity
+from core.model.conversions import ConversionError
+from core.model.conversions import convert as convert_value
 from core.model.customizations import Pin
 from core.model.definitions import SettingDefinition
 from core.model.errors import SettingValidationError
-from core.model.manifest import ReleaseManifest
+from core.model.manifest import ReleaseManifest, Renames
 from core.model.rehearsal import (
     CURRENT,
     TARGET,
@@ -61,32 +66,14 @@ def defined(m: ReleaseManifest) -> dict[str, SettingDefinition]:
     return {d.key: d for d in m.settings if d.defined_in(v)}
 
 
-def renames_between(
-    current: ReleaseManifest, target: ReleaseManifest, history: Iterable[ReleaseManifest]
-) -> dict[str, str]:
-    """Old key -> key in ``target``: the renames of every release after
-    ``current`` up to ``target``, composed in version order."""
-    low, high = current.parsed, target.parsed
-    steps = sorted(
-        {m.version: m for m in [*history, target] if low < m.parsed <= high}.values(),
-        key=lambda m: m.parsed,
-    )
-    out: dict[str, str] = {}
-    for m in steps:
-        step = m.renames
-        out = {old: step.get(new, new) for old, new in out.items()}
-        for old, new in step.items():
-            out.setdefault(old, new)
-    return out
-
-
 def convert(previous: SettingDefinition, target: SettingDefinition, value: Any) -> Any:
-    """``value`` of ``previous`` as ``target`` takes it; raises
-    :class:`SettingValidationError` when it cannot be converted.
-
-    The value stays when the target accepts it as it is (an int for a float).
-    TODO(manifest schema 2): a conversion the target declares for the setting
-    is applied here before giving up."""
+    """``value`` of ``previous`` as ``target`` takes it: by the conversion the
+    target declares (:func:`core.model.conversions.convert`), else as it is when
+    the target accepts it (an int for a float). Raises
+    :class:`~core.model.conversions.ConversionError` or
+    :class:`~core.model.errors.SettingValidationError` when it cannot."""
+    if target.conversion is not None and target.previous_type in (None, previous.type.value):
+        return convert_value(target, value)
     return target.validate(value)
 
 
@@ -127,11 +114,18 @@ def translate(
         if old.type is not new.type:
             try:
                 out[new_key] = convert(old, new, value)
-            except SettingValidationError:
+            except (ConversionError, SettingValidationError) as exc:
                 unsettled.add(new_key)
+                why = (
+                    exc.message
+                    if new.conversion is not None and not old.secret
+                    else "the target declares no conversion for it"
+                    if new.conversion is None
+                    else "its declared conversion fails"
+                )
                 problems[key] = (
                     f"{key} changes type from {old.type.value} to {new.type.value} "
-                    f"({new_key}) and the target declares no conversion for it"
+                    f"({new_key}): {why}"
                 )
             continue
         out[new_key] = value
@@ -212,9 +206,9 @@ def plan(
     through the version it runs, on both sides; one batch per version."""
     by_tenant = {t.tenant: t for t in tenants}
     target_defs = defined(target)
-    history = list(manifests.values())
+    #: what the target renames through every release before it (core.model.manifest)
+    moves = dict(Renames.up_to(target, [m for m in manifests.values() if m is not target]).keys)
     catalogs: dict[str, dict[str, SettingDefinition]] = {}
-    renames: dict[str, dict[str, str]] = {}
     cases: list[Case] = []
     per_version: dict[tuple[str, str], list[Replay]] = {}
     pins: dict[tuple[str, str], Pin] = {}
@@ -227,10 +221,8 @@ def plan(
             continue  # not run for this tenant (any more), or not on this hook
         release = state.release
         if release not in catalogs:
-            current = manifests[release]
-            catalogs[release] = defined(current)
-            renames[release] = renames_between(current, target, history)
-        current_defs, moves = catalogs[release], renames[release]
+            catalogs[release] = defined(manifests[release])
+        current_defs = catalogs[release]
         secret_keys = frozenset(
             [k for k, d in current_defs.items() if d.secret]
             + [k for k, d in target_defs.items() if d.secret]

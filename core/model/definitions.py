@@ -49,6 +49,12 @@ class SettingDefinition(Lifecycle):
     removed: str | None = None
     replacement: str | None = None
     secret: bool = False
+    #: the type this setting had in the previous release, when this one changes it
+    #: (manifest schema 2); ``conversion`` names how a value of that type becomes one
+    #: of this type (see :mod:`core.model.conversions`); without one a value of the
+    #: previous type cannot be carried over
+    previous_type: str | None = None
+    conversion: str | None = None
     _compiled: Any = field(default=None, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -144,6 +150,10 @@ class SettingDefinition(Lifecycle):
             raise InvalidInputError(
                 f"{where}.default", f"the default violates its own definition: {exc.message}"
             ) from None
+        if self.previous_type is not None or self.conversion is not None:
+            from core.model.conversions import check_definition  # conversions import this module
+
+            check_definition(self, where)
 
     # -- (de)serialisation -----------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -58,6 +58,8 @@ MANIFEST_FIELDS = frozenset(
         "notes",
         "supersedes",
         "renamed",
+        "renamed_hooks",
+        "renamed_params",
         "extension_points",
         "settings",
         "tailor_hook_api",
@@ -117,6 +119,12 @@ class Migration:
         steps = [f"disable {self.customization} for {self.tenant}"]
         steps += [f"set override {k} = {_shown(v)}" for k, v in self.overrides]
         return "; ".join(steps)
+
+
+def _param_pairs(
+    data: Mapping[str, Mapping[str, str]],
+) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    return tuple(sorted((hook, tuple(sorted(pairs.items()))) for hook, pairs in data.items()))
 
 
 def _shown(value: Any) -> str:
@@ -185,6 +193,15 @@ class ReleaseManifest:
     tailor_hook_api: str | None = None
     #: per tenant, how to leave a customization this release supersedes
     migrations: tuple[Migration, ...] = ()
+    #: hooks renamed in this release (schema 2): (old name, new name) pairs, for
+    #: product extension points and ``tailor_*`` hooks alike; the old name is gone
+    #: from ``extension_points``, the new one is there and takes the old one's
+    #: parameters (through ``renamed_params``): a hook whose shape changes is a
+    #: ``replacement``, not a rename
+    renamed_hooks: tuple[tuple[str, str], ...] = ()
+    #: hook parameters renamed in this release (schema 2): (hook, ((old, new), ...)),
+    #: the hook named as this release names it
+    renamed_params: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def lifecycle_version(self, point: ExtensionPoint) -> Version:
         """The version ``point``'s lifecycle is compared with in this release: the
@@ -246,6 +263,7 @@ class ReleaseManifest:
                 )
         if len({old for old, _ in self.renamed}) != len(self.renamed):
             raise InvalidInputError("renamed", "a key is renamed twice")
+        self._check_hook_renames(names)
         for i, capability in enumerate(self.supersedes):
             if not isinstance(capability, str) or not capability.strip():
                 raise InvalidInputError(f"supersedes[{i}]", "must be a non-empty capability name")
@@ -275,6 +293,79 @@ class ReleaseManifest:
                         f"{where}.overrides[{key!r}]", f"invalid value: {exc}"
                     ) from None
 
+    def _check_hook_renames(self, names: set[str]) -> None:
+        points = {p.name: p for p in self.extension_points}
+        for old, new in self.renamed_hooks:
+            where = f"renamed_hooks[{old!r}]"
+            if old in names:
+                raise InvalidInputError(
+                    where, "a renamed hook must not be an extension point of the manifest"
+                )
+            if new not in names:
+                raise InvalidInputError(
+                    where, f"the new hook {new!r} is not an extension point of this manifest"
+                )
+        if len({old for old, _ in self.renamed_hooks}) != len(self.renamed_hooks):
+            raise InvalidInputError("renamed_hooks", "a hook is renamed twice")
+        for hook, pairs in self.renamed_params:
+            where = f"renamed_params[{hook!r}]"
+            point = points.get(hook)
+            if point is None:
+                raise InvalidInputError(
+                    where,
+                    f"{hook!r} is not an extension point of this manifest (name the hook as "
+                    "this release does, its new name when it is renamed too)",
+                )
+            for old, new in pairs:
+                if old in point.params:
+                    raise InvalidInputError(
+                        f"{where}[{old!r}]",
+                        f"{hook} still takes {old!r}: a renamed parameter must be gone",
+                    )
+                if new not in point.params:
+                    raise InvalidInputError(
+                        f"{where}[{old!r}]",
+                        f"the new parameter {new!r} is not one of "
+                        f"{hook}({', '.join(point.params)})",
+                    )
+            if len({new for _, new in pairs}) != len(pairs):
+                raise InvalidInputError(where, "two parameters are renamed to the same name")
+
+    def check_renames_against(self, earlier: Iterable[ReleaseManifest]) -> None:
+        """Raise :class:`InvalidInputError` when a renamed hook is not a rename of
+        the hook the last earlier release declared: its parameters (through
+        ``renamed_params``) must all be the new hook's, and its ``firstresult`` the
+        same; a hook whose shape changes (per key to batch) is a ``replacement``."""
+        before = sorted((m for m in earlier if m.parsed < self.parsed), key=lambda m: m.parsed)
+        points = {p.name: p for p in self.extension_points}
+        params = self.param_renames
+        for old, new in self.renamed_hooks:
+            previous = None
+            for m in before:
+                previous = next((p for p in m.extension_points if p.name == old), previous)
+            if previous is None:
+                continue  # no earlier release here declares it: nothing to compare with
+            point = points[new]
+            mapping = params.get(new, {})
+            mapped = [mapping.get(p, p) for p in previous.params]
+            missing = [
+                p for p, m in zip(previous.params, mapped, strict=True) if m not in point.params
+            ]
+            if missing or previous.firstresult != point.firstresult:
+                why = (
+                    f"its parameter(s) {', '.join(missing)} are not {new}'s"
+                    if missing
+                    else "one returns the first result, the other every result"
+                )
+                raise InvalidInputError(
+                    f"renamed_hooks[{old!r}]",
+                    f"{old}({', '.join(previous.params)}) is not a rename of "
+                    f"{new}({', '.join(point.params)}): {why}. A hook whose shape changes is "
+                    f"not a rename: keep {old} deprecated with replacement = {new!r} in the "
+                    "release that introduces it (or list the renamed parameters under "
+                    f"[renamed_params.{new}])",
+                )
+
     @property
     def parsed(self) -> Version:
         return Version(self.version)
@@ -282,6 +373,26 @@ class ReleaseManifest:
     @property
     def renames(self) -> dict[str, str]:
         return dict(self.renamed)
+
+    @property
+    def hook_renames(self) -> dict[str, str]:
+        """old hook name -> new hook name."""
+        return dict(self.renamed_hooks)
+
+    @property
+    def param_renames(self) -> dict[str, dict[str, str]]:
+        """hook (its name in this release) -> old parameter -> new parameter."""
+        return {hook: dict(pairs) for hook, pairs in self.renamed_params}
+
+    @property
+    def schema_version(self) -> int:
+        """The lowest manifest file schema that can hold this manifest: 2 when it
+        renames hooks or parameters or declares a conversion, else 1."""
+        if self.renamed_hooks or self.renamed_params:
+            return 2
+        if any(d.previous_type is not None for d in self.settings):
+            return 2
+        return 1
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -295,6 +406,10 @@ class ReleaseManifest:
             data["tailor_hook_api"] = self.tailor_hook_api
         if self.migrations:
             data["migrations"] = [m.to_dict() for m in self.migrations]
+        if self.renamed_hooks:
+            data["renamed_hooks"] = dict(self.renamed_hooks)
+        if self.renamed_params:
+            data["renamed_params"] = self.param_renames
         data["extension_points"] = [e.to_dict() for e in self.extension_points]
         data["settings"] = [d.to_dict() for d in self.settings]
         return data
@@ -319,6 +434,23 @@ class ReleaseManifest:
             isinstance(k, str) and isinstance(v, str) for k, v in renamed.items()
         ):
             raise InvalidInputError("renamed", "must map old setting keys to new ones")
+        renamed_hooks = data.get("renamed_hooks", {})
+        if not isinstance(renamed_hooks, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and k and v for k, v in renamed_hooks.items()
+        ):
+            raise InvalidInputError("renamed_hooks", "must map old hook names to new ones")
+        renamed_params = data.get("renamed_params", {})
+        if not isinstance(renamed_params, Mapping) or not all(
+            isinstance(hook, str)
+            and isinstance(pairs, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in pairs.items())
+            for hook, pairs in renamed_params.items()
+        ):
+            raise InvalidInputError(
+                "renamed_params",
+                "must map each hook to a table of old parameter names to new ones "
+                '([renamed_params.hook] old = "new")',
+            )
         for i, item in enumerate([*data.get("settings", []), *data.get("extension_points", [])]):
             if not isinstance(item, Mapping):
                 raise InvalidInputError(f"entry {i}", "settings and extension points are tables")
@@ -343,6 +475,8 @@ class ReleaseManifest:
                 Migration.from_dict(m, f"migrations[{i}]")
                 for i, m in enumerate(data.get("migrations", []))
             ),
+            renamed_hooks=tuple(sorted(renamed_hooks.items())),
+            renamed_params=_param_pairs(renamed_params),
         )
         manifest.check()
         return manifest
@@ -433,6 +567,8 @@ def stored_manifest(
             )
             for m in header.get("migrations", ())
         ),
+        renamed_hooks=tuple(sorted(dict(header.get("renamed_hooks", {})).items())),
+        renamed_params=_param_pairs(header.get("renamed_params", {})),
     )
 
 
@@ -474,6 +610,62 @@ def contradictions(manifest: ReleaseManifest, others: Iterable[ReleaseManifest])
     return warnings
 
 
+#: a rename chain longer than this is a cycle in the manifests
+_MAX_CHAIN = 50
+
+
+@dataclass(frozen=True)
+class Renames:
+    """What ``target`` renames, through every release up to it: old -> the name
+    the target defines (a chain a -> b -> c collapses to a -> c). What a rewrite
+    (``tailor customization fix``) and a rehearsal translate recorded inputs by."""
+
+    keys: Mapping[str, str]
+    hooks: Mapping[str, str]
+    #: hook (its name in the target) -> old parameter -> new parameter
+    params: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def up_to(cls, target: ReleaseManifest, history: Iterable[ReleaseManifest]) -> Renames:
+        releases = sorted(
+            [m for m in history if m.parsed < target.parsed and m.version != target.version]
+            + [target],
+            key=lambda m: m.parsed,
+        )
+        keys: dict[str, str] = {}
+        hooks: dict[str, str] = {}
+        params: dict[str, dict[str, str]] = {}
+        for m in releases:
+            keys.update(m.renamed)
+            hooks.update(m.renamed_hooks)
+            for hook, pairs in m.renamed_params:
+                params.setdefault(hook, {}).update(pairs)
+        defined = {d.key for d in target.settings}
+        points = {p.name: p for p in target.extension_points}
+        return cls(
+            keys=_collapse(keys, defined),
+            hooks=_collapse(hooks, set(points)),
+            params={
+                hook: {o: n for o, n in pairs.items() if n in points[hook].params}
+                for hook, pairs in params.items()
+                if hook in points
+            },
+        )
+
+
+def _collapse(chain: Mapping[str, str], defined: set[str]) -> dict[str, str]:
+    out = {}
+    for old in chain:
+        new = old
+        for _ in range(_MAX_CHAIN):
+            if new not in chain:
+                break
+            new = chain[new]
+        if new in defined and new != old and old not in defined:
+            out[old] = new
+    return out
+
+
 def known_releases(versions: Iterable[str]) -> str:
     """An error hint listing ``versions`` in version order ("known releases: 1.0, 2.0")."""
     return "known releases: " + (", ".join(sorted(versions, key=Version)) or "none")
@@ -511,6 +703,10 @@ class ReleaseHistory:
     def others(self, version: str) -> tuple[ReleaseManifest, ...]:
         """Every manifest but ``version``'s, oldest first (a target's history)."""
         return tuple(m for v, m in self.manifests.items() if v != version)
+
+    def renames_to(self, version: str) -> Renames:
+        """What release ``version`` renames, through every release before it."""
+        return Renames.up_to(self.manifest(version), self.others(version))
 
     @cached_property
     def current(self) -> ReleaseManifest | None:

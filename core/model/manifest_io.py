@@ -1,8 +1,9 @@
 """Release manifest files: TOML (the default) or JSON.
 
-The file format (``schema_version = 1``)::
+The file format (``schema_version = 2``; files of schema 1 are still read)::
 
-    schema_version = 1            # optional; the only version so far
+    schema_version = 2            # optional (default 1); 2 is needed for renamed_hooks,
+                                  # renamed_params, previous_type and conversion
     version = "3.0"               # PEP 440, pre-releases allowed ("3.0rc1")
     status = "planned"            # "released" or "planned"
     tailor_hook_api = "3"         # the Tailor hook API it runs on (default: the running
@@ -12,6 +13,13 @@ The file format (``schema_version = 1``)::
 
     [renamed]                     # settings renamed in this release: old = new
     "security.sso.metadata_url" = "security.sso.discovery_url"
+
+    [renamed_hooks]               # schema 2: hooks renamed in this release: old = new
+    "acme_invoice_note" = "acme_invoice_footer"   # (same parameters, through
+                                  # renamed_params; a change of shape is a replacement)
+
+    [renamed_params.acme_invoice_footer]   # schema 2: per hook (its new name),
+    "inv" = "invoice"             # parameters renamed in this release: old = new
 
     [[extension_points]]          # every hook valid in this release
     name = "tailor_setting_changed"
@@ -32,6 +40,9 @@ The file format (``schema_version = 1``)::
     max = 365                     # pattern (string)
     description = "..."
     added = "1.0"
+    previous_type = "string"      # schema 2: the type it had before this release, and
+    conversion = "int"            # how a value of that type converts (core.model.conversions:
+                                  # string, int, float, bool, list, scale:N)
 
 Fields that are absent mean "none". Unknown fields anywhere are errors. A manifest
 is validated fully before anything is stored: see
@@ -51,7 +62,12 @@ import tomli_w
 from core.model.errors import InvalidInputError
 from core.model.manifest import ReleaseManifest
 
-SCHEMA_VERSION = 1
+#: the newest manifest file schema; every one of SCHEMA_VERSIONS is read
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)
+#: what schema 2 added: a schema-1 file using one is an error naming the field
+SCHEMA_2_FIELDS = ("renamed_hooks", "renamed_params")
+SCHEMA_2_SETTING_FIELDS = ("previous_type", "conversion")
 #: largest manifest accepted (a real catalog of a few thousand settings is ~1 MB)
 MAX_BYTES = 5_000_000
 
@@ -63,7 +79,9 @@ class ManifestFormat(enum.StrEnum):
 
 def dumps(manifest: ReleaseManifest, fmt: ManifestFormat | str = ManifestFormat.TOML) -> str:
     """The manifest as a file's text."""
-    data = {"schema_version": SCHEMA_VERSION, **manifest.to_dict()}
+    # the lowest schema that holds it: a manifest that uses nothing of schema 2
+    # is written as schema 1, byte for byte what older Tailors read
+    data = {"schema_version": manifest.schema_version, **manifest.to_dict()}
     if not data["renamed"]:
         del data["renamed"]
     if ManifestFormat(fmt) is ManifestFormat.JSON:
@@ -80,7 +98,7 @@ def dumps(manifest: ReleaseManifest, fmt: ManifestFormat | str = ManifestFormat.
 def dumps_fragment(fragment: dict[str, Any]) -> str:
     """A manifest fragment (settings, supersedes, migrations) as TOML."""
     try:
-        return tomli_w.dumps({"schema_version": SCHEMA_VERSION, **fragment})
+        return tomli_w.dumps({"schema_version": fragment_schema(fragment), **fragment})
     except (TypeError, ValueError) as exc:
         raise InvalidInputError("fragment", f"cannot be written as TOML ({exc})") from None
 
@@ -111,12 +129,41 @@ def parse(text: str, fmt: ManifestFormat | str = ManifestFormat.TOML) -> dict[st
         ) from None
     if not isinstance(data, dict):
         raise InvalidInputError("manifest", "the top level must be a table/object")
-    schema = data.get("schema_version", SCHEMA_VERSION)
-    if schema != SCHEMA_VERSION:
-        raise InvalidInputError(
-            "schema_version", f"{schema!r} is not supported (this Tailor reads {SCHEMA_VERSION})"
-        )
+    check_schema(data)
     return data
+
+
+def check_schema(data: dict[str, Any]) -> int:
+    """The schema version of a parsed manifest or fragment (1 when absent); an
+    unknown one, or a schema-1 file using a field of schema 2, is an input error."""
+    schema = data.get("schema_version", 1)
+    if isinstance(schema, bool) or schema not in SCHEMA_VERSIONS:
+        raise InvalidInputError(
+            "schema_version",
+            f"{schema!r} is not supported (this Tailor reads "
+            f"{', '.join(map(str, SCHEMA_VERSIONS))})",
+        )
+    if schema < 2:
+        used = [name for name in SCHEMA_2_FIELDS if name in data]
+        settings = data.get("settings", [])
+        for i, item in enumerate(settings if isinstance(settings, list) else []):
+            if isinstance(item, dict):
+                used += [f"settings[{i}].{n}" for n in SCHEMA_2_SETTING_FIELDS if n in item]
+        if used:
+            raise InvalidInputError(
+                "schema_version",
+                f"{', '.join(used)} need(s) schema_version = 2 (the file says {schema})",
+            )
+    return int(schema)
+
+
+def fragment_schema(fragment: dict[str, Any]) -> int:
+    """The lowest schema a fragment needs (2 when a setting declares a conversion)."""
+    settings = fragment.get("settings", [])
+    uses = any(
+        isinstance(s, dict) and any(n in s for n in SCHEMA_2_SETTING_FIELDS) for s in settings
+    )
+    return 2 if uses else 1
 
 
 def format_for(path: Path) -> ManifestFormat:

@@ -11,10 +11,12 @@ injects the ones a customization declares from the tenant's current values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from core.model.errors import InvalidInputError
 
 #: samples kept per (customization, hook, tenant) unless the tenant says otherwise
 DEFAULT_SAMPLES = 20
@@ -77,3 +79,38 @@ class SampleSource(Protocol):
     """Where a rehearsal reads recorded samples (decrypted, no secret)."""
 
     async def samples(self, tenants: Sequence[str] | None = None) -> list[InputSample]: ...
+
+
+#: the most samples a tenant may keep per (customization, hook)
+MAX_SAMPLES = 1000
+#: the longest a tenant may keep its samples, days
+MAX_RETENTION_DAYS = 3650
+
+
+def recording_policy(
+    tenant: str, enabled: bool, retention_days: int | None = None, samples: int | None = None
+) -> RecordingPolicy:
+    """A checked policy (``None``: the default); a bound broken is refused with
+    what is allowed."""
+    days = DEFAULT_RETENTION_DAYS if retention_days is None else retention_days
+    count = DEFAULT_SAMPLES if samples is None else samples
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise InvalidInputError(
+            "retentionDays", f"must be between 1 and {MAX_RETENTION_DAYS} days; got {days}"
+        )
+    if not 1 <= count <= MAX_SAMPLES:
+        raise InvalidInputError(
+            "samples",
+            f"must be between 1 and {MAX_SAMPLES} samples per customization and hook; got {count}",
+        )
+    return RecordingPolicy(tenant, enabled, days, count)
+
+
+class PolicySource(Protocol):
+    """Where the runtime learns which tenants record (``core/store/samples.py``):
+    the enabled policies by tenant, read in one statement, and each change made
+    in this process as it commits."""
+
+    async def recording_policies(self) -> dict[str, RecordingPolicy]: ...
+
+    def subscribe(self, listener: Callable[[RecordingPolicy], None]) -> None: ...

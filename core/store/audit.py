@@ -29,6 +29,8 @@ class AuditRecord:
     new: Any
     revision: int | None
     reason: str | None
+    #: the HTTP request that made the change (None: the CLI, or before 0018)
+    request_id: str | None
 
 
 class AuditService:
@@ -42,8 +44,10 @@ class AuditService:
         key: str | None = None,
         limit: int = 100,
         before: int | None = None,
+        request_id: str | None = None,
     ) -> list[AuditRecord]:
-        """Newest first. ``before`` pages back from an entry id."""
+        """Newest first. ``before`` pages back from an entry id; ``request_id``
+        keeps the entries one HTTP request made (the id its log lines carry)."""
         principal.require_read_audit(tenant)
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInputError("limit", f"must be between 1 and {MAX_LIMIT}")
@@ -63,6 +67,8 @@ class AuditService:
                 query = query.where(AuditEntry.key == key)
             if before is not None:
                 query = query.where(AuditEntry.id < before)
+            if request_id is not None:
+                query = query.where(AuditEntry.request_id == request_id)
             rows = (await session.execute(query)).all()
         return [
             AuditRecord(
@@ -77,6 +83,7 @@ class AuditService:
                 e.new,
                 e.revision,
                 e.reason,
+                e.request_id,
             )
             for e, slug in rows
         ]

@@ -57,7 +57,14 @@ DEFAULT_RETENTION_DAYS = 30
 
 #: audit keys that name something other than a setting (``customization:NAME``,
 #: ``release:V``): such a change may change any key of its tenants
-_NOT_A_SETTING = ("customization:", "release:", "finding:", "change:", "webhook:")
+_NOT_A_SETTING = (
+    "customization:",
+    "release:",
+    "finding:",
+    "change:",
+    "webhook:",
+    "recording:",
+)
 
 _APPENDED = "tailor_feed_appended"
 _listeners: list[Callable[[], None]] = []

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.model.clock import utcnow
+from core.model.request_id import current_request_id
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -134,7 +135,10 @@ class Override(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_tenant_at", "tenant_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_log_tenant_at", "tenant_id", "id"),
+        Index("ix_audit_log_request_id", "request_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -149,6 +153,12 @@ class AuditEntry(Base):
     new: Mapped[Any] = mapped_column(JSON, nullable=True)
     revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the id of the HTTP request that made the change (``X-Request-Id``, as the
+    #: request's log lines carry it; none from the CLI): the column's default, so
+    #: every entry, wherever it is created, gets it
+    request_id: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, default=current_request_id
+    )
 
 
 class ApiToken(Base):
@@ -616,3 +626,42 @@ class AppOperationRow(Base):
     prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
     pushed_by: Mapped[str] = mapped_column(String(200))
     pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InputRecordingRow(Base):
+    """A tenant's choice to record its customizations' hook inputs (no row:
+    off, see core.store.samples)."""
+
+    __tablename__ = "input_recording"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    #: samples kept per (customization, hook): the newest
+    samples: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InputSampleRow(Base):
+    """One recorded hook call's inputs, sealed with ``TAILOR_SECRET_KEY`` (no
+    secret setting in them: removed before they left the runtime)."""
+
+    __tablename__ = "input_samples"
+    __table_args__ = (Index("ix_input_samples_key", "tenant_id", "customization", "hook"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``smp-`` and hex: the id a rehearsal's findings name
+    sample_id: Mapped[str] = mapped_column(String(40), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    customization: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))
+    hook: Mapped[str] = mapped_column(String(200))
+    #: ``{"$sealed": token}`` (core.model.secrets.SecretBox.seal of the inputs)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )

@@ -48,6 +48,9 @@ class ReleaseService:
         never is."""
         principal.require_import_releases()
         manifest.check()
+        if manifest.renamed_hooks:  # a rename is checked against the hook it renames
+            history = await self.history(principal)
+            manifest.check_renames_against(history.others(manifest.version))
         async with self._sessions.begin() as session:
             existing = await session.scalar(
                 select(Release).where(Release.version == manifest.version)

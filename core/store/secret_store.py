@@ -16,14 +16,14 @@ from core.model.secrets import SecretBox, is_sealed
 from core.store.models import Override, SettingDefinitionRow, WebhookRow
 
 
-async def _secret_keys(session: AsyncSession) -> set[str]:
+async def secret_keys(session: AsyncSession) -> set[str]:
     """Keys that are secret in any release (three statements at most, whatever the size)."""
     rows = await session.execute(select(SettingDefinitionRow.key, SettingDefinitionRow.definition))
     return {key for key, definition in rows if definition.get("secret")}
 
 
 async def _secret_rows(session: AsyncSession, lock: bool = False) -> list[tuple[int, object]]:
-    keys = await _secret_keys(session)
+    keys = await secret_keys(session)
     query = select(Override.id, Override.key, Override.value).where(
         Override.active.is_(True), Override.value.is_not(None)
     )

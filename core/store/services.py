@@ -22,6 +22,7 @@ from core.store.registry import RegistryService
 from core.store.rehearsal import RehearsalService
 from core.store.releases import ReleaseService
 from core.store.roadmap import RoadmapService
+from core.store.samples import InputSampleService
 from core.store.settings import SettingsService
 from core.store.tenants import TenantService
 from core.store.tokens import TokenService
@@ -69,6 +70,9 @@ class Services:
     feed: FeedService
     webhooks: WebhookService
     apps: AppService
+    #: recorded hook inputs and each tenant's recording policy
+    samples: InputSampleService
+    #: recorded inputs replayed against a target release
     rehearsal: RehearsalService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
@@ -91,6 +95,7 @@ class Services:
             sessions, registrations or RegistryRegistrations(registry), secrets, apps
         )
         observations = ObservationStore(sessions)
+        samples = InputSampleService(sessions, secrets)
         foldback = FoldbackService(sessions, registry, readiness.blockers_by_customization)
         return cls(
             engine=engine,
@@ -113,7 +118,8 @@ class Services:
             feed=FeedService(sessions),
             webhooks=WebhookService(sessions, secrets),
             apps=apps,
-            rehearsal=RehearsalService(sessions, readiness, registry),
+            samples=samples,
+            rehearsal=RehearsalService(sessions, readiness, registry, samples),
             secrets=secrets,
         )
 

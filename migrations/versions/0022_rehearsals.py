@@ -1,7 +1,7 @@
 """kept rehearsal runs: the findings readiness joins (source rehearsal)
 
 Revision ID: 0022_rehearsals
-Revises: 0016
+Revises: 0018_audit_request_id
 Create Date: 2026-12-06 01:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022_rehearsals"
-down_revision: str | None = "0016"
+down_revision: str | None = "0018_audit_request_id"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 #: a new table only: a node of the previous head keeps working on this schema

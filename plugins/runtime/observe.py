@@ -1,7 +1,8 @@
 """Health and observations: what the runtime saw, accumulated in memory and
 written in one batch (``RegistryService.record_health`` per customization,
 ``ObservationStore.record`` per customization, tenant and hook) when a failure
-happened or ``flush_seconds`` have passed."""
+happened or ``flush_seconds`` have passed. A failure's stored message names the
+request it happened in (``core.model.request_id``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from core.model.customizations import (
     latency_bucket,
 )
 from core.model.hooks import CustomizationRegistry, ObservationSink
+from core.model.request_id import current_request_id
 
 
 class Observer:
@@ -61,7 +63,11 @@ class Observer:
             delta.latency_buckets[latency_bucket(ms)] += 1
         if error is not None:
             delta.failures += 1
-            delta.last_error = f"{hook} for tenant {tenant!r}: {error}"
+            # the request it failed in, as its log line says (before the message:
+            # a long message is cut at its end when stored)
+            request_id = current_request_id()
+            during = f" (request {request_id})" if request_id else ""
+            delta.last_error = f"{hook} for tenant {tenant!r}{during}: {error}"
             delta.last_error_at = now
             self._failed = True
         if changed:

@@ -38,6 +38,7 @@ from core.model.hooks import (
     ResolveOutcome,
     ValidationOutcome,
 )
+from core.model.samples import PolicySource, SampleSink
 from plugins import archive
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source, discover
@@ -47,6 +48,7 @@ from plugins.runtime.install import Inspector, check_path, spec_descriptions, sp
 from plugins.runtime.observe import Observer
 from plugins.runtime.pool import NoWorker, WorkerPool
 from plugins.runtime.process import DeadlinePassed, ProtocolBroken, WorkerDied, WorkerProcess
+from plugins.runtime.record import Recorder
 
 log = logging.getLogger("tailor.plugins")
 
@@ -95,6 +97,9 @@ class RuntimeOptions:
     breaker_threshold: int = 5
     #: seconds an open breaker skips the customization
     breaker_cooldown: float = 30.0
+    #: seconds after which recorded inputs are sampled afresh (the store keeps
+    #: the newest K per customization, hook and tenant: plugins.runtime.record)
+    sample_rotate_seconds: float = 3600.0
 
 
 @dataclass
@@ -150,6 +155,8 @@ class PluginRuntime:
         self._unavailable: dict[tuple[str, str], Loaded] = {}
         self._materializing: dict[str, asyncio.Lock] = {}
         self.observer = Observer(self.options.health_flush_seconds)
+        #: the hook inputs of the tenants that record them (issue 24)
+        self.recorder = Recorder(self.options.sample_rotate_seconds)
         self.breaker = guard.CircuitBreaker(
             self.options.breaker_threshold, self.options.breaker_cooldown
         )
@@ -229,6 +236,12 @@ class PluginRuntime:
         self.observer.registry = registry
         self.observer.store = observations
         registry.subscribe(self.invalidate)
+
+    def record_to(self, policies: PolicySource, sink: SampleSink) -> None:
+        """Record the hook inputs of the tenants ``policies`` names into ``sink``
+        (their changes in this process heard at once; :meth:`flush_samples`
+        re-reads them for the other processes')."""
+        self.recorder.bind(policies, sink)
 
     def _add_source(self, loaded: Loaded) -> None:
         if loaded.refused or loaded.manifest is None:
@@ -482,6 +495,18 @@ class PluginRuntime:
         setup_key = tuple((c.name, c.manifest.version if c.manifest else "") for c in enabled)
         # least privilege: the worker may read this tenant's customizations only
         roots = [*self._spec_roots, *(str(c.source.path) for c in enabled)]
+        policy = self.recorder.policies.get(tenant) if self.recorder.policies else None
+        if policy is not None and hook != REGISTER and secret_key is None:
+            # what they receive, secret settings removed (a hook about a secret
+            # setting, and the definitions hook, which takes nothing, are not kept)
+            self.recorder.offer(
+                policy,
+                hook,
+                [c.name for c in implementing if c.name not in skip],
+                kwargs,
+                secret,
+                lambda name: self._version_of(tenant, name),
+            )
         sent, withhold = _withhold_secrets(
             kwargs, frozenset(secret), [c for c in implementing if c.name not in skip]
         )
@@ -830,12 +855,19 @@ class PluginRuntime:
         """Write the pending health counters and observations."""
         await self.observer.flush()
 
+    async def flush_samples(self) -> None:
+        """Write the recorded inputs waiting, then re-read which tenants record
+        (the server's background job)."""
+        await self.recorder.flush()
+        await self.recorder.refresh()
+
     def start(self) -> None:
         """Start the spare workers ahead of the first call."""
         self.pool.start()
 
     async def close(self) -> None:
         await self.flush_health()
+        await self.recorder.flush()
         await self.pool.close()
 
 

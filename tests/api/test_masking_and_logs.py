@@ -6,9 +6,11 @@ import json
 import logging
 
 import pytest
+from sqlalchemy import text
 
 from api.http.logging import JsonFormatter
 from tests.api.conftest import bearer
+from tests.conftest import ADMIN
 
 SECRET_KEY = "integrations.webhooks.signing_secret"
 SECRET_VALUE = "whsec-TOP-SECRET-4711"
@@ -112,3 +114,33 @@ async def test_logs_never_hold_tokens_or_secret_values(api, logs):
     assert "request" in text
     for secret in (*api.tokens.values(), "tlr_wrong", SECRET_VALUE):
         assert secret not in text
+
+
+async def test_the_audit_entry_carries_the_request_id(api, services):
+    """The request's id is kept on the audit entry it wrote (the column and the
+    GraphQL field); a change made outside a request (the CLI) has none."""
+    response = await api.client.post(
+        "/graphql",
+        json={
+            "query": """mutation { setSetting(input: {tenant: "acme",
+                key: "billing.invoice.due_days", value: 45}) {
+                ... on SettingChanged { auditId } } }"""
+        },
+        headers=bearer(api.tokens["admin"], **{"X-Request-Id": "abc"}),
+    )
+    audit_id = int(response.json()["data"]["setSetting"]["auditId"])
+    await services.settings.set(ADMIN, "acme", "billing.invoice.due_days", 60)
+    log = await api.gql(
+        """{ auditLog(key: "billing.invoice.due_days") {
+             ... on AuditLog { entries { id new requestId } } } }"""
+    )
+    entries = log["data"]["auditLog"]["entries"]
+    assert entries[:2] == [
+        {"id": entries[0]["id"], "new": 60, "requestId": None},
+        {"id": audit_id, "new": 45, "requestId": "abc"},
+    ]
+    async with services.engine.connect() as conn:
+        stored = await conn.execute(
+            text("SELECT request_id FROM audit_log WHERE id = :id"), {"id": audit_id}
+        )
+        assert stored.scalar_one() == "abc"

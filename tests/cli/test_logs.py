@@ -1,7 +1,8 @@
 """A node's log (issue 25): every line on stderr is JSON, uvicorn's own included;
 the request id (the client's or the proxy's X-Request-Id) is on the line of a
 customization that failed in that request and on the line of the audit entry it
-wrote (with the entry's id, as the API answered it)."""
+wrote (with the entry's id, as the API answered it), and kept with the failure's
+stored error and with the audit entry."""
 
 from __future__ import annotations
 
@@ -91,3 +92,17 @@ async def test_every_line_is_json_and_carries_the_request_id(tmp_path):
     # the access lines carry the same ids
     requests = {e["request_id"] for e in log if e.get("event") == "request"}
     assert {"audit-req-1", "fail-req-1"} <= requests
+    # and so do the stored errors (the latest failure: the second request's) and
+    # the audit entry the first request wrote
+    services = Services.from_url(url)
+    try:
+        (seen,) = await services.observations.list_all(customization=NAME)
+        during = "tailor_resolve_settings for tenant 'acme' (request fail-req-1): "
+        assert seen.last_error is not None and seen.last_error.startswith(during)
+        assert "no luck today" in seen.last_error
+        health = (await services.registry.get(ADMIN, NAME)).health
+        assert health.last_error == seen.last_error
+        (entry,) = await services.audit.list_all(ADMIN, "acme", "billing.invoice.due_days")
+        assert (entry.id, entry.request_id) == (int(audit_id), "audit-req-1")
+    finally:
+        await services.close()

@@ -61,14 +61,26 @@ class SampleList:
 
 
 async def register_target(services: Services) -> ReleaseManifest:
-    """2.5, planned: 2.0 with reporting.cache.ttl_seconds an int -> string,
+    """2.5, planned: 2.0 with reporting.cache.ttl_seconds an int -> string (by
+    the "string" conversion), security.password.expiry_days an int -> string
+    (no conversion),
     orders.discount.max_percent at most 50 (was 100), ui.table.page_size's
     default 50 (was 25) and shipping.weight.unit renamed shipping.weight.units."""
     current = await services.releases.manifest("2.0", ADMIN)
     settings = []
     for d in current.settings:
-        if d.key == "reporting.cache.ttl_seconds":
-            d = dataclasses.replace(d, type=SettingType.STRING, default="300", min=None, max=None)
+        if d.key == "reporting.cache.ttl_seconds":  # with a declared conversion
+            d = dataclasses.replace(
+                d,
+                type=SettingType.STRING,
+                default="300",
+                min=None,
+                max=None,
+                previous_type="int",
+                conversion="string",
+            )
+        elif d.key == "security.password.expiry_days":  # retyped, no conversion declared
+            d = dataclasses.replace(d, type=SettingType.STRING, default="90", min=None, max=None)
         elif d.key == "orders.discount.max_percent":
             d = dataclasses.replace(d, max=50.0)
         elif d.key == "ui.table.page_size":
@@ -329,8 +341,9 @@ async def test_bad_input_says_what_is_wrong_and_runs_nothing(fleet):
     assert source.asked == []  # nothing was read, nothing replayed
 
 
-async def test_without_a_sample_store_it_says_so(services, tenant):
-    with pytest.raises(InvalidInputError, match="no sample store"):
+async def test_without_workers_it_says_so(services, tenant):
+    """Services no plugin runtime is attached to cannot replay: a clear error."""
+    with pytest.raises(InvalidInputError, match="no workers"):
         await services.rehearsal.rehearse(ADMIN, "2.0")
 
 
@@ -394,8 +407,7 @@ async def test_statements_do_not_grow_with_the_tenants(fleet, monkeypatch):
 
 
 async def test_the_cli_says_what_is_wrong(fleet, database_url, monkeypatch):
-    """Through the real CLI: a bad target or candidate exits 2 with the reason;
-    a database with no sample store says so (exit 2) rather than rehearse nothing."""
+    """Through the real CLI: a bad target or candidate exits 2 with the reason."""
     monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
     runner = CliRunner()
 
@@ -406,8 +418,6 @@ async def test_the_cli_says_what_is_wrong(fleet, database_url, monkeypatch):
     assert result.exit_code == 2 and "9.9" in result.output, result.output
     result = await invoke("--target", TARGET, "--version", "x")
     assert result.exit_code == 2 and "NAME@VERSION" in result.output, result.output
-    result = await invoke("--target", TARGET)
-    assert result.exit_code == 2 and "no sample store" in result.output, result.output
 
 
 async def test_every_format_shows_ids_and_never_a_secret(fleet):
@@ -483,12 +493,12 @@ async def test_graphql_rehearsal_over_the_real_app(fleet, services):
 
 
 async def test_a_value_the_target_cannot_take_is_reported_not_blamed_on_the_code(fleet):
-    """acme overrides reporting.cache.ttl_seconds (an int; a string on 2.5, and
-    2.5 declares no conversion): its samples cannot be translated. Each of its
+    """acme overrides security.password.expiry_days (an int; a string on 2.5,
+    which declares no conversion): its samples cannot be translated. Each of its
     customizations gets REHEARSAL_UNTRANSLATABLE (unknown, not a blocker), no
     replay, no confidence; the other tenant's replays are unaffected."""
     services, _runtime = fleet
-    await services.settings.set(ADMIN, "acme", "reporting.cache.ttl_seconds", 600)
+    await services.settings.set(ADMIN, "acme", "security.password.expiry_days", 60)
     source = services.rehearsal.samples
     source.items = [s for s in source.items if s.tenant != "acme"]
     for dirname in PACKAGES:
@@ -499,7 +509,8 @@ async def test_a_value_the_target_cannot_take_is_reported_not_blamed_on_the_code
     assert {subject for _code, subject in acme} == {d.replace("_", "-") for d in PACKAGES}
     [finding] = acme[("REHEARSAL_UNTRANSLATABLE", "cache-math")]
     assert finding.severity is Severity.UNKNOWN
-    assert finding.evidence["keys"] == ["reporting.cache.ttl_seconds"]
+    assert finding.evidence["keys"] == ["security.password.expiry_days"]
+    assert "declares no conversion" in finding.message
     assert finding.evidence["sample_count"] == 2
     assert not report.any_blocked
     assert report.untranslatable == 12 and report.replays == 2  # other's dark-theme samples
@@ -540,3 +551,84 @@ async def test_a_kept_rehearsal_joins_readiness_and_the_unblock_plan(fleet, plug
     acme = next(t for t in moved.tenants if t.tenant == "acme")
     still = {(f.code.value, f.subject) for f in acme.findings if "rehearsal" in f.sources}
     assert still == joined - {("REHEARSAL_INVALID_VALUE", "big-discount")}
+
+
+async def test_a_declared_conversion_translates_the_tenants_value(fleet):
+    """acme overrides reporting.cache.ttl_seconds = 600; 2.5 converts it to the
+    string "600" (its declared conversion): the sample is replayed, and
+    cache-math's arithmetic on it fails there (REHEARSAL_FAILED), nothing is
+    untranslatable."""
+    services, _runtime = fleet
+    await services.settings.set(ADMIN, "acme", "reporting.cache.ttl_seconds", 600)
+    source = services.rehearsal.samples
+    source.items = [s for s in source.items if s.tenant != "acme"]
+    source.items += await recorded(services, "acme", "cache_math", 2)
+    report = await services.rehearsal.rehearse(ADMIN, TARGET, ["acme"])
+    acme = by_code(report, "acme")
+    assert set(acme) == {("REHEARSAL_FAILED", "cache-math")}
+    [failed] = acme[("REHEARSAL_FAILED", "cache-math")]
+    assert "unsupported operand" in failed.evidence["error"]
+    assert report.untranslatable == 0 and report.replays == 2
+
+
+RECORD = """mutation($t: String!) { setInputRecording(tenant: $t, enabled: true) {
+  __typename ... on Error { code message } } }"""
+SETTINGS = """query($t: String!) { settings(tenant: $t, keys: ["orders.lines.max_count"]) {
+  ... on Settings { items { value source } } } }"""
+
+
+async def test_end_to_end_recorded_by_the_server_rehearsed_by_the_cli(
+    services, plugin_api, write_customization, database_url, monkeypatch
+):
+    """The real thing: acme records its inputs (setInputRecording), the server
+    serves settings (page-lines, impure: called every request), the samples are
+    sealed in the store; `tailor upgrade rehearse --target 2.5 --format json`
+    replays them from the database in its own workers, keeps the run, and
+    `tailor readiness` then shows the finding."""
+    code, _extra = PACKAGES["page_lines"]
+    write_customization(
+        "page_lines", code, toml=secrets_toml("page-lines", ["acme"], None) + "pure = false\n"
+    )
+    api, runtime = await plugin_api()
+    await publish_enable(services, runtime, "acme", "page-lines")
+    assert (await api.gql(RECORD, {"t": "acme"}))["data"]["setInputRecording"]["__typename"] != (
+        "Error"
+    )
+    for _ in range(3):
+        body = await api.gql(SETTINGS, {"t": "acme"})
+        assert body["data"]["settings"]["items"] == [
+            {"value": 100, "source": "CUSTOMIZATION:page-lines"}
+        ]
+    await runtime.flush_samples()
+    stored = await services.samples.samples(["acme"])
+    assert len(stored) == 3 and {s.hook for s in stored} == {RESOLVE}
+    await register_target(services)
+
+    monkeypatch.setenv("TAILOR_DATABASE_URL", database_url)
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke, app, ["upgrade", "rehearse", "--target", TARGET, "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output  # a warning, no blocker
+    data = json.loads(result.output)
+    [acme] = [t for t in data["tenants"] if t["tenant"] == "acme"]
+    [finding] = acme["findings"]
+    assert finding["id"] == "REHEARSAL_CHANGED:page-lines:orders.lines.max_count@acme"
+    assert finding["evidence"]["diff"] == {
+        "orders.lines.max_count": {"current": 100, "target": 200}
+    }
+    assert sorted(finding["evidence"]["samples"]) == sorted(s.id for s in stored)
+    assert data["customizations"] == [
+        {
+            "name": "page-lines",
+            "version": "1.0.0",
+            "replays": 3,
+            "passed": 0,
+            "confidence": 0.0,
+            "tenants": ["acme"],
+        }
+    ]
+    readiness = await asyncio.to_thread(
+        runner.invoke, app, ["readiness", "--target", TARGET, "--format", "json", "--full"]
+    )
+    assert "REHEARSAL_CHANGED:page-lines:orders.lines.max_count@acme" in readiness.output

@@ -46,7 +46,7 @@ def test_bundled_file_loads_from_disk(tmp_path):
         (HEADER + '[[extension_points]]\nname = "h"\nparams = ["x", "x"]\n', "params", "twice"),
         (HEADER + '[[extension_points]]\nname = "h"\nstability = "beta"\n', "stability", "beta"),
         (HEADER + "settings = [", "manifest", "not valid TOML"),
-        ("schema_version = 2\n" + HEADER, "schema_version", "not supported"),
+        ("schema_version = 3\n" + HEADER, "schema_version", "not supported"),
     ],
 )
 def test_invalid_manifests_are_rejected_with_the_field(text, field, fragment):
