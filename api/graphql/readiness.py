@@ -77,8 +77,9 @@ class Finding:
     )
     sources: list[str] = strawberry.field(
         description="kinds of evidence that show it: static (the package's code, file:line in "
-        "evidence.static; its manifest; stored overrides) and/or observed (seen at run time: "
-        "evidence.observed has count and last_seen)"
+        "evidence.static; its manifest; stored overrides), observed (seen at run time: "
+        "evidence.observed has count and last_seen) and/or rehearsal (recorded inputs "
+        "replayed against the target: evidence.samples)"
     )
     owner: str = strawberry.field(description="the customization's author; empty for settings")
 
