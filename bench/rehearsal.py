@@ -20,11 +20,9 @@ the workers' (``RUSAGE_CHILDREN``), and with ``--tracemalloc`` the peak of
 Python allocations during the rehearsal (tracemalloc slows allocation: the time
 of that run is not the figure).
 
-Known: ``RegistryService.pinned_map`` (the runtime's, which the rehearsal reads
-too) decodes a pinned version's manifest once per (tenant, version) row; here each
-manifest lists every tenant, so that one read peaks near 1 GiB at 1,000 tenants
-while the replay itself stays near 330 MiB (the bench prints the peak and the
-resident set at the end).
+``RegistryService.pinned_map`` (the runtime's, which the rehearsal reads too)
+reads each pinned version once, not once per tenant pinned to it: before, with
+each manifest listing every tenant, that one read peaked near 1 GiB here.
 
 Baseline, measured in the same run: the same number of calls of one no-op hook
 on the same values through one worker (``Trial.call``: the pipe round trip and
