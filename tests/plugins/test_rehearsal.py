@@ -37,6 +37,7 @@ from core.model.samples import InputSample
 from core.store import rehearsal as rehearsal_service
 from core.store.db import count_statements
 from core.store.services import Services
+from tests.api.test_console import sign_in
 from tests.conftest import ADMIN, Api
 from tests.plugins.conftest import load_runtime, publish_enable
 
@@ -632,3 +633,25 @@ async def test_end_to_end_recorded_by_the_server_rehearsed_by_the_cli(
         runner.invoke, app, ["readiness", "--target", TARGET, "--format", "json", "--full"]
     )
     assert "REHEARSAL_CHANGED:page-lines:orders.lines.max_count@acme" in readiness.output
+
+
+async def test_the_console_shows_a_kept_rehearsals_findings(fleet, services):
+    """The tenant page of the console (readiness of 2.5) lists the kept
+    rehearsal's findings with their ids, to triage like any other; no secret."""
+    wired, runtime = fleet
+    await wired.rehearsal.rehearse(ADMIN, TARGET, keep=True)
+    token, _ = await services.tokens.create(Role.RELEASE_MANAGER, (), label="rm")
+    app = create_app(wired, AppOptions(plugins=runtime))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://tailor.test"
+    ) as client:
+        await sign_in(client, token)
+        page = await client.get(f"/console/tenants/acme?target={TARGET}")
+        assert page.status_code == 200
+        for fid in (
+            "REHEARSAL_CHANGED:page-lines:orders.lines.max_count@acme",
+            "REHEARSAL_INVALID_VALUE:big-discount:orders.discount.max_percent@acme",
+            "REHEARSAL_FAILED:weight-signer:tailor_resolve_settings@acme",
+        ):
+            assert f'data-finding="{fid}"' in page.text, fid
+        assert SECRET_VALUE not in page.text
