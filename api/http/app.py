@@ -56,6 +56,7 @@ from api.http.cors import Cors
 from api.http.logging import RequestLog, request_id_from
 from api.http.metrics import DEFAULT_TOP_CUSTOMIZATIONS, Metrics, MetricsMiddleware
 from api.http.ofrep import Ofrep
+from api.http.ofrep_stream import EventStreams
 from api.http.outage import OutageGuard, unavailable_response
 from api.http.probes import Probes
 from api.http.protocol import (
@@ -651,12 +652,19 @@ def create_app(
                 "/graphql",
                 RequestLog(Cors(Authenticate(guard, services), services)),
             ),
-            # OpenFeature's remote evaluation protocol (the same per-token budget)
+            # OpenFeature's remote evaluation protocol (the same per-token budget), and
+            # its change notifications (a stream ticket in the URL, fed by the hub)
             Route(
                 "/ofrep/{rest:path}",
                 RequestLog(
                     Cors(
-                        Ofrep(services, graphql.cache, guard.rate, options.limits.max_body_bytes),
+                        Ofrep(
+                            services,
+                            graphql.cache,
+                            guard.rate,
+                            options.limits.max_body_bytes,
+                            EventStreams(services.tokens, hub),
+                        ),
                         services,
                     )
                 ),

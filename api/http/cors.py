@@ -31,7 +31,8 @@ from core.store.services import Services
 
 #: what a browser app may send and read
 ALLOW_METHODS = "GET, POST, OPTIONS"
-ALLOW_HEADERS = "Authorization, Content-Type, Accept, If-None-Match, X-Request-Id"
+#: (Last-Event-ID: an EventSource reconnecting to an OFREP event stream)
+ALLOW_HEADERS = "Authorization, Content-Type, Accept, If-None-Match, Last-Event-ID, X-Request-Id"
 EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 #: seconds a browser may keep a preflight's answer
 MAX_AGE = 600

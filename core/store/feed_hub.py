@@ -203,6 +203,11 @@ class FeedHub:
                 del self._by_tenant[tenant]
 
     @property
+    def stopping(self) -> bool:
+        """Closed (the server is stopping): it takes no new subscriber."""
+        return self._closed
+
+    @property
     def subscribers(self) -> int:
         return sum(len(s) for s in self._by_tenant.values())
 

@@ -111,6 +111,9 @@ class TokenService:
         self._known: dict[str, tuple[Principal, datetime | None, float, str]] = {}
         #: (origins some active app token allows, monotonic time read)
         self._origins: tuple[frozenset[str], float] | None = None
+        #: token id -> (principal, token hash, expiry, monotonic time looked up,
+        #: prefix): the holders of stream tickets
+        self._holders: dict[int, tuple[Principal, str, datetime | None, float, str]] = {}
 
     async def create(
         self,
@@ -219,6 +222,36 @@ class TokenService:
         self._known[digest] = (principal, expires, now, token.prefix)
         return principal
 
+    async def ticket_holder(self, token_id: int) -> tuple[Principal, str]:
+        """The principal of token ``token_id`` and its stored hash (the key of its
+        stream tickets, :mod:`core.model.stream_tickets`), or why it stands for
+        none (unknown, revoked, expired: :func:`principal_of`). Remembered for
+        :data:`TOKEN_CACHE_SECONDS`, as :meth:`authenticate` does: the many streams
+        of one app token cost one statement that often, not one each."""
+        now = time.monotonic()
+        cached = self._holders.get(token_id)
+        if cached is not None and now - cached[3] < TOKEN_CACHE_SECONDS:
+            principal, digest, expires, _at, prefix = cached
+            if expires is not None and expires <= utcnow():
+                self._holders.pop(token_id, None)
+                raise AuthenticationError(f"token {prefix}... expired at {expires.isoformat()}")
+            return principal, digest
+        async with self._sessions() as session:
+            token = await session.scalar(select(ApiToken).where(ApiToken.id == token_id))
+        if token is None:
+            raise AuthenticationError("the token of this stream ticket no longer exists")
+        principal = principal_of(token)
+        if len(self._holders) >= MAX_CACHED_TOKENS:
+            self._holders.clear()
+        self._holders[token_id] = (
+            principal,
+            token.token_hash,
+            aware(token.expires_at),
+            now,
+            token.prefix,
+        )
+        return principal, token.token_hash
+
     async def revoke(self, prefix: str) -> tuple[TokenInfo, bool]:
         """Revoke the token named by its prefix (as ``list`` shows it) or by the
         whole secret. Returns its info, and whether this call revoked it (False:
@@ -243,6 +276,7 @@ class TokenService:
                 )
             token = tokens[0]
             self._known.pop(token.token_hash, None)
+            self._holders.pop(token.id, None)
             self._origins = None
             if token.revoked_at is not None:
                 return _info(token), False

@@ -93,9 +93,12 @@ async def test_etag_and_if_none_match(api, services, tenant):
     assert etag.startswith('"')
     again = await bulk(api, **{"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
-    # any token of the tenant gets the same answer, the same tag
+    # another token of the tenant gets the same flags, but its own eventStreams URL
+    # (a ticket for that token), so its own tag
     consultant = await bulk(api, "consultant", {"tenant": tenant}, **{"If-None-Match": etag})
-    assert consultant.status_code == 304
+    assert consultant.status_code == 200 and consultant.headers["etag"] != etag
+    assert consultant.json()["flags"] == first.json()["flags"]
+    assert consultant.json()["eventStreams"] != first.json()["eventStreams"]
     # a change makes a new answer, and the old tag no longer matches
     await services.settings.set(ADMIN, tenant, DUE, 45)
     changed = await bulk(api, **{"If-None-Match": etag})
@@ -221,7 +224,10 @@ async def test_constant_statements(api, services, tenant):
         with count_statements(services.engine) as cold:
             assert (await bulk(api, "admin", {"tenant": slug})).status_code == 200
         with count_statements(services.engine, keep=True) as warm:
-            assert (await bulk(api, "admin", {"tenant": slug})).status_code == 200
+            answer = await bulk(api, "admin", {"tenant": slug})
+            assert answer.status_code == 200
+        # its eventStreams URL (a stream ticket minted for this token) costs none
+        assert answer.json()["eventStreams"][0]["type"] == "sse"
         counts[slug] = (cold.count, warm.count)
         assert warm.count == 1 and "data_version" in warm.statements[0]
     assert counts[tenant] == counts["busy"], counts
