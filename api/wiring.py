@@ -10,6 +10,7 @@ from core.model.errors import ChangeRequestRequiredError, InvalidInputError, Tai
 from core.store.changes import ChangeKind, ChangeRequest, ProposedChange
 from core.store.services import Services
 from plugins.runtime import PluginRuntime
+from plugins.runtime.rehearsal import RuntimeReplayer
 
 
 def bind_runtime(services: Services, runtime: PluginRuntime) -> None:
@@ -23,9 +24,11 @@ def bind_runtime(services: Services, runtime: PluginRuntime) -> None:
 
 def attach(services: Services, runtime: PluginRuntime) -> Services:
     """New services whose settings call ``runtime``'s hooks and whose readiness
-    reads the stored code (``services`` itself is unchanged); binds the runtime
-    first (:func:`bind_runtime`). Use the services it returns."""
+    reads the stored code; binds the runtime first (:func:`bind_runtime`) and
+    makes rehearsals replay through its workers (the rehearsal service is shared
+    with ``services``). Use the services it returns."""
     bind_runtime(services, runtime)
+    services.rehearsal.replayer = RuntimeReplayer(runtime)
     return services.with_hooks(runtime).with_stored_code()
 
 
