@@ -13,13 +13,21 @@ from plugins.runtime import PluginRuntime
 from plugins.runtime.rehearsal import RuntimeReplayer
 
 
-def attach(services: Services, runtime: PluginRuntime) -> Services:
-    """Services whose settings call ``runtime``'s hooks and whose rehearsals
-    replay through its workers; the runtime follows the registry's changes and
-    records health and observations there, and the hook inputs of the tenants
-    that record them (``services.samples``)."""
+def bind_runtime(services: Services, runtime: PluginRuntime) -> None:
+    """Bind ``runtime`` to ``services`` (changes the runtime, never the services):
+    it follows the registry's changes, records health and observations there, and
+    the hook inputs of the tenants that record them (``services.samples``). Enough
+    to publish through the runtime; :func:`attach` also serves its hooks."""
     runtime.bind(services.registry, services.observations)
     runtime.record_to(services.samples, services.samples)
+
+
+def attach(services: Services, runtime: PluginRuntime) -> Services:
+    """New services whose settings call ``runtime``'s hooks and whose readiness
+    reads the stored code; binds the runtime first (:func:`bind_runtime`) and
+    makes rehearsals replay through its workers (the rehearsal service is shared
+    with ``services``). Use the services it returns."""
+    bind_runtime(services, runtime)
     services.rehearsal.replayer = RuntimeReplayer(runtime)
     return services.with_hooks(runtime).with_stored_code()
 

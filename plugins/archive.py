@@ -15,8 +15,8 @@ local content-addressed cache (``<cache root>/<sha256>/``, read-only, written at
 and safe against concurrent servers) and :func:`verify` recomputes a cached directory's
 hash, so a partial or tampered copy is detected and replaced.
 
-Standard library only, plus the domain's error type (``core.model.errors``, itself
-import-free): a worker process may use it without loading anything else.
+Standard library only, plus the domain's error types (``core.model.errors``, itself
+standard library only): a worker process may use it without loading anything else.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from core.model.errors import InvalidInputError
+from core.model.errors import ArchiveError, ArchiveProblem, InvalidInputError
 
 #: the manifest every package holds at its root (``plugins.manifest.MANIFEST_FILE``,
 #: repeated so that this module does not load ``packaging`` through that one)
@@ -111,32 +111,6 @@ _IGNORED_RE = _patterns(IGNORED)
 _BYTE_COMPILED_RE = _patterns(BYTE_COMPILED)
 _HOW_TO_ZIP = "`tailor customization publish PATH` builds a correct archive from the folder"
 
-#: one problem: (path inside the package, or "" for the archive as a whole; message)
-Problem = tuple[str, str]
-
-
-class ArchiveError(InvalidInputError):
-    """A package folder or uploaded archive that cannot be published, with every
-    problem at once (``problems``: ``(path, message)``, path ``""`` for the archive as
-    a whole), so the consultant fixes them in one round.
-
-    It is an :class:`~core.model.errors.InvalidInputError` on field ``archive``: the
-    GraphQL API and the CLI render it as typed invalid input with no extra code.
-    """
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: list[Problem] = sorted(set(problems))
-        lines = [f"{path}: {message}" if path else message for path, message in self.problems]
-        if len(lines) == 1:
-            text = lines[0]
-        else:
-            text = f"{len(lines)} problems: " + "; ".join(lines)
-        super().__init__("archive", text)
-
-    def __reduce__(self) -> tuple[type[ArchiveError], tuple[list[Problem]]]:
-        # rebuilt from its problems (the default would pass the message as problems)
-        return (type(self), (self.problems,))
-
 
 def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
     """The upload limit: ``TAILOR_MAX_UPLOAD_BYTES`` (a positive integer of bytes),
@@ -186,7 +160,7 @@ class PackageTree:
     def __post_init__(self) -> None:
         files = tuple(sorted(self.files))
         object.__setattr__(self, "files", files)
-        problems: list[Problem] = []
+        problems: list[ArchiveProblem] = []
         for path, _ in files:
             norm, reasons = _normalize(path)
             problems += [(_printable(path), reason) for reason in reasons]
@@ -283,9 +257,9 @@ def _normalize(name: str) -> tuple[str | None, list[str]]:
     return unicodedata.normalize("NFC", "/".join(parts)), []
 
 
-def _path_problems(path: str) -> list[Problem]:
+def _path_problems(path: str) -> list[ArchiveProblem]:
     """Rules on a canonical path: length and depth."""
-    problems: list[Problem] = []
+    problems: list[ArchiveProblem] = []
     if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_LENGTH:
         problems.append((path, f"the path is longer than {MAX_PATH_LENGTH} bytes; shorten it"))
     if path.count("/") + 1 > MAX_PATH_DEPTH:
@@ -306,7 +280,7 @@ def _ignored_prefix(path: str, patterns: re.Pattern[str] = _IGNORED_RE) -> str |
     return None
 
 
-def _content_problems(paths: Iterable[str]) -> list[Problem]:
+def _content_problems(paths: Iterable[str]) -> list[ArchiveProblem]:
     """What a package may not hold: byte-compiled files, native code, and the rest of
     :data:`IGNORED` (in an archive; a folder skips those before this)."""
     problems: dict[str, str] = {}
@@ -330,7 +304,7 @@ def _content_problems(paths: Iterable[str]) -> list[Problem]:
     return list(problems.items())
 
 
-def _tree_problems(sizes: list[tuple[str, int]]) -> list[Problem]:
+def _tree_problems(sizes: list[tuple[str, int]]) -> list[ArchiveProblem]:
     """Rules on the set of canonical paths and their sizes: nothing refused, no two
     files that would be one on a case-insensitive disk, no file where another needs a
     folder, the limits, and the manifest at the root."""
@@ -402,7 +376,7 @@ def tree_from_directory(path: Path) -> PackageTree:
     root = Path(path)
     if not root.is_dir():
         raise ArchiveError([(str(path), "not a folder; give the package's folder")])
-    problems: list[Problem] = []
+    problems: list[ArchiveProblem] = []
     files: list[tuple[str, bytes]] = []
     sizes: list[tuple[str, int]] = []
     budget = MAX_UNPACKED_BYTES
@@ -536,7 +510,7 @@ def _read_archive(archive: zipfile.ZipFile) -> PackageTree:
         raise ArchiveError(
             [("", f"{len(infos)} entries, more than the {MAX_FILES} files a package may hold")]
         )
-    problems: list[Problem] = []
+    problems: list[ArchiveProblem] = []
     members: list[tuple[str, zipfile.ZipInfo]] = []
     for info in infos:
         raw = info.orig_filename

@@ -34,13 +34,13 @@ from typing import TypeGuard
 
 from core.model.customizations import HookUse, KeyReference, Registration
 from core.model.definitions import KEY_PATTERN
+from core.model.hooks import REGISTER_SETTINGS
 from plugins.introspection import fingerprint_node, returns_constant
 from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest, product_problem
 from plugins.similarity import NO_VALUE, behaviour
 
 PROJECT = "tailor"
 #: the hook whose definitions add setting keys of the customization's own
-REGISTER_HOOK = "tailor_register_settings"
 #: at most this many files and bytes per file are read (a package is small)
 MAX_FILES = 500
 MAX_FILE_BYTES = 1_000_000
@@ -1060,6 +1060,19 @@ def _hooks(
 # -- entry point ----------------------------------------------------------------------
 
 
+@dataclass
+class AnalysisCounter:
+    """How many packages this process has analyzed (every file read and parsed):
+    one publish or one check analyzes each package once, and a test holds it to
+    that by reading :data:`ANALYSES` before and after."""
+
+    count: int = 0
+
+
+#: the process's count of :func:`analyze_package` runs
+ANALYSES = AnalysisCounter()
+
+
 def analyze_package(
     root: Path,
     known_keys: Collection[str] = (),
@@ -1069,6 +1082,7 @@ def analyze_package(
     ``.py`` file is analyzed alone). ``known_keys``: the catalog of every release
     (strings count as setting keys only when they are in it); empty = decide by
     ``categories``. Nothing is imported or executed."""
+    ANALYSES.count += 1
     root = Path(root)
     if root.is_file():
         sources, problems = _read_sources_file(root)
@@ -1112,7 +1126,9 @@ def analyze_package(
         references.update(_data_file_references(root, live, dead, key_filter))
     problems.extend((file, "too deeply nested to analyze") for file in sorted(deep))
     spans = [
-        (h.file, h.line, h.node.end_lineno or h.line) for h in hooks if h.use.hook == REGISTER_HOOK
+        (h.file, h.line, h.node.end_lineno or h.line)
+        for h in hooks
+        if h.use.hook == REGISTER_SETTINGS
     ]
     registered.update(
         r.key
@@ -1298,7 +1314,7 @@ def _registered(
     the keys a customization adds for itself are not taken for unknown ones."""
     keys: set[str] = set()
     for hook in hooks:
-        if hook.use.hook != REGISTER_HOOK:
+        if hook.use.hook != REGISTER_SETTINGS:
             continue
         for node in ast.walk(hook.node):
             value: ast.expr | None = None

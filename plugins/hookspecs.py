@@ -220,12 +220,10 @@ def tailor_settings_changed(
     """
 
 
-#: every Tailor hook's name, for humans and tests
-TAILOR_HOOKS: tuple[str, ...] = (
-    "tailor_register_settings",
-    "tailor_resolve_settings",
-    "tailor_resolve_setting",
-    "tailor_validate_setting",
-    "tailor_setting_changed",
-    "tailor_settings_changed",
+#: every Tailor hook's name, in declaration order (read from the specs above, so
+#: never spelled twice; core.model.hooks.TAILOR_HOOKS names the same hooks)
+TAILOR_HOOKS: tuple[str, ...] = tuple(
+    name
+    for name, value in list(globals().items())
+    if name.startswith("tailor_") and hasattr(value, PROJECT + "_spec")
 )

@@ -28,7 +28,7 @@ The product directory (``docs/product.md``)::
 
 Problems (a missing file, an unknown field, an invalid version, a release manifest
 that contradicts the history or the hookspecs) are collected and raised together as
-one :class:`core.model.product.ProductError`, each naming the file and the field.
+one :class:`core.model.errors.ProductError`, each naming the file and the field.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ from typing import Any
 from packaging.version import Version
 
 from core.model.demo_data import DemoData, demo_from_dict
-from core.model.errors import InvalidInputError
+from core.model.errors import InvalidInputError, ProductError
 from core.model.extension_points import ExtensionPoint
 from core.model.manifest import PLANNED, RELEASED, ReleaseManifest
 from core.model.manifest_io import MAX_BYTES, check_schema
-from core.model.product import Product, ProductError, with_tailor_points
+from core.model.product import Product, with_tailor_points
 from plugins.catalog import (
     extension_point,
     foreign_tailor_hooks,

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 
 from core.model.config import Config
-from core.model.errors import TailorError
-from core.model.product import Product, ProductError
+from core.model.errors import ProductError, TailorError
+from core.model.product import Product
 
 if TYPE_CHECKING:
     from core.store.authorization import Authorization
@@ -135,7 +135,7 @@ async def open_services(url: str | None, migrate: bool = False) -> Services:
     from core.store.services import Services
 
     services = Services.from_url(Config.from_env(url).database_url)
-    services.with_document_check(schema_check())
+    services.set_document_check(schema_check())
     try:
         await ensure_schema(services.engine, migrate=migrate)
     except BaseException:

@@ -37,13 +37,14 @@ from api.cli.remote import (
 from api.wiring import (
     DemoPublishReport,
     PublishOutcome,
-    attach,
+    bind_runtime,
     publish_archive,
     publish_installed,
 )
 from core.analysis.readiness import CustomizationReadiness, Severity, check_customization
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration, visible_customization
+from core.model.errors import ArchiveError
 from core.model.manifest import ReleaseManifest
 from core.model.product import Product
 from core.store.authorization import Authorization
@@ -91,7 +92,7 @@ def _local_or_remote(ctx: typer.Context) -> None:
 async def publish_demo_customizations(services: Services, product: Product) -> DemoPublishReport:
     """Publish the installed sample customizations and enable them for their tenants."""
     runtime = cli_runtime(product)
-    attach(services, runtime)
+    bind_runtime(services, runtime)
     return await publish_installed(services, runtime, Principal.system("demo-seed"))
 
 
@@ -164,7 +165,8 @@ def check(
 
     loaded = {}
     if release == product.version:  # the running code: import it (in a worker) and ask pluggy
-        inspector = Inspector(Catalog.for_product(product), release)
+        # the source is read once, above (read_package): the workers only import it
+        inspector = Inspector(Catalog.for_product(product), release, analyze=False)
         try:
             checked = inspector.inspect_all([Source(p, "check") for p in directories])
         finally:
@@ -589,7 +591,7 @@ def publish(
     path = path.resolve()
     try:
         tree = archive.tree_from_directory(path)
-    except archive.ArchiveError as exc:
+    except ArchiveError as exc:
         err.print(f"error: {exc.message}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(2) from None
     data = archive.build_zip(tree)
@@ -614,7 +616,7 @@ def publish(
 
     async def go(services: Services) -> PublishOutcome:
         runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
-        attach(services, runtime)
+        bind_runtime(services, runtime)
         try:
             return await publish_archive(
                 services, runtime, Principal.system(CLI_ACTOR), data, enable=enable
@@ -633,11 +635,11 @@ def publish(
     for tenant, why in outcome.skipped:
         _say(f"  not enabled for {tenant}: {why}")
     _say_requested([(r.id, r.tenant) for r in outcome.requested])
-    # what readiness will use as static evidence, read from the source
-    evidence = read_package(path).evidence
-    for h in evidence.hooks:
-        _say(f"  hook {h.use.hook}({', '.join(h.use.params)})  {h.use.location} {h.qualname}")
-    for ref in evidence.references:
+    # what readiness will use as static evidence: the stored version's, as the
+    # server read it from the source while publishing (never a second reading)
+    for h in registration.hooks:
+        _say(f"  hook {h.hook}({', '.join(h.params)})  {h.location}")
+    for ref in registration.references:
         what = "prefix" if ref.is_prefix else "key"
         _say(f"  {what} {ref.key}  {ref.location} ({ref.how})")
 

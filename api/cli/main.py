@@ -30,7 +30,7 @@ from api.cli.samples import tenant_record, tenant_samples
 from api.cli.setting import change_app, setting_app, tenant_protect
 from api.cli.upgrade import upgrade_app
 from core.model.config import Config
-from core.model.errors import TailorError
+from core.model.errors import SecretKeyError, TailorError
 
 if TYPE_CHECKING:
     from api.wiring import DemoPublishReport
@@ -163,7 +163,7 @@ def serve(
     from api.http.app import AppOptions, create_app
     from api.http.asgi import environment_for
     from api.http.logging import configure_logging
-    from core.model.secrets import ENV_VAR, MAKE_KEY, SecretBox, SecretKeyError
+    from core.model.secrets import ENV_VAR, MAKE_KEY, SecretBox
     from core.store.bootstrap import register_planned_releases, sync_product_releases
     from core.store.db import migration_lock
     from core.store.demo import create_demo_tokens, protect_demo, seed_demo
@@ -217,9 +217,10 @@ def serve(
                     if hooks:
                         held += (" and " if held else "") + f"{hooks} webhook signing secret(s)"
                     raise SecretKeyError(
+                        ENV_VAR,
                         f"the database holds {held}, encrypted at "
                         f"rest, and {ENV_VAR} is not set: set it to the key they were "
-                        f"sealed with (a new key is made with: {MAKE_KEY})"
+                        f"sealed with (a new key is made with: {MAKE_KEY})",
                     )
             added = await sync_product_releases(services, product, tailor_extension_points)
             added += await register_planned_releases(services, product, tailor_extension_points)

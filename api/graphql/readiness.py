@@ -14,7 +14,7 @@ from api.graphql.types import Release, Tenant
 from core.analysis import readiness as domain
 from core.analysis import rehearsal as rehearsal_domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
-from core.model.errors import InvalidInputError
+from core.model.errors import InvalidInputError, UpgradeBlockedError
 from core.model.manifest_io import ManifestFormat
 from core.store import triage as triage_domain
 from core.store.readiness_service import UpgradeResult
@@ -339,7 +339,7 @@ class UpgradeBlocked(Error):
 
 
 register(
-    domain.UpgradeBlockedError,
+    UpgradeBlockedError,
     lambda exc: UpgradeBlocked(
         code=exc.code,
         message=exc.message,

@@ -561,7 +561,7 @@ def create_app(
         plugins = PluginRuntime(Catalog.for_product(product), RuntimeOptions())
     if options.attach_plugins:
         services = attach(services, plugins)
-    services.with_document_check(schema_check())
+    services.set_document_check(schema_check())
     # this process's subscribers to the change feed (settingsChanged)
     hub = FeedHub(services.feed)
     graphql = TailorGraphQL(services, options, plugins, hub)

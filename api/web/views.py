@@ -51,6 +51,7 @@ from core.analysis.usage import (
 from core.model.auth import Principal, Role
 from core.model.customizations import Registration, visible_customization
 from core.model.errors import (
+    ArchiveError,
     AuthenticationError,
     DatabaseError,
     InvalidInputError,
@@ -58,12 +59,11 @@ from core.model.errors import (
     PermissionDeniedError,
     TailorError,
 )
-from core.model.manifest import PLANNED, ReleaseInfo
+from core.model.manifest import PLANNED, ReleaseInfo, newest_release
 from core.store.authorization import ChangeState
 from core.store.services import Services
 from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.store.web_sessions import SignedIn
-from plugins.archive import ArchiveError
 from plugins.codemods import FixPlan, plan_fix_archive
 from plugins.evidence import key_categories
 
@@ -122,11 +122,8 @@ def _sort_releases(releases: Sequence[ReleaseInfo]) -> list[ReleaseInfo]:
 
 def default_target(releases: Sequence[ReleaseInfo]) -> str | None:
     """The newest planned release, else the newest release."""
-    ordered = _sort_releases(releases)
-    planned = [r for r in ordered if r.status == PLANNED]
-    if planned:
-        return planned[-1].version
-    return ordered[-1].version if ordered else None
+    newest = newest_release(releases, PLANNED) or newest_release(releases)
+    return newest.version if newest is not None else None
 
 
 #: the fleet page is a summary by default (``?full=1``: every row): a 10,000-tenant

@@ -29,7 +29,14 @@ from typing import Any
 
 import orjson
 
+from core.analysis.usage import (
+    CUSTOMIZATION_NEVER_ENABLED,
+    FLEET_WIDE,
+    SETTING_NEVER_OVERRIDDEN,
+    RetireCandidate,
+)
 from core.model.customizations import HookUse, Observation, Registration
+from core.model.overrides import ActiveOverride
 
 #: two hook implementations of one bucket (same hook, keys, operations and
 #: comparisons) at least this similar are one family (weighted Jaccard of their
@@ -53,14 +60,6 @@ class EvidenceKind(enum.StrEnum):
 
 
 _KIND_ORDER = {k: i for i, k in enumerate(EvidenceKind)}
-
-
-@dataclass(frozen=True)
-class OverrideFact:
-    tenant: str
-    environment: str | None
-    key: str
-    value: Any
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,6 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class RetireCandidate:
-    kind: str  # SETTING_NEVER_OVERRIDDEN | CUSTOMIZATION_NEVER_ENABLED
-    subject: str
-    detail: str
-
-
-@dataclass(frozen=True)
 class FoldbackReport:
     candidates: tuple[Candidate, ...]
     retire: tuple[RetireCandidate, ...]
@@ -117,7 +109,7 @@ class FoldbackReport:
 
 def analyze(
     registrations: Sequence[Registration],
-    overrides: Iterable[OverrideFact],
+    overrides: Iterable[ActiveOverride],
     defaults: Mapping[str, Any],
     blockers: Mapping[str, int] | None = None,
     superseded: Mapping[str, str] | None = None,
@@ -564,7 +556,7 @@ def _canonical(value: Any) -> bytes:
 
 
 def _change_defaults(
-    overrides: Sequence[OverrideFact], defaults: Mapping[str, Any]
+    overrides: Sequence[ActiveOverride], defaults: Mapping[str, Any]
 ) -> list[Candidate]:
     tenants_by_value: dict[tuple[str, bytes], set[str]] = defaultdict(set)
     values: dict[tuple[str, bytes], Any] = {}
@@ -651,7 +643,7 @@ def live_keys(
 
 def _retire(
     registrations: Sequence[Registration],
-    overrides: Sequence[OverrideFact],
+    overrides: Sequence[ActiveOverride],
     defaults: Mapping[str, Any],
     observations: Iterable[Observation] = (),
 ) -> list[RetireCandidate]:
@@ -659,16 +651,20 @@ def _retire(
     used = live_keys(registrations, observations, defaults)
     out = [
         RetireCandidate(
-            "SETTING_NEVER_OVERRIDDEN",
+            SETTING_NEVER_OVERRIDDEN,
+            "setting",
             key,
+            FLEET_WIDE,
             "no tenant overrides it and no live customization reads or returns it",
         )
         for key in sorted(set(defaults) - overridden - used)
     ]
     out.extend(
         RetireCandidate(
-            "CUSTOMIZATION_NEVER_ENABLED",
+            CUSTOMIZATION_NEVER_ENABLED,
+            "customization",
             r.name,
+            FLEET_WIDE,
             f"published for {', '.join(r.manifest.tenants) or 'no tenant'} but enabled for none",
         )
         for r in sorted(registrations, key=lambda r: r.name)

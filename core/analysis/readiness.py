@@ -37,9 +37,10 @@ from packaging.version import Version
 from core.analysis.unblock import UnblockStep, unblock_plan
 from core.model.customizations import KEY_DIRECTIONS, Observation, Registration
 from core.model.definitions import SettingDefinition
-from core.model.errors import SettingValidationError, TailorError
+from core.model.errors import SettingValidationError
 from core.model.extension_points import EXPERIMENTAL, ExtensionPoint
 from core.model.manifest import ReleaseManifest
+from core.model.overrides import ActiveOverride
 from core.model.secrets import is_sealed
 
 
@@ -206,16 +207,6 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class ActiveOverride:
-    """One active override, as readiness needs it."""
-
-    tenant: str
-    environment: str  # "" = tenant-wide
-    key: str
-    value: Any
-
-
-@dataclass(frozen=True)
 class TenantRelease:
     slug: str
     release: str
@@ -321,22 +312,6 @@ class ReadinessReport:
             "customizations": [c.to_dict() for c in self.customizations],
             "unblock_plan": [s.to_dict() for s in self.plan],
         }
-
-
-class UpgradeBlockedError(TailorError):
-    """``upgradeTenant`` refused: the tenant has blockers for the target."""
-
-    code = "UPGRADE_BLOCKED"
-
-    def __init__(self, tenant: str, target: str, findings: Sequence[Finding]) -> None:
-        codes = ", ".join(sorted({f.code.value for f in findings}))
-        super().__init__(
-            f"tenant {tenant!r} cannot move to {target}: {len(findings)} blocking finding(s) "
-            f"({codes}); fix them, or pass force with a reason"
-        )
-        self.tenant = tenant
-        self.target = target
-        self.findings = tuple(findings)
 
 
 # -- history: what earlier releases said about a hook or setting -------------------

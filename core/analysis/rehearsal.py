@@ -37,11 +37,11 @@ from typing import Any
 from packaging.version import Version
 
 from core.analysis.readiness import CUSTOMIZATION, REHEARSAL, Code, Finding, Severity
-from core.model.conversions import ConversionError
 from core.model.conversions import convert as convert_value
 from core.model.customizations import Pin
 from core.model.definitions import SettingDefinition
-from core.model.errors import SettingValidationError
+from core.model.errors import ConversionError, SettingValidationError
+from core.model.hooks import RESOLVE_SETTINGS  # its ``values``: the tenant's layered settings
 from core.model.manifest import ReleaseManifest, Renames
 from core.model.rehearsal import (
     CURRENT,
@@ -54,8 +54,6 @@ from core.model.rehearsal import (
 from core.model.samples import InputSample
 from core.model.secrets import SECRET_MARK
 
-#: the hook whose ``values`` are the tenant's layered settings
-RESOLVE = "tailor_resolve_settings"
 #: sample ids kept in one finding's evidence
 MAX_SAMPLES_SHOWN = 10
 
@@ -231,7 +229,7 @@ def plan(
         inputs = dict(sample.inputs)
         injected: list[str] = []
         translation = Translation({})
-        if sample.hook == RESOLVE and isinstance(inputs.get("values"), Mapping):
+        if sample.hook == RESOLVE_SETTINGS and isinstance(inputs.get("values"), Mapping):
             values = {k: v for k, v in inputs["values"].items() if k not in secret_keys}
             for key in declared:
                 if key in current_defs:
@@ -271,8 +269,8 @@ def plan(
                 tenant=sample.tenant,
                 current=current_call,
                 target=target_call,
-                renames=moves if sample.hook == RESOLVE else {},
-                target_definitions=target_defs if sample.hook == RESOLVE else {},
+                renames=moves if sample.hook == RESOLVE_SETTINGS else {},
+                target_definitions=target_defs if sample.hook == RESOLVE_SETTINGS else {},
                 secret_keys=secret_keys,
                 secret_values=tuple(injected),
                 untranslatable=translation.untranslatable,
@@ -532,7 +530,7 @@ def _judge_case(case: Case, target: str, now: ReplayOutcome, then: ReplayOutcome
             {"failure": then.failure or "raised", "error": error},
         )
         return
-    if hook == RESOLVE:
+    if hook == RESOLVE_SETTINGS:
         if then.value is not None and not isinstance(then.value, Mapping):
             add(
                 case,

@@ -26,24 +26,34 @@ from datetime import UTC, datetime, timedelta
 
 from packaging.version import Version
 
-from core.analysis.readiness import ActiveOverride, TenantRelease
+from core.analysis.readiness import TenantRelease
 from core.model.customizations import Observation, Registration
 from core.model.manifest import ReleaseManifest
+from core.model.overrides import ActiveOverride
 
 NEVER_CALLED = "NEVER_CALLED"
 NOT_CALLED_RECENTLY = "NOT_CALLED_RECENTLY"
 NO_EFFECT = "NO_EFFECT"
 OVERRIDE_EQUALS_DEFAULT = "OVERRIDE_EQUALS_DEFAULT"
 OVERRIDE_UNREAD = "OVERRIDE_UNREAD"
+#: fold-back's fleet-wide kinds (core.analysis.foldback)
+SETTING_NEVER_OVERRIDDEN = "SETTING_NEVER_OVERRIDDEN"
+CUSTOMIZATION_NEVER_ENABLED = "CUSTOMIZATION_NEVER_ENABLED"
+#: a candidate's tenant when it holds for the whole fleet
+FLEET_WIDE = ""
 
 
 @dataclass(frozen=True)
 class RetireCandidate:
+    """Something that could be retired: a customization, an override (usage,
+    per tenant) or a product setting (fold-back, fleet-wide)."""
+
     kind: str
-    #: "customization" or "override"
+    #: "customization", "override" or "setting"
     subject_kind: str
     #: the customization's name, or the setting key
     subject: str
+    #: the tenant, or FLEET_WIDE ("")
     tenant: str
     detail: str
     calls: int = 0

@@ -19,22 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.model.definitions import SettingDefinition, SettingType
-from core.model.errors import InvalidInputError, TailorError
-
-
-class ConversionError(TailorError):
-    """A value cannot be converted to a setting's new type."""
-
-    code = "CONVERSION_FAILED"
-
-    def __init__(self, key: str, conversion: str, value: Any, reason: str) -> None:
-        super().__init__(
-            f"{key}: {reprlib.repr(value)} cannot be converted by {conversion!r}: {reason}"
-        )
-        self.key = key
-        self.conversion = conversion
-        self.value = value
-        self.reason = reason
+from core.model.errors import ConversionError, InvalidInputError
 
 
 class _Unconvertible(Exception):

@@ -8,7 +8,12 @@ unexpected and gets masked by the API.
 
 from __future__ import annotations
 
-from typing import Any
+import reprlib
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the type only: a finding is readiness's vocabulary
+    from core.analysis.readiness import Finding
 
 
 class TailorError(Exception):
@@ -169,3 +174,93 @@ class ChangeRequestRequiredError(TailorError):
         )
         self.tenant = tenant
         self.environment = environment
+
+
+class ConversionError(TailorError):
+    """A value cannot be converted to a setting's new type."""
+
+    code = "CONVERSION_FAILED"
+
+    def __init__(self, key: str, conversion: str, value: Any, reason: str) -> None:
+        super().__init__(
+            f"{key}: {reprlib.repr(value)} cannot be converted by {conversion!r}: {reason}"
+        )
+        self.key = key
+        self.conversion = conversion
+        self.value = value
+        self.reason = reason
+
+
+class ProductError(TailorError):
+    """The product declaration is wrong. ``problems`` lists every problem found,
+    each naming the file and the field."""
+
+    code = "INVALID_PRODUCT"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            f"the product declaration has {len(self.problems)} problem(s):\n"
+            + "\n".join(f"  {p}" for p in self.problems)
+        )
+
+
+class SecretKeyError(InvalidInputError):
+    """No key (or a wrong one) to seal or open secret settings: ``field`` is the
+    environment variable that holds the keys (``core.model.secrets.ENV_VAR``)."""
+
+
+class NameCollisionError(AlreadyExistsError):
+    """Another package already published a customization under this name."""
+
+    def __init__(self, name: str, package: str, other: str) -> None:
+        super().__init__("customization", name)
+        self.message = (
+            f"customization {name!r} is already published by package {other!r}; "
+            f"package {package!r} must use another name (customization.toml: name)"
+        )
+        self.args = (self.message,)
+
+
+class UpgradeBlockedError(TailorError):
+    """``upgradeTenant`` refused: the tenant has blockers for the target."""
+
+    code = "UPGRADE_BLOCKED"
+
+    def __init__(self, tenant: str, target: str, findings: Sequence[Finding]) -> None:
+        codes = ", ".join(sorted({f.code.value for f in findings}))
+        super().__init__(
+            f"tenant {tenant!r} cannot move to {target}: {len(findings)} blocking finding(s) "
+            f"({codes}); fix them, or pass force with a reason"
+        )
+        self.tenant = tenant
+        self.target = target
+        self.findings = tuple(findings)
+
+
+#: one problem of a package: (path inside the package, or "" for the archive as a
+#: whole; message)
+ArchiveProblem = tuple[str, str]
+
+
+class ArchiveError(InvalidInputError):
+    """A package folder or uploaded archive that cannot be published, with every
+    problem at once (``problems``: ``(path, message)``, path ``""`` for the archive as
+    a whole), so the consultant fixes them in one round.
+
+    It is an :class:`InvalidInputError` on field ``archive``: the GraphQL API and
+    the CLI render it as typed invalid input with no extra code.
+    """
+
+    def __init__(self, problems: Iterable[ArchiveProblem]) -> None:
+        self.problems: list[ArchiveProblem] = sorted(set(problems))
+        lines = [f"{path}: {message}" if path else message for path, message in self.problems]
+        if len(lines) == 1:
+            text = lines[0]
+        else:
+            text = f"{len(lines)} problems: " + "; ".join(lines)
+        super().__init__("archive", text)
+
+    def __reduce__(self) -> tuple[type[ArchiveError], tuple[list[ArchiveProblem]]]:
+        # rebuilt from its problems (the default would pass the message as problems)
+        return (type(self), (self.problems,))

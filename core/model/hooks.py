@@ -20,6 +20,26 @@ if TYPE_CHECKING:
     from core.model.customizations import HealthDelta, ObservationDelta, Pin, Registration
 
 
+#: Tailor's hook names: the one home of their spelling. ``plugins/hookspecs.py``
+#: declares one hookspec per name (a test checks the two agree); the runtime, the
+#: trial, the evidence reader and the settings service name hooks through these.
+REGISTER_SETTINGS = "tailor_register_settings"
+RESOLVE_SETTINGS = "tailor_resolve_settings"
+RESOLVE_SETTING = "tailor_resolve_setting"
+VALIDATE_SETTING = "tailor_validate_setting"
+SETTING_CHANGED = "tailor_setting_changed"
+SETTINGS_CHANGED = "tailor_settings_changed"
+#: every Tailor hook, in the order a reader meets them (the hook reference's order)
+TAILOR_HOOKS: tuple[str, ...] = (
+    REGISTER_SETTINGS,
+    RESOLVE_SETTINGS,
+    RESOLVE_SETTING,
+    VALIDATE_SETTING,
+    SETTING_CHANGED,
+    SETTINGS_CHANGED,
+)
+
+
 @dataclass(frozen=True)
 class HookFailure:
     """A customization's hook raised, timed out or returned something invalid."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from packaging.version import Version
 
@@ -666,6 +666,25 @@ def _collapse(chain: Mapping[str, str], defined: set[str]) -> dict[str, str]:
     return out
 
 
+class _Release(Protocol):
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+_R = TypeVar("_R", bound=_Release)
+
+
+def newest_release(releases: Iterable[_R], status: str | None = None) -> _R | None:
+    """The newest (by version) of ``releases`` in ``status`` (any when None); None if
+    there is none. The one answer to "the current release" (``RELEASED``), "the
+    default upgrade target" (``PLANNED``) and "the newest release" (any)."""
+    wanted = [r for r in releases if status is None or r.status == status]
+    return max(wanted, key=lambda r: Version(r.version)) if wanted else None
+
+
 def known_releases(versions: Iterable[str]) -> str:
     """An error hint listing ``versions`` in version order ("known releases: 1.0, 2.0")."""
     return "known releases: " + (", ".join(sorted(versions, key=Version)) or "none")
@@ -711,8 +730,7 @@ class ReleaseHistory:
     @cached_property
     def current(self) -> ReleaseManifest | None:
         """The newest released release (None before any is registered)."""
-        released = [m for m in self.manifests.values() if m.status == RELEASED]
-        return released[-1] if released else None
+        return newest_release(self.manifests.values(), RELEASED)
 
     @property
     def planned(self) -> tuple[ReleaseManifest, ...]:

@@ -20,7 +20,7 @@ from types import ModuleType
 
 from core.model.definitions import SettingDefinition
 from core.model.demo_data import DemoData
-from core.model.errors import NotFoundError, TailorError
+from core.model.errors import NotFoundError
 from core.model.extension_points import TAILOR_SOURCE, ExtensionPoint
 from core.model.manifest import RELEASED, ReleaseManifest
 
@@ -28,20 +28,6 @@ from core.model.manifest import RELEASED, ReleaseManifest
 #: supplies it (``plugins.catalog.tailor_extension_points``): ``core`` does not
 #: import pluggy
 TailorPoints = Callable[[str], Sequence[ExtensionPoint]]
-
-
-class ProductError(TailorError):
-    """The product declaration is wrong. ``problems`` lists every problem found,
-    each naming the file and the field."""
-
-    code = "INVALID_PRODUCT"
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__(
-            f"the product declaration has {len(self.problems)} problem(s):\n"
-            + "\n".join(f"  {p}" for p in self.problems)
-        )
 
 
 @dataclass(frozen=True)

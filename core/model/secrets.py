@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from core.model.errors import InvalidInputError
+from core.model.errors import InvalidInputError, SecretKeyError
 
 ENV_VAR = "TAILOR_SECRET_KEY"
 SEALED = "$sealed"
@@ -30,13 +30,6 @@ SECRET_MARK = "<secret>"
 MAKE_KEY = (
     'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 )
-
-
-class SecretKeyError(InvalidInputError):
-    """No key (or a wrong one) to seal or open secret settings."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(ENV_VAR, message)
 
 
 def is_sealed(value: Any) -> bool:
@@ -72,8 +65,9 @@ class SecretBox:
     def _fernet(self) -> MultiFernet:
         if not self.keys:
             raise SecretKeyError(
+                ENV_VAR,
                 f"secret settings are encrypted at rest and the server has no {ENV_VAR}; "
-                "the operator sets it (see the README, 'Secret settings')"
+                "the operator sets it (see the README, 'Secret settings')",
             )
         return MultiFernet([Fernet(k) for k in self.keys])
 
@@ -94,8 +88,9 @@ class SecretBox:
             return orjson.loads(self._fernet().decrypt(stored[SEALED].encode("ascii")))
         except InvalidToken:
             raise SecretKeyError(
+                ENV_VAR,
                 f"a stored secret cannot be opened with the keys in {ENV_VAR}; keep the "
-                "old key in the list (new,old) until 'tailor secrets rotate' has run"
+                "old key in the list (new,old) until 'tailor secrets rotate' has run",
             ) from None
 
     def reseal(self, stored: Any) -> dict[str, str]:
@@ -106,7 +101,8 @@ class SecretBox:
             token = self._fernet().rotate(stored[SEALED].encode("ascii"))
         except InvalidToken:
             raise SecretKeyError(
+                ENV_VAR,
                 f"a stored secret cannot be opened with the keys in {ENV_VAR}; list the "
-                "new key first and the old one after it (new,old), then rotate"
+                "new key first and the old one after it (new,old), then rotate",
             ) from None
         return {SEALED: token.decode("ascii")}

@@ -107,6 +107,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 #: execution option marking a connection that writes (SQLite: BEGIN IMMEDIATE)
+#: the most values bound in one IN list (PostgreSQL refuses more than 32,767
+#: parameters in a statement); beyond it a statement reads the rows and filters
+MAX_IN_LIST = 1_000
+
 WRITE_OPTION = "tailor_write"
 
 

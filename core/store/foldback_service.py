@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.analysis.foldback import (
     FoldbackReport,
-    OverrideFact,
     Proposal,
     analyze,
     find_family,
     propose,
 )
 from core.model.auth import Principal, Role
+from core.model.overrides import ActiveOverride
 from core.model.secrets import is_sealed
 from core.store.gcpause import gc_paused
 from core.store.models import Override, Tenant
@@ -97,7 +97,7 @@ class FoldbackService:
                 d.key: d.default for d in (current.settings if current else ()) if not d.secret
             }
             overrides = [
-                OverrideFact(slug, env or None, key, value)
+                ActiveOverride(slug, env, key, value)
                 for slug, env, key, value in (
                     await session.execute(
                         select(Tenant.slug, Override.environment, Override.key, Override.value)

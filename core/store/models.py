@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.model.clock import utcnow
+from core.model.overrides import TENANT_SCOPE
 from core.model.request_id import current_request_id
 
 NAMING_CONVENTION = {
@@ -34,9 +35,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-#: The environment name of a tenant-wide override (no environment).
-TENANT_SCOPE = ""
 
 
 def aware(value: datetime | None) -> datetime | None:

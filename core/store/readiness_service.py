@@ -19,27 +19,33 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.analysis.app_checks import app_findings
 from core.analysis.readiness import (
     CUSTOMIZATION,
-    ActiveOverride,
     CustomizationReadiness,
     Finding,
     ReadinessReport,
     Severity,
     TenantRelease,
-    UpgradeBlockedError,
     evaluate,
 )
 from core.model.apps import App, DocumentCheck
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration
-from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from core.model.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    SecretKeyError,
+    UpgradeBlockedError,
+)
 from core.model.manifest import PLANNED, ReleaseHistory, ReleaseManifest, parse_version
-from core.model.secrets import SecretBox, SecretKeyError, is_sealed
+from core.model.overrides import ActiveOverride
+from core.model.secrets import SecretBox, is_sealed
 from core.store.apps import AppService
 from core.store.authorization import (
     Authorization,
     locked_protection,
     require_change_request,
 )
+from core.store.db import MAX_IN_LIST
 from core.store.gcpause import gc_paused
 from core.store.models import AuditEntry, Override, RehearsalRun, Release, Tenant
 from core.store.observations import ObservationStore
@@ -47,10 +53,6 @@ from core.store.releases import load_history
 from core.store.tenants import load_tenant_ref
 
 MAX_REASON = 2000
-
-#: the most tenants a statement names one by one (PostgreSQL refuses more than
-#: 32,767 bind parameters); beyond it a statement reads them all and filters here
-MAX_IN_LIST = 1_000
 
 
 @dataclass(frozen=True)

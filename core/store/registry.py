@@ -50,6 +50,7 @@ from core.model.errors import (
     AlreadyExistsError,
     ChangeRequestRequiredError,
     InvalidInputError,
+    NameCollisionError,
     NotFoundError,
 )
 from core.store.authorization import (
@@ -57,6 +58,7 @@ from core.store.authorization import (
     locked_protection,
     require_change_request,
 )
+from core.store.db import MAX_IN_LIST
 from core.store.invalidation import REGISTRY, notify
 from core.store.models import (
     AuditEntry,
@@ -73,18 +75,6 @@ from core.store.tenants import bump_data_version, load_tenant_ref
 
 #: the longest error message kept as a registration's last_error
 MAX_ERROR_LENGTH = 2000
-
-
-class NameCollisionError(AlreadyExistsError):
-    """Another package already published a customization under this name."""
-
-    def __init__(self, name: str, package: str, other: str) -> None:
-        super().__init__("customization", name)
-        self.message = (
-            f"customization {name!r} is already published by package {other!r}; "
-            f"package {package!r} must use another name (customization.toml: name)"
-        )
-        self.args = (self.message,)
 
 
 def manifest_to_dict(m: CustomizationManifest) -> dict[str, Any]:
@@ -993,11 +983,6 @@ async def _get(session: AsyncSession, name: str) -> CustomizationRow:
     if row is None:
         raise customization_not_found(name)
     return row
-
-
-#: the most values bound in one IN list (PostgreSQL refuses more than 32,767
-#: parameters in a statement); beyond it a statement reads the rows and filters
-MAX_IN_LIST = 1_000
 
 
 async def _tenant_ids(session: AsyncSession, slugs: Iterable[str]) -> dict[str, int]:

@@ -135,15 +135,12 @@ class Services:
         """The same services, with settings calling ``hooks`` (the plugin runtime)."""
         return replace(self, settings=SettingsService(self.sessions, hooks, self.secrets))
 
-    def with_document_check(self, check: DocumentCheck) -> Services:
-        """The same services, with readiness checking the apps' documents against
-        Tailor's schema (``APP_OPERATION_INVALID``; the API layer knows the schema)."""
+    def set_document_check(self, check: DocumentCheck) -> None:
+        """Readiness (and the triage, usage, fold-back and roadmap services built on
+        it) checks the apps' documents against Tailor's schema from now on
+        (``APP_OPERATION_INVALID``; the API layer knows the schema). Changes these
+        services in place; services made later by ``with_*`` keep the check."""
         self.readiness.check_documents = check
-        return self
-
-    def with_installed(self, installed: frozenset[str]) -> Services:
-        """The same services, with readiness knowing which customizations' code is here."""
-        return self._with_registrations(RegistryRegistrations(self.registry, installed))
 
     def with_stored_code(self) -> Services:
         """The same services, with readiness reporting a customization whose code the

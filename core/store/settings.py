@@ -27,15 +27,16 @@ from core.model.errors import (
     NotFoundError,
     SettingValidationError,
 )
-from core.model.hooks import HookFailure, HookRunner, NoHooks
+from core.model.hooks import RESOLVE_SETTINGS, HookFailure, HookRunner, NoHooks
 from core.model.manifest import stored_definition
+from core.model.overrides import TENANT_SCOPE
 from core.model.secrets import SECRET_MARK, SecretBox, is_sealed
 from core.store.authorization import (
     Authorization,
     locked_protection,
     require_change_request,
 )
-from core.store.models import TENANT_SCOPE, AuditEntry, Override, SettingDefinitionRow, Tenant
+from core.store.models import AuditEntry, Override, SettingDefinitionRow, Tenant
 from core.store.tenants import TenantRef, bump_data_version, load_tenant_ref
 
 DEFAULT = "DEFAULT"
@@ -194,7 +195,7 @@ class SettingsService:
                     failures.append(
                         HookFailure(
                             cv.customization,
-                            "tailor_resolve_settings",
+                            RESOLVE_SETTINGS,
                             f"returned an invalid value for {exc.message}; "
                             "the non-customized value is served",
                         )

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from packaging.version import Version
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.model.auth import Principal
 from core.model.customizations import SLUG_PATTERN
 from core.model.errors import AlreadyExistsError, InvalidInputError, NotFoundError
-from core.model.manifest import known_releases
+from core.model.manifest import RELEASED, known_releases, newest_release
 from core.store.models import AuditEntry, Environment, Release, Tenant
 
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -247,8 +246,9 @@ async def _pick_release(session: AsyncSession, version: str | None) -> Release:
             "release", version or "(any)", "no release is registered yet: run 'tailor db upgrade'"
         )
     if version is None:
-        released = [r for r in releases if r.status == "released"] or list(releases)
-        return max(released, key=lambda r: Version(r.version))
+        newest = newest_release(releases, RELEASED) or newest_release(releases)
+        assert newest is not None  # releases is not empty
+        return newest
     for r in releases:
         if r.version == version:
             if r.status != "released":

@@ -50,9 +50,10 @@ from core.model import config
 from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.model.errors import InvalidInputError, NotFoundError
+from core.store.db import MAX_IN_LIST
 from core.store.gcpause import gc_paused
 from core.store.models import AuditEntry, FindingTriage, ReadinessRun, Tenant, aware
-from core.store.readiness_service import MAX_IN_LIST, ReadinessService
+from core.store.readiness_service import ReadinessService
 
 MAX_REASON = 2000
 MAX_OWNER = 200

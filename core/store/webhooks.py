@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.model import webhooks as rules
 from core.model.auth import Principal, Role
 from core.model.clock import utcnow
-from core.model.errors import InvalidInputError, NotFoundError
+from core.model.errors import InvalidInputError, NotFoundError, SecretKeyError
 from core.model.secrets import ENV_VAR as SECRET_KEY_ENV
-from core.model.secrets import SecretBox, SecretKeyError
+from core.model.secrets import SecretBox
 from core.store.feed import ChangeEvent, change_event
 from core.store.models import (
     AuditEntry,
@@ -181,8 +181,9 @@ class WebhookService:
         require_manage_webhooks(principal)
         if not self._secrets.enabled:
             raise SecretKeyError(
+                SECRET_KEY_ENV,
                 f"webhook signing secrets are stored encrypted and the server has no "
-                f"{SECRET_KEY_ENV}; the operator sets it (see the README, 'Secret settings')"
+                f"{SECRET_KEY_ENV}; the operator sets it (see the README, 'Secret settings')",
             )
         target = rules.parse_url(url)
         wanted = rules.check_events(events)

@@ -25,10 +25,11 @@ from core.model.customizations import HookUse
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source, claim_names, read_manifest
 from plugins.manifest import MANIFEST_FILE, Problem, product_problem
+from plugins.runtime import protocol
 from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, private_workdir
 
 
-def spec_descriptions(catalog: Catalog) -> list[list[Any]]:
+def spec_descriptions(catalog: Catalog) -> list[protocol.SpecRef]:
     """How a worker finds the catalog's hookspec modules: (source, module name, file)."""
     return [
         [spec.source, spec.module.__name__, getattr(spec.module, "__file__", None)]
@@ -54,8 +55,17 @@ class Inspector:
     """Checks customization directories, each in its own worker process (blocking)."""
 
     def __init__(
-        self, catalog: Catalog, release: str, timeout: float = 5.0, memory_mb: int = 1024
+        self,
+        catalog: Catalog,
+        release: str,
+        timeout: float = 5.0,
+        memory_mb: int = 1024,
+        *,
+        analyze: bool = True,
     ) -> None:
+        #: read each package's source too (its hooks' file:line, its keys); False
+        #: when the caller reads it itself (``tailor customization check``)
+        self.analyze = analyze
         self.specs = spec_descriptions(catalog)
         self.categories = frozenset(catalog.setting_categories or ())
         self.release = release
@@ -97,7 +107,7 @@ class Inspector:
             return loaded
         self.confinement = worker.confinement
         deadline = time.monotonic() + self.timeout
-        message = {
+        message: protocol.InspectOp = {
             "op": "inspect",
             "path": str(path),
             "origin": source.origin,
@@ -130,7 +140,8 @@ class Inspector:
                 Problem(where, "import", f"its checking worker answered nonsense ({exc!r})")
             )
             return loaded
-        loaded.analyze()  # the server's own reading of the source, once
+        if self.analyze:
+            loaded.analyze()  # the server's own reading of the source, once
         return loaded
 
     def inspect_all(self, sources: Sequence[Source]) -> list[Loaded]:

@@ -141,7 +141,7 @@ class WorkerProcess:
         return self.proc.pid
 
     # -- I/O ------------------------------------------------------------------------
-    def send(self, deadline: float, *messages: Any, raw: bytes | None = None) -> None:
+    def send(self, deadline: float, *messages: protocol.Op, raw: bytes | None = None) -> None:
         data = b"".join(protocol.frame(m) for m in messages)
         if raw is not None:
             data += protocol.HEADER.pack(len(raw)) + raw

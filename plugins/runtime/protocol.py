@@ -15,6 +15,12 @@ The two directions are not equal: the server's messages are trusted, the
 worker's are not (consultant code runs in that process and can write on its
 pipe). The server reads at most :data:`MAX_REPORT` bytes per message and checks
 every event against what it asked for (``plugins.runtime.runner``).
+
+The messages are typed here, once: :data:`Op` (server -> worker, built by the
+runner, the inspector and the trial; read by the worker) and :data:`Event`
+(worker -> server, written by the worker). Both sides encode with :func:`frame`
+and decode with :func:`read_message`; what the server decodes is a worker's claim,
+checked field by field before it is believed, so it reads events as plain dicts.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
@@ -36,6 +42,118 @@ MAX_ANSWER = 2 * 1024 * 1024
 MAX_REPORT = MAX_ANSWER + 64 * 1024
 #: the longest error message a worker reports for one implementation
 MAX_ERROR = 2000
+
+
+#: how a worker finds a catalog's hookspec modules: [source, module name, file]
+SpecRef = list[Any]
+
+
+# -- server -> worker ----------------------------------------------------------------
+class ConfineOp(TypedDict):
+    """The first message: the roots the worker may read from now on."""
+
+    op: Literal["confine"]
+    roots: list[str]
+
+
+class InspectOp(TypedDict):
+    """Import one package and report its hooks (``tailor customization check``)."""
+
+    op: Literal["inspect"]
+    path: str
+    origin: str
+    release: str
+    specs: list[SpecRef]
+
+
+class SetupCustomization(TypedDict):
+    name: str
+    path: str
+    #: the module inside the package holding the hooks
+    module: str
+
+
+class SetupOp(TypedDict):
+    """A fresh plugin manager with these customizations, in this order."""
+
+    op: Literal["setup"]
+    tenant: str
+    specs: list[SpecRef]
+    customizations: list[SetupCustomization]
+
+
+class CallOp(TypedDict):
+    """Call ``hook`` on every registered customization but ``skip``; its keyword
+    arguments follow as one raw frame (inputs cross by value)."""
+
+    op: Literal["call"]
+    hook: str
+    firstresult: bool
+    skip: list[str]
+    #: seconds of CPU per implementation
+    budget: float
+    #: per customization, the secret keys withheld from its ``values``
+    withhold: NotRequired[dict[str, list[str]]]
+
+
+class PingOp(TypedDict):
+    op: Literal["ping"]
+
+
+Op = ConfineOp | InspectOp | SetupOp | CallOp | PingOp
+
+
+# -- worker -> server (claims: the server checks them) ----------------------------
+class StartedEvent(TypedDict):
+    event: Literal["started"]
+
+
+class ReadyEvent(TypedDict):
+    event: Literal["ready"]
+    confinement: Any
+
+
+class StartEvent(TypedDict):
+    """An implementation's call begins (whose code runs now)."""
+
+    event: Literal["start"]
+    name: str
+
+
+class ResultEvent(TypedDict):
+    """One implementation's answer: ``value`` when ``ok``, else ``error``."""
+
+    event: Literal["result"]
+    name: str
+    ok: bool
+    ms: float
+    read: list[str]
+    scanned: bool
+    value: NotRequired[Any]
+    error: NotRequired[str]
+
+
+class DoneEvent(TypedDict, total=False):
+    """The end of an op: a setup's ``failed``, a call's ``threads``, an inspection's
+    findings (``manifest`` ... ``hooks_module``); a ping's carries nothing."""
+
+    event: Literal["done"]
+    failed: dict[str, str]
+    threads: int
+    manifest: dict[str, Any] | None
+    hooks: list[dict[str, Any]]
+    setting_keys: list[str]
+    problems: list[list[str]]
+    warnings: list[str]
+    hooks_module: str
+
+
+class ErrorEvent(TypedDict):
+    event: Literal["error"]
+    message: str
+
+
+Event = StartedEvent | ReadyEvent | StartEvent | ResultEvent | DoneEvent | ErrorEvent
 
 
 class ProtocolError(Exception):
@@ -56,7 +174,7 @@ def loads(data: bytes) -> Any:
         return json.loads(data)
 
 
-def frame(message: Any) -> bytes:
+def frame(message: Op | Event) -> bytes:
     body = dumps(message)
     return HEADER.pack(len(body)) + body
 
@@ -68,7 +186,7 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_message(fd: int, message: Any) -> None:
+def write_message(fd: int, message: Op | Event) -> None:
     write_all(fd, frame(message))
 
 
@@ -84,6 +202,8 @@ def read_exactly(fd: int, size: int) -> bytes:
 
 
 def read_message(fd: int) -> Any:
+    """The next message, as sent: an :data:`Op` for the worker (trusted); for the
+    server, a claimed :data:`Event` to check (``WorkerProcess.receive``)."""
     (size,) = HEADER.unpack(read_exactly(fd, HEADER.size))
     if size > MAX_MESSAGE:
         raise ProtocolError(f"message of {size} bytes exceeds the {MAX_MESSAGE} byte limit")

@@ -28,8 +28,13 @@ from typing import Any
 from core.model.auth import Principal
 from core.model.customizations import Pin, Registration
 from core.model.definitions import SettingDefinition
-from core.model.errors import InvalidInputError, TailorError
+from core.model.errors import ArchiveError, InvalidInputError, TailorError
 from core.model.hooks import (
+    REGISTER_SETTINGS,
+    RESOLVE_SETTING,
+    RESOLVE_SETTINGS,
+    SETTING_CHANGED,
+    VALIDATE_SETTING,
     CustomizationRegistry,
     CustomizedValue,
     DefinitionsOutcome,
@@ -51,12 +56,6 @@ from plugins.runtime.process import DeadlinePassed, ProtocolBroken, WorkerDied, 
 from plugins.runtime.record import Recorder
 
 log = logging.getLogger("tailor.plugins")
-
-REGISTER = "tailor_register_settings"
-RESOLVE = "tailor_resolve_settings"
-RESOLVE_ONE = "tailor_resolve_setting"
-VALIDATE = "tailor_validate_setting"
-CHANGED = "tailor_setting_changed"
 
 
 def default_worker_count() -> int:
@@ -413,7 +412,7 @@ class PluginRuntime:
                         pin, "its stored package does not match its sha256: it is not run"
                     )
                 path = await asyncio.to_thread(archive.materialize, tree, self.cache_root)
-            except (archive.ArchiveError, OSError) as exc:
+            except (ArchiveError, OSError) as exc:
                 return self._cannot_run(pin, f"its package cannot be materialized here: {exc}")
             loaded = Loaded(
                 Source(path, f"database {pin.name} {pin.version}"),
@@ -435,7 +434,7 @@ class PluginRuntime:
         self._unavailable[(pin.name, pin.version)] = loaded
         return loaded
 
-    def _setup_message(self, tenant: str, enabled: Sequence[Loaded]) -> dict[str, Any]:
+    def _setup_message(self, tenant: str, enabled: Sequence[Loaded]) -> protocol.SetupOp:
         return {
             "op": "setup",
             "tenant": tenant,
@@ -496,7 +495,7 @@ class PluginRuntime:
         # least privilege: the worker may read this tenant's customizations only
         roots = [*self._spec_roots, *(str(c.source.path) for c in enabled)]
         policy = self.recorder.policies.get(tenant) if self.recorder.policies else None
-        if policy is not None and hook != REGISTER and secret_key is None:
+        if policy is not None and hook != REGISTER_SETTINGS and secret_key is None:
             # what they receive, secret settings removed (a hook about a secret
             # setting, and the definitions hook, which takes nothing, are not kept)
             self.recorder.offer(
@@ -514,7 +513,7 @@ class PluginRuntime:
         readable = {
             c.name: (
                 frozenset(k for k in values if k not in withhold.get(c.name, ()))
-                if hook in (RESOLVE, RESOLVE_ONE) and isinstance(values, Mapping)
+                if hook in (RESOLVE_SETTINGS, RESOLVE_SETTING) and isinstance(values, Mapping)
                 else frozenset()
             )
             for c in implementing
@@ -538,6 +537,14 @@ class PluginRuntime:
                 break
             crashed: str | None = None
             expected = _Expected(tuple(n for n in order if n not in skip), readable, firstresult)
+            call: protocol.CallOp = {
+                "op": "call",
+                "hook": hook,
+                "firstresult": firstresult,
+                "skip": sorted(skip | untold),
+                "budget": budget,
+                "withhold": withhold,
+            }
             try:
                 outcome = await asyncio.get_running_loop().run_in_executor(
                     self.pool.executor,
@@ -545,14 +552,7 @@ class PluginRuntime:
                     worker,
                     setup,
                     setup_key,
-                    {
-                        "op": "call",
-                        "hook": hook,
-                        "firstresult": firstresult,
-                        "skip": sorted(skip | untold),
-                        "budget": budget,
-                        "withhold": withhold,
-                    },
+                    call,
                     raw,
                     deadline,
                     expected,
@@ -660,17 +660,17 @@ class PluginRuntime:
         if cached is not None:
             return cached
         definitions: list[tuple[str, SettingDefinition]] = []
-        done, failures = await self._batch(tenant, REGISTER, {})
+        done, failures = await self._batch(tenant, REGISTER_SETTINGS, {})
         for impl in done:
             result = impl.value
             if result is None:
-                self._observe(tenant, REGISTER, impl, False)
+                self._observe(tenant, REGISTER_SETTINGS, impl, False)
                 continue
             if not isinstance(result, list):
                 failures.append(
                     self._invalid(
                         tenant,
-                        REGISTER,
+                        REGISTER_SETTINGS,
                         impl,
                         f"returned {type(result).__name__}, expected a list of definitions",
                     )
@@ -685,13 +685,15 @@ class PluginRuntime:
                     definition.check_consistent()
                 except TailorError as exc:
                     failures.append(
-                        self._invalid(tenant, REGISTER, impl, f"invalid definition {exc.message}")
+                        self._invalid(
+                            tenant, REGISTER_SETTINGS, impl, f"invalid definition {exc.message}"
+                        )
                     )
                     break
                 definitions.append((impl.name, definition))
                 keys.append(definition.key)
             else:
-                self._observe(tenant, REGISTER, impl, bool(keys), keys)
+                self._observe(tenant, REGISTER_SETTINGS, impl, bool(keys), keys)
         outcome = DefinitionsOutcome(tuple(definitions), tuple(failures))
         if not failures:
             self._definitions[key] = outcome
@@ -710,7 +712,7 @@ class PluginRuntime:
         failures: list[HookFailure] = []
         kwargs = {"tenant": tenant, "environment": environment, "values": dict(values)}
         # the deprecated per-setting hook first: the batch hook wins
-        for hook, target in ((RESOLVE_ONE, customized), (RESOLVE, batch_wins)):
+        for hook, target in ((RESOLVE_SETTING, customized), (RESOLVE_SETTINGS, batch_wins)):
             done, failed = await self._batch(tenant, hook, kwargs, secret=secret)
             failures.extend(failed)
             for impl in done:
@@ -778,7 +780,7 @@ class PluginRuntime:
         errors: list[tuple[str, str]] = []
         kwargs = {"tenant": tenant, "environment": environment, "key": key, "value": value}
         done, failures = await self._batch(
-            tenant, VALIDATE, kwargs, secret_key=key if secret else None
+            tenant, VALIDATE_SETTING, kwargs, secret_key=key if secret else None
         )
         for impl in done:
             result = impl.value
@@ -790,14 +792,14 @@ class PluginRuntime:
                 failures.append(
                     self._invalid(
                         tenant,
-                        VALIDATE,
+                        VALIDATE_SETTING,
                         impl,
                         f"returned {type(result).__name__}, "
                         "expected None, a message or a list of messages",
                     )
                 )
                 continue
-            self._observe(tenant, VALIDATE, impl, bool(result), ())
+            self._observe(tenant, VALIDATE_SETTING, impl, bool(result), ())
         await self.observer.maybe_flush()
         return ValidationOutcome(tuple(errors), tuple(failures))
 
@@ -820,10 +822,10 @@ class PluginRuntime:
             "actor": actor,
         }
         done, failures = await self._batch(
-            tenant, CHANGED, kwargs, secret_key=key if secret else None
+            tenant, SETTING_CHANGED, kwargs, secret_key=key if secret else None
         )
         for impl in done:
-            self._observe(tenant, CHANGED, impl, impl.value is not None)
+            self._observe(tenant, SETTING_CHANGED, impl, impl.value is not None)
         await self.observer.maybe_flush()
         return failures
 
@@ -963,7 +965,7 @@ def _checked_result(
     return _Impl(running, False, None, error, float(ms), tuple(read), scanned)
 
 
-def _setup_failed(answer: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[str, str]:
+def _setup_failed(answer: Mapping[str, Any], setup: protocol.SetupOp) -> dict[str, str]:
     """The ``done`` answering a setup: which customizations failed to load, each
     one the server asked to load, each with a bounded message."""
     if answer.get("event") != "done":
@@ -981,9 +983,9 @@ def _setup_failed(answer: Mapping[str, Any], setup: Mapping[str, Any]) -> dict[s
 
 def _call_worker(
     worker: WorkerProcess,
-    setup: dict[str, Any],
+    setup: protocol.SetupOp,
     setup_key: tuple[Any, ...],
-    call: dict[str, Any],
+    call: protocol.CallOp,
     raw: bytes,
     deadline: float,
     expected: _Expected,

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from core.model.definitions import SettingDefinition
 from core.model.errors import InvalidInputError, SettingValidationError, TailorError
 from core.model.extension_points import ExtensionPoint
+from core.model.hooks import REGISTER_SETTINGS, RESOLVE_SETTING, RESOLVE_SETTINGS
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source
 from plugins.runtime import protocol, sandbox
@@ -36,8 +37,6 @@ from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, p
 #: what a declared secret setting that has a value reads as in a trial
 SECRET_PLACEHOLDER = "<secret: its value is not handed to a trial run>"
 #: the hooks whose ``values`` are the tenant's layered settings
-RESOLVE_HOOKS = ("tailor_resolve_settings", "tailor_resolve_setting")
-REGISTER = "tailor_register_settings"
 #: why a call failed (``call``'s ``failure``): the code raised, the call ran past
 #: its deadline (the worker was killed), or the worker died
 RAISED, TIMED_OUT, KILLED = "raised", "timed_out", "killed"
@@ -235,7 +234,7 @@ class Trial:
         self.worker = worker
         self._confinement = tuple(worker.confinement)
         deadline = time.monotonic() + self.import_timeout
-        setup = {
+        setup: protocol.SetupOp = {
             "op": "setup",
             "tenant": "",
             "specs": specs,
@@ -266,7 +265,7 @@ class Trial:
             self.start(self.loaded)
             assert self.worker is not None
         point = self.catalog.get(hook)
-        message = {
+        message: protocol.CallOp = {
             "op": "call",
             "hook": hook,
             "firstresult": bool(point and point.firstresult),
@@ -324,22 +323,24 @@ def registered_definitions(trial: Trial) -> list[SettingDefinition]:
     """The definitions the package registers for itself (its own
     ``tailor_register_settings``, called first, as the server does); a failing or
     invalid registration raises, saying why."""
-    if not trial.implements(REGISTER):
+    if not trial.implements(REGISTER_SETTINGS):
         return []
-    event = trial.call(REGISTER, {})
+    event = trial.call(REGISTER_SETTINGS, {})
     name = trial.loaded.name if trial.loaded else "it"
     if not event.get("ok"):
-        raise TailorError(f"{name}: {REGISTER} failed: {event.get('error')}")
+        raise TailorError(f"{name}: {REGISTER_SETTINGS} failed: {event.get('error')}")
     value = event.get("value")
     if value is None:
         return []
     if not isinstance(value, list):
-        raise TailorError(f"{name}: {REGISTER} returned {type(value).__name__}, expected a list")
+        raise TailorError(
+            f"{name}: {REGISTER_SETTINGS} returned {type(value).__name__}, expected a list"
+        )
     definitions = []
     for i, data in enumerate(value):
         if not isinstance(data, dict):
-            raise TailorError(f"{name}: {REGISTER} [{i}] must be a dict")
-        definition = SettingDefinition.from_dict(data, where=f"{REGISTER}[{i}]")
+            raise TailorError(f"{name}: {REGISTER_SETTINGS} [{i}] must be a dict")
+        definition = SettingDefinition.from_dict(data, where=f"{REGISTER_SETTINGS}[{i}]")
         definition.check_consistent()
         definitions.append(definition)
     return definitions
@@ -364,7 +365,12 @@ def outcome(
     ignored: list[str] = []
     changed: list[Change] = []
     secret = values.secret if values is not None else frozenset()
-    if ok and hook in RESOLVE_HOOKS and handed is not None and values is not None:
+    if (
+        ok
+        and hook in (RESOLVE_SETTINGS, RESOLVE_SETTING)
+        and handed is not None
+        and values is not None
+    ):
         if value is not None and not isinstance(value, dict):
             ok, value = False, None
             event = {
@@ -386,7 +392,7 @@ def outcome(
             except SettingValidationError as exc:
                 invalid = f"{exc.message}; the server serves the non-customized value"
             changed.append(Change(key, old, new, key in secret, invalid))
-    elif ok and hook == REGISTER and isinstance(value, list):
+    elif ok and hook == REGISTER_SETTINGS and isinstance(value, list):
         returned = [
             d["key"] for d in value if isinstance(d, dict) and isinstance(d.get("key"), str)
         ]
@@ -454,7 +460,7 @@ async def run_trial(
                 f"{tenant!r}: the server never runs it for another tenant "
                 "(add the tenant to customization.toml to try it there)",
             )
-        resolves = hook in RESOLVE_HOOKS
+        resolves = hook in (RESOLVE_SETTINGS, RESOLVE_SETTING)
         extra = await asyncio.to_thread(registered_definitions, trial) if resolves else []
         # read for every hook: the tenant and the environment must exist
         values = await source.tenant_values(tenant, environment, extra)

@@ -21,10 +21,8 @@ from typing import Any
 
 import pluggy
 
+from core.model.hooks import RESOLVE_SETTING, RESOLVE_SETTINGS
 from plugins.runtime import protocol, sandbox
-
-RESOLVE = "tailor_resolve_settings"
-RESOLVE_ONE = "tailor_resolve_setting"
 
 
 class TrackedValues(Mapping[str, Any]):
@@ -101,7 +99,7 @@ def call_tracked(
     ``tailor_resolve_setting`` is called once per key: being handed every key
     is a scan, not a use of each."""
     names = tuple(argnames)
-    if hook == RESOLVE_ONE:
+    if hook == RESOLVE_SETTING:
         found = {}
         values = kwargs.get("values") or {}
         tracked.scanned = True
@@ -112,7 +110,7 @@ def call_tracked(
                 found[key] = result
         tracked.value = found
         return found
-    if hook == RESOLVE and isinstance(kwargs.get("values"), dict):
+    if hook == RESOLVE_SETTINGS and isinstance(kwargs.get("values"), dict):
         values = TrackedValues(kwargs["values"])
         kwargs = {**kwargs, "values": values}
         tracked.read = values.read
@@ -147,10 +145,10 @@ class Worker:
         self.failed: dict[str, str] = {}
         self._specs: dict[str, Any] = {}
 
-    def send(self, message: Any) -> None:
+    def send(self, message: protocol.Event) -> None:
         protocol.write_message(self.proto_out, message)
 
-    def catalog(self, specs: list[list[Any]]) -> Any:
+    def catalog(self, specs: list[protocol.SpecRef]) -> Any:
         from plugins.catalog import Catalog, SpecModule
 
         key = protocol.dumps(specs).decode()
@@ -160,7 +158,7 @@ class Worker:
         return self._specs[key]
 
     # -- ops ----------------------------------------------------------------------
-    def inspect(self, message: Mapping[str, Any]) -> None:
+    def inspect(self, message: protocol.InspectOp) -> None:
         from plugins.loading import Source, inspect_customization
 
         catalog = self.catalog(message["specs"])
@@ -183,7 +181,7 @@ class Worker:
             }
         )
 
-    def setup(self, message: Mapping[str, Any]) -> None:
+    def setup(self, message: protocol.SetupOp) -> None:
         """A fresh plugin manager with the tenant's customizations registered in
         the order given (pluggy calls the last registered first)."""
         from plugins.loading import import_package, plugin_object
@@ -204,7 +202,7 @@ class Worker:
         self.pm = pm
         self.send({"event": "done", "failed": self.failed})
 
-    def call(self, message: Mapping[str, Any], raw: bytes) -> None:
+    def call(self, message: protocol.CallOp, raw: bytes) -> None:
         hook = message["hook"]
         skip = set(message.get("skip", ()))
         #: per customization, the secret settings it did not declare: absent
@@ -245,7 +243,7 @@ class Worker:
         self.send({"event": "done", "threads": threading.active_count()})
 
     def _result(self, name: str, ok: bool, value: Any, ms: float, tracked: Tracked) -> bool:
-        message = {
+        message: protocol.ResultEvent = {
             "event": "result",
             "name": name,
             "ok": ok,
@@ -287,15 +285,15 @@ class Worker:
             except BaseException as exc:  # the worker's own failure: say it, go on
                 self.send({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
 
-    def handle(self, message: Mapping[str, Any]) -> None:
+    def handle(self, message: protocol.Op) -> None:
         op = message.get("op")
-        if op == "ping":
+        if message["op"] == "ping":
             self.send({"event": "done"})
-        elif op == "inspect":
+        elif message["op"] == "inspect":
             self.inspect(message)
-        elif op == "setup":
+        elif message["op"] == "setup":
             self.setup(message)
-        elif op == "call":
+        elif message["op"] == "call":
             (size,) = protocol.HEADER.unpack(protocol.read_exactly(self.proto_in, 4))
             raw = protocol.read_exactly(self.proto_in, size)
             self.call(message, raw)

@@ -22,7 +22,6 @@ from typing import Any
 
 from core.analysis.readiness import (
     CUSTOMIZATION,
-    ActiveOverride,
     Code,
     Finding,
     ReadinessReport,
@@ -31,6 +30,7 @@ from core.analysis.readiness import (
 )
 from core.model.customizations import Observation, ObservedKey, Registration
 from core.model.manifest import ReleaseManifest
+from core.model.overrides import ActiveOverride
 from plugins.evidence import read_package
 from tests.release_history import points_for
 from tests.sample import ACME, V30_PLANNED

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from api.cli.main import app
 from core.model import manifest_io
-from core.model.errors import InvalidInputError
+from core.model.errors import InvalidInputError, ProductError
 
 BIG = "1" * 5000
 NESTED_TOML = "deep = " + "[" * 10_000 + "]" * 10_000 + "\n"
@@ -270,7 +270,6 @@ def test_a_5000_digit_version_on_the_command_line_exits_2(args, monkeypatch, dat
 def test_a_product_directory_with_hostile_files_lists_each_problem(tmp_path):
     """A product's own files (product.toml, its release manifests) are read the
     same way: every problem named by file and field, no RecursionError."""
-    from core.model.product import ProductError
     from plugins.product import load_directory
     from tests.widgets import write_product
 

@@ -13,8 +13,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from core.model.errors import InvalidInputError
-from core.model.secrets import SecretBox, SecretKeyError
+from core.model.errors import InvalidInputError, SecretKeyError
+from core.model.secrets import SecretBox
 from core.store.secret_store import count_stored_secrets, demo_key
 from core.store.services import Services
 from tests.cli.test_cli import tailor

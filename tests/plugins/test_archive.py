@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core.model.errors import InvalidInputError
+from core.model.errors import ArchiveError, InvalidInputError
 from plugins.archive import (
     CACHE_DIR_ENV,
     DEFAULT_MAX_UPLOAD_BYTES,
@@ -40,7 +40,6 @@ from plugins.archive import (
     MAX_PATH_LENGTH,
     MAX_UPLOAD_BYTES_ENV,
     STALE_SECONDS,
-    ArchiveError,
     PackageTree,
     build_zip,
     cache_root_default,

@@ -213,3 +213,35 @@ def test_db_upgrade_turns_registrations_into_versions_with_their_code(cli, tmp_p
     lost, [lost_v1] = found["lost-code"]
     assert lost.pins == (("acme", "1.0.0"),)
     assert lost_v1.sha256 is None
+
+
+def test_one_publish_analyzes_the_package_once(cli, tmp_path):
+    """The server reads a published package's source once (its hooks' file:line,
+    its setting keys): the worker only imports it, and no second finder reads it
+    again. Counted by plugins.evidence's own counter, through the real CLI."""
+    from plugins import evidence
+
+    assert cli("db", "upgrade").exit_code == 0
+    assert cli("tenant", "create", "acme", "--name", "Acme", "--release", "2.0").exit_code == 0
+    root = tmp_path / "pkgs"
+    path = write(root, "dark_mode", GOOD, manifest("dark-mode", ["acme"], version="1.0.0"))
+    before = evidence.ANALYSES.count
+    published = cli("customization", "publish", str(path), "--enable")
+    assert published.exit_code == 0, published.output
+    assert "  key ui.theme.mode  hooks.py:" in published.stdout  # the analysis's answer
+    assert evidence.ANALYSES.count - before == 1
+
+
+def test_one_check_analyzes_each_package_once(cli, tmp_path):
+    """`customization check` reads each package's source once (read_package); the
+    workers that import it do not read it again."""
+    from plugins import evidence
+
+    root = tmp_path / "pkgs"
+    write(root, "one", GOOD, manifest("one", ["acme"]))
+    write(root, "two", GOOD, manifest("two", ["acme"]))
+    before = evidence.ANALYSES.count
+    checked = cli("customization", "check", str(root))
+    assert checked.exit_code == 0, checked.output
+    assert "ok one 1.0.0 (tailor_resolve_settings)" in checked.output
+    assert evidence.ANALYSES.count - before == 2

@@ -7,9 +7,8 @@ import pytest
 
 from core.analysis.readiness import Code, check_customization
 from core.analysis.release_diff import diff
-from core.model.errors import InvalidInputError
+from core.model.errors import InvalidInputError, ProductError
 from core.model.manifest_io import loads
-from core.model.product import ProductError
 from plugins import hookspecs
 from plugins.catalog import Catalog, hook_apis, tailor_extension_points, with_hook_api
 from plugins.evidence import read_package

@@ -90,3 +90,18 @@ async def test_host_extension_point_called_per_tenant(services, tenant):
     )
     assert other == []
     await runtime.close()
+
+
+def test_hook_names_have_one_home():
+    """core.model.hooks spells Tailor's hook names once; the hookspecs declare
+    exactly those hooks, in the same order, and every replacement a lifecycle
+    names is one of them."""
+    from core.model import hooks
+    from plugins import hookspecs
+    from plugins.lifecycle import ATTRIBUTE
+
+    assert hookspecs.TAILOR_HOOKS == hooks.TAILOR_HOOKS
+    replacements = {
+        getattr(getattr(hookspecs, name), ATTRIBUTE).replacement for name in hookspecs.TAILOR_HOOKS
+    } - {None}
+    assert replacements and replacements <= set(hooks.TAILOR_HOOKS)

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from api.cli.main import app as cli
 from core.model.clock import utcnow
+from core.model.errors import SecretKeyError
 from core.model.samples import DEFAULT_RETENTION_DAYS, DEFAULT_SAMPLES, HookInput
-from core.model.secrets import SecretBox, SecretKeyError
+from core.model.secrets import SecretBox
 from core.store.db import count_statements
 from core.store.samples import InputSampleService
 from tests.conftest import ADMIN

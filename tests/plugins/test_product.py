@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.model.product import ProductError
+from core.model.errors import ProductError
 from plugins.catalog import Catalog
 from plugins.product import PRODUCT_ENV, load_directory, load_product
 from tests.sample import ACME_DIR

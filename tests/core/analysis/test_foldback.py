@@ -1,5 +1,6 @@
-from core.analysis.foldback import EvidenceKind, OverrideFact, analyze
+from core.analysis.foldback import EvidenceKind, analyze
 from core.model.customizations import CustomizationManifest, HookUse, Registration
+from core.model.overrides import ActiveOverride
 
 
 def reg(name, tenants, capability=None, hooks=(), enabled=None):
@@ -63,13 +64,13 @@ def test_near_duplicates_group_by_hook_and_fingerprint_only():
 
 def test_change_default_needs_two_tenants_with_the_same_non_default_value():
     overrides = [
-        OverrideFact("t1", None, "billing.invoice.due_days", 45),
-        OverrideFact("t2", "production", "billing.invoice.due_days", 45),
-        OverrideFact("t2", None, "billing.invoice.due_days", 45),
-        OverrideFact("t3", None, "billing.invoice.due_days", 60),
-        OverrideFact("t1", None, "ui.theme", "light"),  # the default: not a move
-        OverrideFact("t2", None, "ui.theme", "light"),
-        OverrideFact("t9", None, "gone.setting", 1),  # not in the catalog
+        ActiveOverride("t1", "", "billing.invoice.due_days", 45),
+        ActiveOverride("t2", "production", "billing.invoice.due_days", 45),
+        ActiveOverride("t2", "", "billing.invoice.due_days", 45),
+        ActiveOverride("t3", "", "billing.invoice.due_days", 60),
+        ActiveOverride("t1", "", "ui.theme", "light"),  # the default: not a move
+        ActiveOverride("t2", "", "ui.theme", "light"),
+        ActiveOverride("t9", "", "gone.setting", 1),  # not in the catalog
     ]
     report = analyze([], overrides, DEFAULTS)
     assert [(c.setting_key, c.value, c.tenants) for c in report.candidates] == [
@@ -127,7 +128,7 @@ def test_a_single_tenant_is_never_ranked_above_five_on_breadth_alone():
 def test_retire_lists_unused_settings_and_never_enabled_customizations():
     report = analyze(
         [reg("on", ["t1"]), reg("off", ["t2"], enabled=[])],
-        [OverrideFact("t1", None, "ui.theme", "dark")],
+        [ActiveOverride("t1", "", "ui.theme", "dark")],
         DEFAULTS,
     )
     assert [(r.kind, r.subject) for r in report.retire] == [
@@ -138,8 +139,8 @@ def test_retire_lists_unused_settings_and_never_enabled_customizations():
 
 
 def test_limit_keeps_the_best():
-    overrides = [OverrideFact(f"t{i}", None, "ui.page_size", 50) for i in range(4)] + [
-        OverrideFact(f"t{i}", None, "ui.theme", "dark") for i in range(2)
+    overrides = [ActiveOverride(f"t{i}", "", "ui.page_size", 50) for i in range(4)] + [
+        ActiveOverride(f"t{i}", "", "ui.theme", "dark") for i in range(2)
     ]
     report = analyze([], overrides, DEFAULTS, limit=1)
     assert [c.setting_key for c in report.candidates] == ["ui.page_size"]

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from core.analysis.readiness import (
-    ActiveOverride,
     Code,
     CustomizationStatus,
     Severity,
@@ -23,6 +22,7 @@ from core.analysis.readiness import (
 )
 from core.analysis.unblock import unblock_plan
 from core.model.customizations import CustomizationManifest, HookUse, Registration
+from core.model.overrides import ActiveOverride
 from tests.sample import V30_PLANNED, acme_manifest
 
 V10, V15, V20 = (acme_manifest(v) for v in ("1.0", "1.5", "2.0"))

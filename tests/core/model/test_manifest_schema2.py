@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from core.model.conversions import KNOWN, ConversionError, conversion, convert
+from core.model.conversions import KNOWN, conversion, convert
 from core.model.definitions import SettingDefinition, SettingType
-from core.model.errors import InvalidInputError, SettingValidationError
+from core.model.errors import ConversionError, InvalidInputError, SettingValidationError
 from core.model.manifest import ReleaseManifest
 from core.model.manifest_io import dumps, dumps_fragment, loads
 from tests import renames

@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from core.analysis.readiness import Code, UpgradeBlockedError
+from core.analysis.readiness import Code
 from core.model.auth import Principal, Role
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from core.model.errors import (
@@ -16,6 +16,7 @@ from core.model.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    UpgradeBlockedError,
 )
 from core.model.manifest_io import loads
 from core.store.bootstrap import register_planned_releases

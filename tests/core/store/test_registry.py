@@ -6,8 +6,12 @@ import pytest
 
 from core.model.auth import Principal, Role
 from core.model.customizations import CustomizationManifest, HealthDelta, HookUse, Registration
-from core.model.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from core.store.registry import NameCollisionError
+from core.model.errors import (
+    InvalidInputError,
+    NameCollisionError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from tests.conftest import ADMIN
 
 
