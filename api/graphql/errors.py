@@ -84,16 +84,6 @@ class ChangeRequestRequired(Error):
     )
 
 
-ERROR_TYPES = (
-    NotFound,
-    ValidationFailed,
-    InvalidInput,
-    Conflict,
-    AlreadyExists,
-    PermissionDenied,
-    ChangeRequestRequired,
-)
-
 #: every result union of the schema is ``Annotated[Union[Success, Errors], strawberry.union(..)]``
 Errors = Union[  # noqa: UP007
     NotFound,

@@ -138,12 +138,15 @@ class AppOptions:
     def field_suggestions_enabled(self) -> bool:
         return self.demo if self.field_suggestions is None else self.field_suggestions
 
-    def extensions(self) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
-        """Factories: strawberry makes new extension instances for every operation."""
+    def extensions(
+        self, documents: DocumentStore | None = None
+    ) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+        """Factories: strawberry makes new extension instances for every operation.
+        ``documents``: the app's one store of parsed and validated documents (after
+        the limits: see api.graphql.document_cache); a new one when not given."""
         limits = self.limits
-        # one store of parsed and validated documents per app (after the limits:
-        # see api.graphql.document_cache)
-        documents = DocumentStore()
+        if documents is None:
+            documents = DocumentStore(limits)
         factories: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
             lambda: LimitsExtension(limits),
             lambda: DocumentCache(documents),
@@ -248,8 +251,12 @@ class TailorGraphQL(GraphQL[Context, None]):
         plugins: PluginRuntime,
         feed_hub: FeedHub | None = None,
     ) -> None:
+        #: the app's one parse of each document (api.graphql.document_cache)
+        documents = DocumentStore(options.limits)
         super().__init__(
-            build_schema(options.extensions(), options.schema_config(), options.projection),
+            build_schema(
+                options.extensions(documents), options.schema_config(), options.projection
+            ),
             graphql_ide="graphiql" if options.graphiql_enabled else None,
             allow_queries_via_get=True,
             # publishCustomization(archive: Upload!): every /graphql request carries
@@ -262,8 +269,9 @@ class TailorGraphQL(GraphQL[Context, None]):
         self.services = services
         self.plugins = plugins
         self.feed_hub = feed_hub
+        self.documents = documents
         #: answers to settings operations (None: off, see AppOptions.response_cache)
-        self.cache = ResponseCache(services, plugins) if options.cache_enabled else None
+        self.cache = ResponseCache(services, plugins, documents) if options.cache_enabled else None
         self.graphiql_page = (WEB_DIR / "templates" / "graphiql.html").read_text(encoding="utf-8")
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -565,7 +573,7 @@ def create_app(
     # this process's subscribers to the change feed (settingsChanged)
     hub = FeedHub(services.feed)
     graphql = TailorGraphQL(services, options, plugins, hub)
-    guard = ProtocolGuard(graphql, options.limits, services.apps)
+    guard = ProtocolGuard(graphql, options.limits, graphql.documents, services.apps)
     console = Console(services, plugins.installed)
     metrics = Metrics(services, options.metrics_customizations)
 

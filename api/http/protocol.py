@@ -29,6 +29,7 @@ from api.graphql.cost import (
     WHOLE_CATALOG_ITEMS,
     request_cost,
 )
+from api.graphql.document_cache import DocumentStore
 from api.graphql.limits import GraphQLLimits
 from api.http.ratelimit import Bill, Limit, RateLimiter, retry_after
 from api.http.trusted import DocumentRefusal, requested_hash, resolve_documents
@@ -196,9 +197,17 @@ class ProtocolGuard:
     subscription over server-sent events: refusals before the stream are JSON).
     """
 
-    def __init__(self, app: Any, limits: GraphQLLimits, apps: AppService | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        limits: GraphQLLimits,
+        documents: DocumentStore,
+        apps: AppService | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
+        #: the app's parsed documents (the request's price reads them)
+        self.documents = documents
         #: trusted documents (None: requests must send their text)
         self.apps = apps
         self.rate = RateLimiter(
@@ -328,7 +337,7 @@ class ProtocolGuard:
         dearer than one request may be is charged ``max_cost`` and refused (400);
         a token without the budget gets 429, still charged (see
         :mod:`api.http.ratelimit`)."""
-        price = request_cost(state["operations"], self.limits.max_tokens)
+        price = request_cost(state["operations"], self.documents)
         state["cost"] = price
         key = state.get("rate_key", "")
         limit = self._limit(state)
