@@ -21,6 +21,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.scalars import JSON
 
+from api.state import request_state
 from core.model import errors as domain
 
 
@@ -201,7 +202,7 @@ def uncacheable(info: Any) -> None:
     a customization failure, is the answer of this moment only."""
     request = getattr(getattr(info, "context", None), "request", None)
     if request is not None:
-        request.scope.setdefault("state", {})["uncacheable"] = True
+        request_state(request.scope).uncacheable = True
 
 
 def _jsonable(value: Any) -> Any:

@@ -42,6 +42,7 @@ from graphql import (
 from starlette.responses import Response
 
 from api.graphql.document_cache import MAX_DOCUMENT_CHARS, DocumentStore
+from api.state import RequestState
 from core.model.auth import Principal
 from core.store.services import Services
 from core.store.version_reader import VersionReader
@@ -165,10 +166,10 @@ class ResponseCache:
         self.versions = VersionReader(services.engine)
 
     # -- planning ---------------------------------------------------------------
-    def plan(self, state: Mapping[str, Any], principal: Principal) -> Plan | None:
+    def plan(self, state: RequestState, principal: Principal) -> Plan | None:
         """The request's plan, or None when it is not one cacheable operation."""
-        operations = state.get("operations")
-        if state.get("batch") or not operations or len(operations) != 1:
+        operations = state.operations
+        if state.batch or len(operations) != 1:
             return None
         params = operations[0]
         query = params.get("query")
@@ -198,7 +199,7 @@ class ResponseCache:
         except TypeError:
             return None
         scope = (principal.role.value, principal.name, tuple(sorted(principal.tenants)))
-        rest = (name, canonical, state.get("media_type"), scope)
+        rest = (name, canonical, state.media_type, scope)
         return Plan(digest, tuple(dict.fromkeys(tenants)), rest)
 
     # -- looking up and storing -------------------------------------------------
