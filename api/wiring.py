@@ -10,14 +10,17 @@ from core.model.errors import ChangeRequestRequiredError, InvalidInputError, Tai
 from core.store.changes import ChangeKind, ChangeRequest, ProposedChange
 from core.store.services import Services
 from plugins.runtime import PluginRuntime
+from plugins.runtime.rehearsal import RuntimeReplayer
 
 
 def attach(services: Services, runtime: PluginRuntime) -> Services:
-    """Services whose settings call ``runtime``'s hooks; the runtime follows the
-    registry's changes and records health and observations there, and the hook
-    inputs of the tenants that record them (``services.samples``)."""
+    """Services whose settings call ``runtime``'s hooks and whose rehearsals
+    replay through its workers; the runtime follows the registry's changes and
+    records health and observations there, and the hook inputs of the tenants
+    that record them (``services.samples``)."""
     runtime.bind(services.registry, services.observations)
     runtime.record_to(services.samples, services.samples)
+    services.rehearsal.replayer = RuntimeReplayer(runtime)
     return services.with_hooks(runtime).with_stored_code()
 
 

@@ -29,6 +29,7 @@ from api.cli.release import readiness_command, release_app
 from api.cli.remote import refuse_while_remote
 from api.cli.samples import tenant_record, tenant_samples
 from api.cli.setting import change_app, setting_app, tenant_protect
+from api.cli.upgrade import upgrade_app
 from core.model.config import Config
 from core.model.errors import TailorError
 
@@ -99,6 +100,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(release_app, name="release")
 app.command("readiness")(readiness_command)
+app.add_typer(upgrade_app, name="upgrade")
 
 # -- serve --------------------------------------------------------------------
 

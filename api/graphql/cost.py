@@ -78,6 +78,8 @@ ROOT_FIELD_COSTS: Mapping[str, int] = {
     "customizations": 5,
     "releaseDiff": 5,
     "readiness": 25,
+    # replays every recorded input of the tenants in worker processes
+    "rehearsal": 50,
     "foldbackCandidates": 25,
     # each answers with items scored against every planned release's readiness
     "roadmapItems": 25,

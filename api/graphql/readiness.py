@@ -12,6 +12,7 @@ from api.graphql.context import Info
 from api.graphql.errors import Error, Errors, expected, register
 from api.graphql.types import Release, Tenant
 from core.analysis import readiness as domain
+from core.analysis import rehearsal as rehearsal_domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
 from core.model.errors import InvalidInputError
 from core.model.manifest_io import ManifestFormat
@@ -76,8 +77,9 @@ class Finding:
     )
     sources: list[str] = strawberry.field(
         description="kinds of evidence that show it: static (the package's code, file:line in "
-        "evidence.static; its manifest; stored overrides) and/or observed (seen at run time: "
-        "evidence.observed has count and last_seen)"
+        "evidence.static; its manifest; stored overrides), observed (seen at run time: "
+        "evidence.observed has count and last_seen) and/or rehearsal (recorded inputs "
+        "replayed against the target: evidence.samples)"
     )
     owner: str = strawberry.field(description="the customization's author; empty for settings")
 
@@ -370,12 +372,82 @@ class TriageFindingInput:
     )
 
 
+@strawberry.type(description="How a customization version behaved in a rehearsal.")
+class RehearsalConfidence:
+    name: str
+    version: str
+    replays: int = strawberry.field(description="recorded inputs replayed (each on both sides)")
+    passed: int = strawberry.field(description="replays with no finding")
+    confidence: float = strawberry.field(description="passed / replays (1.0 with no replay)")
+    tenants: list[str]
+
+    @classmethod
+    def from_domain(cls, c: rehearsal_domain.CustomizationConfidence) -> RehearsalConfidence:
+        return cls(
+            name=c.name,
+            version=c.version,
+            replays=c.replays,
+            passed=c.passed,
+            confidence=c.confidence,
+            tenants=list(c.tenants),
+        )
+
+
+@strawberry.type(description="One tenant's rehearsal: REHEARSAL_* findings, with their ids.")
+class TenantRehearsal:
+    tenant: str
+    current_release: str
+    replays: int
+    blockers: int
+    findings: list[Finding]
+
+
+@strawberry.type(
+    description="Recorded inputs replayed through the tenants' customization versions on "
+    "their current release and on the target (docs/readiness.md, Rehearsal)."
+)
+class Rehearsal:
+    target: str
+    replays: int = strawberry.field(description="samples replayed")
+    calls: int = strawberry.field(description="hook calls made")
+    workers: int = strawberry.field(description="worker processes started")
+    unloadable: list[str] = strawberry.field(
+        description="versions that could not be loaded: name version: why"
+    )
+    any_blocked: bool
+    customizations: list[RehearsalConfidence]
+    tenants: list[TenantRehearsal]
+
+    @classmethod
+    def from_domain(cls, r: rehearsal_domain.RehearsalReport) -> Rehearsal:
+        return cls(
+            target=r.target,
+            replays=r.replays,
+            calls=r.calls,
+            workers=r.workers,
+            unloadable=list(r.unloadable),
+            any_blocked=r.any_blocked,
+            customizations=[RehearsalConfidence.from_domain(c) for c in r.customizations],
+            tenants=[
+                TenantRehearsal(
+                    tenant=t.tenant,
+                    current_release=t.current_release,
+                    replays=t.replays,
+                    blockers=t.blockers,
+                    findings=[Finding.from_domain(f, t.tenant) for f in t.findings],
+                )
+                for t in r.tenants
+            ],
+        )
+
+
 FindingTriageResult = Annotated[
     Union[FindingTriage, Errors],  # noqa: UP007
     strawberry.union("TriageFindingResult"),
 ]
 ReadinessResult = Annotated[Union[Readiness, Errors], strawberry.union("ReadinessResult")]  # noqa: UP007
 ReleaseDiffResult = Annotated[Union[ReleaseDiff, Errors], strawberry.union("ReleaseDiffResult")]  # noqa: UP007
+RehearsalResult = Annotated[Union[Rehearsal, Errors], strawberry.union("RehearsalResult")]  # noqa: UP007
 
 
 @strawberry.type(description="A planned release, just imported (or replaced).")
@@ -421,6 +493,25 @@ class ReadinessQuery:
         ctx = info.context
         triaged = await ctx.services.triage.triaged(ctx.principal, target, tenants)
         return Readiness.from_domain(triaged)
+
+    @strawberry.field(
+        description="Replay the tenants' recorded hook inputs (default: every tenant you may "
+        "see) through the customization versions they run, or a published candidate "
+        "(version: NAME@V), on their current release and translated to target: "
+        "REHEARSAL_* findings and a confidence per version (a read: the run readiness "
+        "joins is kept by tailor upgrade rehearse)."
+    )
+    @expected
+    async def rehearsal(
+        self,
+        info: Info,
+        target: str,
+        tenants: list[str] | None = None,
+        version: str | None = None,
+    ) -> RehearsalResult:
+        ctx = info.context
+        report = await ctx.services.rehearsal.rehearse(ctx.principal, target, tenants, version)
+        return Rehearsal.from_domain(report)
 
     @strawberry.field(description="The changelog from one registered release to another.")
     @expected

@@ -77,6 +77,11 @@ class Code(enum.StrEnum):
     APP_SETTING_TYPE_CHANGED = "APP_SETTING_TYPE_CHANGED"
     APP_SETTING_RENAMED = "APP_SETTING_RENAMED"
     APP_OPERATION_INVALID = "APP_OPERATION_INVALID"
+    # what replaying recorded inputs shows (core.analysis.rehearsal)
+    REHEARSAL_FAILED = "REHEARSAL_FAILED"
+    REHEARSAL_INVALID_VALUE = "REHEARSAL_INVALID_VALUE"
+    REHEARSAL_CHANGED = "REHEARSAL_CHANGED"
+    REHEARSAL_UNTRANSLATABLE = "REHEARSAL_UNTRANSLATABLE"
 
 
 SEVERITY: dict[Code, Severity] = {
@@ -97,6 +102,10 @@ SEVERITY: dict[Code, Severity] = {
     Code.APP_SETTING_TYPE_CHANGED: Severity.BLOCKER,
     Code.APP_SETTING_RENAMED: Severity.WARNING,
     Code.APP_OPERATION_INVALID: Severity.BLOCKER,
+    Code.REHEARSAL_FAILED: Severity.BLOCKER,
+    Code.REHEARSAL_INVALID_VALUE: Severity.BLOCKER,
+    Code.REHEARSAL_CHANGED: Severity.WARNING,
+    Code.REHEARSAL_UNTRANSLATABLE: Severity.UNKNOWN,
 }
 
 #: codes that make the target refuse a customization at load, or leave it unverified
@@ -115,6 +124,8 @@ SETTING = "setting"
 #: kinds of evidence
 STATIC = "static"
 OBSERVED = "observed"
+#: a rehearsal replayed the tenant's recorded inputs (core.analysis.rehearsal)
+REHEARSAL = "rehearsal"
 
 
 class TenantStatus(enum.StrEnum):
@@ -165,6 +176,20 @@ class Finding:
         if self.subject_kind == CUSTOMIZATION:
             return str(self.evidence.get("hook") or self.evidence.get("setting") or "")
         return str(self.evidence.get("environment") or "")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """A finding kept as :meth:`to_dict` wrote it (a kept rehearsal's)."""
+        return cls(
+            Code(data["code"]),
+            data["subject_kind"],
+            data["subject"],
+            data["message"],
+            data["action"],
+            dict(data.get("evidence") or {}),
+            tuple(data.get("sources") or (STATIC,)),
+            data.get("owner", ""),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

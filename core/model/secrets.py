@@ -25,6 +25,8 @@ from core.model.errors import InvalidInputError
 
 ENV_VAR = "TAILOR_SECRET_KEY"
 SEALED = "$sealed"
+#: what answers, the audit log and every report show instead of a secret's value
+SECRET_MARK = "<secret>"
 MAKE_KEY = (
     'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 )

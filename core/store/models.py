@@ -375,6 +375,26 @@ class ReadinessRun(Base):
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
+class RehearsalRun(Base):
+    """The last kept rehearsal of a target: its findings per tenant, which
+    readiness joins (source ``rehearsal``) while the tenant still runs the
+    version rehearsed."""
+
+    __tablename__ = "rehearsal_runs"
+    __table_args__ = (Index("ix_rehearsal_runs_target_id", "target", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    #: the tenants rehearsed (a later run of other tenants keeps theirs)
+    tenants: Mapped[list[str]] = mapped_column(JSON)
+    #: [{tenant, finding: Finding.to_dict()}] (secret values already redacted)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: [CustomizationConfidence.to_dict()]
+    customizations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
 class WebSession(Base):
     """A console sign-in: the browser holds the secret in an HttpOnly cookie, the
     server only its hash. It lives no longer than its token: a revoked or expired

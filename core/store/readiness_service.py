@@ -41,7 +41,7 @@ from core.store.authorization import (
     require_change_request,
 )
 from core.store.gcpause import gc_paused
-from core.store.models import AuditEntry, Override, Release, Tenant
+from core.store.models import AuditEntry, Override, RehearsalRun, Release, Tenant
 from core.store.observations import ObservationStore
 from core.store.releases import load_history
 from core.store.tenants import load_tenant_ref
@@ -108,6 +108,9 @@ class ReadinessInput:
     apps: tuple[App, ...] = ()
     #: document sha256 -> why it no longer validates against Tailor's schema
     invalid_documents: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: tenant -> the findings of the last kept rehearsal of the target, for the
+    #: versions the tenant still runs (source "rehearsal")
+    rehearsed: Mapping[str, Sequence[Finding]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,10 @@ class ReadinessService:
         with_apps: bool = True,
     ) -> ReadinessInput:
         """Seven statements (releases, definitions, tenants, overrides, observations
-        and their keys, the apps with their documents) plus the provider's,
+        and their keys, the apps with their documents) plus the provider's and,
+        when customizations run, the last kept rehearsal of ``target``,
         whatever the fleet size. ``with_apps=False``: not the apps (no operation
-        checks; six statements)."""
+        checks; one statement less)."""
         principal.require_read_product()
         parse_version(target, "target")
         wanted = _scope(principal, tenants)
@@ -204,6 +208,7 @@ class ReadinessService:
             )
         if registry is None:
             registry = await self.registrations()
+        rehearsed = await self._rehearsed(target, in_scope, registry)
         return ReadinessInput(
             target=manifest,
             history=history.others(target),
@@ -222,7 +227,37 @@ class ReadinessService:
             observations=tuple(observations),
             apps=apps,
             invalid_documents=invalid,
+            rehearsed=rehearsed,
         )
+
+    async def _rehearsed(
+        self, target: str, tenants: Collection[str], registry: RegistrySnapshot
+    ) -> dict[str, list[Finding]]:
+        """The last kept rehearsal of ``target``'s findings (one statement), for
+        the tenants in scope that still run the version it rehearsed."""
+        if not registry.registrations or not tenants:
+            return {}
+        async with self._sessions() as session:
+            run = await session.scalar(
+                select(RehearsalRun)
+                .where(RehearsalRun.target == target)
+                .order_by(RehearsalRun.id.desc())
+                .limit(1)
+            )
+        if run is None:
+            return {}
+        runs = {
+            (tenant, r.manifest.name, r.manifest.version)
+            for r in registry.registrations
+            for tenant in r.enabled_for
+        }
+        found: dict[str, list[Finding]] = {}
+        for kept in run.findings:
+            tenant, data = kept["tenant"], kept["finding"]
+            version = (data.get("evidence") or {}).get("version")
+            if tenant in tenants and (tenant, data["subject"], version) in runs:
+                found.setdefault(tenant, []).append(Finding.from_dict(data))
+        return found
 
     async def release_manifests(
         self, principal: Principal, target: str
@@ -398,12 +433,24 @@ def evaluate_input(data: ReadinessInput, *, plan: bool = True) -> ReadinessRepor
         data.history,
         data.observations,
         plan=plan,
-        extra=app_findings(
-            data.apps, data.tenants, data.target, data.history, data.invalid_documents
-        )
-        if data.apps
-        else None,
+        extra=_extra(data),
     )
+
+
+def _extra(data: ReadinessInput) -> Mapping[str, Sequence[Finding]] | None:
+    """Findings made outside the rules: the apps' operations, the last kept
+    rehearsal's."""
+    apps = (
+        app_findings(data.apps, data.tenants, data.target, data.history, data.invalid_documents)
+        if data.apps
+        else None
+    )
+    if not data.rehearsed:
+        return apps
+    joined: dict[str, list[Finding]] = {t: list(f) for t, f in (apps or {}).items()}
+    for tenant, findings in data.rehearsed.items():
+        joined.setdefault(tenant, []).extend(findings)
+    return joined
 
 
 def _scope(principal: Principal, tenants: Sequence[str] | None) -> Collection[str] | None:

@@ -19,6 +19,7 @@ from core.store.foldback_service import FoldbackService
 from core.store.observations import ObservationStore
 from core.store.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
 from core.store.registry import RegistryService
+from core.store.rehearsal import RehearsalService
 from core.store.releases import ReleaseService
 from core.store.roadmap import RoadmapService
 from core.store.samples import InputSampleService
@@ -71,6 +72,8 @@ class Services:
     apps: AppService
     #: recorded hook inputs and each tenant's recording policy
     samples: InputSampleService
+    #: recorded inputs replayed against a target release
+    rehearsal: RehearsalService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -92,6 +95,7 @@ class Services:
             sessions, registrations or RegistryRegistrations(registry), secrets, apps
         )
         observations = ObservationStore(sessions)
+        samples = InputSampleService(sessions, secrets)
         foldback = FoldbackService(sessions, registry, readiness.blockers_by_customization)
         return cls(
             engine=engine,
@@ -114,7 +118,8 @@ class Services:
             feed=FeedService(sessions),
             webhooks=WebhookService(sessions, secrets),
             apps=apps,
-            samples=InputSampleService(sessions, secrets),
+            samples=samples,
+            rehearsal=RehearsalService(sessions, readiness, registry, samples),
             secrets=secrets,
         )
 

@@ -29,7 +29,7 @@ from core.model.errors import (
 )
 from core.model.hooks import HookFailure, HookRunner, NoHooks
 from core.model.manifest import stored_definition
-from core.model.secrets import SecretBox, is_sealed
+from core.model.secrets import SECRET_MARK, SecretBox, is_sealed
 from core.store.authorization import (
     Authorization,
     locked_protection,
@@ -44,8 +44,6 @@ ENVIRONMENT = "ENVIRONMENT"
 CUSTOMIZATION_PREFIX = "CUSTOMIZATION:"
 #: how often a write without ``expected_revision`` is retried after losing a race
 WRITE_RETRIES = 5
-#: what the audit log records instead of a secret setting's value
-SECRET_MARK = "<secret>"
 #: parsed definitions kept per service (a few releases' catalogs)
 MAX_PARSED = 50_000
 

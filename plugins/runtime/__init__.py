@@ -16,7 +16,9 @@ Modules, in the order a call goes through them:
   publish and ``tailor customization check``;
 * :mod:`plugins.runtime.observe` — health and observations, written in batches;
 * :mod:`plugins.runtime.trial` — one package's hook called once on a tenant's
-  values, as the server calls it (``tailor customization run``).
+  values, as the server calls it (``tailor customization run``);
+* :mod:`plugins.runtime.rehearsal` — recorded inputs replayed through
+  customization versions, one worker per version (``tailor upgrade rehearse``).
 """
 
 from __future__ import annotations

@@ -372,6 +372,16 @@ class PluginRuntime:
                 await self._materialize(unique[sha], fetched)
         return sum(1 for sha in unique if sha in self._cached)
 
+    async def materialized(self, pins: Sequence[Pin]) -> list[Loaded]:
+        """``pins``' versions as package directories in this server's cache (a
+        rehearsal's versions: pinned or candidates), each refused with the reason
+        when it cannot run here; the missing packages are read in one statement."""
+        missing = list(
+            {p.sha256 for p in pins if p.sha256 is not None and p.sha256 not in self._cached}
+        )
+        fetched = await self._registry.artifacts(missing) if missing and self._registry else {}
+        return [await self._materialize(pin, fetched) for pin in pins]
+
     async def _materialize(self, pin: Pin, fetched: Mapping[str, bytes]) -> Loaded:
         """``pin``'s version as a package directory in this server's cache, from its
         stored package (``fetched``), its hash verified the first time."""

@@ -38,6 +38,9 @@ SECRET_PLACEHOLDER = "<secret: its value is not handed to a trial run>"
 #: the hooks whose ``values`` are the tenant's layered settings
 RESOLVE_HOOKS = ("tailor_resolve_settings", "tailor_resolve_setting")
 REGISTER = "tailor_register_settings"
+#: why a call failed (``call``'s ``failure``): the code raised, the call ran past
+#: its deadline (the worker was killed), or the worker died
+RAISED, TIMED_OUT, KILLED = "raised", "timed_out", "killed"
 #: what the kernel applies; the audit hook alone is no confinement
 _NOT_KERNEL = sandbox.IN_PYTHON
 
@@ -197,6 +200,7 @@ class Trial:
         self.workdir = private_workdir()
         self.worker: WorkerProcess | None = None
         self.loaded: Loaded | None = None
+        self._confinement: tuple[str, ...] = ()
         self.started = time.perf_counter()
 
     # -- loading ----------------------------------------------------------------
@@ -216,6 +220,11 @@ class Trial:
                 "path",
                 f"{self.path} does not pass check (run tailor customization check):\n  {problems}",
             )
+        return self.start(loaded)
+
+    def start(self, loaded: Loaded) -> Loaded:
+        """Load an already checked package (``loaded``: a published version,
+        materialized from the database) in a worker of its own."""
         specs = spec_descriptions(self.catalog)
         try:
             worker = WorkerProcess.spawn(
@@ -224,6 +233,7 @@ class Trial:
         except WorkerDied as exc:
             raise TailorError(str(exc)) from None
         self.worker = worker
+        self._confinement = tuple(worker.confinement)
         deadline = time.monotonic() + self.import_timeout
         setup = {
             "op": "setup",
@@ -251,7 +261,10 @@ class Trial:
     def call(self, hook: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """One call as the runner makes it: the package's ``result`` event (ok,
         value or error, ms, read), or a failure the runtime would charge to it."""
-        assert self.worker is not None and self.loaded is not None, "open() first"
+        assert self.loaded is not None, "open() first"
+        if self.worker is None:  # killed by an earlier call: a fresh one, as the pool would
+            self.start(self.loaded)
+            assert self.worker is not None
         point = self.catalog.get(hook)
         message = {
             "op": "call",
@@ -270,18 +283,35 @@ class Trial:
                 elif event.get("event") == "error":
                     return {"ok": False, "error": f"worker error: {event.get('message')}"}
         except DeadlinePassed:
+            self._kill()
             return {
                 "ok": False,
+                "failure": TIMED_OUT,
                 "error": f"did not answer within {self.timeout:g}s; its worker was killed "
                 "(the server would serve the non-customized values)",
             }
         except WorkerDied as exc:
-            return {"ok": False, "error": str(exc)}
-        return result or {"ok": False, "error": f"{self.loaded.name} was not called"}
+            self._kill()
+            return {"ok": False, "failure": KILLED, "error": str(exc)}
+        if result is None:
+            return {"ok": False, "failure": KILLED, "error": f"{self.loaded.name} was not called"}
+        if not result.get("ok"):
+            return {**result, "failure": RAISED}
+        return result
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker can take another call (a deadline or a death ends it)."""
+        return self.worker is not None
+
+    def _kill(self) -> None:
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker = None
 
     @property
     def confinement(self) -> tuple[str, ...]:
-        return tuple(self.worker.confinement) if self.worker is not None else ()
+        return self._confinement
 
     def close(self) -> None:
         if self.worker is not None:

@@ -123,6 +123,22 @@ QUERY_RULES: dict[str, Rule] = {
         OWN,
         DENY,
     ),
+    "inputSamples": rule(
+        """query($tenant: String!) { inputSamples(tenant: $tenant) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "rehearsal": rule(
+        """query($tenant: String!) { rehearsal(target: "2.0", tenants: [$tenant]) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        ALLOW,
+        OWN,
+        DENY,
+    ),
     "releaseDiff": rule(
         """{ releaseDiff(fromVersion: "1.5", toVersion: "2.0") { __typename
              ... on Error { code } } }""",
@@ -393,6 +409,22 @@ MUTATION_RULES: dict[str, Rule] = {
         ALLOW,
         DENY,
         ALLOW,
+        DENY,
+    ),
+    "setInputRecording": rule(
+        """mutation($tenant: String!) { setInputRecording(tenant: $tenant, enabled: false) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
+        DENY,
+    ),
+    "deleteInputSamples": rule(
+        """mutation($tenant: String!) { deleteInputSamples(tenant: $tenant) {
+             __typename ... on Error { code } } }""",
+        ALLOW,
+        DENY,
+        DENY,
         DENY,
     ),
     "pushAppFlags": rule(

@@ -73,9 +73,9 @@ async def test_readiness_and_foldback_statements_do_not_grow_with_the_fleet(api,
     assert counts[10] == counts[1_000], counts
     # readiness: releases, definitions, tenants, overrides, observations and their
     # keys, registrations, enabled states, the versions tenants are pinned to,
-    # triage decisions, the previous kept run;
+    # the last kept rehearsal, triage decisions, the previous kept run;
     # fold-back: registrations, enabled states, releases, defaults, overrides,
     # observations (2), the versions tenants are pinned to (families compare what
-    # tenants run), planned releases, then readiness of 3.0 (6 more) with the
-    # front-end apps and their documents (one statement)
-    assert counts[10] == (12, 15), counts
+    # tenants run), planned releases, then readiness of 3.0 (7 more, the last
+    # kept rehearsal included) with the front-end apps and their documents (one)
+    assert counts[10] == (13, 16), counts
