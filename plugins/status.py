@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.model.auth import Principal
@@ -165,15 +165,6 @@ def statuses(
             )
         )
     return result
-
-
-@dataclass
-class DoctorReport:
-    statuses: list[CustomizationPresence] = field(default_factory=list)
-
-    @property
-    def drift(self) -> list[Drift]:
-        return [d for s in self.statuses for d in s.drift]
 
 
 @dataclass(frozen=True)

@@ -222,16 +222,22 @@ async def bare_services(_services: Services) -> Services:
     return _services
 
 
+async def registered(services: Services) -> None:
+    """The product's releases registered, on an otherwise empty database (what
+    the ``services`` fixture does before each test)."""
+    await restore_or_build(
+        services,
+        "product releases",
+        lambda: sync_product_releases(services, ACME, tailor_extension_points),
+        from_empty=True,
+    )
+
+
 @pytest_asyncio.fixture
 async def services(_services: Services) -> Services:
     """Services with the product's releases registered (on an otherwise empty
     database)."""
-    await restore_or_build(
-        _services,
-        "product releases",
-        lambda: sync_product_releases(_services, ACME, tailor_extension_points),
-        from_empty=True,
-    )
+    await registered(_services)
     return _services
 
 

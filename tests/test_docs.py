@@ -1,5 +1,6 @@
 """The documentation follows the code: the generated hook reference is current,
-and the README and docs/readiness.md name everything users can call or see."""
+the README and docs/readiness.md name everything users can call or see, the
+changelog names the version and every decision record has its three parts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 from api.cli.main import app
 from api.graphql.schema import build_schema
 from core.analysis import foldback, readiness, usage
+from core.model.version import VERSION
 from core.store import triage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,3 +193,24 @@ def test_architecture_names_the_functions_it_says_to_edit():
         assert callable(getattr(readiness, name)), name
     assert "`Code`" in ARCHITECTURE_MD and "`SEVERITY`" in ARCHITECTURE_MD
     assert "`LEVEL_D_CODES`" in ARCHITECTURE_MD
+
+
+def test_changelog_names_this_version():
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog
+    assert re.search(
+        rf"^## \[{re.escape(VERSION)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M
+    ), f"CHANGELOG.md has no section for version {VERSION} (core/model/version.py)"
+
+
+def test_every_decision_record_has_context_decision_and_consequences():
+    records = sorted((ROOT / "docs" / "decisions").glob("*.md"))
+    assert len(records) >= 4, records
+    for record in records:
+        text = record.read_text(encoding="utf-8")
+        headings = re.findall(r"^## (.+)$", text, re.M)
+        assert headings == ["Context", "Decision", "Consequences"], (record.name, headings)
+        assert text.startswith("# "), f"{record.name} has no title"
+        assert f"`docs/decisions/{record.name}`" in ARCHITECTURE_MD, (
+            f"ARCHITECTURE.md does not link {record.name}"
+        )

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.store.bootstrap import sync_product_releases
 from plugins.catalog import tailor_extension_points
-from tests.conftest import ADMIN, Snapshot, _capture, _empty, demo_with_samples
+from tests.conftest import ADMIN, Snapshot, _capture, _empty, demo_with_samples, registered
 from tests.sample import ACME
 
 
@@ -39,15 +39,21 @@ async def test_the_registered_state_is_what_registering_gives(services):
     assert _comparable(restored) == _comparable(built)
 
 
-async def test_a_write_here_and_then_elsewhere(services):
-    await services.tenants.create(ADMIN, "leak", "Leak Inc", "2.0")
-    await demo_with_samples(services)
-    await services.tenants.create(ADMIN, "leak-2", "Leak Two", "2.0")
+async def test_a_tests_writes_never_reach_the_next_test(_services):
+    """Alone and in any order: the writes are made here, then the ``services``
+    fixture's own step (:func:`tests.conftest.registered`) runs as it would for the
+    next test."""
+    await registered(_services)
+    await _services.tenants.create(ADMIN, "leak", "Leak Inc", "2.0")
+    # a snapshot built on top of the leak (its starting rows differ: its own key)
+    await demo_with_samples(_services)
+    await _services.tenants.create(ADMIN, "leak-2", "Leak Two", "2.0")
+    slugs = {t.slug for t in await _services.tenants.list_all(ADMIN)}
+    assert {"leak", "leak-2"} <= slugs and len(slugs) > 2
 
-
-async def test_never_reaches_the_next_test(services):
-    slugs = [t.slug for t in await services.tenants.list_all(ADMIN)]
-    assert slugs == []
-    await demo_with_samples(services)
-    slugs = {t.slug for t in await services.tenants.list_all(ADMIN)}
+    # the next test
+    await registered(_services)
+    assert [t.slug for t in await _services.tenants.list_all(ADMIN)] == []
+    await demo_with_samples(_services)
+    slugs = {t.slug for t in await _services.tenants.list_all(ADMIN)}
     assert slugs and not slugs & {"leak", "leak-2"}

@@ -11,8 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
-from api.cli.common import DatabaseOption, DocumentFormat, err, out, run_with_services
-from api.cli.release import CLI_ACTOR
+from api.cli.common import CLI_ACTOR, DatabaseOption, DocumentFormat, err, out, run_with_services
 from core.model.apps import App, Operation
 from core.model.errors import InvalidInputError
 

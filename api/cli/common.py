@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from core.model.auth import Principal
 from core.model.config import Config
 from core.model.errors import ProductError, TailorError
 from core.model.product import Product
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from core.store.authorization import Authorization
     from core.store.services import Services
     from plugins.runtime import PluginRuntime
+
+#: who the command line acts as: an admin operator, audited as "cli"
+CLI_ACTOR = Principal.system("cli")
 
 DatabaseOption = Annotated[
     str | None,
@@ -44,16 +48,15 @@ BreakGlassOption = Annotated[
 ]
 
 
-def break_glass(enabled: bool, actor: str, reason: str | None) -> Authorization | None:
-    """The break-glass authorization when ``--break-glass`` is given (``--reason``
-    required: else exit 2), else None."""
+def break_glass(enabled: bool, reason: str | None) -> Authorization | None:
+    """The break-glass authorization of :data:`CLI_ACTOR` when ``--break-glass``
+    is given (``--reason`` required: else exit 2), else None."""
     if not enabled:
         return None
-    from core.model.auth import Principal
     from core.store.authorization import Authorization
 
     try:
-        return Authorization.break_glass(Principal.system(actor), reason)
+        return Authorization.break_glass(CLI_ACTOR, reason)
     except TailorError as exc:
         err.print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from api.cli import scaffold, trial
 from api.cli.common import (
+    CLI_ACTOR,
     BreakGlassOption,
     ListFormat,
     break_glass,
@@ -63,8 +64,6 @@ from plugins.status import (
     cache_states,
     statuses,
 )
-
-CLI_ACTOR = "cli"
 
 customization_app = typer.Typer(
     help="Consultant customizations: check one before you ship it, publish it to the "
@@ -384,7 +383,7 @@ def _release_manifests(
         return own[version], tuple(m for v, m in own.items() if v != version)
 
     async def go(services: Services) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...]]:
-        return await services.readiness.release_manifests(Principal.system(CLI_ACTOR), version)
+        return await services.readiness.release_manifests(CLI_ACTOR, version)
 
     return run_with_services(database_url, go)
 
@@ -439,7 +438,7 @@ def _fleet_observations(
         return None
 
     async def go(services: Services) -> list[Observation]:
-        return await services.observations.list_all(Principal.system(CLI_ACTOR), customization=name)
+        return await services.observations.list_all(CLI_ACTOR, customization=name)
 
     return run_with_services(database_url, go)
 
@@ -531,7 +530,7 @@ def _local_break_glass(enabled: bool, reason: str | None, remote: bool) -> Autho
             soft_wrap=True,
         )
         raise typer.Exit(2)
-    return break_glass(enabled, CLI_ACTOR, reason)
+    return break_glass(enabled, reason)
 
 
 def _say(text: str) -> None:
@@ -618,9 +617,7 @@ def publish(
         runtime = PluginRuntime(catalog, RuntimeOptions(directories=[]))
         bind_runtime(services, runtime)
         try:
-            return await publish_archive(
-                services, runtime, Principal.system(CLI_ACTOR), data, enable=enable
-            )
+            return await publish_archive(services, runtime, CLI_ACTOR, data, enable=enable)
         finally:
             await runtime.close()
 
@@ -696,7 +693,7 @@ def enable_command(
 
     async def go(services: Services) -> Registration:
         return await services.registry.set_enabled(
-            Principal.system(CLI_ACTOR),
+            CLI_ACTOR,
             tenant,
             name,
             not disable,
@@ -749,7 +746,7 @@ def versions_command(
     else:
 
         async def go(services: Services) -> list[dict[str, Any]]:
-            found = await services.registry.versions(Principal.system(CLI_ACTOR), name)
+            found = await services.registry.versions(CLI_ACTOR, name)
             return [
                 {
                     "version": v.version,
@@ -821,7 +818,7 @@ def pin_command(
 
                 async def go(services: Services, tenant: str = tenant) -> Registration:
                     return await services.registry.set_version(
-                        Principal.system(CLI_ACTOR),
+                        CLI_ACTOR,
                         tenant,
                         name,
                         version,
@@ -875,9 +872,7 @@ def yank_command(
     else:
 
         async def go(services: Services) -> list[str]:
-            yanked = await services.registry.yank(
-                Principal.system(CLI_ACTOR), name, version, reason
-            )
+            yanked = await services.registry.yank(CLI_ACTOR, name, version, reason)
             return list(yanked.pinned_for)
 
         still = run_with_services(database_url, go)
@@ -910,7 +905,7 @@ def list_command(
     async def go(
         services: Services,
     ) -> tuple[list[CustomizationPresence], list[Observation]]:
-        principal = Principal.system(CLI_ACTOR)
+        principal = CLI_ACTOR
         registrations = await services.registry.list_all(principal, tenant, capability)
         seen = await services.observations.list_all(principal, tenant=tenant)
         runtime = cli_runtime(product)
@@ -925,7 +920,7 @@ def list_command(
         observed.setdefault(o.customization, []).append(o)
     if fmt is ListFormat.JSON:
         # the operator sees everything, through the same rule as GraphQL and the console
-        operator = Principal.system(CLI_ACTOR)
+        operator = CLI_ACTOR
         views = {
             s.name: visible_customization(
                 operator,
@@ -1079,7 +1074,7 @@ def doctor(database_url: DatabaseUrl = None) -> None:
     async def go(
         services: Services,
     ) -> tuple[list[CustomizationPresence], list[CachedVersion], Path]:
-        principal = Principal.system(CLI_ACTOR)
+        principal = CLI_ACTOR
         registrations = await services.registry.list_all(principal)
         runtime = cli_runtime(product)
         try:

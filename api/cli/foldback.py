@@ -11,8 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.common import DatabaseOption, DocumentFormat, out, run_with_services
-from api.cli.release import CLI_ACTOR
+from api.cli.common import CLI_ACTOR, DatabaseOption, DocumentFormat, out, run_with_services
 from core.analysis.foldback import FoldbackReport
 from core.analysis.roadmap import candidate_id
 

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from api.cli.common import (
+    CLI_ACTOR,
     DatabaseOption,
     ListFormat,
     cli_product,
@@ -617,10 +618,9 @@ def tenant_create(
     """Create a tenant (audited); environments default to production and sandbox.
     Exit status 2 on bad input (taken slug, unknown or planned release, bad
     environment name); nothing is stored then."""
-    from core.model.auth import Principal
     from core.store.tenants import DEFAULT_ENVIRONMENTS
 
-    actor = Principal.system("cli")
+    actor = CLI_ACTOR
     envs = tuple(environment) if environment else DEFAULT_ENVIRONMENTS
     info = run_with_services(
         database_url, lambda services: services.tenants.create(actor, slug, name, release, envs)
@@ -641,11 +641,7 @@ def tenant_list(
     """Every tenant with its release and environments."""
     import json
 
-    from core.model.auth import Principal
-
-    tenants = run_with_services(
-        database_url, lambda services: services.tenants.list_all(Principal.system("cli"))
-    )
+    tenants = run_with_services(database_url, lambda services: services.tenants.list_all(CLI_ACTOR))
     if fmt is ListFormat.JSON:
         rows = [
             {
@@ -684,12 +680,10 @@ def audit_list(
     (the request id its log lines carry; none for a change made here)."""
     import json
 
-    from core.model.auth import Principal
-
     entries = run_with_services(
         database_url,
         lambda services: services.audit.list_all(
-            Principal.system("cli"), tenant, key, limit, request_id=request_id
+            CLI_ACTOR, tenant, key, limit, request_id=request_id
         ),
     )
     if fmt is ListFormat.JSON:

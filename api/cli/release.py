@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api.cli.common import (
+    CLI_ACTOR,
     DatabaseOption,
     DocumentFormat,
     ReportFormat,
@@ -19,7 +20,6 @@ from api.cli.common import (
     run_with_services,
 )
 from core.analysis.readiness import Severity
-from core.model.auth import Principal
 from core.model.errors import NotFoundError, TailorError
 from core.model.manifest_io import ManifestFormat
 from core.store.bootstrap import product_manifest
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 release_app = typer.Typer(
     help="Release manifests: export, import, diff, list.", no_args_is_help=True
 )
-
-CLI_ACTOR = Principal.system("cli")
 
 
 @release_app.command("export")

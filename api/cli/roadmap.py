@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli.common import DatabaseOption, DocumentFormat, out, run_with_services
-from api.cli.release import CLI_ACTOR
+from api.cli.common import CLI_ACTOR, DatabaseOption, DocumentFormat, out, run_with_services
 from core.analysis.roadmap import EXPLANATION, RoadmapItem, RoadmapStatus
 
 roadmap_app = typer.Typer(

@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from api.cli.common import DatabaseOption, ListFormat, out, run_with_services
+from api.cli.common import CLI_ACTOR, DatabaseOption, ListFormat, out, run_with_services
 
 if TYPE_CHECKING:
     from core.model.samples import InputSample, RecordingPolicy
     from core.store.services import Services
-
-CLI_ACTOR = "cli"
 
 
 def tenant_record(
@@ -48,11 +46,8 @@ def tenant_record(
     Running servers follow within seconds."""
 
     async def go(services: Services) -> RecordingPolicy:
-        from core.model.auth import Principal
 
-        return await services.samples.set_policy(
-            Principal.system(CLI_ACTOR), tenant, not off, days, samples
-        )
+        return await services.samples.set_policy(CLI_ACTOR, tenant, not off, days, samples)
 
     policy = run_with_services(database_url, go)
     if not policy.enabled:
@@ -82,9 +77,8 @@ def tenant_samples(
     database_url: DatabaseOption = None,
 ) -> None:
     """TENANT's recorded hook inputs (never a secret setting), or --delete them."""
-    from core.model.auth import Principal
 
-    actor = Principal.system(CLI_ACTOR)
+    actor = CLI_ACTOR
     if delete:
         deleted = run_with_services(
             database_url, lambda services: services.samples.delete_samples(actor, tenant)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api.cli.common import (
+    CLI_ACTOR,
     BreakGlassOption,
     DatabaseOption,
     break_glass,
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from core.store.services import Services
     from core.store.settings import SettingChange
 
-CLI_ACTOR = "cli"
 
 setting_app = typer.Typer(
     help="Setting overrides (operators, local database; audited).", no_args_is_help=True
@@ -79,14 +79,13 @@ def setting_set(
     protected environment (tenant-wide: while any is) it is refused: propose a change
     request, or, in an emergency, --break-glass --reason "..." (audited). Exit 2 on
     any refusal; nothing is written then."""
-    authorization = break_glass(glass, CLI_ACTOR, reason)
+    authorization = break_glass(glass, reason)
     parsed = parse_value(value)
 
     async def go(services: Services) -> SettingChange:
-        from core.model.auth import Principal
 
         return await services.settings.set(
-            Principal.system(CLI_ACTOR),
+            CLI_ACTOR,
             tenant,
             key,
             parsed,
@@ -110,13 +109,12 @@ def setting_reset(
 ) -> None:
     """Remove TENANT's override of KEY so the next layer down applies. Protected
     environments: as 'tailor setting set'."""
-    authorization = break_glass(glass, CLI_ACTOR, reason)
+    authorization = break_glass(glass, reason)
 
     async def go(services: Services) -> SettingChange:
-        from core.model.auth import Principal
 
         return await services.settings.reset(
-            Principal.system(CLI_ACTOR),
+            CLI_ACTOR,
             tenant,
             key,
             environment=environment,
@@ -156,13 +154,12 @@ def tenant_protect(
             soft_wrap=True,
         )
         raise typer.Exit(2)
-    authorization = break_glass(glass, CLI_ACTOR, reason)
+    authorization = break_glass(glass, reason)
 
     async def go(services: Services) -> ChangeRequest:
-        from core.model.auth import Principal
 
         return await services.changes.protect(
-            Principal.system(CLI_ACTOR),
+            CLI_ACTOR,
             tenant,
             environment,
             not off,
@@ -209,14 +206,11 @@ def change_revert(
     --break-glass). A later edit of the same thing, or a change with no inverse
     (an upgrade, a release import, a triage decision), is refused: exit 2, nothing
     written."""
-    authorization = break_glass(glass, CLI_ACTOR, reason)
+    authorization = break_glass(glass, reason)
 
     async def go(services: Services) -> ChangeRequest:
-        from core.model.auth import Principal
 
-        return await services.changes.revert(
-            Principal.system(CLI_ACTOR), sequence, reason, break_glass=authorization
-        )
+        return await services.changes.revert(CLI_ACTOR, sequence, reason, break_glass=authorization)
 
     request = run_with_services(database_url, go)
     if request.state.value == "pending":

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import DatabaseOption, cli_product, err, out, run, run_with_services
+from api.cli.common import CLI_ACTOR, DatabaseOption, cli_product, err, out, run, run_with_services
 from api.cli.remote import (
     Remote,
     RemoteError,
@@ -31,7 +31,6 @@ from core.store.settings import SECRET_MARK
 from plugins.catalog import Catalog
 from plugins.runtime.trial import TenantValues, TrialOutcome, is_set, run_trial
 
-CLI_ACTOR = "cli"
 NO_KERNEL = "unconfined: this machine has no Landlock/seccomp"
 
 
@@ -41,7 +40,7 @@ class DatabaseValues:
 
     def __init__(self, services: Services, principal: Principal | None = None) -> None:
         self.services = services
-        self.principal = principal or Principal.system(CLI_ACTOR)
+        self.principal = principal or CLI_ACTOR
 
     async def tenant_values(
         self, tenant: str, environment: str | None, extra: Sequence[SettingDefinition]

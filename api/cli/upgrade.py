@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.common import (
+    CLI_ACTOR,
     DatabaseOption,
     DocumentFormat,
     cli_product,
@@ -24,11 +25,8 @@ from api.cli.common import (
     serving_runtime,
 )
 from core.analysis.rehearsal import RehearsalReport
-from core.model.auth import Principal
 from core.store.services import Services
 from core.store.triage import id_of
-
-CLI_ACTOR = "cli"
 
 upgrade_app = typer.Typer(
     help="Upgrading tenants: rehearse a target release on their recorded inputs.",
@@ -155,7 +153,7 @@ def rehearse_command(
         try:
             wired = attach(services, runtime)
             return await wired.rehearsal.rehearse(
-                Principal.system(CLI_ACTOR), target, tenant or None, version, keep=keep
+                CLI_ACTOR, target, tenant or None, version, keep=keep
             )
         finally:
             await runtime.close()

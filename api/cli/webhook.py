@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from api.cli.common import DatabaseOption, ListFormat, err, out, run_with_services
-from api.cli.release import CLI_ACTOR
+from api.cli.common import CLI_ACTOR, DatabaseOption, ListFormat, err, out, run_with_services
 
 if TYPE_CHECKING:
     from core.store.services import Services

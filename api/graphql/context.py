@@ -21,10 +21,10 @@ class Context:
     services: Services
     principal: Principal
     request_id: str
+    #: the plugin runtime: installed and refused customizations
+    plugins: PluginRuntime
     #: the HTTP request, or the WebSocket of a graphql-transport-ws connection
     request: Request | WebSocket | None = None
-    #: the plugin runtime: installed and refused customizations
-    plugins: PluginRuntime | None = None
     #: this process's change feed subscribers (None: no subscriptions served)
     feed_hub: FeedHub | None = None
     #: graphql-transport-ws: the ``connection_init`` payload (set by strawberry)

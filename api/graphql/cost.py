@@ -46,7 +46,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     ListValueNode,
     NullValueNode,
@@ -55,9 +54,9 @@ from graphql import (
     SelectionSetNode,
     ValueNode,
     VariableNode,
-    parse,
 )
 
+from api.graphql.document_cache import DocumentStore
 from api.graphql.fragments import FragmentFold
 
 #: the extension code of a request refused for its cost
@@ -193,15 +192,16 @@ def count_items(value: Any) -> int:
     return total
 
 
-def request_cost(operations: Sequence[Mapping[str, Any]], max_tokens: int) -> int:
+def request_cost(operations: Sequence[Mapping[str, Any]], documents: DocumentStore) -> int:
     """The price of a request (its operations: the parsed request parameters,
-    variables included); see the module docstring for the formula."""
+    variables included), their documents parsed by the app's ``documents``; see
+    the module docstring for the formula."""
     base = items = 0
     for op in operations:
         query, name = op.get("query") or "", op.get("operationName")
         terms = _remembered if len(query) <= CACHED_QUERY_CHARS else document_terms
         variables = op.get("variables")
-        b, i = terms(query, name, max_tokens).price(
+        b, i = terms(query, name, documents).price(
             variables if isinstance(variables, Mapping) else {}
         )
         base, items = base + b, items + i
@@ -211,21 +211,20 @@ def request_cost(operations: Sequence[Mapping[str, Any]], max_tokens: int) -> in
 def document_cost(
     query: str,
     operation_name: str | None,
-    max_tokens: int,
+    documents: DocumentStore,
     variables: Mapping[str, Any] | None = None,
 ) -> int:
     """The price of one operation as a request of its own."""
     params = {"query": query, "operationName": operation_name, "variables": variables}
-    return request_cost([params], max_tokens)
+    return request_cost([params], documents)
 
 
-def document_terms(query: str, operation_name: str | None, max_tokens: int) -> Terms:
+def document_terms(query: str, operation_name: str | None, documents: DocumentStore) -> Terms:
     """The terms of the operation the request runs (all of them when several and
     none is named: they are refused later, but never run for free). A document
     that does not parse costs nothing here: it is refused before anything runs."""
-    try:
-        document = parse(query, max_tokens=max_tokens, no_location=True)
-    except GraphQLError:
+    document = documents.parsed(query)
+    if document is None:
         return Terms()
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
@@ -315,4 +314,6 @@ def _fragment(fragment: FragmentDefinitionNode, fragments: FragmentFold[Terms]) 
     return _root(fragment.selection_set, fragments)
 
 
+#: (query, operation name, the app's store) -> terms: an app's limits are fixed
+#: for its life, so its store (compared by identity) stands for its parse options
 _remembered = lru_cache(maxsize=1024)(document_terms)

@@ -24,7 +24,6 @@ from core.model.customizations import (
 from core.model.errors import InvalidInputError
 from core.model.extension_points import ExtensionPoint
 from plugins.manifest import Problem
-from plugins.runtime import PluginRuntime
 from plugins.status import CustomizationPresence, statuses
 
 
@@ -329,16 +328,9 @@ ExtensionPointsResult = Annotated[
 ]
 
 
-def _runtime(info: Info) -> PluginRuntime:
-    runtime = info.context.plugins
-    if runtime is None:  # pragma: no cover - the app factory always sets it
-        raise RuntimeError("the app was built without a plugin runtime")
-    return runtime
-
-
 async def _status(info: Info, name: str) -> Customization:
     ctx = info.context
-    runtime = _runtime(info)
+    runtime = info.context.plugins
     registration = await ctx.services.registry.get(ctx.principal, name)
     found = statuses([registration], runtime.sources(), runtime.refused(), ctx.principal)
     seen = await ctx.services.observations.list_all(ctx.principal, customization=name)
@@ -361,7 +353,7 @@ class CustomizationsQuery:
         self, info: Info, tenant: str | None = None, capability: str | None = None
     ) -> CustomizationsResult:
         ctx = info.context
-        runtime = _runtime(info)
+        runtime = info.context.plugins
         await runtime.flush_health()
         registrations = await ctx.services.registry.list_all(ctx.principal, tenant, capability)
         seen = await ctx.services.observations.list_all(ctx.principal, tenant=tenant)
@@ -399,7 +391,7 @@ class CustomizationsQuery:
         ctx = info.context
         ctx.principal.require_read_product()
         if release is None:
-            catalog = _runtime(info).catalog
+            catalog = info.context.plugins.catalog
             running = catalog.release or ""
             points = catalog.for_version(running) if running else catalog.all()
             return ExtensionPoints(
@@ -454,7 +446,7 @@ class CustomizationsMutation:
             if close is not None:
                 await close()
         outcome = await publish_archive(
-            ctx.services, _runtime(info), ctx.principal, bytes(data), enable=enable
+            ctx.services, info.context.plugins, ctx.principal, bytes(data), enable=enable
         )
         published = await _status(info, outcome.registration.name)
         published.change_requests = [ChangeRequest.from_domain(r) for r in outcome.requested]

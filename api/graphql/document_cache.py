@@ -1,4 +1,10 @@
-"""Parse and validate a document once per app, not once per request.
+"""Parse a request's document once, and validate it once per app.
+
+:meth:`DocumentStore.parsed` is the one parse of a query text: the request's price
+(:mod:`api.graphql.cost`), the response cache's plan (:mod:`api.http.response_cache`)
+and strawberry's execution (:class:`DocumentCache`) all read the document it
+returns, parsed with the app's options (``max_tokens`` and ``max_body_bytes`` of
+:class:`api.graphql.limits.GraphQLLimits`, as strawberry would parse it).
 
 Strawberry parses and validates the query text of every request. For a document
 the app has seen (a client's ``settings`` query after a write moved the data
@@ -7,8 +13,9 @@ work whose outcome cannot change: the schema, the validation rules and the
 parse options (``api/graphql/limits.py``) are fixed for the life of the app.
 
 :class:`DocumentCache` keeps, per app, the parsed document of each query text
-(LRU, :data:`MAX_DOCUMENTS`, texts up to :data:`MAX_DOCUMENT_CHARS`) and whether
-it passed graphql-core's validation.
+(LRU, :data:`MAX_DOCUMENTS`, texts up to :data:`MAX_DOCUMENT_CHARS`; only the
+last longer text is kept, for the rest of its request) and whether it passed
+graphql-core's validation.
 It only remembers documents that parsed and validated without an error: a
 refused document is parsed and validated again the next time (and refused with
 the same errors). The checks that depend on more than the document's text (the
@@ -25,8 +32,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from graphql import DocumentNode
+from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
+
+from api.graphql.limits import GraphQLLimits
 
 #: documents kept per app
 MAX_DOCUMENTS = 1_024
@@ -37,13 +46,44 @@ MAX_DOCUMENT_CHARS = 20_000
 
 
 class DocumentStore:
-    """Query text -> (parsed document, validated without errors)."""
+    """Query text -> (parsed document, validated without errors), one per app."""
 
-    def __init__(self, max_entries: int = MAX_DOCUMENTS) -> None:
+    def __init__(self, limits: GraphQLLimits, max_entries: int = MAX_DOCUMENTS) -> None:
+        self.max_tokens = limits.max_tokens
+        self.max_source_length = limits.max_body_bytes
         self.max_entries = max_entries
         self._data: OrderedDict[str, tuple[DocumentNode, bool]] = OrderedDict()
+        #: the last text too long to keep, and its document: a long request is
+        #: parsed once (unless another long one comes between its price and its run)
+        self._long: tuple[str, DocumentNode] | None = None
+        #: parses made, and parses a kept document saved (metrics, tests)
+        self.parses = 0
         self.parses_saved = 0
         self.validations_saved = 0
+
+    def parsed(self, query: str) -> DocumentNode | None:
+        """``query``'s document, parsed here once (what strawberry's parse would
+        give), or None when it does not parse: strawberry parses it again and
+        reports the errors (a refused text is never kept)."""
+        found = self.get(query)
+        if found is not None:
+            self.parses_saved += 1
+            return found[0]
+        long = self._long
+        if long is not None and long[0] == query:
+            return long[1]
+        try:
+            document = parse(
+                query, max_tokens=self.max_tokens, max_source_length=self.max_source_length
+            )
+        except GraphQLError:
+            return None
+        self.parses += 1
+        if len(query) > MAX_DOCUMENT_CHARS:
+            self._long = (query, document)
+        else:
+            self.put(query, document, False)
+        return document
 
     def get(self, query: str) -> tuple[DocumentNode, bool] | None:
         found = self._data.get(query)
@@ -75,14 +115,11 @@ class DocumentCache(SchemaExtension):
         ctx = self.execution_context
         query = ctx.query
         if ctx.graphql_document is None and query:
-            self._known = self.store.get(query)
-            if self._known is not None:
-                ctx.graphql_document = self._known[0]
-                self.store.parses_saved += 1
+            document = self.store.parsed(query)
+            if document is not None:
+                ctx.graphql_document = document
+                self._known = self.store.get(query)
         yield
-        if self._known is None and query and ctx.graphql_document is not None:
-            if not ctx.pre_execution_errors:
-                self.store.put(query, ctx.graphql_document, False)
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context

@@ -21,6 +21,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.scalars import JSON
 
+from api.state import request_state
 from core.model import errors as domain
 
 
@@ -83,16 +84,6 @@ class ChangeRequestRequired(Error):
         "with a protected environment"
     )
 
-
-ERROR_TYPES = (
-    NotFound,
-    ValidationFailed,
-    InvalidInput,
-    Conflict,
-    AlreadyExists,
-    PermissionDenied,
-    ChangeRequestRequired,
-)
 
 #: every result union of the schema is ``Annotated[Union[Success, Errors], strawberry.union(..)]``
 Errors = Union[  # noqa: UP007
@@ -211,7 +202,7 @@ def uncacheable(info: Any) -> None:
     a customization failure, is the answer of this moment only."""
     request = getattr(getattr(info, "context", None), "request", None)
     if request is not None:
-        request.scope.setdefault("state", {})["uncacheable"] = True
+        request_state(request.scope).uncacheable = True
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from api.graphql.errors import as_graphql_error
+from api.state import request_state
 from core.model.errors import TailorError, UnavailableError
 from core.store.db import is_outage
 
@@ -88,5 +89,4 @@ def _request_id(context: Any) -> str:
 def _count_masked(context: Any) -> None:
     request = getattr(context, "request", None)
     if request is not None:
-        state = request.scope.setdefault("state", {})
-        state["masked_errors"] = state.get("masked_errors", 0) + 1
+        request_state(request.scope).masked_errors += 1

@@ -17,15 +17,13 @@ import strawberry
 
 from api.graphql.context import Info
 from api.graphql.errors import Errors, as_graphql_error, from_domain
+from api.state import RequestState, request_state
 from core.model import errors as domain
 from core.store.feed import ChangeEvent as FeedEvent
 
 #: the request header a reconnecting SSE client sends: the ``id`` of the last
 #: event it received, taken as ``after`` when the subscription names none
 LAST_EVENT_ID = "last-event-id"
-#: where the resolver leaves the sequence of the event it yields, for the SSE
-#: transport to send as the event's ``id`` (see api.http.app)
-EVENT_SEQUENCE = "event_sequence"
 
 
 @strawberry.type(name="ChangeEvent", description="One committed change of a tenant.")
@@ -113,7 +111,7 @@ class FeedSubscription:
             yield from_domain(exc)
             return
         events = subscription.events()
-        state = getattr(ctx.request, "scope", {}).setdefault("state", {})
+        state = request_state(ctx.request.scope) if ctx.request is not None else RequestState()
         try:
             async for event in events:
                 if ctx.reauthenticate is not None:
@@ -123,7 +121,8 @@ class FeedSubscription:
                         await ctx.reauthenticate()
                     except domain.AuthenticationError:
                         return  # revoked or expired: the stream completes; reconnecting gets 401
-                state[EVENT_SEQUENCE] = event.sequence
+                # the SSE transport sends it as the event's id (api.http.app)
+                state.event_sequence = event.sequence
                 yield ChangeEventType.from_domain(event)
         finally:
             await events.aclose()

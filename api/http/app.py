@@ -47,7 +47,6 @@ from api.graphql.context import Context
 from api.graphql.document_cache import DocumentCache, DocumentStore
 from api.graphql.limits import GraphQLLimits, LimitsExtension
 from api.graphql.schema import build_schema
-from api.graphql.subscriptions import EVENT_SEQUENCE
 from api.graphql.suggestions import NoSuggestions
 from api.graphql.trusted import schema_check
 from api.http.background import Background
@@ -74,6 +73,7 @@ from api.http.protocol import (
 from api.http.ratelimit import bucket_key
 from api.http.response_cache import ResponseCache, from_entry, matches, not_modified
 from api.http.webhooks import WebhookDeliverer
+from api.state import request_state
 from api.web.views import GRAPHIQL_HEADERS, Console
 from api.web.views import HERE as WEB_DIR
 from api.wiring import attach
@@ -138,12 +138,15 @@ class AppOptions:
     def field_suggestions_enabled(self) -> bool:
         return self.demo if self.field_suggestions is None else self.field_suggestions
 
-    def extensions(self) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
-        """Factories: strawberry makes new extension instances for every operation."""
+    def extensions(
+        self, documents: DocumentStore | None = None
+    ) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+        """Factories: strawberry makes new extension instances for every operation.
+        ``documents``: the app's one store of parsed and validated documents (after
+        the limits: see api.graphql.document_cache); a new one when not given."""
         limits = self.limits
-        # one store of parsed and validated documents per app (after the limits:
-        # see api.graphql.document_cache)
-        documents = DocumentStore()
+        if documents is None:
+            documents = DocumentStore(limits)
         factories: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
             lambda: LimitsExtension(limits),
             lambda: DocumentCache(documents),
@@ -248,8 +251,12 @@ class TailorGraphQL(GraphQL[Context, None]):
         plugins: PluginRuntime,
         feed_hub: FeedHub | None = None,
     ) -> None:
+        #: the app's one parse of each document (api.graphql.document_cache)
+        documents = DocumentStore(options.limits)
         super().__init__(
-            build_schema(options.extensions(), options.schema_config(), options.projection),
+            build_schema(
+                options.extensions(documents), options.schema_config(), options.projection
+            ),
             graphql_ide="graphiql" if options.graphiql_enabled else None,
             allow_queries_via_get=True,
             # publishCustomization(archive: Upload!): every /graphql request carries
@@ -262,8 +269,9 @@ class TailorGraphQL(GraphQL[Context, None]):
         self.services = services
         self.plugins = plugins
         self.feed_hub = feed_hub
+        self.documents = documents
         #: answers to settings operations (None: off, see AppOptions.response_cache)
-        self.cache = ResponseCache(services, plugins) if options.cache_enabled else None
+        self.cache = ResponseCache(services, plugins, documents) if options.cache_enabled else None
         self.graphiql_page = (WEB_DIR / "templates" / "graphiql.html").read_text(encoding="utf-8")
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -278,10 +286,11 @@ class TailorGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        state = scope.setdefault("state", {})
+        state = request_state(scope)
+        principal = state.principal
         plan = (
-            self.cache.plan(state, state["principal"])
-            if self.cache is not None and "principal" in state and not state.get("event_stream")
+            self.cache.plan(state, principal)
+            if self.cache is not None and principal is not None and not state.event_stream
             else None
         )
         lookup = await self.cache.lookup(plan) if plan is not None and self.cache else None
@@ -306,7 +315,7 @@ class TailorGraphQL(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as exc:
             response = _refusal(request, exc)
-        if lookup is not None and self.cache is not None and not state.get("uncacheable"):
+        if lookup is not None and self.cache is not None and not state.uncacheable:
             stored = await self.cache.store(lookup, response)
             if stored is not None:
                 if request.method == "GET" and matches(
@@ -332,12 +341,13 @@ class TailorGraphQL(GraphQL[Context, None]):
         ``Authorization`` header is checked before the handshake is accepted (a bad
         one: 403); without one, ``connection_init`` must carry it (see
         :meth:`on_ws_connect`)."""
-        state = scope.setdefault("state", {})
-        state.setdefault("request_id", request_id_from(None))
+        state = request_state(scope)
+        if not state.request_id:
+            state.request_id = request_id_from(None)
         authorization = dict(scope.get("headers") or ()).get(b"authorization")
         if authorization:
             try:
-                state["principal"] = await bearer_principal(
+                state.principal = await bearer_principal(
                     self.services, authorization.decode("latin-1")
                 )
             except (AuthenticationError, DatabaseError):
@@ -348,7 +358,7 @@ class TailorGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """``connection_init``: authenticated by the handshake, or by the payload's
         ``Authorization: Bearer ...``; otherwise the connection is closed (4403)."""
-        if context.request is not None and "principal" in context.request.scope.get("state", {}):
+        if context.request is not None and request_state(context.request.scope).principal:
             return UNSET
         params = context.connection_params or {}
         raw = params.get("Authorization", params.get("authorization"))
@@ -370,13 +380,13 @@ class TailorGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        state = request.scope.get("state", {})
+        state = request_state(request.scope)
         authorization = request.headers.get("authorization")
         return Context(
             services=self.services,
             # a WebSocket without a token in its handshake: set by on_ws_connect
-            principal=state.get("principal") or Principal.nobody(),
-            request_id=state.get("request_id", ""),
+            principal=state.principal or Principal.nobody(),
+            request_id=state.request_id,
             request=request,
             plugins=self.plugins,
             feed_hub=self.feed_hub,
@@ -411,46 +421,39 @@ class TailorGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         body = await super().process_result(request, result)
-        sequence = request.scope.get("state", {}).pop(EVENT_SEQUENCE, None)
+        state = request_state(request.scope)
+        sequence, state.event_sequence = state.event_sequence, None
         if sequence is not None:
             # the SSE event's id (FeedEventStream takes it out of the body)
             body["extensions"] = {**(body.get("extensions") or {}), _SSE_ID: sequence}
         if result.errors:
-            state = request.scope.setdefault("state", {})
-            state["uncacheable"] = True
+            state.uncacheable = True
             for error in result.errors:
                 extensions = error.extensions or {}
                 if extensions.get("code") == UnavailableError.code:
-                    state["unavailable"] = extensions.get(
-                        "retryAfter", UnavailableError.RETRY_AFTER
-                    )
+                    state.unavailable = extensions.get("retryAfter", UnavailableError.RETRY_AFTER)
         if is_request_error(result):
-            state = request.scope.setdefault("state", {})
-            state["request_errors"] = state.get("request_errors", 0) + 1
-            if state.get("media_type") == GRAPHQL_RESPONSE_JSON:
+            state.request_errors += 1
+            if state.media_type == GRAPHQL_RESPONSE_JSON:
                 body.pop("data", None)
         return body
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         response = await super().run(request, context, root_value)
-        state = request.scope.get("state", {})
-        media_type = state.get("media_type")
+        state = request_state(request.scope)
+        media_type = state.media_type
         if (
             isinstance(response, Response)
             and media_type
             and not isinstance(response, HTMLResponse | StreamingResponse)
         ):
             response.headers["content-type"] = f"{media_type}; charset=utf-8"
-            if (
-                media_type == GRAPHQL_RESPONSE_JSON
-                and state.get("request_errors")
-                and not state.get("batch")
-            ):
+            if media_type == GRAPHQL_RESPONSE_JSON and state.request_errors and not state.batch:
                 response.status_code = 400
-            if state.get("unavailable"):
+            if state.unavailable:
                 # the database is down: retry the whole request (see is_outage)
                 response.status_code = 503
-                response.headers["Retry-After"] = str(state["unavailable"])
+                response.headers["Retry-After"] = str(state.unavailable)
         return response
 
 
@@ -462,12 +465,12 @@ def is_request_error(result: ExecutionResult) -> bool:
 
 
 def _refusal(request: Request, exc: HTTPException) -> Response:
-    state = request.scope.get("state", {})
+    state = request_state(request.scope)
     headers = {"Allow": "POST"} if exc.status_code == 405 else None
     code = METHOD_NOT_ALLOWED if exc.status_code == 405 else BAD_REQUEST
     if exc.status_code == 404:
         code = "NOT_FOUND"
-    return error_response(exc.status_code, exc.reason, code, state.get("media_type", JSON), headers)
+    return error_response(exc.status_code, exc.reason, code, state.media_type, headers)
 
 
 class Authenticate:
@@ -483,18 +486,19 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        state = scope.setdefault("state", {})
-        state.setdefault("request_id", request_id_from(request.headers.get("x-request-id")))
+        state = request_state(scope)
+        if not state.request_id:
+            state.request_id = request_id_from(request.headers.get("x-request-id"))
         if wants_ide(request):
             # the page only: no operation runs on this request
-            state["principal"] = Principal.nobody()
+            state.principal = Principal.nobody()
             await self.app(scope, receive, send)
             return
         media_type = negotiate(request.headers.get("accept")) or JSON
         authorization = request.headers.get("authorization", "")
-        state["rate_key"] = bucket_key(authorization)
+        state.rate_key = bucket_key(authorization)
         try:
-            state["principal"] = await self._principal(request)
+            state.principal = await self._principal(request)
         except AuthenticationError as exc:
             await error_response(
                 401, exc.message, exc.code, media_type, {"WWW-Authenticate": "Bearer"}
@@ -565,7 +569,7 @@ def create_app(
     # this process's subscribers to the change feed (settingsChanged)
     hub = FeedHub(services.feed)
     graphql = TailorGraphQL(services, options, plugins, hub)
-    guard = ProtocolGuard(graphql, options.limits, services.apps)
+    guard = ProtocolGuard(graphql, options.limits, graphql.documents, services.apps)
     console = Console(services, plugins.installed)
     metrics = Metrics(services, options.metrics_customizations)
 

@@ -27,6 +27,7 @@ import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.state import RequestState, request_state
 from core.store.services import Services
 
 #: what a browser app may send and read
@@ -60,7 +61,7 @@ class Cors:
         ):
             await self._preflight(origin, send)
             return
-        state = scope.setdefault("state", {})
+        state = request_state(scope)
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -73,8 +74,8 @@ class Cors:
 
         await self.app(scope, receive, send_with_cors)
 
-    async def _readable_by(self, origin: str, state: dict) -> bool:
-        principal = state.get("principal")
+    async def _readable_by(self, origin: str, state: RequestState) -> bool:
+        principal = state.principal
         if principal is not None:
             return bool(principal.allows_origin(origin))
         return origin in await self.services.tokens.allowed_origins()

@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.outage import unavailable_response
-from api.http.protocol import JSON, error_response
+from api.http.protocol import error_response
+from api.state import request_state
 from core.model.request_id import REQUEST_ID
 from core.store.db import is_outage
 
@@ -51,10 +52,10 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        state = scope.setdefault("state", {})
+        state = request_state(scope)
         headers = dict(scope.get("headers") or ())
         raw_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = state["request_id"] = request_id_from(raw_id)
+        request_id = state.request_id = request_id_from(raw_id)
         status = 0
 
         async def send_with_id(message: Message) -> None:
@@ -95,10 +96,10 @@ class RequestLog:
                     500,
                     f"Unexpected error. Quote request id {request_id} when reporting it.",
                     "INTERNAL_ERROR",
-                    state.get("media_type", JSON),
+                    state.media_type,
                 )
                 await response(scope, receive, send_with_id)
-            state["masked_errors"] = state.get("masked_errors", 0) + 1
+            state.masked_errors += 1
         finally:
             log.info(
                 "request",
@@ -109,12 +110,12 @@ class RequestLog:
 
 def access_fields(scope: Scope, status: int, seconds: float) -> dict[str, Any]:
     """What the access log records of one request: no headers, no bodies."""
-    state = scope.get("state", {})
-    principal = state.get("principal")
-    operations = state.get("operations") or ()
+    state = request_state(scope)
+    principal = state.principal
+    operations = state.operations
     fields: dict[str, Any] = {
         "event": "request",
-        "request_id": state.get("request_id"),
+        "request_id": state.request_id or None,
         "method": scope.get("method"),
         "path": scope.get("path"),
         "status": status,
@@ -124,8 +125,8 @@ def access_fields(scope: Scope, status: int, seconds: float) -> dict[str, Any]:
         "tenants": sorted(principal.tenants) if principal is not None else None,
         "operations": [_operation_name(op) for op in operations],
     }
-    if state.get("masked_errors"):
-        fields["masked_errors"] = state["masked_errors"]
+    if state.masked_errors:
+        fields["masked_errors"] = state.masked_errors
     return fields
 
 

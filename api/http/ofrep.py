@@ -72,6 +72,7 @@ from api.http.response_cache import (
     matches,
     not_modified,
 )
+from api.state import request_state
 from core.model.auth import Principal
 from core.model.errors import (
     AuthenticationError,
@@ -189,10 +190,9 @@ class Ofrep:
                 405, f"OFREP evaluates over POST, not {scope['method']}", None, {"Allow": "POST"}
             )
         headers = Headers(scope=scope)
-        state = scope.setdefault("state", {})
         authorization = headers.get("authorization")
         principal = await self._principal(authorization)
-        state["principal"] = principal
+        request_state(scope).principal = principal
         price = BULK_COST if key is None else FLAG_COST
         bill = self._charge(bucket_key(authorization or ""), price)
         context = _context(await self._body(receive, headers))
@@ -260,7 +260,7 @@ class Ofrep:
             except DatabaseError as exc:
                 raise _outage(exc) from None
             # the ticket's token decides which origins may read the stream (CORS)
-            scope.setdefault("state", {})["principal"] = principal
+            request_state(scope).principal = principal
             if streams.hub.stopping:
                 raise Refusal(
                     503, "the server is stopping: reconnect", GENERAL, {"Retry-After": "1"}

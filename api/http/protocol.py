@@ -29,9 +29,11 @@ from api.graphql.cost import (
     WHOLE_CATALOG_ITEMS,
     request_cost,
 )
+from api.graphql.document_cache import DocumentStore
 from api.graphql.limits import GraphQLLimits
 from api.http.ratelimit import Bill, Limit, RateLimiter, retry_after
 from api.http.trusted import DocumentRefusal, requested_hash, resolve_documents
+from api.state import RequestState, request_state
 from core.model.auth import Principal
 from core.store.apps import AppService
 from plugins.archive import MAX_UPLOAD_BYTES_ENV, max_upload_bytes
@@ -54,8 +56,11 @@ RATE_LIMITED = "RATE_LIMITED"
 COST_HEADER = "X-Request-Cost"
 
 
-class ProtocolError(Exception):
-    """A request that is not a well-formed GraphQL-over-HTTP request."""
+class RequestRefused(Exception):
+    """A request refused before strawberry sees it: not a well-formed
+    GraphQL-over-HTTP request, over a limit, or over its rate (an HTTP status, a
+    code and a message; not :class:`plugins.runtime.protocol.ProtocolError`, the
+    worker wire's)."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
@@ -148,8 +153,8 @@ def wants_ide(request: Request) -> bool:
     )
 
 
-def rate_limited(limit: Limit, wait: float) -> ProtocolError:
-    return ProtocolError(
+def rate_limited(limit: Limit, wait: float) -> RequestRefused:
+    return RequestRefused(
         429,
         RATE_LIMITED,
         f"this token has used its request budget ({limit.per_minute} cost units a "
@@ -159,30 +164,28 @@ def rate_limited(limit: Limit, wait: float) -> ProtocolError:
     )
 
 
-def served_from_cache(state: dict[str, Any]) -> None:
+def served_from_cache(state: RequestState) -> None:
     """The response cache answers: the request costs :data:`CACHED_COST` (what was
     charged up front is given back but that; the rest is never charged)."""
-    bill: Bill | None = state.pop("bill", None)
+    bill, state.bill = state.bill, None
     if bill is not None:
         bill.refund(CACHED_COST)
-        state["charged"] = CACHED_COST
+        state.charged = CACHED_COST
 
 
-def settle(state: dict[str, Any]) -> Response | None:
+def settle(state: RequestState) -> Response | None:
     """Charge what the request still owes (its price beyond the minimum the guard
     took) just before it runs: None when paid, else the 429 to answer instead.
     Called by the view only when the response cache did not answer."""
-    bill: Bill | None = state.pop("bill", None)
+    bill, state.bill = state.bill, None
     if bill is None or bill.amount <= 0:
         return None
-    state["charged"] = bill.price
+    state.charged = bill.price
     wait = bill.pay()
     if not wait:
         return None
     refusal = rate_limited(bill.limit or bill.rate.default, wait)
-    response = error_response(
-        refusal.status, refusal.message, refusal.code, state.get("media_type")
-    )
+    response = error_response(refusal.status, refusal.message, refusal.code, state.media_type)
     response.headers.update(refusal.headers)
     return response
 
@@ -190,15 +193,21 @@ def settle(state: dict[str, Any]) -> Response | None:
 class ProtocolGuard:
     """Refuse malformed GraphQL-over-HTTP requests; hand well-formed ones on.
 
-    Sets ``state["media_type"]`` (the negotiated response media type),
-    ``state["operations"]`` (the parsed request parameters, a list of one for a
-    single request), ``state["batch"]`` and ``state["event_stream"]`` (a
-    subscription over server-sent events: refusals before the stream are JSON).
+    Sets the request state's (:class:`api.state.RequestState`) ``media_type``,
+    ``operations``, ``batch`` and ``event_stream``, and what it was charged.
     """
 
-    def __init__(self, app: Any, limits: GraphQLLimits, apps: AppService | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        limits: GraphQLLimits,
+        documents: DocumentStore,
+        apps: AppService | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
+        #: the app's parsed documents (the request's price reads them)
+        self.documents = documents
         #: trusted documents (None: requests must send their text)
         self.apps = apps
         self.rate = RateLimiter(
@@ -210,19 +219,19 @@ class ProtocolGuard:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        state = scope.setdefault("state", {})
+        state = request_state(scope)
         if wants_ide(request):
             await self.app(scope, receive, send)
             return
         accept = request.headers.get("accept")
-        state["event_stream"] = wants_event_stream(accept)
-        media_type = JSON if state["event_stream"] else negotiate(accept)
-        state["media_type"] = media_type or JSON
+        state.event_stream = wants_event_stream(accept)
+        media_type = JSON if state.event_stream else negotiate(accept)
+        state.media_type = media_type or JSON
         send = _with_cost(state, send)
         upstream = receive
         try:
             if media_type is None:
-                raise ProtocolError(
+                raise RequestRefused(
                     406,
                     NOT_ACCEPTABLE,
                     f"cannot answer in any media type of 'Accept: {request.headers['accept']}'; "
@@ -250,23 +259,23 @@ class ProtocolGuard:
             elif request.method == "GET":
                 payload = _query_params(request)
             else:
-                raise ProtocolError(
+                raise RequestRefused(
                     405,
                     METHOD_NOT_ALLOWED,
                     f"GraphQL is served over GET and POST, not {request.method}",
                     {"Allow": "GET, POST"},
                 )
-            state["operations"] = self._operations(payload)
-            state["batch"] = isinstance(payload, list)
+            state.operations = self._operations(payload)
+            state.batch = isinstance(payload, list)
             if await self._documents(state, request, payload):
                 # the stored texts take the ids' place in what strawberry reads
                 if request.method == "POST":
                     receive = _replay(orjson.dumps(payload), upstream)
                 else:
-                    scope["query_string"] = _with_query(request, state["operations"][0]["query"])
+                    scope["query_string"] = _with_query(request, state.operations[0]["query"])
             self._charge(state)
-        except ProtocolError as exc:
-            response = error_response(exc.status, exc.message, exc.code, state["media_type"])
+        except RequestRefused as exc:
+            response = error_response(exc.status, exc.message, exc.code, state.media_type)
             response.headers.update(exc.headers)
             await response(scope, receive, send)
             return
@@ -278,7 +287,7 @@ class ProtocolGuard:
         if not multipart:
             _check_content_type(request.headers.get("content-type"))
         limit = self.limits.max_body_bytes if limit is None else limit
-        too_large = ProtocolError(
+        too_large = RequestRefused(
             413,
             PAYLOAD_TOO_LARGE,
             f"the request body is larger than {limit} bytes"
@@ -296,50 +305,49 @@ class ProtocolGuard:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _documents(self, state: dict[str, Any], request: Request, payload: Any) -> bool:
+    async def _documents(self, state: RequestState, request: Request, payload: Any) -> bool:
         """Put stored documents in place of the ids requests name (see
         :mod:`api.http.trusted`); True when the request must be re-sent so."""
-        operations = state["operations"]
+        operations = state.operations
         if self.apps is None:
             if any(o.get("query") is None for o in operations):
-                raise ProtocolError(400, BAD_REQUEST, "the request has no 'query'")
+                raise RequestRefused(400, BAD_REQUEST, "the request has no 'query'")
             return False
-        principal = state.get("principal") or Principal.nobody()
+        principal = state.principal or Principal.nobody()
         try:
             filled = await resolve_documents(operations, principal, self.apps)
         except DocumentRefusal as exc:
             # what it cost to look: a refused request is still charged (ratelimit)
             limit = self._limit(state)
-            wait = self.rate.charge(state.get("rate_key", ""), MIN_COST, limit=limit)
+            wait = self.rate.charge(state.rate_key, MIN_COST, limit=limit)
             if wait:
                 raise rate_limited(limit, wait) from None
-            state["charged"] = MIN_COST
-            raise ProtocolError(exc.status, exc.code, exc.message) from None
+            state.charged = MIN_COST
+            raise RequestRefused(exc.status, exc.code, exc.message) from None
         if filled and _is_multipart(request.headers.get("content-type")):
-            raise ProtocolError(
+            raise RequestRefused(
                 400, BAD_REQUEST, "a multipart request (an upload) sends its query text"
             )
         return filled
 
-    def _charge(self, state: dict[str, Any]) -> None:
+    def _charge(self, state: RequestState) -> None:
         """Price the whole request before anything runs (:mod:`api.graphql.cost`)
         and charge the minimum now, the rest in :func:`settle` when it is about to
         run (an answer from the response cache costs the minimum). A request
         dearer than one request may be is charged ``max_cost`` and refused (400);
         a token without the budget gets 429, still charged (see
         :mod:`api.http.ratelimit`)."""
-        price = request_cost(state["operations"], self.limits.max_tokens)
-        state["cost"] = price
-        key = state.get("rate_key", "")
+        price = request_cost(state.operations, self.documents)
+        key = state.rate_key
         limit = self._limit(state)
         over = price > self.limits.max_cost
         upfront = self.limits.max_cost if over else MIN_COST
-        state["charged"] = upfront
+        state.charged = upfront
         wait = self.rate.charge(key, upfront, min(price, self.limits.max_cost), limit)
         if wait:
             raise rate_limited(limit, wait)
         if over:
-            raise ProtocolError(
+            raise RequestRefused(
                 400,
                 COST_CODE,
                 f"the request costs {price} (readiness and foldbackCandidates 25 each, "
@@ -348,11 +356,11 @@ class ProtocolGuard:
                 f"operations and aliases); the limit is {self.limits.max_cost}: split it "
                 "into several requests",
             )
-        state["bill"] = Bill(self.rate, key, price - upfront, price, limit, upfront)
+        state.bill = Bill(self.rate, key, price - upfront, price, limit, upfront)
 
-    def _limit(self, state: dict[str, Any]) -> Limit:
+    def _limit(self, state: RequestState) -> Limit:
         """The calling token's budget (per role and tenant, TAILOR_RATE_LIMITS)."""
-        principal = state.get("principal")
+        principal = state.principal
         if principal is None:
             return self.rate.default
         return self.rate.limit_for(principal.role.value, principal.tenants)
@@ -361,13 +369,13 @@ class ProtocolGuard:
         if not isinstance(payload, list):
             return [_check_params(payload, "")]
         if self.limits.max_batch_size == 0:
-            raise ProtocolError(
+            raise RequestRefused(
                 400, BAD_REQUEST, "batched requests (a JSON array) are not accepted here"
             )
         if not payload:
-            raise ProtocolError(400, BAD_REQUEST, "the batch (JSON array) is empty")
+            raise RequestRefused(400, BAD_REQUEST, "the batch (JSON array) is empty")
         if len(payload) > self.limits.max_batch_size:
-            raise ProtocolError(
+            raise RequestRefused(
                 400,
                 BAD_REQUEST,
                 f"the batch holds {len(payload)} operations; the limit is "
@@ -378,14 +386,14 @@ class ProtocolGuard:
 
 def _check_content_type(content_type: str | None) -> None:
     if not content_type:
-        raise ProtocolError(
+        raise RequestRefused(
             415,
             UNSUPPORTED_MEDIA_TYPE,
             f"a POST request needs 'Content-Type: {JSON}'",
         )
     media, _, raw_params = content_type.partition(";")
     if media.strip().lower() != JSON:
-        raise ProtocolError(
+        raise RequestRefused(
             415,
             UNSUPPORTED_MEDIA_TYPE,
             f"unsupported content type {media.strip()!r}: send the request as {JSON}",
@@ -393,7 +401,7 @@ def _check_content_type(content_type: str | None) -> None:
     for param in raw_params.split(";"):
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
-            raise ProtocolError(
+            raise RequestRefused(
                 415,
                 UNSUPPORTED_MEDIA_TYPE,
                 f"unsupported charset {value.strip()!r}: send the request body as UTF-8",
@@ -412,7 +420,7 @@ async def _multipart_operations(body: bytes, scope: Scope) -> Any:
         async with form_request.form(max_files=1, max_fields=2) as form:
             operations = form.get("operations")
             if not isinstance(operations, str):
-                raise ProtocolError(
+                raise RequestRefused(
                     400,
                     BAD_REQUEST,
                     "a multipart request needs an 'operations' field (the GraphQL multipart "
@@ -420,7 +428,7 @@ async def _multipart_operations(body: bytes, scope: Scope) -> Any:
                 )
             return _parse_json(operations.encode())
     except MultiPartException as exc:
-        raise ProtocolError(400, BAD_REQUEST, f"malformed multipart body: {exc.message}") from None
+        raise RequestRefused(400, BAD_REQUEST, f"malformed multipart body: {exc.message}") from None
 
 
 async def _no_more() -> Message:
@@ -429,17 +437,17 @@ async def _no_more() -> Message:
 
 def _parse_json(body: bytes) -> Any:
     if not body.strip():
-        raise ProtocolError(400, BAD_REQUEST, "the request body is empty: send a JSON object")
+        raise RequestRefused(400, BAD_REQUEST, "the request body is empty: send a JSON object")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProtocolError(
+        raise RequestRefused(
             400, BAD_REQUEST, f"the request body is not valid UTF-8 (byte {exc.start})"
         ) from None
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise ProtocolError(
+        raise RequestRefused(
             400, BAD_REQUEST, f"the request body is not valid JSON: {exc.msg} at {exc.pos}"
         ) from None
 
@@ -452,7 +460,7 @@ def _query_params(request: Request) -> dict[str, Any]:
             try:
                 params[name] = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                raise ProtocolError(
+                raise RequestRefused(
                     400, BAD_REQUEST, f"the {name!r} query parameter is not valid JSON"
                 ) from None
         elif name in params:
@@ -464,7 +472,7 @@ def _check_params(params: Any, where: str) -> dict[str, Any]:
     """The request parameters: ``query`` (a string, required), ``operationName``
     (string or null), ``variables`` and ``extensions`` (object or null)."""
     if not isinstance(params, dict):
-        raise ProtocolError(
+        raise RequestRefused(
             400,
             BAD_REQUEST,
             f"the request{where} must be a JSON object with a 'query', not {_json_kind(params)}",
@@ -473,26 +481,26 @@ def _check_params(params: Any, where: str) -> dict[str, Any]:
     try:
         named = requested_hash(params, where)
     except DocumentRefusal as exc:
-        raise ProtocolError(exc.status, exc.code, exc.message) from None
+        raise RequestRefused(exc.status, exc.code, exc.message) from None
     if query is None and named is None:
-        raise ProtocolError(
+        raise RequestRefused(
             400,
             BAD_REQUEST,
             f"the request{where} has no 'query' (or 'documentId' of a stored document)",
         )
     if query is not None and not isinstance(query, str):
-        raise ProtocolError(
+        raise RequestRefused(
             400, BAD_REQUEST, f"'query'{where} must be a string, not {_json_kind(query)}"
         )
     name = params.get("operationName")
     if name is not None and not isinstance(name, str):
-        raise ProtocolError(
+        raise RequestRefused(
             400, BAD_REQUEST, f"'operationName'{where} must be a string, not {_json_kind(name)}"
         )
     for key in ("variables", "extensions"):
         value = params.get(key)
         if value is not None and not isinstance(value, dict):
-            raise ProtocolError(
+            raise RequestRefused(
                 400, BAD_REQUEST, f"'{key}'{where} must be an object, not {_json_kind(value)}"
             )
     return params
@@ -518,12 +526,12 @@ def _json_kind(value: Any) -> str:
     return "an object"
 
 
-def _with_cost(state: Mapping[str, Any], send: Send) -> Send:
+def _with_cost(state: RequestState, send: Send) -> Send:
     """A ``send`` that adds :data:`COST_HEADER` (what the request was charged)."""
 
     async def with_cost(message: Message) -> None:
-        if message["type"] == "http.response.start" and "charged" in state:
-            header = (COST_HEADER.lower().encode(), _units(state["charged"]).encode())
+        if message["type"] == "http.response.start" and state.charged is not None:
+            header = (COST_HEADER.lower().encode(), _units(state.charged).encode())
             message = {**message, "headers": [*message.get("headers", ()), header]}
         await send(message)
 

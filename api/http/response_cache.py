@@ -18,7 +18,8 @@ customization failure, and when every customization enabled for the tenant is
 pure (``pure = false`` in customization.toml turns caching off for its tenants).
 
 Cached answers carry an ``ETag``; a GET with a matching ``If-None-Match`` gets
-``304 Not Modified`` without a body. Parsed documents are kept by hash.
+``304 Not Modified`` without a body. The document is the app's one parse of the
+query text (:meth:`api.graphql.document_cache.DocumentStore.parsed`).
 """
 
 from __future__ import annotations
@@ -33,16 +34,15 @@ import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
-    GraphQLError,
     OperationDefinitionNode,
     OperationType,
     StringValueNode,
     VariableNode,
-    parse,
 )
 from starlette.responses import Response
 
-from api.graphql.document_cache import MAX_DOCUMENT_CHARS
+from api.graphql.document_cache import MAX_DOCUMENT_CHARS, DocumentStore
+from api.state import RequestState
 from core.model.auth import Principal
 from core.store.services import Services
 from core.store.version_reader import VersionReader
@@ -53,9 +53,6 @@ V = TypeVar("V")
 #: answers kept per process, and their total size
 MAX_ENTRIES = 2_048
 MAX_BYTES = 256 * 1024 * 1024
-#: parsed documents kept per process; a longer text than the document cache keeps
-#: (api.graphql.document_cache) is not planned either: it is never cached
-MAX_DOCUMENTS = 1_024
 #: root fields a cacheable operation may select
 CACHEABLE_ROOTS = frozenset({"settings", "__typename"})
 
@@ -153,12 +150,12 @@ def from_entry(entry: Entry) -> Response:
 class ResponseCache:
     """Per-process answers to ``settings`` operations; see the module docstring."""
 
-    def __init__(self, services: Services, plugins: Any) -> None:
+    def __init__(self, services: Services, plugins: Any, documents: DocumentStore) -> None:
         self.services = services
         self.plugins = plugins
-        self.documents: LRU[str, tuple[str, OperationDefinitionNode | None] | None] = LRU(
-            MAX_DOCUMENTS
-        )
+        #: the app's parsed documents; a longer text than it keeps
+        #: (MAX_DOCUMENT_CHARS) is not planned: it is never cached
+        self.documents = documents
         self.answers: LRU[tuple[Any, ...], Entry] = LRU(MAX_ENTRIES)
         self.size = 0
         #: tenant id -> the data version this process last answered it at
@@ -169,10 +166,10 @@ class ResponseCache:
         self.versions = VersionReader(services.engine)
 
     # -- planning ---------------------------------------------------------------
-    def plan(self, state: Mapping[str, Any], principal: Principal) -> Plan | None:
+    def plan(self, state: RequestState, principal: Principal) -> Plan | None:
         """The request's plan, or None when it is not one cacheable operation."""
-        operations = state.get("operations")
-        if state.get("batch") or not operations or len(operations) != 1:
+        operations = state.operations
+        if state.batch or len(operations) != 1:
             return None
         params = operations[0]
         query = params.get("query")
@@ -180,13 +177,12 @@ class ResponseCache:
             return None
         name = params.get("operationName")
         variables = params.get("variables") or {}
-        analysis = self._operation(query, name)
-        if analysis is None:
-            return None
-        digest, operation = analysis
-        tenants: list[str] = []
+        document = self.documents.parsed(query)
+        operation = _pick(document, name) if document is not None else None
         if operation is None:
             return None
+        digest = hashlib.blake2b(query.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        tenants: list[str] = []
         for selection in operation.selection_set.selections:
             if not isinstance(selection, FieldNode) or selection.name.value not in CACHEABLE_ROOTS:
                 return None
@@ -203,27 +199,8 @@ class ResponseCache:
         except TypeError:
             return None
         scope = (principal.role.value, principal.name, tuple(sorted(principal.tenants)))
-        rest = (name, canonical, state.get("media_type"), scope)
+        rest = (name, canonical, state.media_type, scope)
         return Plan(digest, tuple(dict.fromkeys(tenants)), rest)
-
-    def _operation(
-        self, query: str, name: str | None
-    ) -> tuple[str, OperationDefinitionNode | None] | None:
-        """(document hash, the query operation to run or None) for ``query``."""
-        digest = hashlib.blake2b(query.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-        cache_key = f"{digest}:{name}"
-        found = self.documents.get(cache_key)
-        if found is not None or cache_key in self.documents._data:
-            return found
-        analysis: tuple[str, OperationDefinitionNode | None] | None
-        try:
-            document = parse(query, no_location=True, max_tokens=5_000)
-        except GraphQLError:
-            analysis = None
-        else:
-            analysis = (digest, _pick(document, name))
-        self.documents.put(cache_key, analysis)
-        return analysis
 
     # -- looking up and storing -------------------------------------------------
     async def lookup(self, plan: Plan) -> Lookup | None:
@@ -240,12 +217,6 @@ class ResponseCache:
         else:
             self.hits += 1
         return Lookup(key, versions, entry)
-
-    @property
-    def version_reads(self) -> int:
-        """Version reads made (each is one statement, outside the engine on
-        SQLite and PostgreSQL)."""
-        return self.versions.reads
 
     async def close(self) -> None:
         await self.versions.aclose()

@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from api.state import request_state
 from api.web.charts import unblock_chart
 from api.web.session import (
     COOKIE,
@@ -237,7 +238,7 @@ class Console:
                 return self.problem(
                     request, None, "Unavailable", "The database is unavailable; retry.", 503
                 )
-            request.scope.setdefault("state", {})["principal"] = who.principal
+            request_state(request.scope).principal = who.principal
             if request.method == "POST":
                 form = await request.form()
                 sent = form.get("csrf")
@@ -293,7 +294,7 @@ class Console:
             )
         except AuthenticationError as exc:
             return await self.sign_in_page(request, exc.message, 401)
-        request.scope.setdefault("state", {})["principal"] = who.principal
+        request_state(request.scope).principal = who.principal
         response = RedirectResponse("/console/fleet", status_code=303, headers=HEADERS)
         max_age = max(int(who.expires_at.timestamp() - time.time()), 1)
         set_session_cookie(response, request, secret, max_age)

@@ -7,7 +7,7 @@ import math
 import re
 import reprlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from packaging.version import Version
@@ -201,9 +201,6 @@ class SettingDefinition(Lifecycle):
         if choices is not None:
             kwargs["choices"] = tuple(choices)
         return cls(**kwargs)
-
-    def with_changes(self, **changes: Any) -> SettingDefinition:
-        return replace(self, **changes)
 
 
 def definitions_for(version: str, history: Iterable[SettingDefinition]) -> list[SettingDefinition]:

@@ -158,8 +158,8 @@ class SettingsService:
             ref.check_environment(environment)
             # whole inputs: customizations see every setting of the release,
             # whatever subset was asked for; the answer is filtered at the end
-            definitions = await self._definitions(session, ref, None, None)
-            overrides = await _overrides(session, ref, environment, None, None)
+            definitions = await self._definitions(session, ref)
+            overrides = await _overrides(session, ref, environment)
         failures: list[HookFailure] = []
         extra = await self._hooks.register_settings(tenant)
         failures.extend(extra.failures)
@@ -227,8 +227,8 @@ class SettingsService:
         async with self._sessions() as session:
             ref = await load_tenant_ref(session, tenant)
             ref.check_environment(environment)
-            definitions = await self._definitions(session, ref, None, None)
-            overrides = await _overrides(session, ref, environment, None, None)
+            definitions = await self._definitions(session, ref)
+            overrides = await _overrides(session, ref, environment)
         for definition in extra:
             definitions.setdefault(definition.key, definition)
         layered = self._layer(definitions, overrides, environment, _sealed)
@@ -244,7 +244,7 @@ class SettingsService:
         principal.require_read_settings(tenant)
         async with self._sessions() as session:
             ref = await load_tenant_ref(session, tenant)
-            definitions = await self._definitions(session, ref, None, None)
+            definitions = await self._definitions(session, ref)
             rows = (
                 await session.execute(
                     select(Override.environment, Override.key, Override.value, Override.revision)
@@ -308,13 +308,10 @@ class SettingsService:
         self,
         session: AsyncSession,
         ref: TenantRef,
-        keys: Sequence[str] | None,
-        prefix: str | None,
     ) -> dict[str, SettingDefinition]:
         query = select(SettingDefinitionRow.definition).where(
             SettingDefinitionRow.release_id == ref.release_id
         )
-        query = _filter(query, SettingDefinitionRow.key, keys, prefix)
         rows = await session.scalars(query)
         parsed = self._parsed
         if len(parsed) > MAX_PARSED:
@@ -662,28 +659,16 @@ async def _overrides(
     session: AsyncSession,
     ref: TenantRef,
     environment: str | None,
-    keys: Sequence[str] | None,
-    prefix: str | None,
 ) -> Mapping[tuple[str, str], _Row]:
     scopes = [TENANT_SCOPE] if environment is None else [TENANT_SCOPE, environment]
     query = select(
         Override.environment, Override.key, Override.value, Override.active, Override.revision
     ).where(Override.tenant_id == ref.id, Override.environment.in_(scopes))
-    query = _filter(query, Override.key, keys, prefix)
     rows = (await session.execute(query)).all()
     return {
         (env, key): _Row(value if active else _INACTIVE, revision)
         for env, key, value, active, revision in rows
     }
-
-
-def _filter(query: Any, column: Any, keys: Sequence[str] | None, prefix: str | None) -> Any:
-    if keys is not None:
-        query = query.where(column.in_(list(keys)))
-    if prefix:
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(column.like(escaped + "%", escape="\\"))
-    return query
 
 
 def _selected(key: str, keys: Sequence[str] | None, prefix: str | None) -> bool:

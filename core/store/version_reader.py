@@ -22,8 +22,8 @@ on a connection of its own:
   it began, on any worker.
 - anything else (``:memory:`` SQLite, other drivers): a session of the engine.
 
-``reads`` counts the reads made (each is one statement); statement counters
-(:func:`core.store.db.count_statements`) count the side connections' statements too.
+Statement counters (:func:`core.store.db.count_statements`) count the side
+connections' statements too.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ class VersionReader:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.reads = 0
         url = engine.url
         backend = url.get_backend_name()
         self._sqlite_path: str | None = None
@@ -86,7 +85,6 @@ class VersionReader:
         return "postgresql" if self._postgres_dsn is not None else "engine"
 
     async def read(self, slugs: Sequence[str]) -> Versions:
-        self.reads += 1
         if self._sqlite_path is not None and not self._closed:
             try:
                 return self._read_sqlite(slugs)

@@ -13,6 +13,7 @@ from api.graphql.schema import build_schema
 from api.http.bearer import bearer_principal
 from core.model.auth import Role
 from core.store.feed_hub import FeedHub
+from plugins.product import load_product
 from tests.api.authz_rules import (
     ALLOW,
     DENY,
@@ -23,7 +24,7 @@ from tests.api.authz_rules import (
     SUBSCRIPTION_RULES,
     Rule,
 )
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, fresh_runtime
 
 RIVAL = "rival"
 RIVAL_NAME = "Rival Secretco"
@@ -129,17 +130,21 @@ async def first_result(services, token: str, rule: Rule, tenant: str) -> dict:
     """A subscription's first result, through the schema as the app runs it (an
     HTTP test client buffers a whole response, and a subscription never ends)."""
     principal = await bearer_principal(services, f"Bearer {token}")
-    context = Context(services, principal, "authz", feed_hub=FeedHub(services.feed))
-    stream = await build_schema().subscribe(
-        rule.query, variable_values={"tenant": tenant}, context_value=context
-    )
-    if not hasattr(stream, "__anext__"):  # refused before it ran
-        return body_of(stream)
+    plugins = fresh_runtime(load_product())
+    context = Context(services, principal, "authz", plugins, feed_hub=FeedHub(services.feed))
     try:
-        result = await asyncio.wait_for(anext(stream), 5)
+        stream = await build_schema().subscribe(
+            rule.query, variable_values={"tenant": tenant}, context_value=context
+        )
+        if not hasattr(stream, "__anext__"):  # refused before it ran
+            return body_of(stream)
+        try:
+            result = await asyncio.wait_for(anext(stream), 5)
+        finally:
+            await stream.aclose()
+        return body_of(result)
     finally:
-        await stream.aclose()
-    return body_of(result)
+        await plugins.close()
 
 
 def body_of(result) -> dict:

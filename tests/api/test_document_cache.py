@@ -1,4 +1,5 @@
-"""A document is parsed and validated once per app (api.graphql.document_cache); what
+"""A document is parsed once (its price, the response cache's plan and strawberry
+read the same parse) and validated once per app (api.graphql.document_cache); what
 depends on more than its text (variables, operation name) is checked every time,
 and a refused document is refused again, with the same errors."""
 
@@ -7,14 +8,18 @@ from __future__ import annotations
 import pytest
 import strawberry.schema.schema as strawberry_schema
 
+import api.graphql.document_cache as document_cache
+
 TENANTS = "query Q($s: String!) { tenant(slug: $s) { __typename ... on Tenant { slug } } }"
 
 
 @pytest.fixture
 def counted(monkeypatch):
-    """How many times strawberry parsed and validated a document."""
+    """How many times a document was parsed (by the app's store or by strawberry)
+    and validated."""
     counts = {"parse": 0, "validate": 0}
     parse, validate = strawberry_schema.parse, strawberry_schema.validate_document
+    assert document_cache.parse is parse  # both are graphql-core's
 
     def counting_parse(*args, **kwargs):
         counts["parse"] += 1
@@ -25,6 +30,7 @@ def counted(monkeypatch):
         return validate(*args, **kwargs)
 
     monkeypatch.setattr(strawberry_schema, "parse", counting_parse)
+    monkeypatch.setattr(document_cache, "parse", counting_parse)
     monkeypatch.setattr(strawberry_schema, "validate_document", counting_validate)
     return counts
 
@@ -62,13 +68,29 @@ async def test_checks_on_variables_and_operation_name_still_run_on_a_known_docum
 async def test_a_long_document_is_answered_but_never_kept(api, counted):
     """A string token may be as long as the body limit allows: such a text is parsed
     every time instead of being kept (1,024 kept megabyte texts would hold
-    gigabytes), and still answered the same."""
+    gigabytes), and still answered the same, parsed once per request."""
     from api.graphql.document_cache import MAX_DOCUMENT_CHARS
 
     long_query = (
         '{ tenant(slug: "acme") { __typename ... on Tenant { slug } } }' + " " * MAX_DOCUMENT_CHARS
     )
-    for _ in range(2):
-        body = await api.gql(long_query)
-        assert body["data"]["tenant"] == {"__typename": "Tenant", "slug": "acme"}
-    assert counted == {"parse": 2, "validate": 2}
+    other = long_query.replace("slug }", "slug name }")
+    for query in (long_query, other, long_query):
+        body = await api.gql(query)
+        assert body["data"]["tenant"]["slug"] == "acme"
+    # one parse per request (only the last long text is at hand), validated each time
+    assert counted == {"parse": 3, "validate": 3}
+
+
+async def test_a_settings_request_is_parsed_once_for_its_price_its_plan_and_its_run(api, counted):
+    """The request's price (api.graphql.cost), the response cache's plan and
+    strawberry's execution read one parse, made with the configured token limit."""
+    settings = "query S($t: String!) { settings(tenant: $t) { __typename } }"
+    body = await api.gql(settings, {"t": "acme"})
+    assert body["data"]["settings"]["__typename"] == "Settings", body
+    assert counted["parse"] == 1
+    # over the configured max_tokens (2,000): refused, whoever parses it
+    many = "query S($t: String!) { settings(tenant: $t) { " + "__typename " * 2_100 + "} }"
+    refused = await api.gql(many, {"t": "acme"})
+    assert refused.get("data") is None
+    assert "token" in refused["errors"][0]["message"].lower(), refused

@@ -184,10 +184,10 @@ mutation($v: String!) {
 async def test_replace_warn_and_delete_a_planned_release(planned_api):
     """3.0 is planned: a planned 2.1 that drops a setting 3.0 still defines is
     imported with a warning, replaced, and deleted; a released one is refused."""
-    from tests.release_history import points_for
+    from plugins.catalog import tailor_extension_points
 
     api = planned_api
-    manifest = ACME.manifest("2.0", points_for)
+    manifest = ACME.manifest("2.0", tailor_extension_points)
     text = dumps(manifest).replace('version = "2.0"', 'version = "2.1"')
     first = (await api.gql(IMPORT, {"m": text}))["data"]["importRelease"]
     assert first["__typename"] == "Release"  # same catalog as 3.0: no contradiction

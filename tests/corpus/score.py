@@ -31,8 +31,8 @@ from core.analysis.readiness import (
 from core.model.customizations import Observation, ObservedKey, Registration
 from core.model.manifest import ReleaseManifest
 from core.model.overrides import ActiveOverride
+from plugins.catalog import tailor_extension_points
 from plugins.evidence import read_package
-from tests.release_history import points_for
 from tests.sample import ACME, V30_PLANNED
 
 CORPUS = Path(__file__).parent / "readiness"
@@ -43,7 +43,7 @@ Ident = tuple[str, str, str]
 
 def history() -> tuple[ReleaseManifest, ...]:
     return (
-        *(ACME.manifest(v, points_for) for v in ("1.0", "1.5", "2.0")),
+        *(ACME.manifest(v, tailor_extension_points) for v in ("1.0", "1.5", "2.0")),
         V30_PLANNED,
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from api.graphql.cost import MIN_COST, document_cost, request_cost
+from api.graphql.document_cache import DocumentStore
 from api.graphql.limits import GraphQLLimits
 from api.http.app import AppOptions
 from api.http.ratelimit import RateLimiter, retry_after
@@ -16,6 +17,9 @@ from core.model.manifest import ReleaseManifest
 from core.store.services import Services
 from tests.api.conftest import bearer
 from tests.conftest import ADMIN
+
+#: documents parsed as the default limits parse them (max_tokens 2,000)
+DOCS = DocumentStore(GraphQLLimits())
 
 READINESS = 'r{i}: readiness(target: "2.0") {{ __typename }}'
 # one key named: the base price (a whole catalog, without keys, is priced as 1,000 items)
@@ -31,17 +35,17 @@ def _query(template: str, n: int) -> str:
 
 
 def test_prices_count_aliases_and_fragments():
-    assert document_cost(_query(READINESS, 4), None, 2000) == 100
-    assert document_cost(_query(SETTINGS, 30), None, 2000) == 30
+    assert document_cost(_query(READINESS, 4), None, DOCS) == 100
+    assert document_cost(_query(SETTINGS, 30), None, DOCS) == 30
     whole = 's{i}: settings(tenant: "acme") {{ __typename }}'
-    assert document_cost(_query(whole, 9), None, 2000) == 9 + 9 * 10
+    assert document_cost(_query(whole, 9), None, DOCS) == 9 + 9 * 10
     spread = 'query Q { ...F ...F } fragment F on Query { readiness(target: "2.0") { __typename } }'
-    assert document_cost(spread, None, 2000) == 50
+    assert document_cost(spread, None, DOCS) == 50
     two = (
         'query A { settings(tenant: "acme", keys: []) { __typename } } '
         "query B { foldbackCandidates { __typename } }"
     )
-    assert (document_cost(two, "A", 2000), document_cost(two, "B", 2000)) == (1, 25)
+    assert (document_cost(two, "A", DOCS), document_cost(two, "B", DOCS)) == (1, 25)
 
 
 async def test_a_fragment_bomb_at_the_root_is_priced_in_one_pass_and_refused(api):
@@ -142,38 +146,38 @@ def _keys(n: int) -> list[str]:
 
 def test_the_price_grows_with_list_arguments_and_whole_catalogs():
     # a base plus one unit per 100 items, items from variables and literals alike
-    assert document_cost(KEYED, None, 2000, {"keys": _keys(20_000)}) == 1 + 200
-    assert document_cost(KEYED, None, 2000, {"keys": _keys(1_000)}) == 1 + 10
-    assert document_cost(KEYED, None, 2000, {"keys": _keys(99)}) == 1
+    assert document_cost(KEYED, None, DOCS, {"keys": _keys(20_000)}) == 1 + 200
+    assert document_cost(KEYED, None, DOCS, {"keys": _keys(1_000)}) == 1 + 10
+    assert document_cost(KEYED, None, DOCS, {"keys": _keys(99)}) == 1
     # no keys (absent or null): the whole catalog, priced flat as 1,000 settings
-    assert document_cost(KEYED, None, 2000, {}) == 11
-    assert document_cost(KEYED, None, 2000, {"keys": None}) == 11
+    assert document_cost(KEYED, None, DOCS, {}) == 11
+    assert document_cost(KEYED, None, DOCS, {"keys": None}) == 11
     names = ", ".join(f'"k{i}"' for i in range(300))
     literal = f'{{ settings(tenant: "acme", keys: [{names}]) {{ __typename }} }}'
-    assert document_cost(literal, None, 2000) == 1 + 3
+    assert document_cost(literal, None, DOCS) == 1 + 3
     # a variable used by two aliases is counted twice, and so is a spread fragment
     twice = (
         'query Q($keys: [String!]) { a: settings(tenant: "acme", keys: $keys) { __typename }'
         ' ...F } fragment F on Query { b: settings(tenant: "acme", keys: $keys) { __typename } }'
     )
-    assert document_cost(twice, None, 2000, {"keys": _keys(5_000)}) == 2 + 100
+    assert document_cost(twice, None, DOCS, {"keys": _keys(5_000)}) == 2 + 100
     # lists in input objects and other root fields count too (readiness(tenants:))
     tenants = 'query Q($t: [String!]) { readiness(target: "2.0", tenants: $t) { __typename } }'
-    assert document_cost(tenants, None, 2000, {"t": _keys(1_000)}) == 25 + 10
+    assert document_cost(tenants, None, DOCS, {"t": _keys(1_000)}) == 25 + 10
     # a list in a variable's default value counts as well
     names = ", ".join(f'"k{i}"' for i in range(200))
     default = (
         f"query Q($keys: [String!] = [{names}])"
         ' { settings(tenant: "a", keys: $keys) { __typename } }'
     )
-    assert document_cost(default, None, 2000) == 1 + 2
+    assert document_cost(default, None, DOCS) == 1 + 2
     # ... and only when passed as null does it mean the whole catalog
-    assert document_cost(default, None, 2000, {"keys": None}) == 1 + 12
+    assert document_cost(default, None, DOCS, {"keys": None}) == 1 + 12
     # the items of a batch add up before they are divided
     one = {"query": KEYED, "variables": {"keys": _keys(50)}}
-    assert request_cost([one, one], 2000) == 2 + 1
+    assert request_cost([one, one], DOCS) == 2 + 1
     # every request costs at least the minimum
-    assert request_cost([{"query": "{ __typename }"}], 2000) == MIN_COST == 1
+    assert request_cost([{"query": "{ __typename }"}], DOCS) == MIN_COST == 1
 
 
 async def test_20000_key_requests_are_refused_charged_then_limited(api, client_with):

@@ -1,7 +1,0 @@
-import pluggy
-
-hookimpl = pluggy.HookimplMarker("tailor")
-
-@hookimpl
-def tailor_resolve_settings():
-    return {"ui.theme.mode": "dark"}
