@@ -141,12 +141,7 @@ def check(
     product = cli_product()
     release = release or product.version
     server = remote(url, token, token_file)
-    target, history = (
-        _remote_manifests(server, release)
-        if server is not None
-        else _release_manifests(product, release, database_url)
-    )
-    known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
+    target, history, known_keys = _target_release(product, release, server, database_url)
     categories = key_categories(product, known_keys)
     directories: list[Path] = []
     for path in paths:
@@ -286,12 +281,7 @@ def fix_command(
         raise typer.Exit(2)
     product = cli_product()
     server = remote(url, token, token_file)
-    target, history = (
-        _remote_manifests(server, release)
-        if server is not None
-        else _release_manifests(product, release, database_url)
-    )
-    known_keys = frozenset(d.key for m in (target, *history) for d in m.settings)
+    target, history, known_keys = _target_release(product, release, server, database_url)
     plan = plan_fix(
         directory,
         target,
@@ -367,6 +357,20 @@ def key_categories(product: Product, known_keys: Collection[str]) -> frozenset[s
     """What a dotted string must start with to be taken for a setting key
     (:func:`plugins.evidence.key_categories` with the product's categories)."""
     return evidence_categories(product.setting_categories or (), known_keys)
+
+
+def _target_release(
+    product: Product, release: str, server: Remote | None, database_url: str | None
+) -> tuple[ReleaseManifest, tuple[ReleaseManifest, ...], frozenset[str]]:
+    """Release ``release``'s manifest, the rest of the history, and every key
+    they define: from the server (``--url``), else the product and the
+    database."""
+    target, history = (
+        _remote_manifests(server, release)
+        if server is not None
+        else _release_manifests(product, release, database_url)
+    )
+    return target, history, frozenset(d.key for m in (target, *history) for d in m.settings)
 
 
 def _release_manifests(
