@@ -37,7 +37,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from core.analysis.readiness import Code, check_customization
+from core.analysis.readiness.evaluation import check_customization
+from core.analysis.readiness.vocabulary import Code
 from core.model.definitions import SettingDefinition
 from core.model.manifest import ReleaseManifest, Renames
 from plugins import archive

@@ -42,7 +42,8 @@ class CustomizationPresence:
     """Where one customization is present: found on disk (``installed``: a source
     to publish), registered in the registry (with its code, or without), refused
     at load; and the drift between them.
-    (Its readiness status for a release is :class:`core.analysis.readiness.CustomizationStatus`.)"""
+    (Its readiness status for a release is
+    :class:`core.analysis.readiness.vocabulary.CustomizationStatus`.)"""
 
     name: str
     manifest: CustomizationManifest | None

@@ -42,7 +42,9 @@ from api.wiring import (
     publish_archive,
     publish_installed,
 )
-from core.analysis.readiness import CustomizationReadiness, Severity, check_customization
+from core.analysis.readiness.evaluation import check_customization
+from core.analysis.readiness.report import CustomizationReadiness
+from core.analysis.readiness.vocabulary import Severity
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration, visible_customization
 from core.model.errors import ArchiveError

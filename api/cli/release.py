@@ -19,7 +19,7 @@ from api.cli.common import (
     run,
     run_with_services,
 )
-from core.analysis.readiness import Severity
+from core.analysis.readiness.vocabulary import Severity
 from core.model.errors import NotFoundError, TailorError
 from core.model.manifest_io import ManifestFormat
 from core.store.bootstrap import product_manifest

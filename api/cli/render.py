@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from api.cli.report import FULL_OPTION, Column, ReadinessView, Section
-from core.analysis.readiness import Severity
+from core.analysis.readiness.vocabulary import Severity
 from core.analysis.release_diff import ReleaseDiff
 
 STATUS_STYLE = {

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.analysis.readiness import Finding, Severity, TenantReadiness
+from core.analysis.readiness.report import TenantReadiness
+from core.analysis.readiness.vocabulary import Finding, Severity
 from core.analysis.unblock import UnblockStep
 from core.store.triage import TriagedReport
 

@@ -11,8 +11,9 @@ from strawberry.scalars import JSON
 from api.graphql.context import Info
 from api.graphql.errors import Error, Errors, expected, register
 from api.graphql.types import Release, Tenant
-from core.analysis import readiness as domain
 from core.analysis import rehearsal as rehearsal_domain
+from core.analysis.readiness import report as report_domain
+from core.analysis.readiness import vocabulary as vocabulary_domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
 from core.model.errors import InvalidInputError, UpgradeBlockedError
 from core.model.manifest_io import ManifestFormat
@@ -85,7 +86,10 @@ class Finding:
 
     @classmethod
     def from_domain(
-        cls, f: domain.Finding, tenant: str | None = None, triaged: TriagedReport | None = None
+        cls,
+        f: vocabulary_domain.Finding,
+        tenant: str | None = None,
+        triaged: TriagedReport | None = None,
     ) -> Finding:
         fid = id_of(f, tenant) if tenant else None
         record = triaged.decision(tenant, f) if triaged and tenant else None
@@ -124,7 +128,7 @@ class TenantReadiness:
 
     @classmethod
     def from_domain(
-        cls, t: domain.TenantReadiness, triaged: TriagedReport | None = None
+        cls, t: report_domain.TenantReadiness, triaged: TriagedReport | None = None
     ) -> TenantReadiness:
         return cls(
             tenant=t.tenant,
@@ -154,7 +158,7 @@ class CustomizationReadiness:
     findings: list[Finding]
 
     @classmethod
-    def from_domain(cls, c: domain.CustomizationReadiness) -> CustomizationReadiness:
+    def from_domain(cls, c: report_domain.CustomizationReadiness) -> CustomizationReadiness:
         return cls(
             name=c.name,
             version=c.version,

@@ -39,7 +39,7 @@ from api.web.session import (
 )
 from api.web.sources import hook_source
 from core.analysis.foldback import EvidenceKind
-from core.analysis.readiness import Severity, TenantStatus
+from core.analysis.readiness.vocabulary import Severity, TenantStatus
 from core.analysis.roadmap import EXPLANATION as ROADMAP_EXPLANATION
 from core.analysis.roadmap import RoadmapStatus, candidate_id
 from core.analysis.usage import (

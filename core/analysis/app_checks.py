@@ -20,15 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from core.analysis.readiness import (
-    Code,
-    Finding,
-    History,
-    TenantRelease,
-    _really_defined,
-    _replacement_of,
-    _TargetIndex,
-)
+from core.analysis.readiness.evaluation import TenantRelease
+from core.analysis.readiness.releases import History, _really_defined, _replacement_of, _TargetIndex
+from core.analysis.readiness.vocabulary import Code, Finding
 from core.model.apps import App
 from core.model.definitions import SettingDefinition
 from core.model.manifest import ReleaseManifest

@@ -36,7 +36,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from core.analysis.readiness import CUSTOMIZATION, REHEARSAL, Code, Finding, Severity
+from core.analysis.readiness.vocabulary import CUSTOMIZATION, REHEARSAL, Code, Finding, Severity
 from core.model.conversions import convert as convert_value
 from core.model.customizations import Pin
 from core.model.definitions import SettingDefinition

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from packaging.version import Version
 
-from core.analysis.readiness import TenantRelease
+from core.analysis.readiness.evaluation import TenantRelease
 from core.model.customizations import Observation, Registration
 from core.model.manifest import ReleaseManifest
 from core.model.overrides import ActiveOverride

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the type only: a finding is readiness's vocabulary
-    from core.analysis.readiness import Finding
+    from core.analysis.readiness.vocabulary import Finding
 
 
 class TailorError(Exception):

@@ -17,15 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.analysis.app_checks import app_findings
-from core.analysis.readiness import (
-    CUSTOMIZATION,
-    CustomizationReadiness,
-    Finding,
-    ReadinessReport,
-    Severity,
-    TenantRelease,
-    evaluate,
-)
+from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.report import CustomizationReadiness, ReadinessReport
+from core.analysis.readiness.vocabulary import CUSTOMIZATION, Finding, Severity
 from core.model.apps import App, DocumentCheck
 from core.model.auth import Principal
 from core.model.customizations import Observation, Registration

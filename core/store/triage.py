@@ -37,14 +37,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.analysis.readiness import (
-    Code,
-    Finding,
-    ReadinessReport,
-    Severity,
-    TenantReadiness,
-    TenantStatus,
-)
+from core.analysis.readiness.report import ReadinessReport, TenantReadiness
+from core.analysis.readiness.vocabulary import Code, Finding, Severity, TenantStatus
 from core.analysis.unblock import UnblockStep
 from core.model import config
 from core.model.auth import Principal

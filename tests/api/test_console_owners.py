@@ -14,7 +14,7 @@ import httpx
 import pytest_asyncio
 
 from api.http.app import AppOptions, create_app
-from core.analysis.readiness import Severity
+from core.analysis.readiness.vocabulary import Severity
 from core.model.auth import Role
 from core.store.triage import SEVERITY_ORDER, finding_id
 from tests.conftest import ADMIN, demo_with_samples

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api.http.app import AppOptions, create_app
-from core.analysis.readiness import Code, CustomizationStatus, TenantStatus
+from core.analysis.readiness.vocabulary import Code, CustomizationStatus, TenantStatus
 from core.model.auth import Role
 from core.store.bootstrap import register_planned_releases, sync_product_releases
 from plugins.catalog import Catalog, tailor_extension_points

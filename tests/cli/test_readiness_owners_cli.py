@@ -10,7 +10,7 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from api.cli.main import app
-from core.analysis.readiness import Severity
+from core.analysis.readiness.vocabulary import Severity
 from core.store.triage import finding_id
 from tests.conftest import ADMIN, demo_with_samples
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from api.cli.customization import publish_demo_customizations
 from api.cli.main import app
-from core.analysis.readiness import Severity
+from core.analysis.readiness.vocabulary import Severity
 from core.store.bootstrap import register_planned_releases
 from core.store.demo import seed_demo
 from core.store.services import Services

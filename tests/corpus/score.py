@@ -20,14 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.analysis.readiness import (
-    CUSTOMIZATION,
-    Code,
-    Finding,
-    ReadinessReport,
-    TenantRelease,
-    evaluate,
-)
+from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.report import ReadinessReport
+from core.analysis.readiness.vocabulary import CUSTOMIZATION, Code, Finding
 from core.model.customizations import Observation, ObservedKey, Registration
 from core.model.manifest import ReleaseManifest
 from core.model.overrides import ActiveOverride
@@ -201,7 +196,8 @@ def check_verdicts() -> dict[str, tuple[str, str]]:
     gives from the package alone, the fleet's expected verdict). A verdict is
     "blocked" or "ok"; check may also say "observed" (only run-time evidence
     can tell: keys chosen at run time), which agrees with either."""
-    from core.analysis.readiness import SEVERITY, Severity, check_customization
+    from core.analysis.readiness.evaluation import check_customization
+    from core.analysis.readiness.vocabulary import SEVERITY, Severity
 
     spec = expected()
     manifests = history()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.analysis.readiness import Code, check_customization
+from core.analysis.readiness.evaluation import check_customization
+from core.analysis.readiness.vocabulary import Code
 from core.analysis.release_diff import diff
 from core.model.errors import InvalidInputError, ProductError
 from core.model.manifest_io import loads

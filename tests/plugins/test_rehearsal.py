@@ -28,7 +28,7 @@ from api.cli.main import app
 from api.cli.upgrade import render_markdown, render_table, report_json
 from api.http.app import AppOptions, create_app
 from api.wiring import attach
-from core.analysis.readiness import Code, Severity
+from core.analysis.readiness.vocabulary import Code, Severity
 from core.model.auth import Role
 from core.model.definitions import SettingType
 from core.model.errors import InvalidInputError, NotFoundError

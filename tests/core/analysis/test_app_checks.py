@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from core.analysis.app_checks import app_findings
-from core.analysis.readiness import Code, Severity, TenantRelease, TenantStatus, evaluate
+from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.vocabulary import Code, Severity, TenantStatus
 from core.model.apps import App, Operation, document_hash
 from tests.sample import V30_PLANNED, acme_manifest
 

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.analysis.readiness import (
-    Code,
-    CustomizationStatus,
-    Severity,
-    TenantRelease,
-    TenantStatus,
-    evaluate,
-)
+from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.vocabulary import Code, CustomizationStatus, Severity, TenantStatus
 from core.analysis.unblock import unblock_plan
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from core.model.overrides import ActiveOverride

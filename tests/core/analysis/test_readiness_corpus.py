@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest_asyncio
 
-from core.analysis.readiness import OBSERVED, STATIC, Code
+from core.analysis.readiness.vocabulary import OBSERVED, STATIC, Code
 from core.model.customizations import ObservationDelta
 from core.store.readiness_service import StaticRegistrations
 from tests.conftest import ADMIN

@@ -3,7 +3,8 @@ schema 2): the finding says what to rename to, not only that a hook is gone."""
 
 from __future__ import annotations
 
-from core.analysis.readiness import Code, Severity, TenantRelease, evaluate
+from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.vocabulary import Code, Severity
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from tests import renames
 from tests.sample import V30_PLANNED, acme_manifest

@@ -6,7 +6,7 @@ import dataclasses
 import pytest_asyncio
 
 from core.analysis.foldback import EvidenceKind
-from core.analysis.readiness import CustomizationStatus
+from core.analysis.readiness.vocabulary import CustomizationStatus
 from core.model.manifest import PLANNED
 from core.model.manifest_io import loads
 from core.store.db import count_statements
@@ -72,7 +72,7 @@ async def test_a_release_that_supersedes_closes_the_loop(demo):
 async def test_upgrade_cost_counts_every_planned_release(demo):
     """With two planned releases, each customization's upgrade cost is the sum over
     both of the tenants it blocks, as each release's own readiness report says."""
-    from core.analysis.readiness import CUSTOMIZATION
+    from core.analysis.readiness.vocabulary import CUSTOMIZATION
 
     base = V30_PLANNED
     blocked_in_30 = {

@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from core.analysis.readiness import Code
+from core.analysis.readiness.vocabulary import Code
 from core.model.auth import Principal, Role
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from core.model.errors import (

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 import pytest_asyncio
 
-from core.analysis.readiness import Severity
+from core.analysis.readiness.vocabulary import Severity
 from core.model.auth import Principal, Role
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from core.model.errors import InvalidInputError, PermissionDeniedError
