@@ -176,7 +176,7 @@ def expected(resolver: Any = None, /, *, union: bool = True) -> Any:
             except domain.TailorError as exc:
                 uncacheable(kwargs.get("info"))
                 # an outage is the server's state, not the caller's input: a GraphQL
-                # error (and a 503, see api.http.app), never a member of the union
+                # error (and a 503, see api.http.graphql_view), never a member of the union
                 if not union or isinstance(exc, domain.UnavailableError):
                     raise as_graphql_error(exc) from exc
                 result: R = from_domain(exc)

@@ -1,7 +1,7 @@
 """Subscriptions: ``settingsChanged``, a tenant's committed changes as they happen.
 
 Served over server-sent events (GraphQL over SSE, ``Accept: text/event-stream``)
-and over ``graphql-transport-ws`` by :mod:`api.http.app`; fed from the change feed
+and over ``graphql-transport-ws`` by :mod:`api.http.graphql_view`; fed from the change feed
 by the process's :class:`~core.store.feed_hub.FeedHub`. A refused subscription
 (scope, an unknown tenant or environment, a bad ``after``) yields one typed error,
 the one the ``settings`` query would answer, and ends.
@@ -121,7 +121,7 @@ class FeedSubscription:
                         await ctx.reauthenticate()
                     except domain.AuthenticationError:
                         return  # revoked or expired: the stream completes; reconnecting gets 401
-                # the SSE transport sends it as the event's id (api.http.app)
+                # the SSE transport sends it as the event's id (api.http.graphql_view)
                 state.event_sequence = event.sequence
                 yield ChangeEventType.from_domain(event)
         finally:
