@@ -35,7 +35,7 @@ from typing import TypeGuard
 from core.model.customizations import HookUse, KeyReference, Registration
 from core.model.definitions import KEY_PATTERN
 from core.model.hooks import REGISTER_SETTINGS
-from plugins.introspection import fingerprint_node, returns_constant
+from plugins.introspection import fingerprint_node, parse_python, returns_constant
 from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest, product_problem
 from plugins.similarity import NO_VALUE, behaviour
 
@@ -185,7 +185,7 @@ def _read_sources(root: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
         name = relative.as_posix()
         try:
             data = path.read_bytes()[:MAX_FILE_BYTES]
-            tree = ast.parse(data, filename=name)
+            tree = parse_python(data, filename=name)
         except RecursionError:
             problems.append((name, "too deeply nested to analyze"))
             continue
@@ -1021,7 +1021,7 @@ def _hooks(
                     hook = specname if _is_string(specname) else stmt.name
                     qualname = f"{owner}.{stmt.name}" if owner else stmt.name
                     location = f"{source.file}:{stmt.lineno}"
-                    fingerprint_source = ast.parse(ast.unparse(stmt)).body[0]
+                    fingerprint_source = parse_python(ast.unparse(stmt)).body[0]
                     does = behaviour(
                         stmt,
                         (source, klass),
@@ -1368,7 +1368,7 @@ def unknown_keys(
 
 def _read_sources_file(path: Path) -> tuple[list[_Source], list[tuple[str, str]]]:
     try:
-        tree = ast.parse(path.read_bytes()[:MAX_FILE_BYTES], filename=path.name)
+        tree = parse_python(path.read_bytes()[:MAX_FILE_BYTES], filename=path.name)
     except (SyntaxError, ValueError, OSError) as exc:
         return [], [(path.name, str(exc))]
     return [_Source(path.name, path.stem, False, tree)], []

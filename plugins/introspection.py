@@ -15,6 +15,7 @@ import ast
 import hashlib
 import inspect
 import textwrap
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +27,20 @@ if TYPE_CHECKING:
     from plugins.evidence import PackageEvidence
 
 IMPL_MARKER = "tailor_impl"
+
+#: CPython 3.11 keeps the AST constructor's recursion depth per interpreter, not
+#: per thread: two threads building ASTs at once can fail with "SystemError: AST
+#: constructor recursion depth mismatch" (python/cpython#106905). Packages are
+#: checked a few at a time in threads (plugins.runtime.install), so every parse
+#: of Tailor's goes through :func:`parse_python`, one at a time (parsing holds
+#: the GIL anyway: nothing is lost).
+_PARSING = threading.Lock()
+
+
+def parse_python(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, safe to call from several threads."""
+    with _PARSING:
+        return ast.parse(source, filename=filename)
 
 
 def hook_functions(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
@@ -109,7 +124,7 @@ def _function_node(function: Callable[..., Any]) -> ast.FunctionDef | ast.AsyncF
         source = textwrap.dedent(inspect.getsource(function))
     except (OSError, TypeError):
         return None
-    tree = ast.parse(source)
+    tree = parse_python(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             return node

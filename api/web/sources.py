@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from plugins.introspection import parse_python
+
 #: longest source shown per implementation
 MAX_LINES = 80
 
@@ -23,7 +25,7 @@ def hook_source(package_dir: Path, location: str) -> str | None:
             return None
         try:
             text = path.read_text(encoding="utf-8")
-            tree = ast.parse(text)
+            tree = parse_python(text)
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             continue
         for node in ast.walk(tree):
