@@ -17,13 +17,15 @@ Run by hand: ``python bench/feed_latency.py [--postgres URL] [--changes 200]
    call ``SettingsService.set`` for ``--seconds``, with the feed and without it,
    alternating for ``--rounds`` (the same process, database and connection pool),
    twice: before the server starts (the write path alone), and with the server's
-   two workers and a subscriber on each listening (each commit wakes both hubs).
-   "Without" removes the feed's one ``before_flush`` hook
-   (:func:`core.store.feed.append_for_audit`) from this process's sessions: no feed
-   row, no advisory lock, no NOTIFY, so the hubs read nothing; everything else of
-   the write (the audit entry, the revision check, the data version) is the same.
-   Removing the hook, rather than an environment variable the server would read,
-   keeps an off switch out of the product. Ratio: writes/s with the feed over
+   two workers and a subscriber on each listening (each announcement reaches both).
+   The bench process announces its commits as a server worker does (after
+   commit, coalesced: :class:`core.store.feed.Announcer`). "Without" removes the
+   feed's ``before_flush`` hook (:func:`core.store.feed.append_for_audit`) from
+   this process's sessions: no pending feed row, no announcement, so the hubs read
+   nothing; everything else of the write (the audit entry, the revision check, the
+   data version) is the same. Removing the hook, rather than an environment
+   variable the server would read, keeps an off switch out of the product.
+   Ratio: writes/s with the feed over
    writes/s without. Goal: >= 0.90 (<= 10% cost).
 """
 
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,13 +49,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 from performance import cpu_seconds, tree  # bench/performance.py: CPU from /proc
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from scratch import scratch_database, secret_key  # bench/scratch.py
+from sqlalchemy import event
 
 from core.model.auth import Principal, Role
 from core.store import feed
 from core.store.bootstrap import sync_product_releases
 from core.store.db import TailorSyncSession, upgrade
+from core.store.invalidation import Listener
 from core.store.services import Services
 from plugins.catalog import tailor_extension_points
 from plugins.product import load_product
@@ -190,6 +194,23 @@ async def writes_per_second(services: Services, writers: int, seconds: float) ->
     return done / (time.perf_counter() - started)
 
 
+@contextlib.asynccontextmanager
+async def announcing(services: Services, url: str) -> AsyncIterator[None]:
+    """This process announces its commits as a server worker does: after commit,
+    coalesced, from a listener's connection (:class:`core.store.feed.Announcer`)."""
+    listener = Listener(url, lambda _topic: None)
+    await listener.start()
+    announcer = feed.Announcer(services.engine, listener.notify)
+    task = asyncio.create_task(announcer.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await listener.stop()
+
+
 @contextlib.contextmanager
 def without_feed():
     """This process's sessions append nothing to the feed (the bench's baseline)."""
@@ -237,53 +258,47 @@ async def main() -> None:
     args = parser.parse_args()
     if not args.postgres:
         parser.error("give --postgres URL (or TAILOR_BENCH_PG_URL): several workers need it")
-    if not os.environ.get("TAILOR_SECRET_KEY"):
-        from cryptography.fernet import Fernet
-
-        os.environ["TAILOR_SECRET_KEY"] = Fernet.generate_key().decode()
-    name = f"tailor_bench_feed_{os.getpid()}"
-    admin = create_async_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
+    secret_key()
     process = None
-    try:
-        await upgrade(url)
-        services = Services.from_url(url)
-        await sync_product_releases(services, load_product(), tailor_extension_points)
-        for slug in ("acme", *(f"w{i}" for i in range(max(args.writers)))):
-            await services.tenants.create(ADMIN, slug, slug, "2.0")
-        token, _ = await services.tokens.create(Role.APP, ["acme"], label="bench")
-        # the write path alone: nobody listens
-        alone = {n: await throughput(services, n, args.seconds, args.rounds) for n in args.writers}
-        with tempfile.TemporaryDirectory() as tmp:
-            process, server = await serve(Path(tmp) / "server", url, workers=2)
-            heard = await latency(services, server, token, args.changes, args.subscribers)
-            # the server and one subscriber per worker keep listening meanwhile
-            listening = [asyncio.Event(), asyncio.Event()]
-            keep: list[list[tuple[int, float]]] = [[], []]
-            after = await services.feed.head()
-            tasks = [
-                asyncio.create_task(subscriber(server, token, after, listening[i], keep[i]))
-                for i in range(2)
-            ]
-            await asyncio.gather(*(e.wait() for e in listening))
-            cost = {
-                n: await throughput(services, n, args.seconds, args.rounds, process.pid)
-                for n in args.writers
-            }
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks)
-        await services.close()
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=15)
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database(args.postgres, "tailor_bench_feed") as url:
+        try:
+            await upgrade(url)
+            services = Services.from_url(url)
+            await sync_product_releases(services, load_product(), tailor_extension_points)
+            for slug in ("acme", *(f"w{i}" for i in range(max(args.writers)))):
+                await services.tenants.create(ADMIN, slug, slug, "2.0")
+            token, _ = await services.tokens.create(Role.APP, ["acme"], label="bench")
+            async with announcing(services, url):
+                # the write path alone: nobody listens
+                alone = {
+                    n: await throughput(services, n, args.seconds, args.rounds)
+                    for n in args.writers
+                }
+                with tempfile.TemporaryDirectory() as tmp:
+                    process, server = await serve(Path(tmp) / "server", url, workers=2)
+                    heard = await latency(services, server, token, args.changes, args.subscribers)
+                    # the server and one subscriber per worker keep listening meanwhile
+                    listening = [asyncio.Event(), asyncio.Event()]
+                    keep: list[list[tuple[int, float]]] = [[], []]
+                    after = await services.feed.head()
+                    tasks = [
+                        asyncio.create_task(subscriber(server, token, after, listening[i], keep[i]))
+                        for i in range(2)
+                    ]
+                    await asyncio.gather(*(e.wait() for e in listening))
+                    cost = {
+                        n: await throughput(services, n, args.seconds, args.rounds, process.pid)
+                        for n in args.writers
+                    }
+                    for task in tasks:
+                        task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.gather(*tasks)
+            await services.close()
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=15)
     print(
         f"commit -> subscriber across workers ({heard['samples']} samples: "
         f"{args.changes} changes x {args.subscribers} subscribers, tailor serve --workers 2)"

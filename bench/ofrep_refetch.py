@@ -37,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 from feed_latency import SUBSCRIBE, percentile, serve  # bench/feed_latency.py
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from scratch import scratch_database, secret_key  # bench/scratch.py
 
 from api.http.ofrep import BULK_PATH
 from core.model.auth import Principal, Role
@@ -209,22 +208,10 @@ async def main() -> None:
     args = parser.parse_args()
     if not args.postgres:
         parser.error("give --postgres URL (or TAILOR_BENCH_PG_URL): two nodes need it")
-    if not os.environ.get("TAILOR_SECRET_KEY"):
-        from cryptography.fernet import Fernet
-
-        os.environ["TAILOR_SECRET_KEY"] = Fernet.generate_key().decode()
-    name = f"tailor_bench_refetch_{os.getpid()}"
-    admin = create_async_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    secret_key()
+    async with scratch_database(args.postgres, "tailor_bench_refetch") as url:
         await upgrade(url)
         await run(url, args.changes, args.streams)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 if __name__ == "__main__":

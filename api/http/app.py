@@ -40,9 +40,9 @@ from api.web.views import Console
 from api.wiring import attach
 from core.model.product import Product
 from core.store.changes import APPLY_EVERY
-from core.store.feed import feed_tenant, is_feed, on_commit
+from core.store.feed import Announcer, feed_tenant, is_feed, on_commit
 from core.store.feed_hub import FeedHub
-from core.store.invalidation import Listener
+from core.store.invalidation import Listener, is_postgres
 from core.store.services import Services
 from plugins.catalog import Catalog
 from plugins.runtime import PluginRuntime, RuntimeOptions
@@ -204,7 +204,11 @@ def create_app(
             hub.wake()
             registry.changed_elsewhere()
 
-    listener = Listener(services.engine.url.render_as_string(hide_password=False), on_message)
+    url = services.engine.url.render_as_string(hide_password=False)
+    listener = Listener(url, on_message)
+    # this process's commits are announced to every worker after they commit, from
+    # the listener's connection (core.store.feed: no NOTIFY inside a write)
+    announcer = Announcer(services.engine, listener.notify) if is_postgres(url) else None
 
     probes = Probes(services, plugins)
 
@@ -227,6 +231,8 @@ def create_app(
     background.every(PRUNE_SECONDS, "prune webhook deliveries", services.webhooks.prune)
     background.run("deliver webhooks", deliverer.run)
     background.run("change feed hub", hub.run)
+    if announcer is not None:
+        background.run("announce change feed commits", announcer.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -9,4 +9,4 @@ itself".
 
 from __future__ import annotations
 
-VERSION = "0.2.0"
+VERSION = "0.3.0"

@@ -7,20 +7,29 @@ entries by one session hook (:func:`append_for_audit`), in the same flush, so no
 write path can change data without being heard: a write that forgets the feed
 would have to forget the audit log too.
 
-**Order.** ``sequence`` grows strictly in *commit* order, so a reader that has
-seen ``N`` has seen every change committed before it and never finds an older
-sequence later. On PostgreSQL a transaction that appends takes one transaction
-advisory lock (:data:`FEED_LOCK`) before its first feed row, held to its commit:
-appenders commit one after the other (the lock is taken at the flush that writes
-the audit entry, the end of every write, so little of a transaction is
-serialized). SQLite already serializes writers (``BEGIN IMMEDIATE``).
+**Order.** ``sequence`` grows strictly in the order changes become visible, so
+a reader that has seen ``N`` has seen every change before it and never finds an
+older sequence later. SQLite serializes writers (``BEGIN IMMEDIATE``), so a write
+appends its :class:`~core.store.models.ChangeFeedRow` itself. On PostgreSQL a write
+takes no lock: at the end of its flush (its row locks held) it appends a
+:class:`~core.store.models.PendingChangeRow`, and the first reader after its
+commit (:func:`settle`, which every read of the feed calls) moves the committed
+pending rows into the feed under the transaction advisory lock :data:`FEED_LOCK`,
+one settler at a time: sequences are given by settlers that commit one after the
+other, so they become visible in order, and writers never wait on each other or
+on a settler (docs/decisions/0005-feed-order.md). Of two writes of one row, the
+later has the later sequence; one transaction's changes stay side by side.
 
-**Heard at once.** The same transaction sends ``NOTIFY`` with :data:`FEED` on the
-invalidation channel (:mod:`core.store.invalidation`), naming the tenant when the
-changes are one tenant's (:func:`feed_topic`): every worker's listener hears it
-when the transaction commits, and a worker with no subscriber of that tenant reads
-nothing (:meth:`core.store.feed_hub.FeedHub.wake`). In the process that committed,
-the callbacks given to :func:`on_commit` run too (the only path on SQLite).
+**Heard at once.** A write's commit is announced with ``NOTIFY`` :data:`FEED` on
+the invalidation channel (:mod:`core.store.invalidation`), naming the tenant when
+the changes are one tenant's (:func:`feed_topic`): every worker's listener hears
+it, and a worker with no subscriber of that tenant reads nothing
+(:meth:`core.store.feed_hub.FeedHub.wake`). A server announces after commit,
+coalesced (:class:`Announcer`): a ``NOTIFY`` inside the write would take
+PostgreSQL's notify lock through the write's commit, one committer at a time.
+Elsewhere (the CLI) the write's own transaction sends it. In the process that
+committed, the callbacks given to :func:`on_commit` run too (the only path on
+SQLite).
 
 **Kept for a while.** :meth:`FeedService.prune` drops rows older than
 ``TAILOR_FEED_RETENTION_DAYS`` (default :data:`DEFAULT_RETENTION_DAYS`); the
@@ -29,21 +38,24 @@ audit log itself is never pruned.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from core.model import config
 from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.store.invalidation import CHANNEL
-from core.store.models import AuditEntry, ChangeFeedRow, Tenant, aware
+from core.store.models import AuditEntry, ChangeFeedRow, PendingChangeRow, Tenant, aware
 from core.store.tenants import load_tenant_ref
 
 log = logging.getLogger("tailor.feed")
@@ -53,7 +65,8 @@ audit_log = logging.getLogger("tailor.audit")
 #: payload on the invalidation channel: the change feed has new rows (see
 #: :func:`feed_topic`: ``feed:<tenant id>`` when they are all one tenant's)
 FEED = "feed"
-#: the transaction advisory lock that orders appenders (PostgreSQL)
+#: the transaction advisory lock that orders settlers (PostgreSQL; releases
+#: before 0.3.0 took it in every write)
 FEED_LOCK = 0x7A11_0F_EED
 RETENTION_ENV = "TAILOR_FEED_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 30
@@ -121,27 +134,24 @@ def log_audited(session: Session, _context: Any) -> None:
 
 def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     """``before_flush`` hook (registered on every Tailor session by
-    :mod:`core.store.db`): one feed row for each audit entry about to be written."""
+    :mod:`core.store.db`): one feed row for each audit entry about to be written
+    (on PostgreSQL a pending one, written by :func:`append_pending` once the flush
+    has written the entries), and the commit's notice."""
     entries = [obj for obj in session.new if isinstance(obj, AuditEntry)]
     if not entries:
         return
     topic = feed_topic({entry.tenant_id for entry in entries})
     transaction = session.get_transaction()
-    appended = session.info.get(_APPENDED)
+    appended: _Appended | None = session.info.get(_APPENDED)
     postgres = session.get_bind().dialect.name == "postgresql"
-    if appended is None or appended[0] is not transaction:
-        session.info[_APPENDED] = (transaction, {topic})
-        if postgres:
-            # one round trip for both (bench/feed_latency.py: a write's statements
-            # are its cost); the NOTIFY is sent at commit whatever the order
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:lock), pg_notify(:channel, :topic)"),
-                {"lock": FEED_LOCK, "channel": CHANNEL, "topic": topic},
-            )
-    elif topic not in appended[1] and FEED not in appended[1]:
-        # a later flush of the same transaction, of another tenant (rare)
-        appended[1].add(topic)
-        if postgres:
+    if appended is None or appended.transaction is not transaction:
+        appended = _Appended(transaction, uuid.uuid4().hex)
+        session.info[_APPENDED] = appended
+    if topic not in appended.topics and FEED not in appended.topics:
+        appended.topics.add(topic)
+        if postgres and _announcer_for(session) is None:
+            # no announcer in this process (the CLI): the write's own transaction
+            # sends it, at commit
             session.execute(
                 text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic}
             )
@@ -149,17 +159,58 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     for entry in entries:
         if entry.at is None:
             entry.at = now
-        session.add(
-            ChangeFeedRow(
-                at=entry.at,
-                tenant_id=entry.tenant_id,
-                environment=entry.environment,
-                keys=keys_of(entry),
-                action=entry.action,
-                actor=entry.actor,
-                audit=entry,
+        if postgres:
+            appended.flushing.append(entry)
+        else:
+            session.add(
+                ChangeFeedRow(
+                    at=entry.at,
+                    tenant_id=entry.tenant_id,
+                    environment=entry.environment,
+                    keys=keys_of(entry),
+                    action=entry.action,
+                    actor=entry.actor,
+                    audit=entry,
+                )
             )
-        )
+
+
+def append_pending(session: Session, _context: Any) -> None:
+    """``after_flush`` hook (PostgreSQL): the pending feed rows of the audit entries
+    this flush wrote, in one statement, after the flush's own statements, so a
+    write that waited for another's row lock appends after it (see the module)."""
+    appended: _Appended | None = session.info.get(_APPENDED)
+    if appended is None or not appended.flushing:
+        return
+    entries, appended.flushing = appended.flushing, []
+    session.connection().execute(
+        insert(PendingChangeRow),
+        [
+            {
+                "txn": appended.txn,
+                "at": entry.at,
+                "tenant_id": entry.tenant_id,
+                "environment": entry.environment,
+                "keys": keys_of(entry),
+                "action": entry.action,
+                "actor": entry.actor,
+                "audit_id": entry.id,
+            }
+            for entry in entries
+        ],
+    )
+
+
+class _Appended:
+    """What one transaction appended (in ``session.info`` until it ends)."""
+
+    def __init__(self, transaction: Any, txn: str) -> None:
+        self.transaction = transaction
+        #: groups the transaction's pending rows (see PendingChangeRow)
+        self.txn = txn
+        self.topics: set[str] = set()
+        #: audit entries of the flush under way, for append_pending
+        self.flushing: list[AuditEntry] = []
 
 
 def feed_topic(tenant_ids: set[int | None]) -> str:
@@ -185,9 +236,14 @@ def is_feed(topic: str) -> bool:
 
 
 def after_commit(session: Session) -> None:
-    """``after_commit`` hook: wake this process's feed readers."""
-    if session.info.pop(_APPENDED, None) is None:
+    """``after_commit`` hook: announce the commit to other processes (when a
+    server's :class:`Announcer` runs here) and wake this process's feed readers."""
+    appended: _Appended | None = session.info.pop(_APPENDED, None)
+    if appended is None:
         return
+    announcer = _announcer_for(session)
+    if announcer is not None:
+        announcer.post(appended.topics)
     for listener in list(_listeners):
         try:
             listener()
@@ -211,6 +267,116 @@ def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
+#: this process's announcers, by the engine whose commits they announce
+_announcers: dict[Engine, Announcer] = {}
+
+
+def _announcer_for(session: Session) -> Announcer | None:
+    if not _announcers:
+        return None
+    return _announcers.get(session.get_bind())  # type: ignore[arg-type]
+
+
+class Announcer:
+    """Announces this process's committed feed changes to every worker, after
+    commit: one ``NOTIFY`` statement for every commit that came in
+    :attr:`COALESCE_SECONDS`, sent by ``send`` (the invalidation listener's own
+    connection: :meth:`core.store.invalidation.Listener.notify`), never inside a
+    write. While :meth:`run` runs, writes through ``engine`` send no ``NOTIFY`` of
+    their own. A notice lost (the connection is down, the process dies between a
+    commit and its announcement) delays a reader until its next safety re-read
+    (:attr:`core.store.feed_hub.FeedHub.POLL_SECONDS`); nothing is lost from the
+    feed."""
+
+    #: seconds an announcement waits for more commits to join it
+    COALESCE_SECONDS = 0.005
+
+    def __init__(self, engine: AsyncEngine, send: Callable[[list[str]], Any]) -> None:
+        self._engine = engine.sync_engine
+        self._send = send
+        self._topics: set[str] = set()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: NOTIFY statements sent
+        self.sent = 0
+
+    def post(self, topics: set[str]) -> None:
+        """Announce ``topics`` soon (called after a commit; from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def add() -> None:
+            self._topics.update(topics)
+            self._wake.set()
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            add()
+        else:
+            loop.call_soon_threadsafe(add)
+
+    async def run(self) -> None:
+        """Announce until cancelled; what was posted is sent before it returns."""
+        self._loop = asyncio.get_running_loop()
+        _announcers[self._engine] = self
+        try:
+            while True:
+                await self._wake.wait()
+                await asyncio.sleep(self.COALESCE_SECONDS)  # let commits gather
+                await self.flush()
+        finally:
+            if _announcers.get(self._engine) is self:
+                del _announcers[self._engine]
+            with contextlib.suppress(Exception):
+                await self.flush()
+
+    async def flush(self) -> None:
+        """Send what was posted, now."""
+        self._wake.clear()
+        topics, self._topics = self._topics, set()
+        if not topics:
+            return
+        if FEED in topics:  # of any tenant: one notice says it all
+            topics = {FEED}
+        try:
+            await self._send(sorted(topics))
+            self.sent += 1
+        except Exception as exc:  # readers re-read every POLL_SECONDS anyway
+            log.warning("change feed: announcing failed: %s: %s", type(exc).__name__, exc)
+
+
+async def settle(session: AsyncSession) -> int:
+    """Give the committed pending changes their sequences (PostgreSQL; see the
+    module): under :data:`FEED_LOCK`, held to ``session``'s commit, move them into
+    the feed, one transaction's together, the transaction that appended last
+    last. Every read of the feed calls it first, in its own transaction; one
+    statement when nothing is pending. How many it moved."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    locked = await session.execute(_LOCK_IF_PENDING, {"lock": FEED_LOCK})
+    if locked.first() is None:
+        return 0
+    moved = await session.execute(_MOVE)
+    return int(getattr(moved, "rowcount", 0) or 0)
+
+
+#: takes the lock only when something is pending (no row: nothing to do)
+_LOCK_IF_PENDING = text(
+    "SELECT pg_advisory_xact_lock(:lock) FROM (SELECT 1 FROM change_feed_pending LIMIT 1) AS p"
+)
+#: a new statement, so a new snapshot: every pending row committed before the lock
+_COLUMNS = "at, tenant_id, environment, keys, action, actor, audit_id"
+_MOVE = text(
+    f"WITH moved AS (DELETE FROM change_feed_pending RETURNING id, txn, {_COLUMNS}) "
+    f"INSERT INTO change_feed ({_COLUMNS}) SELECT {_COLUMNS} FROM moved "
+    "ORDER BY max(id) OVER (PARTITION BY txn), id"
+)
+
+
 def retention_days(environ: Mapping[str, str] | None = None) -> int:
     """``TAILOR_FEED_RETENTION_DAYS`` (a positive integer), else the default."""
     return config.retention_days(RETENTION_ENV, DEFAULT_RETENTION_DAYS, environ)
@@ -230,8 +396,8 @@ class FeedService:
         limit: int = 1000,
     ) -> list[ChangeEvent]:
         """Changes with a sequence above ``after``, oldest first, at most ``limit``;
-        only of ``tenants`` when given (the caller has checked scope). One
-        statement."""
+        only of ``tenants`` when given (the caller has checked scope). Two
+        statements (:func:`settle`, then the read) when nothing is pending."""
         query = (
             select(ChangeFeedRow, Tenant.slug)
             .outerjoin(Tenant, Tenant.id == ChangeFeedRow.tenant_id)
@@ -241,13 +407,14 @@ class FeedService:
         )
         if tenants is not None:
             query = query.where(Tenant.slug.in_(list(tenants)))
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
+            await settle(session)
             rows = (await session.execute(query)).all()
         return [change_event(row, slug) for row, slug in rows]
 
     async def recent(self, tenant: str, limit: int = 20) -> list[ChangeEvent]:
         """``tenant``'s newest changes, newest first (the caller has checked
-        scope). One statement."""
+        scope). Settles first."""
         query = (
             select(ChangeFeedRow, Tenant.slug)
             .join(Tenant, Tenant.id == ChangeFeedRow.tenant_id)
@@ -255,7 +422,8 @@ class FeedService:
             .order_by(ChangeFeedRow.sequence.desc())
             .limit(limit)
         )
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
+            await settle(session)
             rows = (await session.execute(query)).all()
         return [change_event(row, slug) for row, slug in rows]
 
@@ -271,12 +439,14 @@ class FeedService:
 
     async def head(self) -> int:
         """The newest sequence (0 when the feed is empty)."""
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
+            await settle(session)
             return int(await session.scalar(select(func.max(ChangeFeedRow.sequence))) or 0)
 
     async def get(self, sequence: int) -> tuple[ChangeEvent, AuditEntry | None] | None:
         """One change with its audit entry (None when it was never there or pruned)."""
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
+            await settle(session)
             found = (
                 await session.execute(
                     select(ChangeFeedRow, Tenant.slug, AuditEntry)
@@ -294,10 +464,11 @@ class FeedService:
         self, sequence: int, tenant_id: int | None, *, span: int = 4
     ) -> list[tuple[int, AuditEntry]]:
         """The audited changes of ``tenant_id`` at most ``span`` sequences either
-        side of ``sequence`` (a transaction's changes are appended together under
-        :data:`FEED_LOCK`, so what one write did sits side by side), in order.
+        side of ``sequence`` (a transaction's changes are given sequences together,
+        see :func:`settle`, so what one write did sits side by side), in order.
         One statement."""
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
+            await settle(session)
             rows = (
                 await session.execute(
                     select(ChangeFeedRow.sequence, AuditEntry)
@@ -316,6 +487,7 @@ class FeedService:
         """Drop changes older than ``days`` (default :func:`retention_days`); how many."""
         cutoff = (now or utcnow()) - timedelta(days=days or retention_days())
         async with self._sessions.begin() as session:
+            await settle(session)
             result = await session.execute(delete(ChangeFeedRow).where(ChangeFeedRow.at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -325,7 +497,9 @@ async def changed_after(
 ) -> int | None:
     """The newest change after ``sequence`` of ``tenant_id``'s audit ``key`` by one
     of ``actions`` (None when there is none): a revert's "edited again since"
-    check. One statement."""
+    check. Settles first (:func:`settle`), so every committed edit is found; one
+    committed later meets the apply's revision check."""
+    await settle(session)
     found = await session.scalar(
         select(func.max(ChangeFeedRow.sequence))
         .join(AuditEntry, AuditEntry.id == ChangeFeedRow.audit_id)

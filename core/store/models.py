@@ -409,10 +409,12 @@ class WebSession(Base):
 
 
 class ChangeFeedRow(Base):
-    """One committed change, appended in the transaction that made it (one row per
-    audit entry; see :mod:`core.store.feed`). ``sequence`` grows strictly in commit
-    order, so a reader that has seen ``sequence`` N has seen every change before
-    it. Pruned after ``TAILOR_FEED_RETENTION_DAYS``; the audit log is kept."""
+    """One committed change (one row per audit entry; see :mod:`core.store.feed`).
+    ``sequence`` grows strictly in the order rows become visible, so a reader that
+    has seen ``sequence`` N has seen every change before it. On SQLite the write
+    appends it; on PostgreSQL the write leaves a :class:`PendingChangeRow` and the
+    first reader after its commit moves it here. Pruned after
+    ``TAILOR_FEED_RETENTION_DAYS``; the audit log is kept."""
 
     __tablename__ = "change_feed"
     __table_args__ = (
@@ -435,6 +437,32 @@ class ChangeFeedRow(Base):
         ForeignKey("audit_log.id", ondelete="SET NULL"), nullable=True
     )
     audit: Mapped[AuditEntry | None] = relationship()
+
+
+class PendingChangeRow(Base):
+    """A change committed on PostgreSQL that has no feed sequence yet: the write
+    appends it with no lock, and :func:`core.store.feed.settle` moves committed
+    ones into :class:`ChangeFeedRow`, one settler at a time, so sequences are given
+    in the order changes become visible without writers waiting on each other.
+    ``id`` is taken at the end of the write's flush (its row locks held), so of two
+    writes of one row the later has the higher id; ``txn`` groups one
+    transaction's changes so they stay side by side in the feed."""
+
+    __tablename__ = "change_feed_pending"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    txn: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    )
+    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    keys: Mapped[Any] = mapped_column(JSON)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    audit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("audit_log.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class RoadmapItem(Base):

@@ -34,7 +34,7 @@ from core.model.clock import utcnow
 from core.model.errors import InvalidInputError, NotFoundError, SecretKeyError
 from core.model.secrets import ENV_VAR as SECRET_KEY_ENV
 from core.model.secrets import SecretBox
-from core.store.feed import ChangeEvent, change_event
+from core.store.feed import ChangeEvent, change_event, settle
 from core.store.models import (
     AuditEntry,
     ChangeFeedRow,
@@ -216,7 +216,9 @@ class WebhookService:
             session.add(_audit(principal, "create_webhook", _info(row)))
             await session.flush()
             # from the change that created it on (the feed's order: nothing
-            # committed later can have a lower sequence)
+            # committed later can have a lower sequence; what was committed
+            # before, settled now, has a lower one)
+            await settle(session)
             row.cursor = int(await session.scalar(select(func.max(ChangeFeedRow.sequence))) or 0)
             await session.flush()
             info = _info(row)
@@ -306,7 +308,8 @@ class WebhookService:
             or_(WebhookRow.next_attempt_at.is_(None), WebhookRow.next_attempt_at <= now),
             exists().where(ChangeFeedRow.sequence > WebhookRow.cursor),
         )
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
+            await settle(session)  # committed changes waiting for a sequence
             if await session.scalar(select(WebhookRow.id).where(*due).limit(1)) is None:
                 return []
         async with self._sessions.begin() as session:

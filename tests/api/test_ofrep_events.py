@@ -317,6 +317,8 @@ async def test_opening_a_stream_costs_constant_statements(services, tokens):
             subscriptions.append(await streams.subscribe(admitted, holder, None))
         counts.append(opened.count)
     assert holder == principal
-    assert counts[0] <= 3 and set(counts[1:]) == {1}, counts  # the tenant's check
+    # the first also reads the token and the feed's head (settling what is pending:
+    # core.store.feed.settle, up to 3 statements on PostgreSQL); then the tenant's check
+    assert counts[0] <= 5 and set(counts[1:]) == {1}, counts
     for subscription in subscriptions:
         subscription.close()

@@ -160,19 +160,94 @@ async def test_readers_never_find_an_older_sequence_later(services, tenant):
     assert total == writes
 
 
-async def test_a_later_appender_waits_for_an_earlier_one_to_commit(services, tenant):
-    """A transaction that has appended (sequence N) but not committed holds back
-    every later appender, so no reader can see N+1 while N may still appear."""
+def _postgres_only(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip(
+            "PostgreSQL only: SQLite serializes writers itself (BEGIN IMMEDIATE), so a "
+            "write appends its feed row directly and nothing can interleave"
+        )
+
+
+async def test_an_open_write_holds_back_no_other_writer_and_no_reader(
+    services, tenant, database_url
+):
+    """A transaction that has appended but not committed makes no other writer
+    wait (writes take no feed lock) and hides nothing already committed from a
+    reader; its own change, when it commits, comes after what was read."""
+    _postgres_only(database_url)
     await services.tenants.create(ADMIN, "other", "Other", "2.0")
     start = await services.feed.head()
     async with services.sessions.begin() as session:
         tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
         session.add(AuditEntry(actor="test", action="set", tenant_id=tenant_id, key=DUE))
         await session.flush()
-        later = asyncio.create_task(services.settings.set(ADMIN, "other", DUE, 50))
-        await asyncio.sleep(0.5)
-        assert not later.done()
-        assert await services.feed.since(start) == []
+        # under the old feed lock this waited for the open transaction to commit
+        await asyncio.wait_for(services.settings.set(ADMIN, "other", DUE, 50), timeout=10)
+        seen = await services.feed.since(start)
+        assert [(e.tenant, e.actor) for e in seen] == [("other", ADMIN.name)]
+    events = await services.feed.since(seen[-1].sequence)
+    assert [(e.tenant, e.actor) for e in events] == [(tenant, "test")]
+    assert events[0].sequence > seen[-1].sequence
+
+
+async def test_of_two_writes_of_one_row_the_later_is_fed_later(services, tenant, database_url):
+    """A write that waited for another's row lock is fed after it, even when it
+    began first: its feed row is appended once its flush holds the row."""
+    _postgres_only(database_url)
+    from core.store.models import Override
+
+    await services.settings.set(ADMIN, tenant, DUE, 41)
+    start = await services.feed.head()
+    async with services.sessions.begin() as session:
+        tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
+        # hold the override's row, as a write of it would
+        await session.execute(
+            select(Override.id)
+            .where(Override.tenant_id == tenant_id, Override.key == DUE)
+            .with_for_update()
+        )
+        later = asyncio.create_task(services.settings.set(ADMIN, tenant, DUE, 42))
+        await asyncio.sleep(0.3)
+        assert not later.done()  # it waits for the row
+        session.add(AuditEntry(actor="holder", action="set", tenant_id=tenant_id, key=DUE))
     await later
     events = await services.feed.since(start)
-    assert [(e.tenant, e.actor) for e in events] == [(tenant, "test"), ("other", ADMIN.name)]
+    assert [e.actor for e in events] == ["holder", ADMIN.name]
+
+
+async def test_one_transactions_changes_stay_side_by_side(services, tenant, database_url):
+    """Changes of one transaction flushed apart, with another write committed in
+    between, get consecutive sequences, after the write between them."""
+    _postgres_only(database_url)
+    await services.tenants.create(ADMIN, "other", "Other", "2.0")
+    start = await services.feed.head()
+    async with services.sessions.begin() as session:
+        tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
+        session.add(AuditEntry(actor="first", action="set", tenant_id=tenant_id, key=DUE))
+        await session.flush()
+        await services.settings.set(ADMIN, "other", DUE, 50)
+        session.add(AuditEntry(actor="second", action="set", tenant_id=tenant_id, key=DUE))
+        await session.flush()
+    events = await services.feed.since(start)
+    assert [e.actor for e in events] == [ADMIN.name, "first", "second"]
+    assert events[2].sequence == events[1].sequence + 1
+
+
+async def test_a_committed_change_waits_for_no_reader_to_be_settled(services, tenant, database_url):
+    """On PostgreSQL a write leaves its change pending; any read of the feed gives
+    it its sequence first (nothing is read around it)."""
+    _postgres_only(database_url)
+    from core.store.models import PendingChangeRow
+
+    before = await services.feed.head()  # what the fixtures wrote, settled
+    await services.settings.set(ADMIN, tenant, DUE, 44)
+    async with services.sessions() as session:
+        pending = await session.scalar(select(func.count()).select_from(PendingChangeRow))
+        assert await session.scalar(select(func.max(ChangeFeedRow.sequence))) == before
+    assert pending == 1
+    head = await services.feed.head()
+    assert head > before
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(PendingChangeRow)) == 0
+        newest = await session.get(ChangeFeedRow, head)
+    assert newest is not None and newest.keys == [DUE] and newest.actor == ADMIN.name
