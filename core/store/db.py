@@ -141,7 +141,6 @@ class TailorSession(AsyncSession):
 # every Tailor session appends its audit entries to the change feed (core.store.feed)
 event.listen(TailorSyncSession, "before_flush", feed.append_for_audit)
 event.listen(TailorSyncSession, "after_flush", feed.log_audited)
-event.listen(TailorSyncSession, "after_flush", feed.append_pending)
 event.listen(TailorSyncSession, "after_commit", feed.after_commit)
 event.listen(TailorSyncSession, "after_rollback", feed.after_rollback)
 

@@ -11,14 +11,16 @@ would have to forget the audit log too.
 a reader that has seen ``N`` has seen every change before it and never finds an
 older sequence later. SQLite serializes writers (``BEGIN IMMEDIATE``), so a write
 appends its :class:`~core.store.models.ChangeFeedRow` itself. On PostgreSQL a write
-takes no lock: at the end of its flush (its row locks held) it appends a
-:class:`~core.store.models.PendingChangeRow`, and the first reader after its
-commit (:func:`settle`, which every read of the feed calls) moves the committed
-pending rows into the feed under the transaction advisory lock :data:`FEED_LOCK`,
-one settler at a time: sequences are given by settlers that commit one after the
-other, so they become visible in order, and writers never wait on each other or
-on a settler (docs/decisions/0005-feed-order.md). Of two writes of one row, the
-later has the later sequence; one transaction's changes stay side by side.
+neither locks nor spends a statement on the feed: a constraint trigger on
+``audit_log``, deferred to the write's commit (migration ``0020_feed_pending``),
+appends a :class:`~core.store.models.PendingChangeRow` per audit entry, and the
+first reader after the commit (:func:`settle`, which every read of the feed calls)
+moves the committed pending rows into the feed under the transaction advisory
+lock :data:`FEED_LOCK`, one settler at a time: sequences are given by settlers
+that commit one after the other, so they become visible in order, and writers
+never wait on each other or on a settler (docs/decisions/0005). Of two writes of
+one row, the one that waited for the other's lock commits, so appends, later;
+one transaction's changes stay side by side.
 
 **Heard at once.** A write's commit is announced with ``NOTIFY`` :data:`FEED` on
 the invalidation channel (:mod:`core.store.invalidation`), naming the tenant when
@@ -41,13 +43,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy import Engine, bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -55,7 +56,7 @@ from core.model import config
 from core.model.auth import Principal
 from core.model.clock import utcnow
 from core.store.invalidation import CHANNEL
-from core.store.models import AuditEntry, ChangeFeedRow, PendingChangeRow, Tenant, aware
+from core.store.models import AuditEntry, ChangeFeedRow, Tenant, aware
 from core.store.tenants import load_tenant_ref
 
 log = logging.getLogger("tailor.feed")
@@ -134,9 +135,9 @@ def log_audited(session: Session, _context: Any) -> None:
 
 def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     """``before_flush`` hook (registered on every Tailor session by
-    :mod:`core.store.db`): one feed row for each audit entry about to be written
-    (on PostgreSQL a pending one, written by :func:`append_pending` once the flush
-    has written the entries), and the commit's notice."""
+    :mod:`core.store.db`): on SQLite, one feed row for each audit entry about to be
+    written (on PostgreSQL the database's trigger appends a pending one, see the
+    module); on both, the commit's notice."""
     entries = [obj for obj in session.new if isinstance(obj, AuditEntry)]
     if not entries:
         return
@@ -145,7 +146,7 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     appended: _Appended | None = session.info.get(_APPENDED)
     postgres = session.get_bind().dialect.name == "postgresql"
     if appended is None or appended.transaction is not transaction:
-        appended = _Appended(transaction, uuid.uuid4().hex)
+        appended = _Appended(transaction)
         session.info[_APPENDED] = appended
     if topic not in appended.topics and FEED not in appended.topics:
         appended.topics.add(topic)
@@ -155,62 +156,31 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
             session.execute(
                 text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic}
             )
+    if postgres:
+        return
     now = utcnow()
     for entry in entries:
         if entry.at is None:
             entry.at = now
-        if postgres:
-            appended.flushing.append(entry)
-        else:
-            session.add(
-                ChangeFeedRow(
-                    at=entry.at,
-                    tenant_id=entry.tenant_id,
-                    environment=entry.environment,
-                    keys=keys_of(entry),
-                    action=entry.action,
-                    actor=entry.actor,
-                    audit=entry,
-                )
+        session.add(
+            ChangeFeedRow(
+                at=entry.at,
+                tenant_id=entry.tenant_id,
+                environment=entry.environment,
+                keys=keys_of(entry),
+                action=entry.action,
+                actor=entry.actor,
+                audit=entry,
             )
+        )
 
 
-def append_pending(session: Session, _context: Any) -> None:
-    """``after_flush`` hook (PostgreSQL): the pending feed rows of the audit entries
-    this flush wrote, in one statement, after the flush's own statements, so a
-    write that waited for another's row lock appends after it (see the module)."""
-    appended: _Appended | None = session.info.get(_APPENDED)
-    if appended is None or not appended.flushing:
-        return
-    entries, appended.flushing = appended.flushing, []
-    session.connection().execute(
-        insert(PendingChangeRow),
-        [
-            {
-                "txn": appended.txn,
-                "at": entry.at,
-                "tenant_id": entry.tenant_id,
-                "environment": entry.environment,
-                "keys": keys_of(entry),
-                "action": entry.action,
-                "actor": entry.actor,
-                "audit_id": entry.id,
-            }
-            for entry in entries
-        ],
-    )
-
-
+@dataclass
 class _Appended:
     """What one transaction appended (in ``session.info`` until it ends)."""
 
-    def __init__(self, transaction: Any, txn: str) -> None:
-        self.transaction = transaction
-        #: groups the transaction's pending rows (see PendingChangeRow)
-        self.txn = txn
-        self.topics: set[str] = set()
-        #: audit entries of the flush under way, for append_pending
-        self.flushing: list[AuditEntry] = []
+    transaction: Any
+    topics: set[str] = field(default_factory=set)
 
 
 def feed_topic(tenant_ids: set[int | None]) -> str:
@@ -352,9 +322,10 @@ class Announcer:
 async def settle(session: AsyncSession) -> int:
     """Give the committed pending changes their sequences (PostgreSQL; see the
     module): under :data:`FEED_LOCK`, held to ``session``'s commit, move them into
-    the feed, one transaction's together, the transaction that appended last
-    last. Every read of the feed calls it first, in its own transaction; one
-    statement when nothing is pending. How many it moved."""
+    the feed (what :func:`keys_of` says, from their audit entries), one
+    transaction's together, the transaction that committed last last. Every read
+    of the feed calls it first, in its own transaction; one statement when nothing
+    is pending. How many it moved."""
     if session.get_bind().dialect.name != "postgresql":
         return 0
     locked = await session.execute(_LOCK_IF_PENDING, {"lock": FEED_LOCK})
@@ -364,16 +335,57 @@ async def settle(session: AsyncSession) -> int:
     return int(getattr(moved, "rowcount", 0) or 0)
 
 
+async def append_now(session: AsyncSession, entries: Sequence[AuditEntry]) -> None:
+    """Give ``entries`` (flushed in ``session``'s transaction) their sequences now,
+    inside that transaction, for a write that must know its own place in the feed
+    (a webhook's creation: its cursor starts after it). PostgreSQL: the lock is
+    taken at once and held to the commit, what is pending is settled, then the
+    entries are appended (the trigger's pending rows for them are skipped when
+    settled: :data:`_MOVE`). This write then commits after every earlier appender,
+    as all writes did before 0.3.0: keep it for rare writes. SQLite: nothing to do
+    (the write appended them)."""
+    if session.get_bind().dialect.name != "postgresql" or not entries:
+        return
+    await session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": FEED_LOCK})
+    await session.execute(_MOVE)
+    await session.execute(
+        _APPEND.bindparams(bindparam("ids", expanding=True)),
+        {"ids": [entry.id for entry in entries]},
+    )
+
+
 #: takes the lock only when something is pending (no row: nothing to do)
 _LOCK_IF_PENDING = text(
     "SELECT pg_advisory_xact_lock(:lock) FROM (SELECT 1 FROM change_feed_pending LIMIT 1) AS p"
 )
-#: a new statement, so a new snapshot: every pending row committed before the lock
-_COLUMNS = "at, tenant_id, environment, keys, action, actor, audit_id"
+
+
+def _keys_sql() -> str:
+    """:func:`keys_of` in SQL, from the same prefixes."""
+    prefixes = " OR ".join(f"starts_with(a.key, '{prefix}')" for prefix in _NOT_A_SETTING)
+    return (
+        f"CASE WHEN a.key IS NULL OR a.key = '' OR {prefixes} "
+        "THEN CAST('[]' AS json) ELSE json_build_array(a.key) END"
+    )
+
+
+_FEED_COLUMNS = "at, tenant_id, environment, keys, action, actor, audit_id"
+#: what the feed says of an audit entry ``a`` (the columns of _FEED_COLUMNS)
+_FROM_AUDIT = f"a.at, a.tenant_id, a.environment, {_keys_sql()}, a.action, a.actor, a.id"
+#: a new statement, so a new snapshot: every pending row committed before the lock.
+#: A change a node of an older release appended itself (under the same lock) is
+#: not appended twice.
 _MOVE = text(
-    f"WITH moved AS (DELETE FROM change_feed_pending RETURNING id, txn, {_COLUMNS}) "
-    f"INSERT INTO change_feed ({_COLUMNS}) SELECT {_COLUMNS} FROM moved "
-    "ORDER BY max(id) OVER (PARTITION BY txn), id"
+    "WITH moved AS (DELETE FROM change_feed_pending RETURNING id, txn, audit_id) "
+    f"INSERT INTO change_feed ({_FEED_COLUMNS}) SELECT {_FROM_AUDIT} "
+    "FROM moved JOIN audit_log AS a ON a.id = moved.audit_id "
+    "WHERE NOT EXISTS (SELECT 1 FROM change_feed AS f WHERE f.audit_id = a.id) "
+    "ORDER BY max(moved.id) OVER (PARTITION BY moved.txn), moved.id"
+)
+#: :func:`append_now`'s entries, in order
+_APPEND = text(
+    f"INSERT INTO change_feed ({_FEED_COLUMNS}) SELECT {_FROM_AUDIT} "
+    "FROM audit_log AS a WHERE a.id IN :ids ORDER BY a.id"
 )
 
 

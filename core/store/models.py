@@ -412,14 +412,16 @@ class ChangeFeedRow(Base):
     """One committed change (one row per audit entry; see :mod:`core.store.feed`).
     ``sequence`` grows strictly in the order rows become visible, so a reader that
     has seen ``sequence`` N has seen every change before it. On SQLite the write
-    appends it; on PostgreSQL the write leaves a :class:`PendingChangeRow` and the
-    first reader after its commit moves it here. Pruned after
+    appends it; on PostgreSQL its commit leaves a :class:`PendingChangeRow` and the
+    first reader after it moves it here. Pruned after
     ``TAILOR_FEED_RETENTION_DAYS``; the audit log is kept."""
 
     __tablename__ = "change_feed"
     __table_args__ = (
         Index("ix_change_feed_tenant_sequence", "tenant_id", "sequence"),
         Index("ix_change_feed_at", "at"),
+        # the settler's "appended already?" (a node of an older release appends itself)
+        Index("ix_change_feed_audit_id", "audit_id"),
         # SQLite: never reuse a pruned sequence
         {"sqlite_autoincrement": True},
     )
@@ -440,29 +442,21 @@ class ChangeFeedRow(Base):
 
 
 class PendingChangeRow(Base):
-    """A change committed on PostgreSQL that has no feed sequence yet: the write
-    appends it with no lock, and :func:`core.store.feed.settle` moves committed
-    ones into :class:`ChangeFeedRow`, one settler at a time, so sequences are given
-    in the order changes become visible without writers waiting on each other.
-    ``id`` is taken at the end of the write's flush (its row locks held), so of two
-    writes of one row the later has the higher id; ``txn`` groups one
-    transaction's changes so they stay side by side in the feed."""
+    """An audit entry committed on PostgreSQL that has no feed sequence yet.
+
+    The database appends it: a constraint trigger on ``audit_log``, deferred to
+    the commit of the write (migration ``0020_feed_pending``), so a write costs no
+    statement for the feed, and of two writes of one row the one that waited for
+    the other's lock commits, so appends, later. :func:`core.store.feed.settle`
+    moves the committed ones into :class:`ChangeFeedRow`, one settler at a time.
+    ``txn`` (the transaction's id) keeps one transaction's changes side by side.
+    """
 
     __tablename__ = "change_feed_pending"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    txn: Mapped[str] = mapped_column(String(32))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    tenant_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
-    )
-    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    keys: Mapped[Any] = mapped_column(JSON)
-    action: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(200))
-    audit_id: Mapped[int | None] = mapped_column(
-        ForeignKey("audit_log.id", ondelete="SET NULL"), nullable=True
-    )
+    txn: Mapped[int] = mapped_column(BigInteger)
+    audit_id: Mapped[int] = mapped_column(Integer)
 
 
 class RoadmapItem(Base):

@@ -34,7 +34,7 @@ from core.model.clock import utcnow
 from core.model.errors import InvalidInputError, NotFoundError, SecretKeyError
 from core.model.secrets import ENV_VAR as SECRET_KEY_ENV
 from core.model.secrets import SecretBox
-from core.store.feed import ChangeEvent, change_event, settle
+from core.store.feed import ChangeEvent, append_now, change_event, settle
 from core.store.models import (
     AuditEntry,
     ChangeFeedRow,
@@ -213,12 +213,12 @@ class WebhookService:
             )
             session.add(row)
             await session.flush()
-            session.add(_audit(principal, "create_webhook", _info(row)))
+            created = _audit(principal, "create_webhook", _info(row))
+            session.add(created)
             await session.flush()
-            # from the change that created it on (the feed's order: nothing
-            # committed later can have a lower sequence; what was committed
-            # before, settled now, has a lower one)
-            await settle(session)
+            # from the change that created it on: its own sequence, now (the
+            # feed's order: nothing committed later can have a lower one)
+            await append_now(session, [created])
             row.cursor = int(await session.scalar(select(func.max(ChangeFeedRow.sequence))) or 0)
             await session.flush()
             info = _info(row)

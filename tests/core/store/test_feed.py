@@ -192,7 +192,7 @@ async def test_an_open_write_holds_back_no_other_writer_and_no_reader(
 
 async def test_of_two_writes_of_one_row_the_later_is_fed_later(services, tenant, database_url):
     """A write that waited for another's row lock is fed after it, even when it
-    began first: its feed row is appended once its flush holds the row."""
+    began first: its change is appended at its commit, after the first one's."""
     _postgres_only(database_url)
     from core.store.models import Override
 
