@@ -190,10 +190,10 @@ def test_architecture_names_only_modules_that_exist():
 
 def test_architecture_names_the_functions_it_says_to_edit():
     for module, name in (
-        (rules, "_customization"),
+        (rules, "customization_readiness"),
         (rules, "_hook"),
         (rules, "_setting_reference"),
-        (rules, "_override"),
+        (rules, "override_finding"),
         (evaluation, "evaluate"),
     ):
         assert f"`{name}`" in ARCHITECTURE_MD
