@@ -13,10 +13,9 @@ import typer
 
 from api.cli.main import app
 from api.graphql.schema import build_schema
-from core.analysis import foldback, usage
+from core.analysis import foldback, triage, usage
 from core.analysis.readiness import evaluation, rules, vocabulary
 from core.model.version import VERSION
-from core.store import triage
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -9,11 +9,11 @@ import pytest
 import pytest_asyncio
 
 from core.analysis.readiness.vocabulary import Severity
+from core.analysis.triage import Decision
 from core.model.auth import Principal, Role
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from core.model.errors import InvalidInputError, PermissionDeniedError
 from core.store.demo import register_planned_releases
-from core.store.triage import Decision, finding_id, parse_finding_id
 from tests.conftest import ADMIN
 from tests.sample import ACME
 
@@ -37,19 +37,6 @@ async def fleet(services, tenant):
     await services.registry.publish(ADMIN, registration)
     await services.registry.set_enabled(ADMIN, tenant, "legacy-rule", True)
     return services
-
-
-def test_finding_ids_round_trip_and_bad_ids_are_explained():
-    fid = finding_id("HOOK_REMOVED", "legacy-rule", "tailor_resolve_setting", "acme")
-    assert fid == "HOOK_REMOVED:legacy-rule:tailor_resolve_setting@acme"
-    assert parse_finding_id(fid)[1:] == ("legacy-rule", "tailor_resolve_setting", "acme")
-    # a manifest-level finding has no detail; an id without one covers them all
-    assert parse_finding_id("UNTESTED_TARGET:legacy-rule:@acme")[1:] == ("legacy-rule", "", "acme")
-    assert parse_finding_id("HOOK_REMOVED:legacy-rule@acme")[1:] == ("legacy-rule", "*", "acme")
-    with pytest.raises(InvalidInputError, match="CODE:subject:key-or-hook@tenant"):
-        parse_finding_id("legacy-rule")
-    with pytest.raises(InvalidInputError, match="'NOPE' is not a finding code"):
-        parse_finding_id("NOPE:x@acme")
 
 
 async def test_a_waived_blocker_no_longer_blocks_until_its_date(fleet):
