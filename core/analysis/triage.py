@@ -562,7 +562,7 @@ def triage_report(
         )
     return TriagedReport(
         report=report,
-        decisions={k: v for k, v in decisions.items() if k in current},
+        decisions=_applying(report, decisions, current),
         today=today,
         previous=previous.info if previous is not None else None,
         new=new,
@@ -571,6 +571,21 @@ def triage_report(
         minimum=minimum,
         current_ids=current,
     )
+
+
+def _applying(
+    report: ReadinessReport, decisions: Mapping[str, TriageRecord], current: frozenset[str]
+) -> dict[str, TriageRecord]:
+    """The decisions on the report's findings: each finding's own, and those on
+    every detail (:data:`ANY_DETAIL`) of a (code, subject, tenant) it has."""
+    out = {k: v for k, v in decisions.items() if k in current}
+    wide = [k for k in decisions if k not in out and f":{ANY_DETAIL}@" in k]
+    if wide:
+        shown = {
+            finding_id(f"{f.code}", f.subject, ANY_DETAIL, t.tenant) for t, f in _pairs(report)
+        }
+        out.update((k, decisions[k]) for k in wide if k in shown)
+    return out
 
 
 def _pairs(report: ReadinessReport) -> Iterator[tuple[TenantReadiness, Finding]]:

@@ -213,6 +213,33 @@ def test_only_a_waiver_lifts_a_block():
     assert not both.waived("acme", HOOK_GONE) and not both.waived("other", BAD_OVERRIDE)
 
 
+def test_a_decision_on_every_detail_covers_each_finding_without_its_own():
+    wildcard = "HOOK_REMOVED:legacy-rule:*@acme"
+    covered = triage_report(
+        FLEET, {wildcard: record(wildcard, Decision.WAIVED, until=date(2027, 1, 1))}, TODAY
+    )
+    # the decision is kept, though its id is none of the report's finding ids
+    assert list(covered.decisions) == [wildcard]
+    assert covered.waived("acme", HOOK_GONE)
+    assert covered.decision("acme", HOOK_GONE) is not None
+    assert covered.decision("acme", UNTESTED) is None  # another code: not covered
+    assert covered.gate_status(covered.report.tenants[0]) == "ready_with_warnings"
+    assert covered.blocking(covered.report.tenants[1]) == [BAD_OVERRIDE]  # other: still blocked
+    # a finding's own decision wins over the one on every detail
+    own = record(ACME_HOOK, Decision.ACKNOWLEDGED)
+    both = triage_report(
+        FLEET,
+        {wildcard: record(wildcard, Decision.WAIVED, until=date(2027, 1, 1)), ACME_HOOK: own},
+        TODAY,
+    )
+    assert both.decision("acme", HOOK_GONE) == own and not both.waived("acme", HOOK_GONE)
+    # one whose (code, subject, tenant) the report does not show is dropped
+    elsewhere = "HOOK_REMOVED:legacy-rule:*@other"
+    assert (
+        triage_report(FLEET, {elsewhere: record(elsewhere, Decision.WAIVED)}, TODAY).decisions == {}
+    )
+
+
 def test_min_severity_filters_what_is_shown_and_the_data_but_not_the_gate():
     only = triage_report(FLEET, {}, TODAY, minimum=Severity.BLOCKER)
     acme = only.report.tenants[0]

@@ -172,3 +172,25 @@ async def test_a_run_kept_before_ids_had_a_detail_still_compares(fleet):
     await fleet.settings.reset(ADMIN, "other", "tax.rounding.per_line")
     third = await fleet.triage.triaged(RM, "3.0", today=TODAY)
     assert [r.id for r in third.resolved] == ["OVERRIDE_INVALID:tax.rounding.per_line@other"]
+
+
+async def test_a_decision_on_every_detail_applies_to_the_run(fleet):
+    """``CODE:subject@tenant`` (detail ``*``, as migration 0013 kept the older
+    decisions) covers each finding of its (code, subject, tenant) in a run."""
+    every = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+    record = await fleet.triage.decide(
+        RM, every, "waive", reason="moves to 3.1", until="2026-12-31", today=TODAY
+    )
+    assert record.finding == "OVERRIDE_INVALID:tax.rounding.per_line:*@other"
+    triaged = await fleet.triage.triaged(RM, "3.0", ["other"], today=TODAY)
+    assert list(triaged.decisions) == [record.finding]
+    assert not triaged.any_blocked
+    [(tenant, finding, waiver)] = triaged.waived_blockers()
+    assert (tenant, finding.subject, waiver.reason) == (
+        "other",
+        "tax.rounding.per_line",
+        "moves to 3.1",
+    )
+    # acme has no such finding: the decision is not carried into its report
+    acme = await fleet.triage.triaged(RM, "3.0", ["acme"], today=TODAY)
+    assert acme.decisions == {}
