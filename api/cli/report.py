@@ -19,8 +19,8 @@ from typing import Any
 
 from core.analysis.readiness.report import TenantReadiness
 from core.analysis.readiness.vocabulary import Finding, Severity
+from core.analysis.triage import TriagedReport
 from core.analysis.unblock import UnblockStep
-from core.store.triage import TriagedReport
 
 #: rows of the unblock plan, waived blockers and resolved findings a summary shows
 SUMMARY_TOP = 10

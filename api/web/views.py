@@ -42,6 +42,7 @@ from core.analysis.foldback import EvidenceKind
 from core.analysis.readiness.vocabulary import Severity, TenantStatus
 from core.analysis.roadmap import EXPLANATION as ROADMAP_EXPLANATION
 from core.analysis.roadmap import RoadmapStatus, candidate_id
+from core.analysis.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.analysis.usage import (
     NEVER_CALLED,
     NO_EFFECT,
@@ -63,7 +64,6 @@ from core.model.errors import (
 from core.model.manifest import PLANNED, ReleaseInfo, newest_release
 from core.store.authorization import ChangeState
 from core.store.services import Services
-from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.store.web_sessions import SignedIn
 from plugins.codemods import FixPlan, plan_fix_archive
 from plugins.evidence import key_categories
