@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from core.analysis.readiness.report import CustomizationReadiness, TenantReadiness
-from core.analysis.readiness.vocabulary import Finding, TenantStatus
+from core.analysis.readiness.vocabulary import Finding, Severity, TenantStatus
 from core.analysis.unblock import UnblockStep
 from core.store.triage import (
     SEVERITY_ORDER,
@@ -71,12 +71,11 @@ CONSOLE_SUMMARY = Limits(
 
 #: gate statuses, the most in need first (TenantStatus is declared from ready to blocked)
 NEED_ORDER = {s.value: i for i, s in enumerate(reversed(TenantStatus))}
-_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
 
 
 def most_serious_first(findings: Iterable[Finding]) -> list[Finding]:
     """Blockers first, then warnings, unknowns and infos; the report's order within each."""
-    return sorted(findings, key=lambda f: _SEVERITY_RANK[f.severity])
+    return sorted(findings, key=lambda f: SEVERITY_ORDER.index(f.severity))
 
 
 # -- the model ----------------------------------------------------------------------
@@ -376,23 +375,21 @@ class ReadinessView:
         for how many tenants; most serious first."""
         findings: dict[str, int] = {}
         tenants: dict[str, set[str]] = {}
-        rank: dict[str, int] = {}
-        severity: dict[str, str] = {}
+        severity: dict[str, Severity] = {}
         for t in self.report.tenants:
             for f in self.triaged.shown(t):
                 code = f.code.value
                 findings[code] = findings.get(code, 0) + 1
                 tenants.setdefault(code, set()).add(t.tenant)
-                severity[code] = f.severity.value
-                rank[code] = _SEVERITY_RANK[f.severity]
+                severity[code] = f.severity
         return [
             {
                 "code": code,
-                "severity": severity[code],
+                "severity": severity[code].value,
                 "findings": findings[code],
                 "tenants": len(tenants[code]),
             }
-            for code in sorted(findings, key=lambda c: (rank[c], c))
+            for code in sorted(findings, key=lambda c: (SEVERITY_ORDER.index(severity[c]), c))
         ]
 
     # -- sections ---------------------------------------------------------------

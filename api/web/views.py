@@ -311,13 +311,10 @@ class Console:
         target, releases = await self._target(request, p)
         triaged = await self.services.triage.triaged(p, target)
         # each tenant's gate status for every planned release
-        runs = {}
-        for r in releases:
-            if r.status == PLANNED:
-                other = r.version != target
-                runs[r.version] = (
-                    await self.services.triage.triaged(p, r.version) if other else triaged
-                )
+        planned = [r.version for r in releases if r.status == PLANNED]
+        runs = {
+            v: triaged if v == target else await self.services.triage.triaged(p, v) for v in planned
+        }
         full = request.query_params.get("full") == "1"
         view = ReadinessView(
             triaged, FULL if full else CONSOLE_SUMMARY, matrix=release_matrix(runs)
@@ -330,7 +327,6 @@ class Console:
                 "target": target,
                 "releases": releases,
                 "view": view,
-                "full": full,
                 # the steps shown (the first ones: the plan is greedy, they weigh most)
                 "chart": unblock_chart(
                     [row.step for row in view.plan], view.counts.blocked_without_waivers
