@@ -13,10 +13,9 @@ import typer
 
 from api.cli.main import app
 from api.graphql.schema import build_schema
-from core.analysis import foldback, usage
+from core.analysis import foldback, triage, usage
 from core.analysis.readiness import evaluation, rules, vocabulary
 from core.model.version import VERSION
-from core.store import triage
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -190,10 +189,10 @@ def test_architecture_names_only_modules_that_exist():
 
 def test_architecture_names_the_functions_it_says_to_edit():
     for module, name in (
-        (rules, "_customization"),
+        (rules, "customization_readiness"),
         (rules, "_hook"),
         (rules, "_setting_reference"),
-        (rules, "_override"),
+        (rules, "override_finding"),
         (evaluation, "evaluate"),
     ):
         assert f"`{name}`" in ARCHITECTURE_MD

@@ -291,7 +291,7 @@ def readiness_command(
     import sys
 
     from api.cli.render import render_readiness
-    from api.cli.report import ReadinessView
+    from api.report import CLI_SUMMARY, FULL, ReadinessView
 
     report = run_with_services(
         database_url,
@@ -300,6 +300,7 @@ def readiness_command(
         ),
         installed=True,
     )
-    render_readiness(ReadinessView(report, full=full), fmt.value, sys.stdout, out)
+    view = ReadinessView(report, FULL if full else CLI_SUMMARY)
+    render_readiness(view, fmt.value, sys.stdout, out)
     if report.any_blocked:
         raise typer.Exit(1)

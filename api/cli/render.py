@@ -1,4 +1,4 @@
-"""Readiness reports (the model of :mod:`api.cli.report`) as tables, JSON,
+"""Readiness reports (the model of :mod:`api.report`) as tables, JSON,
 Markdown or HTML, streamed; release diffs as tables, Markdown or JSON."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from api.cli.report import FULL_OPTION, Column, ReadinessView, Section
+from api.report import FULL_OPTION, Column, ReadinessView, Section
 from core.analysis.readiness.vocabulary import Severity
 from core.analysis.release_diff import ReleaseDiff
 

@@ -25,8 +25,8 @@ from api.cli.common import (
     serving_runtime,
 )
 from core.analysis.rehearsal import RehearsalReport
+from core.analysis.triage import id_of
 from core.store.services import Services
-from core.store.triage import id_of
 
 upgrade_app = typer.Typer(
     help="Upgrading tenants: rehearse a target release on their recorded inputs.",

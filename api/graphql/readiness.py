@@ -12,14 +12,14 @@ from api.graphql.context import Info
 from api.graphql.errors import Error, Errors, expected, register
 from api.graphql.types import Release, Tenant
 from core.analysis import rehearsal as rehearsal_domain
+from core.analysis import triage as triage_domain
 from core.analysis.readiness import report as report_domain
 from core.analysis.readiness import vocabulary as vocabulary_domain
 from core.analysis.release_diff import ReleaseDiff as DomainDiff
+from core.analysis.triage import TriagedReport, TriageRecord, TriageVerb, id_of
 from core.model.errors import InvalidInputError, UpgradeBlockedError
 from core.model.manifest_io import ManifestFormat
-from core.store import triage as triage_domain
 from core.store.readiness_service import UpgradeResult
-from core.store.triage import TriagedReport, TriageRecord, TriageVerb, id_of
 
 
 @strawberry.type(description="A decision on a finding (acknowledged, planned or waived).")

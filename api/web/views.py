@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from api.report import CONSOLE_SUMMARY, FULL, ReadinessView, release_matrix
 from api.state import request_state
 from api.web.charts import unblock_chart
 from api.web.session import (
@@ -39,9 +40,10 @@ from api.web.session import (
 )
 from api.web.sources import hook_source
 from core.analysis.foldback import EvidenceKind
-from core.analysis.readiness.vocabulary import Severity, TenantStatus
+from core.analysis.readiness.vocabulary import Severity
 from core.analysis.roadmap import EXPLANATION as ROADMAP_EXPLANATION
 from core.analysis.roadmap import RoadmapStatus, candidate_id
+from core.analysis.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.analysis.usage import (
     NEVER_CALLED,
     NO_EFFECT,
@@ -63,7 +65,6 @@ from core.model.errors import (
 from core.model.manifest import PLANNED, ReleaseInfo, newest_release
 from core.store.authorization import ChangeState
 from core.store.services import Services
-from core.store.triage import SEVERITY_ORDER, VERBS, parse_finding_id
 from core.store.web_sessions import SignedIn
 from plugins.codemods import FixPlan, plan_fix_archive
 from plugins.evidence import key_categories
@@ -125,16 +126,6 @@ def default_target(releases: Sequence[ReleaseInfo]) -> str | None:
     """The newest planned release, else the newest release."""
     newest = newest_release(releases, PLANNED) or newest_release(releases)
     return newest.version if newest is not None else None
-
-
-#: the fleet page is a summary by default (``?full=1``: every row): a 10,000-tenant
-#: fleet made a 10 MB page; tenant and customization rows, unblock steps, and the
-#: blocked tenants named per step
-FLEET_ROWS = 200
-FLEET_PLAN_STEPS = 50
-FLEET_TENANTS_PER_STEP = 10
-#: gate statuses, the most in need first (TenantStatus is declared from ready to blocked)
-_GATE_ORDER = {s.value: i for i, s in enumerate(reversed(TenantStatus))}
 
 
 def _form_text(form: Any) -> Callable[[str], str]:
@@ -319,20 +310,15 @@ class Console:
         p = who.principal
         target, releases = await self._target(request, p)
         triaged = await self.services.triage.triaged(p, target)
+        # each tenant's gate status for every planned release
         planned = [r.version for r in releases if r.status == PLANNED]
-        matrix: dict[str, dict[str, str]] = {}
-        for version in planned:
-            other = triaged if version == target else await self.services.triage.triaged(p, version)
-            for t in other.report.tenants:
-                matrix.setdefault(t.tenant, {})[version] = other.gate_status(t)
-        report = triaged.report
+        runs = {
+            v: triaged if v == target else await self.services.triage.triaged(p, v) for v in planned
+        }
         full = request.query_params.get("full") == "1"
-        rows = None if full else FLEET_ROWS
-        # beyond the summary's rows, the tenants most in need come first
-        tenants = list(report.tenants)
-        if rows is not None and len(tenants) > rows:
-            tenants.sort(key=lambda t: (_GATE_ORDER[triaged.gate_status(t)], t.tenant))
-        plan = list(report.plan[: None if full else FLEET_PLAN_STEPS])
+        view = ReadinessView(
+            triaged, FULL if full else CONSOLE_SUMMARY, matrix=release_matrix(runs)
+        )
         return self.render(
             request,
             "fleet.html",
@@ -340,24 +326,13 @@ class Console:
                 "who": who,
                 "target": target,
                 "releases": releases,
-                "triaged": triaged,
-                "report": report,
-                "full": full,
-                "shown": {
-                    "tenants": tenants[:rows],
-                    "plan": plan,
-                    "customizations": list(report.customizations[:rows]),
-                },
-                "tenants_listed": None if full else FLEET_TENANTS_PER_STEP,
-                "gate_counts": triaged.gate_counts,
-                "planned": planned,
-                "matrix": matrix,
+                "view": view,
                 # the steps shown (the first ones: the plan is greedy, they weigh most)
-                "chart": unblock_chart(plan, report.counts["blocked"]),
+                "chart": unblock_chart(
+                    [row.step for row in view.plan], view.counts.blocked_without_waivers
+                ),
                 "runs": await self.services.triage.runs(p, target, limit=5),
                 "can_triage": p.may_triage,
-                "owners": triaged.owners,
-                "shown_rows": FLEET_ROWS,
             },
         )
 
@@ -396,6 +371,7 @@ class Console:
         # and its revision, never its value (readiness opens them to check them)
         overrides = await self.services.settings.overrides(p, slug)
         registrations = await self.services.registry.list_all(p, tenant=slug)
+        view = ReadinessView(triaged, FULL)
         readiness = triaged.report.tenants[0]
         # change control: what waits for approval here, and what changed lately
         # (an app token reads neither: pages show what the principal may read)
@@ -413,11 +389,9 @@ class Console:
                 "target": target,
                 "releases": releases,
                 "triaged": triaged,
-                "readiness": readiness,
+                "row": view.tenants[0],
                 # the most serious first (blockers), in the report's order within each
-                "findings": sorted(
-                    triaged.shown(readiness), key=lambda f: SEVERITY_ORDER.index(f.severity)
-                ),
+                "findings": view.findings(readiness),
                 "overrides": overrides,
                 "registrations": registrations,
                 "pending": pending,

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from core.analysis.readiness.evaluation import TenantRelease
-from core.analysis.readiness.releases import History, _really_defined, _replacement_of, _TargetIndex
+from core.analysis.readiness.releases import History, TargetIndex, really_defined, replacement_of
 from core.analysis.readiness.vocabulary import Code, Finding
 from core.model.apps import App
 from core.model.definitions import SettingDefinition
@@ -47,7 +47,7 @@ def app_findings(
     ``invalid``: document sha256 -> why it does not validate (None: not checked)."""
     others = [m for m in history if m.version != target.version]
     past = History(others)
-    index = _TargetIndex(target, others)
+    index = TargetIndex(target, others)
     releases = {m.version: m for m in (*others, target)}
     current = {t.slug: t.release for t in tenants}
     defined: dict[str, dict[str, SettingDefinition]] = {}
@@ -59,7 +59,7 @@ def app_findings(
         if release not in defined:
             m = releases.get(release)
             defined[release] = (
-                {d.key: d for d in m.settings if _really_defined(d, m)} if m is not None else {}
+                {d.key: d for d in m.settings if really_defined(d, m)} if m is not None else {}
             )
         found = _app(app, defined[release], index, past, invalid or {})
         if found:
@@ -70,7 +70,7 @@ def app_findings(
 def _app(
     app: App,
     now: Mapping[str, SettingDefinition],
-    target: _TargetIndex,
+    target: TargetIndex,
     past: History,
     invalid: Mapping[str, Sequence[str]],
 ) -> list[Finding]:
@@ -127,7 +127,7 @@ def _key(
     key: str,
     where: list[str],
     now: Mapping[str, SettingDefinition],
-    target: _TargetIndex,
+    target: TargetIndex,
     past: History,
 ) -> Finding | None:
     tv = target.manifest.version
@@ -150,7 +150,7 @@ def _key(
                 evidence,
             )
         # a replacement is another setting (its own type and meaning): removed
-        replacement = _replacement_of(key, target, past)
+        replacement = replacement_of(key, target, past)
         evidence.update(replacement=replacement, last_defined_in=past.last_defined_in(key))
         return Finding(
             Code.APP_SETTING_REMOVED,

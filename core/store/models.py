@@ -338,7 +338,7 @@ class FindingTriage(Base):
     __tablename__ = "finding_triage"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: "CODE:subject:detail@tenant" (see core.store.triage.finding_id)
+    #: "CODE:subject:detail@tenant" (see core.analysis.triage.finding_id)
     finding: Mapped[str] = mapped_column(String(400), unique=True)
     code: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200))

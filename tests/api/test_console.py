@@ -352,13 +352,15 @@ async def test_a_big_fleet_page_is_a_summary_blocked_first_with_everything_on_re
 ):
     """At fleet scale the page shows 200 tenants (the blocked ones first), a note
     saying so and a link to everything; ?full=1 lists every tenant."""
-    from api.web.views import FLEET_ROWS
+    from api.report import CONSOLE_SUMMARY
     from core.store.fleet import seed_fleet
 
     async def publish(registrations):
         await services.registry.publish_many(ADMIN, registrations)
 
     await seed_fleet(services, 300, 3, demo=ACME.demo, publish=publish)
+    limit = CONSOLE_SUMMARY.tenants
+    assert limit is not None
     order = {"blocked": 0, "ready_with_warnings": 1, "ready": 2}
 
     def matrix_statuses(html: str) -> list[str]:
@@ -373,12 +375,10 @@ async def test_a_big_fleet_page_is_a_summary_blocked_first_with_everything_on_re
     summary = matrix_statuses(page)
     everything = matrix_statuses(full)
     assert len(everything) == 302  # the fleet and the fixture's two tenants
-    assert len(summary) == FLEET_ROWS
-    assert f"{FLEET_ROWS} of 302 tenants (blocked first)" in page
+    assert len(summary) == limit
+    assert f"{limit} of 302 tenants (blocked first)" in page
     assert 'id="show-all"' in page and "full=1" in page
     assert summary == sorted(summary, key=order.__getitem__)
     blocked = everything.count("blocked")
-    assert 0 < blocked and summary[: min(blocked, FLEET_ROWS)] == ["blocked"] * min(
-        blocked, FLEET_ROWS
-    )
+    assert 0 < blocked and summary[: min(blocked, limit)] == ["blocked"] * min(blocked, limit)
     assert 'id="summary-note"' not in full

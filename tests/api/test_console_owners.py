@@ -15,8 +15,8 @@ import pytest_asyncio
 
 from api.http.app import AppOptions, create_app
 from core.analysis.readiness.vocabulary import Severity
+from core.analysis.triage import SEVERITY_ORDER, finding_id
 from core.model.auth import Role
-from core.store.triage import SEVERITY_ORDER, finding_id
 from tests.conftest import ADMIN, demo_with_samples
 
 TARGET = "3.0"

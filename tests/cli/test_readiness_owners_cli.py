@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from api.cli.main import app
 from core.analysis.readiness.vocabulary import Severity
-from core.store.triage import finding_id
+from core.analysis.triage import finding_id
 from tests.conftest import ADMIN, demo_with_samples
 
 runner = CliRunner()

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from api.cli.customization import publish_demo_customizations
 from api.cli.main import app
 from core.analysis.readiness.vocabulary import Severity
+from core.analysis.triage import TriagedReport
 from core.store.bootstrap import register_planned_releases
 from core.store.demo import seed_demo
 from core.store.services import Services
-from core.store.triage import TriagedReport
 from plugins.catalog import tailor_extension_points
 from tests.conftest import ADMIN
 from tests.sample import ACME

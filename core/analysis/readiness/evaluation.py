@@ -9,14 +9,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.analysis.readiness.releases import History, _TargetIndex
+from core.analysis.readiness.releases import History, TargetIndex
 from core.analysis.readiness.report import CustomizationReadiness, ReadinessReport, TenantReadiness
 from core.analysis.readiness.rules import (
-    _customization,
-    _migration,
-    _observed,
-    _override,
-    _tenant_status,
+    customization_readiness,
+    observed_uses,
+    override_finding,
+    tenant_status,
+    with_migration,
 )
 from core.analysis.readiness.vocabulary import (
     Finding,
@@ -61,8 +61,8 @@ def evaluate(
     past = History(history, target.parsed)
     version = target.parsed
     in_scope = {t.slug for t in tenants}
-    targets = _TargetIndex(target, history)
-    seen = _observed(observations, in_scope)
+    targets = TargetIndex(target, history)
+    seen = observed_uses(observations, in_scope)
 
     custom_reports: list[CustomizationReadiness] = []
     enabled: dict[str, list[CustomizationReadiness]] = {}
@@ -72,7 +72,7 @@ def evaluate(
         )
         if not relevant:
             continue
-        report = _customization(
+        report = customization_readiness(
             reg, targets, version, past, installed_names, in_scope, seen.get(reg.name)
         )
         custom_reports.append(report)
@@ -93,16 +93,17 @@ def evaluate(
                 if memo in checked:
                     finding = checked[memo]
                 else:
-                    finding = checked[memo] = _override(row, targets, version, past)
+                    finding = checked[memo] = override_finding(row, targets, version, past)
             else:  # lists and objects: not hashable, checked each time
-                finding = _override(row, targets, version, past)
+                finding = override_finding(row, targets, version, past)
             if finding is not None:
                 by_tenant[row.tenant].append(finding)
 
     tenant_reports = []
     for t in sorted(tenants, key=lambda t: t.slug):
         customs = enabled.get(t.slug, [])
-        findings = [_migration(f, t.slug, targets) for c in customs for f in c.findings] + sorted(
+        findings = [with_migration(f, t.slug, targets) for c in customs for f in c.findings]
+        findings += sorted(
             by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment") or "")
         )
         if extra and t.slug in extra:
@@ -111,7 +112,7 @@ def evaluate(
             TenantReadiness(
                 tenant=t.slug,
                 current_release=t.release,
-                status=_tenant_status(findings),
+                status=tenant_status(findings),
                 findings=tuple(findings),
                 customizations=tuple(c.name for c in customs),
             )

@@ -1,5 +1,5 @@
 """The releases a readiness run reads: the target manifest indexed for look-ups
-(:class:`_TargetIndex`) and every other release's manifest (:class:`History`),
+(:class:`TargetIndex`) and every other release's manifest (:class:`History`),
 for evidence about what the target no longer has."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class History:
             for p in m.extension_points:
                 self.hooks[p.name] = (m.version, p)
             for d in m.settings:
-                if _really_defined(d, m):
+                if really_defined(d, m):
                     self.settings[d.key] = (m.version, d)
             for old, new in m.renamed:
                 self.renames[old] = (m.version, new)
@@ -65,7 +65,8 @@ class History:
             return False
 
 
-def _really_defined(d: SettingDefinition, m: ReleaseManifest) -> bool:
+def really_defined(d: SettingDefinition, m: ReleaseManifest) -> bool:
+    """Does ``m`` define ``d`` (not listed as ``removed`` at or below ``m``'s release)?"""
     if d.removed is None:
         return True
     try:
@@ -74,13 +75,13 @@ def _really_defined(d: SettingDefinition, m: ReleaseManifest) -> bool:
         return True
 
 
-class _TargetIndex:
+class TargetIndex:
     """The target manifest, indexed for look-ups."""
 
     def __init__(self, manifest: ReleaseManifest, earlier: Iterable[ReleaseManifest] = ()) -> None:
         self.manifest = manifest
         self.hooks = {p.name: p for p in manifest.extension_points}
-        self.settings = {d.key: d for d in manifest.settings if _really_defined(d, manifest)}
+        self.settings = {d.key: d for d in manifest.settings if really_defined(d, manifest)}
         self.renames = manifest.renames
         self.hook_renames = manifest.hook_renames
         self.param_renames = manifest.param_renames
@@ -104,7 +105,9 @@ class _TargetIndex:
         return self._catalog
 
 
-def _replacement_of(key: str, target: _TargetIndex, past: History) -> str | None:
+def replacement_of(key: str, target: TargetIndex, past: History) -> str | None:
+    """The key that replaces ``key``: its rename in the target or the history, else
+    the replacement its last definition names; None when nothing does."""
     if key in target.renames:
         return target.renames[key]
     if key in past.renames:

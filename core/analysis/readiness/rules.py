@@ -13,7 +13,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from core.analysis.readiness.releases import History, _replacement_of, _TargetIndex
+from core.analysis.readiness.releases import History, TargetIndex, replacement_of
 from core.analysis.readiness.report import CustomizationReadiness
 from core.analysis.readiness.vocabulary import (
     CUSTOMIZATION,
@@ -36,7 +36,7 @@ from core.model.overrides import ActiveOverride
 from core.model.secrets import is_sealed
 
 
-def _migration(f: Finding, tenant: str, target: _TargetIndex) -> Finding:
+def with_migration(f: Finding, tenant: str, target: TargetIndex) -> Finding:
     """A SUPERSEDED_BY_CORE finding carries the target's migration for this tenant
     as its action (disable the customization, set the overrides)."""
     if f.code is not Code.SUPERSEDED_BY_CORE:
@@ -49,7 +49,8 @@ def _migration(f: Finding, tenant: str, target: _TargetIndex) -> Finding:
     )
 
 
-def _tenant_status(findings: Iterable[Finding]) -> TenantStatus:
+def tenant_status(findings: Iterable[Finding]) -> TenantStatus:
+    """A tenant's status from its findings (the package's status rules)."""
     severities = {f.severity for f in findings}
     if Severity.BLOCKER in severities:
         return TenantStatus.BLOCKED
@@ -61,16 +62,18 @@ def _tenant_status(findings: Iterable[Finding]) -> TenantStatus:
 # -- customizations ----------------------------------------------------------------
 
 
-def _customization(
+def customization_readiness(
     reg: Registration,
-    target: _TargetIndex,
+    target: TargetIndex,
     version: Version,
     past: History,
     installed: Collection[str] | None,
     in_scope: Collection[str],
-    seen: _Seen | None = None,
+    seen: ObservedUse | None = None,
 ) -> CustomizationReadiness:
-    """``in_scope``: the tenants evaluated; the report names no other tenant.
+    """The findings, status and stability level of one customization against the target.
+
+    ``in_scope``: the tenants evaluated; the report names no other tenant.
     ``seen``: what the runtime observed of this customization (those tenants only)."""
     name = reg.name
     m = reg.manifest
@@ -207,7 +210,7 @@ def _above(target: str, tested_up_to: str) -> bool:
 def _hook(
     hook: str,
     params: Sequence[str] | None,
-    target: _TargetIndex,
+    target: TargetIndex,
     version: Version,
     past: History,
     add: Any,
@@ -334,7 +337,7 @@ def _hook(
 
 
 def _param_renames(
-    hook: str, params: Sequence[str] | None, target: _TargetIndex, past: History
+    hook: str, params: Sequence[str] | None, target: TargetIndex, past: History
 ) -> dict[str, str]:
     """old -> new for each of ``params`` the target (or an earlier release) renamed
     in ``hook`` (its name in the target) to a parameter the target's hook takes."""
@@ -351,7 +354,7 @@ def _param_renames(
 
 def _setting_reference(
     key: str,
-    target: _TargetIndex,
+    target: TargetIndex,
     version: Version,
     past: History,
     add: Any,
@@ -367,7 +370,7 @@ def _setting_reference(
     if definition is None:
         if key not in past.settings:
             return  # not a product setting: the customization's own (tailor_register_settings)
-        replacement = _replacement_of(key, target, past)
+        replacement = replacement_of(key, target, past)
         add(
             Code.SETTING_REMOVED,
             f"its code uses the setting {key}, which {tv} no longer defines"
@@ -393,7 +396,7 @@ def _setting_reference(
         )
 
 
-def _static_keys(reg: Registration, target: _TargetIndex, past: History) -> list[tuple[str, str]]:
+def _static_keys(reg: Registration, target: TargetIndex, past: History) -> list[tuple[str, str]]:
     """(key, "file:line (how)") for every key the package's code refers to; a prefix
     stands for every key of the target or an earlier release under it. Keys of a
     registration without references (published before the package analysis) have
@@ -414,7 +417,7 @@ def _static_keys(reg: Registration, target: _TargetIndex, past: History) -> list
 
 
 @dataclass
-class _Seen:
+class ObservedUse:
     """What the runtime observed of one customization in the evaluated tenants."""
 
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -427,12 +430,15 @@ def _merge_stats(into: dict[str, Any], count: int, last_seen: Any) -> None:
         into["last_seen"] = last_seen
 
 
-def _observed(observations: Iterable[Observation], in_scope: Collection[str]) -> dict[str, _Seen]:
-    out: dict[str, _Seen] = {}
+def observed_uses(
+    observations: Iterable[Observation], in_scope: Collection[str]
+) -> dict[str, ObservedUse]:
+    """What the runtime observed of each customization in the ``in_scope`` tenants, by name."""
+    out: dict[str, ObservedUse] = {}
     for o in observations:
         if o.tenant not in in_scope or not o.calls:
             continue
-        seen = out.setdefault(o.customization, _Seen())
+        seen = out.setdefault(o.customization, ObservedUse())
         _merge_stats(seen.hooks.setdefault(o.hook, {}), o.calls, o.last_seen)
         for k in o.keys:
             if k.direction not in KEY_DIRECTIONS:
@@ -520,9 +526,10 @@ class _Collector:
 # -- overrides -----------------------------------------------------------------------
 
 
-def _override(
-    row: ActiveOverride, target: _TargetIndex, version: Version, past: History
+def override_finding(
+    row: ActiveOverride, target: TargetIndex, version: Version, past: History
 ) -> Finding | None:
+    """The finding on one active override against the target, or None when it has none."""
     tv = target.manifest.version
     scope = f"environment {row.environment!r}" if row.environment else "tenant-wide"
     definition = target.settings.get(row.key)
@@ -532,7 +539,7 @@ def _override(
         if row.key not in past.settings:
             return None  # a customization's own setting: not part of the product catalog
         secret = past.settings[row.key][1].secret
-        replacement = _replacement_of(row.key, target, past)
+        replacement = replacement_of(row.key, target, past)
         evidence.update(rule="removed", value=_shown(row.value, secret), replacement=replacement)
         message = f"override of {row.key} ({scope}): {tv} no longer defines this setting"
         if replacement:

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from core.analysis.readiness.report import ReadinessReport
 from core.analysis.readiness.vocabulary import CUSTOMIZATION, Code, Finding
+from core.analysis.triage import Decision, TriagedReport, TriageRecord, id_of
 from core.store.db import alembic_config, create_engine, upgrade
-from core.store.triage import Decision, TriagedReport, TriageRecord, id_of
 from tests.conftest import _base_url, scratch_postgres_database
 
 

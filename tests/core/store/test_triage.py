@@ -9,11 +9,11 @@ import pytest
 import pytest_asyncio
 
 from core.analysis.readiness.vocabulary import Severity
+from core.analysis.triage import Decision
 from core.model.auth import Principal, Role
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from core.model.errors import InvalidInputError, PermissionDeniedError
 from core.store.demo import register_planned_releases
-from core.store.triage import Decision, finding_id, parse_finding_id
 from tests.conftest import ADMIN
 from tests.sample import ACME
 
@@ -37,19 +37,6 @@ async def fleet(services, tenant):
     await services.registry.publish(ADMIN, registration)
     await services.registry.set_enabled(ADMIN, tenant, "legacy-rule", True)
     return services
-
-
-def test_finding_ids_round_trip_and_bad_ids_are_explained():
-    fid = finding_id("HOOK_REMOVED", "legacy-rule", "tailor_resolve_setting", "acme")
-    assert fid == "HOOK_REMOVED:legacy-rule:tailor_resolve_setting@acme"
-    assert parse_finding_id(fid)[1:] == ("legacy-rule", "tailor_resolve_setting", "acme")
-    # a manifest-level finding has no detail; an id without one covers them all
-    assert parse_finding_id("UNTESTED_TARGET:legacy-rule:@acme")[1:] == ("legacy-rule", "", "acme")
-    assert parse_finding_id("HOOK_REMOVED:legacy-rule@acme")[1:] == ("legacy-rule", "*", "acme")
-    with pytest.raises(InvalidInputError, match="CODE:subject:key-or-hook@tenant"):
-        parse_finding_id("legacy-rule")
-    with pytest.raises(InvalidInputError, match="'NOPE' is not a finding code"):
-        parse_finding_id("NOPE:x@acme")
 
 
 async def test_a_waived_blocker_no_longer_blocks_until_its_date(fleet):
@@ -185,3 +172,25 @@ async def test_a_run_kept_before_ids_had_a_detail_still_compares(fleet):
     await fleet.settings.reset(ADMIN, "other", "tax.rounding.per_line")
     third = await fleet.triage.triaged(RM, "3.0", today=TODAY)
     assert [r.id for r in third.resolved] == ["OVERRIDE_INVALID:tax.rounding.per_line@other"]
+
+
+async def test_a_decision_on_every_detail_applies_to_the_run(fleet):
+    """``CODE:subject@tenant`` (detail ``*``, as migration 0013 kept the older
+    decisions) covers each finding of its (code, subject, tenant) in a run."""
+    every = "OVERRIDE_INVALID:tax.rounding.per_line@other"
+    record = await fleet.triage.decide(
+        RM, every, "waive", reason="moves to 3.1", until="2026-12-31", today=TODAY
+    )
+    assert record.finding == "OVERRIDE_INVALID:tax.rounding.per_line:*@other"
+    triaged = await fleet.triage.triaged(RM, "3.0", ["other"], today=TODAY)
+    assert list(triaged.decisions) == [record.finding]
+    assert not triaged.any_blocked
+    [(tenant, finding, waiver)] = triaged.waived_blockers()
+    assert (tenant, finding.subject, waiver.reason) == (
+        "other",
+        "tax.rounding.per_line",
+        "moves to 3.1",
+    )
+    # acme has no such finding: the decision is not carried into its report
+    acme = await fleet.triage.triaged(RM, "3.0", ["acme"], today=TODAY)
+    assert acme.decisions == {}
