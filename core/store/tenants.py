@@ -246,8 +246,17 @@ async def _pick_release(session: AsyncSession, version: str | None) -> Release:
             "release", version or "(any)", "no release is registered yet: run 'tailor db upgrade'"
         )
     if version is None:
-        newest = newest_release(releases, RELEASED) or newest_release(releases)
-        assert newest is not None  # releases is not empty
+        # the current release; never a planned one, as for a version named below
+        newest = newest_release(releases, RELEASED)
+        if newest is None:
+            raise InvalidInputError(
+                "release",
+                "every registered release is planned ("
+                + known_releases(r.version for r in releases)
+                + "): no code runs them yet, so no tenant can be on one; 'tailor db "
+                "upgrade' registers the product's releases and marks the one it runs "
+                "released",
+            )
         return newest
     for r in releases:
         if r.version == version:

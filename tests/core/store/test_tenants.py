@@ -24,6 +24,23 @@ async def test_create_and_read_tenant(services):
     assert audit[0].action == "create_tenant"
 
 
+
+async def test_no_tenant_lands_on_a_planned_release_by_default(services):
+    """With no release released, a tenant created without a release is refused
+    (as naming a planned one is), rather than put on the newest planned one."""
+    from sqlalchemy import update
+
+    from core.model.manifest import PLANNED
+    from core.store.models import Release
+
+    async with services.sessions.begin() as session:
+        await session.execute(update(Release).values(status=PLANNED))
+    with pytest.raises(InvalidInputError) as refused:
+        await services.tenants.create(ADMIN, "northwind", "Northwind", None)
+    assert "every registered release is planned" in str(refused.value)
+    assert "known releases: 1.0, 1.5, 2.0" in str(refused.value)
+    assert await services.tenants.list_all(ADMIN) == []
+
 @pytest.mark.parametrize(
     ("args", "error", "fragment"),
     [
