@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch import scratch_database, secret_key  # bench/scratch.py
 
 from api.wiring import attach
 from core.model.auth import Principal, Role
@@ -207,15 +210,13 @@ def free_port() -> int:
 
 
 async def two_server_figures(root: Path, rounds: int, base_url: str) -> dict[str, float]:
-    import httpx
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
+    async with scratch_database(base_url, "tailor_bench") as url:
+        return await _two_servers(root, rounds, url)
 
-    name = f"tailor_bench_{os.getpid()}"
-    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base_url.rsplit("/", 1)[0] + f"/{name}"
+
+async def _two_servers(root: Path, rounds: int, url: str) -> dict[str, float]:
+    import httpx
+
     processes = []
     try:
         services = await services_on(url)
@@ -289,9 +290,6 @@ async def two_server_figures(root: Path, rounds: int, base_url: str) -> dict[str
         for p in processes:
             p.terminate()
             p.wait(timeout=10)
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def main() -> None:
@@ -299,11 +297,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--postgres", help="e.g. postgresql+asyncpg://postgres@127.0.0.1/test")
     args = parser.parse_args()
-    os.environ.setdefault("TAILOR_SECRET_KEY", "")
-    if not os.environ["TAILOR_SECRET_KEY"]:
-        from cryptography.fernet import Fernet
-
-        os.environ["TAILOR_SECRET_KEY"] = Fernet.generate_key().decode()
+    secret_key()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         figures = await publish_figures(root, args.rounds)
