@@ -41,9 +41,9 @@ class RequestState:
     operations: list[dict[str, Any]] = field(default_factory=list)
     #: the request is a batch (a JSON array of operations)
     batch: bool = False
-    #: cost units charged (the X-Tailor-Cost header; None: nothing charged)
+    #: cost units charged (the X-Request-Cost header; None: nothing charged)
     charged: float | None = None
-    #: what the request still owes once it is about to run (api.http.protocol.settle)
+    #: what the request still owes once it is about to run (api.http.graphql_view.settle)
     bill: Bill | None = None
     #: the answer must not be kept by the response cache (an error, a failure)
     uncacheable: bool = False

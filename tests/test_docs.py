@@ -165,12 +165,24 @@ def test_readiness_doc_fold_back_weights_match_the_code():
 
 
 ARCHITECTURE_MD = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
-_PACKAGES = ("api", "core", "plugins", "products", "customizations", "migrations", "tests", "docs")
+_PACKAGES = (
+    "api",
+    "core",
+    "plugins",
+    "products",
+    "customizations",
+    "migrations",
+    "tests",
+    "docs",
+    "bench",
+    "deploy",
+    ".ci",
+)
 
 
 def _architecture_names() -> tuple[list[str], list[str]]:
     """(file paths, dotted module names) quoted in ARCHITECTURE.md."""
-    quoted = re.findall(r"`([A-Za-z_][\w./-]*)`", ARCHITECTURE_MD)
+    quoted = re.findall(r"`([A-Za-z_.][\w./-]*)`", ARCHITECTURE_MD)
     paths = [q for q in quoted if "/" in q and q.split("/")[0] in _PACKAGES]
     modules = [
         q for q in quoted if re.fullmatch(r"(api|core|plugins|products)(\.\w+)+", q) is not None
@@ -199,6 +211,74 @@ def test_architecture_names_the_functions_it_says_to_edit():
         assert callable(getattr(module, name)), name
     assert "`Code`" in ARCHITECTURE_MD and "`SEVERITY`" in ARCHITECTURE_MD
     assert "`LEVEL_D_CODES`" in ARCHITECTURE_MD
+
+
+#: "`Name` (`path.py`", "`Name` in `path.py`" and "`path.py` (`Name`": the document
+#: says ``Name`` lives in that file (a GraphQL field by its resolver's Python name)
+_NAME = r"`([A-Za-z_]\w*(?:\.\w+)?)`"
+_PY_PATH = r"`((?:api|core|plugins|products|bench)/[\w/]+\.py)`"
+
+
+def _architecture_claims() -> set[tuple[str, str]]:
+    """(name, file) pairs ARCHITECTURE.md states: ``Name`` is defined in ``file``."""
+    claims = set()
+    for m in re.finditer(_NAME + r"\s+(?:\(|in\s+)" + _PY_PATH, ARCHITECTURE_MD):
+        claims.add((m.group(1), m.group(2)))
+    for m in re.finditer(_PY_PATH + r"\s+\(" + _NAME, ARCHITECTURE_MD):
+        claims.add((m.group(2), m.group(1)))
+    return claims
+
+
+def _definitions(path: Path) -> tuple[set[str], dict[str, set[str]]]:
+    """Every name ``path`` defines (functions, classes, methods, assignments and
+    table names, at any depth; imports do not count), and each class's own names."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    members: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+                    if target.id == "__tablename__" and isinstance(node.value, ast.Constant):
+                        names.add(str(node.value.value))
+        if isinstance(node, ast.ClassDef):
+            own = members.setdefault(node.name, set())
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    own.add(item.name)
+                elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    own.add(item.target.id)
+                elif isinstance(item, ast.Assign):
+                    own.update(t.id for t in item.targets if isinstance(t, ast.Name))
+    return names, members
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def test_architecture_names_live_where_it_says():
+    """Every name the walkthroughs and the concept table place in a file is
+    defined there (not merely imported): a moved or renamed function fails here."""
+    claims = _architecture_claims()
+    assert len(claims) > 40, claims  # the document really places names in files
+    wrong = []
+    for name, file in sorted(claims):
+        names, members = _definitions(ROOT / file)
+        owner, _, member = name.rpartition(".")
+        if owner:
+            found = member in members.get(owner, ())
+        else:
+            found = name in names or (name[:1].islower() and _snake(name) in names)
+        if not found:
+            wrong.append(f"{name} in {file}")
+    assert not wrong, f"ARCHITECTURE.md places names where they are not defined: {wrong}"
 
 
 def test_changelog_names_this_version():

@@ -24,8 +24,8 @@ and 20,000 keys 201 -- over the default ``max_cost`` of 100, refused. An answer
 the response cache serves (:mod:`api.http.response_cache`) costs
 :data:`CACHED_COST` (a tenth of a unit): the guard charges the minimum before
 anything runs, gives all of it back but :data:`CACHED_COST` when the cache
-answers (:func:`api.http.protocol.served_from_cache`), and charges the rest only
-when the request is about to run (:func:`api.http.protocol.settle`).
+answers (:func:`api.http.graphql_view.served_from_cache`), and charges the rest only
+when the request is about to run (:func:`api.http.graphql_view.settle`).
 
 graphql-core and strawberry's limiters (``QueryDepthLimiter``,
 ``MaxAliasesLimiter``, ``MaxTokensLimiter``) see one operation at a time; a

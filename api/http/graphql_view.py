@@ -29,6 +29,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.graphql.context import Context
+from api.graphql.cost import CACHED_COST
 from api.graphql.document_cache import DocumentStore
 from api.graphql.schema import build_schema
 from api.http.bearer import bearer_principal
@@ -38,11 +39,10 @@ from api.http.protocol import (
     GRAPHQL_RESPONSE_JSON,
     METHOD_NOT_ALLOWED,
     error_response,
-    served_from_cache,
-    settle,
+    rate_limited,
 )
 from api.http.response_cache import ResponseCache, from_entry, matches, not_modified
-from api.state import request_state
+from api.state import RequestState, request_state
 from api.web.views import GRAPHIQL_HEADERS
 from api.web.views import HERE as WEB_DIR
 from core.model.auth import Principal
@@ -119,6 +119,33 @@ class _SubscriptionsStream:
 class SubscriptionsOnlyWS(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *, schema: Any, **kwargs: Any) -> None:
         super().__init__(schema=cast("BaseSchema", _SubscriptionsOnly(schema)), **kwargs)
+
+
+def served_from_cache(state: RequestState) -> None:
+    """The response cache answers: the request costs :data:`CACHED_COST` (what the
+    guard (:class:`api.http.protocol.ProtocolGuard`) charged up front is given back
+    but that; the rest is never charged)."""
+    bill, state.bill = state.bill, None
+    if bill is not None:
+        bill.refund(CACHED_COST)
+        state.charged = CACHED_COST
+
+
+def settle(state: RequestState) -> Response | None:
+    """Charge what the request still owes (its price beyond the minimum the guard
+    took) just before it runs: None when paid, else the 429 to answer instead.
+    Called by the view only when the response cache did not answer."""
+    bill, state.bill = state.bill, None
+    if bill is None or bill.amount <= 0:
+        return None
+    state.charged = bill.price
+    wait = bill.pay()
+    if not wait:
+        return None
+    refusal = rate_limited(bill.limit or bill.rate.default, wait)
+    response = error_response(refusal.status, refusal.message, refusal.code, state.media_type)
+    response.headers.update(refusal.headers)
+    return response
 
 
 class TailorGraphQL(GraphQL[Context, None]):

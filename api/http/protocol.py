@@ -22,7 +22,6 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from api.graphql.cost import (
-    CACHED_COST,
     COST_CODE,
     ITEMS_PER_UNIT,
     MIN_COST,
@@ -162,32 +161,6 @@ def rate_limited(limit: Limit, wait: float) -> RequestRefused:
         "tenant); retry after the time in 'Retry-After'",
         {"Retry-After": retry_after(wait)},
     )
-
-
-def served_from_cache(state: RequestState) -> None:
-    """The response cache answers: the request costs :data:`CACHED_COST` (what was
-    charged up front is given back but that; the rest is never charged)."""
-    bill, state.bill = state.bill, None
-    if bill is not None:
-        bill.refund(CACHED_COST)
-        state.charged = CACHED_COST
-
-
-def settle(state: RequestState) -> Response | None:
-    """Charge what the request still owes (its price beyond the minimum the guard
-    took) just before it runs: None when paid, else the 429 to answer instead.
-    Called by the view only when the response cache did not answer."""
-    bill, state.bill = state.bill, None
-    if bill is None or bill.amount <= 0:
-        return None
-    state.charged = bill.price
-    wait = bill.pay()
-    if not wait:
-        return None
-    refusal = rate_limited(bill.limit or bill.rate.default, wait)
-    response = error_response(refusal.status, refusal.message, refusal.code, state.media_type)
-    response.headers.update(refusal.headers)
-    return response
 
 
 class ProtocolGuard:
@@ -332,8 +305,9 @@ class ProtocolGuard:
 
     def _charge(self, state: RequestState) -> None:
         """Price the whole request before anything runs (:mod:`api.graphql.cost`)
-        and charge the minimum now, the rest in :func:`settle` when it is about to
-        run (an answer from the response cache costs the minimum). A request
+        and charge the minimum now, the rest when it is about to run
+        (:func:`api.http.graphql_view.settle`; an answer from the response cache
+        costs the minimum). A request
         dearer than one request may be is charged ``max_cost`` and refused (400);
         a token without the budget gets 429, still charged (see
         :mod:`api.http.ratelimit`)."""
