@@ -24,7 +24,6 @@ async def test_create_and_read_tenant(services):
     assert audit[0].action == "create_tenant"
 
 
-
 async def test_no_tenant_lands_on_a_planned_release_by_default(services):
     """With no release released, a tenant created without a release is refused
     (as naming a planned one is), rather than put on the newest planned one."""
@@ -40,6 +39,7 @@ async def test_no_tenant_lands_on_a_planned_release_by_default(services):
     assert "every registered release is planned" in str(refused.value)
     assert "known releases: 1.0, 1.5, 2.0" in str(refused.value)
     assert await services.tenants.list_all(ADMIN) == []
+
 
 @pytest.mark.parametrize(
     ("args", "error", "fragment"),
