@@ -50,6 +50,7 @@ from plugins.introspection import (
 from plugins.manifest import (
     DEFAULT_MODULE,
     MANIFEST_FILE,
+    ParsedManifest,
     Problem,
     parse_manifest,
     product_problem,
@@ -57,6 +58,7 @@ from plugins.manifest import (
 )
 
 if TYPE_CHECKING:
+    from plugins.archive import PackageTree
     from plugins.evidence import PackageEvidence
 
 CUSTOMIZATIONS_GROUP = "tailor.customizations"
@@ -116,18 +118,23 @@ class Loaded:
             self.setting_keys = self.evidence.keys
         return self.evidence
 
-    def registration(self) -> Registration:
+    def registration(
+        self, tree: PackageTree | None = None, zipped: bytes | None = None
+    ) -> Registration:
         """What publishing this package stores: its manifest, what the checks found,
-        and the package itself (its canonical zip and tree hash)."""
+        and the package itself (its canonical zip and tree hash). ``tree`` and
+        ``zipped``: the package as the publish already read and zipped it (an
+        upload), never read or built twice; None: read from its folder, zipped here."""
         if self.manifest is None or self.refused:
             raise ValueError(f"{self.name} was refused; it has no registration")
         from plugins import archive
 
         evidence = self.analyze()
-        tree = archive.tree_from_directory(self.source.path)
+        if tree is None:
+            tree = archive.tree_from_directory(self.source.path)
         return Registration(
             sha256=tree.sha256,
-            archive=archive.build_zip(tree),
+            archive=archive.build_zip(tree) if zipped is None else zipped,
             hooks_module=self.hooks_module,
             manifest=self.manifest,
             hooks=self.hooks,
@@ -366,14 +373,18 @@ def new_plugin_manager(catalog: Catalog) -> pluggy.PluginManager:
 
 
 def read_manifest(
-    path: Path, release: str
+    path: Path, release: str, parsed: ParsedManifest | None = None
 ) -> tuple[CustomizationManifest | None, list[Problem], str]:
     """What a customization's files say without running any of its code: the
     manifest, its problems (``requires`` checked against ``release``) and the
     module holding the hooks. Pure file reads: the server calls this itself,
-    so a package's identity never depends on what its import-time code does."""
+    so a package's identity never depends on what its import-time code does.
+    ``parsed``: the manifest as the caller already parsed it (a publish parses
+    the upload's before it writes anything), taken as it is, not parsed again."""
     manifest_file = path / MANIFEST_FILE
-    parsed, problems = parse_manifest(manifest_file)
+    problems: list[Problem] = []
+    if parsed is None:
+        parsed, problems = parse_manifest(manifest_file)
     # a broken manifest does not stop the code checks: every problem at once
     module_name = parsed.module if parsed is not None else DEFAULT_MODULE
     manifest = parsed.manifest if parsed is not None else None

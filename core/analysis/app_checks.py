@@ -25,7 +25,6 @@ from core.analysis.readiness.releases import History, TargetIndex, really_define
 from core.analysis.readiness.vocabulary import Code, Finding
 from core.model.apps import App
 from core.model.definitions import SettingDefinition
-from core.model.manifest import ReleaseManifest
 
 APP = "app"
 
@@ -39,16 +38,13 @@ def subject(app: App, what: str) -> str:
 def app_findings(
     apps: Iterable[App],
     tenants: Sequence[TenantRelease],
-    target: ReleaseManifest,
-    history: Iterable[ReleaseManifest],
+    target: TargetIndex,
     invalid: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, list[Finding]]:
-    """tenant -> the findings on its apps (only tenants in ``tenants``).
+    """tenant -> the findings on its apps (only tenants in ``tenants``) against
+    ``target`` (indexed once per readiness run, with the other releases' history).
     ``invalid``: document sha256 -> why it does not validate (None: not checked)."""
-    others = [m for m in history if m.version != target.version]
-    past = History(others)
-    index = TargetIndex(target, others)
-    releases = {m.version: m for m in (*others, target)}
+    releases = {m.version: m for m in (*target.others, target.manifest)}
     current = {t.slug: t.release for t in tenants}
     defined: dict[str, dict[str, SettingDefinition]] = {}
     out: dict[str, list[Finding]] = {}
@@ -61,7 +57,7 @@ def app_findings(
             defined[release] = (
                 {d.key: d for d in m.settings if really_defined(d, m)} if m is not None else {}
             )
-        found = _app(app, defined[release], index, past, invalid or {})
+        found = _app(app, defined[release], target, target.past, invalid or {})
         if found:
             out.setdefault(app.tenant, []).extend(found)
     return out

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.analysis.app_checks import app_findings
 from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.releases import TargetIndex
 from core.analysis.readiness.report import CustomizationReadiness, ReadinessReport
 from core.analysis.readiness.vocabulary import CUSTOMIZATION, Finding, Severity
 from core.model.apps import App, DocumentCheck
@@ -304,12 +305,11 @@ class ReadinessService:
         enabled for (None when it is enabled for none of them)."""
         data = await self.load(principal, target)
         report = evaluate(
-            data.target,
+            TargetIndex(data.target, data.history),
             data.tenants,
             (),
             [registration],
             data.registry.installed,
-            data.history,
         )
         return next((c for c in report.customizations if c.name == registration.name), None)
 
@@ -420,26 +420,25 @@ class ReadinessService:
 
 
 def evaluate_input(data: ReadinessInput, *, plan: bool = True) -> ReadinessReport:
+    # the target indexed once: the rules and the apps' checks read the same index
+    target = TargetIndex(data.target, data.history)
     return evaluate(
-        data.target,
+        target,
         data.tenants,
         data.overrides,
         data.registry.registrations,
         data.registry.installed,
-        data.history,
         data.observations,
         plan=plan,
-        extra=_extra(data),
+        extra=_extra(data, target),
     )
 
 
-def _extra(data: ReadinessInput) -> Mapping[str, Sequence[Finding]] | None:
+def _extra(data: ReadinessInput, target: TargetIndex) -> Mapping[str, Sequence[Finding]] | None:
     """Findings made outside the rules: the apps' operations, the last kept
     rehearsal's."""
     apps = (
-        app_findings(data.apps, data.tenants, data.target, data.history, data.invalid_documents)
-        if data.apps
-        else None
+        app_findings(data.apps, data.tenants, target, data.invalid_documents) if data.apps else None
     )
     if not data.rehearsed:
         return apps

@@ -24,7 +24,7 @@ from typing import Any
 from core.model.customizations import HookUse
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source, claim_names, read_manifest
-from plugins.manifest import MANIFEST_FILE, Problem, product_problem
+from plugins.manifest import MANIFEST_FILE, ParsedManifest, Problem, product_problem
 from plugins.runtime import protocol
 from plugins.runtime.process import DeadlinePassed, WorkerDied, WorkerProcess, private_workdir
 
@@ -79,7 +79,9 @@ class Inspector:
         #: what every checking worker may read besides its one package
         self.roots: list[str] = spec_roots(self.specs)
 
-    def inspect(self, source: Source) -> Loaded:
+    def inspect(self, source: Source, parsed: ParsedManifest | None = None) -> Loaded:
+        """Check ``source`` in a fresh worker. ``parsed``: its manifest as the server
+        already parsed it (a publish, from the upload): not parsed again."""
         # the worker runs in a directory of its own: a relative path means nothing there
         path = source.path.resolve()
         loaded = Loaded(source)
@@ -87,7 +89,7 @@ class Inspector:
             loaded.problems.append(Problem(str(path), "-", "not a directory"))
             return loaded
         # identity first, from the file, by the server: before any code runs
-        manifest, problems, module = read_manifest(path, self.release)
+        manifest, problems, module = read_manifest(path, self.release, parsed)
         loaded.manifest, loaded.hooks_module = manifest, module
         other = (
             product_problem(manifest, self.product, str(path / MANIFEST_FILE)) if manifest else None
@@ -197,10 +199,17 @@ def _add_findings(loaded: Loaded, answer: dict[str, Any]) -> None:
     loaded.warnings.extend(_strings(answer["warnings"], "warnings"))
 
 
-def check_path(path: Path, catalog: Catalog, release: str, timeout: float = 5.0) -> Loaded:
-    """Check one directory in a throwaway worker (``tailor customization check``)."""
+def check_path(
+    path: Path,
+    catalog: Catalog,
+    release: str,
+    timeout: float = 5.0,
+    parsed: ParsedManifest | None = None,
+) -> Loaded:
+    """Check one directory in a throwaway worker (``tailor customization check``,
+    a publish); ``parsed``: its manifest, already parsed by the server."""
     inspector = Inspector(catalog, release, timeout)
     try:
-        return inspector.inspect(Source(Path(path), "check"))
+        return inspector.inspect(Source(Path(path), "check"), parsed)
     finally:
         inspector.close()

@@ -44,10 +44,10 @@ from core.model.hooks import (
     ValidationOutcome,
 )
 from core.model.samples import PolicySource, SampleSink
-from plugins import archive
+from plugins import archive, manifest
 from plugins.catalog import Catalog
 from plugins.loading import Loaded, Source, discover
-from plugins.manifest import MANIFEST_FILE, Problem, parse_manifest_text
+from plugins.manifest import MANIFEST_FILE, ParsedManifest, Problem
 from plugins.runtime import guard, protocol
 from plugins.runtime.install import Inspector, check_path, spec_descriptions, spec_roots
 from plugins.runtime.observe import Observer
@@ -283,17 +283,18 @@ class PluginRuntime:
         """Packages found on disk that were refused, with every reason."""
         return list(self._refused)
 
-    def check(self, path: Path) -> Loaded:
-        """Check one directory in a throwaway worker (imports nothing here)."""
+    def check(self, path: Path, parsed: ParsedManifest | None = None) -> Loaded:
+        """Check one directory in a throwaway worker (imports nothing here);
+        ``parsed``: its manifest, already parsed here (a publish)."""
         return check_path(
-            path, self.catalog, self.options.release or "", self.options.import_timeout
+            path, self.catalog, self.options.release or "", self.options.import_timeout, parsed
         )
 
     async def publish(self, principal: Principal, path: Path) -> Registration:
         """Publish the package folder at ``path`` (the operator's CLI, demo seed): as
-        :meth:`publish_archive` with the folder's canonical zip."""
+        :meth:`publish_archive` with the folder's canonical zip, stored as built."""
         tree = await asyncio.to_thread(archive.tree_from_directory, Path(path))
-        return await self.publish_archive(principal, archive.build_zip(tree))
+        return await self._publish(principal, archive.build_zip(tree), canonical=True)
 
     async def publish_archive(self, principal: Principal, data: bytes) -> Registration:
         """Publish an uploaded package (a zip): validated, its manifest parsed here
@@ -302,30 +303,31 @@ class PluginRuntime:
         runs, then checked in a fresh confined worker and stored in the database
         under the sha256 of its canonical tree. Every problem is reported at once
         and nothing is stored."""
+        return await self._publish(principal, data, canonical=False)
+
+    async def _publish(self, principal: Principal, data: bytes, *, canonical: bool) -> Registration:
+        """:meth:`publish_archive`, which parses the manifest once (the check takes
+        this reading) and builds the canonical zip at most once (``canonical``:
+        ``data`` already is it, built here from a folder)."""
         if self._registry is None:
             raise RuntimeError("bind() the runtime to a registry before publishing")
         tree = await asyncio.to_thread(archive.read_zip, data, archive.max_upload_bytes())
         text = tree.get(MANIFEST_FILE)
-        parsed, problems = parse_manifest_text(
+        parsed, problems = manifest.parse_manifest_text(
             (text or b"").decode("utf-8", errors="replace"), MANIFEST_FILE
         )
         if parsed is None:
             raise InvalidInputError("archive", "; ".join(str(p) for p in problems))
         principal.require_publish_customization(parsed.manifest.tenants)
         path = await asyncio.to_thread(archive.materialize, tree, self.cache_root)
-        loaded = await asyncio.to_thread(self.check, path)
         # the server's reading of the manifest, never the worker's
-        loaded = replace(loaded, manifest=parsed.manifest)
+        loaded = await asyncio.to_thread(self.check, path, parsed)
         if loaded.refused:
             raise InvalidInputError(
                 "archive", "; ".join(_relative(str(p), path) for p in loaded.problems)
             )
-        registration = replace(
-            loaded.registration(),
-            sha256=tree.sha256,
-            archive=archive.build_zip(tree),
-            package="",
-        )
+        zipped = data if canonical else archive.build_zip(tree)
+        registration = replace(loaded.registration(tree, zipped), package="")
         return await self._registry.publish(principal, registration)
 
     # -- calling ------------------------------------------------------------------

@@ -114,3 +114,22 @@ async def test_console_tenant_page_shows_them(apps, services):
     for code in APP_CODES:
         assert code in page.text
     assert "security.sso.discovery_url" in page.text
+
+
+async def test_one_run_indexes_the_target_once(apps, monkeypatch):
+    """The rules and the apps' checks read one index of the target and one history
+    of the other releases: each is built once per readiness run."""
+    from core.analysis.readiness.releases import History, TargetIndex
+
+    built = {TargetIndex: 0, History: 0}
+    for cls in built:
+
+        def counted(self, *args, _cls=cls, _real=cls.__init__, **kwargs):
+            built[_cls] += 1
+            _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", counted)
+    data = (await apps.gql(READINESS))["data"]["readiness"]
+    [acme] = data["tenants"]
+    assert set(app_findings(acme)) == APP_CODES  # the apps were checked, from that index
+    assert built == {TargetIndex: 1, History: 1}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.releases import TargetIndex
 from core.analysis.readiness.report import ReadinessReport
 from core.analysis.readiness.vocabulary import CUSTOMIZATION, Code, Finding
 from core.model.customizations import Observation, ObservedKey, Registration
@@ -128,12 +129,11 @@ def run_corpus() -> tuple[ReadinessReport, dict[str, Any], list[Registration]]:
     registrations = corpus_registrations(known)
     tenants = sorted({t for r in registrations for t in r.manifest.tenants})
     report = evaluate(
-        target,
+        TargetIndex(target, manifests),
         [TenantRelease(t, "2.0") for t in tenants],
         [ActiveOverride(*row) for row in spec["overrides"]],
         registrations,
         None,
-        manifests,
         [*corpus_observations(spec["observations"]), *run_hooks(spec, registrations)],
     )
     return report, spec, registrations

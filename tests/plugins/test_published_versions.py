@@ -257,3 +257,78 @@ async def test_a_pinned_version_without_code_is_named_not_silent(services, tenan
     assert failure.customization == "legacy"
     assert "registered without its code" in failure.message
     assert "publish it again" in failure.message
+
+
+class Calls:
+    """Counts the calls of a module's function, through a wrapper around the real one."""
+
+    def __init__(self, monkeypatch, module, name: str) -> None:
+        self.count = 0
+        real = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+
+async def test_one_upload_parses_its_manifest_once_and_zips_once(
+    plugin_api, write_customization, services, monkeypatch
+):
+    """An upload's manifest is parsed once (the identity check and the worker's
+    check share that reading) and its canonical zip built once (the stored one)."""
+    from plugins import manifest
+
+    api, _runtime = await plugin_api()
+    path = write_customization("theme", theme("dark"))
+    tree = archive.tree_from_directory(path)
+    canonical = archive.build_zip(tree)
+    # any zip of the folder: not the canonical one, so the server must build that
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in reversed(tree.files):
+            zf.writestr(name, data)
+    assert buffer.getvalue() != canonical
+    parses = Calls(monkeypatch, manifest, "parse_manifest_text")
+    zips = Calls(monkeypatch, archive, "build_zip")
+    published = (await api.upload(PUBLISH, buffer.getvalue(), token="consultant"))["data"][
+        "publishCustomization"
+    ]
+    assert published["__typename"] == "Customization", published
+    assert (parses.count, zips.count) == (1, 1)
+    assert await services.registry.artifacts([tree.sha256]) == {tree.sha256: canonical}
+
+
+async def test_one_folder_publish_parses_its_manifest_once_and_zips_once(
+    services, tenant, write_customization, make_runtime, monkeypatch
+):
+    """A folder published by the operator is zipped once: the zip built from it is
+    the one stored."""
+    from api.wiring import attach
+    from plugins import manifest
+
+    runtime = make_runtime()
+    attach(services, runtime)
+    path = write_customization("theme", theme("dark"))
+    parses = Calls(monkeypatch, manifest, "parse_manifest_text")
+    zips = Calls(monkeypatch, archive, "build_zip")
+    registration = await runtime.publish(ADMIN, path)
+    assert (parses.count, zips.count) == (1, 1)
+    tree = archive.tree_from_directory(path)
+    assert registration.sha256 == tree.sha256
+    assert await services.registry.artifacts([tree.sha256]) == {
+        tree.sha256: archive.build_zip(tree)
+    }
+
+
+async def test_a_manifest_that_is_not_utf8_is_refused(plugin_api, write_customization):
+    """Bytes that are not UTF-8, even in a comment, refuse the upload with the reason."""
+    api, _runtime = await plugin_api()
+    path = write_customization("theme", theme("dark"))
+    toml = path / "customization.toml"
+    toml.write_bytes(toml.read_bytes() + b"# caf\xe9\n")
+    result = (await api.upload(PUBLISH, path))["data"]["publishCustomization"]
+    assert result["code"] == "INVALID_INPUT", result
+    # the reason, and no path of the server's cache
+    assert result["message"].startswith("archive: customization.toml:-: cannot read the file: ")

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.analysis.readiness.releases import History, TargetIndex
+from core.analysis.readiness.releases import TargetIndex
 from core.analysis.readiness.report import CustomizationReadiness, ReadinessReport, TenantReadiness
 from core.analysis.readiness.rules import (
     customization_readiness,
@@ -35,33 +35,31 @@ class TenantRelease:
 
 
 def evaluate(
-    target: ReleaseManifest,
+    target: TargetIndex,
     tenants: Sequence[TenantRelease],
     overrides: Iterable[ActiveOverride],
     registrations: Sequence[Registration],
     installed_names: Collection[str] | None = None,
-    history: Iterable[ReleaseManifest] = (),
     observations: Iterable[Observation] = (),
     *,
     plan: bool = True,
     extra: Mapping[str, Sequence[Finding]] | None = None,
 ) -> ReadinessReport:
     """Evaluate ``tenants`` (with their active ``overrides``) and the customizations
-    enabled for them against ``target``.
+    enabled for them against ``target`` (the target release indexed, with the
+    other releases' history: evidence on removed hooks and settings).
 
     ``installed_names`` is the set of customizations whose code is installed here;
-    ``None`` means unknown (no NOT_INSTALLED findings). ``history`` holds the other
-    releases' manifests, for evidence on removed hooks and settings.
+    ``None`` means unknown (no NOT_INSTALLED findings).
     ``observations`` are the runtime's (customization, tenant, hook) records: hooks
     called and keys read or returned count as observed evidence (only those of the
     tenants evaluated). ``plan=False`` leaves the unblock plan empty (callers that
     only count blockers, like fold-back's upgrade cost). ``extra``: findings made
-    elsewhere, per tenant (the apps' operation checks, core.analysis.app_checks)."""
-    history = [m for m in history if m.version != target.version]
-    past = History(history, target.parsed)
-    version = target.parsed
+    elsewhere, per tenant (the apps' operation checks, core.analysis.app_checks,
+    from the same ``target``)."""
+    past = target.past
+    version = target.manifest.parsed
     in_scope = {t.slug for t in tenants}
-    targets = TargetIndex(target, history)
     seen = observed_uses(observations, in_scope)
 
     custom_reports: list[CustomizationReadiness] = []
@@ -73,7 +71,7 @@ def evaluate(
         if not relevant:
             continue
         report = customization_readiness(
-            reg, targets, version, past, installed_names, in_scope, seen.get(reg.name)
+            reg, target, version, past, installed_names, in_scope, seen.get(reg.name)
         )
         custom_reports.append(report)
         for slug in reg.enabled_for:
@@ -93,16 +91,16 @@ def evaluate(
                 if memo in checked:
                     finding = checked[memo]
                 else:
-                    finding = checked[memo] = override_finding(row, targets, version, past)
+                    finding = checked[memo] = override_finding(row, target, version, past)
             else:  # lists and objects: not hashable, checked each time
-                finding = override_finding(row, targets, version, past)
+                finding = override_finding(row, target, version, past)
             if finding is not None:
                 by_tenant[row.tenant].append(finding)
 
     tenant_reports = []
     for t in sorted(tenants, key=lambda t: t.slug):
         customs = enabled.get(t.slug, [])
-        findings = [with_migration(f, t.slug, targets) for c in customs for f in c.findings]
+        findings = [with_migration(f, t.slug, target) for c in customs for f in c.findings]
         findings += sorted(
             by_tenant[t.slug], key=lambda f: (f.subject, f.evidence.get("environment") or "")
         )
@@ -118,8 +116,8 @@ def evaluate(
             )
         )
     return ReadinessReport(
-        target=target.version,
-        target_status=target.status,
+        target=target.manifest.version,
+        target_status=target.manifest.status,
         tenants=tuple(tenant_reports),
         customizations=tuple(custom_reports),
         plan=tuple(
@@ -142,12 +140,11 @@ def check_customization(
     tenants = registration.manifest.tenants or ("-",)
     enabled = dataclasses.replace(registration, enabled_for=tuple(tenants))
     report = evaluate(
-        target,
+        TargetIndex(target, history),
         [TenantRelease(t, "") for t in tenants],
         (),
         [enabled],
         None,
-        history,
         observations,
     )
     return report.customizations[0]

@@ -76,10 +76,17 @@ def really_defined(d: SettingDefinition, m: ReleaseManifest) -> bool:
 
 
 class TargetIndex:
-    """The target manifest, indexed for look-ups."""
+    """The target manifest, indexed for look-ups, with every other release's
+    :class:`History` as the target sees it. Built once per readiness run: its
+    rules and the apps' operation checks read the same one."""
 
-    def __init__(self, manifest: ReleaseManifest, earlier: Iterable[ReleaseManifest] = ()) -> None:
+    def __init__(self, manifest: ReleaseManifest, history: Iterable[ReleaseManifest] = ()) -> None:
+        """``history``: the known releases' manifests (the target's own is left out)."""
         self.manifest = manifest
+        #: every other release's manifest
+        self.others = tuple(m for m in history if m.version != manifest.version)
+        #: what they said about the hooks and settings the target lacks
+        self.past = History(self.others, manifest.parsed)
         self.hooks = {p.name: p for p in manifest.extension_points}
         self.settings = {d.key: d for d in manifest.settings if really_defined(d, manifest)}
         self.renames = manifest.renames
@@ -89,7 +96,7 @@ class TargetIndex:
         #: capability -> the first release up to the target that supersedes it:
         #: folding a capability back is cumulative
         self.superseded_in: dict[str, str] = {}
-        for m in sorted((*earlier, manifest), key=lambda m: m.parsed):
+        for m in sorted((*self.others, manifest), key=lambda m: m.parsed):
             if m.parsed <= manifest.parsed:
                 for capability in m.supersedes:
                     self.superseded_in.setdefault(capability, m.version)

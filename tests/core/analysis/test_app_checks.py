@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from core.analysis.app_checks import app_findings
 from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.releases import TargetIndex
 from core.analysis.readiness.vocabulary import Code, Severity, TenantStatus
 from core.model.apps import App, Operation, document_hash
 from tests.sample import V30_PLANNED, acme_manifest
@@ -31,7 +32,7 @@ def app(*operations: Operation, flags=(), tenant="t1", name="shop-web") -> App:
 
 def findings(apps, target=V30, invalid=None, tenants=(("t1", "2.0"),)):
     tenants = [TenantRelease(s, r) for s, r in tenants]
-    return app_findings(apps, tenants, target, HISTORY, invalid)
+    return app_findings(apps, tenants, TargetIndex(target, HISTORY), invalid)
 
 
 def by_code(found):
@@ -98,17 +99,37 @@ def test_invalid_documents_block_and_only_in_scope_tenants_are_checked():
 
 def test_evaluate_blocks_the_tenant_and_plans_the_app():
     extra = findings([app(op(keys=[REMOVED]))])
-    report = evaluate(V30, [TenantRelease("t1", "2.0")], (), (), None, HISTORY, extra=extra)
+    target = TargetIndex(V30, HISTORY)
+    report = evaluate(target, [TenantRelease("t1", "2.0")], (), (), None, extra=extra)
     [tenant] = report.tenants
     assert tenant.status is TenantStatus.BLOCKED
     assert [(s.subject_kind, s.subject) for s in report.plan] == [("app", f"shop-web/{REMOVED}")]
     warned = evaluate(
-        V30,
+        target,
         [TenantRelease("t1", "2.0")],
         (),
         (),
         None,
-        HISTORY,
         extra=findings([app(flags=[RENAMED])]),
     )
     assert warned.tenants[0].status is TenantStatus.READY_WITH_WARNINGS
+
+
+def test_last_in_is_the_last_release_before_the_target_as_the_rules_say():
+    """Target 2.5 drops a key the planned 3.0 (made before) still has: the app's
+    finding names 2.0, the last release before 2.5 that had it, never 3.0 (the
+    history the rules read, the same one)."""
+    import dataclasses
+
+    v25 = dataclasses.replace(
+        V20,
+        version="2.5",
+        status="released",
+        settings=tuple(d for d in V20.settings if d.key != KEPT),
+    )
+    assert any(d.key == KEPT for d in V30.settings)
+    target = TargetIndex(v25, (V10, V15, V20, v25, V30))
+    found = app_findings([app(op(keys=[KEPT]))], [TenantRelease("t1", "2.0")], target)
+    removed = by_code(found["t1"])[Code.APP_SETTING_REMOVED]
+    assert removed.evidence["last_defined_in"] == "2.0"
+    assert removed.evidence["last_defined_in"] == target.past.last_defined_in(KEPT)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.releases import TargetIndex
 from core.analysis.readiness.vocabulary import Code, CustomizationStatus, Severity, TenantStatus
 from core.analysis.unblock import unblock_plan
 from core.model.customizations import CustomizationManifest, HookUse, Registration
@@ -51,12 +52,11 @@ def reg(
 
 def run(target, registrations=(), overrides=(), tenants=("t1",), installed=None):
     return evaluate(
-        target,
+        TargetIndex(target, HISTORY),
         [TenantRelease(t, "2.0") for t in tenants],
         overrides,
         registrations,
         installed,
-        HISTORY,
     )
 
 
@@ -463,12 +463,11 @@ def test_last_defined_in_names_the_last_release_that_really_defined_the_setting(
     )
     target = dataclasses.replace(V30, version="3.1")
     report = evaluate(
-        target,
+        TargetIndex(target, (V10, V15, V20, stale, V30)),
         [TenantRelease("t1", "2.0")],
         [],
         [reg(setting_keys=(key,))],
         None,
-        (V10, V15, V20, stale, V30),
     )
     (f,) = [f for f in report.customizations[0].findings if f.code is Code.SETTING_REMOVED]
     assert f.evidence["last_defined_in"] == "2.0"
@@ -520,12 +519,11 @@ def test_last_in_is_the_last_release_before_the_target():
     assert any(d.key == key for d in v30.settings)
     assert any(p.name == hook for p in v30.extension_points)
     report = evaluate(
-        v25,
+        TargetIndex(v25, (V10, V15, V20, v25, v30)),
         [TenantRelease("t1", "2.0")],
         [],
         [reg(setting_keys=(key,), hooks=((hook, ("key", "value")),))],
         None,
-        (V10, V15, V20, v25, v30),
     )
     findings = {f.code: f for f in report.customizations[0].findings}
     assert findings[Code.SETTING_REMOVED].evidence["last_defined_in"] == "2.0"

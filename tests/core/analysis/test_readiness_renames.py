@@ -4,6 +4,7 @@ schema 2): the finding says what to rename to, not only that a hook is gone."""
 from __future__ import annotations
 
 from core.analysis.readiness.evaluation import TenantRelease, evaluate
+from core.analysis.readiness.releases import TargetIndex
 from core.analysis.readiness.vocabulary import Code, Severity
 from core.model.customizations import CustomizationManifest, HookUse, Registration
 from tests import renames
@@ -20,7 +21,7 @@ def _findings(*hooks: tuple[str, tuple[str, ...]], keys: tuple[str, ...] = ()):
         setting_keys=keys,
         enabled_for=("t1",),
     )
-    report = evaluate(V31, [TenantRelease("t1", "3.0")], (), [reg], None, HISTORY)
+    report = evaluate(TargetIndex(V31, HISTORY), [TenantRelease("t1", "3.0")], (), [reg], None)
     (c,) = report.customizations
     return c.findings
 
