@@ -40,7 +40,7 @@ from api.web.views import Console
 from api.wiring import attach
 from core.model.product import Product
 from core.store.changes import APPLY_EVERY
-from core.store.feed import Announcer, feed_tenant, is_feed, on_commit
+from core.store.feed import Announcer, feed_tenants, is_feed, on_commit
 from core.store.feed_hub import FeedHub
 from core.store.invalidation import Listener, is_postgres
 from core.store.services import Services
@@ -196,7 +196,7 @@ def create_app(
         # a change feed notice (every write) changes no registration; one naming a
         # tenant wakes the hub only where someone listens to that tenant
         if is_feed(topic):
-            hub.wake(feed_tenant(topic))
+            hub.wake(feed_tenants(topic))
             deliverer.wake(topic)
         else:
             # every notice may follow a commit that fed the feed (after a

@@ -31,7 +31,7 @@ import httpx
 
 from core.model import webhooks as rules
 from core.model.errors import InvalidInputError
-from core.store.feed import feed_tenant
+from core.store.feed import feed_tenants
 from core.store.webhooks import Pending, WebhookService
 
 log = logging.getLogger("tailor.webhooks")
@@ -85,7 +85,7 @@ class WebhookDeliverer:
         to call from any callback. A notice of one tenant's change is let pass
         while no webhook is active (a webhook's creation or resumption is a notice
         of no tenant, and wakes it: :func:`core.store.feed.feed_topic`)."""
-        if self._none_active and topic is not None and feed_tenant(topic) is not None:
+        if self._none_active and topic is not None and feed_tenants(topic) is not None:
             return
         self._wake.set()
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +69,8 @@ FEED = "feed"
 #: the transaction advisory lock that orders settlers (PostgreSQL; releases
 #: before 0.3.0 took it in every write)
 FEED_LOCK = 0x7A11_0F_EED
+#: tenants one notice names at most (a NOTIFY payload is under 8,000 bytes)
+TOPIC_TENANTS = 500
 RETENTION_ENV = "TAILOR_FEED_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 30
 
@@ -183,22 +185,24 @@ class _Appended:
     topics: set[str] = field(default_factory=set)
 
 
-def feed_topic(tenant_ids: set[int | None]) -> str:
-    """The NOTIFY payload for changes of ``tenant_ids``: ``feed:<id>`` when they are
-    one tenant's, else :data:`FEED` (any tenant's, or of none: a release import, a
-    webhook)."""
-    if len(tenant_ids) == 1:
-        (tenant_id,) = tenant_ids
-        if tenant_id is not None:
-            return f"{FEED}:{tenant_id}"
-    return FEED
+def feed_topic(tenant_ids: Iterable[int | None]) -> str:
+    """The NOTIFY payload for changes of ``tenant_ids``: ``feed:<id>[,<id>...]``
+    naming them, else :data:`FEED` (any tenant's: a change of none, a release
+    import or a webhook, or more tenants than :data:`TOPIC_TENANTS`)."""
+    ids = set(tenant_ids)
+    if not ids or None in ids or len(ids) > TOPIC_TENANTS:
+        return FEED
+    return f"{FEED}:" + ",".join(str(i) for i in sorted(i for i in ids if i is not None))
 
 
-def feed_tenant(topic: str) -> int | None:
-    """The tenant a :func:`feed_topic` names (None: any, or ``topic`` is no feed
+def feed_tenants(topic: str) -> frozenset[int] | None:
+    """The tenants a :func:`feed_topic` names (None: any, or ``topic`` is no feed
     notice)."""
     head, _, tail = topic.partition(":")
-    return int(tail) if head == FEED and tail.isdigit() else None
+    ids = tail.split(",")
+    if head != FEED or not all(i.isdigit() for i in ids):
+        return None
+    return frozenset(int(i) for i in ids)
 
 
 def is_feed(topic: str) -> bool:
@@ -259,7 +263,7 @@ class Announcer:
     feed."""
 
     #: seconds an announcement waits for more commits to join it
-    COALESCE_SECONDS = 0.005
+    COALESCE_SECONDS = 0.01
 
     def __init__(self, engine: AsyncEngine, send: Callable[[list[str]], Any]) -> None:
         self._engine = engine.sync_engine
@@ -305,15 +309,15 @@ class Announcer:
                 await self.flush()
 
     async def flush(self) -> None:
-        """Send what was posted, now."""
+        """Send what was posted, now: one notice naming every tenant posted."""
         self._wake.clear()
         topics, self._topics = self._topics, set()
         if not topics:
             return
-        if FEED in topics:  # of any tenant: one notice says it all
-            topics = {FEED}
+        named = [feed_tenants(topic) for topic in topics]
+        topic = FEED if None in named else feed_topic(i for ids in named if ids for i in ids)
         try:
-            await self._send(sorted(topics))
+            await self._send([topic])
             self.sent += 1
         except Exception as exc:  # readers re-read every POLL_SECONDS anyway
             log.warning("change feed: announcing failed: %s: %s", type(exc).__name__, exc)

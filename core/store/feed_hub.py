@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 
 from core.model.auth import Principal
@@ -218,13 +218,13 @@ class FeedHub:
         return sum(len(s) for s in self._by_tenant.values())
 
     # -- being woken -----------------------------------------------------------
-    def wake(self, tenant_id: int | None = None) -> None:
-        """A change may have been committed (``tenant_id``: all of it that
-        tenant's, :func:`core.store.feed.feed_tenant`): read the feed soon, unless
-        it is of a tenant nobody here listens to (the safety re-read still reads
+    def wake(self, tenant_ids: Collection[int] | None = None) -> None:
+        """A change may have been committed (``tenant_ids``: all of it those
+        tenants', :func:`core.store.feed.feed_tenants`): read the feed soon, unless
+        it is of tenants nobody here listens to (the safety re-read still reads
         it, so the hub's mark keeps up). Callable from any thread, and before
         :meth:`run` has started."""
-        if tenant_id is not None and tenant_id not in self._watched:
+        if tenant_ids is not None and not any(t in self._watched for t in tenant_ids):
             return
         loop = self._loop
         if loop is None or loop.is_closed():

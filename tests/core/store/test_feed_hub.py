@@ -235,16 +235,16 @@ async def test_a_notice_of_a_tenant_nobody_here_listens_to_reads_nothing(service
             return hub.reads - reads
 
         await services.settings.set(ADMIN, "other", DUE, 41)
-        assert await reads_after(lambda: hub.wake(feed.feed_tenant(f"feed:{theirs}"))) == 0
+        assert await reads_after(lambda: hub.wake(feed.feed_tenants(f"feed:{theirs}"))) == 0
         await services.settings.set(ADMIN, tenant, DUE, 42)
-        assert await reads_after(lambda: hub.wake(feed.feed_tenant(f"feed:{mine}"))) == 1
+        assert await reads_after(lambda: hub.wake(feed.feed_tenants(f"feed:{theirs},{mine}"))) == 1
         # a notice of no one tenant, or after a reconnect, reads
-        assert await reads_after(lambda: hub.wake(feed.feed_tenant(feed.FEED))) == 1
+        assert await reads_after(lambda: hub.wake(feed.feed_tenants(feed.FEED))) == 1
         event = await first(subscription)
         assert (event.tenant, event.keys) == (tenant, (DUE,))
         assert hub.subscribers == 0
         # nobody listens to the tenant any more: its notices read nothing either
-        assert await reads_after(lambda: hub.wake(mine)) == 0
+        assert await reads_after(lambda: hub.wake({mine})) == 0
     finally:
         hub.close()
         task.cancel()
@@ -252,10 +252,14 @@ async def test_a_notice_of_a_tenant_nobody_here_listens_to_reads_nothing(service
             await task
 
 
-def test_the_notice_names_one_tenant_or_none():
-    assert feed.feed_topic({7}) == "feed:7" and feed.feed_tenant("feed:7") == 7
-    assert feed.feed_topic({7, 8}) == feed.feed_topic({None}) == feed.FEED == "feed"
-    assert feed.feed_tenant("feed") is None and feed.feed_tenant("registry") is None
+def test_the_notice_names_its_tenants_or_none():
+    assert feed.feed_topic({7}) == "feed:7" and feed.feed_tenants("feed:7") == {7}
+    assert feed.feed_topic({8, 7}) == "feed:7,8" and feed.feed_tenants("feed:7,8") == {7, 8}
+    assert feed.feed_topic({7, None}) == feed.feed_topic({None}) == feed.FEED == "feed"
+    assert feed.feed_topic(range(feed.TOPIC_TENANTS + 1)) == feed.FEED
+    assert len(feed.feed_topic(range(10**6, 10**6 + feed.TOPIC_TENANTS))) < 8000
+    assert feed.feed_tenants("feed") is None and feed.feed_tenants("registry") is None
+    assert feed.feed_tenants("feed:7,x") is None
     assert feed.is_feed("feed:7") and feed.is_feed("feed") and not feed.is_feed("registry")
 
 
@@ -286,8 +290,8 @@ async def test_a_commit_notifies_its_tenant(services, tenant, database_url):
 async def test_a_server_announces_commits_after_them_coalesced(services, tenant, database_url):
     """With an announcer running (as in every server process), a write sends no
     NOTIFY of its own (PostgreSQL's notify lock would be held through its commit);
-    the announcer sends one after, for every commit that came together, from the
-    listener's connection, and other processes hear each tenant named."""
+    the announcer sends one notice after, for every commit that came together,
+    naming their tenants, from the listener's connection."""
     if not database_url.startswith("postgresql"):
         pytest.skip("NOTIFY: PostgreSQL only (SQLite has this process's on_commit)")
     from core.store.db import count_statements
@@ -314,12 +318,18 @@ async def test_a_server_announces_commits_after_them_coalesced(services, tenant,
         assert counter.statements and not [
             s for s in counter.statements if "pg_notify" in s or "change_feed" in s
         ]
+
+        def named() -> set[int]:
+            return {i for topic in heard for i in feed.feed_tenants(topic) or ()}
+
         for _ in range(100):
-            if {f"feed:{i}" for i in ids.values()} <= set(heard):
+            if set(ids.values()) <= named():
                 break
             await asyncio.sleep(0.05)
-        assert {f"feed:{i}" for i in ids.values()} <= set(heard), heard
-        assert 1 <= announcer.sent < 20, announcer.sent  # 20 commits, fewer announcements
+        assert set(ids.values()) <= named(), heard
+        # 20 commits, fewer announcements, each one notice naming its tenants
+        assert 1 <= announcer.sent < 20, announcer.sent
+        assert len(heard) == announcer.sent, heard
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
