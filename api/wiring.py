@@ -22,14 +22,13 @@ def bind_runtime(services: Services, runtime: PluginRuntime) -> None:
     runtime.record_to(services.samples, services.samples)
 
 
-def attach(services: Services, runtime: PluginRuntime) -> Services:
-    """New services whose settings call ``runtime``'s hooks and whose readiness
-    reads the stored code; binds the runtime first (:func:`bind_runtime`) and
-    makes rehearsals replay through its workers (the rehearsal service is shared
-    with ``services``). Use the services it returns."""
+def attach(services: Services, runtime: PluginRuntime) -> None:
+    """Make ``services`` a server's, running ``runtime``, in place (no service is
+    built again; :meth:`Services.run_customizations`): settings call its hooks,
+    readiness reads the stored code, rehearsals replay through its workers; and
+    the runtime is bound to the services first (:func:`bind_runtime`)."""
     bind_runtime(services, runtime)
-    services.rehearsal.replayer = RuntimeReplayer(runtime)
-    return services.with_hooks(runtime).with_stored_code()
+    services.run_customizations(runtime, RuntimeReplayer(runtime))
 
 
 @dataclass

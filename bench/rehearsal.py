@@ -232,9 +232,9 @@ async def main(args: argparse.Namespace) -> None:
         layered = await services.settings.layered(ADMIN, slug)
         values[slug] = {s.key: s.value for s in layered.settings if not s.definition.secret}
     source = FleetSamples(values, names, args.samples)
-    wired = attach(services, runtime)
-    wired.rehearsal.samples = source
-    wired.rehearsal.replayer = RuntimeReplayer(runtime, concurrency=args.concurrency)
+    attach(services, runtime)
+    services.rehearsal.samples = source
+    services.rehearsal.replayer = RuntimeReplayer(runtime, concurrency=args.concurrency)
     built = time.perf_counter() - start
     print(
         f"fleet: {args.tenants:,} tenants x {args.customizations} customizations x "
@@ -243,7 +243,7 @@ async def main(args: argparse.Namespace) -> None:
 
     rss_before = rss_mib()
     start = time.perf_counter()
-    report = await wired.rehearsal.rehearse(ADMIN, TARGET)
+    report = await services.rehearsal.rehearse(ADMIN, TARGET)
     elapsed = time.perf_counter() - start
     rss_after = rss_mib()
     findings = sum(len(t.findings) for t in report.tenants)
@@ -276,7 +276,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     if args.tracemalloc:
         tracemalloc.start()
-        await wired.rehearsal.rehearse(ADMIN, TARGET)
+        await services.rehearsal.rehearse(ADMIN, TARGET)
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         print(f"tracemalloc: peak Python allocations during a rehearsal {peak / 2**20:.0f} MiB")

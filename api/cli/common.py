@@ -132,12 +132,18 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(2) from None
 
 
-async def open_services(url: str | None, migrate: bool = False) -> Services:
+async def open_services(
+    url: str | None, migrate: bool = False, *, stored: bool = False
+) -> Services:
+    """The services on ``url`` (built once: :meth:`Services.from_engine`), their
+    schema made current; ``stored``: readiness judges by the code the database
+    stores (``NOT_INSTALLED``), as the servers do."""
     from api.graphql.trusted import schema_check
     from core.store.db import ensure_schema
-    from core.store.services import Services
+    from core.store.services import CodeSource, Services
 
-    services = Services.from_url(Config.from_env(url).database_url)
+    code = CodeSource.STORED if stored else CodeSource.REGISTERED
+    services = Services.from_url(Config.from_env(url).database_url, code=code)
     services.set_document_check(schema_check())
     try:
         await ensure_schema(services.engine, migrate=migrate)
@@ -159,10 +165,8 @@ def run_with_services(
     does not store (``NOT_INSTALLED``), as the servers see them."""
 
     async def go() -> T:
-        services = await open_services(url, migrate)
+        services = await open_services(url, migrate, stored=installed)
         try:
-            if installed:
-                services = services.with_stored_code()
             return await call(services)
         finally:
             await services.close()

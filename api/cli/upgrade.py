@@ -151,8 +151,8 @@ def rehearse_command(
     async def go(services: Services) -> RehearsalReport:
         runtime = serving_runtime(product)
         try:
-            wired = attach(services, runtime)
-            return await wired.rehearsal.rehearse(
+            attach(services, runtime)
+            return await services.rehearsal.rehearse(
                 CLI_ACTOR, target, tenant or None, version, keep=keep
             )
         finally:

@@ -172,7 +172,7 @@ def create_app(
             product = load_product()
         plugins = PluginRuntime(Catalog.for_product(product), RuntimeOptions())
     if options.attach_plugins:
-        services = attach(services, plugins)
+        attach(services, plugins)
     services.set_document_check(schema_check())
     # this process's subscribers to the change feed (settingsChanged)
     hub = FeedHub(services.feed)

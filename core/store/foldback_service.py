@@ -21,8 +21,7 @@ from core.model.secrets import is_sealed
 from core.store.gcpause import gc_paused
 from core.store.models import Override, Tenant
 from core.store.observations import ObservationStore
-from core.store.readiness_service import RegistrySnapshot
-from core.store.registry import RegistryService
+from core.store.readiness_service import RegistryRegistrations, RegistrySnapshot
 from core.store.releases import load_history
 
 #: customization name -> blocked tenant upgrades it causes across planned releases,
@@ -38,29 +37,14 @@ class FoldbackService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        registry: RegistryService,
+        registrations: RegistryRegistrations,
         blockers: BlockerSource = no_blockers,
-        installed: frozenset[str] | None = None,
-        *,
-        stored_code: bool = False,
     ) -> None:
         self._sessions = sessions
-        self._registry = registry
+        #: the registry, and which code counts as installed (shared with readiness)
+        self._registrations = registrations
+        self._registry = registrations.registry
         self._blockers = blockers
-        self._installed = installed
-        #: judge by the code the database stores (``installed`` is then ignored)
-        self._stored_code = stored_code
-
-    def with_blockers(
-        self,
-        blockers: BlockerSource,
-        installed: frozenset[str] | None = None,
-        *,
-        stored_code: bool = False,
-    ) -> FoldbackService:
-        return FoldbackService(
-            self._sessions, self._registry, blockers, installed, stored_code=stored_code
-        )
 
     async def candidates(self, principal: Principal, limit: int | None = None) -> FoldbackReport:
         """Fold-back candidates across the whole fleet (admin and release managers:
@@ -85,11 +69,7 @@ class FoldbackService:
 
     async def _candidates(self, principal: Principal, limit: int | None) -> FoldbackReport:
         registrations = await self._registry.list_all(principal)
-        snapshot = (
-            RegistrySnapshot.of_stored_code(registrations)
-            if self._stored_code
-            else RegistrySnapshot(tuple(registrations), self._installed)
-        )
+        snapshot = self._registrations.snapshot(registrations)
         async with self._sessions() as session:
             history = await load_history(session)
             current = history.current

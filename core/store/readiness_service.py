@@ -8,6 +8,7 @@ Customization registrations come from an injected :class:`RegistrationProvider`
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +45,7 @@ from core.store.db import MAX_IN_LIST
 from core.store.gcpause import gc_paused
 from core.store.models import AuditEntry, Override, RehearsalRun, Release, Tenant
 from core.store.observations import ObservationStore
+from core.store.registry import RegistryService
 from core.store.releases import load_history
 from core.store.tenants import load_tenant_ref
 
@@ -63,6 +65,39 @@ class RegistrySnapshot:
         """The registry as the servers run it: a customization's code is there to
         verify when the database stores the package of its (newest) version."""
         return cls(tuple(registrations), frozenset(r.name for r in registrations if r.sha256))
+
+
+class CodeSource(enum.Enum):
+    """Which customizations readiness and fold-back count as installed."""
+
+    #: every registered version (whether its code is here is not known): the CLI's
+    #: default
+    REGISTERED = "registered"
+    #: the versions whose package the database stores; the others are reported
+    #: ``NOT_INSTALLED``: what every server runs
+    STORED = "stored"
+
+
+@dataclass
+class RegistryRegistrations:
+    """Readiness's and fold-back's view of the registry: every registration with
+    its enabled tenants, judged by ``code``. One object shared by both services, so
+    a server attaching its runtime (:func:`api.wiring.attach`) changes ``code`` for
+    both at once."""
+
+    registry: RegistryService
+    code: CodeSource = CodeSource.REGISTERED
+
+    async def __call__(self) -> RegistrySnapshot:
+        # each tenant judged on the version it is pinned to
+        registrations = await self.registry.pinned_registrations(Principal.system("readiness"))
+        return self.snapshot(registrations)
+
+    def snapshot(self, registrations: Sequence[Registration]) -> RegistrySnapshot:
+        """``registrations`` (already loaded) as readiness judges them."""
+        if self.code is CodeSource.STORED:
+            return RegistrySnapshot.of_stored_code(registrations)
+        return RegistrySnapshot(tuple(registrations))
 
 
 class RegistrationProvider(Protocol):

@@ -57,9 +57,6 @@ class RoadmapService:
         self._registry = registry
         self._blockers = blockers
 
-    def with_sources(self, foldback: FoldbackService, blockers: Blockers) -> RoadmapService:
-        return RoadmapService(self._sessions, foldback, self._registry, blockers)
-
     # -- reading ---------------------------------------------------------------
     async def items(
         self, principal: Principal, status: RoadmapStatus | None = None

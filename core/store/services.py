@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.model.apps import DocumentCheck
-from core.model.auth import Principal
 from core.model.hooks import HookRunner
+from core.model.rehearsal import Replayer
 from core.model.secrets import SecretBox
 from core.store.apps import AppService
 from core.store.audit import AuditService
@@ -17,7 +17,7 @@ from core.store.db import create_engine, sessionmaker
 from core.store.feed import FeedService
 from core.store.foldback_service import FoldbackService
 from core.store.observations import ObservationStore
-from core.store.readiness_service import ReadinessService, RegistrationProvider, RegistrySnapshot
+from core.store.readiness_service import CodeSource, ReadinessService, RegistryRegistrations
 from core.store.registry import RegistryService
 from core.store.rehearsal import RehearsalService
 from core.store.releases import ReleaseService
@@ -32,24 +32,6 @@ from core.store.web_sessions import WebSessionService
 from core.store.webhooks import WebhookService
 
 
-@dataclass(frozen=True)
-class RegistryRegistrations:
-    """Readiness's view of the registry: every registration with its enabled
-    tenants. ``installed`` is what the plugin runtime found here (None: unknown)."""
-
-    registry: RegistryService
-    installed: frozenset[str] | None = None
-    #: judge by the code the database stores (``installed`` is then ignored)
-    stored_code: bool = False
-
-    async def __call__(self) -> RegistrySnapshot:
-        # each tenant judged on the version it is pinned to
-        registrations = await self.registry.pinned_registrations(Principal.system("readiness"))
-        if self.stored_code:
-            return RegistrySnapshot.of_stored_code(registrations)
-        return RegistrySnapshot(tuple(registrations), self.installed)
-
-
 @dataclass
 class Services:
     engine: AsyncEngine
@@ -60,6 +42,8 @@ class Services:
     audit: AuditService
     tokens: TokenService
     registry: RegistryService
+    #: the registry as readiness and fold-back judge it (which code counts as installed)
+    registrations: RegistryRegistrations
     readiness: ReadinessService
     foldback: FoldbackService
     observations: ObservationStore
@@ -74,6 +58,8 @@ class Services:
     samples: InputSampleService
     #: recorded inputs replayed against a target release
     rehearsal: RehearsalService
+    #: change requests, applied through these very services (hooks and all)
+    changes: ChangeRequestService
     #: the keys that seal secret settings at rest (``TAILOR_SECRET_KEY``)
     secrets: SecretBox = field(default_factory=SecretBox)
 
@@ -81,31 +67,34 @@ class Services:
     def from_engine(
         cls,
         engine: AsyncEngine,
-        hooks: HookRunner | None = None,
-        registrations: RegistrationProvider | None = None,
+        *,
+        code: CodeSource = CodeSource.REGISTERED,
         secrets: SecretBox | None = None,
     ) -> Services:
-        """``hooks`` call the customizations (the plugin runtime); ``secrets``
-        defaults to the keys in ``TAILOR_SECRET_KEY``."""
+        """Every service, each built once, here and nowhere else. ``code``: which
+        customizations readiness and fold-back count as installed; ``secrets``
+        defaults to the keys in ``TAILOR_SECRET_KEY``. Settings call no hooks until
+        a runtime is attached (:meth:`run_customizations`)."""
         sessions = sessionmaker(engine)
         secrets = secrets if secrets is not None else SecretBox.from_env()
         registry = RegistryService(sessions)
+        registrations = RegistryRegistrations(registry, code)
         apps = AppService(sessions)
-        readiness = ReadinessService(
-            sessions, registrations or RegistryRegistrations(registry), secrets, apps
-        )
+        readiness = ReadinessService(sessions, registrations, secrets, apps)
         observations = ObservationStore(sessions)
         samples = InputSampleService(sessions, secrets)
-        foldback = FoldbackService(sessions, registry, readiness.blockers_by_customization)
+        foldback = FoldbackService(sessions, registrations, readiness.blockers_by_customization)
+        settings = SettingsService(sessions, None, secrets)
         return cls(
             engine=engine,
             sessions=sessions,
-            settings=SettingsService(sessions, hooks, secrets),
+            settings=settings,
             tenants=TenantService(sessions),
             releases=ReleaseService(sessions),
             audit=AuditService(sessions),
             tokens=TokenService(sessions),
             registry=registry,
+            registrations=registrations,
             readiness=readiness,
             foldback=foldback,
             observations=observations,
@@ -120,59 +109,30 @@ class Services:
             apps=apps,
             samples=samples,
             rehearsal=RehearsalService(sessions, readiness, registry, samples),
+            changes=ChangeRequestService(sessions, settings, registry, readiness),
             secrets=secrets,
         )
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        hooks: HookRunner | None = None,
-    ) -> Services:
-        return cls.from_engine(create_engine(url), hooks)
+    def from_url(cls, url: str, *, code: CodeSource = CodeSource.REGISTERED) -> Services:
+        return cls.from_engine(create_engine(url), code=code)
 
-    def with_hooks(self, hooks: HookRunner) -> Services:
-        """The same services, with settings calling ``hooks`` (the plugin runtime)."""
-        return replace(self, settings=SettingsService(self.sessions, hooks, self.secrets))
+    def run_customizations(self, hooks: HookRunner, replayer: Replayer) -> None:
+        """These services become a server's, in place (every service keeps its
+        identity, and its caches): settings call ``hooks`` (the plugin runtime),
+        readiness (and the triage, usage, fold-back and roadmap built on it) judges
+        by the code the database stores (``NOT_INSTALLED``), rehearsals replay
+        through ``replayer``. Called by :func:`api.wiring.attach`."""
+        self.settings.hooks = hooks
+        self.registrations.code = CodeSource.STORED
+        self.rehearsal.replayer = replayer
 
     def set_document_check(self, check: DocumentCheck) -> None:
         """Readiness (and the triage, usage, fold-back and roadmap services built on
         it) checks the apps' documents against Tailor's schema from now on
         (``APP_OPERATION_INVALID``; the API layer knows the schema). Changes these
-        services in place; services made later by ``with_*`` keep the check."""
+        services in place."""
         self.readiness.check_documents = check
-
-    def with_stored_code(self) -> Services:
-        """The same services, with readiness reporting a customization whose code the
-        database does not store (``NOT_INSTALLED``): what every server runs."""
-        return self._with_registrations(RegistryRegistrations(self.registry, stored_code=True))
-
-    def _with_registrations(self, registrations: RegistryRegistrations) -> Services:
-        readiness = ReadinessService(
-            self.sessions,
-            registrations,
-            self.secrets,
-            self.apps,
-            self.readiness.check_documents,
-        )
-        foldback = self.foldback.with_blockers(
-            readiness.blockers_by_customization,
-            registrations.installed,
-            stored_code=registrations.stored_code,
-        )
-        return replace(
-            self,
-            readiness=readiness,
-            triage=TriageService(self.sessions, readiness),
-            usage=UsageService(readiness, self.observations),
-            foldback=foldback,
-            roadmap=self.roadmap.with_sources(foldback, readiness.blockers_by_customization),
-        )
-
-    @property
-    def changes(self) -> ChangeRequestService:
-        """Change requests, applied through these very services (hooks and all)."""
-        return ChangeRequestService(self.sessions, self.settings, self.registry, self.readiness)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -134,8 +134,9 @@ class SettingsService:
         #: seals secret values before they are stored, opens them when read
         self.secrets = secrets if secrets is not None else SecretBox.from_env()
         #: the plugin runtime contains and times customizations itself: every
-        #: failure comes back as a HookFailure for this tenant's request only
-        self._hooks: HookRunner = hooks or NoHooks()
+        #: failure comes back as a HookFailure for this tenant's request only (set
+        #: once, when a server attaches its runtime: :func:`api.wiring.attach`)
+        self.hooks: HookRunner = hooks or NoHooks()
         #: (release id, key) -> (stored JSON, definition built from it): a resolution
         #: re-reads the rows but rebuilds only definitions whose stored JSON differs
         self._parsed: dict[tuple[int, str], tuple[Mapping[str, Any], SettingDefinition]] = {}
@@ -161,7 +162,7 @@ class SettingsService:
             definitions = await self._definitions(session, ref)
             overrides = await _overrides(session, ref, environment)
         failures: list[HookFailure] = []
-        extra = await self._hooks.register_settings(tenant)
+        extra = await self.hooks.register_settings(tenant)
         failures.extend(extra.failures)
         for _owner, definition in extra.definitions:
             if definition.key not in definitions:
@@ -177,7 +178,7 @@ class SettingsService:
 
         layered = self._layer(definitions, overrides, environment, self._opened)
         if layered:
-            outcome = await self._hooks.resolve_settings(
+            outcome = await self.hooks.resolve_settings(
                 tenant,
                 environment,
                 {k: s.value for k, s in layered.items()},
@@ -434,7 +435,7 @@ class SettingsService:
         key = definition.key
         with _secret_errors(definition):
             value = definition.validate(value)
-            verdict = await self._hooks.validate_setting(
+            verdict = await self.hooks.validate_setting(
                 ref.slug, environment, key, value, secret=definition.secret
             )
             if verdict.failures:
@@ -478,7 +479,7 @@ class SettingsService:
             )
         if data is not None:
             return stored_definition(data)
-        extra = await self._hooks.register_settings(ref.slug)
+        extra = await self.hooks.register_settings(ref.slug)
         for _owner, definition in extra.definitions:
             if definition.key == key:
                 return definition
@@ -496,7 +497,7 @@ class SettingsService:
                 if attempt + 1 == attempts:
                     raise ConflictError(key, race.expected, race.actual) from None
                 continue
-            failures = await self._hooks.setting_changed(
+            failures = await self.hooks.setting_changed(
                 w.ref.slug,
                 w.environment,
                 key,

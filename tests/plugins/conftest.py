@@ -12,7 +12,6 @@ import pytest
 import pytest_asyncio
 
 from api.http.app import AppOptions, create_app
-from api.wiring import attach
 from core.model.auth import Role
 from core.store.services import Services
 from plugins.runtime import PluginRuntime, RuntimeOptions
@@ -99,10 +98,6 @@ async def publish_enable(services: Services, runtime: PluginRuntime, tenant: str
         await services.registry.publish(ADMIN, loaded.registration())
     for name in names:
         await services.registry.set_enabled(ADMIN, tenant, name, True)
-
-
-async def customized(services: Services, runtime: PluginRuntime) -> Services:
-    return attach(services, runtime)
 
 
 @pytest_asyncio.fixture

@@ -8,6 +8,7 @@ import zipfile
 from io import BytesIO
 
 from core.store.models import AuditEntry
+from core.store.services import Services
 from plugins import archive
 from tests.conftest import ADMIN
 from tests.plugins.conftest import manifest
@@ -208,7 +209,7 @@ async def test_the_server_owns_a_customizations_identity(plugin_api, write_custo
 
 
 async def test_a_second_server_runs_what_the_first_published(
-    plugin_api, write_customization, services, tmp_path
+    plugin_api, write_customization, database_url, tmp_path
 ):
     """Two runtimes with no files in common (each its own cache) share only the
     database: a version published and pinned through one is served by the other,
@@ -221,9 +222,11 @@ async def test_a_second_server_runs_what_the_first_published(
     path = write_customization("theme", theme("dark"))
     await api.upload(PUBLISH, path, {"enable": True})
     other_server = PluginRuntime(ACME_CATALOG, RuntimeOptions(cache_dir=tmp_path / "elsewhere"))
+    # the second server's own services on the same database
+    elsewhere = Services.from_url(database_url)
     try:
-        hooked = attach(services, other_server)
-        result = await hooked.settings.resolve(ADMIN, "acme", keys=["ui.theme.mode"])
+        attach(elsewhere, other_server)
+        result = await elsewhere.settings.resolve(ADMIN, "acme", keys=["ui.theme.mode"])
         assert result.failures == []
         assert (result.settings[0].value, result.settings[0].source) == (
             "dark",
@@ -234,6 +237,7 @@ async def test_a_second_server_runs_what_the_first_published(
         assert [c.name for c in other_server.installed()] == ["theme"]
     finally:
         await other_server.close()
+        await elsewhere.close()
 
 
 async def test_a_pinned_version_without_code_is_named_not_silent(services, tenant, make_runtime):
@@ -251,8 +255,8 @@ async def test_a_pinned_version_without_code_is_named_not_silent(services, tenan
         ),
     )
     await services.registry.set_enabled(ADMIN, tenant, "legacy", True)
-    hooked = attach(services, make_runtime())
-    result = await hooked.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
+    attach(services, make_runtime())
+    result = await services.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
     [failure] = result.failures
     assert failure.customization == "legacy"
     assert "registered without its code" in failure.message

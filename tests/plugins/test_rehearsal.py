@@ -219,9 +219,9 @@ async def fleet(services, two_tenants, plugin_dir, write_customization):
     for dirname in PACKAGES:
         samples += await recorded(services, acme, dirname, 3)
     samples += await recorded(services, other, "dark_theme", 2)
-    wired = attach(services, runtime)
-    wired.rehearsal.samples = SampleList(samples)
-    yield wired, runtime
+    attach(services, runtime)
+    services.rehearsal.samples = SampleList(samples)
+    yield services, runtime
     await runtime.close()
 
 
@@ -369,9 +369,9 @@ def tailor_resolve_settings(values):
     try:
         await publish_enable(services, runtime, acme, "slow-units")
         await register_target(services)
-        wired = attach(services, runtime)
-        wired.rehearsal.samples = SampleList(await recorded(services, acme, "slow_units", 2))
-        report = await wired.rehearsal.rehearse(ADMIN, TARGET)
+        attach(services, runtime)
+        services.rehearsal.samples = SampleList(await recorded(services, acme, "slow_units", 2))
+        report = await services.rehearsal.rehearse(ADMIN, TARGET)
     finally:
         await runtime.close()
     [finding] = report.tenants[0].findings

@@ -33,15 +33,17 @@ async def test_customized_value_has_customization_source(
     acme, other = two_tenants
     write_customization("theme", THEME, tenants=(acme, other))
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, acme, "theme")
-    mine = await hooked.settings.resolve(ADMIN, acme, keys=["ui.theme.mode", "ui.table.page_size"])
+    mine = await services.settings.resolve(
+        ADMIN, acme, keys=["ui.theme.mode", "ui.table.page_size"]
+    )
     by_key = {s.key: s for s in mine.settings}
     assert by_key["ui.theme.mode"].value == "dark"
     assert by_key["ui.theme.mode"].source == "CUSTOMIZATION:theme"
     assert by_key["ui.table.page_size"].source == "DEFAULT"
     # tenant B: listed in the manifest but not enabled: its code never runs for B
-    theirs = await hooked.settings.resolve(ADMIN, other, keys=["ui.theme.mode"])
+    theirs = await services.settings.resolve(ADMIN, other, keys=["ui.theme.mode"])
     assert theirs.settings[0].source == "DEFAULT"
     await runtime.flush_health()
     seen = await services.observations.list_all()
@@ -60,17 +62,17 @@ async def test_raising_customization_affects_only_its_tenant(
     write_customization("raiser", RAISES, tenants=(acme,))
     write_customization("theme", THEME, tenants=(acme, other))
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, acme, "raiser", "theme")
     await services.registry.set_enabled(ADMIN, other, "theme", True)
 
-    mine = await hooked.settings.resolve(ADMIN, acme, keys=["ui.theme.mode"])
+    mine = await services.settings.resolve(ADMIN, acme, keys=["ui.theme.mode"])
     [failure] = mine.failures
     assert (failure.customization, failure.hook) == ("raiser", "tailor_resolve_settings")
     assert "KeyError" in failure.message
     # the other customization of the same tenant still applied
     assert mine.settings[0].source == "CUSTOMIZATION:theme"
-    theirs = await hooked.settings.resolve(ADMIN, other, keys=["ui.theme.mode"])
+    theirs = await services.settings.resolve(ADMIN, other, keys=["ui.theme.mode"])
     assert theirs.failures == []
     assert theirs.settings[0].value == "dark"
 
@@ -103,9 +105,9 @@ async def test_invalid_result_falls_back_and_is_reported(
         """,
     )
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "wrongtype", "notadict")
-    result = await hooked.settings.resolve(ADMIN, tenant, keys=["ui.table.page_size"])
+    result = await services.settings.resolve(ADMIN, tenant, keys=["ui.table.page_size"])
     assert result.settings[0].value == 25
     assert result.settings[0].source == "DEFAULT"
     assert {f.customization for f in result.failures} == {"wrongtype", "notadict"}
@@ -124,9 +126,9 @@ async def test_hook_time_budget(services, tenant, write_customization, make_runt
         """,
     )
     runtime = make_runtime(hook_timeout=1.0)
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "slow")
-    result = await hooked.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
+    result = await services.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
     assert result.settings[0].value == "light"
     [failure] = result.failures
     assert failure.customization == "slow"
@@ -145,14 +147,14 @@ async def test_validate_hook_blocks_the_write(services, tenant, write_customizat
         """,
     )
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "policy")
     with pytest.raises(SettingValidationError) as caught:
-        await hooked.settings.set(ADMIN, tenant, "billing.invoice.due_days", 90)
+        await services.settings.set(ADMIN, tenant, "billing.invoice.due_days", 90)
     assert caught.value.rule == "customization:policy"
     assert "at most 60 days" in caught.value.message
     assert await services.audit.list_all(ADMIN, tenant, "billing.invoice.due_days") == []
-    change = await hooked.settings.set(ADMIN, tenant, "billing.invoice.due_days", 45)
+    change = await services.settings.set(ADMIN, tenant, "billing.invoice.due_days", 45)
     assert change.new == 45
 
 
@@ -182,9 +184,9 @@ async def test_setting_changed_fires_after_commit(
         """,
     )
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "listener", "broken-listener")
-    change = await hooked.settings.set(ADMIN, tenant, "ui.table.page_size", 50, "production")
+    change = await services.settings.set(ADMIN, tenant, "ui.table.page_size", 50, "production")
     await runtime.flush_health()
     seen = {(o.customization, o.hook): o for o in await services.observations.list_all()}
     assert seen["listener", "tailor_validate_setting"].calls == 1
@@ -211,16 +213,16 @@ async def test_register_settings_adds_tenant_only_settings(
         tenants=(acme, other),
     )
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, acme, "loyalty")
-    mine = await hooked.settings.resolve(ADMIN, acme, prefix="loyalty.")
+    mine = await services.settings.resolve(ADMIN, acme, prefix="loyalty.")
     assert [(s.key, s.value) for s in mine.settings] == [("loyalty.points.rate", 0.01)]
-    await hooked.settings.set(ADMIN, acme, "loyalty.points.rate", 0.05)
-    mine = await hooked.settings.resolve(ADMIN, acme, keys=["loyalty.points.rate"])
+    await services.settings.set(ADMIN, acme, "loyalty.points.rate", 0.05)
+    mine = await services.settings.resolve(ADMIN, acme, keys=["loyalty.points.rate"])
     assert mine.settings[0].value == 0.05
-    assert (await hooked.settings.resolve(ADMIN, other, prefix="loyalty.")).settings == []
+    assert (await services.settings.resolve(ADMIN, other, prefix="loyalty.")).settings == []
     with pytest.raises(NotFoundError):
-        await hooked.settings.set(ADMIN, other, "loyalty.points.rate", 0.05)
+        await services.settings.set(ADMIN, other, "loyalty.points.rate", 0.05)
 
 
 async def test_deprecated_per_setting_hook_still_runs(
@@ -235,9 +237,9 @@ async def test_deprecated_per_setting_hook_still_runs(
         """,
     )
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "legacy")
-    result = await hooked.settings.resolve(ADMIN, tenant, prefix="billing.invoice.")
+    result = await services.settings.resolve(ADMIN, tenant, prefix="billing.invoice.")
     by_key = {s.key: s for s in result.settings}
     assert by_key["billing.invoice.due_days"].value == 60
     assert by_key["billing.invoice.due_days"].source == "CUSTOMIZATION:legacy"
@@ -249,12 +251,12 @@ async def test_disabling_drops_the_cached_caller(
 ):
     write_customization("theme", THEME)
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "theme")
-    first = await hooked.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
+    first = await services.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
     assert first.settings[0].value == "dark"
     await services.registry.set_enabled(ADMIN, tenant, "theme", False)
-    second = await hooked.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
+    second = await services.settings.resolve(ADMIN, tenant, keys=["ui.theme.mode"])
     assert second.settings[0].value == "light"
 
 
@@ -272,15 +274,15 @@ async def test_statements_stay_constant_with_customizations(
         """,
     )
     runtime = make_runtime(health_flush_seconds=0)
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "theme-0")
-    await hooked.settings.resolve(ADMIN, tenant)  # warm the enabled map
+    await services.settings.resolve(ADMIN, tenant)  # warm the enabled map
     with count_statements(services.engine) as one:
-        await hooked.settings.resolve(ADMIN, tenant)
+        await services.settings.resolve(ADMIN, tenant)
     for name in ("theme-1", "theme-2", "theme-3", "extra"):
         await services.registry.set_enabled(ADMIN, tenant, name, True)
-    await hooked.settings.resolve(ADMIN, tenant)
+    await services.settings.resolve(ADMIN, tenant)
     with count_statements(services.engine) as five:
-        result = await hooked.settings.resolve(ADMIN, tenant)
+        result = await services.settings.resolve(ADMIN, tenant)
     assert len(result.settings) > 80
     assert five.count == one.count

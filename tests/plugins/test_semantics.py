@@ -23,8 +23,8 @@ def tailor_resolve_settings(values):
 
 
 async def _value(services, runtime, tenant: str) -> tuple:
-    hooked = attach(services, runtime)
-    result = await hooked.settings.resolve(ADMIN, tenant, keys=[KEY])
+    attach(services, runtime)
+    result = await services.settings.resolve(ADMIN, tenant, keys=[KEY])
     assert result.failures == []
     return result.settings[0].value, result.settings[0].source
 
@@ -146,8 +146,8 @@ async def test_a_class_and_a_package_init_are_customizations_too(
     [classy] = [c for c in runtime.sources() if c.name == "classy"]
     assert [(h.hook, h.params) for h in classy.hooks] == [("tailor_resolve_settings", ("values",))]
     await publish_enable(services, runtime, tenant, "classy", "initonly")
-    hooked = attach(services, runtime)
-    result = await hooked.settings.resolve(ADMIN, tenant, keys=[KEY, "ui.theme.mode"])
+    attach(services, runtime)
+    result = await services.settings.resolve(ADMIN, tenant, keys=[KEY, "ui.theme.mode"])
     assert result.failures == []
     assert {s.key: (s.value, s.source) for s in result.settings} == {
         KEY: (45, "CUSTOMIZATION:classy"),
@@ -208,17 +208,17 @@ async def test_values_do_not_depend_on_the_query_filter(services, tenant, make_r
         for t in c.manifest.tenants:
             if t in ("globex", tenant):
                 await services.registry.set_enabled(ADMIN, t, c.name, True)
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     for who in ("globex", tenant):
-        full = await hooked.settings.resolve(ADMIN, who)
+        full = await services.settings.resolve(ADMIN, who)
         everything = {s.key: (s.value, s.source) for s in full.settings}
         prefixes = sorted({k.rsplit(".", 1)[0] + "." for k in everything})
         for prefix in prefixes:
-            part = await hooked.settings.resolve(ADMIN, who, prefix=prefix)
+            part = await services.settings.resolve(ADMIN, who, prefix=prefix)
             for s in part.settings:
                 assert everything[s.key] == (s.value, s.source), (who, prefix, s.key)
         some = sorted(everything)[::7]
-        picked = await hooked.settings.resolve(ADMIN, who, keys=some)
+        picked = await services.settings.resolve(ADMIN, who, keys=some)
         assert {s.key: (s.value, s.source) for s in picked.settings} == {
             k: everything[k] for k in some
         }

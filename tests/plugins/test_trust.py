@@ -193,13 +193,13 @@ async def test_a_customization_writing_on_its_workers_pipe_is_killed_and_charged
     write_customization("bystander", BYSTANDER, tenants=(acme,))
     write_customization("theirs", THEIRS, tenants=(other,))
     runtime = make_runtime(spare_workers=0)
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, acme, "forger", "bystander")
     await services.registry.set_enabled(ADMIN, other, "theirs", True)
 
     for attempt in range(2):
         spawned = runtime.pool.spawned
-        mine = await hooked.settings.resolve(ADMIN, acme, keys=[KEY, THEME])
+        mine = await services.settings.resolve(ADMIN, acme, keys=[KEY, THEME])
         by_key = {s.key: s for s in mine.settings}
         # the forger's answer is dropped, the bystander's real one served
         assert (by_key[KEY].value, by_key[KEY].source) == (30, "DEFAULT")
@@ -212,7 +212,7 @@ async def test_a_customization_writing_on_its_workers_pipe_is_killed_and_charged
         # its worker was killed; the bystander ran in a new one (which the
         # forger's next call then has, and loses)
         assert runtime.pool.spawned == spawned + (2 if attempt == 0 else 1)
-        theirs = await hooked.settings.resolve(ADMIN, other, keys=[KEY])
+        theirs = await services.settings.resolve(ADMIN, other, keys=[KEY])
         assert theirs.failures == []
         assert (theirs.settings[0].value, theirs.settings[0].source) == (44, "CUSTOMIZATION:theirs")
 
@@ -253,10 +253,10 @@ async def test_a_thread_started_with__thread_retires_its_worker(
 ):
     write_customization("late", LATE_WRITER)
     runtime = make_runtime(spare_workers=0)
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "late")
     for _ in range(3):
-        result = await hooked.settings.resolve(ADMIN, tenant, keys=[KEY])
+        result = await services.settings.resolve(ADMIN, tenant, keys=[KEY])
         assert result.failures == []
         assert result.settings[0].value == 41
     # counted by the server (/proc), not reported by the worker: a new process each time
@@ -289,12 +289,12 @@ async def test_a_worker_reads_only_its_tenants_customizations(
     paths = [str(own / "hooks.py"), str(theirs / "hooks.py"), str(theirs / "customization.toml")]
     write_customization("peek", f"PATHS = {paths!r}\n" + PEEK, tenants=(acme,))
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, acme, "peek", "sibling")
     await services.registry.set_enabled(ADMIN, other, "theirs", True)
-    theirs_answer = await hooked.settings.resolve(ADMIN, other, keys=[KEY])
+    theirs_answer = await services.settings.resolve(ADMIN, other, keys=[KEY])
     assert theirs_answer.settings[0].value == 44  # theirs is loaded and running
-    result = await hooked.settings.resolve(ADMIN, acme, keys=["billing.payment.methods"])
+    result = await services.settings.resolve(ADMIN, acme, keys=["billing.payment.methods"])
     assert result.failures == []
     report = result.settings[0].value
     assert report[0].startswith("read ")  # its own tenant's customization: readable
@@ -307,13 +307,13 @@ async def test_a_worker_is_replaced_when_its_tenants_customizations_change(
     later = cached(write_customization("later", PLAIN, tenants=(tenant,)))
     write_customization("peek", f"PATHS = {[str(later / 'hooks.py')]!r}\n" + PEEK)
     runtime = make_runtime(spare_workers=0)
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "peek")
-    before = await hooked.settings.resolve(ADMIN, tenant, keys=["billing.payment.methods"])
+    before = await services.settings.resolve(ADMIN, tenant, keys=["billing.payment.methods"])
     assert before.settings[0].value == ["refused"]  # not enabled for this tenant
     await services.registry.set_enabled(ADMIN, tenant, "later", True)
     runtime.refresh_enabled()
-    after = await hooked.settings.resolve(ADMIN, tenant, keys=["billing.payment.methods"])
+    after = await services.settings.resolve(ADMIN, tenant, keys=["billing.payment.methods"])
     assert after.settings[0].value[0].startswith("read ")
     assert runtime.pool.spawned == 2
 
@@ -387,17 +387,17 @@ async def test_a_secret_reaches_only_the_customizations_declaring_it(
     )
     write_customization("dump", prelude + DUMP + NOSY, tenants=(acme, other))
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, acme, "declares", "dump")
     await services.registry.set_enabled(ADMIN, other, "dump", True)
     # writes of a secret: validated by who declares it, never shown to the others
     with pytest.raises(SettingValidationError, match="customization:declares"):
-        await hooked.settings.set(ADMIN, acme, SECRET, "short")
+        await services.settings.set(ADMIN, acme, SECRET, "short")
     for tenant in (acme, other):
-        change = await hooked.settings.set(ADMIN, tenant, SECRET, VALUE)
+        change = await services.settings.set(ADMIN, tenant, SECRET, VALUE)
         assert change.failures == ()
 
-    mine = await hooked.settings.resolve(ADMIN, acme, keys=[KEY, "billing.payment.methods"])
+    mine = await services.settings.resolve(ADMIN, acme, keys=[KEY, "billing.payment.methods"])
     assert mine.failures == []
     by_key = {s.key: s.value for s in mine.settings}
     assert by_key[KEY] == 60  # the declaring customization saw the value
@@ -410,7 +410,7 @@ async def test_a_secret_reaches_only_the_customizations_declaring_it(
         "found:True",
     ]
 
-    theirs = await hooked.settings.resolve(ADMIN, other, keys=["billing.payment.methods"])
+    theirs = await services.settings.resolve(ADMIN, other, keys=["billing.payment.methods"])
     assert theirs.failures == []
     # no customization of this tenant declares it: it never left the server
     assert theirs.settings[0].value == ["has:False", "value:None", "sent:False", "found:True"]
@@ -429,14 +429,14 @@ async def test_a_customization_cannot_overwrite_a_secret_it_does_not_declare(
 ):
     write_customization("overwrites", f"SECRET = {SECRET!r}\n" + OVERWRITES)
     runtime = make_runtime()
-    hooked = attach(services, runtime)
+    attach(services, runtime)
     await publish_enable(services, runtime, tenant, "overwrites")
-    await hooked.settings.set(ADMIN, tenant, SECRET, VALUE)
-    result = await hooked.settings.resolve(ADMIN, tenant, keys=[KEY])
+    await services.settings.set(ADMIN, tenant, SECRET, VALUE)
+    result = await services.settings.resolve(ADMIN, tenant, keys=[KEY])
     [failure] = result.failures
     assert failure.customization == "overwrites"
     assert f"returned secret setting(s) {SECRET}" in failure.message
     # its other values still apply; the secret keeps the tenant's own value
     assert result.settings[0].value == 33
-    secret = await hooked.settings.resolve(ADMIN, tenant, keys=[SECRET])
+    secret = await services.settings.resolve(ADMIN, tenant, keys=[SECRET])
     assert secret.settings[0].source == "TENANT"  # not CUSTOMIZATION:overwrites
