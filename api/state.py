@@ -43,7 +43,7 @@ class RequestState:
     batch: bool = False
     #: cost units charged (the X-Request-Cost header; None: nothing charged)
     charged: float | None = None
-    #: what the request still owes once it is about to run (api.http.graphql_view.settle)
+    #: what the request still owes once it is about to run (api.http.graphql_view.settle_bill)
     bill: Bill | None = None
     #: the answer must not be kept by the response cache (an error, a failure)
     uncacheable: bool = False

@@ -25,7 +25,7 @@ the response cache serves (:mod:`api.http.response_cache`) costs
 :data:`CACHED_COST` (a tenth of a unit): the guard charges the minimum before
 anything runs, gives all of it back but :data:`CACHED_COST` when the cache
 answers (:func:`api.http.graphql_view.served_from_cache`), and charges the rest only
-when the request is about to run (:func:`api.http.graphql_view.settle`).
+when the request is about to run (:func:`api.http.graphql_view.settle_bill`).
 
 graphql-core and strawberry's limiters (``QueryDepthLimiter``,
 ``MaxAliasesLimiter``, ``MaxTokensLimiter``) see one operation at a time; a

@@ -131,7 +131,7 @@ def served_from_cache(state: RequestState) -> None:
         state.charged = CACHED_COST
 
 
-def settle(state: RequestState) -> Response | None:
+def settle_bill(state: RequestState) -> Response | None:
     """Charge what the request still owes (its price beyond the minimum the guard
     took) just before it runs: None when paid, else the 429 to answer instead.
     Called by the view only when the response cache did not answer."""
@@ -223,7 +223,7 @@ class TailorGraphQL(GraphQL[Context, None]):
                 await from_entry(entry)(scope, receive, send)
             return
         # not from the cache: now the request pays the rest of its price
-        refusal = settle(state)
+        refusal = settle_bill(state)
         if refusal is not None:
             await refusal(scope, receive, send)
             return

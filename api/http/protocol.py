@@ -306,7 +306,7 @@ class ProtocolGuard:
     def _charge(self, state: RequestState) -> None:
         """Price the whole request before anything runs (:mod:`api.graphql.cost`)
         and charge the minimum now, the rest when it is about to run
-        (:func:`api.http.graphql_view.settle`; an answer from the response cache
+        (:func:`api.http.graphql_view.settle_bill`; an answer from the response cache
         costs the minimum). A request
         dearer than one request may be is charged ``max_cost`` and refused (400);
         a token without the budget gets 429, still charged (see

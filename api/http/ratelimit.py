@@ -150,7 +150,7 @@ class RateLimiter:
 @dataclass
 class Bill:
     """What a request still owes once the minimum is paid: charged by
-    :func:`api.http.graphql_view.settle` when the request is about to run, never
+    :func:`api.http.graphql_view.settle_bill` when the request is about to run, never
     when the response cache answers it."""
 
     rate: RateLimiter
