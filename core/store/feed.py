@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,20 +143,22 @@ def append_for_audit(session: Session, _context: Any, _instances: Any) -> None:
     entries = [obj for obj in session.new if isinstance(obj, AuditEntry)]
     if not entries:
         return
-    topic = feed_topic({entry.tenant_id for entry in entries})
     transaction = session.get_transaction()
     appended: _Appended | None = session.info.get(_APPENDED)
     postgres = session.get_bind().dialect.name == "postgresql"
     if appended is None or appended.transaction is not transaction:
         appended = _Appended(transaction)
         session.info[_APPENDED] = appended
-    if topic not in appended.topics and FEED not in appended.topics:
-        appended.topics.add(topic)
+    # tenants not named yet (None: of no one tenant, which names them all)
+    unheard = {entry.tenant_id for entry in entries} - appended.tenants
+    if unheard and None not in appended.tenants:
+        appended.tenants |= unheard
         if postgres and _announcer_for(session) is None:
             # no announcer in this process (the CLI): the write's own transaction
             # sends it, at commit
             session.execute(
-                text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic}
+                text("SELECT pg_notify(:channel, :topic)"),
+                {"channel": CHANNEL, "topic": feed_topic(unheard)},
             )
     if postgres:
         return
@@ -182,7 +184,8 @@ class _Appended:
     """What one transaction appended (in ``session.info`` until it ends)."""
 
     transaction: Any
-    topics: set[str] = field(default_factory=set)
+    #: the tenants its changes are of (None: a change of no one tenant)
+    tenants: set[int | None] = field(default_factory=set)
 
 
 def feed_topic(tenant_ids: Iterable[int | None]) -> str:
@@ -217,7 +220,7 @@ def after_commit(session: Session) -> None:
         return
     announcer = _announcer_for(session)
     if announcer is not None:
-        announcer.post(appended.topics)
+        announcer.post(appended.tenants)
     for listener in list(_listeners):
         try:
             listener()
@@ -265,33 +268,24 @@ class Announcer:
     #: seconds an announcement waits for more commits to join it
     COALESCE_SECONDS = 0.01
 
-    def __init__(self, engine: AsyncEngine, send: Callable[[list[str]], Any]) -> None:
+    def __init__(self, engine: AsyncEngine, send: Callable[[str], Awaitable[None]]) -> None:
         self._engine = engine.sync_engine
         self._send = send
-        self._topics: set[str] = set()
+        #: the tenants of the commits posted since the last notice
+        self._tenants: set[int | None] = set()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: NOTIFY statements sent
         self.sent = 0
 
-    def post(self, topics: set[str]) -> None:
-        """Announce ``topics`` soon (called after a commit; from any thread)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
+    def post(self, tenants: set[int | None]) -> None:
+        """Announce a commit of changes of ``tenants`` soon (from any thread)."""
 
         def add() -> None:
-            self._topics.update(topics)
+            self._tenants |= tenants
             self._wake.set()
 
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            add()
-        else:
-            loop.call_soon_threadsafe(add)
+        call_in_loop(self._loop, add)
 
     async def run(self) -> None:
         """Announce until cancelled; what was posted is sent before it returns."""
@@ -311,16 +305,30 @@ class Announcer:
     async def flush(self) -> None:
         """Send what was posted, now: one notice naming every tenant posted."""
         self._wake.clear()
-        topics, self._topics = self._topics, set()
-        if not topics:
+        tenants, self._tenants = self._tenants, set()
+        if not tenants:
             return
-        named = [feed_tenants(topic) for topic in topics]
-        topic = FEED if None in named else feed_topic(i for ids in named if ids for i in ids)
         try:
-            await self._send([topic])
+            await self._send(feed_topic(tenants))
             self.sent += 1
         except Exception as exc:  # readers re-read every POLL_SECONDS anyway
             log.warning("change feed: announcing failed: %s: %s", type(exc).__name__, exc)
+
+
+def call_in_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[], None]) -> None:
+    """Run ``callback`` in ``loop``: at once when called from that loop, else soon
+    (from another thread); not at all when ``loop`` is None (not started) or
+    closed. How a commit, from wherever it happened, wakes a loop's task."""
+    if loop is None or loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        callback()
+    else:
+        loop.call_soon_threadsafe(callback)
 
 
 async def settle(session: AsyncSession) -> int:

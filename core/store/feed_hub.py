@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from core.model.auth import Principal
 from core.model.errors import InvalidInputError
-from core.store.feed import ChangeEvent, FeedService
+from core.store.feed import ChangeEvent, FeedService, call_in_loop
 
 log = logging.getLogger("tailor.feed")
 
@@ -226,17 +226,7 @@ class FeedHub:
         :meth:`run` has started."""
         if tenant_ids is not None and not any(t in self._watched for t in tenant_ids):
             return
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+        call_in_loop(self._loop, self._wake.set)
 
     async def run(self) -> None:
         """Read on every wake and every :attr:`POLL_SECONDS`, until cancelled or

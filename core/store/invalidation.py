@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -118,15 +118,13 @@ class Listener:
         except Exception:  # a broken invalidation must not kill the listener
             log.exception("invalidation for %r failed", payload)
 
-    async def notify(self, topics: Sequence[str]) -> None:
-        """Send ``topics`` on :data:`CHANNEL` from this connection, in one statement
-        of its own transaction (see :class:`core.store.feed.Announcer`). Raises
-        when the connection is down (the caller logs; listeners re-read anyway)."""
+    async def notify(self, topic: str) -> None:
+        """Send ``topic`` on :data:`CHANNEL` from this connection, in a statement of
+        its own transaction (see :class:`core.store.feed.Announcer`). Raises when
+        the connection is down (the caller logs; listeners re-read anyway)."""
         if self._connection is None:
             raise ConnectionError("the invalidation listener is not connected")
-        await self._connection.execute(
-            "SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t", CHANNEL, list(topics)
-        )
+        await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, topic)
 
     @property
     def listening(self) -> bool:
